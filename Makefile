@@ -1,0 +1,107 @@
+# cojp - build, test, fuzz and measure.
+#
+#   make                 library, port and the cojp binary (gcc by default)
+#   make check           unit tests and fuzz-corpus replay
+#   make check-asan      the same under AddressSanitizer + UBSan
+#   make test            everything CI runs (scripts/test-all.sh)
+#   make fuzz            long libFuzzer campaigns (FUZZ_SECONDS per harness)
+#   make fuzz-smoke      a short bounded pass per harness
+#   make footprint       Cortex-M3 sizes of the library modules
+#   make bench           micro-benchmarks
+#
+# Variables: CC, BUILD (output folder), SAN (sanitizer flags), OPT.
+
+CC ?= cc
+BUILD ?= build
+OPT ?= -O2 -g
+SAN ?=
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wpointer-arith -Wvla -Wformat=2
+CFLAGS := -std=c11 $(OPT) $(WARN) -Iinclude $(SAN) $(EXTRA_CFLAGS)
+HOSTDEFS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+LDLIBS := -lmbedcrypto $(EXTRA_LDLIBS)
+
+LIB_SRC := src/err.c $(wildcard src/codec/*.c) $(wildcard src/engine/*.c)
+PORT_SRC := $(wildcard src/port/*.c)
+HOST_SRC := $(wildcard src/host/*.c)
+TEST_SRC := tests/test_main.c $(wildcard tests/unit/*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+PORT_OBJ := $(PORT_SRC:%.c=$(BUILD)/%.o)
+HOST_OBJ := $(HOST_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all check check-asan test fuzz fuzz-smoke footprint bench clean
+
+all: $(BUILD)/libcojp.a $(BUILD)/cojp
+
+# The library is freestanding-clean: no host feature macros.
+$(BUILD)/src/codec/%.o $(BUILD)/src/engine/%.o $(BUILD)/src/err.o: HOSTDEFS :=
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(HOSTDEFS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(HOSTDEFS) -Itests -Isrc -MMD -MP -c $< -o $@
+
+$(BUILD)/libcojp.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/cojp: $(HOST_OBJ) $(BUILD)/libcojp.a $(PORT_OBJ)
+	$(CC) $(CFLAGS) -o $@ $(HOST_OBJ) $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS) $(HOST_LDLIBS)
+
+$(BUILD)/unit_tests: $(TEST_OBJ) $(BUILD)/libcojp.a $(PORT_OBJ)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS)
+
+# Each fuzz harness also builds as a plain program that replays its seed
+# corpus and past crashers, so the normal test run exercises them.
+$(BUILD)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(BUILD)/libcojp.a $(PORT_OBJ)
+	$(CC) $(CFLAGS) $(HOSTDEFS) -Itests -Isrc -o $@ $< tests/fuzz/replay_main.c $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS)
+
+REPLAYS := $(FUZZ_NAMES:%=$(BUILD)/replay_%)
+
+check: $(BUILD)/unit_tests $(REPLAYS)
+	$(BUILD)/unit_tests
+	@for f in $(FUZZ_NAMES); do \
+	    $(BUILD)/replay_$$f tests/fuzz/corpus/$$f tests/fuzz/crashers/$$f || exit 1; \
+	done
+
+check-asan:
+	$(MAKE) check BUILD=build-asan CC=clang OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+# libFuzzer binaries: clang, coverage, ASan + UBSan, whole library inside.
+FUZZ_CFLAGS := -std=c11 -O1 -g $(WARN) -Iinclude -Itests -Isrc $(HOSTDEFS) \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+$(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(PORT_SRC) $(wildcard include/cojp/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PORT_SRC) $(LDLIBS)
+
+FUZZ_SECONDS ?= 600
+fuzz-smoke: FUZZ_SECONDS = 30
+fuzz fuzz-smoke: $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+	@for f in $(FUZZ_NAMES); do \
+	    scripts/fuzz-one.sh $(BUILD)/fuzz/$$f $$f $(FUZZ_SECONDS) || exit 1; \
+	done
+
+footprint:
+	scripts/footprint.sh
+
+bench: $(BUILD)/libcojp.a $(PORT_OBJ)
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(CFLAGS) $(HOSTDEFS) -O2 -o $(BUILD)/bench/bench tests/bench/*.c $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS)
+	$(BUILD)/bench/bench
+
+test:
+	scripts/test-all.sh
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

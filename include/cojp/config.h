@@ -1,0 +1,92 @@
+/*
+ * cojp/config.h - every compile-time limit in one place.
+ *
+ * Each value may be overridden on the compiler command line
+ * (-DCJ_CBOR_MAX_DEPTH=8) or by a header named in CJ_CONFIG_FILE.
+ * Sizes are in bytes unless the comment says otherwise.
+ */
+#ifndef COJP_CONFIG_H
+#define COJP_CONFIG_H
+
+#ifdef CJ_CONFIG_FILE
+#include CJ_CONFIG_FILE
+#endif
+
+/* CBOR: deepest array/map nesting the decoder follows when skipping or
+ * validating.  CoJP objects nest three deep; COSE structures four. */
+#ifndef CJ_CBOR_MAX_DEPTH
+#define CJ_CBOR_MAX_DEPTH 8
+#endif
+
+/* CoAP: most options one message may carry for the operations that need
+ * a table of them (OSCORE option split and merge).  CoJP requests carry
+ * five. */
+#ifndef CJ_COAP_MAX_OPTIONS
+#define CJ_COAP_MAX_OPTIONS 16
+#endif
+
+/* CoAP: longest token accepted, in bytes.  RFC 7252 allows 8; RFC 8974
+ * extends it to 65804.  A Join Proxy needs room for its sealed state. */
+#ifndef CJ_COAP_MAX_TOKEN
+#define CJ_COAP_MAX_TOKEN 64
+#endif
+
+/* OSCORE: longest Sender/Recipient ID.  RFC 8613 section 3.3 bounds it by
+ * nonce length minus 6, i.e. 7 for AES-CCM-16-64-128. */
+#ifndef CJ_OSCORE_MAX_ID
+#define CJ_OSCORE_MAX_ID 7
+#endif
+
+/* OSCORE: longest ID Context.  CoJP uses the 8-byte pledge identifier;
+ * Appendix B.2 re-derivation concatenates two nonces onto it. */
+#ifndef CJ_OSCORE_MAX_ID_CONTEXT
+#define CJ_OSCORE_MAX_ID_CONTEXT 24
+#endif
+
+/* OSCORE: how many sender sequence numbers are reserved by one persistent
+ * write (RFC 8613 Appendix B.1.1).  After a reboot at most this many
+ * numbers are skipped; between writes this many messages may be sent. */
+#ifndef CJ_OSCORE_SSN_PERSIST_STEP
+#define CJ_OSCORE_SSN_PERSIST_STEP 32
+#endif
+
+/* ---- CoJP objects (RFC 9031 section 8.4) --------------------------------
+ * Appended for the CoJP object codec (cojp/cojp.h, src/codec/cojp_obj.c).
+ * Each table below is a fixed array inside a caller-allocated struct; a
+ * received object with more entries fails with CJ_ERR_NOSPACE. */
+
+/* CoJP: most Link_Layer_Key entries one link-layer key set may carry, in
+ * keys.  A 6TiSCH network uses K1 and K2 (section 8.4.3, Table 6); during
+ * rekeying (section 8.4.3.2) the old and the new set may both be sent. */
+#ifndef CJ_COJP_MAX_KEYS
+#define CJ_COJP_MAX_KEYS 4
+#endif
+
+/* CoJP: most pledge identifiers one blacklist parameter may carry, in
+ * entries (section 8.4.2).  Each entry is a view of a few bytes. */
+#ifndef CJ_COJP_MAX_BLACKLIST
+#define CJ_COJP_MAX_BLACKLIST 8
+#endif
+
+/* CoJP: most Unsupported_Parameter entries one Unsupported_Configuration
+ * may carry, in entries (section 8.4.5).  A decoder names one parameter
+ * per failed object; a few leave room for a pledge that reports more. */
+#ifndef CJ_COJP_MAX_UNSUPPORTED
+#define CJ_COJP_MAX_UNSUPPORTED 4
+#endif
+
+/* CoJP: COJP_MAX_JOIN_ATTEMPTS of section 8.5 (Table 8), in attempts:
+ * how often a pledge retries a join whose Join Response it cannot act on
+ * (section 8.3.1). */
+#ifndef CJ_COJP_MAX_JOIN_ATTEMPTS
+#define CJ_COJP_MAX_JOIN_ATTEMPTS 4
+#endif
+
+/* CoJP: COJP_REKEYING_GUARD_TIME of section 8.5 (Table 8), in seconds:
+ * how long old link-layer keys stay installed after switching to a new
+ * key set (sections 8.4.3.1 and 8.4.3.2). */
+#ifndef CJ_COJP_REKEYING_GUARD_TIME
+#define CJ_COJP_REKEYING_GUARD_TIME 12
+#endif
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * cojp/oscore.h - Object Security for Constrained RESTful Environments
+ * (RFC 8613) with AES-CCM-16-64-128 and HKDF-SHA256, the profile CoJP
+ * mandates (RFC 9031 section 7.3).
+ *
+ * A security context is a caller-owned struct derived once from the
+ * provisioned parameters (section 3.2).  Protect turns an unprotected
+ * CoAP message into an OSCORE message; unprotect does the reverse.  Class
+ * U options (Uri-Host, Uri-Port, Proxy-Scheme, OSCORE) travel outside;
+ * Observe travels both inside and outside; every other option, including
+ * unknown ones, is Class E and encrypted (section 4.1).  Proxy-Uri is not
+ * accepted by protect: split it into Proxy-Scheme/Uri-Host/Uri-Path first.
+ *
+ * Unprotect decrypts in place: the ciphertext region of the caller's
+ * message buffer is overwritten with plaintext (or wiped when the tag
+ * does not verify) and the reassembled CoAP message is written to out.
+ *
+ * Sender sequence numbers are reserved ahead through the platform port
+ * (Appendix B.1.1): when a context is attached to a persistent counter, a
+ * number is only used after a value above it is durable, so a reboot
+ * never reuses a nonce.  A failed reservation fails the protect call with
+ * CJ_ERR_STORAGE and nothing is sent.
+ *
+ * Errors that callers tell apart: CJ_ERR_AUTH (tag), CJ_ERR_REPLAY,
+ * CJ_ERR_UNKNOWN_CONTEXT (kid does not match this context),
+ * CJ_ERR_OSCORE_DECODE (option or plaintext malformed), CJ_ERR_STORAGE,
+ * CJ_ERR_SEQ_EXHAUSTED.
+ */
+#ifndef COJP_OSCORE_H
+#define COJP_OSCORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cojp/coap.h"
+#include "cojp/config.h"
+#include "cojp/crypto.h"
+#include "cojp/err.h"
+#include "cojp/port.h"
+
+#define CJ_OSCORE_ALG_AES_CCM_16_64_128 10
+#define CJ_OSCORE_KEY_LEN 16
+#define CJ_OSCORE_NONCE_LEN 13
+#define CJ_OSCORE_TAG_LEN 8
+#define CJ_OSCORE_MAX_PIV_LEN 5
+#define CJ_OSCORE_MAX_SSN ((UINT64_C(1) << 40) - 1)
+#define CJ_OSCORE_REPLAY_WINDOW 32
+
+/* Inputs of the context derivation (section 3.2).  Pointers need only
+ * live for the duration of the call. */
+typedef struct cj_oscore_params {
+    const uint8_t *master_secret;
+    size_t master_secret_len;
+    const uint8_t *master_salt; /* NULL/0: empty salt */
+    size_t master_salt_len;
+    const uint8_t *sender_id;
+    size_t sender_id_len;
+    const uint8_t *recipient_id;
+    size_t recipient_id_len;
+    const uint8_t *id_context; /* used only when has_id_context */
+    size_t id_context_len;
+    bool has_id_context;
+} cj_oscore_params_t;
+
+/* Replay window (section 7.4): the highest Partial IV accepted and a
+ * bitmap of the CJ_OSCORE_REPLAY_WINDOW values at and below it (bit 0 is
+ * the highest itself).  Plain data, so a host can persist and restore it. */
+typedef struct cj_oscore_replay {
+    uint64_t highest;
+    uint32_t bitmap;
+    bool valid; /* false until the first message was accepted */
+} cj_oscore_replay_t;
+
+typedef struct cj_oscore_ctx {
+    uint8_t sender_key[CJ_OSCORE_KEY_LEN];
+    uint8_t recipient_key[CJ_OSCORE_KEY_LEN];
+    uint8_t common_iv[CJ_OSCORE_NONCE_LEN];
+    uint8_t sender_id[CJ_OSCORE_MAX_ID];
+    uint8_t recipient_id[CJ_OSCORE_MAX_ID];
+    uint8_t id_context[CJ_OSCORE_MAX_ID_CONTEXT];
+    uint8_t sender_id_len;
+    uint8_t recipient_id_len;
+    uint8_t id_context_len;
+    bool has_id_context;
+    /* Send the ID Context as 'kid context' in requests (CoJP Join
+     * Requests do).  Set by the caller after derivation; default false. */
+    bool send_kid_context;
+    uint64_t ssn;          /* next sender sequence number to use */
+    uint64_t ssn_reserved; /* numbers below this are covered on storage */
+    cj_oscore_replay_t replay;
+    const cj_platform_t *platform; /* NULL: no persistence */
+    uint32_t ssn_counter_id;
+} cj_oscore_ctx_t;
+
+/* What a response is bound to (section 5.4 request_kid/request_piv and
+ * the request nonce).  Filled by protect_request / unprotect_request. */
+typedef struct cj_oscore_req {
+    uint8_t kid[CJ_OSCORE_MAX_ID];
+    uint8_t piv[CJ_OSCORE_MAX_PIV_LEN];
+    uint8_t kid_len;
+    uint8_t piv_len;
+} cj_oscore_req_t;
+
+/* A decoded OSCORE option value (section 6.1): views into the value. */
+typedef struct cj_oscore_option {
+    const uint8_t *piv;
+    size_t piv_len; /* 0..5 */
+    const uint8_t *kid_context;
+    size_t kid_context_len;
+    const uint8_t *kid;
+    size_t kid_len;
+    bool has_kid_context; /* flag h */
+    bool has_kid;         /* flag k; a kid may be present and empty */
+} cj_oscore_option_t;
+
+/* Derive a context (section 3.2): Sender Key, Recipient Key and Common
+ * IV by HKDF-SHA256 over the CBOR info structure.  Sequence number 0,
+ * empty replay window, no persistence.  CJ_ERR_INVALID when an ID is too
+ * long for the nonce or the configured limits. */
+int cj_oscore_ctx_derive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p);
+
+/* Attach the sender sequence number to persistent counter id of the
+ * platform port.  When the counter exists its value (the first number not
+ * yet reserved) becomes the next sequence number; otherwise the current
+ * one is kept.  Nothing is written until the next protect needs a
+ * reservation.  CJ_ERR_STORAGE if the load fails. */
+int cj_oscore_ctx_attach(cj_oscore_ctx_t *ctx, const cj_platform_t *platform,
+                         uint32_t counter_id);
+
+/* Appendix B.2 hook: derive the context anew with a different ID Context
+ * (for example R1 || R2) and otherwise the same parameters.  Sequence
+ * number and replay window start afresh; persistence stays attached and
+ * the next protect reserves from 0.  The caller must make the new ID
+ * Context durable before using the new context. */
+int cj_oscore_ctx_rederive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p);
+
+/* Wipe keys and state. */
+void cj_oscore_ctx_wipe(cj_oscore_ctx_t *ctx);
+
+/* OSCORE option value codec (section 6.1).  decode returns CJ_OK or
+ * CJ_ERR_OSCORE_DECODE (reserved flag bits, n = 6 or 7, fields past the
+ * end); the empty value decodes to all-absent.  encode returns the length
+ * written or CJ_ERR_NOSPACE / CJ_ERR_INVALID. */
+int cj_oscore_option_decode(const uint8_t *val, size_t len,
+                            cj_oscore_option_t *o);
+int cj_oscore_option_encode(uint8_t *out, size_t cap,
+                            const cj_oscore_option_t *o);
+
+/* Protect a request (section 8.1).  coap[0..len) is the unprotected
+ * message; the OSCORE message (outer code POST, or FETCH when the inner
+ * request carries Observe) goes to out.  Uses and advances the sender
+ * sequence number.  *req receives the binding for the response.  Returns
+ * the OSCORE message length. */
+int cj_oscore_protect_request(cj_oscore_ctx_t *ctx, const uint8_t *coap,
+                              size_t len, uint8_t *out, size_t cap,
+                              cj_oscore_req_t *req);
+
+/* Unprotect a request (section 8.2) whose OSCORE option matched this
+ * context (the caller looked it up by kid / kid context).  msg is
+ * modified.  Checks the replay window before decryption and updates it
+ * only after the tag verified.  Returns the unprotected message length;
+ * *req receives the binding for the response. */
+int cj_oscore_unprotect_request(cj_oscore_ctx_t *ctx, uint8_t *msg,
+                                size_t len, uint8_t *out, size_t cap,
+                                cj_oscore_req_t *req);
+
+/* Protect a response (section 8.3) to the request bound in *req.  With
+ * new_piv the response carries its own Partial IV from this context's
+ * sequence number (and kid context when send_kid_context is set);
+ * otherwise it reuses the request nonce and the OSCORE option is empty.
+ * Outer code 2.04 (2.05 with Observe). */
+int cj_oscore_protect_response(cj_oscore_ctx_t *ctx,
+                               const cj_oscore_req_t *req, bool new_piv,
+                               const uint8_t *coap, size_t len, uint8_t *out,
+                               size_t cap);
+
+/* Unprotect a response (section 8.4) to the request bound in *req.  msg
+ * is modified.  A response carrying its own Partial IV is checked against
+ * and recorded in the replay window. */
+int cj_oscore_unprotect_response(cj_oscore_ctx_t *ctx,
+                                 const cj_oscore_req_t *req, uint8_t *msg,
+                                 size_t len, uint8_t *out, size_t cap);
+
+/* Replay window primitives (section 7.4), exposed so an engine can test
+ * a Partial IV before deciding which context to spend work on. */
+int cj_oscore_replay_check(const cj_oscore_replay_t *w, uint64_t piv);
+void cj_oscore_replay_update(cj_oscore_replay_t *w, uint64_t piv);
+
+/* Partial IV bytes (big-endian, 1..5 bytes) to a number. */
+uint64_t cj_oscore_piv_value(const uint8_t *piv, size_t len);
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * The crypto port (cojp/crypto.h) over mbedTLS 2.28.  Every primitive is
+ * mbedTLS's; this file only adapts calling conventions, enforces the
+ * tag-before-plaintext rule and wipes what it touched.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <mbedtls/ccm.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/hkdf.h>
+#include <mbedtls/md.h>
+#include <mbedtls/platform_util.h>
+
+#include "cojp/crypto.h"
+
+/* CCM tag lengths this port offers (OSCORE uses 8; 802.15.4 CCM* uses
+ * 4, 8 or 16 with authentication). */
+static int tag_len_ok(size_t tag_len)
+{
+    return tag_len == 4 || tag_len == 8 || tag_len == 16;
+}
+
+int cj_crypto_ccm_seal(const uint8_t key[CJ_AES_KEY_LEN],
+                       const uint8_t nonce[CJ_CCM_NONCE_LEN],
+                       const uint8_t *aad, size_t aad_len, uint8_t *buf,
+                       size_t len, size_t tag_len)
+{
+    mbedtls_ccm_context ccm;
+    int rc;
+
+    if (key == NULL || nonce == NULL || (buf == NULL && len > 0) ||
+        (aad == NULL && aad_len > 0) || !tag_len_ok(tag_len))
+        return CJ_ERR_INVALID;
+    /* A 13-byte nonce leaves a 2-byte length field (RFC 3610 section 2):
+     * messages stop at 65535 bytes. */
+    if (len > 0xffff || len + tag_len > (size_t)INT32_MAX)
+        return CJ_ERR_INVALID;
+
+    mbedtls_ccm_init(&ccm);
+    rc = mbedtls_ccm_setkey(&ccm, MBEDTLS_CIPHER_ID_AES, key,
+                            CJ_AES_KEY_LEN * 8);
+    if (rc == 0)
+        /* In place: mbedTLS reads each block before writing it. */
+        rc = mbedtls_ccm_encrypt_and_tag(&ccm, len, nonce, CJ_CCM_NONCE_LEN,
+                                         aad, aad_len, buf, buf, buf + len,
+                                         tag_len);
+    mbedtls_ccm_free(&ccm); /* zeroizes the expanded key */
+    if (rc != 0) {
+        mbedtls_platform_zeroize(buf, len + tag_len);
+        return CJ_ERR_CRYPTO;
+    }
+    return (int)(len + tag_len);
+}
+
+int cj_crypto_ccm_open(const uint8_t key[CJ_AES_KEY_LEN],
+                       const uint8_t nonce[CJ_CCM_NONCE_LEN],
+                       const uint8_t *aad, size_t aad_len, uint8_t *buf,
+                       size_t len, size_t tag_len)
+{
+    mbedtls_ccm_context ccm;
+    size_t pt_len;
+    int rc;
+
+    if (key == NULL || nonce == NULL || (buf == NULL && len > 0) ||
+        (aad == NULL && aad_len > 0) || !tag_len_ok(tag_len))
+        return CJ_ERR_INVALID;
+    if (len < tag_len)
+        return CJ_ERR_TRUNCATED;
+    pt_len = len - tag_len;
+    if (pt_len > 0xffff)
+        return CJ_ERR_INVALID;
+
+    mbedtls_ccm_init(&ccm);
+    rc = mbedtls_ccm_setkey(&ccm, MBEDTLS_CIPHER_ID_AES, key,
+                            CJ_AES_KEY_LEN * 8);
+    if (rc == 0)
+        /* The tag sits after the ciphertext, so it does not overlap the
+         * region decrypted in place. */
+        rc = mbedtls_ccm_auth_decrypt(&ccm, pt_len, nonce, CJ_CCM_NONCE_LEN,
+                                      aad, aad_len, buf, buf, buf + pt_len,
+                                      tag_len);
+    mbedtls_ccm_free(&ccm);
+    if (rc != 0) {
+        /* mbedTLS already zeroizes the output on a tag mismatch; do it
+         * again so the guarantee does not rest on a library detail, and
+         * for every other failure too. */
+        mbedtls_platform_zeroize(buf, pt_len);
+        return rc == MBEDTLS_ERR_CCM_AUTH_FAILED ? CJ_ERR_AUTH : CJ_ERR_CRYPTO;
+    }
+    return (int)pt_len;
+}
+
+int cj_crypto_hkdf_sha256(const uint8_t *salt, size_t salt_len,
+                          const uint8_t *ikm, size_t ikm_len,
+                          const uint8_t *info, size_t info_len, uint8_t *okm,
+                          size_t okm_len)
+{
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    int rc;
+
+    if (md == NULL)
+        return CJ_ERR_CRYPTO;
+    if ((salt == NULL && salt_len > 0) || (ikm == NULL && ikm_len > 0) ||
+        (info == NULL && info_len > 0) || okm == NULL || okm_len == 0 ||
+        okm_len > 255 * CJ_SHA256_LEN)
+        return CJ_ERR_INVALID;
+    /* RFC 5869 section 2.2: an absent salt is HashLen zero bytes, which
+     * HMAC treats exactly like an empty key; mbedTLS does the same for a
+     * NULL salt. */
+    rc = mbedtls_hkdf(md, salt_len ? salt : NULL, salt_len, ikm, ikm_len,
+                      info, info_len, okm, okm_len);
+    if (rc != 0) {
+        mbedtls_platform_zeroize(okm, okm_len);
+        return CJ_ERR_CRYPTO;
+    }
+    return CJ_OK;
+}
+
+/* One DRBG for the process, seeded from the platform entropy sources on
+ * first use.  Not thread-safe by design (see the port contract). */
+static mbedtls_entropy_context g_entropy;
+static mbedtls_ctr_drbg_context g_drbg;
+static int g_drbg_ready;
+
+static int drbg_ready(void)
+{
+    static const unsigned char pers[] = "cojp";
+
+    if (g_drbg_ready)
+        return 1;
+    mbedtls_entropy_init(&g_entropy);
+    mbedtls_ctr_drbg_init(&g_drbg);
+    if (mbedtls_ctr_drbg_seed(&g_drbg, mbedtls_entropy_func, &g_entropy,
+                              pers, sizeof pers - 1) != 0) {
+        mbedtls_ctr_drbg_free(&g_drbg);
+        mbedtls_entropy_free(&g_entropy);
+        return 0;
+    }
+    g_drbg_ready = 1;
+    return 1;
+}
+
+int cj_crypto_random(uint8_t *buf, size_t len)
+{
+    if (buf == NULL && len > 0)
+        return CJ_ERR_INVALID;
+    if (!drbg_ready())
+        return CJ_ERR_CRYPTO;
+    while (len > 0) {
+        size_t chunk = len < MBEDTLS_CTR_DRBG_MAX_REQUEST
+                           ? len
+                           : MBEDTLS_CTR_DRBG_MAX_REQUEST;
+        if (mbedtls_ctr_drbg_random(&g_drbg, buf, chunk) != 0)
+            return CJ_ERR_CRYPTO;
+        buf += chunk;
+        len -= chunk;
+    }
+    return CJ_OK;
+}
+
+int cj_crypto_ct_compare(const void *a, const void *b, size_t n)
+{
+    /* Volatile reads keep the compiler from turning the loop into an
+     * early-exit memcmp; every byte is always read. */
+    const volatile uint8_t *x = (const volatile uint8_t *)a;
+    const volatile uint8_t *y = (const volatile uint8_t *)b;
+    uint8_t acc = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        acc |= (uint8_t)(x[i] ^ y[i]);
+    return acc != 0;
+}
+
+void cj_crypto_wipe(void *p, size_t n)
+{
+    if (p != NULL && n > 0)
+        mbedtls_platform_zeroize(p, n);
+}

@@ -1,0 +1,35 @@
+/*
+ * platform_posix.h - the Linux platform port: CLOCK_MONOTONIC time and
+ * persistent counters kept in one small state file.
+ *
+ * Every store rewrites the file through a temporary file, fsync and
+ * rename, then fsyncs the folder, so a crash leaves either the old or the
+ * new value and a returned store is durable.  Without a path the counters
+ * live in memory only.
+ */
+#ifndef COJP_PLATFORM_POSIX_H
+#define COJP_PLATFORM_POSIX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cojp/port.h"
+
+#define CJ_POSIX_COUNTERS 16
+
+typedef struct cj_posix_platform {
+    cj_platform_t port;
+    char path[4096]; /* empty: memory only */
+    uint32_t ids[CJ_POSIX_COUNTERS];
+    uint64_t values[CJ_POSIX_COUNTERS];
+    int count;
+    int log_level; /* messages above this level are dropped */
+    bool log_json;
+} cj_posix_platform_t;
+
+/* Initialise; when path is not NULL, load the counters it holds (a missing
+ * file is an empty store).  Returns CJ_OK or CJ_ERR_STORAGE when the file
+ * exists but cannot be read or parsed. */
+int cj_posix_platform_init(cj_posix_platform_t *p, const char *path);
+
+#endif

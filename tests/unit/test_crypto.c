@@ -1,0 +1,273 @@
+/*
+ * Crypto port: RFC 5869 Appendix A (HKDF-SHA256) and RFC 3610 section 8
+ * (AES-CCM) vectors, plus tamper, truncation, random and compare checks.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "cojp/crypto.h"
+#include "../test.h"
+
+/* ---- RFC 5869 Appendix A ------------------------------------------------ */
+
+TEST(crypto_hkdf_rfc5869_a1)
+{
+    uint8_t ikm[64], salt[64], info[64], okm[128];
+    size_t ni = cj_hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", ikm,
+                       sizeof ikm);
+    size_t ns = cj_hex("000102030405060708090a0b0c", salt, sizeof salt);
+    size_t nf = cj_hex("f0f1f2f3f4f5f6f7f8f9", info, sizeof info);
+    CHECK_EQ(cj_crypto_hkdf_sha256(salt, ns, ikm, ni, info, nf, okm, 42),
+             CJ_OK);
+    CHECK_HEX(okm, 42, "3cb25f25faacd57a90434f64d0362f2a"
+                       "2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+                       "34007208d5b887185865");
+}
+
+TEST(crypto_hkdf_rfc5869_a2)
+{
+    uint8_t ikm[128], salt[128], info[128], okm[128];
+    size_t ni = cj_hex("000102030405060708090a0b0c0d0e0f"
+                       "101112131415161718191a1b1c1d1e1f"
+                       "202122232425262728292a2b2c2d2e2f"
+                       "303132333435363738393a3b3c3d3e3f"
+                       "404142434445464748494a4b4c4d4e4f",
+                       ikm, sizeof ikm);
+    size_t ns = cj_hex("606162636465666768696a6b6c6d6e6f"
+                       "707172737475767778797a7b7c7d7e7f"
+                       "808182838485868788898a8b8c8d8e8f"
+                       "909192939495969798999a9b9c9d9e9f"
+                       "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
+                       salt, sizeof salt);
+    size_t nf = cj_hex("b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+                       "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"
+                       "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                       "e0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+                       "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+                       info, sizeof info);
+    CHECK_EQ(ni, 80);
+    CHECK_EQ(ns, 80);
+    CHECK_EQ(nf, 80);
+    CHECK_EQ(cj_crypto_hkdf_sha256(salt, ns, ikm, ni, info, nf, okm, 82),
+             CJ_OK);
+    CHECK_HEX(okm, 82, "b11e398dc80327a1c8e7f78c596a4934"
+                       "4f012eda2d4efad8a050cc4c19afa97c"
+                       "59045a99cac7827271cb41c65e590e09"
+                       "da3275600c2f09b8367793a9aca3db71"
+                       "cc30c58179ec3e87c14c01d5c1f3434f"
+                       "1d87");
+}
+
+TEST(crypto_hkdf_rfc5869_a3)
+{
+    uint8_t ikm[64], okm[64];
+    size_t ni = cj_hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", ikm,
+                       sizeof ikm);
+    CHECK_EQ(cj_crypto_hkdf_sha256(NULL, 0, ikm, ni, NULL, 0, okm, 42),
+             CJ_OK);
+    CHECK_HEX(okm, 42, "8da4e775a563c18f715f802a063c5a31"
+                       "b8a11f5c5ee1879ec3454e5f3c738d2d"
+                       "9d201395faa4b61a96c8");
+}
+
+TEST(crypto_hkdf_rejects_bad_lengths)
+{
+    uint8_t ikm[4] = {1, 2, 3, 4}, okm[8];
+    CHECK_EQ(cj_crypto_hkdf_sha256(NULL, 0, ikm, 4, NULL, 0, okm, 0),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_hkdf_sha256(NULL, 0, ikm, 4, NULL, 0, okm,
+                                   255 * 32 + 1),
+             CJ_ERR_INVALID);
+}
+
+/* ---- RFC 3610 section 8: packet vectors with an 8-byte tag (M = 8) ---- */
+
+/* Packets #1..#6 are the ones with M = 8 (#7..#12 use a 10-byte tag,
+ * which this port does not offer).  The AAD is the first hdr bytes of
+ * the input packet; the output packet is that header, the ciphertext and
+ * the tag. */
+struct ccm_vec {
+    const char *nonce;
+    size_t hdr;
+    const char *in;
+    const char *out;
+};
+
+static const struct ccm_vec rfc3610_vecs[] = {
+    {/* Packet Vector #1 */
+     "00000003020100a0a1a2a3a4a5", 8,
+     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e",
+     "0001020304050607588c979a61c663d2f066d0c2c0f989806d5f6b61dac38417"
+     "e8d12cfdf926e0"},
+    {/* Packet Vector #2 */
+     "00000004030201a0a1a2a3a4a5", 8,
+     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+     "000102030405060772c91a36e135f8cf291ca894085c87e3cc15c439c9e43a3b"
+     "a091d56e10400916"},
+    {/* Packet Vector #3 */
+     "00000005040302a0a1a2a3a4a5", 8,
+     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",
+     "000102030405060751b1e5f44a197d1da46b0f8e2d282ae871e838bb64da8596"
+     "574adaa76fbd9fb0c5"},
+    {/* Packet Vector #4 */
+     "00000006050403a0a1a2a3a4a5", 12,
+     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e",
+     "000102030405060708090a0ba28c6865939a9a79faaa5c4c2a9d4a91cdac8c96"
+     "c861b9c9e61ef1"},
+    {/* Packet Vector #5 */
+     "00000007060504a0a1a2a3a4a5", 12,
+     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+     "000102030405060708090a0bdcf1fb7b5d9e23fb9d4e131253658ad86ebdca3e"
+     "51e83f077d9c2d93"},
+    {/* Packet Vector #6 */
+     "00000008070605a0a1a2a3a4a5", 12,
+     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",
+     "000102030405060708090a0b6fc1b011f006568b5171a42d953d469b2570a4bd"
+     "87405a0443ac91cb94"},
+};
+
+/* RFC 3610 section 8: every packet vector uses this key. */
+static const char rfc3610_key[] = "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf";
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return 0;
+    return 1;
+}
+
+TEST(crypto_ccm_rfc3610_seal_open)
+{
+    uint8_t key[16], nonce[16], in[64], want[64], buf[64];
+    CHECK_EQ(cj_hex(rfc3610_key, key, sizeof key), 16);
+    for (size_t v = 0; v < sizeof rfc3610_vecs / sizeof rfc3610_vecs[0]; v++) {
+        const struct ccm_vec *t = &rfc3610_vecs[v];
+        size_t nn = cj_hex(t->nonce, nonce, sizeof nonce);
+        size_t ni = cj_hex(t->in, in, sizeof in);
+        size_t no = cj_hex(t->out, want, sizeof want);
+        size_t ml = ni - t->hdr;
+        CHECK_EQ(nn, 13);
+        CHECK_EQ(no, ni + 8);
+
+        /* Seal in place after the header. */
+        memcpy(buf, in, ni);
+        CHECK_EQ(cj_crypto_ccm_seal(key, nonce, in, t->hdr, buf + t->hdr, ml,
+                                    8),
+                 (int)(ml + 8));
+        CHECK_MEM(buf, ni + 8, want, no);
+
+        /* And open back in place. */
+        CHECK_EQ(cj_crypto_ccm_open(key, nonce, want, t->hdr, buf + t->hdr,
+                                    ml + 8, 8),
+                 (int)ml);
+        CHECK_MEM(buf, ni, in, ni);
+    }
+}
+
+TEST(crypto_ccm_rfc3610_tamper_and_truncate)
+{
+    uint8_t key[16], nonce[16], pkt[64], buf[64];
+    CHECK_EQ(cj_hex(rfc3610_key, key, sizeof key), 16);
+    for (size_t v = 0; v < sizeof rfc3610_vecs / sizeof rfc3610_vecs[0]; v++) {
+        const struct ccm_vec *t = &rfc3610_vecs[v];
+        size_t n = cj_hex(t->out, pkt, sizeof pkt);
+        size_t body = n - t->hdr;
+        cj_hex(t->nonce, nonce, sizeof nonce);
+
+        /* Every ciphertext and tag byte flipped: rejected, output wiped. */
+        for (size_t i = 0; i < body; i++) {
+            memcpy(buf, pkt + t->hdr, body);
+            buf[i] ^= 0x01;
+            CHECK_EQ(cj_crypto_ccm_open(key, nonce, pkt, t->hdr, buf, body, 8),
+                     CJ_ERR_AUTH);
+            CHECK(all_zero(buf, body - 8));
+        }
+        /* Every AAD byte flipped: rejected. */
+        for (size_t i = 0; i < t->hdr; i++) {
+            uint8_t aad[16];
+            memcpy(aad, pkt, t->hdr);
+            aad[i] ^= 0x80;
+            memcpy(buf, pkt + t->hdr, body);
+            CHECK_EQ(cj_crypto_ccm_open(key, nonce, aad, t->hdr, buf, body, 8),
+                     CJ_ERR_AUTH);
+            CHECK(all_zero(buf, body - 8));
+        }
+        /* Nonce flipped: rejected. */
+        nonce[12] ^= 1;
+        memcpy(buf, pkt + t->hdr, body);
+        CHECK_EQ(cj_crypto_ccm_open(key, nonce, pkt, t->hdr, buf, body, 8),
+                 CJ_ERR_AUTH);
+        nonce[12] ^= 1;
+        /* Truncated at every length. */
+        for (size_t l = 0; l < body; l++) {
+            int rc;
+            memcpy(buf, pkt + t->hdr, body);
+            rc = cj_crypto_ccm_open(key, nonce, pkt, t->hdr, buf, l, 8);
+            CHECK(rc < 0);
+            if (l < 8)
+                CHECK_EQ(rc, CJ_ERR_TRUNCATED);
+            else
+                CHECK_EQ(rc, CJ_ERR_AUTH);
+        }
+    }
+}
+
+TEST(crypto_ccm_tag_lengths)
+{
+    uint8_t key[16] = {0}, nonce[13] = {0}, buf[48];
+    static const size_t ok[] = {4, 8, 16};
+    for (size_t k = 0; k < 3; k++) {
+        memset(buf, 0xa5, sizeof buf);
+        CHECK_EQ(cj_crypto_ccm_seal(key, nonce, NULL, 0, buf, 20, ok[k]),
+                 (int)(20 + ok[k]));
+        CHECK_EQ(cj_crypto_ccm_open(key, nonce, NULL, 0, buf, 20 + ok[k],
+                                    ok[k]),
+                 20);
+        for (size_t i = 0; i < 20; i++)
+            CHECK_EQ(buf[i], 0xa5);
+    }
+    CHECK_EQ(cj_crypto_ccm_seal(key, nonce, NULL, 0, buf, 20, 10),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_seal(key, nonce, NULL, 0, buf, 20, 0),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_open(key, nonce, NULL, 0, buf, 20, 12),
+             CJ_ERR_INVALID);
+    /* Empty plaintext: the tag alone. */
+    CHECK_EQ(cj_crypto_ccm_seal(key, nonce, NULL, 0, buf, 0, 8), 8);
+    CHECK_EQ(cj_crypto_ccm_open(key, nonce, NULL, 0, buf, 8, 8), 0);
+}
+
+TEST(crypto_random_differs)
+{
+    uint8_t a[32], b[32], zero[32] = {0};
+    CHECK_EQ(cj_crypto_random(a, sizeof a), CJ_OK);
+    CHECK_EQ(cj_crypto_random(b, sizeof b), CJ_OK);
+    CHECK(memcmp(a, b, sizeof a) != 0);
+    CHECK(memcmp(a, zero, sizeof a) != 0);
+    CHECK_EQ(cj_crypto_random(NULL, 0), CJ_OK);
+    {
+        static uint8_t big[3000];
+        CHECK_EQ(cj_crypto_random(big, sizeof big), CJ_OK);
+        CHECK(!all_zero(big + 2048, sizeof big - 2048));
+    }
+}
+
+TEST(crypto_ct_compare_and_wipe)
+{
+    uint8_t a[16], b[16];
+    memset(a, 0x3c, sizeof a);
+    memcpy(b, a, sizeof b);
+    CHECK_EQ(cj_crypto_ct_compare(a, b, 16), 0);
+    CHECK_EQ(cj_crypto_ct_compare(a, b, 0), 0);
+    for (size_t i = 0; i < 16; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            b[i] ^= (uint8_t)(1u << bit);
+            CHECK(cj_crypto_ct_compare(a, b, 16) != 0);
+            b[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    cj_crypto_wipe(a, sizeof a);
+    CHECK(all_zero(a, sizeof a));
+    cj_crypto_wipe(NULL, 0);
+}
