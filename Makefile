@@ -19,7 +19,7 @@ SAN ?=
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wpointer-arith -Wvla -Wformat=2
 CFLAGS := -std=c11 $(OPT) $(WARN) -Iinclude $(SAN) $(EXTRA_CFLAGS)
-HOSTDEFS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+HOSTDEFS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Isrc
 LDLIBS := -lmbedcrypto $(EXTRA_LDLIBS)
 
 LIB_SRC := src/err.c $(wildcard src/codec/*.c) $(wildcard src/engine/*.c)

@@ -1,0 +1,207 @@
+/*
+ * cojp/proxy.h - the Join Proxy engine (RFC 9031 section 7.1, RFC 8974).
+ *
+ * A joined node relays join traffic between pledges (on the link-local
+ * side) and the JRC.  It keeps no per-pledge state: everything it needs to
+ * return a response - the pledge's address, its token and message ID and
+ * the message type - travels inside the token of the request it forwards,
+ * sealed with AES-CCM under a key only this JP knows, together with a
+ * timestamp.  A response is relayed only if its token opens under that
+ * key, is younger than the freshness bound and has not been used before,
+ * so neither a forged nor a replayed response makes the JP send anything
+ * (RFC 8974 sections 3.1 and 5.2).
+ *
+ * What the engine does hold is constant in size whatever the number of
+ * pledges: the token key, nonce prefix and counter, a window of consumed
+ * token counters, the join-rate meter and the blacklist.
+ *
+ * Requests from pledges are forwarded only when they are CoAP requests
+ * (CON or NON) carrying exactly one Proxy-Scheme "coap", exactly one
+ * Uri-Host "6tisch.arpa", no Observe (RFC 8974 section 4.1) and an OSCORE
+ * option with a 'kid context'; the Proxy-Scheme option is removed,
+ * everything else is copied, and the request goes to the JRC as a NON
+ * message with a JP message ID and the sealed state as its token (section
+ * 7.1).  The JP never decrypts CoJP payloads.  Join traffic is dropped
+ * when the pledge identifier carried in the OSCORE 'kid context' is
+ * blacklisted, or when forwarding it would exceed the join rate
+ * (PROBING_RATE, bytes per second averaged over a window of ACK_TIMEOUT;
+ * 0 drops all join traffic; sections 7.2, 8.4.2 and 9).
+ *
+ * Responses are accepted only from cfg.jrc, only as NON messages with a
+ * response code (agreement: the JRC answers NON), and are relayed with
+ * code, options and payload copied byte for byte: as an ACK carrying the
+ * pledge's message ID and token when the pledge's request was CON
+ * (piggybacked), as a NON with a fresh JP message ID otherwise.
+ *
+ * Token state object (the token sent to the JRC), all integers
+ * big-endian:
+ *
+ *     counter (5) | AES-CCM( flags (1) | pledge token (T) | pledge MID (2)
+ *                            | timestamp (6) | pledge address (A) ) | tag (8)
+ *
+ *   counter    the token counter; never reused for one engine instance.
+ *              CCM nonce = nonce_prefix (8 bytes, drawn at random by
+ *              cj_proxy_init) || counter, so even a configured token_key
+ *              kept across reboots never sees a nonce twice, and tokens
+ *              issued before a restart (whose consumed-token window was
+ *              lost) no longer open.
+ *   flags      bit 7: the pledge's request was NON; bits 0..6: T.
+ *   timestamp  `now` of the forwarded request, ms modulo 2^48.
+ *   address    the cj_addr_t bytes; A = what remains (its length is not
+ *              stored: the token length gives it).
+ *
+ * The state object is 22 + T + A bytes: 54 for a 24-byte address and an
+ * 8-byte token, within CJ_COAP_MAX_TOKEN (64).  A request whose state
+ * would exceed CJ_COAP_MAX_TOKEN (a long pledge token) is dropped as
+ * malformed (RFC 8974 section 4.4).
+ *
+ * Consumed-token window: bit (c mod CJ_PROXY_REPLAY_BITS) of the bitmap
+ * belongs to token counter c.  Issuing counter c clears its bit; a
+ * response with counter c is relayed only when
+ *     token_counter - CJ_PROXY_REPLAY_BITS <= c < token_counter
+ * (c is among the last CJ_PROXY_REPLAY_BITS tokens issued) and its bit is
+ * clear, which then gets set.  So at most one response per forwarded
+ * request is ever relayed, in any order, and a response to a request
+ * older than the last CJ_PROXY_REPLAY_BITS forwarded ones is dropped
+ * even when fresh.
+ *
+ * Join rate: a token bucket refilled at join_rate bytes/s holding at most
+ *     max(join_rate * rate_window_ms / 1000, CJ_PROXY_MAX_MSG) bytes,
+ * full after init.  Only the bytes of forwarded requests (the datagram
+ * sent to the JRC) are charged; a request that does not fit the bucket is
+ * dropped and charges nothing.  Over any interval of T ms the JP forwards
+ * at most capacity + join_rate * T / 1000 bytes.  The CJ_PROXY_MAX_MSG
+ * floor is the burst allowance: it lets even a small rate (the default
+ * PROBING_RATE of 1 byte/s) pass one maximum-size request now and then.
+ * join_rate 0 drops all join traffic; CJ_PROXY_RATE_UNLIMITED disables
+ * the meter.
+ */
+#ifndef COJP_PROXY_H
+#define COJP_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cojp/crypto.h"
+#include "cojp/engine.h"
+#include "cojp/port.h"
+
+#ifndef CJ_PROXY_MAX_BLACKLIST
+#define CJ_PROXY_MAX_BLACKLIST 16 /* pledge identifiers */
+#endif
+#ifndef CJ_PROXY_MAX_ID
+#define CJ_PROXY_MAX_ID 8 /* bytes of one pledge identifier (EUI-64) */
+#endif
+/* Consumed-token window, in tokens: a response whose token counter is
+ * older than this many forwarded requests is dropped.  Constant memory of
+ * CJ_PROXY_REPLAY_BITS / 8 bytes; must be a multiple of 8. */
+#ifndef CJ_PROXY_REPLAY_BITS
+#define CJ_PROXY_REPLAY_BITS 1024
+#endif
+/* Largest datagram the JP accepts from a pledge and forwards to the JRC,
+ * in bytes.  A Join Request is well under 128 bytes (RFC 9031 Appendix
+ * A); 256 leaves room for Unsupported_Configuration and the JP's token.
+ * It is also the join-rate burst allowance (see above). */
+#ifndef CJ_PROXY_MAX_MSG
+#define CJ_PROXY_MAX_MSG 256
+#endif
+
+#define CJ_PROXY_RATE_UNLIMITED UINT32_MAX
+
+/* Token state object layout (see above), in bytes. */
+#define CJ_PROXY_CTR_LEN 5
+#define CJ_PROXY_NONCE_PREFIX_LEN (CJ_CCM_NONCE_LEN - CJ_PROXY_CTR_LEN)
+#define CJ_PROXY_TAG_LEN 8
+#define CJ_PROXY_STATE_OVERHEAD 22 /* 5 + 1 + 2 + 6 + 8 */
+#define CJ_PROXY_MAX_COUNTER ((UINT64_C(1) << 40) - 1)
+
+/* Events reported in cj_out_t.event (a dropped message is not an event;
+ * see cj_proxy_stats_t). */
+enum { CJ_PROXY_EV_NONE = 0 };
+
+typedef struct cj_proxy_cfg {
+    cj_addr_t jrc;               /* where join requests go */
+    uint8_t token_key[16];       /* JP-local secret; all zero: drawn at random */
+    uint32_t join_rate;          /* bytes/s; 0 drops all join traffic, so a
+                                  * host without a join rate parameter sets
+                                  * CJ_PROXY_RATE_UNLIMITED (section 8.4.2:
+                                  * absent = positive infinity) */
+    uint32_t rate_window_ms;     /* averaging window; 0: ACK_TIMEOUT */
+    uint32_t token_lifetime_ms;  /* freshness bound; 0: 4 * ACK_TIMEOUT */
+} cj_proxy_cfg_t;
+
+/* Every input call either returns 1 (and counts forwarded or relayed) or
+ * returns 0 and counts exactly one dropped_* reason. */
+typedef struct cj_proxy_stats {
+    unsigned long forwarded;        /* requests sent to the JRC */
+    unsigned long relayed;          /* responses sent to pledges */
+    unsigned long dropped_malformed;/* not CoAP, not a join request, not a
+                                     * NON response, too big, token too long,
+                                     * output buffer too small */
+    unsigned long dropped_blacklist;/* kid context on the blacklist */
+    unsigned long dropped_rate;     /* join rate exceeded (or 0), or the
+                                     * token counter space is used up */
+    unsigned long dropped_source;   /* response not from cfg.jrc */
+    unsigned long dropped_token;    /* response token does not open (forged,
+                                     * altered, other key or instance) */
+    unsigned long dropped_stale;    /* token older than token_lifetime_ms */
+    unsigned long dropped_replay;   /* token already used, or older than the
+                                     * consumed-token window */
+} cj_proxy_stats_t;
+
+typedef struct cj_proxy {
+    cj_proxy_cfg_t cfg;             /* defaults filled in by init */
+    const cj_platform_t *platform;  /* may be NULL */
+    uint8_t nonce_prefix[CJ_PROXY_NONCE_PREFIX_LEN]; /* random per init */
+    uint64_t token_counter;         /* next token counter, never reused */
+    uint16_t next_mid;              /* MID of the next NON the JP sends */
+    uint8_t replay_bits[CJ_PROXY_REPLAY_BITS / 8]; /* 1 = consumed */
+    /* join-rate meter: token bucket refilled at join_rate */
+    uint64_t rate_last_ms;          /* time of the last refill */
+    uint64_t rate_budget_milli;     /* bytes * 1000 available */
+    uint8_t blacklist[CJ_PROXY_MAX_BLACKLIST][CJ_PROXY_MAX_ID];
+    uint8_t blacklist_len[CJ_PROXY_MAX_BLACKLIST];
+    uint8_t blacklist_count;
+    cj_proxy_stats_t stats;
+} cj_proxy_t;
+
+/* Initialise from cfg (copied; zero fields get their defaults).  Draws the
+ * nonce prefix, the first message ID and, when cfg->token_key is all
+ * zero, the token key with cj_crypto_random().  The platform port (NULL
+ * allowed) is used for the log only; time is always passed in.  The
+ * blacklist starts empty.  Returns CJ_OK or CJ_ERR_CRYPTO when random
+ * bytes could not be drawn. */
+int cj_proxy_init(cj_proxy_t *jp, const cj_proxy_cfg_t *cfg,
+                  const cj_platform_t *platform);
+
+/* Replace the blacklist (RFC 9031 section 8.4.2: a new value overwrites
+ * the old; count 0 empties it).  CJ_ERR_NOSPACE, with the old blacklist
+ * kept, when there are more than CJ_PROXY_MAX_BLACKLIST entries or one is
+ * longer than CJ_PROXY_MAX_ID. */
+int cj_proxy_set_blacklist(cj_proxy_t *jp, const uint8_t *const *ids,
+                           const size_t *lens, size_t count);
+/* Set PROBING_RATE from a join rate parameter (section 8.4.2): bytes/s,
+ * 0 drops all join traffic, CJ_PROXY_RATE_UNLIMITED for none given.  The
+ * bucket keeps its content, clamped to the new capacity. */
+void cj_proxy_set_join_rate(cj_proxy_t *jp, uint32_t bytes_per_s);
+void cj_proxy_set_jrc(cj_proxy_t *jp, const cj_addr_t *jrc);
+
+/* A datagram from a pledge (link-local side).  Returns 1 with out filled
+ * (the request for the JRC, out->to = cfg.jrc) or 0 when dropped (out->len
+ * 0; the reason is counted in jp->stats and nothing else changes,
+ * except that a crypto backend failure while sealing spends the counter).
+ * Forwarding uses one token counter and one JP message ID and charges the
+ * join-rate meter. */
+int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,
+                          const cj_addr_t *from, const uint8_t *msg,
+                          size_t len, cj_out_t *out);
+
+/* A datagram from the JRC side.  Returns 1 with out filled (the response
+ * for the pledge, to the address recovered from the token) or 0 when
+ * dropped.  A relayed response consumes its token counter; a drop
+ * changes nothing but the stats. */
+int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
+                       const uint8_t *msg, size_t len, cj_out_t *out);
+
+#endif
