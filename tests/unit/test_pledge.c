@@ -1,0 +1,1255 @@
+/*
+ * Pledge engine (RFC 9031 sections 7.2, 7.3, 8; RFC 8613 Appendix B).
+ * The JRC side is built by hand: an OSCORE context with sender id "JRC",
+ * recipient id empty and ID Context = pledge id, whose responses and
+ * parameter updates are made with cj_oscore_protect_response/_request.
+ * The platform is the in-memory port; a "reboot" is a new cj_pledge_t on
+ * the same cj_mem_platform_t.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cojp/coap.h"
+#include "cojp/cojp.h"
+#include "cojp/crypto.h"
+#include "cojp/oscore.h"
+#include "cojp/pledge.h"
+#include "../../src/port/platform_mem.h"
+#include "../test.h"
+
+static const uint8_t pid[8] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
+static const uint8_t psk[16] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
+                                0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf};
+static const uint8_t net_cafe[2] = {0xca, 0xfe};
+static const uint8_t upd_token[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+/* RFC 9031 Appendix A: the Configuration of the example. */
+#define APPX_A_CONFIG "a202820150e6bf4287c2d7618d6a9687445ffd33e6038142af93"
+#define APPX_A_KEY "e6bf4287c2d7618d6a9687445ffd33e6"
+
+#define BUF 512
+
+typedef struct world {
+    cj_mem_platform_t mem;
+    cj_pledge_cfg_t cfg;
+    cj_pledge_t p;
+    cj_oscore_ctx_t jrc;
+    uint8_t buf[BUF];
+    cj_out_t out;
+    uint64_t now;
+} world_t;
+
+static cj_addr_t addr(uint8_t n)
+{
+    cj_addr_t a;
+    memset(&a, 0, sizeof a);
+    a.len = 2;
+    a.b[0] = 0xfe;
+    a.b[1] = n;
+    return a;
+}
+
+/* The JRC's context for ID Context idc (section 7.3, roles reversed). */
+static void jrc_ctx(cj_oscore_ctx_t *c, const uint8_t *idc, size_t idc_len)
+{
+    static const uint8_t jrc_id[3] = {'J', 'R', 'C'};
+    cj_oscore_params_t pr;
+    memset(&pr, 0, sizeof pr);
+    pr.master_secret = psk;
+    pr.master_secret_len = sizeof psk;
+    pr.sender_id = jrc_id;
+    pr.sender_id_len = 3;
+    pr.id_context = idc;
+    pr.id_context_len = idc_len;
+    pr.has_id_context = true;
+    CHECK_EQ(cj_oscore_ctx_derive(c, &pr), CJ_OK);
+}
+
+static void world_cfg(world_t *w)
+{
+    memset(w, 0, sizeof *w);
+    cj_mem_platform_init(&w->mem);
+    w->cfg.pledge_id = pid;
+    w->cfg.pledge_id_len = sizeof pid;
+    memcpy(w->cfg.psk, psk, sizeof psk);
+    w->cfg.counter_base = 10;
+    w->out.buf = w->buf;
+    w->out.cap = sizeof w->buf;
+    w->now = 1000;
+}
+
+static void world_boot(world_t *w)
+{
+    CHECK_EQ(cj_pledge_init(&w->p, &w->cfg, &w->mem.port), CJ_OK);
+}
+
+static void world_init(world_t *w, uint8_t njps)
+{
+    world_cfg(w);
+    world_boot(w);
+    jrc_ctx(&w->jrc, pid, sizeof pid);
+    for (uint8_t i = 0; i < njps; i++) {
+        uint8_t net[2] = {0xca, (uint8_t)(0xfe + i)};
+        cj_addr_t a = addr(i);
+        CHECK_EQ(cj_pledge_add_jp(&w->p, &a, net, 2), CJ_OK);
+    }
+}
+
+/* Poll once; returns the datagram length (copied to req). */
+static size_t poll_send(world_t *w, uint8_t *req)
+{
+    int r = cj_pledge_poll(&w->p, w->now, &w->out);
+    CHECK_EQ(r, 1);
+    CHECK(w->out.len > 0);
+    if (req && w->out.len)
+        memcpy(req, w->buf, w->out.len);
+    return w->out.len;
+}
+
+/* JRC: verify a Join Request; plain gets the unprotected message.  Works
+ * on a copy of the context, so a request may be opened more than once
+ * (inspected by the test, then answered). */
+static int jrc_open(const cj_oscore_ctx_t *jrc, const uint8_t *req,
+                    size_t len, cj_oscore_req_t *bind, uint8_t *plain,
+                    size_t cap)
+{
+    static cj_oscore_ctx_t tmp;
+    uint8_t copy[BUF];
+    tmp = *jrc;
+    memcpy(copy, req, len);
+    return cj_oscore_unprotect_request(&tmp, copy, len, plain, cap, bind);
+}
+
+/* JRC: answer the request req (piggybacked ACK) with code and payload,
+ * protected with the JRC's own Partial IV.  Returns the length. */
+static size_t jrc_answer(cj_oscore_ctx_t *jrc, const uint8_t *req,
+                         size_t len, uint8_t code, const uint8_t *pl,
+                         size_t pllen, uint8_t *out)
+{
+    cj_oscore_req_t bind;
+    cj_coap_msg_t m;
+    cj_coap_builder_t b;
+    uint8_t plain[BUF], msg[BUF];
+    int n;
+
+    CHECK_EQ(cj_coap_parse(&m, req, len), CJ_OK);
+    n = jrc_open(jrc, req, len, &bind, plain, sizeof plain);
+    CHECK(n > 0);
+    cj_coap_build_init(&b, msg, sizeof msg, CJ_COAP_ACK, code, m.mid, m.token,
+                       m.token_len);
+    cj_coap_build_payload(&b, pl, pllen);
+    n = cj_coap_build_finish(&b);
+    CHECK(n > 0);
+    n = cj_oscore_protect_response(jrc, &bind, true, msg, (size_t)n, out, BUF);
+    CHECK(n > 0);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* A parameter update (section 8.2.1) from the JRC. */
+static size_t jrc_update(cj_oscore_ctx_t *jrc, uint16_t mid,
+                         const uint8_t *pl, size_t pllen, uint8_t *out)
+{
+    cj_coap_builder_t b;
+    cj_oscore_req_t bind;
+    uint8_t msg[BUF];
+    int n;
+
+    cj_coap_build_init(&b, msg, sizeof msg, CJ_COAP_CON, CJ_COAP_POST, mid,
+                       upd_token, sizeof upd_token);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "6tisch.arpa");
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, "j");
+    cj_coap_build_payload(&b, pl, pllen);
+    n = cj_coap_build_finish(&b);
+    CHECK(n > 0);
+    n = cj_oscore_protect_request(jrc, msg, (size_t)n, out, BUF, &bind);
+    CHECK(n > 0);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* JRC: open the pledge's answer to an update made with jrc_update. */
+static int jrc_open_update_resp(cj_oscore_ctx_t *jrc, const uint8_t *upd,
+                                size_t ulen, const uint8_t *resp,
+                                size_t rlen, uint8_t *plain)
+{
+    cj_oscore_req_t bind;
+    cj_oscore_option_t ov;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    uint8_t copy[BUF];
+
+    CHECK_EQ(cj_coap_parse(&m, upd, ulen), CJ_OK);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    memset(&bind, 0, sizeof bind);
+    memcpy(bind.kid, "JRC", 3);
+    bind.kid_len = 3;
+    memcpy(bind.piv, ov.piv, ov.piv_len);
+    bind.piv_len = (uint8_t)ov.piv_len;
+    memcpy(copy, resp, rlen);
+    return cj_oscore_unprotect_response(jrc, &bind, copy, rlen, plain, BUF);
+}
+
+static size_t config_bytes(const cj_cojp_config_t *c, uint8_t *out)
+{
+    int n = cj_cojp_config_encode(c, out, BUF);
+    CHECK(n > 0);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static int feed(world_t *w, uint8_t *msg, size_t len)
+{
+    cj_addr_t from = addr(0);
+    return cj_pledge_input(&w->p, w->now, &from, msg, len, &w->out);
+}
+
+/* Join through JP 0 with the Appendix A Configuration (or pl). */
+static void join_with(world_t *w, const uint8_t *pl, size_t pllen)
+{
+    uint8_t req[BUF], resp[BUF];
+    size_t n, r;
+
+    CHECK_EQ(cj_pledge_start(&w->p, w->now), CJ_OK);
+    n = poll_send(w, req);
+    r = jrc_answer(&w->jrc, req, n, CJ_COAP_CHANGED, pl, pllen, resp);
+    CHECK_EQ(feed(w, resp, r), 1);
+    CHECK_EQ(w->out.event, CJ_PLEDGE_EV_JOINED);
+    CHECK_EQ(w->out.len, 0);
+    CHECK_EQ(cj_pledge_get_state(&w->p), CJ_PLEDGE_JOINED);
+}
+
+static void join_appx_a(world_t *w)
+{
+    uint8_t cfg[64];
+    size_t n = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    join_with(w, cfg, n);
+}
+
+/* Partial IV of a protected request as a number. */
+static uint64_t piv_of(const uint8_t *msg, size_t len)
+{
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    CHECK_EQ(cj_coap_parse(&m, msg, len), CJ_OK);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    return cj_oscore_piv_value(ov.piv, ov.piv_len);
+}
+
+/* ---- Join Request --------------------------------------------------------- */
+
+TEST(pledge_join_request_layout)
+{
+    static world_t w;
+    uint8_t req[BUF], plain[BUF];
+    cj_coap_msg_t m, in;
+    cj_coap_opt_iter_t it;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    cj_oscore_req_t bind;
+    int n;
+    size_t len;
+
+    world_init(&w, 1);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_IDLE);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 0); /* not started */
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    len = poll_send(&w, req);
+    CHECK(cj_addr_equal(&w.out.to, &(cj_addr_t){2, {0xfe, 0}}));
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_JOINING);
+
+    CHECK_EQ(cj_coap_parse(&m, req, len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_CON);
+    CHECK_EQ(m.code, CJ_COAP_POST);
+    CHECK_EQ(m.token_len, 4);
+    CHECK_EQ(m.opt_count, 3);
+    cj_coap_opt_iter_init(&it, &m);
+    CHECK(cj_coap_opt_next(&it, &o));
+    CHECK_EQ(o.num, CJ_COAP_OPT_URI_HOST);
+    CHECK_MEM(o.val, o.len, "6tisch.arpa", 11);
+    CHECK(cj_coap_opt_next(&it, &o));
+    CHECK_EQ(o.num, CJ_COAP_OPT_OSCORE);
+    /* flags h | k | n=1, Partial IV 0 (fresh counter), s = 8, kid
+     * context = pledge id, empty kid (RFC 9031 section 7.3) */
+    CHECK_HEX(o.val, o.len, "19 00 08 0011223344556677");
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    CHECK(ov.has_kid && ov.kid_len == 0);
+    CHECK(cj_coap_opt_next(&it, &o));
+    CHECK_EQ(o.num, CJ_COAP_OPT_PROXY_SCHEME);
+    CHECK_MEM(o.val, o.len, "coap", 4);
+    CHECK(!cj_coap_opt_next(&it, &o));
+
+    n = jrc_open(&w.jrc, req, len, &bind, plain, sizeof plain);
+    CHECK(n > 0);
+    CHECK_EQ(cj_coap_parse(&in, plain, (size_t)n), CJ_OK);
+    CHECK_EQ(in.code, CJ_COAP_POST);
+    CHECK_EQ(in.mid, m.mid);
+    CHECK(cj_coap_opt_find(&in, CJ_COAP_OPT_URI_PATH, &o));
+    CHECK_MEM(o.val, o.len, "j", 1);
+    /* RFC 9031 Appendix A: Join_Request for network id cafe */
+    CHECK_HEX(in.payload, in.payload_len, "a10542cafe");
+}
+
+TEST(pledge_retransmissions)
+{
+    static world_t w;
+    uint8_t first[BUF], again[BUF];
+    size_t n1, n2;
+    uint64_t t0 = 0, sent;
+
+    world_init(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), w.now);
+    n1 = poll_send(&w, first);
+    sent = w.now;
+    for (unsigned k = 0; k <= CJ_COJP_MAX_RETRANSMIT; k++) {
+        uint64_t t = cj_pledge_next_timer(&w.p) - sent;
+        /* RFC 7252 section 4.2 with Table 1: [10 s, 15 s] * 2^k */
+        CHECK(t >= (uint64_t)CJ_COJP_ACK_TIMEOUT_MS << k);
+        CHECK(t <= ((uint64_t)CJ_COJP_ACK_TIMEOUT_MS * 3 / 2) << k);
+        if (k == 0)
+            t0 = t;
+        else
+            CHECK_EQ(t, t0 << k);
+        w.now = sent + t - 1;
+        CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 0);
+        w.now = sent + t;
+        if (k == CJ_COJP_MAX_RETRANSMIT)
+            break;
+        n2 = poll_send(&w, again);
+        CHECK_MEM(again, n2, first, n1); /* byte-identical */
+        sent = w.now;
+    }
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+    CHECK_EQ(w.out.len, 0);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_BACKOFF);
+    n2 = poll_send(&w, again);
+    CHECK(n2 != n1 || memcmp(again, first, n1) != 0);
+}
+
+TEST(pledge_attempts_rotate_then_fail)
+{
+    static world_t w;
+    uint8_t req[BUF], plain[BUF];
+    cj_oscore_req_t bind;
+    cj_coap_msg_t m, in;
+    uint16_t prev_mid = 0;
+
+    world_init(&w, 3);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    for (unsigned a = 0; a < CJ_COJP_MAX_JOIN_ATTEMPTS; a++) {
+        size_t n = poll_send(&w, req);
+        int pl;
+        CHECK_EQ(w.out.to.b[1], a % 3); /* next JP each attempt */
+        CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+        if (a)
+            CHECK_EQ(m.mid, (uint16_t)(prev_mid + 1));
+        prev_mid = m.mid;
+        pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
+        CHECK(pl > 0);
+        CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+        /* network id of that JP (section 8.1.1) */
+        CHECK_EQ(in.payload_len, 5);
+        CHECK_EQ(in.payload[4], (uint8_t)(0xfe + a % 3));
+        for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
+            w.now = cj_pledge_next_timer(&w.p);
+            poll_send(&w, NULL);
+        }
+        w.now = cj_pledge_next_timer(&w.p);
+        CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+    }
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_FAILED);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_FAILED);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + 100000000, &w.out), 0);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), CJ_TIME_NEVER);
+    /* start again: a fresh attempt count */
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    poll_send(&w, NULL);
+}
+
+TEST(pledge_joined_appendix_a)
+{
+    static world_t w;
+    const cj_pledge_key_t *keys;
+    uint8_t sid[2];
+    uint64_t exp = 0;
+    size_t nl;
+
+    world_init(&w, 1);
+    join_appx_a(&w);
+    CHECK_EQ(cj_pledge_keys(&w.p, &keys), 1);
+    CHECK_EQ(keys[0].key_id, 1);
+    CHECK_EQ(keys[0].key_usage, CJ_COJP_KEY_USAGE_K1K2_ENC_MIC32);
+    CHECK_HEX(keys[0].key, 16, APPX_A_KEY);
+    CHECK(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K1) == &keys[0]);
+    CHECK(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2) == &keys[0]);
+    CHECK(cj_pledge_rx_key(&w.p, 1) == &keys[0]);
+    CHECK(cj_pledge_rx_key(&w.p, 2) == NULL);
+    /* Appendix A: short address af93 (bstr 42 af93), infinite lease */
+    CHECK_EQ(cj_pledge_short_id(&w.p, sid, &exp), CJ_OK);
+    CHECK_HEX(sid, 2, "af93");
+    CHECK_EQ(exp, CJ_TIME_NEVER);
+    CHECK(cj_pledge_jrc_address(&w.p) == NULL);
+    CHECK_EQ(cj_pledge_join_rate(&w.p), CJ_PLEDGE_JOIN_RATE_INFINITE);
+    CHECK_EQ(cj_pledge_blacklist_count(&w.p), 0);
+    {
+        const uint8_t *net = cj_pledge_network_id(&w.p, &nl);
+        CHECK_MEM(net, nl, net_cafe, 2);
+    }
+    CHECK_EQ(cj_pledge_next_timer(&w.p), CJ_TIME_NEVER);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + 1000000, &w.out), 0);
+}
+
+/* A verified CON response is acknowledged with an empty ACK. */
+TEST(pledge_con_response_acked)
+{
+    static world_t w;
+    uint8_t req[BUF], plain[BUF], msg[BUF], resp[BUF], cfg[64];
+    cj_oscore_req_t bind;
+    cj_coap_msg_t m;
+    cj_coap_builder_t b;
+    size_t n, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    int r;
+
+    world_init(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+    CHECK(jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain) > 0);
+    cj_coap_build_init(&b, msg, sizeof msg, CJ_COAP_CON, CJ_COAP_CHANGED,
+                       0x7777, m.token, m.token_len);
+    cj_coap_build_payload(&b, cfg, cl);
+    r = cj_coap_build_finish(&b);
+    r = cj_oscore_protect_response(&w.jrc, &bind, true, msg, (size_t)r, resp,
+                                   sizeof resp);
+    CHECK(r > 0);
+    CHECK_EQ(feed(&w, resp, (size_t)r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+    CHECK_HEX(w.buf, w.out.len, "60 00 7777");
+}
+
+/* ---- attacks: silently dropped, nothing changes --------------------------- */
+
+static void expect_dropped(world_t *w, const uint8_t *msg, size_t len)
+{
+    static cj_pledge_t before;
+    uint8_t copy[BUF];
+    memcpy(&before, &w->p, sizeof before);
+    memcpy(copy, msg, len);
+    CHECK_EQ(feed(w, copy, len), 0);
+    CHECK_EQ(w->out.len, 0);
+    CHECK_EQ(w->out.event, 0);
+    CHECK(memcmp(&before, &w->p, sizeof before) == 0);
+}
+
+TEST(pledge_drops_attacks_while_joining)
+{
+    static world_t w;
+    static cj_oscore_ctx_t wrong, saved;
+    uint8_t req[BUF], resp[BUF], bad[BUF], cfg[64], k2[16];
+    cj_coap_msg_t m;
+    cj_coap_builder_t b;
+    size_t n, r, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    int u;
+
+    world_init(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+    saved = w.jrc;
+    r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, cfg, cl, resp);
+
+    /* unprotected 2.04 with the Configuration, and an unprotected 4.00 */
+    cj_coap_build_init(&b, bad, sizeof bad, CJ_COAP_ACK, CJ_COAP_CHANGED,
+                       m.mid, m.token, m.token_len);
+    cj_coap_build_payload(&b, cfg, cl);
+    u = cj_coap_build_finish(&b);
+    expect_dropped(&w, bad, (size_t)u);
+    cj_coap_build_init(&b, bad, sizeof bad, CJ_COAP_ACK, CJ_COAP_BAD_REQUEST,
+                       m.mid, m.token, m.token_len);
+    u = cj_coap_build_finish(&b);
+    expect_dropped(&w, bad, (size_t)u);
+
+    /* wrong key: a JRC context derived from another PSK */
+    {
+        cj_oscore_params_t pr;
+        memset(&pr, 0, sizeof pr);
+        memset(k2, 0x55, sizeof k2);
+        pr.master_secret = k2;
+        pr.master_secret_len = 16;
+        pr.sender_id = (const uint8_t *)"JRC";
+        pr.sender_id_len = 3;
+        pr.id_context = pid;
+        pr.id_context_len = sizeof pid;
+        pr.has_id_context = true;
+        CHECK_EQ(cj_oscore_ctx_derive(&wrong, &pr), CJ_OK);
+        wrong.replay.valid = false;
+    }
+    {
+        /* the wrong JRC cannot open the request; build its answer with a
+         * binding taken from the option */
+        cj_oscore_req_t bind;
+        uint8_t msg[BUF];
+        memset(&bind, 0, sizeof bind);
+        bind.piv[0] = 0;
+        bind.piv_len = 1;
+        cj_coap_build_init(&b, msg, sizeof msg, CJ_COAP_ACK, CJ_COAP_CHANGED,
+                           m.mid, m.token, m.token_len);
+        cj_coap_build_payload(&b, cfg, cl);
+        u = cj_coap_build_finish(&b);
+        u = cj_oscore_protect_response(&wrong, &bind, true, msg, (size_t)u,
+                                       bad, sizeof bad);
+        CHECK(u > 0);
+        expect_dropped(&w, bad, (size_t)u);
+    }
+
+    /* every bit flip after the header, and every truncation */
+    for (size_t i = 4; i < r; i++) {
+        memcpy(bad, resp, r);
+        bad[i] ^= 0x01;
+        expect_dropped(&w, bad, r);
+    }
+    for (size_t l = 0; l < r; l++)
+        expect_dropped(&w, resp, l);
+
+    /* wrong token, wrong MID in an ACK */
+    memcpy(bad, resp, r);
+    bad[4] ^= 0x80;
+    expect_dropped(&w, bad, r);
+    memcpy(bad, resp, r);
+    bad[3] ^= 0x01;
+    expect_dropped(&w, bad, r);
+
+    /* garbage */
+    for (unsigned s = 0; s < 64; s++) {
+        size_t gl = 1 + s * 3;
+        cj_crypto_random(bad, gl);
+        expect_dropped(&w, bad, gl);
+    }
+    /* RST with our MID */
+    {
+        uint8_t rst[4] = {0x70, 0x00, (uint8_t)(m.mid >> 8), (uint8_t)m.mid};
+        expect_dropped(&w, rst, 4);
+    }
+
+    /* replayed response: a 4.00 under a Partial IV already accepted */
+    {
+        uint8_t rej[BUF];
+        cj_oscore_ctx_t again = saved;
+        size_t rl = jrc_answer(&saved, req, n, CJ_COAP_BAD_REQUEST, NULL, 0,
+                               rej);
+        CHECK_EQ(feed(&w, rej, rl), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+        /* the old response now has a stale token */
+        expect_dropped(&w, rej, rl);
+        n = poll_send(&w, req);
+        /* same JRC Partial IV again, bound to the new request */
+        again.replay = saved.replay;
+        rl = jrc_answer(&again, req, n, CJ_COAP_CHANGED, cfg, cl, rej);
+        expect_dropped(&w, rej, rl);
+        /* a fresh one joins */
+        rl = jrc_answer(&saved, req, n, CJ_COAP_CHANGED, cfg, cl, rej);
+        CHECK_EQ(feed(&w, rej, rl), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+        /* once joined, even the valid response is ignored */
+        expect_dropped(&w, rej, rl);
+    }
+}
+
+/* ---- rejections ------------------------------------------------------------ */
+
+TEST(pledge_diagnostic_response_rejected)
+{
+    static world_t w;
+    uint8_t req[BUF], resp[BUF], plain[BUF];
+    cj_oscore_req_t bind;
+    cj_coap_msg_t in;
+    /* Unsupported_Configuration [0, 1, 1]: role 1 unsupported */
+    static const uint8_t diag[] = {0x83, 0x00, 0x01, 0x01};
+    size_t n, r;
+    int pl;
+
+    world_init(&w, 2);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    r = jrc_answer(&w.jrc, req, n, CJ_COAP_BAD_REQUEST, diag, sizeof diag,
+                   resp);
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+    CHECK_EQ(w.out.len, 0);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_BACKOFF);
+    n = poll_send(&w, req);
+    CHECK_EQ(w.out.to.b[1], 1); /* the other JP */
+    pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
+    CHECK(pl > 0);
+    CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+    CHECK_HEX(in.payload, in.payload_len, "a10542caff"); /* no report */
+}
+
+TEST(pledge_unusable_config_reported)
+{
+    static world_t w;
+    uint8_t req[BUF], resp[BUF], plain[BUF], cfgb[BUF], key[16];
+    cj_oscore_req_t bind;
+    cj_coap_msg_t in;
+    cj_cojp_config_t c;
+    cj_cojp_join_request_t jr;
+    size_t n, r, cl;
+    int pl;
+
+    world_cfg(&w);
+    /* this node supports only key usage 0 */
+    w.cfg.key_usages = 1u << CJ_COJP_KEY_USAGE_K1K2_ENC_MIC32;
+    world_boot(&w);
+    jrc_ctx(&w.jrc, pid, sizeof pid);
+    {
+        cj_addr_t a = addr(0);
+        CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_OK);
+    }
+    memset(&c, 0, sizeof c);
+    memset(key, 0x11, sizeof key);
+    c.key_count = 1;
+    c.keys[0].key_id = 1;
+    c.keys[0].key_usage = CJ_COJP_KEY_USAGE_K2_ENC_MIC64; /* 13 */
+    c.keys[0].key = key;
+    cl = config_bytes(&c, cfgb);
+
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, cfgb, cl, resp);
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 0);
+
+    n = poll_send(&w, req);
+    pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
+    CHECK(pl > 0);
+    CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+    /* {5: h'cafe', 8: [0, 2, 13]} (section 8.4.1, 8.4.5) */
+    CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 8300020d");
+    CHECK_EQ(cj_cojp_join_request_decode(in.payload, in.payload_len, &jr,
+                                         NULL),
+             CJ_OK);
+    CHECK(jr.has_unsupported);
+
+    /* an invalid short identifier makes the object unusable too; the
+     * report is not repeated after it was sent once */
+    {
+        uint8_t bad_cfg[BUF];
+        size_t bl = cj_hex("a2 02 820150 e6bf4287c2d7618d6a9687445ffd33e6 "
+                           "03 81 43 af9300",
+                           bad_cfg, sizeof bad_cfg);
+        r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, bad_cfg, bl, resp);
+        CHECK_EQ(feed(&w, resp, r), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+        n = poll_send(&w, req);
+        pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
+        CHECK(pl > 0);
+        CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+        /* {5: h'cafe', 8: [1, 3, null]} */
+        CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 830103f6");
+    }
+    /* a Configuration that does not decode: reported as the codec says */
+    {
+        uint8_t bad_cfg[8];
+        size_t bl = cj_hex("a1 18 63 00", bad_cfg, sizeof bad_cfg);
+        r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, bad_cfg, bl, resp);
+        CHECK_EQ(feed(&w, resp, r), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+        /* fourth attempt was the last: FAILED follows */
+        n = poll_send(&w, req);
+        pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
+        CHECK(pl > 0);
+        CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+        CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 83001863f6");
+        r = jrc_answer(&w.jrc, req, n, CJ_COAP_BAD_REQUEST, NULL, 0, resp);
+        CHECK_EQ(feed(&w, resp, r), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+        CHECK_EQ(cj_pledge_next_timer(&w.p), 0);
+        CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_FAILED);
+        CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_FAILED);
+    }
+}
+
+/* ---- parameter updates ------------------------------------------------------ */
+
+static size_t keyset_cfg(uint8_t *out, uint8_t id1, uint8_t v1, uint8_t id2,
+                         uint8_t v2, uint8_t usage2)
+{
+    cj_cojp_config_t c;
+    static uint8_t ka[16], kb[16];
+    memset(&c, 0, sizeof c);
+    memset(ka, v1, sizeof ka);
+    memset(kb, v2, sizeof kb);
+    c.key_count = 2;
+    c.keys[0].key_id = id1;
+    c.keys[0].key_usage = CJ_COJP_KEY_USAGE_K1_MIC32;
+    c.keys[0].key = ka;
+    c.keys[1].key_id = id2;
+    c.keys[1].key_usage = usage2;
+    c.keys[1].key = kb;
+    return config_bytes(&c, out);
+}
+
+/* Send an update; expect a piggybacked 2.04 (or code) and event ev. */
+static void update_expect(world_t *w, uint16_t mid, const uint8_t *pl,
+                          size_t pllen, uint8_t code, int ev)
+{
+    uint8_t upd[BUF], copy[BUF], plain[BUF];
+    cj_coap_msg_t rm, in;
+    size_t n = jrc_update(&w->jrc, mid, pl, pllen, upd);
+    int r;
+
+    memcpy(copy, upd, n);
+    CHECK_EQ(feed(w, copy, n), 1);
+    CHECK_EQ(w->out.event, ev);
+    CHECK(w->out.len > 0);
+    CHECK_EQ(cj_coap_parse(&rm, w->buf, w->out.len), CJ_OK);
+    CHECK_EQ(rm.type, CJ_COAP_ACK);
+    CHECK_EQ(rm.mid, mid);
+    CHECK_MEM(rm.token, rm.token_len, upd_token, 8);
+    r = jrc_open_update_resp(&w->jrc, upd, n, w->buf, w->out.len, plain);
+    CHECK(r > 0);
+    CHECK_EQ(cj_coap_parse(&in, plain, (size_t)r), CJ_OK);
+    CHECK_EQ(in.code, code);
+}
+
+TEST(pledge_update_rekey_6ln)
+{
+    static world_t w;
+    uint8_t cfg[BUF];
+    size_t n;
+
+    world_init(&w, 1);
+    n = keyset_cfg(cfg, 1, 0x11, 2, 0x22, CJ_COJP_KEY_USAGE_K2_ENC_MIC32);
+    join_with(&w, cfg, n);
+    CHECK_EQ(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K1)->key_id, 1);
+    CHECK_EQ(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2)->key_id, 2);
+
+    /* new K2 (id 3); K1 unchanged */
+    n = keyset_cfg(cfg, 1, 0x11, 3, 0x33, CJ_COJP_KEY_USAGE_K2_ENC_MIC32);
+    update_expect(&w, 0x100, cfg, n, CJ_COAP_CHANGED, CJ_PLEDGE_EV_UPDATED);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), CJ_TIME_NEVER); /* nothing queued */
+    /* installed for reception, tx still on the old K2 */
+    CHECK(cj_pledge_rx_key(&w.p, 3) != NULL);
+    CHECK_EQ(cj_pledge_rx_key(&w.p, 3)->key[0], 0x33);
+    CHECK_EQ(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2)->key_id, 2);
+    /* frames under old or shared keys do not switch */
+    CHECK_EQ(cj_pledge_rx_used(&w.p, w.now, 2, &w.out), 0);
+    CHECK_EQ(cj_pledge_rx_used(&w.p, w.now, 1, &w.out), 0);
+    CHECK_EQ(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2)->key_id, 2);
+    /* a frame under the new key id switches tx */
+    w.now += 5000;
+    CHECK_EQ(cj_pledge_rx_used(&w.p, w.now, 3, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_KEYS_SWITCHED);
+    CHECK_EQ(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2)->key_id, 3);
+    CHECK_EQ(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K1)->key_id, 1);
+    CHECK(cj_pledge_rx_key(&w.p, 2) != NULL); /* guard time */
+    CHECK_EQ(cj_pledge_next_timer(&w.p),
+             w.now + CJ_COJP_REKEYING_GUARD_TIME * 1000u);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + CJ_COJP_REKEYING_GUARD_TIME * 1000u
+                                      - 1, &w.out), 0);
+    CHECK(cj_pledge_rx_key(&w.p, 2) != NULL);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + CJ_COJP_REKEYING_GUARD_TIME * 1000u,
+                            &w.out), 0);
+    CHECK(cj_pledge_rx_key(&w.p, 2) == NULL); /* old set gone */
+    CHECK(cj_pledge_rx_key(&w.p, 3) != NULL);
+    CHECK_EQ(cj_pledge_rx_used(&w.p, w.now, 3, &w.out), 0);
+
+    /* the same set again changes nothing */
+    update_expect(&w, 0x101, cfg, n, CJ_COAP_CHANGED, CJ_PLEDGE_EV_UPDATED);
+    CHECK_EQ(cj_pledge_rx_used(&w.p, w.now, 3, &w.out), 0);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), CJ_TIME_NEVER);
+}
+
+TEST(pledge_update_rekey_6lbr)
+{
+    static world_t w;
+    uint8_t cfg[BUF];
+    size_t n;
+
+    world_cfg(&w);
+    w.cfg.role = CJ_COJP_ROLE_6LBR;
+    w.cfg.rekey_guard_ms = 3000;
+    world_boot(&w);
+    jrc_ctx(&w.jrc, pid, sizeof pid);
+    {
+        cj_addr_t a = addr(0);
+        CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_OK);
+    }
+    n = keyset_cfg(cfg, 1, 0x11, 2, 0x22, CJ_COJP_KEY_USAGE_K2_ENC_MIC32);
+    join_with(&w, cfg, n);
+    n = keyset_cfg(cfg, 4, 0x44, 5, 0x55, CJ_COJP_KEY_USAGE_K2_ENC_MIC32);
+    update_expect(&w, 0x200, cfg, n, CJ_COAP_CHANGED, CJ_PLEDGE_EV_UPDATED);
+    /* section 8.4.3.1: immediately */
+    CHECK_EQ(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K1)->key_id, 4);
+    CHECK_EQ(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2)->key_id, 5);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), 0);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_KEYS_SWITCHED);
+    CHECK(cj_pledge_rx_key(&w.p, 1) != NULL);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), w.now + 3000);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + 3000, &w.out), 0);
+    CHECK(cj_pledge_rx_key(&w.p, 1) == NULL);
+    CHECK(cj_pledge_rx_key(&w.p, 2) == NULL);
+}
+
+TEST(pledge_update_short_id_blacklist_rate)
+{
+    static world_t w;
+    uint8_t cfg[BUF], sid[2];
+    static const uint8_t new_sid[2] = {0x12, 0x34};
+    static const uint8_t jrc_addr[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0, 0, 1};
+    static const uint8_t bad1[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+    cj_cojp_config_t c;
+    uint64_t exp;
+    size_t n;
+
+    world_init(&w, 1);
+    join_appx_a(&w);
+    memset(&c, 0, sizeof c);
+    c.short_id = new_sid;
+    c.has_lease_time = true;
+    c.lease_time = 2;
+    c.jrc_address = jrc_addr;
+    c.has_blacklist = true;
+    c.blacklist_count = 1;
+    c.blacklist[0].p = bad1;
+    c.blacklist[0].len = 8;
+    c.has_join_rate = true;
+    c.join_rate = 7;
+    n = config_bytes(&c, cfg);
+    update_expect(&w, 0x300, cfg, n, CJ_COAP_CHANGED, CJ_PLEDGE_EV_UPDATED);
+    CHECK_EQ(cj_pledge_short_id(&w.p, sid, &exp), CJ_OK);
+    CHECK_HEX(sid, 2, "1234");
+    CHECK_EQ(exp, w.now + 2 * 3600000ull);
+    CHECK_MEM(cj_pledge_jrc_address(&w.p), 16, jrc_addr, 16);
+    CHECK_EQ(cj_pledge_blacklist_count(&w.p), 1);
+    CHECK(cj_pledge_is_blacklisted(&w.p, bad1, 8));
+    CHECK(!cj_pledge_is_blacklisted(&w.p, pid, 8));
+    CHECK_EQ(cj_pledge_join_rate(&w.p), 7);
+    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 1); /* absent: unchanged */
+
+    /* empty blacklist clears it; rate 0 */
+    memset(&c, 0, sizeof c);
+    c.has_blacklist = true;
+    c.has_join_rate = true;
+    c.join_rate = 0;
+    n = config_bytes(&c, cfg);
+    update_expect(&w, 0x301, cfg, n, CJ_COAP_CHANGED, CJ_PLEDGE_EV_UPDATED);
+    CHECK_EQ(cj_pledge_blacklist_count(&w.p), 0);
+    CHECK_EQ(cj_pledge_join_rate(&w.p), 0);
+    CHECK_EQ(cj_pledge_short_id(&w.p, sid, NULL), CJ_OK);
+    CHECK_HEX(sid, 2, "1234");
+
+    /* unusable update: 4.00 with the Unsupported_Configuration, nothing
+     * applied */
+    {
+        uint8_t plain[BUF], upd[BUF], copy[BUF];
+        cj_coap_msg_t in;
+        int r;
+        n = cj_hex("a1 03 81 41 01", cfg, sizeof cfg); /* 1-byte short id */
+        size_t un = jrc_update(&w.jrc, 0x302, cfg, n, upd);
+        memcpy(copy, upd, un);
+        CHECK_EQ(feed(&w, copy, un), 1);
+        CHECK_EQ(w.out.event, 0);
+        r = jrc_open_update_resp(&w.jrc, upd, un, w.buf, w.out.len, plain);
+        CHECK(r > 0);
+        CHECK_EQ(cj_coap_parse(&in, plain, (size_t)r), CJ_OK);
+        CHECK_EQ(in.code, CJ_COAP_BAD_REQUEST);
+        CHECK_HEX(in.payload, in.payload_len, "830103f6");
+        CHECK_EQ(cj_pledge_short_id(&w.p, sid, NULL), CJ_OK);
+        CHECK_HEX(sid, 2, "1234");
+    }
+}
+
+TEST(pledge_lease_expiry_rejoins)
+{
+    static world_t w;
+    uint8_t cfg[BUF];
+    static const uint8_t sid[2] = {0x00, 0x07};
+    cj_cojp_config_t c;
+    size_t n;
+
+    world_init(&w, 1);
+    join_appx_a(&w);
+    memset(&c, 0, sizeof c);
+    c.short_id = sid;
+    c.has_lease_time = true;
+    c.lease_time = 1;
+    n = config_bytes(&c, cfg);
+    update_expect(&w, 0x400, cfg, n, CJ_COAP_CHANGED, CJ_PLEDGE_EV_UPDATED);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), w.now + 3600000u);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + 3599999u, &w.out), 0);
+    w.now += 3600000u;
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_LEASE_EXPIRED);
+    CHECK_EQ(cj_pledge_short_id(&w.p, NULL, NULL), CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_BACKOFF);
+    poll_send(&w, NULL); /* a new Join Request */
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_JOINING);
+}
+
+TEST(pledge_lease_zero_evicts)
+{
+    static world_t w;
+    uint8_t cfg[BUF], req[BUF];
+    static const uint8_t sid[2] = {0x00, 0x07};
+    cj_cojp_config_t c;
+    size_t n;
+
+    world_init(&w, 1);
+    join_appx_a(&w);
+    memset(&c, 0, sizeof c);
+    c.short_id = sid;
+    c.has_lease_time = true;
+    c.lease_time = 0;
+    n = config_bytes(&c, cfg);
+    update_expect(&w, 0x500, cfg, n, CJ_COAP_CHANGED,
+                  CJ_PLEDGE_EV_LEASE_EXPIRED);
+    CHECK_EQ(cj_pledge_short_id(&w.p, NULL, NULL), CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_BACKOFF);
+    n = poll_send(&w, req);
+    CHECK(n > 0);
+}
+
+TEST(pledge_update_duplicate_from_cache)
+{
+    static world_t w;
+    uint8_t cfg[BUF], upd[BUF], copy[BUF], first[BUF];
+    static const uint8_t sid[2] = {0x00, 0x09};
+    cj_cojp_config_t c;
+    size_t n, un, fl;
+    unsigned long stores;
+
+    world_init(&w, 1);
+    join_appx_a(&w);
+    memset(&c, 0, sizeof c);
+    c.short_id = sid;
+    n = config_bytes(&c, cfg);
+    un = jrc_update(&w.jrc, 0x600, cfg, n, upd);
+    memcpy(copy, upd, un);
+    CHECK_EQ(feed(&w, copy, un), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_UPDATED);
+    fl = w.out.len;
+    memcpy(first, w.buf, fl);
+    stores = w.mem.stores;
+    /* the retransmission: same bytes back, no event, no storage write */
+    memcpy(copy, upd, un);
+    CHECK_EQ(feed(&w, copy, un), 1);
+    CHECK_EQ(w.out.event, 0);
+    CHECK_MEM(w.buf, w.out.len, first, fl);
+    CHECK_EQ(w.mem.stores, stores);
+    /* same MID and Partial IV but another tag: not the same request */
+    memcpy(copy, upd, un);
+    copy[un - 1] ^= 1;
+    expect_dropped(&w, copy, un);
+}
+
+TEST(pledge_update_dropped_attacks)
+{
+    static world_t w;
+    uint8_t cfg[BUF], upd[BUF], copy[BUF];
+    static const uint8_t sid[2] = {0x00, 0x0a};
+    cj_cojp_config_t c;
+    size_t n, un;
+
+    world_init(&w, 1);
+    /* not joined: updates are ignored */
+    memset(&c, 0, sizeof c);
+    c.short_id = sid;
+    n = config_bytes(&c, cfg);
+    un = jrc_update(&w.jrc, 0x700, cfg, n, upd);
+    expect_dropped(&w, upd, un);
+    join_appx_a(&w);
+    /* token and Uri-Host are not integrity protected (RFC 8613 4.1):
+     * flip from the OSCORE option on (4 + 8 + 12 bytes in) */
+    for (size_t i = 24; i < un; i++) {
+        memcpy(copy, upd, un);
+        copy[i] ^= 0x04;
+        expect_dropped(&w, copy, un);
+    }
+    for (size_t l = 0; l < un; l++)
+        expect_dropped(&w, upd, l);
+    /* an older Partial IV than one already seen */
+    {
+        uint8_t newer[BUF];
+        size_t nn = jrc_update(&w.jrc, 0x701, cfg, n, newer);
+        memcpy(copy, newer, nn);
+        CHECK_EQ(feed(&w, copy, nn), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_UPDATED);
+        memcpy(copy, upd, un); /* PIV below the window's newest, unseen */
+        /* accepted: it is inside the window and not seen yet */
+        CHECK_EQ(feed(&w, copy, un), 1);
+        memcpy(copy, upd, un);
+        copy[3] ^= 0x10; /* another MID: no cache hit, PIV replayed */
+        expect_dropped(&w, copy, un);
+    }
+}
+
+/* ---- persistence ------------------------------------------------------------- */
+
+TEST(pledge_update_replay_after_reboot)
+{
+    static world_t w;
+    uint8_t cfg[BUF], upd[BUF], copy[BUF];
+    static const uint8_t sid[2] = {0x00, 0x0b};
+    cj_cojp_config_t c;
+    cj_oscore_replay_t win;
+    size_t n, un;
+
+    world_init(&w, 1);
+    join_appx_a(&w);
+    memset(&c, 0, sizeof c);
+    c.short_id = sid;
+    n = config_bytes(&c, cfg);
+    un = jrc_update(&w.jrc, 0x800, cfg, n, upd);
+    memcpy(copy, upd, un);
+    CHECK_EQ(feed(&w, copy, un), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_UPDATED);
+    win = w.p.osc.replay;
+
+    /* reboot: new engine, same platform */
+    world_boot(&w);
+    {
+        cj_addr_t a = addr(0);
+        CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_OK);
+    }
+    CHECK(w.p.osc.replay.valid);
+    CHECK_EQ(w.p.osc.replay.highest, win.highest);
+    join_appx_a(&w);
+    memcpy(copy, upd, un);
+    expect_dropped(&w, copy, un);
+    /* a fresh update still works */
+    update_expect(&w, 0x801, cfg, n, CJ_COAP_CHANGED, CJ_PLEDGE_EV_UPDATED);
+}
+
+TEST(pledge_ssn_never_reused_across_reboot)
+{
+    static world_t w;
+    uint8_t req[BUF];
+    uint64_t pivs[64];
+    size_t np = 0;
+    uint64_t max_prev = 0;
+    bool any_prev = false;
+
+    world_init(&w, 2);
+    for (int boot = 0; boot < 3; boot++) {
+        uint64_t max_this = 0;
+        if (boot) {
+            cj_addr_t a = addr(0);
+            world_boot(&w);
+            CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_OK);
+        }
+        for (int s = 0; s < 5; s++) {
+            size_t n;
+            CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+            n = poll_send(&w, req);
+            pivs[np] = piv_of(req, n);
+            /* Appendix B.1.1: above everything used before the reboot */
+            CHECK(!any_prev || pivs[np] > max_prev);
+            for (size_t i = 0; i < np; i++)
+                CHECK(pivs[i] != pivs[np]);
+            if (pivs[np] > max_this)
+                max_this = pivs[np];
+            np++;
+        }
+        max_prev = max_this;
+        any_prev = true;
+    }
+    CHECK_EQ(np, 15);
+}
+
+TEST(pledge_persist_failure)
+{
+    static world_t w;
+    uint8_t req[BUF], cfg[BUF], upd[BUF], copy[BUF];
+    static const uint8_t sid[2] = {0x00, 0x0c};
+    cj_cojp_config_t c;
+    size_t n, un;
+
+    world_init(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    w.mem.fail_stores = 1; /* the SSN reservation fails */
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 0);
+    CHECK_EQ(w.out.len, 0);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_BACKOFF);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), w.now + CJ_PLEDGE_STORAGE_RETRY_MS);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + 1, &w.out), 0);
+    w.now += CJ_PLEDGE_STORAGE_RETRY_MS;
+    n = poll_send(&w, req);
+    CHECK_EQ(piv_of(req, n), 0);
+
+    /* a Join Response whose window cannot be stored is not accepted */
+    {
+        uint8_t resp[BUF], cfga[64];
+        size_t cl = cj_hex(APPX_A_CONFIG, cfga, sizeof cfga), r;
+        r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, cfga, cl, resp);
+        memcpy(copy, resp, r);
+        w.mem.fail_stores = 1;
+        CHECK_EQ(feed(&w, copy, r), 0);
+        CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_JOINING);
+        CHECK(!w.p.osc.replay.valid);
+        /* the same response again (JRC cache after our retransmission) */
+        memcpy(copy, resp, r);
+        CHECK_EQ(feed(&w, copy, r), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+    }
+
+    memset(&c, 0, sizeof c);
+    c.short_id = sid;
+    n = config_bytes(&c, cfg);
+    un = jrc_update(&w.jrc, 0x900, cfg, n, upd);
+    memcpy(copy, upd, un);
+    w.mem.fail_stores = 1;
+    CHECK_EQ(feed(&w, copy, un), 0);
+    CHECK_EQ(w.out.len, 0);
+    CHECK_EQ(cj_pledge_short_id(&w.p, NULL, NULL), CJ_OK);
+    {
+        uint8_t s[2];
+        cj_pledge_short_id(&w.p, s, NULL);
+        CHECK_HEX(s, 2, "af93"); /* not applied */
+    }
+    /* the JRC's retransmission is processed */
+    memcpy(copy, upd, un);
+    CHECK_EQ(feed(&w, copy, un), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_UPDATED);
+    {
+        uint8_t s[2];
+        cj_pledge_short_id(&w.p, s, NULL);
+        CHECK_HEX(s, 2, "000c");
+    }
+}
+
+TEST(pledge_init_errors)
+{
+    static world_t w;
+    world_cfg(&w);
+    w.mem.fail_loads = 1;
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &w.mem.port), CJ_ERR_STORAGE);
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, NULL), CJ_ERR_INVALID);
+    w.cfg.pledge_id_len = 0;
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &w.mem.port), CJ_ERR_INVALID);
+    w.cfg.pledge_id_len = CJ_OSCORE_MAX_ID_CONTEXT + 1;
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &w.mem.port), CJ_ERR_INVALID);
+    w.cfg.pledge_id_len = 8;
+    w.cfg.role = 7;
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &w.mem.port), CJ_ERR_INVALID);
+    w.cfg.role = 0;
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &w.mem.port), CJ_OK);
+    CHECK_EQ(cj_pledge_start(&w.p, 0), CJ_ERR_STATE); /* no JP */
+    {
+        cj_addr_t a = addr(1);
+        uint8_t longnet[CJ_PLEDGE_MAX_NETID + 1] = {0};
+        CHECK_EQ(cj_pledge_add_jp(&w.p, &a, longnet, sizeof longnet),
+                 CJ_ERR_INVALID);
+        for (uint8_t i = 0; i < CJ_PLEDGE_MAX_JPS + 2; i++) {
+            a = addr(i);
+            CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_OK);
+        }
+        CHECK_EQ(w.p.jp_count, CJ_PLEDGE_MAX_JPS);
+        a = addr(3);
+        CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 1), CJ_OK);
+        CHECK_EQ(w.p.jp_count, CJ_PLEDGE_MAX_JPS);
+    }
+}
+
+/* ---- recovery (section 8.3.3, RFC 8613 Appendix B.2) ----------------------- */
+
+TEST(pledge_recovery)
+{
+    static world_t w;
+    static cj_oscore_ctx_t c2, c3;
+    uint8_t req[BUF], resp[BUF], plain[BUF], cfg[64];
+    uint8_t r2[8] = {0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7};
+    uint8_t id2[16], id3[16];
+    cj_oscore_req_t bind;
+    cj_oscore_option_t ov;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_coap_builder_t b;
+    size_t n, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    uint64_t piv1;
+    int r;
+
+    world_init(&w, 2);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    piv1 = piv_of(req, n);
+    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+    /* the JRC verifies with the pledge-id context ... */
+    CHECK(jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain) > 0);
+    /* ... and answers 4.01 under R2 || ID1, carrying R2 as kid context */
+    memcpy(id2, r2, 8);
+    memcpy(id2 + 8, pid, 8);
+    jrc_ctx(&c2, id2, sizeof id2);
+    memcpy(c2.id_context, r2, 8);
+    c2.id_context_len = 8;
+    c2.send_kid_context = true;
+    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_ACK,
+                       CJ_COAP_UNAUTHORIZED, m.mid, m.token, m.token_len);
+    r = cj_coap_build_finish(&b);
+    r = cj_oscore_protect_response(&c2, &bind, true, plain, (size_t)r, resp,
+                                   sizeof resp);
+    CHECK(r > 0);
+    /* tampered: dropped */
+    {
+        uint8_t bad[BUF];
+        memcpy(bad, resp, (size_t)r);
+        bad[r - 1] ^= 1;
+        expect_dropped(&w, bad, (size_t)r);
+    }
+    CHECK_EQ(feed(&w, resp, (size_t)r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_RECOVERY);
+    CHECK_EQ(w.out.len, 0);
+
+    n = poll_send(&w, req);
+    CHECK_EQ(w.out.to.b[1], 0); /* same JP: its JRC holds R2 */
+    CHECK(piv_of(req, n) > piv1);
+    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    CHECK(ov.has_kid_context);
+    CHECK_EQ(ov.kid_context_len, 16);
+    CHECK_MEM(ov.kid_context, 8, r2, 8);
+    memcpy(id3, ov.kid_context, 16);
+    CHECK(memcmp(id3 + 8, pid, 8) != 0); /* R3 is fresh, not ID1 */
+
+    jrc_ctx(&c3, id3, sizeof id3);
+    n = jrc_answer(&c3, req, n, CJ_COAP_CHANGED, cfg, cl, resp);
+    CHECK_EQ(feed(&w, resp, n), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+
+    /* the new context survives a reboot, with its replay window */
+    {
+        uint8_t upd[BUF], copy[BUF];
+        static const uint8_t sid[2] = {0, 0x0d};
+        cj_cojp_config_t c;
+        size_t un, cl2;
+        uint8_t cb[BUF];
+        memset(&c, 0, sizeof c);
+        c.short_id = sid;
+        cl2 = config_bytes(&c, cb);
+        un = jrc_update(&c3, 0xa00, cb, cl2, upd);
+        memcpy(copy, upd, un);
+        CHECK_EQ(feed(&w, copy, un), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_UPDATED);
+        world_boot(&w);
+        CHECK_MEM(w.p.osc.id_context, w.p.osc.id_context_len, id3, 16);
+        CHECK(w.p.osc.replay.valid);
+        {
+            cj_addr_t a = addr(0);
+            CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_OK);
+        }
+        w.jrc = c3;
+        join_appx_a(&w);
+        memcpy(copy, upd, un);
+        expect_dropped(&w, copy, un);
+    }
+}
