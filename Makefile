@@ -104,4 +104,4 @@ test:
 clean:
 	rm -rf build build-*
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/src $(BUILD)/tests -type f -name '*.d' 2>/dev/null)

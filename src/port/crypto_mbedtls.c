@@ -2,14 +2,17 @@
  * The crypto port (cojp/crypto.h) over mbedTLS 2.28.  Every primitive is
  * mbedTLS's; this file only adapts calling conventions, enforces the
  * tag-before-plaintext rule and wipes what it touched.
+ *
+ * cj_crypto_random is not here: it needs an entropy source, which is
+ * platform-specific (src/port/random_posix.c on Linux; each firmware port
+ * brings its own, see ports/cortex-m/).  This file builds unchanged for
+ * Linux and for mbedTLS compiled for a microcontroller.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include <mbedtls/ccm.h>
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/hkdf.h>
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
@@ -115,48 +118,6 @@ int cj_crypto_hkdf_sha256(const uint8_t *salt, size_t salt_len,
     if (rc != 0) {
         mbedtls_platform_zeroize(okm, okm_len);
         return CJ_ERR_CRYPTO;
-    }
-    return CJ_OK;
-}
-
-/* One DRBG for the process, seeded from the platform entropy sources on
- * first use.  Not thread-safe by design (see the port contract). */
-static mbedtls_entropy_context g_entropy;
-static mbedtls_ctr_drbg_context g_drbg;
-static int g_drbg_ready;
-
-static int drbg_ready(void)
-{
-    static const unsigned char pers[] = "cojp";
-
-    if (g_drbg_ready)
-        return 1;
-    mbedtls_entropy_init(&g_entropy);
-    mbedtls_ctr_drbg_init(&g_drbg);
-    if (mbedtls_ctr_drbg_seed(&g_drbg, mbedtls_entropy_func, &g_entropy,
-                              pers, sizeof pers - 1) != 0) {
-        mbedtls_ctr_drbg_free(&g_drbg);
-        mbedtls_entropy_free(&g_entropy);
-        return 0;
-    }
-    g_drbg_ready = 1;
-    return 1;
-}
-
-int cj_crypto_random(uint8_t *buf, size_t len)
-{
-    if (buf == NULL && len > 0)
-        return CJ_ERR_INVALID;
-    if (!drbg_ready())
-        return CJ_ERR_CRYPTO;
-    while (len > 0) {
-        size_t chunk = len < MBEDTLS_CTR_DRBG_MAX_REQUEST
-                           ? len
-                           : MBEDTLS_CTR_DRBG_MAX_REQUEST;
-        if (mbedtls_ctr_drbg_random(&g_drbg, buf, chunk) != 0)
-            return CJ_ERR_CRYPTO;
-        buf += chunk;
-        len -= chunk;
     }
     return CJ_OK;
 }

@@ -1,0 +1,365 @@
+/*
+ * cojp/jrc.h - the Join Registrar/Coordinator engine (RFC 9031 sections
+ * 7.3, 8.1-8.4): admits pledges and later updates their parameters.
+ *
+ * Registry and durable state live behind cj_jrc_store_t, which the host
+ * implements (SQLite, PostgreSQL, or memory in tests and the simulator:
+ * cojp/jrc_memstore.h).  The engine keeps derived OSCORE contexts in a
+ * caller-provided table of slots (least recently used first to go), so
+ * the store is asked for a pledge only when its context is not cached.
+ *
+ * Join exchange.  A request is looked up by its OSCORE 'kid context' (the
+ * pledge identifier, or the ID Context a recovery established).  Unknown
+ * pledges, blacklisted pledges, failed verification and replays are
+ * dropped silently (section 7.3.2).  A verified request that is not a
+ * POST gets a protected 4.05, one whose Uri-Path is not exactly "j" a
+ * protected 4.04 (both without payload; section 8.1.1 defines only POST
+ * to /j).  A verified Join_Request whose parameters cannot be acted upon
+ * gets a protected 4.00 (Diagnostic Response) with an
+ * Unsupported_Configuration (section 8.3.2):
+ *   - malformed object: what cj_cojp_join_request_decode() reports (no
+ *     payload when it cannot name a parameter);
+ *   - network identifier other than cfg.network_id (when one is
+ *     configured): code Unsupported (0), label 5, addinfo the received
+ *     network identifier as a CBOR byte string;
+ *   - role the registry does not allow: code Unsupported (0), label 1,
+ *     addinfo the requested role as a CBOR unsigned integer.
+ * Otherwise the JRC answers 2.04 with a Configuration: the current
+ * link-layer key set, a short identifier the store guarantees unique
+ * (with lease_time when cfg.lease_hours is set), the JRC address when
+ * configured, the blacklist when not empty and the join rate when not
+ * UINT32_MAX.  Responses carry the JRC's own Partial IV, so nonce
+ * uniqueness rests only on the persisted sender sequence number.  Every
+ * write a response depends on (short-id lease, join record, sequence
+ * number reservation, replay window) is handed to the store before the
+ * response is returned (durable once the host commits; hosts send after
+ * committing).  When the store fails, nothing is sent and the in-memory
+ * replay window is rolled back, so the pledge's retransmission is
+ * processed afresh.
+ *
+ * Retransmissions through a stateless JP arrive as new NON messages with
+ * a new token but the same OSCORE message: a byte-identical repeat of a
+ * pledge's last request (OSCORE option value and payload) is answered
+ * with the cached protected response under the new token and a new MID,
+ * without OSCORE processing or state change.  A request that arrives CON
+ * (a 6LBR pledge talking to the JRC directly) is answered with a
+ * piggybacked ACK instead.
+ *
+ * Parameter updates.  The JRC acts as CoAP client (section 8.2): CON POST
+ * to the node's /j with a Configuration (OSCORE kid "JRC", no kid
+ * context), retransmitted per RFC 7252 section 4.2 with cfg.timing.
+ * Network-wide K2 rotation, short identifier reassignment and eviction
+ * are campaigns over the store's list of joined nodes with at most
+ * CJ_JRC_MAX_INFLIGHT exchanges in flight.  A rekey reaches every 6LN
+ * first; the 6LBRs are sent the new set only once every 6LN exchange has
+ * settled, since a 6LBR switches at once (section 8.4.3.1).  A verified
+ * 2.04 records the node as acknowledged, a protected error response or
+ * MAX_RETRANSMIT retransmissions without answer as not reached.
+ *
+ * Recovery (section 8.3.3, RFC 8613 Appendix B.2).  With cfg.recovery
+ * set, a verified Join Request under the pledge-identifier context is
+ * answered with a 4.01 protected under ID Context R2 || ID1 (R2: 8 fresh
+ * random bytes, cached in the pledge's slot, sent alone as 'kid
+ * context').  The pledge's next Join Request uses ID Context R2 || R3; the
+ * engine maps R2 back to the pledge, verifies, persists the new ID
+ * Context (save_context) and processes the Join Request under it.  Only
+ * the most recent R2 of a pledge is kept, and only while its slot is
+ * cached.  A pledge whose record already holds a recovered ID Context is
+ * not served under the pledge-identifier context outside recovery mode
+ * (the stored sequence number belongs to the recovered context, so
+ * answering could reuse a nonce): such requests are dropped.
+ *
+ * Threading: none.  The engine must not be moved in memory after
+ * cj_jrc_init() (cached contexts point back into it).
+ */
+#ifndef COJP_JRC_H
+#define COJP_JRC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cojp/cojp.h"
+#include "cojp/engine.h"
+#include "cojp/oscore.h"
+#include "cojp/port.h"
+
+#ifndef CJ_JRC_MAX_ID
+#define CJ_JRC_MAX_ID 8 /* bytes of a pledge identifier (EUI-64) */
+#endif
+#ifndef CJ_JRC_REQ_CACHE
+#define CJ_JRC_REQ_CACHE 96 /* bytes of a request kept to spot repeats */
+#endif
+/* Bytes of a cached protected response from the code byte on: enough
+ * for the largest Configuration the engine can build (4 keys, short id
+ * with lease, JRC address, CJ_COJP_MAX_BLACKLIST ids of CJ_JRC_MAX_ID
+ * bytes, join rate: about 230 bytes) plus OSCORE option and tag. */
+#ifndef CJ_JRC_RESP_CACHE
+#define CJ_JRC_RESP_CACHE 288
+#endif
+#ifndef CJ_JRC_MAX_INFLIGHT
+#define CJ_JRC_MAX_INFLIGHT 32 /* parameter updates in flight at once */
+#endif
+/* Bytes of a protected parameter update request kept for retransmission
+ * (header, 8-byte token, options, same Configuration bound as above). */
+#ifndef CJ_JRC_UPDATE_MAX
+#define CJ_JRC_UPDATE_MAX 320
+#endif
+/* Bytes of the scratch buffers holding an unprotected message; a
+ * request that does not fit is dropped. */
+#ifndef CJ_JRC_SCRATCH
+#define CJ_JRC_SCRATCH (CJ_COAP_MAX_TOKEN + CJ_JRC_UPDATE_MAX)
+#endif
+/* Milliseconds before a campaign step that failed on the store is tried
+ * again. */
+#ifndef CJ_JRC_STORE_RETRY_MS
+#define CJ_JRC_STORE_RETRY_MS 1000u
+#endif
+#define CJ_JRC_NONCE_LEN 8 /* R2 and R3, RFC 9031 section 8.3.3 minimum */
+
+enum {
+    CJ_JRC_EV_NONE = 0,
+    CJ_JRC_EV_JOINED,          /* a pledge was admitted */
+    CJ_JRC_EV_UPDATE_ACKED,    /* a node acknowledged a parameter update */
+    CJ_JRC_EV_UPDATE_FAILED,   /* a node did not answer or refused */
+    CJ_JRC_EV_CAMPAIGN_DONE,   /* every node of a campaign is settled */
+    CJ_JRC_EV_REJECTED,        /* a 4.00/4.04/4.05 was sent to a pledge */
+    CJ_JRC_EV_RECOVERY         /* a 4.01 with R2 was sent (section 8.3.3) */
+};
+
+/* Roles a pledge may be allowed (bit mask of 1 << CJ_COJP_ROLE_*). */
+#define CJ_JRC_ALLOW_NODE (1u << 0)
+#define CJ_JRC_ALLOW_6LBR (1u << 1)
+
+/* A registry entry as the store returns it. */
+typedef struct cj_jrc_pledge {
+    uint8_t id[CJ_JRC_MAX_ID];
+    uint8_t id_len;
+    uint8_t psk[16];
+    uint8_t allowed_roles;      /* CJ_JRC_ALLOW_* */
+    /* mutable OSCORE state, as last persisted */
+    uint64_t ssn_reserved;      /* first sender sequence number not reserved */
+    cj_oscore_replay_t replay;
+    /* ID Context in use when it is not the pledge id (after recovery) */
+    uint8_t id_context[CJ_OSCORE_MAX_ID_CONTEXT];
+    uint8_t id_context_len;     /* 0: the pledge id */
+    bool joined;
+    uint8_t role;               /* role it joined with */
+    uint16_t short_id;
+} cj_jrc_pledge_t;
+
+/* Storage interface.  Every function returns CJ_OK, CJ_ERR_NOTFOUND where
+ * noted, or CJ_ERR_STORAGE (any other negative value is treated alike).
+ * A failed call must leave the store unchanged.  Writes become durable
+ * when the host commits; a host must commit before it sends the
+ * datagram that follows them.  The engine calls the store synchronously
+ * from cj_jrc_input(), cj_jrc_poll() and the campaign starters only. */
+typedef struct cj_jrc_store {
+    void *ctx;
+    /* Registry entry of pledge id (CJ_ERR_NOTFOUND if not provisioned). */
+    int (*lookup)(void *ctx, const uint8_t *id, size_t id_len,
+                  cj_jrc_pledge_t *out);
+    /* Registry entry whose current ID Context is ctx_id (after recovery;
+     * CJ_ERR_NOTFOUND if none). */
+    int (*lookup_context)(void *ctx, const uint8_t *ctx_id, size_t len,
+                          cj_jrc_pledge_t *out);
+    /* Persist the sender sequence number reservation. */
+    int (*save_ssn)(void *ctx, const uint8_t *id, size_t id_len,
+                    uint64_t ssn_reserved);
+    /* Persist the replay window. */
+    int (*save_replay)(void *ctx, const uint8_t *id, size_t id_len,
+                       const cj_oscore_replay_t *w);
+    /* Persist a new ID Context (recovery) with reset mutable state:
+     * ssn_reserved 0 and an empty replay window. */
+    int (*save_context)(void *ctx, const uint8_t *id, size_t id_len,
+                        const uint8_t *ctx_id, size_t ctx_len);
+    /* A short identifier for the pledge, unique among live leases of the
+     * network and never 0xfffe or 0xffff.  Without fresh: its current one
+     * if it holds a live lease (the lease restarts at now), else a free
+     * one.  With fresh: always a free one other than the current, whose
+     * lease ends.  Leased until now + lease_hours (0: no expiry).
+     * CJ_ERR_NOSPACE when none is free, CJ_ERR_NOTFOUND for an unknown
+     * pledge. */
+    int (*assign_short_id)(void *ctx, const uint8_t *id, size_t id_len,
+                           uint64_t now_ms, uint32_t lease_hours, bool fresh,
+                           uint16_t *short_id);
+    /* Record an admission: joined, role and short id. */
+    int (*record_join)(void *ctx, const uint8_t *id, size_t id_len,
+                       uint8_t role, uint16_t short_id, uint64_t now_ms);
+    /* End an admission (eviction): the node is no longer joined, so
+     * next_joined skips it, and its short-id lease ends. */
+    int (*release)(void *ctx, const uint8_t *id, size_t id_len);
+    /* Campaign bookkeeping: iterate joined nodes in a stable order
+     * (cursor starts at 0, *cursor advanced; CJ_ERR_NOTFOUND at the end),
+     * a node's address (for any provisioned pledge; CJ_ERR_NOTFOUND when
+     * none is known), and the outcome per node. */
+    int (*next_joined)(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *out);
+    int (*node_address)(void *ctx, const uint8_t *id, size_t id_len,
+                        cj_addr_t *addr);
+    int (*record_update)(void *ctx, const uint8_t *id, size_t id_len,
+                         uint32_t campaign, bool acked);
+} cj_jrc_store_t;
+
+/* One cached pledge context.  The caller allocates an array of these;
+ * the engine owns their contents after cj_jrc_init(). */
+typedef struct cj_jrc_slot {
+    bool used;
+    uint64_t last_use;
+    cj_jrc_pledge_t rec;
+    cj_oscore_ctx_t osc;        /* context of the current ID Context */
+    /* last request (OSCORE option value, then payload) and its response */
+    uint8_t req[CJ_JRC_REQ_CACHE];
+    uint16_t req_len;           /* 0: nothing cached */
+    uint8_t req_opt_len;        /* how much of req is the option value */
+    uint8_t resp[CJ_JRC_RESP_CACHE]; /* code byte, then what follows the
+                                       * token (options, payload) */
+    uint16_t resp_len;
+    /* recovery: the last R2 sent to this pledge (RFC 8613 B.2 step 2) */
+    uint8_t r2[CJ_JRC_NONCE_LEN];
+    bool r2_valid;
+} cj_jrc_slot_t;
+
+/* Link-layer key handed out in Configurations (Key ID Mode 0x01, so
+ * key_id 1..254, no key_addinfo; section 8.4.3.3). */
+typedef struct cj_jrc_key {
+    uint8_t key_id;
+    uint8_t key_usage;
+    uint8_t key[16];
+} cj_jrc_key_t;
+
+typedef struct cj_jrc_cfg {
+    const uint8_t *network_id;           /* NULL/0: any is accepted */
+    size_t network_id_len;
+    cj_jrc_key_t keys[CJ_COJP_MAX_KEYS]; /* K1 then K2, say */
+    uint8_t key_count;                   /* 0: no key set sent */
+    const uint8_t *jrc_address;          /* 16 bytes, or NULL */
+    uint32_t join_rate;                  /* UINT32_MAX: not sent */
+    uint32_t lease_hours;                /* 0: no lease_time sent */
+    const uint8_t *const *blacklist;     /* pledge ids, may be NULL */
+    const size_t *blacklist_lens;
+    size_t blacklist_count;              /* <= CJ_COJP_MAX_BLACKLIST */
+    cj_coap_timing_t timing;             /* zero: RFC 9031 Table 1 */
+    bool recovery;                       /* section 8.3.3 mode */
+    cj_jrc_slot_t *slots;                /* caller-owned context cache */
+    size_t slot_count;                   /* >= 1 */
+} cj_jrc_cfg_t;
+
+typedef struct cj_jrc_stats {
+    unsigned long lookups;       /* store lookup/lookup_context calls
+                                  * (context cache misses) */
+    unsigned long joins;         /* 2.04 sent for a new request */
+    unsigned long repeats;       /* cached responses re-sent */
+    unsigned long diagnostics;   /* 4.00 sent */
+    unsigned long refused;       /* 4.04/4.05 sent */
+    unsigned long recoveries;    /* 4.01 with R2 sent */
+    unsigned long dropped;       /* silently dropped datagrams */
+    unsigned long store_errors;  /* store calls that failed */
+    unsigned long updates_sent;  /* update requests incl. retransmissions */
+} cj_jrc_stats_t;
+
+/* One parameter update exchange (engine-internal). */
+typedef struct cj_jrc_update {
+    uint8_t state;               /* free, awaiting answer, outcome pending */
+    bool acked;                  /* outcome when pending the store */
+    uint8_t id[CJ_JRC_MAX_ID];
+    uint8_t id_len;
+    cj_addr_t to;
+    uint16_t mid;
+    uint8_t token[8];
+    uint8_t retransmits;
+    uint32_t timeout_ms;
+    uint64_t deadline;
+    cj_oscore_req_t bind;        /* what the response is bound to */
+    cj_oscore_ctx_t osc;         /* copy for verifying the response only */
+    uint8_t msg[CJ_JRC_UPDATE_MAX];
+    uint16_t msg_len;
+} cj_jrc_update_t;
+
+/* The engine.  Fields are the engine's; hosts read only stats and the
+ * ev_* fields. */
+typedef struct cj_jrc {
+    /* Subject of the event last reported in cj_out_t.event, valid until
+     * the next call: the pledge (JOINED, UPDATE_*, REJECTED, RECOVERY),
+     * its short id (JOINED) and the campaign (UPDATE_*, CAMPAIGN_DONE). */
+    uint8_t ev_id[CJ_JRC_MAX_ID];
+    uint8_t ev_id_len;
+    uint16_t ev_short_id;
+    uint32_t ev_campaign;
+    cj_jrc_stats_t stats;
+
+    cj_jrc_cfg_t cfg;
+    cj_jrc_store_t store;
+    const cj_platform_t *platform;
+    cj_platform_t ssn_port;      /* counter id = slot index -> save_ssn */
+    cj_coap_timing_t timing;
+    cj_jrc_key_t keys[CJ_COJP_MAX_KEYS];
+    uint8_t key_count;
+    uint8_t bl[CJ_COJP_MAX_BLACKLIST][CJ_JRC_MAX_ID];
+    uint8_t bl_len[CJ_COJP_MAX_BLACKLIST];
+    uint8_t bl_count;
+    uint16_t mid;
+    uint64_t use_clock;          /* LRU stamp */
+
+    /* campaign */
+    bool camp_active;
+    uint8_t camp_kind;
+    uint8_t camp_phase;
+    uint32_t camp_number;
+    uint32_t camp_seq;
+    uint64_t camp_cursor;
+    uint64_t camp_retry_at;
+    uint8_t camp_target[CJ_JRC_MAX_ID];
+    uint8_t camp_target_len;
+    uint16_t camp_target_short;
+    cj_jrc_update_t upd[CJ_JRC_MAX_INFLIGHT];
+
+    /* scratch */
+    uint8_t plain[CJ_JRC_SCRATCH];
+    uint8_t body[CJ_JRC_SCRATCH];
+} cj_jrc_t;
+
+/* Initialise with a configuration, a store and a platform (may be NULL:
+ * time is passed in, random bytes come from the crypto port).  The cfg
+ * pointers (network id, JRC address, slots) must outlive the engine; the
+ * key set and blacklist are copied.  The slots are cleared.  Errors:
+ * CJ_ERR_INVALID (missing store function, no slot, key or blacklist out
+ * of bounds), CJ_ERR_CRYPTO (no randomness). */
+int cj_jrc_init(cj_jrc_t *jrc, const cj_jrc_cfg_t *cfg,
+                const cj_jrc_store_t *store, const cj_platform_t *platform);
+
+/* A datagram arrived (msg is modified: decrypted in place).  Returns 1
+ * when out carries a datagram and/or an event, 0 when nothing is to be
+ * done (dropped, or an ACK absorbed without outcome). */
+int cj_jrc_input(cj_jrc_t *jrc, uint64_t now, const cj_addr_t *from,
+                 uint8_t *msg, size_t len, cj_out_t *out);
+
+/* Time passed: emits parameter update requests, retransmissions and
+ * campaign events, one datagram or event per call while it returns 1. */
+int cj_jrc_poll(cj_jrc_t *jrc, uint64_t now, cj_out_t *out);
+/* When poll has work next (0: now; CJ_TIME_NEVER: nothing pending). */
+uint64_t cj_jrc_next_timer(const cj_jrc_t *jrc);
+
+/* Start a network-wide rekey: the new key set (1..CJ_COJP_MAX_KEYS keys,
+ * key_id 1..254) replaces cfg.keys in every Configuration from now on and
+ * is sent to every joined node (6LNs first, 6LBRs last, section 8.4.3.1).
+ * Returns the campaign number (> 0), CJ_ERR_BUSY while another campaign
+ * runs, CJ_ERR_INVALID for a bad key set. */
+int cj_jrc_rekey(cj_jrc_t *jrc, uint64_t now, const cj_jrc_key_t *keys,
+                 size_t count);
+/* Give one node a new short identifier (parameter update carrying the
+ * Short_Identifier alone).  Returns the campaign number, CJ_ERR_BUSY,
+ * CJ_ERR_NOTFOUND (unknown or not joined), CJ_ERR_STORAGE or
+ * CJ_ERR_NOSPACE (no free short id). */
+int cj_jrc_reassign(cj_jrc_t *jrc, uint64_t now, const uint8_t *id,
+                    size_t id_len);
+/* Evict a node: it is released in the store, added to the blacklist, sent
+ * its short identifier with lease_time 0, and the rest of the network is
+ * rekeyed with a fresh random key set (same usages, key ids moved past
+ * the current ones) and the new blacklist.  Returns the campaign number,
+ * CJ_ERR_BUSY, CJ_ERR_NOTFOUND, CJ_ERR_NOSPACE (blacklist full) or
+ * CJ_ERR_STORAGE.  The host should persist the blacklist (it is read from
+ * cfg at init). */
+int cj_jrc_evict(cj_jrc_t *jrc, uint64_t now, const uint8_t *id,
+                 size_t id_len);
+
+#endif

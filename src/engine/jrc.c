@@ -1,0 +1,1281 @@
+/*
+ * JRC engine (cojp/jrc.h): RFC 9031 sections 7.3, 8.1-8.4 and the
+ * Appendix B.2 context renegotiation of RFC 8613.
+ *
+ * Invariants:
+ *  - A pledge has at most one slot.  A slot's osc is derived from the
+ *    record's current ID Context, its replay window equals the persisted
+ *    one whenever control is outside cj_jrc_input(), and its sender
+ *    sequence number is attached to ssn_port with counter id = slot
+ *    index, so every number is reserved through store->save_ssn before
+ *    it is used (RFC 8613 Appendix B.1.1).
+ *  - Nothing leaves the engine before every store write it depends on
+ *    succeeded; on a store failure the in-memory replay window is rolled
+ *    back so the same request is processed afresh when retransmitted.
+ *  - An update exchange holds a copy of the node's context that is used
+ *    only to verify the answer (responses carry no Partial IV that would
+ *    need persisting), so slot eviction never strands an exchange.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cojp/cbor.h"
+#include "cojp/coap.h"
+#include "cojp/cojp.h"
+#include "cojp/crypto.h"
+#include "cojp/jrc.h"
+#include "cojp/oscore.h"
+
+/* Update exchange states. */
+enum { UPD_FREE = 0, UPD_WAIT, UPD_SEPARATE, UPD_RECORD };
+
+/* Campaign kinds and phases. */
+enum { CAMP_REKEY = 1, CAMP_REASSIGN, CAMP_EVICT };
+enum { PH_TARGET = 0, PH_6LN, PH_WAIT_6LN, PH_6LBR, PH_DONE };
+
+/* How a kid context matched a slot. */
+enum { KIND_NONE = 0, KIND_CURRENT, KIND_OLD, KIND_R2 };
+
+/* Largest Configuration or Unsupported_Configuration we encode; see the
+ * bound in jrc.h next to CJ_JRC_RESP_CACHE. */
+#define OBJ_MAX 256
+
+static const uint8_t jrc_id[CJ_COJP_JRC_ID_LEN] = {0x4a, 0x52, 0x43};
+
+static bool bytes_eq(const uint8_t *a, size_t alen, const uint8_t *b,
+                     size_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* ---- sequence number adaptor (agreement 9) ------------------------------ */
+
+static int ssn_store(void *ctx, uint32_t id, uint64_t value)
+{
+    cj_jrc_t *j = ctx;
+    cj_jrc_slot_t *s;
+
+    if (id >= j->cfg.slot_count)
+        return CJ_ERR_STORAGE;
+    s = &j->cfg.slots[id];
+    if (j->store.save_ssn(j->store.ctx, s->rec.id, s->rec.id_len, value) !=
+        CJ_OK) {
+        j->stats.store_errors++;
+        return CJ_ERR_STORAGE;
+    }
+    s->rec.ssn_reserved = value;
+    return CJ_OK;
+}
+
+static int ssn_load(void *ctx, uint32_t id, uint64_t *value)
+{
+    cj_jrc_t *j = ctx;
+
+    if (id >= j->cfg.slot_count)
+        return CJ_ERR_STORAGE;
+    *value = j->cfg.slots[id].rec.ssn_reserved;
+    return CJ_OK;
+}
+
+/* ---- contexts and slots ------------------------------------------------- */
+
+/* Section 7.3: Master Secret = PSK, empty salt, JRC Sender ID "JRC",
+ * pledge (recipient) ID empty, ID Context as given. */
+static int derive(cj_oscore_ctx_t *ctx, const uint8_t psk[16],
+                  const uint8_t *idc, size_t idc_len)
+{
+    cj_oscore_params_t p;
+
+    memset(&p, 0, sizeof p);
+    p.master_secret = psk;
+    p.master_secret_len = 16;
+    p.sender_id = jrc_id;
+    p.sender_id_len = sizeof jrc_id;
+    p.recipient_id = NULL;
+    p.recipient_id_len = 0;
+    p.id_context = idc;
+    p.id_context_len = idc_len;
+    p.has_id_context = true;
+    return cj_oscore_ctx_derive(ctx, &p);
+}
+
+static void slot_clear(cj_jrc_slot_t *s)
+{
+    cj_crypto_wipe(s, sizeof *s);
+}
+
+/* Fill slot idx from a registry record: derive the current context and
+ * restore the persisted replay window and sequence number mark. */
+static int slot_load(cj_jrc_t *j, size_t idx, const cj_jrc_pledge_t *rec)
+{
+    cj_jrc_slot_t *s = &j->cfg.slots[idx];
+    const uint8_t *idc = rec->id_context_len ? rec->id_context : rec->id;
+    size_t idc_len = rec->id_context_len ? rec->id_context_len : rec->id_len;
+    int rc;
+
+    slot_clear(s);
+    if (rec->id_len == 0 || rec->id_len > CJ_JRC_MAX_ID ||
+        idc_len > CJ_OSCORE_MAX_ID_CONTEXT)
+        return CJ_ERR_INVALID;
+    s->rec = *rec;
+    rc = derive(&s->osc, rec->psk, idc, idc_len);
+    if (rc == CJ_OK)
+        rc = cj_oscore_ctx_attach(&s->osc, &j->ssn_port, (uint32_t)idx);
+    if (rc != CJ_OK) {
+        slot_clear(s);
+        return rc;
+    }
+    s->osc.replay = rec->replay;
+    s->osc.send_kid_context = false;
+    s->used = true;
+    s->last_use = ++j->use_clock;
+    return CJ_OK;
+}
+
+static size_t slot_victim(const cj_jrc_t *j)
+{
+    size_t best = 0;
+
+    for (size_t i = 0; i < j->cfg.slot_count; i++) {
+        const cj_jrc_slot_t *s = &j->cfg.slots[i];
+        if (!s->used)
+            return i;
+        if (s->last_use < j->cfg.slots[best].last_use)
+            best = i;
+    }
+    return best;
+}
+
+static int slot_match(const cj_jrc_slot_t *s, const uint8_t *k, size_t kl)
+{
+    if (!s->used)
+        return KIND_NONE;
+    if (s->rec.id_context_len) {
+        if (bytes_eq(k, kl, s->rec.id_context, s->rec.id_context_len))
+            return KIND_CURRENT;
+        if (bytes_eq(k, kl, s->rec.id, s->rec.id_len))
+            return KIND_OLD;
+    } else if (bytes_eq(k, kl, s->rec.id, s->rec.id_len)) {
+        return KIND_CURRENT;
+    }
+    if (s->r2_valid && kl > CJ_JRC_NONCE_LEN &&
+        memcmp(k, s->r2, CJ_JRC_NONCE_LEN) == 0)
+        return KIND_R2;
+    return KIND_NONE;
+}
+
+static bool store_ok(cj_jrc_t *j, int rc)
+{
+    if (rc != CJ_OK && rc != CJ_ERR_NOTFOUND)
+        j->stats.store_errors++;
+    return rc == CJ_OK;
+}
+
+/* Slot for a Join Request's kid context: cached, or loaded from the store
+ * by pledge id, then by recovered ID Context.  Returns the index or -1. */
+static long slot_for_kid_context(cj_jrc_t *j, const uint8_t *k, size_t kl,
+                                 int *kind)
+{
+    cj_jrc_pledge_t rec;
+    size_t idx;
+    int rc;
+
+    for (size_t i = 0; i < j->cfg.slot_count; i++) {
+        int m = slot_match(&j->cfg.slots[i], k, kl);
+        if (m != KIND_NONE) {
+            *kind = m;
+            j->cfg.slots[i].last_use = ++j->use_clock;
+            return (long)i;
+        }
+    }
+    j->stats.lookups++;
+    rc = j->store.lookup(j->store.ctx, k, kl, &rec);
+    if (rc == CJ_ERR_NOTFOUND) {
+        j->stats.lookups++;
+        rc = j->store.lookup_context(j->store.ctx, k, kl, &rec);
+    }
+    if (!store_ok(j, rc))
+        return -1;
+    idx = slot_victim(j);
+    if (slot_load(j, idx, &rec) != CJ_OK)
+        return -1;
+    *kind = slot_match(&j->cfg.slots[idx], k, kl);
+    cj_crypto_wipe(&rec, sizeof rec);
+    return *kind == KIND_NONE ? -1 : (long)idx;
+}
+
+/* Slot of a pledge by id (parameter updates).  Returns the index, or a
+ * negative error (CJ_ERR_NOTFOUND, CJ_ERR_STORAGE). */
+static long slot_for_id(cj_jrc_t *j, const uint8_t *id, size_t id_len)
+{
+    cj_jrc_pledge_t rec;
+    size_t idx;
+    int rc;
+
+    for (size_t i = 0; i < j->cfg.slot_count; i++) {
+        cj_jrc_slot_t *s = &j->cfg.slots[i];
+        if (s->used && bytes_eq(id, id_len, s->rec.id, s->rec.id_len)) {
+            s->last_use = ++j->use_clock;
+            return (long)i;
+        }
+    }
+    j->stats.lookups++;
+    rc = j->store.lookup(j->store.ctx, id, id_len, &rec);
+    if (!store_ok(j, rc))
+        return rc == CJ_ERR_NOTFOUND ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
+    idx = slot_victim(j);
+    rc = slot_load(j, idx, &rec);
+    cj_crypto_wipe(&rec, sizeof rec);
+    return rc == CJ_OK ? (long)idx : rc;
+}
+
+static bool blacklisted(const cj_jrc_t *j, const uint8_t *id, size_t len)
+{
+    for (size_t i = 0; i < j->bl_count; i++)
+        if (bytes_eq(id, len, j->bl[i], j->bl_len[i]))
+            return true;
+    return false;
+}
+
+/* ---- objects ------------------------------------------------------------ */
+
+/* Configuration (section 8.4.2).  short_id < 0: absent. */
+static int build_config(const cj_jrc_t *j, uint8_t *buf, size_t cap,
+                        bool keys, long short_id, bool has_lease,
+                        uint64_t lease, bool full)
+{
+    cj_cojp_config_t c;
+    uint8_t sid[CJ_COJP_SHORT_ID_LEN];
+
+    memset(&c, 0, sizeof c);
+    if (keys) {
+        for (size_t i = 0; i < j->key_count; i++) {
+            c.keys[i].key_id = j->keys[i].key_id;
+            c.keys[i].key_usage = j->keys[i].key_usage;
+            c.keys[i].key = j->keys[i].key;
+        }
+        c.key_count = j->key_count;
+    }
+    if (short_id >= 0) {
+        sid[0] = (uint8_t)(short_id >> 8);
+        sid[1] = (uint8_t)short_id;
+        c.short_id = sid;
+        c.has_lease_time = has_lease;
+        c.lease_time = lease;
+    }
+    if (full) {
+        c.jrc_address = j->cfg.jrc_address;
+        if (j->cfg.join_rate != UINT32_MAX) {
+            c.has_join_rate = true;
+            c.join_rate = j->cfg.join_rate;
+        }
+    }
+    if (keys && j->bl_count > 0) {
+        c.has_blacklist = true;
+        c.blacklist_count = j->bl_count;
+        for (size_t i = 0; i < j->bl_count; i++) {
+            c.blacklist[i].p = j->bl[i];
+            c.blacklist[i].len = j->bl_len[i];
+        }
+    }
+    return cj_cojp_config_encode(&c, buf, cap);
+}
+
+/* Unsupported_Configuration with one parameter; addinfo is one CBOR item
+ * or NULL for null.  Returns the length or a negative error. */
+static int build_unsupported(uint8_t *buf, size_t cap, int64_t code,
+                             int64_t label, const uint8_t *addinfo,
+                             size_t addinfo_len)
+{
+    cj_cojp_unsupported_t u;
+
+    memset(&u, 0, sizeof u);
+    u.count = 1;
+    u.params[0].code = code;
+    u.params[0].label = label;
+    u.params[0].addinfo = addinfo;
+    u.params[0].addinfo_len = addinfo_len;
+    return cj_cojp_unsupported_encode(&u, buf, cap);
+}
+
+/* ---- join exchange ------------------------------------------------------ */
+
+/* What the caller of respond() hands over. */
+typedef struct req_in {
+    const cj_coap_msg_t *m;      /* outer request as received */
+    const cj_addr_t *from;
+    const uint8_t *copy;         /* option value + payload, for the cache */
+    size_t copy_len;             /* 0: too long to cache */
+    size_t copy_opt_len;
+} req_in_t;
+
+static void cache_store(cj_jrc_slot_t *s, const req_in_t *rq,
+                        const uint8_t *resp, size_t resp_len)
+{
+    cj_coap_msg_t m;
+    size_t off;
+
+    s->req_len = 0;
+    s->resp_len = 0;
+    if (rq->copy_len == 0 || cj_coap_parse(&m, resp, resp_len) != CJ_OK)
+        return;
+    off = m.token_len ? (size_t)(m.token + m.token_len - resp) : 4;
+    if (1 + resp_len - off > CJ_JRC_RESP_CACHE)
+        return;
+    s->resp[0] = m.code;
+    memcpy(s->resp + 1, resp + off, resp_len - off);
+    s->resp_len = (uint16_t)(1 + resp_len - off);
+    memcpy(s->req, rq->copy, rq->copy_len);
+    s->req_len = (uint16_t)rq->copy_len;
+    s->req_opt_len = (uint8_t)rq->copy_opt_len;
+}
+
+/* Header of an answer to request m: a piggybacked ACK to a CON, else a
+ * NON with a fresh MID (agreement 3). */
+static void answer_init(cj_jrc_t *j, cj_coap_builder_t *b, uint8_t *buf,
+                        size_t cap, const cj_coap_msg_t *m, uint8_t code)
+{
+    bool con = m->type == CJ_COAP_CON;
+    uint16_t mid = con ? m->mid : j->mid++;
+
+    cj_coap_build_init(b, buf, cap, con ? CJ_COAP_ACK : CJ_COAP_NON, code, mid,
+                       m->token, m->token_len);
+}
+
+/* Protect and emit an answer under ctx (new Partial IV, section 8.3), then
+ * persist the replay window when ctx is the slot's.  On failure roll the
+ * window back to *saved and send nothing.  Returns 1 or 0. */
+static int respond(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *ctx,
+                   const cj_oscore_replay_t *saved, const cj_oscore_req_t *bind,
+                   const req_in_t *rq, uint8_t code, const uint8_t *payload,
+                   size_t plen, cj_out_t *out)
+{
+    cj_coap_builder_t b;
+    bool persistent = ctx == &s->osc;
+    int n;
+
+    answer_init(j, &b, j->body, sizeof j->body, rq->m, code);
+    cj_coap_build_payload(&b, payload, plen);
+    n = cj_coap_build_finish(&b);
+    if (n >= 0)
+        n = cj_oscore_protect_response(ctx, bind, true, j->body, (size_t)n,
+                                       out->buf, out->cap);
+    if (n >= 0 && persistent &&
+        !store_ok(j, j->store.save_replay(j->store.ctx, s->rec.id,
+                                          s->rec.id_len, &ctx->replay)))
+        n = CJ_ERR_STORAGE;
+    cj_crypto_wipe(j->body, sizeof j->body);
+    if (n < 0) {
+        if (persistent)
+            s->osc.replay = *saved;
+        out->len = 0;
+        return 0;
+    }
+    if (persistent)
+        s->rec.replay = ctx->replay;
+    out->len = (size_t)n;
+    out->to = *rq->from;
+    cache_store(s, rq, out->buf, out->len);
+    return 1;
+}
+
+static bool uri_path_is_j(const cj_coap_msg_t *m)
+{
+    cj_coap_opt_iter_t it;
+    cj_coap_opt_t o;
+    int seen = 0;
+
+    cj_coap_opt_iter_init(&it, m);
+    while (cj_coap_opt_next(&it, &o)) {
+        if (o.num != CJ_COAP_OPT_URI_PATH)
+            continue;
+        if (seen++ || o.len != 1 || o.val[0] != 'j')
+            return false;
+    }
+    return seen == 1;
+}
+
+static void set_ev(cj_jrc_t *j, const cj_jrc_slot_t *s, int ev, cj_out_t *out)
+{
+    memcpy(j->ev_id, s->rec.id, s->rec.id_len);
+    j->ev_id_len = s->rec.id_len;
+    out->event = ev;
+}
+
+/* A verified request under the slot's current context (plain holds it,
+ * plain_len bytes): CoJP processing of sections 8.1 and 8.3. */
+static int process_join(cj_jrc_t *j, uint64_t now, cj_jrc_slot_t *s,
+                        const cj_oscore_replay_t *saved,
+                        const cj_oscore_req_t *bind, const req_in_t *rq,
+                        size_t plain_len, cj_out_t *out)
+{
+    cj_coap_msg_t im;
+    cj_cojp_join_request_t jr;
+    cj_cojp_report_t why;
+    uint8_t obj[OBJ_MAX];
+    uint8_t addinfo[40];
+    cj_cbor_enc_t e;
+    uint16_t short_id = 0;
+    int n, rc;
+
+    if (cj_coap_parse(&im, j->plain, plain_len) != CJ_OK)
+        goto drop;
+    /* Section 8.1.1 defines POST to /j only. */
+    if (im.code != CJ_COAP_POST || !uri_path_is_j(&im)) {
+        uint8_t code = im.code != CJ_COAP_POST ? CJ_COAP_METHOD_NOT_ALLOWED
+                                                : CJ_COAP_NOT_FOUND;
+        if (!respond(j, s, &s->osc, saved, bind, rq, code, NULL, 0, out))
+            goto drop_quiet;
+        j->stats.refused++;
+        set_ev(j, s, CJ_JRC_EV_REJECTED, out);
+        return 1;
+    }
+
+    rc = cj_cojp_join_request_decode(im.payload, im.payload_len, &jr, &why);
+    n = -1;
+    if (rc != CJ_OK) {
+        /* Section 8.3.1: a parameter problem in a request gets a
+         * Diagnostic Response; without a nameable parameter, no payload
+         * (cojp.h). */
+        if (why.has_param)
+            n = build_unsupported(obj, sizeof obj, why.param.code,
+                                  why.param.label, why.param.addinfo,
+                                  why.param.addinfo_len);
+    } else if (j->cfg.network_id_len > 0 &&
+               !bytes_eq(jr.network_id, jr.network_id_len, j->cfg.network_id,
+                         j->cfg.network_id_len)) {
+        /* Wrong network.  Section 8.4.5: "If the pledge can act on the
+         * parameter, but cannot configure the setting indicated by the
+         * parameter value, the pledge can hint this to the JRC.  In this
+         * case, parameter_addinfo MUST be set to the value of the
+         * parameter that cannot be acted upon following the normative
+         * parameter structure specified in this document."  The JRC is in
+         * the same position: it knows label 5 but not this value, so
+         * code Unsupported (0), label 5, addinfo the bstr received. */
+        rc = CJ_ERR_RANGE;
+        cj_cbor_enc_init(&e, addinfo, sizeof addinfo);
+        cj_cbor_put_bstr(&e, jr.network_id, jr.network_id_len);
+        n = cj_cbor_enc_finish(&e);
+        n = build_unsupported(obj, sizeof obj, CJ_COJP_CODE_UNSUPPORTED,
+                              CJ_COJP_LABEL_NETWORK_ID, n > 0 ? addinfo : NULL,
+                              n > 0 ? (size_t)n : 0);
+    } else if ((s->rec.allowed_roles & (1u << jr.role)) == 0) {
+        /* Role not allowed for this pledge: same sentence of section
+         * 8.4.5; code Unsupported (0), label 1, addinfo the role asked. */
+        rc = CJ_ERR_RANGE;
+        cj_cbor_enc_init(&e, addinfo, sizeof addinfo);
+        cj_cbor_put_uint(&e, jr.role);
+        n = cj_cbor_enc_finish(&e);
+        n = build_unsupported(obj, sizeof obj, CJ_COJP_CODE_UNSUPPORTED,
+                              CJ_COJP_LABEL_ROLE, addinfo, (size_t)n);
+    }
+    if (rc != CJ_OK) {
+        if (!respond(j, s, &s->osc, saved, bind, rq, CJ_COAP_BAD_REQUEST,
+                     n > 0 ? obj : NULL, n > 0 ? (size_t)n : 0, out))
+            goto drop_quiet;
+        j->stats.diagnostics++;
+        set_ev(j, s, CJ_JRC_EV_REJECTED, out);
+        return 1;
+    }
+
+    /* Admission (section 8.1.2).  Lease and join record first: both are
+     * idempotent, so a later failure leaves nothing a retransmission of
+     * the same request could not redo. */
+    rc = j->store.assign_short_id(j->store.ctx, s->rec.id, s->rec.id_len, now,
+                                  j->cfg.lease_hours, false, &short_id);
+    if (!store_ok(j, rc) || short_id >= 0xfffe) {
+        if (rc == CJ_OK)
+            j->stats.store_errors++;
+        s->osc.replay = *saved;
+        goto drop_quiet;
+    }
+    rc = j->store.record_join(j->store.ctx, s->rec.id, s->rec.id_len, jr.role,
+                              short_id, now);
+    if (!store_ok(j, rc)) {
+        s->osc.replay = *saved;
+        goto drop_quiet;
+    }
+    s->rec.joined = true;
+    s->rec.role = jr.role;
+    s->rec.short_id = short_id;
+    n = build_config(j, obj, sizeof obj, true, short_id,
+                     j->cfg.lease_hours != 0, j->cfg.lease_hours, true);
+    if (n < 0 || !respond(j, s, &s->osc, saved, bind, rq, CJ_COAP_CHANGED,
+                          obj, (size_t)n, out)) {
+        s->osc.replay = *saved;
+        goto drop_quiet;
+    }
+    cj_crypto_wipe(obj, sizeof obj);
+    j->stats.joins++;
+    j->ev_short_id = short_id;
+    set_ev(j, s, CJ_JRC_EV_JOINED, out);
+    return 1;
+
+drop:
+    s->osc.replay = *saved;
+drop_quiet:
+    cj_crypto_wipe(obj, sizeof obj);
+    j->stats.dropped++;
+    out->len = 0;
+    return 0;
+}
+
+/* Appendix B.2 step 2: verified request #1 under the pledge-id context;
+ * answer 4.01 under R2 || ID1 with R2 as 'kid context'. */
+static int recovery_first(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *vctx,
+                          const cj_oscore_replay_t *saved,
+                          const cj_oscore_req_t *bind, const req_in_t *rq,
+                          cj_out_t *out)
+{
+    cj_oscore_ctx_t r2ctx;
+    uint8_t r2[CJ_JRC_NONCE_LEN];
+    uint8_t idc[CJ_OSCORE_MAX_ID_CONTEXT];
+    cj_coap_builder_t b;
+    bool persistent = vctx == &s->osc;
+    int n;
+
+    if ((size_t)CJ_JRC_NONCE_LEN + s->rec.id_len > sizeof idc ||
+        cj_crypto_random(r2, sizeof r2) != CJ_OK)
+        goto fail;
+    memcpy(idc, r2, sizeof r2);
+    memcpy(idc + sizeof r2, s->rec.id, s->rec.id_len);
+    if (derive(&r2ctx, s->rec.psk, idc, sizeof r2 + s->rec.id_len) != CJ_OK)
+        goto fail;
+    /* The keys are bound to R2 || ID1; the option carries R2 alone, which
+     * protect takes from id_context when send_kid_context is set (the
+     * ID Context is not part of the AAD, RFC 8613 section 5.4). */
+    memcpy(r2ctx.id_context, r2, sizeof r2);
+    r2ctx.id_context_len = sizeof r2;
+    r2ctx.send_kid_context = true;
+    /* R2 is never reused, so its context's Partial IV 0 needs no
+     * persistence. */
+    answer_init(j, &b, j->body, sizeof j->body, rq->m, CJ_COAP_UNAUTHORIZED);
+    n = cj_coap_build_finish(&b);
+    if (n >= 0)
+        n = cj_oscore_protect_response(&r2ctx, bind, true, j->body, (size_t)n,
+                                       out->buf, out->cap);
+    cj_oscore_ctx_wipe(&r2ctx);
+    if (n >= 0 && persistent &&
+        !store_ok(j, j->store.save_replay(j->store.ctx, s->rec.id,
+                                          s->rec.id_len, &vctx->replay)))
+        n = CJ_ERR_STORAGE;
+    if (n < 0)
+        goto fail;
+    if (persistent)
+        s->rec.replay = vctx->replay;
+    memcpy(s->r2, r2, sizeof r2);
+    s->r2_valid = true;
+    out->len = (size_t)n;
+    out->to = *rq->from;
+    cache_store(s, rq, out->buf, out->len);
+    j->stats.recoveries++;
+    set_ev(j, s, CJ_JRC_EV_RECOVERY, out);
+    return 1;
+
+fail:
+    if (persistent)
+        s->osc.replay = *saved;
+    j->stats.dropped++;
+    out->len = 0;
+    return 0;
+}
+
+static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
+                          const cj_coap_msg_t *m, uint8_t *msg, size_t len,
+                          cj_out_t *out)
+{
+    cj_coap_opt_t opt;
+    cj_oscore_option_t ov;
+    cj_oscore_req_t bind;
+    cj_oscore_replay_t saved;
+    cj_oscore_ctx_t tmp;
+    uint8_t copy[CJ_JRC_REQ_CACHE];
+    req_in_t rq;
+    cj_jrc_slot_t *s;
+    long idx;
+    int kind = KIND_NONE, n;
+
+    /* Agreement 1: kid present and empty, kid context = the ID Context. */
+    if (!cj_coap_opt_find(m, CJ_COAP_OPT_OSCORE, &opt) ||
+        cj_oscore_option_decode(opt.val, opt.len, &ov) != CJ_OK ||
+        ov.piv_len == 0 || !ov.has_kid || ov.kid_len != 0 ||
+        !ov.has_kid_context || ov.kid_context_len == 0 ||
+        ov.kid_context_len > CJ_OSCORE_MAX_ID_CONTEXT)
+        goto drop;
+    idx = slot_for_kid_context(j, ov.kid_context, ov.kid_context_len, &kind);
+    if (idx < 0)
+        goto drop;
+    s = &j->cfg.slots[idx];
+    if (blacklisted(j, s->rec.id, s->rec.id_len))
+        goto drop;
+
+    rq.m = m;
+    rq.from = from;
+    rq.copy = copy;
+    rq.copy_opt_len = opt.len;
+    rq.copy_len = 0;
+    if ((size_t)opt.len + m->payload_len <= sizeof copy && opt.len <= 255) {
+        memcpy(copy, opt.val, opt.len);
+        if (m->payload_len)
+            memcpy(copy + opt.len, m->payload, m->payload_len);
+        rq.copy_len = opt.len + m->payload_len;
+    }
+
+    /* Agreement 3: a byte-identical repeat of the last request gets the
+     * cached answer without OSCORE processing. */
+    if (s->req_len && rq.copy_len == s->req_len &&
+        opt.len == s->req_opt_len &&
+        memcmp(copy, s->req, s->req_len) == 0) {
+        cj_coap_builder_t b;
+        answer_init(j, &b, out->buf, out->cap, m, s->resp[0]);
+        n = cj_coap_build_finish(&b);
+        if (n < 0 || out->cap - (size_t)n < (size_t)s->resp_len - 1)
+            goto drop;
+        memcpy(out->buf + n, s->resp + 1, (size_t)s->resp_len - 1);
+        out->len = (size_t)n + s->resp_len - 1;
+        out->to = *from;
+        j->stats.repeats++;
+        return 1;
+    }
+
+    if (kind == KIND_CURRENT) {
+        saved = s->osc.replay;
+        n = cj_oscore_unprotect_request(&s->osc, msg, len, j->plain,
+                                        sizeof j->plain, &bind);
+        if (n < 0)
+            goto drop;
+        if (j->cfg.recovery && s->rec.id_context_len == 0) {
+            cj_crypto_wipe(j->plain, sizeof j->plain);
+            return recovery_first(j, s, &s->osc, &saved, &bind, &rq, out);
+        }
+        n = process_join(j, now, s, &saved, &bind, &rq, (size_t)n, out);
+        cj_crypto_wipe(j->plain, sizeof j->plain);
+        return n;
+    }
+
+    if (kind == KIND_OLD) {
+        /* The record runs a recovered context; the pledge-id context has
+         * no trustworthy mutable state any more.  Only a new recovery run
+         * may answer it (its 4.01 uses a fresh R2 context). */
+        if (!j->cfg.recovery ||
+            derive(&tmp, s->rec.psk, s->rec.id, s->rec.id_len) != CJ_OK)
+            goto drop;
+        n = cj_oscore_unprotect_request(&tmp, msg, len, j->plain,
+                                        sizeof j->plain, &bind);
+        cj_oscore_ctx_wipe(&tmp);
+        cj_crypto_wipe(j->plain, sizeof j->plain);
+        if (n < 0)
+            goto drop;
+        saved = s->osc.replay;
+        return recovery_first(j, s, &tmp, &saved, &bind, &rq, out);
+    }
+
+    /* KIND_R2, Appendix B.2 step 4: request #2 under R2 || R3. */
+    if (derive(&tmp, s->rec.psk, ov.kid_context, ov.kid_context_len) !=
+        CJ_OK)
+        goto drop;
+    n = cj_oscore_unprotect_request(&tmp, msg, len, j->plain, sizeof j->plain,
+                                    &bind);
+    if (n < 0 ||
+        !store_ok(j, j->store.save_context(j->store.ctx, s->rec.id,
+                                           s->rec.id_len, ov.kid_context,
+                                           ov.kid_context_len))) {
+        cj_oscore_ctx_wipe(&tmp);
+        cj_crypto_wipe(j->plain, sizeof j->plain);
+        goto drop;
+    }
+    /* The new context replaces the old one; R2 is spent. */
+    memcpy(s->rec.id_context, ov.kid_context, ov.kid_context_len);
+    s->rec.id_context_len = (uint8_t)ov.kid_context_len;
+    s->rec.ssn_reserved = 0;
+    memset(&s->rec.replay, 0, sizeof s->rec.replay);
+    s->r2_valid = false;
+    memset(s->r2, 0, sizeof s->r2);
+    s->req_len = 0;
+    s->resp_len = 0;
+    cj_oscore_ctx_wipe(&s->osc);
+    s->osc = tmp;
+    cj_oscore_ctx_wipe(&tmp);
+    s->osc.send_kid_context = false;
+    if (cj_oscore_ctx_attach(&s->osc, &j->ssn_port, (uint32_t)idx) != CJ_OK) {
+        /* cannot happen with our adaptor; keep the slot consistent */
+        slot_clear(s);
+        cj_crypto_wipe(j->plain, sizeof j->plain);
+        goto drop;
+    }
+    memset(&saved, 0, sizeof saved);
+    n = process_join(j, now, s, &saved, &bind, &rq, (size_t)n, out);
+    cj_crypto_wipe(j->plain, sizeof j->plain);
+    return n;
+
+drop:
+    j->stats.dropped++;
+    out->len = 0;
+    return 0;
+}
+
+/* ---- parameter updates -------------------------------------------------- */
+
+static uint32_t first_timeout(const cj_jrc_t *j)
+{
+    uint32_t r = 0, span;
+
+    span = (uint32_t)((uint64_t)j->timing.ack_timeout_ms *
+                      (j->timing.ack_random_factor_pct - 100u) / 100u);
+    (void)cj_crypto_random((uint8_t *)&r, sizeof r);
+    return j->timing.ack_timeout_ms + (span ? r % (span + 1) : 0);
+}
+
+static void upd_free(cj_jrc_update_t *u)
+{
+    cj_crypto_wipe(u, sizeof *u);
+    u->state = UPD_FREE;
+}
+
+static size_t upd_in_use(const cj_jrc_t *j)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < CJ_JRC_MAX_INFLIGHT; i++)
+        n += j->upd[i].state != UPD_FREE;
+    return n;
+}
+
+static cj_jrc_update_t *upd_free_entry(cj_jrc_t *j)
+{
+    for (size_t i = 0; i < CJ_JRC_MAX_INFLIGHT; i++)
+        if (j->upd[i].state == UPD_FREE)
+            return &j->upd[i];
+    return NULL;
+}
+
+/* Record an exchange's outcome; the event goes out once the store took
+ * it.  Returns 1 when out carries the event. */
+static int settle(cj_jrc_t *j, cj_jrc_update_t *u, uint64_t now, bool acked,
+                  cj_out_t *out)
+{
+    int rc = j->store.record_update(j->store.ctx, u->id, u->id_len,
+                                    j->camp_number, acked);
+
+    if (!store_ok(j, rc)) {
+        if (rc == CJ_ERR_NOTFOUND) {
+            /* the node vanished from the registry: nothing to record */
+            upd_free(u);
+            return 0;
+        }
+        u->state = UPD_RECORD;
+        u->acked = acked;
+        u->deadline = now + CJ_JRC_STORE_RETRY_MS;
+        return 0;
+    }
+    memcpy(j->ev_id, u->id, u->id_len);
+    j->ev_id_len = u->id_len;
+    j->ev_campaign = j->camp_number;
+    out->event = acked ? CJ_JRC_EV_UPDATE_ACKED : CJ_JRC_EV_UPDATE_FAILED;
+    upd_free(u);
+    return 1;
+}
+
+/* Send one update to node rec.  Returns 1 (datagram or event in out), 0
+ * when the node was settled silently, CJ_ERR_STORAGE to retry later. */
+static int dispatch(cj_jrc_t *j, uint64_t now, const cj_jrc_pledge_t *rec,
+                    cj_out_t *out)
+{
+    cj_jrc_update_t *u = upd_free_entry(j);
+    cj_coap_builder_t b;
+    uint8_t obj[OBJ_MAX];
+    cj_jrc_slot_t *s;
+    long idx;
+    int n, rc;
+
+    if (u == NULL)
+        return CJ_ERR_BUSY;
+    memset(u, 0, sizeof *u);
+    memcpy(u->id, rec->id, rec->id_len);
+    u->id_len = rec->id_len;
+
+    rc = j->store.node_address(j->store.ctx, rec->id, rec->id_len, &u->to);
+    if (rc == CJ_ERR_NOTFOUND)
+        return settle(j, u, now, false, out);
+    if (!store_ok(j, rc)) {
+        upd_free(u);
+        return CJ_ERR_STORAGE;
+    }
+    idx = slot_for_id(j, rec->id, rec->id_len);
+    if (idx == CJ_ERR_NOTFOUND)
+        return settle(j, u, now, false, out);
+    if (idx < 0) {
+        upd_free(u);
+        return CJ_ERR_STORAGE;
+    }
+    s = &j->cfg.slots[idx];
+
+    if (j->camp_phase == PH_TARGET && j->camp_kind == CAMP_EVICT)
+        /* Section 8.4.4: lease_time 0 ends the lease at once. */
+        n = build_config(j, obj, sizeof obj, false, j->camp_target_short,
+                         true, 0, false);
+    else if (j->camp_phase == PH_TARGET)
+        n = build_config(j, obj, sizeof obj, false, j->camp_target_short,
+                         j->cfg.lease_hours != 0, j->cfg.lease_hours, false);
+    else
+        n = build_config(j, obj, sizeof obj, true, -1, false, 0, false);
+    if (n < 0 || cj_crypto_random(u->token, sizeof u->token) != CJ_OK) {
+        upd_free(u);
+        return CJ_ERR_STORAGE;
+    }
+    /* Section 8.2.1: CON POST, Uri-Host "6tisch.arpa", Uri-Path "j". */
+    u->mid = j->mid++;
+    cj_coap_build_init(&b, j->body, sizeof j->body, CJ_COAP_CON,
+                       CJ_COAP_POST, u->mid, u->token, sizeof u->token);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, CJ_COJP_URI_HOST);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, CJ_COJP_URI_PATH);
+    cj_coap_build_payload(&b, obj, (size_t)n);
+    n = cj_coap_build_finish(&b);
+    cj_crypto_wipe(obj, sizeof obj);
+    if (n >= 0)
+        n = cj_oscore_protect_request(&s->osc, j->body, (size_t)n, u->msg,
+                                      sizeof u->msg, &u->bind);
+    cj_crypto_wipe(j->body, sizeof j->body);
+    if (n < 0 || (size_t)n > out->cap) {
+        /* A number burnt by a protect whose output we drop is harmless. */
+        upd_free(u);
+        return CJ_ERR_STORAGE;
+    }
+    u->msg_len = (uint16_t)n;
+    u->osc = s->osc;
+    u->osc.platform = NULL;
+    u->state = UPD_WAIT;
+    u->timeout_ms = first_timeout(j);
+    u->deadline = now + u->timeout_ms;
+    memcpy(out->buf, u->msg, u->msg_len);
+    out->len = u->msg_len;
+    out->to = u->to;
+    j->stats.updates_sent++;
+    return 1;
+}
+
+static bool phase_dispatching(const cj_jrc_t *j)
+{
+    return j->camp_phase == PH_TARGET || j->camp_phase == PH_6LN ||
+           j->camp_phase == PH_6LBR;
+}
+
+/* Advance the campaign by at most one datagram or event. */
+static int campaign_step(cj_jrc_t *j, uint64_t now, cj_out_t *out)
+{
+    cj_jrc_pledge_t rec;
+    int rc;
+
+    if (j->camp_phase == PH_WAIT_6LN && upd_in_use(j) == 0) {
+        /* Section 8.4.3.1: 6LBRs switch at once, so they get the new set
+         * only after every 6LN exchange settled. */
+        j->camp_phase = PH_6LBR;
+        j->camp_cursor = 0;
+    }
+    while (phase_dispatching(j) && j->camp_retry_at <= now &&
+           upd_free_entry(j) != NULL) {
+        if (j->camp_phase == PH_TARGET) {
+            j->stats.lookups++;
+            rc = j->store.lookup(j->store.ctx, j->camp_target,
+                                 j->camp_target_len, &rec);
+            if (rc == CJ_OK)
+                rc = dispatch(j, now, &rec, out);
+            else if (rc == CJ_ERR_NOTFOUND)
+                rc = 0;
+            else
+                j->stats.store_errors++;
+            cj_crypto_wipe(&rec, sizeof rec);
+            if (rc == CJ_ERR_STORAGE || rc < 0) {
+                j->camp_retry_at = now + CJ_JRC_STORE_RETRY_MS;
+                return 0;
+            }
+            j->camp_phase = j->camp_kind == CAMP_EVICT ? PH_6LN : PH_DONE;
+            j->camp_cursor = 0;
+            if (rc == 1)
+                return 1;
+            continue;
+        }
+        uint64_t c = j->camp_cursor;
+        rc = j->store.next_joined(j->store.ctx, &c, &rec);
+        if (rc == CJ_ERR_NOTFOUND) {
+            j->camp_phase = j->camp_phase == PH_6LN ? PH_WAIT_6LN : PH_DONE;
+            if (j->camp_phase == PH_WAIT_6LN && upd_in_use(j) == 0) {
+                j->camp_phase = PH_6LBR;
+                j->camp_cursor = 0;
+            }
+            continue;
+        }
+        if (rc != CJ_OK) {
+            j->stats.store_errors++;
+            j->camp_retry_at = now + CJ_JRC_STORE_RETRY_MS;
+            return 0;
+        }
+        if (c == j->camp_cursor) {
+            /* a store whose cursor does not move would loop forever */
+            cj_crypto_wipe(&rec, sizeof rec);
+            j->camp_phase = j->camp_phase == PH_6LN ? PH_WAIT_6LN : PH_DONE;
+            continue;
+        }
+        bool want = j->camp_phase == PH_6LN ? rec.role != CJ_COJP_ROLE_6LBR
+                                            : rec.role == CJ_COJP_ROLE_6LBR;
+        if (!want || blacklisted(j, rec.id, rec.id_len) ||
+            bytes_eq(rec.id, rec.id_len, j->camp_target, j->camp_target_len)) {
+            j->camp_cursor = c;
+            continue;
+        }
+        rc = dispatch(j, now, &rec, out);
+        cj_crypto_wipe(&rec, sizeof rec);
+        if (rc < 0) {
+            j->camp_retry_at = now + CJ_JRC_STORE_RETRY_MS;
+            return 0;
+        }
+        j->camp_cursor = c;
+        if (rc == 1)
+            return 1;
+    }
+    if (j->camp_phase == PH_DONE && upd_in_use(j) == 0) {
+        j->camp_active = false;
+        j->ev_campaign = j->camp_number;
+        out->event = CJ_JRC_EV_CAMPAIGN_DONE;
+        return 1;
+    }
+    return 0;
+}
+
+int cj_jrc_poll(cj_jrc_t *j, uint64_t now, cj_out_t *out)
+{
+    if (j == NULL || out == NULL)
+        return 0;
+    cj_out_reset(out);
+    for (size_t i = 0; i < CJ_JRC_MAX_INFLIGHT; i++) {
+        cj_jrc_update_t *u = &j->upd[i];
+        if (u->state == UPD_FREE || u->deadline > now)
+            continue;
+        if (u->state == UPD_RECORD) {
+            if (settle(j, u, now, u->acked, out))
+                return 1;
+            continue;
+        }
+        /* RFC 7252 section 4.2: retransmit with doubled timeout until
+         * MAX_RETRANSMIT, then give up; an empty ACK only stretched the
+         * deadline for a separate response. */
+        if (u->state == UPD_WAIT && u->retransmits < j->timing.max_retransmit &&
+            u->msg_len <= out->cap) {
+            u->retransmits++;
+            u->timeout_ms *= 2;
+            u->deadline = now + u->timeout_ms;
+            memcpy(out->buf, u->msg, u->msg_len);
+            out->len = u->msg_len;
+            out->to = u->to;
+            j->stats.updates_sent++;
+            return 1;
+        }
+        if (settle(j, u, now, false, out))
+            return 1;
+    }
+    if (j->camp_active)
+        return campaign_step(j, now, out);
+    return 0;
+}
+
+uint64_t cj_jrc_next_timer(const cj_jrc_t *j)
+{
+    uint64_t t = CJ_TIME_NEVER;
+
+    for (size_t i = 0; i < CJ_JRC_MAX_INFLIGHT; i++)
+        if (j->upd[i].state != UPD_FREE && j->upd[i].deadline < t)
+            t = j->upd[i].deadline;
+    if (j->camp_active) {
+        bool free_entry = false;
+        for (size_t i = 0; i < CJ_JRC_MAX_INFLIGHT; i++)
+            free_entry |= j->upd[i].state == UPD_FREE;
+        if (phase_dispatching(j) && free_entry && j->camp_retry_at < t)
+            t = j->camp_retry_at;
+        if ((j->camp_phase == PH_DONE || j->camp_phase == PH_WAIT_6LN) &&
+            upd_in_use(j) == 0)
+            t = 0;
+    }
+    return t;
+}
+
+/* An ACK, RST or separate response to one of our updates. */
+static int handle_response(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
+                           const cj_coap_msg_t *m, uint8_t *msg, size_t len,
+                           cj_out_t *out)
+{
+    cj_jrc_update_t *u = NULL;
+    bool by_mid = m->type == CJ_COAP_ACK || m->type == CJ_COAP_RST;
+    int n, r;
+
+    for (size_t i = 0; i < CJ_JRC_MAX_INFLIGHT && u == NULL; i++) {
+        cj_jrc_update_t *c = &j->upd[i];
+        if ((c->state != UPD_WAIT && c->state != UPD_SEPARATE) ||
+            !cj_addr_equal(from, &c->to))
+            continue;
+        if (by_mid ? (c->state == UPD_WAIT && c->mid == m->mid)
+                   : (m->token_len == sizeof c->token &&
+                      memcmp(m->token, c->token, sizeof c->token) == 0))
+            u = c;
+    }
+    if (u == NULL)
+        return 0;
+    if (m->type == CJ_COAP_RST)
+        return settle(j, u, now, false, out);
+    if (m->code == CJ_COAP_EMPTY) {
+        /* RFC 7252 section 5.2.2: the answer will come separately. */
+        u->state = UPD_SEPARATE;
+        u->deadline = now + ((uint64_t)j->timing.ack_timeout_ms
+                             << (j->timing.max_retransmit + 1));
+        return 0;
+    }
+    if (by_mid && (m->token_len != sizeof u->token ||
+                   memcmp(m->token, u->token, sizeof u->token) != 0))
+        return 0;
+    n = cj_oscore_unprotect_response(&u->osc, &u->bind, msg, len, j->plain,
+                                     sizeof j->plain);
+    if (n < 0) {
+        cj_crypto_wipe(j->plain, sizeof j->plain);
+        j->stats.dropped++;
+        return 0; /* section 7.3.2: keep waiting, keep retransmitting */
+    }
+    {
+        cj_coap_msg_t im;
+        uint8_t code = 0;
+        if (cj_coap_parse(&im, j->plain, (size_t)n) == CJ_OK)
+            code = im.code;
+        cj_crypto_wipe(j->plain, sizeof j->plain);
+        /* A 2.04 means the node acted on the Configuration; a protected
+         * 4.00 (section 8.3.2) or anything else means it did not. */
+        r = settle(j, u, now, code == CJ_COAP_CHANGED, out);
+    }
+    if (m->type == CJ_COAP_CON) {
+        /* A separate response in a CON is acknowledged (RFC 7252 5.2.2). */
+        cj_coap_builder_t b;
+        cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_ACK, CJ_COAP_EMPTY,
+                           m->mid, NULL, 0);
+        n = cj_coap_build_finish(&b);
+        if (n > 0) {
+            out->len = (size_t)n;
+            out->to = *from;
+            r = 1;
+        }
+    }
+    return r;
+}
+
+int cj_jrc_input(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
+                 uint8_t *msg, size_t len, cj_out_t *out)
+{
+    cj_coap_msg_t m;
+    uint8_t cls;
+
+    if (j == NULL || out == NULL || out->buf == NULL || from == NULL)
+        return 0;
+    cj_out_reset(out);
+    if (msg == NULL || cj_coap_parse(&m, msg, len) != CJ_OK) {
+        j->stats.dropped++;
+        return 0;
+    }
+    cls = (uint8_t)(m.code >> 5);
+    if (m.type == CJ_COAP_ACK || m.type == CJ_COAP_RST ||
+        (cls >= 2 && cls <= 5))
+        return handle_response(j, now, from, &m, msg, len, out);
+    if (cls == 0 && m.code != CJ_COAP_EMPTY)
+        return handle_request(j, now, from, &m, msg, len, out);
+    /* CoAP ping (empty CON) and reserved classes: nothing to say. */
+    j->stats.dropped++;
+    return 0;
+}
+
+/* ---- set-up and campaigns ----------------------------------------------- */
+
+static bool keys_valid(const cj_jrc_key_t *keys, size_t count)
+{
+    if (count > CJ_COJP_MAX_KEYS || (count > 0 && keys == NULL))
+        return false;
+    for (size_t i = 0; i < count; i++)
+        if (keys[i].key_id == 0 || keys[i].key_id > CJ_COJP_MAX_KEY_ID ||
+            keys[i].key_usage > CJ_COJP_KEY_USAGE_MAX)
+            return false;
+    return true;
+}
+
+int cj_jrc_init(cj_jrc_t *j, const cj_jrc_cfg_t *cfg,
+                const cj_jrc_store_t *store, const cj_platform_t *platform)
+{
+    const cj_jrc_store_t *st = store;
+
+    if (j == NULL || cfg == NULL || st == NULL || cfg->slots == NULL ||
+        cfg->slot_count == 0 ||
+        !keys_valid(cfg->keys, cfg->key_count) ||
+        cfg->blacklist_count > CJ_COJP_MAX_BLACKLIST ||
+        (cfg->blacklist_count > 0 &&
+         (cfg->blacklist == NULL || cfg->blacklist_lens == NULL)) ||
+        (cfg->network_id_len > 0 && cfg->network_id == NULL) ||
+        st->lookup == NULL || st->lookup_context == NULL ||
+        st->save_ssn == NULL || st->save_replay == NULL ||
+        st->save_context == NULL || st->assign_short_id == NULL ||
+        st->record_join == NULL || st->release == NULL ||
+        st->next_joined == NULL || st->node_address == NULL ||
+        st->record_update == NULL)
+        return CJ_ERR_INVALID;
+    for (size_t i = 0; i < cfg->blacklist_count; i++)
+        if (cfg->blacklist[i] == NULL || cfg->blacklist_lens[i] == 0 ||
+            cfg->blacklist_lens[i] > CJ_JRC_MAX_ID)
+            return CJ_ERR_INVALID;
+
+    memset(j, 0, sizeof *j);
+    j->cfg = *cfg;
+    j->store = *st;
+    j->platform = platform;
+    j->ssn_port.ctx = j;
+    j->ssn_port.counter_store = ssn_store;
+    j->ssn_port.counter_load = ssn_load;
+    j->timing = cfg->timing;
+    if (j->timing.ack_timeout_ms == 0)
+        j->timing = cj_coap_timing_default();
+    if (j->timing.ack_random_factor_pct < 100)
+        j->timing.ack_random_factor_pct = 100;
+    memcpy(j->keys, cfg->keys, sizeof j->keys);
+    j->key_count = cfg->key_count;
+    for (size_t i = 0; i < cfg->blacklist_count; i++) {
+        memcpy(j->bl[i], cfg->blacklist[i], cfg->blacklist_lens[i]);
+        j->bl_len[i] = (uint8_t)cfg->blacklist_lens[i];
+    }
+    j->bl_count = (uint8_t)cfg->blacklist_count;
+    for (size_t i = 0; i < cfg->slot_count; i++)
+        slot_clear(&cfg->slots[i]);
+    if (cj_crypto_random((uint8_t *)&j->mid, sizeof j->mid) != CJ_OK)
+        return CJ_ERR_CRYPTO;
+    return CJ_OK;
+}
+
+static int campaign_start(cj_jrc_t *j, uint8_t kind, uint8_t phase)
+{
+    j->camp_active = true;
+    j->camp_kind = kind;
+    j->camp_phase = phase;
+    j->camp_cursor = 0;
+    j->camp_retry_at = 0;
+    j->camp_number = ++j->camp_seq;
+    return (int)(j->camp_number & 0x7fffffff);
+}
+
+int cj_jrc_rekey(cj_jrc_t *j, uint64_t now, const cj_jrc_key_t *keys,
+                 size_t count)
+{
+    (void)now;
+    if (j == NULL)
+        return CJ_ERR_INVALID;
+    if (j->camp_active)
+        return CJ_ERR_BUSY;
+    if (count == 0 || !keys_valid(keys, count))
+        return CJ_ERR_INVALID;
+    memset(j->keys, 0, sizeof j->keys);
+    memcpy(j->keys, keys, count * sizeof *keys);
+    j->key_count = (uint8_t)count;
+    j->camp_target_len = 0;
+    return campaign_start(j, CAMP_REKEY, PH_6LN);
+}
+
+int cj_jrc_reassign(cj_jrc_t *j, uint64_t now, const uint8_t *id,
+                    size_t id_len)
+{
+    cj_jrc_pledge_t rec;
+    uint16_t sid = 0;
+    bool joined;
+    int rc;
+
+    if (j == NULL || id == NULL || id_len == 0 || id_len > CJ_JRC_MAX_ID)
+        return CJ_ERR_INVALID;
+    if (j->camp_active)
+        return CJ_ERR_BUSY;
+    j->stats.lookups++;
+    rc = j->store.lookup(j->store.ctx, id, id_len, &rec);
+    if (!store_ok(j, rc))
+        return rc == CJ_ERR_NOTFOUND ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
+    joined = rec.joined;
+    cj_crypto_wipe(&rec, sizeof rec);
+    if (!joined)
+        return CJ_ERR_NOTFOUND;
+    rc = j->store.assign_short_id(j->store.ctx, id, id_len, now,
+                                  j->cfg.lease_hours, true, &sid);
+    if (!store_ok(j, rc))
+        return rc == CJ_ERR_NOSPACE || rc == CJ_ERR_NOTFOUND ? rc
+                                                            : CJ_ERR_STORAGE;
+    if (sid >= 0xfffe)
+        return CJ_ERR_STORAGE;
+    for (size_t i = 0; i < j->cfg.slot_count; i++)
+        if (j->cfg.slots[i].used &&
+            bytes_eq(id, id_len, j->cfg.slots[i].rec.id,
+                     j->cfg.slots[i].rec.id_len))
+            j->cfg.slots[i].rec.short_id = sid;
+    memcpy(j->camp_target, id, id_len);
+    j->camp_target_len = (uint8_t)id_len;
+    j->camp_target_short = sid;
+    return campaign_start(j, CAMP_REASSIGN, PH_TARGET);
+}
+
+int cj_jrc_evict(cj_jrc_t *j, uint64_t now, const uint8_t *id, size_t id_len)
+{
+    cj_jrc_pledge_t rec;
+    cj_jrc_key_t fresh[CJ_COJP_MAX_KEYS];
+    bool listed;
+    int rc;
+
+    (void)now;
+    if (j == NULL || id == NULL || id_len == 0 || id_len > CJ_JRC_MAX_ID)
+        return CJ_ERR_INVALID;
+    if (j->camp_active)
+        return CJ_ERR_BUSY;
+    listed = blacklisted(j, id, id_len);
+    if (!listed && j->bl_count >= CJ_COJP_MAX_BLACKLIST)
+        return CJ_ERR_NOSPACE;
+    j->stats.lookups++;
+    rc = j->store.lookup(j->store.ctx, id, id_len, &rec);
+    if (!store_ok(j, rc))
+        return rc == CJ_ERR_NOTFOUND ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
+    /* Fresh keys first: if randomness fails nothing has changed. */
+    memcpy(fresh, j->keys, sizeof fresh);
+    for (size_t i = 0; i < j->key_count; i++) {
+        /* Key ids move past the current set so nodes holding both sets
+         * tell them apart (section 8.4.3.2); they stay in 1..254. */
+        fresh[i].key_id = (uint8_t)((j->keys[i].key_id - 1u + j->key_count) %
+                                        CJ_COJP_MAX_KEY_ID +
+                                    1u);
+        if (cj_crypto_random(fresh[i].key, sizeof fresh[i].key) != CJ_OK) {
+            cj_crypto_wipe(fresh, sizeof fresh);
+            cj_crypto_wipe(&rec, sizeof rec);
+            return CJ_ERR_CRYPTO;
+        }
+    }
+    rc = j->store.release(j->store.ctx, id, id_len);
+    if (!store_ok(j, rc)) {
+        cj_crypto_wipe(fresh, sizeof fresh);
+        cj_crypto_wipe(&rec, sizeof rec);
+        return rc == CJ_ERR_NOTFOUND ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
+    }
+    if (!listed) {
+        memcpy(j->bl[j->bl_count], id, id_len);
+        j->bl_len[j->bl_count] = (uint8_t)id_len;
+        j->bl_count++;
+    }
+    memcpy(j->keys, fresh, sizeof j->keys);
+    cj_crypto_wipe(fresh, sizeof fresh);
+    /* Its cached context must not answer for it any more. */
+    for (size_t i = 0; i < j->cfg.slot_count; i++)
+        if (j->cfg.slots[i].used &&
+            bytes_eq(id, id_len, j->cfg.slots[i].rec.id,
+                     j->cfg.slots[i].rec.id_len))
+            j->cfg.slots[i].rec.joined = false;
+    memcpy(j->camp_target, id, id_len);
+    j->camp_target_len = (uint8_t)id_len;
+    j->camp_target_short = rec.short_id;
+    rc = campaign_start(j, CAMP_EVICT,
+                        rec.joined && rec.short_id < 0xfffe ? PH_TARGET
+                                                            : PH_6LN);
+    cj_crypto_wipe(&rec, sizeof rec);
+    return rc;
+}

@@ -1,0 +1,359 @@
+/*
+ * In-memory JRC store (cojp/jrc_memstore.h).
+ *
+ * Invariants: entries[0..count) are provisioned pledges with distinct
+ * ids; at most one entry with a live lease holds any given short id; a
+ * failed operation changes nothing but fail_count.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cojp/jrc_memstore.h"
+
+#define MS_HOUR_MS UINT64_C(3600000)
+
+static bool fail(cj_jrc_memstore_t *ms, int op)
+{
+    ms->calls[op]++;
+    if (ms->fail_count > 0 && (ms->fail_mask & (1u << op)) != 0) {
+        ms->fail_count--;
+        return true;
+    }
+    return false;
+}
+
+static cj_jrc_mementry_t *find(cj_jrc_memstore_t *ms, const uint8_t *id,
+                               size_t id_len)
+{
+    if (id == NULL || id_len == 0 || id_len > CJ_JRC_MAX_ID)
+        return NULL;
+    for (size_t i = 0; i < ms->count; i++) {
+        cj_jrc_mementry_t *e = &ms->entries[i];
+        if (e->rec.id_len == id_len && memcmp(e->rec.id, id, id_len) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+cj_jrc_mementry_t *cj_jrc_memstore_find(cj_jrc_memstore_t *ms,
+                                        const uint8_t *id, size_t id_len)
+{
+    return find(ms, id, id_len);
+}
+
+static bool lease_live(const cj_jrc_mementry_t *e, uint64_t now)
+{
+    return e->has_lease && e->lease_until > now;
+}
+
+static int ms_lookup(void *ctx, const uint8_t *id, size_t id_len,
+                     cj_jrc_pledge_t *out)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+
+    if (fail(ms, CJ_MEMSTORE_OP_LOOKUP))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    *out = e->rec;
+    return CJ_OK;
+}
+
+static int ms_lookup_context(void *ctx, const uint8_t *ctx_id, size_t len,
+                             cj_jrc_pledge_t *out)
+{
+    cj_jrc_memstore_t *ms = ctx;
+
+    if (fail(ms, CJ_MEMSTORE_OP_LOOKUP_CONTEXT))
+        return CJ_ERR_STORAGE;
+    if (len == 0)
+        return CJ_ERR_NOTFOUND;
+    for (size_t i = 0; i < ms->count; i++) {
+        const cj_jrc_pledge_t *r = &ms->entries[i].rec;
+        if (r->id_context_len == len && memcmp(r->id_context, ctx_id, len) == 0) {
+            *out = *r;
+            return CJ_OK;
+        }
+    }
+    return CJ_ERR_NOTFOUND;
+}
+
+static int ms_save_ssn(void *ctx, const uint8_t *id, size_t id_len,
+                       uint64_t ssn_reserved)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+
+    if (fail(ms, CJ_MEMSTORE_OP_SAVE_SSN))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    e->rec.ssn_reserved = ssn_reserved;
+    return CJ_OK;
+}
+
+static int ms_save_replay(void *ctx, const uint8_t *id, size_t id_len,
+                          const cj_oscore_replay_t *w)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+
+    if (fail(ms, CJ_MEMSTORE_OP_SAVE_REPLAY))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    e->rec.replay = *w;
+    return CJ_OK;
+}
+
+static int ms_save_context(void *ctx, const uint8_t *id, size_t id_len,
+                           const uint8_t *ctx_id, size_t ctx_len)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+
+    if (fail(ms, CJ_MEMSTORE_OP_SAVE_CONTEXT))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    if (ctx_len > CJ_OSCORE_MAX_ID_CONTEXT)
+        return CJ_ERR_INVALID;
+    memset(e->rec.id_context, 0, sizeof e->rec.id_context);
+    if (ctx_len)
+        memcpy(e->rec.id_context, ctx_id, ctx_len);
+    e->rec.id_context_len = (uint8_t)ctx_len;
+    e->rec.ssn_reserved = 0;
+    memset(&e->rec.replay, 0, sizeof e->rec.replay);
+    return CJ_OK;
+}
+
+static bool short_taken(const cj_jrc_memstore_t *ms, uint16_t s, uint64_t now)
+{
+    for (size_t i = 0; i < ms->count; i++) {
+        const cj_jrc_mementry_t *e = &ms->entries[i];
+        if (lease_live(e, now) && e->rec.short_id == s)
+            return true;
+    }
+    return false;
+}
+
+static int ms_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
+                              uint64_t now_ms, uint32_t lease_hours,
+                              bool fresh, uint16_t *short_id)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+    uint64_t until;
+    uint16_t s;
+
+    if (fail(ms, CJ_MEMSTORE_OP_ASSIGN_SHORT_ID))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    until = lease_hours == 0 ? UINT64_MAX
+                             : now_ms + (uint64_t)lease_hours * MS_HOUR_MS;
+    if (!fresh && lease_live(e, now_ms)) {
+        e->lease_until = until;
+        *short_id = e->rec.short_id;
+        return CJ_OK;
+    }
+    /* Sequential search over the 65533 usable values (0x0001..0xfffd);
+     * the node's own current id counts as taken, so fresh gets another. */
+    s = ms->next_short;
+    for (uint32_t tries = 0; tries < 0xfffdu; tries++) {
+        if (s == 0 || s >= 0xfffe)
+            s = 1;
+        if (!short_taken(ms, s, now_ms)) {
+            e->rec.short_id = s;
+            e->has_lease = true;
+            e->lease_until = until;
+            ms->next_short = (uint16_t)(s + 1);
+            *short_id = s;
+            return CJ_OK;
+        }
+        s++;
+    }
+    return CJ_ERR_NOSPACE;
+}
+
+static int ms_record_join(void *ctx, const uint8_t *id, size_t id_len,
+                          uint8_t role, uint16_t short_id, uint64_t now_ms)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+
+    if (fail(ms, CJ_MEMSTORE_OP_RECORD_JOIN))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    e->rec.joined = true;
+    e->rec.role = role;
+    e->rec.short_id = short_id;
+    e->joined_at = now_ms;
+    return CJ_OK;
+}
+
+static int ms_release(void *ctx, const uint8_t *id, size_t id_len)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+
+    if (fail(ms, CJ_MEMSTORE_OP_RELEASE))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    e->rec.joined = false;
+    e->has_lease = false;
+    return CJ_OK;
+}
+
+static int ms_next_joined(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *out)
+{
+    cj_jrc_memstore_t *ms = ctx;
+
+    if (fail(ms, CJ_MEMSTORE_OP_NEXT_JOINED))
+        return CJ_ERR_STORAGE;
+    for (uint64_t i = *cursor; i < ms->count; i++) {
+        if (ms->entries[i].rec.joined) {
+            *out = ms->entries[i].rec;
+            *cursor = i + 1;
+            return CJ_OK;
+        }
+    }
+    *cursor = ms->count;
+    return CJ_ERR_NOTFOUND;
+}
+
+static int ms_node_address(void *ctx, const uint8_t *id, size_t id_len,
+                           cj_addr_t *addr)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+
+    if (fail(ms, CJ_MEMSTORE_OP_NODE_ADDRESS))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    if (e->addr.len) {
+        *addr = e->addr;
+    } else {
+        memset(addr, 0, sizeof *addr);
+        addr->len = e->rec.id_len;
+        memcpy(addr->b, e->rec.id, e->rec.id_len);
+    }
+    return CJ_OK;
+}
+
+static int ms_record_update(void *ctx, const uint8_t *id, size_t id_len,
+                            uint32_t campaign, bool acked)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+
+    if (fail(ms, CJ_MEMSTORE_OP_RECORD_UPDATE))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    e->has_update = true;
+    e->update_campaign = campaign;
+    e->update_acked = acked;
+    if (acked)
+        e->acks++;
+    else
+        e->misses++;
+    return CJ_OK;
+}
+
+void cj_jrc_memstore_init(cj_jrc_memstore_t *ms, cj_jrc_mementry_t *entries,
+                          size_t cap)
+{
+    memset(ms, 0, sizeof *ms);
+    if (entries != NULL && cap > 0)
+        memset(entries, 0, cap * sizeof *entries);
+    ms->entries = entries;
+    ms->cap = entries != NULL ? cap : 0;
+    ms->next_short = 1;
+    ms->store.ctx = ms;
+    ms->store.lookup = ms_lookup;
+    ms->store.lookup_context = ms_lookup_context;
+    ms->store.save_ssn = ms_save_ssn;
+    ms->store.save_replay = ms_save_replay;
+    ms->store.save_context = ms_save_context;
+    ms->store.assign_short_id = ms_assign_short_id;
+    ms->store.record_join = ms_record_join;
+    ms->store.release = ms_release;
+    ms->store.next_joined = ms_next_joined;
+    ms->store.node_address = ms_node_address;
+    ms->store.record_update = ms_record_update;
+}
+
+int cj_jrc_memstore_add(cj_jrc_memstore_t *ms, const uint8_t *id,
+                        size_t id_len, const uint8_t psk[16],
+                        uint8_t allowed_roles)
+{
+    cj_jrc_mementry_t *e;
+
+    if (id == NULL || psk == NULL || id_len == 0 || id_len > CJ_JRC_MAX_ID ||
+        find(ms, id, id_len) != NULL)
+        return CJ_ERR_INVALID;
+    if (ms->count == ms->cap)
+        return CJ_ERR_NOSPACE;
+    e = &ms->entries[ms->count++];
+    memset(e, 0, sizeof *e);
+    memcpy(e->rec.id, id, id_len);
+    e->rec.id_len = (uint8_t)id_len;
+    memcpy(e->rec.psk, psk, 16);
+    e->rec.allowed_roles = allowed_roles;
+    return CJ_OK;
+}
+
+int cj_jrc_memstore_set_address(cj_jrc_memstore_t *ms, const uint8_t *id,
+                                size_t id_len, const cj_addr_t *addr)
+{
+    cj_jrc_mementry_t *e = find(ms, id, id_len);
+
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    e->addr = *addr;
+    return CJ_OK;
+}
+
+int cj_jrc_memstore_outcome(const cj_jrc_memstore_t *ms, const uint8_t *id,
+                            size_t id_len, uint32_t campaign)
+{
+    const cj_jrc_mementry_t *e = find((cj_jrc_memstore_t *)ms, id, id_len);
+
+    if (e == NULL || !e->has_update || e->update_campaign != campaign)
+        return CJ_ERR_NOTFOUND;
+    return e->update_acked ? 1 : 0;
+}
+
+size_t cj_jrc_memstore_list(const cj_jrc_memstore_t *ms, uint32_t campaign,
+                            bool acked, const cj_jrc_mementry_t **out,
+                            size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ms->count; i++) {
+        const cj_jrc_mementry_t *e = &ms->entries[i];
+        if (!e->has_update || e->update_campaign != campaign ||
+            e->update_acked != acked)
+            continue;
+        if (out != NULL && n < max)
+            out[n] = e;
+        n++;
+    }
+    return n;
+}

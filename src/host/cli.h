@@ -1,0 +1,11 @@
+/* Subcommands of the cojp binary and helpers they share. */
+#ifndef COJP_HOST_CLI_H
+#define COJP_HOST_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int cj_cmd_demo(int argc, char **argv);
+
+
+#endif

@@ -1,0 +1,201 @@
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int parse_port(const char *s, uint16_t *port)
+{
+    char *end;
+    long v;
+    if (!*s)
+        return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || v < 0 || v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int cj_net_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[128];
+    memset(ss, 0, sizeof *ss);
+    if (s[0] == '[') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        const char *close = strchr(s, ']');
+        char *zone;
+        uint16_t port;
+        size_t n;
+        if (!close || close[1] != ':')
+            return -1;
+        n = (size_t)(close - s - 1);
+        if (n == 0 || n >= sizeof host)
+            return -1;
+        memcpy(host, s + 1, n);
+        host[n] = 0;
+        zone = strchr(host, '%');
+        if (zone) {
+            *zone++ = 0;
+            a6->sin6_scope_id = if_nametoindex(zone);
+            if (a6->sin6_scope_id == 0) {
+                char *end;
+                unsigned long v = strtoul(zone, &end, 10);
+                if (*end || !*zone)
+                    return -1;
+                a6->sin6_scope_id = (uint32_t)v;
+            }
+        }
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+            return -1;
+        if (parse_port(close + 2, &port))
+            return -1;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(port);
+        *len = sizeof *a6;
+        return 0;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+        const char *colon = strrchr(s, ':');
+        uint16_t port;
+        size_t n;
+        if (!colon)
+            return -1;
+        n = (size_t)(colon - s);
+        if (n == 0 || n >= sizeof host)
+            return -1;
+        memcpy(host, s, n);
+        host[n] = 0;
+        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+            return -1;
+        if (parse_port(colon + 1, &port))
+            return -1;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(port);
+        *len = sizeof *a4;
+        return 0;
+    }
+}
+
+void cj_net_to_addr(const struct sockaddr *sa, cj_addr_t *a)
+{
+    memset(a, 0, sizeof *a);
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+        uint32_t scope = a6->sin6_scope_id;
+        a->b[0] = 6;
+        memcpy(a->b + 1, &a6->sin6_port, 2);
+        memcpy(a->b + 3, &a6->sin6_addr, 16);
+        a->b[19] = (uint8_t)(scope >> 24);
+        a->b[20] = (uint8_t)(scope >> 16);
+        a->b[21] = (uint8_t)(scope >> 8);
+        a->b[22] = (uint8_t)scope;
+        a->len = 23;
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+        a->b[0] = 4;
+        memcpy(a->b + 1, &a4->sin_port, 2);
+        memcpy(a->b + 3, &a4->sin_addr, 4);
+        a->len = 7;
+    }
+}
+
+int cj_net_from_addr(const cj_addr_t *a, struct sockaddr_storage *ss,
+                     socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    if (a->len == 23 && a->b[0] == 6) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        memcpy(&a6->sin6_port, a->b + 1, 2);
+        memcpy(&a6->sin6_addr, a->b + 3, 16);
+        a6->sin6_scope_id = (uint32_t)a->b[19] << 24 | (uint32_t)a->b[20] << 16 |
+                            (uint32_t)a->b[21] << 8 | a->b[22];
+        *len = sizeof *a6;
+        return 0;
+    }
+    if (a->len == 7 && a->b[0] == 4) {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+        a4->sin_family = AF_INET;
+        memcpy(&a4->sin_port, a->b + 1, 2);
+        memcpy(&a4->sin_addr, a->b + 3, 4);
+        *len = sizeof *a4;
+        return 0;
+    }
+    return -1;
+}
+
+const char *cj_net_fmt(const struct sockaddr *sa, char *buf, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof host);
+        if (a6->sin6_scope_id) {
+            char ifn[IF_NAMESIZE];
+            size_t n = strlen(host);
+            if (if_indextoname(a6->sin6_scope_id, ifn))
+                snprintf(host + n, sizeof host - n, "%%%s", ifn);
+            else
+                snprintf(host + n, sizeof host - n, "%%%u", a6->sin6_scope_id);
+        }
+        snprintf(buf, cap, "[%s]:%u", host, ntohs(a6->sin6_port));
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a4->sin_addr, host, sizeof host);
+        snprintf(buf, cap, "%s:%u", host, ntohs(a4->sin_port));
+    } else {
+        snprintf(buf, cap, "?");
+    }
+    return buf;
+}
+
+const char *cj_net_fmt_addr(const cj_addr_t *a, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (cj_net_from_addr(a, &ss, &len) != 0) {
+        snprintf(buf, cap, "?");
+        return buf;
+    }
+    return cj_net_fmt((struct sockaddr *)&ss, buf, cap);
+}
+
+int cj_net_udp_bind(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (ss->ss_family == AF_INET6) {
+        int on = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    }
+    if (bind(fd, (const struct sockaddr *)ss, len) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int cj_net_local(int fd, struct sockaddr_storage *ss, socklen_t *len)
+{
+    *len = sizeof *ss;
+    return getsockname(fd, (struct sockaddr *)ss, len);
+}
+
+void cj_net_set_rcvbuf(int fd, int bytes)
+{
+#ifdef SO_RCVBUFFORCE
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) == 0)
+        return;
+#endif
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}

@@ -1,0 +1,43 @@
+/*
+ * net.h - UDP/IPv6 and IPv4 helpers for the daemons: address parsing in
+ * the command-line syntax ([IPv6%zone]:port or IPv4:port), conversion
+ * between socket addresses and the engines' opaque cj_addr_t, and
+ * non-blocking UDP sockets.
+ *
+ * cj_addr_t layout used by the hosts: byte 0 family (4 or 6), bytes 1-2
+ * port (big-endian), then 4 or 16 address bytes, then for IPv6 the 4-byte
+ * scope id (big-endian).
+ */
+#ifndef COJP_HOST_NET_H
+#define COJP_HOST_NET_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "cojp/engine.h"
+
+/* Parse "[v6%zone]:port", "[v6]:port" or "v4:port".  0 or -1. */
+int cj_net_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+void cj_net_to_addr(const struct sockaddr *sa, cj_addr_t *a);
+/* 0 or -1 when a is not a host address. */
+int cj_net_from_addr(const cj_addr_t *a, struct sockaddr_storage *ss,
+                     socklen_t *len);
+
+/* Text form of a socket address or of a cj_addr_t. */
+const char *cj_net_fmt(const struct sockaddr *sa, char *buf, size_t cap);
+const char *cj_net_fmt_addr(const cj_addr_t *a, char *buf, size_t cap);
+
+/* Non-blocking UDP socket bound to ss (port 0: ephemeral).  Returns the
+ * descriptor or -1 with errno set. */
+int cj_net_udp_bind(const struct sockaddr_storage *ss, socklen_t len);
+
+/* Ask for a receive buffer of at least bytes (beyond the system limit
+ * when running as root), so bursts from many peers are not dropped. */
+void cj_net_set_rcvbuf(int fd, int bytes);
+
+/* Local address a socket is bound to. */
+int cj_net_local(int fd, struct sockaddr_storage *ss, socklen_t *len);
+
+#endif

@@ -1,0 +1,1250 @@
+/*
+ * JRC engine (cojp/jrc.h) and its in-memory store (cojp/jrc_memstore.h).
+ *
+ * The peer side is built by hand with the codecs: pledge-side OSCORE
+ * contexts (RFC 9031 section 7.3), Join Requests exactly as engine
+ * agreement 1 describes, re-framed as the stateless JP forwards them
+ * (agreement 2: NON, own MID, arbitrary token, Proxy-Scheme removed), and
+ * joined-node responders for parameter updates (agreement 6).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cojp/cbor.h"
+#include "cojp/coap.h"
+#include "cojp/cojp.h"
+#include "cojp/crypto.h"
+#include "cojp/jrc.h"
+#include "cojp/jrc_memstore.h"
+#include "cojp/oscore.h"
+#include "../test.h"
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+/* RFC 9031 Appendix A: network identifier h'cafe', key_id 1 with this
+ * key_value, short address h'af93'. */
+static const uint8_t netid[2] = {0xca, 0xfe};
+static const char *k1_hex = "e6bf4287c2d7618d6a9687445ffd33e6";
+
+#define MAXP 1000
+static cj_jrc_mementry_t entries[MAXP + 8];
+static cj_jrc_memstore_t ms;
+static cj_jrc_slot_t slots[64];
+static cj_jrc_t jrc;
+static cj_jrc_cfg_t cfg;
+static uint8_t outbuf[1024];
+static cj_out_t out;
+static const cj_addr_t jp_addr = {2, {0x0a, 0x01}};
+
+typedef struct pledge {
+    uint8_t id[8];
+    uint8_t psk[16];
+    cj_oscore_ctx_t ctx;
+    uint16_t mid;
+    cj_oscore_req_t bind; /* last request */
+} pledge_t;
+
+static pledge_t pl[MAXP];
+
+static void make_id(uint8_t id[8], unsigned i)
+{
+    static const uint8_t base[8] = {0x00, 0x12, 0x4b, 0x00, 0x00, 0x00, 0, 0};
+    memcpy(id, base, 8);
+    id[5] = (uint8_t)(i >> 16);
+    id[6] = (uint8_t)(i >> 8);
+    id[7] = (uint8_t)i;
+}
+
+static void make_psk(uint8_t psk[16], unsigned i)
+{
+    for (unsigned k = 0; k < 16; k++)
+        psk[k] = (uint8_t)(0x30 + k + 7 * i);
+}
+
+/* Pledge side of section 7.3: sender id empty, recipient "JRC", ID
+ * Context idc (the pledge id unless recovery changed it). */
+static void pledge_derive(pledge_t *p, const uint8_t *idc, size_t idc_len)
+{
+    static const uint8_t jrcid[3] = {0x4a, 0x52, 0x43};
+    cj_oscore_params_t prm;
+    memset(&prm, 0, sizeof prm);
+    prm.master_secret = p->psk;
+    prm.master_secret_len = 16;
+    prm.recipient_id = jrcid;
+    prm.recipient_id_len = 3;
+    prm.id_context = idc;
+    prm.id_context_len = idc_len;
+    prm.has_id_context = true;
+    CHECK_EQ(cj_oscore_ctx_derive(&p->ctx, &prm), CJ_OK);
+    p->ctx.send_kid_context = true;
+}
+
+static void pledge_init(pledge_t *p, unsigned i)
+{
+    memset(p, 0, sizeof *p);
+    make_id(p->id, i);
+    make_psk(p->psk, i);
+    pledge_derive(p, p->id, 8);
+    p->mid = (uint16_t)(0x1000 + i);
+}
+
+static void setup(size_t nslots, unsigned npledges, uint8_t roles)
+{
+    cj_jrc_memstore_init(&ms, entries, sizeof entries / sizeof entries[0]);
+    for (unsigned i = 0; i < npledges; i++) {
+        pledge_init(&pl[i], i);
+        CHECK_EQ(cj_jrc_memstore_add(&ms, pl[i].id, 8, pl[i].psk, roles), CJ_OK);
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.network_id = netid;
+    cfg.network_id_len = sizeof netid;
+    cfg.keys[0].key_id = 1;
+    cj_hex(k1_hex, cfg.keys[0].key, 16);
+    cfg.key_count = 1;
+    cfg.join_rate = UINT32_MAX;
+    cfg.slots = slots;
+    cfg.slot_count = nslots;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    out.buf = outbuf;
+    out.cap = sizeof outbuf;
+}
+
+/* Agreement 1 then 2: the pledge's CON request (Uri-Host, OSCORE,
+ * Uri-Path "j" inside, Proxy-Scheme), re-framed by the JP as NON with its
+ * MID and token and without Proxy-Scheme.  code/path let tests send
+ * other methods and paths. */
+static size_t join_request_ex(pledge_t *p, const uint8_t *payload, size_t plen,
+                              uint8_t code, const char *path,
+                              const uint8_t *jtok, size_t jtok_len,
+                              uint8_t *msg, size_t cap)
+{
+    uint8_t coap[256], prot[256];
+    uint8_t tok[4] = {0xde, 0xad, (uint8_t)(p->mid >> 8), (uint8_t)p->mid};
+    cj_coap_builder_t b;
+    cj_coap_msg_t m;
+    cj_coap_opt_iter_t it;
+    cj_coap_opt_t o;
+    int n;
+
+    cj_coap_build_init(&b, coap, sizeof coap, CJ_COAP_CON, code, p->mid++, tok,
+                       4);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "6tisch.arpa");
+    if (path)
+        cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, path);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_PROXY_SCHEME, "coap");
+    cj_coap_build_payload(&b, payload, plen);
+    n = cj_coap_build_finish(&b);
+    CHECK(n > 0);
+    n = cj_oscore_protect_request(&p->ctx, coap, (size_t)n, prot, sizeof prot,
+                                  &p->bind);
+    CHECK(n > 0);
+    CHECK_EQ(cj_coap_parse(&m, prot, (size_t)n), CJ_OK);
+    cj_coap_build_init(&b, msg, cap, CJ_COAP_NON, m.code, 0x7000 + p->mid,
+                       jtok, jtok_len);
+    cj_coap_opt_iter_init(&it, &m);
+    while (cj_coap_opt_next(&it, &o))
+        if (o.num != CJ_COAP_OPT_PROXY_SCHEME)
+            cj_coap_build_opt(&b, o.num, o.val, o.len);
+    cj_coap_build_payload(&b, m.payload, m.payload_len);
+    n = cj_coap_build_finish(&b);
+    CHECK(n > 0);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static const uint8_t jp_token[20] = {0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57,
+                                     0x58, 0x59, 0x5a, 0x5b, 0x5c, 0x5d, 0x5e,
+                                     0x5f, 0x60, 0x61, 0x62, 0x63, 0x64};
+
+static size_t join_request(pledge_t *p, const uint8_t *payload, size_t plen,
+                           uint8_t *msg, size_t cap)
+{
+    return join_request_ex(p, payload, plen, CJ_COAP_POST, "j", jp_token,
+                           sizeof jp_token, msg, cap);
+}
+
+static const uint8_t jr_cafe[5] = {0xa1, 0x05, 0x42, 0xca, 0xfe};
+
+/* Feed msg to the JRC; returns cj_jrc_input()'s result. */
+static int feed(uint8_t *msg, size_t len, uint64_t now)
+{
+    return cj_jrc_input(&jrc, now, &jp_addr, msg, len, &out);
+}
+
+/* Pledge-side verification of the JRC's answer in out: returns the inner
+ * code (0 on failure) and copies the payload to pay (length in plen). */
+static uint8_t pledge_open(pledge_t *p, uint8_t *pay, size_t *plen)
+{
+    uint8_t copy[1024], plain[1024];
+    cj_coap_msg_t m;
+    int n;
+
+    memcpy(copy, out.buf, out.len);
+    n = cj_oscore_unprotect_response(&p->ctx, &p->bind, copy, out.len, plain,
+                                     sizeof plain);
+    if (n < 0 || cj_coap_parse(&m, plain, (size_t)n) != CJ_OK)
+        return 0;
+    if (pay) {
+        if (m.payload_len)
+            memcpy(pay, m.payload, m.payload_len);
+        *plen = m.payload_len;
+    }
+    return m.code;
+}
+
+/* Partial IV of the JRC's answer in buf. */
+static uint64_t resp_piv(const uint8_t *buf, size_t len)
+{
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    if (cj_coap_parse(&m, buf, len) != CJ_OK ||
+        !cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o) ||
+        cj_oscore_option_decode(o.val, o.len, &ov) != CJ_OK || !ov.piv_len)
+        return UINT64_MAX;
+    return cj_oscore_piv_value(ov.piv, ov.piv_len);
+}
+
+/* Join pledge p fully; returns the short id (or -1). */
+static long join(pledge_t *p, uint64_t now)
+{
+    uint8_t msg[256], pay[256];
+    size_t n = join_request(p, jr_cafe, sizeof jr_cafe, msg, sizeof msg), pn;
+    cj_cojp_config_t c;
+    if (feed(msg, n, now) != 1 || out.len == 0)
+        return -1;
+    if (pledge_open(p, pay, &pn) != CJ_COAP_CHANGED ||
+        cj_cojp_config_decode(pay, pn, &c, NULL) != CJ_OK || c.short_id == NULL)
+        return -1;
+    return (long)(c.short_id[0] << 8 | c.short_id[1]);
+}
+
+/* ---- join exchange ------------------------------------------------------ */
+
+TEST(jrc_admission_appendix_a)
+{
+    uint8_t msg[256], pay[256];
+    size_t n, pn;
+    cj_coap_msg_t m;
+    cj_jrc_mementry_t *e;
+
+    setup(4, 3, CJ_JRC_ALLOW_NODE);
+    ms.next_short = 0xaf93; /* so the store hands out Appendix A's id */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1000), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(jrc.ev_short_id, 0xaf93);
+    CHECK_MEM(jrc.ev_id, jrc.ev_id_len, pl[0].id, 8);
+    CHECK(cj_addr_equal(&out.to, &jp_addr));
+    /* Agreement 3: NON, token echoed, outer code 2.04. */
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_NON);
+    CHECK_EQ(m.code, CJ_COAP_CHANGED);
+    CHECK_MEM(m.token, m.token_len, jp_token, sizeof jp_token);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_CHANGED);
+    /* RFC 9031 Appendix A, the configuration object. */
+    CHECK_HEX(pay, pn, "a202820150e6bf4287c2d7618d6a9687445ffd33e6038142af93");
+    /* Durable state: joined, lease, replay window, SSN reservation. */
+    e = cj_jrc_memstore_find(&ms, pl[0].id, 8);
+    CHECK(e->rec.joined);
+    CHECK_EQ(e->rec.short_id, 0xaf93);
+    CHECK(e->rec.replay.valid);
+    CHECK_EQ(e->rec.replay.highest, 0);
+    CHECK(e->rec.ssn_reserved > 0);
+    CHECK_EQ(jrc.stats.joins, 1);
+    CHECK_EQ(jrc.stats.lookups, 1);
+
+    /* lease, JRC address, join rate and blacklist when configured */
+    {
+        static const uint8_t addr[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0, 0, 1};
+        static const uint8_t bad[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        const uint8_t *bl[1] = {bad};
+        size_t bll[1] = {8};
+        cj_cojp_config_t c;
+        cfg.jrc_address = addr;
+        cfg.join_rate = 7;
+        cfg.lease_hours = 24;
+        cfg.blacklist = bl;
+        cfg.blacklist_lens = bll;
+        cfg.blacklist_count = 1;
+        CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+        n = join_request(&pl[1], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 2000), 1);
+        CHECK_EQ(pledge_open(&pl[1], pay, &pn), CJ_COAP_CHANGED);
+        CHECK_EQ(cj_cojp_config_decode(pay, pn, &c, NULL), CJ_OK);
+        CHECK(c.has_lease_time);
+        CHECK_EQ(c.lease_time, 24);
+        CHECK(c.jrc_address != NULL);
+        CHECK(c.has_join_rate);
+        CHECK_EQ(c.join_rate, 7);
+        CHECK(c.has_blacklist);
+        CHECK_EQ(c.blacklist_count, 1);
+        CHECK_EQ(c.key_count, 1);
+        CHECK_EQ(c.short_id[0] << 8 | c.short_id[1], 0xaf94);
+    }
+}
+
+TEST(jrc_unique_short_ids_1000)
+{
+    static bool seen[65536];
+    unsigned bad = 0;
+
+    memset(seen, 0, sizeof seen);
+    setup(8, MAXP, CJ_JRC_ALLOW_NODE);
+    for (unsigned i = 0; i < MAXP; i++) {
+        long s = join(&pl[i], 1000 + i);
+        if (s < 1 || s >= 0xfffe || seen[s])
+            bad++;
+        else
+            seen[s] = true;
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(jrc.stats.joins, MAXP);
+    CHECK_EQ(jrc.stats.lookups, MAXP); /* one store lookup per new pledge */
+    /* a rejoin keeps the live lease */
+    {
+        long again = join(&pl[17], 9000);
+        CHECK_EQ(again, cj_jrc_memstore_find(&ms, pl[17].id, 8)->rec.short_id);
+    }
+}
+
+TEST(jrc_memstore_short_id_rules)
+{
+    uint16_t s = 0;
+    setup(1, 3, CJ_JRC_ALLOW_NODE);
+    ms.next_short = 0xfffd;
+    CHECK_EQ(ms.store.assign_short_id(&ms, pl[0].id, 8, 0, 1, false, &s), CJ_OK);
+    CHECK_EQ(s, 0xfffd);
+    /* skips 0xfffe, 0xffff and 0 */
+    CHECK_EQ(ms.store.assign_short_id(&ms, pl[1].id, 8, 0, 1, false, &s), CJ_OK);
+    CHECK_EQ(s, 0x0001);
+    /* fresh: a different one */
+    CHECK_EQ(ms.store.assign_short_id(&ms, pl[1].id, 8, 0, 1, true, &s), CJ_OK);
+    CHECK_EQ(s, 0x0002);
+    /* expired leases are free again (1 hour) */
+    ms.next_short = 0xfffd;
+    CHECK_EQ(ms.store.assign_short_id(&ms, pl[2].id, 8, 3600001, 0, false, &s),
+             CJ_OK);
+    CHECK_EQ(s, 0xfffd);
+    CHECK_EQ(ms.store.assign_short_id(&ms, (const uint8_t *)"nobody!!", 8, 0, 0,
+                                      false, &s),
+             CJ_ERR_NOTFOUND);
+}
+
+TEST(jrc_repeat_cached)
+{
+    uint8_t msg[256], again[256], first[1024];
+    size_t n, flen;
+    cj_coap_msg_t m1, m2;
+    static cj_jrc_mementry_t snap[8];
+    unsigned long calls[CJ_MEMSTORE_OP_COUNT];
+    static const uint8_t tok2[3] = {1, 2, 3};
+    cj_coap_builder_t b;
+    cj_coap_opt_iter_t it;
+    cj_coap_opt_t o;
+    int k;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    /* The JP re-frames the pledge's retransmission with a new token and
+     * MID: same OSCORE option and payload. */
+    CHECK_EQ(cj_coap_parse(&m1, msg, n), CJ_OK);
+    cj_coap_build_init(&b, again, sizeof again, CJ_COAP_NON, m1.code, 0x4242,
+                       tok2, sizeof tok2);
+    cj_coap_opt_iter_init(&it, &m1);
+    while (cj_coap_opt_next(&it, &o))
+        cj_coap_build_opt(&b, o.num, o.val, o.len);
+    cj_coap_build_payload(&b, m1.payload, m1.payload_len);
+    k = cj_coap_build_finish(&b);
+    CHECK(k > 0);
+
+    CHECK_EQ(feed(msg, n, 10), 1);
+    memcpy(first, out.buf, out.len);
+    flen = out.len;
+    memcpy(snap, entries, sizeof snap);
+    memcpy(calls, ms.calls, sizeof calls);
+    unsigned long lookups = jrc.stats.lookups;
+    cj_oscore_ctx_t osc = slots[0].osc;
+
+    CHECK_EQ(feed(again, (size_t)k, 20), 1);
+    CHECK_EQ(out.event, 0);
+    CHECK_EQ(jrc.stats.repeats, 1);
+    CHECK_EQ(jrc.stats.joins, 1);
+    CHECK_EQ(jrc.stats.lookups, lookups);
+    CHECK(memcmp(ms.calls, calls, sizeof calls) == 0);
+    CHECK(memcmp(entries, snap, sizeof snap) == 0);
+    CHECK(memcmp(&slots[0].osc, &osc, sizeof osc) == 0);
+    CHECK_EQ(cj_coap_parse(&m1, first, flen), CJ_OK);
+    CHECK_EQ(cj_coap_parse(&m2, out.buf, out.len), CJ_OK);
+    CHECK_MEM(m2.token, m2.token_len, tok2, sizeof tok2);
+    CHECK(m1.mid != m2.mid);
+    CHECK_EQ(m2.type, CJ_COAP_NON);
+    /* same bytes after the token */
+    CHECK_MEM(m1.token + m1.token_len, flen - 4 - 1 - m1.token_len,
+              m2.token + m2.token_len, out.len - 4 - m2.token_len);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+
+    /* A CON from a 6LBR pledge without JP gets a piggybacked ACK. */
+    {
+        uint8_t con[256];
+        memcpy(con, again, (size_t)k);
+        con[0] = (uint8_t)((con[0] & 0xcf) | (CJ_COAP_CON << 4));
+        CHECK_EQ(feed(con, (size_t)k, 30), 1);
+        CHECK_EQ(cj_coap_parse(&m2, out.buf, out.len), CJ_OK);
+        CHECK_EQ(m2.type, CJ_COAP_ACK);
+        CHECK_EQ(m2.mid, 0x4242);
+    }
+}
+
+TEST(jrc_replay_dropped)
+{
+    uint8_t msg[256], old[256];
+    size_t n, on;
+    static cj_jrc_mementry_t snap[4];
+    static const uint8_t other[5] = {0xa1, 0x05, 0x42, 0xca, 0xff};
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    on = join_request(&pl[0], jr_cafe, sizeof jr_cafe, old, sizeof old);
+    CHECK_EQ(feed(old, on, 1), 1);
+    /* same Partial IV, different bytes: a replay */
+    pl[0].ctx.ssn = 0;
+    n = join_request(&pl[0], other, sizeof other, msg, sizeof msg);
+    memcpy(snap, entries, sizeof snap);
+    CHECK_EQ(feed(msg, n, 2), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK(memcmp(entries, snap, sizeof snap) == 0);
+    /* a newer request, then the old one again (no longer the last) */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 3), 1);
+    on = join_request(&pl[0], jr_cafe, sizeof jr_cafe, old, sizeof old);
+    pl[0].ctx.ssn = 0;
+    on = join_request(&pl[0], jr_cafe, sizeof jr_cafe, old, sizeof old);
+    memcpy(snap, entries, sizeof snap);
+    CHECK_EQ(feed(old, on, 4), 0);
+    CHECK(memcmp(entries, snap, sizeof snap) == 0);
+    CHECK_EQ(jrc.stats.joins, 2);
+}
+
+TEST(jrc_attacks_dropped)
+{
+    uint8_t msg[256], t[256];
+    size_t n;
+    static cj_jrc_mementry_t snap[4];
+    unsigned answered = 0;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    pledge_t stranger, wrong;
+
+    setup(2, 2, CJ_JRC_ALLOW_NODE);
+    CHECK(join(&pl[1], 1) > 0); /* pl[1] cached: its context must not move */
+    memcpy(snap, entries, sizeof snap);
+    cj_jrc_slot_t s1 = slots[0];
+
+    /* unknown pledge */
+    pledge_init(&stranger, 500);
+    n = join_request(&stranger, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 2), 0);
+    /* right id, wrong PSK */
+    pledge_init(&wrong, 0);
+    wrong.psk[3] ^= 1;
+    pledge_derive(&wrong, wrong.id, 8);
+    n = join_request(&wrong, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 3), 0);
+
+    /* every bit flip in the OSCORE option value or what follows it */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(cj_coap_parse(&m, msg, n), CJ_OK);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+    for (size_t i = (size_t)(o.val - msg); i < n; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(t, msg, n);
+            t[i] ^= (uint8_t)(1u << bit);
+            answered += (unsigned)feed(t, n, 4);
+        }
+    /* every truncation */
+    for (size_t l = 0; l < n; l++) {
+        memcpy(t, msg, l);
+        answered += (unsigned)feed(t, l, 5);
+    }
+    /* garbage */
+    for (unsigned r = 0; r < 200; r++) {
+        size_t l = 1 + r % 120;
+        cj_crypto_random(t, l);
+        if (r & 1)
+            t[0] = 0x50 | (t[0] & 0x0f); /* v1 NON */
+        answered += (unsigned)feed(t, l, 6);
+    }
+    CHECK_EQ(answered, 0);
+    CHECK(memcmp(entries, snap, sizeof snap) == 0);
+    CHECK_EQ(jrc.stats.joins, 1);
+    /* pl[1]'s cached context untouched (it may have been evicted by the
+     * lookups; then the store copy above is the proof) */
+    for (size_t i = 0; i < 2; i++)
+        if (slots[i].used && memcmp(slots[i].rec.id, pl[1].id, 8) == 0) {
+            CHECK(memcmp(&slots[i].osc, &s1.osc, sizeof s1.osc) == 0);
+            CHECK(memcmp(&slots[i].rec, &s1.rec, sizeof s1.rec) == 0);
+        }
+    /* the genuine request still works: nothing advanced the window */
+    n = join_request_ex(&pl[0], jr_cafe, sizeof jr_cafe, CJ_COAP_POST, "j",
+                        jp_token, 4, t, sizeof t);
+    (void)n;
+    pl[0].ctx.ssn = 0;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 7), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+}
+
+TEST(jrc_diagnostics)
+{
+    uint8_t msg[256], pay[256];
+    size_t n, pn;
+    static const uint8_t jr_beef[5] = {0xa1, 0x05, 0x42, 0xbe, 0xef};
+    static const uint8_t jr_6lbr[7] = {0xa2, 0x01, 0x01, 0x05, 0x42, 0xca, 0xfe};
+    static const uint8_t jr_nonet[1] = {0xa0};
+    static const uint8_t jr_label9[8] = {0xa2, 0x05, 0x42, 0xca, 0xfe, 0x09, 0x00};
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    /* wrong network id: Unsupported (0), label 5, the bstr received */
+    n = join_request(&pl[0], jr_beef, sizeof jr_beef, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_REJECTED);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_BAD_REQUEST);
+    CHECK_HEX(pay, pn, "83 00 05 42 beef");
+    /* role 6LBR not allowed: Unsupported (0), label 1, the role asked */
+    n = join_request(&pl[0], jr_6lbr, sizeof jr_6lbr, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 2), 1);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_BAD_REQUEST);
+    CHECK_HEX(pay, pn, "83 00 01 01");
+    /* network identifier missing: what the decoder reports */
+    n = join_request(&pl[0], jr_nonet, sizeof jr_nonet, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 3), 1);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_BAD_REQUEST);
+    CHECK_HEX(pay, pn, "83 01 05 f6");
+    /* unknown label 9 */
+    n = join_request(&pl[0], jr_label9, 7, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 4), 1);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_BAD_REQUEST);
+    CHECK_HEX(pay, pn, "83 00 09 f6");
+    /* garbage payload: no parameter to name, no payload */
+    n = join_request(&pl[0], (const uint8_t *)"\xff\xff", 2, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 5), 1);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_BAD_REQUEST);
+    CHECK_EQ(pn, 0);
+    CHECK_EQ(jrc.stats.diagnostics, 5);
+    /* method and path */
+    n = join_request_ex(&pl[0], jr_cafe, 5, CJ_COAP_GET, "j", jp_token, 4, msg,
+                        sizeof msg);
+    CHECK_EQ(feed(msg, n, 6), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_METHOD_NOT_ALLOWED);
+    n = join_request_ex(&pl[0], jr_cafe, 5, CJ_COAP_POST, "x", jp_token, 4, msg,
+                        sizeof msg);
+    CHECK_EQ(feed(msg, n, 7), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_NOT_FOUND);
+    n = join_request_ex(&pl[0], jr_cafe, 5, CJ_COAP_POST, NULL, jp_token, 4,
+                        msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 8), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_NOT_FOUND);
+    CHECK_EQ(jrc.stats.refused, 3);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
+    /* the 6LBR role when allowed */
+    cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.allowed_roles =
+        CJ_JRC_ALLOW_NODE | CJ_JRC_ALLOW_6LBR;
+    n = join_request(&pl[1], jr_6lbr, sizeof jr_6lbr, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 9), 1);
+    CHECK_EQ(pledge_open(&pl[1], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.role, CJ_COJP_ROLE_6LBR);
+}
+
+TEST(jrc_lru_bounded_lookups)
+{
+    uint64_t last_piv[20];
+    uint8_t msg[256], old[20][256];
+    size_t oldn[20];
+
+    setup(4, 20, CJ_JRC_ALLOW_NODE);
+    for (unsigned i = 0; i < 20; i++) {
+        oldn[i] = join_request(&pl[i], jr_cafe, 5, old[i], sizeof old[i]);
+        CHECK_EQ(feed(old[i], oldn[i], i), 1);
+        last_piv[i] = resp_piv(out.buf, out.len);
+        /* keep the pristine request for the replay check below */
+        pl[i].ctx.ssn = 0;
+        oldn[i] = join_request(&pl[i], jr_cafe, 5, old[i], sizeof old[i]);
+    }
+    CHECK_EQ(jrc.stats.lookups, 20);
+    /* hot pledge: all hits */
+    for (unsigned k = 0; k < 50; k++) {
+        size_t n = join_request(&pl[19], jr_cafe, 5, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 100 + k), 1);
+    }
+    CHECK_EQ(jrc.stats.lookups, 20);
+    /* cycling over 20 pledges with 4 slots: misses, state from the store */
+    for (unsigned r = 0; r < 3; r++)
+        for (unsigned i = 0; i < 20; i++) {
+            size_t n = join_request(&pl[i], jr_cafe, 5, msg, sizeof msg);
+            uint64_t piv;
+            CHECK_EQ(feed(msg, n, 1000 + r * 100 + i), 1);
+            CHECK_EQ(pledge_open(&pl[i], NULL, NULL), CJ_COAP_CHANGED);
+            piv = resp_piv(out.buf, out.len);
+            CHECK(piv > last_piv[i]);
+            last_piv[i] = piv;
+        }
+    /* a cycle longer than the cache misses every time (LRU worst case):
+     * one store lookup per access, never more */
+    CHECK_EQ(jrc.stats.lookups, 20 + 60);
+    /* replay window restored after eviction: the first requests (PIV 0)
+     * are dropped */
+    for (unsigned i = 0; i < 20; i++)
+        CHECK_EQ(feed(old[i], oldn[i], 5000), 0);
+}
+
+TEST(jrc_restart_no_piv_reuse)
+{
+    static uint64_t pivs[200];
+    size_t np = 0;
+    uint8_t msg[256];
+    size_t n;
+    bool dup = false;
+
+    setup(2, 3, CJ_JRC_ALLOW_NODE);
+    for (unsigned round = 0; round < 40; round++) {
+        unsigned who = round % 3;
+        n = join_request(&pl[who], jr_cafe, 5, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, round), 1);
+        if (who == 0)
+            pivs[np++] = resp_piv(out.buf, out.len);
+        if (round % 4 == 3) {
+            /* restart mid-join: the answer is "lost", a fresh engine over
+             * the same store sees the retransmission... */
+            CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+            /* ...which its persisted window calls a replay; the pledge's
+             * next attempt (new Partial IV) is answered. */
+            if (who == 0) {
+                CHECK_EQ(feed(msg, n, round), 0);
+                n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+                CHECK_EQ(feed(msg, n, round), 1);
+                pivs[np++] = resp_piv(out.buf, out.len);
+            }
+        }
+    }
+    for (size_t a = 0; a < np; a++)
+        for (size_t b = a + 1; b < np; b++)
+            dup |= pivs[a] == pivs[b];
+    CHECK(!dup);
+    CHECK(np > 15);
+}
+
+TEST(jrc_store_failures)
+{
+    static const int ops[] = {CJ_MEMSTORE_OP_LOOKUP, CJ_MEMSTORE_OP_SAVE_SSN,
+                              CJ_MEMSTORE_OP_SAVE_REPLAY,
+                              CJ_MEMSTORE_OP_ASSIGN_SHORT_ID,
+                              CJ_MEMSTORE_OP_RECORD_JOIN};
+    uint8_t msg[256], copy[256];
+    size_t n;
+
+    setup(4, 6, CJ_JRC_ALLOW_NODE);
+    for (unsigned k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        pledge_t *p = &pl[k];
+        n = join_request(p, jr_cafe, 5, msg, sizeof msg);
+        memcpy(copy, msg, n);
+        ms.fail_mask = 1u << ops[k];
+        ms.fail_count = 1;
+        CHECK_EQ(feed(msg, n, k), 0);
+        CHECK_EQ(out.len, 0);
+        CHECK_EQ(ms.fail_count, 0); /* the failure was hit */
+        /* the pledge's byte-identical retransmission is served */
+        CHECK_EQ(feed(copy, n, k), 1);
+        CHECK_EQ(pledge_open(p, NULL, NULL), CJ_COAP_CHANGED);
+        CHECK(cj_jrc_memstore_find(&ms, p->id, 8)->rec.joined);
+        /* the Partial IV used was reserved on the store beforehand */
+        CHECK(cj_jrc_memstore_find(&ms, p->id, 8)->rec.ssn_reserved >
+              resp_piv(out.buf, out.len));
+    }
+    CHECK(jrc.stats.store_errors >= 5);
+    ms.fail_count = 0;
+}
+
+/* ---- parameter updates -------------------------------------------------- */
+
+/* A joined node: the pledge context serves the update exchange with roles
+ * reversed (section 7.3); it answers a duplicate with its cached bytes. */
+typedef struct node {
+    bool have_last;
+    uint16_t last_mid;
+    uint8_t last_resp[256];
+    size_t last_len;
+    unsigned requests;
+    uint8_t cfg[256];
+    size_t cfg_len;
+} node_t;
+static node_t nodes[MAXP];
+
+/* Node i answers the request in out (addressed to it) into resp. */
+static size_t node_answer(unsigned i, uint8_t *resp, size_t cap, uint8_t code)
+{
+    uint8_t copy[1024], plain[1024], inner[64];
+    cj_coap_msg_t m, im;
+    cj_oscore_req_t bind;
+    cj_coap_builder_t b;
+    int n;
+
+    memcpy(copy, out.buf, out.len);
+    CHECK_EQ(cj_coap_parse(&m, copy, out.len), CJ_OK);
+    nodes[i].requests++;
+    if (nodes[i].have_last && nodes[i].last_mid == m.mid) {
+        memcpy(resp, nodes[i].last_resp, nodes[i].last_len);
+        return nodes[i].last_len;
+    }
+    n = cj_oscore_unprotect_request(&pl[i].ctx, copy, out.len, plain,
+                                    sizeof plain, &bind);
+    CHECK(n > 0);
+    if (n <= 0)
+        return 0;
+    CHECK_EQ(cj_coap_parse(&im, plain, (size_t)n), CJ_OK);
+    CHECK_EQ(im.type, CJ_COAP_CON);
+    CHECK_EQ(im.code, CJ_COAP_POST);
+    if (im.payload_len)
+        memcpy(nodes[i].cfg, im.payload, im.payload_len);
+    nodes[i].cfg_len = im.payload_len;
+    cj_coap_build_init(&b, inner, sizeof inner, CJ_COAP_ACK, code, m.mid,
+                       m.token, m.token_len);
+    n = cj_coap_build_finish(&b);
+    n = cj_oscore_protect_response(&pl[i].ctx, &bind, false, inner, (size_t)n,
+                                   resp, cap);
+    CHECK(n > 0);
+    nodes[i].have_last = true;
+    nodes[i].last_mid = m.mid;
+    memcpy(nodes[i].last_resp, resp, (size_t)n);
+    nodes[i].last_len = (size_t)n;
+    return (size_t)n;
+}
+
+static unsigned node_of(const cj_addr_t *a, unsigned count)
+{
+    for (unsigned i = 0; i < count; i++)
+        if (a->len == 8 && memcmp(a->b, pl[i].id, 8) == 0)
+            return i;
+    return UINT32_MAX;
+}
+
+typedef struct run {
+    unsigned acked, failed, done, sent, max_out;
+    uint64_t last_6ln_settle, first_6lbr_send;
+} run_t;
+
+/* Drive the campaign: lose policy per node (0 answer, 1 never answer, 2
+ * lose first request, 3 lose first answer). */
+static void drive(unsigned count, const uint8_t *policy, const uint8_t *roles,
+                  run_t *r, uint64_t *now)
+{
+    uint8_t resp[512];
+    unsigned outstanding = 0;
+    static bool open_[MAXP];
+
+    memset(r, 0, sizeof *r);
+    r->first_6lbr_send = UINT64_MAX;
+    memset(open_, 0, sizeof open_);
+    for (unsigned guard = 0; guard < 100000; guard++) {
+        int p = cj_jrc_poll(&jrc, *now, &out);
+        if (!p) {
+            uint64_t t = cj_jrc_next_timer(&jrc);
+            if (t == CJ_TIME_NEVER)
+                break;
+            *now = t > *now ? t : *now + 1;
+            continue;
+        }
+        if (out.event == CJ_JRC_EV_CAMPAIGN_DONE) {
+            r->done++;
+            continue;
+        }
+        if (out.event == CJ_JRC_EV_UPDATE_FAILED ||
+            out.event == CJ_JRC_EV_UPDATE_ACKED) {
+            for (unsigned k = 0; k < count; k++)
+                if (memcmp(jrc.ev_id, pl[k].id, 8) == 0) {
+                    if (open_[k])
+                        outstanding--;
+                    open_[k] = false;
+                    if (roles[k] == CJ_COJP_ROLE_6LN &&
+                        *now > r->last_6ln_settle)
+                        r->last_6ln_settle = *now;
+                }
+            if (out.event == CJ_JRC_EV_UPDATE_FAILED)
+                r->failed++;
+            else
+                r->acked++;
+            continue;
+        }
+        if (out.len == 0)
+            continue;
+        r->sent++;
+        unsigned i = node_of(&out.to, count);
+        CHECK(i != UINT32_MAX);
+        if (i == UINT32_MAX)
+            continue;
+        if (!open_[i]) {
+            open_[i] = true;
+            outstanding++;
+            if (outstanding > r->max_out)
+                r->max_out = outstanding;
+        }
+        if (roles[i] == CJ_COJP_ROLE_6LBR && *now < r->first_6lbr_send)
+            r->first_6lbr_send = *now;
+        bool first = nodes[i].requests == 0;
+        if (policy[i] == 1 || (policy[i] == 2 && first)) {
+            nodes[i].requests++;
+            continue;
+        }
+        size_t n = node_answer(i, resp, sizeof resp, CJ_COAP_CHANGED);
+        if (policy[i] == 3 && first)
+            continue;
+        cj_addr_t from = out.to;
+        int rr = cj_jrc_input(&jrc, *now + 5, &from, resp, n, &out);
+        if (rr == 1 && (out.event == CJ_JRC_EV_UPDATE_ACKED ||
+                        out.event == CJ_JRC_EV_UPDATE_FAILED)) {
+            for (unsigned k = 0; k < count; k++)
+                if (memcmp(jrc.ev_id, pl[k].id, 8) == 0) {
+                    if (open_[k])
+                        outstanding--;
+                    open_[k] = false;
+                    if (roles[k] == CJ_COJP_ROLE_6LN &&
+                        *now > r->last_6ln_settle)
+                        r->last_6ln_settle = *now;
+                }
+            if (out.event == CJ_JRC_EV_UPDATE_ACKED)
+                r->acked++;
+            else
+                r->failed++;
+        }
+    }
+}
+
+static void small_timing(void)
+{
+    cfg.timing.ack_timeout_ms = 1000;
+    cfg.timing.ack_random_factor_pct = 150;
+    cfg.timing.max_retransmit = 2;
+}
+
+TEST(jrc_rekey_campaign_100)
+{
+    enum { N = 100 };
+    static uint8_t policy[N], roles[N];
+    cj_jrc_key_t nk[2];
+    uint64_t now = 10000;
+    run_t r;
+    const cj_jrc_mementry_t *unreached[8];
+    cj_cojp_config_t c;
+    int camp;
+
+    setup(8, N, CJ_JRC_ALLOW_NODE | CJ_JRC_ALLOW_6LBR);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    for (unsigned i = 0; i < N; i++) {
+        static const uint8_t jr6lbr[7] = {0xa2, 0x01, 0x01, 0x05, 0x42, 0xca, 0xfe};
+        uint8_t msg[256];
+        size_t n;
+        roles[i] = (i % 10 == 9) ? CJ_COJP_ROLE_6LBR : CJ_COJP_ROLE_6LN;
+        n = roles[i] ? join_request(&pl[i], jr6lbr, 7, msg, sizeof msg)
+                     : join_request(&pl[i], jr_cafe, 5, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, now), 1);
+        CHECK_EQ(pledge_open(&pl[i], NULL, NULL), CJ_COAP_CHANGED);
+        policy[i] = 0;
+    }
+    for (unsigned i = 0; i < 5; i++)
+        policy[i * 7] = 1;     /* never answer: 0,7,14,21,28 */
+    for (unsigned i = 0; i < 5; i++)
+        policy[40 + i] = 2;    /* first request lost */
+    for (unsigned i = 0; i < 5; i++)
+        policy[50 + i] = 3;    /* first answer lost */
+    policy[59] = 3;            /* a 6LBR too */
+
+    memset(nk, 0, sizeof nk);
+    nk[0].key_id = 2;
+    nk[1].key_id = 3;
+    nk[1].key_usage = 1;
+    memset(nk[0].key, 0xa5, 16);
+    memset(nk[1].key, 0x5a, 16);
+    camp = cj_jrc_rekey(&jrc, now, nk, 2);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_rekey(&jrc, now, nk, 2), CJ_ERR_BUSY);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), 0);
+    drive(N, policy, roles, &r, &now);
+    CHECK_EQ(r.done, 1);
+    CHECK_EQ(r.acked, 95);
+    CHECK_EQ(r.failed, 5);
+    CHECK(r.max_out <= CJ_JRC_MAX_INFLIGHT);
+    CHECK(r.max_out > 8);
+    CHECK(r.first_6lbr_send >= r.last_6ln_settle);
+    CHECK_EQ(cj_jrc_memstore_list(&ms, (uint32_t)camp, true, NULL, 0), 95);
+    CHECK_EQ(cj_jrc_memstore_list(&ms, (uint32_t)camp, false, unreached, 8), 5);
+    for (unsigned k = 0; k < 5; k++)
+        CHECK_MEM(unreached[k]->rec.id, 8, pl[k * 7].id, 8);
+    /* retransmissions: 5 unreached x 3 sends, 10 lost once x 2 */
+    CHECK_EQ(r.sent, 95 + 5 * 3 + 11);
+    /* what the nodes received: the new key set only */
+    CHECK_EQ(cj_cojp_config_decode(nodes[1].cfg, nodes[1].cfg_len, &c, NULL),
+             CJ_OK);
+    CHECK_EQ(c.key_count, 2);
+    CHECK_EQ(c.keys[0].key_id, 2);
+    CHECK_EQ(c.keys[1].key_usage, 1);
+    CHECK(c.short_id == NULL);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+    /* new joins get the new set */
+    {
+        uint8_t msg[256], pay[256];
+        size_t n, pn;
+        n = join_request(&pl[3], jr_cafe, 5, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, now), 1);
+        CHECK_EQ(pledge_open(&pl[3], pay, &pn), CJ_COAP_CHANGED);
+        CHECK_EQ(cj_cojp_config_decode(pay, pn, &c, NULL), CJ_OK);
+        CHECK_EQ(c.keys[0].key_id, 2);
+    }
+}
+
+TEST(jrc_campaign_store_failures_and_refusal)
+{
+    enum { N = 6 };
+    static uint8_t policy[N], roles[N];
+    uint64_t now = 0;
+    uint8_t resp[512];
+    cj_jrc_key_t nk;
+    int camp, got = 0;
+
+    setup(2, N, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    for (unsigned i = 0; i < N; i++) {
+        CHECK(join(&pl[i], 0) > 0);
+        roles[i] = 0;
+        policy[i] = 0;
+    }
+    memset(&nk, 0, sizeof nk);
+    nk.key_id = 9;
+    camp = cj_jrc_rekey(&jrc, now, &nk, 1);
+    /* next_joined fails: nothing sent, retried later */
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_NEXT_JOINED;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_JRC_STORE_RETRY_MS);
+    now = CJ_JRC_STORE_RETRY_MS;
+    /* save_ssn fails on the first dispatch: retried */
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_SSN;
+    ms.fail_count = 1;
+    for (unsigned k = 0; k < 3 && !got; k++) {
+        got = cj_jrc_poll(&jrc, now, &out);
+        now += CJ_JRC_STORE_RETRY_MS;
+    }
+    CHECK_EQ(got, 1);
+    CHECK(out.len > 0);
+    /* node 0 refuses with a protected 4.00; record_update fails once */
+    {
+        unsigned i = node_of(&out.to, N);
+        size_t n = node_answer(i, resp, sizeof resp, CJ_COAP_BAD_REQUEST);
+        cj_addr_t from = out.to;
+        ms.fail_mask = 1u << CJ_MEMSTORE_OP_RECORD_UPDATE;
+        ms.fail_count = 1;
+        CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 0);
+        /* the outcome is recorded on a later poll */
+        now += CJ_JRC_STORE_RETRY_MS;
+        got = 0;
+        for (unsigned k = 0; k < 20 && !got; k++) {
+            int p = cj_jrc_poll(&jrc, now, &out);
+            if (p && out.event == CJ_JRC_EV_UPDATE_FAILED)
+                got = 1;
+            else if (p && out.len) {
+                unsigned o = node_of(&out.to, N);
+                size_t m2 = node_answer(o, resp, sizeof resp, CJ_COAP_CHANGED);
+                from = out.to;
+                cj_jrc_input(&jrc, now, &from, resp, m2, &out);
+            }
+        }
+        CHECK_EQ(got, 1);
+        CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[i].id, 8, (uint32_t)camp), 0);
+    }
+    /* finish */
+    {
+        run_t r;
+        drive(N, policy, roles, &r, &now);
+        CHECK_EQ(r.done, 1);
+    }
+    for (unsigned i = 1; i < N; i++)
+        CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[i].id, 8, (uint32_t)camp), 1);
+    /* RST: not reached */
+    memset(nodes, 0, sizeof nodes);
+    camp = cj_jrc_reassign(&jrc, now, pl[2].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    {
+        cj_coap_msg_t m;
+        uint8_t rst[4];
+        cj_addr_t from = out.to;
+        CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+        rst[0] = 0x70;
+        rst[1] = 0;
+        rst[2] = (uint8_t)(m.mid >> 8);
+        rst[3] = (uint8_t)m.mid;
+        CHECK_EQ(cj_jrc_input(&jrc, now, &from, rst, 4, &out), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
+        CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+    }
+    ms.fail_count = 0;
+}
+
+TEST(jrc_reassign)
+{
+    uint64_t now = 0;
+    uint8_t resp[512];
+    cj_cojp_config_t c;
+    long old;
+    int camp;
+
+    setup(2, 3, CJ_JRC_ALLOW_NODE);
+    memset(nodes, 0, sizeof nodes);
+    old = join(&pl[1], 0);
+    CHECK(old > 0);
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[2].id, 8), CJ_ERR_NOTFOUND);
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_MEM(out.to.b, out.to.len, pl[1].id, 8);
+    size_t n = node_answer(1, resp, sizeof resp, CJ_COAP_CHANGED);
+    cj_addr_t from = out.to;
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+    CHECK_EQ(cj_cojp_config_decode(nodes[1].cfg, nodes[1].cfg_len, &c, NULL),
+             CJ_OK);
+    CHECK(c.short_id != NULL);
+    CHECK(c.key_count == 0);
+    long now_sid = c.short_id[0] << 8 | c.short_id[1];
+    CHECK(now_sid != old);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.short_id, now_sid);
+    /* duplicate ACK: absorbed */
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 0);
+}
+
+TEST(jrc_evict)
+{
+    enum { N = 10 };
+    static uint8_t policy[N], roles[N];
+    uint64_t now = 0;
+    run_t r;
+    cj_cojp_config_t c;
+    long sid3 = -1;
+    int camp;
+
+    setup(4, N, CJ_JRC_ALLOW_NODE);
+    memset(nodes, 0, sizeof nodes);
+    for (unsigned i = 0; i < N; i++) {
+        long s = join(&pl[i], 0);
+        CHECK(s > 0);
+        if (i == 3)
+            sid3 = s;
+        policy[i] = 0;
+        roles[i] = 0;
+    }
+    camp = cj_jrc_evict(&jrc, now, pl[3].id, 8);
+    CHECK(camp > 0);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[3].id, 8)->rec.joined);
+    /* the evicted node is addressed first */
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_MEM(out.to.b, out.to.len, pl[3].id, 8);
+    {
+        uint8_t resp[512];
+        size_t n = node_answer(3, resp, sizeof resp, CJ_COAP_CHANGED);
+        cj_addr_t from = out.to;
+        CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    }
+    /* Section 8.4.4: short id with lease_time 0, nothing else */
+    CHECK_EQ(cj_cojp_config_decode(nodes[3].cfg, nodes[3].cfg_len, &c, NULL),
+             CJ_OK);
+    CHECK(c.short_id != NULL);
+    CHECK_EQ(c.short_id[0] << 8 | c.short_id[1], sid3);
+    CHECK(c.has_lease_time);
+    CHECK_EQ(c.lease_time, 0);
+    CHECK_EQ(c.key_count, 0);
+    drive(N, policy, roles, &r, &now);
+    CHECK_EQ(r.done, 1);
+    CHECK_EQ(r.acked, N - 1);
+    CHECK_EQ(nodes[3].requests, 1);
+    for (unsigned i = 0; i < N; i++) {
+        if (i == 3)
+            continue;
+        CHECK_EQ(cj_cojp_config_decode(nodes[i].cfg, nodes[i].cfg_len, &c, NULL),
+                 CJ_OK);
+        CHECK_EQ(c.key_count, 1);
+        CHECK_EQ(c.keys[0].key_id, 2); /* moved past key id 1 */
+        CHECK(memcmp(c.keys[0].key, cfg.keys[0].key, 16) != 0);
+        CHECK(c.has_blacklist);
+        CHECK_EQ(c.blacklist_count, 1);
+        CHECK_MEM(c.blacklist[0].p, c.blacklist[0].len, pl[3].id, 8);
+        CHECK(c.short_id == NULL);
+    }
+    /* the evicted pledge cannot rejoin */
+    {
+        uint8_t msg[256];
+        size_t n = join_request(&pl[3], jr_cafe, 5, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, now), 0);
+    }
+    CHECK_EQ(cj_jrc_evict(&jrc, now, (const uint8_t *)"unknown!", 8),
+             CJ_ERR_NOTFOUND);
+}
+
+/* ---- recovery ----------------------------------------------------------- */
+
+TEST(jrc_recovery_end_to_end)
+{
+    uint8_t msg[256], msg1[256], pay[256], first[1024];
+    size_t n, n1, pn, flen;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    uint8_t r2[8], r3[8], idc[16];
+    pledge_t tmp;
+    cj_jrc_mementry_t *e;
+
+    setup(2, 3, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+
+    /* request #1 under the pledge-id context -> 4.01 with R2 */
+    n1 = join_request(&pl[0], jr_cafe, 5, msg1, sizeof msg1);
+    memcpy(msg, msg1, n1);
+    CHECK_EQ(feed(msg, n1, 1), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    memcpy(first, out.buf, out.len);
+    flen = out.len;
+    CHECK_EQ(cj_coap_parse(&m, first, flen), CJ_OK);
+    CHECK_EQ(m.code, CJ_COAP_CHANGED); /* outer code; 4.01 is inside */
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    CHECK(ov.has_kid_context);
+    CHECK_EQ(ov.kid_context_len, 8);
+    CHECK(ov.piv_len > 0);
+    memcpy(r2, ov.kid_context, 8);
+    /* the pledge-id context cannot open it */
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), 0);
+    /* R2 || ID1 can (the option names R2 alone, so the verifying context
+     * carries R2 as its ID Context after derivation) */
+    tmp = pl[0];
+    memcpy(idc, r2, 8);
+    memcpy(idc + 8, pl[0].id, 8);
+    pledge_derive(&tmp, idc, 16);
+    memcpy(tmp.ctx.id_context, r2, 8);
+    tmp.ctx.id_context_len = 8;
+    CHECK_EQ(pledge_open(&tmp, NULL, NULL), CJ_COAP_UNAUTHORIZED);
+    /* a repeat of request #1 gets the same 4.01 */
+    memcpy(msg, msg1, n1);
+    CHECK_EQ(feed(msg, n1, 2), 1);
+    CHECK_EQ(jrc.stats.repeats, 1);
+    CHECK_MEM(out.buf + out.len - 20, 20, first + flen - 20, 20);
+    /* no recovery state persisted yet */
+    e = cj_jrc_memstore_find(&ms, pl[0].id, 8);
+    CHECK_EQ(e->rec.id_context_len, 0);
+
+    /* request #2 under R2 || R3 */
+    cj_crypto_random(r3, 8);
+    memcpy(idc + 8, r3, 8);
+    pledge_derive(&pl[0], idc, 16);
+    n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+    uint8_t msg2[256];
+    memcpy(msg2, msg, n);
+    CHECK_EQ(feed(msg, n, 3), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_CHANGED);
+    CHECK_EQ(e->rec.id_context_len, 16);
+    CHECK_MEM(e->rec.id_context, 16, idc, 16);
+    CHECK(e->rec.joined);
+    /* a request #2 with a stale R2 is dropped */
+    {
+        pledge_t stale = pl[1];
+        uint8_t bad[16];
+        memset(bad, 0x77, 16);
+        pledge_derive(&stale, bad, 16);
+        n = join_request(&stale, jr_cafe, 5, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 4), 0);
+    }
+
+    /* restart without recovery: the recovered context is found through
+     * lookup_context; a replay of request #2 is dropped */
+    cfg.recovery = false;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memcpy(msg, msg2, n);
+    n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 5), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK_EQ(ms.calls[CJ_MEMSTORE_OP_LOOKUP_CONTEXT] > 0, 1);
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK_EQ(feed(msg2, sizeof msg2 > n ? n : n, 6), 0);
+    /* the old pledge-id context is no longer served */
+    {
+        pledge_t old = pl[0];
+        pledge_derive(&old, old.id, 8);
+        old.ctx.ssn = 100;
+        n = join_request(&old, jr_cafe, 5, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 7), 0);
+    }
+}
+
+TEST(jrc_recovery_store_failure)
+{
+    uint8_t msg[256], copy[256], idc[16];
+    size_t n;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+
+    setup(2, 2, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    n = join_request(&pl[1], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    memcpy(idc, ov.kid_context, 8);
+    memset(idc + 8, 0x33, 8);
+    pledge_derive(&pl[1], idc, 16);
+    n = join_request(&pl[1], jr_cafe, 5, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_CONTEXT;
+    ms.fail_count = 1;
+    CHECK_EQ(feed(msg, n, 2), 0);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.id_context_len, 0);
+    /* retransmission: R2 still cached, processed */
+    CHECK_EQ(feed(copy, n, 3), 1);
+    CHECK_EQ(pledge_open(&pl[1], NULL, NULL), CJ_COAP_CHANGED);
+    /* a later save_replay failure under the new context also recovers */
+    n = join_request(&pl[1], jr_cafe, 5, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_REPLAY;
+    ms.fail_count = 1;
+    CHECK_EQ(feed(msg, n, 4), 0);
+    CHECK_EQ(feed(copy, n, 5), 1);
+    CHECK_EQ(pledge_open(&pl[1], NULL, NULL), CJ_COAP_CHANGED);
+}
+
+TEST(jrc_init_rejects)
+{
+    cj_jrc_cfg_t c;
+    cj_jrc_store_t st;
+    setup(2, 1, CJ_JRC_ALLOW_NODE);
+    c = cfg;
+    c.slot_count = 0;
+    CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_ERR_INVALID);
+    c = cfg;
+    c.keys[0].key_id = 255;
+    CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_ERR_INVALID);
+    st = ms.store;
+    st.release = NULL;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &st, NULL), CJ_ERR_INVALID);
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK_EQ(cj_jrc_rekey(&jrc, 0, cfg.keys, 0), CJ_ERR_INVALID);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+}
