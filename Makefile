@@ -25,13 +25,17 @@ LDLIBS := -lmbedcrypto $(EXTRA_LDLIBS)
 LIB_SRC := src/err.c $(wildcard src/codec/*.c) $(wildcard src/engine/*.c)
 PORT_SRC := $(wildcard src/port/*.c)
 HOST_SRC := $(wildcard src/host/*.c)
+STORE_SRC := $(wildcard src/store/*.c)
 TEST_SRC := tests/test_main.c $(wildcard tests/unit/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PORT_OBJ := $(PORT_SRC:%.c=$(BUILD)/%.o)
-HOST_OBJ := $(HOST_SRC:%.c=$(BUILD)/%.o)
+HOST_OBJ := $(HOST_SRC:%.c=$(BUILD)/%.o) $(STORE_SRC:%.c=$(BUILD)/%.o)
+STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
+# The JRC registry (src/store/) is SQLite.
+STORE_LDLIBS := -lsqlite3
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all check check-asan test fuzz fuzz-smoke footprint bench clean
@@ -54,10 +58,10 @@ $(BUILD)/libcojp.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/cojp: $(HOST_OBJ) $(BUILD)/libcojp.a $(PORT_OBJ)
-	$(CC) $(CFLAGS) -o $@ $(HOST_OBJ) $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS) $(HOST_LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(HOST_OBJ) $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS) $(STORE_LDLIBS) $(HOST_LDLIBS)
 
-$(BUILD)/unit_tests: $(TEST_OBJ) $(BUILD)/libcojp.a $(PORT_OBJ)
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS)
+$(BUILD)/unit_tests: $(TEST_OBJ) $(STORE_OBJ) $(BUILD)/libcojp.a $(PORT_OBJ)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STORE_OBJ) $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS) $(STORE_LDLIBS)
 
 # Each fuzz harness also builds as a plain program that replays its seed
 # corpus and past crashers, so the normal test run exercises them.

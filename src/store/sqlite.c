@@ -1,0 +1,1222 @@
+/*
+ * The JRC registry in SQLite (store/sqlite.h).
+ *
+ * Invariants:
+ *  - every write runs inside a transaction of its own (BEGIN IMMEDIATE)
+ *    or, when the host opened one, inside a savepoint, so a failed call
+ *    leaves the file as it was (cojp/jrc.h store contract);
+ *  - a pledge row with lease_until set holds a lease on short_id, and the
+ *    partial unique index pledges_live_short makes two such rows with one
+ *    short id impossible (RFC 9031 section 8.4.4.1: unique in the
+ *    network); expired leases are cleared before an id is handed out;
+ *  - every prepared statement is reset after use, so COMMIT and ROLLBACK
+ *    never meet a pending statement.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "store/sqlite.h"
+
+#define HOUR_MS INT64_C(3600000)
+#define NO_EXPIRY INT64_MAX
+#define SHORT_MAX 0xfffd /* 0xfffe and 0xffff are reserved (8.4.4.1) */
+#define APP_ID 0x636f6a70 /* "cojp" in the file header */
+
+/* ---- schema and migrations --------------------------------------------- */
+
+/* Migration N brings a file from version N-1 to N.  Add version 2 as one
+ * more entry; never edit an entry that has shipped. */
+static const struct {
+    int version;
+    const char *sql;
+} migrations[] = {
+    {1,
+     "CREATE TABLE pledges ("
+     " id BLOB PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 8),"
+     /* provisioning order, stable for next_joined cursors (a rowid may
+      * change on VACUUM, this column does not) */
+     " seq INTEGER NOT NULL UNIQUE,"
+     " psk BLOB NOT NULL CHECK (length(psk) = 16),"
+     " allowed_roles INTEGER NOT NULL CHECK (allowed_roles BETWEEN 1 AND 255),"
+     " ssn_reserved INTEGER NOT NULL DEFAULT 0 CHECK (ssn_reserved >= 0),"
+     " replay_highest INTEGER NOT NULL DEFAULT 0,"
+     " replay_bitmap INTEGER NOT NULL DEFAULT 0,"
+     " replay_valid INTEGER NOT NULL DEFAULT 0,"
+     /* NULL: the pledge id is the ID Context (no recovery happened) */
+     " id_context BLOB CHECK (id_context IS NULL OR"
+     "  length(id_context) BETWEEN 1 AND 24),"
+     " joined INTEGER NOT NULL DEFAULT 0,"
+     " role INTEGER NOT NULL DEFAULT 0,"
+     " short_id INTEGER NOT NULL DEFAULT 0 CHECK (short_id BETWEEN 0 AND 65535),"
+     /* ms; NULL: no lease held; 9223372036854775807: no expiry */
+     " lease_until INTEGER CHECK (lease_until IS NULL OR"
+     "  short_id BETWEEN 1 AND 65533),"
+     " joined_at INTEGER,"
+     " address BLOB CHECK (address IS NULL OR length(address) BETWEEN 1 AND 24),"
+     " evicted_at INTEGER"
+     ");"
+     "CREATE UNIQUE INDEX pledges_live_short ON pledges(short_id)"
+     " WHERE lease_until IS NOT NULL;"
+     "CREATE INDEX pledges_lease_until ON pledges(lease_until)"
+     " WHERE lease_until IS NOT NULL;"
+     "CREATE UNIQUE INDEX pledges_id_context ON pledges(id_context)"
+     " WHERE id_context IS NOT NULL;"
+     "CREATE INDEX pledges_joined ON pledges(seq) WHERE joined = 1;"
+     "CREATE TABLE updates ("
+     " session INTEGER NOT NULL,"
+     " campaign INTEGER NOT NULL,"
+     " pledge BLOB NOT NULL REFERENCES pledges(id) ON DELETE CASCADE,"
+     " acked INTEGER NOT NULL,"
+     " at INTEGER NOT NULL,"
+     " PRIMARY KEY (session, campaign, pledge));"
+     "CREATE INDEX updates_pledge ON updates(pledge);"
+     "CREATE TABLE registry_state ("
+     " one INTEGER PRIMARY KEY CHECK (one = 1),"
+     " next_short INTEGER NOT NULL,"
+     " sessions INTEGER NOT NULL);"
+     "INSERT INTO registry_state VALUES (1, 1, 0);"},
+};
+#define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+/* ---- prepared statements ------------------------------------------------ */
+
+#define PLEDGE_COLS                                                        \
+    "id, psk, allowed_roles, ssn_reserved, replay_highest, replay_bitmap, " \
+    "replay_valid, id_context, joined, role, short_id"
+#define INFO_COLS                                                          \
+    "p.id, p.psk, p.allowed_roles, p.ssn_reserved, p.replay_highest, "      \
+    "p.replay_bitmap, p.replay_valid, p.id_context, p.joined, p.role, "     \
+    "p.short_id, p.lease_until, p.joined_at, p.evicted_at, p.address, "     \
+    "u.session, u.campaign, u.acked, u.at"
+
+enum {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S_LOOKUP,
+    S_LOOKUP_CTX,
+    S_SAVE_SSN,
+    S_SAVE_REPLAY,
+    S_SAVE_CTX,
+    S_EXPIRE,
+    S_LEASE_OF,
+    S_RENEW,
+    S_CURSOR_GET,
+    S_CURSOR_SET,
+    S_FREE_FROM,
+    S_TAKE,
+    S_JOIN,
+    S_RELEASE_LEASE,
+    S_NEXT_JOINED,
+    S_ADDRESS,
+    S_RECORD_UPDATE,
+    S_ADD,
+    S_SET_ADDR,
+    S_LIST,
+    S_UNREACHED,
+    S_EVICT,
+    S_READMIT,
+    S_BLACKLIST,
+    S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT cj_op",
+    [S_RELEASE] = "RELEASE cj_op",
+    [S_ROLLBACK_TO] = "ROLLBACK TO cj_op",
+    [S_LOOKUP] = "SELECT " PLEDGE_COLS " FROM pledges WHERE id = ?1",
+    [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS " FROM pledges WHERE id_context = ?1",
+    [S_SAVE_SSN] = "UPDATE pledges SET ssn_reserved = ?2 WHERE id = ?1",
+    [S_SAVE_REPLAY] = "UPDATE pledges SET replay_highest = ?2,"
+                      " replay_bitmap = ?3, replay_valid = ?4 WHERE id = ?1",
+    [S_SAVE_CTX] = "UPDATE pledges SET id_context = ?2, ssn_reserved = 0,"
+                   " replay_highest = 0, replay_bitmap = 0, replay_valid = 0"
+                   " WHERE id = ?1",
+    [S_EXPIRE] = "UPDATE pledges SET lease_until = NULL"
+                 " WHERE lease_until IS NOT NULL AND lease_until <= ?1",
+    [S_LEASE_OF] = "SELECT lease_until FROM pledges WHERE id = ?1",
+    [S_RENEW] = "UPDATE pledges SET lease_until = ?2 WHERE id = ?1",
+    [S_CURSOR_GET] = "SELECT next_short FROM registry_state WHERE one = 1",
+    [S_CURSOR_SET] = "UPDATE registry_state SET next_short = ?1 WHERE one = 1",
+    /* The first free id at or after ?1: ?1 itself, or the successor of a
+     * leased id at or after ?1 whose successor is not leased. */
+    [S_FREE_FROM] =
+        "SELECT s FROM ("
+        " SELECT ?1 AS s WHERE NOT EXISTS (SELECT 1 FROM pledges"
+        "  WHERE lease_until IS NOT NULL AND short_id = ?1)"
+        " UNION ALL"
+        " SELECT a.short_id + 1 FROM pledges a"
+        "  WHERE a.lease_until IS NOT NULL AND a.short_id >= ?1"
+        "  AND a.short_id < 65533 AND NOT EXISTS (SELECT 1 FROM pledges b"
+        "   WHERE b.lease_until IS NOT NULL AND b.short_id = a.short_id + 1)"
+        ") ORDER BY s LIMIT 1",
+    [S_TAKE] = "UPDATE pledges SET short_id = ?2, lease_until = ?3 WHERE id = ?1",
+    [S_JOIN] = "UPDATE pledges SET joined = 1, role = ?2, short_id = ?3,"
+               " joined_at = ?4 WHERE id = ?1",
+    [S_RELEASE_LEASE] = "UPDATE pledges SET joined = 0, lease_until = NULL"
+                        " WHERE id = ?1",
+    [S_NEXT_JOINED] = "SELECT " PLEDGE_COLS ", seq FROM pledges"
+                      " WHERE joined = 1 AND seq >= ?1 ORDER BY seq LIMIT 1",
+    [S_ADDRESS] = "SELECT address, id FROM pledges WHERE id = ?1",
+    [S_RECORD_UPDATE] = "INSERT OR REPLACE INTO updates"
+                        " (session, campaign, pledge, acked, at)"
+                        " SELECT ?2, ?3, id, ?4, ?5 FROM pledges WHERE id = ?1",
+    [S_ADD] = "INSERT INTO pledges (id, seq, psk, allowed_roles) VALUES (?1,"
+              " (SELECT coalesce(max(seq), 0) + 1 FROM pledges), ?2, ?3)",
+    [S_SET_ADDR] = "UPDATE pledges SET address = ?2 WHERE id = ?1",
+    [S_LIST] = "SELECT " INFO_COLS " FROM pledges p LEFT JOIN updates u"
+               " ON u.rowid = (SELECT max(rowid) FROM updates"
+               "  WHERE pledge = p.id) ORDER BY p.seq",
+    [S_UNREACHED] = "SELECT " INFO_COLS " FROM pledges p JOIN updates u"
+                    " ON u.pledge = p.id WHERE u.session = ?1"
+                    " AND u.campaign = ?2 AND u.acked = 0 ORDER BY p.seq",
+    [S_EVICT] = "UPDATE pledges SET joined = 0, lease_until = NULL,"
+                " evicted_at = coalesce(evicted_at, ?2) WHERE id = ?1",
+    [S_READMIT] = "UPDATE pledges SET evicted_at = NULL WHERE id = ?1",
+    [S_BLACKLIST] = "SELECT " INFO_COLS " FROM pledges p LEFT JOIN updates u"
+                    " ON u.rowid = (SELECT max(rowid) FROM updates"
+                    "  WHERE pledge = p.id) WHERE p.evicted_at IS NOT NULL"
+                    " ORDER BY p.evicted_at, p.seq",
+};
+
+struct cj_sqlite {
+    sqlite3 *db;
+    sqlite3_stmt *st[S_COUNT];
+    cj_jrc_store_t store;
+    bool in_tx;        /* the host's transaction is open */
+    bool tx_lost;      /* SQLite rolled it back on its own (I/O error) */
+    uint64_t session;
+    char err[160];
+};
+
+static void note_error(cj_sqlite_t *s)
+{
+    const char *m = sqlite3_errmsg(s->db);
+    size_t n = strlen(m);
+    if (n >= sizeof s->err)
+        n = sizeof s->err - 1;
+    memcpy(s->err, m, n);
+    s->err[n] = '\0';
+}
+
+static sqlite3_stmt *stmt(cj_sqlite_t *s, int which)
+{
+    if (s->st[which] == NULL &&
+        sqlite3_prepare_v3(s->db, stmt_sql[which], -1,
+                           SQLITE_PREPARE_PERSISTENT, &s->st[which],
+                           NULL) != SQLITE_OK) {
+        note_error(s);
+        s->st[which] = NULL;
+    }
+    return s->st[which];
+}
+
+/* Run a statement that returns no row; resets it.  SQLITE_DONE or the
+ * error code. */
+static int exec_stmt(cj_sqlite_t *s, sqlite3_stmt *q)
+{
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        rc = SQLITE_DONE;
+    if (rc != SQLITE_DONE)
+        note_error(s);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc;
+}
+
+static void done(sqlite3_stmt *q)
+{
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+}
+
+static int run(cj_sqlite_t *s, int which)
+{
+    sqlite3_stmt *q = stmt(s, which);
+    return q == NULL ? SQLITE_ERROR : exec_stmt(s, q);
+}
+
+static int64_t to_i64(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static uint64_t now_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static bool id_ok(const uint8_t *id, size_t id_len)
+{
+    return id != NULL && id_len >= 1 && id_len <= CJ_JRC_MAX_ID;
+}
+
+/* ---- per-call atomicity ------------------------------------------------- */
+
+/* Start a unit of work: a savepoint inside the host's transaction, else a
+ * transaction of its own. */
+static int op_begin(cj_sqlite_t *s)
+{
+    int rc;
+    if (s->in_tx) {
+        if (s->tx_lost)
+            return CJ_ERR_STORAGE;
+        return run(s, S_SAVEPOINT) == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
+    }
+    rc = run(s, S_BEGIN);
+    if (rc == SQLITE_DONE)
+        return CJ_OK;
+    return (rc & 0xff) == SQLITE_BUSY ? CJ_ERR_BUSY : CJ_ERR_STORAGE;
+}
+
+/* End it: commit when result is CJ_OK, undo otherwise.  Returns result,
+ * or CJ_ERR_STORAGE when the commit itself failed. */
+static int op_end(cj_sqlite_t *s, int result)
+{
+    if (s->in_tx) {
+        if (sqlite3_get_autocommit(s->db)) {
+            /* SQLite abandoned the whole transaction (I/O error, full
+             * disk): nothing of the batch is left to commit. */
+            s->tx_lost = true;
+            return result == CJ_OK ? CJ_ERR_STORAGE : result;
+        }
+        if (result != CJ_OK)
+            run(s, S_ROLLBACK_TO);
+        if (run(s, S_RELEASE) != SQLITE_DONE)
+            return CJ_ERR_STORAGE;
+        return result;
+    }
+    if (result == CJ_OK) {
+        if (run(s, S_COMMIT) == SQLITE_DONE)
+            return CJ_OK;
+        result = CJ_ERR_STORAGE;
+    }
+    if (!sqlite3_get_autocommit(s->db))
+        run(s, S_ROLLBACK);
+    return result;
+}
+
+/* ---- reading rows ------------------------------------------------------- */
+
+static bool blob_col(sqlite3_stmt *q, int col, uint8_t *dst, size_t cap,
+                     size_t min, uint8_t *len)
+{
+    const void *b = sqlite3_column_blob(q, col);
+    int n = sqlite3_column_bytes(q, col);
+    if (n < 0 || (size_t)n < min || (size_t)n > cap)
+        return false;
+    if (n > 0)
+        memcpy(dst, b, (size_t)n);
+    if (len != NULL)
+        *len = (uint8_t)n;
+    return true;
+}
+
+/* Columns PLEDGE_COLS from col 0.  False when the row is not one this
+ * code could have written (corrupted or hand-edited file). */
+static bool read_pledge(sqlite3_stmt *q, cj_jrc_pledge_t *r)
+{
+    sqlite3_int64 ssn = sqlite3_column_int64(q, 3);
+    sqlite3_int64 hi = sqlite3_column_int64(q, 4);
+    sqlite3_int64 bm = sqlite3_column_int64(q, 5);
+    sqlite3_int64 roles = sqlite3_column_int64(q, 2);
+    sqlite3_int64 role = sqlite3_column_int64(q, 9);
+    sqlite3_int64 sid = sqlite3_column_int64(q, 10);
+
+    memset(r, 0, sizeof *r);
+    if (!blob_col(q, 0, r->id, sizeof r->id, 1, &r->id_len))
+        return false;
+    if (sqlite3_column_bytes(q, 1) != 16 ||
+        !blob_col(q, 1, r->psk, 16, 16, NULL))
+        return false;
+    if (sqlite3_column_type(q, 7) != SQLITE_NULL &&
+        !blob_col(q, 7, r->id_context, sizeof r->id_context, 1,
+                  &r->id_context_len))
+        return false;
+    if (ssn < 0 || hi < 0 || bm < 0 || bm > UINT32_MAX || roles < 0 ||
+        roles > 255 || role < 0 || role > 255 || sid < 0 || sid > 65535)
+        return false;
+    r->allowed_roles = (uint8_t)roles;
+    r->ssn_reserved = (uint64_t)ssn;
+    r->replay.highest = (uint64_t)hi;
+    r->replay.bitmap = (uint32_t)bm;
+    r->replay.valid = sqlite3_column_int(q, 6) != 0;
+    r->joined = sqlite3_column_int(q, 8) != 0;
+    r->role = (uint8_t)role;
+    r->short_id = (uint16_t)sid;
+    return true;
+}
+
+/* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
+ * CJ_ERR_STORAGE.  Resets q. */
+static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
+{
+    int rc = sqlite3_step(q), r;
+    if (rc == SQLITE_ROW)
+        r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
+    else if (rc == SQLITE_DONE)
+        r = CJ_ERR_NOTFOUND;
+    else {
+        note_error(s);
+        r = CJ_ERR_STORAGE;
+    }
+    done(q);
+    return r;
+}
+
+/* ---- the store interface ------------------------------------------------ */
+
+static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
+                     cj_jrc_pledge_t *out)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(s, S_LOOKUP)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    return fetch_pledge(s, q, out);
+}
+
+static int st_lookup_context(void *ctx, const uint8_t *ctx_id, size_t len,
+                             cj_jrc_pledge_t *out)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q;
+    if (ctx_id == NULL || len == 0 || len > CJ_OSCORE_MAX_ID_CONTEXT)
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(s, S_LOOKUP_CTX)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, ctx_id, (int)len, SQLITE_STATIC);
+    return fetch_pledge(s, q, out);
+}
+
+/* Run an UPDATE keyed by pledge id (bound as ?1 by the caller) as one
+ * unit: CJ_OK, CJ_ERR_NOTFOUND (no such pledge) or CJ_ERR_STORAGE. */
+static int update_one(cj_sqlite_t *s, sqlite3_stmt *q)
+{
+    int r = op_begin(s);
+    if (r != CJ_OK) {
+        done(q);
+        return CJ_ERR_STORAGE;
+    }
+    if (exec_stmt(s, q) != SQLITE_DONE)
+        r = CJ_ERR_STORAGE;
+    else if (sqlite3_changes(s->db) == 0)
+        r = CJ_ERR_NOTFOUND;
+    return op_end(s, r);
+}
+
+static int st_save_ssn(void *ctx, const uint8_t *id, size_t id_len,
+                       uint64_t ssn_reserved)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(s, S_SAVE_SSN)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, to_i64(ssn_reserved));
+    return update_one(s, q);
+}
+
+static int st_save_replay(void *ctx, const uint8_t *id, size_t id_len,
+                          const cj_oscore_replay_t *w)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(s, S_SAVE_REPLAY)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, to_i64(w->highest));
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)w->bitmap);
+    sqlite3_bind_int(q, 4, w->valid ? 1 : 0);
+    return update_one(s, q);
+}
+
+static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
+                           const uint8_t *ctx_id, size_t ctx_len)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if (ctx_len > CJ_OSCORE_MAX_ID_CONTEXT || (ctx_len > 0 && ctx_id == NULL))
+        return CJ_ERR_INVALID;
+    if ((q = stmt(s, S_SAVE_CTX)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    if (ctx_len > 0)
+        sqlite3_bind_blob(q, 2, ctx_id, (int)ctx_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 2);
+    return update_one(s, q);
+}
+
+/* Body of assign_short_id, inside a unit of work. */
+static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                  int64_t now, int64_t until, bool fresh, uint16_t *short_id)
+{
+    sqlite3_stmt *q;
+    sqlite3_int64 cur, found = 0;
+    int rc;
+
+    /* Expired leases free their ids (cleared for everyone, so the unique
+     * index only ever sees live ones). */
+    if ((q = stmt(s, S_EXPIRE)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, now);
+    if (exec_stmt(s, q) != SQLITE_DONE)
+        return CJ_ERR_STORAGE;
+
+    if ((q = stmt(s, S_LEASE_OF)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        if (rc != SQLITE_DONE)
+            note_error(s);
+        done(q);
+        return rc == SQLITE_DONE ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
+    }
+    bool live = sqlite3_column_type(q, 0) != SQLITE_NULL;
+    done(q);
+
+    if (!fresh && live) {
+        /* keep the id, the lease restarts at now */
+        if ((q = stmt(s, S_RENEW)) == NULL)
+            return CJ_ERR_STORAGE;
+        sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, until);
+        if (exec_stmt(s, q) != SQLITE_DONE)
+            return CJ_ERR_STORAGE;
+        /* the current id is what lookup reports */
+        cj_jrc_pledge_t rec;
+        if ((q = stmt(s, S_LOOKUP)) == NULL)
+            return CJ_ERR_STORAGE;
+        sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+        rc = fetch_pledge(s, q, &rec);
+        if (rc != CJ_OK)
+            return CJ_ERR_STORAGE;
+        *short_id = rec.short_id;
+        return CJ_OK;
+    }
+
+    if ((q = stmt(s, S_CURSOR_GET)) == NULL)
+        return CJ_ERR_STORAGE;
+    rc = sqlite3_step(q);
+    cur = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    if (rc != SQLITE_ROW)
+        note_error(s);
+    done(q);
+    if (rc != SQLITE_ROW)
+        return CJ_ERR_STORAGE;
+    if (cur < 1 || cur > SHORT_MAX)
+        cur = 1;
+
+    /* From the cursor to 0xfffd, then from 1: the node's own live id
+     * (fresh) is still leased during the search, so it is skipped. */
+    for (int pass = 0; pass < 2 && found == 0; pass++) {
+        if ((q = stmt(s, S_FREE_FROM)) == NULL)
+            return CJ_ERR_STORAGE;
+        sqlite3_bind_int64(q, 1, pass == 0 ? cur : 1);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW)
+            found = sqlite3_column_int64(q, 0);
+        else if (rc != SQLITE_DONE)
+            note_error(s);
+        done(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return CJ_ERR_STORAGE;
+        if (found > SHORT_MAX)
+            found = 0;
+    }
+    if (found == 0)
+        return CJ_ERR_NOSPACE;
+
+    if ((q = stmt(s, S_TAKE)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, found);
+    sqlite3_bind_int64(q, 3, until);
+    if (exec_stmt(s, q) != SQLITE_DONE)
+        return CJ_ERR_STORAGE;
+    if ((q = stmt(s, S_CURSOR_SET)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, found + 1 > SHORT_MAX ? 1 : found + 1);
+    if (exec_stmt(s, q) != SQLITE_DONE)
+        return CJ_ERR_STORAGE;
+    *short_id = (uint16_t)found;
+    return CJ_OK;
+}
+
+static int st_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
+                              uint64_t now_ms, uint32_t lease_hours,
+                              bool fresh, uint16_t *short_id)
+{
+    cj_sqlite_t *s = ctx;
+    int64_t now = to_i64(now_ms), until = NO_EXPIRY;
+    uint16_t sid = 0;
+    int r;
+
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if (lease_hours != 0) {
+        int64_t span = (int64_t)lease_hours * HOUR_MS;
+        until = now > NO_EXPIRY - span ? NO_EXPIRY : now + span;
+    }
+    if ((r = op_begin(s)) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    r = op_end(s, assign(s, id, id_len, now, until, fresh, &sid));
+    if (r == CJ_OK)
+        *short_id = sid;
+    return r == CJ_ERR_NOTFOUND || r == CJ_ERR_NOSPACE || r == CJ_OK
+               ? r
+               : CJ_ERR_STORAGE;
+}
+
+static int st_record_join(void *ctx, const uint8_t *id, size_t id_len,
+                          uint8_t role, uint16_t short_id, uint64_t now_ms)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(s, S_JOIN)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, role);
+    sqlite3_bind_int(q, 3, short_id);
+    sqlite3_bind_int64(q, 4, to_i64(now_ms));
+    return update_one(s, q);
+}
+
+static int st_release(void *ctx, const uint8_t *id, size_t id_len)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(s, S_RELEASE_LEASE)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    return update_one(s, q);
+}
+
+static int st_next_joined(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *out)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q = stmt(s, S_NEXT_JOINED);
+    int rc, r;
+    sqlite3_int64 seq = 0;
+
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, to_i64(*cursor));
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        seq = sqlite3_column_int64(q, 11);
+        r = read_pledge(q, out) && seq >= 0 ? CJ_OK : CJ_ERR_STORAGE;
+    } else if (rc == SQLITE_DONE) {
+        r = CJ_ERR_NOTFOUND;
+    } else {
+        note_error(s);
+        r = CJ_ERR_STORAGE;
+    }
+    done(q);
+    if (r == CJ_OK)
+        *cursor = (uint64_t)seq + 1;
+    return r;
+}
+
+static int st_node_address(void *ctx, const uint8_t *id, size_t id_len,
+                           cj_addr_t *addr)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q;
+    cj_addr_t a;
+    int rc, r;
+
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(s, S_ADDRESS)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    memset(&a, 0, sizeof a);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        /* no address set: the pledge id stands for it (jrc_memstore) */
+        int col = sqlite3_column_type(q, 0) == SQLITE_NULL ? 1 : 0;
+        r = blob_col(q, col, a.b, sizeof a.b, 1, &a.len) ? CJ_OK
+                                                          : CJ_ERR_STORAGE;
+    } else if (rc == SQLITE_DONE) {
+        r = CJ_ERR_NOTFOUND;
+    } else {
+        note_error(s);
+        r = CJ_ERR_STORAGE;
+    }
+    done(q);
+    if (r == CJ_OK)
+        *addr = a;
+    return r;
+}
+
+static int st_record_update(void *ctx, const uint8_t *id, size_t id_len,
+                            uint32_t campaign, bool acked)
+{
+    cj_sqlite_t *s = ctx;
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(s, S_RECORD_UPDATE)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, to_i64(s->session));
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)campaign);
+    sqlite3_bind_int(q, 4, acked ? 1 : 0);
+    sqlite3_bind_int64(q, 5, to_i64(now_wall_ms()));
+    return update_one(s, q);
+}
+
+/* ---- open, close, migrations --------------------------------------------- */
+
+static int exec_sql(cj_sqlite_t *s, const char *sql)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        note_error(s);
+    return rc;
+}
+
+static int map_rc(int rc)
+{
+    if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return CJ_OK;
+    return (rc & 0xff) == SQLITE_BUSY ? CJ_ERR_BUSY : CJ_ERR_STORAGE;
+}
+
+static int query_int(cj_sqlite_t *s, const char *sql, sqlite3_int64 *v)
+{
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        note_error(s);
+        return rc;
+    }
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *v = sqlite3_column_int64(q, 0);
+        rc = SQLITE_OK;
+    } else {
+        note_error(s);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Bring the schema up to date and take a session number, in one write
+ * transaction, so two processes opening a new file at once cannot both
+ * run migration 1. */
+static int migrate(cj_sqlite_t *s)
+{
+    sqlite3_int64 have = 0, app = 0, sess = 0;
+    int rc;
+
+    rc = exec_sql(s, "BEGIN IMMEDIATE");
+    if (rc != SQLITE_OK)
+        return map_rc(rc);
+    rc = query_int(s, "PRAGMA application_id", &app);
+    if (rc == SQLITE_OK && app != 0 && app != APP_ID) {
+        exec_sql(s, "ROLLBACK");
+        return CJ_ERR_STORAGE; /* some other program's database */
+    }
+    if (rc == SQLITE_OK)
+        rc = exec_sql(s, "CREATE TABLE IF NOT EXISTS schema_version ("
+                         " version INTEGER PRIMARY KEY,"
+                         " applied_at INTEGER NOT NULL)");
+    if (rc == SQLITE_OK)
+        rc = query_int(s, "SELECT coalesce(max(version), 0) FROM schema_version",
+                       &have);
+    if (rc == SQLITE_OK && have > migrations[N_MIGRATIONS - 1].version) {
+        exec_sql(s, "ROLLBACK");
+        return CJ_ERR_UNSUPPORTED;
+    }
+    for (size_t i = 0; rc == SQLITE_OK && i < N_MIGRATIONS; i++) {
+        char row[96];
+        if (migrations[i].version <= have)
+            continue;
+        rc = exec_sql(s, migrations[i].sql);
+        if (rc != SQLITE_OK)
+            break;
+        snprintf(row, sizeof row,
+                 "INSERT INTO schema_version VALUES (%d, %llu)",
+                 migrations[i].version, (unsigned long long)now_wall_ms());
+        rc = exec_sql(s, row);
+    }
+    if (rc == SQLITE_OK && app == 0) {
+        char pragma[48];
+        snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d", APP_ID);
+        rc = exec_sql(s, pragma);
+    }
+    if (rc == SQLITE_OK)
+        rc = exec_sql(s, "UPDATE registry_state SET sessions = sessions + 1");
+    if (rc == SQLITE_OK)
+        rc = query_int(s, "SELECT sessions FROM registry_state", &sess);
+    if (rc == SQLITE_OK)
+        rc = exec_sql(s, "COMMIT");
+    if (rc != SQLITE_OK) {
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return map_rc(rc);
+    }
+    s->session = (uint64_t)sess;
+    return CJ_OK;
+}
+
+int cj_sqlite_open(cj_sqlite_t **out, const char *path)
+{
+    cj_sqlite_t *s;
+    sqlite3_int64 sync = 0;
+    int rc, r;
+
+    *out = NULL;
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return CJ_ERR_STORAGE;
+    rc = sqlite3_open_v2(path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                             SQLITE_OPEN_NOMUTEX,
+                         NULL);
+    if (rc != SQLITE_OK) {
+        if (s->db != NULL)
+            sqlite3_close(s->db);
+        free(s);
+        return CJ_ERR_STORAGE;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, CJ_SQLITE_BUSY_MS);
+
+    /* WAL needs to be set outside a transaction and sticks to the file;
+     * synchronous=FULL makes every commit fsync the WAL, so a committed
+     * transaction survives power loss (NORMAL would only keep the file
+     * consistent, possibly losing the last commits: a reused nonce). */
+    r = CJ_ERR_STORAGE;
+    {
+        sqlite3_stmt *q;
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &q,
+                                NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(q);
+            if (rc == SQLITE_ROW &&
+                strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0)
+                rc = SQLITE_OK;
+            else
+                r = map_rc(rc == SQLITE_ROW ? SQLITE_ERROR : rc);
+            sqlite3_finalize(q);
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = exec_sql(s, "PRAGMA synchronous = FULL");
+    if (rc == SQLITE_OK)
+        rc = exec_sql(s, "PRAGMA foreign_keys = ON");
+    if (rc == SQLITE_OK)
+        rc = exec_sql(s, "PRAGMA trusted_schema = OFF");
+    if (rc == SQLITE_OK && query_int(s, "PRAGMA synchronous", &sync) == SQLITE_OK &&
+        sync != 2)
+        rc = SQLITE_ERROR;
+    if (rc == SQLITE_OK)
+        r = migrate(s);
+    if (rc != SQLITE_OK || r != CJ_OK) {
+        if (r == CJ_OK)
+            r = CJ_ERR_STORAGE;
+        sqlite3_close(s->db);
+        free(s);
+        return r;
+    }
+
+    s->store.ctx = s;
+    s->store.lookup = st_lookup;
+    s->store.lookup_context = st_lookup_context;
+    s->store.save_ssn = st_save_ssn;
+    s->store.save_replay = st_save_replay;
+    s->store.save_context = st_save_context;
+    s->store.assign_short_id = st_assign_short_id;
+    s->store.record_join = st_record_join;
+    s->store.release = st_release;
+    s->store.next_joined = st_next_joined;
+    s->store.node_address = st_node_address;
+    s->store.record_update = st_record_update;
+    *out = s;
+    return CJ_OK;
+}
+
+void cj_sqlite_close(cj_sqlite_t *db)
+{
+    if (db == NULL)
+        return;
+    if (!sqlite3_get_autocommit(db->db))
+        sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(db->st[i]);
+    sqlite3_close(db->db);
+    free(db);
+}
+
+const cj_jrc_store_t *cj_sqlite_store(cj_sqlite_t *db)
+{
+    return &db->store;
+}
+
+const char *cj_sqlite_errmsg(const cj_sqlite_t *db)
+{
+    return db->err[0] ? db->err : "no error";
+}
+
+uint64_t cj_sqlite_session(const cj_sqlite_t *db)
+{
+    return db->session;
+}
+
+struct sqlite3 *cj_sqlite_raw(cj_sqlite_t *db)
+{
+    return db->db;
+}
+
+/* ---- host transactions ---------------------------------------------------- */
+
+int cj_sqlite_begin(cj_sqlite_t *db)
+{
+    int rc;
+    if (db->in_tx)
+        return CJ_ERR_STATE;
+    rc = run(db, S_BEGIN);
+    if (rc != SQLITE_DONE)
+        return map_rc(rc);
+    db->in_tx = true;
+    db->tx_lost = false;
+    return CJ_OK;
+}
+
+int cj_sqlite_commit(cj_sqlite_t *db)
+{
+    int rc;
+    if (!db->in_tx)
+        return CJ_ERR_STATE;
+    db->in_tx = false;
+    if (db->tx_lost || sqlite3_get_autocommit(db->db))
+        return CJ_ERR_STORAGE;
+    rc = run(db, S_COMMIT);
+    if (rc == SQLITE_DONE)
+        return CJ_OK;
+    /* A COMMIT that failed with BUSY leaves the transaction open; any
+     * failure means the batch is not durable: drop all of it. */
+    if (!sqlite3_get_autocommit(db->db))
+        run(db, S_ROLLBACK);
+    return CJ_ERR_STORAGE;
+}
+
+int cj_sqlite_rollback(cj_sqlite_t *db)
+{
+    if (!db->in_tx)
+        return CJ_ERR_STATE;
+    db->in_tx = false;
+    if (!sqlite3_get_autocommit(db->db))
+        run(db, S_ROLLBACK);
+    return CJ_OK;
+}
+
+bool cj_sqlite_in_transaction(const cj_sqlite_t *db)
+{
+    return db->in_tx;
+}
+
+/* ---- provisioning ----------------------------------------------------------- */
+
+int cj_sqlite_role_mask(const char *name)
+{
+    if (name != NULL && strcmp(name, "node") == 0)
+        return CJ_JRC_ALLOW_NODE;
+    if (name != NULL && strcmp(name, "6lbr") == 0)
+        return CJ_JRC_ALLOW_NODE | CJ_JRC_ALLOW_6LBR;
+    return CJ_ERR_INVALID;
+}
+
+/* Insert inside an open unit of work: CJ_OK, CJ_ERR_STATE (duplicate),
+ * CJ_ERR_STORAGE. */
+static int insert_pledge(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                         const uint8_t *psk, uint8_t roles)
+{
+    sqlite3_stmt *q = stmt(s, S_ADD);
+    int rc;
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, psk, 16, SQLITE_STATIC);
+    sqlite3_bind_int(q, 3, roles);
+    rc = exec_stmt(s, q);
+    if (rc == SQLITE_DONE)
+        return CJ_OK;
+    return rc == SQLITE_CONSTRAINT_PRIMARYKEY ? CJ_ERR_STATE : CJ_ERR_STORAGE;
+}
+
+int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
+                  const uint8_t psk[16], uint8_t allowed_roles)
+{
+    int r;
+    if (!id_ok(id, id_len) || psk == NULL || allowed_roles == 0)
+        return CJ_ERR_INVALID;
+    if ((r = op_begin(db)) != CJ_OK)
+        return r;
+    return op_end(db, insert_pledge(db, id, id_len, psk, allowed_roles));
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Hex field [p, e) into out (at most cap bytes): byte count or -1. */
+static int parse_hex(const char *p, const char *e, uint8_t *out, size_t cap)
+{
+    size_t n = (size_t)(e - p);
+    if (n == 0 || n % 2 != 0 || n / 2 > cap)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return (int)(n / 2);
+}
+
+static void trim(const char **p, const char **e)
+{
+    while (*p < *e && (**p == ' ' || **p == '\t'))
+        (*p)++;
+    while (*e > *p && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
+        (*e)--;
+}
+
+/* One CSV line [p, e): CJ_OK (pledge added), 1 (nothing on it), or an
+ * error. */
+static int import_line(cj_sqlite_t *s, const char *p, const char *e)
+{
+    const char *f[4], *fe[4];
+    int nf = 0, idn;
+    uint8_t id[CJ_JRC_MAX_ID], psk[16];
+    int roles = CJ_JRC_ALLOW_NODE;
+
+    trim(&p, &e);
+    if (p == e || *p == '#')
+        return 1;
+    f[0] = p;
+    for (const char *c = p; c <= e; c++) {
+        if (c == e || *c == ',') {
+            if (nf == 3)
+                return CJ_ERR_MALFORMED; /* more than three fields */
+            fe[nf++] = c;
+            if (c < e)
+                f[nf] = c + 1;
+        }
+    }
+    for (int i = 0; i < nf; i++)
+        trim(&f[i], &fe[i]);
+    if (nf < 2)
+        return CJ_ERR_MALFORMED;
+    idn = parse_hex(f[0], fe[0], id, sizeof id);
+    if (idn < 1 || parse_hex(f[1], fe[1], psk, sizeof psk) != 16)
+        return CJ_ERR_MALFORMED;
+    if (nf == 3) {
+        char role[8];
+        size_t rl = (size_t)(fe[2] - f[2]);
+        if (rl == 0 || rl >= sizeof role)
+            return CJ_ERR_MALFORMED;
+        memcpy(role, f[2], rl);
+        role[rl] = '\0';
+        roles = cj_sqlite_role_mask(role);
+        if (roles < 0)
+            return CJ_ERR_MALFORMED;
+    }
+    return insert_pledge(s, id, (size_t)idn, psk, (uint8_t)roles);
+}
+
+int cj_sqlite_import_csv(cj_sqlite_t *db, const char *text, size_t len,
+                         size_t *bad_line, size_t *count)
+{
+    size_t line = 0, added = 0;
+    const char *p = text, *end = text + len;
+    int r;
+
+    if (bad_line)
+        *bad_line = 0;
+    if (count)
+        *count = 0;
+    if (text == NULL && len > 0)
+        return CJ_ERR_INVALID;
+    if ((r = op_begin(db)) != CJ_OK)
+        return r;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        line++;
+        r = import_line(db, p, e);
+        if (r < 0) {
+            if (bad_line && r != CJ_ERR_STORAGE)
+                *bad_line = line;
+            return op_end(db, r);
+        }
+        if (r == CJ_OK)
+            added++;
+        p = nl ? nl + 1 : end;
+    }
+    r = op_end(db, CJ_OK);
+    if (r == CJ_OK && count)
+        *count = added;
+    return r;
+}
+
+/* Columns INFO_COLS into *info. */
+static bool read_info(sqlite3_stmt *q, cj_sqlite_info_t *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!read_pledge(q, &info->rec))
+        return false;
+    if (sqlite3_column_type(q, 11) != SQLITE_NULL) {
+        sqlite3_int64 u = sqlite3_column_int64(q, 11);
+        info->has_lease = true;
+        info->lease_until = u == NO_EXPIRY ? UINT64_MAX : (uint64_t)u;
+    }
+    if (sqlite3_column_type(q, 12) != SQLITE_NULL) {
+        info->has_joined_at = true;
+        info->joined_at = (uint64_t)sqlite3_column_int64(q, 12);
+    }
+    info->evicted = sqlite3_column_type(q, 13) != SQLITE_NULL;
+    if (sqlite3_column_type(q, 14) != SQLITE_NULL &&
+        !blob_col(q, 14, info->addr.b, sizeof info->addr.b, 1,
+                  &info->addr.len))
+        return false;
+    if (sqlite3_column_type(q, 15) != SQLITE_NULL) {
+        info->has_update = true;
+        info->update_session = (uint64_t)sqlite3_column_int64(q, 15);
+        info->update_campaign = (uint32_t)sqlite3_column_int64(q, 16);
+        info->update_acked = sqlite3_column_int(q, 17) != 0;
+        info->update_at = (uint64_t)sqlite3_column_int64(q, 18);
+    }
+    return true;
+}
+
+/* Step q (bound) calling fn per row; resets q.  The PSK copy on the
+ * stack is wiped before returning. */
+static int iterate(cj_sqlite_t *s, sqlite3_stmt *q, cj_sqlite_info_fn fn,
+                   void *arg)
+{
+    cj_sqlite_info_t info;
+    int rc, r = CJ_OK;
+
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (!read_info(q, &info)) {
+            r = CJ_ERR_STORAGE;
+            break;
+        }
+        r = fn(arg, &info);
+        if (r != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        note_error(s);
+        r = CJ_ERR_STORAGE;
+    }
+    done(q);
+    memset(&info, 0, sizeof info);
+    return r;
+}
+
+int cj_sqlite_list(cj_sqlite_t *db, cj_sqlite_info_fn fn, void *arg)
+{
+    sqlite3_stmt *q = stmt(db, S_LIST);
+    return q == NULL ? CJ_ERR_STORAGE : iterate(db, q, fn, arg);
+}
+
+int cj_sqlite_unreached(cj_sqlite_t *db, uint64_t session, uint32_t campaign,
+                        cj_sqlite_info_fn fn, void *arg)
+{
+    sqlite3_stmt *q = stmt(db, S_UNREACHED);
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, to_i64(session ? session : db->session));
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)campaign);
+    return iterate(db, q, fn, arg);
+}
+
+int cj_sqlite_blacklist(cj_sqlite_t *db, cj_sqlite_info_fn fn, void *arg)
+{
+    sqlite3_stmt *q = stmt(db, S_BLACKLIST);
+    return q == NULL ? CJ_ERR_STORAGE : iterate(db, q, fn, arg);
+}
+
+int cj_sqlite_set_address(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
+                          const cj_addr_t *addr)
+{
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len) || addr == NULL || addr->len > CJ_ADDR_MAX)
+        return CJ_ERR_INVALID;
+    if ((q = stmt(db, S_SET_ADDR)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    if (addr->len)
+        sqlite3_bind_blob(q, 2, addr->b, addr->len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 2);
+    return update_one(db, q);
+}
+
+int cj_sqlite_evict(cj_sqlite_t *db, const uint8_t *id, size_t id_len)
+{
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(db, S_EVICT)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, to_i64(now_wall_ms()));
+    return update_one(db, q);
+}
+
+int cj_sqlite_readmit(cj_sqlite_t *db, const uint8_t *id, size_t id_len)
+{
+    sqlite3_stmt *q;
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt(db, S_READMIT)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    return update_one(db, q);
+}

@@ -1,0 +1,181 @@
+/*
+ * store/sqlite.h - the JRC registry in an SQLite file: an implementation
+ * of cj_jrc_store_t (cojp/jrc.h) for the JRC daemon, plus the
+ * provisioning calls the CLI needs (add, CSV import, list, eviction,
+ * node addresses, campaign outcomes).  Host layer: uses libc, malloc and
+ * libsqlite3.
+ *
+ * Durability (RFC 9031 section 7.3.1: a JRC must never reuse a nonce
+ * after a crash).  The file is opened in WAL mode with synchronous=FULL,
+ * so every committed transaction is on stable storage before the commit
+ * returns, power loss included.  Foreign keys are enforced and a busy
+ * handler waits up to CJ_SQLITE_BUSY_MS for a lock held by another
+ * process, so several processes (a serving JRC and the CLI, or two JRCs)
+ * may share one file; write transactions take the write lock up front
+ * (BEGIN IMMEDIATE), so they queue instead of failing.
+ *
+ * Transactions.  The engine calls the store synchronously.  Two modes:
+ *   - No transaction open (the default): every store call that writes is
+ *     its own transaction, durable when the call returns.
+ *   - Group commit: the host calls cj_sqlite_begin(), feeds a batch of
+ *     datagrams to the engine (every store call joins the open
+ *     transaction), calls cj_sqlite_commit() and sends the batch's
+ *     responses only when it returned CJ_OK.  One fsync serves the batch.
+ *     When the commit fails, everything of the batch is gone: the host
+ *     must drop the batch's responses and re-initialise the engine
+ *     (cj_jrc_init) so its cached contexts are reloaded from the store.
+ * Either way a store call that fails leaves the store as it was before
+ * the call (it runs inside a savepoint), as cojp/jrc.h requires.  While a
+ * transaction is open this handle holds the file's write lock: keep
+ * batches short (milliseconds).
+ *
+ * Short identifiers (RFC 9031 section 8.4.4.1).  A live lease is a pledge
+ * row whose lease_until is set; a partial UNIQUE index on short_id over
+ * those rows makes it impossible, whatever the code does, for two rows
+ * (nodes) to hold the same short id, across processes too.  Expired
+ * leases are cleared (lease_until set to NULL) inside the transaction
+ * that hands out an id, so their ids become free.  Ids are handed out in
+ * sequence from a cursor kept in the file (0x0001..0xfffd, wrapping,
+ * skipping 0x0000, the reserved 0xfffe and 0xffff and every live lease),
+ * as cojp/jrc_memstore.h does, so a freed id is not reused at once.
+ *
+ * Campaign outcomes.  Engine campaign numbers restart at 1 with every
+ * engine, so an outcome is recorded under (session, campaign): every
+ * cj_sqlite_open() takes a new session number from the file.
+ *
+ * Errors.  Store callbacks return what cojp/jrc.h says: CJ_OK,
+ * CJ_ERR_NOTFOUND, CJ_ERR_NOSPACE (no free short id) or CJ_ERR_STORAGE
+ * (anything SQLite reports, including a full disk).  cj_sqlite_errmsg()
+ * gives SQLite's text for the last failure, for logs.
+ *
+ * Threading: a handle is used by one thread at a time.
+ */
+#ifndef COJP_STORE_SQLITE_H
+#define COJP_STORE_SQLITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cojp/engine.h"
+#include "cojp/jrc.h"
+
+/* Milliseconds a call waits for another process's lock before failing. */
+#ifndef CJ_SQLITE_BUSY_MS
+#define CJ_SQLITE_BUSY_MS 5000
+#endif
+
+/* Schema version this code writes; older files are migrated on open. */
+#define CJ_SQLITE_SCHEMA_VERSION 1
+
+typedef struct cj_sqlite cj_sqlite_t;
+struct sqlite3;
+
+/* Open (creating when missing) the registry at path, apply pending
+ * migrations in order (one transaction) and take a new session number.
+ * Returns CJ_OK and *out, or CJ_ERR_STORAGE (cannot open, not a cojp
+ * registry, I/O error; *out is NULL), CJ_ERR_UNSUPPORTED (the file was
+ * written by a newer cojp: schema version above CJ_SQLITE_SCHEMA_VERSION),
+ * CJ_ERR_BUSY (locked by another process beyond the busy timeout). */
+int cj_sqlite_open(cj_sqlite_t **out, const char *path);
+
+/* Close the handle (an open transaction is rolled back).  NULL is ok. */
+void cj_sqlite_close(cj_sqlite_t *db);
+
+/* The cj_jrc_store_t to hand to cj_jrc_init(); lives as long as db. */
+const cj_jrc_store_t *cj_sqlite_store(cj_sqlite_t *db);
+
+/* Group commit (see above).  begin: CJ_OK, CJ_ERR_STATE (one is already
+ * open), CJ_ERR_BUSY (write lock not obtained within the busy timeout),
+ * CJ_ERR_STORAGE.  commit: CJ_OK once everything is on stable storage;
+ * CJ_ERR_STATE when none is open; CJ_ERR_STORAGE when the transaction
+ * could not be committed (it is then rolled back, nothing of it
+ * remains).  rollback: drops everything since begin (CJ_OK, or
+ * CJ_ERR_STATE when none is open). */
+int cj_sqlite_begin(cj_sqlite_t *db);
+int cj_sqlite_commit(cj_sqlite_t *db);
+int cj_sqlite_rollback(cj_sqlite_t *db);
+bool cj_sqlite_in_transaction(const cj_sqlite_t *db);
+
+/* SQLite's message for the last failure on this handle (never NULL). */
+const char *cj_sqlite_errmsg(const cj_sqlite_t *db);
+/* This handle's session number (>= 1), under which outcomes of the
+ * engine's campaigns are recorded. */
+uint64_t cj_sqlite_session(const cj_sqlite_t *db);
+/* The underlying connection, for diagnostics and tests only. */
+struct sqlite3 *cj_sqlite_raw(cj_sqlite_t *db);
+
+/* ---- provisioning -------------------------------------------------------- */
+
+/* Allowed-role mask (CJ_JRC_ALLOW_*) of a CLI role name: "node" allows
+ * the 6TiSCH Node role; "6lbr" allows 6LBR and also the plain node role
+ * (the role is a permission, not an obligation).  CJ_ERR_INVALID for any
+ * other name. */
+int cj_sqlite_role_mask(const char *name);
+
+/* Provision a pledge: id 1..CJ_JRC_MAX_ID bytes, 16-byte PSK, non-zero
+ * allowed_roles.  CJ_OK, CJ_ERR_INVALID (bad length or roles),
+ * CJ_ERR_STATE (already provisioned), CJ_ERR_STORAGE. */
+int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
+                  const uint8_t psk[16], uint8_t allowed_roles);
+
+/* Import provisioning lines "id,psk[,role]" (hex id of 1..CJ_JRC_MAX_ID
+ * bytes, 32 hex digits of PSK, role node|6lbr, default node; spaces
+ * around fields, CR before LF, blank lines and lines starting with '#'
+ * are ignored) from text[0..len), all in one transaction.  On CJ_OK
+ * *count (may be NULL) is the number of pledges added.  On any bad line
+ * nothing is imported and *bad_line (may be NULL) is its 1-based number:
+ * CJ_ERR_MALFORMED (syntax, length), CJ_ERR_STATE (id already
+ * provisioned, in the file or in the registry).  CJ_ERR_STORAGE
+ * otherwise (*bad_line 0). */
+int cj_sqlite_import_csv(cj_sqlite_t *db, const char *text, size_t len,
+                         size_t *bad_line, size_t *count);
+
+/* Everything the registry knows about one pledge, as list passes it. */
+typedef struct cj_sqlite_info {
+    cj_jrc_pledge_t rec;         /* includes the PSK: never print it */
+    bool has_lease;              /* rec.short_id is leased (maybe expired) */
+    uint64_t lease_until;        /* ms; UINT64_MAX: no expiry */
+    bool has_joined_at;
+    uint64_t joined_at;          /* ms of the last admission */
+    bool evicted;
+    cj_addr_t addr;              /* len 0: none set (the id is used) */
+    bool has_update;             /* an outcome was recorded */
+    uint64_t update_session;     /* of the last recorded outcome */
+    uint32_t update_campaign;
+    bool update_acked;
+    uint64_t update_at;          /* ms, wall clock */
+} cj_sqlite_info_t;
+
+/* Called once per pledge; a non-zero return stops the iteration and is
+ * returned by the caller.  It must not call into db. */
+typedef int (*cj_sqlite_info_fn)(void *arg, const cj_sqlite_info_t *info);
+
+/* Every provisioned pledge in provisioning order.  CJ_OK (or the
+ * callback's non-zero value), CJ_ERR_STORAGE. */
+int cj_sqlite_list(cj_sqlite_t *db, cj_sqlite_info_fn fn, void *arg);
+
+/* Pledges a campaign did not reach: those whose recorded outcome for
+ * (session, campaign) is "not acknowledged", in provisioning order
+ * (session 0: this handle's).  Same returns as cj_sqlite_list. */
+int cj_sqlite_unreached(cj_sqlite_t *db, uint64_t session, uint32_t campaign,
+                        cj_sqlite_info_fn fn, void *arg);
+
+/* Set the address node_address() returns for a pledge (addr->len 0
+ * clears it: the pledge id is then used, as in jrc_memstore).  CJ_OK,
+ * CJ_ERR_NOTFOUND, CJ_ERR_INVALID, CJ_ERR_STORAGE. */
+int cj_sqlite_set_address(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
+                          const cj_addr_t *addr);
+
+/* Eviction record.  cj_sqlite_evict() ends the admission and lease (as
+ * the store's release) and marks the pledge evicted, in one transaction:
+ * the CLI uses it when no JRC runs, a daemon after cj_jrc_evict()
+ * succeeded.  The registry still holds the pledge; cj_sqlite_blacklist()
+ * enumerates evicted ids (eviction order, oldest first) so a daemon can
+ * rebuild cj_jrc_cfg_t.blacklist at start; cj_sqlite_readmit() clears the
+ * mark.  CJ_OK, CJ_ERR_NOTFOUND, CJ_ERR_STORAGE. */
+int cj_sqlite_evict(cj_sqlite_t *db, const uint8_t *id, size_t id_len);
+int cj_sqlite_readmit(cj_sqlite_t *db, const uint8_t *id, size_t id_len);
+int cj_sqlite_blacklist(cj_sqlite_t *db, cj_sqlite_info_fn fn, void *arg);
+
+#endif
