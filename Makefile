@@ -34,8 +34,10 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PORT_OBJ := $(PORT_SRC:%.c=$(BUILD)/%.o)
 HOST_OBJ := $(HOST_SRC:%.c=$(BUILD)/%.o) $(STORE_SRC:%.c=$(BUILD)/%.o)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
-# The JRC registry (src/store/) is SQLite.
-STORE_LDLIBS := -lsqlite3
+# The JRC registry (src/store/) is SQLite or PostgreSQL (libpq).
+PG_INCLUDE := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+HOSTDEFS += -I$(PG_INCLUDE)
+STORE_LDLIBS := -lsqlite3 -lpq
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all check check-asan test fuzz fuzz-smoke footprint bench clean
@@ -109,3 +111,8 @@ clean:
 	rm -rf build build-*
 
 -include $(shell find $(BUILD)/src $(BUILD)/tests -type f -name '*.d' 2>/dev/null)
+
+# ---- Cortex-M3 firmware build and on-target tests (QEMU mps2-an385) ----
+# make firmware / make firmware-test; rules in ports/cortex-m/cortex-m.mk.
+include ports/cortex-m/cortex-m.mk
+# ---- end of Cortex-M block ----

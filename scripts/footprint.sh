@@ -1,7 +1,10 @@
 #!/bin/sh
 # Cross-compile the library modules freestanding for Cortex-M3 and print
 # .text/.data/.bss per module and in total.  Crypto primitives are behind
-# the port and not counted here.
+# the port and not counted here.  Then link a reference program per role
+# (pledge library: codecs + pledge engine; Join Proxy engine) with
+# --gc-sections and print what a firmware really carries, against the
+# pledge library budget (printed, not enforced).
 set -eu
 CC=${ARM_CC:-arm-none-eabi-gcc}
 SIZE=${ARM_SIZE:-arm-none-eabi-size}
@@ -20,3 +23,103 @@ for src in src/err.c src/codec/*.c src/engine/*.c; do
     tt=$((tt + $1)) td=$((td + $2)) tb=$((tb + $3))
 done
 printf '%-22s %8d %8d %8d\n' total "$tt" "$td" "$tb"
+
+# ---- linked figures ------------------------------------------------------
+# What a firmware really carries: a reference program that calls every
+# public entry point of one role (ports/cortex-m/footprint/ref_*.c) is
+# linked with --gc-sections against the objects above, with the crypto
+# port stubbed out (ports/cortex-m/footprint/crypto_stub.c).  The linker
+# map then tells, per input object, what survived; the library figure
+# counts only cojp's own objects, not the reference program, the stubs or
+# the libc/libgcc helpers (memcpy, 64-bit division), shown apart.
+ref=$out/ref
+mkdir -p "$ref"
+for src in ports/cortex-m/footprint/*.c; do
+    $CC $FLAGS -c "$src" -o "$ref/$(basename "$src" .c).o"
+done
+codecs=""
+for src in src/err.c src/codec/*.c; do
+    [ -f "$src" ] && codecs="$codecs $out/$(basename "$src" .c).o"
+done
+
+# Sum allocated input sections of a GNU ld map by owner: lib (an object
+# of $out itself), libc (an archive member), other (reference program,
+# stubs).  Prints "lib_text lib_data lib_bss libc_text libc_data
+# libc_bss"; with a second argument, per-object lines of lib instead.
+map_sizes() {
+    awk -v dir="$out/" -v per="${2:-}" '
+        function hex(s,   i, v) {
+            v = 0; s = tolower(s); sub(/^0x/, "", s)
+            for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+            return v
+        }
+        /^Linker script and memory map/ { inmap = 1; next }
+        !inmap { next }
+        /^[.][^ ]*/ { osec = $1; pend = 0; next }
+        /^ [.][^ ]*$/ { pend = 1; next }
+        {
+            if ($0 ~ /^ [.]/ && $2 ~ /^0x/ && NF >= 4) { size = $3; file = $4 }
+            else if (pend && $1 ~ /^0x/ && NF == 3) { size = $2; file = $3 }
+            else { next }
+            pend = 0
+            if (osec == ".text" || osec == ".ARM.exidx" || osec == ".rodata") k = "text"
+            else if (osec == ".data") k = "data"
+            else if (osec == ".bss") k = "bss"
+            else next
+            n = hex(size)
+            if (index(file, ".a(") > 0) owner = "libc"
+            else if (substr(file, 1, length(dir)) == dir && index(substr(file, length(dir) + 1), "/") == 0) {
+                owner = "lib"
+                m = substr(file, length(dir) + 1); sub(/[.]o$/, "", m)
+                mod[m, k] += n; mods[m] = 1
+            } else owner = "other"
+            sum[owner, k] += n
+        }
+        END {
+            if (per != "") {
+                for (m in mods)
+                    printf "  %-20s %8d %8d %8d\n", m, mod[m, "text"], mod[m, "data"], mod[m, "bss"]
+            } else
+                printf "%d %d %d %d %d %d\n", sum["lib", "text"], sum["lib", "data"], sum["lib", "bss"], sum["libc", "text"], sum["libc", "data"], sum["libc", "bss"]
+        }' "$1"
+}
+
+link_ref() {
+    name=$1
+    shift
+    $CC -mcpu=cortex-m3 -mthumb -nostartfiles --specs=nano.specs \
+        -Wl,--gc-sections -Wl,-e,main -Wl,-T,ports/cortex-m/mps2-an385.ld \
+        -Wl,-Map,"$ref/$name.map" -o "$ref/$name.elf" \
+        "$ref/ref_$name.o" "$ref/crypto_stub.o" "$@" -lc -lgcc
+}
+
+# Size of a static object of the reference program (the caller-allocated
+# engine context).
+sym_size() {
+    v=$(arm-none-eabi-nm -S "$1" | awk -v s="$2" '$4 == s { print $2 }')
+    echo $((0x${v:-0}))
+}
+
+report() {
+    title=$1 map=$2
+    set -- $(map_sizes "$map")
+    printf '%-22s %8d %8d %8d\n' "$title" "$1" "$2" "$3"
+    printf '%-22s %8d %8d %8d\n' "  + libc/libgcc" "$4" "$5" "$6"
+    map_sizes "$map" per | sort
+}
+
+echo
+echo "linked with --gc-sections, crypto excluded:"
+printf '%-22s %8s %8s %8s\n' program .text .data .bss
+link_ref pledge $codecs "$out/pledge.o"
+report "pledge library" "$ref/pledge.map"
+set -- $(map_sizes "$ref/pledge.map")
+ptext=$1 pram=$(($2 + $3))
+link_ref proxy $codecs "$out/proxy.o"
+report "join proxy engine" "$ref/proxy.map"
+echo "context structs (caller-allocated): cj_pledge_t $(sym_size "$ref/pledge.elf" pledge) bytes," \
+     "cj_proxy_t $(sym_size "$ref/proxy.elf" proxy) bytes"
+# Budget of the issue, printed rather than enforced for now.
+verdict() { [ "$1" -le "$2" ] && echo within || echo OVER; }
+echo "pledge library budget: .text $ptext of 5120 ($(verdict "$ptext" 5120))," \
+     ".data+.bss $pram of 512 ($(verdict "$pram" 512))"

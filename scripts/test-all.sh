@@ -21,7 +21,7 @@ stage() {
     fi
     # keep the interesting lines; everything on failure
     if [ $ok -eq 1 ]; then
-        grep -E 'passed|FAIL|fuzz |replay |layers|module|total|^[a-z_]+ +[0-9]' "$log" | grep -v '^\s*$' || true
+        grep -E 'passed|FAIL|fuzz |replay |layers|module|total|budget|stack|^[a-z_ ]+ +[0-9]' "$log" | grep -v '^\s*$' || true
         echo "--- $name ok ($(( $(date +%s) - start )) s)"
         passed=$((passed + 1))
     else
@@ -43,6 +43,7 @@ stage "unit under ASan+UBSan" make -j"$JOBS" check-asan
 stage "layering and no-malloc" scripts/check-layers.sh build/libcojp.a
 stage "fuzz smoke (${FUZZ_SMOKE_SECONDS} s per harness)" make -j"$JOBS" fuzz-smoke FUZZ_SECONDS="$FUZZ_SMOKE_SECONDS"
 stage "footprint (Cortex-M3)" make footprint
+stage "firmware on QEMU (mps2-an385)" make firmware-test
 
 echo "stages: $passed passed, $failed failed; unit tests: $upass passed, $ufail failed"
 echo "$((passed + upass)) passed, $((failed + ufail)) failed"

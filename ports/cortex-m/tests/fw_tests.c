@@ -1,0 +1,854 @@
+/*
+ * On-target tests: the pledge-side library built freestanding for
+ * Cortex-M3 and run on QEMU's mps2-an385, with mbedTLS compiled for the
+ * target behind the crypto port.  The vectors are the ones the host unit
+ * tests use (tests/unit/test_oscore.c, test_cojp.c, test_cbor.c,
+ * test_coap.c), so a difference between the host and the target build
+ * (endianness slips, alignment, 32-bit size_t, integer promotion, the
+ * mbedTLS configuration) shows up here.
+ *
+ * Output: one line per test with the stack it needed, the stack
+ * high-water mark of the whole run, and "firmware: N passed, N failed";
+ * the exit status (through semihosting, QEMU's own) is 0 only when every
+ * check passed.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../board.h"
+#include "cojp/cbor.h"
+#include "cojp/coap.h"
+#include "cojp/cojp.h"
+#include "cojp/crypto.h"
+#include "cojp/jrc.h"
+#include "cojp/jrc_memstore.h"
+#include "cojp/oscore.h"
+#include "cojp/pledge.h"
+#include "cojp/proxy.h"
+
+int main(void);
+
+/* ---- a minimal harness -------------------------------------------------- */
+
+static unsigned g_fails; /* failed checks in the current test */
+/* Stack already reached in the current test before it repainted the
+ * stack to measure one call alone. */
+static size_t g_stack_seen;
+
+static void check_fail(int line, const char *what)
+{
+    if (g_fails++ < 4) {
+        cj_fw_puts("    check failed, line ");
+        cj_fw_put_dec((uint32_t)line);
+        cj_fw_puts(": ");
+        cj_fw_puts(what);
+        cj_fw_puts("\n");
+    }
+}
+
+#define CHECK(c)                                                           \
+    do {                                                                   \
+        if (!(c))                                                          \
+            check_fail(__LINE__, #c);                                      \
+    } while (0)
+#define CHECK_EQ(a, b) CHECK((long long)(a) == (long long)(b))
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Hex string to bytes; returns the byte count (stops at cap). */
+static size_t unhex(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    while (s[0] && s[1] && n < cap) {
+        out[n++] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
+        s += 2;
+    }
+    return n;
+}
+
+static bool mem_is_hex(const uint8_t *p, size_t n, const char *hex)
+{
+    uint8_t want[128];
+    size_t wn = unhex(hex, want, sizeof want);
+    if (wn != n || memcmp(p, want, n) != 0) {
+        cj_fw_puts("    got  ");
+        cj_fw_put_bytes(p, n);
+        cj_fw_puts("\n    want ");
+        cj_fw_puts(hex);
+        cj_fw_puts("\n");
+        return false;
+    }
+    return true;
+}
+
+#define CHECK_HEX(p, n, hex) CHECK(mem_is_hex((p), (n), (hex)))
+
+/* ---- RFC 8613 Appendix C ------------------------------------------------ */
+
+/* C.1 - C.3 inputs: Master Secret, Master Salt, ID Context. */
+static const uint8_t ms[16] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+                               0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c,
+                               0x0d, 0x0e, 0x0f, 0x10};
+static const uint8_t salt[8] = {0x9e, 0x7c, 0xa9, 0x22, 0x23, 0x78, 0x63, 0x40};
+static const uint8_t idctx[8] = {0x37, 0xcb, 0xf3, 0x21, 0x00, 0x17, 0xa2, 0xd3};
+static const uint8_t id00[1] = {0x00};
+static const uint8_t id01[1] = {0x01};
+
+/* Test vector 1 (C.1: salt), 2 (C.2: no salt, client id 00) or 3 (C.3:
+ * salt and ID Context); client or server side. */
+static int derive_tv(cj_oscore_ctx_t *ctx, int tv, bool client)
+{
+    cj_oscore_params_t p;
+    const uint8_t *cid = tv == 2 ? id00 : NULL;
+    size_t cid_len = tv == 2 ? 1 : 0;
+
+    memset(&p, 0, sizeof p);
+    p.master_secret = ms;
+    p.master_secret_len = sizeof ms;
+    if (tv != 2) {
+        p.master_salt = salt;
+        p.master_salt_len = sizeof salt;
+    }
+    if (tv == 3) {
+        p.id_context = idctx;
+        p.id_context_len = sizeof idctx;
+        p.has_id_context = true;
+    }
+    p.sender_id = client ? cid : id01;
+    p.sender_id_len = client ? cid_len : 1;
+    p.recipient_id = client ? id01 : cid;
+    p.recipient_id_len = client ? 1 : cid_len;
+    return cj_oscore_ctx_derive(ctx, &p);
+}
+
+static cj_oscore_ctx_t g_cli, g_srv; /* static: keeps main's frame small */
+
+/* RFC 8613 Appendix C.1.1 / C.1.2 */
+static void oscore_c1_derive(void)
+{
+    CHECK_EQ(derive_tv(&g_cli, 1, true), CJ_OK);
+    CHECK_HEX(g_cli.sender_key, 16, "f0910ed7295e6ad4b54fc793154302ff");
+    CHECK_HEX(g_cli.recipient_key, 16, "ffb14e093c94c9cac9471648b4f98710");
+    CHECK_HEX(g_cli.common_iv, 13, "4622d4dd6d944168eefb54987c");
+    CHECK_EQ(derive_tv(&g_srv, 1, false), CJ_OK);
+    CHECK_HEX(g_srv.sender_key, 16, "ffb14e093c94c9cac9471648b4f98710");
+    CHECK_HEX(g_srv.recipient_key, 16, "f0910ed7295e6ad4b54fc793154302ff");
+    CHECK_HEX(g_srv.common_iv, 13, "4622d4dd6d944168eefb54987c");
+}
+
+/* RFC 8613 Appendix C.2.1 / C.2.2 */
+static void oscore_c2_derive(void)
+{
+    CHECK_EQ(derive_tv(&g_cli, 2, true), CJ_OK);
+    CHECK_HEX(g_cli.sender_key, 16, "321b26943253c7ffb6003b0b64d74041");
+    CHECK_HEX(g_cli.recipient_key, 16, "e57b5635815177cd679ab4bcec9d7dda");
+    CHECK_HEX(g_cli.common_iv, 13, "be35ae297d2dace910c52e99f9");
+    CHECK_EQ(derive_tv(&g_srv, 2, false), CJ_OK);
+    CHECK_HEX(g_srv.sender_key, 16, "e57b5635815177cd679ab4bcec9d7dda");
+    CHECK_HEX(g_srv.recipient_key, 16, "321b26943253c7ffb6003b0b64d74041");
+}
+
+/* RFC 8613 Appendix C.3.1 / C.3.2 */
+static void oscore_c3_derive(void)
+{
+    CHECK_EQ(derive_tv(&g_cli, 3, true), CJ_OK);
+    CHECK_HEX(g_cli.sender_key, 16, "af2a1300a5e95788b356336eeecd2b92");
+    CHECK_HEX(g_cli.recipient_key, 16, "e39a0c7c77b43f03b4b39ab9a268699f");
+    CHECK_HEX(g_cli.common_iv, 13, "2ca58fb85ff1b81c0b7181b85e");
+}
+
+/* C.4 - C.6 requests (unprotected, protected) and C.7 / C.8 responses. */
+#define C4_PLAIN "44015d1f00003974396c6f63616c686f737483747631"
+#define C4_PROT "44025d1f00003974396c6f63616c686f7374620914ff612f1092f1776f1c1668b3825e"
+#define C5_PLAIN "440171c30000b932396c6f63616c686f737483747631"
+#define C5_PROT "440271c30000b932396c6f63616c686f737463091400ff4ed339a5a379b0b8bc731fffb0"
+#define C6_PLAIN "44012f8eef9bbf7a396c6f63616c686f737483747631"
+#define C6_PROT "44022f8eef9bbf7a396c6f63616c686f73746b19140837cbf3210017a2d3ff72cd7273fd331ac45cffbe55c3"
+#define C7_PLAIN "64455d1f00003974ff48656c6c6f20576f726c6421"
+#define C7_PROT "64445d1f0000397490ffdbaad1e9a7e7b2a813d3c31524378303cdafae119106"
+#define C8_PROT "64445d1f00003974920100ff4d4c13669384b67354b2b6175ff4b8658c666a6cf88e"
+
+/* Protect the request with the client context at sequence number 20,
+ * compare bytes, unprotect at the server, then check that a replay and a
+ * flipped tag bit both fail. */
+static void request_vector(int tv, bool kid_ctx, const char *plain_hex,
+                           const char *prot_hex)
+{
+    cj_oscore_req_t creq, sreq;
+    uint8_t plain[48], prot[64], out[96], buf[64];
+    size_t pl = unhex(plain_hex, plain, sizeof plain);
+    size_t ptl = unhex(prot_hex, prot, sizeof prot);
+    int rc;
+
+    CHECK_EQ(derive_tv(&g_cli, tv, true), CJ_OK);
+    CHECK_EQ(derive_tv(&g_srv, tv, false), CJ_OK);
+    g_cli.send_kid_context = kid_ctx;
+    g_cli.ssn = 20;
+
+    rc = cj_oscore_protect_request(&g_cli, plain, pl, out, sizeof out, &creq);
+    CHECK_EQ(rc, (int)ptl);
+    if (rc > 0)
+        CHECK_HEX(out, (size_t)rc, prot_hex);
+    CHECK_EQ(g_cli.ssn, 21);
+
+    memcpy(buf, prot, ptl);
+    rc = cj_oscore_unprotect_request(&g_srv, buf, ptl, out, sizeof out, &sreq);
+    CHECK_EQ(rc, (int)pl);
+    if (rc > 0)
+        CHECK_HEX(out, (size_t)rc, plain_hex);
+    CHECK_EQ(sreq.piv_len, 1);
+    CHECK_EQ(sreq.piv[0], 0x14);
+
+    memcpy(buf, prot, ptl);
+    CHECK_EQ(cj_oscore_unprotect_request(&g_srv, buf, ptl, out, sizeof out,
+                                         NULL),
+             CJ_ERR_REPLAY);
+
+    CHECK_EQ(derive_tv(&g_srv, tv, false), CJ_OK);
+    memcpy(buf, prot, ptl);
+    buf[ptl - 1] ^= 0x01;
+    CHECK_EQ(cj_oscore_unprotect_request(&g_srv, buf, ptl, out, sizeof out,
+                                         NULL),
+             CJ_ERR_AUTH);
+}
+
+/* RFC 8613 Appendix C.4 */
+static void oscore_c4_request(void)
+{
+    request_vector(1, false, C4_PLAIN, C4_PROT);
+}
+
+/* RFC 8613 Appendix C.5 */
+static void oscore_c5_request(void)
+{
+    request_vector(2, false, C5_PLAIN, C5_PROT);
+}
+
+/* RFC 8613 Appendix C.6 */
+static void oscore_c6_request(void)
+{
+    request_vector(3, true, C6_PLAIN, C6_PROT);
+}
+
+/* Responses to C.4 (request kid h'', Partial IV 0x14): protect at the
+ * server, compare bytes, unprotect at the client. */
+static void response_vector(bool new_piv, const char *prot_hex)
+{
+    cj_oscore_req_t req;
+    uint8_t plain[32], prot[48], out[64], buf[48];
+    size_t pl = unhex(C7_PLAIN, plain, sizeof plain);
+    size_t ptl = unhex(prot_hex, prot, sizeof prot);
+    int rc;
+
+    memset(&req, 0, sizeof req);
+    req.piv[0] = 0x14;
+    req.piv_len = 1;
+    CHECK_EQ(derive_tv(&g_cli, 1, true), CJ_OK);
+    CHECK_EQ(derive_tv(&g_srv, 1, false), CJ_OK);
+    g_cli.ssn = 21;
+
+    rc = cj_oscore_protect_response(&g_srv, &req, new_piv, plain, pl, out,
+                                    sizeof out);
+    CHECK_EQ(rc, (int)ptl);
+    if (rc > 0)
+        CHECK_HEX(out, (size_t)rc, prot_hex);
+
+    memcpy(buf, prot, ptl);
+    rc = cj_oscore_unprotect_response(&g_cli, &req, buf, ptl, out, sizeof out);
+    CHECK_EQ(rc, (int)pl);
+    if (rc > 0)
+        CHECK_HEX(out, (size_t)rc, C7_PLAIN);
+}
+
+/* RFC 8613 Appendix C.7 */
+static void oscore_c7_response(void)
+{
+    response_vector(false, C7_PROT);
+}
+
+/* RFC 8613 Appendix C.8 */
+static void oscore_c8_response(void)
+{
+    response_vector(true, C8_PROT);
+}
+
+/* ---- RFC 9031 Appendix A ------------------------------------------------ */
+
+#define A_JOIN_REQUEST "a10542cafe"
+#define A_KEY "e6bf4287c2d7618d6a9687445ffd33e6"
+#define A_CONFIG "a202820150" A_KEY "038142af93"
+
+/* RFC 9031 Appendix A: Join_Request {5: h'cafe'} both ways. */
+static void cojp_appendix_a_join_request(void)
+{
+    static const uint8_t pan[2] = {0xca, 0xfe};
+    cj_cojp_join_request_t jr;
+    cj_cojp_report_t why;
+    uint8_t in[8], out[16];
+    size_t n = unhex(A_JOIN_REQUEST, in, sizeof in);
+
+    memset(&jr, 0, sizeof jr);
+    jr.network_id = pan;
+    jr.network_id_len = sizeof pan;
+    CHECK_EQ(cj_cojp_join_request_encode(&jr, out, sizeof out), 5);
+    CHECK_HEX(out, 5, A_JOIN_REQUEST);
+
+    CHECK_EQ(cj_cojp_join_request_decode(in, n, &jr, &why), CJ_OK);
+    CHECK_EQ(jr.role, CJ_COJP_ROLE_6LN);
+    CHECK(jr.network_id_len == 2 && memcmp(jr.network_id, pan, 2) == 0);
+    CHECK(!jr.has_unsupported);
+}
+
+/* RFC 9031 Appendix A: Configuration {2: [1, h'e6bf...33e6'],
+ * 3: [h'af93']} both ways. */
+static void cojp_appendix_a_configuration(void)
+{
+    static const uint8_t sid[2] = {0xaf, 0x93};
+    uint8_t key[16], in[32], out[32];
+    cj_cojp_config_t c;
+    cj_cojp_report_t why;
+    size_t n = unhex(A_CONFIG, in, sizeof in);
+
+    unhex(A_KEY, key, sizeof key);
+    memset(&c, 0, sizeof c);
+    c.key_count = 1;
+    c.keys[0].key_id = 1;
+    c.keys[0].key = key;
+    c.short_id = sid;
+    CHECK_EQ(cj_cojp_config_encode(&c, out, sizeof out), 26);
+    CHECK_HEX(out, 26, A_CONFIG);
+
+    CHECK_EQ(n, 26);
+    CHECK_EQ(cj_cojp_config_decode(in, n, &c, &why), CJ_OK);
+    CHECK_EQ(c.key_count, 1);
+    CHECK_EQ(c.keys[0].key_id, 1);
+    CHECK_EQ(c.keys[0].key_usage, CJ_COJP_KEY_USAGE_K1K2_ENC_MIC32);
+    CHECK_HEX(c.keys[0].key, 16, A_KEY);
+    CHECK(c.short_id != NULL && memcmp(c.short_id, sid, 2) == 0);
+    CHECK(!c.has_lease_time);
+    CHECK(c.jrc_address == NULL);
+    CHECK(!c.has_blacklist && !c.has_join_rate);
+}
+
+/* ---- CBOR (RFC 8949 Appendix A) and CoAP -------------------------------- */
+
+/* RFC 8949 Appendix A: integers at every head size, both signs, 64-bit
+ * values (which a 32-bit target handles in register pairs). */
+static void cbor_appendix_a_integers(void)
+{
+    static const struct {
+        int64_t v;
+        const char *hex;
+    } vec[] = {
+        {0, "00"},
+        {23, "17"},
+        {24, "1818"},
+        {1000, "1903e8"},
+        {1000000, "1a000f4240"},
+        {1000000000000, "1b000000e8d4a51000"},
+        {-1, "20"},
+        {-100, "3863"},
+        {-1000, "3903e7"},
+    };
+    uint8_t buf[16];
+
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        cj_cbor_enc_t e;
+        cj_cbor_dec_t d;
+        int64_t got = 0;
+        int n;
+
+        cj_cbor_enc_init(&e, buf, sizeof buf);
+        cj_cbor_put_int(&e, vec[i].v);
+        n = cj_cbor_enc_finish(&e);
+        CHECK(n > 0);
+        if (n > 0)
+            CHECK_HEX(buf, (size_t)n, vec[i].hex);
+        cj_cbor_dec_init(&d, buf, n > 0 ? (size_t)n : 0);
+        CHECK_EQ(cj_cbor_get_int(&d, &got), CJ_OK);
+        CHECK(got == vec[i].v);
+        CHECK(cj_cbor_dec_done(&d));
+    }
+    {
+        cj_cbor_dec_t d;
+        uint64_t u = 0;
+        size_t n = unhex("1bffffffffffffffff", buf, sizeof buf);
+        cj_cbor_dec_init(&d, buf, n);
+        CHECK_EQ(cj_cbor_get_uint(&d, &u), CJ_OK);
+        CHECK(u == UINT64_MAX);
+    }
+}
+
+/* RFC 8949 Appendix A: h'01020304', "IETF", [1, [2, 3], [4, 5]],
+ * {1: 2, 3: 4}. */
+static void cbor_appendix_a_containers(void)
+{
+    static const uint8_t b4[4] = {1, 2, 3, 4};
+    uint8_t buf[32];
+    cj_cbor_enc_t e;
+    cj_cbor_dec_t d;
+    const uint8_t *p;
+    const char *s;
+    size_t n, count;
+    uint64_t u;
+    int len;
+
+    cj_cbor_enc_init(&e, buf, sizeof buf);
+    cj_cbor_put_bstr(&e, b4, 4);
+    cj_cbor_put_tstr(&e, "IETF", 4);
+    cj_cbor_put_array(&e, 3);
+    cj_cbor_put_uint(&e, 1);
+    cj_cbor_put_array(&e, 2);
+    cj_cbor_put_uint(&e, 2);
+    cj_cbor_put_uint(&e, 3);
+    cj_cbor_put_array(&e, 2);
+    cj_cbor_put_uint(&e, 4);
+    cj_cbor_put_uint(&e, 5);
+    cj_cbor_put_map(&e, 2);
+    cj_cbor_put_uint(&e, 1);
+    cj_cbor_put_uint(&e, 2);
+    cj_cbor_put_uint(&e, 3);
+    cj_cbor_put_uint(&e, 4);
+    len = cj_cbor_enc_finish(&e);
+    CHECK(len > 0);
+    if (len <= 0)
+        return;
+    CHECK_HEX(buf, (size_t)len,
+              "4401020304" "6449455446" "8301820203820405" "a201020304");
+    /* One item validates; the sequence of four has trailing items. */
+    CHECK_EQ(cj_cbor_validate(buf + 10, 8), CJ_OK);
+    CHECK_EQ(cj_cbor_validate(buf, (size_t)len), CJ_ERR_TRAILING);
+
+    cj_cbor_dec_init(&d, buf, (size_t)len);
+    CHECK_EQ(cj_cbor_get_bstr(&d, &p, &n), CJ_OK);
+    CHECK(n == 4 && memcmp(p, b4, 4) == 0);
+    CHECK_EQ(cj_cbor_get_tstr(&d, &s, &n), CJ_OK);
+    CHECK(n == 4 && memcmp(s, "IETF", 4) == 0);
+    CHECK_EQ(cj_cbor_get_array(&d, &count), CJ_OK);
+    CHECK_EQ(count, 3);
+    CHECK_EQ(cj_cbor_get_uint(&d, &u), CJ_OK);
+    CHECK(u == 1);
+    CHECK_EQ(cj_cbor_skip(&d), CJ_OK);
+    CHECK_EQ(cj_cbor_skip(&d), CJ_OK);
+    CHECK_EQ(cj_cbor_get_map(&d, &count), CJ_OK);
+    CHECK_EQ(count, 2);
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ(cj_cbor_get_uint(&d, &u), CJ_OK);
+        CHECK(u == (uint64_t)(i + 1));
+    }
+    CHECK(cj_cbor_dec_done(&d));
+}
+
+/* The unprotected request of RFC 8613 Appendix C.4 as a CoAP vector:
+ * CON GET, MID 0x5d1f, token 00003974, Uri-Host "localhost", Uri-Path
+ * "tv1".  Built with the builder, then parsed back. */
+static void coap_build_parse_c4(void)
+{
+    static const uint8_t tok[4] = {0x00, 0x00, 0x39, 0x74};
+    uint8_t buf[48];
+    cj_coap_builder_t b;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_coap_opt_iter_t it;
+    int n;
+
+    cj_coap_build_init(&b, buf, sizeof buf, CJ_COAP_CON, CJ_COAP_GET, 0x5d1f,
+                       tok, sizeof tok);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "localhost");
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, "tv1");
+    n = cj_coap_build_finish(&b);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    CHECK_HEX(buf, (size_t)n, C4_PLAIN);
+
+    CHECK_EQ(cj_coap_parse(&m, buf, (size_t)n), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_CON);
+    CHECK_EQ(m.code, CJ_COAP_GET);
+    CHECK_EQ(m.mid, 0x5d1f);
+    CHECK(m.token_len == 4 && memcmp(m.token, tok, 4) == 0);
+    CHECK_EQ(m.opt_count, 2);
+    CHECK_EQ(m.payload_len, 0);
+    CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_URI_PATH, &o), 1);
+    CHECK(o.len == 3 && memcmp(o.val, "tv1", 3) == 0);
+    cj_coap_opt_iter_init(&it, &m);
+    CHECK_EQ(cj_coap_opt_next(&it, &o), 1);
+    CHECK_EQ(o.num, CJ_COAP_OPT_URI_HOST);
+    CHECK_EQ(cj_coap_opt_next(&it, &o), 1);
+    CHECK_EQ(cj_coap_opt_next(&it, &o), 0);
+
+    /* Every truncation is refused or parses to a shorter, valid view. */
+    for (int l = 0; l < 4; l++)
+        CHECK_EQ(cj_coap_parse(&m, buf, (size_t)l), CJ_ERR_TRUNCATED);
+    CHECK_EQ(cj_coap_parse(&m, buf, 6), CJ_ERR_TRUNCATED);
+}
+
+/* ---- engines: pledge -> Join Proxy -> back ------------------------------ */
+
+/* Counters in RAM: enough for the engines' persistence contract here. */
+static struct {
+    uint64_t v[8];
+    bool set[8];
+    uint64_t now;
+} g_plat_state;
+
+static uint64_t plat_now(void *ctx)
+{
+    (void)ctx;
+    return g_plat_state.now;
+}
+
+static int plat_store(void *ctx, uint32_t id, uint64_t v)
+{
+    (void)ctx;
+    if (id >= 8)
+        return CJ_ERR_STORAGE;
+    g_plat_state.v[id] = v;
+    g_plat_state.set[id] = true;
+    return CJ_OK;
+}
+
+static int plat_load(void *ctx, uint32_t id, uint64_t *v)
+{
+    (void)ctx;
+    if (id >= 8)
+        return CJ_ERR_STORAGE;
+    if (!g_plat_state.set[id])
+        return CJ_ERR_NOTFOUND;
+    *v = g_plat_state.v[id];
+    return CJ_OK;
+}
+
+static const cj_platform_t g_plat = {NULL, plat_now, plat_store, plat_load,
+                                     NULL};
+
+static cj_pledge_t g_pledge;
+static cj_proxy_t g_proxy;
+static uint8_t g_buf1[256], g_buf2[256], g_buf3[256];
+
+/* A pledge emits its Join Request (RFC 9031 section 8.1.1); the Join
+ * Proxy forwards it with its state in an RFC 8974 extended token; a
+ * response carrying that token comes back to the pledge's address; the
+ * pledge drops it silently since it is not OSCORE-protected (section
+ * 7.3.2). */
+static void engines_join_request_through_proxy(void)
+{
+    static const uint8_t pid[8] = {0x02, 0, 0, 0, 0, 0, 0, 0x01};
+    static const uint8_t netid[2] = {0xca, 0xfe};
+    cj_pledge_cfg_t pc;
+    cj_proxy_cfg_t jc;
+    cj_addr_t jp_addr, jrc_addr, pledge_addr;
+    cj_out_t o1, o2, o3;
+    cj_coap_msg_t m;
+    cj_coap_opt_t opt;
+    cj_coap_builder_t b;
+    int n;
+
+    memset(&g_plat_state, 0, sizeof g_plat_state);
+    memset(&jp_addr, 0, sizeof jp_addr);
+    jp_addr.len = 2;
+    jp_addr.b[1] = 1;
+    memset(&jrc_addr, 0, sizeof jrc_addr);
+    jrc_addr.len = 2;
+    jrc_addr.b[1] = 9;
+    memset(&pledge_addr, 0, sizeof pledge_addr);
+    pledge_addr.len = 2;
+    pledge_addr.b[1] = 5;
+
+    memset(&pc, 0, sizeof pc);
+    pc.pledge_id = pid;
+    pc.pledge_id_len = sizeof pid;
+    memcpy(pc.psk, ms, 16);
+    pc.role = CJ_COJP_ROLE_6LN;
+    CHECK_EQ(cj_pledge_init(&g_pledge, &pc, &g_plat), CJ_OK);
+    CHECK_EQ(cj_pledge_add_jp(&g_pledge, &jp_addr, netid, sizeof netid),
+             CJ_OK);
+    CHECK_EQ(cj_pledge_start(&g_pledge, 0), CJ_OK);
+
+    o1.buf = g_buf1;
+    o1.cap = sizeof g_buf1;
+    cj_out_reset(&o1);
+    CHECK_EQ(cj_pledge_poll(&g_pledge, 0, &o1), 1);
+    CHECK(o1.len > 0);
+    CHECK(cj_addr_equal(&o1.to, &jp_addr));
+    CHECK_EQ(cj_coap_parse(&m, g_buf1, o1.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_CON);
+    CHECK_EQ(m.code, CJ_COAP_POST);
+    CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_URI_HOST, &opt), 1);
+    CHECK(opt.len == 11 && memcmp(opt.val, "6tisch.arpa", 11) == 0);
+    CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &opt), 1);
+    CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_URI_PATH, &opt), 0);
+
+    memset(&jc, 0, sizeof jc);
+    jc.jrc = jrc_addr;
+    jc.join_rate = CJ_PROXY_RATE_UNLIMITED;
+    CHECK_EQ(cj_proxy_init(&g_proxy, &jc, NULL), CJ_OK);
+    o2.buf = g_buf2;
+    o2.cap = sizeof g_buf2;
+    cj_out_reset(&o2);
+    CHECK_EQ(cj_proxy_input_pledge(&g_proxy, 0, &pledge_addr, g_buf1, o1.len,
+                                   &o2),
+             1);
+    CHECK(cj_addr_equal(&o2.to, &jrc_addr));
+    CHECK_EQ(cj_coap_parse(&m, g_buf2, o2.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_NON);
+    CHECK(m.token_len > 8); /* the JP's state travels in the token */
+    if (m.token_len == 0 || m.token_len > CJ_COAP_MAX_TOKEN)
+        return;
+
+    /* The JRC answers NON 2.04 with the JP's token. */
+    cj_coap_build_init(&b, g_buf3, sizeof g_buf3, CJ_COAP_NON,
+                       CJ_COAP_CODE(2, 4), 0x1234, m.token, m.token_len);
+    cj_coap_build_payload(&b, (const uint8_t *)"x", 1);
+    n = cj_coap_build_finish(&b);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    o3.buf = g_buf1;
+    o3.cap = sizeof g_buf1;
+    cj_out_reset(&o3);
+    CHECK_EQ(cj_proxy_input_jrc(&g_proxy, 1, &jrc_addr, g_buf3, (size_t)n,
+                                &o3),
+             1);
+    CHECK(cj_addr_equal(&o3.to, &pledge_addr));
+    CHECK_EQ(g_proxy.stats.forwarded, 1);
+    CHECK_EQ(g_proxy.stats.relayed, 1);
+
+    /* A forged copy (token bit flipped) is not relayed. */
+    g_buf3[5] ^= 0x01;
+    cj_out_reset(&o2);
+    CHECK_EQ(cj_proxy_input_jrc(&g_proxy, 1, &jrc_addr, g_buf3, (size_t)n,
+                                &o2),
+             0);
+
+    /* The pledge ignores the unprotected response. */
+    o2.buf = g_buf2;
+    o2.cap = sizeof g_buf2;
+    cj_out_reset(&o2);
+    CHECK_EQ(cj_pledge_input(&g_pledge, 1, &jp_addr, g_buf1, o3.len, &o2), 0);
+    CHECK_EQ(cj_pledge_get_state(&g_pledge), CJ_PLEDGE_JOINING);
+}
+
+/* A complete join on the target (RFC 9031 sections 8.1 and 8.2): pledge
+ * -> Join Proxy -> JRC -> Join Proxy -> pledge, ending JOINED with the
+ * key and short identifier the JRC handed out.  The JRC engine is not
+ * pledge-side code; it is linked into the test image only to answer. */
+static cj_jrc_t g_jrc;
+/* Stack reached while the pledge handles its Join Response, from the top
+ * of the stack (so main's and this test's frames are included). */
+static size_t g_pledge_rx_stack;
+static cj_jrc_memstore_t g_ms;
+static cj_jrc_mementry_t g_entries[2];
+static cj_jrc_slot_t g_slots[2];
+
+static void engines_full_join(void)
+{
+    static const uint8_t pid[8] = {0x02, 0, 0, 0, 0, 0, 0, 0x02};
+    static const uint8_t netid[2] = {0xca, 0xfe};
+    static const uint8_t k1[16] = {0xe6, 0xbf, 0x42, 0x87, 0xc2, 0xd7,
+                                   0x61, 0x8d, 0x6a, 0x96, 0x87, 0x44,
+                                   0x5f, 0xfd, 0x33, 0xe6};
+    cj_pledge_cfg_t pc;
+    cj_proxy_cfg_t jc;
+    cj_jrc_cfg_t rc;
+    cj_addr_t jp_addr, jp_seen_by_jrc, jrc_addr, pledge_addr;
+    cj_out_t o;
+    const cj_pledge_key_t *keys;
+    uint8_t sid[2];
+
+    memset(&g_plat_state, 0, sizeof g_plat_state);
+    memset(&jp_addr, 0, sizeof jp_addr);
+    jp_addr.len = 2;
+    jp_addr.b[1] = 1;
+    jp_seen_by_jrc = jp_addr;
+    jp_seen_by_jrc.b[0] = 0xfd;
+    memset(&jrc_addr, 0, sizeof jrc_addr);
+    jrc_addr.len = 2;
+    jrc_addr.b[1] = 9;
+    memset(&pledge_addr, 0, sizeof pledge_addr);
+    pledge_addr.len = 2;
+    pledge_addr.b[1] = 6;
+
+    cj_jrc_memstore_init(&g_ms, g_entries, 2);
+    g_ms.next_short = 0xaf93; /* Appendix A's short identifier */
+    CHECK_EQ(cj_jrc_memstore_add(&g_ms, pid, sizeof pid, ms,
+                                 CJ_JRC_ALLOW_NODE),
+             CJ_OK);
+    memset(&rc, 0, sizeof rc);
+    rc.network_id = netid;
+    rc.network_id_len = sizeof netid;
+    rc.keys[0].key_id = 1;
+    memcpy(rc.keys[0].key, k1, 16);
+    rc.key_count = 1;
+    rc.join_rate = UINT32_MAX;
+    rc.slots = g_slots;
+    rc.slot_count = 2;
+    CHECK_EQ(cj_jrc_init(&g_jrc, &rc, &g_ms.store, NULL), CJ_OK);
+
+    memset(&jc, 0, sizeof jc);
+    jc.jrc = jrc_addr;
+    jc.join_rate = CJ_PROXY_RATE_UNLIMITED;
+    CHECK_EQ(cj_proxy_init(&g_proxy, &jc, NULL), CJ_OK);
+
+    memset(&pc, 0, sizeof pc);
+    pc.pledge_id = pid;
+    pc.pledge_id_len = sizeof pid;
+    memcpy(pc.psk, ms, 16);
+    pc.role = CJ_COJP_ROLE_6LN;
+    CHECK_EQ(cj_pledge_init(&g_pledge, &pc, &g_plat), CJ_OK);
+    CHECK_EQ(cj_pledge_add_jp(&g_pledge, &jp_addr, netid, sizeof netid),
+             CJ_OK);
+    CHECK_EQ(cj_pledge_start(&g_pledge, 0), CJ_OK);
+
+    /* pledge -> JP */
+    o.buf = g_buf1;
+    o.cap = sizeof g_buf1;
+    cj_out_reset(&o);
+    CHECK_EQ(cj_pledge_poll(&g_pledge, 0, &o), 1);
+    CHECK(cj_addr_equal(&o.to, &jp_addr));
+    /* JP -> JRC */
+    {
+        size_t n = o.len;
+        o.buf = g_buf2;
+        o.cap = sizeof g_buf2;
+        cj_out_reset(&o);
+        CHECK_EQ(cj_proxy_input_pledge(&g_proxy, 10, &pledge_addr, g_buf1, n,
+                                       &o),
+                 1);
+        CHECK(cj_addr_equal(&o.to, &jrc_addr));
+    }
+    /* JRC -> JP */
+    {
+        size_t n = o.len;
+        o.buf = g_buf3;
+        o.cap = sizeof g_buf3;
+        cj_out_reset(&o);
+        CHECK_EQ(cj_jrc_input(&g_jrc, 20, &jp_seen_by_jrc, g_buf2, n, &o), 1);
+        CHECK_EQ(o.event, CJ_JRC_EV_JOINED);
+        CHECK(cj_addr_equal(&o.to, &jp_seen_by_jrc));
+    }
+    /* JP -> pledge */
+    {
+        size_t n = o.len;
+        o.buf = g_buf1;
+        o.cap = sizeof g_buf1;
+        cj_out_reset(&o);
+        CHECK_EQ(cj_proxy_input_jrc(&g_proxy, 30, &jrc_addr, g_buf3, n, &o),
+                 1);
+        CHECK(cj_addr_equal(&o.to, &pledge_addr));
+    }
+    /* pledge: Join Response */
+    {
+        size_t n = o.len;
+        o.buf = g_buf2;
+        o.cap = sizeof g_buf2;
+        cj_out_reset(&o);
+        g_stack_seen = cj_fw_stack_high_water();
+        cj_fw_stack_repaint();
+        CHECK_EQ(cj_pledge_input(&g_pledge, 40, &jp_addr, g_buf1, n, &o), 1);
+        g_pledge_rx_stack = cj_fw_stack_high_water();
+        CHECK_EQ(o.event, CJ_PLEDGE_EV_JOINED);
+    }
+    CHECK_EQ(cj_pledge_get_state(&g_pledge), CJ_PLEDGE_JOINED);
+    CHECK_EQ(cj_pledge_keys(&g_pledge, &keys), 1);
+    CHECK(keys[0].key_id == 1 && memcmp(keys[0].key, k1, 16) == 0);
+    CHECK_EQ(cj_pledge_short_id(&g_pledge, sid, NULL), CJ_OK);
+    CHECK(sid[0] == 0xaf && sid[1] == 0x93);
+}
+
+/* ---- runner ------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} tests[] = {
+    {"oscore_c1_derive", oscore_c1_derive},
+    {"oscore_c2_derive", oscore_c2_derive},
+    {"oscore_c3_derive", oscore_c3_derive},
+    {"oscore_c4_request", oscore_c4_request},
+    {"oscore_c5_request", oscore_c5_request},
+    {"oscore_c6_request", oscore_c6_request},
+    {"oscore_c7_response", oscore_c7_response},
+    {"oscore_c8_response", oscore_c8_response},
+    {"cojp_appendix_a_join_request", cojp_appendix_a_join_request},
+    {"cojp_appendix_a_configuration", cojp_appendix_a_configuration},
+    {"cbor_appendix_a_integers", cbor_appendix_a_integers},
+    {"cbor_appendix_a_containers", cbor_appendix_a_containers},
+    {"coap_build_parse_c4", coap_build_parse_c4},
+    {"engines_join_request_through_proxy", engines_join_request_through_proxy},
+    {"engines_full_join", engines_full_join},
+};
+
+int main(void)
+{
+    unsigned passed = 0, failed = 0;
+    size_t deepest = 0, base;
+    const char *deepest_name = "";
+
+    cj_fw_puts("firmware: cojp on Cortex-M3 (mps2-an385), stack ");
+    cj_fw_put_dec((uint32_t)cj_fw_stack_size());
+    cj_fw_puts(" bytes\n");
+    /* What main and the runner use before any test starts. */
+    base = cj_fw_stack_high_water();
+
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        size_t used;
+
+        g_fails = 0;
+        g_stack_seen = 0;
+        cj_fw_stack_repaint();
+        tests[i].fn();
+        used = cj_fw_stack_high_water();
+        if (g_stack_seen > used)
+            used = g_stack_seen;
+        if (used > deepest) {
+            deepest = used;
+            deepest_name = tests[i].name;
+        }
+        cj_fw_puts(g_fails == 0 ? "ok   " : "FAIL ");
+        cj_fw_puts(tests[i].name);
+        cj_fw_puts(" (stack ");
+        cj_fw_put_dec((uint32_t)used);
+        cj_fw_puts(")\n");
+        if (g_fails == 0)
+            passed++;
+        else
+            failed++;
+    }
+
+    cj_fw_puts("firmware: stack high-water ");
+    cj_fw_put_dec((uint32_t)deepest);
+    cj_fw_puts(" of ");
+    cj_fw_put_dec((uint32_t)cj_fw_stack_size());
+    cj_fw_puts(" bytes (deepest: ");
+    cj_fw_puts(deepest_name);
+    cj_fw_puts("; startup and runner alone ");
+    cj_fw_put_dec((uint32_t)base);
+    cj_fw_puts("); mbedTLS pool peak ");
+    cj_fw_put_dec(cj_port_mbedtls_pool_peak());
+    cj_fw_puts(" slots\n");
+    cj_fw_puts("firmware: pledge handling its Join Response reached ");
+    cj_fw_put_dec((uint32_t)g_pledge_rx_stack);
+    cj_fw_puts(" bytes of stack\n");
+    if (deepest >= cj_fw_stack_size()) {
+        cj_fw_puts("firmware: stack exhausted\n");
+        failed++;
+    }
+    cj_fw_puts("firmware: ");
+    cj_fw_put_dec(passed);
+    cj_fw_puts(" passed, ");
+    cj_fw_put_dec(failed);
+    cj_fw_puts(" failed\n");
+    return failed == 0 ? 0 : 1;
+}
