@@ -3,6 +3,8 @@
 #   make                 library, port and the cojp binary (gcc by default)
 #   make check           unit tests and fuzz-corpus replay
 #   make check-asan      the same under AddressSanitizer + UBSan
+#   make check-integration  daemons and clients over loopback (tests/integration)
+#   make check-pg        PostgreSQL store tests on a throwaway local server
 #   make test            everything CI runs (scripts/test-all.sh)
 #   make fuzz            long libFuzzer campaigns (FUZZ_SECONDS per harness)
 #   make fuzz-smoke      a short bounded pass per harness
@@ -40,7 +42,7 @@ HOSTDEFS += -I$(PG_INCLUDE)
 STORE_LDLIBS := -lsqlite3 -lpq
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all check check-asan test fuzz fuzz-smoke footprint bench clean
+.PHONY: all check check-asan check-integration test fuzz fuzz-smoke footprint bench clean
 
 all: $(BUILD)/libcojp.a $(BUILD)/cojp
 
@@ -78,9 +80,19 @@ check: $(BUILD)/unit_tests $(REPLAYS)
 	    $(BUILD)/replay_$$f tests/fuzz/corpus/$$f tests/fuzz/crashers/$$f || exit 1; \
 	done
 
+# The daemons and clients as real processes over loopback UDP.
+check-integration: $(BUILD)/cojp
+	tests/integration/cli.sh $(BUILD)/cojp
+
 check-asan:
 	$(MAKE) check BUILD=build-asan CC=clang OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+# PostgreSQL store tests against a throwaway server that the script
+# starts in a temporary directory and stops whatever the outcome.
+.PHONY: check-pg
+check-pg: $(BUILD)/unit_tests
+	tests/pg-server.sh run $(BUILD)/unit_tests pg_
 
 # libFuzzer binaries: clang, coverage, ASan + UBSan, whole library inside.
 FUZZ_CFLAGS := -std=c11 -O1 -g $(WARN) -Iinclude -Itests -Isrc $(HOSTDEFS) \

@@ -40,10 +40,12 @@ set -- $(unit_count) 0 0
 upass=$1 ufail=$2
 stage "build+unit (clang)" make -j"$JOBS" check CC=clang BUILD=build-clang
 stage "unit under ASan+UBSan" make -j"$JOBS" check-asan
+stage "integration (daemons over loopback)" make check-integration
 stage "layering and no-malloc" scripts/check-layers.sh build/libcojp.a
 stage "fuzz smoke (${FUZZ_SMOKE_SECONDS} s per harness)" make -j"$JOBS" fuzz-smoke FUZZ_SECONDS="$FUZZ_SMOKE_SECONDS"
 stage "footprint (Cortex-M3)" make footprint
 stage "firmware on QEMU (mps2-an385)" make firmware-test
+stage "PostgreSQL store (throwaway server)" make check-pg
 
 echo "stages: $passed passed, $failed failed; unit tests: $upass passed, $ufail failed"
 echo "$((passed + upass)) passed, $((failed + ufail)) failed"

@@ -240,6 +240,10 @@ typedef struct cj_jrc_cfg {
     size_t blacklist_count;              /* <= CJ_COJP_MAX_BLACKLIST */
     cj_coap_timing_t timing;             /* zero: RFC 9031 Table 1 */
     bool recovery;                       /* section 8.3.3 mode */
+    uint32_t first_campaign;             /* number of the first campaign
+                                          * (0: 1); a host persists the
+                                          * next number so numbers stay
+                                          * unique across restarts */
     cj_jrc_slot_t *slots;                /* caller-owned context cache */
     size_t slot_count;                   /* >= 1 */
 } cj_jrc_cfg_t;

@@ -1145,6 +1145,10 @@ int cj_jrc_init(cj_jrc_t *j, const cj_jrc_cfg_t *cfg,
         j->bl_len[i] = (uint8_t)cfg->blacklist_lens[i];
     }
     j->bl_count = (uint8_t)cfg->blacklist_count;
+    /* campaign_start() pre-increments; numbers stay in 1..2^31-1 */
+    j->camp_seq = cfg->first_campaign > 0 && cfg->first_campaign <= 0x7fffffffu
+                      ? cfg->first_campaign - 1u
+                      : 0;
     for (size_t i = 0; i < cfg->slot_count; i++)
         slot_clear(&cfg->slots[i]);
     if (cj_crypto_random((uint8_t *)&j->mid, sizeof j->mid) != CJ_OK)

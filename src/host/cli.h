@@ -6,6 +6,9 @@
 #include <stdint.h>
 
 int cj_cmd_demo(int argc, char **argv);
+int cj_cmd_pledge(int argc, char **argv);
+int cj_cmd_proxy(int argc, char **argv);
+int cj_cmd_jrc(int argc, char **argv);
 
 
 #endif

@@ -16,6 +16,9 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"demo", cj_cmd_demo, "JRC + Join Proxy + N pledges joining over loopback UDP"},
+    {"jrc", cj_cmd_jrc, "Join Registrar/Coordinator: provisioning and the daemon"},
+    {"proxy", cj_cmd_proxy, "Join Proxy daemon"},
+    {"pledge", cj_cmd_pledge, "join a network through a Join Proxy"},
 };
 
 static void usage(FILE *f)
@@ -29,7 +32,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "cojp: missing command (try 'cojp --help')\n");
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "cojp/crypto.h"
 #include "store/sqlite.h"
 
 #define HOUR_MS INT64_C(3600000)
@@ -83,6 +84,27 @@ static const struct {
      " next_short INTEGER NOT NULL,"
      " sessions INTEGER NOT NULL);"
      "INSERT INTO registry_state VALUES (1, 1, 0);"},
+    {2,
+     /* keys: key_count records of key_id, key_usage, 16 key bytes */
+     "CREATE TABLE network ("
+     " one INTEGER PRIMARY KEY CHECK (one = 1),"
+     " network_id BLOB CHECK (network_id IS NULL OR"
+     "  length(network_id) BETWEEN 1 AND 16),"
+     " keys BLOB NOT NULL CHECK (length(keys) % 18 = 0 AND"
+     "  length(keys) BETWEEN 18 AND 72),"
+     " jrc_address BLOB CHECK (jrc_address IS NULL OR length(jrc_address) = 16),"
+     " join_rate INTEGER CHECK (join_rate IS NULL OR"
+     "  join_rate BETWEEN 0 AND 4294967294),"
+     " lease_hours INTEGER NOT NULL CHECK (lease_hours BETWEEN 0 AND 4294967295),"
+     " next_campaign INTEGER NOT NULL CHECK (next_campaign BETWEEN 1 AND 4294967295),"
+     " updated_at INTEGER NOT NULL);"
+     "CREATE TABLE pending_ops ("
+     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " kind INTEGER NOT NULL CHECK (kind IN (1, 2)),"
+     " pledge BLOB CHECK (pledge IS NULL OR length(pledge) BETWEEN 1 AND 8),"
+     " key BLOB CHECK (key IS NULL OR length(key) = 16),"
+     " queued_at INTEGER NOT NULL,"
+     " CHECK (kind <> 2 OR pledge IS NOT NULL));"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -128,6 +150,11 @@ enum {
     S_EVICT,
     S_READMIT,
     S_BLACKLIST,
+    S_NET_GET,
+    S_NET_PUT,
+    S_OP_PUSH,
+    S_OP_NEXT,
+    S_OP_DONE,
     S_COUNT
 };
 
@@ -191,6 +218,16 @@ static const char *const stmt_sql[S_COUNT] = {
                     " ON u.rowid = (SELECT max(rowid) FROM updates"
                     "  WHERE pledge = p.id) WHERE p.evicted_at IS NOT NULL"
                     " ORDER BY p.evicted_at, p.seq",
+    [S_NET_GET] = "SELECT network_id, keys, jrc_address, join_rate, lease_hours,"
+                  " next_campaign FROM network WHERE one = 1",
+    [S_NET_PUT] = "INSERT OR REPLACE INTO network (one, network_id, keys,"
+                  " jrc_address, join_rate, lease_hours, next_campaign,"
+                  " updated_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_OP_PUSH] = "INSERT INTO pending_ops (kind, pledge, key, queued_at)"
+                  " VALUES (?1, ?2, ?3, ?4)",
+    [S_OP_NEXT] = "SELECT seq, kind, pledge, key, queued_at FROM pending_ops"
+                  " ORDER BY seq LIMIT 1",
+    [S_OP_DONE] = "DELETE FROM pending_ops WHERE seq = ?1",
 };
 
 struct cj_sqlite {
@@ -1219,4 +1256,176 @@ int cj_sqlite_readmit(cj_sqlite_t *db, const uint8_t *id, size_t id_len)
         return CJ_ERR_STORAGE;
     sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     return update_one(db, q);
+}
+
+/* ---- network settings and pending operations ------------------------------ */
+
+#define KEY_REC 18 /* key_id, key_usage, key */
+
+int cj_sqlite_network_load(cj_sqlite_t *db, cj_sqlite_network_t *out)
+{
+    sqlite3_stmt *q;
+    uint8_t keys[CJ_COJP_MAX_KEYS * KEY_REC], klen = 0, alen = 0;
+    sqlite3_int64 rate, lease, next;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if ((q = stmt(db, S_NET_GET)) == NULL)
+        return CJ_ERR_STORAGE;
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        done(q);
+        return CJ_ERR_NOTFOUND;
+    }
+    if (rc != SQLITE_ROW) {
+        note_error(db);
+        done(q);
+        return CJ_ERR_STORAGE;
+    }
+    rate = sqlite3_column_type(q, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 3);
+    lease = sqlite3_column_int64(q, 4);
+    next = sqlite3_column_int64(q, 5);
+    if (!blob_col(q, 0, out->network_id, sizeof out->network_id, 0,
+                  &out->network_id_len) ||
+        !blob_col(q, 1, keys, sizeof keys, KEY_REC, &klen) || klen % KEY_REC ||
+        !blob_col(q, 2, out->jrc_address, sizeof out->jrc_address, 0, &alen) ||
+        (alen != 0 && alen != 16) || rate > (sqlite3_int64)UINT32_MAX - 1 ||
+        lease < 0 || lease > (sqlite3_int64)UINT32_MAX || next < 1 ||
+        next > (sqlite3_int64)UINT32_MAX) {
+        done(q);
+        cj_crypto_wipe(keys, sizeof keys);
+        snprintf(db->err, sizeof db->err, "network row is malformed");
+        return CJ_ERR_STORAGE;
+    }
+    done(q);
+    out->key_count = (uint8_t)(klen / KEY_REC);
+    for (uint8_t i = 0; i < out->key_count; i++) {
+        out->keys[i].key_id = keys[i * KEY_REC];
+        out->keys[i].key_usage = keys[i * KEY_REC + 1];
+        memcpy(out->keys[i].key, keys + i * KEY_REC + 2, 16);
+    }
+    cj_crypto_wipe(keys, sizeof keys);
+    out->has_jrc_address = alen == 16;
+    out->join_rate = rate < 0 ? UINT32_MAX : (uint32_t)rate;
+    out->lease_hours = (uint32_t)lease;
+    out->next_campaign = (uint32_t)next;
+    return CJ_OK;
+}
+
+int cj_sqlite_network_save(cj_sqlite_t *db, const cj_sqlite_network_t *n)
+{
+    sqlite3_stmt *q;
+    uint8_t keys[CJ_COJP_MAX_KEYS * KEY_REC];
+    int r;
+
+    if (n->key_count == 0 || n->key_count > CJ_COJP_MAX_KEYS ||
+        n->network_id_len > sizeof n->network_id || n->next_campaign == 0)
+        return CJ_ERR_INVALID;
+    for (uint8_t i = 0; i < n->key_count; i++) {
+        keys[i * KEY_REC] = n->keys[i].key_id;
+        keys[i * KEY_REC + 1] = n->keys[i].key_usage;
+        memcpy(keys + i * KEY_REC + 2, n->keys[i].key, 16);
+    }
+    if ((q = stmt(db, S_NET_PUT)) == NULL)
+        return CJ_ERR_STORAGE;
+    if (n->network_id_len)
+        sqlite3_bind_blob(q, 1, n->network_id, n->network_id_len, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, keys, n->key_count * KEY_REC, SQLITE_STATIC);
+    if (n->has_jrc_address)
+        sqlite3_bind_blob(q, 3, n->jrc_address, 16, SQLITE_STATIC);
+    if (n->join_rate != UINT32_MAX)
+        sqlite3_bind_int64(q, 4, n->join_rate);
+    sqlite3_bind_int64(q, 5, n->lease_hours);
+    sqlite3_bind_int64(q, 6, n->next_campaign);
+    sqlite3_bind_int64(q, 7, to_i64(now_wall_ms()));
+    r = op_begin(db);
+    if (r != CJ_OK) {
+        done(q);
+        cj_crypto_wipe(keys, sizeof keys);
+        return CJ_ERR_STORAGE;
+    }
+    if (exec_stmt(db, q) != SQLITE_DONE)
+        r = CJ_ERR_STORAGE;
+    cj_crypto_wipe(keys, sizeof keys);
+    return op_end(db, r);
+}
+
+int cj_sqlite_op_push(cj_sqlite_t *db, const cj_sqlite_op_t *op)
+{
+    sqlite3_stmt *q;
+    int r;
+
+    if ((op->kind != CJ_SQLITE_OP_REKEY && op->kind != CJ_SQLITE_OP_EVICT) ||
+        (op->kind == CJ_SQLITE_OP_EVICT && !id_ok(op->id, op->id_len)))
+        return CJ_ERR_INVALID;
+    if ((q = stmt(db, S_OP_PUSH)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int(q, 1, op->kind);
+    if (op->id_len)
+        sqlite3_bind_blob(q, 2, op->id, op->id_len, SQLITE_STATIC);
+    if (op->has_key)
+        sqlite3_bind_blob(q, 3, op->key, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, to_i64(now_wall_ms()));
+    r = op_begin(db);
+    if (r != CJ_OK) {
+        done(q);
+        return CJ_ERR_STORAGE;
+    }
+    if (exec_stmt(db, q) != SQLITE_DONE)
+        r = CJ_ERR_STORAGE;
+    return op_end(db, r);
+}
+
+int cj_sqlite_op_next(cj_sqlite_t *db, cj_sqlite_op_t *op)
+{
+    sqlite3_stmt *q;
+    uint8_t klen = 0;
+    int rc;
+
+    memset(op, 0, sizeof *op);
+    if ((q = stmt(db, S_OP_NEXT)) == NULL)
+        return CJ_ERR_STORAGE;
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        done(q);
+        return CJ_ERR_NOTFOUND;
+    }
+    if (rc != SQLITE_ROW) {
+        note_error(db);
+        done(q);
+        return CJ_ERR_STORAGE;
+    }
+    op->seq = sqlite3_column_int64(q, 0);
+    op->kind = sqlite3_column_int(q, 1);
+    if (!blob_col(q, 2, op->id, sizeof op->id, 0, &op->id_len) ||
+        !blob_col(q, 3, op->key, sizeof op->key, 0, &klen) ||
+        (klen != 0 && klen != 16)) {
+        done(q);
+        snprintf(db->err, sizeof db->err, "pending operation is malformed");
+        return CJ_ERR_STORAGE;
+    }
+    op->has_key = klen == 16;
+    op->queued_at = (uint64_t)sqlite3_column_int64(q, 4);
+    done(q);
+    return CJ_OK;
+}
+
+int cj_sqlite_op_done(cj_sqlite_t *db, int64_t seq)
+{
+    sqlite3_stmt *q;
+    int r;
+
+    if ((q = stmt(db, S_OP_DONE)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, seq);
+    r = op_begin(db);
+    if (r != CJ_OK) {
+        done(q);
+        return CJ_ERR_STORAGE;
+    }
+    if (exec_stmt(db, q) != SQLITE_DONE)
+        r = CJ_ERR_STORAGE;
+    else if (sqlite3_changes(db->db) == 0)
+        r = CJ_ERR_NOTFOUND;
+    return op_end(db, r);
 }

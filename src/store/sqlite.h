@@ -39,9 +39,11 @@
  * skipping 0x0000, the reserved 0xfffe and 0xffff and every live lease),
  * as cojp/jrc_memstore.h does, so a freed id is not reused at once.
  *
- * Campaign outcomes.  Engine campaign numbers restart at 1 with every
- * engine, so an outcome is recorded under (session, campaign): every
- * cj_sqlite_open() takes a new session number from the file.
+ * Campaign outcomes are recorded under (session, campaign): every
+ * cj_sqlite_open() takes a new session number from the file.  A serving
+ * JRC also keeps the next campaign number in the network row and starts
+ * its engine from it (cj_jrc_cfg_t.first_campaign), so campaign numbers
+ * are unique across restarts too.
  *
  * Errors.  Store callbacks return what cojp/jrc.h says: CJ_OK,
  * CJ_ERR_NOTFOUND, CJ_ERR_NOSPACE (no free short id) or CJ_ERR_STORAGE
@@ -65,8 +67,9 @@
 #define CJ_SQLITE_BUSY_MS 5000
 #endif
 
-/* Schema version this code writes; older files are migrated on open. */
-#define CJ_SQLITE_SCHEMA_VERSION 1
+/* Schema version this code writes; older files are migrated on open.
+ * 2: the network row and the queue of pending operations (below). */
+#define CJ_SQLITE_SCHEMA_VERSION 2
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
@@ -177,5 +180,52 @@ int cj_sqlite_set_address(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
 int cj_sqlite_evict(cj_sqlite_t *db, const uint8_t *id, size_t id_len);
 int cj_sqlite_readmit(cj_sqlite_t *db, const uint8_t *id, size_t id_len);
 int cj_sqlite_blacklist(cj_sqlite_t *db, cj_sqlite_info_fn fn, void *arg);
+
+/* ---- network settings and pending operations (schema 2) ------------------ */
+
+/* What a serving JRC needs to restart as the same network: at most one
+ * row.  Keys are secrets like the PSKs beside them: protect the file. */
+typedef struct cj_sqlite_network {
+    uint8_t network_id[16];
+    uint8_t network_id_len;           /* 0: none configured */
+    cj_jrc_key_t keys[CJ_COJP_MAX_KEYS];
+    uint8_t key_count;                /* 1..CJ_COJP_MAX_KEYS */
+    uint8_t jrc_address[16];
+    bool has_jrc_address;
+    uint32_t join_rate;               /* UINT32_MAX: none sent */
+    uint32_t lease_hours;             /* 0: no lease_time sent */
+    uint32_t next_campaign;           /* >= 1 */
+} cj_sqlite_network_t;
+
+/* Load the network row: CJ_OK, CJ_ERR_NOTFOUND (never saved),
+ * CJ_ERR_STORAGE (also for a row this code could not have written).
+ * Save replaces it (one unit of work, or part of an open transaction):
+ * CJ_OK, CJ_ERR_INVALID (bad lengths or key count), CJ_ERR_STORAGE. */
+int cj_sqlite_network_load(cj_sqlite_t *db, cj_sqlite_network_t *out);
+int cj_sqlite_network_save(cj_sqlite_t *db, const cj_sqlite_network_t *n);
+
+/* Operations queued by `cojp jrc rekey` / `cojp jrc evict` for the
+ * serving JRC, oldest first. */
+#define CJ_SQLITE_OP_REKEY 1
+#define CJ_SQLITE_OP_EVICT 2
+typedef struct cj_sqlite_op {
+    int64_t seq;                /* set by next() */
+    int kind;                   /* CJ_SQLITE_OP_* */
+    uint8_t id[CJ_JRC_MAX_ID];  /* evict: the pledge */
+    uint8_t id_len;
+    uint8_t key[16];            /* rekey: the new K2 when has_key */
+    bool has_key;
+    uint64_t queued_at;         /* ms, wall clock (set by push) */
+} cj_sqlite_op_t;
+
+/* push: CJ_OK, CJ_ERR_INVALID (kind, or evict without id),
+ * CJ_ERR_STORAGE.  next: the oldest queued operation without removing it
+ * (CJ_OK, CJ_ERR_NOTFOUND, CJ_ERR_STORAGE); done: remove it (CJ_OK,
+ * CJ_ERR_NOTFOUND, CJ_ERR_STORAGE).  A JRC takes an operation with
+ * begin, next, its own writes, done, commit, so a crash in between
+ * leaves it queued. */
+int cj_sqlite_op_push(cj_sqlite_t *db, const cj_sqlite_op_t *op);
+int cj_sqlite_op_next(cj_sqlite_t *db, cj_sqlite_op_t *op);
+int cj_sqlite_op_done(cj_sqlite_t *db, int64_t seq);
 
 #endif

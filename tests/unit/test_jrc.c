@@ -1248,3 +1248,27 @@ TEST(jrc_init_rejects)
     CHECK_EQ(cj_jrc_rekey(&jrc, 0, cfg.keys, 0), CJ_ERR_INVALID);
     CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
 }
+
+/* cfg.first_campaign: a host that persisted its next campaign number
+ * restarts numbering there, so numbers stay unique across restarts. */
+TEST(jrc_first_campaign_continues)
+{
+    cj_jrc_key_t nk[1];
+    int camp;
+
+    setup(4, 0, CJ_JRC_ALLOW_NODE);
+    memset(nk, 0, sizeof nk);
+    nk[0].key_id = 2;
+    camp = cj_jrc_rekey(&jrc, 1000, nk, 1);
+    CHECK_EQ(camp, 1); /* default: 1 */
+    cfg.first_campaign = 42;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    camp = cj_jrc_rekey(&jrc, 1000, nk, 1);
+    CHECK_EQ(camp, 42);
+    /* no joined node: the campaign ends at once, the next one is 43 */
+    CHECK_EQ(cj_jrc_poll(&jrc, 1000, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+    CHECK_EQ(jrc.ev_campaign, 42u);
+    nk[0].key_id = 3;
+    CHECK_EQ(cj_jrc_rekey(&jrc, 1000, nk, 1), 43);
+}

@@ -105,7 +105,8 @@ TEST(sqlite_schema_create_and_reopen)
 
     tmp_setup();
     db = open_db();
-    CHECK_EQ(sql_int(db, "SELECT count(*) FROM schema_version"), 1);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM schema_version"),
+             CJ_SQLITE_SCHEMA_VERSION);
     CHECK_EQ(sql_int(db, "SELECT max(version) FROM schema_version"),
              CJ_SQLITE_SCHEMA_VERSION);
     CHECK_EQ(sql_int(db, "PRAGMA foreign_keys"), 1);
@@ -127,7 +128,8 @@ TEST(sqlite_schema_create_and_reopen)
 
     /* reopening applies nothing twice and keeps the data */
     db = open_db();
-    CHECK_EQ(sql_int(db, "SELECT count(*) FROM schema_version"), 1);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM schema_version"),
+             CJ_SQLITE_SCHEMA_VERSION);
     CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges"), 2);
     CHECK_EQ(cj_sqlite_session(db), s1 + 1);
     /* a file from a newer cojp is refused, not downgraded */
@@ -946,6 +948,131 @@ TEST(sqlite_jrc_admission)
     CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE"
                          " lease_until IS NOT NULL"),
              1);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
+/* ---- schema 2: network row and pending operations ------------------------ */
+
+TEST(sqlite_migration_1_to_2_keeps_pledges)
+{
+    cj_sqlite_t *db;
+
+    tmp_setup();
+    db = open_db();
+    add_n(db, 3);
+    /* turn the file back into a version 1 registry */
+    sql_exec(db, "DROP TABLE network; DROP TABLE pending_ops;"
+                 " DELETE FROM schema_version WHERE version = 2");
+    cj_sqlite_close(db);
+    db = open_db();
+    CHECK_EQ(sql_int(db, "SELECT max(version) FROM schema_version"), 2);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges"), 3);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM network"), 0);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pending_ops"), 0);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
+TEST(sqlite_network_row_round_trip)
+{
+    cj_sqlite_t *db;
+    cj_sqlite_network_t n, got;
+
+    tmp_setup();
+    db = open_db();
+    CHECK_EQ(cj_sqlite_network_load(db, &got), CJ_ERR_NOTFOUND);
+    memset(&n, 0, sizeof n);
+    n.network_id[0] = 0xca;
+    n.network_id[1] = 0xfe;
+    n.network_id_len = 2;
+    n.key_count = 2;
+    n.keys[0].key_id = 1;
+    n.keys[0].key_usage = CJ_COJP_KEY_USAGE_K1_MIC32;
+    memset(n.keys[0].key, 0x11, 16);
+    n.keys[1].key_id = 2;
+    n.keys[1].key_usage = CJ_COJP_KEY_USAGE_K2_ENC_MIC32;
+    memset(n.keys[1].key, 0x22, 16);
+    n.join_rate = UINT32_MAX;
+    n.lease_hours = 24;
+    n.next_campaign = 7;
+    CHECK_EQ(cj_sqlite_network_save(db, &n), CJ_OK);
+    cj_sqlite_close(db);
+    db = open_db();
+    CHECK_EQ(cj_sqlite_network_load(db, &got), CJ_OK);
+    CHECK(memcmp(&got, &n, sizeof n) == 0);
+    /* replaced, not added; a rolled back save leaves the old row */
+    n.has_jrc_address = true;
+    n.jrc_address[15] = 1;
+    n.join_rate = 0;
+    memset(n.network_id, 0, sizeof n.network_id);
+    n.network_id_len = 0;
+    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+    CHECK_EQ(cj_sqlite_network_save(db, &n), CJ_OK);
+    CHECK_EQ(cj_sqlite_rollback(db), CJ_OK);
+    CHECK_EQ(cj_sqlite_network_load(db, &got), CJ_OK);
+    CHECK_EQ(got.next_campaign, 7);
+    CHECK_EQ(got.network_id_len, 2);
+    CHECK_EQ(cj_sqlite_network_save(db, &n), CJ_OK);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM network"), 1);
+    CHECK_EQ(cj_sqlite_network_load(db, &got), CJ_OK);
+    CHECK(memcmp(&got, &n, sizeof n) == 0);
+    n.key_count = 0;
+    CHECK_EQ(cj_sqlite_network_save(db, &n), CJ_ERR_INVALID);
+    n.key_count = 2;
+    n.next_campaign = 0;
+    CHECK_EQ(cj_sqlite_network_save(db, &n), CJ_ERR_INVALID);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
+TEST(sqlite_pending_ops_fifo)
+{
+    cj_sqlite_t *db;
+    cj_sqlite_op_t op, got;
+
+    tmp_setup();
+    db = open_db();
+    CHECK_EQ(cj_sqlite_op_next(db, &got), CJ_ERR_NOTFOUND);
+    memset(&op, 0, sizeof op);
+    op.kind = CJ_SQLITE_OP_EVICT;
+    CHECK_EQ(cj_sqlite_op_push(db, &op), CJ_ERR_INVALID); /* no pledge */
+    op.kind = 9;
+    CHECK_EQ(cj_sqlite_op_push(db, &op), CJ_ERR_INVALID);
+    op.kind = CJ_SQLITE_OP_REKEY;
+    op.has_key = true;
+    memset(op.key, 0x5a, 16);
+    CHECK_EQ(cj_sqlite_op_push(db, &op), CJ_OK);
+    memset(&op, 0, sizeof op);
+    op.kind = CJ_SQLITE_OP_EVICT;
+    op.id[0] = 0x02;
+    op.id[7] = 0x07;
+    op.id_len = 8;
+    CHECK_EQ(cj_sqlite_op_push(db, &op), CJ_OK);
+    cj_sqlite_close(db);
+
+    db = open_db();
+    CHECK_EQ(cj_sqlite_op_next(db, &got), CJ_OK);
+    CHECK_EQ(got.kind, CJ_SQLITE_OP_REKEY);
+    CHECK(got.has_key);
+    CHECK_EQ(got.key[15], 0x5a);
+    CHECK_EQ(got.id_len, 0);
+    CHECK(got.queued_at > 0);
+    /* taking it inside a rolled back transaction leaves it queued */
+    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+    CHECK_EQ(cj_sqlite_op_done(db, got.seq), CJ_OK);
+    CHECK_EQ(cj_sqlite_rollback(db), CJ_OK);
+    CHECK_EQ(cj_sqlite_op_next(db, &op), CJ_OK);
+    CHECK_EQ(op.seq, got.seq);
+    CHECK_EQ(cj_sqlite_op_done(db, got.seq), CJ_OK);
+    CHECK_EQ(cj_sqlite_op_done(db, got.seq), CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_sqlite_op_next(db, &got), CJ_OK);
+    CHECK_EQ(got.kind, CJ_SQLITE_OP_EVICT);
+    CHECK_EQ(got.id_len, 8);
+    CHECK_EQ(got.id[7], 0x07);
+    CHECK(!got.has_key);
+    CHECK_EQ(cj_sqlite_op_done(db, got.seq), CJ_OK);
+    CHECK_EQ(cj_sqlite_op_next(db, &got), CJ_ERR_NOTFOUND);
     cj_sqlite_close(db);
     tmp_cleanup();
 }

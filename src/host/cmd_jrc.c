@@ -1,0 +1,1273 @@
+/*
+ * cojp jrc - the Join Registrar/Coordinator: provisioning commands over
+ * the registry (registry.h) and the daemon (`jrc serve`).
+ *
+ * The daemon feeds the JRC engine wall-clock milliseconds: short-id
+ * leases are stored as times in the database and must keep their meaning
+ * across reboots.  Datagrams that are ready together are handled as one
+ * batch inside one transaction; the batch's responses are sent only
+ * after it committed (group commit: one fsync per batch, and nothing the
+ * JRC said can be forgotten by a crash).  Parameter updates produced by
+ * timers run without an open transaction, so each store write the
+ * engine makes for them is durable when it returns, before the datagram
+ * leaves.
+ *
+ * `jrc rekey` and `jrc evict` are separate processes: they queue an
+ * operation in the database; the serving JRC looks for queued operations
+ * every CJ_JRC_OP_POLL_MS while no campaign runs, persists the network's
+ * new state (key set, blacklist, next campaign number) in the same
+ * transaction that takes the operation, and only then starts the
+ * campaign.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cojp/crypto.h"
+#include "cojp/jrc.h"
+#include "loop.h"
+#include "net.h"
+#include "registry.h"
+#include "util.h"
+
+#define CMD "cojp jrc"
+#define CJ_JRC_OP_POLL_MS 500u
+#define BATCH_MAX 64
+#define DEFAULT_SLOTS 1024
+
+#define BAD_ADDR "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cojp jrc COMMAND --db DB [OPTIONS]\n"
+            "\n"
+            "DB is an SQLite file path (created when missing) or a postgresql:// URI.\n"
+            "\n"
+            "  add    --db DB --pledge ID --psk HEX [--role node|6lbr] [--address ADDR]\n"
+            "         provision a pledge; ADDR is where it answers parameter updates\n"
+            "  address --db DB --pledge ID --address ADDR|none\n"
+            "         set or clear a provisioned pledge's update address\n"
+            "  import --db DB FILE.csv    lines id,psk[,role] (FILE '-' = stdin)\n"
+            "  list   --db DB [--json]    pledges, short ids, leases, last campaign\n"
+            "  serve  --db DB --listen ADDR [--k2 HEX|generated] [--key-id N]\n"
+            "         [--network-id HEX] [--jrc-address IPV6] [--join-rate N]\n"
+            "         [--lease-hours N] [--ack-timeout MS] [--slots N] [--log json|text]\n"
+            "  rekey  --db DB [--k2 HEX]  queue a network-wide K2 rotation\n"
+            "  evict  --db DB --pledge ID queue an eviction\n"
+            "\n"
+            "Run 'cojp jrc COMMAND --help' for details.\n");
+}
+
+/* ---- shared option handling -------------------------------------------- */
+
+static int open_reg(cj_reg_t **r, const char *db, bool must_exist, const char *cmd)
+{
+    char err[256];
+    int rc;
+    if (must_exist && strncmp(db, "postgres", 8) && access(db, F_OK) != 0)
+        return cj_fail(1, cmd, "no registry at '%s'", db);
+    rc = cj_reg_open(r, db, err, sizeof err);
+    if (rc != CJ_OK)
+        return cj_fail(1, cmd, "%s", err);
+    return 0;
+}
+
+static int parse_id(const char *s, uint8_t id[CJ_JRC_MAX_ID])
+{
+    return cj_hex_parse(s, id, CJ_JRC_MAX_ID, 0);
+}
+
+#define UNKNOWN_OPT(cmd) \
+    cj_fail(2, cmd, "unknown or incomplete option '%s' (try --help)", argv[optind - 1])
+
+/* ---- add / address / import -------------------------------------------- */
+
+static int jrc_add(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc add";
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},   {"pledge", required_argument, NULL, 'p'},
+        {"psk", required_argument, NULL, 'k'},  {"role", required_argument, NULL, 'r'},
+        {"address", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *db = NULL, *addr_s = NULL;
+    uint8_t id[CJ_JRC_MAX_ID], psk[16];
+    int id_len = 0, psk_len = 0, roles = CJ_JRC_ALLOW_NODE, c, rc;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    cj_addr_t addr;
+    cj_reg_t *r;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'p':
+            if ((id_len = parse_id(optarg, id)) < 0)
+                return cj_fail(2, cmd, "--pledge must be 1 to 8 bytes of hex");
+            break;
+        case 'k':
+            if ((psk_len = cj_hex_parse(optarg, psk, 16, 16)) < 0)
+                return cj_fail(2, cmd, "--psk must be 16 bytes (32 hex digits)");
+            break;
+        case 'r':
+            if ((roles = cj_reg_role_mask(optarg)) <= 0)
+                return cj_fail(2, cmd, "--role must be node or 6lbr");
+            break;
+        case 'a': addr_s = optarg; break;
+        case 'h':
+            printf("usage: cojp jrc add --db DB --pledge ID --psk HEX [--role node|6lbr]\n"
+                   "                    [--address ADDR]\n"
+                   "Provision a pledge: identifier (hex, 1-8 bytes), 16-byte PSK, allowed\n"
+                   "role (6lbr also allows node) and the address ([IPv6]:port or\n"
+                   "IPv4:port) where the joined node answers parameter updates.\n");
+            return 0;
+        default: return UNKNOWN_OPT(cmd);
+        }
+    }
+    if (optind != argc)
+        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
+    if (!db || !id_len || !psk_len)
+        return cj_fail(2, cmd, "--db, --pledge and --psk are required");
+    if (addr_s) {
+        if (cj_net_parse(addr_s, &ss, &sl))
+            return cj_fail(2, cmd, BAD_ADDR, addr_s);
+        cj_net_to_addr((struct sockaddr *)&ss, &addr);
+    }
+    if ((rc = open_reg(&r, db, false, cmd)))
+        return rc;
+    rc = cj_reg_begin(r);
+    if (rc == CJ_OK)
+        rc = cj_reg_add(r, id, (size_t)id_len, psk, (uint8_t)roles);
+    if (rc == CJ_OK && addr_s)
+        rc = cj_reg_set_address(r, id, (size_t)id_len, &addr);
+    if (rc == CJ_OK)
+        rc = cj_reg_commit(r);
+    else
+        cj_reg_rollback(r);
+    cj_crypto_wipe(psk, sizeof psk);
+    if (rc == CJ_ERR_STATE) {
+        char h[2 * CJ_JRC_MAX_ID + 1];
+        rc = cj_fail(1, cmd, "pledge %s is already provisioned", cj_hex_fmt(h, id, (size_t)id_len));
+    }
+    else if (rc != CJ_OK)
+        rc = cj_fail(1, cmd, "cannot provision: %s", cj_reg_errmsg(r));
+    cj_reg_close(r);
+    return rc;
+}
+
+static int jrc_address(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc address";
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"pledge", required_argument, NULL, 'p'},
+        {"address", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *db = NULL, *addr_s = NULL;
+    uint8_t id[CJ_JRC_MAX_ID];
+    int id_len = 0, c, rc;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    cj_addr_t addr;
+    cj_reg_t *r;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'p':
+            if ((id_len = parse_id(optarg, id)) < 0)
+                return cj_fail(2, cmd, "--pledge must be 1 to 8 bytes of hex");
+            break;
+        case 'a': addr_s = optarg; break;
+        case 'h':
+            printf("usage: cojp jrc address --db DB --pledge ID --address ADDR|none\n");
+            return 0;
+        default: return UNKNOWN_OPT(cmd);
+        }
+    }
+    if (optind != argc)
+        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
+    if (!db || !id_len || !addr_s)
+        return cj_fail(2, cmd, "--db, --pledge and --address are required");
+    memset(&addr, 0, sizeof addr);
+    if (strcmp(addr_s, "none")) {
+        if (cj_net_parse(addr_s, &ss, &sl))
+            return cj_fail(2, cmd, BAD_ADDR, addr_s);
+        cj_net_to_addr((struct sockaddr *)&ss, &addr);
+    }
+    if ((rc = open_reg(&r, db, true, cmd)))
+        return rc;
+    rc = cj_reg_set_address(r, id, (size_t)id_len, &addr);
+    if (rc == CJ_ERR_NOTFOUND)
+        rc = cj_fail(1, cmd, "unknown pledge");
+    else if (rc != CJ_OK)
+        rc = cj_fail(1, cmd, "cannot set the address: %s", cj_reg_errmsg(r));
+    cj_reg_close(r);
+    return rc;
+}
+
+static int jrc_import(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc import";
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *db = NULL, *path;
+    char *text = NULL;
+    size_t len = 0, cap = 0, bad = 0, count = 0;
+    int c, rc;
+    FILE *f;
+    cj_reg_t *r;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'h':
+            printf("usage: cojp jrc import --db DB FILE.csv\n"
+                   "Lines 'id,psk[,role]' (hex id, 32 hex digits of PSK, node|6lbr);\n"
+                   "blank lines and lines starting with '#' are skipped.  All or\n"
+                   "nothing: a bad line imports none.  FILE '-' reads stdin.\n");
+            return 0;
+        default: return UNKNOWN_OPT(cmd);
+        }
+    }
+    if (!db || optind + 1 != argc)
+        return cj_fail(2, cmd, "want --db DB and one FILE.csv");
+    path = argv[optind];
+    f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!f)
+        return cj_fail(1, cmd, "cannot read '%s': %s", path, strerror(errno));
+    for (;;) {
+        if (len + 4096 > cap) {
+            char *t = realloc(text, cap = cap * 2 + 8192);
+            if (!t) {
+                free(text);
+                return cj_fail(1, cmd, "out of memory");
+            }
+            text = t;
+        }
+        size_t n = fread(text + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    if (f != stdin)
+        fclose(f);
+    if ((rc = open_reg(&r, db, false, cmd))) {
+        free(text);
+        return rc;
+    }
+    rc = cj_reg_import_csv(r, text, len, &bad, &count);
+    cj_crypto_wipe(text, len);
+    free(text);
+    if (rc == CJ_OK)
+        printf("imported %zu pledges\n", count);
+    else if (rc == CJ_ERR_STATE)
+        rc = cj_fail(1, cmd, "%s line %zu: pledge already provisioned", path, bad);
+    else if (rc == CJ_ERR_MALFORMED)
+        rc = cj_fail(1, cmd, "%s line %zu: want id,psk[,role]", path, bad);
+    else
+        rc = cj_fail(1, cmd, "cannot import: %s", cj_reg_errmsg(r));
+    cj_reg_close(r);
+    return rc ? 1 : 0;
+}
+
+/* ---- list ---------------------------------------------------------------- */
+
+typedef struct list_ctx {
+    bool json;
+    int n;
+    uint64_t wall;
+} list_ctx_t;
+
+static const char *iso(uint64_t ms, char *buf, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+static int list_one(void *arg, const cj_sqlite_info_t *in)
+{
+    list_ctx_t *l = arg;
+    const cj_jrc_pledge_t *p = &in->rec;
+    char id[2 * CJ_JRC_MAX_ID + 1], sid[5] = "", lease[40] = "", addr[96] = "";
+    const char *outcome = NULL, *role;
+    bool live = in->has_lease && in->lease_until > l->wall;
+
+    cj_hex_fmt(id, p->id, p->id_len);
+    if (p->joined || in->has_lease)
+        snprintf(sid, sizeof sid, "%04x", p->short_id);
+    if (in->has_lease) {
+        if (in->lease_until == UINT64_MAX)
+            snprintf(lease, sizeof lease, "unlimited");
+        else
+            iso(in->lease_until, lease, sizeof lease);
+    }
+    if (in->addr.len)
+        cj_net_fmt_addr(&in->addr, addr, sizeof addr);
+    if (in->has_update)
+        outcome = in->update_acked ? "acknowledged" : "not reached";
+    role = p->role == CJ_COJP_ROLE_6LBR ? "6lbr" : "node";
+    if (l->json) {
+        printf("%s{\"pledge\":\"%s\",\"allowed\":\"%s\",\"joined\":%s,\"role\":",
+               l->n ? "," : "", id, p->allowed_roles & CJ_JRC_ALLOW_6LBR ? "6lbr" : "node",
+               p->joined ? "true" : "false");
+        if (p->joined)
+            printf("\"%s\"", role);
+        else
+            printf("null");
+        printf(sid[0] ? ",\"short_id\":\"%s\"" : ",\"short_id\":null%s", sid);
+        printf(lease[0] ? ",\"lease_until\":\"%s\"" : ",\"lease_until\":null%s", lease);
+        printf(",\"lease_live\":%s,\"evicted\":%s", live ? "true" : "false",
+               in->evicted ? "true" : "false");
+        printf(addr[0] ? ",\"address\":\"%s\"" : ",\"address\":null%s", addr);
+        if (outcome)
+            printf(",\"last_campaign\":%" PRIu32 ",\"last_outcome\":\"%s\"}",
+                   in->update_campaign, outcome);
+        else
+            printf(",\"last_campaign\":null,\"last_outcome\":null}");
+    } else {
+        char camp[40] = "-";
+        if (outcome)
+            snprintf(camp, sizeof camp, "#%" PRIu32 " %s", in->update_campaign, outcome);
+        printf("%-16s %-6s %-4s %-5s %-20s %-22s %s%s\n", id,
+               p->joined ? "yes" : (in->evicted ? "evict" : "no"), p->joined ? role : "-",
+               sid[0] ? sid : "-", lease[0] ? lease : "-", addr[0] ? addr : "-", camp,
+               live || !in->has_lease ? "" : " (lease expired)");
+    }
+    l->n++;
+    return 0;
+}
+
+static void print_network_json(const cj_sqlite_network_t *n)
+{
+    char h[2 * 16 + 1];
+    printf("\"network\":{\"network_id\":");
+    if (n->network_id_len)
+        printf("\"%s\"", cj_hex_fmt(h, n->network_id, n->network_id_len));
+    else
+        printf("null");
+    printf(",\"key_ids\":[");
+    for (uint8_t i = 0; i < n->key_count; i++)
+        printf("%s%u", i ? "," : "", n->keys[i].key_id);
+    printf("],\"join_rate\":");
+    if (n->join_rate == UINT32_MAX)
+        printf("null");
+    else
+        printf("%" PRIu32, n->join_rate);
+    printf(",\"lease_hours\":");
+    if (n->lease_hours)
+        printf("%" PRIu32, n->lease_hours);
+    else
+        printf("null");
+    printf(",\"next_campaign\":%" PRIu32 "}", n->next_campaign);
+}
+
+static int jrc_list(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc list";
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *db = NULL;
+    list_ctx_t l = {0};
+    cj_sqlite_network_t net;
+    int c, rc, nrc;
+    cj_reg_t *r;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'j': l.json = true; break;
+        case 'h':
+            printf("usage: cojp jrc list --db DB [--json]\n"
+                   "Every provisioned pledge: joined, role, short id, lease end, update\n"
+                   "address, outcome of the last campaign that reached out to it\n"
+                   "(acknowledged / not reached).  Never prints PSKs or keys.\n");
+            return 0;
+        default: return UNKNOWN_OPT(cmd);
+        }
+    }
+    if (optind != argc)
+        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
+    if (!db)
+        return cj_fail(2, cmd, "--db is required");
+    if ((rc = open_reg(&r, db, true, cmd)))
+        return rc;
+    l.wall = cj_host_wall();
+    nrc = cj_reg_network_load(r, &net);
+    if (l.json) {
+        printf("{");
+        if (nrc == CJ_OK)
+            print_network_json(&net);
+        else
+            printf("\"network\":null");
+        printf(",\"pledges\":[");
+    } else {
+        if (nrc == CJ_OK) {
+            printf("network: key ids");
+            for (uint8_t i = 0; i < net.key_count; i++)
+                printf(" %u", net.keys[i].key_id);
+            printf(", next campaign %" PRIu32 "\n", net.next_campaign);
+        }
+        printf("%-16s %-6s %-4s %-5s %-20s %-22s %s\n", "pledge", "joined", "role", "short",
+               "lease until", "address", "last campaign");
+    }
+    rc = cj_reg_list(r, list_one, &l);
+    if (l.json)
+        printf("]}\n");
+    cj_crypto_wipe(&net, sizeof net);
+    if (rc != CJ_OK)
+        rc = cj_fail(1, cmd, "cannot read the registry: %s", cj_reg_errmsg(r));
+    cj_reg_close(r);
+    return rc;
+}
+
+/* ---- rekey / evict: queue an operation ----------------------------------- */
+
+static int jrc_rekey(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc rekey";
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"k2", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *db = NULL;
+    cj_sqlite_op_t op;
+    int c, rc;
+    cj_reg_t *r;
+
+    memset(&op, 0, sizeof op);
+    op.kind = CJ_SQLITE_OP_REKEY;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'k':
+            if (strcmp(optarg, "generated")) {
+                if (cj_hex_parse(optarg, op.key, 16, 16) < 0)
+                    return cj_fail(2, cmd, "--k2 must be 16 bytes (32 hex digits) or 'generated'");
+                op.has_key = true;
+            }
+            break;
+        case 'h':
+            printf("usage: cojp jrc rekey --db DB [--k2 HEX|generated]\n"
+                   "Queue a network-wide K2 rotation: the serving JRC gives K2 a new\n"
+                   "key id and key (random unless --k2) and sends it to every joined\n"
+                   "node (6LNs first, 6LBRs last).  Watch the outcome with 'jrc list'.\n");
+            return 0;
+        default: return UNKNOWN_OPT(cmd);
+        }
+    }
+    if (optind != argc)
+        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
+    if (!db)
+        return cj_fail(2, cmd, "--db is required");
+    if ((rc = open_reg(&r, db, true, cmd)))
+        return rc;
+    rc = cj_reg_op_push(r, &op);
+    cj_crypto_wipe(&op, sizeof op);
+    if (rc != CJ_OK)
+        rc = cj_fail(1, cmd, "cannot queue the rekey: %s", cj_reg_errmsg(r));
+    else
+        printf("rekey queued\n");
+    cj_reg_close(r);
+    return rc;
+}
+
+static int jrc_evict(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc evict";
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"pledge", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *db = NULL;
+    cj_sqlite_op_t op;
+    cj_jrc_pledge_t rec;
+    int c, rc, id_len = 0;
+    cj_reg_t *r;
+
+    memset(&op, 0, sizeof op);
+    op.kind = CJ_SQLITE_OP_EVICT;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'p':
+            if ((id_len = parse_id(optarg, op.id)) < 0)
+                return cj_fail(2, cmd, "--pledge must be 1 to 8 bytes of hex");
+            op.id_len = (uint8_t)id_len;
+            break;
+        case 'h':
+            printf("usage: cojp jrc evict --db DB --pledge ID\n"
+                   "Queue an eviction: the serving JRC ends the node's admission and\n"
+                   "lease (update with lease 0), blacklists it and rekeys every other\n"
+                   "joined node with fresh keys.\n");
+            return 0;
+        default: return UNKNOWN_OPT(cmd);
+        }
+    }
+    if (optind != argc)
+        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
+    if (!db || !id_len)
+        return cj_fail(2, cmd, "--db and --pledge are required");
+    if ((rc = open_reg(&r, db, true, cmd)))
+        return rc;
+    const cj_jrc_store_t *st = cj_reg_store(r);
+    rc = st->lookup(st->ctx, op.id, op.id_len, &rec);
+    cj_crypto_wipe(&rec, sizeof rec);
+    if (rc == CJ_ERR_NOTFOUND)
+        rc = cj_fail(1, cmd, "unknown pledge");
+    else if (rc != CJ_OK || (rc = cj_reg_op_push(r, &op)) != CJ_OK)
+        rc = cj_fail(1, cmd, "cannot queue the eviction: %s", cj_reg_errmsg(r));
+    else
+        printf("eviction queued\n");
+    cj_reg_close(r);
+    return rc;
+}
+
+/* ---- serve --------------------------------------------------------------- */
+
+typedef struct pending {
+    cj_addr_t to;
+    size_t len;
+    int event;
+    uint8_t ev_id[CJ_JRC_MAX_ID];
+    uint8_t ev_id_len;
+    uint16_t ev_short;
+    uint32_t ev_campaign;
+    uint8_t buf[1280];
+} pending_t;
+
+typedef struct jrc_run {
+    cj_jrc_t jrc; /* must not move after cj_jrc_init */
+    cj_jrc_cfg_t cfg;
+    cj_reg_t *reg;
+    cj_sqlite_network_t net;
+    cj_jrc_slot_t *slots;
+    size_t nslots;
+    uint8_t bl[CJ_COJP_MAX_BLACKLIST][CJ_JRC_MAX_ID];
+    const uint8_t *bl_ptr[CJ_COJP_MAX_BLACKLIST];
+    size_t bl_len[CJ_COJP_MAX_BLACKLIST];
+    cj_coap_timing_t timing;
+    cj_loop_t loop;
+    int fd;
+    uint64_t last_now, next_op_poll;
+    bool op_backoff_logged;
+    pending_t batch[BATCH_MAX];
+    uint8_t obuf[1280];
+    unsigned long joins, rejected, acked, not_reached, campaigns, commits, commit_failures,
+        send_errors;
+} jrc_run_t;
+
+/* Engine time: wall clock (see the top of this file), never backwards. */
+static uint64_t engine_now(jrc_run_t *r)
+{
+    uint64_t w = cj_host_wall();
+    if (w < r->last_now)
+        w = r->last_now;
+    r->last_now = w;
+    return w;
+}
+
+static void log_event(jrc_run_t *r, int ev, const uint8_t *id, size_t id_len,
+                      uint16_t short_id, uint32_t campaign, const cj_addr_t *to)
+{
+    switch (ev) {
+    case CJ_JRC_EV_JOINED:
+        r->joins++;
+        cj_hlog_begin("info", "joined");
+        cj_hlog_hex("pledge", id, id_len);
+        {
+            uint8_t s[2] = {(uint8_t)(short_id >> 8), (uint8_t)short_id};
+            cj_hlog_hex("short_id", s, 2);
+        }
+        if (to)
+            cj_hlog_addr("via", to);
+        cj_hlog_end();
+        break;
+    case CJ_JRC_EV_REJECTED:
+        r->rejected++;
+        cj_hlog_begin("warn", "join_rejected");
+        cj_hlog_hex("pledge", id, id_len);
+        cj_hlog_end();
+        break;
+    case CJ_JRC_EV_RECOVERY:
+        cj_hlog_begin("warn", "recovery");
+        cj_hlog_hex("pledge", id, id_len);
+        cj_hlog_end();
+        break;
+    case CJ_JRC_EV_UPDATE_ACKED:
+    case CJ_JRC_EV_UPDATE_FAILED:
+        if (ev == CJ_JRC_EV_UPDATE_ACKED)
+            r->acked++;
+        else
+            r->not_reached++;
+        cj_hlog_begin(ev == CJ_JRC_EV_UPDATE_ACKED ? "info" : "warn", "update_outcome");
+        cj_hlog_hex("pledge", id, id_len);
+        cj_hlog_uint("campaign", campaign);
+        cj_hlog_str("outcome", ev == CJ_JRC_EV_UPDATE_ACKED ? "acknowledged" : "not reached");
+        cj_hlog_end();
+        break;
+    case CJ_JRC_EV_CAMPAIGN_DONE:
+        cj_hlog_begin("info", "campaign_done");
+        cj_hlog_uint("campaign", campaign);
+        cj_hlog_end();
+        break;
+    default:
+        break;
+    }
+}
+
+static void send_logged(jrc_run_t *r, const cj_out_t *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (cj_net_from_addr(&out->to, &ss, &sl) != 0) {
+        /* a node provisioned without --address: its id is all the store
+         * knows, which is no IP address */
+        r->send_errors++;
+        cj_hlog_begin("warn", "send_failed");
+        cj_hlog_hex("to", out->to.b, out->to.len);
+        cj_hlog_str("error", "no IP address known for the node (cojp jrc address)");
+        cj_hlog_end();
+        return;
+    }
+    if (cj_send_out(r->fd, out) != 0) {
+        r->send_errors++;
+        cj_hlog_begin("warn", "send_failed");
+        cj_hlog_addr("to", &out->to);
+        cj_hlog_str("error", strerror(errno));
+        cj_hlog_end();
+    }
+}
+
+/* The registry answers node_address() with the pledge id when no
+ * address was provisioned (as jrc_memstore does for the simulator); on a
+ * real network that is no address, so the daemon reports it as unknown
+ * and the engine records the node as not reached at once instead of
+ * retransmitting into the void.  One JRC per process: the inner
+ * function lives in a static. */
+static int (*inner_node_address)(void *, const uint8_t *, size_t, cj_addr_t *);
+
+static int node_address_ip(void *ctx, const uint8_t *id, size_t id_len, cj_addr_t *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int rc = inner_node_address(ctx, id, id_len, addr);
+    if (rc == CJ_OK && cj_net_from_addr(addr, &ss, &sl) != 0) {
+        cj_hlog_begin("warn", "no_node_address");
+        cj_hlog_hex("pledge", id, id_len);
+        cj_hlog_str("hint", "cojp jrc address --pledge ID --address ADDR");
+        cj_hlog_end();
+        return CJ_ERR_NOTFOUND;
+    }
+    return rc;
+}
+
+static int engine_init(jrc_run_t *r)
+{
+    cj_jrc_store_t st = *cj_reg_store(r->reg);
+    inner_node_address = st.node_address;
+    st.node_address = node_address_ip;
+    r->cfg.network_id = r->net.network_id_len ? r->net.network_id : NULL;
+    r->cfg.network_id_len = r->net.network_id_len;
+    memcpy(r->cfg.keys, r->net.keys, sizeof r->cfg.keys);
+    r->cfg.key_count = r->net.key_count;
+    r->cfg.jrc_address = r->net.has_jrc_address ? r->net.jrc_address : NULL;
+    r->cfg.join_rate = r->net.join_rate;
+    r->cfg.lease_hours = r->net.lease_hours;
+    r->cfg.timing = r->timing;
+    r->cfg.slots = r->slots;
+    r->cfg.slot_count = r->nslots;
+    r->cfg.first_campaign = r->net.next_campaign;
+    return cj_jrc_init(&r->jrc, &r->cfg, &st, NULL);
+}
+
+typedef struct bl_ctx {
+    jrc_run_t *r;
+    size_t n, skipped;
+} bl_ctx_t;
+
+static int bl_one(void *arg, const cj_sqlite_info_t *in)
+{
+    bl_ctx_t *b = arg;
+    if (b->n == CJ_COJP_MAX_BLACKLIST) {
+        b->skipped++;
+        return 0;
+    }
+    memcpy(b->r->bl[b->n], in->rec.id, in->rec.id_len);
+    b->r->bl_ptr[b->n] = b->r->bl[b->n];
+    b->r->bl_len[b->n] = in->rec.id_len;
+    b->n++;
+    return 0;
+}
+
+static int load_blacklist(jrc_run_t *r)
+{
+    bl_ctx_t b = {r, 0, 0};
+    int rc = cj_reg_blacklist(r->reg, bl_one, &b);
+    if (rc != CJ_OK)
+        return rc;
+    if (b.skipped) {
+        cj_hlog_begin("warn", "blacklist_truncated");
+        cj_hlog_uint("kept", b.n);
+        cj_hlog_uint("skipped", b.skipped);
+        cj_hlog_end();
+    }
+    r->cfg.blacklist = b.n ? r->bl_ptr : NULL;
+    r->cfg.blacklist_lens = b.n ? r->bl_len : NULL;
+    r->cfg.blacklist_count = b.n;
+    return CJ_OK;
+}
+
+/* After a failed commit the engine may remember what the file forgot:
+ * rebuild it from the registry (store/sqlite.h). */
+static void engine_reload(jrc_run_t *r)
+{
+    int rc = cj_reg_network_load(r->reg, &r->net);
+    if (rc == CJ_OK)
+        rc = load_blacklist(r);
+    if (rc == CJ_OK)
+        rc = engine_init(r);
+    cj_hlog_begin(rc == CJ_OK ? "warn" : "error", "engine_reloaded");
+    cj_hlog_bool("ok", rc == CJ_OK);
+    cj_hlog_end();
+}
+
+static void on_readable(void *arg, int fd, uint64_t mono)
+{
+    jrc_run_t *r = arg;
+    uint8_t buf[1280];
+    size_t n = 0;
+    bool tx;
+    (void)mono;
+
+    /* Group commit: everything ready now is one transaction.  If the
+     * write lock cannot be had, each store call commits on its own. */
+    tx = cj_reg_begin(r->reg) == CJ_OK;
+    while (n < BATCH_MAX) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        cj_addr_t from;
+        pending_t *p = &r->batch[n];
+        cj_out_t out = {.buf = p->buf, .cap = sizeof p->buf};
+        ssize_t len = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&ss, &sl);
+        if (len < 0)
+            break;
+        cj_net_to_addr((struct sockaddr *)&ss, &from);
+        if (cj_jrc_input(&r->jrc, engine_now(r), &from, buf, (size_t)len, &out) != 1)
+            continue;
+        p->to = out.to;
+        p->len = out.len;
+        p->event = out.event;
+        memcpy(p->ev_id, r->jrc.ev_id, r->jrc.ev_id_len);
+        p->ev_id_len = r->jrc.ev_id_len;
+        p->ev_short = r->jrc.ev_short_id;
+        p->ev_campaign = r->jrc.ev_campaign;
+        n++;
+    }
+    if (tx) {
+        if (cj_reg_commit(r->reg) != CJ_OK) {
+            r->commit_failures++;
+            cj_hlog_begin("error", "commit_failed");
+            cj_hlog_str("error", cj_reg_errmsg(r->reg));
+            cj_hlog_uint("dropped_responses", n);
+            cj_hlog_end();
+            engine_reload(r);
+            return; /* never send what the file does not hold */
+        }
+        r->commits++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pending_t *p = &r->batch[i];
+        cj_out_t out = {.buf = p->buf, .cap = sizeof p->buf, .len = p->len, .to = p->to};
+        if (p->len)
+            send_logged(r, &out);
+        if (p->event)
+            log_event(r, p->event, p->ev_id, p->ev_id_len, p->ev_short, p->ev_campaign,
+                      &p->to);
+    }
+}
+
+/* A new K2 for a rekey: next free key id, the given or a random key. */
+static int rekey_keys(const cj_sqlite_network_t *net, const cj_sqlite_op_t *op,
+                      cj_jrc_key_t *keys)
+{
+    uint8_t id = 0;
+    size_t k2 = net->key_count - 1;
+    memcpy(keys, net->keys, sizeof net->keys);
+    for (size_t i = 0; i < net->key_count; i++)
+        if (net->keys[i].key_usage >= CJ_COJP_KEY_USAGE_K2_MIC32)
+            k2 = i;
+    for (size_t i = 0; i < net->key_count; i++)
+        if (net->keys[i].key_id > id)
+            id = net->keys[i].key_id;
+    /* Section 8.4.3.2: the new key needs a key id the set in use lacks. */
+    for (;;) {
+        bool used = false;
+        id = (uint8_t)(id % CJ_COJP_MAX_KEY_ID + 1u);
+        for (size_t i = 0; i < net->key_count; i++)
+            used |= net->keys[i].key_id == id;
+        if (!used)
+            break;
+    }
+    keys[k2].key_id = id;
+    if (op->has_key)
+        memcpy(keys[k2].key, op->key, 16);
+    else if (cj_crypto_random(keys[k2].key, 16) != CJ_OK)
+        return CJ_ERR_CRYPTO;
+    return CJ_OK;
+}
+
+static void log_campaign_start(jrc_run_t *r, const char *kind, int camp,
+                               const cj_sqlite_op_t *op)
+{
+    char ids[64], *q = ids;
+    r->campaigns++;
+    for (uint8_t i = 0; i < r->net.key_count; i++)
+        q += sprintf(q, "%s%u", i ? "," : "", r->net.keys[i].key_id);
+    cj_hlog_begin("info", "campaign_start");
+    cj_hlog_str("kind", kind);
+    cj_hlog_uint("campaign", (unsigned)camp);
+    if (op->id_len)
+        cj_hlog_hex("pledge", op->id, op->id_len);
+    cj_hlog_str("key_ids", ids);
+    cj_hlog_end();
+}
+
+/* Take one queued operation and start its campaign (see the top). */
+static void run_op(jrc_run_t *r)
+{
+    cj_sqlite_op_t op;
+    cj_sqlite_network_t next;
+    int rc, camp;
+
+    if (r->jrc.camp_active)
+        return;
+    rc = cj_reg_begin(r->reg);
+    if (rc != CJ_OK)
+        return; /* busy: next poll */
+    rc = cj_reg_op_next(r->reg, &op);
+    if (rc != CJ_OK) {
+        cj_reg_rollback(r->reg);
+        if (rc != CJ_ERR_NOTFOUND && !r->op_backoff_logged) {
+            r->op_backoff_logged = true;
+            cj_hlog_begin("error", "queue_read_failed");
+            cj_hlog_str("error", cj_reg_errmsg(r->reg));
+            cj_hlog_end();
+        }
+        return;
+    }
+    r->op_backoff_logged = false;
+    next = r->net;
+    if (op.kind == CJ_SQLITE_OP_REKEY) {
+        cj_jrc_key_t keys[CJ_COJP_MAX_KEYS];
+        rc = rekey_keys(&r->net, &op, keys);
+        if (rc == CJ_OK) {
+            memcpy(next.keys, keys, sizeof keys);
+            next.next_campaign = r->net.next_campaign + 1;
+            rc = cj_reg_network_save(r->reg, &next);
+        }
+        if (rc == CJ_OK)
+            rc = cj_reg_op_done(r->reg, op.seq);
+        if (rc == CJ_OK)
+            rc = cj_reg_commit(r->reg);
+        else
+            cj_reg_rollback(r->reg);
+        if (rc != CJ_OK) {
+            cj_hlog_begin("error", "rekey_not_started");
+            cj_hlog_str("error", cj_reg_errmsg(r->reg));
+            cj_hlog_end();
+            cj_crypto_wipe(keys, sizeof keys);
+            cj_crypto_wipe(&next, sizeof next);
+            return;
+        }
+        camp = cj_jrc_rekey(&r->jrc, engine_now(r), keys, r->net.key_count);
+        cj_crypto_wipe(keys, sizeof keys);
+        r->net = next;
+        if (camp < 0) {
+            cj_hlog_begin("error", "rekey_failed");
+            cj_hlog_str("error", cj_strerror(camp));
+            cj_hlog_end();
+        } else {
+            log_campaign_start(r, "rekey", camp, &op);
+        }
+    } else if (op.kind == CJ_SQLITE_OP_EVICT) {
+        camp = cj_jrc_evict(&r->jrc, engine_now(r), op.id, op.id_len);
+        if (camp == CJ_ERR_NOTFOUND || camp == CJ_ERR_NOSPACE) {
+            /* nothing to do (unknown) or impossible (blacklist full):
+             * drop the request, say so */
+            rc = cj_reg_op_done(r->reg, op.seq);
+            rc = rc == CJ_OK ? cj_reg_commit(r->reg) : cj_reg_rollback(r->reg);
+            cj_hlog_begin("error", "evict_failed");
+            cj_hlog_hex("pledge", op.id, op.id_len);
+            cj_hlog_str("error", camp == CJ_ERR_NOTFOUND ? "unknown pledge" : "blacklist full");
+            cj_hlog_end();
+            return;
+        }
+        if (camp < 0) {
+            cj_reg_rollback(r->reg);
+            engine_reload(r);
+            return;
+        }
+        /* The engine drew the new keys: persist them (section 8.4.3),
+         * the eviction mark (blacklist at restart) and the campaign
+         * number before any datagram of the campaign leaves. */
+        memcpy(next.keys, r->jrc.keys, sizeof next.keys);
+        next.key_count = r->jrc.key_count;
+        next.next_campaign = (uint32_t)camp + 1;
+        rc = cj_reg_network_save(r->reg, &next);
+        if (rc == CJ_OK)
+            rc = cj_reg_evict(r->reg, op.id, op.id_len);
+        if (rc == CJ_OK)
+            rc = cj_reg_op_done(r->reg, op.seq);
+        if (rc == CJ_OK)
+            rc = cj_reg_commit(r->reg);
+        else
+            cj_reg_rollback(r->reg);
+        if (rc != CJ_OK) {
+            cj_hlog_begin("error", "evict_not_started");
+            cj_hlog_str("error", cj_reg_errmsg(r->reg));
+            cj_hlog_end();
+            cj_crypto_wipe(&next, sizeof next);
+            engine_reload(r);
+            return;
+        }
+        r->net = next;
+        log_campaign_start(r, "evict", camp, &op);
+    } else {
+        cj_reg_op_done(r->reg, op.seq);
+        cj_reg_commit(r->reg);
+    }
+    cj_crypto_wipe(&next, sizeof next);
+    cj_crypto_wipe(&op, sizeof op);
+}
+
+static uint64_t on_tick(void *arg, uint64_t mono)
+{
+    jrc_run_t *r = arg;
+    uint64_t now = engine_now(r), t, next;
+    cj_out_t out = {.buf = r->obuf, .cap = sizeof r->obuf};
+
+    if (mono >= r->next_op_poll) {
+        run_op(r);
+        r->next_op_poll = mono + CJ_JRC_OP_POLL_MS;
+    }
+    for (int guard = 0; guard < 256 && cj_jrc_next_timer(&r->jrc) <= now; guard++) {
+        if (cj_jrc_poll(&r->jrc, now, &out) != 1)
+            break;
+        /* No transaction is open: the store writes behind this datagram
+         * (sequence number reservation, outcome) are already durable. */
+        if (out.len)
+            send_logged(r, &out);
+        if (out.event)
+            log_event(r, out.event, r->jrc.ev_id, r->jrc.ev_id_len, r->jrc.ev_short_id,
+                      r->jrc.ev_campaign, NULL);
+        now = engine_now(r);
+    }
+    next = r->next_op_poll;
+    t = cj_jrc_next_timer(&r->jrc);
+    if (t != CJ_TIME_NEVER) {
+        uint64_t m = t <= now ? mono : mono + (t - now);
+        if (m < next)
+            next = m;
+    }
+    return next;
+}
+
+static void serve_usage(void)
+{
+    printf("usage: cojp jrc serve --db DB --listen ADDR [--k2 HEX|generated] [--key-id N]\n"
+           "                      [--network-id HEX] [--jrc-address IPV6] [--join-rate N]\n"
+           "                      [--lease-hours N] [--ack-timeout MS] [--slots N]\n"
+           "                      [--log json|text]\n"
+           "\n"
+           "Serve Join Requests on ADDR and run rekey/evict campaigns queued in DB.\n"
+           "The network settings are created on the first start and kept in DB, so\n"
+           "a restart keeps the keys:\n"
+           "  --k2 HEX|generated K2 (DATA/ACK frames); K1 (beacons) is always drawn\n"
+           "  --key-id N         key ids: K1 = N, K2 = N+1 (default 1)\n"
+           "  --network-id HEX   only admit Join Requests for this network\n"
+           "  --jrc-address IPV6 JRC address sent in Configurations\n"
+           "  --join-rate N      join rate (bytes/s) sent to joined nodes\n"
+           "  --lease-hours N    short-id lease (default: unlimited)\n"
+           "Network id, JRC address, join rate and lease hours given on a later start\n"
+           "replace the stored ones; the key set changes only by 'jrc rekey'.\n"
+           "  --ack-timeout MS   CoAP ACK_TIMEOUT of parameter updates (default 10000)\n"
+           "  --slots N          cached pledge contexts (default %d)\n",
+           DEFAULT_SLOTS);
+}
+
+static int jrc_serve(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc serve";
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'L'},
+        {"k2", required_argument, NULL, 'k'},
+        {"key-id", required_argument, NULL, 'K'},
+        {"network-id", required_argument, NULL, 'n'},
+        {"jrc-address", required_argument, NULL, 'A'},
+        {"join-rate", required_argument, NULL, 'r'},
+        {"lease-hours", required_argument, NULL, 'H'},
+        {"ack-timeout", required_argument, NULL, 'T'},
+        {"slots", required_argument, NULL, 'S'},
+        {"log", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *db = NULL, *listen_s = NULL;
+    uint8_t k2[16] = {0}, netid[16], jaddr[16] = {0};
+    int netid_len = -1, c, rc;
+    bool has_k2 = false, has_jaddr = false, has_rate = false, has_lease = false,
+         has_keyid = false;
+    uint32_t key_id = 1, rate = UINT32_MAX, lease = 0, ack_ms = 0, slots = DEFAULT_SLOTS;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    jrc_run_t *r;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'L': listen_s = optarg; break;
+        case 'k':
+            if (strcmp(optarg, "generated")) {
+                if (cj_hex_parse(optarg, k2, 16, 16) < 0)
+                    return cj_fail(2, cmd, "--k2 must be 16 bytes (32 hex digits) or 'generated'");
+                has_k2 = true;
+            }
+            break;
+        case 'K':
+            if (cj_parse_u32(optarg, 1, CJ_COJP_MAX_KEY_ID - 1, &key_id))
+                return cj_fail(2, cmd, "--key-id must be 1..%d", CJ_COJP_MAX_KEY_ID - 1);
+            has_keyid = true;
+            break;
+        case 'n':
+            if ((netid_len = cj_hex_parse(optarg, netid, sizeof netid, 0)) < 0)
+                return cj_fail(2, cmd, "--network-id must be 1 to 16 bytes of hex");
+            break;
+        case 'A': {
+            struct in6_addr a6;
+            if (inet_pton(AF_INET6, optarg, &a6) != 1)
+                return cj_fail(2, cmd, "--jrc-address must be an IPv6 address");
+            memcpy(jaddr, &a6, 16);
+            has_jaddr = true;
+            break;
+        }
+        case 'r':
+            if (cj_parse_u32(optarg, 0, UINT32_MAX - 1, &rate))
+                return cj_fail(2, cmd, "--join-rate must be 0..%u bytes/s", UINT32_MAX - 1);
+            has_rate = true;
+            break;
+        case 'H':
+            if (cj_parse_u32(optarg, 1, 1000000, &lease))
+                return cj_fail(2, cmd, "--lease-hours must be 1..1000000");
+            has_lease = true;
+            break;
+        case 'T':
+            if (cj_parse_u32(optarg, 10, 600000, &ack_ms))
+                return cj_fail(2, cmd, "--ack-timeout must be 10..600000 ms");
+            break;
+        case 'S':
+            if (cj_parse_u32(optarg, 1, 1000000, &slots))
+                return cj_fail(2, cmd, "--slots must be 1..1000000");
+            break;
+        case 'l':
+            if (cj_hlog_parse_format(optarg))
+                return cj_fail(2, cmd, "--log must be json or text");
+            break;
+        case 'h':
+            serve_usage();
+            return 0;
+        default: return UNKNOWN_OPT(cmd);
+        }
+    }
+    if (optind != argc)
+        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
+    if (!db || !listen_s)
+        return cj_fail(2, cmd, "--db and --listen are required");
+    if (cj_net_parse(listen_s, &ss, &sl))
+        return cj_fail(2, cmd, BAD_ADDR, listen_s);
+
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return cj_fail(1, cmd, "out of memory");
+    r->nslots = slots;
+    r->slots = calloc(slots, sizeof *r->slots);
+    r->fd = -1;
+    if (!r->slots) {
+        free(r);
+        return cj_fail(1, cmd, "out of memory for %u slots", (unsigned)slots);
+    }
+    if ((rc = open_reg(&r->reg, db, false, cmd)))
+        goto out_free;
+    r->timing = cj_coap_timing_default();
+    if (ack_ms)
+        r->timing.ack_timeout_ms = ack_ms;
+
+    /* The network: from the registry, or created now from the options. */
+    rc = cj_reg_network_load(r->reg, &r->net);
+    if (rc == CJ_ERR_NOTFOUND) {
+        cj_sqlite_network_t *n = &r->net;
+        memset(n, 0, sizeof *n);
+        n->keys[0].key_id = (uint8_t)key_id;
+        n->keys[0].key_usage = CJ_COJP_KEY_USAGE_K1_MIC32;
+        n->keys[1].key_id = (uint8_t)(key_id + 1);
+        n->keys[1].key_usage = CJ_COJP_KEY_USAGE_K2_ENC_MIC32;
+        n->key_count = 2;
+        if (has_k2)
+            memcpy(n->keys[1].key, k2, 16);
+        if (cj_crypto_random(n->keys[0].key, 16) ||
+            (!has_k2 && cj_crypto_random(n->keys[1].key, 16))) {
+            rc = cj_fail(1, cmd, "no randomness for the keys");
+            goto out_close;
+        }
+        n->join_rate = UINT32_MAX;
+        n->next_campaign = 1;
+        cj_hlog_begin("info", "network_created");
+        cj_hlog_uint("k1_id", n->keys[0].key_id);
+        cj_hlog_uint("k2_id", n->keys[1].key_id);
+        cj_hlog_end();
+    } else if (rc != CJ_OK) {
+        rc = cj_fail(1, cmd, "cannot read the network settings: %s", cj_reg_errmsg(r->reg));
+        goto out_close;
+    } else if (has_k2 || has_keyid) {
+        bool same = has_k2 && r->net.key_count >= 2 && !memcmp(r->net.keys[1].key, k2, 16);
+        if (!same || (has_keyid && r->net.keys[0].key_id != key_id)) {
+            cj_hlog_begin("warn", "key_options_ignored");
+            cj_hlog_str("reason", "the key set is kept in the registry; use 'cojp jrc rekey'");
+            cj_hlog_end();
+        }
+    }
+    cj_crypto_wipe(k2, sizeof k2);
+    if (netid_len >= 0) {
+        memcpy(r->net.network_id, netid, (size_t)netid_len);
+        r->net.network_id_len = (uint8_t)netid_len;
+    }
+    if (has_jaddr) {
+        memcpy(r->net.jrc_address, jaddr, 16);
+        r->net.has_jrc_address = true;
+    }
+    if (has_rate)
+        r->net.join_rate = rate;
+    if (has_lease)
+        r->net.lease_hours = lease;
+    if (r->net.next_campaign == 0)
+        r->net.next_campaign = 1;
+    if (cj_reg_network_save(r->reg, &r->net) != CJ_OK) {
+        rc = cj_fail(1, cmd, "cannot write the network settings: %s", cj_reg_errmsg(r->reg));
+        goto out_close;
+    }
+    if (load_blacklist(r) != CJ_OK) {
+        rc = cj_fail(1, cmd, "cannot read the blacklist: %s", cj_reg_errmsg(r->reg));
+        goto out_close;
+    }
+    if ((rc = engine_init(r)) != CJ_OK) {
+        rc = cj_fail(1, cmd, "cannot initialise the JRC (%s)", cj_strerror(rc));
+        goto out_close;
+    }
+    r->fd = cj_net_udp_bind(&ss, sl);
+    if (r->fd < 0) {
+        rc = cj_fail(1, cmd, "cannot bind %s: %s", listen_s, strerror(errno));
+        goto out_close;
+    }
+    cj_net_set_rcvbuf(r->fd, 8 << 20);
+    if (cj_loop_init(&r->loop) != 0) {
+        rc = cj_fail(1, cmd, "cannot set up the event loop: %s", strerror(errno));
+        goto out_close;
+    }
+    cj_loop_add(&r->loop, r->fd, on_readable, r);
+    cj_loop_set_tick(&r->loop, on_tick, r);
+
+    cj_hlog_begin("info", "start");
+    cj_hlog_str("role", "jrc");
+    cj_hlog_str("listen", listen_s);
+    cj_hlog_str("db", db);
+    if (r->net.network_id_len)
+        cj_hlog_hex("network_id", r->net.network_id, r->net.network_id_len);
+    cj_hlog_uint("k1_id", r->net.keys[0].key_id);
+    cj_hlog_uint("k2_id", r->net.key_count > 1 ? r->net.keys[1].key_id : 0);
+    cj_hlog_uint("blacklist", r->cfg.blacklist_count);
+    cj_hlog_uint("next_campaign", r->net.next_campaign);
+    cj_hlog_end();
+
+    int res = cj_loop_run(&r->loop, CJ_TIME_NEVER);
+    rc = res == -1 ? 1 : 0;
+    {
+        const cj_jrc_stats_t *st = &r->jrc.stats;
+        cj_hlog_begin(rc ? "error" : "info", "shutdown");
+        cj_hlog_str("role", "jrc");
+        if (res > 0)
+            cj_hlog_int("signal", res);
+        cj_hlog_uint("joins", st->joins);
+        cj_hlog_uint("repeats", st->repeats);
+        cj_hlog_uint("diagnostics", st->diagnostics);
+        cj_hlog_uint("refused", st->refused);
+        cj_hlog_uint("recoveries", st->recoveries);
+        cj_hlog_uint("dropped", st->dropped);
+        cj_hlog_uint("store_errors", st->store_errors);
+        cj_hlog_uint("updates_sent", st->updates_sent);
+        cj_hlog_uint("updates_acked", r->acked);
+        cj_hlog_uint("updates_not_reached", r->not_reached);
+        cj_hlog_uint("campaigns", r->campaigns);
+        cj_hlog_bool("campaign_running", r->jrc.camp_active);
+        cj_hlog_uint("commits", r->commits);
+        cj_hlog_uint("commit_failures", r->commit_failures);
+        cj_hlog_uint("send_errors", r->send_errors);
+        cj_hlog_end();
+    }
+    cj_loop_close(&r->loop);
+out_close:
+    /* Every batch was committed before its responses left; nothing is
+     * left open but a read-only state. */
+    if (r->fd >= 0)
+        close(r->fd);
+    cj_reg_close(r->reg);
+out_free:
+    cj_crypto_wipe(r->slots, r->nslots * sizeof *r->slots);
+    free(r->slots);
+    cj_crypto_wipe(r, sizeof *r);
+    free(r);
+    return rc;
+}
+
+int cj_cmd_jrc(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } subs[] = {{"add", jrc_add},     {"address", jrc_address}, {"import", jrc_import},
+                {"list", jrc_list},   {"serve", jrc_serve},     {"rekey", jrc_rekey},
+                {"evict", jrc_evict}};
+    if (argc < 2)
+        return cj_fail(2, CMD, "missing command (try 'cojp jrc --help')");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        if (!strcmp(argv[1], subs[i].name))
+            return subs[i].run(argc - 1, argv + 1);
+    return cj_fail(2, CMD, "unknown command '%s' (try 'cojp jrc --help')", argv[1]);
+}

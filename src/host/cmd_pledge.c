@@ -1,0 +1,268 @@
+/*
+ * cojp pledge - join a network through a Join Proxy over UDP; optionally
+ * stay up as a joined node answering parameter updates (--serve).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cojp/crypto.h"
+#include "loop.h"
+#include "net.h"
+#include "node.h"
+#include "util.h"
+
+#define CMD "cojp pledge"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cojp pledge --id HEX --psk HEX --proxy ADDR [--state FILE]\n"
+            "                   [--network-id HEX] [--role node|6lbr] [--json]\n"
+            "                   [--serve ADDR] [--timeout S] [--log json|text]\n"
+            "\n"
+            "Joins a 6TiSCH network through the Join Proxy at ADDR ([IPv6%%zone]:port\n"
+            "or IPv4:port) with the pledge identifier (1-8 bytes hex, EUI-64) and\n"
+            "its 16-byte PSK.  Exits 0 once joined; --json prints the received\n"
+            "configuration as one JSON object on stdout.\n"
+            "\n"
+            "  --state FILE     keep the OSCORE sequence number and replay window\n"
+            "                   in FILE so a restart never reuses a nonce\n"
+            "  --network-id HEX network identifier to ask for (default: none)\n"
+            "  --serve ADDR     join from ADDR and stay up as a joined node that\n"
+            "                   answers parameter updates on it; new key sets are\n"
+            "                   put in use as soon as they are installed\n"
+            "  --timeout S      give up joining after S seconds (default 120)\n"
+            "  --log FORMAT     stderr log as json (default) or text\n");
+}
+
+typedef struct pledge_run {
+    cj_node_t node;
+    cj_loop_t loop;
+    bool json, serve, joined, failed;
+} pledge_run_t;
+
+static void on_readable(void *arg, int fd, uint64_t now)
+{
+    pledge_run_t *r = arg;
+    uint8_t buf[1280];
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        cj_addr_t from;
+        ssize_t len = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&ss, &sl);
+        if (len < 0)
+            break;
+        cj_net_to_addr((struct sockaddr *)&ss, &from);
+        cj_node_input(&r->node, now, &from, buf, (size_t)len);
+    }
+}
+
+static uint64_t on_tick(void *arg, uint64_t now)
+{
+    pledge_run_t *r = arg;
+    return cj_node_poll(&r->node, now);
+}
+
+static void on_event(void *arg, cj_node_t *n, int ev, uint64_t now)
+{
+    pledge_run_t *r = arg;
+    if (ev == CJ_PLEDGE_EV_JOINED) {
+        if (r->json && !r->joined)
+            cj_node_print_json(n, stdout, now);
+        r->joined = true;
+        if (!r->serve)
+            cj_loop_stop(&r->loop);
+    } else if (ev == CJ_PLEDGE_EV_FAILED) {
+        r->failed = true;
+        cj_loop_stop(&r->loop);
+    }
+}
+
+int cj_cmd_pledge(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"id", required_argument, NULL, 'i'},
+        {"psk", required_argument, NULL, 'k'},
+        {"proxy", required_argument, NULL, 'p'},
+        {"state", required_argument, NULL, 's'},
+        {"network-id", required_argument, NULL, 'n'},
+        {"role", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {"serve", required_argument, NULL, 'S'},
+        {"timeout", required_argument, NULL, 't'},
+        {"log", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    uint8_t id[8], psk[16], netid[CJ_PLEDGE_MAX_NETID];
+    int id_len = 0, psk_len = 0, netid_len = 0, c, rc;
+    const char *proxy = NULL, *state = NULL, *serve = NULL;
+    uint8_t role = CJ_COJP_ROLE_6LN;
+    bool json = false;
+    uint32_t timeout_s = 120;
+    struct sockaddr_storage jp_ss, own_ss;
+    socklen_t jp_sl, own_sl;
+    cj_addr_t jp;
+    pledge_run_t *r;
+    int fd;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            if ((id_len = cj_hex_parse(optarg, id, sizeof id, 0)) < 0)
+                return cj_fail(2, CMD, "--id must be 1 to 8 bytes of hex");
+            break;
+        case 'k':
+            if ((psk_len = cj_hex_parse(optarg, psk, sizeof psk, 16)) < 0)
+                return cj_fail(2, CMD, "--psk must be 16 bytes (32 hex digits)");
+            break;
+        case 'p':
+            proxy = optarg;
+            break;
+        case 's':
+            state = optarg;
+            break;
+        case 'n':
+            if ((netid_len = cj_hex_parse(optarg, netid, sizeof netid, 0)) < 0)
+                return cj_fail(2, CMD, "--network-id must be 1 to %d bytes of hex",
+                               CJ_PLEDGE_MAX_NETID);
+            break;
+        case 'r':
+            if (!strcmp(optarg, "node"))
+                role = CJ_COJP_ROLE_6LN;
+            else if (!strcmp(optarg, "6lbr"))
+                role = CJ_COJP_ROLE_6LBR;
+            else
+                return cj_fail(2, CMD, "--role must be node or 6lbr");
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'S':
+            serve = optarg;
+            break;
+        case 't':
+            if (cj_parse_u32(optarg, 1, 86400, &timeout_s))
+                return cj_fail(2, CMD, "--timeout must be 1..86400 seconds");
+            break;
+        case 'l':
+            if (cj_hlog_parse_format(optarg))
+                return cj_fail(2, CMD, "--log must be json or text");
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return cj_fail(2, CMD, "unknown or incomplete option '%s' (try --help)",
+                           argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return cj_fail(2, CMD, "unexpected argument '%s'", argv[optind]);
+    if (!id_len || !psk_len || !proxy)
+        return cj_fail(2, CMD, "--id, --psk and --proxy are required");
+    if (cj_net_parse(proxy, &jp_ss, &jp_sl))
+        return cj_fail(2, CMD, "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)",
+                       proxy);
+    if (serve) {
+        if (cj_net_parse(serve, &own_ss, &own_sl))
+            return cj_fail(2, CMD, "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)",
+                           serve);
+        if (own_ss.ss_family != jp_ss.ss_family)
+            return cj_fail(2, CMD, "--serve and --proxy must both be IPv6 or both IPv4");
+    } else {
+        cj_net_parse(jp_ss.ss_family == AF_INET6 ? "[::]:0" : "0.0.0.0:0", &own_ss,
+                     &own_sl);
+    }
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return cj_fail(1, CMD, "out of memory");
+    r->json = json;
+    r->serve = serve != NULL;
+    /* A one-shot pledge reports through its exit status, its one-line
+     * error and --json; only warnings go to the log. */
+    if (!serve)
+        cj_hlog_set_level(1);
+
+    fd = cj_net_udp_bind(&own_ss, own_sl);
+    if (fd < 0) {
+        rc = cj_fail(1, CMD, "cannot bind %s: %s", serve ? serve : "a UDP socket",
+                     strerror(errno));
+        free(r);
+        return rc;
+    }
+    cj_net_to_addr((struct sockaddr *)&jp_ss, &jp);
+    rc = cj_node_init(&r->node, id, (size_t)id_len, psk, role, state, netid,
+                      (size_t)netid_len, &jp, fd);
+    cj_crypto_wipe(psk, sizeof psk);
+    if (rc != CJ_OK) {
+        close(fd);
+        free(r);
+        if (rc == CJ_ERR_STORAGE)
+            return cj_fail(1, CMD, "cannot read state file '%s'", state);
+        return cj_fail(1, CMD, "cannot initialise the pledge (%s)", cj_strerror(rc));
+    }
+    r->node.on_event = on_event;
+    r->node.arg = r;
+    if (cj_loop_init(&r->loop) != 0) {
+        close(fd);
+        free(r);
+        return cj_fail(1, CMD, "cannot set up the event loop: %s", strerror(errno));
+    }
+    cj_loop_add(&r->loop, fd, on_readable, r);
+    cj_loop_set_tick(&r->loop, on_tick, r);
+    if (serve) {
+        cj_hlog_begin("info", "start");
+        cj_hlog_str("role", "pledge");
+        cj_hlog_str("serve", serve);
+        cj_hlog_str("proxy", proxy);
+        cj_hlog_end();
+    }
+    cj_node_start(&r->node, cj_host_now());
+
+    uint64_t deadline = cj_host_now() + (uint64_t)timeout_s * 1000u;
+    int res = cj_loop_run(&r->loop, deadline);
+    if (!r->joined) {
+        if (r->failed)
+            rc = cj_fail(1, CMD, "join failed after every attempt");
+        else if (res == CJ_LOOP_DEADLINE)
+            rc = cj_fail(1, CMD, "not joined within %u s (is the proxy at %s up?)",
+                         (unsigned)timeout_s, proxy);
+        else if (res > 0)
+            rc = cj_fail(1, CMD, "interrupted before joining");
+        else
+            rc = cj_fail(1, CMD, "poll failed: %s", strerror(errno));
+    } else if (r->serve) {
+        /* joined: serve updates until a signal; no deadline any more */
+        if (res == CJ_LOOP_DEADLINE)
+            res = cj_loop_run(&r->loop, CJ_TIME_NEVER);
+        if (r->failed)
+            rc = cj_fail(1, CMD, "rejoin failed after every attempt");
+        else if (res == -1)
+            rc = cj_fail(1, CMD, "poll failed: %s", strerror(errno));
+        else
+            rc = 0;
+    } else {
+        rc = 0;
+    }
+    if (r->serve) {
+        cj_hlog_begin("info", "shutdown");
+        cj_hlog_str("role", "pledge");
+        cj_hlog_bool("joined", r->joined);
+        cj_hlog_uint("updates", r->node.updates);
+        cj_hlog_uint("rejected", r->node.rejected);
+        cj_hlog_uint("timeouts", r->node.timeouts);
+        cj_hlog_end();
+    }
+    cj_loop_close(&r->loop);
+    close(fd);
+    cj_crypto_wipe(r, sizeof *r);
+    free(r);
+    return rc;
+}

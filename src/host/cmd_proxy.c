@@ -1,0 +1,394 @@
+/*
+ * cojp proxy - the Join Proxy daemon (RFC 9031 section 7.1): relays join
+ * traffic between pledges and the JRC statelessly.  One UDP socket serves
+ * both sides: datagrams from the JRC's address are responses (or, for a
+ * JP that joined itself, parameter updates), everything else comes from
+ * pledges.
+ *
+ * With --id/--psk the JP is a joined node first: it joins the JRC
+ * directly (a pledge engine whose only JP candidate is the JRC address;
+ * the JRC answers the CON Join Request with a piggybacked ACK), relays
+ * nothing until joined, and then takes the JRC address, join rate and
+ * blacklist from its Configuration and from every later parameter
+ * update.  A parameter absent from the Configuration keeps the value
+ * given on the command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cojp/coap.h"
+#include "cojp/crypto.h"
+#include "cojp/proxy.h"
+#include "loop.h"
+#include "net.h"
+#include "node.h"
+#include "util.h"
+
+#define CMD "cojp proxy"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cojp proxy --listen ADDR --jrc ADDR [--join-rate N]\n"
+            "                  [--blacklist ID,...] [--id HEX --psk HEX [--state FILE]\n"
+            "                  [--network-id HEX]] [--log json|text]\n"
+            "\n"
+            "Join Proxy daemon.  Listens on ADDR ([IPv6%%zone]:port or IPv4:port)\n"
+            "for pledges and relays their Join Requests to the JRC at --jrc.\n"
+            "\n"
+            "  --join-rate N    PROBING_RATE in bytes/s (default: unlimited; 0 drops\n"
+            "                   all join traffic)\n"
+            "  --blacklist IDS  comma-separated pledge identifiers (hex) to ignore\n"
+            "  --id, --psk      join the JRC first as a node and take JRC address,\n"
+            "                   join rate and blacklist from the Configuration and\n"
+            "                   its parameter updates; --state keeps its OSCORE\n"
+            "                   counters across restarts\n"
+            "  --log FORMAT     stderr log as json (default) or text\n"
+            "Stops cleanly on SIGINT/SIGTERM, logging its counters.\n");
+}
+
+typedef struct proxy_run {
+    cj_proxy_t jp;
+    cj_node_t *node; /* NULL without --id */
+    cj_loop_t loop;
+    cj_addr_t jrc_cli; /* --jrc as given */
+    int fd;
+    unsigned long not_joined; /* pledge requests dropped before joining */
+    uint8_t obuf[1280];
+} proxy_run_t;
+
+static void apply_config(proxy_run_t *r)
+{
+    const cj_pledge_t *p = &r->node->eng;
+    const uint8_t *ja = cj_pledge_jrc_address(p);
+    uint64_t rate = cj_pledge_join_rate(p);
+
+    if (ja) {
+        /* The JRC address is an IPv6 address (section 8.4.2); the port
+         * stays the one given with --jrc.  An IPv4-mapped address goes
+         * back to IPv4 so a v4 deployment keeps working. */
+        cj_addr_t a = r->jrc_cli;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memset(a.b + 3, 0, sizeof a.b - 3);
+        if (!memcmp(ja, mapped, 12)) {
+            a.b[0] = 4;
+            memcpy(a.b + 3, ja + 12, 4);
+            a.len = 7;
+        } else {
+            a.b[0] = 6;
+            memcpy(a.b + 3, ja, 16);
+            a.len = 23;
+        }
+        cj_proxy_set_jrc(&r->jp, &a);
+    }
+    if (rate != CJ_PLEDGE_JOIN_RATE_INFINITE)
+        cj_proxy_set_join_rate(&r->jp, rate >= CJ_PROXY_RATE_UNLIMITED
+                                           ? CJ_PROXY_RATE_UNLIMITED - 1
+                                           : (uint32_t)rate);
+    if (p->blacklist_count > 0) {
+        const uint8_t *ids[CJ_COJP_MAX_BLACKLIST];
+        size_t lens[CJ_COJP_MAX_BLACKLIST];
+        for (uint8_t i = 0; i < p->blacklist_count; i++) {
+            ids[i] = p->blacklist[i];
+            lens[i] = p->blacklist_len[i];
+        }
+        if (cj_proxy_set_blacklist(&r->jp, ids, lens, p->blacklist_count) != CJ_OK) {
+            cj_hlog_begin("warn", "blacklist_too_long");
+            cj_hlog_uint("entries", p->blacklist_count);
+            cj_hlog_end();
+        }
+    }
+    cj_hlog_begin("info", "proxy_config");
+    cj_hlog_addr("jrc", &r->jp.cfg.jrc);
+    if (r->jp.cfg.join_rate == CJ_PROXY_RATE_UNLIMITED)
+        cj_hlog_str("join_rate", NULL);
+    else
+        cj_hlog_uint("join_rate", r->jp.cfg.join_rate);
+    cj_hlog_uint("blacklist", r->jp.blacklist_count);
+    cj_hlog_end();
+}
+
+static void on_node_event(void *arg, cj_node_t *n, int ev, uint64_t now)
+{
+    (void)n;
+    (void)now;
+    if (ev == CJ_PLEDGE_EV_JOINED || ev == CJ_PLEDGE_EV_UPDATED)
+        apply_config(arg);
+}
+
+static bool from_jrc(const proxy_run_t *r, const cj_addr_t *from)
+{
+    return cj_addr_equal(from, &r->jp.cfg.jrc) || cj_addr_equal(from, &r->jrc_cli);
+}
+
+/* A datagram from the JRC that belongs to the JP's own node: a request
+ * (parameter update) or an ACK/RST (the piggybacked Join Response). */
+static bool for_node(const uint8_t *buf, size_t len)
+{
+    cj_coap_msg_t m;
+    if (cj_coap_parse(&m, buf, len) != CJ_OK)
+        return false;
+    if (m.type == CJ_COAP_ACK || m.type == CJ_COAP_RST)
+        return true;
+    return (m.code >> 5) == 0 && m.code != CJ_COAP_EMPTY;
+}
+
+static void on_readable(void *arg, int fd, uint64_t now)
+{
+    proxy_run_t *r = arg;
+    uint8_t buf[1280];
+    cj_out_t out = {.buf = r->obuf, .cap = sizeof r->obuf};
+
+    for (int i = 0; i < 256; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        cj_addr_t from;
+        ssize_t len = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&ss, &sl);
+        if (len < 0)
+            break;
+        cj_net_to_addr((struct sockaddr *)&ss, &from);
+        cj_out_reset(&out);
+        if (from_jrc(r, &from)) {
+            if (r->node && for_node(buf, (size_t)len)) {
+                cj_node_input(r->node, now, &from, buf, (size_t)len);
+            } else if (cj_proxy_input_jrc(&r->jp, now, &from, buf, (size_t)len, &out) == 1) {
+                cj_send_out(fd, &out);
+                cj_hlog_begin("info", "relayed");
+                cj_hlog_addr("pledge_addr", &out.to);
+                cj_hlog_uint("bytes", out.len);
+                cj_hlog_end();
+            }
+            continue;
+        }
+        if (r->node && cj_pledge_get_state(&r->node->eng) != CJ_PLEDGE_JOINED) {
+            r->not_joined++;
+            continue;
+        }
+        if (cj_proxy_input_pledge(&r->jp, now, &from, buf, (size_t)len, &out) == 1) {
+            cj_send_out(fd, &out);
+            cj_hlog_begin("debug", "forwarded");
+            cj_hlog_addr("pledge_addr", &from);
+            cj_hlog_uint("bytes", out.len);
+            cj_hlog_end();
+        }
+    }
+}
+
+static uint64_t on_tick(void *arg, uint64_t now)
+{
+    proxy_run_t *r = arg;
+    return r->node ? cj_node_poll(r->node, now) : CJ_TIME_NEVER;
+}
+
+static int parse_blacklist(const char *s, proxy_run_t *r)
+{
+    uint8_t ids[CJ_PROXY_MAX_BLACKLIST][CJ_PROXY_MAX_ID];
+    const uint8_t *ptr[CJ_PROXY_MAX_BLACKLIST];
+    size_t lens[CJ_PROXY_MAX_BLACKLIST], n = 0;
+    char item[64];
+
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t l = comma ? (size_t)(comma - s) : strlen(s);
+        int got;
+        if (n == CJ_PROXY_MAX_BLACKLIST || l == 0 || l >= sizeof item)
+            return -1;
+        memcpy(item, s, l);
+        item[l] = 0;
+        if ((got = cj_hex_parse(item, ids[n], CJ_PROXY_MAX_ID, 0)) < 0)
+            return -1;
+        ptr[n] = ids[n];
+        lens[n] = (size_t)got;
+        n++;
+        s += l + (comma ? 1 : 0);
+        if (comma && !*s)
+            return -1;
+    }
+    return cj_proxy_set_blacklist(&r->jp, ptr, lens, n) == CJ_OK ? 0 : -1;
+}
+
+int cj_cmd_proxy(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'L'},
+        {"jrc", required_argument, NULL, 'J'},
+        {"join-rate", required_argument, NULL, 'r'},
+        {"blacklist", required_argument, NULL, 'b'},
+        {"id", required_argument, NULL, 'i'},
+        {"psk", required_argument, NULL, 'k'},
+        {"state", required_argument, NULL, 's'},
+        {"network-id", required_argument, NULL, 'n'},
+        {"log", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *listen_s = NULL, *jrc_s = NULL, *bl = NULL, *state = NULL;
+    uint8_t id[8], psk[16], netid[CJ_PLEDGE_MAX_NETID];
+    int id_len = 0, psk_len = 0, netid_len = 0, c, rc = 0;
+    uint32_t rate = CJ_PROXY_RATE_UNLIMITED;
+    struct sockaddr_storage lss, jss;
+    socklen_t lsl, jsl;
+    cj_proxy_cfg_t cfg;
+    proxy_run_t *r;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'L':
+            listen_s = optarg;
+            break;
+        case 'J':
+            jrc_s = optarg;
+            break;
+        case 'r':
+            if (cj_parse_u32(optarg, 0, CJ_PROXY_RATE_UNLIMITED - 1, &rate))
+                return cj_fail(2, CMD, "--join-rate must be 0..%u bytes/s",
+                               CJ_PROXY_RATE_UNLIMITED - 1);
+            break;
+        case 'b':
+            bl = optarg;
+            break;
+        case 'i':
+            if ((id_len = cj_hex_parse(optarg, id, sizeof id, 0)) < 0)
+                return cj_fail(2, CMD, "--id must be 1 to 8 bytes of hex");
+            break;
+        case 'k':
+            if ((psk_len = cj_hex_parse(optarg, psk, sizeof psk, 16)) < 0)
+                return cj_fail(2, CMD, "--psk must be 16 bytes (32 hex digits)");
+            break;
+        case 's':
+            state = optarg;
+            break;
+        case 'n':
+            if ((netid_len = cj_hex_parse(optarg, netid, sizeof netid, 0)) < 0)
+                return cj_fail(2, CMD, "--network-id must be 1 to %d bytes of hex",
+                               CJ_PLEDGE_MAX_NETID);
+            break;
+        case 'l':
+            if (cj_hlog_parse_format(optarg))
+                return cj_fail(2, CMD, "--log must be json or text");
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return cj_fail(2, CMD, "unknown or incomplete option '%s' (try --help)",
+                           argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return cj_fail(2, CMD, "unexpected argument '%s'", argv[optind]);
+    if (!listen_s || !jrc_s)
+        return cj_fail(2, CMD, "--listen and --jrc are required");
+    if (!id_len != !psk_len)
+        return cj_fail(2, CMD, "--id and --psk go together");
+    if ((state || netid_len) && !id_len)
+        return cj_fail(2, CMD, "--state and --network-id need --id and --psk");
+    if (cj_net_parse(listen_s, &lss, &lsl))
+        return cj_fail(2, CMD, "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)",
+                       listen_s);
+    if (cj_net_parse(jrc_s, &jss, &jsl))
+        return cj_fail(2, CMD, "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)",
+                       jrc_s);
+    if (lss.ss_family != jss.ss_family)
+        return cj_fail(2, CMD, "--listen and --jrc must both be IPv6 or both IPv4");
+
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return cj_fail(1, CMD, "out of memory");
+    memset(&cfg, 0, sizeof cfg);
+    cj_net_to_addr((struct sockaddr *)&jss, &cfg.jrc);
+    r->jrc_cli = cfg.jrc;
+    cfg.join_rate = rate;
+    if (cj_proxy_init(&r->jp, &cfg, NULL) != CJ_OK) {
+        free(r);
+        return cj_fail(1, CMD, "cannot initialise the proxy (no randomness)");
+    }
+    if (bl && parse_blacklist(bl, r)) {
+        free(r);
+        return cj_fail(2, CMD, "--blacklist must be up to %d comma-separated hex ids of 1-%d bytes",
+                       CJ_PROXY_MAX_BLACKLIST, CJ_PROXY_MAX_ID);
+    }
+    r->fd = cj_net_udp_bind(&lss, lsl);
+    if (r->fd < 0) {
+        rc = cj_fail(1, CMD, "cannot bind %s: %s", listen_s, strerror(errno));
+        free(r);
+        return rc;
+    }
+    cj_net_set_rcvbuf(r->fd, 4 << 20);
+    if (id_len) {
+        r->node = calloc(1, sizeof *r->node);
+        rc = r->node ? cj_node_init(r->node, id, (size_t)id_len, psk, CJ_COJP_ROLE_6LN,
+                                    state, netid, (size_t)netid_len, &cfg.jrc, r->fd)
+                     : CJ_ERR_NOSPACE;
+        cj_crypto_wipe(psk, sizeof psk);
+        if (rc != CJ_OK) {
+            close(r->fd);
+            free(r->node);
+            free(r);
+            if (rc == CJ_ERR_STORAGE)
+                return cj_fail(1, CMD, "cannot read state file '%s'", state);
+            return cj_fail(1, CMD, "cannot initialise the node (%s)", cj_strerror(rc));
+        }
+        r->node->on_event = on_node_event;
+        r->node->arg = r;
+    }
+    if (cj_loop_init(&r->loop) != 0) {
+        close(r->fd);
+        free(r->node);
+        free(r);
+        return cj_fail(1, CMD, "cannot set up the event loop: %s", strerror(errno));
+    }
+    cj_loop_add(&r->loop, r->fd, on_readable, r);
+    cj_loop_set_tick(&r->loop, on_tick, r);
+
+    cj_hlog_begin("info", "start");
+    cj_hlog_str("role", "proxy");
+    cj_hlog_str("listen", listen_s);
+    cj_hlog_str("jrc", jrc_s);
+    if (rate == CJ_PROXY_RATE_UNLIMITED)
+        cj_hlog_str("join_rate", NULL);
+    else
+        cj_hlog_uint("join_rate", rate);
+    cj_hlog_uint("blacklist", r->jp.blacklist_count);
+    cj_hlog_bool("joins_first", r->node != NULL);
+    cj_hlog_end();
+    if (r->node)
+        cj_node_start(r->node, cj_host_now());
+
+    int res = cj_loop_run(&r->loop, CJ_TIME_NEVER);
+    rc = res == -1 ? 1 : 0;
+    if (r->node && r->node->eng.state == CJ_PLEDGE_FAILED)
+        rc = 1;
+    const cj_proxy_stats_t *st = &r->jp.stats;
+    cj_hlog_begin(rc ? "error" : "info", "shutdown");
+    cj_hlog_str("role", "proxy");
+    if (res > 0)
+        cj_hlog_int("signal", res);
+    cj_hlog_uint("forwarded", st->forwarded);
+    cj_hlog_uint("relayed", st->relayed);
+    cj_hlog_uint("dropped_malformed", st->dropped_malformed);
+    cj_hlog_uint("dropped_blacklist", st->dropped_blacklist);
+    cj_hlog_uint("dropped_rate", st->dropped_rate);
+    cj_hlog_uint("dropped_source", st->dropped_source);
+    cj_hlog_uint("dropped_token", st->dropped_token);
+    cj_hlog_uint("dropped_stale", st->dropped_stale);
+    cj_hlog_uint("dropped_replay", st->dropped_replay);
+    if (r->node) {
+        cj_hlog_uint("dropped_not_joined", r->not_joined);
+        cj_hlog_uint("updates", r->node->updates);
+    }
+    cj_hlog_end();
+    cj_loop_close(&r->loop);
+    close(r->fd);
+    if (r->node)
+        cj_crypto_wipe(r->node, sizeof *r->node);
+    free(r->node);
+    free(r);
+    return rc;
+}

@@ -1,0 +1,162 @@
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/postgres.h"
+
+/* Backends: store/sqlite.h and its function-for-function mirror
+ * store/postgres.h.  Another backend is one more kind and one more case
+ * in DISPATCH. */
+enum { REG_SQLITE = 1, REG_PG };
+
+struct cj_reg {
+    int kind;
+    cj_sqlite_t *sq;
+    cj_pg_t *pg;
+};
+
+#define DISPATCH(r, sqcall, pgcall)             \
+    do {                                        \
+        switch ((r)->kind) {                    \
+        case REG_SQLITE:                        \
+            return sqcall;                      \
+        case REG_PG:                            \
+            return pgcall;                      \
+        default:                                \
+            return CJ_ERR_UNSUPPORTED;          \
+        }                                       \
+    } while (0)
+
+int cj_reg_open(cj_reg_t **out, const char *db, char *err, size_t errcap)
+{
+    cj_reg_t *r;
+    int rc;
+
+    *out = NULL;
+    r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errcap, "out of memory");
+        return CJ_ERR_NOSPACE;
+    }
+    if (cj_pg_is_uri(db)) {
+        r->kind = REG_PG;
+        rc = cj_pg_open(&r->pg, db);
+        if (rc != CJ_OK) {
+            /* never echo the URI: it may carry a password */
+            if (rc == CJ_ERR_UNSUPPORTED)
+                snprintf(err, errcap, "the PostgreSQL registry was written by a newer cojp");
+            else if (rc == CJ_ERR_BUSY)
+                snprintf(err, errcap, "the PostgreSQL registry is locked (migration)");
+            else
+                snprintf(err, errcap, "cannot open the PostgreSQL registry");
+            free(r);
+            return rc;
+        }
+        *out = r;
+        return CJ_OK;
+    }
+    r->kind = REG_SQLITE;
+    rc = cj_sqlite_open(&r->sq, db);
+    if (rc != CJ_OK) {
+        if (rc == CJ_ERR_UNSUPPORTED)
+            snprintf(err, errcap, "'%s' was written by a newer cojp", db);
+        else if (rc == CJ_ERR_BUSY)
+            snprintf(err, errcap, "'%s' is locked by another process", db);
+        else
+            snprintf(err, errcap, "cannot open registry '%s'", db);
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return CJ_OK;
+}
+
+void cj_reg_close(cj_reg_t *r)
+{
+    if (!r)
+        return;
+    if (r->kind == REG_SQLITE)
+        cj_sqlite_close(r->sq);
+    else if (r->kind == REG_PG)
+        cj_pg_close(r->pg);
+    free(r);
+}
+
+const char *cj_reg_errmsg(const cj_reg_t *r)
+{
+    return r->kind == REG_SQLITE ? cj_sqlite_errmsg(r->sq) : cj_pg_errmsg(r->pg);
+}
+
+const cj_jrc_store_t *cj_reg_store(cj_reg_t *r)
+{
+    return r->kind == REG_SQLITE ? cj_sqlite_store(r->sq) : cj_pg_store(r->pg);
+}
+
+int cj_reg_begin(cj_reg_t *r) { DISPATCH(r, cj_sqlite_begin(r->sq), cj_pg_begin(r->pg)); }
+int cj_reg_commit(cj_reg_t *r) { DISPATCH(r, cj_sqlite_commit(r->sq), cj_pg_commit(r->pg)); }
+int cj_reg_rollback(cj_reg_t *r) { DISPATCH(r, cj_sqlite_rollback(r->sq), cj_pg_rollback(r->pg)); }
+
+int cj_reg_role_mask(const char *name)
+{
+    return cj_sqlite_role_mask(name);
+}
+
+int cj_reg_add(cj_reg_t *r, const uint8_t *id, size_t id_len,
+               const uint8_t psk[16], uint8_t roles)
+{
+    DISPATCH(r, cj_sqlite_add(r->sq, id, id_len, psk, roles), cj_pg_add(r->pg, id, id_len, psk, roles));
+}
+
+int cj_reg_import_csv(cj_reg_t *r, const char *text, size_t len,
+                      size_t *bad_line, size_t *count)
+{
+    DISPATCH(r, cj_sqlite_import_csv(r->sq, text, len, bad_line, count), cj_pg_import_csv(r->pg, text, len, bad_line, count));
+}
+
+int cj_reg_list(cj_reg_t *r, cj_sqlite_info_fn fn, void *arg)
+{
+    DISPATCH(r, cj_sqlite_list(r->sq, fn, arg), cj_pg_list(r->pg, fn, arg));
+}
+
+int cj_reg_blacklist(cj_reg_t *r, cj_sqlite_info_fn fn, void *arg)
+{
+    DISPATCH(r, cj_sqlite_blacklist(r->sq, fn, arg), cj_pg_blacklist(r->pg, fn, arg));
+}
+
+int cj_reg_set_address(cj_reg_t *r, const uint8_t *id, size_t id_len,
+                       const cj_addr_t *addr)
+{
+    DISPATCH(r, cj_sqlite_set_address(r->sq, id, id_len, addr), cj_pg_set_address(r->pg, id, id_len, addr));
+}
+
+int cj_reg_evict(cj_reg_t *r, const uint8_t *id, size_t id_len)
+{
+    DISPATCH(r, cj_sqlite_evict(r->sq, id, id_len), cj_pg_evict(r->pg, id, id_len));
+}
+
+int cj_reg_network_load(cj_reg_t *r, cj_sqlite_network_t *n)
+{
+    DISPATCH(r, cj_sqlite_network_load(r->sq, n), cj_pg_network_load(r->pg, n));
+}
+
+int cj_reg_network_save(cj_reg_t *r, const cj_sqlite_network_t *n)
+{
+    DISPATCH(r, cj_sqlite_network_save(r->sq, n), cj_pg_network_save(r->pg, n));
+}
+
+int cj_reg_op_push(cj_reg_t *r, const cj_sqlite_op_t *op)
+{
+    DISPATCH(r, cj_sqlite_op_push(r->sq, op), cj_pg_op_push(r->pg, op));
+}
+
+int cj_reg_op_next(cj_reg_t *r, cj_sqlite_op_t *op)
+{
+    DISPATCH(r, cj_sqlite_op_next(r->sq, op), cj_pg_op_next(r->pg, op));
+}
+
+int cj_reg_op_done(cj_reg_t *r, int64_t seq)
+{
+    DISPATCH(r, cj_sqlite_op_done(r->sq, seq), cj_pg_op_done(r->pg, seq));
+}

@@ -1,0 +1,56 @@
+/*
+ * registry.h - the JRC's database as the `cojp jrc` commands see it,
+ * whatever holds it.  --db takes a file path (SQLite, store/sqlite.h) or
+ * a postgresql:// URI (PostgreSQL, store/postgres.h); cj_reg_open() picks
+ * the backend and every other call forwards to it, so a backend is one
+ * branch per function here.
+ *
+ * Besides the engine's cj_jrc_store_t and provisioning, the registry
+ * keeps what `jrc serve` needs to restart as the same network (the
+ * network row: network id, link-layer key set, JRC address, join rate,
+ * lease hours, next campaign number) and the queue of pending operations
+ * (`jrc rekey`, `jrc evict`) that separate processes write and the
+ * serving JRC takes.
+ */
+#ifndef COJP_HOST_REGISTRY_H
+#define COJP_HOST_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cojp/jrc.h"
+#include "store/sqlite.h"
+
+typedef struct cj_reg cj_reg_t;
+
+/* Open db (creating an SQLite file when missing).  CJ_OK, or an error
+ * with a message in err: CJ_ERR_UNSUPPORTED (backend not built / newer
+ * schema), CJ_ERR_STORAGE, CJ_ERR_BUSY. */
+int cj_reg_open(cj_reg_t **out, const char *db, char *err, size_t errcap);
+void cj_reg_close(cj_reg_t *r);
+const char *cj_reg_errmsg(const cj_reg_t *r);
+
+const cj_jrc_store_t *cj_reg_store(cj_reg_t *r);
+int cj_reg_begin(cj_reg_t *r);
+int cj_reg_commit(cj_reg_t *r);
+int cj_reg_rollback(cj_reg_t *r);
+
+int cj_reg_role_mask(const char *name);
+int cj_reg_add(cj_reg_t *r, const uint8_t *id, size_t id_len,
+               const uint8_t psk[16], uint8_t roles);
+int cj_reg_import_csv(cj_reg_t *r, const char *text, size_t len,
+                      size_t *bad_line, size_t *count);
+int cj_reg_list(cj_reg_t *r, cj_sqlite_info_fn fn, void *arg);
+int cj_reg_blacklist(cj_reg_t *r, cj_sqlite_info_fn fn, void *arg);
+int cj_reg_set_address(cj_reg_t *r, const uint8_t *id, size_t id_len,
+                       const cj_addr_t *addr);
+int cj_reg_evict(cj_reg_t *r, const uint8_t *id, size_t id_len);
+
+int cj_reg_network_load(cj_reg_t *r, cj_sqlite_network_t *n);
+int cj_reg_network_save(cj_reg_t *r, const cj_sqlite_network_t *n);
+int cj_reg_op_push(cj_reg_t *r, const cj_sqlite_op_t *op);
+int cj_reg_op_next(cj_reg_t *r, cj_sqlite_op_t *op);
+int cj_reg_op_done(cj_reg_t *r, int64_t seq);
+
+#endif

@@ -1,0 +1,273 @@
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net.h"
+
+uint64_t cj_host_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t cj_host_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int nibble(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int cj_hex_parse(const char *s, uint8_t *out, size_t cap, size_t want)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n % 2 || n / 2 > cap || (want && n / 2 != want))
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return (int)(n / 2);
+}
+
+char *cj_hex_fmt(char *out, const uint8_t *p, size_t n)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[p[i] >> 4];
+        out[2 * i + 1] = d[p[i] & 15];
+    }
+    out[2 * n] = 0;
+    return out;
+}
+
+int cj_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v)
+{
+    char *end;
+    unsigned long long x;
+    if (!*s || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    x = strtoull(s, &end, 10);
+    if (errno || *end || x < min || x > max)
+        return -1;
+    *v = (uint32_t)x;
+    return 0;
+}
+
+int cj_fail(int code, const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+/* ---- log -------------------------------------------------------------- */
+
+static cj_hlog_fmt_t log_fmt = CJ_HLOG_JSON;
+static char log_buf[4096];
+static size_t log_len;
+static int log_level = 2;
+static bool log_muted;
+
+void cj_hlog_set_level(int level)
+{
+    log_level = level;
+}
+
+static int level_num(const char *level)
+{
+    if (!strcmp(level, "error"))
+        return 0;
+    if (!strcmp(level, "warn"))
+        return 1;
+    if (!strcmp(level, "info"))
+        return 2;
+    return 3;
+}
+
+void cj_hlog_set_format(cj_hlog_fmt_t f)
+{
+    log_fmt = f;
+}
+
+int cj_hlog_parse_format(const char *s)
+{
+    if (!strcmp(s, "json"))
+        cj_hlog_set_format(CJ_HLOG_JSON);
+    else if (!strcmp(s, "text"))
+        cj_hlog_set_format(CJ_HLOG_TEXT);
+    else
+        return -1;
+    return 0;
+}
+
+static void put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void put(const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (log_muted || log_len >= sizeof log_buf - 1)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(log_buf + log_len, sizeof log_buf - log_len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        log_len += (size_t)n < sizeof log_buf - log_len ? (size_t)n
+                                                        : sizeof log_buf - 1 - log_len;
+}
+
+/* A string value: JSON-escaped, or as is in text mode (quoted when it
+ * holds a space). */
+static void put_str(const char *s)
+{
+    if (log_fmt == CJ_HLOG_TEXT) {
+        put(strchr(s, ' ') ? "\"%s\"" : "%s", s);
+        return;
+    }
+    put("\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            put("\\%c", c);
+        else if (c < 0x20)
+            put("\\u%04x", c);
+        else
+            put("%c", c);
+    }
+    put("\"");
+}
+
+static void put_key(const char *key)
+{
+    if (log_fmt == CJ_HLOG_TEXT)
+        put(" %s=", key);
+    else
+        put(",\"%s\":", key);
+}
+
+void cj_hlog_begin(const char *level, const char *event)
+{
+    uint64_t w = cj_host_wall();
+    time_t t = (time_t)(w / 1000);
+    struct tm tm;
+    char ts[80];
+    gmtime_r(&t, &tm);
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (unsigned)(w % 1000));
+    log_len = 0;
+    log_muted = level_num(level) > log_level;
+    if (log_fmt == CJ_HLOG_TEXT) {
+        put("%s %-5s %s", ts, level, event);
+    } else {
+        put("{\"ts\":\"%s\",\"level\":", ts);
+        put_str(level);
+        put(",\"event\":");
+        put_str(event);
+    }
+}
+
+void cj_hlog_str(const char *key, const char *val)
+{
+    put_key(key);
+    if (val)
+        put_str(val);
+    else
+        put("null");
+}
+
+void cj_hlog_int(const char *key, long long val)
+{
+    put_key(key);
+    put("%lld", val);
+}
+
+void cj_hlog_uint(const char *key, unsigned long long val)
+{
+    put_key(key);
+    put("%llu", val);
+}
+
+void cj_hlog_bool(const char *key, bool val)
+{
+    put_key(key);
+    put("%s", val ? "true" : "false");
+}
+
+void cj_hlog_hex(const char *key, const uint8_t *p, size_t n)
+{
+    char h[2 * 64 + 1];
+    if (n > 64)
+        n = 64;
+    cj_hlog_str(key, cj_hex_fmt(h, p, n));
+}
+
+void cj_hlog_addr(const char *key, const cj_addr_t *a)
+{
+    char b[96];
+    cj_hlog_str(key, cj_net_fmt_addr(a, b, sizeof b));
+}
+
+void cj_hlog_end(void)
+{
+    if (log_muted)
+        return;
+    if (log_fmt == CJ_HLOG_JSON)
+        put("}");
+    put("\n");
+    if (log_buf[log_len - 1] != '\n') /* truncated: still one line */
+        log_buf[log_len - 1] = '\n';
+    (void)!write(STDERR_FILENO, log_buf, log_len);
+    log_len = 0;
+}
+
+void cj_hlog_platform(void *ctx, int level, const char *msg)
+{
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    (void)ctx;
+    if (level < 0 || level > 3)
+        level = 0;
+    if (level == 3)
+        return;
+    cj_hlog_begin(names[level], "engine");
+    cj_hlog_str("msg", msg);
+    cj_hlog_end();
+}
+
+int cj_send_out(int fd, const cj_out_t *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (!out->len)
+        return 0;
+    if (cj_net_from_addr(&out->to, &ss, &len) != 0)
+        return -1;
+    if (sendto(fd, out->buf, out->len, 0, (struct sockaddr *)&ss, len) < 0 &&
+        errno != EAGAIN && errno != EWOULDBLOCK)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * util.h - small helpers shared by the cojp subcommands: clock, hex and
+ * number parsing for command-line arguments, the JSON/text log of the
+ * daemons, and sending an engine's output datagram.
+ *
+ * Exit codes of every subcommand: 0 success, 1 runtime failure
+ * (unreachable peer, unreadable database, timeout), 2 bad arguments.
+ */
+#ifndef COJP_HOST_UTIL_H
+#define COJP_HOST_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cojp/engine.h"
+
+#define CJ_EXIT_OK 0
+#define CJ_EXIT_RUNTIME 1
+#define CJ_EXIT_USAGE 2
+
+/* CLOCK_MONOTONIC in ms (engine time) and CLOCK_REALTIME in ms (logs,
+ * lease bookkeeping shown to operators). */
+uint64_t cj_host_now(void);
+uint64_t cj_host_wall(void);
+
+/* Parse exactly `want` bytes of hex (want 0: any length 1..cap) into
+ * out.  Returns the byte count or -1. */
+int cj_hex_parse(const char *s, uint8_t *out, size_t cap, size_t want);
+/* Lower-case hex of p[0..n) into out (2n+1 bytes). */
+char *cj_hex_fmt(char *out, const uint8_t *p, size_t n);
+/* Decimal unsigned in [min, max]: 0 or -1. */
+int cj_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v);
+
+/* One-line error for subcommand cmd ("cojp proxy"), then returns code. */
+int cj_fail(int code, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- log -------------------------------------------------------------- */
+
+/* Daemon logs go to stderr, one record per line: a JSON object
+ *   {"ts":"2024-05-01T12:00:00.123Z","level":"info","event":"joined",...}
+ * by default, or "TS LEVEL EVENT key=value ..." with --log text. */
+typedef enum { CJ_HLOG_JSON = 0, CJ_HLOG_TEXT } cj_hlog_fmt_t;
+void cj_hlog_set_format(cj_hlog_fmt_t f);
+/* "json" or "text": 0, else -1. */
+int cj_hlog_parse_format(const char *s);
+/* Records below this level are dropped: 0 error, 1 warn, 2 info (the
+ * default), 3 debug. */
+void cj_hlog_set_level(int level);
+
+/* Build one record: begin, any number of fields, end.  Records are built
+ * in a static buffer (single-threaded hosts) and written with one
+ * write(2).  level: "error", "warn", "info", "debug". */
+void cj_hlog_begin(const char *level, const char *event);
+void cj_hlog_str(const char *key, const char *val);
+void cj_hlog_int(const char *key, long long val);
+void cj_hlog_uint(const char *key, unsigned long long val);
+void cj_hlog_bool(const char *key, bool val);
+void cj_hlog_hex(const char *key, const uint8_t *p, size_t n);
+void cj_hlog_addr(const char *key, const cj_addr_t *a);
+void cj_hlog_end(void);
+
+/* A cj_platform_t log callback writing through the above (event
+ * "engine", field "msg"). */
+void cj_hlog_platform(void *ctx, int level, const char *msg);
+
+/* Send out->buf[0..out->len) to out->to on fd (nothing when len is 0).
+ * 0, or -1 (address not a host address, or sendto failed other than
+ * with EAGAIN). */
+int cj_send_out(int fd, const cj_out_t *out);
+
+#endif

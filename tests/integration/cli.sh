@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Integration test of the cojp daemons and clients: real processes over
+# loopback UDP (IPv6), an SQLite registry in a temporary folder.
+#
+#   tests/integration/cli.sh [path/to/cojp]
+#
+# Provisions pledges, runs `jrc serve` and `proxy` (a JP that joins
+# first) in the background, joins 5 one-shot pledges (--json), rekeys and
+# evicts with 3 `pledge --serve` nodes, restarts the JRC, checks every
+# bad-argument case (exit 2, one line on stderr) and clean SIGTERM
+# shutdowns.  Every wait is bounded.  Last line:
+#   integration: N passed, N failed
+set -u
+COJP=${1:-${COJP:-build/cojp}}
+COJP=$(cd "$(dirname "$COJP")" && pwd)/$(basename "$COJP")
+T=$(mktemp -d /tmp/cojp-it-XXXXXX)
+DB=$T/jrc.db
+PSK=000102030405060708090a0b0c0d0e0f
+passed=0 failed=0
+pids=()
+
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+check() { # check DESCRIPTION COMMAND...
+    local d=$1; shift
+    if "$@"; then ok "$d"; else bad "$d"; fi
+}
+
+# wait_for FILE REGEX SECONDS: until FILE has a line matching REGEX.
+wait_for() {
+    local end=$((SECONDS + $3))
+    while [ $SECONDS -lt "$end" ]; do
+        grep -qE "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_exit PID SECONDS: until PID is gone; its status in $exit_status.
+wait_exit() {
+    local end=$((SECONDS + $2))
+    while [ $SECONDS -lt "$end" ]; do
+        if ! kill -0 "$1" 2>/dev/null; then
+            wait "$1"; exit_status=$?
+            return 0
+        fi
+        sleep 0.1
+    done
+    exit_status=124
+    return 1
+}
+
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
+
+# start_daemon LOG READY_REGEX -- ARGS (with PORT in ARGS replaced by a
+# random high port, retried on EADDRINUSE).  Sets daemon_pid and port.
+start_daemon() {
+    local log=$1 ready=$2; shift 3
+    for attempt in 1 2 3 4 5 6 7 8; do
+        port=$((20000 + RANDOM % 40000))
+        local args=("${@//PORT/$port}")
+        "$COJP" "${args[@]}" 2>"$log" &
+        daemon_pid=$!
+        local end=$((SECONDS + 10))
+        while [ $SECONDS -lt $end ]; do
+            grep -qE "$ready" "$log" 2>/dev/null && { pids+=("$daemon_pid"); return 0; }
+            kill -0 "$daemon_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        wait "$daemon_pid" 2>/dev/null
+        grep -q "Address already in use" "$log" || return 1
+    done
+    return 1
+}
+
+echo "=== provisioning"
+ids=()
+for i in 1 2 3 4 5; do ids+=("020000000000000$i"); done
+for id in "${ids[@]}"; do
+    "$COJP" jrc add --db "$DB" --pledge "$id" --psk "$PSK" || bad "jrc add $id"
+done
+check "jrc add of 5 pledges" test "$("$COJP" jrc list --db "$DB" | grep -c '^0200')" -eq 5
+"$COJP" jrc add --db "$DB" --pledge "${ids[0]}" --psk "$PSK" 2>"$T/dup.err"
+check "jrc add of a duplicate exits 1" test $? -eq 1
+printf '# serving nodes\n0300000000000001,%s\n0300000000000002,%s,node\n0300000000000003,%s\n' \
+    "$PSK" "$PSK" "$PSK" >"$T/nodes.csv"
+check "jrc import of 3 nodes" "$COJP" jrc import --db "$DB" "$T/nodes.csv"
+"$COJP" jrc add --db "$DB" --pledge 0a00000000000001 --psk "$PSK" || bad "jrc add of the JP"
+
+echo "=== daemons"
+if start_daemon "$T/jrc.log" '"event":"start"' -- jrc serve --db "$DB" --listen "[::1]:PORT" \
+    --network-id cafe --lease-hours 24 --ack-timeout 300; then
+    ok "jrc serve started"
+else
+    bad "jrc serve did not start"; cat "$T/jrc.log"; echo "integration: $passed passed, $((failed + 1)) failed"; exit 1
+fi
+jrc_pid=$daemon_pid jrc_port=$port
+if start_daemon "$T/proxy.log" '"event":"start"' -- proxy --listen "[::1]:PORT" \
+    --jrc "[::1]:$jrc_port" --id 0a00000000000001 --psk "$PSK" --network-id cafe \
+    --state "$T/jp.state"; then
+    ok "proxy started"
+else
+    bad "proxy did not start"; cat "$T/proxy.log"
+fi
+proxy_pid=$daemon_pid proxy_port=$port
+"$COJP" jrc address --db "$DB" --pledge 0a00000000000001 --address "[::1]:$proxy_port"
+check "the JP joined the JRC directly" wait_for "$T/proxy.log" '"event":"proxy_config"' 20
+
+echo "=== 5 pledges join through the JP"
+jp=()
+for id in "${ids[@]}"; do
+    timeout 60 "$COJP" pledge --id "$id" --psk "$PSK" --proxy "[::1]:$proxy_port" \
+        --network-id cafe --state "$T/$id.state" --json --timeout 45 \
+        >"$T/$id.json" 2>"$T/$id.err" &
+    jp+=($!)
+done
+for k in 0 1 2 3 4; do
+    wait "${jp[$k]}"; rc=$?
+    id=${ids[$k]}
+    check "pledge $id exits 0" test $rc -eq 0
+    check "pledge $id prints one JSON object" test "$(wc -l <"$T/$id.json")" -eq 1
+    check "pledge $id JSON is a join result" json "$T/$id.json" \
+        "d['joined'] is True and len(d['short_id'])==4 and d['lease_hours']==24 and len(d['keys'])==2 and all(len(k['key'])==32 and isinstance(k['key_id'],int) and isinstance(k['key_usage'],int) for k in d['keys']) and d['jrc_address'] is None and d['join_rate'] is None and d['blacklist']==[] and list(d)==['joined','short_id','lease_hours','keys','jrc_address','join_rate','blacklist']"
+done
+"$COJP" jrc list --db "$DB" --json >"$T/list1.json"
+check "jrc list --json: the 5 pledges joined with unique short ids" json "$T/list1.json" \
+    "len([p for p in d['pledges'] if p['pledge'].startswith('0200') and p['joined']])==5 and len(set(p['short_id'] for p in d['pledges'] if p['joined']))==len([p for p in d['pledges'] if p['joined']])"
+sids=$(cat "$T"/0200*.json | python3 -c "import sys,json; print(len(set(json.loads(l)['short_id'] for l in sys.stdin)))")
+check "the pledges' own short ids are unique" test "$sids" -eq 5
+
+echo "=== rekey with 3 serving nodes"
+nodes=(0300000000000001 0300000000000002 0300000000000003)
+node_pids=()
+for n in "${nodes[@]}"; do
+    for attempt in 1 2 3 4 5; do
+        nport=$((20000 + RANDOM % 40000))
+        "$COJP" pledge --id "$n" --psk "$PSK" --proxy "[::1]:$proxy_port" --network-id cafe \
+            --state "$T/$n.state" --serve "[::1]:$nport" --timeout 45 2>"$T/$n.log" &
+        npid=$!
+        sleep 0.2
+        kill -0 $npid 2>/dev/null && break
+        grep -q "Address already in use" "$T/$n.log" || break
+    done
+    pids+=($npid); node_pids+=($npid)
+    "$COJP" jrc address --db "$DB" --pledge "$n" --address "[::1]:$nport" || bad "jrc address $n"
+done
+for n in "${nodes[@]}"; do
+    check "serving node $n joined" wait_for "$T/$n.log" '"event":"joined"' 30
+done
+check "jrc rekey queues" "$COJP" jrc rekey --db "$DB"
+newid=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(max(d['network']['key_ids'])+1)" "$T/list1.json")
+for n in "${nodes[@]}"; do
+    check "node $n switched to key $newid" wait_for "$T/$n.log" "\"event\":\"keys_switched\".*\"key_$newid\"" 20
+done
+keys=$(for n in "${nodes[@]}"; do grep '"keys_switched"' "$T/$n.log" | head -1 | sed -E "s/.*\"key_$newid\":\"([0-9a-f]+)\".*/\1/"; done | sort -u | wc -l)
+check "all 3 nodes report the same new key" test "$keys" -eq 1
+check "the JRC finished the campaign" wait_for "$T/jrc.log" '"event":"campaign_done"' 20
+"$COJP" jrc list --db "$DB" --json >"$T/list2.json"
+check "jrc list shows the 3 nodes acknowledged" json "$T/list2.json" \
+    "len([p for p in d['pledges'] if p['pledge'].startswith('0300') and p['last_outcome']=='acknowledged' and p['last_campaign']==1])==3 and $newid in d['network']['key_ids'] and d['network']['next_campaign']==2"
+check "jrc list shows the address-less pledges not reached" json "$T/list2.json" \
+    "len([p for p in d['pledges'] if p['pledge'].startswith('0200') and p['last_outcome']=='not reached'])==5"
+check "the JP itself acknowledged the rekey" json "$T/list2.json" \
+    "[p['last_outcome'] for p in d['pledges'] if p['pledge']=='0a00000000000001']==['acknowledged']"
+
+echo "=== evict"
+check "jrc evict queues" "$COJP" jrc evict --db "$DB" --pledge "${nodes[2]}"
+"$COJP" jrc evict --db "$DB" --pledge 0f0f 2>"$T/ev.err"
+check "jrc evict of an unknown pledge exits 1" test $? -eq 1
+check "the evicted node loses its lease" wait_for "$T/${nodes[2]}.log" '"event":"lease_expired"' 20
+for n in "${nodes[0]}" "${nodes[1]}"; do
+    check "node $n got the post-eviction keys" wait_for "$T/$n.log" '"event":"keys_switched".*' 20
+    check "node $n applied a blacklist" wait_for "$T/$n.log" '"update_applied".*"blacklist":1' 20
+done
+check "the JP applied the blacklist" wait_for "$T/proxy.log" '"event":"proxy_config".*"blacklist":1' 20
+check "the JRC finished the eviction campaign" wait_for "$T/jrc.log" '"event":"campaign_done","campaign":2' 20
+"$COJP" jrc list --db "$DB" --json >"$T/list3.json"
+check "jrc list shows the eviction" json "$T/list3.json" \
+    "[(p['evicted'],p['joined']) for p in d['pledges'] if p['pledge']=='${nodes[2]}']==[(True,False)] and d['network']['next_campaign']==3"
+
+echo "=== shutdown and restart"
+kill -TERM "$jrc_pid"
+wait_exit "$jrc_pid" 10
+check "jrc serve exits 0 on SIGTERM" test "$exit_status" -eq 0
+check "jrc serve logs its counters last" sh -c "tail -1 '$T/jrc.log' | grep -q '\"event\":\"shutdown\".*\"joins\":'"
+if start_daemon "$T/jrc2.log" '"event":"start"' -- jrc serve --db "$DB" --listen "[::1]:$jrc_port" \
+    --ack-timeout 300; then
+    ok "jrc serve restarted on the same port"
+    jrc_pid=$daemon_pid
+else
+    bad "jrc serve restart"; cat "$T/jrc2.log"
+fi
+kids=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(','.join(map(str,d['network']['key_ids'])))" "$T/list3.json")
+check "the restarted JRC keeps keys and campaign numbers" \
+    grep -qE "\"k1_id\":${kids%,*},\"k2_id\":${kids#*,},\"blacklist\":1,\"next_campaign\":3" "$T/jrc2.log"
+timeout 60 "$COJP" pledge --id "${ids[0]}" --psk "$PSK" --proxy "[::1]:$proxy_port" \
+    --network-id cafe --state "$T/${ids[0]}.state" --json --timeout 45 >"$T/rejoin.json" 2>"$T/rejoin.err"
+check "a pledge rejoins after the restart with its state file" json "$T/rejoin.json" "d['joined'] is True"
+check "the rejoined pledge gets the current key set" json "$T/rejoin.json" \
+    "sorted(k['key_id'] for k in d['keys'])==[$kids]"
+for p in "$proxy_pid" "${node_pids[0]}"; do kill -TERM "$p"; done
+wait_exit "$proxy_pid" 10
+check "proxy exits 0 on SIGTERM" test "$exit_status" -eq 0
+check "proxy logs its drop counters last" sh -c "tail -1 '$T/proxy.log' | grep -q '\"event\":\"shutdown\".*\"dropped_blacklist\":'"
+wait_exit "${node_pids[0]}" 10
+check "pledge --serve exits 0 on SIGTERM" test "$exit_status" -eq 0
+check "pledge --serve logs shutdown last" sh -c "tail -1 '$T/${nodes[0]}.log' | grep -q '\"event\":\"shutdown\"'"
+
+echo "=== bad arguments: exit 2, one line on stderr"
+usage_case() { # usage_case DESCRIPTION ARGS...
+    local d=$1; shift
+    timeout 10 "$COJP" "$@" >/dev/null 2>"$T/err"
+    local rc=$? lines
+    lines=$(wc -l <"$T/err")
+    if [ $rc -eq 2 ] && [ "$lines" -eq 1 ]; then ok "$d"; else bad "$d (exit $rc, $lines lines)"; cat "$T/err"; fi
+}
+usage_case "no command" 
+usage_case "unknown command" frobnicate
+usage_case "unknown jrc command" jrc frobnicate
+usage_case "jrc without command" jrc
+usage_case "bad hex pledge id" jrc add --db "$T/x.db" --pledge 0g --psk "$PSK"
+usage_case "pledge id too long" jrc add --db "$T/x.db" --pledge 000102030405060708 --psk "$PSK"
+usage_case "wrong PSK length" jrc add --db "$T/x.db" --pledge 01 --psk 0011
+usage_case "bad role" jrc add --db "$T/x.db" --pledge 01 --psk "$PSK" --role king
+usage_case "bad provisioning address" jrc add --db "$T/x.db" --pledge 01 --psk "$PSK" --address nowhere
+usage_case "jrc add without --db" jrc add --pledge 01 --psk "$PSK"
+usage_case "jrc list without --db" jrc list
+usage_case "jrc list unknown option" jrc list --db "$DB" --fancy
+usage_case "jrc import without file" jrc import --db "$DB"
+usage_case "jrc serve bad listen address" jrc serve --db "$T/x.db" --listen "[::1]"
+usage_case "jrc serve bad K2" jrc serve --db "$T/x.db" --listen "[::1]:5683" --k2 abcd
+usage_case "jrc serve bad key id" jrc serve --db "$T/x.db" --listen "[::1]:5683" --key-id 254
+usage_case "jrc serve bad JRC address" jrc serve --db "$T/x.db" --listen "[::1]:5683" --jrc-address 10.0.0.1
+usage_case "jrc serve bad join rate" jrc serve --db "$T/x.db" --listen "[::1]:5683" --join-rate -1
+usage_case "jrc serve bad log format" jrc serve --db "$T/x.db" --listen "[::1]:5683" --log xml
+usage_case "jrc rekey bad K2" jrc rekey --db "$DB" --k2 00
+usage_case "jrc evict without pledge" jrc evict --db "$DB"
+usage_case "proxy bad address" proxy --listen "::1:5683" --jrc "[::1]:5683"
+usage_case "proxy port out of range" proxy --listen "[::1]:70000" --jrc "[::1]:5683"
+usage_case "proxy mixed families" proxy --listen "127.0.0.1:5683" --jrc "[::1]:5683"
+usage_case "proxy bad blacklist" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --blacklist 01,,02
+usage_case "proxy --id without --psk" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --id 01
+usage_case "proxy bad join rate" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --join-rate x
+usage_case "pledge without --proxy" pledge --id 01 --psk "$PSK"
+usage_case "pledge bad hex id" pledge --id xyz --psk "$PSK" --proxy "[::1]:5683"
+usage_case "pledge short PSK" pledge --id 01 --psk 00112233 --proxy "[::1]:5683"
+usage_case "pledge bad proxy address" pledge --id 01 --psk "$PSK" --proxy "[fe80::1%nosuchif0]:5683"
+usage_case "pledge bad network id" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --network-id 0
+usage_case "pledge bad timeout" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --timeout 0
+usage_case "pledge unknown option" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --turbo
+usage_case "pledge stray argument" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" extra
+
+echo "=== runtime failures: exit 1, one line on stderr"
+runtime_case() {
+    local d=$1; shift
+    timeout 20 "$COJP" "$@" >/dev/null 2>"$T/err"
+    local rc=$? lines
+    lines=$(wc -l <"$T/err")
+    if [ $rc -eq 1 ] && [ "$lines" -eq 1 ]; then ok "$d"; else bad "$d (exit $rc, $lines lines)"; cat "$T/err"; fi
+}
+runtime_case "jrc list of a missing registry" jrc list --db "$T/none.db"
+printf 'this is not a database, just text that is long enough to look odd\n%.0s' 1 2 3 4 5 6 7 8 >"$T/garbage.db"
+runtime_case "jrc list of an unreadable registry" jrc list --db "$T/garbage.db"
+runtime_case "jrc add into an unreachable folder" jrc add --db "$T/no/such/dir/x.db" --pledge 01 --psk "$PSK"
+runtime_case "jrc import of a missing file" jrc import --db "$T/x.db" "$T/none.csv"
+runtime_case "pledge with nobody at the proxy address" pledge --id "${ids[1]}" --psk "$PSK" \
+    --proxy "[::1]:9" --state "$T/lonely.state" --timeout 2
+runtime_case "unreachable PostgreSQL registry" jrc list --db postgresql://127.0.0.1:1/cojp
+
+echo "=== help and version"
+for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" proxy pledge jrc; do
+    # shellcheck disable=SC2086
+    check "cojp $c --help" sh -c "'$COJP' $c --help | grep -q usage"
+done
+check "cojp --version" sh -c "'$COJP' --version | grep -qE '^cojp [0-9]'"
+
+kill -TERM "$jrc_pid" 2>/dev/null
+wait_exit "$jrc_pid" 10
+echo "integration: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
