@@ -1,8 +1,11 @@
 /*
- * cojp demo - the main job: a JRC, a Join Proxy and N pledges on loopback
- * UDP, each with its own socket, driven by one poll loop.  Prints one row
- * per pledge (identifier, short address, key id, join time) and exits 0
- * when every pledge joined within the deadline.
+ * cojp demo - the main job: a JRC over a real SQLite registry, a Join
+ * Proxy and N pledges on loopback UDP, each with its own socket, driven by
+ * one poll loop.  The JRC side uses group commit as the daemon does: the
+ * datagrams that are ready are handled in one transaction and their
+ * responses leave only after it committed.  Prints one row per pledge
+ * (identifier, short address, key id, join time) and exits 0 when every
+ * pledge joined within the deadline.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,16 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cojp/crypto.h"
 #include "cojp/jrc.h"
-#include "cojp/jrc_memstore.h"
 #include "cojp/pledge.h"
 #include "cojp/proxy.h"
 #include "net.h"
+#include "registry.h"
 #include "port/platform_mem.h"
 
 #define DEMO_MAX_PLEDGES 5000
@@ -38,10 +42,13 @@ typedef struct demo_pledge {
     bool joined;
 } demo_pledge_t;
 
+/* Wall-clock milliseconds: the registry stores short-id leases as points
+ * in time that must mean the same after a restart, as in `cojp jrc serve`.
+ * A demo lasts seconds, so a clock step during it is not a concern. */
 static uint64_t now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -59,16 +66,60 @@ static int send_out(int fd, const cj_out_t *out)
     return 0;
 }
 
+/* Group commit on the JRC side: every datagram that is ready (up to
+ * DEMO_BATCH) is handled inside one transaction; the responses are sent
+ * only once it committed.  If the commit fails nothing is sent and the
+ * engine reloads its state from the registry.  Returns 0, or -1 when the
+ * registry is unusable. */
+#define DEMO_BATCH 64
+static int jrc_batch(cj_jrc_t *jrc, cj_mem_platform_t *pf, cj_reg_t *reg,
+                     const cj_jrc_cfg_t *cfg, int fd)
+{
+    static uint8_t in[1280], outbuf[DEMO_BATCH][1280];
+    static cj_out_t pending[DEMO_BATCH];
+    int count = 0;
+    if (cj_reg_begin(reg) != CJ_OK) {
+        fprintf(stderr, "cojp demo: %s\n", cj_reg_errmsg(reg));
+        return -1;
+    }
+    while (count < DEMO_BATCH) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        ssize_t r = recvfrom(fd, in, sizeof in, 0, (struct sockaddr *)&ss, &sl);
+        cj_addr_t from;
+        uint64_t now = now_ms();
+        if (r < 0)
+            break;
+        cj_net_to_addr((struct sockaddr *)&ss, &from);
+        pending[count].buf = outbuf[count];
+        pending[count].cap = sizeof outbuf[count];
+        cj_out_reset(&pending[count]);
+        pf->now = now;
+        if (cj_jrc_input(jrc, now, &from, in, (size_t)r, &pending[count]) == 1 &&
+            pending[count].len)
+            count++;
+    }
+    if (cj_reg_commit(reg) != CJ_OK) {
+        fprintf(stderr, "cojp demo: commit failed (%s); reloading\n", cj_reg_errmsg(reg));
+        cj_reg_rollback(reg);
+        return cj_jrc_init(jrc, cfg, cj_reg_store(reg), &pf->port) == CJ_OK ? 0 : -1;
+    }
+    for (int i = 0; i < count; i++)
+        send_out(fd, &pending[i]);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cojp demo [--pledges N] [--timeout SECONDS] [--json]\n"
+            "usage: cojp demo [--pledges N] [--timeout SECONDS] [--db FILE] [--json]\n"
             "\n"
-            "Starts a JRC, a Join Proxy and N pledges (default 10, at most %d)\n"
-            "on loopback UDP ([::1]), provisions every pledge with a fresh\n"
-            "random PSK, lets them join through the proxy and prints one row\n"
-            "per pledge.  Exits 0 when all joined before the timeout\n"
-            "(default 60 s).\n",
+            "Creates a SQLite registry (a temporary one, removed afterwards,\n"
+            "unless --db names a new file to keep), provisions N pledges\n"
+            "(default 10, at most %d) with fresh random PSKs, starts a JRC, a\n"
+            "Join Proxy and the pledges on loopback UDP ([::1]), lets them join\n"
+            "through the proxy and prints one row per pledge.  Exits 0 when\n"
+            "all joined before the timeout (default 60 s).\n",
             DEMO_MAX_PLEDGES);
 }
 
@@ -101,15 +152,20 @@ int cj_cmd_demo(int argc, char **argv)
         {"pledges", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
+        {"db", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     long n = 10, timeout_s = 60;
     bool json = false;
+    const char *db_arg = NULL;
+    char tmpdir[] = "/tmp/cojp-demo.XXXXXX", db_path[64];
+    bool made_tmp = false;
+    cj_reg_t *reg = NULL;
     int c, rc = 1;
     char *end;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "n:t:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:t:jd:h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             n = strtol(optarg, &end, 10);
@@ -127,6 +183,9 @@ int cj_cmd_demo(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'd':
+            db_arg = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -171,10 +230,8 @@ int cj_cmd_demo(int argc, char **argv)
         return 1;
     }
 
-    cj_jrc_mementry_t *entries = calloc((size_t)n, sizeof *entries);
     cj_jrc_slot_t *slots = calloc((size_t)n, sizeof *slots);
     demo_pledge_t *pl = calloc((size_t)n, sizeof *pl);
-    cj_jrc_memstore_t *ms = calloc(1, sizeof *ms);
     cj_jrc_t *jrc = calloc(1, sizeof *jrc);
     cj_proxy_t *jp = calloc(1, sizeof *jp);
     struct pollfd *pfd = calloc((size_t)n + 3, sizeof *pfd);
@@ -182,13 +239,38 @@ int cj_cmd_demo(int argc, char **argv)
     int jrc_fd = -1, jp_down = -1, jp_up = -1;
     uint8_t buf[1280], obuf[1280];
 
-    if (!entries || !slots || !pl || !ms || !jrc || !jp || !pfd) {
+    if (!slots || !pl || !jrc || !jp || !pfd) {
         fprintf(stderr, "cojp demo: out of memory\n");
         goto done;
     }
     for (long i = 0; i < n; i++)
         pl[i].fd = -1;
-    cj_jrc_memstore_init(ms, entries, (size_t)n);
+    if (db_arg) {
+        struct stat st;
+        if (stat(db_arg, &st) == 0) {
+            fprintf(stderr, "cojp demo: %s exists; --db takes a new file\n", db_arg);
+            goto done;
+        }
+        snprintf(db_path, sizeof db_path, "%s", db_arg);
+        if (strlen(db_arg) >= sizeof db_path) {
+            fprintf(stderr, "cojp demo: --db path too long\n");
+            goto done;
+        }
+    } else {
+        if (!mkdtemp(tmpdir)) {
+            fprintf(stderr, "cojp demo: cannot create a temporary folder: %s\n", strerror(errno));
+            goto done;
+        }
+        made_tmp = true;
+        snprintf(db_path, sizeof db_path, "%s/registry.db", tmpdir);
+    }
+    {
+        char err[256];
+        if (cj_reg_open(&reg, db_path, err, sizeof err) != CJ_OK) {
+            fprintf(stderr, "cojp demo: %s\n", err);
+            goto done;
+        }
+    }
     cj_mem_platform_init(&jrc_pf);
     cj_mem_platform_init(&jp_pf);
     jcfg.slots = slots;
@@ -205,7 +287,7 @@ int cj_cmd_demo(int argc, char **argv)
     cj_net_set_rcvbuf(jp_down, 8 << 20);
     cj_net_set_rcvbuf(jp_up, 8 << 20);
     jrc_pf.now = now_ms();
-    if (cj_jrc_init(jrc, &jcfg, &ms->store, &jrc_pf.port) != CJ_OK) {
+    if (cj_jrc_init(jrc, &jcfg, cj_reg_store(reg), &jrc_pf.port) != CJ_OK) {
         fprintf(stderr, "cojp demo: JRC init failed\n");
         goto done;
     }
@@ -221,13 +303,18 @@ int cj_cmd_demo(int argc, char **argv)
     addr_of(jp_down, &jp_addr);
 
     uint64_t t0 = now_ms();
+    /* Provisioning is one transaction, as `cojp jrc import` does it. */
+    if (cj_reg_begin(reg) != CJ_OK) {
+        fprintf(stderr, "cojp demo: %s\n", cj_reg_errmsg(reg));
+        goto done;
+    }
     for (long i = 0; i < n; i++) {
         demo_pledge_t *d = &pl[i];
         cj_pledge_cfg_t cfg;
         if (cj_crypto_random(d->id, 8) || cj_crypto_random(d->psk, 16))
             goto done;
         d->id[0] = (uint8_t)((d->id[0] & 0xfc) | 0x02); /* locally administered */
-        if (cj_jrc_memstore_add(ms, d->id, 8, d->psk, CJ_JRC_ALLOW_NODE) != CJ_OK) {
+        if (cj_reg_add(reg, d->id, 8, d->psk, CJ_JRC_ALLOW_NODE) != CJ_OK) {
             fprintf(stderr, "cojp demo: provisioning failed\n");
             goto done;
         }
@@ -248,6 +335,11 @@ int cj_cmd_demo(int argc, char **argv)
             fprintf(stderr, "cojp demo: pledge init failed\n");
             goto done;
         }
+    }
+
+    if (cj_reg_commit(reg) != CJ_OK) {
+        fprintf(stderr, "cojp demo: %s\n", cj_reg_errmsg(reg));
+        goto done;
     }
 
     pfd[0].fd = jrc_fd;
@@ -310,7 +402,10 @@ int cj_cmd_demo(int argc, char **argv)
             perror("cojp demo: poll");
             goto done;
         }
-        for (long k = 0; ready > 0 && k < n + 3; k++) {
+        if (ready > 0 && (pfd[0].revents & POLLIN) &&
+            jrc_batch(jrc, &jrc_pf, reg, &jcfg, jrc_fd) != 0)
+            goto done;
+        for (long k = 1; ready > 0 && k < n + 3; k++) {
             if (!(pfd[k].revents & POLLIN))
                 continue;
             for (;;) {
@@ -323,11 +418,7 @@ int cj_cmd_demo(int argc, char **argv)
                 cj_net_to_addr((struct sockaddr *)&ss, &from);
                 now = now_ms();
                 cj_out_reset(&out);
-                if (k == 0) {
-                    jrc_pf.now = now;
-                    if (cj_jrc_input(jrc, now, &from, buf, (size_t)r, &out) == 1)
-                        send_out(jrc_fd, &out);
-                } else if (k == 1) {
+                if (k == 1) {
                     if (cj_proxy_input_pledge(jp, now, &from, buf, (size_t)r, &out) == 1)
                         send_out(jp_up, &out);
                 } else if (k == 2) {
@@ -375,8 +466,10 @@ int cj_cmd_demo(int argc, char **argv)
     if (json)
         printf("]}\n");
     else
-        printf("%ld of %ld pledges joined in %" PRIu64 " ms (JRC: %lu joins, %lu store lookups)\n",
-               joined, n, total, jrc->stats.joins, jrc->stats.lookups);
+        printf("%ld of %ld pledges joined in %" PRIu64 " ms (JRC: %lu joins, %lu registry "
+               "lookups; SQLite %s%s)\n",
+               joined, n, total, jrc->stats.joins, jrc->stats.lookups,
+               made_tmp ? "temporary registry" : "registry ", made_tmp ? "" : db_path);
     rc = joined == n ? 0 : 1;
     if (rc)
         fprintf(stderr, "cojp demo: %ld of %ld pledges did not join\n", n - joined, n);
@@ -392,10 +485,19 @@ done:
         close(jp_down);
     if (jp_up >= 0)
         close(jp_up);
-    free(entries);
     free(slots);
     free(pl);
-    free(ms);
+    if (reg)
+        cj_reg_close(reg);
+    if (made_tmp) {
+        char path[128];
+        static const char *const files[] = {"registry.db", "registry.db-wal", "registry.db-shm"};
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
+            unlink(path);
+        }
+        rmdir(tmpdir);
+    }
     free(jrc);
     free(jp);
     free(pfd);
