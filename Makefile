@@ -128,3 +128,16 @@ clean:
 # make firmware / make firmware-test; rules in ports/cortex-m/cortex-m.mk.
 include ports/cortex-m/cortex-m.mk
 # ---- end of Cortex-M block ----
+
+# ---- simulator: cojp sim (src/sim/) ----
+SIM_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/sim/*.c))
+HOST_OBJ += $(SIM_OBJ)
+$(BUILD)/cojp: $(SIM_OBJ)
+HOST_LDLIBS += -lm
+.PHONY: check-sim bench-sim
+check-sim: $(BUILD)/cojp
+	tests/integration/sim.sh $(BUILD)/cojp
+bench-sim: $(BUILD)/cojp
+	$(BUILD)/cojp sim --bench --no-progress --nodes 100 --duration 3000 >/dev/null
+	$(BUILD)/cojp sim --bench --no-progress --nodes 10000 --duration 3600 >/dev/null
+# ---- end of simulator block ----

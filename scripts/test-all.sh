@@ -46,6 +46,7 @@ stage "fuzz smoke (${FUZZ_SMOKE_SECONDS} s per harness)" make -j"$JOBS" fuzz-smo
 stage "footprint (Cortex-M3)" make footprint
 stage "firmware on QEMU (mps2-an385)" make firmware-test
 stage "PostgreSQL store (throwaway server)" make check-pg
+stage "simulator (cojp sim)" make check-sim
 
 echo "stages: $passed passed, $failed failed; unit tests: $upass passed, $ufail failed"
 echo "$((passed + upass)) passed, $((failed + ufail)) failed"

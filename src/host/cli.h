@@ -9,6 +9,7 @@ int cj_cmd_demo(int argc, char **argv);
 int cj_cmd_pledge(int argc, char **argv);
 int cj_cmd_proxy(int argc, char **argv);
 int cj_cmd_jrc(int argc, char **argv);
+int cj_cmd_sim(int argc, char **argv);
 
 
 #endif

@@ -19,6 +19,7 @@ static const struct {
     {"jrc", cj_cmd_jrc, "Join Registrar/Coordinator: provisioning and the daemon"},
     {"proxy", cj_cmd_proxy, "Join Proxy daemon"},
     {"pledge", cj_cmd_pledge, "join a network through a Join Proxy"},
+    {"sim", cj_cmd_sim, "discrete-event 6TiSCH network simulator"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,283 @@
+/*
+ * sim.h - internals of `cojp sim`, the discrete-event 6TiSCH simulator
+ * (host layer: malloc and libc allowed).  Every mote runs the project's
+ * engines (pledge, Join Proxy, and on the root the JRC with an in-memory
+ * store) over a TSCH MAC and radio model; every frame on the air is real
+ * IEEE 802.15.4 bytes (cojp/wpan.h) secured with real CCM*.  What is
+ * modelled and what is simplified is documented in docs/simulator.md.
+ *
+ * Files: sim.c (scheduler, MAC, radio, routing, engines), sim_frame.c
+ * (802.15.4 frames, 6LoWPAN IPHC, RPL messages), sim_out.c (timeline,
+ * JSON, SVG plot, pcap), sim_cmd.c (command line).
+ */
+#ifndef COJP_SIM_H
+#define COJP_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cojp/jrc.h"
+#include "cojp/jrc_memstore.h"
+#include "cojp/pledge.h"
+#include "cojp/proxy.h"
+#include "port/platform_mem.h"
+
+#define SIM_SLOT_MS 10u          /* TSCH timeslot, RFC 8180 section 4.1 */
+#define SIM_NUM_CH 16u           /* 2.4 GHz O-QPSK channels 11..26 */
+#define SIM_NEVER UINT64_MAX
+#define SIM_FRAME_MAX 320        /* bytes of one frame (see docs: the
+                                    127-byte PHY limit is not enforced) */
+#define SIM_QUEUE_MAX 64         /* packets queued per mote */
+#define SIM_MAX_CAND 4           /* JP candidates a pledge remembers */
+#define SIM_UDP_PORT 5683
+#define SIM_MIN_HOP_RANK 256u    /* MinHopRankIncrease, RFC 6550 */
+#define SIM_INFINITE_RANK 0xffffu
+
+/* Packet kinds (what the network layer queued). */
+enum {
+    PK_EB = 1,   /* Enhanced Beacon, K1 MIC-only, minimal cell */
+    PK_DIO,      /* RPL DIO to ff02::1a, K2 */
+    PK_DIS,      /* RPL DIS to ff02::1a, K2 */
+    PK_DAO,      /* RPL DAO routed to the root, K2 */
+    PK_UDP,      /* CoAP over UDP, routed between global addresses, K2 */
+    PK_JOIN      /* CoAP over UDP between link-local addresses of a pledge
+                    and its JP: unsecured frames (RFC 9031 section 5) */
+};
+
+/* Mote roles in the join life cycle. */
+enum {
+    ST_SCAN = 0, /* passive scan on one channel */
+    ST_COLLECT,  /* synchronised, gathering EBs for JP selection */
+    ST_JOINING,  /* pledge engine running */
+    ST_JOINED,   /* has the keys; routing and JP roles active */
+    ST_WAIT      /* join failed, rescan after a pause */
+};
+
+typedef struct sim_pkt {
+    uint8_t kind;
+    uint8_t retries;      /* MAC retransmissions so far */
+    uint8_t hop_limit;
+    uint64_t not_before;  /* CSMA-CA backoff: no attempt before this slot */
+    int32_t nexthop;      /* link destination mote, -1 broadcast */
+    int32_t src, dst;     /* IPv6 end points (motes) of routed packets;
+                             link ends for PK_JOIN */
+    uint16_t len;         /* bytes of data: UDP payload (CoAP) */
+    uint8_t data[];
+} sim_pkt_t;
+
+typedef struct sim_nb {
+    uint32_t idx;         /* neighbour mote */
+    float pdr;            /* packet delivery ratio of the link */
+    uint16_t rank;        /* rank last advertised in a DIO, or infinite */
+} sim_nb_t;
+
+typedef struct sim_cand {
+    int32_t idx;
+    uint8_t proxy_prio, pan_prio;
+    float pdr;
+} sim_cand_t;
+
+typedef struct sim_mote {
+    uint8_t eui[8];
+    float x, y;
+    uint32_t nb_off, nb_cnt;
+    bool is_root;
+    uint8_t state;
+    uint8_t scan_ch;
+    uint8_t dsn;
+    /* autonomous RX cell (RFC 9033 section 3) */
+    uint16_t auto_slot, auto_ch;
+
+    /* timeline, ms; SIM_NEVER = not yet */
+    uint64_t t_first_eb, t_sync, t_join_req, t_joined, t_parent;
+    uint64_t t_collect_end, t_restart;
+
+    sim_cand_t cand[SIM_MAX_CAND];
+    uint8_t ncand;
+
+    cj_pledge_t *pl;
+    cj_mem_platform_t pf;
+    cj_proxy_t *jp;
+
+    /* RPL */
+    uint16_t rank;
+    int32_t parent;
+    uint32_t parent_fail;     /* consecutive MAC failures to the parent */
+    uint8_t dao_seq;
+    uint64_t next_eb, next_dis;
+    uint64_t tr_i, tr_t, tr_end; /* Trickle: interval, fire, end (ms) */
+    uint32_t tr_c;
+    bool tr_fired;
+
+    /* MAC: queue and TSCH CSMA-CA state */
+    sim_pkt_t *q[SIM_QUEUE_MAX];
+    uint8_t qh, qn;
+    uint8_t be, backoff;
+    uint64_t tx_asn;
+
+    /* scheduler */
+    uint64_t wake;
+    uint32_t gen;
+    uint64_t stamp;           /* slot of rx bookkeeping */
+    uint32_t rx_hits, rx_who;
+
+    /* statistics */
+    uint32_t tx_frames, tx_bytes, rx_frames, tx_acks;
+    uint32_t mac_retx, mac_drops, queue_drops, collisions;
+    uint32_t join_attempts, join_retx, join_msgs;
+    uint32_t k2_rejected_unjoined; /* K2 frames a non-joined mote dropped */
+    uint32_t k2_accepted_unjoined; /* must stay 0 */
+    uint32_t updates;         /* parameter updates applied */
+    uint32_t keys_switched;
+    uint32_t parent_changes;
+} sim_mote_t;
+
+typedef struct sim_cfg {
+    uint32_t nodes;
+    int topology;             /* 0 grid, 1 line, 2 random */
+    uint64_t seed;
+    uint32_t duration_s;
+    uint32_t eb_period_ms;
+    uint32_t slotframe;
+    bool autonomous;
+    double r1, r2;            /* PDR 1 within r1, linear to 0 at r2 */
+    double min_pdr;           /* parent candidates need at least this */
+    uint8_t max_retries;      /* macMaxFrameRetries */
+    uint8_t min_be, max_be;
+    uint32_t join_wait_ms;
+    int64_t rekey_at_ms;      /* -1: no rekey */
+    const char *pcap, *plot;
+    bool json, timeline, bench, progress;
+} sim_cfg_t;
+
+typedef struct sim_verify {   /* one MIC check shared by receivers */
+    uint8_t key[16];
+    int result;               /* plaintext length or error */
+    uint8_t plain[SIM_FRAME_MAX];
+} sim_verify_t;
+
+typedef struct sim_tx {       /* one transmission in the current slot */
+    uint32_t mote;
+    sim_pkt_t *pkt;
+    uint8_t ch;
+    bool acked;
+    uint16_t len;
+    uint8_t frame[SIM_FRAME_MAX];
+    uint8_t nverify;
+    sim_verify_t verify[3];
+} sim_tx_t;
+
+typedef struct sim_heap_ent {
+    uint64_t asn;
+    uint32_t mote, gen;
+} sim_heap_ent_t;
+
+typedef struct sim_route {    /* (mote, destination) -> next hop */
+    uint64_t key;             /* 0: empty */
+    uint32_t next;
+} sim_route_t;
+
+typedef struct sim {
+    sim_cfg_t cfg;
+    sim_mote_t *m;
+    uint32_t n;
+    sim_nb_t *nb;
+    size_t nb_total;
+    uint64_t rng;
+    uint64_t asn, now;        /* current slot and its time in ms */
+    uint64_t end_asn;
+
+    /* JRC on the root */
+    cj_jrc_t *jrc;
+    cj_jrc_memstore_t ms;
+    cj_jrc_mementry_t *entries;
+    cj_jrc_slot_t *slots;
+    cj_jrc_cfg_t jcfg;
+    cj_mem_platform_t jrc_pf;
+    uint8_t netid[2];
+    bool rekeyed;
+    int rekey_campaign;
+    bool campaign_done;
+    uint32_t upd_acked, upd_failed;
+    uint8_t new_k2_id;
+
+    /* scheduler */
+    sim_heap_ent_t *heap;
+    size_t hn, hcap;
+    uint32_t *due;            /* motes woken in this slot */
+    sim_tx_t *txs;            /* transmissions of this slot */
+    uint32_t *touched;
+
+    sim_route_t *routes;
+    size_t rcap, rcount;
+
+    /* totals */
+    uint64_t slots_processed;
+    uint64_t frames, bytes, acks, collisions, mac_drops, no_route;
+    uint64_t eb_tx, dio_tx, dis_tx, dao_tx, join_tx, udp_tx;
+    uint64_t mic_checks, mic_shared, mic_fail;
+    uint32_t max_frame;
+
+    FILE *pcap;
+} sim_t;
+
+/* ---- sim_frame.c ------------------------------------------------------- */
+
+/* Hopping sequence: the 802.15.4 default for 16 channels. */
+uint8_t sim_channel(uint64_t asn, uint16_t ch_offset);
+/* RFC 9033 Appendix A SAX hash of an EUI-64 into [0, t). */
+uint16_t sim_sax(const uint8_t eui[8], uint16_t t);
+
+/* Build the frame for pkt sent by mote `from` in slot asn into out
+ * (secured with key/key_id/level when key != NULL).  Returns the length
+ * or a negative error. */
+int sim_frame_build(const sim_t *s, uint32_t from, const sim_pkt_t *pkt,
+                    uint64_t asn, const uint8_t *key, uint8_t key_id,
+                    uint8_t level, uint8_t *out, size_t cap);
+/* Enhanced ACK from `from` to `to` for a frame with sequence number seq,
+ * secured like the data frame when key != NULL. */
+int sim_ack_build(const sim_t *s, uint32_t from, uint32_t to, uint8_t seq,
+                  uint64_t asn, const uint8_t *key, uint8_t key_id,
+                  uint8_t level, uint8_t *out, size_t cap);
+
+/* What the network layer found in a received (plaintext) data frame. */
+typedef struct sim_rx {
+    uint8_t kind;             /* PK_* */
+    bool link_local;
+    int32_t src, dst;         /* motes (from addresses), -1 unknown */
+    uint8_t hop_limit;
+    uint16_t rank;            /* DIO */
+    const uint8_t *data;      /* UDP payload */
+    size_t len;
+    uint16_t sport, dport;
+} sim_rx_t;
+
+/* Parse the MAC payload (6LoWPAN IPHC + UDP or ICMPv6 RPL) of a data
+ * frame from mote `from` to link destination `to` (-1 broadcast). */
+int sim_lowpan_parse(const sim_t *s, const uint8_t *p, size_t len,
+                     int32_t from, int32_t to, sim_rx_t *rx);
+/* Mote index of an EUI-64, or -1. */
+int32_t sim_mote_of(const sim_t *s, const uint8_t eui[8]);
+
+/* ---- sim_out.c --------------------------------------------------------- */
+
+int sim_pcap_open(sim_t *s, const char *path);
+void sim_pcap_frame(sim_t *s, uint64_t asn, unsigned sub, const uint8_t *f,
+                    size_t len);
+void sim_pcap_close(sim_t *s);
+void sim_print_timeline(const sim_t *s, FILE *f);
+void sim_print_json(const sim_t *s, FILE *f);
+void sim_print_summary(const sim_t *s, FILE *f);
+int sim_write_svg(const sim_t *s, const char *path);
+/* Join times (ms) of joined non-root motes, sorted; returns the count. */
+size_t sim_join_times(const sim_t *s, uint64_t *out);
+
+/* ---- sim.c ------------------------------------------------------------- */
+
+int sim_init(sim_t *s, const sim_cfg_t *cfg);
+void sim_run(sim_t *s);
+void sim_free(sim_t *s);
+
+#endif
