@@ -89,4 +89,30 @@
 #define CJ_COJP_REKEYING_GUARD_TIME 12
 #endif
 
+/* ---- optional features --------------------------------------------------
+ * Compile-time switches for pieces a firmware may drop to save code.  The
+ * defaults build everything; every test of the project runs with them.
+ * Set one to 0 only when the deployment never needs the feature. */
+
+/* Pledge: the recovery exchange of RFC 9031 section 8.3.3 / RFC 8613
+ * Appendix B.2 (a JRC that lost its mutable OSCORE state answers with a
+ * 4.01 naming nonce R2; the pledge draws R3 and continues with ID Context
+ * R2 || R3).  0: such a response is dropped like any other that does not
+ * verify in the current context (section 7.3.2), the R2/R3 counters are
+ * neither read nor written, and the pledge keeps the pledge-identifier
+ * context; a JRC that lost its state must then be re-provisioned. */
+#ifndef CJ_PLEDGE_RECOVERY
+#define CJ_PLEDGE_RECOVERY 1
+#endif
+
+/* OSCORE: the Observe option (RFC 8613 section 4.1.3.5; RFC 7641).  1:
+ * protect sends a request carrying Observe as FETCH and a notification as
+ * 2.05 with the outer Observe value, and unprotect gives a notification
+ * the low bytes of its Partial IV as inner Observe value.  0: Observe is
+ * handled like any other Class E option (encrypted, never outside) and
+ * the outer codes are always POST / 2.04; CoJP itself never observes. */
+#ifndef CJ_OSCORE_OBSERVE
+#define CJ_OSCORE_OBSERVE 1
+#endif
+
 #endif

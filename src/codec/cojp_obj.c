@@ -29,7 +29,8 @@
  *
  * Every decoder validates the whole input first, so the walk that
  * follows meets only well-formed, complete items: its cursor calls fail
- * only with CJ_ERR_TYPE or CJ_ERR_RANGE, and skipping cannot fail.
+ * only with CJ_ERR_TYPE (without moving) or CJ_ERR_RANGE, and skipping
+ * cannot fail.  A typed get is therefore its own type check.
  */
 #include <string.h>
 
@@ -111,10 +112,10 @@ static int next_label(walk_t *w, unsigned allowed, unsigned *seen,
                       int *label)
 {
     int64_t l;
-    int t = cj_cbor_peek_type(&w->d);
-    if (t != CJ_CBOR_UINT && t != CJ_CBOR_NINT)
-        return CJ_ERR_TYPE;
-    if (cj_cbor_get_int(&w->d, &l) < 0)
+    int rc = cj_cbor_get_int(&w->d, &l);
+    if (rc == CJ_ERR_TYPE)
+        return rc;
+    if (rc < 0)
         return CJ_ERR_UNSUPPORTED; /* beyond int64_t: cannot be named */
     if (l < 1 || l > CJ_COJP_LABEL_UNSUPPORTED || !(allowed & BIT(l)))
         return report(w, CJ_ERR_UNSUPPORTED, CJ_COJP_CODE_UNSUPPORTED, l,
@@ -149,10 +150,10 @@ static int walk_unsupported(cj_cbor_dec_t *d, cj_cojp_unsupported_t *u)
         return CJ_ERR_NOSPACE;
     for (u->count = 0; u->count < n / 3; u->count++) {
         cj_cojp_param_t *p = &u->params[u->count];
-        if (!is_int(d) || cj_cbor_get_int(d, &p->code) < 0)
-            return is_int(d) ? CJ_ERR_RANGE : CJ_ERR_TYPE;
-        if (!is_int(d) || cj_cbor_get_int(d, &p->label) < 0)
-            return is_int(d) ? CJ_ERR_RANGE : CJ_ERR_TYPE;
+        int rc;
+        if ((rc = cj_cbor_get_int(d, &p->code)) < 0 ||
+            (rc = cj_cbor_get_int(d, &p->label)) < 0)
+            return rc;
         if (cj_cbor_get_null(d) < 0) {
             p->addinfo = d->p;
             (void)cj_cbor_skip(d);
@@ -188,8 +189,7 @@ int cj_cojp_join_request_decode(const uint8_t *buf, size_t len,
         val = w.d.p;
         switch (label) {
         case CJ_COJP_LABEL_ROLE:
-            if (!is_type(&w.d, CJ_CBOR_UINT) ||
-                cj_cbor_get_uint(&w.d, &role) < 0)
+            if (cj_cbor_get_uint(&w.d, &role) < 0)
                 return report(&w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED,
                               label, NULL);
             if (role > CJ_COJP_ROLE_6LBR)
@@ -198,16 +198,12 @@ int cj_cojp_join_request_decode(const uint8_t *buf, size_t len,
             jr->role = (uint8_t)role;
             break;
         case CJ_COJP_LABEL_NETWORK_ID:
-            if (!is_type(&w.d, CJ_CBOR_BSTR) ||
-                cj_cbor_get_bstr(&w.d, &jr->network_id,
+            if (cj_cbor_get_bstr(&w.d, &jr->network_id,
                                  &jr->network_id_len) < 0)
                 return report(&w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED,
                               label, NULL);
             break;
         default: /* CJ_COJP_LABEL_UNSUPPORTED */
-            if (!is_type(&w.d, CJ_CBOR_ARRAY))
-                return report(&w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED,
-                              label, NULL);
             rc = walk_unsupported(&w.d, &jr->unsupported);
             if (rc < 0)
                 return report(&w, rc,
@@ -247,7 +243,7 @@ static int walk_keys(walk_t *w, cj_cojp_config_t *c, const uint8_t *val)
             return report(w, CJ_ERR_NOSPACE, CJ_COJP_CODE_UNSUPPORTED,
                           label, val);
         k = &c->keys[c->key_count];
-        if (!is_type(&w->d, CJ_CBOR_UINT) || cj_cbor_get_uint(&w->d, &id) < 0)
+        if (cj_cbor_get_uint(&w->d, &id) < 0)
             return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label,
                           NULL);
         if (++i < n && is_int(&w->d)) {
@@ -259,8 +255,7 @@ static int walk_keys(walk_t *w, cj_cojp_config_t *c, const uint8_t *val)
             }
             i++;
         }
-        if (i == n || !is_type(&w->d, CJ_CBOR_BSTR) ||
-            cj_cbor_get_bstr(&w->d, &k->key, &klen) < 0)
+        if (i == n || cj_cbor_get_bstr(&w->d, &k->key, &klen) < 0)
             return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label,
                           NULL);
         ai_present = ++i < n && is_type(&w->d, CJ_CBOR_BSTR);
@@ -296,10 +291,8 @@ static int walk_short_id(walk_t *w, cj_cojp_config_t *c)
     size_t n, idlen;
     uint64_t lease = 0;
     if (cj_cbor_get_array(&w->d, &n) < 0 || n < 1 || n > 2 ||
-        !is_type(&w->d, CJ_CBOR_BSTR) ||
         cj_cbor_get_bstr(&w->d, &id, &idlen) < 0 ||
-        (n == 2 && (!is_type(&w->d, CJ_CBOR_UINT) ||
-                    cj_cbor_get_uint(&w->d, &lease) < 0)))
+        (n == 2 && cj_cbor_get_uint(&w->d, &lease) < 0))
         return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label, NULL);
     /* Section 8.4.4: "If the identifier is invalid, the decoder MUST
      * silently ignore the Short_Identifier object." */
@@ -319,16 +312,11 @@ static int walk_config_value(walk_t *w, cj_cojp_config_t *c, int label)
     size_t n;
     switch (label) {
     case CJ_COJP_LABEL_KEY_SET:
-        if (!is_type(&w->d, CJ_CBOR_ARRAY))
-            break;
         return walk_keys(w, c, val);
     case CJ_COJP_LABEL_SHORT_ID:
-        if (!is_type(&w->d, CJ_CBOR_ARRAY))
-            break;
         return walk_short_id(w, c);
     case CJ_COJP_LABEL_JRC_ADDRESS:
-        if (!is_type(&w->d, CJ_CBOR_BSTR) ||
-            cj_cbor_get_bstr(&w->d, &p, &n) < 0)
+        if (cj_cbor_get_bstr(&w->d, &p, &n) < 0)
             break;
         /* Section 8.4.2: a length other than 16 "MUST be discarded". */
         if (n == CJ_COJP_JRC_ADDRESS_LEN)
@@ -337,8 +325,7 @@ static int walk_config_value(walk_t *w, cj_cojp_config_t *c, int label)
             c->ignored |= BIT(label);
         return CJ_OK;
     case CJ_COJP_LABEL_BLACKLIST:
-        if (!is_type(&w->d, CJ_CBOR_ARRAY) ||
-            cj_cbor_get_array(&w->d, &n) < 0)
+        if (cj_cbor_get_array(&w->d, &n) < 0)
             break;
         if (n > CJ_COJP_MAX_BLACKLIST)
             return report(w, CJ_ERR_NOSPACE, CJ_COJP_CODE_UNSUPPORTED, label,
@@ -346,16 +333,14 @@ static int walk_config_value(walk_t *w, cj_cojp_config_t *c, int label)
         for (c->blacklist_count = 0; c->blacklist_count < n;
              c->blacklist_count++) {
             cj_cojp_bytes_t *b = &c->blacklist[c->blacklist_count];
-            if (!is_type(&w->d, CJ_CBOR_BSTR) ||
-                cj_cbor_get_bstr(&w->d, &b->p, &b->len) < 0)
+            if (cj_cbor_get_bstr(&w->d, &b->p, &b->len) < 0)
                 return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label,
                               NULL);
         }
         c->has_blacklist = true;
         return CJ_OK;
     default: /* CJ_COJP_LABEL_JOIN_RATE */
-        if (!is_type(&w->d, CJ_CBOR_UINT) ||
-            cj_cbor_get_uint(&w->d, &c->join_rate) < 0)
+        if (cj_cbor_get_uint(&w->d, &c->join_rate) < 0)
             break;
         c->has_join_rate = true;
         return CJ_OK;

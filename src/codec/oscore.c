@@ -115,32 +115,30 @@ static void make_nonce(uint8_t nonce[CJ_OSCORE_NONCE_LEN],
 
 /* Section 5.4: Enc_structure ["Encrypt0", h'', external_aad], where
  * external_aad = bstr .cbor [1, [alg], request_kid, request_piv, h''].
- * No Class I options are defined, so the last field is always empty. */
+ * No Class I options are defined, so the last field is always empty.
+ * With kid <= CJ_OSCORE_MAX_ID (< 24) and piv <= 5 bytes every head
+ * inside aad_array takes one byte, so its length, 7 + kid + piv, is
+ * known before it is written and one encoder pass builds both layers. */
 static int make_aad(uint8_t aad[AAD_MAX], const uint8_t *kid, size_t kid_len,
                     const uint8_t *piv, size_t piv_len)
 {
     static const uint8_t none[1] = {0};
-    uint8_t ext[AAD_MAX];
     cj_cbor_enc_t e;
-    int n;
 
-    cj_cbor_enc_init(&e, ext, sizeof ext);
-    cj_cbor_put_array(&e, 5);
-    cj_cbor_put_uint(&e, 1);
-    cj_cbor_put_array(&e, 1);
-    cj_cbor_put_int(&e, CJ_OSCORE_ALG_AES_CCM_16_64_128);
-    cj_cbor_put_bstr(&e, kid_len ? kid : none, kid_len);
-    cj_cbor_put_bstr(&e, piv_len ? piv : none, piv_len);
-    cj_cbor_put_bstr(&e, none, 0);
-    n = cj_cbor_enc_finish(&e);
-    if (n < 0)
-        return n;
-
+    if (kid_len > CJ_OSCORE_MAX_ID || piv_len > CJ_OSCORE_MAX_PIV_LEN)
+        return CJ_ERR_INVALID;
     cj_cbor_enc_init(&e, aad, AAD_MAX);
     cj_cbor_put_array(&e, 3);
     cj_cbor_put_tstr(&e, "Encrypt0", 8);
     cj_cbor_put_bstr(&e, none, 0);
-    cj_cbor_put_bstr(&e, ext, (size_t)n);
+    cj_cbor_put_bstr_head(&e, 7 + kid_len + piv_len);
+    cj_cbor_put_array(&e, 5);
+    cj_cbor_put_uint(&e, 1);
+    cj_cbor_put_array(&e, 1);
+    cj_cbor_put_uint(&e, CJ_OSCORE_ALG_AES_CCM_16_64_128);
+    cj_cbor_put_bstr(&e, kid_len ? kid : none, kid_len);
+    cj_cbor_put_bstr(&e, piv_len ? piv : none, piv_len);
+    cj_cbor_put_bstr(&e, none, 0);
     return cj_cbor_enc_finish(&e);
 }
 
@@ -162,7 +160,7 @@ static int derive_one(const cj_oscore_params_t *p, const uint8_t *id,
                          p->id_context_len);
     else
         cj_cbor_put_null(&e);
-    cj_cbor_put_int(&e, CJ_OSCORE_ALG_AES_CCM_16_64_128);
+    cj_cbor_put_uint(&e, CJ_OSCORE_ALG_AES_CCM_16_64_128);
     cj_cbor_put_tstr(&e, type, type_len);
     cj_cbor_put_uint(&e, okm_len);
     n = cj_cbor_enc_finish(&e);
@@ -355,34 +353,16 @@ int cj_oscore_option_decode(const uint8_t *val, size_t len,
     return CJ_OK;
 }
 
-int cj_oscore_option_encode(uint8_t *out, size_t cap,
-                            const cj_oscore_option_t *o)
+/* Write the value of a checked option o to out (section 6.1): flags,
+ * Partial IV, s and kid context, kid.  Returns the length. */
+static size_t option_write(uint8_t *out, const cj_oscore_option_t *o)
 {
-    size_t need = 0, pos = 0;
-    uint8_t f;
+    size_t pos = 1;
 
-    if (o == NULL || o->piv_len > CJ_OSCORE_MAX_PIV_LEN ||
-        (o->piv_len > 0 && o->piv == NULL) ||
-        (o->piv_len > 1 && o->piv[0] == 0) ||
-        (o->has_kid_context &&
-         (o->kid_context_len > 255 ||
-          (o->kid_context_len > 0 && o->kid_context == NULL))) ||
-        (o->has_kid && o->kid_len > 0 && o->kid == NULL))
-        return CJ_ERR_INVALID;
-    f = (uint8_t)(o->piv_len | (o->has_kid_context ? FLAG_H : 0) |
-                  (o->has_kid ? FLAG_K : 0));
-    if (f == 0)
+    out[0] = (uint8_t)(o->piv_len | (o->has_kid_context ? FLAG_H : 0) |
+                       (o->has_kid ? FLAG_K : 0));
+    if (out[0] == 0)
         return 0; /* all flags zero: the value is empty (section 2) */
-    need = 1 + o->piv_len;
-    if (o->has_kid_context)
-        need += 1 + o->kid_context_len;
-    if (o->has_kid)
-        need += o->kid_len;
-    if (need > OPT_VAL_LIMIT)
-        return CJ_ERR_INVALID;
-    if (out == NULL || need > cap)
-        return CJ_ERR_NOSPACE;
-    out[pos++] = f;
     if (o->piv_len) {
         memcpy(out + pos, o->piv, o->piv_len);
         pos += o->piv_len;
@@ -397,7 +377,34 @@ int cj_oscore_option_encode(uint8_t *out, size_t cap,
         memcpy(out + pos, o->kid, o->kid_len);
         pos += o->kid_len;
     }
-    return (int)pos;
+    return pos;
+}
+
+int cj_oscore_option_encode(uint8_t *out, size_t cap,
+                            const cj_oscore_option_t *o)
+{
+    size_t need;
+
+    if (o == NULL || o->piv_len > CJ_OSCORE_MAX_PIV_LEN ||
+        (o->piv_len > 0 && o->piv == NULL) ||
+        (o->piv_len > 1 && o->piv[0] == 0) ||
+        (o->has_kid_context &&
+         (o->kid_context_len > 255 ||
+          (o->kid_context_len > 0 && o->kid_context == NULL))) ||
+        (o->has_kid && o->kid_len > 0 && o->kid == NULL))
+        return CJ_ERR_INVALID;
+    if (o->piv_len == 0 && !o->has_kid_context && !o->has_kid)
+        return 0; /* all flags zero: the value is empty (section 2) */
+    need = 1 + o->piv_len;
+    if (o->has_kid_context)
+        need += 1 + o->kid_context_len;
+    if (o->has_kid)
+        need += o->kid_len;
+    if (need > OPT_VAL_LIMIT)
+        return CJ_ERR_INVALID;
+    if (out == NULL || need > cap)
+        return CJ_ERR_NOSPACE;
+    return (int)option_write(out, o);
 }
 
 /* ---- replay window (section 7.4) ---------------------------------------- */
@@ -439,6 +446,34 @@ void cj_oscore_replay_update(cj_oscore_replay_t *w, uint64_t piv)
         w->bitmap |= (uint32_t)1u << shift;
 }
 
+/* ---- request binding (section 5.4 request_kid, request_piv) ----------- */
+
+/* A binding a response can be protected or verified with: a kid that
+ * fits the nonce and a Partial IV of 1..5 bytes. */
+static bool req_ok(const cj_oscore_req_t *req)
+{
+    return req != NULL && req->kid_len <= CJ_OSCORE_MAX_ID &&
+           req->piv_len - 1u < CJ_OSCORE_MAX_PIV_LEN;
+}
+
+/* Record what a response to this request is bound to (req may be NULL).
+ * Callers pass a kid of at most CJ_OSCORE_MAX_ID bytes (the context's
+ * own ID, or a received kid that matched it) and a Partial IV of at
+ * most CJ_OSCORE_MAX_PIV_LEN bytes. */
+static void req_bind(cj_oscore_req_t *req, const uint8_t *kid, size_t kid_len,
+                     const uint8_t *piv, size_t piv_len)
+{
+    if (req == NULL)
+        return;
+    memset(req, 0, sizeof *req);
+    if (kid_len)
+        memcpy(req->kid, kid, kid_len);
+    req->kid_len = (uint8_t)kid_len;
+    if (piv_len)
+        memcpy(req->piv, piv, piv_len);
+    req->piv_len = (uint8_t)piv_len;
+}
+
 /* ---- protect (sections 8.1 and 8.3) ------------------------------------- */
 
 /* Read every option of a parsed message into tab.  Fails with
@@ -472,10 +507,11 @@ static int protect(cj_oscore_ctx_t *ctx, bool is_request,
     uint8_t aad[AAD_MAX];
     uint8_t nonce[CJ_OSCORE_NONCE_LEN];
     size_t nopts, piv_len = 0, pos, pt_start, i;
-    bool observe = false, oscore_written = false;
-    const cj_coap_opt_t *obs = NULL;
+    bool oscore_written = false;
+    const cj_coap_opt_t *obs = NULL; /* the first Observe option */
     uint16_t prev;
-    int rc, optval_len, aad_len;
+    size_t optval_len;
+    int rc, aad_len;
 
     if (coap == NULL || out == NULL)
         return CJ_ERR_INVALID;
@@ -494,10 +530,9 @@ static int protect(cj_oscore_ctx_t *ctx, bool is_request,
         if (opts[i].num == CJ_COAP_OPT_OSCORE ||
             opts[i].num == CJ_COAP_OPT_PROXY_URI)
             return CJ_ERR_INVALID;
-        if (opts[i].num == CJ_COAP_OPT_OBSERVE && !observe) {
-            observe = true;
+        if (CJ_OSCORE_OBSERVE && opts[i].num == CJ_COAP_OPT_OBSERVE &&
+            obs == NULL)
             obs = &opts[i];
-        }
     }
 
     /* A fresh Partial IV comes from the sender sequence number, which is
@@ -524,8 +559,7 @@ static int protect(cj_oscore_ctx_t *ctx, bool is_request,
         make_nonce(nonce, ctx->common_iv, ctx->sender_id, ctx->sender_id_len,
                    piv, piv_len);
     } else {
-        if (req == NULL || req->kid_len > CJ_OSCORE_MAX_ID ||
-            req->piv_len == 0 || req->piv_len > CJ_OSCORE_MAX_PIV_LEN)
+        if (!req_ok(req))
             return CJ_ERR_INVALID;
         aad_len = make_aad(aad, req->kid, req->kid_len, req->piv,
                            req->piv_len);
@@ -538,30 +572,28 @@ static int protect(cj_oscore_ctx_t *ctx, bool is_request,
     }
     if (aad_len < 0)
         return aad_len;
-    optval_len = cj_oscore_option_encode(optval, sizeof optval, &ov);
-    if (optval_len < 0)
-        return optval_len;
+    /* Fits optval: the context bounds its IDs by the configured limits. */
+    optval_len = option_write(optval, &ov);
 
     /* Outer header: code POST / 2.04, or FETCH / 2.05 with Observe
      * (sections 4.2 and 4.1.3.5); type, MID and token unchanged. */
     cj_coap_build_init(&b, out, cap, m.type,
-                       is_request ? (observe ? CJ_COAP_FETCH : CJ_COAP_POST)
-                                  : (observe ? CJ_COAP_CONTENT
+                       is_request ? (obs ? CJ_COAP_FETCH : CJ_COAP_POST)
+                                  : (obs ? CJ_COAP_CONTENT
                                              : CJ_COAP_CHANGED),
                        m.mid, m.token, m.token_len);
     for (i = 0; i < nopts; i++) {
         const cj_coap_opt_t *o = &opts[i];
         if (!oscore_written && o->num > CJ_COAP_OPT_OSCORE) {
-            cj_coap_build_opt(&b, CJ_COAP_OPT_OSCORE, optval,
-                              (size_t)optval_len);
+            cj_coap_build_opt(&b, CJ_COAP_OPT_OSCORE, optval, optval_len);
             oscore_written = true;
         }
         /* Outer Observe carries the original value (4.1.3.5). */
-        if (is_class_u(o->num) || o->num == CJ_COAP_OPT_OBSERVE)
+        if (is_class_u(o->num) || (obs && o->num == CJ_COAP_OPT_OBSERVE))
             cj_coap_build_opt(&b, o->num, o->val, o->len);
     }
     if (!oscore_written)
-        cj_coap_build_opt(&b, CJ_COAP_OPT_OSCORE, optval, (size_t)optval_len);
+        cj_coap_build_opt(&b, CJ_COAP_OPT_OSCORE, optval, optval_len);
     rc = cj_coap_build_finish(&b);
     if (rc < 0)
         goto fail;
@@ -620,13 +652,7 @@ static int protect(cj_oscore_ctx_t *ctx, bool is_request,
     pos = pt_start + (size_t)rc;
     if (piv_len)
         ctx->ssn++;
-    if (req_out != NULL) {
-        memset(req_out, 0, sizeof *req_out);
-        memcpy(req_out->kid, ctx->sender_id, ctx->sender_id_len);
-        req_out->kid_len = ctx->sender_id_len;
-        memcpy(req_out->piv, piv, piv_len);
-        req_out->piv_len = (uint8_t)piv_len;
-    }
+    req_bind(req_out, ctx->sender_id, ctx->sender_id_len, piv, piv_len);
     return (int)pos;
 
 fail:
@@ -712,8 +738,7 @@ static int unprotect(cj_oscore_ctx_t *ctx, bool is_request,
             return CJ_ERR_OSCORE_DECODE;
         if (!ov.has_kid)
             return CJ_ERR_UNKNOWN_CONTEXT;
-    } else if (req == NULL || req->kid_len > CJ_OSCORE_MAX_ID ||
-               req->piv_len == 0 || req->piv_len > CJ_OSCORE_MAX_PIV_LEN) {
+    } else if (!req_ok(req)) {
         return CJ_ERR_INVALID;
     }
     if (ov.has_kid && !id_equal(ov.kid, ov.kid_len, ctx->recipient_id,
@@ -789,7 +814,8 @@ static int unprotect(cj_oscore_ctx_t *ctx, bool is_request,
         if (j == ninner || (i < nouter && outer[i].num < inner[j].num)) {
             cj_coap_build_opt(&b, outer[i].num, outer[i].val, outer[i].len);
             i++;
-        } else if (!is_request && inner[j].num == CJ_COAP_OPT_OBSERVE &&
+        } else if (CJ_OSCORE_OBSERVE && !is_request &&
+                   inner[j].num == CJ_COAP_OPT_OBSERVE &&
                    ov.piv_len) {
             /* Section 4.1.3.5.2: a notification's inner Observe is empty;
              * hand the application the three low bytes of the Partial IV,
@@ -816,14 +842,7 @@ static int unprotect(cj_oscore_ctx_t *ctx, bool is_request,
     /* Accepted: only now does the Partial IV enter the window. */
     if (ov.piv_len)
         cj_oscore_replay_update(&ctx->replay, pivv);
-    if (req_out != NULL) {
-        memset(req_out, 0, sizeof *req_out);
-        if (ov.kid_len)
-            memcpy(req_out->kid, ov.kid, ov.kid_len);
-        req_out->kid_len = (uint8_t)ov.kid_len;
-        memcpy(req_out->piv, ov.piv, ov.piv_len);
-        req_out->piv_len = (uint8_t)ov.piv_len;
-    }
+    req_bind(req_out, ov.kid, ov.kid_len, ov.piv, ov.piv_len);
     return rc;
 
 fail:

@@ -43,6 +43,8 @@ static uint32_t rand32(void)
            b[3];
 }
 
+#if CJ_PLEDGE_RECOVERY
+/* Recovery nonces are persisted as 64-bit counter values, big-endian. */
 static uint64_t be64(const uint8_t b[8])
 {
     uint64_t v = 0;
@@ -58,10 +60,16 @@ static void put_be64(uint8_t b[8], uint64_t v)
         v >>= 8;
     }
 }
+#endif
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
     return a > CJ_TIME_NEVER - 1 - b ? CJ_TIME_NEVER - 1 : a + b;
+}
+
+static int ctr_load(const cj_pledge_t *p, uint32_t n, uint64_t *v)
+{
+    return p->platform->counter_load(p->platform->ctx, p->counter_base + n, v);
 }
 
 static int ctr_store(const cj_pledge_t *p, uint32_t n, uint64_t v)
@@ -72,24 +80,29 @@ static int ctr_store(const cj_pledge_t *p, uint32_t n, uint64_t v)
                : CJ_ERR_STORAGE;
 }
 
-/* Build the OSCORE derivation inputs of this pledge for an ID Context. */
-static void params_for(const cj_pledge_t *p, cj_oscore_params_t *pr,
-                       const uint8_t *idctx, size_t idctx_len)
+/* Derive (or, rederive, derive anew keeping the persistence of) ctx
+ * with this pledge's OSCORE parameters (RFC 9031 section 7.3: PSK as
+ * Master Secret, empty salt and Sender ID, Recipient ID "JRC") and ID
+ * Context idctx. */
+static int derive(const cj_pledge_t *p, cj_oscore_ctx_t *ctx,
+                  const uint8_t *idctx, size_t idctx_len, bool rederive)
 {
     static const uint8_t jrc_id[CJ_COJP_JRC_ID_LEN] = {0x4a, 0x52, 0x43};
+    cj_oscore_params_t pr;
 
-    memset(pr, 0, sizeof *pr);
-    pr->master_secret = p->psk;
-    pr->master_secret_len = sizeof p->psk;
-    pr->sender_id = NULL; /* section 7.3: the pledge's ID is empty */
-    pr->sender_id_len = 0;
-    pr->recipient_id = jrc_id;
-    pr->recipient_id_len = sizeof jrc_id;
-    pr->id_context = idctx;
-    pr->id_context_len = idctx_len;
-    pr->has_id_context = true;
+    memset(&pr, 0, sizeof pr);
+    pr.master_secret = p->psk;
+    pr.master_secret_len = sizeof p->psk;
+    pr.recipient_id = jrc_id;
+    pr.recipient_id_len = sizeof jrc_id;
+    pr.id_context = idctx;
+    pr.id_context_len = idctx_len;
+    pr.has_id_context = true;
+    return rederive ? cj_oscore_ctx_rederive(ctx, &pr)
+                    : cj_oscore_ctx_derive(ctx, &pr);
 }
 
+#if CJ_PLEDGE_RECOVERY
 /* Tag of a recovered ID Context for the persisted replay window: never 0
  * (0 is the pledge-identifier context), and a half-written R2/R3 pair
  * most likely yields a tag no window was stored with. */
@@ -100,6 +113,7 @@ static uint8_t ctx_tag_of(const uint8_t *idctx, size_t len)
         x = (x * 31u + idctx[i]) % 255u;
     return (uint8_t)(x + 1u);
 }
+#endif
 
 /* ---- replay window persistence (section 7.3.1) -------------------------- */
 
@@ -186,6 +200,16 @@ static void set_from_config(cj_pledge_keyset_t *s, const cj_cojp_config_t *c)
     s->n = (uint8_t)c->key_count;
 }
 
+/* Sections 8.4.3.1-2: the staged set in new_keys goes into use; the
+ * previous one stays for reception until the guard time is over. */
+static void keys_switch(cj_pledge_t *p, uint64_t now)
+{
+    p->old_keys = p->keys;
+    p->keys = p->new_keys;
+    set_wipe(&p->new_keys);
+    p->old_keys_expire = add_sat(now, p->rekey_guard_ms);
+}
+
 /* Table 6: usages 0-5 serve K1 and K2, 6-8 K1 only, 9-14 K2 only. */
 static bool usage_covers(uint8_t usage, uint8_t cls)
 {
@@ -198,76 +222,82 @@ static bool usage_covers(uint8_t usage, uint8_t cls)
 
 /* ---- Configuration checks (section 8.3.1) ------------------------------- */
 
-typedef struct problem {
-    int64_t code;
-    int64_t label;
-    uint8_t addinfo[CJ_PLEDGE_ADDINFO_MAX];
-    size_t addinfo_len;
-    bool has_param;
-} problem_t;
-
-static void problem_set(problem_t *pr, int64_t code, int64_t label,
-                        const uint8_t *addinfo, size_t addinfo_len)
+/* Decode the Configuration of *in and check that the node can act upon
+ * it (section 8.3.1); joining: it is a Join Response, which must carry
+ * keys.  0: usable, *c filled.  1: refused, nothing to report.  2:
+ * refused, the parameter to report (section 8.4.5) is left in
+ * p->unsup_code, unsup_label and unsup_addinfo; report_unsupported is
+ * the caller's to set. */
+static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
+                       cj_cojp_config_t *c)
 {
-    memset(pr, 0, sizeof *pr);
-    pr->code = code;
-    pr->label = label;
-    pr->has_param = true;
-    if (addinfo_len && addinfo_len <= sizeof pr->addinfo) {
-        memcpy(pr->addinfo, addinfo, addinfo_len);
-        pr->addinfo_len = addinfo_len;
-    }
-}
+    static const uint8_t zero = 0x00; /* CBOR 0 */
+    cj_cojp_report_t why;
+    int64_t code = CJ_COJP_CODE_UNSUPPORTED, label = CJ_COJP_LABEL_KEY_SET;
+    const uint8_t *ai = NULL;
+    size_t ai_len = 0, i;
+    uint8_t u = 0;
 
-/* 0 when the node can act upon c; otherwise fills *pr.  joining: the
- * object is a Join Response (which must carry keys). */
-static int config_check(const cj_pledge_t *p, const cj_cojp_config_t *c,
-                        bool joining, problem_t *pr)
-{
-    if (joining && c->key_count == 0) {
-        problem_set(pr, CJ_COJP_CODE_UNSUPPORTED, CJ_COJP_LABEL_KEY_SET,
-                    NULL, 0);
-        return -1;
+    if (cj_cojp_config_decode(in->payload, in->payload_len, c, &why) !=
+        CJ_OK) {
+        if (!why.has_param)
+            return 1;
+        code = why.param.code;
+        label = why.param.label;
+        ai = why.param.addinfo;
+        ai_len = why.param.addinfo_len;
+        goto report;
     }
-    for (size_t i = 0; i < c->key_count; i++) {
-        uint8_t u = c->keys[i].key_usage;
+    if (joining && c->key_count == 0)
+        goto report;
+    for (i = 0; i < c->key_count; i++) {
+        u = c->keys[i].key_usage;
         if (u > CJ_COJP_KEY_USAGE_MAX || !(p->key_usages & (1u << u)) ||
             c->keys[i].addinfo_len > CJ_PLEDGE_KEY_ADDINFO_MAX) {
             /* addinfo: the usage as a CBOR unsigned integer (u <= 23) */
-            uint8_t ai = u;
-            problem_set(pr, CJ_COJP_CODE_UNSUPPORTED, CJ_COJP_LABEL_KEY_SET,
-                        &ai, u <= 23 ? 1 : 0);
-            return -1;
+            ai = &u;
+            ai_len = u <= 23 ? 1 : 0;
+            goto report;
         }
     }
+    label = CJ_COJP_LABEL_SHORT_ID;
     if (c->ignored & (1u << CJ_COJP_LABEL_SHORT_ID)) {
-        problem_set(pr, CJ_COJP_CODE_MALFORMED, CJ_COJP_LABEL_SHORT_ID, NULL,
-                    0);
-        return -1;
+        code = CJ_COJP_CODE_MALFORMED;
+        goto report;
     }
     if (joining && c->short_id != NULL && c->has_lease_time &&
         c->lease_time == 0) {
-        static const uint8_t zero = 0x00; /* CBOR 0 */
-        problem_set(pr, CJ_COJP_CODE_UNSUPPORTED, CJ_COJP_LABEL_SHORT_ID,
-                    &zero, 1);
-        return -1;
+        ai = &zero;
+        ai_len = 1;
+        goto report;
     }
-    if (c->has_blacklist)
-        for (size_t i = 0; i < c->blacklist_count; i++)
-            if (c->blacklist[i].len > CJ_PLEDGE_MAX_BLACKLIST_ID) {
-                problem_set(pr, CJ_COJP_CODE_UNSUPPORTED,
-                            CJ_COJP_LABEL_BLACKLIST, NULL, 0);
-                return -1;
-            }
+    label = CJ_COJP_LABEL_BLACKLIST;
+    for (i = 0; c->has_blacklist && i < c->blacklist_count; i++)
+        if (c->blacklist[i].len > CJ_PLEDGE_MAX_BLACKLIST_ID)
+            goto report;
     return 0;
+
+report:
+    /* An addinfo longer than the room kept is reported as null. */
+    p->unsup_code = code;
+    p->unsup_label = label;
+    p->unsup_addinfo_len = 0;
+    if (ai_len && ai_len <= sizeof p->unsup_addinfo) {
+        memcpy(p->unsup_addinfo, ai, ai_len);
+        p->unsup_addinfo_len = (uint8_t)ai_len;
+    }
+    return 2;
 }
 
-static void problem_from_report(problem_t *pr, const cj_cojp_report_t *r)
+/* The parameter left by config_read() as the single entry of an
+ * Unsupported_Configuration (section 8.4.5); *u is zeroed by the caller. */
+static void unsup_fill(const cj_pledge_t *p, cj_cojp_unsupported_t *u)
 {
-    memset(pr, 0, sizeof *pr);
-    if (r->has_param)
-        problem_set(pr, r->param.code, r->param.label, r->param.addinfo,
-                    r->param.addinfo_len);
+    u->count = 1;
+    u->params[0].code = p->unsup_code;
+    u->params[0].label = p->unsup_label;
+    u->params[0].addinfo = p->unsup_addinfo_len ? p->unsup_addinfo : NULL;
+    u->params[0].addinfo_len = p->unsup_addinfo_len;
 }
 
 /* ---- installing a Configuration ----------------------------------------- */
@@ -287,27 +317,20 @@ static bool config_apply(cj_pledge_t *p, uint64_t now,
     bool expired = false;
 
     if (c->key_count) {
-        cj_pledge_keyset_t s;
-        set_from_config(&s, c);
+        /* The received set is staged in new_keys, where section 8.4.3.2
+         * wants it on a 6LN; the other cases move it on at once. */
+        set_from_config(&p->new_keys, c);
         if (joining) {
-            set_wipe(&p->new_keys);
+            keys_switch(p, now);
             set_wipe(&p->old_keys);
-            p->keys = s;
             p->old_keys_expire = CJ_TIME_NEVER;
-        } else if (set_equal(&s, &p->keys)) {
+        } else if (set_equal(&p->new_keys, &p->keys)) {
             set_wipe(&p->new_keys); /* nothing to switch to */
         } else if (p->role == CJ_COJP_ROLE_6LBR) {
             /* Section 8.4.3.1: switch now, keep the old set for rx. */
-            p->old_keys = p->keys;
-            p->keys = s;
-            set_wipe(&p->new_keys);
-            p->old_keys_expire = add_sat(now, p->rekey_guard_ms);
+            keys_switch(p, now);
             p->pending |= EV_BIT(CJ_PLEDGE_EV_KEYS_SWITCHED);
-        } else {
-            /* Section 8.4.3.2: rx now, tx once the network switched. */
-            p->new_keys = s;
         }
-        cj_crypto_wipe(&s, sizeof s);
     }
 
     if (c->short_id != NULL) {
@@ -359,12 +382,15 @@ static bool config_apply(cj_pledge_t *p, uint64_t now,
 int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
                    const cj_platform_t *platform)
 {
-    cj_oscore_params_t pr;
+#if CJ_PLEDGE_RECOVERY
     uint8_t idctx[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN];
+#endif
     const uint8_t *ctx_id;
     size_t ctx_len;
-    uint64_t r2 = 0, r3 = 0, rw = 0;
-    bool recovered = false;
+    uint64_t rw = 0;
+#if CJ_PLEDGE_RECOVERY
+    uint64_t r2 = 0, r3 = 0;
+#endif
     int rc;
 
     if (p == NULL || cfg == NULL)
@@ -408,33 +434,29 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
     p->key_usages = cfg->key_usages ? cfg->key_usages : 0x7fffu;
     p->platform = platform;
 
+    ctx_id = p->pledge_id;
+    ctx_len = p->pledge_id_len;
+#if CJ_PLEDGE_RECOVERY
     /* Appendix B.2 state: both nonces durable means R2 || R3 is the ID
      * Context (R2 is written last). */
-    rc = platform->counter_load(platform->ctx, p->counter_base + CJ_PLEDGE_CTR_R2,
-                                &r2);
+    rc = ctr_load(p, CJ_PLEDGE_CTR_R2, &r2);
+    if (rc == CJ_OK)
+        rc = ctr_load(p, CJ_PLEDGE_CTR_R3, &r3);
     if (rc == CJ_OK) {
-        rc = platform->counter_load(platform->ctx,
-                                    p->counter_base + CJ_PLEDGE_CTR_R3, &r3);
-        if (rc == CJ_OK)
-            recovered = true;
-    }
-    if (rc != CJ_OK && rc != CJ_ERR_NOTFOUND)
-        goto storage;
-    if (recovered) {
         put_be64(idctx, r2);
         put_be64(idctx + CJ_PLEDGE_RECOVERY_NONCE_LEN, r3);
         ctx_id = idctx;
         ctx_len = sizeof idctx;
         p->ctx_tag = ctx_tag_of(idctx, sizeof idctx);
-    } else {
-        ctx_id = p->pledge_id;
-        ctx_len = p->pledge_id_len;
-        p->ctx_tag = 0;
+    } else if (rc != CJ_ERR_NOTFOUND) {
+        goto storage;
     }
+#endif
 
-    params_for(p, &pr, ctx_id, ctx_len);
-    rc = cj_oscore_ctx_derive(&p->osc, &pr);
+    rc = derive(p, &p->osc, ctx_id, ctx_len, false);
+#if CJ_PLEDGE_RECOVERY
     cj_crypto_wipe(idctx, sizeof idctx);
+#endif
     if (rc != CJ_OK) {
         cj_crypto_wipe(p, sizeof *p);
         return rc;
@@ -444,8 +466,7 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
                               p->counter_base + CJ_PLEDGE_CTR_SSN);
     if (rc != CJ_OK)
         goto storage;
-    rc = platform->counter_load(platform->ctx,
-                                p->counter_base + CJ_PLEDGE_CTR_REPLAY, &rw);
+    rc = ctr_load(p, CJ_PLEDGE_CTR_REPLAY, &rw);
     if (rc == CJ_OK)
         replay_unpack(rw, p->ctx_tag, &p->osc.replay);
     else if (rc != CJ_ERR_NOTFOUND)
@@ -576,20 +597,14 @@ static int attempt_start(cj_pledge_t *p, uint64_t now, cj_out_t *out)
         jr.network_id = jp->network_id;
         jr.network_id_len = jp->network_id_len;
     }
-    if (p->report_unsupported) {
-        jr.has_unsupported = true;
-        jr.unsupported.count = 1;
-        jr.unsupported.params[0].code = p->unsup_code;
-        jr.unsupported.params[0].label = p->unsup_label;
-        jr.unsupported.params[0].addinfo =
-            p->unsup_addinfo_len ? p->unsup_addinfo : NULL;
-        jr.unsupported.params[0].addinfo_len = p->unsup_addinfo_len;
-    }
-    n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
-    if (n < 0 && p->report_unsupported) {
+    jr.has_unsupported = p->report_unsupported;
+    unsup_fill(p, &jr.unsupported); /* read only when has_unsupported */
+    for (;;) {
+        n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
+        if (n >= 0 || !jr.has_unsupported)
+            break;
         /* A report the encoder refuses is left out rather than block. */
         jr.has_unsupported = false;
-        n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
     }
     if (n < 0)
         goto fatal;
@@ -598,9 +613,13 @@ static int attempt_start(cj_pledge_t *p, uint64_t now, cj_out_t *out)
         goto retry;
     cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_CON, CJ_COAP_POST, mid,
                        token, sizeof token);
-    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, CJ_COJP_URI_HOST);
-    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, CJ_COJP_URI_PATH);
-    cj_coap_build_opt_str(&b, CJ_COAP_OPT_PROXY_SCHEME, CJ_COJP_PROXY_SCHEME);
+    /* Section 8.1.1; literal lengths, so no strlen() is linked. */
+    cj_coap_build_opt(&b, CJ_COAP_OPT_URI_HOST, CJ_COJP_URI_HOST,
+                      sizeof CJ_COJP_URI_HOST - 1);
+    cj_coap_build_opt(&b, CJ_COAP_OPT_URI_PATH, CJ_COJP_URI_PATH,
+                      sizeof CJ_COJP_URI_PATH - 1);
+    cj_coap_build_opt(&b, CJ_COAP_OPT_PROXY_SCHEME, CJ_COJP_PROXY_SCHEME,
+                      sizeof CJ_COJP_PROXY_SCHEME - 1);
     cj_coap_build_payload(&b, payload, (size_t)n);
     rc = cj_coap_build_finish(&b);
     if (rc < 0)
@@ -624,9 +643,14 @@ static int attempt_start(cj_pledge_t *p, uint64_t now, cj_out_t *out)
     memcpy(p->attempt_netid, jr.network_id, jr.network_id_len);
     p->attempt_netid_len = (uint8_t)jr.network_id_len;
     p->tx_to = jp->addr;
-    /* RFC 7252 section 4.2: ACK_TIMEOUT * [1, ACK_RANDOM_FACTOR]. */
-    spread = (uint32_t)((uint64_t)p->timing.ack_timeout_ms *
-                        (p->timing.ack_random_factor_pct - 100u) / 100u);
+    /* RFC 7252 section 4.2: ACK_TIMEOUT * [1, ACK_RANDOM_FACTOR].  The
+     * spread ACK_TIMEOUT * (factor - 1) is split into quotient and
+     * remainder by 100 so that it needs no 64-bit division (a libgcc
+     * helper on Cortex-M); the sum equals the 64-bit product / 100
+     * truncated to 32 bits. */
+    spread = p->timing.ack_random_factor_pct - 100u;
+    spread = p->timing.ack_timeout_ms / 100u * spread +
+             p->timing.ack_timeout_ms % 100u * spread / 100u;
     p->timeout_ms = p->timing.ack_timeout_ms +
                     (spread ? rand32() % (spread + 1u) : 0u);
     p->timer = add_sat(now, p->timeout_ms);
@@ -663,15 +687,7 @@ static void ack_response(cj_out_t *out, uint8_t type, uint16_t mid,
     emit(out, ack, sizeof ack, to);
 }
 
-static void remember_problem(cj_pledge_t *p, const problem_t *pr)
-{
-    p->report_unsupported = pr->has_param;
-    p->unsup_code = pr->code;
-    p->unsup_label = pr->label;
-    memcpy(p->unsup_addinfo, pr->addinfo, pr->addinfo_len);
-    p->unsup_addinfo_len = (uint8_t)pr->addinfo_len;
-}
-
+#if CJ_PLEDGE_RECOVERY
 /* Section 8.3.3 / Appendix B.2 step 3: a 4.01 naming R2.  Verified with
  * a context for R2 || ID1; then R3 is drawn and made durable and the
  * context becomes R2 || R3. */
@@ -679,7 +695,6 @@ static int recovery(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
                     const cj_oscore_option_t *ov, uint8_t type, uint16_t mid,
                     uint8_t *msg, size_t len, cj_out_t *out)
 {
-    cj_oscore_params_t pr;
     cj_oscore_ctx_t tmp;
     uint8_t id2[CJ_OSCORE_MAX_ID_CONTEXT];
     uint8_t id3[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN];
@@ -693,8 +708,8 @@ static int recovery(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     memcpy(id2, ov->kid_context, CJ_PLEDGE_RECOVERY_NONCE_LEN);
     memcpy(id2 + CJ_PLEDGE_RECOVERY_NONCE_LEN, p->osc.id_context, id1_len);
     memcpy(id3, ov->kid_context, CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    params_for(p, &pr, id2, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len);
-    if (cj_oscore_ctx_derive(&tmp, &pr) != CJ_OK)
+    if (derive(p, &tmp, id2, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len,
+               false) != CJ_OK)
         return 0;
     /* The response names its context by R2 alone while the keys come
      * from R2 || ID1: let the temporary context match on R2. */
@@ -722,8 +737,7 @@ static int recovery(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     }
     ssn = p->osc.ssn;
     reserved = p->osc.ssn_reserved;
-    params_for(p, &pr, id3, sizeof id3);
-    rc = cj_oscore_ctx_rederive(&p->osc, &pr);
+    rc = derive(p, &p->osc, id3, sizeof id3, true);
     if (rc == CJ_OK) {
         /* One counter serves every context: keep it growing. */
         p->osc.ssn = ssn;
@@ -738,6 +752,16 @@ static int recovery(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     attempt_end(p, now, CJ_PLEDGE_EV_RECOVERY, out);
     return 1;
 }
+#endif
+
+/* The decoded OSCORE option of m; false when absent or malformed. */
+static bool oscore_option(const cj_coap_msg_t *m, cj_oscore_option_t *ov)
+{
+    cj_coap_opt_t o;
+
+    return cj_coap_opt_find(m, CJ_COAP_OPT_OSCORE, &o) &&
+           cj_oscore_option_decode(o.val, o.len, ov) == CJ_OK;
+}
 
 static int join_response(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
                          const cj_coap_msg_t *m, uint8_t *msg, size_t len,
@@ -745,11 +769,8 @@ static int join_response(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
 {
     cj_oscore_replay_t before = p->osc.replay;
     cj_oscore_option_t ov;
-    cj_coap_opt_t o;
     cj_coap_msg_t in;
     cj_cojp_config_t c;
-    cj_cojp_report_t why;
-    problem_t pr;
     uint8_t type = m->type;
     uint16_t mid = m->mid;
     int rc;
@@ -762,15 +783,18 @@ static int join_response(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     if (type == CJ_COAP_RST || (type == CJ_COAP_ACK && mid != p->mid))
         return 0;
     /* Section 7.3.2: anything unprotected is ignored. */
-    if (!cj_coap_opt_find(m, CJ_COAP_OPT_OSCORE, &o) ||
-        cj_oscore_option_decode(o.val, o.len, &ov) != CJ_OK)
+    if (!oscore_option(m, &ov))
         return 0;
     if (out->buf == NULL)
         return 0;
     if (ov.has_kid_context &&
         !bytes_eq(ov.kid_context, ov.kid_context_len, p->osc.id_context,
                   p->osc.id_context_len))
+#if CJ_PLEDGE_RECOVERY
         return recovery(p, now, from, &ov, type, mid, msg, len, out);
+#else
+        return 0; /* recovery not built in: unverifiable, dropped (7.3.2) */
+#endif
 
     rc = cj_oscore_unprotect_response(&p->osc, &p->req, msg, len, out->buf,
                                       out->cap);
@@ -783,36 +807,29 @@ static int join_response(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         return 0;
     }
 
-    if (in.code == CJ_COAP_CHANGED) {
-        rc = cj_cojp_config_decode(in.payload, in.payload_len, &c, &why);
-        if (rc != CJ_OK)
-            problem_from_report(&pr, &why);
-        else if (config_check(p, &c, true, &pr) == 0) {
-            config_apply(p, now, &c, true);
-            memcpy(p->joined_netid, p->attempt_netid, p->attempt_netid_len);
-            p->joined_netid_len = p->attempt_netid_len;
-            p->joined_jp = p->tx_to;
-            p->state = CJ_PLEDGE_JOINED;
-            p->tx_len = 0;
-            p->attempts = 0;
-            p->same_jp = false;
-            p->timer = CJ_TIME_NEVER;
-            p->has_last = false;
-            cj_crypto_wipe(&c, sizeof c);
-            cj_crypto_wipe(out->buf, out->cap);
-            ack_response(out, type, mid, from);
-            out->event = CJ_PLEDGE_EV_JOINED;
-            return 1;
-        }
-        cj_crypto_wipe(&c, sizeof c);
-        remember_problem(p, &pr);
-    } else {
-        /* 4.00 Diagnostic Response or any other protected error: the
-         * JRC refused; nothing of ours to report. */
-        p->report_unsupported = false;
+    /* A 4.00 Diagnostic Response or any other protected error: the JRC
+     * refused; nothing of ours to report. */
+    rc = in.code == CJ_COAP_CHANGED ? config_read(p, &in, true, &c) : 1;
+    if (rc == 0) {
+        config_apply(p, now, &c, true);
+        memcpy(p->joined_netid, p->attempt_netid, p->attempt_netid_len);
+        p->joined_netid_len = p->attempt_netid_len;
+        p->joined_jp = p->tx_to;
+        p->state = CJ_PLEDGE_JOINED;
+        p->tx_len = 0;
+        p->attempts = 0;
+        p->same_jp = false;
+        p->timer = CJ_TIME_NEVER;
+        p->has_last = false;
     }
+    cj_crypto_wipe(&c, sizeof c);
     cj_crypto_wipe(out->buf, out->cap);
     ack_response(out, type, mid, from);
+    if (rc == 0) {
+        out->event = CJ_PLEDGE_EV_JOINED;
+        return 1;
+    }
+    p->report_unsupported = rc == 2;
     attempt_end(p, now, CJ_PLEDGE_EV_REJECTED, out);
     return 1;
 }
@@ -844,18 +861,14 @@ static int update_request(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     cj_oscore_replay_t before = p->osc.replay;
     cj_oscore_option_t ov;
     cj_oscore_req_t req;
-    cj_coap_opt_t o;
     cj_coap_msg_t in;
     cj_coap_builder_t b;
     cj_cojp_config_t c;
-    cj_cojp_report_t why;
-    problem_t pr;
-    uint8_t token[CJ_COAP_MAX_TOKEN];
     uint8_t tag[CJ_OSCORE_TAG_LEN];
     uint8_t payload[8 + CJ_PLEDGE_ADDINFO_MAX + 16];
     uint8_t plain[CJ_PLEDGE_RESP_MAX];
     uint8_t resp[CJ_PLEDGE_RESP_MAX];
-    size_t token_len = m->token_len, payload_len = 0;
+    size_t payload_len = 0;
     uint8_t type = m->type, code;
     uint16_t mid = m->mid;
     bool usable = false, expired = false;
@@ -863,9 +876,8 @@ static int update_request(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
 
     if (type != CJ_COAP_CON && type != CJ_COAP_NON)
         return 0;
-    if (!cj_coap_opt_find(m, CJ_COAP_OPT_OSCORE, &o) ||
-        cj_oscore_option_decode(o.val, o.len, &ov) != CJ_OK ||
-        ov.piv_len == 0 || m->payload_len < CJ_OSCORE_TAG_LEN)
+    if (!oscore_option(m, &ov) || ov.piv_len == 0 ||
+        m->payload_len < CJ_OSCORE_TAG_LEN)
         return 0;
     memcpy(tag, m->payload + m->payload_len - CJ_OSCORE_TAG_LEN, sizeof tag);
 
@@ -879,8 +891,6 @@ static int update_request(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     }
     if (p->state != CJ_PLEDGE_JOINED || out->buf == NULL)
         return 0;
-    if (token_len)
-        memcpy(token, m->token, token_len);
 
     rc = cj_oscore_unprotect_request(&p->osc, msg, len, out->buf, out->cap,
                                      &req);
@@ -893,29 +903,21 @@ static int update_request(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     }
 
     /* Decide the answer before anything is applied. */
-    memset(&pr, 0, sizeof pr);
+    rc = 1;
     if (!path_is_j(&in)) {
         code = CJ_COAP_NOT_FOUND;
     } else if (in.code != CJ_COAP_POST) {
         code = CJ_COAP_METHOD_NOT_ALLOWED;
-    } else if (cj_cojp_config_decode(in.payload, in.payload_len, &c, &why) !=
-               CJ_OK) {
-        problem_from_report(&pr, &why);
-        code = CJ_COAP_BAD_REQUEST;
-    } else if (config_check(p, &c, false, &pr) != 0) {
+    } else if ((rc = config_read(p, &in, false, &c)) != 0) {
         code = CJ_COAP_BAD_REQUEST;
     } else {
         code = CJ_COAP_CHANGED;
         usable = true;
     }
-    if (code == CJ_COAP_BAD_REQUEST && pr.has_param) {
+    if (rc == 2) {
         cj_cojp_unsupported_t u;
         memset(&u, 0, sizeof u);
-        u.count = 1;
-        u.params[0].code = pr.code;
-        u.params[0].label = pr.label;
-        u.params[0].addinfo = pr.addinfo_len ? pr.addinfo : NULL;
-        u.params[0].addinfo_len = pr.addinfo_len;
+        unsup_fill(p, &u);
         rc = cj_cojp_unsupported_encode(&u, payload, sizeof payload);
         payload_len = rc > 0 ? (size_t)rc : 0;
     }
@@ -925,7 +927,7 @@ static int update_request(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     cj_coap_build_init(&b, plain, sizeof plain,
                        type == CJ_COAP_CON ? CJ_COAP_ACK : CJ_COAP_NON, code,
                        type == CJ_COAP_CON ? mid : (uint16_t)(p->mid + 1u),
-                       token_len ? token : NULL, token_len);
+                       in.token, in.token_len);
     cj_coap_build_payload(&b, payload, payload_len);
     rc = cj_coap_build_finish(&b);
     if (rc >= 0)
@@ -1115,12 +1117,8 @@ int cj_pledge_rx_used(cj_pledge_t *p, uint64_t now, uint8_t key_id,
     if (p->new_keys.n == 0 || set_find(&p->new_keys, key_id) == NULL ||
         set_find(&p->keys, key_id) != NULL)
         return 0;
-    /* Section 8.4.3.2: the network switched; follow, keep the old set
-     * for reception during the guard time. */
-    p->old_keys = p->keys;
-    p->keys = p->new_keys;
-    set_wipe(&p->new_keys);
-    p->old_keys_expire = add_sat(now, p->rekey_guard_ms);
+    /* Section 8.4.3.2: the network switched; follow. */
+    keys_switch(p, now);
     out->event = CJ_PLEDGE_EV_KEYS_SWITCHED;
     return 1;
 }
