@@ -111,9 +111,9 @@ fuzz fuzz-smoke: $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 footprint:
 	scripts/footprint.sh
 
-bench: $(BUILD)/libcojp.a $(PORT_OBJ)
+bench: $(BUILD)/libcojp.a $(PORT_OBJ) $(STORE_OBJ)
 	@mkdir -p $(BUILD)/bench
-	$(CC) $(CFLAGS) $(HOSTDEFS) -O2 -o $(BUILD)/bench/bench tests/bench/*.c $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(HOSTDEFS) -O2 -o $(BUILD)/bench/bench tests/bench/*.c $(STORE_OBJ) $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS) $(STORE_LDLIBS)
 	$(BUILD)/bench/bench
 
 test:
