@@ -69,8 +69,48 @@
  * (the stored sequence number belongs to the recovered context, so
  * answering could reuse a nonce): such requests are dropped.
  *
+ * Several instances, one store.  Any number of engines (threads,
+ * processes, machines) may serve one network from one store, each with
+ * its own slot cache.  Two store calls carry all mutable OSCORE state and
+ * are atomic in the store, so no cache needs to be coherent for safety:
+ *   - reserve_ssn hands a block of sender sequence numbers to one engine
+ *     alone (stored mark = max(mark, from) + count, the engine gets the
+ *     block's first number and jumps its sequence number forward when
+ *     another engine reserved past it).  Blocks of different engines
+ *     never overlap, so no two responses or update requests ever carry
+ *     the same Partial IV under one key, whichever engine sent them
+ *     (RFC 8613 section 7.2.1, RFC 9031 section 7.3.1).
+ *   - accept_piv records a request's Partial IV in the stored replay
+ *     window and refuses one already recorded (or older than the
+ *     window): a request accepted by one engine and replayed to another
+ *     is dropped by the second (RFC 8613 section 7.4).  It is the last
+ *     store call before a response is returned, so a failure earlier
+ *     leaves the Partial IV free for the pledge's retransmission.
+ *   - both name the ID Context the engine's cached context uses and fail
+ *     with CJ_ERR_NOTFOUND once the record holds another one (a
+ *     recovery done by another engine): the engine then drops the
+ *     request and forgets the slot, so the retransmission is served from
+ *     the store's current record.  This also keeps save_context's reset
+ *     of the mark to 0 safe: no block of the old context is handed out
+ *     after it.
+ * With one engine these are the single-instance guarantees above.  With
+ * several, pledges see the Partial IVs of different engines interleaved;
+ * a pledge's replay window accepts a Partial IV only within
+ * CJ_OSCORE_REPLAY_WINDOW of the highest it saw, so engines sharing a
+ * store should reserve one number at a time (cfg.ssn_block = 1: one
+ * store write per protected message): the numbers then reach the pledge
+ * in the order they were reserved.  What stays per engine: the repeat
+ * cache (a retransmission that reaches another engine than the first
+ * finds its Partial IV recorded and is dropped; the pledge's next
+ * attempt gets through), the recovery nonce R2 (request #2 of Appendix
+ * B.2 must reach the engine that sent R2), the key set and the blacklist
+ * (cfg; hosts load them from the store), and the cached registry fields
+ * (role, joined, short id), which decide nothing the store does not
+ * decide again.
+ *
  * Threading: none.  The engine must not be moved in memory after
- * cj_jrc_init() (cached contexts point back into it).
+ * cj_jrc_init() (cached contexts point back into it).  Engines sharing a
+ * store each need their own store handle when the store says so.
  */
 #ifndef COJP_JRC_H
 #define COJP_JRC_H
@@ -114,6 +154,11 @@
  * again. */
 #ifndef CJ_JRC_STORE_RETRY_MS
 #define CJ_JRC_STORE_RETRY_MS 1000u
+#endif
+/* Sender sequence numbers one reserve_ssn call reserves by default: a
+ * store write per that many protected messages of a pledge. */
+#ifndef CJ_JRC_SSN_BLOCK
+#define CJ_JRC_SSN_BLOCK 32u
 #endif
 #define CJ_JRC_NONCE_LEN 8 /* R2 and R3, RFC 9031 section 8.3.3 minimum */
 
@@ -163,12 +208,28 @@ typedef struct cj_jrc_store {
      * CJ_ERR_NOTFOUND if none). */
     int (*lookup_context)(void *ctx, const uint8_t *ctx_id, size_t len,
                           cj_jrc_pledge_t *out);
-    /* Persist the sender sequence number reservation. */
-    int (*save_ssn)(void *ctx, const uint8_t *id, size_t id_len,
-                    uint64_t ssn_reserved);
-    /* Persist the replay window. */
-    int (*save_replay)(void *ctx, const uint8_t *id, size_t id_len,
-                       const cj_oscore_replay_t *w);
+    /* The next two name the ID Context the caller's cached context uses
+     * (ctx_id, ctx_len; ctx_len 0: the pledge id, i.e. no recovered ID
+     * Context) and fail with CJ_ERR_NOTFOUND, changing nothing, when the
+     * pledge is unknown or its record holds another ID Context.  Each is
+     * atomic against every other caller of the same store (see "Several
+     * instances" above).
+     *
+     * Reserve count sender sequence numbers for the caller alone: with M
+     * the stored ssn_reserved (first number not reserved), *first =
+     * max(M, from) and M becomes *first + count.  count 0 only raises M
+     * to from.  The caller may use [*first, *first + count). */
+    int (*reserve_ssn)(void *ctx, const uint8_t *id, size_t id_len,
+                       const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
+                       uint64_t count, uint64_t *first);
+    /* Record Partial IV piv of an accepted request in the stored replay
+     * window: CJ_ERR_REPLAY, changing nothing, when the stored window
+     * rejects piv (cj_oscore_replay_check: already recorded, or older
+     * than the window); otherwise piv is merged in (cj_oscore_replay_
+     * update) and the stored window after the merge is copied to *w. */
+    int (*accept_piv)(void *ctx, const uint8_t *id, size_t id_len,
+                      const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
+                      cj_oscore_replay_t *w);
     /* Persist a new ID Context (recovery) with reset mutable state:
      * ssn_reserved 0 and an empty replay window. */
     int (*save_context)(void *ctx, const uint8_t *id, size_t id_len,
@@ -244,6 +305,10 @@ typedef struct cj_jrc_cfg {
                                           * (0: 1); a host persists the
                                           * next number so numbers stay
                                           * unique across restarts */
+    uint32_t ssn_block;                  /* sender sequence numbers per
+                                          * reserve_ssn call (0:
+                                          * CJ_JRC_SSN_BLOCK); 1 when
+                                          * engines share the store */
     cj_jrc_slot_t *slots;                /* caller-owned context cache */
     size_t slot_count;                   /* >= 1 */
 } cj_jrc_cfg_t;
@@ -294,7 +359,8 @@ typedef struct cj_jrc {
     cj_jrc_cfg_t cfg;
     cj_jrc_store_t store;
     const cj_platform_t *platform;
-    cj_platform_t ssn_port;      /* counter id = slot index -> save_ssn */
+    cj_platform_t ssn_port;      /* counter id = slot index; loads only
+                                  * (reserve_ssn is called before protect) */
     cj_coap_timing_t timing;
     cj_jrc_key_t keys[CJ_COJP_MAX_KEYS];
     uint8_t key_count;

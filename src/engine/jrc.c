@@ -4,11 +4,15 @@
  *
  * Invariants:
  *  - A pledge has at most one slot.  A slot's osc is derived from the
- *    record's current ID Context, its replay window equals the persisted
- *    one whenever control is outside cj_jrc_input(), and its sender
- *    sequence number is attached to ssn_port with counter id = slot
- *    index, so every number is reserved through store->save_ssn before
- *    it is used (RFC 8613 Appendix B.1.1).
+ *    record's ID Context as last read; its replay window is a subset of
+ *    the stored one (the store's is authoritative: accept_piv decides),
+ *    and [osc.ssn, osc.ssn_reserved) is a block of sender sequence
+ *    numbers reserve_ssn gave this engine alone.  ssn_ready() runs before
+ *    every protect that takes a new Partial IV, so the codec never needs
+ *    to reserve (RFC 8613 Appendix B.1.1); the ssn_port it is attached to
+ *    refuses if it ever asks.
+ *  - A store call that reports the slot's ID Context replaced (another
+ *    engine ran a recovery) clears the slot: it is reloaded on next use.
  *  - Nothing leaves the engine before every store write it depends on
  *    succeeded; on a store failure the in-memory replay window is rolled
  *    back so the same request is processed afresh when retransmitted.
@@ -52,21 +56,15 @@ static bool bytes_eq(const uint8_t *a, size_t alen, const uint8_t *b,
 
 /* ---- sequence number adaptor (agreement 9) ------------------------------ */
 
+/* The codec asks only when ssn_ready() was skipped; a mark raised here
+ * would not say which numbers are this engine's, so refuse (the protect
+ * fails and nothing is sent). */
 static int ssn_store(void *ctx, uint32_t id, uint64_t value)
 {
-    cj_jrc_t *j = ctx;
-    cj_jrc_slot_t *s;
-
-    if (id >= j->cfg.slot_count)
-        return CJ_ERR_STORAGE;
-    s = &j->cfg.slots[id];
-    if (j->store.save_ssn(j->store.ctx, s->rec.id, s->rec.id_len, value) !=
-        CJ_OK) {
-        j->stats.store_errors++;
-        return CJ_ERR_STORAGE;
-    }
-    s->rec.ssn_reserved = value;
-    return CJ_OK;
+    (void)ctx;
+    (void)id;
+    (void)value;
+    return CJ_ERR_STORAGE;
 }
 
 static int ssn_load(void *ctx, uint32_t id, uint64_t *value)
@@ -171,6 +169,82 @@ static bool store_ok(cj_jrc_t *j, int rc)
     if (rc != CJ_OK && rc != CJ_ERR_NOTFOUND)
         j->stats.store_errors++;
     return rc == CJ_OK;
+}
+
+/* The ID Context a slot's osc uses, as the store names it (length 0: the
+ * pledge id). */
+static const uint8_t *slot_ctx_id(const cj_jrc_slot_t *s, size_t *len)
+{
+    *len = s->rec.id_context_len;
+    return s->rec.id_context;
+}
+
+/* Make the slot's next sender sequence number one reserved to this
+ * engine alone: take a fresh block from the store when the cached one is
+ * used up, jumping forward past whatever other engines reserved. */
+static int ssn_ready(cj_jrc_t *j, cj_jrc_slot_t *s)
+{
+    uint64_t first = 0, count = j->cfg.ssn_block ? j->cfg.ssn_block
+                                                 : CJ_JRC_SSN_BLOCK;
+    const uint8_t *c;
+    size_t cl;
+    int rc;
+
+    if (s->osc.ssn < s->osc.ssn_reserved)
+        return CJ_OK;
+    if (s->osc.ssn > CJ_OSCORE_MAX_SSN)
+        return CJ_ERR_SEQ_EXHAUSTED;
+    /* section 7.2.1 of RFC 8613: 2^40 - 1 is the last usable number */
+    if (count > CJ_OSCORE_MAX_SSN + 1 - s->osc.ssn)
+        count = CJ_OSCORE_MAX_SSN + 1 - s->osc.ssn;
+    c = slot_ctx_id(s, &cl);
+    rc = j->store.reserve_ssn(j->store.ctx, s->rec.id, s->rec.id_len, c, cl,
+                              s->osc.ssn, count, &first);
+    if (rc == CJ_ERR_NOTFOUND) {
+        slot_clear(s);
+        return rc;
+    }
+    if (!store_ok(j, rc))
+        return CJ_ERR_STORAGE;
+    if (first < s->osc.ssn) {
+        j->stats.store_errors++; /* a store that lowers the mark */
+        return CJ_ERR_STORAGE;
+    }
+    if (first > CJ_OSCORE_MAX_SSN)
+        return CJ_ERR_SEQ_EXHAUSTED;
+    s->osc.ssn = first;
+    s->osc.ssn_reserved = first + count;
+    s->rec.ssn_reserved = first + count;
+    return CJ_OK;
+}
+
+/* Record the request's Partial IV in the stored replay window, the
+ * engines' common one, and adopt the merged window.  CJ_ERR_REPLAY when
+ * another engine accepted it first. */
+static int claim_piv(cj_jrc_t *j, cj_jrc_slot_t *s,
+                     const cj_oscore_req_t *bind)
+{
+    cj_oscore_replay_t w;
+    const uint8_t *c;
+    size_t cl;
+    int rc;
+
+    memset(&w, 0, sizeof w);
+    c = slot_ctx_id(s, &cl);
+    rc = j->store.accept_piv(j->store.ctx, s->rec.id, s->rec.id_len, c, cl,
+                             cj_oscore_piv_value(bind->piv, bind->piv_len),
+                             &w);
+    if (rc == CJ_ERR_NOTFOUND) {
+        slot_clear(s);
+        return rc;
+    }
+    if (rc == CJ_ERR_REPLAY)
+        return rc;
+    if (!store_ok(j, rc))
+        return CJ_ERR_STORAGE;
+    s->osc.replay = w;
+    s->rec.replay = w;
+    return CJ_OK;
 }
 
 /* Slot for a Join Request's kid context: cached, or loaded from the store
@@ -345,8 +419,10 @@ static void answer_init(cj_jrc_t *j, cj_coap_builder_t *b, uint8_t *buf,
 }
 
 /* Protect and emit an answer under ctx (new Partial IV, section 8.3), then
- * persist the replay window when ctx is the slot's.  On failure roll the
- * window back to *saved and send nothing.  Returns 1 or 0. */
+ * record the request's Partial IV in the store when ctx is the slot's.
+ * On failure roll the window back to *saved and send nothing (the slot
+ * may have been cleared as stale: callers only write its replay window
+ * then, which a cleared slot ignores).  Returns 1 or 0. */
 static int respond(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *ctx,
                    const cj_oscore_replay_t *saved, const cj_oscore_req_t *bind,
                    const req_in_t *rq, uint8_t code, const uint8_t *payload,
@@ -359,13 +435,15 @@ static int respond(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *ctx,
     answer_init(j, &b, j->body, sizeof j->body, rq->m, code);
     cj_coap_build_payload(&b, payload, plen);
     n = cj_coap_build_finish(&b);
+    if (n >= 0 && persistent)
+        n = ssn_ready(j, s) == CJ_OK ? n : CJ_ERR_STORAGE;
     if (n >= 0)
         n = cj_oscore_protect_response(ctx, bind, true, j->body, (size_t)n,
                                        out->buf, out->cap);
-    if (n >= 0 && persistent &&
-        !store_ok(j, j->store.save_replay(j->store.ctx, s->rec.id,
-                                          s->rec.id_len, &ctx->replay)))
-        n = CJ_ERR_STORAGE;
+    /* Last: a failure before leaves the Partial IV to the pledge's
+     * retransmission. */
+    if (n >= 0 && persistent)
+        n = claim_piv(j, s, bind) == CJ_OK ? n : CJ_ERR_STORAGE;
     cj_crypto_wipe(j->body, sizeof j->body);
     if (n < 0) {
         if (persistent)
@@ -373,8 +451,6 @@ static int respond(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *ctx,
         out->len = 0;
         return 0;
     }
-    if (persistent)
-        s->rec.replay = ctx->replay;
     out->len = (size_t)n;
     out->to = *rq->from;
     cache_store(s, rq, out->buf, out->len);
@@ -557,14 +633,10 @@ static int recovery_first(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *vctx,
         n = cj_oscore_protect_response(&r2ctx, bind, true, j->body, (size_t)n,
                                        out->buf, out->cap);
     cj_oscore_ctx_wipe(&r2ctx);
-    if (n >= 0 && persistent &&
-        !store_ok(j, j->store.save_replay(j->store.ctx, s->rec.id,
-                                          s->rec.id_len, &vctx->replay)))
+    if (n >= 0 && persistent && claim_piv(j, s, bind) != CJ_OK)
         n = CJ_ERR_STORAGE;
     if (n < 0)
         goto fail;
-    if (persistent)
-        s->rec.replay = vctx->replay;
     memcpy(s->r2, r2, sizeof r2);
     s->r2_valid = true;
     out->len = (size_t)n;
@@ -834,6 +906,8 @@ static int dispatch(cj_jrc_t *j, uint64_t now, const cj_jrc_pledge_t *rec,
     cj_coap_build_payload(&b, obj, (size_t)n);
     n = cj_coap_build_finish(&b);
     cj_crypto_wipe(obj, sizeof obj);
+    if (n >= 0 && ssn_ready(j, s) != CJ_OK)
+        n = CJ_ERR_STORAGE;
     if (n >= 0)
         n = cj_oscore_protect_request(&s->osc, j->body, (size_t)n, u->msg,
                                       sizeof u->msg, &u->bind);
@@ -1115,7 +1189,7 @@ int cj_jrc_init(cj_jrc_t *j, const cj_jrc_cfg_t *cfg,
          (cfg->blacklist == NULL || cfg->blacklist_lens == NULL)) ||
         (cfg->network_id_len > 0 && cfg->network_id == NULL) ||
         st->lookup == NULL || st->lookup_context == NULL ||
-        st->save_ssn == NULL || st->save_replay == NULL ||
+        st->reserve_ssn == NULL || st->accept_piv == NULL ||
         st->save_context == NULL || st->assign_short_id == NULL ||
         st->record_join == NULL || st->release == NULL ||
         st->next_joined == NULL || st->node_address == NULL ||

@@ -82,23 +82,40 @@ static int ms_lookup_context(void *ctx, const uint8_t *ctx_id, size_t len,
     return CJ_ERR_NOTFOUND;
 }
 
-static int ms_save_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                       uint64_t ssn_reserved)
+/* The record e, if its current ID Context is ctx_id (length 0: the
+ * pledge id). */
+static bool ctx_is(const cj_jrc_mementry_t *e, const uint8_t *ctx_id,
+                   size_t ctx_len)
+{
+    return e->rec.id_context_len == ctx_len &&
+           (ctx_len == 0 || memcmp(e->rec.id_context, ctx_id, ctx_len) == 0);
+}
+
+/* One engine call at a time (no threads), so each is atomic as is. */
+static int ms_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
+                          uint64_t count, uint64_t *first)
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
+    uint64_t f;
 
     if (fail(ms, CJ_MEMSTORE_OP_SAVE_SSN))
         return CJ_ERR_STORAGE;
     e = find(ms, id, id_len);
-    if (e == NULL)
+    if (e == NULL || !ctx_is(e, ctx_id, ctx_len))
         return CJ_ERR_NOTFOUND;
-    e->rec.ssn_reserved = ssn_reserved;
+    f = e->rec.ssn_reserved > from ? e->rec.ssn_reserved : from;
+    if (count > UINT64_MAX - f)
+        return CJ_ERR_RANGE;
+    e->rec.ssn_reserved = f + count;
+    *first = f;
     return CJ_OK;
 }
 
-static int ms_save_replay(void *ctx, const uint8_t *id, size_t id_len,
-                          const cj_oscore_replay_t *w)
+static int ms_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
+                         const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
+                         cj_oscore_replay_t *w)
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
@@ -106,9 +123,12 @@ static int ms_save_replay(void *ctx, const uint8_t *id, size_t id_len,
     if (fail(ms, CJ_MEMSTORE_OP_SAVE_REPLAY))
         return CJ_ERR_STORAGE;
     e = find(ms, id, id_len);
-    if (e == NULL)
+    if (e == NULL || !ctx_is(e, ctx_id, ctx_len))
         return CJ_ERR_NOTFOUND;
-    e->rec.replay = *w;
+    if (cj_oscore_replay_check(&e->rec.replay, piv) != CJ_OK)
+        return CJ_ERR_REPLAY;
+    cj_oscore_replay_update(&e->rec.replay, piv);
+    *w = e->rec.replay;
     return CJ_OK;
 }
 
@@ -288,8 +308,8 @@ void cj_jrc_memstore_init(cj_jrc_memstore_t *ms, cj_jrc_mementry_t *entries,
     ms->store.ctx = ms;
     ms->store.lookup = ms_lookup;
     ms->store.lookup_context = ms_lookup_context;
-    ms->store.save_ssn = ms_save_ssn;
-    ms->store.save_replay = ms_save_replay;
+    ms->store.reserve_ssn = ms_reserve_ssn;
+    ms->store.accept_piv = ms_accept_piv;
     ms->store.save_context = ms_save_context;
     ms->store.assign_short_id = ms_assign_short_id;
     ms->store.record_join = ms_record_join;

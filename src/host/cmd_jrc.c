@@ -700,6 +700,9 @@ static int engine_init(jrc_run_t *r)
     r->cfg.slots = r->slots;
     r->cfg.slot_count = r->nslots;
     r->cfg.first_campaign = r->net.next_campaign;
+    /* another JRC may share the registry: one number per reservation
+     * keeps Partial IVs in order for the pledges (cojp/jrc.h) */
+    r->cfg.ssn_block = 1;
     return cj_jrc_init(&r->jrc, &r->cfg, &st, NULL);
 }
 

@@ -15,9 +15,14 @@
  *    hold a pledge row never wait for the cursor, so units of work do not
  *    deadlock one another (group transactions of two instances can: they
  *    accumulate locks in data order);
- *  - ssn_reserved and replay windows only move forward: GREATEST and a
- *    merge under FOR UPDATE, except save_context (a new ID Context starts
- *    both afresh, RFC 8613 Appendix B.2);
+ *  - ssn_reserved and replay windows only move forward, except
+ *    save_context (a new ID Context starts both afresh, RFC 8613
+ *    Appendix B.2): reserve_ssn is one UPDATE ... RETURNING (GREATEST +
+ *    count), so concurrent reservations get disjoint blocks; accept_piv
+ *    checks and merges one Partial IV under FOR UPDATE, so one Partial IV
+ *    is accepted once across instances.  Both match the row only under
+ *    the caller's ID Context, so an instance with a stale context gets
+ *    CJ_ERR_NOTFOUND instead of a block or window of the new one;
  *  - integer columns are bigint and results are fetched in binary, so
  *    every integer read is 8 network-order bytes (checked).
  */
@@ -144,13 +149,18 @@ static const char SQL_LOOKUP[] =
     "SELECT " PLEDGE_COLS " FROM pledges WHERE id = $1::bytea";
 static const char SQL_LOOKUP_CTX[] =
     "SELECT " PLEDGE_COLS " FROM pledges WHERE id_context = $1::bytea";
-/* never lowers a reservation another instance made */
-static const char SQL_SAVE_SSN[] =
-    "UPDATE pledges SET ssn_reserved = GREATEST(ssn_reserved, $2::int8)"
-    " WHERE id = $1::bytea";
+/* One statement, so one row lock: the block [returned, returned + $4)
+ * goes to this caller alone.  Never lowers a reservation another
+ * instance made.  No row while $2 is not the current ID Context. */
+static const char SQL_RESERVE_SSN[] =
+    "UPDATE pledges SET ssn_reserved = GREATEST(ssn_reserved, $3::int8)"
+    " + $4::int8 WHERE id = $1::bytea"
+    " AND id_context IS NOT DISTINCT FROM $2::bytea"
+    " RETURNING ssn_reserved - $4::int8";
 static const char SQL_REPLAY_OF[] =
     "SELECT replay_highest, replay_bitmap, replay_valid FROM pledges"
-    " WHERE id = $1::bytea FOR UPDATE";
+    " WHERE id = $1::bytea AND id_context IS NOT DISTINCT FROM $2::bytea"
+    " FOR UPDATE";
 static const char SQL_SAVE_REPLAY[] =
     "UPDATE pledges SET replay_highest = $2::int8, replay_bitmap = $3::int8,"
     " replay_valid = $4::bool WHERE id = $1::bytea";
@@ -622,7 +632,7 @@ typedef struct op {
     size_t blob_len;
     int64_t a, b;        /* now, until, ssn, campaign, ... */
     bool fresh, flag;
-    const cj_oscore_replay_t *w;
+    cj_oscore_replay_t *wout;
     cj_jrc_pledge_t *out;
     uint64_t *cursor;
     cj_addr_t *addr;
@@ -690,50 +700,75 @@ static int st_lookup_context(void *ctx, const uint8_t *ctx_id, size_t len,
     return unit(ctx, false, u_fetch, &o);
 }
 
-static int st_save_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                       uint64_t ssn_reserved)
+/* ?2 = the ID Context, NULL for the pledge id. */
+static void p_ctx(params_t *p, const uint8_t *ctx_id, size_t ctx_len)
+{
+    if (ctx_len > 0)
+        p_bytes(p, ctx_id, ctx_len);
+    else
+        p_null(p);
+}
+
+static bool ctx_arg_ok(const uint8_t *ctx_id, size_t ctx_len)
+{
+    return ctx_len <= CJ_OSCORE_MAX_ID_CONTEXT &&
+           (ctx_len == 0 || ctx_id != NULL);
+}
+
+static int query_i64(cj_pg_t *s, const char *sql, const params_t *p,
+                     int64_t *v);
+
+static int u_reserve_ssn(cj_pg_t *s, void *arg)
+{
+    op_t *o = arg;
+    int64_t first = 0;
+    int rc = query_i64(s, SQL_RESERVE_SSN, &o->prm, &first);
+
+    if (rc == CJ_OK && first < 0)
+        rc = CJ_ERR_STORAGE;
+    if (rc == CJ_OK)
+        o->a = first;
+    return rc;
+}
+
+static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
+                          uint64_t count, uint64_t *first)
 {
     op_t o = {0};
+    int r;
+
     if (!id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    o.sql = SQL_SAVE_SSN;
+    if (!ctx_arg_ok(ctx_id, ctx_len) || first == NULL)
+        return CJ_ERR_INVALID;
+    /* keeps GREATEST(...) + count inside bigint */
+    if (from > (uint64_t)INT64_MAX / 2 || count > (uint64_t)INT64_MAX / 2)
+        return CJ_ERR_RANGE;
     p_bytes(&o.prm, id, id_len);
-    p_int(&o.prm, to_i64(ssn_reserved));
-    return update_one(ctx, &o);
+    p_ctx(&o.prm, ctx_id, ctx_len);
+    p_int(&o.prm, (int64_t)from);
+    p_int(&o.prm, (int64_t)count);
+    r = unit(ctx, true, u_reserve_ssn, &o);
+    if (r == CJ_OK)
+        *first = (uint64_t)o.a;
+    return r;
 }
 
-static uint32_t shift_window(uint32_t bitmap, uint64_t by)
-{
-    return by >= CJ_OSCORE_REPLAY_WINDOW ? 0 : (uint32_t)(bitmap << by);
-}
-
-/* The union of two replay windows: every Partial IV either has seen as
- * received stays received, so no writer can reopen a used one. */
-static cj_oscore_replay_t merge_window(const cj_oscore_replay_t *a,
-                                       const cj_oscore_replay_t *b)
-{
-    cj_oscore_replay_t m;
-    if (!a->valid)
-        return *b;
-    if (!b->valid)
-        return *a;
-    m.valid = true;
-    m.highest = a->highest > b->highest ? a->highest : b->highest;
-    m.bitmap = shift_window(a->bitmap, m.highest - a->highest) |
-               shift_window(b->bitmap, m.highest - b->highest);
-    return m;
-}
-
-static int u_save_replay(cj_pg_t *s, void *arg)
+/* Check and merge under the row lock (SELECT ... FOR UPDATE): a second
+ * instance accepting the same Partial IV waits for this unit to commit,
+ * then finds it recorded. */
+static int u_accept_piv(cj_pg_t *s, void *arg)
 {
     op_t *o = arg;
     params_t p = {0};
-    cj_oscore_replay_t have, m;
+    cj_oscore_replay_t *w = o->wout;
     int64_t hi, bm;
     bool valid;
     PGresult *r;
 
     p_bytes(&p, o->id, o->id_len);
+    p_ctx(&p, o->blob, o->blob_len);
     if ((r = exec(s, SQL_REPLAY_OF, &p)) == NULL)
         return failure(s);
     if (PQntuples(r) == 0) {
@@ -746,30 +781,45 @@ static int u_save_replay(cj_pg_t *s, void *arg)
         return CJ_ERR_STORAGE;
     }
     PQclear(r);
-    have.highest = (uint64_t)hi;
-    have.bitmap = (uint32_t)bm;
-    have.valid = valid;
-    m = merge_window(&have, o->w);
+    w->highest = (uint64_t)hi;
+    w->bitmap = (uint32_t)bm;
+    w->valid = valid;
+    if (cj_oscore_replay_check(w, (uint64_t)o->a) != CJ_OK)
+        return CJ_ERR_REPLAY;
+    cj_oscore_replay_update(w, (uint64_t)o->a);
     p.n = 0;
     p_bytes(&p, o->id, o->id_len);
-    p_int(&p, to_i64(m.highest));
-    p_int(&p, (int64_t)m.bitmap);
-    p_bool(&p, m.valid);
+    p_int(&p, to_i64(w->highest));
+    p_int(&p, (int64_t)w->bitmap);
+    p_bool(&p, w->valid);
     return cmd(s, SQL_SAVE_REPLAY, &p) ? CJ_OK : failure(s);
 }
 
-static int st_save_replay(void *ctx, const uint8_t *id, size_t id_len,
-                          const cj_oscore_replay_t *w)
+static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
+                         const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
+                         cj_oscore_replay_t *w)
 {
     op_t o = {0};
+    cj_oscore_replay_t m;
+    int r;
+
     if (!id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (w == NULL)
+    if (!ctx_arg_ok(ctx_id, ctx_len) || w == NULL)
         return CJ_ERR_INVALID;
+    if (piv > CJ_OSCORE_MAX_SSN)
+        return CJ_ERR_REPLAY;
+    memset(&m, 0, sizeof m);
     o.id = id;
     o.id_len = id_len;
-    o.w = w;
-    return unit(ctx, true, u_save_replay, &o);
+    o.blob = ctx_id;
+    o.blob_len = ctx_len;
+    o.a = (int64_t)piv;
+    o.wout = &m;
+    r = unit(ctx, true, u_accept_piv, &o);
+    if (r == CJ_OK)
+        *w = m;
+    return r;
 }
 
 static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
@@ -1124,8 +1174,8 @@ int cj_pg_open(cj_pg_t **out, const char *uri)
     s->store.ctx = s;
     s->store.lookup = st_lookup;
     s->store.lookup_context = st_lookup_context;
-    s->store.save_ssn = st_save_ssn;
-    s->store.save_replay = st_save_replay;
+    s->store.reserve_ssn = st_reserve_ssn;
+    s->store.accept_piv = st_accept_piv;
     s->store.save_context = st_save_context;
     s->store.assign_short_id = st_assign_short_id;
     s->store.record_join = st_record_join;

@@ -16,9 +16,12 @@
  *   - should a conflict still happen (a unique violation, a deadlock,
  *     a serialization failure), the call's unit of work is rolled back
  *     and run again, at most CJ_PG_RETRIES times;
- *   - ssn_reserved is only ever raised (GREATEST), and a replay window is
- *     merged with the stored one under a row lock, so two writers can
- *     never lower what the other persisted (RFC 9031 section 7.3.1).
+ *   - reserve_ssn is one UPDATE ... RETURNING that raises ssn_reserved
+ *     (GREATEST) by the block size under the row lock, so blocks handed
+ *     to concurrent instances never overlap and no nonce is used twice;
+ *     accept_piv checks and records a Partial IV under a row lock
+ *     (SELECT ... FOR UPDATE), so each is accepted by one instance only
+ *     (RFC 9031 section 7.3.1, RFC 8613 sections 7.2.1 and 7.4).
  * Leases are compared with the now_ms the engine passes: hosts sharing a
  * database must pass wall-clock milliseconds (the same clock everywhere).
  *

@@ -128,7 +128,9 @@ enum {
     S_ROLLBACK_TO,
     S_LOOKUP,
     S_LOOKUP_CTX,
+    S_SSN_OF,
     S_SAVE_SSN,
+    S_REPLAY_OF,
     S_SAVE_REPLAY,
     S_SAVE_CTX,
     S_EXPIRE,
@@ -167,7 +169,12 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ROLLBACK_TO] = "ROLLBACK TO cj_op",
     [S_LOOKUP] = "SELECT " PLEDGE_COLS " FROM pledges WHERE id = ?1",
     [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS " FROM pledges WHERE id_context = ?1",
+    /* the row only while ?2 is its current ID Context (NULL: pledge id) */
+    [S_SSN_OF] = "SELECT ssn_reserved FROM pledges"
+                 " WHERE id = ?1 AND id_context IS ?2",
     [S_SAVE_SSN] = "UPDATE pledges SET ssn_reserved = ?2 WHERE id = ?1",
+    [S_REPLAY_OF] = "SELECT replay_highest, replay_bitmap, replay_valid"
+                    " FROM pledges WHERE id = ?1 AND id_context IS ?2",
     [S_SAVE_REPLAY] = "UPDATE pledges SET replay_highest = ?2,"
                       " replay_bitmap = ?3, replay_valid = ?4 WHERE id = ?1",
     [S_SAVE_CTX] = "UPDATE pledges SET id_context = ?2, ssn_reserved = 0,"
@@ -462,34 +469,137 @@ static int update_one(cj_sqlite_t *s, sqlite3_stmt *q)
     return op_end(s, r);
 }
 
-static int st_save_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                       uint64_t ssn_reserved)
+/* Bind ?1 = pledge id and ?2 = ID Context (NULL for the pledge id). */
+static void bind_id_ctx(sqlite3_stmt *q, const uint8_t *id, size_t id_len,
+                        const uint8_t *ctx_id, size_t ctx_len)
 {
-    cj_sqlite_t *s = ctx;
-    sqlite3_stmt *q;
-    if (!id_ok(id, id_len))
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    if (ctx_len > 0)
+        sqlite3_bind_blob(q, 2, ctx_id, (int)ctx_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 2);
+}
+
+static bool ctx_arg_ok(const uint8_t *ctx_id, size_t ctx_len)
+{
+    return ctx_len <= CJ_OSCORE_MAX_ID_CONTEXT &&
+           (ctx_len == 0 || ctx_id != NULL);
+}
+
+/* Read-modify-write inside one unit: the unit holds the file's write
+ * lock from its start (BEGIN IMMEDIATE, or the host's transaction that
+ * began so), so no other handle or process writes in between. */
+static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                   const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
+                   uint64_t count, uint64_t *first)
+{
+    sqlite3_stmt *q = stmt(s, S_SSN_OF);
+    sqlite3_int64 have;
+    uint64_t f;
+    int rc;
+
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    rc = sqlite3_step(q);
+    have = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        note_error(s);
+    done(q);
+    if (rc == SQLITE_DONE)
         return CJ_ERR_NOTFOUND;
+    if (rc != SQLITE_ROW || have < 0)
+        return CJ_ERR_STORAGE;
+    f = (uint64_t)have > from ? (uint64_t)have : from;
+    if (f > (uint64_t)INT64_MAX || count > (uint64_t)INT64_MAX - f)
+        return CJ_ERR_RANGE;
     if ((q = stmt(s, S_SAVE_SSN)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, to_i64(ssn_reserved));
-    return update_one(s, q);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)(f + count));
+    if (exec_stmt(s, q) != SQLITE_DONE)
+        return CJ_ERR_STORAGE;
+    *first = f;
+    return CJ_OK;
 }
 
-static int st_save_replay(void *ctx, const uint8_t *id, size_t id_len,
-                          const cj_oscore_replay_t *w)
+static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
+                          uint64_t count, uint64_t *first)
 {
     cj_sqlite_t *s = ctx;
-    sqlite3_stmt *q;
+    uint64_t f = 0;
+    int r;
+
     if (!id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
+    if (!ctx_arg_ok(ctx_id, ctx_len) || first == NULL)
+        return CJ_ERR_INVALID;
+    if ((r = op_begin(s)) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    r = op_end(s, reserve(s, id, id_len, ctx_id, ctx_len, from, count, &f));
+    if (r == CJ_OK)
+        *first = f;
+    return r;
+}
+
+static int accept(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                  const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
+                  cj_oscore_replay_t *w)
+{
+    sqlite3_stmt *q = stmt(s, S_REPLAY_OF);
+    sqlite3_int64 hi = 0, bm = 0;
+    int rc;
+
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        hi = sqlite3_column_int64(q, 0);
+        bm = sqlite3_column_int64(q, 1);
+        w->valid = sqlite3_column_int(q, 2) != 0;
+    } else if (rc != SQLITE_DONE) {
+        note_error(s);
+    }
+    done(q);
+    if (rc == SQLITE_DONE)
+        return CJ_ERR_NOTFOUND;
+    if (rc != SQLITE_ROW || hi < 0 || bm < 0 || bm > UINT32_MAX)
+        return CJ_ERR_STORAGE;
+    w->highest = (uint64_t)hi;
+    w->bitmap = (uint32_t)bm;
+    if (cj_oscore_replay_check(w, piv) != CJ_OK)
+        return CJ_ERR_REPLAY;
+    cj_oscore_replay_update(w, piv);
     if ((q = stmt(s, S_SAVE_REPLAY)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, to_i64(w->highest));
     sqlite3_bind_int64(q, 3, (sqlite3_int64)w->bitmap);
     sqlite3_bind_int(q, 4, w->valid ? 1 : 0);
-    return update_one(s, q);
+    return exec_stmt(s, q) == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
+}
+
+static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
+                         const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
+                         cj_oscore_replay_t *w)
+{
+    cj_sqlite_t *s = ctx;
+    cj_oscore_replay_t m;
+    int r;
+
+    if (!id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if (!ctx_arg_ok(ctx_id, ctx_len) || w == NULL)
+        return CJ_ERR_INVALID;
+    memset(&m, 0, sizeof m);
+    if ((r = op_begin(s)) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    r = op_end(s, accept(s, id, id_len, ctx_id, ctx_len, piv, &m));
+    if (r == CJ_OK)
+        *w = m;
+    return r;
 }
 
 static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
@@ -895,8 +1005,8 @@ int cj_sqlite_open(cj_sqlite_t **out, const char *path)
     s->store.ctx = s;
     s->store.lookup = st_lookup;
     s->store.lookup_context = st_lookup_context;
-    s->store.save_ssn = st_save_ssn;
-    s->store.save_replay = st_save_replay;
+    s->store.reserve_ssn = st_reserve_ssn;
+    s->store.accept_piv = st_accept_piv;
     s->store.save_context = st_save_context;
     s->store.assign_short_id = st_assign_short_id;
     s->store.record_join = st_record_join;

@@ -25,7 +25,11 @@
  *     must drop the batch's responses and re-initialise the engine
  *     (cj_jrc_init) so its cached contexts are reloaded from the store.
  * Either way a store call that fails leaves the store as it was before
- * the call (it runs inside a savepoint), as cojp/jrc.h requires.  While a
+ * the call (it runs inside a savepoint), as cojp/jrc.h requires.
+ * reserve_ssn and accept_piv read and write the pledge's row within one
+ * such unit, which holds the file's write lock from its start, so they
+ * are atomic across handles and processes (cojp/jrc.h, "Several
+ * instances").  While a
  * transaction is open this handle holds the file's write lock: keep
  * batches short (milliseconds).
  *

@@ -1272,3 +1272,133 @@ TEST(jrc_first_campaign_continues)
     nk[0].key_id = 3;
     CHECK_EQ(cj_jrc_rekey(&jrc, 1000, nk, 1), 43);
 }
+
+/* ---- several engines, one store (jrc.h "Several instances") ------------- */
+
+#include "jrc_multi.h"
+
+/* Two engines over one memstore serve the same pledges in turn: no
+ * Partial IV carries two ciphertexts, a request one accepted is dropped
+ * by the other, short ids stay unique and stable; with one number per
+ * reservation every answer also passes the pledge's replay window. */
+TEST(jrc_two_engines_one_memstore)
+{
+    static cj_jrc_mementry_t ents[JM_MAXP];
+    static cj_jrc_memstore_t m;
+    jm_result_t r;
+
+    for (unsigned v = 0; v < 4; v++) {
+        uint32_t block = v & 1;
+        size_t nslots = v & 2 ? 3 : JM_MAXP;
+        cj_jrc_memstore_init(&m, ents, JM_MAXP);
+        for (unsigned i = 0; i < 8; i++) {
+            uint8_t id[8], psk[16];
+            jm_make_id(id, i);
+            jm_make_psk(psk, i);
+            CHECK_EQ(cj_jrc_memstore_add(&m, id, 8, psk, CJ_JRC_ALLOW_NODE),
+                     CJ_OK);
+        }
+        jm_alternate(&m.store, &m.store, 8, 20, block, nslots, &r);
+        CHECK_EQ(r.answered, 160);
+        CHECK_EQ(r.replays_accepted, 0);
+        CHECK_EQ(r.replays_dropped, 80);
+        CHECK_EQ(r.conflicts, 0);
+        CHECK_EQ(r.short_dup, 0);
+        CHECK_EQ(r.short_moved, 0);
+        CHECK(r.repeats > 0);
+        if (block == 1)
+            CHECK_EQ(r.pledge_ok, 160);
+    }
+}
+
+/* A recovery one engine completes makes the other's cached context
+ * stale: the store refuses it both a sequence number block and the
+ * replay window (CJ_ERR_NOTFOUND), the other engine drops the request
+ * and forgets the slot, and the pledge's next request is served under
+ * the recovered context by either engine. */
+TEST(jrc_two_engines_stale_context_after_recovery)
+{
+    static cj_jrc_mementry_t ents[4];
+    static cj_jrc_memstore_t m;
+    static cj_jrc_t e2;
+    static cj_jrc_slot_t s2[2];
+    cj_jrc_cfg_t c2;
+    jm_pledge_t p;
+    cj_out_t o2;
+    uint8_t msg[256], ob2[1024];
+    size_t n;
+    uint8_t r2[8], r3[8] = {9, 8, 7, 6, 5, 4, 3, 2}, idc[16];
+    cj_coap_msg_t cm;
+    cj_coap_opt_t opt;
+    cj_oscore_option_t ov;
+    static const uint8_t jrcid[3] = {0x4a, 0x52, 0x43};
+    cj_oscore_params_t prm;
+
+    cj_jrc_memstore_init(&m, ents, 4);
+    jm_pledge_init(&p, 0);
+    CHECK_EQ(cj_jrc_memstore_add(&m, p.id, 8, p.psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+    /* engine 1 (recovery mode) = the file's jrc; engine 2 plain */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.keys[0].key_id = 1;
+    cfg.key_count = 1;
+    cfg.join_rate = UINT32_MAX;
+    cfg.slots = slots;
+    cfg.slot_count = 2;
+    cfg.ssn_block = 1;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &m.store, NULL), CJ_OK);
+    CHECK_EQ(jm_engine_init(&e2, &c2, s2, 2, &m.store, 1), CJ_OK);
+    out.buf = outbuf;
+    out.cap = sizeof outbuf;
+    o2.buf = ob2;
+    o2.cap = sizeof ob2;
+
+    /* both engines cache the pledge-id context */
+    n = jm_request(&p, msg, sizeof msg);
+    CHECK_EQ(cj_jrc_input(&e2, 1, &jp_addr, msg, n, &o2), 1);
+    CHECK(jm_open(&p, o2.buf, o2.len) >= 0);
+    cfg.recovery = true;
+    jrc.cfg.recovery = true;
+    n = jm_request(&p, msg, sizeof msg);
+    CHECK_EQ(cj_jrc_input(&jrc, 2, &jp_addr, msg, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    /* R2 from the 4.01's kid context; request #2 under R2 || R3 */
+    CHECK_EQ(cj_coap_parse(&cm, out.buf, out.len), CJ_OK);
+    CHECK(cj_coap_opt_find(&cm, CJ_COAP_OPT_OSCORE, &opt));
+    CHECK_EQ(cj_oscore_option_decode(opt.val, opt.len, &ov), CJ_OK);
+    CHECK_EQ(ov.kid_context_len, 8);
+    memcpy(r2, ov.kid_context, 8);
+    memcpy(idc, r2, 8);
+    memcpy(idc + 8, r3, 8);
+    memset(&prm, 0, sizeof prm);
+    prm.master_secret = p.psk;
+    prm.master_secret_len = 16;
+    prm.recipient_id = jrcid;
+    prm.recipient_id_len = 3;
+    prm.id_context = idc;
+    prm.id_context_len = 16;
+    prm.has_id_context = true;
+    CHECK_EQ(cj_oscore_ctx_derive(&p.ctx, &prm), CJ_OK);
+    p.ctx.send_kid_context = true;
+    n = jm_request(&p, msg, sizeof msg);
+    CHECK_EQ(cj_jrc_input(&jrc, 3, &jp_addr, msg, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK(jm_open(&p, out.buf, out.len) >= 0);
+    CHECK_EQ(cj_jrc_memstore_find(&m, p.id, 8)->rec.id_context_len, 16);
+
+    /* engine 2 still caches the pledge-id context: a request under it
+     * (an attacker's replay of an old-context message, or a pledge that
+     * lost its state) finds the store moved on */
+    {
+        jm_pledge_t old;
+        jm_pledge_init(&old, 0);
+        old.ctx.ssn = 50;
+        n = jm_request(&old, msg, sizeof msg);
+        CHECK_EQ(cj_jrc_input(&e2, 4, &jp_addr, msg, n, &o2), 0);
+        CHECK(!s2[0].used && !s2[1].used); /* slot forgotten */
+    }
+    /* the pledge's next request under R2 || R3 is served by engine 2
+     * from the store's record, with a number after engine 1's */
+    n = jm_request(&p, msg, sizeof msg);
+    CHECK_EQ(cj_jrc_input(&e2, 5, &jp_addr, msg, n, &o2), 1);
+    CHECK(jm_open(&p, o2.buf, o2.len) >= 0);
+}

@@ -189,31 +189,61 @@ static void put_rec(trace_t *t, int rc, const cj_jrc_pledge_t *r)
 
 static const uint8_t nobody[8] = {9, 9, 9, 9, 9, 9, 9, 9};
 
+/* Raise ssn_reserved to at least v (a reservation of no numbers). */
+static int raise_ssn(const cj_jrc_store_t *st, void *c, const uint8_t *id,
+                     uint64_t v)
+{
+    uint64_t first = 0;
+    return st->reserve_ssn(c, id, 8, NULL, 0, v, 0, &first);
+}
+
 static void scenario(const cj_jrc_store_t *st, void (*set_cursor)(uint16_t),
                      trace_t *t)
 {
     void *c = st->ctx;
     uint8_t id[4][8];
     cj_jrc_pledge_t r;
-    cj_oscore_replay_t w = {41, 0x80000005u, true};
+    cj_oscore_replay_t w;
     static const uint8_t ctxid[16] = {0xa1, 2, 3, 4, 5, 6, 7, 8,
                                       0, 0x12, 0x4b, 0, 0, 0, 0, 1};
     uint16_t s = 0;
-    uint64_t cur = 0;
+    uint64_t cur = 0, first = 0;
     cj_addr_t a;
 
     for (unsigned i = 0; i < 4; i++)
         make_id(id[i], i);
     put_rec(t, st->lookup(c, id[0], 8, &r), &r);
     put_rec(t, st->lookup(c, nobody, 8, &r), &r);
-    put(t, st->save_ssn(c, id[0], 8, 1234567));
-    put(t, st->save_ssn(c, nobody, 8, 1));
-    put(t, st->save_replay(c, id[0], 8, &w));
+    /* blocks: from below the mark, above it, raise only (count 0) */
+    put(t, st->reserve_ssn(c, id[0], 8, NULL, 0, 1234567, 32, &first));
+    put(t, (long long)first);
+    put(t, st->reserve_ssn(c, id[0], 8, NULL, 0, 5, 1, &first));
+    put(t, (long long)first);
+    put(t, st->reserve_ssn(c, id[0], 8, NULL, 0, 3000000, 0, &first));
+    put(t, (long long)first);
+    put(t, st->reserve_ssn(c, nobody, 8, NULL, 0, 1, 1, &first));
+    put(t, st->reserve_ssn(c, id[0], 8, ctxid, 8, 1, 1, &first));
+    /* Partial IVs: new, repeated, within the window, too old */
+    static const uint64_t pivs[] = {41, 41, 9, 10, 70, 38, 38, 9, 1};
+    for (size_t i = 0; i < sizeof pivs / sizeof pivs[0]; i++) {
+        memset(&w, 0, sizeof w);
+        put(t, st->accept_piv(c, id[0], 8, NULL, 0, pivs[i], &w));
+        put(t, (long long)w.highest);
+        put(t, w.bitmap);
+        put(t, w.valid);
+    }
+    put(t, st->accept_piv(c, nobody, 8, NULL, 0, 1, &w));
     put_rec(t, st->lookup(c, id[0], 8, &r), &r);
     put(t, st->save_context(c, id[1], 8, ctxid, sizeof ctxid));
     put_rec(t, st->lookup_context(c, ctxid, sizeof ctxid, &r), &r);
     put_rec(t, st->lookup_context(c, ctxid, 8, &r), &r);
-    put(t, st->save_ssn(c, id[1], 8, 77));
+    /* only under the current ID Context */
+    put(t, st->reserve_ssn(c, id[1], 8, NULL, 0, 77, 1, &first));
+    put(t, st->accept_piv(c, id[1], 8, NULL, 0, 3, &w));
+    put(t, st->reserve_ssn(c, id[1], 8, ctxid, 8, 77, 1, &first));
+    put(t, st->reserve_ssn(c, id[1], 8, ctxid, sizeof ctxid, 77, 1, &first));
+    put(t, (long long)first);
+    put(t, st->accept_piv(c, id[1], 8, ctxid, sizeof ctxid, 3, &w));
     put(t, st->save_context(c, id[1], 8, ctxid, 8)); /* resets state */
     put_rec(t, st->lookup(c, id[1], 8, &r), &r);
 
@@ -498,7 +528,7 @@ TEST(sqlite_durable_across_reopen)
     cj_sqlite_t *db;
     const cj_jrc_store_t *st;
     cj_jrc_pledge_t r;
-    cj_oscore_replay_t w = {1000, 0xdeadbeefu, true};
+    cj_oscore_replay_t w;
     uint8_t id[8];
     uint16_t s = 0;
     uint64_t cur = 0;
@@ -508,8 +538,10 @@ TEST(sqlite_durable_across_reopen)
     st = cj_sqlite_store(db);
     add_n(db, 3);
     make_id(id, 2);
-    CHECK_EQ(st->save_ssn(db, id, 8, (UINT64_C(1) << 40) - 1), CJ_OK);
-    CHECK_EQ(st->save_replay(db, id, 8, &w), CJ_OK);
+    CHECK_EQ(raise_ssn(st, db, id, (UINT64_C(1) << 40) - 1), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 997, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 1000, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 999, &w), CJ_OK);
     CHECK_EQ(st->assign_short_id(db, id, 8, 5000, 24, false, &s), CJ_OK);
     CHECK_EQ(st->record_join(db, id, 8, CJ_COJP_ROLE_6LBR, s, 5000), CJ_OK);
     cj_sqlite_close(db); /* no commit call: each write was its own */
@@ -519,7 +551,7 @@ TEST(sqlite_durable_across_reopen)
     CHECK_EQ(st->lookup(db, id, 8, &r), CJ_OK);
     CHECK_EQ(r.ssn_reserved, (UINT64_C(1) << 40) - 1);
     CHECK_EQ(r.replay.highest, 1000);
-    CHECK_EQ(r.replay.bitmap, 0xdeadbeefu);
+    CHECK_EQ(r.replay.bitmap, 0xbu); /* ages 0, 1 and 3 */
     CHECK(r.replay.valid);
     CHECK(r.joined);
     CHECK_EQ(r.role, CJ_COJP_ROLE_6LBR);
@@ -551,7 +583,7 @@ TEST(sqlite_rollback_leaves_nothing)
     add_n(db, 1);
     make_id(id, 0);
     CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
-    CHECK_EQ(st->save_ssn(db, id, 8, 99), CJ_OK);
+    CHECK_EQ(raise_ssn(st, db, id, 99), CJ_OK);
     CHECK_EQ(st->assign_short_id(db, id, 8, 0, 0, false, &s), CJ_OK);
     CHECK_EQ(st->record_join(db, id, 8, 0, s, 0), CJ_OK);
     make_id(id, 1);
@@ -572,7 +604,7 @@ TEST(sqlite_rollback_leaves_nothing)
     CHECK_EQ(cj_sqlite_rollback(db), CJ_ERR_STATE);
     /* nothing of an uncommitted batch survives a close either */
     CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
-    CHECK_EQ(st->save_ssn(db, id, 8, 555), CJ_OK);
+    CHECK_EQ(raise_ssn(st, db, id, 555), CJ_OK);
     cj_sqlite_close(db);
     db = open_db();
     st = cj_sqlite_store(db);
@@ -604,7 +636,7 @@ TEST(sqlite_failed_call_changes_nothing)
         make_id(id, 1);
         if (batch)
             CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
-        CHECK_EQ(st->save_ssn(db, id, 8, 7), CJ_OK);
+        CHECK_EQ(raise_ssn(st, db, id, 7), CJ_OK);
         CHECK_EQ(st->assign_short_id(db, id, 8, 7200000, 1, false, &s),
                  CJ_ERR_STORAGE);
         if (batch)
@@ -1075,4 +1107,45 @@ TEST(sqlite_pending_ops_fifo)
     CHECK_EQ(cj_sqlite_op_next(db, &got), CJ_ERR_NOTFOUND);
     cj_sqlite_close(db);
     tmp_cleanup();
+}
+
+/* ---- two JRC engines on one file ------------------------------------------ */
+
+#include "jrc_multi.h"
+
+/* Two handles on one file (two JRC processes, as far as SQLite can
+ * tell): the harness of jrc_multi.h, in autocommit and with one engine
+ * in group commits. */
+TEST(sqlite_two_engines_one_file)
+{
+    cj_sqlite_t *a, *b;
+    jm_result_t r;
+
+    for (unsigned v = 0; v < 4; v++) {
+        uint32_t block = v & 1;
+        size_t nslots = v & 2 ? 3 : JM_MAXP;
+        tmp_setup();
+        a = open_db();
+        b = open_db();
+        for (unsigned i = 0; i < 6; i++) {
+            uint8_t id[8], psk[16];
+            jm_make_id(id, i);
+            jm_make_psk(psk, i);
+            CHECK_EQ(cj_sqlite_add(a, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+        }
+        jm_alternate(cj_sqlite_store(a), cj_sqlite_store(b), 6, 12, block,
+                     nslots, &r);
+        CHECK_EQ(r.answered, 72);
+        CHECK_EQ(r.replays_accepted, 0);
+        CHECK_EQ(r.replays_dropped, 36);
+        CHECK_EQ(r.conflicts, 0);
+        CHECK_EQ(r.short_dup, 0);
+        CHECK_EQ(r.short_moved, 0);
+        CHECK(r.repeats > 0);
+        if (block == 1)
+            CHECK_EQ(r.pledge_ok, 72);
+        cj_sqlite_close(a);
+        cj_sqlite_close(b);
+        tmp_cleanup();
+    }
 }
