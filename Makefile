@@ -3,6 +3,7 @@
 #   make                 library, port and the cojp binary (gcc by default)
 #   make check           unit tests and fuzz-corpus replay
 #   make check-asan      the same under AddressSanitizer + UBSan
+#   make check-minimal   unit tests with the optional features off
 #   make check-integration  daemons and clients over loopback (tests/integration)
 #   make check-pg        PostgreSQL store tests on a throwaway local server
 #   make test            everything CI runs (scripts/test-all.sh)
@@ -87,6 +88,17 @@ check-integration: $(BUILD)/cojp
 check-asan:
 	$(MAKE) check BUILD=build-asan CC=clang OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+# The minimal firmware profile: the optional features of cojp/config.h
+# switched off, so code and tests behind them cannot rot.  Tests of a
+# feature are compiled only with it; the build without it runs the test
+# of the behaviour it has instead.
+MINIMAL_CFLAGS := -DCJ_PLEDGE_RECOVERY=0 -DCJ_OSCORE_OBSERVE=0
+.PHONY: check-minimal
+check-minimal:
+	$(MAKE) build-minimal/unit_tests BUILD=build-minimal \
+	    EXTRA_CFLAGS="$(MINIMAL_CFLAGS)"
+	build-minimal/unit_tests
 
 # PostgreSQL store tests against a throwaway server that the script
 # starts in a temporary directory and stops whatever the outcome.

@@ -47,7 +47,7 @@ done
 # stubs).  Prints "lib_text lib_data lib_bss libc_text libc_data
 # libc_bss"; with a second argument, per-object lines of lib instead.
 map_sizes() {
-    awk -v dir="$out/" -v per="${2:-}" '
+    awk -v dir="${mapdir:-$out}/" -v per="${2:-}" '
         function hex(s,   i, v) {
             v = 0; s = tolower(s); sub(/^0x/, "", s)
             for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
@@ -119,6 +119,26 @@ link_ref proxy $codecs "$out/proxy.o"
 report "join proxy engine" "$ref/proxy.map"
 echo "context structs (caller-allocated): cj_pledge_t $(sym_size "$ref/pledge.elf" pledge) bytes," \
      "cj_proxy_t $(sym_size "$ref/proxy.elf" proxy) bytes"
+# The minimal profile: the same pledge library with the optional features
+# of cojp/config.h switched off (the build `make check-minimal` tests).
+min=$out/minimal
+MIN_FLAGS="-DCJ_PLEDGE_RECOVERY=0 -DCJ_OSCORE_OBSERVE=0"
+mkdir -p "$min/ref"
+minobjs=""
+for src in src/err.c src/codec/*.c src/engine/pledge.c; do
+    [ -f "$src" ] || continue
+    obj="$min/$(basename "$src" .c).o"
+    $CC $FLAGS $MIN_FLAGS -c "$src" -o "$obj"
+    minobjs="$minobjs $obj"
+done
+$CC $FLAGS $MIN_FLAGS -c ports/cortex-m/footprint/ref_pledge.c \
+    -o "$min/ref/ref_pledge.o"
+$CC -mcpu=cortex-m3 -mthumb -nostartfiles --specs=nano.specs \
+    -Wl,--gc-sections -Wl,-e,main -Wl,-T,ports/cortex-m/mps2-an385.ld \
+    -Wl,-Map,"$ref/pledge_minimal.map" -o "$ref/pledge_minimal.elf" \
+    "$min/ref/ref_pledge.o" "$ref/crypto_stub.o" $minobjs -lc -lgcc
+set -- $(mapdir=$min map_sizes "$ref/pledge_minimal.map")
+printf '%-22s %8d %8d %8d   (%s)\n' "pledge minimal profile" "$1" "$2" "$3" "$MIN_FLAGS"
 # Budget of the issue, printed rather than enforced for now.
 verdict() { [ "$1" -le "$2" ] && echo within || echo OVER; }
 echo "pledge library budget: .text $ptext of 5120 ($(verdict "$ptext" 5120))," \

@@ -47,6 +47,7 @@ stage "footprint (Cortex-M3)" make footprint
 stage "firmware on QEMU (mps2-an385)" make firmware-test
 stage "PostgreSQL store (throwaway server)" make check-pg
 stage "simulator (cojp sim)" make check-sim
+stage "unit, minimal profile (no recovery, no Observe)" make -j"$JOBS" check-minimal
 
 echo "stages: $passed passed, $failed failed; unit tests: $upass passed, $ufail failed"
 echo "$((passed + upass)) passed, $((failed + ufail)) failed"

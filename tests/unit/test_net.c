@@ -774,6 +774,9 @@ TEST(net_attacks_are_dropped_and_change_nothing)
     free(n);
 }
 
+/* Needs the pledge side of recovery, a compile-time switch
+ * (CJ_PLEDGE_RECOVERY in cojp/config.h). */
+#if CJ_PLEDGE_RECOVERY
 /* RFC 9031 section 8.3.3: the JRC lost every pledge's mutable OSCORE
  * state (database restored from an old backup).  Restarted in recovery
  * mode, it answers each pledge's next Join Request with a 4.01 carrying
@@ -826,3 +829,4 @@ TEST(net_recovery_after_state_loss)
     net_free(n);
     free(n);
 }
+#endif
