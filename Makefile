@@ -152,4 +152,10 @@ check-sim: $(BUILD)/cojp
 bench-sim: $(BUILD)/cojp
 	$(BUILD)/cojp sim --bench --no-progress --nodes 100 --duration 3000 >/dev/null
 	$(BUILD)/cojp sim --bench --no-progress --nodes 10000 --duration 3600 >/dev/null
+	@# denser load: autonomous cells and 4 s EBs on the 10 000-mote grid,
+	@# and a 1 000-mote random network (figures only, nothing is asserted)
+	$(BUILD)/cojp sim --bench --no-progress --nodes 10000 --duration 3600 --autonomous \
+	    --eb-period 4 | head -2
+	$(BUILD)/cojp sim --bench --no-progress --nodes 1000 --topology random --duration 3600 \
+	    --autonomous | head -2
 # ---- end of simulator block ----

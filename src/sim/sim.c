@@ -1,9 +1,11 @@
 /*
  * sim.c - the discrete-event core of `cojp sim`: topology and radio, the
  * TSCH MAC (minimal cell, optional autonomous cells, CSMA-CA backoff in
- * shared cells, ACKs and retransmissions), the pledge's scan and JP
- * selection, a small RPL (DIO/DIS with Trickle, DAO, storing-mode
- * downward routes), and the glue feeding datagrams to the engines.
+ * shared cells, ACKs and retransmissions, duplicate detection, drop-tail
+ * queues), 6LoWPAN reassembly, the pledge's scan and JP selection, a
+ * small RPL (DIO/DIS with Trickle; storing mode with DAO, DAO-ACK,
+ * No-Path DAOs and route lifetimes), and the glue feeding datagrams to
+ * the engines.
  *
  * The scheduler is event driven: each mote has one wake-up slot (the
  * earlier of its next transmission opportunity and its next timer) in a
@@ -30,6 +32,33 @@
 #define PARENT_FAIL_LIMIT 3u
 #define RESTART_AFTER_FAIL_MS 60000u
 #define HOP_LIMIT 64u
+
+/* RPL storing mode (RFC 6550 section 9).  Route lifetimes are in units
+ * of 60 s, as the DIO's DODAG Configuration option says (sim_frame.c):
+ * 30 min, refreshed by a DAO of the target every 10 min (+-10 %), so
+ * two refreshes may be lost before a route expires; upward traffic
+ * from a target through the child a route points to refreshes it too.
+ * A DAO waits DAO_DELAY (+-50 %) so targets learnt together travel in
+ * one DAO; it asks for a DAO-ACK from the parent and is retransmitted
+ * after DAO_ACK_TIMEOUT, doubling up to DAO_MAX_BACKOFF and never given
+ * up while the parent stays. */
+#define DAO_LIFETIME_UNITS 30u
+#define DAO_LIFETIME_MS (DAO_LIFETIME_UNITS * 60000ull)
+#define DAO_REFRESH_MS 600000u
+#define DAO_DELAY_MS 2000u
+#define DAO_ACK_TIMEOUT_MS 15000u
+#define DAO_MAX_BACKOFF_MS 120000u
+
+/* CoAP timing of the JRC's parameter updates.  RFC 9031 Table 1 (10 s
+ * ACK_TIMEOUT) is for the join exchange; an update campaign sends up to
+ * CJ_JRC_MAX_INFLIGHT requests at once through the root's one RX cell,
+ * each 2-3 fragments per hop, so a round trip takes tens of seconds with
+ * autonomous cells and minutes with the minimal cell alone.  With 60 s
+ * the four retransmissions span 60..90 s up to 1860..2790 s: late enough
+ * not to add load while the first copies are still queued, long enough
+ * for a multi-hop path through one shared cell per slotframe. */
+#define UPDATE_ACK_TIMEOUT_MS 60000u
+#define UPDATE_MAX_RETRANSMIT 4u
 
 enum { E_PLEDGE = 1, E_PROXY, E_JRC };
 
@@ -112,7 +141,8 @@ static sim_heap_ent_t heap_pop(sim_t *s)
     return top;
 }
 
-/* ---- downward routes: (mote, destination) -> next hop ------------------ */
+/* ---- downward routes: (mote, destination) -> next hop ------------------
+ * Open addressing; a removed route keeps its key with expires = 0. */
 
 static uint64_t route_hash(uint64_t k)
 {
@@ -122,7 +152,7 @@ static uint64_t route_hash(uint64_t k)
     return k;
 }
 
-static void route_set(sim_t *s, uint32_t at, uint32_t dst, uint32_t next);
+static sim_route_t *route_slot(sim_t *s, uint32_t at, uint32_t dst);
 
 static void route_grow(sim_t *s)
 {
@@ -132,13 +162,17 @@ static void route_grow(sim_t *s)
     s->routes = calloc(s->rcap, sizeof *s->routes);
     s->rcount = 0;
     for (size_t i = 0; i < oc; i++)
-        if (old[i].key)
-            route_set(s, (uint32_t)(old[i].key >> 32) - 1, (uint32_t)old[i].key,
-                      old[i].next);
+        if (old[i].key) {
+            sim_route_t *e = route_slot(s, (uint32_t)(old[i].key >> 32) - 1, (uint32_t)old[i].key);
+            e->next = old[i].next;
+            e->seq = old[i].seq;
+            e->expires = old[i].expires;
+        }
     free(old);
 }
 
-static void route_set(sim_t *s, uint32_t at, uint32_t dst, uint32_t next)
+/* The entry of (at, dst), created (not live) when absent. */
+static sim_route_t *route_slot(sim_t *s, uint32_t at, uint32_t dst)
 {
     if (2 * (s->rcount + 1) > s->rcap)
         route_grow(s);
@@ -146,25 +180,32 @@ static void route_set(sim_t *s, uint32_t at, uint32_t dst, uint32_t next)
     size_t i = route_hash(key) & (s->rcap - 1);
     while (s->routes[i].key && s->routes[i].key != key)
         i = (i + 1) & (s->rcap - 1);
-    if (!s->routes[i].key)
+    if (!s->routes[i].key) {
         s->rcount++;
-    s->routes[i].key = key;
-    s->routes[i].next = next;
+        s->routes[i].key = key;
+        s->routes[i].expires = 0;
+    }
+    return &s->routes[i];
 }
 
-static int64_t route_get(const sim_t *s, uint32_t at, uint32_t dst)
+/* The live route of (at, dst), or NULL. */
+static sim_route_t *route_live(const sim_t *s, uint32_t at, uint32_t dst)
 {
     if (!s->rcap)
-        return -1;
+        return NULL;
     uint64_t key = (uint64_t)(at + 1) << 32 | dst;
     size_t i = route_hash(key) & (s->rcap - 1);
     while (s->routes[i].key) {
         if (s->routes[i].key == key)
-            return s->routes[i].next;
+            return s->routes[i].expires > s->now ? &s->routes[i] : NULL;
         i = (i + 1) & (s->rcap - 1);
     }
-    return -1;
+    return NULL;
 }
+
+/* Path Sequence comparison (RFC 6550 section 7.2, circular region):
+ * true when a is older than b. */
+static bool seq_older(uint8_t a, uint8_t b) { return (int8_t)(uint8_t)(a - b) < 0; }
 
 /* ---- TSCH schedule ----------------------------------------------------- */
 
@@ -272,6 +313,10 @@ static uint64_t mote_timer(const sim_t *s, const sim_mote_t *m)
     }
     if (m->state == ST_JOINED && !m->is_root && m->parent < 0)
         MIN_T(m->next_dis);
+    if (m->state == ST_JOINED && !m->is_root && m->parent >= 0) {
+        MIN_T(m->dao_timer);
+        MIN_T(m->dao_refresh);
+    }
 #undef MIN_T
     return t;
 }
@@ -302,7 +347,7 @@ static void resched(sim_t *s, uint32_t i)
 static sim_pkt_t *pkt_new(uint8_t kind, int32_t nexthop, int32_t src, int32_t dst,
                           const uint8_t *data, size_t len)
 {
-    sim_pkt_t *p = malloc(sizeof *p + len);
+    sim_pkt_t *p = calloc(1, sizeof *p + len);
     p->kind = kind;
     p->retries = 0;
     p->hop_limit = kind == PK_JOIN || kind == PK_DIO || kind == PK_DIS ? 255 : HOP_LIMIT;
@@ -328,8 +373,9 @@ static void enqueue(sim_t *s, uint32_t i, sim_pkt_t *p)
                 return;
             }
     }
-    if (m->qn == SIM_QUEUE_MAX) {
+    if (m->qn == SIM_QUEUE_MAX) { /* drop-tail */
         m->queue_drops++;
+        s->queue_drops++;
         free(p);
         return;
     }
@@ -358,9 +404,9 @@ static void dequeue(sim_t *s, sim_mote_t *m, sim_pkt_t *p)
 static void forward(sim_t *s, uint32_t at, sim_pkt_t *p, int32_t came_from)
 {
     sim_mote_t *m = &s->m[at];
-    int64_t r = route_get(s, at, (uint32_t)p->dst);
-    if (r >= 0 && (int32_t)r != came_from) {
-        p->nexthop = (int32_t)r;
+    const sim_route_t *r = route_live(s, at, (uint32_t)p->dst);
+    if (r && (int32_t)r->next != came_from) {
+        p->nexthop = (int32_t)r->next;
     } else if (!m->is_root && m->parent >= 0 && came_from != m->parent) {
         p->nexthop = m->parent;
     } else {
@@ -567,11 +613,234 @@ static uint32_t rank_via(const sim_nb_t *nb)
     return nb->rank + (uint32_t)(step * SIM_MIN_HOP_RANK + 0.5);
 }
 
-static void send_dao(sim_t *s, uint32_t i)
+/* ---- RPL storing mode: DAO, DAO-ACK, No-Path ------------------------- */
+
+typedef struct tgt {
+    uint32_t idx;
+    uint8_t seq;
+} tgt_t;
+
+static void adv_add(sim_mote_t *m, uint32_t t)
+{
+    for (uint32_t k = 0; k < m->nadv; k++)
+        if (m->adv[k] == t)
+            return;
+    if (m->nadv == m->cadv) {
+        m->cadv = m->cadv ? m->cadv * 2 : 8;
+        m->adv = realloc(m->adv, m->cadv * sizeof *m->adv);
+    }
+    m->adv[m->nadv++] = t;
+}
+
+/* Schedule a DAO after DAO_DELAY (+-50 %) unless one is due earlier or
+ * one awaits its DAO-ACK (the next follows the ACK). */
+static void dao_soon(sim_t *s, sim_mote_t *m)
+{
+    uint64_t t = s->now + DAO_DELAY_MS / 2 + rnd_range(s, DAO_DELAY_MS);
+    if (!m->dao_wait && (m->dao_timer == SIM_NEVER || m->dao_timer > t))
+        m->dao_timer = t;
+}
+
+/* Queue a DAO from mote i to its neighbour `to` for targets t[0..n),
+ * path lifetime `life` units (0: No-Path). */
+static void send_dao_pkt(sim_t *s, uint32_t i, int32_t to, uint8_t seq, bool k, const tgt_t *t,
+                         unsigned n, uint8_t life)
+{
+    uint8_t d[3 + 6 * SIM_DAO_TARGETS];
+    d[0] = seq;
+    d[1] = k;
+    d[2] = (uint8_t)n;
+    for (unsigned x = 0; x < n; x++) {
+        uint8_t *e = d + 3 + 6 * x;
+        e[0] = (uint8_t)(t[x].idx >> 24);
+        e[1] = (uint8_t)(t[x].idx >> 16);
+        e[2] = (uint8_t)(t[x].idx >> 8);
+        e[3] = (uint8_t)t[x].idx;
+        e[4] = t[x].seq;
+        e[5] = life;
+    }
+    enqueue(s, i, pkt_new(PK_DAO, to, (int32_t)i, to, d, 3 + 6 * n));
+    s->m[i].dao_sent++;
+    s->dao_sent++;
+    if (!life)
+        s->nopath_sent++;
+}
+
+/* Live routes held by mote i: its sub-DODAG.  *out is malloc'd. */
+static unsigned subtree(const sim_t *s, uint32_t i, tgt_t **out)
+{
+    unsigned n = 0, cap = 0;
+    *out = NULL;
+    for (size_t k = 0; k < s->rcap; k++) {
+        const sim_route_t *e = &s->routes[k];
+        if (!e->key || (uint32_t)(e->key >> 32) - 1 != i || e->expires <= s->now)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = realloc(*out, cap * sizeof **out);
+        }
+        (*out)[n++] = (tgt_t){(uint32_t)e->key, e->seq};
+    }
+    return n;
+}
+
+/* The DAO timer of mote i: (re)transmit the DAO awaiting its ACK, or
+ * send the next targets waiting to be advertised. */
+static void dao_fire(sim_t *s, uint32_t i)
 {
     sim_mote_t *m = &s->m[i];
-    m->dao_seq++;
-    enqueue(s, i, pkt_new(PK_DAO, m->parent, (int32_t)i, 0, NULL, 0));
+    m->dao_timer = SIM_NEVER;
+    if (m->is_root || m->parent < 0 || m->state != ST_JOINED)
+        return;
+    if (m->dao_wait) {
+        /* still queued here (congested cell): no second copy */
+        for (unsigned k = 0; k < m->qn; k++) {
+            const sim_pkt_t *q = m->q[(m->qh + k) % SIM_QUEUE_MAX];
+            if (q->kind == PK_DAO && q->data[1] && q->data[0] == m->dao_out_seq) {
+                m->dao_timer = s->now + DAO_ACK_TIMEOUT_MS;
+                return;
+            }
+        }
+        m->dao_tries++;
+        m->dao_retx++;
+        s->dao_retx++;
+    } else {
+        if (!m->nadv)
+            return;
+        m->ndao_out = 0;
+        while (m->nadv && m->ndao_out < SIM_DAO_TARGETS) {
+            m->dao_out[m->ndao_out++] = m->adv[0];
+            memmove(m->adv, m->adv + 1, (m->nadv - 1) * sizeof *m->adv);
+            m->nadv--;
+        }
+        m->dao_out_seq = ++m->dao_seq;
+        m->dao_tries = 0;
+        m->dao_wait = true;
+    }
+    tgt_t t[SIM_DAO_TARGETS];
+    unsigned n = 0;
+    for (unsigned k = 0; k < m->ndao_out; k++) {
+        uint32_t x = m->dao_out[k];
+        const sim_route_t *e;
+        if (x == i)
+            t[n++] = (tgt_t){i, m->path_seq};
+        else if ((e = route_live(s, i, x)) != NULL)
+            t[n++] = (tgt_t){x, e->seq};
+    }
+    if (!n) { /* every target went away meanwhile */
+        m->dao_wait = false;
+        m->ndao_out = 0;
+        if (m->nadv)
+            dao_soon(s, m);
+        return;
+    }
+    send_dao_pkt(s, i, m->parent, m->dao_out_seq, true, t, n, DAO_LIFETIME_UNITS);
+    uint64_t to = (uint64_t)DAO_ACK_TIMEOUT_MS << (m->dao_tries < 4 ? m->dao_tries : 4);
+    m->dao_timer = s->now + (to > DAO_MAX_BACKOFF_MS ? DAO_MAX_BACKOFF_MS : to);
+}
+
+/* The DAO awaiting its ACK goes back to the targets to advertise. */
+static void dao_requeue(sim_mote_t *m)
+{
+    for (unsigned k = 0; k < m->ndao_out; k++)
+        adv_add(m, m->dao_out[k]);
+    m->ndao_out = 0;
+    m->dao_wait = false;
+    m->dao_tries = 0;
+}
+
+/* Mote i took a new preferred parent (old: the previous one, or -1).
+ * RFC 6550 section 9: a new Path Sequence for our own target, No-Path
+ * DAOs to the old parent for ourselves and every target below us (so the
+ * old branch forgets them), and DAOs for all of them to the new parent
+ * (the common ancestor replaces its route: newer or equal sequence,
+ * latest wins). */
+static void parent_changed(sim_t *s, uint32_t i, int32_t old)
+{
+    sim_mote_t *m = &s->m[i];
+    tgt_t *sub;
+    unsigned ns = subtree(s, i, &sub);
+    m->path_seq++;
+    if (old >= 0) {
+        tgt_t chunk[SIM_DAO_TARGETS];
+        unsigned c = 0;
+        chunk[c++] = (tgt_t){i, m->path_seq};
+        for (unsigned k = 0; k <= ns; k++) {
+            if (c == SIM_DAO_TARGETS || (k == ns && c)) {
+                send_dao_pkt(s, i, old, ++m->dao_seq, false, chunk, c, 0);
+                c = 0;
+            }
+            if (k < ns)
+                chunk[c++] = sub[k];
+        }
+    }
+    dao_requeue(m);
+    adv_add(m, i);
+    for (unsigned k = 0; k < ns; k++)
+        adv_add(m, sub[k].idx);
+    free(sub);
+    m->dao_timer = SIM_NEVER;
+    dao_soon(s, m);
+    if (m->dao_refresh == SIM_NEVER)
+        m->dao_refresh = s->now + DAO_REFRESH_MS * 9 / 10 + rnd_range(s, DAO_REFRESH_MS / 5);
+}
+
+/* A DAO from child `from` at mote r (storing mode, section 9.2). */
+static void rx_dao(sim_t *s, uint32_t r, uint32_t from, const sim_rx_t *rx)
+{
+    sim_mote_t *m = &s->m[r];
+    tgt_t gone[SIM_DAO_TARGETS];
+    unsigned ng = 0;
+    bool changed = false;
+    for (unsigned k = 0; k < rx->ntargets; k++) {
+        uint32_t t = (uint32_t)rx->target[k];
+        uint8_t seq = rx->target_seq[k], life = rx->target_life[k];
+        if (t == r || (int32_t)from == m->parent)
+            continue; /* would make a loop */
+        sim_route_t *e = route_live(s, r, t);
+        if (life == 0) {
+            if (e && e->next == from && !seq_older(seq, e->seq)) {
+                e->expires = 0;
+                s->routes_removed++;
+                gone[ng++] = (tgt_t){t, seq};
+            }
+            continue;
+        }
+        if (e && seq_older(seq, e->seq))
+            continue; /* stale */
+        bool ch = !e || e->next != from || e->seq != seq;
+        e = route_slot(s, r, t);
+        e->next = from;
+        e->seq = seq;
+        e->expires = s->now + (uint64_t)life * 60000;
+        if (ch && !m->is_root) {
+            adv_add(m, t);
+            changed = true;
+        }
+    }
+    if (changed)
+        dao_soon(s, m);
+    /* a removal travels up as far as routes pointed this way */
+    if (ng && !m->is_root && m->parent >= 0)
+        send_dao_pkt(s, r, m->parent, ++m->dao_seq, false, gone, ng, 0);
+    if (rx->dao_k) {
+        uint8_t d[2] = {rx->dao_seq, 0};
+        enqueue(s, r, pkt_new(PK_DAO_ACK, (int32_t)from, (int32_t)r, (int32_t)from, d, 2));
+    }
+}
+
+static void rx_dao_ack(sim_t *s, uint32_t r, uint32_t from, const sim_rx_t *rx)
+{
+    sim_mote_t *m = &s->m[r];
+    if (!m->dao_wait || rx->dao_seq != m->dao_out_seq || (int32_t)from != m->parent)
+        return;
+    m->dao_wait = false;
+    m->ndao_out = 0;
+    m->dao_acked++;
+    s->dao_acked++;
+    m->dao_timer = SIM_NEVER;
+    if (m->nadv)
+        dao_soon(s, m);
 }
 
 static void select_parent(sim_t *s, uint32_t i)
@@ -601,6 +870,8 @@ static void select_parent(sim_t *s, uint32_t i)
             m->parent = -1; /* parent lost: solicit DIOs */
             m->rank = SIM_INFINITE_RANK;
             m->next_dis = s->now;
+            dao_requeue(m);
+            m->dao_timer = SIM_NEVER;
         }
         return;
     }
@@ -611,15 +882,16 @@ static void select_parent(sim_t *s, uint32_t i)
             m->t_parent = s->now;
         m->next_eb = s->now + rnd_range(s, s->cfg.eb_period_ms);
         trickle_reset(s, m);
-        send_dao(s, i);
+        parent_changed(s, i, -1);
         return;
     }
     if (best != m->parent && (cur_rank == UINT32_MAX ||
                               best_rank + PARENT_SWITCH_THRESHOLD <= cur_rank)) {
+        int32_t old = m->parent;
         m->parent = best;
         m->parent_changes++;
         m->rank = (uint16_t)(best_rank > 0xfffe ? 0xfffe : best_rank);
-        send_dao(s, i);
+        parent_changed(s, i, old);
     } else if (cur_rank != UINT32_MAX) {
         m->rank = (uint16_t)(cur_rank > 0xfffe ? 0xfffe : cur_rank);
     }
@@ -646,6 +918,16 @@ static void on_joined(sim_t *s, uint32_t i)
         pc.jrc = addr_jrc();
         uint64_t rate = cj_pledge_join_rate(m->pl);
         pc.join_rate = rate >= CJ_PROXY_RATE_UNLIMITED ? CJ_PROXY_RATE_UNLIMITED : (uint32_t)rate;
+        /* A relayed response is useful as long as the pledge waits for
+         * it: MAX_TRANSMIT_WAIT of the join exchange (RFC 7252 section
+         * 4.8.2 with RFC 9031 Table 1: 10 s * (2^5 - 1) * 1.5 = 465 s).
+         * The engine's default, 4 * ACK_TIMEOUT = 40 s, is shorter than
+         * a round trip through a congested multi-hop TSCH network, where
+         * the JP would then drop the JRC's answers as stale. */
+        cj_coap_timing_t jt = cj_coap_timing_default();
+        pc.token_lifetime_ms = (uint32_t)((uint64_t)jt.ack_timeout_ms *
+                                          ((2u << jt.max_retransmit) - 1) *
+                                          jt.ack_random_factor_pct / 100);
         m->jp = calloc(1, sizeof *m->jp);
         cj_proxy_init(m->jp, &pc, NULL);
     }
@@ -743,8 +1025,8 @@ static const sim_verify_t *verify_shared(sim_t *s, sim_tx_t *tx, const uint8_t k
     unsigned slot = tx->nverify < 3 ? tx->nverify++ : 2;
     sim_verify_t *v = &tx->verify[slot];
     memcpy(v->key, key, 16);
-    memcpy(v->plain, tx->frame, tx->len);
-    v->result = cj_wpan_unprotect(v->plain, tx->len, key, s->m[tx->mote].eui, s->asn);
+    memcpy(v->plain, tx->frame, tx->len - SIM_FCS_LEN);
+    v->result = cj_wpan_unprotect(v->plain, tx->len - SIM_FCS_LEN, key, s->m[tx->mote].eui, s->asn);
     s->mic_checks++;
     if (v->result < 0)
         s->mic_fail++;
@@ -767,7 +1049,7 @@ static void rx_eb(sim_t *s, uint32_t r, sim_tx_t *tx)
     cj_wpan_frame_t f;
     if (m->state == ST_JOINED) {
         /* authenticate with K1 */
-        if (cj_wpan_frame_decode(tx->frame, tx->len, 0, &f) != CJ_OK || !f.security)
+        if (cj_wpan_frame_decode(tx->frame, tx->len, CJ_WPAN_DEC_FCS, &f) != CJ_OK || !f.security)
             return;
         const cj_pledge_key_t *k = cj_pledge_rx_key(m->pl, f.sec.key_index);
         if (!key_for(k, CJ_WPAN_TYPE_BEACON, NULL))
@@ -782,7 +1064,8 @@ static void rx_eb(sim_t *s, uint32_t r, sim_tx_t *tx)
     /* A pledge holds no K1 yet: it reads the IEs (in the clear at a
      * MIC-only level) without verifying the MIC, RFC 9031 section 6.1 */
     cj_wpan_eb_t eb;
-    if (cj_wpan_frame_decode(tx->frame, tx->len, 0, &f) != CJ_OK || f.type != CJ_WPAN_TYPE_BEACON ||
+    if (cj_wpan_frame_decode(tx->frame, tx->len, CJ_WPAN_DEC_FCS, &f) != CJ_OK ||
+        f.type != CJ_WPAN_TYPE_BEACON ||
         f.encrypted || cj_wpan_eb_decode(&f, &eb) != CJ_OK || !eb.has_sync || !eb.has_join_info)
         return;
     if (f.src_mode != CJ_WPAN_ADDR_EXT)
@@ -804,7 +1087,7 @@ static void rx_eb(sim_t *s, uint32_t r, sim_tx_t *tx)
     add_candidate(s, r, jp, &eb.join_info);
 }
 
-/* Network-layer handling of a verified K2 data frame at mote r. */
+/* Network-layer handling of a verified K2 datagram at mote r. */
 static void rx_net(sim_t *s, uint32_t r, uint32_t from, const sim_rx_t *rx)
 {
     sim_mote_t *m = &s->m[r];
@@ -824,16 +1107,26 @@ static void rx_net(sim_t *s, uint32_t r, uint32_t from, const sim_rx_t *rx)
             trickle_reset(s, m);
         return;
     case PK_DAO:
-    case PK_UDP:
+        if (rx->dst == (int32_t)r)
+            rx_dao(s, r, from, rx);
+        return;
+    case PK_DAO_ACK:
+        if (rx->dst == (int32_t)r)
+            rx_dao_ack(s, r, from, rx);
+        return;
+    case PK_UDP: {
         if (rx->src < 0 || rx->dst < 0)
             return;
-        /* storing mode: a packet from below teaches the way down */
-        if ((int32_t)from != m->parent && (uint32_t)rx->src != r)
-            route_set(s, r, (uint32_t)rx->src, from);
+        /* upward traffic refreshes the route to its source */
+        if ((int32_t)from != m->parent && (uint32_t)rx->src != r) {
+            sim_route_t *e = route_live(s, r, (uint32_t)rx->src);
+            if (e && e->next == from && e->expires < s->now + DAO_LIFETIME_MS)
+                e->expires = s->now + DAO_LIFETIME_MS;
+        }
         if ((uint32_t)rx->dst == r) {
-            if (rx->kind == PK_DAO || rx->sport != SIM_UDP_PORT || rx->dport != SIM_UDP_PORT)
+            if (rx->sport != SIM_UDP_PORT || rx->dport != SIM_UDP_PORT)
                 return;
-            uint8_t msg[512];
+            uint8_t msg[SIM_DGRAM_MAX];
             if (rx->len > sizeof msg)
                 return;
             memcpy(msg, rx->data, rx->len);
@@ -851,18 +1144,152 @@ static void rx_net(sim_t *s, uint32_t r, uint32_t from, const sim_rx_t *rx)
             s->no_route++;
             return;
         }
-        sim_pkt_t *p;
-        if (rx->kind == PK_DAO) {
-            p = pkt_new(PK_DAO, -1, rx->src, rx->dst, NULL, 0);
-        } else {
-            p = pkt_new(PK_UDP, -1, rx->src, rx->dst, rx->data, rx->len);
-        }
+        sim_pkt_t *p = pkt_new(PK_UDP, -1, rx->src, rx->dst, rx->data, rx->len);
         p->hop_limit = (uint8_t)(rx->hop_limit - 1);
         forward(s, r, p, (int32_t)from);
         return;
+    }
     default:
         return;
     }
+}
+
+/* ---- 6LoWPAN reassembly (RFC 4944 section 5.3) -------------------------
+ * At most SIM_REASS_SLOTS datagrams per mote, keyed by link-layer
+ * sender, datagram_tag and datagram_size; a buffer is freed when its
+ * datagram completes or SIM_REASS_TIMEOUT_MS after its first fragment.
+ * A sender transmits the fragments of a datagram in order, each
+ * acknowledged before the next, so a FRAGN without a buffer (its FRAG1
+ * was refused, or the buffer timed out) is dropped. */
+
+static void reass_expire(sim_t *s, sim_mote_t *m)
+{
+    for (unsigned k = 0; k < SIM_REASS_SLOTS; k++)
+        if (m->reass[k] && m->reass[k]->deadline <= s->now) {
+            s->reass_timeouts++;
+            free(m->reass[k]);
+            m->reass[k] = NULL;
+        }
+}
+
+static int reass_find(const sim_mote_t *m, uint32_t from, const uint8_t *p)
+{
+    uint16_t size = (uint16_t)((p[0] & 7) << 8 | p[1]), tag = (uint16_t)(p[2] << 8 | p[3]);
+    for (unsigned k = 0; k < SIM_REASS_SLOTS; k++) {
+        const sim_reass_t *e = m->reass[k];
+        if (e && e->from == from && e->tag == tag && e->size == size)
+            return (int)k;
+    }
+    return -1;
+}
+
+/* A fragment p[0..len) from `from`.  Returns the length of the datagram
+ * it completed (copied to out, compressed form), 0 when more fragments
+ * are needed, -1 when it was dropped. */
+static int reass_input(sim_t *s, uint32_t r, uint32_t from, bool secured, const uint8_t *p,
+                       size_t len, uint8_t *out)
+{
+    sim_mote_t *m = &s->m[r];
+    bool first = (p[0] & 0xf8) == SIM_FRAG1;
+    reass_expire(s, m);
+    if (len <= (first ? 4u : 5u)) {
+        s->reass_bad++;
+        return -1;
+    }
+    uint16_t size = (uint16_t)((p[0] & 7) << 8 | p[1]);
+    int k = reass_find(m, from, p);
+    if (k >= 0 && m->reass[k]->secured != secured) {
+        s->reass_bad++;
+        return -1;
+    }
+    if (k < 0) {
+        if (!first) {
+            s->reass_orphans++;
+            return -1;
+        }
+        if (size > SIM_DGRAM_MAX) {
+            s->reass_bad++;
+            return -1;
+        }
+        for (unsigned x = 0; x < SIM_REASS_SLOTS && k < 0; x++)
+            if (!m->reass[x])
+                k = (int)x;
+        if (k < 0) {
+            s->reass_nobuf++;
+            return -1;
+        }
+        sim_reass_t *n = calloc(1, sizeof *n);
+        n->from = from;
+        n->tag = (uint16_t)(p[2] << 8 | p[3]);
+        n->size = size;
+        n->secured = secured;
+        n->deadline = s->now + SIM_REASS_TIMEOUT_MS;
+        m->reass[k] = n;
+    }
+    sim_reass_t *e = m->reass[k];
+    if (first) {
+        uint16_t hc, hu;
+        size_t fl = len - 4;
+        if (sim_lowpan_hdr(p + 4, fl, &hc, &hu) != 0 || (hu + fl - hc) % 8 ||
+            hu + fl - hc > size || fl > sizeof e->first)
+            goto bad;
+        memcpy(e->first, p + 4, fl);
+        e->first_len = (uint16_t)fl;
+        e->hdr_c = hc;
+        e->hdr_u = hu;
+    } else {
+        size_t off = (size_t)p[4] * 8, fl = len - 5;
+        if (off == 0 || off + fl > size || (fl % 8 && off + fl != size))
+            goto bad;
+        memcpy(e->buf + off, p + 5, fl);
+        for (size_t u = off / 8; u < (off + fl + 7) / 8; u++)
+            e->have[u / 8] |= (uint8_t)(1u << (u % 8));
+    }
+    if (!e->first_len)
+        return 0;
+    size_t start = e->hdr_u + (size_t)(e->first_len - e->hdr_c);
+    for (size_t u = start / 8; u < ((size_t)size + 7) / 8; u++)
+        if (!(e->have[u / 8] & (1u << (u % 8))))
+            return 0;
+    size_t n = e->first_len;
+    memcpy(out, e->first, n);
+    memcpy(out + n, e->buf + start, size - start);
+    n += size - start;
+    free(e);
+    m->reass[k] = NULL;
+    s->reassembled++;
+    return (int)n;
+bad:
+    s->reass_bad++;
+    free(e);
+    m->reass[k] = NULL;
+    return -1;
+}
+
+/* MAC duplicate detection: a unicast frame whose ACK was lost comes
+ * again with the same sequence number; it is acknowledged again but not
+ * passed up twice. */
+static bool dup_seen(const sim_mote_t *m, uint32_t src, uint8_t dsn)
+{
+    for (unsigned k = 0; k < SIM_DUP_HIST; k++)
+        if (m->dup_src[k] == src && m->dup_dsn[k] == dsn)
+            return true;
+    return false;
+}
+
+static void dup_record(sim_mote_t *m, uint32_t src, uint8_t dsn)
+{
+    m->dup_src[m->dup_pos] = src;
+    m->dup_dsn[m->dup_pos] = dsn;
+    m->dup_pos = (uint8_t)((m->dup_pos + 1) % SIM_DUP_HIST);
+}
+
+static bool is_cand(const sim_mote_t *m, uint32_t j)
+{
+    for (unsigned k = 0; k < m->ncand; k++)
+        if (m->cand[k].idx == (int32_t)j)
+            return true;
+    return false;
 }
 
 /* A frame of tx arrived intact at mote r.  Returns true when the MAC
@@ -871,17 +1298,22 @@ static bool rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
 {
     sim_mote_t *m = &s->m[r];
     const sim_pkt_t *pkt = tx->pkt;
-    cj_wpan_frame_t f;
+    cj_wpan_frame_t f, pf;
     sim_rx_t rx;
+    const uint8_t *pl;
+    size_t pll;
+    bool unicast = pkt->nexthop == (int32_t)r;
+    uint8_t dsn = tx->frame[2];
 
     m->rx_frames++;
     if (pkt->kind == PK_EB) {
         rx_eb(s, r, tx);
         return false;
     }
-    if (cj_wpan_frame_decode(tx->frame, tx->len, 0, &f) != CJ_OK)
+    if (cj_wpan_frame_decode(tx->frame, tx->len, CJ_WPAN_DEC_FCS, &f) != CJ_OK)
         return false;
-    if (f.security) {
+    bool secured = f.security;
+    if (secured) {
         if (m->state != ST_JOINED) {
             m->k2_rejected_unjoined++; /* no K2: cannot even verify */
             return false;
@@ -892,42 +1324,72 @@ static bool rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
         const sim_verify_t *v = verify_shared(s, tx, k->key);
         if (v->result < 0)
             return false;
-        cj_wpan_frame_t pf;
         if (cj_wpan_frame_decode(v->plain, (size_t)v->result, CJ_WPAN_DEC_UNPROTECTED, &pf) != CJ_OK)
             return false;
-        if (sim_lowpan_parse(s, pf.payload, pf.payload_len, (int32_t)tx->mote, pkt->nexthop, &rx) != 0)
-            return false;
         report_rx_used(s, r, k->key_id);
+        pl = pf.payload;
+        pll = pf.payload_len;
+    } else {
+        pl = f.payload;
+        pll = f.payload_len;
+    }
+    if (pll < 5)
+        return false;
+    uint8_t disp = pl[0] & 0xf8;
+    bool frag = disp == SIM_FRAG1 || disp == SIM_FRAGN;
+    if (unicast && dup_seen(m, tx->mote, dsn)) {
+        m->mac_dups++;
+        s->mac_dups++;
+        return true;
+    }
+    if (!secured) {
+        /* Unsecured: only join traffic between a pledge and its JP, to
+         * the CoJP port, between link-local addresses (RFC 9031 sections
+         * 5 and 6.1); a FRAG1 is judged by its headers, a FRAGN only
+         * continues a datagram whose FRAG1 was accepted.  Anything else
+         * is dropped without an ACK. */
+        if (!unicast || !((m->state == ST_JOINED && m->jp) ||
+                          (m->state == ST_JOINING && is_cand(m, tx->mote))))
+            return false;
+        if (disp == SIM_FRAGN) {
+            if (reass_find(m, tx->mote, pl) < 0)
+                return false;
+        } else if (sim_lowpan_parse(s, frag ? pl + 4 : pl, frag ? pll - 4 : pll, (int32_t)tx->mote,
+                                    pkt->nexthop, &rx) != 0 ||
+                   rx.kind != PK_JOIN || !rx.link_local || rx.dport != SIM_UDP_PORT) {
+            return false;
+        }
+    }
+    if (unicast)
+        dup_record(m, tx->mote, dsn);
+    uint8_t dg[SIM_DGRAM_MAX];
+    if (frag) {
+        int n = reass_input(s, r, tx->mote, secured, pl, pll, dg);
+        if (n <= 0)
+            return true; /* the MAC took the frame; 6LoWPAN keeps or drops it */
+        pl = dg;
+        pll = (size_t)n;
+    }
+    if (sim_lowpan_parse(s, pl, pll, (int32_t)tx->mote, pkt->nexthop, &rx) != 0)
+        return !frag ? false : true;
+    if (secured) {
         if (rx.link_local && rx.kind == PK_JOIN)
-            return false; /* join traffic is never secured */
+            return true; /* join traffic is never secured: dropped */
         if (m->state != ST_JOINED)
             m->k2_accepted_unjoined++;
         rx_net(s, r, tx->mote, &rx);
         return true;
     }
-    /* Unsecured: only join traffic between a pledge and its JP, to the
-     * CoJP port, between link-local addresses (RFC 9031 sections 5 and
-     * 6.1); anything else is dropped without an ACK. */
-    if (sim_lowpan_parse(s, f.payload, f.payload_len, (int32_t)tx->mote, pkt->nexthop, &rx) != 0 ||
-        rx.kind != PK_JOIN || !rx.link_local || rx.dport != SIM_UDP_PORT || pkt->nexthop != (int32_t)r)
-        return false;
-    uint8_t msg[512];
-    if (rx.len > sizeof msg)
-        return false;
+    if (rx.kind != PK_JOIN || !rx.link_local || rx.dport != SIM_UDP_PORT)
+        return true;
+    uint8_t msg[SIM_DGRAM_MAX];
     memcpy(msg, rx.data, rx.len);
     cj_addr_t from = addr_of(s, tx->mote);
-    if (m->state == ST_JOINED && m->jp) {
+    if (m->state == ST_JOINED && m->jp)
         deliver_local(s, r, E_PROXY, &from, msg, rx.len, 0);
-        return true;
-    }
-    if (m->state == ST_JOINING) {
-        for (unsigned k = 0; k < m->ncand; k++)
-            if (m->cand[k].idx == (int32_t)tx->mote) {
-                deliver_local(s, r, E_PLEDGE, &from, msg, rx.len, 0);
-                return true;
-            }
-    }
-    return false;
+    else if (m->state == ST_JOINING && is_cand(m, tx->mote))
+        deliver_local(s, r, E_PLEDGE, &from, msg, rx.len, 0);
+    return true;
 }
 
 /* The receiver of an accepted unicast frame answers with an Enhanced
@@ -935,7 +1397,7 @@ static bool rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
 static bool ack(sim_t *s, sim_tx_t *tx, uint32_t r, float pdr)
 {
     sim_mote_t *rm = &s->m[r], *tm = &s->m[tx->mote];
-    uint8_t a[64];
+    uint8_t a[SIM_PHY_MAX];
     const cj_pledge_key_t *k = NULL;
     uint8_t level = 0;
     cj_wpan_frame_t f;
@@ -955,19 +1417,21 @@ static bool ack(sim_t *s, sim_tx_t *tx, uint32_t r, float pdr)
     s->acks++;
     s->frames++;
     s->bytes += (uint64_t)len;
+    if ((uint32_t)len > s->max_frame)
+        s->max_frame = (uint32_t)len;
     if (s->pcap)
-        sim_pcap_frame(s, s->asn, 1, a, (size_t)len);
+        sim_pcap_frame(s, s->asn, 1, tx->ch, a, (size_t)len);
     if (rnd01(s) >= pdr)
         return false;
     if (!secured)
         return true;
-    if (cj_wpan_frame_decode(a, (size_t)len, 0, &f) != CJ_OK)
+    if (cj_wpan_frame_decode(a, (size_t)len, CJ_WPAN_DEC_FCS, &f) != CJ_OK)
         return false;
     const cj_pledge_key_t *tk = tm->pl ? cj_pledge_rx_key(tm->pl, f.sec.key_index) : NULL;
     if (!tk)
         return false;
     s->mic_checks++;
-    if (cj_wpan_unprotect(a, (size_t)len, tk->key, rm->eui, s->asn) < 0) {
+    if (cj_wpan_unprotect(a, (size_t)len - SIM_FCS_LEN, tk->key, rm->eui, s->asn) < 0) {
         s->mic_fail++;
         return false;
     }
@@ -990,13 +1454,26 @@ static bool build_tx(sim_t *s, sim_tx_t *tx)
         if (!key_for(k, CJ_WPAN_TYPE_DATA, &level))
             return false;
     }
-    if (p->retries == 0)
-        m->dsn++;
+    if (!p->dsn_set) {
+        p->dsn = ++m->dsn;
+        p->dsn_set = true;
+    }
+    if (!p->tag_set) {
+        p->tag = ++m->frag_tag;
+        p->tag_set = true;
+    }
     int len = sim_frame_build(s, tx->mote, p, s->asn, k ? k->key : NULL, k ? k->key_id : 0, level,
-                              tx->frame, sizeof tx->frame);
+                              tx->frame, sizeof tx->frame, &tx->next_off);
     if (len < 0)
         return false;
     tx->len = (uint16_t)len;
+    if (k && s->pcap)
+        sim_key_seen(s, k->key_id, k->key);
+    if ((tx->next_off || p->frag_off) && p->retries == 0) {
+        s->frag_frames++;
+        if (!p->frag_off)
+            s->frag_dgrams++;
+    }
     cell_of(s, p, &slot, &ch);
     tx->ch = sim_channel(s->asn, ch);
     tx->acked = false;
@@ -1012,6 +1489,14 @@ static void tx_done(sim_t *s, sim_tx_t *tx)
         if (p->nexthop >= 0 && p->nexthop == m->parent)
             m->parent_fail = 0;
         m->be = s->cfg.min_be;
+        if (tx->acked && tx->next_off) { /* next fragment */
+            p->frag_off = tx->next_off;
+            p->retries = 0;
+            p->dsn_set = false;
+            p->not_before = 0;
+            update_tx_asn(s, m);
+            return;
+        }
         dequeue(s, m, p);
         return;
     }
@@ -1145,6 +1630,16 @@ static void tick(sim_t *s, uint32_t i)
             else
                 break;
         }
+    }
+    if (m->state == ST_JOINED && !m->is_root && m->parent >= 0) {
+        if (now >= m->dao_refresh) {
+            m->path_seq++;
+            adv_add(m, i);
+            dao_soon(s, m);
+            m->dao_refresh = now + DAO_REFRESH_MS * 9 / 10 + rnd_range(s, DAO_REFRESH_MS / 5);
+        }
+        if (now >= m->dao_timer)
+            dao_fire(s, i);
     }
     if (m->state == ST_JOINED && !m->is_root && m->parent < 0 && now >= m->next_dis) {
         enqueue(s, i, pkt_new(PK_DIS, -1, (int32_t)i, -1, NULL, 0));
@@ -1310,6 +1805,9 @@ int sim_init(sim_t *s, const sim_cfg_t *cfg)
     }
     s->jcfg.key_count = 2;
     s->jcfg.join_rate = UINT32_MAX;
+    s->jcfg.timing.ack_timeout_ms = UPDATE_ACK_TIMEOUT_MS;
+    s->jcfg.timing.ack_random_factor_pct = 150;
+    s->jcfg.timing.max_retransmit = UPDATE_MAX_RETRANSMIT;
     s->jcfg.slots = s->slots;
     s->jcfg.slot_count = nslots;
     if (cj_jrc_init(s->jrc, &s->jcfg, &s->ms.store, &s->jrc_pf.port) != CJ_OK)
@@ -1338,6 +1836,9 @@ int sim_init(sim_t *s, const sim_cfg_t *cfg)
         m->wake = SIM_NEVER;
         m->stamp = SIM_NEVER;
         m->dsn = (uint8_t)rnd(s);
+        m->dao_timer = m->dao_refresh = SIM_NEVER;
+        for (unsigned k = 0; k < SIM_DUP_HIST; k++)
+            m->dup_src[k] = UINT32_MAX;
         if (cj_jrc_memstore_add(&s->ms, m->eui, 8, psk,
                                 m->is_root ? CJ_JRC_ALLOW_6LBR : CJ_JRC_ALLOW_NODE) != CJ_OK)
             return -1;
@@ -1413,6 +1914,7 @@ void sim_run(sim_t *s)
             case PK_DIO: s->dio_tx++; break;
             case PK_DIS: s->dis_tx++; break;
             case PK_DAO: s->dao_tx++; break;
+            case PK_DAO_ACK: s->dao_ack_tx++; break;
             case PK_JOIN: s->join_tx++; break;
             default: s->udp_tx++; break;
             }
@@ -1423,7 +1925,7 @@ void sim_run(sim_t *s)
             if (tx->len > s->max_frame)
                 s->max_frame = tx->len;
             if (s->pcap)
-                sim_pcap_frame(s, s->asn, 0, tx->frame, tx->len);
+                sim_pcap_frame(s, s->asn, 0, tx->ch, tx->frame, tx->len);
             ntx++;
         }
         resolve_slot(s, ntx);
@@ -1461,6 +1963,9 @@ void sim_free(sim_t *s)
         }
         free(m->pl);
         free(m->jp);
+        free(m->adv);
+        for (unsigned k = 0; k < SIM_REASS_SLOTS; k++)
+            free(m->reass[k]);
     }
     free(s->m);
     free(s->nb);

@@ -27,9 +27,21 @@
 #define SIM_SLOT_MS 10u          /* TSCH timeslot, RFC 8180 section 4.1 */
 #define SIM_NUM_CH 16u           /* 2.4 GHz O-QPSK channels 11..26 */
 #define SIM_NEVER UINT64_MAX
-#define SIM_FRAME_MAX 320        /* bytes of one frame (see docs: the
-                                    127-byte PHY limit is not enforced) */
-#define SIM_QUEUE_MAX 64         /* packets queued per mote */
+#define SIM_PHY_MAX 127          /* aMaxPhyPacketSize: bytes of a PSDU, MAC
+                                    header + payload + MIC + FCS (IEEE
+                                    802.15.4-2015 section 11.3) */
+#define SIM_FCS_LEN 2
+#define SIM_FRAME_MAX SIM_PHY_MAX /* frame buffers hold one PSDU */
+#define SIM_DGRAM_MAX 640        /* bytes of one 6LoWPAN datagram (compressed
+                                    form sent, uncompressed size reassembled);
+                                    the largest CoJP message is ~300 */
+#define SIM_REASS_SLOTS 4        /* reassembly buffers per mote */
+#define SIM_REASS_TIMEOUT_MS 60000u /* RFC 4944 section 5.3: at most 60 s */
+#define SIM_DUP_HIST 8           /* (source, DSN) pairs remembered per mote
+                                    for MAC duplicate detection */
+#define SIM_DAO_TARGETS 4        /* RPL Target options per DAO */
+#define SIM_QUEUE_MAX 64         /* packets (datagrams) queued per mote;
+                                    drop-tail when full */
 #define SIM_MAX_CAND 4           /* JP candidates a pledge remembers */
 #define SIM_UDP_PORT 5683
 #define SIM_MIN_HOP_RANK 256u    /* MinHopRankIncrease, RFC 6550 */
@@ -40,7 +52,9 @@ enum {
     PK_EB = 1,   /* Enhanced Beacon, K1 MIC-only, minimal cell */
     PK_DIO,      /* RPL DIO to ff02::1a, K2 */
     PK_DIS,      /* RPL DIS to ff02::1a, K2 */
-    PK_DAO,      /* RPL DAO routed to the root, K2 */
+    PK_DAO,      /* RPL DAO to the preferred parent (storing mode,
+                    link-local, hop by hop), K2 */
+    PK_DAO_ACK,  /* RPL DAO-ACK from a parent to its child, K2 */
     PK_UDP,      /* CoAP over UDP, routed between global addresses, K2 */
     PK_JOIN      /* CoAP over UDP between link-local addresses of a pledge
                     and its JP: unsecured frames (RFC 9031 section 5) */
@@ -57,15 +71,37 @@ enum {
 
 typedef struct sim_pkt {
     uint8_t kind;
-    uint8_t retries;      /* MAC retransmissions so far */
+    uint8_t retries;      /* MAC retransmissions of the current frame */
     uint8_t hop_limit;
+    bool dsn_set;         /* dsn drawn for the current frame */
+    uint8_t dsn;          /* 802.15.4 sequence number of the current frame */
+    bool tag_set;
+    uint16_t tag;         /* 6LoWPAN datagram tag (fragmented datagrams) */
+    uint16_t frag_off;    /* bytes of the compressed datagram already sent
+                             in acknowledged fragments */
     uint64_t not_before;  /* CSMA-CA backoff: no attempt before this slot */
     int32_t nexthop;      /* link destination mote, -1 broadcast */
     int32_t src, dst;     /* IPv6 end points (motes) of routed packets;
                              link ends for PK_JOIN */
-    uint16_t len;         /* bytes of data: UDP payload (CoAP) */
+    uint16_t len;         /* bytes of data: UDP payload (CoAP); for
+                             PK_DAO: seq, K flag, count, then per target
+                             mote (4 bytes), path sequence, lifetime; for
+                             PK_DAO_ACK: seq, status */
     uint8_t data[];
 } sim_pkt_t;
+
+/* One datagram being reassembled (RFC 4944 section 5.3). */
+typedef struct sim_reass {
+    uint32_t from;            /* link-layer sender (mote) */
+    uint16_t tag, size;       /* datagram_tag, datagram_size */
+    bool secured;             /* all fragments must match */
+    uint64_t deadline;        /* ms */
+    uint16_t first_len;       /* bytes of FRAG1 content; 0: not yet */
+    uint16_t hdr_c, hdr_u;    /* compressed / uncompressed header bytes */
+    uint8_t have[SIM_DGRAM_MAX / 64 + 1]; /* bit u: 8-octet unit u */
+    uint8_t first[SIM_PHY_MAX];
+    uint8_t buf[SIM_DGRAM_MAX]; /* by uncompressed offset */
+} sim_reass_t;
 
 typedef struct sim_nb {
     uint32_t idx;         /* neighbour mote */
@@ -105,7 +141,18 @@ typedef struct sim_mote {
     uint16_t rank;
     int32_t parent;
     uint32_t parent_fail;     /* consecutive MAC failures to the parent */
-    uint8_t dao_seq;
+    uint8_t dao_seq;          /* DAOSequence of the last DAO sent */
+    uint8_t dao_out_seq;      /* DAOSequence of the DAO awaiting its ACK */
+    uint8_t path_seq;         /* Path Sequence of our own target */
+    bool dao_wait;            /* a DAO awaits its DAO-ACK */
+    uint8_t dao_tries;        /* retransmissions of that DAO */
+    uint8_t ndao_out;
+    uint32_t dao_out[SIM_DAO_TARGETS]; /* its targets */
+    uint32_t *adv;            /* targets still to advertise to the parent */
+    uint32_t nadv, cadv;
+    uint64_t dao_timer;       /* next DAO (re)transmission, ms */
+    uint64_t dao_refresh;     /* next periodic DAO of our own target */
+    uint32_t dao_sent, dao_retx, dao_acked;
     uint64_t next_eb, next_dis;
     uint64_t tr_i, tr_t, tr_end; /* Trickle: interval, fire, end (ms) */
     uint32_t tr_c;
@@ -116,6 +163,11 @@ typedef struct sim_mote {
     uint8_t qh, qn;
     uint8_t be, backoff;
     uint64_t tx_asn;
+    uint16_t frag_tag;        /* last datagram tag used by this sender */
+    uint32_t dup_src[SIM_DUP_HIST];
+    uint8_t dup_dsn[SIM_DUP_HIST];
+    uint8_t dup_pos;
+    sim_reass_t *reass[SIM_REASS_SLOTS];
 
     /* scheduler */
     uint64_t wake;
@@ -125,7 +177,7 @@ typedef struct sim_mote {
 
     /* statistics */
     uint32_t tx_frames, tx_bytes, rx_frames, tx_acks;
-    uint32_t mac_retx, mac_drops, queue_drops, collisions;
+    uint32_t mac_retx, mac_drops, queue_drops, collisions, mac_dups;
     uint32_t join_attempts, join_retx, join_msgs;
     uint32_t k2_rejected_unjoined; /* K2 frames a non-joined mote dropped */
     uint32_t k2_accepted_unjoined; /* must stay 0 */
@@ -154,7 +206,7 @@ typedef struct sim_cfg {
 
 typedef struct sim_verify {   /* one MIC check shared by receivers */
     uint8_t key[16];
-    int result;               /* plaintext length or error */
+    int result;               /* plaintext length (no MIC) or error */
     uint8_t plain[SIM_FRAME_MAX];
 } sim_verify_t;
 
@@ -163,8 +215,10 @@ typedef struct sim_tx {       /* one transmission in the current slot */
     sim_pkt_t *pkt;
     uint8_t ch;
     bool acked;
-    uint16_t len;
-    uint8_t frame[SIM_FRAME_MAX];
+    uint16_t len;             /* PSDU bytes on the air, FCS included */
+    uint16_t next_off;        /* pkt->frag_off once this frame is acked;
+                                 0: the datagram is complete */
+    uint8_t frame[SIM_FRAME_MAX]; /* MPDU followed by its FCS */
     uint8_t nverify;
     sim_verify_t verify[3];
 } sim_tx_t;
@@ -177,6 +231,8 @@ typedef struct sim_heap_ent {
 typedef struct sim_route {    /* (mote, destination) -> next hop */
     uint64_t key;             /* 0: empty */
     uint32_t next;
+    uint8_t seq;              /* Path Sequence of the DAO that set it */
+    uint64_t expires;         /* ms; a route is live while now < expires */
 } sim_route_t;
 
 typedef struct sim {
@@ -202,6 +258,8 @@ typedef struct sim {
     bool campaign_done;
     uint32_t upd_acked, upd_failed;
     uint8_t new_k2_id;
+    cj_jrc_key_t keys_seen[4];  /* every link-layer key used (pcap keys) */
+    uint8_t nkeys_seen;
 
     /* scheduler */
     sim_heap_ent_t *heap;
@@ -216,11 +274,16 @@ typedef struct sim {
     /* totals */
     uint64_t slots_processed;
     uint64_t frames, bytes, acks, collisions, mac_drops, no_route;
-    uint64_t eb_tx, dio_tx, dis_tx, dao_tx, join_tx, udp_tx;
+    uint64_t eb_tx, dio_tx, dis_tx, dao_tx, dao_ack_tx, join_tx, udp_tx;
+    uint64_t queue_drops, mac_dups;
+    uint64_t frag_dgrams, frag_frames, reassembled, reass_timeouts, reass_nobuf,
+        reass_orphans, reass_bad;
+    uint64_t dao_sent, dao_retx, dao_acked, nopath_sent, routes_removed;
     uint64_t mic_checks, mic_shared, mic_fail;
     uint32_t max_frame;
 
     FILE *pcap;
+    char *pcap_path;
 } sim_t;
 
 /* ---- sim_frame.c ------------------------------------------------------- */
@@ -231,18 +294,21 @@ uint8_t sim_channel(uint64_t asn, uint16_t ch_offset);
 uint16_t sim_sax(const uint8_t eui[8], uint16_t t);
 
 /* Build the frame for pkt sent by mote `from` in slot asn into out
- * (secured with key/key_id/level when key != NULL).  Returns the length
- * or a negative error. */
+ * (secured with key/key_id/level when key != NULL), FCS appended: a
+ * PSDU of at most SIM_PHY_MAX bytes.  A datagram that does not fit one
+ * frame is sent in RFC 4944 fragments: the one starting at pkt->frag_off
+ * is built and *next_off says where the next starts (0: none).  Returns
+ * the PSDU length or a negative error. */
 int sim_frame_build(const sim_t *s, uint32_t from, const sim_pkt_t *pkt,
                     uint64_t asn, const uint8_t *key, uint8_t key_id,
-                    uint8_t level, uint8_t *out, size_t cap);
+                    uint8_t level, uint8_t *out, size_t cap, uint16_t *next_off);
 /* Enhanced ACK from `from` to `to` for a frame with sequence number seq,
- * secured like the data frame when key != NULL. */
+ * secured like the data frame when key != NULL; FCS appended. */
 int sim_ack_build(const sim_t *s, uint32_t from, uint32_t to, uint8_t seq,
                   uint64_t asn, const uint8_t *key, uint8_t key_id,
                   uint8_t level, uint8_t *out, size_t cap);
 
-/* What the network layer found in a received (plaintext) data frame. */
+/* What the network layer found in a received (plaintext) datagram. */
 typedef struct sim_rx {
     uint8_t kind;             /* PK_* */
     bool link_local;
@@ -252,20 +318,35 @@ typedef struct sim_rx {
     const uint8_t *data;      /* UDP payload */
     size_t len;
     uint16_t sport, dport;
+    /* DAO / DAO-ACK */
+    uint8_t dao_seq, dao_status;
+    bool dao_k;
+    uint8_t ntargets;
+    int32_t target[SIM_DAO_TARGETS];
+    uint8_t target_seq[SIM_DAO_TARGETS], target_life[SIM_DAO_TARGETS];
 } sim_rx_t;
 
-/* Parse the MAC payload (6LoWPAN IPHC + UDP or ICMPv6 RPL) of a data
- * frame from mote `from` to link destination `to` (-1 broadcast). */
+/* Parse a 6LoWPAN datagram (RFC 6282 IPHC + UDP NHC, or ICMPv6 RPL) from
+ * mote `from` to link destination `to` (-1 broadcast).  A FRAG1 content
+ * parses too (its headers are complete; the payload is cut short). */
 int sim_lowpan_parse(const sim_t *s, const uint8_t *p, size_t len,
                      int32_t from, int32_t to, sim_rx_t *rx);
+/* Bytes of the compressed IPv6 + UDP headers at the start of a datagram
+ * (*hdr_c) and of the same headers uncompressed (*hdr_u).  0 or -1. */
+int sim_lowpan_hdr(const uint8_t *p, size_t len, uint16_t *hdr_c, uint16_t *hdr_u);
+/* RFC 4944 fragmentation header dispatches. */
+#define SIM_FRAG1 0xc0
+#define SIM_FRAGN 0xe0
 /* Mote index of an EUI-64, or -1. */
 int32_t sim_mote_of(const sim_t *s, const uint8_t eui[8]);
 
 /* ---- sim_out.c --------------------------------------------------------- */
 
 int sim_pcap_open(sim_t *s, const char *path);
-void sim_pcap_frame(sim_t *s, uint64_t asn, unsigned sub, const uint8_t *f,
-                    size_t len);
+void sim_pcap_frame(sim_t *s, uint64_t asn, unsigned sub, uint8_t ch,
+                    const uint8_t *f, size_t len);
+/* Record a link-layer key for the keys file written next to the pcap. */
+void sim_key_seen(sim_t *s, uint8_t key_id, const uint8_t key[16]);
 void sim_pcap_close(sim_t *s);
 void sim_print_timeline(const sim_t *s, FILE *f);
 void sim_print_json(const sim_t *s, FILE *f);

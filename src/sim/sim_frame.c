@@ -2,9 +2,11 @@
  * sim_frame.c - the bytes on the simulated air: IEEE 802.15.4-2015
  * frames built and parsed with cojp/wpan.h (Enhanced Beacons with the
  * RFC 8180 IEs and the RFC 9032 Join Info IE, data frames, Enhanced
- * ACKs; CCM* through cj_wpan_protect), and inside data frames a minimal
- * RFC 6282 IPHC encoding of IPv6 with UDP (NHC) or ICMPv6 (RPL DIS, DIO,
- * DAO of RFC 6550).  Only the forms this file writes are parsed back.
+ * ACKs; CCM* through cj_wpan_protect; FCS appended, 127-byte PSDU
+ * limit enforced), and inside data frames a minimal RFC 6282 IPHC
+ * encoding of IPv6 with UDP (NHC) or ICMPv6 (RPL DIS, DIO, DAO, DAO-ACK
+ * of RFC 6550), fragmented per RFC 4944 section 5.3 when a datagram does
+ * not fit one frame.  Only the forms this file writes are parsed back.
  */
 #include <string.h>
 
@@ -104,17 +106,27 @@ static uint16_t l4_checksum(const uint8_t src[16], const uint8_t dst[16],
 
 /* ---- 6LoWPAN payload -------------------------------------------------- */
 
+/* RPL parameters carried in the DODAG Configuration option of DIOs
+ * (RFC 6550 section 6.7.6): route lifetimes are in units of 60 s. */
+#define RPL_DEFAULT_LIFETIME 30 /* lifetime units: 30 min */
+#define RPL_LIFETIME_UNIT 60    /* seconds */
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* Upper-layer bytes (UDP header + payload, or ICMPv6 message) of pkt. */
 static size_t upper_build(const sim_t *s, uint32_t from, const sim_pkt_t *pkt,
-                          uint8_t *u, uint8_t *nh)
+                          uint8_t *u, size_t cap, uint8_t *nh)
 {
     const sim_mote_t *m = &s->m[from];
     size_t n = 0;
-    uint8_t dodag[16];
-    addr_global(dodag, s->m[0].eui);
     switch (pkt->kind) {
     case PK_UDP:
     case PK_JOIN:
+        if (8u + pkt->len > cap)
+            return 0;
         *nh = 17;
         u[0] = SIM_UDP_PORT >> 8;
         u[1] = SIM_UDP_PORT & 0xff;
@@ -148,48 +160,95 @@ static size_t upper_build(const sim_t *s, uint32_t from, const sim_pkt_t *pkt,
         u[n++] = 0;             /* DTSN */
         u[n++] = 0;             /* flags */
         u[n++] = 0;             /* reserved */
-        memcpy(u + n, dodag, 16);
-        return n + 16;
-    case PK_DAO:
+        addr_global(u + n, s->m[0].eui); /* DODAGID */
+        n += 16;
+        /* DODAG Configuration (section 6.7.6): Trickle as the simulator
+         * runs it, OF0, and the route lifetime DAOs refer to */
+        u[n++] = 4;
+        u[n++] = 14;
+        u[n++] = 0;    /* flags, A, PCS 0 */
+        u[n++] = 8;    /* DIOIntervalDoublings */
+        u[n++] = 12;   /* DIOIntervalMin: 2^12 ms */
+        u[n++] = 10;   /* DIORedundancyConstant */
+        u[n++] = 0x07; /* MaxRankIncrease 7 * 256 */
+        u[n++] = 0x00;
+        u[n++] = SIM_MIN_HOP_RANK >> 8;
+        u[n++] = SIM_MIN_HOP_RANK & 0xff;
+        u[n++] = 0;    /* OCP 0: OF0 (RFC 6552) */
+        u[n++] = 0;
+        u[n++] = 0;    /* reserved */
+        u[n++] = RPL_DEFAULT_LIFETIME;
+        u[n++] = RPL_LIFETIME_UNIT >> 8;
+        u[n++] = RPL_LIFETIME_UNIT & 0xff;
+        return n;
+    case PK_DAO: {
+        /* storing mode (RFC 6550 sections 6.4 and 9.2): one RPL Target
+         * + Transit Information pair per target; no DODAGID (global
+         * instance) */
+        uint8_t cnt = pkt->len >= 3 ? pkt->data[2] : 0;
+        if (cnt > SIM_DAO_TARGETS || pkt->len < 3u + 6u * cnt)
+            return 0;
         *nh = 58;
         u[n++] = 155;
         u[n++] = 0x02;
         u[n++] = 0;
         u[n++] = 0;
-        u[n++] = 0;    /* RPLInstanceID */
-        u[n++] = 0x40; /* D: DODAGID present */
+        u[n++] = 0;                          /* RPLInstanceID */
+        u[n++] = pkt->data[1] ? 0x80 : 0x00; /* K: DAO-ACK wanted */
         u[n++] = 0;
-        u[n++] = m->dao_seq;
-        memcpy(u + n, dodag, 16);
-        n += 16;
-        u[n++] = 5;  /* RPL Target */
-        u[n++] = 18;
+        u[n++] = pkt->data[0];               /* DAOSequence */
+        for (uint8_t k = 0; k < cnt; k++) {
+            const uint8_t *t = pkt->data + 3 + 6 * k;
+            uint32_t idx = get32(t);
+            if (idx >= s->n)
+                return 0;
+            u[n++] = 5;  /* RPL Target */
+            u[n++] = 18;
+            u[n++] = 0;
+            u[n++] = 128;
+            addr_global(u + n, s->m[idx].eui);
+            n += 16;
+            u[n++] = 6;  /* Transit Information */
+            u[n++] = 4;
+            u[n++] = 0;  /* E = 0, flags */
+            u[n++] = 0;  /* path control */
+            u[n++] = t[4]; /* path sequence */
+            u[n++] = t[5]; /* path lifetime; 0: No-Path */
+        }
+        return n;
+    }
+    case PK_DAO_ACK:
+        if (pkt->len < 2)
+            return 0;
+        *nh = 58;
+        u[n++] = 155;
+        u[n++] = 0x03;
         u[n++] = 0;
-        u[n++] = 128;
-        addr_global(u + n, s->m[pkt->src].eui);
-        n += 16;
-        u[n++] = 6;  /* Transit Information */
-        u[n++] = 4;
-        u[n++] = 0;  /* flags */
-        u[n++] = 0;  /* path control */
-        u[n++] = m->dao_seq; /* path sequence */
-        u[n++] = 30; /* path lifetime, lifetime units */
+        u[n++] = 0;
+        u[n++] = 0;            /* RPLInstanceID */
+        u[n++] = 0;            /* D = 0 */
+        u[n++] = pkt->data[0]; /* DAOSequence */
+        u[n++] = pkt->data[1]; /* Status */
         return n;
     default:
         return 0;
     }
 }
 
+/* The compressed datagram of pkt: IPHC (RFC 6282) + UDP NHC or inline
+ * ICMPv6.  *hdr_c / *hdr_u: header bytes compressed / uncompressed (what
+ * RFC 4944 fragment offsets are counted against).  Returns the length or
+ * 0. */
 static size_t lowpan_build(const sim_t *s, uint32_t from, const sim_pkt_t *pkt,
-                           uint8_t *out, size_t cap)
+                           uint8_t *out, size_t cap, uint16_t *hdr_c, uint16_t *hdr_u)
 {
-    uint8_t u[SIM_FRAME_MAX], src[16], dst[16], nh = 0;
-    size_t ulen = upper_build(s, from, pkt, u, &nh);
+    uint8_t u[SIM_DGRAM_MAX], src[16], dst[16], nh = 0;
+    size_t ulen = upper_build(s, from, pkt, u, sizeof u, &nh);
     size_t n = 0;
     bool mcast = pkt->kind == PK_DIO || pkt->kind == PK_DIS;
-    bool ll = mcast || pkt->kind == PK_JOIN;
+    bool ll = mcast || pkt->kind == PK_JOIN || pkt->kind == PK_DAO || pkt->kind == PK_DAO_ACK;
 
-    if (ulen + 48 > cap)
+    if (ulen == 0 || ulen + 48 > cap)
         return 0;
     if (mcast) {
         addr_ll(src, s->m[from].eui);
@@ -227,16 +286,44 @@ static size_t lowpan_build(const sim_t *s, uint32_t from, const sim_pkt_t *pkt,
         n += 4;
         out[n++] = (uint8_t)(c >> 8);
         out[n++] = (uint8_t)c;
+        *hdr_c = (uint16_t)n;
+        *hdr_u = 48;
         memcpy(out + n, u + 8, ulen - 8);
         n += ulen - 8;
     } else {
         uint16_t c = l4_checksum(src, dst, 58, u, ulen);
         u[2] = (uint8_t)(c >> 8);
         u[3] = (uint8_t)c;
+        *hdr_c = (uint16_t)n;
+        *hdr_u = 40;
         memcpy(out + n, u, ulen);
         n += ulen;
     }
     return n;
+}
+
+int sim_lowpan_hdr(const uint8_t *p, size_t len, uint16_t *hdr_c, uint16_t *hdr_u)
+{
+    size_t n = 2;
+    if (len < 4 || (p[0] & 0xfb) != 0x78)
+        return -1;
+    bool nhc = p[0] & 0x04;
+    if (!nhc)
+        n++;
+    n++; /* hop limit */
+    if (p[1] == 0x3b)
+        n++;
+    else if (p[1] == 0x00)
+        n += 32;
+    else if (p[1] != 0x33)
+        return -1;
+    if (nhc)
+        n += 7;
+    if (n > len)
+        return -1;
+    *hdr_c = (uint16_t)n;
+    *hdr_u = nhc ? 48 : 40;
+    return 0;
 }
 
 int sim_lowpan_parse(const sim_t *s, const uint8_t *p, size_t len,
@@ -295,8 +382,46 @@ int sim_lowpan_parse(const sim_t *s, const uint8_t *p, size_t len,
         rx->kind = PK_DIO;
         rx->rank = (uint16_t)(p[n + 6] << 8 | p[n + 7]);
         return 0;
-    case 0x02:
+    case 0x02: {
+        if (n + 8 > len || !rx->link_local)
+            return -1;
         rx->kind = PK_DAO;
+        rx->dao_k = p[n + 5] & 0x80;
+        rx->dao_seq = p[n + 7];
+        size_t o = n + 8 + ((p[n + 5] & 0x40) ? 16 : 0);
+        while (o + 2 <= len) {
+            uint8_t t = p[o];
+            if (t == 0) { /* Pad1 */
+                o++;
+                continue;
+            }
+            size_t ol = p[o + 1];
+            if (o + 2 + ol > len)
+                return -1;
+            if (t == 5 && ol >= 2 + 16 && p[o + 3] == 128) {
+                if (rx->ntargets == SIM_DAO_TARGETS)
+                    return -1;
+                int32_t tg = mote_of_iid(s, p + o + 4 + 8);
+                if (tg < 0)
+                    return -1;
+                rx->target[rx->ntargets] = tg;
+                rx->target_seq[rx->ntargets] = 0;
+                rx->target_life[rx->ntargets] = 0;
+                rx->ntargets++;
+            } else if (t == 6 && ol >= 4 && rx->ntargets > 0) {
+                rx->target_seq[rx->ntargets - 1] = p[o + 4];
+                rx->target_life[rx->ntargets - 1] = p[o + 5];
+            }
+            o += 2 + ol;
+        }
+        return 0;
+    }
+    case 0x03:
+        if (n + 8 > len || !rx->link_local)
+            return -1;
+        rx->kind = PK_DAO_ACK;
+        rx->dao_seq = p[n + 6];
+        rx->dao_status = p[n + 7];
         return 0;
     default:
         return -1;
@@ -322,15 +447,34 @@ static void frame_common(cj_wpan_frame_t *f, uint8_t type, uint8_t seq,
     }
 }
 
+/* Secure (when key != NULL) and append the FCS; the result must fit
+ * aMaxPhyPacketSize. */
+static int finish_frame(const uint8_t *src_eui, uint64_t asn, const uint8_t *key,
+                        uint8_t *out, int len, size_t cap)
+{
+    if (len < 0)
+        return len;
+    if (key) {
+        len = cj_wpan_protect(out, (size_t)len, cap, key, src_eui, asn);
+        if (len < 0)
+            return len;
+    }
+    len = cj_wpan_fcs_append(out, (size_t)len, cap);
+    if (len < 0 || len > SIM_PHY_MAX)
+        return CJ_ERR_NOSPACE;
+    return len;
+}
+
 int sim_frame_build(const sim_t *s, uint32_t from, const sim_pkt_t *pkt,
                     uint64_t asn, const uint8_t *key, uint8_t key_id,
-                    uint8_t level, uint8_t *out, size_t cap)
+                    uint8_t level, uint8_t *out, size_t cap, uint16_t *next_off)
 {
     const sim_mote_t *m = &s->m[from];
     cj_wpan_frame_t f;
-    uint8_t ies[160], body[SIM_FRAME_MAX];
+    uint8_t ies[160], dg[SIM_DGRAM_MAX], body[SIM_PHY_MAX];
     int len;
 
+    *next_off = 0;
     if (pkt->kind == PK_EB) {
         cj_wpan_eb_t eb;
         cj_wpan_enc_t e;
@@ -365,7 +509,7 @@ int sim_frame_build(const sim_t *s, uint32_t from, const sim_pkt_t *pkt,
         int il = cj_wpan_enc_finish(&e);
         if (il < 0)
             return il;
-        frame_common(&f, CJ_WPAN_TYPE_BEACON, m->dsn, key, key_id, level);
+        frame_common(&f, CJ_WPAN_TYPE_BEACON, pkt->dsn, key, key_id, level);
         f.dst_mode = CJ_WPAN_ADDR_SHORT;
         f.dst.short_addr = CJ_WPAN_BROADCAST;
         f.src_mode = CJ_WPAN_ADDR_EXT;
@@ -374,30 +518,80 @@ int sim_frame_build(const sim_t *s, uint32_t from, const sim_pkt_t *pkt,
         f.dst_pan = SIM_PAN_ID;
         f.pie = ies;
         f.pie_len = (size_t)il;
-    } else {
-        size_t bl = lowpan_build(s, from, pkt, body, sizeof body);
-        if (bl == 0)
-            return CJ_ERR_NOSPACE;
-        frame_common(&f, CJ_WPAN_TYPE_DATA, m->dsn, key, key_id, level);
-        if (pkt->nexthop < 0) {
-            f.dst_mode = CJ_WPAN_ADDR_SHORT;
-            f.dst.short_addr = CJ_WPAN_BROADCAST;
-        } else {
-            f.dst_mode = CJ_WPAN_ADDR_EXT;
-            memcpy(f.dst.ext, s->m[pkt->nexthop].eui, 8);
-            f.ack_request = true;
-        }
-        f.src_mode = CJ_WPAN_ADDR_EXT;
-        memcpy(f.src.ext, m->eui, 8);
-        f.panid_comp = true;
-        f.dst_pan = SIM_PAN_ID;
-        f.payload = body;
-        f.payload_len = bl;
+        len = cj_wpan_frame_encode(&f, out, cap);
+        return finish_frame(m->eui, asn, key, out, len, cap);
     }
+    uint16_t hdr_c, hdr_u;
+    size_t dl = lowpan_build(s, from, pkt, dg, sizeof dg, &hdr_c, &hdr_u);
+    if (dl == 0)
+        return CJ_ERR_NOSPACE;
+    frame_common(&f, CJ_WPAN_TYPE_DATA, pkt->dsn, key, key_id, level);
+    if (pkt->nexthop < 0) {
+        f.dst_mode = CJ_WPAN_ADDR_SHORT;
+        f.dst.short_addr = CJ_WPAN_BROADCAST;
+    } else {
+        f.dst_mode = CJ_WPAN_ADDR_EXT;
+        memcpy(f.dst.ext, s->m[pkt->nexthop].eui, 8);
+        f.ack_request = true;
+    }
+    f.src_mode = CJ_WPAN_ADDR_EXT;
+    memcpy(f.src.ext, m->eui, 8);
+    f.panid_comp = true;
+    f.dst_pan = SIM_PAN_ID;
+    /* room for the MAC payload: aMaxPhyPacketSize - MHR - MIC - FCS */
+    f.payload = NULL;
+    f.payload_len = 0;
+    int mhr = cj_wpan_frame_encode(&f, NULL, 0);
+    if (mhr < 0)
+        return mhr;
+    int room = SIM_PHY_MAX - mhr - (key ? (int)cj_wpan_mic_len(level) : 0) - SIM_FCS_LEN;
+    size_t bl;
+    if (pkt->frag_off == 0 && (int)dl <= room) {
+        memcpy(body, dg, dl);
+        bl = dl;
+    } else {
+        /* RFC 4944 section 5.3 (with RFC 6282 section 2: offsets and
+         * size count the uncompressed IPv6 datagram).  FRAG1 carries the
+         * compressed headers and as much payload as keeps the next
+         * offset a multiple of 8; each FRAGN a multiple of 8 bytes but
+         * the last.  A fragment whose headers do not fit is an error
+         * (the datagram cannot be sent). */
+        size_t size = hdr_u + (dl - hdr_c);
+        if (size > 0x7ff || pkt->nexthop < 0)
+            return CJ_ERR_NOSPACE;
+        if (pkt->frag_off == 0) {
+            int r1 = (room - 4 - (int)hdr_c + (int)hdr_u) / 8 * 8 - (int)hdr_u;
+            if (r1 <= 0 || (size_t)r1 >= dl - hdr_c)
+                return CJ_ERR_NOSPACE;
+            body[0] = (uint8_t)(SIM_FRAG1 | (size >> 8));
+            body[1] = (uint8_t)size;
+            body[2] = (uint8_t)(pkt->tag >> 8);
+            body[3] = (uint8_t)pkt->tag;
+            memcpy(body + 4, dg, hdr_c + (size_t)r1);
+            bl = 4 + hdr_c + (size_t)r1;
+            *next_off = (uint16_t)(hdr_c + (size_t)r1);
+        } else {
+            size_t c = pkt->frag_off;
+            size_t uo = hdr_u + (c - hdr_c);
+            size_t fl = (size_t)((room - 5) / 8 * 8);
+            if (c <= hdr_c || c >= dl || uo % 8 || fl == 0)
+                return CJ_ERR_INVALID;
+            if (fl > dl - c)
+                fl = dl - c;
+            body[0] = (uint8_t)(SIM_FRAGN | (size >> 8));
+            body[1] = (uint8_t)size;
+            body[2] = (uint8_t)(pkt->tag >> 8);
+            body[3] = (uint8_t)pkt->tag;
+            body[4] = (uint8_t)(uo / 8);
+            memcpy(body + 5, dg + c, fl);
+            bl = 5 + fl;
+            *next_off = c + fl < dl ? (uint16_t)(c + fl) : 0;
+        }
+    }
+    f.payload = body;
+    f.payload_len = bl;
     len = cj_wpan_frame_encode(&f, out, cap);
-    if (len < 0 || !key)
-        return len;
-    return cj_wpan_protect(out, (size_t)len, cap, key, m->eui, asn);
+    return finish_frame(m->eui, asn, key, out, len, cap);
 }
 
 int sim_ack_build(const sim_t *s, uint32_t from, uint32_t to, uint8_t seq,
@@ -421,7 +615,5 @@ int sim_ack_build(const sim_t *s, uint32_t from, uint32_t to, uint8_t seq,
     f.hie = hie;
     f.hie_len = (size_t)hl;
     int len = cj_wpan_frame_encode(&f, out, cap);
-    if (len < 0 || !key)
-        return len;
-    return cj_wpan_protect(out, (size_t)len, cap, key, s->m[from].eui, asn);
+    return finish_frame(s->m[from].eui, asn, key, out, len, cap);
 }

@@ -9,16 +9,27 @@
 
 #include "sim/sim.h"
 
-/* ---- pcap (LINKTYPE_IEEE802_15_4_NOFCS = 230) -------------------------- */
+/* ---- pcap (LINKTYPE_IEEE802_15_4_TAP = 283) ----------------------------
+ * Each record is a TAP header with three TLVs followed by the PSDU as
+ * sent, FCS included: FCS type (1: 16-bit), channel assignment (channel,
+ * page 0) and the ASN of the slot, which Wireshark puts in the CCM*
+ * nonce of TSCH frames (802.15.4-2015 section 9.3.2.2), so K1/K2 frames
+ * decrypt with the keys of FILE.keys. */
 
 static void put32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
 static void put16(FILE *f, uint16_t v) { fwrite(&v, 2, 1, f); }
+static void put_le(FILE *f, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        fputc((int)(v >> (8 * i) & 0xff), f);
+}
 
 int sim_pcap_open(sim_t *s, const char *path)
 {
     s->pcap = fopen(path, "wb");
     if (!s->pcap)
         return -1;
+    s->pcap_path = strdup(path);
     setvbuf(s->pcap, NULL, _IOFBF, 1 << 20);
     put32(s->pcap, 0xa1b2c3d4); /* microsecond timestamps, host order */
     put16(s->pcap, 2);
@@ -26,26 +37,82 @@ int sim_pcap_open(sim_t *s, const char *path)
     put32(s->pcap, 0);
     put32(s->pcap, 0);
     put32(s->pcap, 65535);
-    put32(s->pcap, 230);
+    put32(s->pcap, 283);
     return 0;
 }
 
+#define TAP_HDR_LEN 32u /* 4 + FCS type (8) + channel (8) + ASN (12) */
+
 /* sub 0: the frame at TsTxOffset (2120 us into the slot, RFC 8180 / IEEE
  * 802.15.4 defaults); sub 1: its ACK after TsTxAckDelay. */
-void sim_pcap_frame(sim_t *s, uint64_t asn, unsigned sub, const uint8_t *fr, size_t len)
+void sim_pcap_frame(sim_t *s, uint64_t asn, unsigned sub, uint8_t ch, const uint8_t *fr,
+                    size_t len)
 {
+    FILE *f = s->pcap;
     uint64_t us = asn * SIM_SLOT_MS * 1000 + (sub ? 6000 : 2120);
-    put32(s->pcap, (uint32_t)(us / 1000000));
-    put32(s->pcap, (uint32_t)(us % 1000000));
-    put32(s->pcap, (uint32_t)len);
-    put32(s->pcap, (uint32_t)len);
-    fwrite(fr, 1, len, s->pcap);
+    put32(f, (uint32_t)(us / 1000000));
+    put32(f, (uint32_t)(us % 1000000));
+    put32(f, (uint32_t)(len + TAP_HDR_LEN));
+    put32(f, (uint32_t)(len + TAP_HDR_LEN));
+    put_le(f, 0, 1);              /* version */
+    put_le(f, 0, 1);              /* reserved */
+    put_le(f, TAP_HDR_LEN, 2);
+    put_le(f, 0, 2);              /* FCS type */
+    put_le(f, 1, 2);
+    put_le(f, 1, 4);              /* 16-bit, padded */
+    put_le(f, 3, 2);              /* channel assignment */
+    put_le(f, 3, 2);
+    put_le(f, ch, 2);
+    put_le(f, 0, 2);              /* page 0, padded */
+    put_le(f, 7, 2);              /* ASN */
+    put_le(f, 8, 2);
+    put_le(f, asn, 8);
+    fwrite(fr, 1, len, f);
+}
+
+void sim_key_seen(sim_t *s, uint8_t key_id, const uint8_t key[16])
+{
+    for (unsigned k = 0; k < s->nkeys_seen; k++)
+        if (s->keys_seen[k].key_id == key_id && !memcmp(s->keys_seen[k].key, key, 16))
+            return;
+    if (s->nkeys_seen == sizeof s->keys_seen / sizeof s->keys_seen[0])
+        return;
+    s->keys_seen[s->nkeys_seen].key_id = key_id;
+    memcpy(s->keys_seen[s->nkeys_seen].key, key, 16);
+    s->nkeys_seen++;
+}
+
+/* FILE.keys: one Wireshark "ieee802154_keys" UAT record per link-layer
+ * key (key, key index, hash), usable as is with
+ *   tshark -o 'uat:ieee802154_keys:RECORD' ...
+ * or copied to the Wireshark profile's ieee802154_keys file. */
+static void write_keys(const sim_t *s)
+{
+    size_t l = strlen(s->pcap_path);
+    char *path = malloc(l + 6);
+    memcpy(path, s->pcap_path, l);
+    memcpy(path + l, ".keys", 6);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        for (unsigned k = 0; k < s->nkeys_seen; k++) {
+            fputc('"', f);
+            for (int b = 0; b < 16; b++)
+                fprintf(f, "%02x", s->keys_seen[k].key[b]);
+            fprintf(f, "\",\"%u\",\"No hash\"\n", s->keys_seen[k].key_id);
+        }
+        fclose(f);
+    }
+    free(path);
 }
 
 void sim_pcap_close(sim_t *s)
 {
-    if (s->pcap)
+    if (s->pcap) {
         fclose(s->pcap);
+        write_keys(s);
+    }
+    free(s->pcap_path);
+    s->pcap_path = NULL;
     s->pcap = NULL;
 }
 
@@ -134,14 +201,29 @@ void sim_print_json(const sim_t *s, FILE *f)
     fprintf(f, "\"join_attempts\":%llu,", (unsigned long long)attempts);
     fprintf(f,
             "\"frames\":{\"total\":%llu,\"bytes\":%llu,\"eb\":%llu,\"dio\":%llu,\"dis\":%llu,"
-            "\"dao\":%llu,\"join\":%llu,\"udp\":%llu,\"ack\":%llu,\"max_bytes\":%u},",
+            "\"dao\":%llu,\"dao_ack\":%llu,\"join\":%llu,\"udp\":%llu,\"ack\":%llu,"
+            "\"max_bytes\":%u},",
             (unsigned long long)s->frames, (unsigned long long)s->bytes, (unsigned long long)s->eb_tx,
             (unsigned long long)s->dio_tx, (unsigned long long)s->dis_tx, (unsigned long long)s->dao_tx,
-            (unsigned long long)s->join_tx, (unsigned long long)s->udp_tx, (unsigned long long)s->acks,
-            s->max_frame);
-    fprintf(f, "\"collisions\":%llu,\"mac_drops\":%llu,\"no_route\":%llu,",
+            (unsigned long long)s->dao_ack_tx, (unsigned long long)s->join_tx,
+            (unsigned long long)s->udp_tx, (unsigned long long)s->acks, s->max_frame);
+    fprintf(f, "\"collisions\":%llu,\"mac_drops\":%llu,\"mac_duplicates\":%llu,"
+               "\"queue_drops\":%llu,\"no_route\":%llu,",
             (unsigned long long)s->collisions, (unsigned long long)s->mac_drops,
+            (unsigned long long)s->mac_dups, (unsigned long long)s->queue_drops,
             (unsigned long long)s->no_route);
+    fprintf(f, "\"lowpan\":{\"fragmented\":%llu,\"fragments\":%llu,\"reassembled\":%llu,"
+               "\"reass_timeouts\":%llu,\"reass_no_buffer\":%llu,\"reass_orphans\":%llu,"
+               "\"reass_bad\":%llu},",
+            (unsigned long long)s->frag_dgrams, (unsigned long long)s->frag_frames,
+            (unsigned long long)s->reassembled, (unsigned long long)s->reass_timeouts,
+            (unsigned long long)s->reass_nobuf, (unsigned long long)s->reass_orphans,
+            (unsigned long long)s->reass_bad);
+    fprintf(f, "\"rpl\":{\"dao\":%llu,\"dao_retx\":%llu,\"dao_acked\":%llu,\"no_path\":%llu,"
+               "\"routes_removed\":%llu},",
+            (unsigned long long)s->dao_sent, (unsigned long long)s->dao_retx,
+            (unsigned long long)s->dao_acked, (unsigned long long)s->nopath_sent,
+            (unsigned long long)s->routes_removed);
     fprintf(f, "\"mic\":{\"checks\":%llu,\"shared\":%llu,\"failed\":%llu},",
             (unsigned long long)s->mic_checks, (unsigned long long)s->mic_shared,
             (unsigned long long)s->mic_fail);
@@ -171,10 +253,11 @@ void sim_print_json(const sim_t *s, FILE *f)
     if (s->rekeyed)
         fprintf(f,
                 "\"rekey\":{\"at_s\":%.2f,\"campaign\":%d,\"done\":%s,\"acked\":%u,\"failed\":%u,"
-                "\"motes_updated\":%zu,\"motes_with_new_k2\":%zu,\"motes_sending_new_k2\":%zu},",
+                "\"motes_updated\":%zu,\"motes_with_new_k2\":%zu,\"motes_sending_new_k2\":%zu,"
+                "\"motes_joined\":%zu},",
                 (double)s->cfg.rekey_at_ms / 1000, s->rekey_campaign,
                 s->campaign_done ? "true" : "false", s->upd_acked, s->upd_failed, updated, have_new,
-                switched);
+                switched, nj + 1);
     fprintf(f, "\"motes\":[");
     for (uint32_t i = 0; i < s->n; i++) {
         const sim_mote_t *m = &s->m[i];
@@ -189,10 +272,10 @@ void sim_print_json(const sim_t *s, FILE *f)
         put_time(f, "parent_s", m->t_parent, true);
         fprintf(f,
                 "\"parent\":%d,\"rank\":%u,\"attempts\":%u,\"join_msgs\":%u,\"frames\":%u,\"bytes\":%u,"
-                "\"acks\":%u,\"rx\":%u,\"mac_retx\":%u,\"mac_drops\":%u,\"queue_drops\":%u,"
+                "\"acks\":%u,\"rx\":%u,\"mac_retx\":%u,\"mac_drops\":%u,\"queue_drops\":%u,\"dao\":%u,"
                 "\"collisions\":%u,\"updates\":%u,\"k1\":%u,\"k2\":%u}",
                 m->parent, m->rank, m->join_attempts, m->join_msgs, m->tx_frames, m->tx_bytes,
-                m->tx_acks, m->rx_frames, m->mac_retx, m->mac_drops, m->queue_drops, m->collisions,
+                m->tx_acks, m->rx_frames, m->mac_retx, m->mac_drops, m->queue_drops, m->dao_sent, m->collisions,
                 m->updates, key_id_in_use(m, CJ_PLEDGE_K1), key_id_in_use(m, CJ_PLEDGE_K2));
     }
     fprintf(f, "]}\n");
