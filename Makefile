@@ -5,6 +5,8 @@
 #   make check-asan      the same under AddressSanitizer + UBSan
 #   make check-minimal   unit tests with the optional features off
 #   make check-integration  daemons and clients over loopback (tests/integration)
+#   make check-netns     daemons across network namespaces (root)
+#   make check-crash     daemons under SIGKILL and hostile datagrams
 #   make check-pg        PostgreSQL store tests on a throwaway local server
 #   make test            everything CI runs (scripts/test-all.sh)
 #   make fuzz            long libFuzzer campaigns (FUZZ_SECONDS per harness)
@@ -84,6 +86,16 @@ check: $(BUILD)/unit_tests $(REPLAYS)
 # The daemons and clients as real processes over loopback UDP.
 check-integration: $(BUILD)/cojp
 	tests/integration/cli.sh $(BUILD)/cojp
+
+# The daemons on three network namespaces (link-local pledge side, ULA
+# towards the JRC; needs root, else skipped) and under crashes and
+# hostile traffic (SIGKILLed JRC with SQLite and PostgreSQL, rekey of 50
+# serving nodes, forged/garbage datagrams; dumpcap for the wire checks).
+.PHONY: check-netns check-crash
+check-netns: $(BUILD)/cojp
+	tests/integration/netns.sh $(BUILD)/cojp
+check-crash: $(BUILD)/cojp
+	tests/integration/crash.sh $(BUILD)/cojp
 
 check-asan:
 	$(MAKE) check BUILD=build-asan CC=clang OPT="-O1 -g" \

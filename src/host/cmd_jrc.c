@@ -774,9 +774,11 @@ static void on_readable(void *arg, int fd, uint64_t mono)
         cj_addr_t from;
         pending_t *p = &r->batch[n];
         cj_out_t out = {.buf = p->buf, .cap = sizeof p->buf};
-        ssize_t len = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&ss, &sl);
+        ssize_t len = recvfrom(fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
         if (len < 0)
             break;
+        if ((size_t)len > sizeof buf)
+            continue; /* oversize: dropped whole, never processed cut */
         cj_net_to_addr((struct sockaddr *)&ss, &from);
         if (cj_jrc_input(&r->jrc, engine_now(r), &from, buf, (size_t)len, &out) != 1)
             continue;

@@ -54,9 +54,11 @@ static void on_readable(void *arg, int fd, uint64_t now)
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         cj_addr_t from;
-        ssize_t len = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&ss, &sl);
+        ssize_t len = recvfrom(fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
         if (len < 0)
             break;
+        if ((size_t)len > sizeof buf)
+            continue; /* oversize: dropped whole, never processed cut */
         cj_net_to_addr((struct sockaddr *)&ss, &from);
         cj_node_input(&r->node, now, &from, buf, (size_t)len);
     }

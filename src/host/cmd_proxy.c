@@ -1,9 +1,9 @@
 /*
  * cojp proxy - the Join Proxy daemon (RFC 9031 section 7.1): relays join
  * traffic between pledges and the JRC statelessly.  One UDP socket serves
- * both sides: datagrams from the JRC's address are responses (or, for a
- * JP that joined itself, parameter updates), everything else comes from
- * pledges.
+ * both sides (two when --listen is link-local, see open_jrc_side):
+ * datagrams from the JRC's address are responses (or, for a JP that
+ * joined itself, parameter updates), everything else comes from pledges.
  *
  * With --id/--psk the JP is a joined node first: it joins the JRC
  * directly (a pledge engine whose only JP candidate is the JRC address;
@@ -57,8 +57,10 @@ typedef struct proxy_run {
     cj_node_t *node; /* NULL without --id */
     cj_loop_t loop;
     cj_addr_t jrc_cli; /* --jrc as given */
-    int fd;
+    int fd;  /* --listen: pledges */
+    int jfd; /* towards the JRC: fd, or a second socket (open_jrc_side) */
     unsigned long not_joined; /* pledge requests dropped before joining */
+    unsigned long not_jrc; /* on jfd (when separate) but not from the JRC */
     uint8_t obuf[1280];
 } proxy_run_t;
 
@@ -148,16 +150,18 @@ static void on_readable(void *arg, int fd, uint64_t now)
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         cj_addr_t from;
-        ssize_t len = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&ss, &sl);
+        ssize_t len = recvfrom(fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
         if (len < 0)
             break;
+        if ((size_t)len > sizeof buf)
+            continue; /* oversize: dropped whole, never processed cut */
         cj_net_to_addr((struct sockaddr *)&ss, &from);
         cj_out_reset(&out);
         if (from_jrc(r, &from)) {
             if (r->node && for_node(buf, (size_t)len)) {
                 cj_node_input(r->node, now, &from, buf, (size_t)len);
             } else if (cj_proxy_input_jrc(&r->jp, now, &from, buf, (size_t)len, &out) == 1) {
-                cj_send_out(fd, &out);
+                cj_send_out(r->fd, &out);
                 cj_hlog_begin("info", "relayed");
                 cj_hlog_addr("pledge_addr", &out.to);
                 cj_hlog_uint("bytes", out.len);
@@ -165,12 +169,17 @@ static void on_readable(void *arg, int fd, uint64_t now)
             }
             continue;
         }
+        if (fd != r->fd) {
+            /* the JRC side of a link-local JP is no way in for pledges */
+            r->not_jrc++;
+            continue;
+        }
         if (r->node && cj_pledge_get_state(&r->node->eng) != CJ_PLEDGE_JOINED) {
             r->not_joined++;
             continue;
         }
         if (cj_proxy_input_pledge(&r->jp, now, &from, buf, (size_t)len, &out) == 1) {
-            cj_send_out(fd, &out);
+            cj_send_out(r->jfd, &out);
             cj_hlog_begin("debug", "forwarded");
             cj_hlog_addr("pledge_addr", &from);
             cj_hlog_uint("bytes", out.len);
@@ -183,6 +192,41 @@ static uint64_t on_tick(void *arg, uint64_t now)
 {
     proxy_run_t *r = arg;
     return r->node ? cj_node_poll(r->node, now) : CJ_TIME_NEVER;
+}
+
+/* A socket bound to a link-local address only reaches its own link:
+ * the kernel refuses to send from it to a routable JRC (ENETUNREACH).
+ * Then the JRC side gets a second socket, bound to the address the
+ * routing table picks towards the JRC and to the --listen port, so the
+ * JRC (and its parameter updates to a JP joined with --id) sees a
+ * routable address and the pledges' link stays link-local.  Returns fd
+ * itself when one socket serves both sides, -1 with errno on failure. */
+static int open_jrc_side(int fd, const struct sockaddr_storage *lss,
+                         const struct sockaddr_storage *jss, socklen_t jsl)
+{
+    const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)lss;
+    const struct sockaddr_in6 *j6 = (const struct sockaddr_in6 *)jss;
+    struct sockaddr_storage src;
+    socklen_t sl;
+    int probe, e;
+
+    if (lss->ss_family != AF_INET6 || !IN6_IS_ADDR_LINKLOCAL(&l6->sin6_addr) ||
+        IN6_IS_ADDR_LINKLOCAL(&j6->sin6_addr))
+        return fd;
+    /* connect() on UDP sends nothing: it only asks for a route */
+    probe = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return -1;
+    if (connect(probe, (const struct sockaddr *)jss, jsl) != 0 ||
+        cj_net_local(probe, &src, &sl) != 0) {
+        e = errno;
+        close(probe);
+        errno = e;
+        return -1;
+    }
+    close(probe);
+    ((struct sockaddr_in6 *)&src)->sin6_port = l6->sin6_port;
+    return cj_net_udp_bind(&src, sl);
 }
 
 static int parse_blacklist(const char *s, proxy_run_t *r)
@@ -321,14 +365,25 @@ int cj_cmd_proxy(int argc, char **argv)
         return rc;
     }
     cj_net_set_rcvbuf(r->fd, 4 << 20);
+    r->jfd = open_jrc_side(r->fd, &lss, &jss, jsl);
+    if (r->jfd < 0) {
+        rc = cj_fail(1, CMD, "no socket towards the JRC %s: %s", jrc_s, strerror(errno));
+        close(r->fd);
+        free(r);
+        return rc;
+    }
+    if (r->jfd != r->fd)
+        cj_net_set_rcvbuf(r->jfd, 4 << 20);
     if (id_len) {
         r->node = calloc(1, sizeof *r->node);
         rc = r->node ? cj_node_init(r->node, id, (size_t)id_len, psk, CJ_COJP_ROLE_6LN,
-                                    state, netid, (size_t)netid_len, &cfg.jrc, r->fd)
+                                    state, netid, (size_t)netid_len, &cfg.jrc, r->jfd)
                      : CJ_ERR_NOSPACE;
         cj_crypto_wipe(psk, sizeof psk);
         if (rc != CJ_OK) {
             close(r->fd);
+            if (r->jfd != r->fd)
+                close(r->jfd);
             free(r->node);
             free(r);
             if (rc == CJ_ERR_STORAGE)
@@ -340,17 +395,28 @@ int cj_cmd_proxy(int argc, char **argv)
     }
     if (cj_loop_init(&r->loop) != 0) {
         close(r->fd);
+        if (r->jfd != r->fd)
+            close(r->jfd);
         free(r->node);
         free(r);
         return cj_fail(1, CMD, "cannot set up the event loop: %s", strerror(errno));
     }
     cj_loop_add(&r->loop, r->fd, on_readable, r);
+    if (r->jfd != r->fd)
+        cj_loop_add(&r->loop, r->jfd, on_readable, r);
     cj_loop_set_tick(&r->loop, on_tick, r);
 
     cj_hlog_begin("info", "start");
     cj_hlog_str("role", "proxy");
     cj_hlog_str("listen", listen_s);
     cj_hlog_str("jrc", jrc_s);
+    if (r->jfd != r->fd) {
+        struct sockaddr_storage js;
+        socklen_t jl;
+        char a[96];
+        if (cj_net_local(r->jfd, &js, &jl) == 0)
+            cj_hlog_str("jrc_side", cj_net_fmt((struct sockaddr *)&js, a, sizeof a));
+    }
     if (rate == CJ_PROXY_RATE_UNLIMITED)
         cj_hlog_str("join_rate", NULL);
     else
@@ -375,7 +441,7 @@ int cj_cmd_proxy(int argc, char **argv)
     cj_hlog_uint("dropped_malformed", st->dropped_malformed);
     cj_hlog_uint("dropped_blacklist", st->dropped_blacklist);
     cj_hlog_uint("dropped_rate", st->dropped_rate);
-    cj_hlog_uint("dropped_source", st->dropped_source);
+    cj_hlog_uint("dropped_source", st->dropped_source + r->not_jrc);
     cj_hlog_uint("dropped_token", st->dropped_token);
     cj_hlog_uint("dropped_stale", st->dropped_stale);
     cj_hlog_uint("dropped_replay", st->dropped_replay);
@@ -386,6 +452,8 @@ int cj_cmd_proxy(int argc, char **argv)
     cj_hlog_end();
     cj_loop_close(&r->loop);
     close(r->fd);
+    if (r->jfd != r->fd)
+        close(r->jfd);
     if (r->node)
         cj_crypto_wipe(r->node, sizeof *r->node);
     free(r->node);

@@ -85,11 +85,13 @@ static int jrc_batch(cj_jrc_t *jrc, cj_mem_platform_t *pf, cj_reg_t *reg,
     while (count < DEMO_BATCH) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        ssize_t r = recvfrom(fd, in, sizeof in, 0, (struct sockaddr *)&ss, &sl);
+        ssize_t r = recvfrom(fd, in, sizeof in, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
         cj_addr_t from;
         uint64_t now = now_ms();
         if (r < 0)
             break;
+        if ((size_t)r > sizeof in)
+            continue; /* oversize: dropped whole */
         cj_net_to_addr((struct sockaddr *)&ss, &from);
         pending[count].buf = outbuf[count];
         pending[count].cap = sizeof outbuf[count];
@@ -411,10 +413,12 @@ int cj_cmd_demo(int argc, char **argv)
             for (;;) {
                 struct sockaddr_storage ss;
                 socklen_t sl = sizeof ss;
-                ssize_t r = recvfrom(pfd[k].fd, buf, sizeof buf, 0, (struct sockaddr *)&ss, &sl);
+                ssize_t r = recvfrom(pfd[k].fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
                 cj_addr_t from;
                 if (r < 0)
                     break;
+                if ((size_t)r > sizeof buf)
+                    continue; /* oversize: dropped whole */
                 cj_net_to_addr((struct sockaddr *)&ss, &from);
                 now = now_ms();
                 cj_out_reset(&out);

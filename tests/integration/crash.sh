@@ -1,0 +1,415 @@
+#!/usr/bin/env bash
+# Crash and fault tests of the daemons over loopback.
+#
+#   (a) 200 pledges (`cojp pledge --json --state`) join through a JP while
+#       the JRC (SQLite) is killed with SIGKILL after about a third of
+#       them joined and restarted on the same registry; pledges that
+#       give up are restarted, as a device would.  Every datagram the JRC
+#       sends is captured: no OSCORE nonce of a pledge context protects
+#       two different ciphertexts (RFC 8613 section 7.2.1, RFC 9031
+#       section 7.3.1); every pledge that printed "joined" is joined in
+#       the registry with the short id it printed; no short id twice.
+#   (d) hostile datagrams to the JRC and to the JP of (a): garbage,
+#       truncated and bit-flipped copies of a genuine request, oversize
+#       datagrams, CoAP with bogus OSCORE, forged and replayed responses
+#       to the JP from the JRC's own address.  Nothing is answered, both
+#       daemons live on, the pledges table is byte-identical, a fresh
+#       pledge still joins.
+#   (b) (a) again with a PostgreSQL registry (tests/pg-server.sh).
+#   (c) `jrc rekey` with 50 `cojp pledge --serve` nodes: every node ends
+#       on the new K2 that the registry holds, and every node is
+#       recorded as acknowledged.  Then a second rekey with 5 nodes
+#       stopped (SIGSTOP) and the JRC killed mid-campaign: after the
+#       restart and a third rekey every node is on the newest K2; no
+#       nonce reuse over join responses and updates.
+#
+#   tests/integration/crash.sh [path/to/cojp]
+#
+# Environment: COJP_CRASH_PLEDGES (200), COJP_CRASH_NODES (50),
+# COJP_CRASH_PG=0 to leave (b) out.  Needs dumpcap for the wire checks
+# and raw sockets (root) for the spoofed responses.  Every wait is
+# bounded.  Last line: crash: N passed, N failed
+set -u
+NAME=crash
+COJP=${1:-${COJP:-build/cojp}}
+COJP=$(cd "$(dirname "$COJP")" && pwd)/$(basename "$COJP")
+T=$(mktemp -d /tmp/cojp-crash-XXXXXX)
+# shellcheck source=tests/integration/lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+lib_init
+NP=${COJP_CRASH_PLEDGES:-200}
+NN=${COJP_CRASH_NODES:-50}
+PLEDGE_TIMEOUT=25 # s: a pledge that got nothing by then gives up and is restarted
+JOIN_DEADLINE=110 # s: for all NP pledges of one run
+t0=$SECONDS
+
+[ -x "$COJP" ] || abort "no binary at $COJP"
+have_capture || echo "note: no dumpcap: the wire checks are left out"
+
+# pledge identifiers PREFIX + 14 hex digits; PSK: the identifier twice
+ids_of() { for i in $(seq "$2"); do printf '%s%014x\n' "$1" "$i"; done; }
+psk_of() { echo "$1$1"; }
+
+# ---- (a)/(b): joins across a JRC crash ---------------------------------
+
+# join_crash LABEL DB: sets jrc_pid jport pport for the (d) phase and
+# leaves the JRC and JP running.
+join_crash() {
+    local L=$1 db=$2 D=$T/$1
+    mkdir -p "$D"
+    echo "=== ($L) $NP pledges join while the JRC is killed (SIGKILL) and restarted"
+    ids_of 04 "$NP" | while read -r id; do echo "$id,$(psk_of "$id")"; done >"$D/pledges.csv"
+    check "($L) jrc import of $NP pledges" sh -c "'$COJP' jrc import --db '$db' '$D/pledges.csv' >/dev/null"
+    jport=$(free_udp_port)
+    pport=$(free_udp_port)
+    local cap=0
+    if have_capture; then
+        if start_capture "$D/jrc.pcap" lo "udp port $jport"; then cap=1; else bad "($L) capture on lo"; fi
+    fi
+    start_daemon "$D/jrc1.log" '"event":"start"' -- jrc serve --db "$db" \
+        --listen "[::1]:$jport" --lease-hours 24 || abort "($L) jrc serve" "$D/jrc1.log"
+    jrc_pid=$daemon_pid
+    start_daemon "$D/jp.log" '"event":"start"' -- proxy --listen "[::1]:$pport" \
+        --jrc "[::1]:$jport" || abort "($L) proxy" "$D/jp.log"
+    jp_pid=$daemon_pid
+
+    local ids=() pid=() done_=() tries=() i n_done=0 launched=0 restarts=0
+    local killed=0 joined_at_kill=0 launched_at_kill=0 jrc_up=1 start=$SECONDS
+    mapfile -t ids < <(ids_of 04 "$NP")
+    launch() {
+        local id=${ids[$1]}
+        "$COJP" pledge --id "$id" --psk "$(psk_of "$id")" --proxy "[::1]:$pport" \
+            --json --state "$D/$id.state" --timeout "$PLEDGE_TIMEOUT" \
+            >>"$D/$id.json" 2>>"$D/$id.err" &
+        pid[$1]=$!
+        tries[$1]=$((${tries[$1]:-0} + 1))
+    }
+    while [ $n_done -lt "$NP" ] && [ $((SECONDS - start)) -lt $JOIN_DEADLINE ]; do
+        # start them in batches of 20; the second half only once the
+        # JRC was killed, so the crash always hits joins in progress
+        for _ in $(seq 20); do
+            [ $launched -lt "$NP" ] || break
+            [ $killed -eq 1 ] || [ $launched -lt $((NP / 2)) ] || break
+            launch $launched
+            launched=$((launched + 1))
+        done
+        # collect the ones that ended (as this shell knows: no stale PID
+        # is ever probed); a pledge that gave up starts again
+        local running
+        running=" $(jobs -pr | tr '\n' ' ') "
+        for ((i = 0; i < launched; i++)); do
+            [ "${done_[$i]:-0}" -eq 1 ] && continue
+            [[ $running == *" ${pid[$i]} "* ]] && continue
+            if wait "${pid[$i]}"; then
+                done_[i]=1
+                n_done=$((n_done + 1))
+            elif [ $jrc_up -eq 1 ]; then
+                restarts=$((restarts + 1))
+                launch "$i"
+            fi
+        done
+        if [ $killed -eq 0 ] && [ $n_done -ge $((NP / 3)) ]; then
+            kill -KILL "$jrc_pid"
+            wait "$jrc_pid" 2>/dev/null
+            killed=1 jrc_up=0 joined_at_kill=$n_done launched_at_kill=$launched
+            echo "     SIGKILL to the JRC after $n_done joined ($launched started, $((launched - n_done)) in flight, $((SECONDS - start)) s)"
+            sleep 0.5
+            start_daemon "$D/jrc2.log" '"event":"start"' -- jrc serve --db "$db" \
+                --listen "[::1]:$jport" --lease-hours 24 || abort "($L) jrc serve restart" "$D/jrc2.log"
+            jrc_pid=$daemon_pid jrc_up=1
+        fi
+        sleep 0.1
+    done
+    echo "     $n_done of $NP joined in $((SECONDS - start)) s; $restarts pledge restarts"
+    check "($L) the JRC was killed while pledges were joining ($joined_at_kill joined, $launched_at_kill started)" \
+        test $killed -eq 1 -a "$joined_at_kill" -lt "$NP"
+    check "($L) every pledge joined" test $n_done -eq "$NP"
+
+    # what the pledges printed
+    python3 - "$D" "${ids[@]}" >"$D/printed.json" <<'EOF'
+import json, sys
+d, ids = sys.argv[1], sys.argv[2:]
+out = {}
+for i in ids:
+    try:
+        lines = [l for l in open("%s/%s.json" % (d, i)).read().splitlines() if l]
+    except OSError:
+        lines = []
+    out[i] = [json.loads(l) for l in lines]
+json.dump(out, sys.stdout)
+EOF
+    check "($L) each pledge printed exactly one join result" json "$D/printed.json" \
+        "all(len(v)==1 and v[0]['joined'] is True for v in d.values())"
+    check "($L) all pledges got the same key set across the crash" json "$D/printed.json" \
+        "len({json.dumps(v[0]['keys']) for v in d.values() if v})==1"
+    timeout 30 "$COJP" jrc list --db "$db" --json >"$D/list.json" || bad "($L) jrc list"
+    python3 - "$D/printed.json" "$D/list.json" >"$D/cmp.txt" <<'EOF'
+import json, sys
+printed = json.load(open(sys.argv[1]))
+listed = {p["pledge"]: p for p in json.load(open(sys.argv[2]))["pledges"]}
+bad = []
+for pid, res in printed.items():
+    for r in res:
+        p = listed.get(pid)
+        if p is None or not p["joined"]:
+            bad.append("%s printed joined, registry says not joined" % pid)
+        elif p["short_id"] != r["short_id"]:
+            bad.append("%s printed short id %s, registry has %s" % (pid, r["short_id"], p["short_id"]))
+sids = [p["short_id"] for p in listed.values() if p["joined"]]
+if len(sids) != len(set(sids)):
+    bad.append("a short id appears twice")
+print("\n".join(bad) if bad else "consistent")
+sys.exit(1 if bad else 0)
+EOF
+    local rc=$?
+    check "($L) the registry agrees with every pledge (joined, short id)" test $rc -eq 0
+    [ $rc -eq 0 ] || head -5 "$D/cmp.txt"
+    check "($L) no short id twice in jrc list" json "$D/list.json" \
+        "len([p['short_id'] for p in d['pledges'] if p['joined']])==len({p['short_id'] for p in d['pledges'] if p['joined']})"
+
+    # the restart
+    check "($L) the restarted JRC loaded the stored network" \
+        sh -c "! grep -q network_created '$D/jrc2.log'"
+    local k1 k2
+    k1=$(grep -o '"k1_id":[0-9]*,"k2_id":[0-9]*' "$D/jrc1.log" | tail -1)
+    k2=$(grep -o '"k1_id":[0-9]*,"k2_id":[0-9]*' "$D/jrc2.log" | tail -1)
+    check "($L) the restarted JRC serves the same key ids ($k2)" test -n "$k1" -a "$k1" = "$k2"
+    check "($L) the restarted JRC logged no error" \
+        sh -c "! grep -E '\"level\":\"error\"|commit_failed|store_error' '$D/jrc2.log'"
+    case $db in
+    postgres*) ;;
+    *) check "($L) SQLite integrity check after the crash" \
+        sh -c "[ \"\$(sqlite3 '$db' 'PRAGMA integrity_check')\" = ok ]" ;;
+    esac
+
+    if [ $cap -eq 1 ]; then
+        stop_capture
+        python3 "$WIRE" nonces "$D/jrc.pcap" "$jport" >"$D/nonces.json"
+        rc=$?
+        echo "     wire: $(cat "$D/nonces.json")"
+        check "($L) no JRC nonce protects two different ciphertexts; every response matched" test $rc -eq 0
+        check "($L) the capture holds a response for every pledge" json "$D/nonces.json" \
+            "d['pledges'] >= $NP"
+    fi
+}
+
+# finish LABEL: SIGTERM to the JRC and JP of a run; clean exits.
+finish() {
+    check "($1) proxy exits 0 on SIGTERM" stop_daemon "$jp_pid"
+    check "($1) jrc serve exits 0 on SIGTERM" stop_daemon "$jrc_pid"
+}
+
+# ---- (d): hostile datagrams --------------------------------------------
+
+# hostile RUN DB: on the daemons that run RUN left running
+hostile() {
+    local L=d db=$2 D=$T/$1
+    echo "=== ($L) hostile datagrams to the JRC and the JP"
+    local ref=04ffffffffff0001 fresh=04ffffffffff0002
+    for id in $ref $fresh; do
+        "$COJP" jrc add --db "$db" --pledge "$id" --psk "$(psk_of "$id")" || bad "jrc add $id"
+    done
+    if ! have_capture; then
+        echo "note: no dumpcap: hostile datagrams left out"
+        finish "$L"
+        return
+    fi
+    start_capture "$D/ref.pcap" lo "udp port $jport or udp port $pport" || bad "($L) capture"
+    timeout 40 "$COJP" pledge --id $ref --psk "$(psk_of $ref)" --proxy "[::1]:$pport" \
+        --state "$D/$ref.state" --timeout 30 >/dev/null 2>&1
+    check "($L) a reference pledge joins (the genuine exchange)" test $? -eq 0
+    stop_capture
+    check "($L) the genuine exchange was captured" \
+        sh -c "python3 '$WIRE' extract '$D/ref.pcap' '$pport' '$jport' '$D/ref.json' >/dev/null"
+
+    sqlite3 "$db" ".dump pledges" >"$D/before.sql"
+    start_capture "$D/hostile.pcap" lo "udp port $jport or udp port $pport" || bad "($L) capture"
+    local some_ids
+    some_ids=$(ids_of 04 8 | paste -sd,)
+    timeout 60 python3 "$WIRE" hostile "$D/ref.json" "[::1]:$jport" "[::1]:$pport" "$jport" \
+        "$some_ids" "$D/spoofed.txt" >"$D/hostile.json"
+    local rc=$?
+    stop_capture
+    echo "     sent: $(cat "$D/hostile.json")"
+    check "($L) no hostile datagram was answered" test $rc -eq 0
+    python3 "$WIRE" quiet "$D/hostile.pcap" "$jport" "$pport" "$D/spoofed.txt" >"$D/quiet.json"
+    rc=$?
+    echo "     wire: $(cat "$D/quiet.json")"
+    check "($L) on the wire: the JRC sent nothing, the JP only forwarded to the JRC" test $rc -eq 0
+    check "($L) jrc serve still runs" kill -0 "$jrc_pid"
+    check "($L) proxy still runs" kill -0 "$jp_pid"
+    sqlite3 "$db" ".dump pledges" >"$D/after.sql"
+    check "($L) the pledges table is byte-identical" cmp -s "$D/before.sql" "$D/after.sql"
+    python3 "$WIRE" replay "$D/ref.json" "[::1]:$jport" >"$D/replay.json"
+    rc=$?
+    echo "     replay: $(cat "$D/replay.json")"
+    check "($L) an exact replay of a genuine request gets at most the cached response" test $rc -eq 0
+    timeout 40 "$COJP" pledge --id $fresh --psk "$(psk_of $fresh)" --proxy "[::1]:$pport" \
+        --state "$D/$fresh.state" --json --timeout 30 >"$D/fresh.json" 2>"$D/fresh.err"
+    check "($L) a fresh pledge still joins" json "$D/fresh.json" "d['joined'] is True"
+
+    finish "$L"
+    local jps
+    jps=$(tail -1 "$D/jp.log")
+    check "($L) the JP dropped the forged responses as bad tokens" \
+        python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d['dropped_token']>=100 and d['dropped_replay']>=1 and d['dropped_malformed']>0 else 1)" "$jps"
+    echo "     proxy: $jps"
+    echo "     jrc:   $(tail -1 "$D/jrc2.log")"
+}
+
+# ---- (c): rekey with serving nodes -------------------------------------
+
+# key_ids DB: the registry's key ids, comma-separated
+key_ids() {
+    "$COJP" jrc list --db "$1" --json |
+        python3 -c "import json,sys; print(','.join(map(str, json.load(sys.stdin)['network']['key_ids'])))"
+}
+# next_key_id IDS: the key id a rekey gives K2 (the highest in use + 1)
+next_key_id() { echo $(($(echo "$1" | tr ',' '\n' | sort -n | tail -1) + 1)); }
+# registry_key DB ID: the 16 key bytes of key id ID, in hex
+registry_key() {
+    sqlite3 "$1" "SELECT hex(keys) FROM network" | python3 -c "
+import sys
+b = bytes.fromhex(sys.stdin.read().strip())
+for i in range(0, len(b), 18):
+    if b[i] == $2:
+        print(b[i + 2:i + 18].hex())"
+}
+
+# nodes_on KEY_ID CAMPAIGN SECONDS: wait until every node switched to
+# KEY_ID, then check that each holds the registry's key and that jrc
+# list records every node as acknowledged in CAMPAIGN.
+nodes_on() {
+    local kid=$1 camp=$2 n=0 end=$((SECONDS + $3)) k
+    while [ $SECONDS -lt $end ]; do
+        n=$(grep -l "\"event\":\"keys_switched\".*\"key_$kid\"" "$D"/06*.log 2>/dev/null | wc -l)
+        [ "$n" -ge "$NN" ] && break
+        sleep 0.2
+    done
+    check "(c) every node switched to key id $kid ($n)" test "$n" -eq "$NN"
+    k=$(registry_key "$db" "$kid")
+    n=$(for ((i = 0; i < NN; i++)); do
+        grep "\"event\":\"keys_switched\".*\"key_$kid\"" "$D/${ids[$i]}.log" | tail -1 |
+            sed -E "s/.*\"key_$kid\":\"([0-9a-f]+)\".*/\1/"
+    done | grep -c -x -F "${k:-none}")
+    check "(c) every node holds the registry's key $kid ($n)" test "$n" -eq "$NN"
+    "$COJP" jrc list --db "$db" --json >"$D/list$camp.json"
+    check "(c) jrc list: every node acknowledged campaign $camp" json "$D/list$camp.json" \
+        "len([p for p in d['pledges'] if p['last_outcome']=='acknowledged' and p['last_campaign']==$camp])==$NN and $kid in d['network']['key_ids']"
+}
+
+rekey_nodes() {
+    local D=$T/c db=$T/c/jrc.db
+    mkdir -p "$D"
+    echo "=== (c) jrc rekey with $NN pledge --serve nodes"
+    local ids=() ports=() pids=() i base cap=0
+    mapfile -t ids < <(ids_of 06 "$NN")
+    base=$((20000 + RANDOM % 39000))
+    for ((i = 0; i < NN; i++)); do
+        ports[i]=$((base + i))
+        "$COJP" jrc add --db "$db" --pledge "${ids[$i]}" --psk "$(psk_of "${ids[$i]}")" \
+            --address "[::1]:${ports[$i]}" || bad "jrc add ${ids[$i]}"
+    done
+    jport=$(free_udp_port)
+    pport=$(free_udp_port)
+    if have_capture; then
+        if start_capture "$D/jrc.pcap" lo "udp port $jport"; then cap=1; else bad "(c) capture on lo"; fi
+    fi
+    start_daemon "$D/jrc.log" '"event":"start"' -- jrc serve --db "$db" \
+        --listen "[::1]:$jport" --ack-timeout 500 || abort "(c) jrc serve" "$D/jrc.log"
+    jrc_pid=$daemon_pid
+    start_daemon "$D/jp.log" '"event":"start"' -- proxy --listen "[::1]:$pport" \
+        --jrc "[::1]:$jport" || abort "(c) proxy" "$D/jp.log"
+    jp_pid=$daemon_pid
+    for ((i = 0; i < NN; i++)); do
+        local id=${ids[$i]}
+        for _ in 1 2 3; do
+            "$COJP" pledge --id "$id" --psk "$(psk_of "$id")" --proxy "[::1]:$pport" \
+                --state "$D/$id.state" --serve "[::1]:${ports[$i]}" --timeout 60 \
+                2>"$D/$id.log" &
+            pids[i]=$!
+            wait_for "$D/$id.log" '"event":"start"' 5 && break
+            # the port was taken meanwhile: another one, and tell the JRC
+            wait "${pids[$i]}" 2>/dev/null
+            ports[i]=$(free_udp_port)
+            "$COJP" jrc address --db "$db" --pledge "$id" --address "[::1]:${ports[$i]}"
+        done
+    done
+    for ((i = 0; i < NN; i++)); do echo "\"${ports[$i]}\":\"${ids[$i]}\""; done |
+        paste -sd, | sed 's/.*/{&}/' >"$D/ports.json"
+    local n=0 end=$((SECONDS + 60))
+    while [ $SECONDS -lt $end ]; do
+        n=$(grep -l '"event":"joined"' "$D"/06*.log 2>/dev/null | wc -l)
+        [ "$n" -ge "$NN" ] && break
+        sleep 0.2
+    done
+    check "(c) all $NN serving nodes joined ($n)" test "$n" -eq "$NN"
+
+    local kid t1=$SECONDS
+    kid=$(next_key_id "$(key_ids "$db")")
+    check "(c) jrc rekey queues" sh -c "'$COJP' jrc rekey --db '$db' >/dev/null"
+    check "(c) the JRC finished the campaign" wait_for "$D/jrc.log" '"event":"campaign_done","campaign":1' 60
+    echo "     campaign over $NN nodes took $((SECONDS - t1)) s"
+    nodes_on "$kid" 1 20
+
+    echo "=== (c) a second rekey: 5 nodes stopped, the JRC killed (SIGKILL) mid-campaign"
+    for ((i = 0; i < 5; i++)); do kill -STOP "${pids[$i]}"; done
+    kid=$(next_key_id "$(key_ids "$db")")
+    check "(c) jrc rekey queues" sh -c "'$COJP' jrc rekey --db '$db' >/dev/null"
+    end=$((SECONDS + 30))
+    n=0
+    while [ $SECONDS -lt $end ]; do
+        n=$(grep -c '"event":"update_outcome".*"campaign":2,"outcome":"acknowledged"' "$D/jrc.log")
+        [ "$n" -ge $((NN - 5)) ] && break
+        sleep 0.05
+    done
+    check "(c) campaign 2 still runs with $n nodes acknowledged" \
+        sh -c "! grep -q '\"event\":\"campaign_done\",\"campaign\":2' '$D/jrc.log'"
+    kill -KILL "$jrc_pid"
+    wait "$jrc_pid" 2>/dev/null
+    for ((i = 0; i < 5; i++)); do kill -CONT "${pids[$i]}"; done
+    check "(c) the registry kept campaign 2's key set" test "$(key_ids "$db" | tr ',' '\n' | grep -c -x "$kid")" -eq 1
+    start_daemon "$D/jrc2.log" '"event":"start"' -- jrc serve --db "$db" \
+        --listen "[::1]:$jport" --ack-timeout 500 || abort "(c) jrc serve restart" "$D/jrc2.log"
+    jrc_pid=$daemon_pid
+    check "(c) the restarted JRC numbers the next campaign 3" grep -q '"next_campaign":3' "$D/jrc2.log"
+    kid=$(next_key_id "$(key_ids "$db")")
+    check "(c) jrc rekey queues again" sh -c "'$COJP' jrc rekey --db '$db' >/dev/null"
+    check "(c) the restarted JRC finished campaign 3" \
+        wait_for "$D/jrc2.log" '"event":"campaign_done","campaign":3' 60
+    nodes_on "$kid" 3 20
+
+    if [ $cap -eq 1 ]; then
+        stop_capture
+        python3 "$WIRE" nonces "$D/jrc.pcap" "$jport" "$D/ports.json" >"$D/nonces.json"
+        local rc=$?
+        echo "     wire: $(cat "$D/nonces.json")"
+        check "(c) no JRC nonce (join responses and updates) protects two ciphertexts" test $rc -eq 0
+    fi
+    local stopped=0
+    for ((i = 0; i < NN; i++)); do
+        stop_daemon "${pids[$i]}" && stopped=$((stopped + 1))
+    done
+    check "(c) the $NN nodes exit 0 on SIGTERM ($stopped)" test $stopped -eq "$NN"
+    finish c
+}
+
+# ---- run ----------------------------------------------------------------
+
+join_crash a "$T/a.db"
+hostile a "$T/a.db"
+if [ "${COJP_CRASH_PG:-1}" != 0 ]; then
+    PGDIR=$(mktemp -d /tmp/cojp-crash-pg-XXXXXX)
+    lib_pgdirs+=("$PGDIR")
+    if uri=$(timeout 60 "$(dirname "$0")/../pg-server.sh" start "$PGDIR" 2>"$T/pg.err"); then
+        join_crash b "$uri"
+        finish b
+    elif grep -q "binaries not found" "$T/pg.err"; then
+        echo "note: (b) left out: no PostgreSQL server binaries"
+    else
+        bad "(b) throwaway PostgreSQL server"; cat "$T/pg.err"
+    fi
+fi
+rekey_nodes
+echo "     total $((SECONDS - t0)) s"
+summary
