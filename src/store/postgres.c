@@ -38,17 +38,14 @@
 #include <libpq-fe.h>
 
 #include "cojp/crypto.h"
+#include "store/common.h"
 #include "store/postgres.h"
 
-#define HOUR_MS INT64_C(3600000)
-#define NO_EXPIRY INT64_MAX
-#define SHORT_MAX 0xfffd /* 0xfffe and 0xffff are reserved (8.4.4.1) */
 #define MIGRATE_LOCK INT64_C(0x636f6a70) /* "cojp": advisory lock key */
 
 /* Internal outcomes of a unit of work; never returned to callers. */
 #define PG_RETRY 1    /* conflict: run the unit again */
 #define PG_DEADLOCK 2 /* deadlock: run again unless in a group transaction */
-#define PG_SKIP 3     /* CSV line without a pledge */
 
 /* ---- schema and migrations --------------------------------------------- */
 
@@ -132,14 +129,8 @@ static const struct {
 
 /* ---- statements ----------------------------------------------------------- */
 
-#define PLEDGE_COLS                                                        \
-    "id, psk, allowed_roles, ssn_reserved, replay_highest, replay_bitmap, " \
-    "replay_valid, id_context, joined, role, short_id"
-#define INFO_COLS                                                          \
-    "p.id, p.psk, p.allowed_roles, p.ssn_reserved, p.replay_highest, "      \
-    "p.replay_bitmap, p.replay_valid, p.id_context, p.joined, p.role, "     \
-    "p.short_id, p.lease_until, p.joined_at, p.evicted_at, p.address, "     \
-    "u.session, u.campaign, u.acked, u.at"
+#define PLEDGE_COLS CJ_STORE_PLEDGE_COLS
+#define INFO_COLS CJ_STORE_INFO_COLS
 /* the last outcome recorded for p */
 #define LAST_UPDATE                                                        \
     " LEFT JOIN LATERAL (SELECT * FROM updates x WHERE x.pledge = p.id"     \
@@ -411,23 +402,6 @@ static bool col_blob(const PGresult *r, int row, int col, uint8_t *dst,
     return true;
 }
 
-static int64_t to_i64(uint64_t v)
-{
-    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
-}
-
-static uint64_t now_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static bool id_ok(const uint8_t *id, size_t id_len)
-{
-    return id != NULL && id_len >= 1 && id_len <= CJ_JRC_MAX_ID;
-}
-
 /* ---- connection and units of work -------------------------------------- */
 
 static int session_setup(cj_pg_t *s)
@@ -557,33 +531,24 @@ static int unit(cj_pg_t *s, bool write, unit_fn fn, void *arg)
  * this code could have written. */
 static bool read_pledge(const PGresult *q, int row, cj_jrc_pledge_t *r)
 {
-    int64_t roles, ssn, hi, bm, role, sid;
-    bool valid, joined;
+    cj_store_row_t v;
 
     memset(r, 0, sizeof *r);
     if (!col_blob(q, row, 0, r->id, sizeof r->id, 1, &r->id_len) ||
         !col_blob(q, row, 1, r->psk, 16, 16, NULL) ||
-        !col_i64(q, row, 2, &roles) || !col_i64(q, row, 3, &ssn) ||
-        !col_i64(q, row, 4, &hi) || !col_i64(q, row, 5, &bm) ||
-        !col_bool(q, row, 6, &valid) || !col_bool(q, row, 8, &joined) ||
-        !col_i64(q, row, 9, &role) || !col_i64(q, row, 10, &sid))
+        !col_i64(q, row, 2, &v.allowed_roles) ||
+        !col_i64(q, row, 3, &v.ssn_reserved) ||
+        !col_i64(q, row, 4, &v.replay_highest) ||
+        !col_i64(q, row, 5, &v.replay_bitmap) ||
+        !col_bool(q, row, 6, &v.replay_valid) ||
+        !col_bool(q, row, 8, &v.joined) || !col_i64(q, row, 9, &v.role) ||
+        !col_i64(q, row, 10, &v.short_id))
         return false;
     if (!PQgetisnull(q, row, 7) &&
         !col_blob(q, row, 7, r->id_context, sizeof r->id_context, 1,
                   &r->id_context_len))
         return false;
-    if (ssn < 0 || hi < 0 || bm < 0 || bm > UINT32_MAX || roles < 0 ||
-        roles > 255 || role < 0 || role > 255 || sid < 0 || sid > 65535)
-        return false;
-    r->allowed_roles = (uint8_t)roles;
-    r->ssn_reserved = (uint64_t)ssn;
-    r->replay.highest = (uint64_t)hi;
-    r->replay.bitmap = (uint32_t)bm;
-    r->replay.valid = valid;
-    r->joined = joined;
-    r->role = (uint8_t)role;
-    r->short_id = (uint16_t)sid;
-    return true;
+    return cj_store_row_fill(r, &v);
 }
 
 /* Columns INFO_COLS of row into *info. */
@@ -596,7 +561,7 @@ static bool read_info(const PGresult *q, int row, cj_pg_info_t *info)
         return false;
     if (col_i64(q, row, 11, &v)) {
         info->has_lease = true;
-        info->lease_until = v == NO_EXPIRY ? UINT64_MAX : (uint64_t)v;
+        info->lease_until = v == CJ_STORE_NO_EXPIRY ? UINT64_MAX : (uint64_t)v;
     }
     if (col_i64(q, row, 12, &v)) {
         info->has_joined_at = true;
@@ -680,7 +645,7 @@ static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
                      cj_jrc_pledge_t *out)
 {
     op_t o = {0};
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
     o.sql = SQL_LOOKUP;
     o.out = out;
@@ -709,12 +674,6 @@ static void p_ctx(params_t *p, const uint8_t *ctx_id, size_t ctx_len)
         p_null(p);
 }
 
-static bool ctx_arg_ok(const uint8_t *ctx_id, size_t ctx_len)
-{
-    return ctx_len <= CJ_OSCORE_MAX_ID_CONTEXT &&
-           (ctx_len == 0 || ctx_id != NULL);
-}
-
 static int query_i64(cj_pg_t *s, const char *sql, const params_t *p,
                      int64_t *v);
 
@@ -738,9 +697,9 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
     op_t o = {0};
     int r;
 
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!ctx_arg_ok(ctx_id, ctx_len) || first == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || first == NULL)
         return CJ_ERR_INVALID;
     /* keeps GREATEST(...) + count inside bigint */
     if (from > (uint64_t)INT64_MAX / 2 || count > (uint64_t)INT64_MAX / 2)
@@ -789,7 +748,7 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
     cj_oscore_replay_update(w, (uint64_t)o->a);
     p.n = 0;
     p_bytes(&p, o->id, o->id_len);
-    p_int(&p, to_i64(w->highest));
+    p_int(&p, cj_store_i64(w->highest));
     p_int(&p, (int64_t)w->bitmap);
     p_bool(&p, w->valid);
     return cmd(s, SQL_SAVE_REPLAY, &p) ? CJ_OK : failure(s);
@@ -803,9 +762,9 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     cj_oscore_replay_t m;
     int r;
 
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!ctx_arg_ok(ctx_id, ctx_len) || w == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || w == NULL)
         return CJ_ERR_INVALID;
     if (piv > CJ_OSCORE_MAX_SSN)
         return CJ_ERR_REPLAY;
@@ -826,16 +785,13 @@ static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
                            const uint8_t *ctx_id, size_t ctx_len)
 {
     op_t o = {0};
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (ctx_len > CJ_OSCORE_MAX_ID_CONTEXT || (ctx_len > 0 && ctx_id == NULL))
+    if (!cj_store_ctx_ok(ctx_id, ctx_len))
         return CJ_ERR_INVALID;
     o.sql = SQL_SAVE_CTX;
     p_bytes(&o.prm, id, id_len);
-    if (ctx_len > 0)
-        p_bytes(&o.prm, ctx_id, ctx_len);
-    else
-        p_null(&o.prm);
+    p_ctx(&o.prm, ctx_id, ctx_len);
     return update_one(ctx, &o);
 }
 
@@ -885,7 +841,7 @@ static int u_assign(cj_pg_t *s, void *arg)
     rc = query_i64(s, SQL_CURSOR_LOCK, NULL, &cur);
     if (rc != CJ_OK)
         return rc == CJ_ERR_NOTFOUND ? CJ_ERR_STORAGE : rc;
-    if (cur < 1 || cur > SHORT_MAX)
+    if (cur < 1 || cur > CJ_STORE_SHORT_MAX)
         cur = 1;
 
     p.n = 0;
@@ -925,7 +881,7 @@ static int u_assign(cj_pg_t *s, void *arg)
             found = 0;
         else if (rc != CJ_OK)
             return rc;
-        if (found > SHORT_MAX)
+        if (found > CJ_STORE_SHORT_MAX)
             found = 0;
     }
     if (found == 0)
@@ -945,7 +901,7 @@ static int u_assign(cj_pg_t *s, void *arg)
          * lock took the id first: run the unit again */
         return state_is(s, "23505") ? PG_RETRY : failure(s);
     p.n = 0;
-    p_int(&p, found + 1 > SHORT_MAX ? 1 : found + 1);
+    p_int(&p, found + 1 > CJ_STORE_SHORT_MAX ? 1 : found + 1);
     if (!cmd(s, SQL_CURSOR_SET, &p))
         return failure(s);
     o->short_id = (uint16_t)found;
@@ -957,19 +913,14 @@ static int st_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
                               bool fresh, uint16_t *short_id)
 {
     op_t o = {0};
-    int64_t now = to_i64(now_ms), until = NO_EXPIRY;
     int r;
 
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (lease_hours != 0) {
-        int64_t span = (int64_t)lease_hours * HOUR_MS;
-        until = now > NO_EXPIRY - span ? NO_EXPIRY : now + span;
-    }
     o.id = id;
     o.id_len = id_len;
-    o.a = now;
-    o.b = until;
+    o.a = cj_store_i64(now_ms);
+    o.b = cj_store_lease_end(o.a, lease_hours);
     o.fresh = fresh;
     r = unit(ctx, true, u_assign, &o);
     if (r == CJ_OK)
@@ -981,24 +932,34 @@ static int st_record_join(void *ctx, const uint8_t *id, size_t id_len,
                           uint8_t role, uint16_t short_id, uint64_t now_ms)
 {
     op_t o = {0};
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
     o.sql = SQL_JOIN;
     p_bytes(&o.prm, id, id_len);
     p_int(&o.prm, role);
     p_int(&o.prm, short_id);
-    p_int(&o.prm, to_i64(now_ms));
+    p_int(&o.prm, cj_store_i64(now_ms));
     return update_one(ctx, &o);
+}
+
+/* update_one of sql binding only the pledge id ($1) and, when stamp,
+ * the wall clock ($2). */
+static int update_id(cj_pg_t *s, const char *sql, const uint8_t *id,
+                     size_t id_len, bool stamp)
+{
+    op_t o = {0};
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    o.sql = sql;
+    p_bytes(&o.prm, id, id_len);
+    if (stamp)
+        p_int(&o.prm, cj_store_i64(cj_store_wall_ms()));
+    return update_one(s, &o);
 }
 
 static int st_release(void *ctx, const uint8_t *id, size_t id_len)
 {
-    op_t o = {0};
-    if (!id_ok(id, id_len))
-        return CJ_ERR_NOTFOUND;
-    o.sql = SQL_RELEASE;
-    p_bytes(&o.prm, id, id_len);
-    return update_one(ctx, &o);
+    return update_id(ctx, SQL_RELEASE, id, id_len, false);
 }
 
 static int u_next_joined(cj_pg_t *s, void *arg)
@@ -1027,7 +988,7 @@ static int st_next_joined(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *out)
     op_t o = {0};
     o.out = out;
     o.cursor = cursor;
-    p_int(&o.prm, to_i64(*cursor));
+    p_int(&o.prm, cj_store_i64(*cursor));
     return unit(ctx, false, u_next_joined, &o);
 }
 
@@ -1059,7 +1020,7 @@ static int st_node_address(void *ctx, const uint8_t *id, size_t id_len,
                            cj_addr_t *addr)
 {
     op_t o = {0};
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
     o.addr = addr;
     p_bytes(&o.prm, id, id_len);
@@ -1071,14 +1032,14 @@ static int st_record_update(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_pg_t *s = ctx;
     op_t o = {0};
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
     o.sql = SQL_RECORD_UPDATE;
     p_bytes(&o.prm, id, id_len);
-    p_int(&o.prm, to_i64(s->session));
+    p_int(&o.prm, cj_store_i64(s->session));
     p_int(&o.prm, (int64_t)campaign);
     p_bool(&o.prm, acked);
-    p_int(&o.prm, to_i64(now_wall_ms()));
+    p_int(&o.prm, cj_store_i64(cj_store_wall_ms()));
     return update_one(s, &o);
 }
 
@@ -1123,7 +1084,7 @@ static int u_migrate(cj_pg_t *s, void *arg)
             return failure(s);
         p.n = 0;
         p_int(&p, migrations[i].version);
-        p_int(&p, to_i64(now_wall_ms()));
+        p_int(&p, cj_store_i64(cj_store_wall_ms()));
         if (!cmd(s, "INSERT INTO schema_version VALUES ($1::int8, $2::int8)",
                  &p))
             return failure(s);
@@ -1159,7 +1120,7 @@ int cj_pg_open(cj_pg_t **out, const char *uri)
         free(s);
         return CJ_ERR_STORAGE;
     }
-    s->rng = (uint32_t)getpid() * 2654435761u ^ (uint32_t)now_wall_ms();
+    s->rng = (uint32_t)getpid() * 2654435761u ^ (uint32_t)cj_store_wall_ms();
     if (s->rng == 0)
         s->rng = 1;
     r = session_setup(s);
@@ -1171,18 +1132,7 @@ int cj_pg_open(cj_pg_t **out, const char *uri)
         return r;
     }
 
-    s->store.ctx = s;
-    s->store.lookup = st_lookup;
-    s->store.lookup_context = st_lookup_context;
-    s->store.reserve_ssn = st_reserve_ssn;
-    s->store.accept_piv = st_accept_piv;
-    s->store.save_context = st_save_context;
-    s->store.assign_short_id = st_assign_short_id;
-    s->store.record_join = st_record_join;
-    s->store.release = st_release;
-    s->store.next_joined = st_next_joined;
-    s->store.node_address = st_node_address;
-    s->store.record_update = st_record_update;
+    s->store = (cj_jrc_store_t)CJ_STORE_CALLBACKS(s);
     *out = s;
     return CJ_OK;
 }
@@ -1276,11 +1226,7 @@ bool cj_pg_in_transaction(const cj_pg_t *db)
 
 int cj_pg_role_mask(const char *name)
 {
-    if (name != NULL && strcmp(name, "node") == 0)
-        return CJ_JRC_ALLOW_NODE;
-    if (name != NULL && strcmp(name, "6lbr") == 0)
-        return CJ_JRC_ALLOW_NODE | CJ_JRC_ALLOW_6LBR;
-    return CJ_ERR_INVALID;
+    return cj_store_role_mask(name);
 }
 
 /* Insert inside an open unit: CJ_OK, CJ_ERR_STATE (duplicate id), or the
@@ -1314,91 +1260,9 @@ int cj_pg_add(cj_pg_t *db, const uint8_t *id, size_t id_len,
               const uint8_t psk[16], uint8_t allowed_roles)
 {
     add_arg_t a = {id, id_len, psk, allowed_roles};
-    if (!id_ok(id, id_len) || psk == NULL || allowed_roles == 0)
+    if (!cj_store_id_ok(id, id_len) || psk == NULL || allowed_roles == 0)
         return CJ_ERR_INVALID;
     return unit(db, true, u_add, &a);
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Hex field [p, e) into out (at most cap bytes): byte count or -1. */
-static int parse_hex(const char *p, const char *e, uint8_t *out, size_t cap)
-{
-    size_t n = (size_t)(e - p);
-    if (n == 0 || n % 2 != 0 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return (int)(n / 2);
-}
-
-/* Strip blanks (and the CR of a CRLF line end) around [*p, *e). */
-static void trim(const char **p, const char **e)
-{
-    while (*p < *e && (**p == ' ' || **p == '\t'))
-        (*p)++;
-    while (*e > *p && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
-        (*e)--;
-}
-
-/* One CSV line [p, e): CJ_OK (pledge added), PG_SKIP (nothing on it), or
- * an error (CJ_ERR_MALFORMED, CJ_ERR_STATE, a failure). */
-static int import_line(cj_pg_t *s, const char *p, const char *e)
-{
-    const char *f[3] = {0}, *fe[3] = {0};
-    int nf = 0, idn, roles = CJ_JRC_ALLOW_NODE;
-    uint8_t id[CJ_JRC_MAX_ID], psk[16];
-    int rc;
-
-    trim(&p, &e);
-    if (p == e || *p == '#')
-        return PG_SKIP;
-    f[0] = p;
-    for (const char *c = p; c <= e; c++) {
-        if (c == e || *c == ',') {
-            if (nf == 3)
-                return CJ_ERR_MALFORMED; /* more than three fields */
-            fe[nf++] = c;
-            if (c < e && nf < 3)
-                f[nf] = c + 1;
-            else if (c < e)
-                return CJ_ERR_MALFORMED;
-        }
-    }
-    for (int i = 0; i < nf; i++)
-        trim(&f[i], &fe[i]);
-    if (nf < 2)
-        return CJ_ERR_MALFORMED;
-    idn = parse_hex(f[0], fe[0], id, sizeof id);
-    if (idn < 1 || parse_hex(f[1], fe[1], psk, sizeof psk) != 16)
-        return CJ_ERR_MALFORMED;
-    if (nf == 3) {
-        char role[8];
-        size_t rl = (size_t)(fe[2] - f[2]);
-        if (rl == 0 || rl >= sizeof role)
-            return CJ_ERR_MALFORMED;
-        memcpy(role, f[2], rl);
-        role[rl] = '\0';
-        roles = cj_pg_role_mask(role);
-        if (roles < 0)
-            return CJ_ERR_MALFORMED;
-    }
-    rc = insert_pledge(s, id, (size_t)idn, psk, (uint8_t)roles);
-    memset(psk, 0, sizeof psk);
-    return rc;
 }
 
 typedef struct import_arg {
@@ -1408,27 +1272,17 @@ typedef struct import_arg {
     size_t added;
 } import_arg_t;
 
+static int import_one(void *arg, const uint8_t *id, size_t id_len,
+                      const uint8_t psk[16], uint8_t roles)
+{
+    return insert_pledge(arg, id, id_len, psk, roles);
+}
+
 static int u_import(cj_pg_t *s, void *arg)
 {
     import_arg_t *a = arg;
-    const char *p = a->text, *end = a->text + a->len;
-
-    a->line = 0;
-    a->added = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        int r;
-        a->line++;
-        r = import_line(s, p, e);
-        if (r == CJ_OK)
-            a->added++;
-        else if (r != PG_SKIP)
-            return r;
-        p = nl ? nl + 1 : end;
-    }
-    a->line = 0;
-    return CJ_OK;
+    return cj_store_csv_each(a->text, a->len, import_one, s, &a->line,
+                             &a->added);
 }
 
 int cj_pg_import_csv(cj_pg_t *db, const char *text, size_t len,
@@ -1499,7 +1353,7 @@ int cj_pg_unreached(cj_pg_t *db, uint64_t session, uint32_t campaign,
                     cj_pg_info_fn fn, void *arg)
 {
     iter_arg_t a = {.sql = SQL_UNREACHED, .fn = fn, .fn_arg = arg};
-    p_int(&a.prm, to_i64(session ? session : db->session));
+    p_int(&a.prm, cj_store_i64(session ? session : db->session));
     p_int(&a.prm, (int64_t)campaign);
     return iterate(db, &a);
 }
@@ -1514,7 +1368,7 @@ int cj_pg_set_address(cj_pg_t *db, const uint8_t *id, size_t id_len,
                       const cj_addr_t *addr)
 {
     op_t o = {0};
-    if (!id_ok(id, id_len) || addr == NULL || addr->len > CJ_ADDR_MAX)
+    if (!cj_store_id_ok(id, id_len) || addr == NULL || addr->len > CJ_ADDR_MAX)
         return CJ_ERR_INVALID;
     o.sql = SQL_SET_ADDR;
     p_bytes(&o.prm, id, id_len);
@@ -1527,28 +1381,15 @@ int cj_pg_set_address(cj_pg_t *db, const uint8_t *id, size_t id_len,
 
 int cj_pg_evict(cj_pg_t *db, const uint8_t *id, size_t id_len)
 {
-    op_t o = {0};
-    if (!id_ok(id, id_len))
-        return CJ_ERR_NOTFOUND;
-    o.sql = SQL_EVICT;
-    p_bytes(&o.prm, id, id_len);
-    p_int(&o.prm, to_i64(now_wall_ms()));
-    return update_one(db, &o);
+    return update_id(db, SQL_EVICT, id, id_len, true);
 }
 
 int cj_pg_readmit(cj_pg_t *db, const uint8_t *id, size_t id_len)
 {
-    op_t o = {0};
-    if (!id_ok(id, id_len))
-        return CJ_ERR_NOTFOUND;
-    o.sql = SQL_READMIT;
-    p_bytes(&o.prm, id, id_len);
-    return update_one(db, &o);
+    return update_id(db, SQL_READMIT, id, id_len, false);
 }
 
 /* ---- network settings and pending operations ------------------------------ */
-
-#define KEY_REC 18 /* key_id, key_usage, key */
 
 static const char SQL_NET_GET[] =
     "SELECT network_id, keys, jrc_address, join_rate, lease_hours,"
@@ -1573,9 +1414,8 @@ static const char SQL_OP_DONE[] = "DELETE FROM pending_ops WHERE seq = $1::int8"
 
 typedef struct net_arg {
     cj_pg_network_t *out;
-    uint8_t keys[CJ_COJP_MAX_KEYS * KEY_REC];
+    uint8_t keys[CJ_STORE_KEYS_MAX];
     uint8_t klen;
-    params_t prm;
 } net_arg_t;
 
 static int u_net_load(cj_pg_t *s, void *arg)
@@ -1596,31 +1436,19 @@ static int u_net_load(cj_pg_t *s, void *arg)
     ok = (PQgetisnull(r, 0, 0) ||
           col_blob(r, 0, 0, out->network_id, sizeof out->network_id, 1,
                    &out->network_id_len)) &&
-         col_blob(r, 0, 1, a->keys, sizeof a->keys, KEY_REC, &a->klen) &&
-         a->klen % KEY_REC == 0 &&
+         col_blob(r, 0, 1, a->keys, sizeof a->keys, CJ_STORE_KEY_REC,
+                  &a->klen) &&
          (PQgetisnull(r, 0, 2) ||
           col_blob(r, 0, 2, out->jrc_address, sizeof out->jrc_address, 16,
                    &alen)) &&
          (PQgetisnull(r, 0, 3) || col_i64(r, 0, 3, &rate)) &&
          col_i64(r, 0, 4, &lease) && col_i64(r, 0, 5, &next) &&
-         rate <= (int64_t)UINT32_MAX - 1 && lease >= 0 &&
-         lease <= (int64_t)UINT32_MAX && next >= 1 &&
-         next <= (int64_t)UINT32_MAX;
+         cj_store_network_fill(out, a->keys, a->klen, alen, rate, lease, next);
     PQclear(r);
     if (!ok) {
         set_err(s, "", "network row is malformed");
         return CJ_ERR_STORAGE;
     }
-    out->key_count = (uint8_t)(a->klen / KEY_REC);
-    for (uint8_t i = 0; i < out->key_count; i++) {
-        out->keys[i].key_id = a->keys[i * KEY_REC];
-        out->keys[i].key_usage = a->keys[i * KEY_REC + 1];
-        memcpy(out->keys[i].key, a->keys + i * KEY_REC + 2, 16);
-    }
-    out->has_jrc_address = alen == 16;
-    out->join_rate = rate < 0 ? UINT32_MAX : (uint32_t)rate;
-    out->lease_hours = (uint32_t)lease;
-    out->next_campaign = (uint32_t)next;
     return CJ_OK;
 }
 
@@ -1647,24 +1475,18 @@ static int u_exec(cj_pg_t *s, void *arg)
 
 int cj_pg_network_save(cj_pg_t *db, const cj_pg_network_t *n)
 {
-    uint8_t keys[CJ_COJP_MAX_KEYS * KEY_REC];
+    uint8_t keys[CJ_STORE_KEYS_MAX];
     op_t o = {0};
     int r;
 
-    if (n == NULL || n->key_count == 0 || n->key_count > CJ_COJP_MAX_KEYS ||
-        n->network_id_len > sizeof n->network_id || n->next_campaign == 0)
+    if (!cj_store_network_ok(n))
         return CJ_ERR_INVALID;
-    for (uint8_t i = 0; i < n->key_count; i++) {
-        keys[i * KEY_REC] = n->keys[i].key_id;
-        keys[i * KEY_REC + 1] = n->keys[i].key_usage;
-        memcpy(keys + i * KEY_REC + 2, n->keys[i].key, 16);
-    }
     o.sql = SQL_NET_PUT;
     if (n->network_id_len)
         p_bytes(&o.prm, n->network_id, n->network_id_len);
     else
         p_null(&o.prm);
-    p_bytes(&o.prm, keys, (size_t)n->key_count * KEY_REC);
+    p_bytes(&o.prm, keys, cj_store_keys_pack(n, keys));
     if (n->has_jrc_address)
         p_bytes(&o.prm, n->jrc_address, 16);
     else
@@ -1675,7 +1497,7 @@ int cj_pg_network_save(cj_pg_t *db, const cj_pg_network_t *n)
         p_null(&o.prm);
     p_int(&o.prm, n->lease_hours);
     p_int(&o.prm, n->next_campaign);
-    p_int(&o.prm, to_i64(now_wall_ms()));
+    p_int(&o.prm, cj_store_i64(cj_store_wall_ms()));
     r = unit(db, true, u_exec, &o);
     cj_crypto_wipe(keys, sizeof keys);
     return r;
@@ -1685,10 +1507,7 @@ int cj_pg_op_push(cj_pg_t *db, const cj_pg_op_t *op)
 {
     op_t o = {0};
 
-    if (op == NULL ||
-        (op->kind != CJ_PG_OP_REKEY && op->kind != CJ_PG_OP_EVICT) ||
-        (op->kind == CJ_PG_OP_EVICT && !id_ok(op->id, op->id_len)) ||
-        op->id_len > CJ_JRC_MAX_ID)
+    if (!cj_store_op_ok(op))
         return CJ_ERR_INVALID;
     o.sql = SQL_OP_PUSH;
     p_int(&o.prm, op->kind);
@@ -1700,7 +1519,7 @@ int cj_pg_op_push(cj_pg_t *db, const cj_pg_op_t *op)
         p_bytes(&o.prm, op->key, 16);
     else
         p_null(&o.prm);
-    p_int(&o.prm, to_i64(now_wall_ms()));
+    p_int(&o.prm, cj_store_i64(cj_store_wall_ms()));
     return unit(db, true, u_exec, &o);
 }
 

@@ -24,11 +24,9 @@
 #include <sqlite3.h>
 
 #include "cojp/crypto.h"
+#include "store/common.h"
 #include "store/sqlite.h"
 
-#define HOUR_MS INT64_C(3600000)
-#define NO_EXPIRY INT64_MAX
-#define SHORT_MAX 0xfffd /* 0xfffe and 0xffff are reserved (8.4.4.1) */
 #define APP_ID 0x636f6a70 /* "cojp" in the file header */
 
 /* ---- schema and migrations --------------------------------------------- */
@@ -110,14 +108,8 @@ static const struct {
 
 /* ---- prepared statements ------------------------------------------------ */
 
-#define PLEDGE_COLS                                                        \
-    "id, psk, allowed_roles, ssn_reserved, replay_highest, replay_bitmap, " \
-    "replay_valid, id_context, joined, role, short_id"
-#define INFO_COLS                                                          \
-    "p.id, p.psk, p.allowed_roles, p.ssn_reserved, p.replay_highest, "      \
-    "p.replay_bitmap, p.replay_valid, p.id_context, p.joined, p.role, "     \
-    "p.short_id, p.lease_until, p.joined_at, p.evicted_at, p.address, "     \
-    "u.session, u.campaign, u.acked, u.at"
+#define PLEDGE_COLS CJ_STORE_PLEDGE_COLS
+#define INFO_COLS CJ_STORE_INFO_COLS
 
 enum {
     S_BEGIN,
@@ -289,27 +281,33 @@ static void done(sqlite3_stmt *q)
     sqlite3_clear_bindings(q);
 }
 
+/* Statement which with ?1 bound to the pledge id (NULL: not prepared). */
+static sqlite3_stmt *stmt_id(cj_sqlite_t *s, int which, const uint8_t *id,
+                             size_t id_len)
+{
+    sqlite3_stmt *q = stmt(s, which);
+    if (q != NULL)
+        sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    return q;
+}
+
+/* Step a bound query to its first row: CJ_OK with the row current (the
+ * caller resets q), else CJ_ERR_NOTFOUND or CJ_ERR_STORAGE with q reset. */
+static int step_row(cj_sqlite_t *s, sqlite3_stmt *q)
+{
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        return CJ_OK;
+    if (rc != SQLITE_DONE)
+        note_error(s);
+    done(q);
+    return rc == SQLITE_DONE ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
+}
+
 static int run(cj_sqlite_t *s, int which)
 {
     sqlite3_stmt *q = stmt(s, which);
     return q == NULL ? SQLITE_ERROR : exec_stmt(s, q);
-}
-
-static int64_t to_i64(uint64_t v)
-{
-    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
-}
-
-static uint64_t now_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static bool id_ok(const uint8_t *id, size_t id_len)
-{
-    return id != NULL && id_len >= 1 && id_len <= CJ_JRC_MAX_ID;
 }
 
 /* ---- per-call atomicity ------------------------------------------------- */
@@ -377,12 +375,16 @@ static bool blob_col(sqlite3_stmt *q, int col, uint8_t *dst, size_t cap,
  * code could have written (corrupted or hand-edited file). */
 static bool read_pledge(sqlite3_stmt *q, cj_jrc_pledge_t *r)
 {
-    sqlite3_int64 ssn = sqlite3_column_int64(q, 3);
-    sqlite3_int64 hi = sqlite3_column_int64(q, 4);
-    sqlite3_int64 bm = sqlite3_column_int64(q, 5);
-    sqlite3_int64 roles = sqlite3_column_int64(q, 2);
-    sqlite3_int64 role = sqlite3_column_int64(q, 9);
-    sqlite3_int64 sid = sqlite3_column_int64(q, 10);
+    cj_store_row_t v = {
+        .allowed_roles = sqlite3_column_int64(q, 2),
+        .ssn_reserved = sqlite3_column_int64(q, 3),
+        .replay_highest = sqlite3_column_int64(q, 4),
+        .replay_bitmap = sqlite3_column_int64(q, 5),
+        .replay_valid = sqlite3_column_int(q, 6) != 0,
+        .joined = sqlite3_column_int(q, 8) != 0,
+        .role = sqlite3_column_int64(q, 9),
+        .short_id = sqlite3_column_int64(q, 10),
+    };
 
     memset(r, 0, sizeof *r);
     if (!blob_col(q, 0, r->id, sizeof r->id, 1, &r->id_len))
@@ -394,33 +396,17 @@ static bool read_pledge(sqlite3_stmt *q, cj_jrc_pledge_t *r)
         !blob_col(q, 7, r->id_context, sizeof r->id_context, 1,
                   &r->id_context_len))
         return false;
-    if (ssn < 0 || hi < 0 || bm < 0 || bm > UINT32_MAX || roles < 0 ||
-        roles > 255 || role < 0 || role > 255 || sid < 0 || sid > 65535)
-        return false;
-    r->allowed_roles = (uint8_t)roles;
-    r->ssn_reserved = (uint64_t)ssn;
-    r->replay.highest = (uint64_t)hi;
-    r->replay.bitmap = (uint32_t)bm;
-    r->replay.valid = sqlite3_column_int(q, 6) != 0;
-    r->joined = sqlite3_column_int(q, 8) != 0;
-    r->role = (uint8_t)role;
-    r->short_id = (uint16_t)sid;
-    return true;
+    return cj_store_row_fill(r, &v);
 }
 
 /* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
  * CJ_ERR_STORAGE.  Resets q. */
 static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
 {
-    int rc = sqlite3_step(q), r;
-    if (rc == SQLITE_ROW)
-        r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
-    else if (rc == SQLITE_DONE)
-        r = CJ_ERR_NOTFOUND;
-    else {
-        note_error(s);
-        r = CJ_ERR_STORAGE;
-    }
+    int r = step_row(s, q);
+    if (r != CJ_OK)
+        return r;
+    r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
     done(q);
     return r;
 }
@@ -432,11 +418,10 @@ static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_sqlite_t *s = ctx;
     sqlite3_stmt *q;
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if ((q = stmt(s, S_LOOKUP)) == NULL)
+    if ((q = stmt_id(s, S_LOOKUP, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     return fetch_pledge(s, q, out);
 }
 
@@ -453,9 +438,9 @@ static int st_lookup_context(void *ctx, const uint8_t *ctx_id, size_t len,
     return fetch_pledge(s, q, out);
 }
 
-/* Run an UPDATE keyed by pledge id (bound as ?1 by the caller) as one
- * unit: CJ_OK, CJ_ERR_NOTFOUND (no such pledge) or CJ_ERR_STORAGE. */
-static int update_one(cj_sqlite_t *s, sqlite3_stmt *q)
+/* Run a bound write statement as one unit: CJ_OK, CJ_ERR_NOTFOUND (it
+ * changed no row and need_row is set) or CJ_ERR_STORAGE. */
+static int write_unit(cj_sqlite_t *s, sqlite3_stmt *q, bool need_row)
 {
     int r = op_begin(s);
     if (r != CJ_OK) {
@@ -464,9 +449,16 @@ static int update_one(cj_sqlite_t *s, sqlite3_stmt *q)
     }
     if (exec_stmt(s, q) != SQLITE_DONE)
         r = CJ_ERR_STORAGE;
-    else if (sqlite3_changes(s->db) == 0)
+    else if (need_row && sqlite3_changes(s->db) == 0)
         r = CJ_ERR_NOTFOUND;
     return op_end(s, r);
+}
+
+/* An UPDATE keyed by pledge id (?1) as one unit: CJ_ERR_NOTFOUND when
+ * there is no such pledge. */
+static int update_one(cj_sqlite_t *s, sqlite3_stmt *q)
+{
+    return write_unit(s, q, true);
 }
 
 /* Bind ?1 = pledge id and ?2 = ID Context (NULL for the pledge id). */
@@ -478,12 +470,6 @@ static void bind_id_ctx(sqlite3_stmt *q, const uint8_t *id, size_t id_len,
         sqlite3_bind_blob(q, 2, ctx_id, (int)ctx_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(q, 2);
-}
-
-static bool ctx_arg_ok(const uint8_t *ctx_id, size_t ctx_len)
-{
-    return ctx_len <= CJ_OSCORE_MAX_ID_CONTEXT &&
-           (ctx_len == 0 || ctx_id != NULL);
 }
 
 /* Read-modify-write inside one unit: the unit holds the file's write
@@ -513,9 +499,8 @@ static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     f = (uint64_t)have > from ? (uint64_t)have : from;
     if (f > (uint64_t)INT64_MAX || count > (uint64_t)INT64_MAX - f)
         return CJ_ERR_RANGE;
-    if ((q = stmt(s, S_SAVE_SSN)) == NULL)
+    if ((q = stmt_id(s, S_SAVE_SSN, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)(f + count));
     if (exec_stmt(s, q) != SQLITE_DONE)
         return CJ_ERR_STORAGE;
@@ -531,9 +516,9 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
     uint64_t f = 0;
     int r;
 
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!ctx_arg_ok(ctx_id, ctx_len) || first == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || first == NULL)
         return CJ_ERR_INVALID;
     if ((r = op_begin(s)) != CJ_OK)
         return CJ_ERR_STORAGE;
@@ -572,10 +557,9 @@ static int accept(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     if (cj_oscore_replay_check(w, piv) != CJ_OK)
         return CJ_ERR_REPLAY;
     cj_oscore_replay_update(w, piv);
-    if ((q = stmt(s, S_SAVE_REPLAY)) == NULL)
+    if ((q = stmt_id(s, S_SAVE_REPLAY, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, to_i64(w->highest));
+    sqlite3_bind_int64(q, 2, cj_store_i64(w->highest));
     sqlite3_bind_int64(q, 3, (sqlite3_int64)w->bitmap);
     sqlite3_bind_int(q, 4, w->valid ? 1 : 0);
     return exec_stmt(s, q) == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
@@ -589,9 +573,9 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     cj_oscore_replay_t m;
     int r;
 
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!ctx_arg_ok(ctx_id, ctx_len) || w == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || w == NULL)
         return CJ_ERR_INVALID;
     memset(&m, 0, sizeof m);
     if ((r = op_begin(s)) != CJ_OK)
@@ -607,17 +591,13 @@ static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_sqlite_t *s = ctx;
     sqlite3_stmt *q;
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (ctx_len > CJ_OSCORE_MAX_ID_CONTEXT || (ctx_len > 0 && ctx_id == NULL))
+    if (!cj_store_ctx_ok(ctx_id, ctx_len))
         return CJ_ERR_INVALID;
     if ((q = stmt(s, S_SAVE_CTX)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
-    if (ctx_len > 0)
-        sqlite3_bind_blob(q, 2, ctx_id, (int)ctx_len, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(q, 2);
+    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
     return update_one(s, q);
 }
 
@@ -637,32 +617,24 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     if (exec_stmt(s, q) != SQLITE_DONE)
         return CJ_ERR_STORAGE;
 
-    if ((q = stmt(s, S_LEASE_OF)) == NULL)
+    if ((q = stmt_id(s, S_LEASE_OF, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc != SQLITE_ROW) {
-        if (rc != SQLITE_DONE)
-            note_error(s);
-        done(q);
-        return rc == SQLITE_DONE ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
-    }
+    if ((rc = step_row(s, q)) != CJ_OK)
+        return rc;
     bool live = sqlite3_column_type(q, 0) != SQLITE_NULL;
     done(q);
 
     if (!fresh && live) {
         /* keep the id, the lease restarts at now */
-        if ((q = stmt(s, S_RENEW)) == NULL)
+        if ((q = stmt_id(s, S_RENEW, id, id_len)) == NULL)
             return CJ_ERR_STORAGE;
-        sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, until);
         if (exec_stmt(s, q) != SQLITE_DONE)
             return CJ_ERR_STORAGE;
         /* the current id is what lookup reports */
         cj_jrc_pledge_t rec;
-        if ((q = stmt(s, S_LOOKUP)) == NULL)
+        if ((q = stmt_id(s, S_LOOKUP, id, id_len)) == NULL)
             return CJ_ERR_STORAGE;
-        sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
         rc = fetch_pledge(s, q, &rec);
         if (rc != CJ_OK)
             return CJ_ERR_STORAGE;
@@ -679,7 +651,7 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     done(q);
     if (rc != SQLITE_ROW)
         return CJ_ERR_STORAGE;
-    if (cur < 1 || cur > SHORT_MAX)
+    if (cur < 1 || cur > CJ_STORE_SHORT_MAX)
         cur = 1;
 
     /* From the cursor to 0xfffd, then from 1: the node's own live id
@@ -696,22 +668,21 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
         done(q);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
             return CJ_ERR_STORAGE;
-        if (found > SHORT_MAX)
+        if (found > CJ_STORE_SHORT_MAX)
             found = 0;
     }
     if (found == 0)
         return CJ_ERR_NOSPACE;
 
-    if ((q = stmt(s, S_TAKE)) == NULL)
+    if ((q = stmt_id(s, S_TAKE, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, found);
     sqlite3_bind_int64(q, 3, until);
     if (exec_stmt(s, q) != SQLITE_DONE)
         return CJ_ERR_STORAGE;
     if ((q = stmt(s, S_CURSOR_SET)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_int64(q, 1, found + 1 > SHORT_MAX ? 1 : found + 1);
+    sqlite3_bind_int64(q, 1, found + 1 > CJ_STORE_SHORT_MAX ? 1 : found + 1);
     if (exec_stmt(s, q) != SQLITE_DONE)
         return CJ_ERR_STORAGE;
     *short_id = (uint16_t)found;
@@ -723,16 +694,13 @@ static int st_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
                               bool fresh, uint16_t *short_id)
 {
     cj_sqlite_t *s = ctx;
-    int64_t now = to_i64(now_ms), until = NO_EXPIRY;
+    int64_t now = cj_store_i64(now_ms);
+    int64_t until = cj_store_lease_end(now, lease_hours);
     uint16_t sid = 0;
     int r;
 
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (lease_hours != 0) {
-        int64_t span = (int64_t)lease_hours * HOUR_MS;
-        until = now > NO_EXPIRY - span ? NO_EXPIRY : now + span;
-    }
     if ((r = op_begin(s)) != CJ_OK)
         return CJ_ERR_STORAGE;
     r = op_end(s, assign(s, id, id_len, now, until, fresh, &sid));
@@ -748,49 +716,50 @@ static int st_record_join(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_sqlite_t *s = ctx;
     sqlite3_stmt *q;
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if ((q = stmt(s, S_JOIN)) == NULL)
+    if ((q = stmt_id(s, S_JOIN, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     sqlite3_bind_int(q, 2, role);
     sqlite3_bind_int(q, 3, short_id);
-    sqlite3_bind_int64(q, 4, to_i64(now_ms));
+    sqlite3_bind_int64(q, 4, cj_store_i64(now_ms));
+    return update_one(s, q);
+}
+
+/* update_one of statement which binding only the pledge id (?1) and,
+ * when stamp, the wall clock (?2). */
+static int update_id(cj_sqlite_t *s, int which, const uint8_t *id,
+                     size_t id_len, bool stamp)
+{
+    sqlite3_stmt *q;
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if ((q = stmt_id(s, which, id, id_len)) == NULL)
+        return CJ_ERR_STORAGE;
+    if (stamp)
+        sqlite3_bind_int64(q, 2, cj_store_i64(cj_store_wall_ms()));
     return update_one(s, q);
 }
 
 static int st_release(void *ctx, const uint8_t *id, size_t id_len)
 {
-    cj_sqlite_t *s = ctx;
-    sqlite3_stmt *q;
-    if (!id_ok(id, id_len))
-        return CJ_ERR_NOTFOUND;
-    if ((q = stmt(s, S_RELEASE_LEASE)) == NULL)
-        return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
-    return update_one(s, q);
+    return update_id(ctx, S_RELEASE_LEASE, id, id_len, false);
 }
 
 static int st_next_joined(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *out)
 {
     cj_sqlite_t *s = ctx;
     sqlite3_stmt *q = stmt(s, S_NEXT_JOINED);
-    int rc, r;
+    int r;
     sqlite3_int64 seq = 0;
 
     if (q == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_int64(q, 1, to_i64(*cursor));
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        seq = sqlite3_column_int64(q, 11);
-        r = read_pledge(q, out) && seq >= 0 ? CJ_OK : CJ_ERR_STORAGE;
-    } else if (rc == SQLITE_DONE) {
-        r = CJ_ERR_NOTFOUND;
-    } else {
-        note_error(s);
-        r = CJ_ERR_STORAGE;
-    }
+    sqlite3_bind_int64(q, 1, cj_store_i64(*cursor));
+    if ((r = step_row(s, q)) != CJ_OK)
+        return r;
+    seq = sqlite3_column_int64(q, 11);
+    r = read_pledge(q, out) && seq >= 0 ? CJ_OK : CJ_ERR_STORAGE;
     done(q);
     if (r == CJ_OK)
         *cursor = (uint64_t)seq + 1;
@@ -803,26 +772,18 @@ static int st_node_address(void *ctx, const uint8_t *id, size_t id_len,
     cj_sqlite_t *s = ctx;
     sqlite3_stmt *q;
     cj_addr_t a;
-    int rc, r;
+    int col, r;
 
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if ((q = stmt(s, S_ADDRESS)) == NULL)
+    if ((q = stmt_id(s, S_ADDRESS, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     memset(&a, 0, sizeof a);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        /* no address set: the pledge id stands for it (jrc_memstore) */
-        int col = sqlite3_column_type(q, 0) == SQLITE_NULL ? 1 : 0;
-        r = blob_col(q, col, a.b, sizeof a.b, 1, &a.len) ? CJ_OK
-                                                          : CJ_ERR_STORAGE;
-    } else if (rc == SQLITE_DONE) {
-        r = CJ_ERR_NOTFOUND;
-    } else {
-        note_error(s);
-        r = CJ_ERR_STORAGE;
-    }
+    if ((r = step_row(s, q)) != CJ_OK)
+        return r;
+    /* no address set: the pledge id stands for it (jrc_memstore) */
+    col = sqlite3_column_type(q, 0) == SQLITE_NULL ? 1 : 0;
+    r = blob_col(q, col, a.b, sizeof a.b, 1, &a.len) ? CJ_OK : CJ_ERR_STORAGE;
     done(q);
     if (r == CJ_OK)
         *addr = a;
@@ -834,15 +795,14 @@ static int st_record_update(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_sqlite_t *s = ctx;
     sqlite3_stmt *q;
-    if (!id_ok(id, id_len))
+    if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if ((q = stmt(s, S_RECORD_UPDATE)) == NULL)
+    if ((q = stmt_id(s, S_RECORD_UPDATE, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, to_i64(s->session));
+    sqlite3_bind_int64(q, 2, cj_store_i64(s->session));
     sqlite3_bind_int64(q, 3, (sqlite3_int64)campaign);
     sqlite3_bind_int(q, 4, acked ? 1 : 0);
-    sqlite3_bind_int64(q, 5, to_i64(now_wall_ms()));
+    sqlite3_bind_int64(q, 5, cj_store_i64(cj_store_wall_ms()));
     return update_one(s, q);
 }
 
@@ -918,7 +878,7 @@ static int migrate(cj_sqlite_t *s)
             break;
         snprintf(row, sizeof row,
                  "INSERT INTO schema_version VALUES (%d, %llu)",
-                 migrations[i].version, (unsigned long long)now_wall_ms());
+                 migrations[i].version, (unsigned long long)cj_store_wall_ms());
         rc = exec_sql(s, row);
     }
     if (rc == SQLITE_OK && app == 0) {
@@ -1002,18 +962,7 @@ int cj_sqlite_open(cj_sqlite_t **out, const char *path)
         return r;
     }
 
-    s->store.ctx = s;
-    s->store.lookup = st_lookup;
-    s->store.lookup_context = st_lookup_context;
-    s->store.reserve_ssn = st_reserve_ssn;
-    s->store.accept_piv = st_accept_piv;
-    s->store.save_context = st_save_context;
-    s->store.assign_short_id = st_assign_short_id;
-    s->store.record_join = st_record_join;
-    s->store.release = st_release;
-    s->store.next_joined = st_next_joined;
-    s->store.node_address = st_node_address;
-    s->store.record_update = st_record_update;
+    s->store = (cj_jrc_store_t)CJ_STORE_CALLBACKS(s);
     *out = s;
     return CJ_OK;
 }
@@ -1102,11 +1051,7 @@ bool cj_sqlite_in_transaction(const cj_sqlite_t *db)
 
 int cj_sqlite_role_mask(const char *name)
 {
-    if (name != NULL && strcmp(name, "node") == 0)
-        return CJ_JRC_ALLOW_NODE;
-    if (name != NULL && strcmp(name, "6lbr") == 0)
-        return CJ_JRC_ALLOW_NODE | CJ_JRC_ALLOW_6LBR;
-    return CJ_ERR_INVALID;
+    return cj_store_role_mask(name);
 }
 
 /* Insert inside an open unit of work: CJ_OK, CJ_ERR_STATE (duplicate),
@@ -1114,11 +1059,10 @@ int cj_sqlite_role_mask(const char *name)
 static int insert_pledge(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
                          const uint8_t *psk, uint8_t roles)
 {
-    sqlite3_stmt *q = stmt(s, S_ADD);
+    sqlite3_stmt *q = stmt_id(s, S_ADD, id, id_len);
     int rc;
     if (q == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     sqlite3_bind_blob(q, 2, psk, 16, SQLITE_STATIC);
     sqlite3_bind_int(q, 3, roles);
     rc = exec_stmt(s, q);
@@ -1131,95 +1075,23 @@ int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
                   const uint8_t psk[16], uint8_t allowed_roles)
 {
     int r;
-    if (!id_ok(id, id_len) || psk == NULL || allowed_roles == 0)
+    if (!cj_store_id_ok(id, id_len) || psk == NULL || allowed_roles == 0)
         return CJ_ERR_INVALID;
     if ((r = op_begin(db)) != CJ_OK)
         return r;
     return op_end(db, insert_pledge(db, id, id_len, psk, allowed_roles));
 }
 
-static int hexval(char c)
+static int import_one(void *arg, const uint8_t *id, size_t id_len,
+                      const uint8_t psk[16], uint8_t roles)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Hex field [p, e) into out (at most cap bytes): byte count or -1. */
-static int parse_hex(const char *p, const char *e, uint8_t *out, size_t cap)
-{
-    size_t n = (size_t)(e - p);
-    if (n == 0 || n % 2 != 0 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return (int)(n / 2);
-}
-
-static void trim(const char **p, const char **e)
-{
-    while (*p < *e && (**p == ' ' || **p == '\t'))
-        (*p)++;
-    while (*e > *p && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
-        (*e)--;
-}
-
-/* One CSV line [p, e): CJ_OK (pledge added), 1 (nothing on it), or an
- * error. */
-static int import_line(cj_sqlite_t *s, const char *p, const char *e)
-{
-    const char *f[4], *fe[4];
-    int nf = 0, idn;
-    uint8_t id[CJ_JRC_MAX_ID], psk[16];
-    int roles = CJ_JRC_ALLOW_NODE;
-
-    trim(&p, &e);
-    if (p == e || *p == '#')
-        return 1;
-    f[0] = p;
-    for (const char *c = p; c <= e; c++) {
-        if (c == e || *c == ',') {
-            if (nf == 3)
-                return CJ_ERR_MALFORMED; /* more than three fields */
-            fe[nf++] = c;
-            if (c < e)
-                f[nf] = c + 1;
-        }
-    }
-    for (int i = 0; i < nf; i++)
-        trim(&f[i], &fe[i]);
-    if (nf < 2)
-        return CJ_ERR_MALFORMED;
-    idn = parse_hex(f[0], fe[0], id, sizeof id);
-    if (idn < 1 || parse_hex(f[1], fe[1], psk, sizeof psk) != 16)
-        return CJ_ERR_MALFORMED;
-    if (nf == 3) {
-        char role[8];
-        size_t rl = (size_t)(fe[2] - f[2]);
-        if (rl == 0 || rl >= sizeof role)
-            return CJ_ERR_MALFORMED;
-        memcpy(role, f[2], rl);
-        role[rl] = '\0';
-        roles = cj_sqlite_role_mask(role);
-        if (roles < 0)
-            return CJ_ERR_MALFORMED;
-    }
-    return insert_pledge(s, id, (size_t)idn, psk, (uint8_t)roles);
+    return insert_pledge(arg, id, id_len, psk, roles);
 }
 
 int cj_sqlite_import_csv(cj_sqlite_t *db, const char *text, size_t len,
                          size_t *bad_line, size_t *count)
 {
     size_t line = 0, added = 0;
-    const char *p = text, *end = text + len;
     int r;
 
     if (bad_line)
@@ -1230,23 +1102,11 @@ int cj_sqlite_import_csv(cj_sqlite_t *db, const char *text, size_t len,
         return CJ_ERR_INVALID;
     if ((r = op_begin(db)) != CJ_OK)
         return r;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        line++;
-        r = import_line(db, p, e);
-        if (r < 0) {
-            if (bad_line && r != CJ_ERR_STORAGE)
-                *bad_line = line;
-            return op_end(db, r);
-        }
-        if (r == CJ_OK)
-            added++;
-        p = nl ? nl + 1 : end;
-    }
-    r = op_end(db, CJ_OK);
+    r = op_end(db, cj_store_csv_each(text, len, import_one, db, &line, &added));
     if (r == CJ_OK && count)
         *count = added;
+    if ((r == CJ_ERR_MALFORMED || r == CJ_ERR_STATE) && bad_line)
+        *bad_line = line;
     return r;
 }
 
@@ -1259,7 +1119,7 @@ static bool read_info(sqlite3_stmt *q, cj_sqlite_info_t *info)
     if (sqlite3_column_type(q, 11) != SQLITE_NULL) {
         sqlite3_int64 u = sqlite3_column_int64(q, 11);
         info->has_lease = true;
-        info->lease_until = u == NO_EXPIRY ? UINT64_MAX : (uint64_t)u;
+        info->lease_until = u == CJ_STORE_NO_EXPIRY ? UINT64_MAX : (uint64_t)u;
     }
     if (sqlite3_column_type(q, 12) != SQLITE_NULL) {
         info->has_joined_at = true;
@@ -1318,7 +1178,7 @@ int cj_sqlite_unreached(cj_sqlite_t *db, uint64_t session, uint32_t campaign,
     sqlite3_stmt *q = stmt(db, S_UNREACHED);
     if (q == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_int64(q, 1, to_i64(session ? session : db->session));
+    sqlite3_bind_int64(q, 1, cj_store_i64(session ? session : db->session));
     sqlite3_bind_int64(q, 2, (sqlite3_int64)campaign);
     return iterate(db, q, fn, arg);
 }
@@ -1333,11 +1193,10 @@ int cj_sqlite_set_address(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
                           const cj_addr_t *addr)
 {
     sqlite3_stmt *q;
-    if (!id_ok(id, id_len) || addr == NULL || addr->len > CJ_ADDR_MAX)
+    if (!cj_store_id_ok(id, id_len) || addr == NULL || addr->len > CJ_ADDR_MAX)
         return CJ_ERR_INVALID;
-    if ((q = stmt(db, S_SET_ADDR)) == NULL)
+    if ((q = stmt_id(db, S_SET_ADDR, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     if (addr->len)
         sqlite3_bind_blob(q, 2, addr->b, addr->len, SQLITE_STATIC);
     else
@@ -1347,126 +1206,79 @@ int cj_sqlite_set_address(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
 
 int cj_sqlite_evict(cj_sqlite_t *db, const uint8_t *id, size_t id_len)
 {
-    sqlite3_stmt *q;
-    if (!id_ok(id, id_len))
-        return CJ_ERR_NOTFOUND;
-    if ((q = stmt(db, S_EVICT)) == NULL)
-        return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, to_i64(now_wall_ms()));
-    return update_one(db, q);
+    return update_id(db, S_EVICT, id, id_len, true);
 }
 
 int cj_sqlite_readmit(cj_sqlite_t *db, const uint8_t *id, size_t id_len)
 {
-    sqlite3_stmt *q;
-    if (!id_ok(id, id_len))
-        return CJ_ERR_NOTFOUND;
-    if ((q = stmt(db, S_READMIT)) == NULL)
-        return CJ_ERR_STORAGE;
-    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
-    return update_one(db, q);
+    return update_id(db, S_READMIT, id, id_len, false);
 }
 
 /* ---- network settings and pending operations ------------------------------ */
 
-#define KEY_REC 18 /* key_id, key_usage, key */
-
 int cj_sqlite_network_load(cj_sqlite_t *db, cj_sqlite_network_t *out)
 {
     sqlite3_stmt *q;
-    uint8_t keys[CJ_COJP_MAX_KEYS * KEY_REC], klen = 0, alen = 0;
-    sqlite3_int64 rate, lease, next;
-    int rc;
+    uint8_t keys[CJ_STORE_KEYS_MAX], klen = 0, alen = 0;
+    bool ok;
+    int r;
 
     memset(out, 0, sizeof *out);
     if ((q = stmt(db, S_NET_GET)) == NULL)
         return CJ_ERR_STORAGE;
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_DONE) {
-        done(q);
-        return CJ_ERR_NOTFOUND;
-    }
-    if (rc != SQLITE_ROW) {
-        note_error(db);
-        done(q);
-        return CJ_ERR_STORAGE;
-    }
-    rate = sqlite3_column_type(q, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 3);
-    lease = sqlite3_column_int64(q, 4);
-    next = sqlite3_column_int64(q, 5);
-    if (!blob_col(q, 0, out->network_id, sizeof out->network_id, 0,
-                  &out->network_id_len) ||
-        !blob_col(q, 1, keys, sizeof keys, KEY_REC, &klen) || klen % KEY_REC ||
-        !blob_col(q, 2, out->jrc_address, sizeof out->jrc_address, 0, &alen) ||
-        (alen != 0 && alen != 16) || rate > (sqlite3_int64)UINT32_MAX - 1 ||
-        lease < 0 || lease > (sqlite3_int64)UINT32_MAX || next < 1 ||
-        next > (sqlite3_int64)UINT32_MAX) {
-        done(q);
-        cj_crypto_wipe(keys, sizeof keys);
+    if ((r = step_row(db, q)) != CJ_OK)
+        return r;
+    ok = blob_col(q, 0, out->network_id, sizeof out->network_id, 0,
+                  &out->network_id_len) &&
+         blob_col(q, 1, keys, sizeof keys, CJ_STORE_KEY_REC, &klen) &&
+         blob_col(q, 2, out->jrc_address, sizeof out->jrc_address, 0, &alen) &&
+         cj_store_network_fill(out, keys, klen, alen,
+                               sqlite3_column_type(q, 3) == SQLITE_NULL
+                                   ? -1
+                                   : sqlite3_column_int64(q, 3),
+                               sqlite3_column_int64(q, 4),
+                               sqlite3_column_int64(q, 5));
+    done(q);
+    cj_crypto_wipe(keys, sizeof keys);
+    if (!ok) {
         snprintf(db->err, sizeof db->err, "network row is malformed");
         return CJ_ERR_STORAGE;
     }
-    done(q);
-    out->key_count = (uint8_t)(klen / KEY_REC);
-    for (uint8_t i = 0; i < out->key_count; i++) {
-        out->keys[i].key_id = keys[i * KEY_REC];
-        out->keys[i].key_usage = keys[i * KEY_REC + 1];
-        memcpy(out->keys[i].key, keys + i * KEY_REC + 2, 16);
-    }
-    cj_crypto_wipe(keys, sizeof keys);
-    out->has_jrc_address = alen == 16;
-    out->join_rate = rate < 0 ? UINT32_MAX : (uint32_t)rate;
-    out->lease_hours = (uint32_t)lease;
-    out->next_campaign = (uint32_t)next;
     return CJ_OK;
 }
 
 int cj_sqlite_network_save(cj_sqlite_t *db, const cj_sqlite_network_t *n)
 {
     sqlite3_stmt *q;
-    uint8_t keys[CJ_COJP_MAX_KEYS * KEY_REC];
+    uint8_t keys[CJ_STORE_KEYS_MAX];
+    size_t klen;
     int r;
 
-    if (n->key_count == 0 || n->key_count > CJ_COJP_MAX_KEYS ||
-        n->network_id_len > sizeof n->network_id || n->next_campaign == 0)
+    if (!cj_store_network_ok(n))
         return CJ_ERR_INVALID;
-    for (uint8_t i = 0; i < n->key_count; i++) {
-        keys[i * KEY_REC] = n->keys[i].key_id;
-        keys[i * KEY_REC + 1] = n->keys[i].key_usage;
-        memcpy(keys + i * KEY_REC + 2, n->keys[i].key, 16);
-    }
+    klen = cj_store_keys_pack(n, keys);
     if ((q = stmt(db, S_NET_PUT)) == NULL)
         return CJ_ERR_STORAGE;
     if (n->network_id_len)
         sqlite3_bind_blob(q, 1, n->network_id, n->network_id_len, SQLITE_STATIC);
-    sqlite3_bind_blob(q, 2, keys, n->key_count * KEY_REC, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, keys, (int)klen, SQLITE_STATIC);
     if (n->has_jrc_address)
         sqlite3_bind_blob(q, 3, n->jrc_address, 16, SQLITE_STATIC);
     if (n->join_rate != UINT32_MAX)
         sqlite3_bind_int64(q, 4, n->join_rate);
     sqlite3_bind_int64(q, 5, n->lease_hours);
     sqlite3_bind_int64(q, 6, n->next_campaign);
-    sqlite3_bind_int64(q, 7, to_i64(now_wall_ms()));
-    r = op_begin(db);
-    if (r != CJ_OK) {
-        done(q);
-        cj_crypto_wipe(keys, sizeof keys);
-        return CJ_ERR_STORAGE;
-    }
-    if (exec_stmt(db, q) != SQLITE_DONE)
-        r = CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 7, cj_store_i64(cj_store_wall_ms()));
+    r = write_unit(db, q, false);
     cj_crypto_wipe(keys, sizeof keys);
-    return op_end(db, r);
+    return r;
 }
 
 int cj_sqlite_op_push(cj_sqlite_t *db, const cj_sqlite_op_t *op)
 {
     sqlite3_stmt *q;
-    int r;
 
-    if ((op->kind != CJ_SQLITE_OP_REKEY && op->kind != CJ_SQLITE_OP_EVICT) ||
-        (op->kind == CJ_SQLITE_OP_EVICT && !id_ok(op->id, op->id_len)))
+    if (!cj_store_op_ok(op))
         return CJ_ERR_INVALID;
     if ((q = stmt(db, S_OP_PUSH)) == NULL)
         return CJ_ERR_STORAGE;
@@ -1475,36 +1287,21 @@ int cj_sqlite_op_push(cj_sqlite_t *db, const cj_sqlite_op_t *op)
         sqlite3_bind_blob(q, 2, op->id, op->id_len, SQLITE_STATIC);
     if (op->has_key)
         sqlite3_bind_blob(q, 3, op->key, 16, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 4, to_i64(now_wall_ms()));
-    r = op_begin(db);
-    if (r != CJ_OK) {
-        done(q);
-        return CJ_ERR_STORAGE;
-    }
-    if (exec_stmt(db, q) != SQLITE_DONE)
-        r = CJ_ERR_STORAGE;
-    return op_end(db, r);
+    sqlite3_bind_int64(q, 4, cj_store_i64(cj_store_wall_ms()));
+    return write_unit(db, q, false);
 }
 
 int cj_sqlite_op_next(cj_sqlite_t *db, cj_sqlite_op_t *op)
 {
     sqlite3_stmt *q;
     uint8_t klen = 0;
-    int rc;
+    int r;
 
     memset(op, 0, sizeof *op);
     if ((q = stmt(db, S_OP_NEXT)) == NULL)
         return CJ_ERR_STORAGE;
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_DONE) {
-        done(q);
-        return CJ_ERR_NOTFOUND;
-    }
-    if (rc != SQLITE_ROW) {
-        note_error(db);
-        done(q);
-        return CJ_ERR_STORAGE;
-    }
+    if ((r = step_row(db, q)) != CJ_OK)
+        return r;
     op->seq = sqlite3_column_int64(q, 0);
     op->kind = sqlite3_column_int(q, 1);
     if (!blob_col(q, 2, op->id, sizeof op->id, 0, &op->id_len) ||
@@ -1523,19 +1320,9 @@ int cj_sqlite_op_next(cj_sqlite_t *db, cj_sqlite_op_t *op)
 int cj_sqlite_op_done(cj_sqlite_t *db, int64_t seq)
 {
     sqlite3_stmt *q;
-    int r;
 
     if ((q = stmt(db, S_OP_DONE)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_int64(q, 1, seq);
-    r = op_begin(db);
-    if (r != CJ_OK) {
-        done(q);
-        return CJ_ERR_STORAGE;
-    }
-    if (exec_stmt(db, q) != SQLITE_DONE)
-        r = CJ_ERR_STORAGE;
-    else if (sqlite3_changes(db->db) == 0)
-        r = CJ_ERR_NOTFOUND;
-    return op_end(db, r);
+    return write_unit(db, q, true);
 }

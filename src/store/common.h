@@ -1,0 +1,144 @@
+/*
+ * store/common.h - what the SQLite and PostgreSQL registries
+ * (store/sqlite.h, store/postgres.h) share apart from their SQL: argument
+ * checks, the CSV provisioning format, hex fields, the encoding of the
+ * network row's key set and the range checks every row read from a
+ * database must pass before it becomes a cj_jrc_pledge_t.  Host layer
+ * (uses libc); internal to src/store, not an API of its own.
+ *
+ * Row checks exist because a registry file or database may have been
+ * edited by hand or by a newer cojp: a row this code could not have
+ * written is reported as CJ_ERR_STORAGE by the backends, never passed on
+ * half-read.
+ */
+#ifndef COJP_STORE_COMMON_H
+#define COJP_STORE_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cojp/jrc.h"
+#include "store/sqlite.h"
+
+/* The columns of a pledge row in the order read_pledge() of either
+ * backend reads them (0..10), and of a list row: those of p, then lease,
+ * admission, eviction and address (11..14), then the last outcome u
+ * (15..18). */
+#define CJ_STORE_PLEDGE_COLS                                               \
+    "id, psk, allowed_roles, ssn_reserved, replay_highest, replay_bitmap, " \
+    "replay_valid, id_context, joined, role, short_id"
+#define CJ_STORE_INFO_COLS                                                 \
+    "p.id, p.psk, p.allowed_roles, p.ssn_reserved, p.replay_highest, "      \
+    "p.replay_bitmap, p.replay_valid, p.id_context, p.joined, p.role, "     \
+    "p.short_id, p.lease_until, p.joined_at, p.evicted_at, p.address, "     \
+    "u.session, u.campaign, u.acked, u.at"
+
+/* The cj_jrc_store_t of a backend over ctx, whose callbacks are the
+ * statics st_lookup, st_lookup_context, ... st_record_update of the
+ * including file (one name per member of cj_jrc_store_t). */
+#define CJ_STORE_CALLBACKS(ctx_)                                           \
+    {                                                                      \
+        .ctx = (ctx_), .lookup = st_lookup,                                \
+        .lookup_context = st_lookup_context, .reserve_ssn = st_reserve_ssn, \
+        .accept_piv = st_accept_piv, .save_context = st_save_context,      \
+        .assign_short_id = st_assign_short_id,                             \
+        .record_join = st_record_join, .release = st_release,              \
+        .next_joined = st_next_joined, .node_address = st_node_address,    \
+        .record_update = st_record_update,                                 \
+    }
+
+#define CJ_STORE_HOUR_MS INT64_C(3600000)
+/* lease_until of a lease without expiry (lease_hours 0) */
+#define CJ_STORE_NO_EXPIRY INT64_MAX
+/* highest short id handed out: 0xfffe and 0xffff are reserved (RFC 9031
+ * section 8.4.4.1) */
+#define CJ_STORE_SHORT_MAX 0xfffd
+/* One key of the network row's key set: key_id, key_usage, 16 key bytes. */
+#define CJ_STORE_KEY_REC 18
+#define CJ_STORE_KEYS_MAX (CJ_COJP_MAX_KEYS * CJ_STORE_KEY_REC)
+
+/* v clamped to INT64_MAX (database integers are signed 64-bit). */
+int64_t cj_store_i64(uint64_t v);
+
+/* Wall-clock milliseconds (CLOCK_REALTIME), for the *_at columns. */
+uint64_t cj_store_wall_ms(void);
+
+/* A pledge id of 1..CJ_JRC_MAX_ID bytes. */
+bool cj_store_id_ok(const uint8_t *id, size_t id_len);
+
+/* An ID Context argument: len 0 (the pledge id is the ID Context) or
+ * 1..CJ_OSCORE_MAX_ID_CONTEXT bytes at ctx_id. */
+bool cj_store_ctx_ok(const uint8_t *ctx_id, size_t ctx_len);
+
+/* lease_until for a lease of lease_hours starting at now (ms):
+ * CJ_STORE_NO_EXPIRY for 0 hours or when the end would overflow. */
+int64_t cj_store_lease_end(int64_t now, uint32_t lease_hours);
+
+/* As cj_sqlite_role_mask(): "node" or "6lbr" to CJ_JRC_ALLOW_* bits,
+ * CJ_ERR_INVALID for anything else (NULL included). */
+int cj_store_role_mask(const char *name);
+
+/* Hex digits [p, e) (either case, nothing else) into out, at most cap
+ * bytes: the byte count (>= 1), or -1 when empty, odd, too long or not
+ * hex. */
+int cj_store_hex_decode(const char *p, const char *e, uint8_t *out,
+                        size_t cap);
+
+/* The integer and boolean columns of a pledge row, as read. */
+typedef struct cj_store_row {
+    int64_t allowed_roles;
+    int64_t ssn_reserved;
+    int64_t replay_highest;
+    int64_t replay_bitmap;
+    int64_t role;
+    int64_t short_id;
+    bool replay_valid;
+    bool joined;
+} cj_store_row_t;
+
+/* Check the ranges of v and copy it into r (id, psk and id_context are
+ * the caller's).  False, r unchanged, for a row this code could not have
+ * written. */
+bool cj_store_row_fill(cj_jrc_pledge_t *r, const cj_store_row_t *v);
+
+/* ---- CSV provisioning (cj_sqlite_import_csv, cj_pg_import_csv) -------- */
+
+/* Called per pledge line with the parsed fields; CJ_OK to go on, any
+ * other value stops the import and is returned. */
+typedef int (*cj_store_csv_fn)(void *arg, const uint8_t *id, size_t id_len,
+                               const uint8_t psk[16], uint8_t roles);
+
+/* Walk text[0..len) line by line ("id,psk[,role]"; blanks around fields,
+ * CR before LF, blank lines and '#' lines ignored: store/sqlite.h).
+ * Returns CJ_OK with *added (pledge lines passed to fn, may be NULL) and
+ * *line 0, or the first failure with *line its 1-based number:
+ * CJ_ERR_MALFORMED for a line that does not parse, else what fn
+ * returned.  The PSK copy is wiped. */
+int cj_store_csv_each(const char *text, size_t len, cj_store_csv_fn fn,
+                      void *arg, size_t *line, size_t *added);
+
+/* ---- network row and pending operations -------------------------------- */
+
+/* A row cj_*_network_save() may write: 1..CJ_COJP_MAX_KEYS keys, a
+ * network id of at most 16 bytes, next_campaign >= 1. */
+bool cj_store_network_ok(const cj_sqlite_network_t *n);
+
+/* The key set of n as stored (n->key_count records of CJ_STORE_KEY_REC
+ * bytes); returns the byte count.  n must pass cj_store_network_ok. */
+size_t cj_store_keys_pack(const cj_sqlite_network_t *n,
+                          uint8_t out[CJ_STORE_KEYS_MAX]);
+
+/* The rest of a network row once its blobs are read (network_id is
+ * already in out): key set keys[0..klen), jrc_address length alen (0:
+ * none), join_rate (negative: NULL), lease_hours, next_campaign.  False,
+ * out's other fields unchanged, when any is out of range. */
+bool cj_store_network_fill(cj_sqlite_network_t *out, const uint8_t *keys,
+                           size_t klen, size_t alen, int64_t rate,
+                           int64_t lease, int64_t next);
+
+/* An operation cj_*_op_push() may queue: a known kind, an evict with a
+ * pledge id, never an id longer than CJ_JRC_MAX_ID. */
+bool cj_store_op_ok(const cj_sqlite_op_t *op);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * The JRC store conformance suite: scenarios every registry backend must
+ * pass alike (cojp/jrc.h store contract, store/sqlite.h provisioning
+ * API), written once against a small table of backend operations and
+ * run by test_sqlite.c, test_pg.c and test_memstore.c under their own
+ * test names (sqlite_*, pg_*, memstore_*).
+ *
+ * A backend fills ss_backend_t; what it cannot do stays NULL (the
+ * in-memory store has no transactions, SQL or provisioning calls) and
+ * the scenarios skip those steps.  SQL given to sql_int/sql_try is the
+ * dialect common to SQLite and PostgreSQL.  Pledges come from
+ * ss_make_id/ss_make_psk (or jm_make_id/jm_make_psk of jrc_multi.h).
+ */
+#ifndef COJP_TEST_STORE_SUITE_H
+#define COJP_TEST_STORE_SUITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cojp/jrc.h"
+#include "cojp/jrc_memstore.h"
+#include "store/sqlite.h"
+
+typedef struct ss_backend {
+    const char *name;
+    unsigned schema_version;
+    /* a new empty registry; try_open returns the open call's result
+     * (*h NULL on failure); cleanup (may be NULL) removes what fresh made */
+    void (*fresh)(void);
+    int (*try_open)(void **h);
+    void (*close)(void *h);
+    void (*cleanup)(void);
+    const cj_jrc_store_t *(*store)(void *h);
+    int (*add)(void *h, const uint8_t *id, size_t id_len,
+               const uint8_t psk[16], uint8_t roles);
+    void (*set_cursor)(void *h, unsigned next_short);
+    /* group commit (NULL: none) */
+    int (*begin)(void *h);
+    int (*commit)(void *h);
+    int (*rollback)(void *h);
+    bool (*in_tx)(void *h);
+    /* raw SQL on the handle's connection (NULL: no SQL); sql_int gives
+     * -2 when the query failed */
+    long long (*sql_int)(void *h, const char *sql);
+    bool (*sql_try)(void *h, const char *sql);
+    /* SQL that makes taking short id 2 fail with "injected", and undoes
+     * it; SQL turning the registry back into schema version 1 */
+    const char *inject_sql, *uninject_sql, *v1_sql;
+    /* the blacklist keeps eviction order within one millisecond too */
+    bool exact_evict_order;
+    /* the provisioning API of store/sqlite.h (NULL: none) */
+    uint64_t (*session)(void *h);
+    const char *(*errmsg)(void *h);
+    int (*role_mask)(const char *name);
+    int (*import_csv)(void *h, const char *text, size_t len,
+                      size_t *bad_line, size_t *count);
+    int (*list)(void *h, cj_sqlite_info_fn fn, void *arg);
+    int (*unreached)(void *h, uint64_t session, uint32_t campaign,
+                     cj_sqlite_info_fn fn, void *arg);
+    int (*blacklist)(void *h, cj_sqlite_info_fn fn, void *arg);
+    int (*set_address)(void *h, const uint8_t *id, size_t id_len,
+                       const cj_addr_t *addr);
+    int (*evict)(void *h, const uint8_t *id, size_t id_len);
+    int (*readmit)(void *h, const uint8_t *id, size_t id_len);
+    int (*network_load)(void *h, cj_sqlite_network_t *out);
+    int (*network_save)(void *h, const cj_sqlite_network_t *n);
+    int (*op_push)(void *h, const cj_sqlite_op_t *op);
+    int (*op_next)(void *h, cj_sqlite_op_t *op);
+    int (*op_done)(void *h, int64_t seq);
+} ss_backend_t;
+
+/* Adapters for a backend whose API is store/sqlite.h's with prefix P
+ * (cj_sqlite, cj_pg): SS_ADAPT(P) defines them, SS_ADAPTED(P) names them
+ * in an ss_backend_t initializer. */
+#define SS_ADAPT(P)                                                        \
+    static void P##_ss_close(void *h) { P##_close(h); }                   \
+    static const cj_jrc_store_t *P##_ss_store(void *h)                    \
+    {                                                                      \
+        return P##_store(h);                                               \
+    }                                                                      \
+    static int P##_ss_add(void *h, const uint8_t *id, size_t n,           \
+                          const uint8_t psk[16], uint8_t roles)           \
+    {                                                                      \
+        return P##_add(h, id, n, psk, roles);                              \
+    }                                                                      \
+    static int P##_ss_begin(void *h) { return P##_begin(h); }             \
+    static int P##_ss_commit(void *h) { return P##_commit(h); }           \
+    static int P##_ss_rollback(void *h) { return P##_rollback(h); }       \
+    static bool P##_ss_in_tx(void *h) { return P##_in_transaction(h); }   \
+    static uint64_t P##_ss_session(void *h) { return P##_session(h); }    \
+    static const char *P##_ss_errmsg(void *h) { return P##_errmsg(h); }   \
+    static int P##_ss_import_csv(void *h, const char *t, size_t n,        \
+                                 size_t *bad, size_t *count)              \
+    {                                                                      \
+        return P##_import_csv(h, t, n, bad, count);                        \
+    }                                                                      \
+    static int P##_ss_list(void *h, cj_sqlite_info_fn fn, void *arg)      \
+    {                                                                      \
+        return P##_list(h, fn, arg);                                       \
+    }                                                                      \
+    static int P##_ss_unreached(void *h, uint64_t s, uint32_t c,          \
+                                cj_sqlite_info_fn fn, void *arg)          \
+    {                                                                      \
+        return P##_unreached(h, s, c, fn, arg);                            \
+    }                                                                      \
+    static int P##_ss_blacklist(void *h, cj_sqlite_info_fn fn, void *arg) \
+    {                                                                      \
+        return P##_blacklist(h, fn, arg);                                  \
+    }                                                                      \
+    static int P##_ss_set_address(void *h, const uint8_t *id, size_t n,   \
+                                  const cj_addr_t *a)                     \
+    {                                                                      \
+        return P##_set_address(h, id, n, a);                               \
+    }                                                                      \
+    static int P##_ss_evict(void *h, const uint8_t *id, size_t n)         \
+    {                                                                      \
+        return P##_evict(h, id, n);                                        \
+    }                                                                      \
+    static int P##_ss_readmit(void *h, const uint8_t *id, size_t n)       \
+    {                                                                      \
+        return P##_readmit(h, id, n);                                      \
+    }                                                                      \
+    static int P##_ss_net_load(void *h, cj_sqlite_network_t *o)           \
+    {                                                                      \
+        return P##_network_load(h, o);                                     \
+    }                                                                      \
+    static int P##_ss_net_save(void *h, const cj_sqlite_network_t *n)     \
+    {                                                                      \
+        return P##_network_save(h, n);                                     \
+    }                                                                      \
+    static int P##_ss_op_push(void *h, const cj_sqlite_op_t *o)           \
+    {                                                                      \
+        return P##_op_push(h, o);                                          \
+    }                                                                      \
+    static int P##_ss_op_next(void *h, cj_sqlite_op_t *o)                 \
+    {                                                                      \
+        return P##_op_next(h, o);                                          \
+    }                                                                      \
+    static int P##_ss_op_done(void *h, int64_t seq)                       \
+    {                                                                      \
+        return P##_op_done(h, seq);                                        \
+    }
+
+#define SS_ADAPTED(P)                                                      \
+    .close = P##_ss_close, .store = P##_ss_store, .add = P##_ss_add,      \
+    .begin = P##_ss_begin, .commit = P##_ss_commit,                       \
+    .rollback = P##_ss_rollback, .in_tx = P##_ss_in_tx,                   \
+    .session = P##_ss_session, .errmsg = P##_ss_errmsg,                   \
+    .role_mask = P##_role_mask, .import_csv = P##_ss_import_csv,          \
+    .list = P##_ss_list, .unreached = P##_ss_unreached,                   \
+    .blacklist = P##_ss_blacklist, .set_address = P##_ss_set_address,     \
+    .evict = P##_ss_evict, .readmit = P##_ss_readmit,                     \
+    .network_load = P##_ss_net_load, .network_save = P##_ss_net_save,     \
+    .op_push = P##_ss_op_push, .op_next = P##_ss_op_next,                 \
+    .op_done = P##_ss_op_done
+
+/* The in-memory store as a backend (one registry of 512 entries; open
+ * hands out the same store every time, so a "reopen" is a simulated JRC
+ * restart over kept state, as cojp/jrc_memstore.h defines durability). */
+extern const ss_backend_t ss_memstore;
+
+/* ---- fixtures -------------------------------------------------------------- */
+
+extern const uint8_t ss_nobody[8]; /* an id never provisioned */
+void ss_make_id(uint8_t id[8], unsigned i);
+void ss_make_psk(uint8_t psk[16], unsigned i);
+/* Open the fresh registry (CHECKed). */
+void *ss_open(const ss_backend_t *b);
+/* Provision ss_make_id/psk 0..n-1 (jm_make_id/psk with ss_add_jm), in
+ * one group transaction when the backend has them. */
+void ss_add_n(const ss_backend_t *b, void *h, unsigned n);
+void ss_add_jm(const ss_backend_t *b, void *h, unsigned n);
+/* Raise ssn_reserved to at least v (a reservation of no numbers). */
+int ss_raise_ssn(const cj_jrc_store_t *st, void *c, const uint8_t *id,
+                 uint64_t v);
+
+/* ---- scenarios (each starts from b->fresh and cleans up) ------------------- */
+
+void ss_schema_reopen(const ss_backend_t *b);
+void ss_migration_1_to_2(const ss_backend_t *b);
+void ss_same_results_as_memstore(const ss_backend_t *b);
+void ss_short_ids_model(const ss_backend_t *b);
+void ss_short_ids_vs_memstore(const ss_backend_t *b);
+void ss_accept_piv_window(const ss_backend_t *b);
+void ss_durable_across_reopen(const ss_backend_t *b);
+void ss_rollback_leaves_nothing(const ss_backend_t *b);
+void ss_failed_call_changes_nothing(const ss_backend_t *b);
+void ss_csv_import(const ss_backend_t *b);
+void ss_list_outcomes_address_evict(const ss_backend_t *b);
+void ss_jrc_admission(const ss_backend_t *b);
+void ss_network_row(const ss_backend_t *b);
+void ss_pending_ops_fifo(const ss_backend_t *b);
+void ss_two_engines(const ss_backend_t *b);
+
+#endif
