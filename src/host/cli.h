@@ -10,6 +10,7 @@ int cj_cmd_pledge(int argc, char **argv);
 int cj_cmd_proxy(int argc, char **argv);
 int cj_cmd_jrc(int argc, char **argv);
 int cj_cmd_sim(int argc, char **argv);
+int cj_cmd_bench(int argc, char **argv);
 
 
 #endif

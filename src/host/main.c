@@ -20,6 +20,7 @@ static const struct {
     {"proxy", cj_cmd_proxy, "Join Proxy daemon"},
     {"pledge", cj_cmd_pledge, "join a network through a Join Proxy"},
     {"sim", cj_cmd_sim, "discrete-event 6TiSCH network simulator"},
+    {"bench", cj_cmd_bench, "JRC joins/s over loopback against a UDP echo server"},
 };
 
 static void usage(FILE *f)

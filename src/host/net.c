@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* recvmmsg, sendmmsg */
 #include "net.h"
 
 #include <arpa/inet.h>
@@ -198,4 +199,49 @@ void cj_net_set_rcvbuf(int fd, int bytes)
         return;
 #endif
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
+int cj_net_recv_batch(int fd, cj_net_dgram_t *d, int n)
+{
+    struct mmsghdr m[CJ_NET_BATCH];
+    struct iovec iov[CJ_NET_BATCH];
+    int got;
+    if (n > CJ_NET_BATCH)
+        n = CJ_NET_BATCH;
+    for (int i = 0; i < n; i++) {
+        iov[i].iov_base = d[i].buf;
+        iov[i].iov_len = d[i].cap;
+        memset(&m[i], 0, sizeof m[i]);
+        m[i].msg_hdr.msg_name = &d[i].peer;
+        m[i].msg_hdr.msg_namelen = sizeof d[i].peer;
+        m[i].msg_hdr.msg_iov = &iov[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    got = recvmmsg(fd, m, (unsigned)n, MSG_DONTWAIT, NULL);
+    if (got < 0)
+        return 0;
+    for (int i = 0; i < got; i++) {
+        d[i].len = m[i].msg_len;
+        d[i].peer_len = m[i].msg_hdr.msg_namelen;
+        d[i].truncated = (m[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+    }
+    return got;
+}
+
+int cj_net_send_batch(int fd, const cj_net_dgram_t *d, int n)
+{
+    struct mmsghdr m[CJ_NET_BATCH];
+    struct iovec iov[CJ_NET_BATCH];
+    if (n > CJ_NET_BATCH)
+        n = CJ_NET_BATCH;
+    for (int i = 0; i < n; i++) {
+        iov[i].iov_base = d[i].buf;
+        iov[i].iov_len = d[i].len;
+        memset(&m[i], 0, sizeof m[i]);
+        m[i].msg_hdr.msg_name = (void *)&d[i].peer;
+        m[i].msg_hdr.msg_namelen = d[i].peer_len;
+        m[i].msg_hdr.msg_iov = &iov[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    return n ? sendmmsg(fd, m, (unsigned)n, 0) : 0;
 }

@@ -13,6 +13,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "cojp/engine.h"
@@ -39,5 +40,28 @@ void cj_net_set_rcvbuf(int fd, int bytes);
 
 /* Local address a socket is bound to. */
 int cj_net_local(int fd, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Batched datagram I/O (recvmmsg/sendmmsg: one system call for up to
+ * CJ_NET_BATCH datagrams).  For a receive, buf/cap are set by the caller
+ * and len, peer, peer_len and truncated are filled in; for a send, buf,
+ * len, peer and peer_len are read. */
+#define CJ_NET_BATCH 64
+typedef struct cj_net_dgram {
+    uint8_t *buf;
+    size_t cap;
+    size_t len;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    int truncated; /* the datagram was longer than cap (and is cut) */
+} cj_net_dgram_t;
+
+/* Receive what is ready, at most n (<= CJ_NET_BATCH) datagrams, without
+ * blocking.  Returns the count (0 when nothing is ready or on error). */
+int cj_net_recv_batch(int fd, cj_net_dgram_t *d, int n);
+
+/* Send d[0..n) (n <= CJ_NET_BATCH) in order.  Returns how many left
+ * before the first failure (n when all did), or -1 with errno set when
+ * d[0] itself failed. */
+int cj_net_send_batch(int fd, const cj_net_dgram_t *d, int n);
 
 #endif

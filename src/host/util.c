@@ -155,8 +155,8 @@ static void put_str(const char *s)
             put("\\%c", c);
         else if (c < 0x20)
             put("\\u%04x", c);
-        else
-            put("%c", c);
+        else if (!log_muted && log_len < sizeof log_buf - 2)
+            log_buf[log_len++] = (char)c; /* the common case, no printf */
     }
     put("\"");
 }
@@ -232,6 +232,23 @@ void cj_hlog_addr(const char *key, const cj_addr_t *a)
     cj_hlog_str(key, cj_net_fmt_addr(a, b, sizeof b));
 }
 
+/* Records held back by cj_hlog_hold(), written by cj_hlog_flush(). */
+static char hold_buf[64 * 1024];
+static size_t hold_len;
+static bool holding;
+
+static void hold_write(void)
+{
+    size_t off = 0;
+    while (off < hold_len) {
+        ssize_t n = write(STDERR_FILENO, hold_buf + off, hold_len - off);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    hold_len = 0;
+}
+
 void cj_hlog_end(void)
 {
     if (log_muted)
@@ -241,8 +258,26 @@ void cj_hlog_end(void)
     put("\n");
     if (log_buf[log_len - 1] != '\n') /* truncated: still one line */
         log_buf[log_len - 1] = '\n';
-    (void)!write(STDERR_FILENO, log_buf, log_len);
+    if (holding) {
+        if (hold_len + log_len > sizeof hold_buf)
+            hold_write();
+        memcpy(hold_buf + hold_len, log_buf, log_len);
+        hold_len += log_len;
+    } else {
+        (void)!write(STDERR_FILENO, log_buf, log_len);
+    }
     log_len = 0;
+}
+
+void cj_hlog_hold(void)
+{
+    holding = true;
+}
+
+void cj_hlog_flush(void)
+{
+    hold_write();
+    holding = false;
 }
 
 void cj_hlog_platform(void *ctx, int level, const char *msg)

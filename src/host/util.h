@@ -61,6 +61,12 @@ void cj_hlog_bool(const char *key, bool val);
 void cj_hlog_hex(const char *key, const uint8_t *p, size_t n);
 void cj_hlog_addr(const char *key, const cj_addr_t *a);
 void cj_hlog_end(void);
+/* Batch records: after cj_hlog_hold() finished records are kept in a
+ * buffer (written early only when it fills) until cj_hlog_flush() writes
+ * them, in order, and ends the hold.  For a daemon logging one record
+ * per datagram of a batch: one write(2) per batch. */
+void cj_hlog_hold(void);
+void cj_hlog_flush(void);
 
 /* A cj_platform_t log callback writing through the above (event
  * "engine", field "msg"). */

@@ -94,6 +94,12 @@ static cj_addr_t addr_jrc(void)
     return a;
 }
 
+const char *sim_kind_name(uint8_t kind)
+{
+    static const char *const names[] = {"?", "eb", "dio", "dis", "dao", "dao_ack", "udp", "join"};
+    return kind < sizeof names / sizeof names[0] ? names[kind] : "?";
+}
+
 /* ---- scheduler heap ---------------------------------------------------- */
 
 static bool heap_less(const sim_heap_ent_t *a, const sim_heap_ent_t *b)
@@ -206,6 +212,26 @@ static sim_route_t *route_live(const sim_t *s, uint32_t at, uint32_t dst)
 /* Path Sequence comparison (RFC 6550 section 7.2, circular region):
  * true when a is older than b. */
 static bool seq_older(uint8_t a, uint8_t b) { return (int8_t)(uint8_t)(a - b) < 0; }
+
+/* ---- TSCH CSMA-CA (IEEE 802.15.4-2015 section 6.2.5.3) -----------------
+ * In shared cells a sender keeps a backoff exponent BE.  It starts at
+ * macMinBe; after a transmission that got no ACK, BE = min(BE + 1,
+ * macMaxBe) and the sender skips a random number of occurrences of the
+ * cell, uniform in [0, 2^BE - 1]; after a success (or a frame given up
+ * after macMaxFrameRetries) BE goes back to macMinBe.  Broadcasts are
+ * never acknowledged and never backed off. */
+
+uint8_t sim_csma_be(const sim_cfg_t *c, uint8_t be, bool success)
+{
+    if (success)
+        return c->min_be;
+    return be < c->max_be ? (uint8_t)(be + 1) : c->max_be;
+}
+
+unsigned sim_csma_backoff(sim_t *s, uint8_t be)
+{
+    return (unsigned)rnd_range(s, 1ull << be);
+}
 
 /* ---- TSCH schedule ----------------------------------------------------- */
 
@@ -344,8 +370,8 @@ static void resched(sim_t *s, uint32_t i)
 
 /* ---- queue ------------------------------------------------------------- */
 
-static sim_pkt_t *pkt_new(uint8_t kind, int32_t nexthop, int32_t src, int32_t dst,
-                          const uint8_t *data, size_t len)
+sim_pkt_t *sim_pkt_new(uint8_t kind, int32_t nexthop, int32_t src, int32_t dst,
+                       const uint8_t *data, size_t len)
 {
     sim_pkt_t *p = calloc(1, sizeof *p + len);
     p->kind = kind;
@@ -472,7 +498,7 @@ static void emit(sim_t *s, uint32_t i, int engine, cj_out_t *out, int depth)
             cj_addr_t from = addr_of(s, i);
             deliver_local(s, i, E_JRC, &from, out->buf, out->len, depth + 1);
         } else if (m->state == ST_JOINED) {
-            forward(s, i, pkt_new(PK_UDP, -1, (int32_t)i, 0, out->buf, out->len), -1);
+            forward(s, i, sim_pkt_new(PK_UDP, -1, (int32_t)i, 0, out->buf, out->len), -1);
         }
         return;
     }
@@ -489,12 +515,12 @@ static void emit(sim_t *s, uint32_t i, int engine, cj_out_t *out, int depth)
             int target = request || m->state != ST_JOINED ? E_PLEDGE : E_PROXY;
             deliver_local(s, i, target, &from, out->buf, out->len, depth + 1);
         } else {
-            forward(s, i, pkt_new(PK_UDP, -1, (int32_t)i, dst, out->buf, out->len), -1);
+            forward(s, i, sim_pkt_new(PK_UDP, -1, (int32_t)i, dst, out->buf, out->len), -1);
         }
         return;
     }
     /* pledge <-> JP: link-local, unsecured (RFC 9031 section 5) */
-    enqueue(s, i, pkt_new(PK_JOIN, dst, (int32_t)i, dst, out->buf, out->len));
+    enqueue(s, i, sim_pkt_new(PK_JOIN, dst, (int32_t)i, dst, out->buf, out->len));
     if (engine == E_PLEDGE) {
         m->join_msgs++;
         if (m->t_join_req == SIM_NEVER)
@@ -659,7 +685,7 @@ static void send_dao_pkt(sim_t *s, uint32_t i, int32_t to, uint8_t seq, bool k, 
         e[4] = t[x].seq;
         e[5] = life;
     }
-    enqueue(s, i, pkt_new(PK_DAO, to, (int32_t)i, to, d, 3 + 6 * n));
+    enqueue(s, i, sim_pkt_new(PK_DAO, to, (int32_t)i, to, d, 3 + 6 * n));
     s->m[i].dao_sent++;
     s->dao_sent++;
     if (!life)
@@ -825,7 +851,7 @@ static void rx_dao(sim_t *s, uint32_t r, uint32_t from, const sim_rx_t *rx)
         send_dao_pkt(s, r, m->parent, ++m->dao_seq, false, gone, ng, 0);
     if (rx->dao_k) {
         uint8_t d[2] = {rx->dao_seq, 0};
-        enqueue(s, r, pkt_new(PK_DAO_ACK, (int32_t)from, (int32_t)r, (int32_t)from, d, 2));
+        enqueue(s, r, sim_pkt_new(PK_DAO_ACK, (int32_t)from, (int32_t)r, (int32_t)from, d, 2));
     }
 }
 
@@ -1144,7 +1170,7 @@ static void rx_net(sim_t *s, uint32_t r, uint32_t from, const sim_rx_t *rx)
             s->no_route++;
             return;
         }
-        sim_pkt_t *p = pkt_new(PK_UDP, -1, rx->src, rx->dst, rx->data, rx->len);
+        sim_pkt_t *p = sim_pkt_new(PK_UDP, -1, rx->src, rx->dst, rx->data, rx->len);
         p->hop_limit = (uint8_t)(rx->hop_limit - 1);
         forward(s, r, p, (int32_t)from);
         return;
@@ -1294,7 +1320,7 @@ static bool is_cand(const sim_mote_t *m, uint32_t j)
 
 /* A frame of tx arrived intact at mote r.  Returns true when the MAC
  * accepted it (a unicast frame is then acknowledged). */
-static bool rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
+bool sim_rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
 {
     sim_mote_t *m = &s->m[r];
     const sim_pkt_t *pkt = tx->pkt;
@@ -1337,11 +1363,6 @@ static bool rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
         return false;
     uint8_t disp = pl[0] & 0xf8;
     bool frag = disp == SIM_FRAG1 || disp == SIM_FRAGN;
-    if (unicast && dup_seen(m, tx->mote, dsn)) {
-        m->mac_dups++;
-        s->mac_dups++;
-        return true;
-    }
     if (!secured) {
         /* Unsecured: only join traffic between a pledge and its JP, to
          * the CoJP port, between link-local addresses (RFC 9031 sections
@@ -1359,6 +1380,13 @@ static bool rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
                    rx.kind != PK_JOIN || !rx.link_local || rx.dport != SIM_UDP_PORT) {
             return false;
         }
+    }
+    /* duplicates are recognised only among frames that passed the
+     * security rules: a refused frame is never acknowledged */
+    if (unicast && dup_seen(m, tx->mote, dsn)) {
+        m->mac_dups++;
+        s->mac_dups++;
+        return true;
     }
     if (unicast)
         dup_record(m, tx->mote, dsn);
@@ -1438,7 +1466,7 @@ static bool ack(sim_t *s, sim_tx_t *tx, uint32_t r, float pdr)
     return true;
 }
 
-static bool build_tx(sim_t *s, sim_tx_t *tx)
+bool sim_build_tx(sim_t *s, sim_tx_t *tx)
 {
     sim_mote_t *m = &s->m[tx->mote];
     sim_pkt_t *p = tx->pkt;
@@ -1488,7 +1516,7 @@ static void tx_done(sim_t *s, sim_tx_t *tx)
     if (p->nexthop < 0 || tx->acked) {
         if (p->nexthop >= 0 && p->nexthop == m->parent)
             m->parent_fail = 0;
-        m->be = s->cfg.min_be;
+        m->be = sim_csma_be(&s->cfg, m->be, true);
         if (tx->acked && tx->next_off) { /* next fragment */
             p->frag_off = tx->next_off;
             p->retries = 0;
@@ -1504,18 +1532,17 @@ static void tx_done(sim_t *s, sim_tx_t *tx)
      * a random number of cell occurrences is skipped */
     p->retries++;
     m->mac_retx++;
-    if (m->be < s->cfg.max_be)
-        m->be++;
+    m->be = sim_csma_be(&s->cfg, m->be, false);
     {
         uint16_t slot, ch;
         cell_of(s, p, &slot, &ch);
-        p->not_before = next_occurrence(s, s->asn + 1, slot, (unsigned)rnd_range(s, 1u << m->be));
+        p->not_before = next_occurrence(s, s->asn + 1, slot, sim_csma_backoff(s, m->be));
     }
     if (p->retries > s->cfg.max_retries) {
         int32_t to = p->nexthop;
         m->mac_drops++;
         s->mac_drops++;
-        m->be = s->cfg.min_be;
+        m->be = sim_csma_be(&s->cfg, m->be, true); /* frame done: fresh BE */
         dequeue(s, m, p);
         if (to == m->parent && ++m->parent_fail >= PARENT_FAIL_LIMIT) {
             sim_nb_t *nb = find_nb(s, tx->mote, (uint32_t)to);
@@ -1529,7 +1556,7 @@ static void tx_done(sim_t *s, sim_tx_t *tx)
     update_tx_asn(s, m);
 }
 
-static void resolve_slot(sim_t *s, size_t ntx)
+void sim_resolve_slot(sim_t *s, size_t ntx)
 {
     size_t ntouched = 0;
     for (size_t t = 0; t < ntx; t++)
@@ -1570,7 +1597,7 @@ static void resolve_slot(sim_t *s, size_t ntx)
          * before any parsing */
         if (tx->pkt->nexthop >= 0 && tx->pkt->nexthop != (int32_t)ri)
             continue;
-        bool ok = rx_frame(s, ri, tx);
+        bool ok = sim_rx_frame(s, ri, tx);
         if (ok && tx->pkt->nexthop == (int32_t)ri)
             tx->acked = ack(s, tx, ri, nb->pdr);
         resched(s, ri);
@@ -1614,7 +1641,7 @@ static void tick(sim_t *s, uint32_t i)
     }
     if (has_rank(m)) {
         if (now >= m->next_eb) {
-            enqueue(s, i, pkt_new(PK_EB, -1, (int32_t)i, -1, NULL, 0));
+            enqueue(s, i, sim_pkt_new(PK_EB, -1, (int32_t)i, -1, NULL, 0));
             /* EB period jittered by +-25 % */
             uint64_t p = s->cfg.eb_period_ms;
             m->next_eb = now + p * 3 / 4 + rnd_range(s, p / 2 + 1);
@@ -1623,7 +1650,7 @@ static void tick(sim_t *s, uint32_t i)
             if (!m->tr_fired && now >= m->tr_t) {
                 m->tr_fired = true;
                 if (m->tr_c < TRICKLE_K)
-                    enqueue(s, i, pkt_new(PK_DIO, -1, (int32_t)i, -1, NULL, 0));
+                    enqueue(s, i, sim_pkt_new(PK_DIO, -1, (int32_t)i, -1, NULL, 0));
             }
             if (m->tr_fired && now >= m->tr_end)
                 trickle_next(s, m);
@@ -1642,14 +1669,14 @@ static void tick(sim_t *s, uint32_t i)
             dao_fire(s, i);
     }
     if (m->state == ST_JOINED && !m->is_root && m->parent < 0 && now >= m->next_dis) {
-        enqueue(s, i, pkt_new(PK_DIS, -1, (int32_t)i, -1, NULL, 0));
+        enqueue(s, i, sim_pkt_new(PK_DIS, -1, (int32_t)i, -1, NULL, 0));
         m->next_dis = now + DIS_PERIOD_MS / 2 + rnd_range(s, DIS_PERIOD_MS);
     }
 }
 
 /* ---- topology ---------------------------------------------------------- */
 
-static double pdr_of(const sim_cfg_t *c, double d)
+double sim_pdr(const sim_cfg_t *c, double d)
 {
     if (d <= c->r1)
         return 1.0;
@@ -1707,8 +1734,10 @@ static void place(sim_t *s)
     }
 }
 
-static int build_neighbours(sim_t *s)
+int sim_relink(sim_t *s)
 {
+    free(s->nb);
+    s->nb = NULL;
     uint32_t n = s->n;
     /* bucket grid of cell size r2 */
     double cell = s->cfg.r2;
@@ -1742,7 +1771,7 @@ static int build_neighbours(sim_t *s)
                     if (j == i)
                         continue;
                     double ddx = s->m[i].x - s->m[j].x, ddy = s->m[i].y - s->m[j].y;
-                    double pdr = pdr_of(&s->cfg, sqrt(ddx * ddx + ddy * ddy));
+                    double pdr = sim_pdr(&s->cfg, sqrt(ddx * ddx + ddy * ddy));
                     if (pdr <= 0.0)
                         continue;
                     if (cnt == cap) {
@@ -1765,6 +1794,27 @@ static int build_neighbours(sim_t *s)
     s->nb_total = cnt;
     free(head);
     free(next);
+    /* hop counts: breadth-first from the root over every link in range
+     * (PDR > 0); no join exchange can take fewer radio hops */
+    uint32_t *fifo = malloc(n * sizeof *fifo), qh = 0, qt = 0;
+    for (uint32_t i = 0; i < n; i++)
+        s->m[i].hops = UINT16_MAX;
+    s->m[0].hops = 0;
+    fifo[qt++] = 0;
+    while (qh < qt) {
+        const sim_mote_t *m = &s->m[fifo[qh++]];
+        for (uint32_t k = 0; k < m->nb_cnt; k++) {
+            sim_mote_t *o = &s->m[s->nb[m->nb_off + k].idx];
+            if (o->hops == UINT16_MAX) {
+                o->hops = m->hops + 1 < UINT16_MAX ? (uint16_t)(m->hops + 1) : UINT16_MAX - 1;
+                fifo[qt++] = (uint32_t)(o - s->m);
+            }
+        }
+    }
+    for (uint32_t i = 0; i < n; i++)
+        if (s->m[i].hops == UINT16_MAX)
+            s->m[i].hops = 0;
+    free(fifo);
     return 0;
 }
 
@@ -1775,7 +1825,12 @@ int sim_init(sim_t *s, const sim_cfg_t *cfg)
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
     s->n = cfg->nodes;
-    s->rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 0x6a09e667f3bcc909ULL;
+    /* The generator walks a Weyl sequence (state += golden gamma), so
+     * seeds must not be mere multiples of the gamma: seed k would then
+     * replay seed 1's stream shifted by k-1 draws.  The start point is
+     * the seed passed through the output mix. */
+    s->rng = cfg->seed ^ 0x6a09e667f3bcc909ULL;
+    s->rng = rnd(s);
     s->netid[0] = 0xca;
     s->netid[1] = 0xfe;
     s->m = calloc(s->n, sizeof *s->m);
@@ -1784,7 +1839,7 @@ int sim_init(sim_t *s, const sim_cfg_t *cfg)
     s->touched = malloc(s->n * sizeof *s->touched);
     s->end_asn = (uint64_t)cfg->duration_s * 1000 / SIM_SLOT_MS;
     place(s);
-    build_neighbours(s);
+    sim_relink(s);
 
     s->entries = calloc(s->n, sizeof *s->entries);
     size_t nslots = s->n < 4096 ? s->n : 4096;
@@ -1905,7 +1960,7 @@ void sim_run(sim_t *s)
             sim_tx_t *tx = &s->txs[ntx];
             tx->mote = i;
             tx->pkt = m->q[(m->qh + (unsigned)pick) % SIM_QUEUE_MAX];
-            if (!build_tx(s, tx)) {
+            if (!sim_build_tx(s, tx)) {
                 dequeue(s, m, tx->pkt);
                 continue;
             }
@@ -1926,9 +1981,12 @@ void sim_run(sim_t *s)
                 s->max_frame = tx->len;
             if (s->pcap)
                 sim_pcap_frame(s, s->asn, 0, tx->ch, tx->frame, tx->len);
+            if (s->trace)
+                fprintf(s->trace, "%llu,%u,%s,%d,%u,%u\n", (unsigned long long)s->asn, i,
+                        sim_kind_name(tx->pkt->kind), tx->pkt->nexthop, tx->ch, tx->len);
             ntx++;
         }
-        resolve_slot(s, ntx);
+        sim_resolve_slot(s, ntx);
         for (size_t k = 0; k < ndue; k++)
             resched(s, s->due[k]);
         if (s->cfg.progress && s->asn - last_progress >= s->end_asn / 100 + 1) {

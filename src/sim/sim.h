@@ -129,6 +129,8 @@ typedef struct sim_mote {
     /* timeline, ms; SIM_NEVER = not yet */
     uint64_t t_first_eb, t_sync, t_join_req, t_joined, t_parent;
     uint64_t t_collect_end, t_restart;
+    uint16_t hops;            /* shortest radio path to the root (links
+                                 with PDR > 0); 0: the root or unreachable */
 
     sim_cand_t cand[SIM_MAX_CAND];
     uint8_t ncand;
@@ -200,7 +202,7 @@ typedef struct sim_cfg {
     uint8_t min_be, max_be;
     uint32_t join_wait_ms;
     int64_t rekey_at_ms;      /* -1: no rekey */
-    const char *pcap, *plot;
+    const char *pcap, *plot, *trace;
     bool json, timeline, bench, progress;
 } sim_cfg_t;
 
@@ -284,6 +286,7 @@ typedef struct sim {
 
     FILE *pcap;
     char *pcap_path;
+    FILE *trace;              /* --trace: one line per frame sent */
 } sim_t;
 
 /* ---- sim_frame.c ------------------------------------------------------- */
@@ -355,10 +358,57 @@ int sim_write_svg(const sim_t *s, const char *path);
 /* Join times (ms) of joined non-root motes, sorted; returns the count. */
 size_t sim_join_times(const sim_t *s, uint64_t *out);
 
+/* Join time per hop count, and the analytic lower bound beside it
+ * (docs/simulator.md, "Lower bound").  hops = shortest radio path to the
+ * root; nb_max = most radio neighbours of a pledge in the group. */
+typedef struct sim_hopstat {
+    uint32_t hops, pledges, joined, nb_max;
+    double median_s;          /* of joined pledges; < 0 when none */
+    double bound_s;
+} sim_hopstat_t;
+/* Fill out[0..cap) by increasing hop count; returns the count. */
+size_t sim_hop_stats(const sim_t *s, sim_hopstat_t *out, size_t cap);
+/* Lower bound (s) on the median join time of pledges `hops` radio hops
+ * from the root with at most nb radio neighbours. */
+double sim_bound_s(const sim_cfg_t *c, unsigned hops, unsigned nb);
+/* Median over the pledges of their own bounds (hop count, neighbours). */
+double sim_bound_overall_s(const sim_t *s);
+/* The median number of EBs a pledge scanning one channel must wait for
+ * (first EB on its channel), with the minimal cell's channel hopping. */
+unsigned sim_bound_ebs(const sim_cfg_t *c);
+
 /* ---- sim.c ------------------------------------------------------------- */
 
 int sim_init(sim_t *s, const sim_cfg_t *cfg);
 void sim_run(sim_t *s);
 void sim_free(sim_t *s);
+
+/* Name of a packet kind as --trace writes it ("eb", "dio", ...). */
+const char *sim_kind_name(uint8_t kind);
+
+/* Model pieces, exposed for tests/unit/test_sim.c. */
+/* PDR of a link of length d under the configured loss model. */
+double sim_pdr(const sim_cfg_t *c, double d);
+/* Rebuild the neighbour lists (and hop counts) from the motes'
+ * positions, e.g. after a test moved them. */
+int sim_relink(sim_t *s);
+/* TSCH CSMA-CA: the backoff exponent after a transmission in a shared
+ * cell succeeded (or was given up) or failed, and the number of cell
+ * occurrences to skip for exponent be, uniform in [0, 2^be - 1]. */
+uint8_t sim_csma_be(const sim_cfg_t *c, uint8_t be, bool success);
+unsigned sim_csma_backoff(sim_t *s, uint8_t be);
+sim_pkt_t *sim_pkt_new(uint8_t kind, int32_t nexthop, int32_t src, int32_t dst,
+                       const uint8_t *data, size_t len);
+/* Build tx->frame for tx->pkt sent by tx->mote in slot s->asn, secured
+ * as the mote's keys say (EB: K1, join traffic: none, else K2); sets
+ * tx->ch.  false when the mote has no key for the frame. */
+bool sim_build_tx(sim_t *s, sim_tx_t *tx);
+/* The radio and MAC of one slot: the ntx transmissions in s->txs reach
+ * the listening neighbours (PDR draw, collisions, half duplex), are
+ * acknowledged, and the senders' queues advance. */
+void sim_resolve_slot(sim_t *s, size_t ntx);
+/* Mote r got tx's frame intact: the MAC/security acceptance rules.
+ * true when accepted (a unicast frame is then acknowledged). */
+bool sim_rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx);
 
 #endif

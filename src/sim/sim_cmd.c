@@ -18,20 +18,25 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: cojp sim [--nodes N] [--topology grid|line|random] [--seed S]\n"
             "                [--duration SECONDS] [--pcap FILE] [--json] [--plot FILE.svg]\n"
-            "                [--eb-period SECONDS] [--slotframe SLOTS] [--autonomous]\n"
+            "                [--eb-period SECONDS] [--slotframe SLOTS] [--minimal-only]\n"
             "                [--loss-model R1,R2] [--min-pdr P] [--max-retries N]\n"
             "                [--join-wait SECONDS] [--rekey-at SECONDS] [--timeline]\n"
-            "                [--bench] [--no-progress]\n"
+            "                [--trace FILE] [--bench] [--no-progress]\n"
             "\n"
             "Discrete-event simulation of a 6TiSCH network in which every mote runs\n"
             "the cojp engines (pledge, Join Proxy; the root also hosts the JRC) over\n"
             "a TSCH MAC with real 802.15.4 frames and CCM* link-layer security.\n"
             "\n"
-            "  --nodes N           motes including the root (default 25, 2..1000000)\n"
+            "With no options: 50 motes on a grid for one simulated hour with the\n"
+            "RFC 8180 minimal cell and RFC 9033 autonomous cells (slotframe 101),\n"
+            "EBs every 16 s; a summary with join times per hop count beside their\n"
+            "analytic lower bound (docs/simulator.md).\n"
+            "\n"
+            "  --nodes N           motes including the root (default 50, 2..1000000)\n"
             "  --topology T        grid (unit spacing, root in the middle), line (root\n"
             "                      at one end) or random (geometric) (default grid)\n"
             "  --seed S            everything is a function of the seed (default 1)\n"
-            "  --duration S        simulated seconds (default 1800)\n"
+            "  --duration S        simulated seconds (default 3600)\n"
             "  --pcap FILE         every frame on the air (LINKTYPE_IEEE802_15_4_TAP with\n"
             "                      the ASN), and FILE.keys: the link-layer keys as\n"
             "                      Wireshark ieee802154_keys records (tshark -o\n"
@@ -39,16 +44,19 @@ static void usage(FILE *f)
             "  --json              JSON summary on stdout instead of the text report\n"
             "  --plot FILE         SVG: join-time CDF and topology map\n"
             "  --eb-period S       mean Enhanced Beacon period, +-25 %% jitter (default 16)\n"
-            "  --slotframe L       slotframe length in 10 ms slots (default 101)\n"
-            "  --autonomous        RFC 9033 autonomous cells for unicast traffic\n"
+            "  --slotframe L       slotframe length in 10 ms slots (default 101, RFC 9033\n"
+            "                      SLOTFRAME_LENGTH)\n"
+            "  --minimal-only      everything in the RFC 8180 minimal cell, no RFC 9033\n"
+            "                      autonomous cells for unicast (--autonomous: the default)\n"
             "  --loss-model R1,R2  PDR 1 up to distance R1, falling linearly to 0 at R2\n"
             "                      (grid spacing 1; default 1.0,2.0)\n"
             "  --min-pdr P         least PDR of a link to a preferred parent (default 0.5)\n"
             "  --max-retries N     macMaxFrameRetries (default 3)\n"
             "  --join-wait S       EB collection time after synchronising (default 3)\n"
             "  --rekey-at S        start a network-wide K1/K2 rekey from the JRC at S\n"
-            "  --timeline          per-mote timeline in the text report (default when\n"
-            "                      N <= 100)\n"
+            "  --timeline          per-mote timeline after the summary\n"
+            "  --trace FILE        every frame sent, one CSV line: asn,mote,kind,next hop\n"
+            "                      (-1 broadcast),channel,bytes\n"
             "  --bench             print wall time, simulated slots/s and peak RSS\n"
             "  --no-progress       no progress bar on a terminal stderr\n");
 }
@@ -79,10 +87,10 @@ int cj_cmd_sim(int argc, char **argv)
 {
     sim_cfg_t c;
     memset(&c, 0, sizeof c);
-    c.nodes = 25;
+    c.nodes = 50;
     c.topology = 0;
     c.seed = 1;
-    c.duration_s = 1800;
+    c.duration_s = 3600;
     c.eb_period_ms = 16000;
     c.slotframe = 101;
     c.r1 = 1.0;
@@ -93,7 +101,8 @@ int cj_cmd_sim(int argc, char **argv)
     c.max_be = 5;
     c.join_wait_ms = 3000;
     c.rekey_at_ms = -1;
-    bool timeline_set = false, no_progress = false;
+    c.autonomous = true;
+    bool no_progress = false;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -118,15 +127,18 @@ int cj_cmd_sim(int argc, char **argv)
         }
         /* flags */
         if (!strcmp(opt, "--json") || !strcmp(opt, "--autonomous") || !strcmp(opt, "--timeline") ||
-            !strcmp(opt, "--bench") || !strcmp(opt, "--no-progress")) {
+            !strcmp(opt, "--bench") || !strcmp(opt, "--no-progress") ||
+            !strcmp(opt, "--minimal-only")) {
             if (v)
                 return bad("option '%s' takes no value", opt);
             if (!strcmp(opt, "--json"))
                 c.json = true;
             else if (!strcmp(opt, "--autonomous"))
                 c.autonomous = true;
+            else if (!strcmp(opt, "--minimal-only"))
+                c.autonomous = false;
             else if (!strcmp(opt, "--timeline"))
-                c.timeline = timeline_set = true;
+                c.timeline = true;
             else if (!strcmp(opt, "--bench"))
                 c.bench = true;
             else
@@ -135,7 +147,8 @@ int cj_cmd_sim(int argc, char **argv)
         }
         static const char *const with_value[] = {
             "--nodes", "--topology", "--seed", "--duration", "--pcap", "--plot", "--eb-period",
-            "--slotframe", "--loss-model", "--min-pdr", "--max-retries", "--join-wait", "--rekey-at"};
+            "--slotframe", "--loss-model", "--min-pdr", "--max-retries", "--join-wait", "--rekey-at",
+            "--trace"};
         bool known = false;
         for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
             known |= !strcmp(opt, with_value[k]);
@@ -175,6 +188,8 @@ int cj_cmd_sim(int argc, char **argv)
             c.pcap = v;
         } else if (!strcmp(opt, "--plot")) {
             c.plot = v;
+        } else if (!strcmp(opt, "--trace")) {
+            c.trace = v;
         } else if (!strcmp(opt, "--eb-period")) {
             if (num(v, 0.1, 3600, &d))
                 return bad("--eb-period: '%s' is not a number of seconds in 0.1..3600", v);
@@ -213,8 +228,6 @@ int cj_cmd_sim(int argc, char **argv)
             c.rekey_at_ms = (int64_t)(d * 1000 + 0.5);
         }
     }
-    if (!timeline_set)
-        c.timeline = c.nodes <= 100;
     c.progress = !no_progress && !c.bench && isatty(2);
 
     struct timespec t0, t1;
@@ -235,8 +248,27 @@ int cj_cmd_sim(int argc, char **argv)
         free(s);
         return 1;
     }
+    if (c.trace) {
+        s->trace = fopen(c.trace, "w");
+        if (!s->trace) {
+            fprintf(stderr, "cojp sim: cannot write '%s': %s\n", c.trace, strerror(errno));
+            sim_free(s);
+            free(s);
+            return 1;
+        }
+        setvbuf(s->trace, NULL, _IOFBF, 1 << 20);
+        fprintf(s->trace, "asn,mote,kind,nexthop,channel,bytes\n");
+    }
     sim_run(s);
     sim_pcap_close(s);
+    if (s->trace && fclose(s->trace) != 0) {
+        fprintf(stderr, "cojp sim: cannot write '%s': %s\n", c.trace, strerror(errno));
+        s->trace = NULL;
+        sim_free(s);
+        free(s);
+        return 1;
+    }
+    s->trace = NULL;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     int rc = 0;
     if (c.plot && sim_write_svg(s, c.plot) != 0) {

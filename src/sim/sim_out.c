@@ -143,6 +143,110 @@ static uint64_t pct(const uint64_t *v, size_t n, unsigned p)
     return v[r - 1];
 }
 
+/* ---- lower bound of the join time (docs/simulator.md) -------------------
+ * A pledge h radio hops from the root, with N radio neighbours, cannot
+ * do better than this: (1) hear an EB: scanning one channel, it hears an
+ * EB only when the minimal cell falls on that channel; even if all N
+ * neighbours beacon from the start, every P seconds on average, half of
+ * the pledges wait for at least k - 1 of the merged EB gaps of mean P / N
+ * (k = the median number of EBs until one is on the pledge's channel:
+ * 11 for 16 channels), so the median wait is at least (k - 1) P / N;
+ * (2) gather EBs for the configured join wait; (3) carry the exchange
+ * over 2h links: the pledge-JP request and response are one frame each
+ * and wait on average half a slotframe for their cell, together one
+ * slotframe; every relayed datagram between the JP and the root (with
+ * the JP's 34-byte token) takes two 6LoWPAN fragments, the second one
+ * slotframe after the first, so each of the 2(h - 1) relayed crossings
+ * takes at least one slotframe.  Queueing, collisions, losses, backoff
+ * and neighbours that are not beaconing yet only add to this. */
+
+static unsigned gcd(unsigned a, unsigned b)
+{
+    while (b) {
+        unsigned t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+unsigned sim_bound_ebs(const sim_cfg_t *c)
+{
+    /* The minimal cell (slot offset 0) of slotframe j is on channel
+     * HOP[(j L) mod 16]: it visits 16 / g channels, g = gcd(L, 16), and
+     * the +-25 % jitter spreads an EB over many slotframes, so a pledge
+     * on one of them hears a given EB with probability g / 16. */
+    double miss = 1.0 - (double)gcd(c->slotframe, SIM_NUM_CH) / SIM_NUM_CH, left = miss;
+    unsigned k = 1;
+    while (left > 0.5) {
+        k++;
+        left *= miss;
+    }
+    return k;
+}
+
+double sim_bound_s(const sim_cfg_t *c, unsigned hops, unsigned nb)
+{
+    if (!hops || !nb)
+        return 0;
+    double period = c->eb_period_ms / 1000.0;
+    double sf = c->slotframe * (double)SIM_SLOT_MS / 1000.0;
+    return (sim_bound_ebs(c) - 1) * period / nb + c->join_wait_ms / 1000.0 + (2.0 * hops - 1) * sf;
+}
+
+size_t sim_hop_stats(const sim_t *s, sim_hopstat_t *out, size_t cap)
+{
+    uint32_t maxh = 0;
+    for (uint32_t i = 1; i < s->n; i++)
+        if (s->m[i].hops > maxh)
+            maxh = s->m[i].hops;
+    uint64_t *t = malloc((s->n + 1) * sizeof *t);
+    size_t cnt = 0;
+    for (uint32_t h = 1; h <= maxh && cnt < cap; h++) {
+        sim_hopstat_t st = {h, 0, 0, 0, -1.0, 0};
+        size_t nj = 0;
+        for (uint32_t i = 1; i < s->n; i++) {
+            const sim_mote_t *m = &s->m[i];
+            if (m->hops != h)
+                continue;
+            st.pledges++;
+            if (m->nb_cnt > st.nb_max)
+                st.nb_max = m->nb_cnt;
+            if (m->t_joined != SIM_NEVER)
+                t[nj++] = m->t_joined;
+        }
+        if (!st.pledges)
+            continue;
+        st.joined = (uint32_t)nj;
+        if (nj) {
+            qsort(t, nj, sizeof *t, cmp_u64);
+            st.median_s = (double)t[(nj - 1) / 2] / 1000; /* lower median */
+        }
+        st.bound_s = sim_bound_s(&s->cfg, h, st.nb_max);
+        out[cnt++] = st;
+    }
+    free(t);
+    return cnt;
+}
+
+double sim_bound_overall_s(const sim_t *s)
+{
+    /* the median of the pledges' own bounds (their hop count and
+     * neighbour count), beside the median join time of the network */
+    uint64_t *b = malloc((s->n + 1) * sizeof *b);
+    size_t k = 0;
+    for (uint32_t i = 1; i < s->n; i++)
+        if (s->m[i].hops)
+            b[k++] = (uint64_t)(sim_bound_s(&s->cfg, s->m[i].hops, s->m[i].nb_cnt) * 1000 + 0.5);
+    double r = 0;
+    if (k) {
+        qsort(b, k, sizeof *b, cmp_u64);
+        r = (double)b[(k - 1) / 2] / 1000;
+    }
+    free(b);
+    return r;
+}
+
 static void eui_hex(const uint8_t *e, char *out)
 {
     static const char hx[] = "0123456789abcdef";
@@ -199,6 +303,23 @@ void sim_print_json(const sim_t *s, FILE *f)
     else
         fprintf(f, "null,");
     fprintf(f, "\"join_attempts\":%llu,", (unsigned long long)attempts);
+    {
+        sim_hopstat_t hs[64];
+        size_t nh = sim_hop_stats(s, hs, 64);
+        fprintf(f, "\"bound\":{\"median_ebs\":%u,\"join_wait_s\":%.3f,\"median_s\":%.2f},"
+                   "\"per_hop\":[",
+                sim_bound_ebs(&s->cfg), (double)s->cfg.join_wait_ms / 1000, sim_bound_overall_s(s));
+        for (size_t k = 0; k < nh; k++) {
+            fprintf(f, "%s{\"hops\":%u,\"pledges\":%u,\"joined\":%u,\"neighbours_max\":%u,",
+                    k ? "," : "", hs[k].hops, hs[k].pledges, hs[k].joined, hs[k].nb_max);
+            if (hs[k].joined)
+                fprintf(f, "\"median_s\":%.2f,\"bound_s\":%.2f,\"ratio\":%.3f}", hs[k].median_s,
+                        hs[k].bound_s, hs[k].median_s / hs[k].bound_s);
+            else
+                fprintf(f, "\"median_s\":null,\"bound_s\":%.2f,\"ratio\":null}", hs[k].bound_s);
+        }
+        fprintf(f, "],");
+    }
     fprintf(f,
             "\"frames\":{\"total\":%llu,\"bytes\":%llu,\"eb\":%llu,\"dio\":%llu,\"dis\":%llu,"
             "\"dao\":%llu,\"dao_ack\":%llu,\"join\":%llu,\"udp\":%llu,\"ack\":%llu,"
@@ -263,8 +384,8 @@ void sim_print_json(const sim_t *s, FILE *f)
         const sim_mote_t *m = &s->m[i];
         char id[17];
         eui_hex(m->eui, id);
-        fprintf(f, "%s{\"id\":\"%s\",\"x\":%.2f,\"y\":%.2f,", i ? "," : "", id, (double)m->x,
-                (double)m->y);
+        fprintf(f, "%s{\"id\":\"%s\",\"x\":%.2f,\"y\":%.2f,\"hops\":%u,\"neighbours\":%u,",
+                i ? "," : "", id, (double)m->x, (double)m->y, m->hops, m->nb_cnt);
         put_time(f, "first_eb_s", m->t_first_eb, true);
         put_time(f, "sync_s", m->t_sync, true);
         put_time(f, "join_req_s", m->t_join_req, true);
@@ -286,24 +407,53 @@ void sim_print_summary(const sim_t *s, FILE *f)
 {
     uint64_t *jt = malloc((s->n + 1) * sizeof *jt);
     size_t nj = sim_join_times(s, jt);
-    fprintf(f, "cojp sim: %u motes (%s), %u s simulated, seed %llu\n", s->n,
-            topo_name(s->cfg.topology), s->cfg.duration_s, (unsigned long long)s->cfg.seed);
-    fprintf(f, "  joined %zu of %u pledges", nj, s->n - 1);
-    if (nj)
-        fprintf(f, "; join time min %.1f s, median %.1f s, p90 %.1f s, max %.1f s",
+    const sim_cfg_t *c = &s->cfg;
+    fprintf(f, "cojp sim: %u motes (%s), %u s simulated, seed %llu\n", s->n, topo_name(c->topology),
+            c->duration_s, (unsigned long long)c->seed);
+    fprintf(f, "  schedule: slotframe %u x %u ms, minimal cell%s; EB period %.1f s (+-25 %%)\n",
+            c->slotframe, SIM_SLOT_MS, c->autonomous ? " + RFC 9033 autonomous cells" : " only",
+            (double)c->eb_period_ms / 1000);
+    fprintf(f, "  joined %zu of %u pledges\n", nj, s->n - 1);
+    if (nj) {
+        double bnd = sim_bound_overall_s(s);
+        fprintf(f, "  join time: min %.1f s, median %.1f s, p90 %.1f s, max %.1f s\n",
                 (double)jt[0] / 1000, (double)pct(jt, nj, 50) / 1000,
                 (double)pct(jt, nj, 90) / 1000, (double)jt[nj - 1] / 1000);
-    fprintf(f, "\n  frames %llu (%llu bytes; EB %llu, DIO %llu, DIS %llu, DAO %llu, join %llu, "
-               "CoAP %llu, ACK %llu), collisions %llu, MAC drops %llu\n",
+        if (bnd > 0)
+            fprintf(f, "  median against the lower bound: %.1f s / %.1f s = %.2f\n",
+                    (double)pct(jt, nj, 50) / 1000, bnd, (double)pct(jt, nj, 50) / 1000 / bnd);
+    }
+    fprintf(f, "  frames %llu (%llu bytes): EB %llu, DIO %llu, DIS %llu, DAO %llu, DAO-ACK %llu, "
+               "join %llu, CoAP %llu, ACK %llu\n",
             (unsigned long long)s->frames, (unsigned long long)s->bytes,
             (unsigned long long)s->eb_tx, (unsigned long long)s->dio_tx,
             (unsigned long long)s->dis_tx, (unsigned long long)s->dao_tx,
-            (unsigned long long)s->join_tx, (unsigned long long)s->udp_tx,
-            (unsigned long long)s->acks, (unsigned long long)s->collisions,
-            (unsigned long long)s->mac_drops);
+            (unsigned long long)s->dao_ack_tx, (unsigned long long)s->join_tx,
+            (unsigned long long)s->udp_tx, (unsigned long long)s->acks);
+    fprintf(f, "  collisions %llu (receiver-slots), MAC retransmission drops %llu, queue drops %llu\n",
+            (unsigned long long)s->collisions, (unsigned long long)s->mac_drops,
+            (unsigned long long)s->queue_drops);
+    sim_hopstat_t hs[64];
+    size_t nh = sim_hop_stats(s, hs, 64);
+    if (nh) {
+        fprintf(f, "  join time per hop count, against the lower bound (docs/simulator.md):\n");
+        fprintf(f, "    %4s %7s %6s %8s %9s %8s %6s\n", "hops", "pledges", "joined", "max nbrs",
+                "median s", "bound s", "ratio");
+        for (size_t k = 0; k < nh; k++) {
+            fprintf(f, "    %4u %7u %6u %8u ", hs[k].hops, hs[k].pledges, hs[k].joined, hs[k].nb_max);
+            if (hs[k].joined)
+                fprintf(f, "%9.1f %8.1f %6.2f\n", hs[k].median_s, hs[k].bound_s,
+                        hs[k].median_s / hs[k].bound_s);
+            else
+                fprintf(f, "%9s %8.1f %6s\n", "-", hs[k].bound_s, "-");
+        }
+        fprintf(f, "    bound = (%u - 1) x EB period / neighbours + join wait %.0f s + (2 x hops - 1) "
+                   "slotframes\n",
+                sim_bound_ebs(c), (double)c->join_wait_ms / 1000);
+    }
     if (s->rekeyed)
         fprintf(f, "  rekey at %.0f s: campaign %d %s, %u acknowledged, %u not reached\n",
-                (double)s->cfg.rekey_at_ms / 1000, s->rekey_campaign,
+                (double)c->rekey_at_ms / 1000, s->rekey_campaign,
                 s->campaign_done ? "done" : "still running", s->upd_acked, s->upd_failed);
     free(jt);
 }
@@ -423,6 +573,19 @@ int sim_write_svg(const sim_t *s, const char *path)
         fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"13\">median %.1f s, p90 %.1f s, max "
                    "%.1f s</text>\n",
                 x0 + 10, y0 - ph + 20, med, p90, (double)jt[nj - 1] / 1000);
+        /* per hop count: simulated median beside the lower bound */
+        sim_hopstat_t hs[8];
+        size_t nh = sim_hop_stats(s, hs, 8);
+        if (nh)
+            fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"#444\">hops: median / "
+                       "lower bound</text>\n",
+                    x0 + 10, y0 - ph + 40);
+        for (size_t k = 0; k < nh; k++)
+            if (hs[k].joined)
+                fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"#444\">%u: %.0f s / "
+                           "%.0f s</text>\n",
+                        x0 + 10, y0 - ph + 56 + 15 * (double)k, hs[k].hops, hs[k].median_s,
+                        hs[k].bound_s);
     }
 
     /* right: map */

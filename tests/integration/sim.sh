@@ -2,7 +2,11 @@
 # Integration tests of `cojp sim` (the 6TiSCH simulator): small networks
 # in which every mote runs the real engines over the simulated TSCH MAC.
 #   tests/integration/sim.sh [path/to/cojp]
-# Checks: all motes join and a rekey started on the root's JRC reaches
+# Checks: the default run (no options) joins every mote and prints the
+# per-hop join times beside the analytic lower bound, which no hop
+# group's median beats (default grid, 100-mote random networks); EB
+# period and jitter measured from the --trace event log match the
+# configuration; all motes join and a rekey started on the root's JRC reaches
 # every joined mote through parameter updates, for seeds 1-5 (all of
 # them, none skipped), with autonomous cells and with the minimal cell
 # only; no frame on the air exceeds 127 bytes (aMaxPhyPacketSize, MIC
@@ -33,7 +37,7 @@ SHOW="d['joined'], d['rekey'], d['frames']['max_bytes'], d['no_route']"
 #    shared cell per second is saturated by the Enhanced Beacons of 25
 #    motes alone, see docs/simulator.md)
 for mode in autonomous minimal; do
-    if [ $mode = autonomous ]; then args="--autonomous"; else args="--slotframe 11"; fi
+    if [ $mode = autonomous ]; then args="--autonomous"; else args="--minimal-only --slotframe 11"; fi
     for seed in 1 2 3 4 5; do
         # shellcheck disable=SC2086
         "$COJP" sim --nodes 25 --topology grid --seed $seed --duration 5400 $args \
@@ -103,8 +107,67 @@ else
 fi
 grep -q "</svg>" "$tmp/s.svg" && ok "plot: SVG written" || ko "plot: no SVG"
 
-# 5. argument errors
-for a in "--nodes 1" "--nodes x" "--topology ring" "--bogus" "--duration" "--loss-model 2,1"; do
+# 5. the default run (no options): 50-mote grid, minimal cell + RFC 9033
+#    autonomous cells, slotframe 101, EBs every 16 s, one hour: everybody
+#    joins; the summary shows join times per hop count beside the bound
+"$COJP" sim >"$tmp/default.txt" 2>/dev/null && grep -q "joined 49 of 49 pledges" "$tmp/default.txt" &&
+    grep -q "^ *hops pledges joined" "$tmp/default.txt" && grep -q "median against the lower bound" "$tmp/default.txt" &&
+    ok "default run: 49 of 49 joined, per-hop table and bound printed" ||
+    ko "default run: $(head -4 "$tmp/default.txt" | tr '\n' ' ')"
+"$COJP" sim --json --trace "$tmp/trace.csv" >"$tmp/default.json" 2>/dev/null
+[ "$(jget "$tmp/default.json" "d['joined'] == 49 and d['autonomous'] and d['slotframe'] == 101 and d['eb_period_s'] == 16")" = True ] &&
+    ok "default run (--json): same network, all joined" || ko "default --json: $(jget "$tmp/default.json" "d['joined']")"
+
+# 6. analytic lower bound: the median join time of every hop group is at
+#    least its bound (ratio >= 1; below 1 would be a bug in the model or
+#    the bound), default grid and 100-mote random networks; groups of
+#    fewer than 5 joined pledges are too small for a median
+RATIO_OK="all(h['ratio'] is not None and h['ratio'] >= 1 for h in d['per_hop'] if h['joined'] >= 5) \
+and sum(h['joined'] >= 5 for h in d['per_hop']) >= 3"
+[ "$(jget "$tmp/default.json" "$RATIO_OK")" = True ] &&
+    ok "bound: default run, every hop group's median >= bound ($(jget "$tmp/default.json" "' '.join('%d:%.1f' % (h['hops'], h['ratio']) for h in d['per_hop'])"))" ||
+    ko "bound: default run $(jget "$tmp/default.json" "d['per_hop']")"
+for seed in 1 2 3; do
+    "$COJP" sim --nodes 100 --topology random --seed $seed --json >"$tmp/r100_$seed.json" 2>/dev/null
+    [ "$(jget "$tmp/r100_$seed.json" "$RATIO_OK")" = True ] &&
+        ok "bound: random 100 seed $seed, every hop group's median >= bound" ||
+        ko "bound: random 100 seed $seed $(jget "$tmp/r100_$seed.json" "d['per_hop']")"
+done
+
+# 7. EB timing from the event log (--trace): EBs only in the minimal cell
+#    (slot offset 0, channel = hopping sequence at the ASN), and per mote
+#    the gaps between EBs follow the configured period with +-25 % jitter
+#    (uniform over [12 s, 20 s]: mean 16 s, sd 2.31 s, both ends reached),
+#    give or take the wait for the minimal cell (at most three
+#    occurrences: EB, DIO and DIS share it; EBs leave only in that cell,
+#    so the gaps are whole slotframes)
+cat >"$tmp/eb.py" <<'PY'
+import csv, statistics, sys
+P, L, SLOT = 16.0, 101, 0.01
+HOP = [16, 17, 23, 18, 26, 15, 25, 22, 19, 11, 12, 13, 24, 14, 20, 21]
+last, gaps, bad = {}, [], 0
+for r in csv.DictReader(open(sys.argv[1])):
+    if r['kind'] != 'eb':
+        continue
+    asn, mote = int(r['asn']), int(r['mote'])
+    if asn % L or int(r['channel']) != HOP[asn % 16] or r['nexthop'] != '-1':
+        bad += 1
+    if mote in last:
+        gaps.append((asn - last[mote]) * SLOT)
+    last[mote] = asn
+lo, hi = 0.75 * P - 3 * L * SLOT, 1.25 * P + 3 * L * SLOT
+mean, sd = statistics.mean(gaps), statistics.pstdev(gaps)
+ok = (bad == 0 and len(gaps) > 1000 and min(gaps) >= lo and max(gaps) <= hi
+      and abs(mean - P) < 0.02 * P and abs(sd - 0.5 * P / 12 ** 0.5) < 0.15 * 0.5 * P / 12 ** 0.5
+      and min(gaps) < 0.77 * P and max(gaps) > 1.23 * P)
+print("%s %d gaps: mean %.2f s, sd %.2f s (uniform: %.2f), min %.2f s, max %.2f s, %d off-cell"
+      % ("OK" if ok else "BAD", len(gaps), mean, sd, 0.5 * P / 12 ** 0.5, min(gaps), max(gaps), bad))
+PY
+r=$(python3 "$tmp/eb.py" "$tmp/trace.csv")
+case "$r" in OK*) ok "EB timing (trace): ${r#OK }" ;; *) ko "EB timing (trace): $r" ;; esac
+
+# 8. argument errors
+for a in "--nodes 1" "--nodes x" "--topology ring" "--bogus" "--duration" "--loss-model 2,1" "--minimal-only=1"; do
     # shellcheck disable=SC2086
     "$COJP" sim $a >/dev/null 2>"$tmp/err"
     rc=$?

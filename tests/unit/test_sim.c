@@ -1,0 +1,423 @@
+/*
+ * test_sim.c - the model pieces of `cojp sim` (src/sim/), tested on the
+ * simulator's internals: TSCH CSMA-CA backoff, the PDR loss model,
+ * collisions, the link-layer security acceptance rules and the lower
+ * bound of the join time.  The networks are built with sim_init() and
+ * frames are put on the air by hand with sim_build_tx() /
+ * sim_resolve_slot(), or handed to sim_rx_frame() directly.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cojp/wpan.h"
+#include "sim/sim.h"
+#include "test.h"
+
+static void cfg_default(sim_cfg_t *c, uint32_t nodes, int topology)
+{
+    memset(c, 0, sizeof *c);
+    c->nodes = nodes;
+    c->topology = topology;
+    c->seed = 7;
+    c->duration_s = 600;
+    c->eb_period_ms = 16000;
+    c->slotframe = 101;
+    c->autonomous = true;
+    c->r1 = 1.0;
+    c->r2 = 2.0;
+    c->min_pdr = 0.5;
+    c->max_retries = 3;
+    c->min_be = 1;
+    c->max_be = 5;
+    c->join_wait_ms = 3000;
+    c->rekey_at_ms = -1;
+}
+
+static sim_t *sim_new(const sim_cfg_t *c)
+{
+    sim_t *s = calloc(1, sizeof *s);
+    if (!s || sim_init(s, c) != 0) {
+        if (s)
+            sim_free(s);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void sim_del(sim_t *s)
+{
+    sim_free(s);
+    free(s);
+}
+
+/* Move to a fresh slot after everything the run scheduled (so the
+ * per-slot bookkeeping starts clean).  Minimal-cell slots when
+ * minimal is set. */
+static void next_slot(sim_t *s, bool minimal)
+{
+    s->asn++;
+    if (minimal)
+        s->asn += (s->cfg.slotframe - s->asn % s->cfg.slotframe) % s->cfg.slotframe;
+    s->now = s->asn * SIM_SLOT_MS;
+}
+
+/* An unsecured frame of kind `kind` from mote `from` (to `to`, -1
+ * broadcast) in s->txs[k], on channel ch. */
+static sim_pkt_t *put_plain(sim_t *s, size_t k, uint32_t from, uint8_t kind, int32_t to,
+                            uint8_t ch)
+{
+    static const uint8_t coap[] = {0x42, 0x02, 0x12, 0x34, 0xab, 0xcd, 0xb1, 'j'};
+    sim_tx_t *tx = &s->txs[k];
+    sim_pkt_t *p = sim_pkt_new(kind, to, (int32_t)from, to, coap, kind == PK_JOIN ? sizeof coap : 0);
+    uint16_t next = 0;
+    memset(tx, 0, sizeof *tx);
+    tx->mote = from;
+    tx->pkt = p;
+    p->dsn = (uint8_t)(s->asn + k);
+    p->dsn_set = true;
+    int len = sim_frame_build(s, from, p, s->asn, NULL, 0, 0, tx->frame, sizeof tx->frame, &next);
+    CHECK(len > 0);
+    tx->len = (uint16_t)(len > 0 ? len : 0);
+    tx->ch = ch;
+    return p;
+}
+
+/* The frame the simulator itself would send (secured as the sender's
+ * keys say) in s->txs[k]. */
+static sim_pkt_t *put_real(sim_t *s, size_t k, uint32_t from, uint8_t kind, int32_t to)
+{
+    sim_tx_t *tx = &s->txs[k];
+    sim_pkt_t *p = sim_pkt_new(kind, to, (int32_t)from, to, NULL, 0);
+    memset(tx, 0, sizeof *tx);
+    tx->mote = from;
+    tx->pkt = p;
+    CHECK(sim_build_tx(s, tx));
+    return p;
+}
+
+/* Flip one bit of the MIC (the last 4 bytes before the FCS) and put a
+ * correct FCS back, so only the MIC check can refuse the frame. */
+static void flip_mic(sim_tx_t *tx)
+{
+    size_t mpdu = (size_t)tx->len - SIM_FCS_LEN;
+    tx->frame[mpdu - 2] ^= 0x10;
+    CHECK_EQ(cj_wpan_fcs_append(tx->frame, mpdu, sizeof tx->frame), tx->len);
+    tx->nverify = 0;
+}
+
+/* ---- TSCH CSMA-CA ------------------------------------------------------ */
+
+TEST(sim_csma_backoff_window)
+{
+    /* IEEE 802.15.4-2015 6.2.5.3: BE starts at macMinBe, grows by one
+     * per failed transmission up to macMaxBe, and a success resets it;
+     * the backoff is uniform over [0, 2^BE - 1] cell occurrences */
+    sim_cfg_t c;
+    cfg_default(&c, 2, 1);
+    sim_t *s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    uint8_t be = c.min_be;
+    static const uint8_t grow[] = {2, 3, 4, 5, 5, 5};
+    for (size_t k = 0; k < sizeof grow; k++) {
+        be = sim_csma_be(&c, be, false);
+        CHECK_EQ(be, grow[k]);
+    }
+    CHECK_EQ(sim_csma_be(&c, be, true), 1);
+    CHECK_EQ(sim_csma_be(&c, 3, true), 1);
+    for (uint8_t e = 1; e <= 5; e++) {
+        unsigned lo = ~0u, hi = 0, n = 4000;
+        double sum = 0;
+        for (unsigned i = 0; i < n; i++) {
+            unsigned b = sim_csma_backoff(s, e);
+            lo = b < lo ? b : lo;
+            hi = b > hi ? b : hi;
+            sum += b;
+        }
+        unsigned w = (1u << e) - 1;
+        CHECK_EQ(lo, 0);
+        CHECK_EQ(hi, w); /* the whole window is used, nothing beyond */
+        double mean = sum / n, want = w / 2.0;
+        CHECK(mean > want * 0.9 - 0.05 && mean < want * 1.1 + 0.05);
+    }
+    sim_del(s);
+}
+
+/* ---- radio: PDR and collisions ----------------------------------------- */
+
+TEST(sim_pdr_model_and_empirical_ratio)
+{
+    sim_cfg_t c;
+    cfg_default(&c, 2, 1); /* line: two motes 1 apart */
+    c.r1 = 0.5;
+    c.r2 = 2.0;
+    CHECK(sim_pdr(&c, 0.4) == 1.0);
+    CHECK(sim_pdr(&c, 2.0) == 0.0);
+    CHECK(sim_pdr(&c, 3.0) == 0.0);
+    double want = sim_pdr(&c, 1.0);
+    CHECK(want > 0.66 && want < 0.67); /* (2 - 1) / (2 - 0.5) */
+    sim_t *s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    /* mote 1 listens on its scan channel and ignores what it hears
+     * (ST_WAIT); the root sends it a frame in each of n slots */
+    sim_mote_t *r = &s->m[1];
+    r->state = ST_WAIT;
+    r->t_restart = SIM_NEVER;
+    uint32_t before = r->rx_frames;
+    const unsigned n = 20000;
+    for (unsigned i = 0; i < n; i++) {
+        next_slot(s, false);
+        sim_pkt_t *p = put_plain(s, 0, 0, PK_EB, -1, r->scan_ch);
+        sim_resolve_slot(s, 1);
+        free(p);
+    }
+    double got = (double)(r->rx_frames - before) / n;
+    /* binomial: sd = sqrt(p (1 - p) / n) = 0.0033 */
+    CHECK(got > want - 0.015 && got < want + 0.015);
+    CHECK_EQ(s->collisions, 0);
+    sim_del(s);
+}
+
+TEST(sim_collision_same_channel_neither_other_channel_both)
+{
+    sim_cfg_t c;
+    cfg_default(&c, 5, 1);
+    sim_t *s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    /* senders A (1) and B (2) 2 apart, out of each other's range;
+     * receivers R1 (3) and R2 (4) between them, in range of both with
+     * PDR 1; the root far away */
+    static const float pos[5][2] = {{20, 20}, {0, 0}, {2, 0}, {1, 0}, {1, 0.3f}};
+    for (int i = 0; i < 5; i++) {
+        s->m[i].x = pos[i][0];
+        s->m[i].y = pos[i][1];
+    }
+    s->cfg.r1 = 1.1;
+    CHECK_EQ(sim_relink(s), 0);
+    for (int i = 3; i <= 4; i++) {
+        s->m[i].state = ST_WAIT;
+        s->m[i].t_restart = SIM_NEVER;
+    }
+    uint8_t ca = 15, cb = 20;
+    /* same slot, same channel: a collision at both receivers */
+    s->m[3].scan_ch = ca;
+    s->m[4].scan_ch = ca;
+    next_slot(s, false);
+    sim_pkt_t *pa = put_plain(s, 0, 1, PK_EB, -1, ca);
+    sim_pkt_t *pb = put_plain(s, 1, 2, PK_EB, -1, ca);
+    sim_resolve_slot(s, 2);
+    CHECK_EQ(s->m[3].rx_frames, 0);
+    CHECK_EQ(s->m[4].rx_frames, 0);
+    CHECK_EQ(s->m[3].collisions, 1);
+    CHECK_EQ(s->m[4].collisions, 1);
+    free(pa);
+    free(pb);
+    /* same slot, different channels, each receiver on one of them:
+     * both frames get through */
+    s->m[4].scan_ch = cb;
+    next_slot(s, false);
+    pa = put_plain(s, 0, 1, PK_EB, -1, ca);
+    pb = put_plain(s, 1, 2, PK_EB, -1, cb);
+    sim_resolve_slot(s, 2);
+    CHECK_EQ(s->m[3].rx_frames, 1);
+    CHECK_EQ(s->m[4].rx_frames, 1);
+    CHECK_EQ(s->m[3].collisions, 1);
+    CHECK_EQ(s->m[4].collisions, 1);
+    CHECK_EQ(s->collisions, 2);
+    free(pa);
+    free(pb);
+    /* one sender alone: no collision (control) */
+    next_slot(s, false);
+    pa = put_plain(s, 0, 1, PK_EB, -1, ca);
+    sim_resolve_slot(s, 1);
+    CHECK_EQ(s->m[3].rx_frames, 2);
+    CHECK_EQ(s->collisions, 2);
+    free(pa);
+    sim_del(s);
+}
+
+/* ---- security acceptance rules ----------------------------------------- */
+
+/* A 3-mote line (root 0, motes 1 and 2) run until every mote joined. */
+static sim_t *joined_line(void)
+{
+    sim_cfg_t c;
+    cfg_default(&c, 3, 1);
+    c.eb_period_ms = 1000;
+    c.duration_s = 900;
+    sim_t *s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return NULL;
+    sim_run(s);
+    for (uint32_t i = 0; i < 3; i++)
+        CHECK_EQ(s->m[i].state, ST_JOINED);
+    if (s->m[1].state != ST_JOINED || s->m[2].state != ST_JOINED) {
+        sim_del(s);
+        return NULL;
+    }
+    return s;
+}
+
+TEST(sim_security_unsecured_only_join_traffic_jp_from_pledge)
+{
+    sim_cfg_t c;
+    cfg_default(&c, 3, 1);
+    sim_t *s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    /* after sim_init the root has joined (JP); motes 1 and 2 scan */
+    CHECK_EQ(s->m[0].state, ST_JOINED);
+    CHECK(s->m[0].jp != NULL);
+    CHECK_EQ(s->m[1].state, ST_SCAN);
+    const cj_proxy_stats_t *jst = &s->m[0].jp->stats;
+    unsigned long seen = jst->forwarded + jst->dropped_malformed;
+
+    /* join traffic (link-local, to UDP 5683) from a pledge to the JP:
+     * accepted and handed to the Join Proxy engine */
+    next_slot(s, false);
+    sim_pkt_t *p = put_plain(s, 0, 1, PK_JOIN, 0, 0);
+    CHECK(sim_rx_frame(s, 0, &s->txs[0]));
+    CHECK(jst->forwarded + jst->dropped_malformed > seen);
+    free(p);
+
+    /* the same frame to a mote that is no JP (not joined): refused */
+    p = put_plain(s, 0, 1, PK_JOIN, 2, 0);
+    CHECK(!sim_rx_frame(s, 2, &s->txs[0]));
+    free(p);
+
+    /* unsecured traffic that is not join traffic, even to the JP:
+     * refused (RPL control must be secured with K2) */
+    p = put_plain(s, 0, 1, PK_DIS, 0, 0); /* same DSN as the join frame */
+    p->nexthop = 0;
+    CHECK(!sim_rx_frame(s, 0, &s->txs[0]));
+    free(p);
+
+    /* a joining pledge takes unsecured join traffic from its JP
+     * candidates only */
+    sim_mote_t *pl = &s->m[1];
+    pl->state = ST_JOINING;
+    pl->ncand = 1;
+    pl->cand[0].idx = 0;
+    p = put_plain(s, 0, 2, PK_JOIN, 1, 0); /* from mote 2: no candidate */
+    CHECK(!sim_rx_frame(s, 1, &s->txs[0]));
+    free(p);
+    p = put_plain(s, 0, 0, PK_JOIN, 1, 0); /* from the JP it chose */
+    CHECK(sim_rx_frame(s, 1, &s->txs[0]));
+    free(p);
+    sim_del(s);
+}
+
+TEST(sim_security_k2_refused_by_unjoined)
+{
+    sim_cfg_t c;
+    cfg_default(&c, 3, 1);
+    sim_t *s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    /* the root's DIO is K2 (ENC-MIC-32): a scanning mote holds no K2 */
+    next_slot(s, false);
+    sim_pkt_t *p = put_real(s, 0, 0, PK_DIO, -1);
+    cj_wpan_frame_t f;
+    CHECK_EQ(cj_wpan_frame_decode(s->txs[0].frame, s->txs[0].len, CJ_WPAN_DEC_FCS, &f), CJ_OK);
+    CHECK(f.security);
+    CHECK(f.encrypted);
+    CHECK(!sim_rx_frame(s, 1, &s->txs[0]));
+    CHECK_EQ(s->m[1].k2_rejected_unjoined, 1);
+    CHECK_EQ(s->m[1].k2_accepted_unjoined, 0);
+    CHECK_EQ(s->mic_checks, 0); /* refused before any MIC work */
+    free(p);
+    sim_del(s);
+}
+
+TEST(sim_security_k1_eb_verified_and_flipped_mic_refused)
+{
+    sim_t *s = joined_line();
+    if (!s)
+        return;
+    /* an EB from mote 1 (K1, MIC-32, not encrypted) heard by mote 2,
+     * joined: the MIC is verified with K1 */
+    next_slot(s, true);
+    sim_pkt_t *p = put_real(s, 0, 1, PK_EB, -1);
+    cj_wpan_frame_t f;
+    CHECK_EQ(cj_wpan_frame_decode(s->txs[0].frame, s->txs[0].len, CJ_WPAN_DEC_FCS, &f), CJ_OK);
+    CHECK(f.security);
+    CHECK(!f.encrypted);
+    uint64_t checks = s->mic_checks, fails = s->mic_fail;
+    sim_rx_frame(s, 2, &s->txs[0]);
+    CHECK_EQ(s->mic_checks, checks + 1);
+    CHECK_EQ(s->mic_fail, fails);
+    /* the same EB with one MIC bit flipped (FCS still right): refused */
+    flip_mic(&s->txs[0]);
+    sim_rx_frame(s, 2, &s->txs[0]);
+    CHECK_EQ(s->mic_checks, checks + 2);
+    CHECK_EQ(s->mic_fail, fails + 1);
+    free(p);
+
+    /* a K2 DIO from mote 1: accepted by joined mote 2, refused once
+     * a MIC bit is flipped */
+    next_slot(s, true);
+    p = put_real(s, 0, 1, PK_DIO, -1);
+    CHECK(sim_rx_frame(s, 2, &s->txs[0]));
+    flip_mic(&s->txs[0]);
+    fails = s->mic_fail;
+    CHECK(!sim_rx_frame(s, 2, &s->txs[0]));
+    CHECK_EQ(s->mic_fail, fails + 1);
+    free(p);
+    for (uint32_t i = 0; i < 3; i++)
+        CHECK_EQ(s->m[i].k2_accepted_unjoined, 0);
+    sim_del(s);
+}
+
+/* ---- lower bound of the join time -------------------------------------- */
+
+TEST(sim_bound_formula)
+{
+    sim_cfg_t c;
+    cfg_default(&c, 2, 0);
+    /* 16 channels, gcd(101, 16) = 1: 1 - (15/16)^k >= 1/2 first at k = 11 */
+    CHECK_EQ(sim_bound_ebs(&c), 11);
+    /* 10 x 16 s / 4 + 3 s + (2 x 2 - 1) x 1.01 s */
+    double b = sim_bound_s(&c, 2, 4);
+    CHECK(b > 46.029 && b < 46.031);
+    /* slotframe 32: the minimal cell visits 2 channels, k = 1 */
+    c.slotframe = 32;
+    CHECK_EQ(sim_bound_ebs(&c), 1);
+    c.slotframe = 12; /* gcd 4: 4 channels, 1 - (3/4)^3 >= 1/2 */
+    CHECK_EQ(sim_bound_ebs(&c), 3);
+}
+
+TEST(sim_bound_below_simulated_medians)
+{
+    /* the default network: every hop group's median join time is at
+     * least its bound */
+    sim_cfg_t c;
+    cfg_default(&c, 50, 0);
+    c.duration_s = 3600;
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        c.seed = seed;
+        sim_t *s = sim_new(&c);
+        CHECK(s != NULL);
+        if (!s)
+            return;
+        sim_run(s);
+        sim_hopstat_t hs[32];
+        size_t nh = sim_hop_stats(s, hs, 32);
+        CHECK(nh >= 3);
+        for (size_t k = 0; k < nh; k++) {
+            CHECK(hs[k].joined > 0);
+            CHECK(hs[k].bound_s > 0);
+            if (hs[k].joined)
+                CHECK(hs[k].median_s >= hs[k].bound_s);
+        }
+        sim_del(s);
+    }
+}
