@@ -33,9 +33,24 @@
  * write a response depends on (short-id lease, join record, sequence
  * number reservation, replay window) is handed to the store before the
  * response is returned (durable once the host commits; hosts send after
- * committing).  When the store fails, nothing is sent and the in-memory
- * replay window is rolled back, so the pledge's retransmission is
- * processed afresh.
+ * committing).  The request's Partial IV is claimed (accept_piv) first,
+ * before the lease, the join record or a sequence number reservation, so
+ * a replay that another engine's stale window let through changes
+ * nothing in the store.  When a store call fails, nothing is sent and the
+ * in-memory replay window is rolled back; the claimed request stays in
+ * the pledge's slot, and its byte-identical retransmission (the pledge's
+ * CoAP retransmission) is processed again by this engine without a new
+ * claim, so it is answered as before.
+ *
+ * Atomicity.  The host's transaction is the unit of atomicity: a host
+ * that wraps each input (or each batch, group commit) in a transaction
+ * and rolls it back when the engine reports a store failure leaves no
+ * trace of the failed request.  Outside a transaction (or when the host
+ * commits a batch in which one request failed), each successful call
+ * stays: the claim makes the Partial IV unusable for other engines and
+ * for this engine after a restart (the pledge's next attempt, with a new
+ * Partial IV, gets through), and a lease or join record written before a
+ * later failure is idempotent and redone by the retransmission.
  *
  * Retransmissions through a stateless JP arrive as new NON messages with
  * a new token but the same OSCORE message: a byte-identical repeat of a
@@ -54,7 +69,14 @@
  * first; the 6LBRs are sent the new set only once every 6LN exchange has
  * settled, since a 6LBR switches at once (section 8.4.3.1).  A verified
  * 2.04 records the node as acknowledged, a protected error response or
- * MAX_RETRANSMIT retransmissions without answer as not reached.
+ * MAX_RETRANSMIT retransmissions without answer as not reached.  RST and
+ * empty ACK are unauthenticated and only advisory: an RST changes
+ * nothing (retransmissions go on), an empty ACK stops retransmitting to
+ * wait for a separate response until the give-up time fixed when the
+ * request was first sent (MAX_TRANSMIT_WAIT of RFC 7252 section 4.8.2
+ * with the drawn first timeout), never later.  Timeouts saturate, so any
+ * cfg.timing is safe.  Campaign numbers run 1..CJ_JRC_MAX_CAMPAIGN and
+ * then wrap to 1; never 0.
  *
  * Recovery (section 8.3.3, RFC 8613 Appendix B.2).  With cfg.recovery
  * set, a verified Join Request under the pledge-identifier context is
@@ -64,10 +86,18 @@
  * engine maps R2 back to the pledge, verifies, persists the new ID
  * Context (save_context) and processes the Join Request under it.  Only
  * the most recent R2 of a pledge is kept, and only while its slot is
- * cached.  A pledge whose record already holds a recovered ID Context is
- * not served under the pledge-identifier context outside recovery mode
- * (the stored sequence number belongs to the recovered context, so
- * answering could reuse a nonce): such requests are dropped.
+ * cached; a slot holding an R2 is evicted only when every slot holds one
+ * (unverified requests cannot push it out).  A pledge whose record
+ * already holds a recovered ID Context is not served under the
+ * pledge-identifier context outside recovery mode (the stored sequence
+ * number belongs to the recovered context, so answering could reuse a
+ * nonce): such requests are dropped.  In recovery mode such a request is
+ * answered (4.01, new R2) only when its Partial IV is above the stored
+ * window of the recovered context and not seen before under the pledge
+ * identifier while the slot is cached: the pledge's sequence number
+ * keeps counting across contexts, so an older one is a captured request
+ * being replayed, which must not replace the pending R2 or the repeat
+ * cache of the genuine pledge.
  *
  * Several instances, one store.  Any number of engines (threads,
  * processes, machines) may serve one network from one store, each with
@@ -83,9 +113,14 @@
  *   - accept_piv records a request's Partial IV in the stored replay
  *     window and refuses one already recorded (or older than the
  *     window): a request accepted by one engine and replayed to another
- *     is dropped by the second (RFC 8613 section 7.4).  It is the last
- *     store call before a response is returned, so a failure earlier
- *     leaves the Partial IV free for the pledge's retransmission.
+ *     is dropped by the second (RFC 8613 section 7.4).  It is the first
+ *     store call a verified request causes, before the short-id lease,
+ *     the join record and any sequence number reservation, so a replay
+ *     reaching an engine whose cached window is stale is refused before
+ *     it can restart a lease or rewrite a join record.  A failure after
+ *     it leaves the Partial IV claimed; the engine that claimed it
+ *     answers the byte-identical retransmission (see Atomicity above),
+ *     other engines drop it and the pledge's next attempt gets through.
  *   - both name the ID Context the engine's cached context uses and fail
  *     with CJ_ERR_NOTFOUND once the record holds another one (a
  *     recovery done by another engine): the engine then drops the
@@ -161,6 +196,8 @@
 #define CJ_JRC_SSN_BLOCK 32u
 #endif
 #define CJ_JRC_NONCE_LEN 8 /* R2 and R3, RFC 9031 section 8.3.3 minimum */
+/* Largest campaign number; the next one is 1 (returned as an int > 0). */
+#define CJ_JRC_MAX_CAMPAIGN 0x7fffffffu
 
 enum {
     CJ_JRC_EV_NONE = 0,
@@ -272,12 +309,17 @@ typedef struct cj_jrc_slot {
     uint8_t req[CJ_JRC_REQ_CACHE];
     uint16_t req_len;           /* 0: nothing cached */
     uint8_t req_opt_len;        /* how much of req is the option value */
+    bool req_claimed;           /* req's Partial IV is claimed on the store
+                                 * but not answered (resp_len 0) */
     uint8_t resp[CJ_JRC_RESP_CACHE]; /* code byte, then what follows the
                                        * token (options, payload) */
     uint16_t resp_len;
     /* recovery: the last R2 sent to this pledge (RFC 8613 B.2 step 2) */
     uint8_t r2[CJ_JRC_NONCE_LEN];
     bool r2_valid;
+    /* Partial IVs answered under the pledge-id context while the record
+     * holds a recovered one (memory only; see Recovery above) */
+    cj_oscore_replay_t old_replay;
 } cj_jrc_slot_t;
 
 /* Link-layer key handed out in Configurations (Key ID Mode 0x01, so
@@ -338,6 +380,8 @@ typedef struct cj_jrc_update {
     uint8_t retransmits;
     uint32_t timeout_ms;
     uint64_t deadline;
+    uint64_t give_up;            /* fixed at the first send: no verified
+                                  * answer by then = not reached */
     cj_oscore_req_t bind;        /* what the response is bound to */
     cj_oscore_ctx_t osc;         /* copy for verifying the response only */
     uint8_t msg[CJ_JRC_UPDATE_MAX];

@@ -129,10 +129,16 @@ int cj_oscore_ctx_attach(cj_oscore_ctx_t *ctx, const cj_platform_t *platform,
                          uint32_t counter_id);
 
 /* Appendix B.2 hook: derive the context anew with a different ID Context
- * (for example R1 || R2) and otherwise the same parameters.  Sequence
- * number and replay window start afresh; persistence stays attached and
- * the next protect reserves from 0.  The caller must make the new ID
- * Context durable before using the new context. */
+ * (for example R1 || R2) and otherwise the same parameters.  The sender
+ * sequence number and its reservation carry over (it keeps counting on
+ * the same persistent counter, so a number is never used twice whatever
+ * the context, and a restart restores a mark above every number used);
+ * the replay window starts empty; persistence stays attached.  A caller
+ * that wants the new context to start at 0 sets ssn and ssn_reserved to
+ * 0 itself, and then owns the argument that the attached counter is not
+ * shared with the old context.  The caller makes the new ID Context
+ * durable when it decides the context is in use.  CJ_ERR_INVALID (ctx
+ * unchanged) for parameters cj_oscore_ctx_derive() refuses. */
 int cj_oscore_ctx_rederive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p);
 
 /* Wipe keys and state. */

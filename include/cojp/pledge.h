@@ -45,11 +45,12 @@
  *
  * A Configuration is usable when every link-layer key has a key usage
  * listed in cfg.key_usages (16-byte keys are guaranteed by the codec), a
- * Join Response carries at least one key, a short identifier present in
- * the object is valid (2 bytes, not 0xfffe/0xffff; the codec discards an
- * invalid one and the engine then refuses the object), a Join Response
- * does not give the short identifier a lease of 0, and every blacklist
- * entry fits CJ_PLEDGE_MAX_BLACKLIST_ID.  What is refused is reported as
+ * Join Response carries at least one key, a Join Response does not give
+ * the short identifier a lease of 0, and every blacklist entry fits
+ * CJ_PLEDGE_MAX_BLACKLIST_ID.  An invalid short identifier (not 2 bytes,
+ * or 0xfffe/0xffff) is silently ignored as section 8.4.4 requires: the
+ * object is used without it (a Join Response then joins without a short
+ * identifier; an update keeps the current one).  What is refused is reported as
  * code UNSUPPORTED (0) or MALFORMED (1), the parameter's label and, for a
  * key usage, the usage value as addinfo.
  *
@@ -60,9 +61,13 @@
  * nonce: 2.04 without payload after applying the Configuration, 4.00 with
  * an Unsupported_Configuration if it cannot be acted upon, 4.04 for a
  * Uri-Path other than "j", 4.05 for a method other than POST.  A
- * duplicate (same message ID, Partial IV and authentication tag as the
- * last request answered) gets the cached response bytes again without
- * any processing.  Parameters absent from an update keep their values.
+ * duplicate of the last CON request answered (same source address,
+ * message ID, Partial IV and authentication tag) gets the cached response
+ * bytes again, to that source only, without any processing (RFC 7252
+ * section 4.5).  A duplicate NON request is not answered again: its
+ * Partial IV is in the replay window, so it is dropped silently (RFC 7252
+ * section 4.5 lets a server ignore duplicate NONs).  Parameters absent
+ * from an update keep their values.
  *   - link-layer key set: a 6LN installs the set for reception and keeps
  *     sending with the current set until cj_pledge_rx_used() reports a
  *     frame verified under a key_id of the new set that the current set
@@ -75,18 +80,32 @@
  *   - short identifier: replaces the old one; its lease runs lease_time
  *     hours from reception (absent: no limit, section 8.4.4).  Lease 0,
  *     or expiry seen by poll, removes it: LEASE_EXPIRED and a new join
- *     (the keys stay until the new Configuration replaces them).
+ *     (the keys stay until the new Configuration replaces them).  When
+ *     the same update also switched a 6LBR's keys, KEYS_SWITCHED is
+ *     queued and delivered by the next poll().
  *   - JRC address, blacklist (replaces the old list), join rate.
  *
  * Recovery (section 8.3.3, RFC 8613 Appendix B.2).  A protected 4.01 to
  * the Join Request whose OSCORE option carries a 'kid context' R2 of
  * CJ_PLEDGE_RECOVERY_NONCE_LEN bytes other than the ID Context in use
  * (ID1) is verified under a context derived with ID Context R2 || ID1.
- * If it verifies, the pledge draws R3, makes R2 and R3 durable, derives
- * its context anew with ID Context R2 || R3 and starts the next attempt
- * at once through the same JP (the JRC holds R2), sending R2 || R3 as
- * 'kid context'.  From then on R2 || R3 is the context, also after a
- * restart.  The sender sequence number keeps counting across contexts.
+ * If it verifies, the pledge draws R3, derives its context anew with ID
+ * Context R2 || R3 and starts the next attempt at once through the same
+ * JP (the JRC holds R2), sending R2 || R3 as 'kid context'.  R2 || R3 is
+ * only on trial: nothing is written, and the ID1 context (with its replay
+ * window) is kept as the fallback.  Following Appendix B.2 step 5 ("the
+ * client marks the third security context to be used with this server"
+ * once response #2 verifies), the pair becomes the context only when a
+ * response under R2 || R3 verifies (a 2.04, or any other protected
+ * response: the JRC stored the context before answering); it is then
+ * made durable before the response is acted upon.  If the attempt under
+ * R2 || R3 ends without such a response (TIMEOUT, a restart of joining
+ * with cj_pledge_start(), or a reboot, which never persisted the trial),
+ * the next attempt uses ID1 again, which a JRC still in recovery mode
+ * answers with a new 4.01 and a new R2: a JRC that lost R2 (slot evicted,
+ * restart, another instance, backup restored) cannot strand the pledge.
+ * The sender sequence number keeps counting across every context change,
+ * so no Partial IV is ever used twice under any context.
  *
  * Events (cj_out_t.event).  input() and rx_used() report at most one;
  * when more happen at once the others are queued and returned by the
@@ -118,16 +137,29 @@
  *       means empty.  On restore the 16 older positions not stored count
  *       as seen, so a restart can only make the window stricter.
  *   n = CJ_PLEDGE_CTR_R2 (2), CJ_PLEDGE_CTR_R3 (3)  the two 8-byte
- *       recovery nonces, big-endian; when both exist the ID Context is
- *       R2 || R3.  R3 is written first, R2 last.
+ *       recovery nonces of a confirmed pair, big-endian;
+ *   n = CJ_PLEDGE_CTR_PAIR (4)  "pair valid" marker: a 64-bit check
+ *       value computed from R2 and R3.  The ID Context is R2 || R3 only
+ *       when all three exist and the marker matches the nonces; otherwise
+ *       it is the pledge identifier.  Written R3, R2, marker last, and
+ *       only after a response under R2 || R3 verified; then the replay
+ *       window of the new context.  A write torn anywhere leaves a marker
+ *       that does not match the nonces, so a restart never derives a
+ *       context mixing an old and a new nonce (it falls back to the
+ *       pledge identifier, which a JRC in recovery mode answers with a
+ *       new R2).  Hosts reserve CJ_PLEDGE_COUNTERS ids from counter_base.
  * A failed store means nothing is sent and nothing is applied: a Join
  * Request is retried CJ_PLEDGE_STORAGE_RETRY_MS later, a response or
  * update is dropped with the window unchanged (the JRC's retransmission
  * or the pledge's own retransmission brings it again).
  *
  * Buffers: out->buf must hold the largest datagram exchanged (the engine
- * also decrypts into it); CJ_PLEDGE_TX_MAX is enough.  msg passed to
- * input() is modified (OSCORE decrypts in place).
+ * also decrypts into it and wipes what it decrypted); CJ_PLEDGE_TX_MAX is
+ * enough.  msg passed to input() is modified: OSCORE decrypts in place,
+ * and the engine wipes the decrypted region (the payload of the outer
+ * message, which held the Configuration with its link-layer keys) before
+ * input() returns, on every path, so no plaintext is left in the
+ * caller's buffer.  msg and out->buf must not overlap.
  */
 #ifndef COJP_PLEDGE_H
 #define COJP_PLEDGE_H
@@ -183,7 +215,8 @@
 #define CJ_PLEDGE_CTR_REPLAY 1u
 #define CJ_PLEDGE_CTR_R2 2u
 #define CJ_PLEDGE_CTR_R3 3u
-#define CJ_PLEDGE_COUNTERS 4u
+#define CJ_PLEDGE_CTR_PAIR 4u
+#define CJ_PLEDGE_COUNTERS 5u
 
 /* Frame classes for cj_pledge_tx_key() (Table 6). */
 #define CJ_PLEDGE_K1 1 /* Enhanced Beacons */
@@ -271,6 +304,18 @@ typedef struct cj_pledge {
      * the persisted replay window (0: pledge identifier) */
     cj_oscore_ctx_t osc;
     uint8_t ctx_tag;
+#if CJ_PLEDGE_RECOVERY
+    /* Appendix B.2: has_pair when the durable ID Context is the confirmed
+     * pair R2 || R3 in pair (else the pledge identifier).  rec_trial: osc
+     * runs R2 || R3 from rec_idctx on trial; base_replay and base_tag are
+     * the window and tag of the durable context to go back to. */
+    bool has_pair;
+    uint8_t pair[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN];
+    bool rec_trial;
+    uint8_t rec_idctx[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN];
+    cj_oscore_replay_t base_replay;
+    uint8_t base_tag;
+#endif
 
     /* join exchange */
     cj_pledge_state_t state;
@@ -319,8 +364,9 @@ typedef struct cj_pledge {
     uint8_t blacklist_count;
     uint64_t join_rate;          /* bytes/s; CJ_PLEDGE_JOIN_RATE_INFINITE */
 
-    /* parameter update server: the last request answered */
+    /* parameter update server: the last CON request answered */
     bool has_last;
+    cj_addr_t last_from;
     uint16_t last_mid;
     uint8_t last_piv[CJ_OSCORE_MAX_PIV_LEN];
     uint8_t last_piv_len;

@@ -22,10 +22,27 @@
  * everything else is copied, and the request goes to the JRC as a NON
  * message with a JP message ID and the sealed state as its token (section
  * 7.1).  The JP never decrypts CoJP payloads.  Join traffic is dropped
- * when the pledge identifier carried in the OSCORE 'kid context' is
- * blacklisted, or when forwarding it would exceed the join rate
- * (PROBING_RATE, bytes per second averaged over a window of ACK_TIMEOUT;
- * 0 drops all join traffic; sections 7.2, 8.4.2 and 9).
+ * when forwarding it would exceed the join rate (PROBING_RATE, bytes per
+ * second averaged over a window of ACK_TIMEOUT; 0 drops all join traffic;
+ * sections 7.2, 8.4.2 and 9), and when the OSCORE 'kid context' equals a
+ * blacklisted identifier.
+ *
+ * Blacklist: the link layer is where it applies.  Section 8.4.2: "The
+ * joined node MUST silently drop any link-layer frames originating from
+ * the pledge identifiers enclosed in the blacklist parameter."  The 'kid
+ * context' is chosen by the sender (and is R2 || R3, not the identifier,
+ * after a recovery), so the check in cj_proxy_input_pledge() is only an
+ * extra filter.  HOSTS MUST call cj_proxy_blacklisted() with the
+ * link-layer source of every received frame (the 802.15.4 extended
+ * source address, an EUI-64, in the byte order of the pledge identifier)
+ * and drop the frame when it returns true, before any other processing
+ * (not only join traffic).  A host that only sees UDP datagrams from
+ * link-local IPv6 sources derives the EUI-64 from the interface
+ * identifier with cj_proxy_eui64_from_ipv6() (RFC 4291 Appendix A) and
+ * applies the same check; that is only as good as the binding between
+ * the link-layer source and the IPv6 address (RFC 4944 / RFC 6282
+ * compression derives it from the MAC address), so a MAC-level check is
+ * preferred wherever the host has one.
  *
  * Responses are accepted only from cfg.jrc, only as NON messages with a
  * response code (agreement: the JRC answers NON), and are relayed with
@@ -186,6 +203,24 @@ int cj_proxy_set_blacklist(cj_proxy_t *jp, const uint8_t *const *ids,
  * bucket keeps its content, clamped to the new capacity. */
 void cj_proxy_set_join_rate(cj_proxy_t *jp, uint32_t bytes_per_s);
 void cj_proxy_set_jrc(cj_proxy_t *jp, const cj_addr_t *jrc);
+
+/* Section 8.4.2 at the link layer: true when ll_src (len bytes, the
+ * frame's link-layer source, normally an 8-byte EUI-64) equals an entry
+ * of the blacklist; the host then drops the frame silently.  false for
+ * NULL or an empty source.  Pure: no state change, no stats (the host
+ * counts what it drops).  See "Blacklist" above. */
+bool cj_proxy_blacklisted(const cj_proxy_t *jp, const uint8_t *ll_src,
+                          size_t len);
+
+/* The EUI-64 behind a link-local IPv6 address (fe80::/64) whose
+ * interface identifier was formed from it (RFC 4291 Appendix A: the
+ * identifier is the EUI-64 with the universal/local bit, 0x02 of the
+ * first byte, inverted; inverting it again gives the EUI-64).  Returns
+ * CJ_OK with eui64 filled, or CJ_ERR_INVALID (eui64 untouched) when the
+ * address is not fe80::/64 or its identifier has the form RFC 4944
+ * section 6 derives from a 16-bit short address (0000:00ff:fe00:XXXX),
+ * which carries no EUI-64. */
+int cj_proxy_eui64_from_ipv6(const uint8_t ipv6[16], uint8_t eui64[8]);
 
 /* A datagram from a pledge (link-local side).  Returns 1 with out filled
  * (the request for the JRC, out->to = cfg.jrc) or 0 when dropped (out->len

@@ -266,7 +266,15 @@ int cj_oscore_ctx_rederive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
         fresh.send_kid_context = ctx->send_kid_context;
         fresh.platform = ctx->platform;
         fresh.ssn_counter_id = ctx->ssn_counter_id;
-        /* ssn = 0 and ssn_reserved = 0: the next protect reserves first. */
+        /* The sequence number keeps counting: with persistence attached
+         * the new context shares the old one's counter, and restarting
+         * at 0 would make a later reboot restore a mark that does not
+         * cover the numbers used before the change (Appendix B.1.1).  A
+         * fresh Sender Key would make reuse harmless, but one counter
+         * that only grows needs no such argument.  The replay window is
+         * the new context's own: empty. */
+        fresh.ssn = ctx->ssn;
+        fresh.ssn_reserved = ctx->ssn_reserved;
         cj_crypto_wipe(ctx, sizeof *ctx);
         memcpy(ctx, &fresh, sizeof *ctx);
     }

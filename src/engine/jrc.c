@@ -16,6 +16,17 @@
  *  - Nothing leaves the engine before every store write it depends on
  *    succeeded; on a store failure the in-memory replay window is rolled
  *    back so the same request is processed afresh when retransmitted.
+ *  - A request's Partial IV is claimed on the store (accept_piv) before
+ *    any other write it causes (lease, join record, sequence numbers), so
+ *    a replay that reaches an engine with a stale window changes nothing.
+ *    A claimed request whose answer then failed stays in the slot
+ *    (req_claimed): its byte-identical retransmission is processed again
+ *    without a second claim, by this engine only.
+ *  - The pledge-identifier context of a record that holds a recovered
+ *    one (KIND_OLD) is answered only for Partial IVs above everything
+ *    seen from the pledge under the recovered context and not yet seen
+ *    under the old one (old_replay): the pledge has one sequence number
+ *    counter for every context, so anything else is a replay.
  *  - An update exchange holds a copy of the node's context that is used
  *    only to verify the answer (responses carry no Partial IV that would
  *    need persisting), so slot eviction never strands an exchange.
@@ -132,18 +143,28 @@ static int slot_load(cj_jrc_t *j, size_t idx, const cj_jrc_pledge_t *rec)
     return CJ_OK;
 }
 
+/* A free slot, else the least recently used one that holds no pending
+ * recovery nonce, else the least recently used one.  Slots are loaded for
+ * requests not yet verified; a slot holding R2 is the only place request
+ * #2 of Appendix B.2 can be matched, and its pledge already switched to
+ * R2 || R3, so unverified traffic must not push it out (RFC 9031 section
+ * 7.3.2).  Only verified requests #1 create such slots, so one is evicted
+ * only when every slot holds one. */
 static size_t slot_victim(const cj_jrc_t *j)
 {
-    size_t best = 0;
+    size_t any = 0, plain = SIZE_MAX;
 
     for (size_t i = 0; i < j->cfg.slot_count; i++) {
         const cj_jrc_slot_t *s = &j->cfg.slots[i];
         if (!s->used)
             return i;
-        if (s->last_use < j->cfg.slots[best].last_use)
-            best = i;
+        if (s->last_use < j->cfg.slots[any].last_use)
+            any = i;
+        if (!s->r2_valid &&
+            (plain == SIZE_MAX || s->last_use < j->cfg.slots[plain].last_use))
+            plain = i;
     }
-    return best;
+    return plain != SIZE_MAX ? plain : any;
 }
 
 static int slot_match(const cj_jrc_slot_t *s, const uint8_t *k, size_t kl)
@@ -220,7 +241,7 @@ static int ssn_ready(cj_jrc_t *j, cj_jrc_slot_t *s)
 
 /* Record the request's Partial IV in the stored replay window, the
  * engines' common one, and adopt the merged window.  CJ_ERR_REPLAY when
- * another engine accepted it first. */
+ * another engine accepted it first (or this one, before a restart). */
 static int claim_piv(cj_jrc_t *j, cj_jrc_slot_t *s,
                      const cj_oscore_req_t *bind)
 {
@@ -270,13 +291,16 @@ static long slot_for_kid_context(cj_jrc_t *j, const uint8_t *k, size_t kl,
         j->stats.lookups++;
         rc = j->store.lookup_context(j->store.ctx, k, kl, &rec);
     }
-    if (!store_ok(j, rc))
+    if (!store_ok(j, rc)) {
+        cj_crypto_wipe(&rec, sizeof rec); /* may be partly filled */
         return -1;
+    }
     idx = slot_victim(j);
-    if (slot_load(j, idx, &rec) != CJ_OK)
+    rc = slot_load(j, idx, &rec);
+    cj_crypto_wipe(&rec, sizeof rec);
+    if (rc != CJ_OK)
         return -1;
     *kind = slot_match(&j->cfg.slots[idx], k, kl);
-    cj_crypto_wipe(&rec, sizeof rec);
     return *kind == KIND_NONE ? -1 : (long)idx;
 }
 
@@ -297,8 +321,10 @@ static long slot_for_id(cj_jrc_t *j, const uint8_t *id, size_t id_len)
     }
     j->stats.lookups++;
     rc = j->store.lookup(j->store.ctx, id, id_len, &rec);
-    if (!store_ok(j, rc))
+    if (!store_ok(j, rc)) {
+        cj_crypto_wipe(&rec, sizeof rec);
         return rc == CJ_ERR_NOTFOUND ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
+    }
     idx = slot_victim(j);
     rc = slot_load(j, idx, &rec);
     cj_crypto_wipe(&rec, sizeof rec);
@@ -383,6 +409,7 @@ typedef struct req_in {
     const uint8_t *copy;         /* option value + payload, for the cache */
     size_t copy_len;             /* 0: too long to cache */
     size_t copy_opt_len;
+    bool claimed;                /* its Partial IV is already ours */
 } req_in_t;
 
 static void cache_store(cj_jrc_slot_t *s, const req_in_t *rq,
@@ -404,6 +431,35 @@ static void cache_store(cj_jrc_slot_t *s, const req_in_t *rq,
     memcpy(s->req, rq->copy, rq->copy_len);
     s->req_len = (uint16_t)rq->copy_len;
     s->req_opt_len = (uint8_t)rq->copy_opt_len;
+    s->req_claimed = false;
+}
+
+/* Claim the request's Partial IV on the store before anything else of it
+ * is written (several engines, one store: a replay that passed a stale
+ * in-memory window ends here, changing nothing).  The claimed request is
+ * remembered so that its retransmission can be answered if a later step
+ * fails (the store cannot release a claim).  CJ_OK, or CJ_ERR_REPLAY /
+ * CJ_ERR_NOTFOUND (slot cleared) / CJ_ERR_STORAGE. */
+static int claim_first(cj_jrc_t *j, cj_jrc_slot_t *s,
+                       const cj_oscore_req_t *bind, const req_in_t *rq)
+{
+    int rc;
+
+    if (rq->claimed)
+        return CJ_OK;
+    rc = claim_piv(j, s, bind);
+    if (rc != CJ_OK)
+        return rc;
+    s->req_len = 0;
+    s->resp_len = 0;
+    s->req_claimed = false;
+    if (rq->copy_len) {
+        memcpy(s->req, rq->copy, rq->copy_len);
+        s->req_len = (uint16_t)rq->copy_len;
+        s->req_opt_len = (uint8_t)rq->copy_opt_len;
+        s->req_claimed = true;
+    }
+    return CJ_OK;
 }
 
 /* Header of an answer to request m: a piggybacked ACK to a CON, else a
@@ -418,11 +474,11 @@ static void answer_init(cj_jrc_t *j, cj_coap_builder_t *b, uint8_t *buf,
                        m->token, m->token_len);
 }
 
-/* Protect and emit an answer under ctx (new Partial IV, section 8.3), then
- * record the request's Partial IV in the store when ctx is the slot's.
- * On failure roll the window back to *saved and send nothing (the slot
- * may have been cleared as stale: callers only write its replay window
- * then, which a cleared slot ignores).  Returns 1 or 0. */
+/* Protect and emit an answer under ctx (new Partial IV, section 8.3); the
+ * request's Partial IV was claimed before (claim_first).  On failure roll
+ * the window back to *saved and send nothing (the slot may have been
+ * cleared as stale: callers only write its replay window then, which a
+ * cleared slot ignores).  Returns 1 or 0. */
 static int respond(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *ctx,
                    const cj_oscore_replay_t *saved, const cj_oscore_req_t *bind,
                    const req_in_t *rq, uint8_t code, const uint8_t *payload,
@@ -440,10 +496,6 @@ static int respond(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *ctx,
     if (n >= 0)
         n = cj_oscore_protect_response(ctx, bind, true, j->body, (size_t)n,
                                        out->buf, out->cap);
-    /* Last: a failure before leaves the Partial IV to the pledge's
-     * retransmission. */
-    if (n >= 0 && persistent)
-        n = claim_piv(j, s, bind) == CJ_OK ? n : CJ_ERR_STORAGE;
     cj_crypto_wipe(j->body, sizeof j->body);
     if (n < 0) {
         if (persistent)
@@ -497,6 +549,10 @@ static int process_join(cj_jrc_t *j, uint64_t now, cj_jrc_slot_t *s,
     int n, rc;
 
     if (cj_coap_parse(&im, j->plain, plain_len) != CJ_OK)
+        goto drop;
+    /* The Partial IV first, before any admission write (jrc.h "Several
+     * instances"). */
+    if (claim_first(j, s, bind, rq) != CJ_OK)
         goto drop;
     /* Section 8.1.1 defines POST to /j only. */
     if (im.code != CJ_COAP_POST || !uri_path_is_j(&im)) {
@@ -556,9 +612,9 @@ static int process_join(cj_jrc_t *j, uint64_t now, cj_jrc_slot_t *s,
         return 1;
     }
 
-    /* Admission (section 8.1.2).  Lease and join record first: both are
-     * idempotent, so a later failure leaves nothing a retransmission of
-     * the same request could not redo. */
+    /* Admission (section 8.1.2), after the claim.  Lease and join record
+     * are idempotent, so a later failure leaves nothing the claimed
+     * request's retransmission could not redo. */
     rc = j->store.assign_short_id(j->store.ctx, s->rec.id, s->rec.id_len, now,
                                   j->cfg.lease_hours, false, &short_id);
     if (!store_ok(j, rc) || short_id >= 0xfffe) {
@@ -626,15 +682,17 @@ static int recovery_first(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *vctx,
     r2ctx.id_context_len = sizeof r2;
     r2ctx.send_kid_context = true;
     /* R2 is never reused, so its context's Partial IV 0 needs no
-     * persistence. */
+     * persistence.  The request's Partial IV is claimed first. */
+    n = persistent && claim_first(j, s, bind, rq) != CJ_OK ? CJ_ERR_STORAGE
+                                                           : 0;
     answer_init(j, &b, j->body, sizeof j->body, rq->m, CJ_COAP_UNAUTHORIZED);
-    n = cj_coap_build_finish(&b);
+    if (n >= 0)
+        n = cj_coap_build_finish(&b);
     if (n >= 0)
         n = cj_oscore_protect_response(&r2ctx, bind, true, j->body, (size_t)n,
                                        out->buf, out->cap);
     cj_oscore_ctx_wipe(&r2ctx);
-    if (n >= 0 && persistent && claim_piv(j, s, bind) != CJ_OK)
-        n = CJ_ERR_STORAGE;
+    cj_crypto_wipe(j->body, sizeof j->body);
     if (n < 0)
         goto fail;
     memcpy(s->r2, r2, sizeof r2);
@@ -688,6 +746,7 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     rq.copy = copy;
     rq.copy_opt_len = opt.len;
     rq.copy_len = 0;
+    rq.claimed = false;
     if ((size_t)opt.len + m->payload_len <= sizeof copy && opt.len <= 255) {
         memcpy(copy, opt.val, opt.len);
         if (m->payload_len)
@@ -699,7 +758,13 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
      * cached answer without OSCORE processing. */
     if (s->req_len && rq.copy_len == s->req_len &&
         opt.len == s->req_opt_len &&
-        memcmp(copy, s->req, s->req_len) == 0) {
+        memcmp(copy, s->req, s->req_len) == 0 && s->req_claimed) {
+        /* Claimed by us, not answered (a store step failed after the
+         * claim): process it again without a second claim. */
+        rq.claimed = true;
+    } else if (s->req_len && s->resp_len && rq.copy_len == s->req_len &&
+               opt.len == s->req_opt_len &&
+               memcmp(copy, s->req, s->req_len) == 0) {
         cj_coap_builder_t b;
         answer_init(j, &b, out->buf, out->cap, m, s->resp[0]);
         n = cj_coap_build_finish(&b);
@@ -730,18 +795,34 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     if (kind == KIND_OLD) {
         /* The record runs a recovered context; the pledge-id context has
          * no trustworthy mutable state any more.  Only a new recovery run
-         * may answer it (its 4.01 uses a fresh R2 context). */
+         * may answer it (its 4.01 uses a fresh R2 context), and only for
+         * a request the pledge sent after everything seen from it: its
+         * one sequence number counter serves every context (RFC 8613
+         * Appendix B.2), so a Partial IV not above the recovered
+         * context's window is a captured old request.  Replayed, it would
+         * replace the pending R2 and the repeat cache of the genuine
+         * pledge.  old_replay (memory only) catches repeats of newer
+         * ones while the slot is cached. */
+        cj_oscore_replay_t w;
+        uint64_t piv = cj_oscore_piv_value(ov.piv, ov.piv_len);
+
         if (!j->cfg.recovery ||
+            (s->rec.replay.valid && piv <= s->rec.replay.highest) ||
             derive(&tmp, s->rec.psk, s->rec.id, s->rec.id_len) != CJ_OK)
             goto drop;
+        tmp.replay = s->old_replay;
         n = cj_oscore_unprotect_request(&tmp, msg, len, j->plain,
                                         sizeof j->plain, &bind);
+        w = tmp.replay;
         cj_oscore_ctx_wipe(&tmp);
         cj_crypto_wipe(j->plain, sizeof j->plain);
         if (n < 0)
             goto drop;
         saved = s->osc.replay;
-        return recovery_first(j, s, &tmp, &saved, &bind, &rq, out);
+        n = recovery_first(j, s, &tmp, &saved, &bind, &rq, out);
+        if (n == 1)
+            s->old_replay = w;
+        return n;
     }
 
     /* KIND_R2, Appendix B.2 step 4: request #2 under R2 || R3. */
@@ -767,6 +848,8 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     memset(s->r2, 0, sizeof s->r2);
     s->req_len = 0;
     s->resp_len = 0;
+    s->req_claimed = false;
+    memset(&s->old_replay, 0, sizeof s->old_replay);
     cj_oscore_ctx_wipe(&s->osc);
     s->osc = tmp;
     cj_oscore_ctx_wipe(&tmp);
@@ -790,14 +873,41 @@ drop:
 
 /* ---- parameter updates -------------------------------------------------- */
 
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > CJ_TIME_NEVER - 1 - b || b >= CJ_TIME_NEVER - 1
+               ? CJ_TIME_NEVER - 1
+               : a + b;
+}
+
 static uint32_t first_timeout(const cj_jrc_t *j)
 {
     uint32_t r = 0, span;
+    uint64_t s64 = (uint64_t)j->timing.ack_timeout_ms *
+                   (j->timing.ack_random_factor_pct - 100u) / 100u;
 
-    span = (uint32_t)((uint64_t)j->timing.ack_timeout_ms *
-                      (j->timing.ack_random_factor_pct - 100u) / 100u);
+    /* saturate: the sum below must stay a 32-bit timeout */
+    if (s64 > UINT32_MAX - j->timing.ack_timeout_ms)
+        s64 = UINT32_MAX - j->timing.ack_timeout_ms;
+    span = (uint32_t)s64;
     (void)cj_crypto_random((uint8_t *)&r, sizeof r);
-    return j->timing.ack_timeout_ms + (span ? r % (span + 1) : 0);
+    return j->timing.ack_timeout_ms +
+           (span ? r % (span == UINT32_MAX ? span : span + 1u) : 0);
+}
+
+/* The whole life of an exchange whose first timeout is t (RFC 7252
+ * section 4.8.2 MAX_TRANSMIT_WAIT with the timeout drawn): t * (2^(n+1)
+ * - 1) for n = MAX_RETRANSMIT, summed saturating so no shift or
+ * multiplication can overflow whatever the configured values. */
+static uint64_t transmit_wait(const cj_jrc_t *j, uint32_t t)
+{
+    uint64_t sum = 0, step = t;
+
+    for (unsigned i = 0; i <= j->timing.max_retransmit; i++) {
+        sum = add_sat(sum, step);
+        step = add_sat(step, step);
+    }
+    return sum;
 }
 
 static void upd_free(cj_jrc_update_t *u)
@@ -922,7 +1032,8 @@ static int dispatch(cj_jrc_t *j, uint64_t now, const cj_jrc_pledge_t *rec,
     u->osc.platform = NULL;
     u->state = UPD_WAIT;
     u->timeout_ms = first_timeout(j);
-    u->deadline = now + u->timeout_ms;
+    u->deadline = add_sat(now, u->timeout_ms);
+    u->give_up = add_sat(now, transmit_wait(j, u->timeout_ms));
     memcpy(out->buf, u->msg, u->msg_len);
     out->len = u->msg_len;
     out->to = u->to;
@@ -960,7 +1071,7 @@ static int campaign_step(cj_jrc_t *j, uint64_t now, cj_out_t *out)
                 rc = 0;
             else
                 j->stats.store_errors++;
-            cj_crypto_wipe(&rec, sizeof rec);
+            cj_crypto_wipe(&rec, sizeof rec); /* every path above */
             if (rc == CJ_ERR_STORAGE || rc < 0) {
                 j->camp_retry_at = now + CJ_JRC_STORE_RETRY_MS;
                 return 0;
@@ -973,6 +1084,8 @@ static int campaign_step(cj_jrc_t *j, uint64_t now, cj_out_t *out)
         }
         uint64_t c = j->camp_cursor;
         rc = j->store.next_joined(j->store.ctx, &c, &rec);
+        if (rc != CJ_OK)
+            cj_crypto_wipe(&rec, sizeof rec); /* may be partly filled */
         if (rc == CJ_ERR_NOTFOUND) {
             j->camp_phase = j->camp_phase == PH_6LN ? PH_WAIT_6LN : PH_DONE;
             if (j->camp_phase == PH_WAIT_6LN && upd_in_use(j) == 0) {
@@ -996,6 +1109,7 @@ static int campaign_step(cj_jrc_t *j, uint64_t now, cj_out_t *out)
                                             : rec.role == CJ_COJP_ROLE_6LBR;
         if (!want || blacklisted(j, rec.id, rec.id_len) ||
             bytes_eq(rec.id, rec.id_len, j->camp_target, j->camp_target_len)) {
+            cj_crypto_wipe(&rec, sizeof rec);
             j->camp_cursor = c;
             continue;
         }
@@ -1033,13 +1147,15 @@ int cj_jrc_poll(cj_jrc_t *j, uint64_t now, cj_out_t *out)
             continue;
         }
         /* RFC 7252 section 4.2: retransmit with doubled timeout until
-         * MAX_RETRANSMIT, then give up; an empty ACK only stretched the
-         * deadline for a separate response. */
+         * MAX_RETRANSMIT, then give up; an empty ACK only stopped the
+         * retransmissions, never moving the give-up time. */
         if (u->state == UPD_WAIT && u->retransmits < j->timing.max_retransmit &&
             u->msg_len <= out->cap) {
             u->retransmits++;
-            u->timeout_ms *= 2;
-            u->deadline = now + u->timeout_ms;
+            u->timeout_ms = u->timeout_ms > UINT32_MAX / 2u
+                                ? UINT32_MAX
+                                : u->timeout_ms * 2u;
+            u->deadline = add_sat(now, u->timeout_ms);
             memcpy(out->buf, u->msg, u->msg_len);
             out->len = u->msg_len;
             out->to = u->to;
@@ -1095,13 +1211,22 @@ static int handle_response(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     }
     if (u == NULL)
         return 0;
-    if (m->type == CJ_COAP_RST)
-        return settle(j, u, now, false, out);
+    /* RST and empty ACK are not authenticated (anyone who saw or guessed
+     * the MID can send them), so they are advisory only: an RST changes
+     * nothing (the exchange goes on until the normal give-up, then the
+     * node is recorded as not reached); an empty ACK stops the
+     * retransmissions to wait for the separate response (RFC 7252
+     * section 5.2.2) but only until the give-up time fixed when the
+     * request was first sent (MAX_TRANSMIT_WAIT), never later. */
+    if (m->type == CJ_COAP_RST) {
+        j->stats.dropped++;
+        return 0;
+    }
     if (m->code == CJ_COAP_EMPTY) {
-        /* RFC 7252 section 5.2.2: the answer will come separately. */
-        u->state = UPD_SEPARATE;
-        u->deadline = now + ((uint64_t)j->timing.ack_timeout_ms
-                             << (j->timing.max_retransmit + 1));
+        if (m->type == CJ_COAP_ACK) {
+            u->state = UPD_SEPARATE;
+            u->deadline = u->give_up;
+        }
         return 0;
     }
     if (by_mid && (m->token_len != sizeof u->token ||
@@ -1220,7 +1345,8 @@ int cj_jrc_init(cj_jrc_t *j, const cj_jrc_cfg_t *cfg,
     }
     j->bl_count = (uint8_t)cfg->blacklist_count;
     /* campaign_start() pre-increments; numbers stay in 1..2^31-1 */
-    j->camp_seq = cfg->first_campaign > 0 && cfg->first_campaign <= 0x7fffffffu
+    j->camp_seq = cfg->first_campaign > 0 &&
+                          cfg->first_campaign <= CJ_JRC_MAX_CAMPAIGN
                       ? cfg->first_campaign - 1u
                       : 0;
     for (size_t i = 0; i < cfg->slot_count; i++)
@@ -1237,8 +1363,12 @@ static int campaign_start(cj_jrc_t *j, uint8_t kind, uint8_t phase)
     j->camp_phase = phase;
     j->camp_cursor = 0;
     j->camp_retry_at = 0;
-    j->camp_number = ++j->camp_seq;
-    return (int)(j->camp_number & 0x7fffffff);
+    /* Numbers run 1 .. 2^31 - 1 (they are returned as a positive int),
+     * then wrap to 1, never 0; a host that persists them sees the wrap
+     * as the next number being smaller. */
+    j->camp_seq = j->camp_seq >= CJ_JRC_MAX_CAMPAIGN ? 1u : j->camp_seq + 1u;
+    j->camp_number = j->camp_seq;
+    return (int)j->camp_number;
 }
 
 int cj_jrc_rekey(cj_jrc_t *j, uint64_t now, const cj_jrc_key_t *keys,
@@ -1272,8 +1402,10 @@ int cj_jrc_reassign(cj_jrc_t *j, uint64_t now, const uint8_t *id,
         return CJ_ERR_BUSY;
     j->stats.lookups++;
     rc = j->store.lookup(j->store.ctx, id, id_len, &rec);
-    if (!store_ok(j, rc))
+    if (!store_ok(j, rc)) {
+        cj_crypto_wipe(&rec, sizeof rec);
         return rc == CJ_ERR_NOTFOUND ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
+    }
     joined = rec.joined;
     cj_crypto_wipe(&rec, sizeof rec);
     if (!joined)
@@ -1313,8 +1445,10 @@ int cj_jrc_evict(cj_jrc_t *j, uint64_t now, const uint8_t *id, size_t id_len)
         return CJ_ERR_NOSPACE;
     j->stats.lookups++;
     rc = j->store.lookup(j->store.ctx, id, id_len, &rec);
-    if (!store_ok(j, rc))
+    if (!store_ok(j, rc)) {
+        cj_crypto_wipe(&rec, sizeof rec);
         return rc == CJ_ERR_NOTFOUND ? CJ_ERR_NOTFOUND : CJ_ERR_STORAGE;
+    }
     /* Fresh keys first: if randomness fails nothing has changed. */
     memcpy(fresh, j->keys, sizeof fresh);
     for (size_t i = 0; i < j->key_count; i++) {

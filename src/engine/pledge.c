@@ -11,7 +11,13 @@
  *   - nothing derived from a message is applied before its Partial IV is
  *     durable in the window (section 7.3.1);
  *   - the sender sequence number counter only grows, also across the
- *     Appendix B.2 context change.
+ *     Appendix B.2 context changes (trial, confirmation and fallback);
+ *   - rec_trial is set exactly while osc runs an unconfirmed R2 || R3;
+ *     nothing of it is durable until a response under it verified, and
+ *     the durable context (pledge id, or the confirmed pair) is what a
+ *     restart or a failed trial goes back to;
+ *   - no plaintext of an input survives the input() call: neither in
+ *     out->buf nor in the caller's msg (OSCORE decrypts in place).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,7 +70,26 @@ static void put_be64(uint8_t b[8], uint64_t v)
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
+    if (b >= CJ_TIME_NEVER - 1)
+        return CJ_TIME_NEVER - 1;
     return a > CJ_TIME_NEVER - 1 - b ? CJ_TIME_NEVER - 1 : a + b;
+}
+
+/* RFC 7252 section 4.2 doubling of a 32-bit timeout, saturating (a large
+ * MAX_RETRANSMIT must not wrap a timeout to 0 and retransmit in a burst). */
+static uint32_t double_sat(uint32_t t)
+{
+    return t > UINT32_MAX / 2u ? UINT32_MAX : t * 2u;
+}
+
+/* The region of msg that OSCORE decrypted in place: the outer payload
+ * (m was parsed from msg before unprotecting).  Wiped once the plaintext
+ * is no longer needed, so the Configuration's keys do not stay in the
+ * caller's buffer. */
+static void wipe_payload(uint8_t *msg, const cj_coap_msg_t *m)
+{
+    if (m->payload_len)
+        cj_crypto_wipe(msg + (m->payload - msg), m->payload_len);
 }
 
 static int ctr_load(const cj_pledge_t *p, uint32_t n, uint64_t *v)
@@ -112,6 +137,61 @@ static uint8_t ctx_tag_of(const uint8_t *idctx, size_t len)
     for (size_t i = 0; i < len; i++)
         x = (x * 31u + idctx[i]) % 255u;
     return (uint8_t)(x + 1u);
+}
+
+/* "Pair valid" marker of a confirmed R2 || R3 (counter CJ_PLEDGE_CTR_PAIR,
+ * written last).  Any change of either nonce changes it, so a torn write
+ * (a new R3 beside an old R2, or a new pair beside an old marker) is seen
+ * on restore.  Not a secret and not an integrity check against an
+ * attacker with access to the storage, only against interruption. */
+static uint64_t pair_check(const uint8_t idctx[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN])
+{
+    uint64_t a = be64(idctx), b = be64(idctx + CJ_PLEDGE_RECOVERY_NONCE_LEN);
+
+    return a ^ (b << 29 | b >> 35) ^ UINT64_C(0x436f4a5052324133);
+}
+
+/* End a trial of R2 || R3 that no verified response confirmed: go back
+ * to the durable context (pledge id or confirmed pair) and its replay
+ * window, keeping the sender sequence number (it only grows). */
+static void trial_end(cj_pledge_t *p)
+{
+    uint64_t ssn = p->osc.ssn, reserved = p->osc.ssn_reserved;
+    const uint8_t *id = p->has_pair ? p->pair : p->pledge_id;
+    size_t id_len = p->has_pair ? sizeof p->pair : p->pledge_id_len;
+
+    if (!p->rec_trial)
+        return;
+    /* Cannot fail: these parameters were derived at init or confirmed. */
+    if (derive(p, &p->osc, id, id_len, true) == CJ_OK) {
+        p->osc.ssn = ssn;
+        p->osc.ssn_reserved = reserved;
+        p->osc.replay = p->base_replay;
+        p->ctx_tag = p->base_tag;
+    }
+    p->rec_trial = false;
+    cj_crypto_wipe(p->rec_idctx, sizeof p->rec_idctx);
+}
+
+/* Appendix B.2 step 5: a response under R2 || R3 verified, so the JRC
+ * holds the pair; make it the durable context, marker last.  On failure
+ * the trial goes on (the response is dropped; the retransmission or the
+ * JRC's repeat brings it again) and a restart still finds the old
+ * context: the marker does not match a half-written pair. */
+static int trial_confirm(cj_pledge_t *p)
+{
+    const uint8_t *r = p->rec_idctx;
+
+    if (ctr_store(p, CJ_PLEDGE_CTR_R3,
+                  be64(r + CJ_PLEDGE_RECOVERY_NONCE_LEN)) != CJ_OK ||
+        ctr_store(p, CJ_PLEDGE_CTR_R2, be64(r)) != CJ_OK ||
+        ctr_store(p, CJ_PLEDGE_CTR_PAIR, pair_check(r)) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    memcpy(p->pair, r, sizeof p->pair);
+    p->has_pair = true;
+    p->rec_trial = false;
+    cj_crypto_wipe(p->rec_idctx, sizeof p->rec_idctx);
+    return CJ_OK;
 }
 #endif
 
@@ -168,15 +248,15 @@ static const cj_pledge_key_t *set_find(const cj_pledge_keyset_t *s,
     return NULL;
 }
 
+/* Key sets are secret: compared in constant time over the entries in
+ * use (every byte of an entry is defined: set_from_config zeroes first). */
 static bool set_equal(const cj_pledge_keyset_t *a,
                       const cj_pledge_keyset_t *b)
 {
     if (a->n != b->n)
         return false;
-    for (uint8_t i = 0; i < a->n; i++)
-        if (memcmp(&a->k[i], &b->k[i], sizeof a->k[i]) != 0)
-            return false;
-    return true;
+    return a->n == 0 ||
+           cj_crypto_ct_compare(a->k, b->k, a->n * sizeof a->k[0]) == 0;
 }
 
 static void set_wipe(cj_pledge_keyset_t *s)
@@ -260,11 +340,11 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
             goto report;
         }
     }
+    /* An invalid short identifier was discarded by the codec
+     * (c->short_id NULL, its bit in c->ignored): section 8.4.4 says the
+     * decoder MUST silently ignore it, so the rest of the object is used
+     * as if it were absent. */
     label = CJ_COJP_LABEL_SHORT_ID;
-    if (c->ignored & (1u << CJ_COJP_LABEL_SHORT_ID)) {
-        code = CJ_COJP_CODE_MALFORMED;
-        goto report;
-    }
     if (joining && c->short_id != NULL && c->has_lease_time &&
         c->lease_time == 0) {
         ai = &zero;
@@ -389,7 +469,7 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
     size_t ctx_len;
     uint64_t rw = 0;
 #if CJ_PLEDGE_RECOVERY
-    uint64_t r2 = 0, r3 = 0;
+    uint64_t r2 = 0, r3 = 0, mark = 0;
 #endif
     int rc;
 
@@ -437,17 +517,23 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
     ctx_id = p->pledge_id;
     ctx_len = p->pledge_id_len;
 #if CJ_PLEDGE_RECOVERY
-    /* Appendix B.2 state: both nonces durable means R2 || R3 is the ID
-     * Context (R2 is written last). */
+    /* Appendix B.2 state: a confirmed pair is R2, R3 and a marker that
+     * matches them (written last); anything else is the pledge id. */
     rc = ctr_load(p, CJ_PLEDGE_CTR_R2, &r2);
     if (rc == CJ_OK)
         rc = ctr_load(p, CJ_PLEDGE_CTR_R3, &r3);
+    if (rc == CJ_OK)
+        rc = ctr_load(p, CJ_PLEDGE_CTR_PAIR, &mark);
     if (rc == CJ_OK) {
         put_be64(idctx, r2);
         put_be64(idctx + CJ_PLEDGE_RECOVERY_NONCE_LEN, r3);
-        ctx_id = idctx;
-        ctx_len = sizeof idctx;
-        p->ctx_tag = ctx_tag_of(idctx, sizeof idctx);
+        if (mark == pair_check(idctx)) {
+            memcpy(p->pair, idctx, sizeof p->pair);
+            p->has_pair = true;
+            ctx_id = p->pair;
+            ctx_len = sizeof p->pair;
+            p->ctx_tag = ctx_tag_of(idctx, sizeof idctx);
+        }
     } else if (rc != CJ_ERR_NOTFOUND) {
         goto storage;
     }
@@ -516,6 +602,9 @@ int cj_pledge_add_jp(cj_pledge_t *p, const cj_addr_t *jp,
 /* Join again from the first attempt (start, lease expiry). */
 static void begin_joining(cj_pledge_t *p, uint64_t now)
 {
+#if CJ_PLEDGE_RECOVERY
+    trial_end(p); /* a restarted join does not count on an old R2 */
+#endif
     p->state = CJ_PLEDGE_BACKOFF;
     p->attempts = 0;
     p->same_jp = false;
@@ -551,6 +640,14 @@ static void emit(cj_out_t *out, const uint8_t *b, size_t n,
  * poll, or the pledge gives up (section 8.3.1). */
 static void attempt_end(cj_pledge_t *p, uint64_t now, int ev, cj_out_t *out)
 {
+#if CJ_PLEDGE_RECOVERY
+    /* An attempt under R2 || R3 that ends without a verified response
+     * (a verified one confirmed the pair before getting here): the JRC
+     * may have lost R2, so the next attempt goes back to ID1 (RFC 8613
+     * Appendix B.2 step 5 marks the new context only on success). */
+    if (ev != CJ_PLEDGE_EV_RECOVERY)
+        trial_end(p);
+#endif
     p->tx_len = 0;
     p->acked = false;
     if (!p->same_jp && p->jp_count)
@@ -649,8 +746,14 @@ static int attempt_start(cj_pledge_t *p, uint64_t now, cj_out_t *out)
      * helper on Cortex-M); the sum equals the 64-bit product / 100
      * truncated to 32 bits. */
     spread = p->timing.ack_random_factor_pct - 100u;
-    spread = p->timing.ack_timeout_ms / 100u * spread +
-             p->timing.ack_timeout_ms % 100u * spread / 100u;
+    if (spread != 0 &&
+        p->timing.ack_timeout_ms / 100u > (UINT32_MAX - 65535u) / spread)
+        spread = UINT32_MAX; /* saturate; capped just below */
+    else
+        spread = p->timing.ack_timeout_ms / 100u * spread +
+                 p->timing.ack_timeout_ms % 100u * spread / 100u;
+    if (spread > UINT32_MAX - p->timing.ack_timeout_ms)
+        spread = UINT32_MAX - p->timing.ack_timeout_ms;
     p->timeout_ms = p->timing.ack_timeout_ms +
                     (spread ? rand32() % (spread + 1u) : 0u);
     p->timer = add_sat(now, p->timeout_ms);
@@ -726,14 +829,17 @@ static int recovery(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     }
     cj_crypto_wipe(out->buf, (size_t)rc);
 
-    /* R3, durable before use; R2 written last commits the pair. */
+    /* R3, then R2 || R3 on trial: nothing is written until a response
+     * under it verifies (trial_confirm); the durable context and its
+     * window stay the fallback (Appendix B.2 step 5). */
     if (cj_crypto_random(id3 + CJ_PLEDGE_RECOVERY_NONCE_LEN,
-                         CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK ||
-        ctr_store(p, CJ_PLEDGE_CTR_R3,
-                  be64(id3 + CJ_PLEDGE_RECOVERY_NONCE_LEN)) != CJ_OK ||
-        ctr_store(p, CJ_PLEDGE_CTR_R2, be64(id3)) != CJ_OK) {
+                         CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK) {
         cj_crypto_wipe(id3, sizeof id3);
         return 0; /* a retransmission brings the 4.01 again */
+    }
+    if (!p->rec_trial) {
+        p->base_replay = p->osc.replay;
+        p->base_tag = p->ctx_tag;
     }
     ssn = p->osc.ssn;
     reserved = p->osc.ssn_reserved;
@@ -743,6 +849,8 @@ static int recovery(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         p->osc.ssn = ssn;
         p->osc.ssn_reserved = reserved;
         p->ctx_tag = ctx_tag_of(id3, sizeof id3);
+        memcpy(p->rec_idctx, id3, sizeof id3);
+        p->rec_trial = true;
     }
     cj_crypto_wipe(id3, sizeof id3);
     if (rc != CJ_OK)
@@ -789,17 +897,30 @@ static int join_response(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         return 0;
     if (ov.has_kid_context &&
         !bytes_eq(ov.kid_context, ov.kid_context_len, p->osc.id_context,
-                  p->osc.id_context_len))
+                  p->osc.id_context_len)) {
 #if CJ_PLEDGE_RECOVERY
-        return recovery(p, now, from, &ov, type, mid, msg, len, out);
+        rc = recovery(p, now, from, &ov, type, mid, msg, len, out);
+        wipe_payload(msg, m);
+        return rc;
 #else
         return 0; /* recovery not built in: unverifiable, dropped (7.3.2) */
 #endif
+    }
 
     rc = cj_oscore_unprotect_response(&p->osc, &p->req, msg, len, out->buf,
                                       out->cap);
+    wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
     if (rc < 0)
         return 0;
+#if CJ_PLEDGE_RECOVERY
+    /* Appendix B.2 step 5: a response verified under R2 || R3; durable
+     * before anything of it is acted upon. */
+    if (p->rec_trial && trial_confirm(p) != CJ_OK) {
+        p->osc.replay = before;
+        cj_crypto_wipe(out->buf, (size_t)rc);
+        return 0;
+    }
+#endif
     if (replay_commit(p, &before) != CJ_OK ||
         cj_coap_parse(&in, out->buf, (size_t)rc) != CJ_OK) {
         p->osc.replay = before;
@@ -884,6 +1005,7 @@ static int update_request(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     /* A retransmission of the request last answered: same bytes back,
      * nothing processed again (RFC 7252 section 4.5). */
     if (p->has_last && type == CJ_COAP_CON && mid == p->last_mid &&
+        cj_addr_equal(from, &p->last_from) &&
         bytes_eq(ov.piv, ov.piv_len, p->last_piv, p->last_piv_len) &&
         memcmp(tag, p->last_tag, sizeof tag) == 0) {
         emit(out, p->resp, p->resp_len, from);
@@ -894,6 +1016,7 @@ static int update_request(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
 
     rc = cj_oscore_unprotect_request(&p->osc, msg, len, out->buf, out->cap,
                                      &req);
+    wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
     if (rc < 0)
         return 0;
     if (cj_coap_parse(&in, out->buf, (size_t)rc) != CJ_OK) {
@@ -951,14 +1074,15 @@ static int update_request(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     memcpy(p->resp, resp, (size_t)rc);
     p->resp_len = (uint16_t)rc;
     p->has_last = type == CJ_COAP_CON;
+    p->last_from = *from;
     p->last_mid = mid;
     memcpy(p->last_piv, req.piv, req.piv_len);
     p->last_piv_len = req.piv_len;
     memcpy(p->last_tag, tag, sizeof tag);
     emit(out, p->resp, p->resp_len, from);
     if (expired) {
-        /* Lease 0 (section 8.4.4): stop using the identifier, rejoin. */
-        p->pending &= (uint16_t)~EV_BIT(CJ_PLEDGE_EV_KEYS_SWITCHED);
+        /* Lease 0 (section 8.4.4): stop using the identifier, rejoin.
+         * A 6LBR key switch of the same update stays queued. */
         out->event = CJ_PLEDGE_EV_LEASE_EXPIRED;
         begin_joining(p, now);
     } else if (usable) {
@@ -987,13 +1111,15 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         return update_request(p, now, from, &m, msg, len, out);
     if (m.code == CJ_COAP_EMPTY && m.type == CJ_COAP_ACK &&
         p->state == CJ_PLEDGE_JOINING && p->tx_len && m.mid == p->mid &&
-        !p->acked) {
+        !p->acked && cj_addr_equal(from, &p->tx_to)) {
         /* RFC 7252 section 5.2.2: a separate response follows; stop
-         * retransmitting and give it what the retransmissions had left. */
+         * retransmitting and give it what the retransmissions had left
+         * (never more: the attempt ends when it would have anyway).
+         * Saturating, whatever MAX_RETRANSMIT is. */
         uint64_t left = 0, t = p->timeout_ms;
         for (unsigned i = p->retransmits; i <= p->timing.max_retransmit; i++) {
-            left += t;
-            t *= 2;
+            left = add_sat(left, t);
+            t = add_sat(t, t);
         }
         p->acked = true;
         p->timer = add_sat(now, left);
@@ -1036,7 +1162,7 @@ int cj_pledge_poll(cj_pledge_t *p, uint64_t now, cj_out_t *out)
             return 0;
         if (!p->acked && p->retransmits < p->timing.max_retransmit) {
             p->retransmits++;
-            p->timeout_ms *= 2;
+            p->timeout_ms = double_sat(p->timeout_ms);
             p->timer = add_sat(now, p->timeout_ms);
             emit(out, p->tx, p->tx_len, &p->tx_to);
             return 1;

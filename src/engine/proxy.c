@@ -206,6 +206,29 @@ static bool blacklisted(const cj_proxy_t *jp, const uint8_t *id, size_t len)
     return false;
 }
 
+bool cj_proxy_blacklisted(const cj_proxy_t *jp, const uint8_t *ll_src,
+                          size_t len)
+{
+    if (jp == NULL || ll_src == NULL || len == 0)
+        return false;
+    return blacklisted(jp, ll_src, len);
+}
+
+int cj_proxy_eui64_from_ipv6(const uint8_t ipv6[16], uint8_t eui64[8])
+{
+    /* fe80::/64: fe80 followed by 48 zero bits (RFC 4291 section 2.5.6). */
+    static const uint8_t ll[8] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0};
+    /* RFC 4944 section 6: 0000:00ff:fe00:XXXX from a short address. */
+    static const uint8_t short_form[6] = {0, 0, 0, 0xff, 0xfe, 0};
+
+    if (ipv6 == NULL || eui64 == NULL || memcmp(ipv6, ll, sizeof ll) != 0 ||
+        memcmp(ipv6 + 8, short_form, sizeof short_form) == 0)
+        return CJ_ERR_INVALID;
+    memcpy(eui64, ipv6 + 8, 8);
+    eui64[0] ^= 0x02; /* RFC 4291 Appendix A: invert the U/L bit back */
+    return CJ_OK;
+}
+
 /* ---- pledge -> JRC (section 7.1; RFC 8974 section 4) ------------------ */
 
 /* The checks that make a datagram a join request worth relaying.  The

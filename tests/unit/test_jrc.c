@@ -986,7 +986,18 @@ TEST(jrc_campaign_store_failures_and_refusal)
         rst[1] = 0;
         rst[2] = (uint8_t)(m.mid >> 8);
         rst[3] = (uint8_t)m.mid;
-        CHECK_EQ(cj_jrc_input(&jrc, now, &from, rst, 4, &out), 1);
+        /* review fix M5: an RST is unauthenticated, so it is advisory:
+         * retransmissions go on and the node is recorded as not reached
+         * only at the normal give-up */
+        CHECK_EQ(cj_jrc_input(&jrc, now, &from, rst, 4, &out), 0);
+        for (int k = 0; k < 64; k++) {
+            uint64_t t = cj_jrc_next_timer(&jrc);
+            if (t > now)
+                now = t;
+            if (cj_jrc_poll(&jrc, now, &out) == 1 &&
+                out.event == CJ_JRC_EV_UPDATE_FAILED)
+                break;
+        }
         CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
         CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
         CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
@@ -1401,4 +1412,251 @@ TEST(jrc_two_engines_stale_context_after_recovery)
     n = jm_request(&p, msg, sizeof msg);
     CHECK_EQ(cj_jrc_input(&e2, 5, &jp_addr, msg, n, &o2), 1);
     CHECK(jm_open(&p, o2.buf, o2.len) >= 0);
+}
+
+/* Review fix: unauthenticated Join Requests naming other provisioned
+ * pledges must not push a pending recovery nonce R2 out of the slot cache
+ * (RFC 9031 section 7.3.2: a dropped message changes nothing; RFC 8613
+ * Appendix B.2 step 4 needs R2 when request #2 arrives).  Before the fix
+ * the LRU victim was the slot holding R2, and the pledge, already on
+ * R2 || R3, could never be served again. */
+TEST(jrc_recovery_r2_survives_unverified_flood)
+{
+    uint8_t msg[256], idc[16];
+    size_t n;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+
+    setup(2, 3, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    /* request #1 of pledge 0 -> 4.01 naming R2 */
+    n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    CHECK_EQ(ov.kid_context_len, 8);
+    memcpy(idc, ov.kid_context, 8);
+    /* forged requests (bad tag) naming pledges 1 and 2: both dropped */
+    for (unsigned i = 1; i <= 2; i++) {
+        n = join_request(&pl[i], jr_cafe, 5, msg, sizeof msg);
+        msg[n - 1] ^= 0x01;
+        CHECK_EQ(feed(msg, n, 1 + i), 0);
+    }
+    /* request #2 under R2 || R3 still finds R2 */
+    memset(idc + 8, 0x5a, 8);
+    pledge_derive(&pl[0], idc, 16);
+    n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 10), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+}
+
+/* ---- review fixes ------------------------------------------------------- */
+
+/* M2: in recovery mode, a captured Join Request #1 under the pledge-id
+ * context, replayed after the pledge moved to R2 || R3, is dropped: its
+ * Partial IV is not above what the pledge sent under the recovered
+ * context (one counter for every context).  Before the fix it got a 4.01
+ * that replaced the slot's repeat cache, so the genuine pledge's
+ * retransmission of request #2 was then dropped as a replay.  A genuinely
+ * new request under the pledge id (a pledge that lost response #2 and
+ * went back to ID1) still gets a 4.01. */
+TEST(jrc_recovery_old_request_replay_dropped)
+{
+    uint8_t msg[256], msg1[256], msg2[256], idc[16];
+    size_t n, n1, n2;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    pledge_t old;
+    unsigned long rep;
+
+    setup(2, 2, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    old = pl[0];
+    n1 = join_request(&pl[0], jr_cafe, 5, msg1, sizeof msg1);
+    memcpy(msg, msg1, n1);
+    CHECK_EQ(feed(msg, n1, 1), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    memcpy(idc, ov.kid_context, 8);
+    memset(idc + 8, 0x3c, 8);
+    /* request #2 under R2 || R3, sequence number continuing */
+    {
+        uint64_t ssn = pl[0].ctx.ssn;
+        pledge_derive(&pl[0], idc, 16);
+        pl[0].ctx.ssn = ssn;
+    }
+    n2 = join_request(&pl[0], jr_cafe, 5, msg2, sizeof msg2);
+    memcpy(msg, msg2, n2);
+    CHECK_EQ(feed(msg, n2, 2), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+
+    /* the replayed request #1: dropped, nothing changes */
+    memcpy(msg, msg1, n1);
+    CHECK_EQ(feed(msg, n1, 3), 0);
+    CHECK_EQ(jrc.stats.recoveries, 1);
+    /* the genuine pledge's retransmission of #2 gets the cached answer */
+    rep = jrc.stats.repeats;
+    memcpy(msg, msg2, n2);
+    CHECK_EQ(feed(msg, n2, 4), 1);
+    CHECK_EQ(jrc.stats.repeats, rep + 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+
+    /* a new request under the pledge id with a higher Partial IV: 4.01 */
+    old.ctx.ssn = pl[0].ctx.ssn + 1;
+    n = join_request(&old, jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 5), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+}
+
+/* M3: the Partial IV is claimed before any admission write.  Engine B
+ * caches the pledge's context; engine A then admits a new request; the
+ * same request replayed to B passes B's stale in-memory window but is
+ * refused by the store before B restarts the lease or rewrites the join
+ * record (before the fix assign_short_id and record_join ran first). */
+TEST(jrc_claim_before_admission_writes)
+{
+    static cj_jrc_t eb;
+    static cj_jrc_slot_t sb[4];
+    cj_jrc_cfg_t cb;
+    cj_out_t ob;
+    uint8_t msg[256], copy[256], obuf[1024];
+    size_t n;
+    unsigned long assign, record;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    cb = cfg;
+    cb.slots = sb;
+    cb.slot_count = 4;
+    CHECK_EQ(cj_jrc_init(&eb, &cb, &ms.store, NULL), CJ_OK);
+    ob.buf = obuf;
+    ob.cap = sizeof obuf;
+    /* B admits a first request: its slot is cached */
+    n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(cj_jrc_input(&eb, 1, &jp_addr, msg, n, &ob), 1);
+    CHECK_EQ(ob.event, CJ_JRC_EV_JOINED);
+    /* A admits the next one */
+    n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    CHECK_EQ(feed(msg, n, 2), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    /* replayed to B */
+    assign = ms.calls[CJ_MEMSTORE_OP_ASSIGN_SHORT_ID];
+    record = ms.calls[CJ_MEMSTORE_OP_RECORD_JOIN];
+    CHECK_EQ(cj_jrc_input(&eb, 3, &jp_addr, copy, n, &ob), 0);
+    CHECK_EQ(ob.len, 0);
+    CHECK_EQ(ms.calls[CJ_MEMSTORE_OP_ASSIGN_SHORT_ID], assign);
+    CHECK_EQ(ms.calls[CJ_MEMSTORE_OP_RECORD_JOIN], record);
+}
+
+/* Open the update in out as node i would, answer nothing; returns MID. */
+static uint16_t update_mid(void)
+{
+    cj_coap_msg_t m;
+    if (cj_coap_parse(&m, out.buf, out.len) != CJ_OK)
+        return 0;
+    return m.mid;
+}
+
+/* M5: RST and empty ACK are advisory.  An RST does not settle the
+ * exchange (before the fix: UPDATE_FAILED at once); an empty ACK stops
+ * the retransmissions but never moves the give-up time past the
+ * MAX_TRANSMIT_WAIT fixed at the first send (before the fix a late empty
+ * ACK pushed it ACK_TIMEOUT << (MAX_RETRANSMIT + 1) further, and a large
+ * MAX_RETRANSMIT made that shift undefined). */
+TEST(jrc_update_rst_and_empty_ack_advisory)
+{
+    uint64_t now = 1000, t0, bound;
+    uint8_t ctl[4];
+    cj_addr_t node;
+    int camp;
+
+    setup(4, 3, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    for (unsigned i = 0; i < 3; i++) {
+        CHECK(join(&pl[i], now) >= 0);
+        node.len = 8;
+        memcpy(node.b, pl[i].id, 8);
+        CHECK_EQ(cj_jrc_memstore_set_address(&ms, pl[i].id, 8, &node), CJ_OK);
+    }
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK(out.len > 0);
+    t0 = now;
+    node = out.to;
+    /* ACK_TIMEOUT 1000 ms, factor 1.5, MAX_RETRANSMIT 2 */
+    bound = t0 + 1500u * 7u;
+
+    ctl[0] = 0x70; /* RST */
+    ctl[1] = 0;
+    ctl[2] = (uint8_t)(update_mid() >> 8);
+    ctl[3] = (uint8_t)update_mid();
+    CHECK_EQ(cj_jrc_input(&jrc, now, &node, ctl, 4, &out), 0);
+    CHECK_EQ(out.event, 0);
+    /* two retransmissions still follow */
+    for (int k = 0; k < 2; k++) {
+        now = cj_jrc_next_timer(&jrc);
+        CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+        CHECK(out.len > 0);
+    }
+    /* a late empty ACK: waiting, never beyond the original give-up */
+    ctl[0] = 0x60;
+    ctl[2] = (uint8_t)(update_mid() >> 8);
+    ctl[3] = (uint8_t)update_mid();
+    CHECK_EQ(cj_jrc_input(&jrc, now, &node, ctl, 4, &out), 0);
+    CHECK(cj_jrc_next_timer(&jrc) <= bound);
+    now = cj_jrc_next_timer(&jrc);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
+
+    /* a huge MAX_RETRANSMIT: timeouts and the give-up saturate */
+    cfg.timing.max_retransmit = 200;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    camp = cj_jrc_reassign(&jrc, now, pl[2].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    node = out.to;
+    ctl[2] = (uint8_t)(update_mid() >> 8);
+    ctl[3] = (uint8_t)update_mid();
+    for (int k = 0; k < 40; k++) {
+        uint64_t t = cj_jrc_next_timer(&jrc);
+        CHECK(t > now);
+        now = t;
+        CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+        CHECK(out.len > 0);
+    }
+    CHECK_EQ(cj_jrc_input(&jrc, now, &node, ctl, 4, &out), 0);
+    CHECK(cj_jrc_next_timer(&jrc) > now);
+    CHECK(cj_jrc_next_timer(&jrc) < CJ_TIME_NEVER);
+}
+
+/* Low: campaign numbers wrap from CJ_JRC_MAX_CAMPAIGN to 1, never 0
+ * (before the fix the number after 2^31 - 1 was returned as 0). */
+TEST(jrc_campaign_number_wraps_to_1)
+{
+    cj_jrc_key_t nk[1];
+
+    setup(2, 0, CJ_JRC_ALLOW_NODE);
+    memset(nk, 0, sizeof nk);
+    nk[0].key_id = 2;
+    cfg.first_campaign = CJ_JRC_MAX_CAMPAIGN;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK_EQ(cj_jrc_rekey(&jrc, 1000, nk, 1), (int)CJ_JRC_MAX_CAMPAIGN);
+    CHECK_EQ(cj_jrc_poll(&jrc, 1000, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+    CHECK_EQ(jrc.ev_campaign, CJ_JRC_MAX_CAMPAIGN);
+    nk[0].key_id = 3;
+    CHECK_EQ(cj_jrc_rekey(&jrc, 1000, nk, 1), 1);
+    CHECK_EQ(cj_jrc_poll(&jrc, 1000, &out), 1);
+    CHECK_EQ(jrc.ev_campaign, 1u);
 }

@@ -187,7 +187,14 @@ static void audit_jrc(net_t *n, size_t pledge, const uint8_t *msg, size_t len)
         return; /* response under the request nonce: bound to a pledge PIV */
     uint64_t piv = cj_oscore_piv_value(oo.piv, oo.piv_len);
     uint64_t fp = fnv(m.payload, m.payload_len);
-    uint64_t ctx = oo.has_kid_context ? fnv(oo.kid_context, oo.kid_context_len) : 0;
+    /* Without a kid context the message is under the pledge's current
+     * ID Context (the one it is trying, RFC 8613 Appendix B.2): a pledge
+     * whose response #2 was lost goes back to ID1 and recovers again, so
+     * two recovered contexts of one pledge each start at Partial IV 0
+     * under different keys. */
+    const cj_oscore_ctx_t *pc = &n->pl[pledge].osc;
+    uint64_t ctx = oo.has_kid_context ? fnv(oo.kid_context, oo.kid_context_len)
+                                      : fnv(pc->id_context, pc->id_context_len);
     for (size_t i = 0; i < n->audit_n; i++) {
         if (n->audit[i].pledge == pledge && n->audit[i].ctx == ctx && n->audit[i].piv == piv) {
             if (n->audit[i].fp != fp)

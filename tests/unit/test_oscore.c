@@ -1009,18 +1009,20 @@ TEST(oscore_rederive_matches_fresh_derive)
     CHECK_MEM(c.common_iv, 13, fresh.common_iv, 13);
     CHECK_MEM(c.id_context, c.id_context_len, idctx, 8);
     CHECK_HEX(c.sender_key, 16, "af2a1300a5e95788b356336eeecd2b92");
-    CHECK_EQ(c.ssn, 0);
+    /* The sequence number keeps counting on the same counter (review
+     * fix: it used to restart at 0, below the persisted mark); the replay
+     * window is the new context's own. */
+    CHECK_EQ(c.ssn, 50);
     CHECK(!c.replay.valid);
     CHECK(c.platform == &tp);
     CHECK(c.send_kid_context);
 
-    /* Persistence stays attached and reserves from 0 again. */
-    unsigned stores = tp_stores;
+    /* Persistence stays attached; the next number is 50, covered by the
+     * mark reserved before the change. */
     uint64_t piv;
     CHECK(send_one(&c, &piv) > 0);
-    CHECK_EQ(piv, 0);
-    CHECK_EQ(tp_stores, stores + 1);
-    CHECK_EQ(tp_val[1], CJ_OSCORE_SSN_PERSIST_STEP);
+    CHECK_EQ(piv, 50);
+    CHECK(tp_val[1] > 50);
 
     /* A rejected re-derivation leaves the context as it was. */
     cj_oscore_ctx_t before;
@@ -1259,3 +1261,45 @@ TEST(oscore_observe_disabled_class_e)
     CHECK_MEM(out, (size_t)(ul > 0 ? ul : 0), plain, pl);
 }
 #endif
+
+/* Review fix (Low): cj_oscore_ctx_rederive() keeps the sender sequence
+ * number counting on the same persistent counter.  Before the fix it
+ * restarted at 0 and the next reservation lowered the stored mark below
+ * numbers already used, so a reboot after the change restored a sequence
+ * number that had been used (RFC 8613 Appendix B.1.1). */
+TEST(oscore_rederive_keeps_counting)
+{
+    cj_oscore_ctx_t c, r;
+    cj_oscore_params_t p;
+    uint64_t piv = 0, mark, last = 0;
+
+    tp_reset();
+    CHECK_EQ(derive_tv(&c, TV1, true), CJ_OK);
+    CHECK_EQ(cj_oscore_ctx_attach(&c, &tp, 1), CJ_OK);
+    for (int i = 0; i < 40; i++)
+        CHECK(send_one(&c, &last) > 0);
+    mark = tp_val[1];
+    CHECK(mark > last);
+
+    memset(&p, 0, sizeof p);
+    p.master_secret = ms;
+    p.master_secret_len = 16;
+    p.master_salt = salt;
+    p.master_salt_len = 8;
+    p.recipient_id = id01;
+    p.recipient_id_len = 1;
+    p.id_context = idctx;
+    p.id_context_len = 8;
+    p.has_id_context = true;
+    CHECK_EQ(cj_oscore_ctx_rederive(&c, &p), CJ_OK);
+    CHECK(send_one(&c, &piv) > 0);
+    CHECK_EQ(piv, last + 1);
+    CHECK(tp_val[1] >= mark); /* the stored mark never goes down */
+
+    /* a reboot resumes above every number used, under any context */
+    CHECK_EQ(derive_tv(&r, TV3, true), CJ_OK);
+    CHECK_EQ(cj_oscore_ctx_attach(&r, &tp, 1), CJ_OK);
+    CHECK(r.ssn > piv);
+    cj_oscore_ctx_wipe(&c);
+    cj_oscore_ctx_wipe(&r);
+}

@@ -652,13 +652,12 @@ TEST(pledge_unusable_config_reported)
              CJ_OK);
     CHECK(jr.has_unsupported);
 
-    /* an invalid short identifier makes the object unusable too; the
+    /* a Join Response without a key set is unusable too (an invalid
+     * short identifier no longer is: section 8.4.4 has it ignored); the
      * report is not repeated after it was sent once */
     {
         uint8_t bad_cfg[BUF];
-        size_t bl = cj_hex("a2 02 820150 e6bf4287c2d7618d6a9687445ffd33e6 "
-                           "03 81 43 af9300",
-                           bad_cfg, sizeof bad_cfg);
+        size_t bl = cj_hex("a1 03 81 42 af93", bad_cfg, sizeof bad_cfg);
         r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, bad_cfg, bl, resp);
         CHECK_EQ(feed(&w, resp, r), 1);
         CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
@@ -666,8 +665,8 @@ TEST(pledge_unusable_config_reported)
         pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
         CHECK(pl > 0);
         CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
-        /* {5: h'cafe', 8: [1, 3, null]} */
-        CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 830103f6");
+        /* {5: h'cafe', 8: [0, 2, null]} */
+        CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 830002f6");
     }
     /* a Configuration that does not decode: reported as the codec says */
     {
@@ -870,7 +869,8 @@ TEST(pledge_update_short_id_blacklist_rate)
         uint8_t plain[BUF], upd[BUF], copy[BUF];
         cj_coap_msg_t in;
         int r;
-        n = cj_hex("a1 03 81 41 01", cfg, sizeof cfg); /* 1-byte short id */
+        /* a 9-byte blacklist entry (longer than an EUI-64) */
+        n = cj_hex("a1 06 81 49 000102030405060708", cfg, sizeof cfg);
         size_t un = jrc_update(&w.jrc, 0x302, cfg, n, upd);
         memcpy(copy, upd, un);
         CHECK_EQ(feed(&w, copy, un), 1);
@@ -879,7 +879,26 @@ TEST(pledge_update_short_id_blacklist_rate)
         CHECK(r > 0);
         CHECK_EQ(cj_coap_parse(&in, plain, (size_t)r), CJ_OK);
         CHECK_EQ(in.code, CJ_COAP_BAD_REQUEST);
-        CHECK_HEX(in.payload, in.payload_len, "830103f6");
+        CHECK_HEX(in.payload, in.payload_len, "830006f6");
+        CHECK_EQ(cj_pledge_short_id(&w.p, sid, NULL), CJ_OK);
+        CHECK_HEX(sid, 2, "1234");
+    }
+    /* an invalid short identifier is silently ignored (section 8.4.4,
+     * review fix: it used to make the update unusable): 2.04, the
+     * current identifier stays */
+    {
+        uint8_t plain[BUF], upd[BUF], copy[BUF];
+        cj_coap_msg_t in;
+        int r;
+        n = cj_hex("a1 03 81 41 01", cfg, sizeof cfg); /* 1-byte short id */
+        size_t un = jrc_update(&w.jrc, 0x303, cfg, n, upd);
+        memcpy(copy, upd, un);
+        CHECK_EQ(feed(&w, copy, un), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_UPDATED);
+        r = jrc_open_update_resp(&w.jrc, upd, un, w.buf, w.out.len, plain);
+        CHECK(r > 0);
+        CHECK_EQ(cj_coap_parse(&in, plain, (size_t)r), CJ_OK);
+        CHECK_EQ(in.code, CJ_COAP_CHANGED);
         CHECK_EQ(cj_pledge_short_id(&w.p, sid, NULL), CJ_OK);
         CHECK_HEX(sid, 2, "1234");
     }
@@ -1331,3 +1350,438 @@ TEST(pledge_recovery_disabled)
     CHECK_EQ(piv_of(req, n), piv1); /* byte-identical retransmission */
 }
 #endif
+
+/* ---- review fixes ------------------------------------------------------------ */
+
+#if CJ_PLEDGE_RECOVERY
+/* Counter n (relative to counter_base) of the in-memory platform. */
+static bool mem_ctr(const world_t *w, uint32_t n, uint64_t *v)
+{
+    for (unsigned i = 0; i < CJ_MEM_COUNTERS; i++)
+        if (w->mem.used[i] && w->mem.ids[i] == w->cfg.counter_base + n) {
+            if (v)
+                *v = w->mem.values[i];
+            return true;
+        }
+    return false;
+}
+
+/* Run the outstanding attempt out: retransmissions until the TIMEOUT. */
+static void run_to_timeout(world_t *w)
+{
+    for (int i = 0; i < 16; i++) {
+        w->now = cj_pledge_next_timer(&w->p);
+        if (cj_pledge_poll(&w->p, w->now, &w->out) == 1 &&
+            w->out.event == CJ_PLEDGE_EV_TIMEOUT)
+            return;
+    }
+    CHECK(!"attempt timed out");
+}
+
+/* M1 (RFC 8613 Appendix B.2 step 5): R2 || R3 is on trial until a
+ * response under it verifies.  Nothing is durable after the 4.01 (a
+ * reboot finds ID1), and when the attempt under R2 || R3 times out (the
+ * JRC lost R2) the next one goes back to ID1, with a sequence number
+ * above every one used before.  Before the fix the pair was written at
+ * once and kept for ever. */
+TEST(pledge_recovery_trial_falls_back_to_id1)
+{
+    static world_t w;
+    static cj_pledge_t q;
+    uint8_t req[BUF], resp[BUF];
+    uint8_t r2[8] = {0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7};
+    cj_oscore_option_t ov;
+    size_t n, r;
+    uint64_t piv1, piv2;
+
+    world_init(&w, 2);
+    r = recovery_401(&w, r2, resp, &piv1);
+    if (r == 0)
+        return;
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_RECOVERY);
+    CHECK(!mem_ctr(&w, CJ_PLEDGE_CTR_R2, NULL));
+    CHECK(!mem_ctr(&w, CJ_PLEDGE_CTR_R3, NULL));
+    CHECK(!mem_ctr(&w, CJ_PLEDGE_CTR_PAIR, NULL));
+    /* a reboot now would come back with the pledge-id context */
+    CHECK_EQ(cj_pledge_init(&q, &w.cfg, &w.mem.port), CJ_OK);
+    CHECK_MEM(q.osc.id_context, q.osc.id_context_len, pid, sizeof pid);
+
+    /* request #2 under R2 || R3 goes unanswered */
+    n = poll_send(&w, req);
+    piv2 = piv_of(req, n);
+    CHECK(piv2 > piv1);
+    if (!oscore_opt_of(req, n, &ov))
+        return;
+    CHECK_EQ(ov.kid_context_len, 16);
+    run_to_timeout(&w);
+
+    /* the next attempt is back on ID1, numbers still growing */
+    n = poll_send(&w, req);
+    if (!oscore_opt_of(req, n, &ov))
+        return;
+    CHECK_MEM(ov.kid_context, ov.kid_context_len, pid, sizeof pid);
+    CHECK(piv_of(req, n) > piv2);
+    CHECK_MEM(w.p.osc.id_context, w.p.osc.id_context_len, pid, sizeof pid);
+    /* and a JRC that answers under ID1 is heard */
+    r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, NULL, 0, resp);
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED); /* no keys: verified */
+    CHECK(!mem_ctr(&w, CJ_PLEDGE_CTR_PAIR, NULL));
+}
+
+/* A platform that logs the order of counter writes and fails the k-th. */
+typedef struct order_pf {
+    cj_platform_t port;
+    cj_mem_platform_t *mem;
+    uint32_t ids[32];
+    unsigned n;
+    unsigned fail_at; /* 1-based index of the write to fail; 0: none */
+} order_pf_t;
+
+static int order_store(void *ctx, uint32_t id, uint64_t v)
+{
+    order_pf_t *o = ctx;
+    unsigned k = o->n + 1;
+    if (o->fail_at == k) {
+        o->fail_at = 0;
+        return CJ_ERR_STORAGE;
+    }
+    if (o->n < 32)
+        o->ids[o->n] = id;
+    o->n++;
+    return o->mem->port.counter_store(o->mem->port.ctx, id, v);
+}
+
+static int order_load(void *ctx, uint32_t id, uint64_t *v)
+{
+    order_pf_t *o = ctx;
+    return o->mem->port.counter_load(o->mem->port.ctx, id, v);
+}
+
+/* M1 persistence order: after response #2 verified, R3, R2 and the
+ * "pair valid" marker are written, marker last, then the new context's
+ * replay window; a failure at any of these writes drops the response
+ * (nothing applied, the trial goes on) and a restart finds ID1; the
+ * JRC's repeated response is then accepted. */
+TEST(pledge_recovery_confirm_order_and_failures)
+{
+    static world_t w;
+    static cj_pledge_t q;
+    static order_pf_t o;
+    static cj_oscore_ctx_t c3;
+    uint8_t req[BUF], resp[BUF], copy[BUF], cfg[64];
+    uint8_t r2[8] = {0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7};
+    cj_oscore_option_t ov;
+    size_t n, r, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    uint64_t piv1;
+    uint32_t b = 10;
+
+    world_cfg(&w);
+    memset(&o, 0, sizeof o);
+    o.mem = &w.mem;
+    o.port.ctx = &o;
+    o.port.counter_store = order_store;
+    o.port.counter_load = order_load;
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &o.port), CJ_OK);
+    jrc_ctx(&w.jrc, pid, sizeof pid);
+    {
+        cj_addr_t a = addr(0);
+        CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_OK);
+    }
+    r = recovery_401(&w, r2, resp, &piv1);
+    if (r == 0)
+        return;
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_RECOVERY);
+    n = poll_send(&w, req);
+    if (!oscore_opt_of(req, n, &ov) || ov.kid_context_len != 16)
+        return;
+    jrc_ctx(&c3, ov.kid_context, 16);
+    r = jrc_answer(&c3, req, n, CJ_COAP_CHANGED, cfg, cl, resp);
+
+    for (unsigned k = 1; k <= 4; k++) {
+        unsigned before = o.n;
+        o.fail_at = before + k;
+        memcpy(copy, resp, r);
+        CHECK_EQ(feed(&w, copy, r), 0);
+        CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_JOINING);
+        CHECK_EQ(cj_pledge_init(&q, &w.cfg, &o.port), CJ_OK);
+        if (k < 4) /* the pair is not complete: ID1 after a restart */
+            CHECK_MEM(q.osc.id_context, q.osc.id_context_len, pid, 8);
+        if (k == 4) {
+            /* the pair is durable (R3, R2, marker last), only the window
+             * that follows failed */
+            CHECK_MEM(q.osc.id_context, q.osc.id_context_len,
+                      ov.kid_context, 16);
+            CHECK_EQ(o.n, before + 3);
+            CHECK_EQ(o.ids[before], b + CJ_PLEDGE_CTR_R3);
+            CHECK_EQ(o.ids[before + 1], b + CJ_PLEDGE_CTR_R2);
+            CHECK_EQ(o.ids[before + 2], b + CJ_PLEDGE_CTR_PAIR);
+        }
+    }
+    o.n = 0;
+    memcpy(copy, resp, r);
+    CHECK_EQ(feed(&w, copy, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+    /* then the window of the new context */
+    CHECK_EQ(o.n, 1);
+    CHECK_EQ(o.ids[0], b + CJ_PLEDGE_CTR_REPLAY);
+    CHECK_EQ(cj_pledge_init(&q, &w.cfg, &o.port), CJ_OK);
+    CHECK_MEM(q.osc.id_context, q.osc.id_context_len, ov.kid_context, 16);
+    CHECK(q.osc.replay.valid);
+}
+
+/* Low: a torn write of a later pair (a new R3 beside the old R2, as a
+ * power cut between the two writes leaves it) never yields a mixed
+ * context: the marker does not match, the pledge starts on ID1.  Before
+ * the fix R2 || R3 was used whenever both counters existed. */
+TEST(pledge_recovery_torn_pair_write)
+{
+    static world_t w;
+    static cj_oscore_ctx_t c3;
+    uint8_t req[BUF], resp[BUF], cfg[64];
+    uint8_t r2[8] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7};
+    cj_oscore_option_t ov;
+    size_t n, r, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    uint64_t piv1, r3v = 0;
+
+    world_init(&w, 1);
+    r = recovery_401(&w, r2, resp, &piv1);
+    if (r == 0)
+        return;
+    CHECK_EQ(feed(&w, resp, r), 1);
+    n = poll_send(&w, req);
+    if (!oscore_opt_of(req, n, &ov) || ov.kid_context_len != 16)
+        return;
+    jrc_ctx(&c3, ov.kid_context, 16);
+    r = jrc_answer(&c3, req, n, CJ_COAP_CHANGED, cfg, cl, resp);
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+    world_boot(&w);
+    CHECK_EQ(w.p.osc.id_context_len, 16);
+    /* torn: only R3 of a next pair reached storage */
+    CHECK(mem_ctr(&w, CJ_PLEDGE_CTR_R3, &r3v));
+    CHECK_EQ(w.mem.port.counter_store(w.mem.port.ctx,
+                                      w.cfg.counter_base + CJ_PLEDGE_CTR_R3,
+                                      r3v ^ 0x0102030405060708u),
+             CJ_OK);
+    world_boot(&w);
+    CHECK_MEM(w.p.osc.id_context, w.p.osc.id_context_len, pid, sizeof pid);
+    CHECK_EQ(w.p.ctx_tag, 0);
+}
+#endif
+
+/* M6: OSCORE decrypts in place; the Configuration (with its link-layer
+ * keys) must not stay in the caller's buffer, for a Join Response or a
+ * parameter update.  Before the fix the plaintext was left in msg. */
+TEST(pledge_plaintext_wiped_from_input)
+{
+    static world_t w;
+    uint8_t req[BUF], resp[BUF], key[16], upd[BUF], cfgb[BUF];
+    cj_cojp_config_t c;
+    size_t n, r, cl, un;
+    bool found = false;
+
+    world_init(&w, 1);
+    cj_hex(APPX_A_KEY, key, sizeof key);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    {
+        uint8_t cfga[64];
+        cl = cj_hex(APPX_A_CONFIG, cfga, sizeof cfga);
+        r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, cfga, cl, resp);
+    }
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+    for (size_t i = 0; i + 16 <= r; i++)
+        found |= memcmp(resp + i, key, 16) == 0;
+    CHECK(!found);
+
+    /* an update with a new key set */
+    memset(&c, 0, sizeof c);
+    memset(key, 0x5c, sizeof key);
+    c.key_count = 1;
+    c.keys[0].key_id = 2;
+    c.keys[0].key = key;
+    cl = config_bytes(&c, cfgb);
+    un = jrc_update(&w.jrc, 0x777, cfgb, cl, upd);
+    CHECK_EQ(feed(&w, upd, un), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_UPDATED);
+    found = false;
+    for (size_t i = 0; i + 16 <= un; i++)
+        found |= memcmp(upd + i, key, 16) == 0;
+    CHECK(!found);
+    /* a tampered one is wiped too (unprotect wipes on a bad tag) */
+    un = jrc_update(&w.jrc, 0x778, cfgb, cl, upd);
+    upd[un - 1] ^= 1;
+    CHECK_EQ(feed(&w, upd, un), 0);
+    found = false;
+    for (size_t i = 0; i + 16 <= un; i++)
+        found |= memcmp(upd + i, key, 16) == 0;
+    CHECK(!found);
+}
+
+/* Section 8.4.4: "If the identifier is invalid, the decoder MUST silently
+ * ignore the Short_Identifier object."  A Join Response with keys and an
+ * invalid short identifier joins without one (before the fix: REJECTED
+ * with a Malformed report). */
+TEST(pledge_join_invalid_short_id_ignored)
+{
+    static world_t w;
+    uint8_t cfgb[BUF];
+    size_t n = cj_hex("a2 02 820150 e6bf4287c2d7618d6a9687445ffd33e6 "
+                      "03 81 43 af9300",
+                      cfgb, sizeof cfgb);
+
+    world_init(&w, 1);
+    join_with(&w, cfgb, n);
+    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 1);
+    CHECK_EQ(cj_pledge_short_id(&w.p, NULL, NULL), CJ_ERR_NOTFOUND);
+    /* 0xffff is invalid too */
+    n = cj_hex("a2 02 820150 e6bf4287c2d7618d6a9687445ffd33e6 03 81 42 ffff",
+               cfgb, sizeof cfgb);
+    world_init(&w, 1);
+    join_with(&w, cfgb, n);
+    CHECK_EQ(cj_pledge_short_id(&w.p, NULL, NULL), CJ_ERR_NOTFOUND);
+}
+
+/* Low: the cached update response goes back only to the source of the
+ * request answered (before the fix any source that echoed MID, Partial
+ * IV and tag got it); a NON duplicate is dropped by the replay window,
+ * as pledge.h now says. */
+TEST(pledge_update_duplicate_same_source_only)
+{
+    static world_t w;
+    uint8_t upd[BUF], copy[BUF], cfgb[BUF];
+    static const uint8_t sid[2] = {0x00, 0x21};
+    cj_cojp_config_t c;
+    cj_addr_t other = addr(9);
+    size_t n, un;
+
+    world_init(&w, 1);
+    join_appx_a(&w);
+    memset(&c, 0, sizeof c);
+    c.short_id = sid;
+    n = config_bytes(&c, cfgb);
+    un = jrc_update(&w.jrc, 0x901, cfgb, n, upd);
+    memcpy(copy, upd, un);
+    CHECK_EQ(feed(&w, copy, un), 1);
+    /* the duplicate from elsewhere: nothing */
+    memcpy(copy, upd, un);
+    CHECK_EQ(cj_pledge_input(&w.p, w.now, &other, copy, un, &w.out), 0);
+    CHECK_EQ(w.out.len, 0);
+    /* from the same source: the cached bytes */
+    memcpy(copy, upd, un);
+    CHECK_EQ(feed(&w, copy, un), 1);
+    CHECK(w.out.len > 0);
+
+    /* NON: answered once, the duplicate is dropped */
+    {
+        cj_coap_builder_t b;
+        cj_oscore_req_t bind;
+        uint8_t plain[BUF];
+        int k;
+        cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_NON,
+                           CJ_COAP_POST, 0x902, upd_token, sizeof upd_token);
+        cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "6tisch.arpa");
+        cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, "j");
+        cj_coap_build_payload(&b, cfgb, n);
+        k = cj_coap_build_finish(&b);
+        CHECK(k > 0);
+        k = cj_oscore_protect_request(&w.jrc, plain, (size_t)k, upd, BUF,
+                                      &bind);
+        CHECK(k > 0);
+        un = k > 0 ? (size_t)k : 0;
+        memcpy(copy, upd, un);
+        CHECK_EQ(feed(&w, copy, un), 1);
+        memcpy(copy, upd, un);
+        CHECK_EQ(feed(&w, copy, un), 0);
+    }
+}
+
+/* Low: a 6LBR update that switches keys and ends the lease (lease 0)
+ * reports LEASE_EXPIRED and then, queued, KEYS_SWITCHED (before the fix
+ * the key switch happened but its event was suppressed). */
+TEST(pledge_lease_zero_6lbr_keys_switched)
+{
+    static world_t w;
+    uint8_t upd[BUF], cfgb[BUF], key[16];
+    static const uint8_t sid[2] = {0x00, 0x22};
+    cj_cojp_config_t c;
+    size_t n, un;
+
+    world_cfg(&w);
+    w.cfg.role = CJ_COJP_ROLE_6LBR;
+    world_boot(&w);
+    jrc_ctx(&w.jrc, pid, sizeof pid);
+    {
+        cj_addr_t a = addr(0);
+        CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_OK);
+    }
+    join_appx_a(&w);
+    memset(&c, 0, sizeof c);
+    memset(key, 0x6b, sizeof key);
+    c.key_count = 1;
+    c.keys[0].key_id = 7;
+    c.keys[0].key = key;
+    c.short_id = sid;
+    c.has_lease_time = true;
+    c.lease_time = 0;
+    n = config_bytes(&c, cfgb);
+    un = jrc_update(&w.jrc, 0x903, cfgb, n, upd);
+    CHECK_EQ(feed(&w, upd, un), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_LEASE_EXPIRED);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), 0);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_KEYS_SWITCHED);
+    CHECK(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2) != NULL &&
+          cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2)->key_id == 7);
+}
+
+/* M5 (pledge side): the retransmission timeout doubles saturating, so a
+ * large MAX_RETRANSMIT never wraps it to a short one (before the fix the
+ * 32-bit timeout wrapped to 0 after about 20 doublings); an empty ACK
+ * from another source than the JP is ignored. */
+TEST(pledge_timeouts_saturate)
+{
+    static world_t w;
+    uint8_t req[BUF], ack[4];
+    uint64_t last = 0;
+    cj_addr_t other = addr(9);
+
+    world_cfg(&w);
+    w.cfg.timing.ack_timeout_ms = 10000;
+    w.cfg.timing.ack_random_factor_pct = 150;
+    w.cfg.timing.max_retransmit = 40;
+    world_boot(&w);
+    {
+        cj_addr_t a = addr(0);
+        CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_OK);
+    }
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    poll_send(&w, req);
+    /* an empty ACK from elsewhere does not stop the retransmissions */
+    ack[0] = 0x60;
+    ack[1] = 0;
+    ack[2] = (uint8_t)(w.p.mid >> 8);
+    ack[3] = (uint8_t)w.p.mid;
+    CHECK_EQ(cj_pledge_input(&w.p, w.now, &other, ack, 4, &w.out), 0);
+    CHECK(!w.p.acked);
+    for (int i = 0; i < 40; i++) {
+        uint64_t t = cj_pledge_next_timer(&w.p);
+        CHECK(t > w.now);
+        CHECK(t - w.now >= last);
+        last = t - w.now;
+        w.now = t;
+        CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+        CHECK(w.out.len > 0);
+    }
+    CHECK(last >= UINT32_MAX / 2u);
+    /* the empty ACK from the JP: the remaining wait saturates too */
+    ack[2] = (uint8_t)(w.p.mid >> 8);
+    ack[3] = (uint8_t)w.p.mid;
+    CHECK_EQ(feed(&w, ack, 4), 0);
+    CHECK(w.p.acked);
+    CHECK(cj_pledge_next_timer(&w.p) > w.now);
+}

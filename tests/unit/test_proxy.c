@@ -1105,3 +1105,66 @@ TEST(proxy_logs_drops)
     CHECK_EQ(cj_proxy_input_pledge(&jp, 0, &a, (const uint8_t *)"x", 1, &o), 0);
     CHECK_EQ(log_lines, 1);
 }
+
+/* M4 (RFC 9031 section 8.4.2: "The joined node MUST silently drop any
+ * link-layer frames originating from the pledge identifiers enclosed in
+ * the blacklist parameter").  The kid context is the sender's choice: a
+ * blacklisted pledge sending R2 || R3 (or any other value) as kid context
+ * passes the in-engine filter, so the host checks the link-layer source
+ * with cj_proxy_blacklisted(); a UDP host derives the EUI-64 from the
+ * link-local interface identifier (RFC 4291 Appendix A). */
+TEST(proxy_blacklist_link_layer_source)
+{
+    cj_proxy_t jp;
+    uint8_t req[256], eui[8];
+    const uint8_t *ids[1] = {PLEDGE_ID};
+    size_t lens[1] = {8};
+    static const uint8_t r2r3[8] = {0x99, 0x98, 0x97, 0x96,
+                                    0x95, 0x94, 0x93, 0x92};
+    /* fe80::0000:0000:0000:0001 with the U/L bit of PLEDGE_ID inverted:
+     * PLEDGE_ID = 02 00 00 00 00 00 00 01, so the IID is 00 00 .. 01 */
+    uint8_t ll[16] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    cj_addr_t a = pledge_addr(1);
+    cj_out_t o = out_slot(outbuf, sizeof outbuf);
+    size_t len;
+
+    memcpy(ll + 8, PLEDGE_ID, 8);
+    ll[8] ^= 0x02;
+    jp_setup(&jp);
+    CHECK_EQ(cj_proxy_set_blacklist(&jp, ids, lens, 1), CJ_OK);
+
+    /* the kid-context filter alone lets the disguised request through */
+    len = pledge_req(req, CJ_COAP_CON, 1, PTOK, 4, r2r3, 8);
+    CHECK_EQ(cj_proxy_input_pledge(&jp, 1000, &a, req, len, &o), 1);
+
+    /* the link-layer check catches the source */
+    CHECK(cj_proxy_blacklisted(&jp, PLEDGE_ID, 8));
+    CHECK(!cj_proxy_blacklisted(&jp, OTHER_ID, 8));
+    CHECK(!cj_proxy_blacklisted(&jp, NULL, 8));
+    CHECK(!cj_proxy_blacklisted(&jp, PLEDGE_ID, 0));
+    CHECK(!cj_proxy_blacklisted(&jp, PLEDGE_ID, 7));
+    CHECK_EQ(cj_proxy_eui64_from_ipv6(ll, eui), CJ_OK);
+    CHECK_MEM(eui, 8, PLEDGE_ID, 8);
+    CHECK(cj_proxy_blacklisted(&jp, eui, sizeof eui));
+
+    /* RFC 4291 Appendix A example: EUI-64 00-12-4b-00-01-02-03-04 gives
+     * the IID 0212:4b00:0102:0304 */
+    {
+        uint8_t a6[16];
+        cj_hex("fe80000000000000 02124b0001020304", a6, sizeof a6);
+        CHECK_EQ(cj_proxy_eui64_from_ipv6(a6, eui), CJ_OK);
+        CHECK_HEX(eui, 8, "00124b0001020304");
+        /* not link-local */
+        a6[0] = 0x20;
+        a6[1] = 0x01;
+        memset(eui, 0xee, sizeof eui);
+        CHECK_EQ(cj_proxy_eui64_from_ipv6(a6, eui), CJ_ERR_INVALID);
+        CHECK_HEX(eui, 8, "eeeeeeeeeeeeeeee");
+        /* fe80:0:0:1::/64 is not fe80::/64 */
+        cj_hex("fe80000000000001 02124b0001020304", a6, sizeof a6);
+        CHECK_EQ(cj_proxy_eui64_from_ipv6(a6, eui), CJ_ERR_INVALID);
+        /* an IID made from a 16-bit short address carries no EUI-64 */
+        cj_hex("fe80000000000000 000000fffe00af93", a6, sizeof a6);
+        CHECK_EQ(cj_proxy_eui64_from_ipv6(a6, eui), CJ_ERR_INVALID);
+    }
+}
