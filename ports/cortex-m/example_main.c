@@ -13,6 +13,10 @@
  * time.  Interrupt handlers (radio, timer, MAC slot handler) never call
  * into cojp; they queue work for the loop, and the MAC reads link-layer
  * keys from its own table, which the loop refreshes (mac_keys_refresh).
+ * The one exception is cj_proxy_blacklisted(), which only reads the
+ * Join Proxy's blacklist: the MAC's receive path calls it on every frame
+ * (mac_rx_accept), and the loop changes the blacklist only with
+ * interrupts masked (jp_configure).
  *
  * Addresses (cj_addr_t, opaque to the engines) are encoded here as
  *   link-local peer  IID (8 bytes) | UDP port (2, big-endian)    len 10
@@ -34,7 +38,11 @@
 int main(void);
 
 #define COAP_PORT 5683u
-#define NV_PLEDGE_BASE 0u  /* counter ids 0..3 belong to the pledge */
+/* Counter ids NV_PLEDGE_BASE .. + CJ_PLEDGE_COUNTERS - 1 (0..4) belong to
+ * the pledge: sequence number, replay window, R2, R3 and the pair marker
+ * (cojp/pledge.h); the application's own start after them. */
+#define NV_PLEDGE_BASE 0u
+#define NV_APP_BASE (NV_PLEDGE_BASE + CJ_PLEDGE_COUNTERS)
 #define MAC_KEYS 8         /* MAC-side key table entries */
 /* Largest datagram handled, in bytes.  The biggest by our count is a Join
  * Response with a full Configuration (4 keys, 8 blacklist entries) on the
@@ -64,6 +72,8 @@ static BOARD bool mac_next_beacon(uint8_t jp_iid[8], uint8_t *netid,
                                   size_t *netid_len);
 static BOARD bool mac_next_verified_key_id(uint8_t *key_id);
 static BOARD void mac_set_short_address(const uint8_t *sid);
+static BOARD void mac_set_rx_filter(bool (*accept)(const uint8_t *src,
+                                                   size_t src_len));
 static BOARD int nv_write(uint32_t id, uint64_t value);
 static BOARD int nv_read(uint32_t id, uint64_t *value);
 
@@ -71,7 +81,8 @@ static BOARD int nv_read(uint32_t id, uint64_t *value);
 
 static cj_pledge_t g_pledge;
 static cj_proxy_t g_jp;
-static bool g_jp_ready;
+static volatile bool g_jp_ready;  /* read by the MAC's receive path */
+static volatile uint32_t g_mac_blacklisted; /* frames it dropped */
 static uint64_t g_rejoin_at = CJ_TIME_NEVER; /* after FAILED */
 static uint8_t g_eui64[8];
 /* Received datagrams are decrypted in place; the output buffer must hold
@@ -195,7 +206,9 @@ static void jp_configure(void)
         cfg.join_rate = CJ_PROXY_RATE_UNLIMITED;
         if (cj_proxy_init(&g_jp, &cfg, &g_platform) != CJ_OK)
             return; /* no random bytes: stay a plain node */
+        board_irq_disable(); /* g_jp complete before the MAC may read it */
         g_jp_ready = true;
+        board_irq_enable();
     }
     cj_proxy_set_jrc(&g_jp, &jrc);
     /* Absent join rate: positive infinity (section 8.4.2). */
@@ -209,7 +222,28 @@ static void jp_configure(void)
         ids[i] = g_pledge.blacklist[i];
         lens[i] = g_pledge.blacklist_len[i];
     }
+    board_irq_disable(); /* mac_rx_accept reads it in the slot handler */
     (void)cj_proxy_set_blacklist(&g_jp, ids, lens, g_pledge.blacklist_count);
+    board_irq_enable();
+}
+
+/* ---- link-layer blacklist (RFC 9031 section 8.4.2) ---------------------- */
+
+/* "The joined node MUST silently drop any link-layer frames originating
+ * from the pledge identifiers enclosed in the blacklist parameter."  The
+ * MAC calls this from its receive path for every frame whose header it
+ * parsed, before anything else (security, ACK, IEs, 6LoWPAN); false:
+ * drop it silently, without an ACK.  src is the 802.15.4 source address
+ * in the byte order of the pledge identifier (an extended address is
+ * sent least significant byte first: reverse it).  A pledge always sends
+ * with its extended address; a MAC that keeps a neighbour table may map
+ * a short source address to its EUI-64 before calling. */
+static bool mac_rx_accept(const uint8_t *src, size_t src_len)
+{
+    if (!g_jp_ready || !cj_proxy_blacklisted(&g_jp, src, src_len))
+        return true;
+    g_mac_blacklisted = g_mac_blacklisted + 1u;
+    return false;
 }
 
 /* ---- events ------------------------------------------------------------- */
@@ -304,6 +338,7 @@ int main(void)
         for (;;)
             board_sleep_until(CJ_TIME_NEVER);
     cj_crypto_wipe(cfg.psk, sizeof cfg.psk);
+    mac_set_rx_filter(mac_rx_accept);
 
     for (;;) {
         uint64_t now = board_now_ms();
@@ -409,6 +444,15 @@ static bool mac_next_verified_key_id(uint8_t *key_id)
 {
     (void)key_id;
     return false;
+}
+
+/* Have the MAC call accept(src, src_len) for every received frame before
+ * it processes or acknowledges it, and drop the frame when it returns
+ * false (the slot handler may call it: see mac_rx_accept). */
+static void mac_set_rx_filter(bool (*accept)(const uint8_t *src,
+                                             size_t src_len))
+{
+    (void)accept;
 }
 
 /* Use this 802.15.4 short address (2 bytes), or none (NULL). */

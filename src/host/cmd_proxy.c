@@ -11,7 +11,16 @@
  * nothing until joined, and then takes the JRC address, join rate and
  * blacklist from its Configuration and from every later parameter
  * update.  A parameter absent from the Configuration keeps the value
- * given on the command line.
+ * given on the command line; for the blacklist, a Configuration list
+ * with entries replaces --blacklist and an empty or absent one falls
+ * back to it, so an update that empties the JRC's list takes effect.
+ *
+ * Blacklist at the link layer (RFC 9031 section 8.4.2, cojp/proxy.h):
+ * a daemon sees UDP datagrams, not frames, so it takes the EUI-64 behind
+ * a link-local source address (the interface identifier a 6LoWPAN stack
+ * derives from the MAC address) and drops everything from a blacklisted
+ * one before the Join Proxy engine sees it.  The engine's own check of
+ * the 'kid context' stays as a second filter.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,7 +52,10 @@ static void usage(FILE *f)
             "\n"
             "  --join-rate N    PROBING_RATE in bytes/s (default: unlimited; 0 drops\n"
             "                   all join traffic)\n"
-            "  --blacklist IDS  comma-separated pledge identifiers (hex) to ignore\n"
+            "  --blacklist IDS  comma-separated pledge identifiers (hex, EUI-64): drop\n"
+            "                   all datagrams from a link-local source whose interface\n"
+            "                   identifier carries a listed EUI-64, and join requests\n"
+            "                   naming a listed id (the JRC's list replaces it)\n"
             "  --id, --psk      join the JRC first as a node and take JRC address,\n"
             "                   join rate and blacklist from the Configuration and\n"
             "                   its parameter updates; --state keeps its OSCORE\n"
@@ -61,6 +73,11 @@ typedef struct proxy_run {
     int jfd; /* towards the JRC: fd, or a second socket (open_jrc_side) */
     unsigned long not_joined; /* pledge requests dropped before joining */
     unsigned long not_jrc; /* on jfd (when separate) but not from the JRC */
+    unsigned long ll_blacklisted; /* link-local source on the blacklist */
+    /* --blacklist, restored when the Configuration carries none */
+    uint8_t cli_bl[CJ_PROXY_MAX_BLACKLIST][CJ_PROXY_MAX_ID];
+    size_t cli_bl_len[CJ_PROXY_MAX_BLACKLIST];
+    size_t cli_bl_count;
     uint8_t obuf[1280];
 } proxy_run_t;
 
@@ -92,16 +109,26 @@ static void apply_config(proxy_run_t *r)
         cj_proxy_set_join_rate(&r->jp, rate >= CJ_PROXY_RATE_UNLIMITED
                                            ? CJ_PROXY_RATE_UNLIMITED - 1
                                            : (uint32_t)rate);
-    if (p->blacklist_count > 0) {
-        const uint8_t *ids[CJ_COJP_MAX_BLACKLIST];
-        size_t lens[CJ_COJP_MAX_BLACKLIST];
-        for (uint8_t i = 0; i < p->blacklist_count; i++) {
-            ids[i] = p->blacklist[i];
-            lens[i] = p->blacklist_len[i];
+    /* Section 8.4.2: a blacklist replaces the previous one.  The pledge
+     * engine cannot tell an absent list from an empty one, so both mean
+     * "none from the JRC": the --blacklist entries apply again. */
+    {
+        const uint8_t *ids[CJ_PROXY_MAX_BLACKLIST];
+        size_t lens[CJ_PROXY_MAX_BLACKLIST], n = 0;
+        if (p->blacklist_count > 0) {
+            for (; n < p->blacklist_count && n < CJ_PROXY_MAX_BLACKLIST; n++) {
+                ids[n] = p->blacklist[n];
+                lens[n] = p->blacklist_len[n];
+            }
+        } else {
+            for (; n < r->cli_bl_count; n++) {
+                ids[n] = r->cli_bl[n];
+                lens[n] = r->cli_bl_len[n];
+            }
         }
-        if (cj_proxy_set_blacklist(&r->jp, ids, lens, p->blacklist_count) != CJ_OK) {
+        if (cj_proxy_set_blacklist(&r->jp, ids, lens, n) != CJ_OK) {
             cj_hlog_begin("warn", "blacklist_too_long");
-            cj_hlog_uint("entries", p->blacklist_count);
+            cj_hlog_uint("entries", n);
             cj_hlog_end();
         }
     }
@@ -140,6 +167,20 @@ static bool for_node(const uint8_t *buf, size_t len)
     return (m.code >> 5) == 0 && m.code != CJ_COAP_EMPTY;
 }
 
+/* Section 8.4.2 for a host that sees datagrams: the EUI-64 behind a
+ * link-local IPv6 source, checked against the JP's blacklist.  Sources
+ * without one (IPv4, routable, short-address identifiers) pass. */
+static bool ll_blacklisted(const proxy_run_t *r, const struct sockaddr_storage *ss)
+{
+    uint8_t eui64[8];
+    if (ss->ss_family != AF_INET6 || r->jp.blacklist_count == 0)
+        return false;
+    if (cj_proxy_eui64_from_ipv6(((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr,
+                                 eui64) != CJ_OK)
+        return false;
+    return cj_proxy_blacklisted(&r->jp, eui64, sizeof eui64);
+}
+
 static void on_readable(void *arg, int fd, uint64_t now)
 {
     proxy_run_t *r = arg;
@@ -157,6 +198,13 @@ static void on_readable(void *arg, int fd, uint64_t now)
             continue; /* oversize: dropped whole, never processed cut */
         cj_net_to_addr((struct sockaddr *)&ss, &from);
         cj_out_reset(&out);
+        if (ll_blacklisted(r, &ss)) { /* before anything else, section 8.4.2 */
+            r->ll_blacklisted++;
+            cj_hlog_begin("debug", "blacklisted_source");
+            cj_hlog_addr("pledge_addr", &from);
+            cj_hlog_end();
+            continue;
+        }
         if (from_jrc(r, &from)) {
             if (r->node && for_node(buf, (size_t)len)) {
                 cj_node_input(r->node, now, &from, buf, (size_t)len);
@@ -253,7 +301,12 @@ static int parse_blacklist(const char *s, proxy_run_t *r)
         if (comma && !*s)
             return -1;
     }
-    return cj_proxy_set_blacklist(&r->jp, ptr, lens, n) == CJ_OK ? 0 : -1;
+    if (cj_proxy_set_blacklist(&r->jp, ptr, lens, n) != CJ_OK)
+        return -1;
+    memcpy(r->cli_bl, ids, sizeof ids);
+    memcpy(r->cli_bl_len, lens, sizeof lens);
+    r->cli_bl_count = n;
+    return 0;
 }
 
 int cj_cmd_proxy(int argc, char **argv)
@@ -439,7 +492,7 @@ int cj_cmd_proxy(int argc, char **argv)
     cj_hlog_uint("forwarded", st->forwarded);
     cj_hlog_uint("relayed", st->relayed);
     cj_hlog_uint("dropped_malformed", st->dropped_malformed);
-    cj_hlog_uint("dropped_blacklist", st->dropped_blacklist);
+    cj_hlog_uint("dropped_blacklist", st->dropped_blacklist + r->ll_blacklisted);
     cj_hlog_uint("dropped_rate", st->dropped_rate);
     cj_hlog_uint("dropped_source", st->dropped_source + r->not_jrc);
     cj_hlog_uint("dropped_token", st->dropped_token);

@@ -78,6 +78,16 @@ static uint64_t rnd_range(sim_t *s, uint64_t n) { return n ? rnd(s) % n : 0; }
 
 /* ---- addresses --------------------------------------------------------- */
 
+/* Mote i's EUI-64: a fixed OUI-style prefix and the index. */
+static void eui_of(uint32_t i, uint8_t eui[8])
+{
+    static const uint8_t pfx[5] = {0x00, 0x12, 0x4b, 0x00, 0x00};
+    memcpy(eui, pfx, 5);
+    eui[5] = (uint8_t)(i >> 16);
+    eui[6] = (uint8_t)(i >> 8);
+    eui[7] = (uint8_t)i;
+}
+
 static cj_addr_t addr_of(const sim_t *s, uint32_t i)
 {
     cj_addr_t a;
@@ -459,6 +469,32 @@ static void count_jrc_event(sim_t *s, int ev)
         s->campaign_done = true;
 }
 
+/* A mote's Join Proxy obeys the mote's own Configuration: join rate and
+ * blacklist, at join and after every parameter update (RFC 9031 section
+ * 8.4.2; a new blacklist replaces the old one, an absent join rate is
+ * unlimited).  The entries are read from the engine's fields: cojp/pledge.h
+ * has no accessor listing them. */
+static void jp_configure(sim_mote_t *m)
+{
+    const uint8_t *ids[CJ_COJP_MAX_BLACKLIST];
+    size_t lens[CJ_COJP_MAX_BLACKLIST];
+    size_t n = cj_pledge_blacklist_count(m->pl);
+    uint64_t rate = cj_pledge_join_rate(m->pl);
+
+    cj_proxy_set_join_rate(m->jp, rate >= CJ_PROXY_RATE_UNLIMITED ? CJ_PROXY_RATE_UNLIMITED
+                                                                   : (uint32_t)rate);
+    for (size_t k = 0; k < n; k++) {
+        ids[k] = m->pl->blacklist[k];
+        lens[k] = m->pl->blacklist_len[k];
+    }
+    /* cannot fail: CJ_COJP_MAX_BLACKLIST entries of CJ_PLEDGE_MAX_BLACKLIST_ID
+     * bytes fit the proxy's table (checked at compile time below) */
+    (void)cj_proxy_set_blacklist(m->jp, ids, lens, n);
+}
+_Static_assert(CJ_COJP_MAX_BLACKLIST <= CJ_PROXY_MAX_BLACKLIST &&
+                   CJ_PLEDGE_MAX_BLACKLIST_ID <= CJ_PROXY_MAX_ID,
+               "a Configuration's blacklist must fit the Join Proxy's");
+
 static void pledge_event(sim_t *s, uint32_t i, int ev)
 {
     sim_mote_t *m = &s->m[i];
@@ -468,6 +504,8 @@ static void pledge_event(sim_t *s, uint32_t i, int ev)
         break;
     case CJ_PLEDGE_EV_UPDATED:
         m->updates++;
+        if (m->jp)
+            jp_configure(m);
         break;
     case CJ_PLEDGE_EV_KEYS_SWITCHED:
         m->keys_switched++;
@@ -957,6 +995,7 @@ static void on_joined(sim_t *s, uint32_t i)
         m->jp = calloc(1, sizeof *m->jp);
         cj_proxy_init(m->jp, &pc, NULL);
     }
+    jp_configure(m);
     if (m->is_root) {
         m->rank = SIM_MIN_HOP_RANK;
         m->next_eb = s->now + rnd_range(s, s->cfg.eb_period_ms);
@@ -1318,6 +1357,21 @@ static bool is_cand(const sim_mote_t *m, uint32_t j)
     return false;
 }
 
+/* RFC 9031 section 8.4.2: "The joined node MUST silently drop any
+ * link-layer frames originating from the pledge identifiers enclosed in
+ * the blacklist parameter."  A mote acting as JP checks the frame's
+ * 802.15.4 extended source address (the EUI-64, most significant byte
+ * first like the pledge identifier) before anything else; frames with a
+ * short or no source address carry no identifier to match. */
+static bool src_blacklisted(const sim_mote_t *m, const sim_tx_t *tx)
+{
+    cj_wpan_frame_t f;
+    if (cj_wpan_frame_decode(tx->frame, tx->len, CJ_WPAN_DEC_FCS, &f) != CJ_OK ||
+        f.src_mode != CJ_WPAN_ADDR_EXT)
+        return false;
+    return cj_proxy_blacklisted(m->jp, f.src.ext, sizeof f.src.ext);
+}
+
 /* A frame of tx arrived intact at mote r.  Returns true when the MAC
  * accepted it (a unicast frame is then acknowledged). */
 bool sim_rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
@@ -1332,6 +1386,11 @@ bool sim_rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
     uint8_t dsn = tx->frame[2];
 
     m->rx_frames++;
+    if (m->jp && m->jp->blacklist_count && src_blacklisted(m, tx)) {
+        m->bl_dropped++;
+        s->bl_drops++;
+        return false; /* silently: no ACK, nothing else looked at */
+    }
     if (pkt->kind == PK_EB) {
         rx_eb(s, r, tx);
         return false;
@@ -1865,17 +1924,25 @@ int sim_init(sim_t *s, const sim_cfg_t *cfg)
     s->jcfg.timing.max_retransmit = UPDATE_MAX_RETRANSMIT;
     s->jcfg.slots = s->slots;
     s->jcfg.slot_count = nslots;
+    if (cfg->nblacklist > CJ_COJP_MAX_BLACKLIST)
+        return -1;
+    for (uint32_t k = 0; k < cfg->nblacklist; k++) {
+        if (cfg->blacklist[k] >= s->n)
+            return -1;
+        eui_of(cfg->blacklist[k], s->bl[k]);
+        s->bl_ids[k] = s->bl[k];
+        s->bl_lens[k] = 8;
+    }
+    s->jcfg.blacklist = s->bl_ids;
+    s->jcfg.blacklist_lens = s->bl_lens;
+    s->jcfg.blacklist_count = cfg->nblacklist;
     if (cj_jrc_init(s->jrc, &s->jcfg, &s->ms.store, &s->jrc_pf.port) != CJ_OK)
         return -1;
 
     for (uint32_t i = 0; i < s->n; i++) {
         sim_mote_t *m = &s->m[i];
-        static const uint8_t pfx[5] = {0x00, 0x12, 0x4b, 0x00, 0x00};
         uint8_t psk[16];
-        memcpy(m->eui, pfx, 5);
-        m->eui[5] = (uint8_t)(i >> 16);
-        m->eui[6] = (uint8_t)(i >> 8);
-        m->eui[7] = (uint8_t)i;
+        eui_of(i, m->eui);
         for (int b = 0; b < 16; b++)
             psk[b] = (uint8_t)rnd(s);
         m->is_root = i == 0;

@@ -183,6 +183,7 @@ typedef struct sim_mote {
     uint32_t join_attempts, join_retx, join_msgs;
     uint32_t k2_rejected_unjoined; /* K2 frames a non-joined mote dropped */
     uint32_t k2_accepted_unjoined; /* must stay 0 */
+    uint32_t bl_dropped;      /* frames dropped as JP: blacklisted source */
     uint32_t updates;         /* parameter updates applied */
     uint32_t keys_switched;
     uint32_t parent_changes;
@@ -202,6 +203,11 @@ typedef struct sim_cfg {
     uint8_t min_be, max_be;
     uint32_t join_wait_ms;
     int64_t rekey_at_ms;      /* -1: no rekey */
+    /* motes (indices) whose EUI-64 is on the JRC's blacklist, at most
+     * CJ_COJP_MAX_BLACKLIST; the JRC never admits them and the motes'
+     * JPs drop their frames (RFC 9031 section 8.4.2) */
+    const uint32_t *blacklist;
+    uint32_t nblacklist;
     const char *pcap, *plot, *trace;
     bool json, timeline, bench, progress;
 } sim_cfg_t;
@@ -253,6 +259,9 @@ typedef struct sim {
     cj_jrc_mementry_t *entries;
     cj_jrc_slot_t *slots;
     cj_jrc_cfg_t jcfg;
+    uint8_t bl[CJ_COJP_MAX_BLACKLIST][8]; /* cfg.blacklist as EUI-64s */
+    const uint8_t *bl_ids[CJ_COJP_MAX_BLACKLIST];
+    size_t bl_lens[CJ_COJP_MAX_BLACKLIST];
     cj_mem_platform_t jrc_pf;
     uint8_t netid[2];
     bool rekeyed;
@@ -278,6 +287,7 @@ typedef struct sim {
     uint64_t frames, bytes, acks, collisions, mac_drops, no_route;
     uint64_t eb_tx, dio_tx, dis_tx, dao_tx, dao_ack_tx, join_tx, udp_tx;
     uint64_t queue_drops, mac_dups;
+    uint64_t bl_drops;        /* frames JPs dropped: blacklisted source */
     uint64_t frag_dgrams, frag_frames, reassembled, reass_timeouts, reass_nobuf,
         reass_orphans, reass_bad;
     uint64_t dao_sent, dao_retx, dao_acked, nopath_sent, routes_removed;

@@ -361,16 +361,19 @@ void sim_print_json(const sim_t *s, FILE *f)
             ps.forwarded += q->forwarded;
             ps.relayed += q->relayed;
             ps.dropped_malformed += q->dropped_malformed;
-            ps.dropped_rate += q->dropped_rate + q->dropped_blacklist;
+            ps.dropped_rate += q->dropped_rate;
+            ps.dropped_blacklist += q->dropped_blacklist;
             ps.dropped_token += q->dropped_token + q->dropped_source;
             ps.dropped_stale += q->dropped_stale;
             ps.dropped_replay += q->dropped_replay;
         }
     fprintf(f,
             "\"jp\":{\"forwarded\":%lu,\"relayed\":%lu,\"dropped_malformed\":%lu,"
-            "\"dropped_rate\":%lu,\"dropped_token\":%lu,\"dropped_stale\":%lu,\"dropped_replay\":%lu},",
+            "\"dropped_rate\":%lu,\"dropped_token\":%lu,\"dropped_stale\":%lu,\"dropped_replay\":%lu,"
+            "\"dropped_blacklist\":%lu,\"dropped_blacklist_frames\":%llu},",
             ps.forwarded, ps.relayed, ps.dropped_malformed, ps.dropped_rate, ps.dropped_token,
-            ps.dropped_stale, ps.dropped_replay);
+            ps.dropped_stale, ps.dropped_replay, ps.dropped_blacklist,
+            (unsigned long long)s->bl_drops);
     if (s->rekeyed)
         fprintf(f,
                 "\"rekey\":{\"at_s\":%.2f,\"campaign\":%d,\"done\":%s,\"acked\":%u,\"failed\":%u,"

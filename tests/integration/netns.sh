@@ -8,9 +8,11 @@
 # The JP listens on its link-local address for pledges and reaches the
 # JRC over the ULA link; no IPv6 forwarding anywhere (the JP is an
 # application-layer proxy, RFC 9031 section 7.1).  The JP joins the JRC
-# first (--id), three pledges join through it, then a rekey reaches the
-# JP's node over the ULA link, and join requests sent to the JP's ULA
-# from that link are not relayed.  A capture inside the JRC namespace shows
+# first (--id); a second JP whose blacklist names the EUI-64 behind the
+# pledge's link-local address drops its datagrams; three pledges join
+# through the first, then a rekey reaches the JP's node over the ULA
+# link, and join requests sent to the JP's ULA from that link are not
+# relayed.  A capture inside the JRC namespace shows
 # that the JRC never sees a link-local address of the pledge link, not
 # even inside a payload (the JP's token is sealed, RFC 8974).
 #
@@ -117,6 +119,31 @@ ok "proxy listens on [$JP_LL%$VJ]:5683"
 jp_pid=$daemon_pid
 check "the proxy talks to the JRC from its ULA" grep -q "\"jrc_side\":\"\\[$JP_ULA\\]:5683\"" "$T/jp.log"
 check "the JP joined the JRC over the ULA link" wait_for "$T/jp.log" '"event":"proxy_config"' 20
+
+echo "=== a JP with the pledge's EUI-64 on its blacklist drops it at the source"
+# RFC 9031 section 8.4.2 at the link layer: the JP drops everything from
+# a blacklisted link-layer source.  The daemon sees datagrams, so it takes
+# the EUI-64 behind the link-local source (RFC 4291 Appendix A: the
+# interface identifier with the U/L bit inverted back); derived here the
+# same way.  The pledge runs as 0200000000000001, whose 'kid context' is
+# not on the list: only the source check can stop it.  Below, the same
+# pledge joins through the JP without a blacklist.
+PLEDGE_EUI=$(python3 -c "import socket,sys; b=bytearray(socket.inet_pton(socket.AF_INET6, sys.argv[1])[8:]); b[0]^=2; print(b.hex())" "$PLEDGE_LL")
+check "the pledge's link-local address carries EUI-64 $PLEDGE_EUI" test "$PLEDGE_EUI" = 0200000000000002
+if start_daemon "$T/jpbl.log" '"event":"start"' ip netns exec "$NSJ" -- proxy \
+    --listen "[$JP_LL%$VJ]:5685" --jrc "[$JRC_ULA]:5683" --blacklist "$PLEDGE_EUI"; then
+    jpbl_pid=$daemon_pid
+    timeout 20 ip netns exec "$NSP" "$COJP" pledge --id 0200000000000001 --psk "$PSK" \
+        --proxy "[$JP_LL%$VP]:5685" --network-id cafe --state "$T/0200000000000001.state" \
+        --json --timeout 3 >"$T/bl.json" 2>"$T/bl.err"
+    rc=$?
+    check "the blacklisted pledge does not join (exit $rc)" test $rc -eq 1
+    check "blacklisting JP exits 0 on SIGTERM" stop_daemon "$jpbl_pid"
+    check "that JP dropped the pledge's datagrams, forwarded nothing" \
+        python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d['event']=='shutdown' and d['dropped_blacklist']>=1 and d['forwarded']==0 else 1)" "$(tail -1 "$T/jpbl.log")"
+else
+    bad "proxy with --blacklist"; cat "$T/jpbl.log"
+fi
 
 echo "=== 3 pledges join from the link-local side"
 pp=()

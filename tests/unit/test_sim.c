@@ -315,6 +315,87 @@ TEST(sim_security_unsecured_only_join_traffic_jp_from_pledge)
     sim_del(s);
 }
 
+/* RFC 9031 section 8.4.2: a pledge on the JRC's blacklist.  The motes'
+ * JPs get the blacklist from their own Configurations and drop its
+ * frames at the MAC by their extended source address, before the Join
+ * Proxy engine sees them; the JRC never admits it. */
+TEST(sim_blacklist_pledge_never_admitted_frames_dropped_at_jp)
+{
+    static const uint32_t bl[] = {3};
+    sim_cfg_t c;
+    cfg_default(&c, 4, 1); /* line 0 - 1 - 2 - 3: mote 3 hears mote 2 */
+    c.eb_period_ms = 1000;
+    c.duration_s = 900;
+    c.blacklist = bl;
+    c.nblacklist = 1;
+    sim_t *s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    sim_run(s);
+    for (uint32_t i = 0; i < 3; i++) {
+        CHECK_EQ(s->m[i].state, ST_JOINED);
+        CHECK(s->m[i].jp != NULL);
+        if (s->m[i].jp) {
+            CHECK_EQ(s->m[i].jp->blacklist_count, 1);
+            CHECK(cj_proxy_blacklisted(s->m[i].jp, s->m[3].eui, 8));
+            CHECK(!cj_proxy_blacklisted(s->m[i].jp, s->m[1].eui, 8));
+            /* the MAC caught it first: the engine never saw it */
+            CHECK_EQ(s->m[i].jp->stats.dropped_blacklist, 0);
+        }
+    }
+    CHECK(s->m[3].state != ST_JOINED);
+    CHECK_EQ(s->m[3].t_joined, SIM_NEVER);
+    CHECK(s->m[3].join_msgs > 0); /* it did try */
+    CHECK_EQ(s->jrc->stats.joins, 3);
+    CHECK(s->m[2].bl_dropped > 0);
+    CHECK_EQ(s->m[0].bl_dropped + s->m[1].bl_dropped + s->m[2].bl_dropped + s->m[3].bl_dropped,
+             s->bl_drops);
+    CHECK_EQ(s->m[3].bl_dropped, 0); /* not a JP */
+
+    /* one join frame by hand: from mote 3, refused without an ACK and
+     * counted; the same frame from mote 1 reaches the Join Proxy */
+    const cj_proxy_stats_t *st = &s->m[2].jp->stats;
+    unsigned long seen = st->forwarded + st->dropped_malformed;
+    uint32_t dropped = s->m[2].bl_dropped;
+    next_slot(s, false);
+    sim_pkt_t *p = put_plain(s, 0, 3, PK_JOIN, 2, 0);
+    CHECK(!sim_rx_frame(s, 2, &s->txs[0]));
+    CHECK_EQ(s->m[2].bl_dropped, dropped + 1);
+    CHECK_EQ(st->forwarded + st->dropped_malformed, seen);
+    free(p);
+    p = put_plain(s, 0, 1, PK_JOIN, 2, 0);
+    CHECK(sim_rx_frame(s, 2, &s->txs[0]));
+    CHECK_EQ(s->m[2].bl_dropped, dropped + 1);
+    CHECK(st->forwarded + st->dropped_malformed > seen);
+    free(p);
+    sim_del(s);
+
+    /* the same network without the blacklist: mote 3 joins */
+    c.blacklist = NULL;
+    c.nblacklist = 0;
+    s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    sim_run(s);
+    CHECK_EQ(s->m[3].state, ST_JOINED);
+    CHECK_EQ(s->bl_drops, 0);
+    sim_del(s);
+
+    /* a blacklist the JRC cannot hold, or naming no mote: refused */
+    static const uint32_t bad[] = {4};
+    c.blacklist = bad;
+    c.nblacklist = 1;
+    s = calloc(1, sizeof *s);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK(sim_init(s, &c) != 0);
+        sim_free(s);
+        free(s);
+    }
+}
+
 TEST(sim_security_k2_refused_by_unjoined)
 {
     sim_cfg_t c;
