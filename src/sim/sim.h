@@ -209,6 +209,8 @@ typedef struct sim_cfg {
     const uint32_t *blacklist;
     uint32_t nblacklist;
     const char *pcap, *plot, *trace;
+    bool pcap_tap;            /* LINKTYPE_IEEE802_15_4_TAP (with the ASN)
+                               * instead of LINKTYPE_IEEE802_15_4_WITHFCS */
     bool json, timeline, bench, progress;
 } sim_cfg_t;
 
@@ -296,6 +298,7 @@ typedef struct sim {
 
     FILE *pcap;
     char *pcap_path;
+    bool pcap_tap;
     FILE *trace;              /* --trace: one line per frame sent */
 } sim_t;
 

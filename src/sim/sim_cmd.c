@@ -37,10 +37,11 @@ static void usage(FILE *f)
             "                      at one end) or random (geometric) (default grid)\n"
             "  --seed S            everything is a function of the seed (default 1)\n"
             "  --duration S        simulated seconds (default 3600)\n"
-            "  --pcap FILE         every frame on the air (LINKTYPE_IEEE802_15_4_TAP with\n"
-            "                      the ASN), and FILE.keys: the link-layer keys as\n"
-            "                      Wireshark ieee802154_keys records (tshark -o\n"
-            "                      'uat:ieee802154_keys:LINE' decrypts K1/K2 frames)\n"
+            "  --pcap FILE         every frame on the air, and FILE.keys: the link-layer\n"
+            "                      keys as Wireshark ieee802154_keys records\n"
+            "  --pcap-format F     fcs: LINKTYPE_IEEE802_15_4_WITHFCS (default); tap:\n"
+            "                      LINKTYPE_IEEE802_15_4_TAP with each slot's ASN, so that\n"
+            "                      tshark -o 'uat:ieee802154_keys:LINE' decrypts K1/K2\n"
             "  --json              JSON summary on stdout instead of the text report\n"
             "  --plot FILE         SVG: join-time CDF and topology map\n"
             "  --eb-period S       mean Enhanced Beacon period, +-25 %% jitter (default 16)\n"
@@ -146,7 +147,8 @@ int cj_cmd_sim(int argc, char **argv)
             continue;
         }
         static const char *const with_value[] = {
-            "--nodes", "--topology", "--seed", "--duration", "--pcap", "--plot", "--eb-period",
+            "--nodes", "--topology", "--seed", "--duration", "--pcap", "--pcap-format", "--plot",
+            "--eb-period",
             "--slotframe", "--loss-model", "--min-pdr", "--max-retries", "--join-wait", "--rekey-at",
             "--trace"};
         bool known = false;
@@ -186,6 +188,13 @@ int cj_cmd_sim(int argc, char **argv)
             c.duration_s = (uint32_t)d;
         } else if (!strcmp(opt, "--pcap")) {
             c.pcap = v;
+        } else if (!strcmp(opt, "--pcap-format")) {
+            if (!strcmp(v, "fcs"))
+                c.pcap_tap = false;
+            else if (!strcmp(v, "tap"))
+                c.pcap_tap = true;
+            else
+                return bad("--pcap-format: '%s' is not fcs or tap", v);
         } else if (!strcmp(opt, "--plot")) {
             c.plot = v;
         } else if (!strcmp(opt, "--trace")) {
@@ -242,6 +251,7 @@ int cj_cmd_sim(int argc, char **argv)
         free(s);
         return 1;
     }
+    s->pcap_tap = c.pcap_tap;
     if (c.pcap && sim_pcap_open(s, c.pcap) != 0) {
         fprintf(stderr, "cojp sim: cannot write '%s': %s\n", c.pcap, strerror(errno));
         sim_free(s);

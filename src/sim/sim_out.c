@@ -9,12 +9,15 @@
 
 #include "sim/sim.h"
 
-/* ---- pcap (LINKTYPE_IEEE802_15_4_TAP = 283) ----------------------------
- * Each record is a TAP header with three TLVs followed by the PSDU as
- * sent, FCS included: FCS type (1: 16-bit), channel assignment (channel,
- * page 0) and the ASN of the slot, which Wireshark puts in the CCM*
- * nonce of TSCH frames (802.15.4-2015 section 9.3.2.2), so K1/K2 frames
- * decrypt with the keys of FILE.keys. */
+/* ---- pcap ---------------------------------------------------------------
+ * Two formats.  LINKTYPE_IEEE802_15_4_WITHFCS (195), the default: each
+ * record is the PSDU as sent, FCS included; any tool reads it, secured
+ * frames stay opaque (the CCM* nonce needs the slot's ASN, which this
+ * format cannot carry).  LINKTYPE_IEEE802_15_4_TAP (283, --pcap-format
+ * tap): a TAP header with three TLVs before the same PSDU: FCS type (1:
+ * 16-bit), channel assignment (channel, page 0) and the ASN of the slot,
+ * which Wireshark puts in the CCM* nonce of TSCH frames (802.15.4-2015
+ * section 9.3.2.2), so K1/K2 frames decrypt with the keys of FILE.keys. */
 
 static void put32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
 static void put16(FILE *f, uint16_t v) { fwrite(&v, 2, 1, f); }
@@ -37,7 +40,7 @@ int sim_pcap_open(sim_t *s, const char *path)
     put32(s->pcap, 0);
     put32(s->pcap, 0);
     put32(s->pcap, 65535);
-    put32(s->pcap, 283);
+    put32(s->pcap, s->pcap_tap ? 283 : 195);
     return 0;
 }
 
@@ -50,10 +53,15 @@ void sim_pcap_frame(sim_t *s, uint64_t asn, unsigned sub, uint8_t ch, const uint
 {
     FILE *f = s->pcap;
     uint64_t us = asn * SIM_SLOT_MS * 1000 + (sub ? 6000 : 2120);
+    uint32_t hdr = s->pcap_tap ? TAP_HDR_LEN : 0;
     put32(f, (uint32_t)(us / 1000000));
     put32(f, (uint32_t)(us % 1000000));
-    put32(f, (uint32_t)(len + TAP_HDR_LEN));
-    put32(f, (uint32_t)(len + TAP_HDR_LEN));
+    put32(f, (uint32_t)(len + hdr));
+    put32(f, (uint32_t)(len + hdr));
+    if (!s->pcap_tap) {
+        fwrite(fr, 1, len, f);
+        return;
+    }
     put_le(f, 0, 1);              /* version */
     put_le(f, 0, 1);              /* reserved */
     put_le(f, TAP_HDR_LEN, 2);

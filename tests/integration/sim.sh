@@ -68,14 +68,27 @@ cmp -s "$tmp/autonomous3.json" "$tmp/autonomous4.json" && ko "another seed gives
 [ "$(jget "$tmp/line.json" "d['joined'] == 9 and d['frames']['max_bytes'] <= 127")" = True ] &&
     ok "line 10: all 9 pledges joined" || ko "line 10: joined $(jget "$tmp/line.json" "d['joined']") of 9"
 
-# 4. pcap, keys file and plot
+# 4. pcap (both link types), keys file and plot
+"$COJP" sim --nodes 25 --seed 3 --duration 1500 --autonomous --rekey-at 900 --pcap "$tmp/f.pcap" \
+    --json >"$tmp/f.json" 2>/dev/null || ko "pcap (fcs) run exit status"
 "$COJP" sim --nodes 25 --seed 3 --duration 1500 --autonomous --rekey-at 900 --pcap "$tmp/s.pcap" \
-    --plot "$tmp/s.svg" --json >"$tmp/p.json" 2>/dev/null || ko "pcap run exit status"
+    --pcap-format tap --plot "$tmp/s.svg" --json >"$tmp/p.json" 2>/dev/null || ko "pcap run exit status"
+cmp -s "$tmp/f.json" "$tmp/p.json" && ok "pcap format changes nothing simulated" ||
+    ko "pcap format changed the run"
 [ "$(jget "$tmp/p.json" "d['rekey']['acked'] == 25 and d['frames']['max_bytes'] <= 127")" = True ] &&
     ok "pcap run: rekey acknowledged by 25 motes" || ko "pcap run: $(jget "$tmp/p.json" "$SHOW")"
 [ "$(wc -l <"$tmp/s.pcap.keys")" -eq 4 ] && ok "keys file: 4 link-layer keys (K1, K2, new K1, new K2)" ||
     ko "keys file: $(wc -l <"$tmp/s.pcap.keys") lines"
 if command -v tshark >/dev/null 2>&1; then
+    tshark -r "$tmp/f.pcap" -V >"$tmp/f.txt" 2>"$tmp/f.err"
+    n=$(grep -c "^Frame [0-9]*:" "$tmp/f.txt")
+    [ "$n" -gt 100 ] && ! grep -qi malformed "$tmp/f.txt" &&
+        ok "pcap WITHFCS: $n frames, no Malformed" || ko "pcap WITHFCS: Malformed or empty ($n frames)"
+    big=$(tshark -r "$tmp/f.pcap" -Y 'frame.len > 127' 2>/dev/null | wc -l)
+    [ "$big" -eq 0 ] && ok "pcap WITHFCS: every PSDU <= 127 bytes" || ko "pcap WITHFCS: $big frames over 127 bytes"
+    c=$(tshark -r "$tmp/f.pcap" -Y "coap && oscore" 2>/dev/null | wc -l)
+    [ "$c" -gt 0 ] && ok "pcap WITHFCS: $c CoAP/OSCORE join messages visible" ||
+        ko "pcap WITHFCS: no CoAP/OSCORE visible"
     tshark -r "$tmp/s.pcap" -V >"$tmp/s.txt" 2>"$tmp/s.err"
     n=$(grep -c "^Frame [0-9]*:" "$tmp/s.txt")
     [ "$n" -gt 100 ] && ! grep -qi malformed "$tmp/s.txt" &&
