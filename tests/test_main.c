@@ -1,9 +1,11 @@
 /* Unit-test runner: runs every registered test, or those whose name
  * contains one of the command-line arguments. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -105,6 +107,21 @@ size_t cj_hex(const char *hex, uint8_t *out, size_t cap)
     return n;
 }
 
+/* A test that hangs must not hang the run: each gets TEST_TIMEOUT_S. */
+#define TEST_TIMEOUT_S 300
+static void on_alarm(int sig)
+{
+    static const char msg[] = "FAIL (time limit exceeded, run aborted): ";
+    size_t n = 0;
+    (void)sig;
+    while (current_name && current_name[n])
+        n++;
+    if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0 ||
+        write(STDOUT_FILENO, current_name, n) < 0 || write(STDOUT_FILENO, "\n", 1) < 0)
+        _exit(3);
+    _exit(3);
+}
+
 static int selected(const char *name, int argc, char **argv)
 {
     if (argc < 2)
@@ -119,12 +136,15 @@ int main(int argc, char **argv)
 {
     int passed = 0, failed = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGALRM, on_alarm);
     for (size_t i = 0; i < ntests; i++) {
         if (!selected(tests[i].name, argc, argv))
             continue;
         current_name = tests[i].name;
         current_failures = 0;
+        alarm(TEST_TIMEOUT_S);
         tests[i].fn();
+        alarm(0);
         if (current_failures) {
             printf("FAIL %s (%d checks)\n", tests[i].name, current_failures);
             failed++;

@@ -54,11 +54,20 @@
  *
  * Retransmissions through a stateless JP arrive as new NON messages with
  * a new token but the same OSCORE message: a byte-identical repeat of a
- * pledge's last request (OSCORE option value and payload) is answered
- * with the cached protected response under the new token and a new MID,
- * without OSCORE processing or state change.  A request that arrives CON
- * (a 6LBR pledge talking to the JRC directly) is answered with a
- * piggybacked ACK instead.
+ * pledge's last request (OSCORE option value and payload) from the
+ * source address the request came from is answered with the cached
+ * protected response under the new token and a new MID, without OSCORE
+ * processing or state change; the same bytes from any other address are
+ * dropped (the cache must not reflect responses to third parties).  A
+ * request that arrives CON (a 6LBR pledge talking to the JRC directly) is
+ * answered with a piggybacked ACK instead.  Responses under the pledge's
+ * current context (2.04, 4.00, 4.04, 4.05) are persisted with
+ * save_repeat before they are returned, in the unit of work of their
+ * accept_piv and join record, so the cache survives a restart: a JRC
+ * that crashed after committing an admission answers the pledge's
+ * retransmission with the identical bytes instead of dropping it as a
+ * replay.  The 4.01 of a recovery is cached in memory only (its R2 is
+ * too).
  *
  * Parameter updates.  The JRC acts as CoAP client (section 8.2): CON POST
  * to the node's /j with a Configuration (OSCORE kid "JRC", no kid
@@ -134,10 +143,13 @@
  * CJ_OSCORE_REPLAY_WINDOW of the highest it saw, so engines sharing a
  * store should reserve one number at a time (cfg.ssn_block = 1: one
  * store write per protected message): the numbers then reach the pledge
- * in the order they were reserved.  What stays per engine: the repeat
- * cache (a retransmission that reaches another engine than the first
- * finds its Partial IV recorded and is dropped; the pledge's next
- * attempt gets through), the recovery nonce R2 (request #2 of Appendix
+ * in the order they were reserved.  The repeat cache is shared through
+ * the store (save_repeat; lookup returns it): a retransmission that
+ * reaches another engine than the first is answered by it with the
+ * cached bytes, whether it loads the pledge afresh or finds its own
+ * cached window stale (accept_piv refuses the Partial IV, and the engine
+ * then re-reads the record's repeat cache).  What stays per engine: a
+ * claimed request not answered yet (see Atomicity), the recovery nonce R2 (request #2 of Appendix
  * B.2 must reach the engine that sent R2), the key set and the blacklist
  * (cfg; hosts load them from the store), and the cached registry fields
  * (role, joined, short id), which decide nothing the store does not
@@ -213,6 +225,24 @@ enum {
 #define CJ_JRC_ALLOW_NODE (1u << 0)
 #define CJ_JRC_ALLOW_6LBR (1u << 1)
 
+/* The repeat cache of a pledge: its last answered request and the
+ * protected response it got (see "Retransmissions" above), kept in the
+ * pledge's slot and persisted with the admission (save_repeat), so that a
+ * restarted engine, or another engine sharing the store, answers the
+ * pledge's retransmission with the very same protected bytes (same
+ * ciphertext and Partial IV: no new encryption, no nonce used twice).
+ * Only the source the request came from (the JP it was relayed by) is
+ * answered from it; a copy from anywhere else gets nothing. */
+typedef struct cj_jrc_repeat {
+    uint8_t req[CJ_JRC_REQ_CACHE];   /* OSCORE option value, then payload */
+    uint16_t req_len;                /* 0: nothing cached */
+    uint8_t req_opt_len;             /* how much of req is the option value */
+    uint8_t resp[CJ_JRC_RESP_CACHE]; /* code byte, then what follows the
+                                      * token (options, payload) */
+    uint16_t resp_len;               /* 0: no response (nothing to repeat) */
+    cj_addr_t from;                  /* source address of req */
+} cj_jrc_repeat_t;
+
 /* A registry entry as the store returns it. */
 typedef struct cj_jrc_pledge {
     uint8_t id[CJ_JRC_MAX_ID];
@@ -228,6 +258,10 @@ typedef struct cj_jrc_pledge {
     bool joined;
     uint8_t role;               /* role it joined with */
     uint16_t short_id;
+    /* repeat cache as last saved (save_repeat) under the current ID
+     * Context; lookup and lookup_context fill it (req_len 0: none),
+     * next_joined may leave it empty */
+    cj_jrc_repeat_t repeat;
 } cj_jrc_pledge_t;
 
 /* Storage interface.  Every function returns CJ_OK, CJ_ERR_NOTFOUND where
@@ -267,8 +301,16 @@ typedef struct cj_jrc_store {
     int (*accept_piv)(void *ctx, const uint8_t *id, size_t id_len,
                       const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
                       cj_oscore_replay_t *w);
+    /* Replace the pledge's persisted repeat cache with *r (r->req_len 0
+     * or r->resp_len 0: clear it).  Called after the response was
+     * protected and before it is returned, so it is part of the same
+     * host transaction as the accept_piv, lease and join record of the
+     * request it answers.  ID Context as for reserve_ssn. */
+    int (*save_repeat)(void *ctx, const uint8_t *id, size_t id_len,
+                       const uint8_t *ctx_id, size_t ctx_len,
+                       const cj_jrc_repeat_t *r);
     /* Persist a new ID Context (recovery) with reset mutable state:
-     * ssn_reserved 0 and an empty replay window. */
+     * ssn_reserved 0, an empty replay window and no repeat cache. */
     int (*save_context)(void *ctx, const uint8_t *id, size_t id_len,
                         const uint8_t *ctx_id, size_t ctx_len);
     /* A short identifier for the pledge, unique among live leases of the
@@ -298,22 +340,32 @@ typedef struct cj_jrc_store {
                          uint32_t campaign, bool acked);
 } cj_jrc_store_t;
 
+/* Number of hash tables of the slot index: pledge id, recovered ID
+ * Context, recovery nonce R2. */
+#define CJ_JRC_INDEX_KEYS 3
+
 /* One cached pledge context.  The caller allocates an array of these;
- * the engine owns their contents after cj_jrc_init(). */
+ * the engine owns their contents after cj_jrc_init().
+ *
+ * The slots also carry their own index, so finding a slot and choosing a
+ * victim take constant time without memory beyond the array: chained
+ * hash tables with slot_count buckets per key (bucket b's head is kept
+ * in slot b, whatever that slot holds), and least-recently-used lists
+ * (free slots; slots without a pending R2; slots with one) linked
+ * through the slots.  Links are slot indices, CJ_JRC_NIL for none. */
+#define CJ_JRC_NIL UINT32_MAX
 typedef struct cj_jrc_slot {
+    /* index (engine-internal; survives the slot's content) */
+    uint32_t head[CJ_JRC_INDEX_KEYS]; /* bucket heads of bucket "this index" */
+    uint32_t next[CJ_JRC_INDEX_KEYS]; /* next slot in this slot's buckets */
+    uint32_t lru_prev, lru_next;      /* neighbours in this slot's list */
+    /* content (cleared together, from here to the end) */
     bool used;
     uint64_t last_use;
-    cj_jrc_pledge_t rec;
+    cj_jrc_pledge_t rec;        /* rec.repeat: last request and response */
     cj_oscore_ctx_t osc;        /* context of the current ID Context */
-    /* last request (OSCORE option value, then payload) and its response */
-    uint8_t req[CJ_JRC_REQ_CACHE];
-    uint16_t req_len;           /* 0: nothing cached */
-    uint8_t req_opt_len;        /* how much of req is the option value */
-    bool req_claimed;           /* req's Partial IV is claimed on the store
-                                 * but not answered (resp_len 0) */
-    uint8_t resp[CJ_JRC_RESP_CACHE]; /* code byte, then what follows the
-                                       * token (options, payload) */
-    uint16_t resp_len;
+    bool req_claimed;           /* rec.repeat.req's Partial IV is claimed on
+                                 * the store but not answered (resp_len 0) */
     /* recovery: the last R2 sent to this pledge (RFC 8613 B.2 step 2) */
     uint8_t r2[CJ_JRC_NONCE_LEN];
     bool r2_valid;
@@ -352,7 +404,7 @@ typedef struct cj_jrc_cfg {
                                           * CJ_JRC_SSN_BLOCK); 1 when
                                           * engines share the store */
     cj_jrc_slot_t *slots;                /* caller-owned context cache */
-    size_t slot_count;                   /* >= 1 */
+    size_t slot_count;                   /* 1 .. CJ_JRC_NIL - 1 */
 } cj_jrc_cfg_t;
 
 typedef struct cj_jrc_stats {
@@ -413,6 +465,10 @@ typedef struct cj_jrc {
     uint8_t bl_count;
     uint16_t mid;
     uint64_t use_clock;          /* LRU stamp */
+    /* slot lists (first = least recently used, last = most): free
+     * slots, slots without a pending R2, slots holding one */
+    uint32_t lru_first[3];
+    uint32_t lru_last[3];
 
     /* campaign */
     bool camp_active;

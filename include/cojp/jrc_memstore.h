@@ -36,6 +36,7 @@ enum {
     CJ_MEMSTORE_OP_NEXT_JOINED,
     CJ_MEMSTORE_OP_NODE_ADDRESS,
     CJ_MEMSTORE_OP_RECORD_UPDATE,
+    CJ_MEMSTORE_OP_SAVE_REPEAT,
     CJ_MEMSTORE_OP_COUNT
 };
 #define CJ_MEMSTORE_FAIL_ALL ((1u << CJ_MEMSTORE_OP_COUNT) - 1u)
@@ -44,7 +45,8 @@ enum {
      (1u << CJ_MEMSTORE_OP_SAVE_CONTEXT) |                                 \
      (1u << CJ_MEMSTORE_OP_ASSIGN_SHORT_ID) |                              \
      (1u << CJ_MEMSTORE_OP_RECORD_JOIN) | (1u << CJ_MEMSTORE_OP_RELEASE) | \
-     (1u << CJ_MEMSTORE_OP_RECORD_UPDATE))
+     (1u << CJ_MEMSTORE_OP_RECORD_UPDATE) |                             \
+     (1u << CJ_MEMSTORE_OP_SAVE_REPEAT))
 
 /* One provisioned pledge. */
 typedef struct cj_jrc_mementry {

@@ -110,36 +110,220 @@ static int derive(cj_oscore_ctx_t *ctx, const uint8_t psk[16],
     return cj_oscore_ctx_derive(ctx, &p);
 }
 
-static void slot_clear(cj_jrc_slot_t *s)
+/* ---- slot index ---------------------------------------------------------- */
+
+/* Hash tables (one bucket per slot, heads kept in the slot whose index is
+ * the bucket number) and LRU lists, all linked through the slots by
+ * index, so a lookup and the choice of a victim take constant time with
+ * no memory beyond the caller's array.  Invariants: a used slot is in
+ * the KEY_ID table under rec.id, in KEY_CTX under rec.id_context when
+ * that is set, in KEY_R2 under r2 when r2_valid; every slot is in exactly
+ * one list, the one list_of() names, ordered by last_use (free slots by
+ * index), least recent first.  Keys are removed before the field they
+ * hash changes and added after. */
+enum { KEY_ID = 0, KEY_CTX, KEY_R2 };
+enum { LIST_FREE = 0, LIST_PLAIN, LIST_R2 };
+
+static uint32_t key_hash(const cj_jrc_t *j, const uint8_t *k, size_t kl)
 {
-    cj_crypto_wipe(s, sizeof *s);
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (size_t i = 0; i < kl; i++) {
+        h ^= k[i];
+        h *= 16777619u;
+    }
+    return (uint32_t)(h % j->cfg.slot_count);
+}
+
+/* The key of slot s in table t; false when it has none there. */
+static bool slot_key(const cj_jrc_slot_t *s, int t, const uint8_t **k,
+                     size_t *kl)
+{
+    if (!s->used)
+        return false;
+    if (t == KEY_ID) {
+        *k = s->rec.id;
+        *kl = s->rec.id_len;
+        return true;
+    }
+    if (t == KEY_CTX) {
+        *k = s->rec.id_context;
+        *kl = s->rec.id_context_len;
+        return *kl > 0;
+    }
+    *k = s->r2;
+    *kl = CJ_JRC_NONCE_LEN;
+    return s->r2_valid;
+}
+
+static void index_add(cj_jrc_t *j, uint32_t idx, int t)
+{
+    cj_jrc_slot_t *sl = j->cfg.slots;
+    const uint8_t *k;
+    size_t kl;
+    uint32_t b;
+
+    if (!slot_key(&sl[idx], t, &k, &kl))
+        return;
+    b = key_hash(j, k, kl);
+    sl[idx].next[t] = sl[b].head[t];
+    sl[b].head[t] = idx;
+}
+
+static void index_del(cj_jrc_t *j, uint32_t idx, int t)
+{
+    cj_jrc_slot_t *sl = j->cfg.slots;
+    const uint8_t *k;
+    size_t kl;
+    uint32_t *p;
+
+    if (!slot_key(&sl[idx], t, &k, &kl))
+        return;
+    p = &sl[key_hash(j, k, kl)].head[t];
+    while (*p != CJ_JRC_NIL && *p != idx)
+        p = &sl[*p].next[t];
+    if (*p == idx)
+        *p = sl[idx].next[t];
+    sl[idx].next[t] = CJ_JRC_NIL;
+}
+
+/* The slot whose key in table t is k, or CJ_JRC_NIL. */
+static uint32_t index_find(const cj_jrc_t *j, int t, const uint8_t *k,
+                           size_t kl)
+{
+    const cj_jrc_slot_t *sl = j->cfg.slots;
+    const uint8_t *sk;
+    size_t skl;
+
+    for (uint32_t i = sl[key_hash(j, k, kl)].head[t]; i != CJ_JRC_NIL;
+         i = sl[i].next[t])
+        if (slot_key(&sl[i], t, &sk, &skl) && bytes_eq(k, kl, sk, skl))
+            return i;
+    return CJ_JRC_NIL;
+}
+
+static int list_of(const cj_jrc_slot_t *s)
+{
+    return !s->used ? LIST_FREE : s->r2_valid ? LIST_R2 : LIST_PLAIN;
+}
+
+static void list_unlink(cj_jrc_t *j, uint32_t idx, int l)
+{
+    cj_jrc_slot_t *s = &j->cfg.slots[idx];
+
+    if (s->lru_prev != CJ_JRC_NIL)
+        j->cfg.slots[s->lru_prev].lru_next = s->lru_next;
+    else
+        j->lru_first[l] = s->lru_next;
+    if (s->lru_next != CJ_JRC_NIL)
+        j->cfg.slots[s->lru_next].lru_prev = s->lru_prev;
+    else
+        j->lru_last[l] = s->lru_prev;
+    s->lru_prev = s->lru_next = CJ_JRC_NIL;
+}
+
+/* Into list l at its place in the order: normally at the end (the slot
+ * was just used, or is freed in index order), so the walk is short. */
+static void list_insert(cj_jrc_t *j, uint32_t idx, int l)
+{
+    cj_jrc_slot_t *sl = j->cfg.slots;
+    uint64_t key = l == LIST_FREE ? idx : sl[idx].last_use;
+    uint32_t p = j->lru_last[l];
+
+    while (p != CJ_JRC_NIL &&
+           (l == LIST_FREE ? (uint64_t)p : sl[p].last_use) > key)
+        p = sl[p].lru_prev;
+    sl[idx].lru_prev = p;
+    sl[idx].lru_next = p == CJ_JRC_NIL ? j->lru_first[l] : sl[p].lru_next;
+    if (sl[idx].lru_next != CJ_JRC_NIL)
+        sl[sl[idx].lru_next].lru_prev = idx;
+    else
+        j->lru_last[l] = idx;
+    if (p != CJ_JRC_NIL)
+        sl[p].lru_next = idx;
+    else
+        j->lru_first[l] = idx;
+}
+
+static uint32_t slot_idx(const cj_jrc_t *j, const cj_jrc_slot_t *s)
+{
+    return (uint32_t)(s - j->cfg.slots);
+}
+
+/* Mark a slot used now (most recently used of its list). */
+static void slot_touch(cj_jrc_t *j, cj_jrc_slot_t *s)
+{
+    uint32_t idx = slot_idx(j, s);
+
+    list_unlink(j, idx, list_of(s));
+    s->last_use = ++j->use_clock;
+    list_insert(j, idx, list_of(s));
+}
+
+/* Empty a slot: out of the tables, content wiped, onto the free list. */
+static void slot_clear(cj_jrc_t *j, cj_jrc_slot_t *s)
+{
+    uint32_t idx = slot_idx(j, s);
+
+    for (int t = 0; t < CJ_JRC_INDEX_KEYS; t++)
+        index_del(j, idx, t);
+    list_unlink(j, idx, list_of(s));
+    cj_crypto_wipe(&s->used, sizeof *s - offsetof(cj_jrc_slot_t, used));
+    list_insert(j, idx, LIST_FREE);
+}
+
+/* Set (r2 non-NULL) or drop a slot's pending recovery nonce. */
+static void slot_set_r2(cj_jrc_t *j, cj_jrc_slot_t *s, const uint8_t *r2)
+{
+    uint32_t idx = slot_idx(j, s);
+
+    index_del(j, idx, KEY_R2);
+    list_unlink(j, idx, list_of(s));
+    if (r2 != NULL)
+        memcpy(s->r2, r2, CJ_JRC_NONCE_LEN);
+    else
+        memset(s->r2, 0, sizeof s->r2);
+    s->r2_valid = r2 != NULL;
+    list_insert(j, idx, list_of(s));
+    index_add(j, idx, KEY_R2);
 }
 
 /* Fill slot idx from a registry record: derive the current context and
- * restore the persisted replay window and sequence number mark. */
-static int slot_load(cj_jrc_t *j, size_t idx, const cj_jrc_pledge_t *rec)
+ * restore the persisted replay window, sequence number mark and repeat
+ * cache. */
+static int slot_load(cj_jrc_t *j, uint32_t idx, const cj_jrc_pledge_t *rec)
 {
     cj_jrc_slot_t *s = &j->cfg.slots[idx];
     const uint8_t *idc = rec->id_context_len ? rec->id_context : rec->id;
     size_t idc_len = rec->id_context_len ? rec->id_context_len : rec->id_len;
+    const cj_jrc_repeat_t *rp = &rec->repeat;
     int rc;
 
-    slot_clear(s);
+    slot_clear(j, s);
     if (rec->id_len == 0 || rec->id_len > CJ_JRC_MAX_ID ||
         idc_len > CJ_OSCORE_MAX_ID_CONTEXT)
         return CJ_ERR_INVALID;
     s->rec = *rec;
+    /* a cache this engine could not have written is not used */
+    if (rp->req_len > sizeof rp->req || rp->req_opt_len > rp->req_len ||
+        rp->resp_len > sizeof rp->resp || rp->from.len > CJ_ADDR_MAX ||
+        rp->req_len == 0 || rp->resp_len == 0)
+        memset(&s->rec.repeat, 0, sizeof s->rec.repeat);
     rc = derive(&s->osc, rec->psk, idc, idc_len);
     if (rc == CJ_OK)
-        rc = cj_oscore_ctx_attach(&s->osc, &j->ssn_port, (uint32_t)idx);
+        rc = cj_oscore_ctx_attach(&s->osc, &j->ssn_port, idx);
     if (rc != CJ_OK) {
-        slot_clear(s);
+        slot_clear(j, s);
         return rc;
     }
     s->osc.replay = rec->replay;
     s->osc.send_kid_context = false;
+    list_unlink(j, idx, LIST_FREE);
     s->used = true;
     s->last_use = ++j->use_clock;
+    list_insert(j, idx, LIST_PLAIN);
+    index_add(j, idx, KEY_ID);
+    index_add(j, idx, KEY_CTX);
     return CJ_OK;
 }
 
@@ -150,24 +334,17 @@ static int slot_load(cj_jrc_t *j, size_t idx, const cj_jrc_pledge_t *rec)
  * R2 || R3, so unverified traffic must not push it out (RFC 9031 section
  * 7.3.2).  Only verified requests #1 create such slots, so one is evicted
  * only when every slot holds one. */
-static size_t slot_victim(const cj_jrc_t *j)
+static uint32_t slot_victim(const cj_jrc_t *j)
 {
-    size_t any = 0, plain = SIZE_MAX;
-
-    for (size_t i = 0; i < j->cfg.slot_count; i++) {
-        const cj_jrc_slot_t *s = &j->cfg.slots[i];
-        if (!s->used)
-            return i;
-        if (s->last_use < j->cfg.slots[any].last_use)
-            any = i;
-        if (!s->r2_valid &&
-            (plain == SIZE_MAX || s->last_use < j->cfg.slots[plain].last_use))
-            plain = i;
-    }
-    return plain != SIZE_MAX ? plain : any;
+    if (j->lru_first[LIST_FREE] != CJ_JRC_NIL)
+        return j->lru_first[LIST_FREE];
+    if (j->lru_first[LIST_PLAIN] != CJ_JRC_NIL)
+        return j->lru_first[LIST_PLAIN];
+    return j->lru_first[LIST_R2];
 }
 
-static int slot_match(const cj_jrc_slot_t *s, const uint8_t *k, size_t kl)
+/* How kid context k names slot s (KIND_NONE: not at all). */
+static int slot_kind(const cj_jrc_slot_t *s, const uint8_t *k, size_t kl)
 {
     if (!s->used)
         return KIND_NONE;
@@ -183,6 +360,34 @@ static int slot_match(const cj_jrc_slot_t *s, const uint8_t *k, size_t kl)
         memcmp(k, s->r2, CJ_JRC_NONCE_LEN) == 0)
         return KIND_R2;
     return KIND_NONE;
+}
+
+/* The slot a kid context names and how: the current ID Context of a
+ * slot, the pledge id of a slot whose record holds a recovered one, or
+ * the R2 prefix of request #2 of a recovery. */
+static uint32_t slot_match(const cj_jrc_t *j, const uint8_t *k, size_t kl,
+                           int *kind)
+{
+    uint32_t i = index_find(j, KEY_CTX, k, kl);
+
+    if (i != CJ_JRC_NIL) {
+        *kind = KIND_CURRENT;
+        return i;
+    }
+    i = index_find(j, KEY_ID, k, kl);
+    if (i != CJ_JRC_NIL) {
+        *kind = j->cfg.slots[i].rec.id_context_len ? KIND_OLD : KIND_CURRENT;
+        return i;
+    }
+    if (kl > CJ_JRC_NONCE_LEN) {
+        i = index_find(j, KEY_R2, k, CJ_JRC_NONCE_LEN);
+        if (i != CJ_JRC_NIL) {
+            *kind = KIND_R2;
+            return i;
+        }
+    }
+    *kind = KIND_NONE;
+    return CJ_JRC_NIL;
 }
 
 static bool store_ok(cj_jrc_t *j, int rc)
@@ -222,7 +427,7 @@ static int ssn_ready(cj_jrc_t *j, cj_jrc_slot_t *s)
     rc = j->store.reserve_ssn(j->store.ctx, s->rec.id, s->rec.id_len, c, cl,
                               s->osc.ssn, count, &first);
     if (rc == CJ_ERR_NOTFOUND) {
-        slot_clear(s);
+        slot_clear(j, s);
         return rc;
     }
     if (!store_ok(j, rc))
@@ -256,7 +461,7 @@ static int claim_piv(cj_jrc_t *j, cj_jrc_slot_t *s,
                              cj_oscore_piv_value(bind->piv, bind->piv_len),
                              &w);
     if (rc == CJ_ERR_NOTFOUND) {
-        slot_clear(s);
+        slot_clear(j, s);
         return rc;
     }
     if (rc == CJ_ERR_REPLAY)
@@ -274,16 +479,12 @@ static long slot_for_kid_context(cj_jrc_t *j, const uint8_t *k, size_t kl,
                                  int *kind)
 {
     cj_jrc_pledge_t rec;
-    size_t idx;
+    uint32_t idx = slot_match(j, k, kl, kind);
     int rc;
 
-    for (size_t i = 0; i < j->cfg.slot_count; i++) {
-        int m = slot_match(&j->cfg.slots[i], k, kl);
-        if (m != KIND_NONE) {
-            *kind = m;
-            j->cfg.slots[i].last_use = ++j->use_clock;
-            return (long)i;
-        }
+    if (idx != CJ_JRC_NIL) {
+        slot_touch(j, &j->cfg.slots[idx]);
+        return (long)idx;
     }
     j->stats.lookups++;
     rc = j->store.lookup(j->store.ctx, k, kl, &rec);
@@ -300,7 +501,7 @@ static long slot_for_kid_context(cj_jrc_t *j, const uint8_t *k, size_t kl,
     cj_crypto_wipe(&rec, sizeof rec);
     if (rc != CJ_OK)
         return -1;
-    *kind = slot_match(&j->cfg.slots[idx], k, kl);
+    *kind = slot_kind(&j->cfg.slots[idx], k, kl);
     return *kind == KIND_NONE ? -1 : (long)idx;
 }
 
@@ -309,15 +510,12 @@ static long slot_for_kid_context(cj_jrc_t *j, const uint8_t *k, size_t kl,
 static long slot_for_id(cj_jrc_t *j, const uint8_t *id, size_t id_len)
 {
     cj_jrc_pledge_t rec;
-    size_t idx;
+    uint32_t idx = index_find(j, KEY_ID, id, id_len);
     int rc;
 
-    for (size_t i = 0; i < j->cfg.slot_count; i++) {
-        cj_jrc_slot_t *s = &j->cfg.slots[i];
-        if (s->used && bytes_eq(id, id_len, s->rec.id, s->rec.id_len)) {
-            s->last_use = ++j->use_clock;
-            return (long)i;
-        }
+    if (idx != CJ_JRC_NIL) {
+        slot_touch(j, &j->cfg.slots[idx]);
+        return (long)idx;
     }
     j->stats.lookups++;
     rc = j->store.lookup(j->store.ctx, id, id_len, &rec);
@@ -412,34 +610,70 @@ typedef struct req_in {
     bool claimed;                /* its Partial IV is already ours */
 } req_in_t;
 
-static void cache_store(cj_jrc_slot_t *s, const req_in_t *rq,
-                        const uint8_t *resp, size_t resp_len)
+/* The request of rq as the slot's repeat cache holds it: claimed, no
+ * response yet (nothing when it is too long to cache). */
+static void cache_request(cj_jrc_slot_t *s, const req_in_t *rq)
 {
+    cj_jrc_repeat_t *c = &s->rec.repeat;
+
+    memset(c, 0, sizeof *c);
+    s->req_claimed = false;
+    if (rq->copy_len == 0)
+        return;
+    memcpy(c->req, rq->copy, rq->copy_len);
+    c->req_len = (uint16_t)rq->copy_len;
+    c->req_opt_len = (uint8_t)rq->copy_opt_len;
+    c->from = *rq->from;
+    s->req_claimed = true;
+}
+
+/* Add the protected response resp to the cached request (claimed by
+ * cache_request); a response too long to keep empties the cache. */
+static void cache_response(cj_jrc_slot_t *s, const uint8_t *resp,
+                           size_t resp_len)
+{
+    cj_jrc_repeat_t *c = &s->rec.repeat;
     cj_coap_msg_t m;
     size_t off;
 
-    s->req_len = 0;
-    s->resp_len = 0;
-    if (rq->copy_len == 0 || cj_coap_parse(&m, resp, resp_len) != CJ_OK)
-        return;
-    off = m.token_len ? (size_t)(m.token + m.token_len - resp) : 4;
-    if (1 + resp_len - off > CJ_JRC_RESP_CACHE)
-        return;
-    s->resp[0] = m.code;
-    memcpy(s->resp + 1, resp + off, resp_len - off);
-    s->resp_len = (uint16_t)(1 + resp_len - off);
-    memcpy(s->req, rq->copy, rq->copy_len);
-    s->req_len = (uint16_t)rq->copy_len;
-    s->req_opt_len = (uint8_t)rq->copy_opt_len;
     s->req_claimed = false;
+    if (c->req_len == 0 || cj_coap_parse(&m, resp, resp_len) != CJ_OK) {
+        memset(c, 0, sizeof *c);
+        return;
+    }
+    off = m.token_len ? (size_t)(m.token + m.token_len - resp) : 4;
+    if (1 + resp_len - off > CJ_JRC_RESP_CACHE) {
+        memset(c, 0, sizeof *c);
+        return;
+    }
+    c->resp[0] = m.code;
+    memcpy(c->resp + 1, resp + off, resp_len - off);
+    c->resp_len = (uint16_t)(1 + resp_len - off);
 }
+
+/* Whether the request in rq is byte for byte the slot's cached one
+ * (OSCORE option value and payload; the source is checked apart). */
+static bool cache_same(const cj_jrc_repeat_t *c, const req_in_t *rq)
+{
+    return c->req_len && rq->copy_len == c->req_len &&
+           rq->copy_opt_len == c->req_opt_len &&
+           memcmp(rq->copy, c->req, c->req_len) == 0;
+}
+
+/* Re-send the cached response under the token of request m (agreement
+ * 3): no OSCORE processing, same bytes after the token.  Returns 1 or
+ * 0 (does not fit out). */
+static int send_cached(cj_jrc_t *j, const cj_jrc_repeat_t *c,
+                       const cj_coap_msg_t *m, const cj_addr_t *to,
+                       cj_out_t *out);
 
 /* Claim the request's Partial IV on the store before anything else of it
  * is written (several engines, one store: a replay that passed a stale
  * in-memory window ends here, changing nothing).  The claimed request is
- * remembered so that its retransmission can be answered if a later step
- * fails (the store cannot release a claim).  CJ_OK, or CJ_ERR_REPLAY /
- * CJ_ERR_NOTFOUND (slot cleared) / CJ_ERR_STORAGE. */
+ * remembered (with its source) so that its retransmission can be
+ * answered if a later step fails (the store cannot release a claim).
+ * CJ_OK, or CJ_ERR_REPLAY / CJ_ERR_NOTFOUND (slot cleared) /
+ * CJ_ERR_STORAGE. */
 static int claim_first(cj_jrc_t *j, cj_jrc_slot_t *s,
                        const cj_oscore_req_t *bind, const req_in_t *rq)
 {
@@ -450,16 +684,37 @@ static int claim_first(cj_jrc_t *j, cj_jrc_slot_t *s,
     rc = claim_piv(j, s, bind);
     if (rc != CJ_OK)
         return rc;
-    s->req_len = 0;
-    s->resp_len = 0;
-    s->req_claimed = false;
-    if (rq->copy_len) {
-        memcpy(s->req, rq->copy, rq->copy_len);
-        s->req_len = (uint16_t)rq->copy_len;
-        s->req_opt_len = (uint8_t)rq->copy_opt_len;
-        s->req_claimed = true;
-    }
+    cache_request(s, rq);
     return CJ_OK;
+}
+
+/* Another engine answered this request first (accept_piv refused its
+ * Partial IV): if the record's repeat cache, as the store holds it now,
+ * is this very request from this source, adopt it so the answer is that
+ * engine's bytes.  True when adopted. */
+static bool cache_refresh(cj_jrc_t *j, cj_jrc_slot_t *s, const req_in_t *rq)
+{
+    cj_jrc_pledge_t rec;
+    const cj_jrc_repeat_t *c = &rec.repeat;
+    bool ok;
+    int rc;
+
+    if (rq->copy_len == 0)
+        return false;
+    j->stats.lookups++;
+    rc = j->store.lookup(j->store.ctx, s->rec.id, s->rec.id_len, &rec);
+    ok = store_ok(j, rc) &&
+         bytes_eq(rec.id_context, rec.id_context_len, s->rec.id_context,
+                  s->rec.id_context_len) &&
+         c->req_len <= sizeof c->req && c->resp_len <= sizeof c->resp &&
+         c->resp_len > 0 && c->from.len <= CJ_ADDR_MAX && cache_same(c, rq) &&
+         cj_addr_equal(&c->from, rq->from);
+    if (ok) {
+        s->rec.repeat = rec.repeat;
+        s->req_claimed = false;
+    }
+    cj_crypto_wipe(&rec, sizeof rec);
+    return ok;
 }
 
 /* Header of an answer to request m: a piggybacked ACK to a CON, else a
@@ -505,8 +760,35 @@ static int respond(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *ctx,
     }
     out->len = (size_t)n;
     out->to = *rq->from;
-    cache_store(s, rq, out->buf, out->len);
-    return 1;
+    cache_response(s, out->buf, out->len);
+    if (!persistent)
+        return 1;
+    /* The cache goes to the store with the admission, before the answer
+     * leaves: a restarted engine then repeats these bytes (jrc.h).  When
+     * that fails the request stays claimed and unanswered. */
+    {
+        const uint8_t *c;
+        size_t cl;
+        int rc;
+
+        c = slot_ctx_id(s, &cl);
+        rc = j->store.save_repeat(j->store.ctx, s->rec.id, s->rec.id_len, c,
+                                  cl, &s->rec.repeat);
+        if (rc == CJ_OK)
+            return 1;
+        if (rc == CJ_ERR_NOTFOUND) {
+            slot_clear(j, s);
+        } else {
+            (void)store_ok(j, rc);
+            s->osc.replay = *saved;
+            s->rec.repeat.resp_len = 0;
+            memset(s->rec.repeat.resp, 0, sizeof s->rec.repeat.resp);
+            s->req_claimed = s->rec.repeat.req_len != 0;
+        }
+    }
+    cj_crypto_wipe(out->buf, out->len);
+    out->len = 0;
+    return 0;
 }
 
 static bool uri_path_is_j(const cj_coap_msg_t *m)
@@ -551,8 +833,17 @@ static int process_join(cj_jrc_t *j, uint64_t now, cj_jrc_slot_t *s,
     if (cj_coap_parse(&im, j->plain, plain_len) != CJ_OK)
         goto drop;
     /* The Partial IV first, before any admission write (jrc.h "Several
-     * instances"). */
-    if (claim_first(j, s, bind, rq) != CJ_OK)
+     * instances").  Refused: another engine answered this request (or
+     * this one before a restart whose cache was not loaded yet); its
+     * answer, if the store holds it for this request and source, is
+     * repeated as is. */
+    rc = claim_first(j, s, bind, rq);
+    if (rc == CJ_ERR_REPLAY && cache_refresh(j, s, rq)) {
+        s->osc.replay = *saved;
+        cj_crypto_wipe(obj, sizeof obj);
+        return send_cached(j, &s->rec.repeat, rq->m, rq->from, out);
+    }
+    if (rc != CJ_OK)
         goto drop;
     /* Section 8.1.1 defines POST to /j only. */
     if (im.code != CJ_COAP_POST || !uri_path_is_j(&im)) {
@@ -695,11 +986,13 @@ static int recovery_first(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *vctx,
     cj_crypto_wipe(j->body, sizeof j->body);
     if (n < 0)
         goto fail;
-    memcpy(s->r2, r2, sizeof r2);
-    s->r2_valid = true;
+    slot_set_r2(j, s, r2);
     out->len = (size_t)n;
     out->to = *rq->from;
-    cache_store(s, rq, out->buf, out->len);
+    if (!persistent)
+        cache_request(s, rq);
+    /* memory only: R2 is not persisted either */
+    cache_response(s, out->buf, out->len);
     j->stats.recoveries++;
     set_ev(j, s, CJ_JRC_EV_RECOVERY, out);
     return 1;
@@ -710,6 +1003,27 @@ fail:
     j->stats.dropped++;
     out->len = 0;
     return 0;
+}
+
+static int send_cached(cj_jrc_t *j, const cj_jrc_repeat_t *c,
+                       const cj_coap_msg_t *m, const cj_addr_t *to,
+                       cj_out_t *out)
+{
+    cj_coap_builder_t b;
+    int n;
+
+    answer_init(j, &b, out->buf, out->cap, m, c->resp[0]);
+    n = cj_coap_build_finish(&b);
+    if (n < 0 || out->cap - (size_t)n < (size_t)c->resp_len - 1) {
+        j->stats.dropped++;
+        out->len = 0;
+        return 0;
+    }
+    memcpy(out->buf + n, c->resp + 1, (size_t)c->resp_len - 1);
+    out->len = (size_t)n + c->resp_len - 1;
+    out->to = *to;
+    j->stats.repeats++;
+    return 1;
 }
 
 static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
@@ -756,25 +1070,19 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
 
     /* Agreement 3: a byte-identical repeat of the last request gets the
      * cached answer without OSCORE processing. */
-    if (s->req_len && rq.copy_len == s->req_len &&
-        opt.len == s->req_opt_len &&
-        memcmp(copy, s->req, s->req_len) == 0 && s->req_claimed) {
+    if (cache_same(&s->rec.repeat, &rq) &&
+        (s->req_claimed || s->rec.repeat.resp_len)) {
+        /* Only the source of the original gets anything: the pledge's
+         * retransmissions come through the same JP, a copy from elsewhere
+         * must not be able to reflect the response (or have the claimed
+         * request answered) to another address. */
+        if (!cj_addr_equal(from, &s->rec.repeat.from))
+            goto drop;
+        if (!s->req_claimed)
+            return send_cached(j, &s->rec.repeat, m, from, out);
         /* Claimed by us, not answered (a store step failed after the
          * claim): process it again without a second claim. */
         rq.claimed = true;
-    } else if (s->req_len && s->resp_len && rq.copy_len == s->req_len &&
-               opt.len == s->req_opt_len &&
-               memcmp(copy, s->req, s->req_len) == 0) {
-        cj_coap_builder_t b;
-        answer_init(j, &b, out->buf, out->cap, m, s->resp[0]);
-        n = cj_coap_build_finish(&b);
-        if (n < 0 || out->cap - (size_t)n < (size_t)s->resp_len - 1)
-            goto drop;
-        memcpy(out->buf + n, s->resp + 1, (size_t)s->resp_len - 1);
-        out->len = (size_t)n + s->resp_len - 1;
-        out->to = *from;
-        j->stats.repeats++;
-        return 1;
     }
 
     if (kind == KIND_CURRENT) {
@@ -840,14 +1148,14 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         goto drop;
     }
     /* The new context replaces the old one; R2 is spent. */
+    index_del(j, (uint32_t)idx, KEY_CTX);
     memcpy(s->rec.id_context, ov.kid_context, ov.kid_context_len);
     s->rec.id_context_len = (uint8_t)ov.kid_context_len;
+    index_add(j, (uint32_t)idx, KEY_CTX);
     s->rec.ssn_reserved = 0;
     memset(&s->rec.replay, 0, sizeof s->rec.replay);
-    s->r2_valid = false;
-    memset(s->r2, 0, sizeof s->r2);
-    s->req_len = 0;
-    s->resp_len = 0;
+    slot_set_r2(j, s, NULL);
+    memset(&s->rec.repeat, 0, sizeof s->rec.repeat);
     s->req_claimed = false;
     memset(&s->old_replay, 0, sizeof s->old_replay);
     cj_oscore_ctx_wipe(&s->osc);
@@ -856,7 +1164,7 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     s->osc.send_kid_context = false;
     if (cj_oscore_ctx_attach(&s->osc, &j->ssn_port, (uint32_t)idx) != CJ_OK) {
         /* cannot happen with our adaptor; keep the slot consistent */
-        slot_clear(s);
+        slot_clear(j, s);
         cj_crypto_wipe(j->plain, sizeof j->plain);
         goto drop;
     }
@@ -1307,7 +1615,7 @@ int cj_jrc_init(cj_jrc_t *j, const cj_jrc_cfg_t *cfg,
     const cj_jrc_store_t *st = store;
 
     if (j == NULL || cfg == NULL || st == NULL || cfg->slots == NULL ||
-        cfg->slot_count == 0 ||
+        cfg->slot_count == 0 || cfg->slot_count >= CJ_JRC_NIL ||
         !keys_valid(cfg->keys, cfg->key_count) ||
         cfg->blacklist_count > CJ_COJP_MAX_BLACKLIST ||
         (cfg->blacklist_count > 0 &&
@@ -1315,6 +1623,7 @@ int cj_jrc_init(cj_jrc_t *j, const cj_jrc_cfg_t *cfg,
         (cfg->network_id_len > 0 && cfg->network_id == NULL) ||
         st->lookup == NULL || st->lookup_context == NULL ||
         st->reserve_ssn == NULL || st->accept_piv == NULL ||
+        st->save_repeat == NULL ||
         st->save_context == NULL || st->assign_short_id == NULL ||
         st->record_join == NULL || st->release == NULL ||
         st->next_joined == NULL || st->node_address == NULL ||
@@ -1349,8 +1658,15 @@ int cj_jrc_init(cj_jrc_t *j, const cj_jrc_cfg_t *cfg,
                           cfg->first_campaign <= CJ_JRC_MAX_CAMPAIGN
                       ? cfg->first_campaign - 1u
                       : 0;
-    for (size_t i = 0; i < cfg->slot_count; i++)
-        slot_clear(&cfg->slots[i]);
+    for (size_t l = 0; l < 3; l++)
+        j->lru_first[l] = j->lru_last[l] = CJ_JRC_NIL;
+    for (size_t i = 0; i < cfg->slot_count; i++) {
+        cj_jrc_slot_t *s = &cfg->slots[i];
+        cj_crypto_wipe(s, sizeof *s);
+        for (int t = 0; t < CJ_JRC_INDEX_KEYS; t++)
+            s->head[t] = s->next[t] = CJ_JRC_NIL;
+        list_insert(j, (uint32_t)i, LIST_FREE);
+    }
     if (cj_crypto_random((uint8_t *)&j->mid, sizeof j->mid) != CJ_OK)
         return CJ_ERR_CRYPTO;
     return CJ_OK;

@@ -132,6 +132,28 @@ static int ms_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     return CJ_OK;
 }
 
+static int ms_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *ctx_id, size_t ctx_len,
+                          const cj_jrc_repeat_t *r)
+{
+    cj_jrc_memstore_t *ms = ctx;
+    cj_jrc_mementry_t *e;
+
+    if (fail(ms, CJ_MEMSTORE_OP_SAVE_REPEAT))
+        return CJ_ERR_STORAGE;
+    e = find(ms, id, id_len);
+    if (e == NULL || !ctx_is(e, ctx_id, ctx_len))
+        return CJ_ERR_NOTFOUND;
+    if (r == NULL || r->req_len > sizeof r->req ||
+        r->req_opt_len > r->req_len || r->resp_len > sizeof r->resp ||
+        r->from.len > CJ_ADDR_MAX)
+        return CJ_ERR_INVALID;
+    memset(&e->rec.repeat, 0, sizeof e->rec.repeat);
+    if (r->req_len > 0 && r->resp_len > 0)
+        e->rec.repeat = *r;
+    return CJ_OK;
+}
+
 static int ms_save_context(void *ctx, const uint8_t *id, size_t id_len,
                            const uint8_t *ctx_id, size_t ctx_len)
 {
@@ -151,6 +173,7 @@ static int ms_save_context(void *ctx, const uint8_t *id, size_t id_len,
     e->rec.id_context_len = (uint8_t)ctx_len;
     e->rec.ssn_reserved = 0;
     memset(&e->rec.replay, 0, sizeof e->rec.replay);
+    memset(&e->rec.repeat, 0, sizeof e->rec.repeat);
     return CJ_OK;
 }
 
@@ -310,6 +333,7 @@ void cj_jrc_memstore_init(cj_jrc_memstore_t *ms, cj_jrc_mementry_t *entries,
     ms->store.lookup_context = ms_lookup_context;
     ms->store.reserve_ssn = ms_reserve_ssn;
     ms->store.accept_piv = ms_accept_piv;
+    ms->store.save_repeat = ms_save_repeat;
     ms->store.save_context = ms_save_context;
     ms->store.assign_short_id = ms_assign_short_id;
     ms->store.record_join = ms_record_join;

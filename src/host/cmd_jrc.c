@@ -6,8 +6,11 @@
  * leases are stored as times in the database and must keep their meaning
  * across reboots.  Datagrams that are ready together are handled as one
  * batch inside one transaction; the batch's responses are sent only
- * after it committed (group commit: one fsync per batch, and nothing the
- * JRC said can be forgotten by a crash).  Parameter updates produced by
+ * after it is durable (group commit: one fsync per batch, and nothing the
+ * JRC said can be forgotten by a crash).  With SQLite the commit is
+ * pipelined (store/sqlite.h): while a helper thread syncs batch N, batch
+ * N+1 is processed and committed; each batch's responses wait in a small
+ * queue until its sync completed, and batches leave in commit order.  Parameter updates produced by
  * timers run without an open transaction, so each store write the
  * engine makes for them is durable when it returns, before the datagram
  * leaves.
@@ -44,6 +47,9 @@
  * commit is more joins per second; 256 keeps a batch's processing well
  * below CoAP's ACK_TIMEOUT. */
 #define BATCH_MAX 256
+/* Committed batches whose responses wait for their sync; when all are
+ * taken, the next batch waits for the oldest sync. */
+#define PIPE_DEPTH 4
 #define DEFAULT_SLOTS 1024
 
 #define BAD_ADDR "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)"
@@ -562,6 +568,13 @@ typedef struct pending {
     uint8_t buf[1280];
 } pending_t;
 
+/* One committed batch: its responses leave once ticket is durable. */
+typedef struct group {
+    uint64_t ticket;
+    size_t n;
+    pending_t item[BATCH_MAX];
+} group_t;
+
 typedef struct jrc_run {
     cj_jrc_t jrc; /* must not move after cj_jrc_init */
     cj_jrc_cfg_t cfg;
@@ -577,7 +590,9 @@ typedef struct jrc_run {
     int fd;
     uint64_t last_now, next_op_poll;
     bool op_backoff_logged;
-    pending_t batch[BATCH_MAX];
+    group_t grp[PIPE_DEPTH];     /* ring: grp[g_head] is the oldest */
+    size_t g_head, g_count;
+    uint64_t last_ticket;
     cj_net_dgram_t rx[BATCH_MAX];
     uint8_t rxbuf[BATCH_MAX][1280];
     uint8_t obuf[1280];
@@ -766,12 +781,13 @@ static void engine_reload(jrc_run_t *r)
 /* Send the batch's responses with as few system calls as the kernel
  * allows (sendmmsg), logging each datagram that cannot leave as
  * send_logged() does. */
-static void send_batch(jrc_run_t *r, size_t n)
+static void send_batch(jrc_run_t *r, group_t *g)
 {
     cj_net_dgram_t d[BATCH_MAX];
     int cnt = 0, i = 0;
+    size_t n = g->n;
     for (size_t k = 0; k < n; k++) {
-        pending_t *p = &r->batch[k];
+        pending_t *p = &g->item[k];
         if (!p->len)
             continue;
         if (cj_net_from_addr(&p->to, &d[cnt].peer, &d[cnt].peer_len) != 0) {
@@ -804,17 +820,68 @@ static void send_batch(jrc_run_t *r, size_t n)
     }
 }
 
+/* Send the batches whose ticket is durable, oldest first, with their
+ * log records.  wait: block until every committed batch is durable (the
+ * queue is full, or shutdown).  After a failed sync every batch still
+ * queued is lost: its responses are dropped and the engine reloaded, as
+ * after a failed commit. */
+static void release(jrc_run_t *r, bool wait)
+{
+    uint64_t upto = 0;
+    int rc = cj_reg_durable(r->reg, wait, &upto);
+
+    cj_hlog_hold(); /* one write(2) for the log records */
+    while (r->g_count && r->grp[r->g_head].ticket <= upto) {
+        group_t *g = &r->grp[r->g_head];
+        send_batch(r, g);
+        for (size_t i = 0; i < g->n; i++) {
+            pending_t *p = &g->item[i];
+            if (p->event)
+                log_event(r, p->event, p->ev_id, p->ev_id_len, p->ev_short, p->ev_campaign,
+                          &p->to);
+        }
+        r->g_head = (r->g_head + 1) % PIPE_DEPTH;
+        r->g_count--;
+    }
+    cj_hlog_flush();
+    if (rc != CJ_OK) {
+        size_t dropped = 0;
+        for (; r->g_count; r->g_count--, r->g_head = (r->g_head + 1) % PIPE_DEPTH)
+            dropped += r->grp[r->g_head].n;
+        r->commit_failures++;
+        cj_hlog_begin("error", "sync_failed");
+        cj_hlog_str("error", cj_reg_errmsg(r->reg));
+        cj_hlog_uint("dropped_responses", dropped);
+        cj_hlog_end();
+        engine_reload(r);
+    }
+}
+
+static void on_synced(void *arg, int fd, uint64_t mono)
+{
+    (void)fd;
+    (void)mono;
+    release(arg, false);
+}
+
 static void on_readable(void *arg, int fd, uint64_t mono)
 {
     jrc_run_t *r = arg;
     size_t n = 0, rounds = 0;
     bool tx, more = true;
+    group_t *g;
+    uint64_t ticket = 0;
     (void)mono;
+
+    release(r, false);
+    if (r->g_count == PIPE_DEPTH)
+        release(r, true);
+    g = &r->grp[(r->g_head + r->g_count) % PIPE_DEPTH];
 
     /* Group commit: everything ready now is one transaction.  If the
      * write lock cannot be had, each store call commits on its own.
      * Datagrams come in with recvmmsg (one call per up to BATCH_MAX). */
-    tx = cj_reg_begin(r->reg) == CJ_OK;
+    tx = cj_reg_batch_begin(r->reg) == CJ_OK;
     while (more && n < BATCH_MAX && rounds++ < BATCH_MAX / CJ_NET_BATCH) {
         int want = (int)(BATCH_MAX - n < CJ_NET_BATCH ? BATCH_MAX - n : CJ_NET_BATCH), got;
         for (int k = 0; k < want; k++) {
@@ -825,7 +892,7 @@ static void on_readable(void *arg, int fd, uint64_t mono)
         more = got == want;
         for (int k = 0; k < got; k++) {
             cj_net_dgram_t *d = &r->rx[k];
-            pending_t *p = &r->batch[n];
+            pending_t *p = &g->item[n];
             cj_out_t out = {.buf = p->buf, .cap = sizeof p->buf};
             cj_addr_t from;
             if (d->truncated)
@@ -844,7 +911,7 @@ static void on_readable(void *arg, int fd, uint64_t mono)
         }
     }
     if (tx) {
-        if (cj_reg_commit(r->reg) != CJ_OK) {
+        if (cj_reg_batch_commit(r->reg, &ticket) != CJ_OK) {
             r->commit_failures++;
             cj_hlog_begin("error", "commit_failed");
             cj_hlog_str("error", cj_reg_errmsg(r->reg));
@@ -854,17 +921,19 @@ static void on_readable(void *arg, int fd, uint64_t mono)
             return; /* never send what the file does not hold */
         }
         r->commits++;
+        r->last_ticket = ticket;
+    } else {
+        /* Each store write was durable when it returned; a response
+         * with none (a repeat from the engine's cache) may still rest on
+         * a queued batch, so this one leaves after every queued batch. */
+        ticket = r->last_ticket;
     }
-    send_batch(r, n);
-    /* one write(2) for the batch's log records */
-    cj_hlog_hold();
-    for (size_t i = 0; i < n; i++) {
-        pending_t *p = &r->batch[i];
-        if (p->event)
-            log_event(r, p->event, p->ev_id, p->ev_id_len, p->ev_short, p->ev_campaign,
-                      &p->to);
-    }
-    cj_hlog_flush();
+    if (n == 0)
+        return;
+    g->ticket = ticket;
+    g->n = n;
+    r->g_count++;
+    release(r, false);
 }
 
 /* A new K2 for a rekey: next free key id, the given or a random key. */
@@ -1256,6 +1325,13 @@ static int jrc_serve(int argc, char **argv)
         goto out_close;
     }
     cj_loop_add(&r->loop, r->fd, on_readable, r);
+    if (cj_reg_pipeline(r->reg) != CJ_OK) {
+        cj_hlog_begin("warn", "pipelined_commit_off");
+        cj_hlog_str("error", cj_reg_errmsg(r->reg));
+        cj_hlog_end();
+    } else if (cj_reg_sync_fd(r->reg) >= 0) {
+        cj_loop_add(&r->loop, cj_reg_sync_fd(r->reg), on_synced, r);
+    }
     cj_loop_set_tick(&r->loop, on_tick, r);
 
     cj_hlog_begin("info", "start");
@@ -1272,6 +1348,7 @@ static int jrc_serve(int argc, char **argv)
 
     int res = cj_loop_run(&r->loop, CJ_TIME_NEVER);
     rc = res == -1 ? 1 : 0;
+    release(r, true); /* what is queued leaves once durable */
     {
         const cj_jrc_stats_t *st = &r->jrc.stats;
         cj_hlog_begin(rc ? "error" : "info", "shutdown");
@@ -1297,7 +1374,7 @@ static int jrc_serve(int argc, char **argv)
     }
     cj_loop_close(&r->loop);
 out_close:
-    /* Every batch was committed before its responses left; nothing is
+    /* Every batch was durable before its responses left; nothing is
      * left open but a read-only state. */
     if (r->fd >= 0)
         close(r->fd);

@@ -52,14 +52,12 @@ static void on_readable(void *arg, int fd, uint64_t now)
     uint8_t buf[1280];
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
         cj_addr_t from;
-        ssize_t len = recvfrom(fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
+        ssize_t len = cj_net_recv(fd, buf, sizeof buf, &ss, &from);
+        if (len == CJ_NET_OVERSIZE)
+            continue;
         if (len < 0)
             break;
-        if ((size_t)len > sizeof buf)
-            continue; /* oversize: dropped whole, never processed cut */
-        cj_net_to_addr((struct sockaddr *)&ss, &from);
         cj_node_input(&r->node, now, &from, buf, (size_t)len);
     }
 }
@@ -100,9 +98,9 @@ int cj_cmd_pledge(int argc, char **argv)
         {"log", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    uint8_t id[8], psk[16], netid[CJ_PLEDGE_MAX_NETID];
-    int id_len = 0, psk_len = 0, netid_len = 0, c, rc;
-    const char *proxy = NULL, *state = NULL, *serve = NULL;
+    cj_node_args_t na = {0};
+    int c, rc;
+    const char *proxy = NULL, *serve = NULL;
     uint8_t role = CJ_COJP_ROLE_6LN;
     bool json = false;
     uint32_t timeout_s = 120;
@@ -115,25 +113,14 @@ int cj_cmd_pledge(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cj_node_arg(&na, c, optarg, CMD, &rc)) {
+            if (rc)
+                return rc;
+            continue;
+        }
         switch (c) {
-        case 'i':
-            if ((id_len = cj_hex_parse(optarg, id, sizeof id, 0)) < 0)
-                return cj_fail(2, CMD, "--id must be 1 to 8 bytes of hex");
-            break;
-        case 'k':
-            if ((psk_len = cj_hex_parse(optarg, psk, sizeof psk, 16)) < 0)
-                return cj_fail(2, CMD, "--psk must be 16 bytes (32 hex digits)");
-            break;
         case 'p':
             proxy = optarg;
-            break;
-        case 's':
-            state = optarg;
-            break;
-        case 'n':
-            if ((netid_len = cj_hex_parse(optarg, netid, sizeof netid, 0)) < 0)
-                return cj_fail(2, CMD, "--network-id must be 1 to %d bytes of hex",
-                               CJ_PLEDGE_MAX_NETID);
             break;
         case 'r':
             if (!strcmp(optarg, "node"))
@@ -161,21 +148,18 @@ int cj_cmd_pledge(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            return cj_fail(2, CMD, "unknown or incomplete option '%s' (try --help)",
-                           argv[optind - 1]);
+            return cj_opt_unknown(CMD, argv);
         }
     }
-    if (optind != argc)
-        return cj_fail(2, CMD, "unexpected argument '%s'", argv[optind]);
-    if (!id_len || !psk_len || !proxy)
+    if ((rc = cj_opt_extra(CMD, argc, argv)) != 0)
+        return rc;
+    if (!na.id_len || !na.psk_len || !proxy)
         return cj_fail(2, CMD, "--id, --psk and --proxy are required");
-    if (cj_net_parse(proxy, &jp_ss, &jp_sl))
-        return cj_fail(2, CMD, "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)",
-                       proxy);
+    if ((rc = cj_addr_arg(CMD, proxy, &jp_ss, &jp_sl)) != 0)
+        return rc;
     if (serve) {
-        if (cj_net_parse(serve, &own_ss, &own_sl))
-            return cj_fail(2, CMD, "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)",
-                           serve);
+        if ((rc = cj_addr_arg(CMD, serve, &own_ss, &own_sl)) != 0)
+            return rc;
         if (own_ss.ss_family != jp_ss.ss_family)
             return cj_fail(2, CMD, "--serve and --proxy must both be IPv6 or both IPv4");
     } else {
@@ -200,14 +184,14 @@ int cj_cmd_pledge(int argc, char **argv)
         return rc;
     }
     cj_net_to_addr((struct sockaddr *)&jp_ss, &jp);
-    rc = cj_node_init(&r->node, id, (size_t)id_len, psk, role, state, netid,
-                      (size_t)netid_len, &jp, fd);
-    cj_crypto_wipe(psk, sizeof psk);
+    rc = cj_node_init(&r->node, na.id, (size_t)na.id_len, na.psk, role, na.state,
+                      na.netid, (size_t)na.netid_len, &jp, fd);
+    cj_crypto_wipe(na.psk, sizeof na.psk);
     if (rc != CJ_OK) {
         close(fd);
         free(r);
         if (rc == CJ_ERR_STORAGE)
-            return cj_fail(1, CMD, "cannot read state file '%s'", state);
+            return cj_fail(1, CMD, "cannot read state file '%s'", na.state);
         return cj_fail(1, CMD, "cannot initialise the pledge (%s)", cj_strerror(rc));
     }
     r->node.on_event = on_event;

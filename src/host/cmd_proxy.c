@@ -189,14 +189,12 @@ static void on_readable(void *arg, int fd, uint64_t now)
 
     for (int i = 0; i < 256; i++) {
         struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
         cj_addr_t from;
-        ssize_t len = recvfrom(fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
+        ssize_t len = cj_net_recv(fd, buf, sizeof buf, &ss, &from);
+        if (len == CJ_NET_OVERSIZE)
+            continue;
         if (len < 0)
             break;
-        if ((size_t)len > sizeof buf)
-            continue; /* oversize: dropped whole, never processed cut */
-        cj_net_to_addr((struct sockaddr *)&ss, &from);
         cj_out_reset(&out);
         if (ll_blacklisted(r, &ss)) { /* before anything else, section 8.4.2 */
             r->ll_blacklisted++;
@@ -277,6 +275,18 @@ static int open_jrc_side(int fd, const struct sockaddr_storage *lss,
     return cj_net_udp_bind(&src, sl);
 }
 
+/* Close r's sockets and free it, wiping the node's keys. */
+static void run_free(proxy_run_t *r)
+{
+    close(r->fd);
+    if (r->jfd != r->fd)
+        close(r->jfd);
+    if (r->node)
+        cj_crypto_wipe(r->node, sizeof *r->node);
+    free(r->node);
+    free(r);
+}
+
 static int parse_blacklist(const char *s, proxy_run_t *r)
 {
     uint8_t ids[CJ_PROXY_MAX_BLACKLIST][CJ_PROXY_MAX_ID];
@@ -323,9 +333,9 @@ int cj_cmd_proxy(int argc, char **argv)
         {"log", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *listen_s = NULL, *jrc_s = NULL, *bl = NULL, *state = NULL;
-    uint8_t id[8], psk[16], netid[CJ_PLEDGE_MAX_NETID];
-    int id_len = 0, psk_len = 0, netid_len = 0, c, rc = 0;
+    const char *listen_s = NULL, *jrc_s = NULL, *bl = NULL;
+    cj_node_args_t na = {0};
+    int c, rc = 0;
     uint32_t rate = CJ_PROXY_RATE_UNLIMITED;
     struct sockaddr_storage lss, jss;
     socklen_t lsl, jsl;
@@ -335,6 +345,11 @@ int cj_cmd_proxy(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cj_node_arg(&na, c, optarg, CMD, &rc)) {
+            if (rc)
+                return rc;
+            continue;
+        }
         switch (c) {
         case 'L':
             listen_s = optarg;
@@ -350,22 +365,6 @@ int cj_cmd_proxy(int argc, char **argv)
         case 'b':
             bl = optarg;
             break;
-        case 'i':
-            if ((id_len = cj_hex_parse(optarg, id, sizeof id, 0)) < 0)
-                return cj_fail(2, CMD, "--id must be 1 to 8 bytes of hex");
-            break;
-        case 'k':
-            if ((psk_len = cj_hex_parse(optarg, psk, sizeof psk, 16)) < 0)
-                return cj_fail(2, CMD, "--psk must be 16 bytes (32 hex digits)");
-            break;
-        case 's':
-            state = optarg;
-            break;
-        case 'n':
-            if ((netid_len = cj_hex_parse(optarg, netid, sizeof netid, 0)) < 0)
-                return cj_fail(2, CMD, "--network-id must be 1 to %d bytes of hex",
-                               CJ_PLEDGE_MAX_NETID);
-            break;
         case 'l':
             if (cj_hlog_parse_format(optarg))
                 return cj_fail(2, CMD, "--log must be json or text");
@@ -374,24 +373,21 @@ int cj_cmd_proxy(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            return cj_fail(2, CMD, "unknown or incomplete option '%s' (try --help)",
-                           argv[optind - 1]);
+            return cj_opt_unknown(CMD, argv);
         }
     }
-    if (optind != argc)
-        return cj_fail(2, CMD, "unexpected argument '%s'", argv[optind]);
+    if ((rc = cj_opt_extra(CMD, argc, argv)) != 0)
+        return rc;
     if (!listen_s || !jrc_s)
         return cj_fail(2, CMD, "--listen and --jrc are required");
-    if (!id_len != !psk_len)
+    if (!na.id_len != !na.psk_len)
         return cj_fail(2, CMD, "--id and --psk go together");
-    if ((state || netid_len) && !id_len)
+    if ((na.state || na.netid_len) && !na.id_len)
         return cj_fail(2, CMD, "--state and --network-id need --id and --psk");
-    if (cj_net_parse(listen_s, &lss, &lsl))
-        return cj_fail(2, CMD, "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)",
-                       listen_s);
-    if (cj_net_parse(jrc_s, &jss, &jsl))
-        return cj_fail(2, CMD, "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)",
-                       jrc_s);
+    if ((rc = cj_addr_arg(CMD, listen_s, &lss, &lsl)) != 0)
+        return rc;
+    if ((rc = cj_addr_arg(CMD, jrc_s, &jss, &jsl)) != 0)
+        return rc;
     if (lss.ss_family != jss.ss_family)
         return cj_fail(2, CMD, "--listen and --jrc must both be IPv6 or both IPv4");
 
@@ -427,31 +423,24 @@ int cj_cmd_proxy(int argc, char **argv)
     }
     if (r->jfd != r->fd)
         cj_net_set_rcvbuf(r->jfd, 4 << 20);
-    if (id_len) {
+    if (na.id_len) {
         r->node = calloc(1, sizeof *r->node);
-        rc = r->node ? cj_node_init(r->node, id, (size_t)id_len, psk, CJ_COJP_ROLE_6LN,
-                                    state, netid, (size_t)netid_len, &cfg.jrc, r->jfd)
+        rc = r->node ? cj_node_init(r->node, na.id, (size_t)na.id_len, na.psk,
+                                    CJ_COJP_ROLE_6LN, na.state, na.netid,
+                                    (size_t)na.netid_len, &cfg.jrc, r->jfd)
                      : CJ_ERR_NOSPACE;
-        cj_crypto_wipe(psk, sizeof psk);
+        cj_crypto_wipe(na.psk, sizeof na.psk);
         if (rc != CJ_OK) {
-            close(r->fd);
-            if (r->jfd != r->fd)
-                close(r->jfd);
-            free(r->node);
-            free(r);
+            run_free(r);
             if (rc == CJ_ERR_STORAGE)
-                return cj_fail(1, CMD, "cannot read state file '%s'", state);
+                return cj_fail(1, CMD, "cannot read state file '%s'", na.state);
             return cj_fail(1, CMD, "cannot initialise the node (%s)", cj_strerror(rc));
         }
         r->node->on_event = on_node_event;
         r->node->arg = r;
     }
     if (cj_loop_init(&r->loop) != 0) {
-        close(r->fd);
-        if (r->jfd != r->fd)
-            close(r->jfd);
-        free(r->node);
-        free(r);
+        run_free(r);
         return cj_fail(1, CMD, "cannot set up the event loop: %s", strerror(errno));
     }
     cj_loop_add(&r->loop, r->fd, on_readable, r);
@@ -504,12 +493,6 @@ int cj_cmd_proxy(int argc, char **argv)
     }
     cj_hlog_end();
     cj_loop_close(&r->loop);
-    close(r->fd);
-    if (r->jfd != r->fd)
-        close(r->jfd);
-    if (r->node)
-        cj_crypto_wipe(r->node, sizeof *r->node);
-    free(r->node);
-    free(r);
+    run_free(r);
     return rc;
 }

@@ -6,6 +6,11 @@
  * responses leave only after it committed.  Prints one row per pledge
  * (identifier, short address, key id, join time) and exits 0 when every
  * pledge joined within the deadline.
+ *
+ * Engine time is wall-clock milliseconds (cj_host_wall): the registry
+ * stores short-id leases as points in time that must mean the same after
+ * a restart, as in `cojp jrc serve`.  A demo lasts seconds, so a clock
+ * step during it is not a concern.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,7 +21,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -26,6 +30,7 @@
 #include "cojp/proxy.h"
 #include "net.h"
 #include "registry.h"
+#include "util.h"
 #include "port/platform_mem.h"
 
 #define DEMO_MAX_PLEDGES 5000
@@ -41,30 +46,6 @@ typedef struct demo_pledge {
     uint64_t joined_at;
     bool joined;
 } demo_pledge_t;
-
-/* Wall-clock milliseconds: the registry stores short-id leases as points
- * in time that must mean the same after a restart, as in `cojp jrc serve`.
- * A demo lasts seconds, so a clock step during it is not a concern. */
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int send_out(int fd, const cj_out_t *out)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (!out->len)
-        return 0;
-    if (cj_net_from_addr(&out->to, &ss, &len) != 0)
-        return -1;
-    if (sendto(fd, out->buf, out->len, 0, (struct sockaddr *)&ss, len) < 0 &&
-        errno != EAGAIN)
-        return -1;
-    return 0;
-}
 
 /* Group commit on the JRC side: every datagram that is ready (up to
  * DEMO_BATCH) is handled inside one transaction; the responses are sent
@@ -84,15 +65,13 @@ static int jrc_batch(cj_jrc_t *jrc, cj_mem_platform_t *pf, cj_reg_t *reg,
     }
     while (count < DEMO_BATCH) {
         struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        ssize_t r = recvfrom(fd, in, sizeof in, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
         cj_addr_t from;
-        uint64_t now = now_ms();
+        ssize_t r = cj_net_recv(fd, in, sizeof in, &ss, &from);
+        uint64_t now = cj_host_wall();
+        if (r == CJ_NET_OVERSIZE)
+            continue;
         if (r < 0)
             break;
-        if ((size_t)r > sizeof in)
-            continue; /* oversize: dropped whole */
-        cj_net_to_addr((struct sockaddr *)&ss, &from);
         pending[count].buf = outbuf[count];
         pending[count].cap = sizeof outbuf[count];
         cj_out_reset(&pending[count]);
@@ -107,7 +86,7 @@ static int jrc_batch(cj_jrc_t *jrc, cj_mem_platform_t *pf, cj_reg_t *reg,
         return cj_jrc_init(jrc, cfg, cj_reg_store(reg), &pf->port) == CJ_OK ? 0 : -1;
     }
     for (int i = 0; i < count; i++)
-        send_out(fd, &pending[i]);
+        cj_send_out(fd, &pending[i]);
     return 0;
 }
 
@@ -123,13 +102,6 @@ static void usage(FILE *f)
             "through the proxy and prints one row per pledge.  Exits 0 when\n"
             "all joined before the timeout (default 60 s).\n",
             DEMO_MAX_PLEDGES);
-}
-
-static void hex(char *out, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", p[i]);
-    out[2 * n] = 0;
 }
 
 static int bind_loopback(void)
@@ -288,7 +260,7 @@ int cj_cmd_demo(int argc, char **argv)
     cj_net_set_rcvbuf(jrc_fd, 8 << 20);
     cj_net_set_rcvbuf(jp_down, 8 << 20);
     cj_net_set_rcvbuf(jp_up, 8 << 20);
-    jrc_pf.now = now_ms();
+    jrc_pf.now = cj_host_wall();
     if (cj_jrc_init(jrc, &jcfg, cj_reg_store(reg), &jrc_pf.port) != CJ_OK) {
         fprintf(stderr, "cojp demo: JRC init failed\n");
         goto done;
@@ -304,7 +276,7 @@ int cj_cmd_demo(int argc, char **argv)
     cj_addr_t jp_addr;
     addr_of(jp_down, &jp_addr);
 
-    uint64_t t0 = now_ms();
+    uint64_t t0 = cj_host_wall();
     /* Provisioning is one transaction, as `cojp jrc import` does it. */
     if (cj_reg_begin(reg) != CJ_OK) {
         fprintf(stderr, "cojp demo: %s\n", cj_reg_errmsg(reg));
@@ -359,7 +331,7 @@ int cj_cmd_demo(int argc, char **argv)
     uint64_t deadline = t0 + (uint64_t)timeout_s * 1000u;
     cj_out_t out = {.buf = obuf, .cap = sizeof obuf};
     for (;;) {
-        uint64_t now = now_ms();
+        uint64_t now = cj_host_wall();
         uint64_t next = deadline;
         for (long w = 0; w < DEMO_WAVE && started < n; w++, started++) {
             pl[started].started_at = now;
@@ -379,7 +351,7 @@ int cj_cmd_demo(int argc, char **argv)
                 cj_out_reset(&out);
                 if (cj_pledge_poll(&d->eng, now, &out) != 1)
                     break;
-                send_out(d->fd, &out);
+                cj_send_out(d->fd, &out);
                 if (out.event == CJ_PLEDGE_EV_FAILED)
                     failed++;
             }
@@ -391,7 +363,7 @@ int cj_cmd_demo(int argc, char **argv)
             cj_out_reset(&out);
             if (cj_jrc_poll(jrc, now, &out) != 1)
                 break;
-            send_out(jrc_fd, &out);
+            cj_send_out(jrc_fd, &out);
         }
         if (cj_jrc_next_timer(jrc) < next)
             next = cj_jrc_next_timer(jrc);
@@ -412,27 +384,25 @@ int cj_cmd_demo(int argc, char **argv)
                 continue;
             for (;;) {
                 struct sockaddr_storage ss;
-                socklen_t sl = sizeof ss;
-                ssize_t r = recvfrom(pfd[k].fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&ss, &sl);
                 cj_addr_t from;
+                ssize_t r = cj_net_recv(pfd[k].fd, buf, sizeof buf, &ss, &from);
+                if (r == CJ_NET_OVERSIZE)
+                    continue;
                 if (r < 0)
                     break;
-                if ((size_t)r > sizeof buf)
-                    continue; /* oversize: dropped whole */
-                cj_net_to_addr((struct sockaddr *)&ss, &from);
-                now = now_ms();
+                now = cj_host_wall();
                 cj_out_reset(&out);
                 if (k == 1) {
                     if (cj_proxy_input_pledge(jp, now, &from, buf, (size_t)r, &out) == 1)
-                        send_out(jp_up, &out);
+                        cj_send_out(jp_up, &out);
                 } else if (k == 2) {
                     if (cj_proxy_input_jrc(jp, now, &from, buf, (size_t)r, &out) == 1)
-                        send_out(jp_down, &out);
+                        cj_send_out(jp_down, &out);
                 } else {
                     demo_pledge_t *d = &pl[k - 3];
                     d->pf.now = now;
                     if (cj_pledge_input(&d->eng, now, &from, buf, (size_t)r, &out) == 1) {
-                        send_out(d->fd, &out);
+                        cj_send_out(d->fd, &out);
                         if (out.event == CJ_PLEDGE_EV_JOINED && !d->joined) {
                             d->joined = true;
                             d->joined_at = now;
@@ -444,7 +414,7 @@ int cj_cmd_demo(int argc, char **argv)
         }
     }
 
-    uint64_t total = now_ms() - t0;
+    uint64_t total = cj_host_wall() - t0;
     if (json)
         printf("{\"pledges\":%ld,\"joined\":%ld,\"elapsed_ms\":%" PRIu64 ",\"nodes\":[", n, joined, total);
     else
@@ -455,9 +425,9 @@ int cj_cmd_demo(int argc, char **argv)
         uint8_t s[2];
         const cj_pledge_key_t *k2 = cj_pledge_tx_key(&d->eng, CJ_PLEDGE_K2);
         int key_id = k2 ? k2->key_id : -1;
-        hex(id, d->id, 8);
+        cj_hex_fmt(id, d->id, 8);
         if (d->joined && cj_pledge_short_id(&d->eng, s, NULL) == CJ_OK)
-            hex(sid, s, 2);
+            cj_hex_fmt(sid, s, 2);
         if (json)
             printf("%s{\"pledge\":\"%s\",\"joined\":%s,\"short_id\":\"%s\",\"key_id\":%d,\"join_ms\":%" PRIu64 "}",
                    i ? "," : "", id, d->joined ? "true" : "false", sid, key_id,

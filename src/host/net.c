@@ -24,64 +24,75 @@ static int parse_port(const char *s, uint16_t *port)
     return 0;
 }
 
+/* s[0..n) as a C string in host[0..cap): 0, or -1 when empty or too long. */
+static int copy_host(char *host, size_t cap, const char *s, size_t n)
+{
+    if (n == 0 || n >= cap)
+        return -1;
+    memcpy(host, s, n);
+    host[n] = 0;
+    return 0;
+}
+
+/* host "v6" or "v6%zone" (an interface name or a number). */
+static int parse_v6(char *host, uint16_t port, struct sockaddr_in6 *a6,
+                    socklen_t *len)
+{
+    char *zone = strchr(host, '%');
+    if (zone) {
+        *zone++ = 0;
+        a6->sin6_scope_id = if_nametoindex(zone);
+        if (a6->sin6_scope_id == 0) {
+            char *end;
+            unsigned long v = strtoul(zone, &end, 10);
+            if (*end || !*zone)
+                return -1;
+            a6->sin6_scope_id = (uint32_t)v;
+        }
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+        return -1;
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(port);
+    *len = sizeof *a6;
+    return 0;
+}
+
+static int parse_v4(const char *host, uint16_t port, struct sockaddr_in *a4,
+                    socklen_t *len)
+{
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+        return -1;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(port);
+    *len = sizeof *a4;
+    return 0;
+}
+
 int cj_net_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
     char host[128];
+    const char *colon; /* the one before the port */
+    uint16_t port;
+
     memset(ss, 0, sizeof *ss);
     if (s[0] == '[') {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
         const char *close = strchr(s, ']');
-        char *zone;
-        uint16_t port;
-        size_t n;
         if (!close || close[1] != ':')
             return -1;
-        n = (size_t)(close - s - 1);
-        if (n == 0 || n >= sizeof host)
+        colon = close + 1;
+        if (copy_host(host, sizeof host, s + 1, (size_t)(close - s - 1)))
             return -1;
-        memcpy(host, s + 1, n);
-        host[n] = 0;
-        zone = strchr(host, '%');
-        if (zone) {
-            *zone++ = 0;
-            a6->sin6_scope_id = if_nametoindex(zone);
-            if (a6->sin6_scope_id == 0) {
-                char *end;
-                unsigned long v = strtoul(zone, &end, 10);
-                if (*end || !*zone)
-                    return -1;
-                a6->sin6_scope_id = (uint32_t)v;
-            }
-        }
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            return -1;
-        if (parse_port(close + 2, &port))
-            return -1;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(port);
-        *len = sizeof *a6;
-        return 0;
     } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-        const char *colon = strrchr(s, ':');
-        uint16_t port;
-        size_t n;
-        if (!colon)
+        colon = strrchr(s, ':');
+        if (!colon || copy_host(host, sizeof host, s, (size_t)(colon - s)))
             return -1;
-        n = (size_t)(colon - s);
-        if (n == 0 || n >= sizeof host)
-            return -1;
-        memcpy(host, s, n);
-        host[n] = 0;
-        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-            return -1;
-        if (parse_port(colon + 1, &port))
-            return -1;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(port);
-        *len = sizeof *a4;
-        return 0;
     }
+    if (parse_port(colon + 1, &port))
+        return -1;
+    if (s[0] == '[')
+        return parse_v6(host, port, (struct sockaddr_in6 *)ss, len);
+    return parse_v4(host, port, (struct sockaddr_in *)ss, len);
 }
 
 void cj_net_to_addr(const struct sockaddr *sa, cj_addr_t *a)
@@ -199,6 +210,20 @@ void cj_net_set_rcvbuf(int fd, int bytes)
         return;
 #endif
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
+ssize_t cj_net_recv(int fd, uint8_t *buf, size_t cap,
+                    struct sockaddr_storage *ss, cj_addr_t *from)
+{
+    socklen_t sl = sizeof *ss;
+    /* MSG_TRUNC: the datagram's real length, so a cut one is recognised */
+    ssize_t len = recvfrom(fd, buf, cap, MSG_TRUNC, (struct sockaddr *)ss, &sl);
+    if (len < 0)
+        return -1;
+    if ((size_t)len > cap)
+        return CJ_NET_OVERSIZE;
+    cj_net_to_addr((struct sockaddr *)ss, from);
+    return len;
 }
 
 int cj_net_recv_batch(int fd, cj_net_dgram_t *d, int n)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "cojp/engine.h"
 
@@ -40,6 +41,15 @@ void cj_net_set_rcvbuf(int fd, int bytes);
 
 /* Local address a socket is bound to. */
 int cj_net_local(int fd, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Receive one datagram without blocking into buf[0..cap) and fill in its
+ * sender (ss and from).  Returns its length, CJ_NET_OVERSIZE when it was
+ * longer than cap (dropped whole: a datagram is never processed cut), or
+ * -1 when none is ready (or on error).  A caller draining a socket
+ * skips CJ_NET_OVERSIZE and stops at -1. */
+#define CJ_NET_OVERSIZE (-2)
+ssize_t cj_net_recv(int fd, uint8_t *buf, size_t cap,
+                    struct sockaddr_storage *ss, cj_addr_t *from);
 
 /* Batched datagram I/O (recvmmsg/sendmmsg: one system call for up to
  * CJ_NET_BATCH datagrams).  For a receive, buf/cap are set by the caller

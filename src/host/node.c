@@ -6,6 +6,32 @@
 #include "cojp/crypto.h"
 #include "util.h"
 
+bool cj_node_arg(cj_node_args_t *a, int c, const char *arg, const char *cmd,
+                 int *rc)
+{
+    *rc = 0;
+    switch (c) {
+    case 'i':
+        if ((a->id_len = cj_hex_parse(arg, a->id, sizeof a->id, 0)) < 0)
+            *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--id must be 1 to 8 bytes of hex");
+        return true;
+    case 'k':
+        if ((a->psk_len = cj_hex_parse(arg, a->psk, sizeof a->psk, 16)) < 0)
+            *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--psk must be 16 bytes (32 hex digits)");
+        return true;
+    case 'n':
+        if ((a->netid_len = cj_hex_parse(arg, a->netid, sizeof a->netid, 0)) < 0)
+            *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--network-id must be 1 to %d bytes of hex",
+                          CJ_PLEDGE_MAX_NETID);
+        return true;
+    case 's':
+        a->state = arg;
+        return true;
+    default:
+        return false;
+    }
+}
+
 int cj_node_init(cj_node_t *n, const uint8_t *id, size_t id_len,
                  const uint8_t psk[16], uint8_t role, const char *state_path,
                  const uint8_t *network_id, size_t network_id_len,
@@ -77,6 +103,20 @@ static void log_short(const cj_node_t *n, uint64_t now)
         cj_hlog_uint("lease_s", exp > now ? (exp - now) / 1000u : 0);
 }
 
+/* Start the log record of an event of this node. */
+static void log_begin(const cj_node_t *n, const char *level, const char *event)
+{
+    cj_hlog_begin(level, event);
+    cj_hlog_hex("pledge", n->id, n->id_len);
+}
+
+/* A log record naming the node and nothing else. */
+static void log_line(const cj_node_t *n, const char *level, const char *event)
+{
+    log_begin(n, level, event);
+    cj_hlog_end();
+}
+
 /* Log one event and act on it (see the key switch note in node.h). */
 static void on_event(cj_node_t *n, int ev, uint64_t now)
 {
@@ -85,8 +125,7 @@ static void on_event(cj_node_t *n, int ev, uint64_t now)
     switch (ev) {
     case CJ_PLEDGE_EV_JOINED:
         n->joined_at = now;
-        cj_hlog_begin("info", "joined");
-        cj_hlog_hex("pledge", n->id, n->id_len);
+        log_begin(n, "info", "joined");
         log_short(n, now);
         log_keys("key_ids", &n->eng.keys);
         cj_hlog_addr("jp", cj_pledge_joined_jp(&n->eng));
@@ -95,8 +134,7 @@ static void on_event(cj_node_t *n, int ev, uint64_t now)
     case CJ_PLEDGE_EV_UPDATED: {
         cj_pledge_keyset_t fresh = n->eng.new_keys;
         n->updates++;
-        cj_hlog_begin("info", "update_applied");
-        cj_hlog_hex("pledge", n->id, n->id_len);
+        log_begin(n, "info", "update_applied");
         log_short(n, now);
         log_keys("key_ids", &n->eng.keys);
         log_keys("new_key_ids", &fresh);
@@ -117,8 +155,7 @@ static void on_event(cj_node_t *n, int ev, uint64_t now)
     case CJ_PLEDGE_EV_KEYS_SWITCHED: {
         const cj_pledge_key_t *k;
         size_t cnt = cj_pledge_keys(&n->eng, &k);
-        cj_hlog_begin("info", "keys_switched");
-        cj_hlog_hex("pledge", n->id, n->id_len);
+        log_begin(n, "info", "keys_switched");
         log_keys("key_ids", &n->eng.keys);
         /* "Report the new keys": this is the node's own log, as its
          * --json output is its own stdout; never log JRC-side secrets. */
@@ -131,31 +168,21 @@ static void on_event(cj_node_t *n, int ev, uint64_t now)
         break;
     }
     case CJ_PLEDGE_EV_LEASE_EXPIRED:
-        cj_hlog_begin("warn", "lease_expired");
-        cj_hlog_hex("pledge", n->id, n->id_len);
-        cj_hlog_end();
+        log_line(n, "warn", "lease_expired");
         break;
     case CJ_PLEDGE_EV_REJECTED:
         n->rejected++;
-        cj_hlog_begin("warn", "join_rejected");
-        cj_hlog_hex("pledge", n->id, n->id_len);
-        cj_hlog_end();
+        log_line(n, "warn", "join_rejected");
         break;
     case CJ_PLEDGE_EV_TIMEOUT:
         n->timeouts++;
-        cj_hlog_begin("warn", "join_timeout");
-        cj_hlog_hex("pledge", n->id, n->id_len);
-        cj_hlog_end();
+        log_line(n, "warn", "join_timeout");
         break;
     case CJ_PLEDGE_EV_RECOVERY:
-        cj_hlog_begin("warn", "join_recovery");
-        cj_hlog_hex("pledge", n->id, n->id_len);
-        cj_hlog_end();
+        log_line(n, "warn", "join_recovery");
         break;
     case CJ_PLEDGE_EV_FAILED:
-        cj_hlog_begin("error", "join_failed");
-        cj_hlog_hex("pledge", n->id, n->id_len);
-        cj_hlog_end();
+        log_line(n, "error", "join_failed");
         break;
     default:
         return;

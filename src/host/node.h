@@ -45,6 +45,24 @@ struct cj_node {
     uint8_t obuf[1280];
 };
 
+/* The command-line options of a node, shared by `cojp pledge` and
+ * `cojp proxy`: --id, --psk, --network-id and --state.  The command's
+ * getopt_long table gives them the values 'i', 'k', 'n' and 's'. */
+typedef struct cj_node_args {
+    uint8_t id[8];
+    uint8_t psk[16];
+    uint8_t netid[CJ_PLEDGE_MAX_NETID];
+    int id_len, psk_len, netid_len; /* 0: not given */
+    const char *state;              /* NULL: not given */
+} cj_node_args_t;
+
+/* Take getopt_long result c with argument arg into a when it is one of
+ * the node's options: true, with *rc 0, or CJ_EXIT_USAGE after the
+ * one-line error for cmd ("cojp pledge").  False, a untouched and *rc 0,
+ * for any other option. */
+bool cj_node_arg(cj_node_args_t *a, int c, const char *arg, const char *cmd,
+                 int *rc);
+
 /* Set up (pf loaded from state_path, which may be NULL).  Returns CJ_OK,
  * CJ_ERR_STORAGE (state file unreadable) or another engine error. */
 int cj_node_init(cj_node_t *n, const uint8_t *id, size_t id_len,

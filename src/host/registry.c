@@ -15,6 +15,7 @@ struct cj_reg {
     int kind;
     cj_sqlite_t *sq;
     cj_pg_t *pg;
+    uint64_t pg_ticket; /* PostgreSQL batches: durable at commit */
 };
 
 #define DISPATCH(r, sqcall, pgcall)             \
@@ -97,6 +98,37 @@ const cj_jrc_store_t *cj_reg_store(cj_reg_t *r)
 int cj_reg_begin(cj_reg_t *r) { DISPATCH(r, cj_sqlite_begin(r->sq), cj_pg_begin(r->pg)); }
 int cj_reg_commit(cj_reg_t *r) { DISPATCH(r, cj_sqlite_commit(r->sq), cj_pg_commit(r->pg)); }
 int cj_reg_rollback(cj_reg_t *r) { DISPATCH(r, cj_sqlite_rollback(r->sq), cj_pg_rollback(r->pg)); }
+
+int cj_reg_pipeline(cj_reg_t *r)
+{
+    return r->kind == REG_SQLITE ? cj_sqlite_pipeline(r->sq, NULL, NULL) : CJ_OK;
+}
+
+int cj_reg_batch_begin(cj_reg_t *r) { DISPATCH(r, cj_sqlite_begin_async(r->sq), cj_pg_begin(r->pg)); }
+
+int cj_reg_batch_commit(cj_reg_t *r, uint64_t *ticket)
+{
+    int rc;
+    if (r->kind == REG_SQLITE)
+        return cj_sqlite_commit_async(r->sq, ticket);
+    rc = cj_pg_commit(r->pg);
+    if (rc == CJ_OK)
+        *ticket = ++r->pg_ticket;
+    return rc;
+}
+
+int cj_reg_durable(cj_reg_t *r, bool wait, uint64_t *upto)
+{
+    if (r->kind == REG_SQLITE)
+        return cj_sqlite_durable(r->sq, wait, upto);
+    *upto = r->pg_ticket;
+    return CJ_OK;
+}
+
+int cj_reg_sync_fd(cj_reg_t *r)
+{
+    return r->kind == REG_SQLITE ? cj_sqlite_sync_fd(r->sq) : -1;
+}
 
 int cj_reg_role_mask(const char *name)
 {

@@ -36,6 +36,18 @@ int cj_reg_begin(cj_reg_t *r);
 int cj_reg_commit(cj_reg_t *r);
 int cj_reg_rollback(cj_reg_t *r);
 
+/* Pipelined group commit (store/sqlite.h "pipelined group commit"):
+ * batch_commit returns a ticket that becomes durable later; durable()
+ * reports the highest durable ticket (CJ_ERR_STORAGE: a sync failed and
+ * every ticket above *upto is lost); sync_fd() is readable when a sync
+ * finished (-1: none, every ticket is durable when batch_commit returns,
+ * as with PostgreSQL, whose commit waits for the server's flush). */
+int cj_reg_pipeline(cj_reg_t *r);
+int cj_reg_batch_begin(cj_reg_t *r);
+int cj_reg_batch_commit(cj_reg_t *r, uint64_t *ticket);
+int cj_reg_durable(cj_reg_t *r, bool wait, uint64_t *upto);
+int cj_reg_sync_fd(cj_reg_t *r);
+
 int cj_reg_role_mask(const char *name);
 int cj_reg_add(cj_reg_t *r, const uint8_t *id, size_t id_len,
                const uint8_t psk[16], uint8_t roles);

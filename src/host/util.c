@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,44 +10,32 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "store/common.h"
+
+static uint64_t clock_ms(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 uint64_t cj_host_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 uint64_t cj_host_wall(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return clock_ms(CLOCK_REALTIME);
 }
 
 int cj_hex_parse(const char *s, uint8_t *out, size_t cap, size_t want)
 {
     size_t n = strlen(s);
-    if (n == 0 || n % 2 || n / 2 > cap || (want && n / 2 != want))
+    /* the length is checked first so that out stays untouched */
+    if (want && n != 2 * want)
         return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return (int)(n / 2);
+    return cj_store_hex_decode(s, s + n, out, cap);
 }
 
 char *cj_hex_fmt(char *out, const uint8_t *p, size_t n)
@@ -83,6 +72,28 @@ int cj_fail(int code, const char *cmd, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return code;
+}
+
+int cj_opt_unknown(const char *cmd, char **argv)
+{
+    return cj_fail(CJ_EXIT_USAGE, cmd, "unknown or incomplete option '%s' (try --help)",
+                   argv[optind - 1]);
+}
+
+int cj_opt_extra(const char *cmd, int argc, char **argv)
+{
+    if (optind == argc)
+        return 0;
+    return cj_fail(CJ_EXIT_USAGE, cmd, "unexpected argument '%s'", argv[optind]);
+}
+
+int cj_addr_arg(const char *cmd, const char *s, struct sockaddr_storage *ss,
+                socklen_t *len)
+{
+    if (cj_net_parse(s, ss, len) == 0)
+        return 0;
+    return cj_fail(CJ_EXIT_USAGE, cmd,
+                   "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)", s);
 }
 
 /* ---- log -------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /*
- * util.h - small helpers shared by the cojp subcommands: clock, hex and
- * number parsing for command-line arguments, the JSON/text log of the
- * daemons, and sending an engine's output datagram.
+ * util.h - small helpers shared by the cojp subcommands: clock; hex,
+ * number and address parsing for command-line arguments and the one-line
+ * errors of bad ones; the JSON/text log of the daemons; and sending an
+ * engine's output datagram.
  *
  * Exit codes of every subcommand: 0 success, 1 runtime failure
  * (unreachable peer, unreadable database, timeout), 2 bad arguments.
@@ -13,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "cojp/engine.h"
 
@@ -26,7 +28,9 @@ uint64_t cj_host_now(void);
 uint64_t cj_host_wall(void);
 
 /* Parse exactly `want` bytes of hex (want 0: any length 1..cap) into
- * out.  Returns the byte count or -1. */
+ * out; either case, nothing else.  Returns the byte count or -1.  The
+ * digits are decoded by the registry's cj_store_hex_decode(), so a PSK
+ * given on the command line and one in a CSV file read alike. */
 int cj_hex_parse(const char *s, uint8_t *out, size_t cap, size_t want);
 /* Lower-case hex of p[0..n) into out (2n+1 bytes). */
 char *cj_hex_fmt(char *out, const uint8_t *p, size_t n);
@@ -36,6 +40,19 @@ int cj_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v);
 /* One-line error for subcommand cmd ("cojp proxy"), then returns code. */
 int cj_fail(int code, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* After getopt_long (which leaves optind behind the option it could not
+ * take) for subcommand cmd: the one-line error for an unknown option or
+ * one without its argument; returns CJ_EXIT_USAGE. */
+int cj_opt_unknown(const char *cmd, char **argv);
+/* Once getopt_long is done: 0 when it took every argument, else
+ * CJ_EXIT_USAGE after the one-line error naming the first one left. */
+int cj_opt_extra(const char *cmd, int argc, char **argv);
+
+/* Parse address argument s of subcommand cmd with cj_net_parse(): 0, or
+ * CJ_EXIT_USAGE after the one-line error naming the accepted forms. */
+int cj_addr_arg(const char *cmd, const char *s, struct sockaddr_storage *ss,
+                socklen_t *len);
 
 /* ---- log -------------------------------------------------------------- */
 

@@ -234,3 +234,52 @@ bool cj_store_op_ok(const cj_sqlite_op_t *op)
            (op->kind != CJ_SQLITE_OP_EVICT || cj_store_id_ok(op->id, op->id_len)) &&
            op->id_len <= CJ_JRC_MAX_ID;
 }
+
+/* ---- repeat cache -------------------------------------------------------- */
+
+size_t cj_store_repeat_pack(const cj_jrc_repeat_t *r,
+                            uint8_t out[CJ_STORE_REPEAT_MAX])
+{
+    size_t n = 6;
+
+    if (r == NULL || r->req_len == 0 || r->resp_len == 0 ||
+        r->req_len > sizeof r->req || r->req_opt_len > r->req_len ||
+        r->resp_len > sizeof r->resp || r->from.len > CJ_ADDR_MAX)
+        return 0;
+    out[0] = r->req_opt_len;
+    out[1] = (uint8_t)(r->req_len >> 8);
+    out[2] = (uint8_t)r->req_len;
+    out[3] = (uint8_t)(r->resp_len >> 8);
+    out[4] = (uint8_t)r->resp_len;
+    out[5] = r->from.len;
+    memcpy(out + n, r->req, r->req_len);
+    n += r->req_len;
+    memcpy(out + n, r->resp, r->resp_len);
+    n += r->resp_len;
+    memcpy(out + n, r->from.b, r->from.len);
+    return n + r->from.len;
+}
+
+bool cj_store_repeat_unpack(const uint8_t *b, size_t len, cj_jrc_repeat_t *r)
+{
+    size_t req, resp, from;
+
+    memset(r, 0, sizeof *r);
+    if (b == NULL || len < 6)
+        return false;
+    req = (size_t)b[1] << 8 | b[2];
+    resp = (size_t)b[3] << 8 | b[4];
+    from = b[5];
+    if (req == 0 || req > sizeof r->req || b[0] > req || resp == 0 ||
+        resp > sizeof r->resp || from > CJ_ADDR_MAX ||
+        len != 6 + req + resp + from)
+        return false;
+    r->req_opt_len = b[0];
+    r->req_len = (uint16_t)req;
+    r->resp_len = (uint16_t)resp;
+    r->from.len = (uint8_t)from;
+    memcpy(r->req, b + 6, req);
+    memcpy(r->resp, b + 6 + req, resp);
+    memcpy(r->from.b, b + 6 + req + resp, from);
+    return true;
+}

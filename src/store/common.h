@@ -41,7 +41,8 @@
     {                                                                      \
         .ctx = (ctx_), .lookup = st_lookup,                                \
         .lookup_context = st_lookup_context, .reserve_ssn = st_reserve_ssn, \
-        .accept_piv = st_accept_piv, .save_context = st_save_context,      \
+        .accept_piv = st_accept_piv, .save_repeat = st_save_repeat,        \
+        .save_context = st_save_context,                                   \
         .assign_short_id = st_assign_short_id,                             \
         .record_join = st_record_join, .release = st_release,              \
         .next_joined = st_next_joined, .node_address = st_node_address,    \
@@ -101,6 +102,23 @@ typedef struct cj_store_row {
  * the caller's).  False, r unchanged, for a row this code could not have
  * written. */
 bool cj_store_row_fill(cj_jrc_pledge_t *r, const cj_store_row_t *v);
+
+/* ---- repeat cache (schema 3) ------------------------------------------ */
+
+/* The pledge row's repeat_cache column (NULL: none) holds a
+ * cj_jrc_repeat_t as: req_opt_len (1 byte), req_len (2, big endian),
+ * resp_len (2), from.len (1), then req, resp and the address bytes. */
+#define CJ_STORE_REPEAT_MAX \
+    (6 + CJ_JRC_REQ_CACHE + CJ_JRC_RESP_CACHE + CJ_ADDR_MAX)
+
+/* Encode r (which must hold a request and a response); returns the byte
+ * count, 0 when r is empty or out of range (nothing to store). */
+size_t cj_store_repeat_pack(const cj_jrc_repeat_t *r,
+                            uint8_t out[CJ_STORE_REPEAT_MAX]);
+
+/* Decode b[0..len) into *r (cleared first); false, r empty, for bytes
+ * cj_store_repeat_pack could not have written. */
+bool cj_store_repeat_unpack(const uint8_t *b, size_t len, cj_jrc_repeat_t *r);
 
 /* ---- CSV provisioning (cj_sqlite_import_csv, cj_pg_import_csv) -------- */
 

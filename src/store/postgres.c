@@ -124,6 +124,11 @@ static const struct {
      " key bytea CHECK (key IS NULL OR length(key) = 16),"
      " queued_at bigint NOT NULL,"
      " CHECK (kind <> 2 OR pledge IS NOT NULL));"},
+    {3,
+     /* the repeat cache (cj_store_repeat_pack; NULL: none), written with
+      * the admission so a restarted JRC repeats its last answer */
+     "ALTER TABLE pledges ADD COLUMN repeat_cache bytea CHECK"
+     " (repeat_cache IS NULL OR length(repeat_cache) BETWEEN 8 AND 1024);"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -137,9 +142,10 @@ static const struct {
     " ORDER BY x.seq DESC LIMIT 1) u ON true"
 
 static const char SQL_LOOKUP[] =
-    "SELECT " PLEDGE_COLS " FROM pledges WHERE id = $1::bytea";
+    "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges WHERE id = $1::bytea";
 static const char SQL_LOOKUP_CTX[] =
-    "SELECT " PLEDGE_COLS " FROM pledges WHERE id_context = $1::bytea";
+    "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges"
+    " WHERE id_context = $1::bytea";
 /* One statement, so one row lock: the block [returned, returned + $4)
  * goes to this caller alone.  Never lowers a reservation another
  * instance made.  No row while $2 is not the current ID Context. */
@@ -157,8 +163,12 @@ static const char SQL_SAVE_REPLAY[] =
     " replay_valid = $4::bool WHERE id = $1::bytea";
 static const char SQL_SAVE_CTX[] =
     "UPDATE pledges SET id_context = $2::bytea, ssn_reserved = 0,"
-    " replay_highest = 0, replay_bitmap = 0, replay_valid = false"
-    " WHERE id = $1::bytea";
+    " replay_highest = 0, replay_bitmap = 0, replay_valid = false,"
+    " repeat_cache = NULL WHERE id = $1::bytea";
+/* No row while $2 is not the current ID Context. */
+static const char SQL_SAVE_REPEAT[] =
+    "UPDATE pledges SET repeat_cache = $3::bytea WHERE id = $1::bytea"
+    " AND id_context IS NOT DISTINCT FROM $2::bytea";
 /* renew a live lease in one statement (no cursor lock needed) */
 static const char SQL_RENEW_LIVE[] =
     "UPDATE pledges SET lease_until = $3::int8 WHERE id = $1::bytea"
@@ -241,6 +251,9 @@ static const char SQL_BLACKLIST[] =
     "SET lock_timeout = %d;"                                               \
     "SET client_min_messages = warning"
 
+/* Statements kept prepared per connection; beyond this, unnamed. */
+#define PG_PREP_MAX 64
+
 struct cj_pg {
     PGconn *conn;
     cj_jrc_store_t store;
@@ -248,11 +261,18 @@ struct cj_pg {
     bool tx_lost;    /* it can no longer commit (connection lost) */
     uint64_t session;
     uint32_t rng;    /* backoff jitter */
+    bool sp_open;    /* a unit's savepoint is still open (released lazily) */
+    /* statements prepared on this connection: the text (its own copy)
+     * and, by position, the name "cjN" (per session: cleared on reset) */
+    char *prep[PG_PREP_MAX];
+    int nprep;
     char state[6];   /* SQLSTATE of the last failure */
     char err[200];
 };
 
 /* ---- parameters and results ----------------------------------------------- */
+
+
 
 #define MAX_PARAMS 8
 
@@ -314,12 +334,63 @@ static void set_err(cj_pg_t *s, const char *state, const char *msg)
 
 /* Run one statement (results in binary).  The result, or NULL after
  * recording the failure. */
+/* Forget the prepared statements (a new session has none). */
+static void prep_clear(cj_pg_t *s)
+{
+    for (int i = 0; i < s->nprep; i++)
+        free(s->prep[i]);
+    s->nprep = 0;
+}
+
+/* Index of sql among the prepared statements, preparing it on first use
+ * (one round trip, once per connection; the server parses and plans it
+ * once instead of per call).  Only plain DML is prepared; -1: run it
+ * unnamed (also when preparing failed, e.g. inside an aborted
+ * transaction: the unnamed run then reports the error). */
+static int prep_index(cj_pg_t *s, const char *sql)
+{
+    char name[16];
+    PGresult *r;
+    bool ok;
+
+    for (int i = 0; i < s->nprep; i++)
+        if (strcmp(s->prep[i], sql) == 0)
+            return i;
+    if (s->nprep == PG_PREP_MAX ||
+        (strncmp(sql, "SELECT", 6) && strncmp(sql, "UPDATE", 6) &&
+         strncmp(sql, "INSERT", 6) && strncmp(sql, "DELETE", 6)))
+        return -1;
+    snprintf(name, sizeof name, "cj%d", s->nprep);
+    r = PQprepare(s->conn, name, sql, 0, NULL);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok || (s->prep[s->nprep] = strdup(sql)) == NULL) {
+        if (ok) {
+            snprintf(name, sizeof name, "DEALLOCATE cj%d", s->nprep);
+            PQclear(PQexec(s->conn, name));
+        }
+        return -1;
+    }
+    return s->nprep++;
+}
+
 static PGresult *exec(cj_pg_t *s, const char *sql, const params_t *p)
 {
-    PGresult *res = PQexecParams(s->conn, sql, p ? p->n : 0, NULL,
-                                 p ? p->val : NULL, p ? p->len : NULL,
-                                 p ? p->fmt : NULL, 1);
-    ExecStatusType st = PQresultStatus(res);
+    int k = prep_index(s, sql);
+    PGresult *res;
+    ExecStatusType st;
+
+    if (k >= 0) {
+        char name[16];
+        snprintf(name, sizeof name, "cj%d", k);
+        res = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->val : NULL,
+                             p ? p->len : NULL, p ? p->fmt : NULL, 1);
+    } else {
+        res = PQexecParams(s->conn, sql, p ? p->n : 0, NULL,
+                           p ? p->val : NULL, p ? p->len : NULL,
+                           p ? p->fmt : NULL, 1);
+    }
+    st = PQresultStatus(res);
 
     if (res != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
         return res;
@@ -426,6 +497,8 @@ static bool connected(cj_pg_t *s)
     if (PQstatus(s->conn) == CONNECTION_OK)
         return true;
     PQreset(s->conn);
+    prep_clear(s);
+    s->sp_open = false;
     if (PQstatus(s->conn) != CONNECTION_OK) {
         set_err(s, NULL, PQerrorMessage(s->conn));
         return false;
@@ -436,14 +509,40 @@ static bool connected(cj_pg_t *s)
 /* Start a unit: a savepoint inside the host's transaction, else (for
  * writes) a transaction of its own; reads outside one are single
  * statements, atomic by themselves. */
+/* Utility commands, several in one round trip (simple protocol). */
+static bool simple(cj_pg_t *s, const char *sql)
+{
+    PGresult *r = PQexec(s->conn, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        set_err(s, r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL,
+                r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+    PQclear(r);
+    return ok;
+}
+
+/* Inside the host's transaction a writing unit runs in a savepoint, so
+ * that a failed call leaves the batch's other work in place (cojp/jrc.h:
+ * a failed store call changes nothing).  Round trips are what a join
+ * costs here, so the savepoint of a unit that succeeded is released
+ * lazily, in the same round trip that opens the next one (COMMIT
+ * releases the last).  A reading unit takes no savepoint: it changes
+ * nothing, and should a read fail on the server (the transaction is then
+ * aborted) the batch is lost as after a lost connection (tx_lost: its
+ * commit fails, the host drops its responses and reloads the engine). */
 static int op_begin(cj_pg_t *s, bool write)
 {
     if (s->in_tx) {
         if (s->tx_lost)
             return CJ_ERR_STORAGE;
-        if (cmd(s, "SAVEPOINT cj_op", NULL))
+        if (!write)
             return CJ_OK;
-        s->tx_lost = PQtransactionStatus(s->conn) != PQTRANS_INTRANS;
+        if (simple(s, s->sp_open ? "RELEASE SAVEPOINT cj_op; SAVEPOINT cj_op"
+                                 : "SAVEPOINT cj_op")) {
+            s->sp_open = false;
+            return CJ_OK;
+        }
+        s->tx_lost = true;
         return CJ_ERR_STORAGE;
     }
     if (!connected(s))
@@ -463,13 +562,22 @@ static int op_end(cj_pg_t *s, bool write, int result)
             s->tx_lost = true; /* connection gone: the batch is lost */
             return result == CJ_OK ? CJ_ERR_STORAGE : result;
         }
-        if (result != CJ_OK)
-            cmd(s, "ROLLBACK TO SAVEPOINT cj_op", NULL);
-        if (!cmd(s, "RELEASE SAVEPOINT cj_op", NULL)) {
+        if (!write) {
+            if (ts == PQTRANS_INERROR) {
+                s->tx_lost = true;
+                return result == CJ_OK ? CJ_ERR_STORAGE : result;
+            }
+            return result;
+        }
+        if (result == CJ_OK && ts == PQTRANS_INTRANS) {
+            s->sp_open = true; /* released with the next unit or COMMIT */
+            return result;
+        }
+        if (!simple(s, "ROLLBACK TO SAVEPOINT cj_op; RELEASE SAVEPOINT cj_op")) {
             s->tx_lost = true;
             return CJ_ERR_STORAGE;
         }
-        return result;
+        return result == CJ_OK ? CJ_ERR_STORAGE : result;
     }
     if (!write)
         return result;
@@ -606,7 +714,8 @@ typedef struct op {
     params_t prm;
 } op_t;
 
-/* A single-row SELECT of PLEDGE_COLS (op->sql, op->prm) into op->out. */
+/* A single-row SELECT of PLEDGE_COLS (op->sql, op->prm) into op->out;
+ * with one more column (the lookups), the repeat cache from it. */
 static int u_fetch(cj_pg_t *s, void *arg)
 {
     op_t *o = arg;
@@ -618,6 +727,12 @@ static int u_fetch(cj_pg_t *s, void *arg)
         rc = CJ_ERR_NOTFOUND;
     else
         rc = read_pledge(r, 0, o->out) ? CJ_OK : CJ_ERR_STORAGE;
+    if (rc == CJ_OK && PQnfields(r) == 12 && !PQgetisnull(r, 0, 11) &&
+        (PQgetlength(r, 0, 11) < 0 ||
+         !cj_store_repeat_unpack((const uint8_t *)PQgetvalue(r, 0, 11),
+                                 (size_t)PQgetlength(r, 0, 11),
+                                 &o->out->repeat)))
+        rc = CJ_ERR_STORAGE;
     PQclear(r);
     return rc;
 }
@@ -779,6 +894,29 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     if (r == CJ_OK)
         *w = m;
     return r;
+}
+
+static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *ctx_id, size_t ctx_len,
+                          const cj_jrc_repeat_t *rp)
+{
+    op_t o = {0};
+    uint8_t b[CJ_STORE_REPEAT_MAX];
+    size_t n;
+
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || rp == NULL)
+        return CJ_ERR_INVALID;
+    o.sql = SQL_SAVE_REPEAT;
+    p_bytes(&o.prm, id, id_len);
+    p_ctx(&o.prm, ctx_id, ctx_len);
+    n = cj_store_repeat_pack(rp, b);
+    if (n > 0)
+        p_bytes(&o.prm, b, n);
+    else
+        p_null(&o.prm);
+    return update_one(ctx, &o);
 }
 
 static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
@@ -1145,6 +1283,7 @@ void cj_pg_close(cj_pg_t *db)
         PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         cmd(db, "ROLLBACK", NULL);
     PQfinish(db->conn);
+    prep_clear(db);
     free(db);
 }
 
@@ -1176,6 +1315,7 @@ int cj_pg_begin(cj_pg_t *db)
         return CJ_ERR_STATE;
     if (!connected(db) || !cmd(db, "BEGIN", NULL))
         return CJ_ERR_STORAGE;
+    db->sp_open = false;
     db->in_tx = true;
     db->tx_lost = false;
     return CJ_OK;

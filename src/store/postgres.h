@@ -32,8 +32,11 @@
  *
  * Transactions: as store/sqlite.h.  No transaction open: every store call
  * that writes is its own transaction, durable when the call returns.
- * Group commit: cj_pg_begin(), a batch of engine calls (each inside a
- * savepoint, so a failed call changes nothing), cj_pg_commit(); send the
+ * Group commit: cj_pg_begin(), a batch of engine calls (each writing
+ * call inside a savepoint, so a failed call changes nothing; the
+ * savepoint is released in the round trip that opens the next one; a
+ * read that fails on the server loses the batch, whose commit then
+ * fails), cj_pg_commit(); send the
  * batch's responses only when commit returned CJ_OK, else drop them and
  * re-initialise the engine.  Inside a group transaction a deadlock with
  * another instance fails the call (no retry: the locks this batch holds
@@ -82,8 +85,9 @@
 #define CJ_PG_RETRIES 8
 #endif
 
-/* Schema version this code writes; older databases are migrated on open. */
-#define CJ_PG_SCHEMA_VERSION 2
+/* Schema version this code writes; older databases are migrated on open.
+ * 3: the pledge's repeat cache (cojp/jrc.h save_repeat). */
+#define CJ_PG_SCHEMA_VERSION 3
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */

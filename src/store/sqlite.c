@@ -12,14 +12,19 @@
  *  - every prepared statement is reset after use, so COMMIT and ROLLBACK
  *    never meet a pending statement.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -103,6 +108,11 @@ static const struct {
      " key BLOB CHECK (key IS NULL OR length(key) = 16),"
      " queued_at INTEGER NOT NULL,"
      " CHECK (kind <> 2 OR pledge IS NOT NULL));"},
+    {3,
+     /* the repeat cache (cj_store_repeat_pack; NULL: none), written with
+      * the admission so a restarted JRC repeats its last answer */
+     "ALTER TABLE pledges ADD COLUMN repeat_cache BLOB CHECK"
+     " (repeat_cache IS NULL OR length(repeat_cache) BETWEEN 8 AND 1024);"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -125,6 +135,7 @@ enum {
     S_REPLAY_OF,
     S_SAVE_REPLAY,
     S_SAVE_CTX,
+    S_SAVE_REPEAT,
     S_EXPIRE,
     S_LEASE_OF,
     S_RENEW,
@@ -159,8 +170,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SAVEPOINT] = "SAVEPOINT cj_op",
     [S_RELEASE] = "RELEASE cj_op",
     [S_ROLLBACK_TO] = "ROLLBACK TO cj_op",
-    [S_LOOKUP] = "SELECT " PLEDGE_COLS " FROM pledges WHERE id = ?1",
-    [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS " FROM pledges WHERE id_context = ?1",
+    [S_LOOKUP] = "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges"
+                 " WHERE id = ?1",
+    [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges"
+                     " WHERE id_context = ?1",
     /* the row only while ?2 is its current ID Context (NULL: pledge id) */
     [S_SSN_OF] = "SELECT ssn_reserved FROM pledges"
                  " WHERE id = ?1 AND id_context IS ?2",
@@ -170,8 +183,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SAVE_REPLAY] = "UPDATE pledges SET replay_highest = ?2,"
                       " replay_bitmap = ?3, replay_valid = ?4 WHERE id = ?1",
     [S_SAVE_CTX] = "UPDATE pledges SET id_context = ?2, ssn_reserved = 0,"
-                   " replay_highest = 0, replay_bitmap = 0, replay_valid = 0"
-                   " WHERE id = ?1",
+                   " replay_highest = 0, replay_bitmap = 0, replay_valid = 0,"
+                   " repeat_cache = NULL WHERE id = ?1",
+    [S_SAVE_REPEAT] = "UPDATE pledges SET repeat_cache = ?3"
+                      " WHERE id = ?1 AND id_context IS ?2",
     [S_EXPIRE] = "UPDATE pledges SET lease_until = NULL"
                  " WHERE lease_until IS NOT NULL AND lease_until <= ?1",
     [S_LEASE_OF] = "SELECT lease_until FROM pledges WHERE id = ?1",
@@ -229,6 +244,31 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_OP_DONE] = "DELETE FROM pending_ops WHERE seq = ?1",
 };
 
+/* Pipelined group commit (store/sqlite.h).  Tickets number the batches
+ * committed with cj_sqlite_commit_async(): committed is the last one
+ * handed out, requested the last one a sync was asked for, durable the
+ * last one covered by an fdatasync of the WAL that started after its
+ * COMMIT returned.  durable <= requested <= committed at all times. */
+typedef struct pipe_state {
+    bool on;
+    int wal_fd;             /* our own descriptor of <path>-wal, or -1 */
+    char *wal_path;
+    int wake[2];            /* helper -> host: one byte per finished sync */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t committed, requested, durable;
+    bool busy;              /* a sync is running on the helper thread */
+    bool failed;            /* a sync failed; not yet reported */
+    bool stop;
+    bool recover;           /* checkpoint before the next write (below) */
+    bool tx_async;          /* the open transaction began with synchronous=OFF */
+    int wal_frames;         /* frames in the WAL after the last commit */
+    int ckpt_at;            /* checkpoint once wal_frames reaches this */
+    cj_sqlite_sync_fn sync_fn;
+    void *sync_arg;
+} pipe_state_t;
+
 struct cj_sqlite {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
@@ -236,8 +276,11 @@ struct cj_sqlite {
     bool in_tx;        /* the host's transaction is open */
     bool tx_lost;      /* SQLite rolled it back on its own (I/O error) */
     uint64_t session;
+    pipe_state_t pp;
     char err[160];
 };
+
+static int pipe_recover(cj_sqlite_t *s);
 
 static void note_error(cj_sqlite_t *s)
 {
@@ -322,6 +365,8 @@ static int op_begin(cj_sqlite_t *s)
             return CJ_ERR_STORAGE;
         return run(s, S_SAVEPOINT) == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
     }
+    if (s->pp.recover && pipe_recover(s) != CJ_OK)
+        return CJ_ERR_STORAGE;
     rc = run(s, S_BEGIN);
     if (rc == SQLITE_DONE)
         return CJ_OK;
@@ -400,13 +445,20 @@ static bool read_pledge(sqlite3_stmt *q, cj_jrc_pledge_t *r)
 }
 
 /* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
- * CJ_ERR_STORAGE.  Resets q. */
+ * CJ_ERR_STORAGE.  Resets q.  A query with one column past PLEDGE_COLS
+ * (the lookups) also reads the repeat cache from it. */
 static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
 {
     int r = step_row(s, q);
     if (r != CJ_OK)
         return r;
     r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
+    if (r == CJ_OK && sqlite3_column_count(q) == 12 &&
+        sqlite3_column_type(q, 11) != SQLITE_NULL &&
+        !cj_store_repeat_unpack(sqlite3_column_blob(q, 11),
+                                (size_t)sqlite3_column_bytes(q, 11),
+                                &out->repeat))
+        r = CJ_ERR_STORAGE;
     done(q);
     return r;
 }
@@ -584,6 +636,30 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     if (r == CJ_OK)
         *w = m;
     return r;
+}
+
+static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *ctx_id, size_t ctx_len,
+                          const cj_jrc_repeat_t *r)
+{
+    cj_sqlite_t *s = ctx;
+    uint8_t b[CJ_STORE_REPEAT_MAX];
+    size_t n;
+    sqlite3_stmt *q;
+
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_NOTFOUND;
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || r == NULL)
+        return CJ_ERR_INVALID;
+    if ((q = stmt(s, S_SAVE_REPEAT)) == NULL)
+        return CJ_ERR_STORAGE;
+    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    n = cj_store_repeat_pack(r, b);
+    if (n > 0)
+        sqlite3_bind_blob(q, 3, b, (int)n, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(q, 3);
+    return update_one(s, q);
 }
 
 static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
@@ -963,14 +1039,25 @@ int cj_sqlite_open(cj_sqlite_t **out, const char *path)
     }
 
     s->store = (cj_jrc_store_t)CJ_STORE_CALLBACKS(s);
+    s->pp.wal_fd = -1;
+    s->pp.wake[0] = s->pp.wake[1] = -1;
+    {
+        const char *f = sqlite3_db_filename(s->db, "main");
+        if (f != NULL && *f != '\0' &&
+            (s->pp.wal_path = malloc(strlen(f) + 5)) != NULL)
+            sprintf(s->pp.wal_path, "%s-wal", f);
+    }
     *out = s;
     return CJ_OK;
 }
+
+static void pipe_stop(cj_sqlite_t *s);
 
 void cj_sqlite_close(cj_sqlite_t *db)
 {
     if (db == NULL)
         return;
+    pipe_stop(db);
     if (!sqlite3_get_autocommit(db->db))
         sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < S_COUNT; i++)
@@ -1006,6 +1093,8 @@ int cj_sqlite_begin(cj_sqlite_t *db)
     int rc;
     if (db->in_tx)
         return CJ_ERR_STATE;
+    if (db->pp.recover && pipe_recover(db) != CJ_OK)
+        return CJ_ERR_STORAGE;
     rc = run(db, S_BEGIN);
     if (rc != SQLITE_DONE)
         return map_rc(rc);
@@ -1019,6 +1108,15 @@ int cj_sqlite_commit(cj_sqlite_t *db)
     int rc;
     if (!db->in_tx)
         return CJ_ERR_STATE;
+    if (db->pp.tx_async) {
+        /* begun with synchronous=OFF: commit, then wait for the sync
+         * that covers it (and everything committed before) */
+        uint64_t t = 0, d = 0;
+        rc = cj_sqlite_commit_async(db, &t);
+        if (rc == CJ_OK)
+            rc = cj_sqlite_durable(db, true, &d);
+        return rc == CJ_OK && d >= t ? CJ_OK : CJ_ERR_STORAGE;
+    }
     db->in_tx = false;
     if (db->tx_lost || sqlite3_get_autocommit(db->db))
         return CJ_ERR_STORAGE;
@@ -1032,6 +1130,8 @@ int cj_sqlite_commit(cj_sqlite_t *db)
     return CJ_ERR_STORAGE;
 }
 
+static void sync_full(cj_sqlite_t *s);
+
 int cj_sqlite_rollback(cj_sqlite_t *db)
 {
     if (!db->in_tx)
@@ -1039,12 +1139,375 @@ int cj_sqlite_rollback(cj_sqlite_t *db)
     db->in_tx = false;
     if (!sqlite3_get_autocommit(db->db))
         run(db, S_ROLLBACK);
+    if (db->pp.tx_async)
+        sync_full(db);
     return CJ_OK;
 }
 
 bool cj_sqlite_in_transaction(const cj_sqlite_t *db)
 {
     return db->in_tx;
+}
+
+/* ---- pipelined group commit ------------------------------------------------ */
+
+/* Why this is as durable as synchronous=FULL (the full argument is in
+ * store/sqlite.h): a COMMIT under synchronous=OFF appends the batch's
+ * frames, commit frame last, to the -wal file with write(2) and syncs
+ * nothing; an fdatasync of that file (any descriptor of it) that starts
+ * after the COMMIT returned puts every frame written before it on stable
+ * storage, and WAL recovery keeps every transaction whose frames (and
+ * those of every transaction before it) are intact.  Frames are only
+ * appended, never rewritten, until the WAL restarts, and a restart needs
+ * a checkpoint that backfilled every frame; with automatic checkpoints
+ * off, the only checkpoints are ours (run with synchronous=FULL, which
+ * syncs the WAL before copying and the database before the WAL may be
+ * reused) and those of other connections, which all run with
+ * synchronous=FULL (cj_sqlite_open insists on it). */
+
+static void *sync_main(void *arg)
+{
+    cj_sqlite_t *s = arg;
+    pipe_state_t *p = &s->pp;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        uint64_t target;
+        int fd, rc;
+        while (!p->stop && (p->failed || p->requested == p->durable))
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop)
+            break;
+        /* Everything committed up to requested was written before this
+         * point (the host bumps requested after COMMIT returned), so
+         * the sync below covers it. */
+        target = p->requested;
+        fd = p->wal_fd;
+        p->busy = true;
+        pthread_mutex_unlock(&p->mu);
+        if (p->sync_fn != NULL) {
+            rc = p->sync_fn(p->sync_arg, fd);
+        } else {
+            do
+                rc = fdatasync(fd);
+            while (rc != 0 && errno == EINTR);
+        }
+        pthread_mutex_lock(&p->mu);
+        p->busy = false;
+        if (rc == 0) {
+            if (target > p->durable)
+                p->durable = target;
+        } else {
+            p->failed = true; /* nothing more is synced until reported */
+        }
+        pthread_cond_broadcast(&p->cv);
+        (void)!write(p->wake[1], "", 1);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int wal_frames_cb(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    cj_sqlite_t *s = arg;
+    (void)db;
+    if (strcmp(name, "main") == 0)
+        s->pp.wal_frames = frames;
+    return SQLITE_OK;
+}
+
+/* Back to synchronous=FULL after an asynchronous batch; if that fails,
+ * no write may run until it worked (pipe_recover), since a unit of work
+ * would otherwise commit without any sync. */
+static void sync_full(cj_sqlite_t *s)
+{
+    sqlite3_int64 v = 0;
+    s->pp.tx_async = false;
+    if (exec_sql(s, "PRAGMA synchronous = FULL") != SQLITE_OK ||
+        query_int(s, "PRAGMA synchronous", &v) != SQLITE_OK || v != 2)
+        s->pp.recover = true;
+}
+
+/* Open (or reopen, should the file have been replaced) our descriptor
+ * of the WAL.  Only while no sync runs.  A new descriptor also syncs
+ * the directory once, so the file's name is as durable as its frames. */
+static int wal_open(cj_sqlite_t *s)
+{
+    pipe_state_t *p = &s->pp;
+    struct stat a, b;
+    int fd;
+
+    if (p->wal_path == NULL || stat(p->wal_path, &a) != 0)
+        return CJ_ERR_STORAGE;
+    if (p->wal_fd >= 0 && fstat(p->wal_fd, &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
+        return CJ_OK;
+    fd = open(p->wal_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return CJ_ERR_STORAGE;
+    {
+        char *dir = strdup(p->wal_path), *slash;
+        int dfd;
+        if (dir == NULL) {
+            close(fd);
+            return CJ_ERR_STORAGE;
+        }
+        slash = strrchr(dir, '/');
+        if (slash == dir)
+            slash[1] = '\0';
+        else if (slash != NULL)
+            *slash = '\0';
+        dfd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        free(dir);
+        if (dfd < 0 || fsync(dfd) != 0) {
+            if (dfd >= 0)
+                close(dfd);
+            close(fd);
+            return CJ_ERR_STORAGE;
+        }
+        close(dfd);
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->wal_fd >= 0)
+        close(p->wal_fd);
+    p->wal_fd = fd;
+    pthread_mutex_unlock(&p->mu);
+    return CJ_OK;
+}
+
+/* Wait until no batch awaits its sync.  CJ_ERR_STORAGE when a sync
+ * failed and the host has not been told yet (cj_sqlite_durable). */
+static int pipe_idle(cj_sqlite_t *s)
+{
+    pipe_state_t *p = &s->pp;
+    int r;
+    if (!p->on)
+        return CJ_OK;
+    pthread_mutex_lock(&p->mu);
+    while (!p->failed && (p->busy || p->durable < p->committed))
+        pthread_cond_wait(&p->cv, &p->mu);
+    r = p->failed ? CJ_ERR_STORAGE : CJ_OK;
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+/* A checkpoint under synchronous=FULL, with no batch pending: SQLite
+ * syncs the WAL, copies it into the database, and syncs the database
+ * before the WAL may be reused (PASSIVE, what SQLite's own automatic
+ * checkpoint does: the next writer restarts the WAL from its start once
+ * every frame is copied, overwriting the file in place, so it keeps its
+ * size and an fdatasync need not write its inode; TRUNCATE: wait for
+ * readers, copy everything and cut the file to zero bytes).  busy_ms
+ * bounds the wait for other processes (TRUNCATE only). */
+static int checkpoint_full(cj_sqlite_t *s, int mode, int busy_ms)
+{
+    int rc, log = 0, done_frames = 0;
+    if (s->pp.tx_async || pipe_idle(s) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    sqlite3_busy_timeout(s->db, busy_ms);
+    rc = sqlite3_wal_checkpoint_v2(s->db, "main", mode, &log, &done_frames);
+    sqlite3_busy_timeout(s->db, CJ_SQLITE_BUSY_MS);
+    if (rc != SQLITE_OK) {
+        note_error(s);
+        return CJ_ERR_STORAGE;
+    }
+    if (done_frames >= log)
+        s->pp.wal_frames = 0; /* all copied: the next batch restarts the WAL */
+    /* nothing in flight: the moment to check the descriptor */
+    return s->pp.on ? wal_open(s) : CJ_OK;
+}
+
+/* After a failed sync (or a failed return to synchronous=FULL): the WAL
+ * may hold frames the kernel could not write, and a later successful
+ * fdatasync would not write them again.  Copy the WAL into the database
+ * under synchronous=FULL and cut it, so what SQLite reads from here on
+ * is what the database file durably holds; until that worked, no write
+ * runs.  (Residual risk: the copy reads the WAL through the page cache;
+ * see store/sqlite.h.) */
+static int pipe_recover(cj_sqlite_t *s)
+{
+    sqlite3_int64 v = 0;
+    if (exec_sql(s, "PRAGMA synchronous = FULL") != SQLITE_OK ||
+        query_int(s, "PRAGMA synchronous", &v) != SQLITE_OK || v != 2)
+        return CJ_ERR_STORAGE;
+    if (checkpoint_full(s, SQLITE_CHECKPOINT_TRUNCATE, CJ_SQLITE_BUSY_MS) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    s->pp.recover = false;
+    return CJ_OK;
+}
+
+int cj_sqlite_pipeline(cj_sqlite_t *db, cj_sqlite_sync_fn fn, void *arg)
+{
+    pipe_state_t *p = &db->pp;
+
+    if (p->on || db->in_tx)
+        return CJ_ERR_STATE;
+    if (p->wal_path == NULL)
+        return CJ_ERR_UNSUPPORTED;
+    if (pipe(p->wake) != 0)
+        return CJ_ERR_STORAGE;
+    for (int i = 0; i < 2; i++) {
+        fcntl(p->wake[i], F_SETFL, fcntl(p->wake[i], F_GETFL) | O_NONBLOCK);
+        fcntl(p->wake[i], F_SETFD, FD_CLOEXEC);
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->sync_fn = fn;
+    p->sync_arg = arg;
+    p->committed = p->requested = p->durable = 0;
+    p->ckpt_at = CJ_SQLITE_CKPT_FRAMES;
+    /* No checkpoint may run inside a COMMIT made with synchronous=OFF:
+     * the frame counter below replaces SQLite's automatic checkpoint. */
+    sqlite3_wal_autocheckpoint(db->db, 0);
+    sqlite3_wal_hook(db->db, wal_frames_cb, db);
+    if (wal_open(db) != CJ_OK ||
+        pthread_create(&p->thread, NULL, sync_main, db) != 0) {
+        sqlite3_wal_autocheckpoint(db->db, 1000);
+        if (p->wal_fd >= 0)
+            close(p->wal_fd);
+        p->wal_fd = -1;
+        close(p->wake[0]);
+        close(p->wake[1]);
+        p->wake[0] = p->wake[1] = -1;
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        return CJ_ERR_STORAGE;
+    }
+    p->on = true;
+    return CJ_OK;
+}
+
+static void pipe_stop(cj_sqlite_t *s)
+{
+    pipe_state_t *p = &s->pp;
+    if (p->on) {
+        (void)pipe_idle(s);
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->thread, NULL);
+        close(p->wake[0]);
+        close(p->wake[1]);
+        if (p->wal_fd >= 0)
+            close(p->wal_fd);
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        p->on = false;
+        if (p->tx_async || p->recover)
+            sync_full(s);
+    }
+    free(p->wal_path);
+    p->wal_path = NULL;
+}
+
+int cj_sqlite_begin_async(cj_sqlite_t *db)
+{
+    pipe_state_t *p = &db->pp;
+    int rc;
+
+    if (!p->on)
+        return cj_sqlite_begin(db);
+    if (db->in_tx)
+        return CJ_ERR_STATE;
+    if (p->recover && pipe_recover(db) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    if (p->wal_frames >= p->ckpt_at) {
+        /* waits for the batches in flight; a reader of another process
+         * may keep it from finishing: try again later */
+        if (checkpoint_full(db, SQLITE_CHECKPOINT_PASSIVE, 0) == CJ_OK &&
+            db->pp.wal_frames == 0)
+            p->ckpt_at = CJ_SQLITE_CKPT_FRAMES;
+        else
+            p->ckpt_at = p->wal_frames + CJ_SQLITE_CKPT_FRAMES;
+    }
+    if (exec_sql(db, "PRAGMA synchronous = OFF") != SQLITE_OK) {
+        sync_full(db);
+        return CJ_ERR_STORAGE;
+    }
+    p->tx_async = true;
+    rc = run(db, S_BEGIN);
+    if (rc != SQLITE_DONE) {
+        sync_full(db);
+        return map_rc(rc);
+    }
+    db->in_tx = true;
+    db->tx_lost = false;
+    return CJ_OK;
+}
+
+int cj_sqlite_commit_async(cj_sqlite_t *db, uint64_t *ticket)
+{
+    pipe_state_t *p = &db->pp;
+    int rc;
+
+    if (!db->in_tx)
+        return CJ_ERR_STATE;
+    if (!p->tx_async) {
+        /* a plain transaction: durable when its COMMIT returns */
+        rc = cj_sqlite_commit(db);
+        if (rc == CJ_OK)
+            *ticket = p->on ? p->committed : 0;
+        return rc;
+    }
+    db->in_tx = false;
+    if (db->tx_lost || sqlite3_get_autocommit(db->db)) {
+        sync_full(db);
+        return CJ_ERR_STORAGE;
+    }
+    rc = run(db, S_COMMIT);
+    if (rc != SQLITE_DONE) {
+        if (!sqlite3_get_autocommit(db->db))
+            run(db, S_ROLLBACK);
+        sync_full(db);
+        return CJ_ERR_STORAGE;
+    }
+    sync_full(db);
+    /* Committed, not yet durable: the helper's next fdatasync starts
+     * after this point, so it covers the batch.  (The descriptor stays
+     * valid: SQLite removes the WAL only when its last connection
+     * closes, and this one is open.) */
+    pthread_mutex_lock(&p->mu);
+    *ticket = ++p->committed;
+    p->requested = p->committed;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return CJ_OK;
+}
+
+int cj_sqlite_durable(cj_sqlite_t *db, bool wait, uint64_t *upto)
+{
+    pipe_state_t *p = &db->pp;
+    char drain[64];
+    int r = CJ_OK;
+
+    if (!p->on) {
+        *upto = p->committed;
+        return CJ_OK;
+    }
+    while (read(p->wake[0], drain, sizeof drain) > 0)
+        ;
+    pthread_mutex_lock(&p->mu);
+    while (wait && !p->failed && p->durable < p->committed)
+        pthread_cond_wait(&p->cv, &p->mu);
+    *upto = p->durable;
+    if (p->failed) {
+        /* every batch above durable is lost to the host: it must drop
+         * their responses and reload its engine */
+        p->durable = p->requested = p->committed;
+        p->failed = false;
+        p->recover = true;
+        r = CJ_ERR_STORAGE;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (r != CJ_OK)
+        snprintf(db->err, sizeof db->err, "fdatasync of the WAL failed");
+    return r;
+}
+
+int cj_sqlite_sync_fd(const cj_sqlite_t *db)
+{
+    return db->pp.on ? db->pp.wake[0] : -1;
 }
 
 /* ---- provisioning ----------------------------------------------------------- */

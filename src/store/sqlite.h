@@ -24,6 +24,9 @@
  *     When the commit fails, everything of the batch is gone: the host
  *     must drop the batch's responses and re-initialise the engine
  *     (cj_jrc_init) so its cached contexts are reloaded from the store.
+ *   - Pipelined group commit (below): the same, but the host processes
+ *     the next batch while the previous one's sync runs on a helper
+ *     thread.
  * Either way a store call that fails leaves the store as it was before
  * the call (it runs inside a savepoint), as cojp/jrc.h requires.
  * reserve_ssn and accept_piv read and write the pledge's row within one
@@ -54,7 +57,8 @@
  * (anything SQLite reports, including a full disk).  cj_sqlite_errmsg()
  * gives SQLite's text for the last failure, for logs.
  *
- * Threading: a handle is used by one thread at a time.
+ * Threading: a handle is used by one thread at a time (the pipeline's
+ * helper thread only calls fdatasync on its own descriptor).
  */
 #ifndef COJP_STORE_SQLITE_H
 #define COJP_STORE_SQLITE_H
@@ -72,8 +76,9 @@
 #endif
 
 /* Schema version this code writes; older files are migrated on open.
- * 2: the network row and the queue of pending operations (below). */
-#define CJ_SQLITE_SCHEMA_VERSION 2
+ * 2: the network row and the queue of pending operations (below).
+ * 3: the pledge's repeat cache (cojp/jrc.h save_repeat). */
+#define CJ_SQLITE_SCHEMA_VERSION 3
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
@@ -103,6 +108,112 @@ int cj_sqlite_begin(cj_sqlite_t *db);
 int cj_sqlite_commit(cj_sqlite_t *db);
 int cj_sqlite_rollback(cj_sqlite_t *db);
 bool cj_sqlite_in_transaction(const cj_sqlite_t *db);
+
+/* ---- pipelined group commit ------------------------------------------------
+ *
+ * cj_sqlite_commit() makes the host wait for the batch's fsync (3-8 ms on
+ * a virtual disk) before it can take the next batch.  The pipelined form
+ * lets batch N+1 be processed while batch N is being made durable; the
+ * responses of a batch still leave only once it is durable:
+ *
+ *   cj_sqlite_pipeline(db, NULL, NULL);          once, after open
+ *   loop:
+ *     cj_sqlite_begin_async(db);  ... engine ...  cj_sqlite_commit_async(db, &t);
+ *     keep the batch's responses under ticket t;
+ *     when cj_sqlite_sync_fd() is readable: cj_sqlite_durable(db, false, &d)
+ *     and send every batch with ticket <= d (on CJ_ERR_STORAGE: drop every
+ *     batch above d and re-initialise the engine, as after a failed commit).
+ *
+ * How it works and why it is as durable as synchronous=FULL.  The batch's
+ * transaction runs under synchronous=OFF (set before BEGIN; SQLite refuses
+ * to change it inside a transaction), so its COMMIT appends the frames,
+ * commit frame last, to the -wal file with write(2) and returns without a
+ * sync.  The handle keeps its own read-only descriptor of the -wal file;
+ * after the COMMIT returned, the batch's ticket is handed to a helper
+ * thread, which calls fdatasync(2) on that descriptor.  fdatasync flushes
+ * the file (whichever descriptor wrote it) including its size, so when it
+ * returns every frame written before it started is on stable storage, and
+ * a ticket is reported durable only if its COMMIT returned before the
+ * fdatasync that covers it started.  After a crash, WAL recovery keeps the
+ * longest run of intact frames from the start of the WAL and every
+ * transaction whose commit frame lies in it; frames are appended, never
+ * rewritten in place across transactions, so every batch reported durable
+ * (and every batch before it) survives; batches after it may survive too,
+ * which is harmless since their responses were never sent (as when a
+ * crash hits between COMMIT and send).  Durable batches are reported in
+ * commit order, so a batch that read another batch's writes is released
+ * only after that batch.
+ *
+ * What could reuse WAL space are checkpoints: a WAL restart overwrites it
+ * from the start once a checkpoint backfilled every frame.  Hence
+ *   - automatic checkpoints are off on this handle (sqlite3_wal_hook
+ *     replaces them), so none runs inside an unsynced COMMIT;
+ *   - the handle runs its own checkpoints (PRAGMA wal_checkpoint(TRUNCATE)
+ *     semantics, via sqlite3_wal_checkpoint_v2) only between batches,
+ *     after every pending ticket became durable, with synchronous=FULL
+ *     back in force: SQLite then syncs the WAL before copying frames into
+ *     the database and syncs the database before the WAL may be reset
+ *     (SQLite's documentation of PRAGMA synchronous and of
+ *     sqlite3_wal_checkpoint_v2); it does so once the WAL holds
+ *     CJ_SQLITE_CKPT_FRAMES frames, at the start of a batch;
+ *   - every other connection (CLI, another JRC) runs synchronous=FULL
+ *     (cj_sqlite_open checks it), so its checkpoints sync the WAL (ours
+ *     included) before backfilling;
+ *   - outside asynchronous batches the handle is back in synchronous=FULL,
+ *     so cj_sqlite_begin()/commit() and the store calls made outside a
+ *     transaction (parameter updates from timers) are durable when they
+ *     return, as before; their own sync covers any pending batch too.
+ * A single connection is the only way: SQLite's write transaction and its
+ * COMMIT belong to one connection, and a second connection cannot begin
+ * batch N+1 while batch N's COMMIT (which holds the write lock through
+ * its sync under synchronous=FULL) has not returned, so a "commit thread
+ * with its own connection" would serialise exactly as before.
+ *
+ * A failed fdatasync: cj_sqlite_durable() reports CJ_ERR_STORAGE once;
+ * every ticket above *upto is lost to the host, which must drop those
+ * batches' responses and reload its engine.  The kernel may have dropped
+ * the pages it could not write, and a later successful fdatasync would
+ * not write them again, so the handle refuses every write until it has
+ * copied the WAL into the database and cut it (a TRUNCATE checkpoint
+ * under synchronous=FULL): from then on SQLite reads what the database
+ * file durably holds.  The residual risk is the one every database has
+ * after an fsync error on Linux: that copy reads the WAL through the page
+ * cache, which normally still holds the unwritten pages; if the kernel
+ * evicted them in the meantime, the copy takes whatever the disk holds.
+ * An operator should treat an fsync error as a failing disk.
+ *
+ * cj_sqlite_pipeline: start the helper thread (fn NULL: fdatasync; tests
+ * pass a hook that may delay or fail, returning 0 or -1, called on the
+ * helper thread with the WAL descriptor).  CJ_OK, CJ_ERR_STATE (already on,
+ * or a transaction is open), CJ_ERR_UNSUPPORTED (no WAL file: in-memory
+ * database), CJ_ERR_STORAGE.  Off until called; cj_sqlite_close() waits
+ * for the pending syncs and stops the thread.
+ * cj_sqlite_begin_async: as cj_sqlite_begin (plain begin when the
+ * pipeline is off); may first wait for pending syncs and checkpoint.
+ * cj_sqlite_commit_async: CJ_OK and *ticket (> 0, increasing) once the
+ * batch is committed, durable later; CJ_ERR_STORAGE as cj_sqlite_commit
+ * (nothing of the batch remains).  A transaction begun with
+ * cj_sqlite_begin_async may also end with cj_sqlite_commit (it then waits
+ * for its sync) or cj_sqlite_rollback.
+ * cj_sqlite_durable: *upto = the highest durable ticket (every lower one
+ * is durable too); wait: block until every committed ticket is durable
+ * or a sync failed.  CJ_OK, or CJ_ERR_STORAGE after a failed sync (see
+ * above).  cj_sqlite_sync_fd: a descriptor that becomes readable when a
+ * sync finished (-1 while the pipeline is off); cj_sqlite_durable drains
+ * it.  All of these are for the thread that uses the handle. */
+
+/* WAL frames after which an asynchronous batch first checkpoints. */
+#ifndef CJ_SQLITE_CKPT_FRAMES
+#define CJ_SQLITE_CKPT_FRAMES 1000
+#endif
+
+typedef int (*cj_sqlite_sync_fn)(void *arg, int fd);
+
+int cj_sqlite_pipeline(cj_sqlite_t *db, cj_sqlite_sync_fn fn, void *arg);
+int cj_sqlite_begin_async(cj_sqlite_t *db);
+int cj_sqlite_commit_async(cj_sqlite_t *db, uint64_t *ticket);
+int cj_sqlite_durable(cj_sqlite_t *db, bool wait, uint64_t *upto);
+int cj_sqlite_sync_fd(const cj_sqlite_t *db);
 
 /* SQLite's message for the last failure on this handle (never NULL). */
 const char *cj_sqlite_errmsg(const cj_sqlite_t *db);

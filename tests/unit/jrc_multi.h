@@ -53,8 +53,11 @@ typedef struct jm_log {
 typedef struct jm_result {
     unsigned answered;          /* fresh requests answered */
     unsigned pledge_ok;         /* ... and the answer verified as 2.04 */
-    unsigned replays_dropped;   /* request replayed to the other engine */
+    unsigned replays_dropped;   /* request replayed to the other engine
+                                 * from another address */
     unsigned replays_accepted;  /* must stay 0 */
+    unsigned cross_repeats;     /* replayed to the other engine from the
+                                 * same JP: the first engine's bytes */
     unsigned repeats;           /* identical repeat to the same engine */
     unsigned conflicts;         /* (pledge, PIV) with two ciphertexts */
     unsigned short_dup;         /* two pledges holding one short id */
@@ -97,10 +100,11 @@ JM_FN void jm_pledge_init(jm_pledge_t *p, unsigned i)
     p->mid = (uint16_t)(0x2000 + 64 * i);
 }
 
-/* A fresh Join Request (new Partial IV) of p as the JP forwards it. */
-JM_FN size_t jm_request(jm_pledge_t *p, uint8_t *msg, size_t cap)
+/* A fresh Join Request (new Partial IV) of p carrying Join_Request
+ * jr[0..jrlen), as the JP forwards it. */
+JM_FN size_t jm_request_with(jm_pledge_t *p, const uint8_t *jr, size_t jrlen,
+                             uint8_t *msg, size_t cap)
 {
-    static const uint8_t jr[5] = {0xa1, 0x05, 0x42, 0xca, 0xfe};
     static const uint8_t jtok[12] = {0x71, 0x72, 0x73, 0x74, 0x75, 0x76,
                                      0x77, 0x78, 0x79, 0x7a, 0x7b, 0x7c};
     uint8_t coap[128], prot[256];
@@ -116,7 +120,7 @@ JM_FN size_t jm_request(jm_pledge_t *p, uint8_t *msg, size_t cap)
     cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "6tisch.arpa");
     cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, "j");
     cj_coap_build_opt_str(&b, CJ_COAP_OPT_PROXY_SCHEME, "coap");
-    cj_coap_build_payload(&b, jr, sizeof jr);
+    cj_coap_build_payload(&b, jr, jrlen);
     n = cj_coap_build_finish(&b);
     if (n > 0)
         n = cj_oscore_protect_request(&p->ctx, coap, (size_t)n, prot,
@@ -132,6 +136,13 @@ JM_FN size_t jm_request(jm_pledge_t *p, uint8_t *msg, size_t cap)
     cj_coap_build_payload(&b, m.payload, m.payload_len);
     n = cj_coap_build_finish(&b);
     return n > 0 ? (size_t)n : 0;
+}
+
+/* The Join Request of jm_request_with with network identifier h'cafe'. */
+JM_FN size_t jm_request(jm_pledge_t *p, uint8_t *msg, size_t cap)
+{
+    static const uint8_t jr[5] = {0xa1, 0x05, 0x42, 0xca, 0xfe};
+    return jm_request_with(p, jr, sizeof jr, msg, cap);
 }
 
 /* The pledge's verification of an answer to its last request: the short
@@ -245,8 +256,10 @@ JM_FN void jm_check_short(const long *shorts, unsigned np, jm_result_t *r)
  * in both engines (their cached mutable state goes stale: the case the
  * store's atomic calls exist for); with fewer they are also evicted and
  * reloaded.  Every other request is then replayed to the other engine,
- * and every third round's repeated byte for byte to the engine that
- * answered it. */
+ * alternately from the JP it came through (a retransmission: answered
+ * with the first engine's bytes, through the store's repeat cache) and
+ * from another address (dropped), and every third round's repeated byte
+ * for byte to the engine that answered it. */
 JM_FN void jm_alternate(const cj_jrc_store_t *sa, const cj_jrc_store_t *sb,
                         unsigned np, unsigned rounds, uint32_t ssn_block,
                         size_t nslots, jm_result_t *r)
@@ -258,6 +271,9 @@ JM_FN void jm_alternate(const cj_jrc_store_t *sa, const cj_jrc_store_t *sb,
     static jm_log_t log;
     static uint8_t joutbuf[1024];
     static const cj_addr_t jp = {2, {0x0a, 0x02}};
+    static const cj_addr_t elsewhere = {2, {0x0a, 0x03}};
+    uint8_t first[1024];
+    size_t first_len;
     long shorts[JM_MAXP];
     cj_out_t jo;
     uint64_t now = 1000;
@@ -297,6 +313,8 @@ JM_FN void jm_alternate(const cj_jrc_store_t *sa, const cj_jrc_store_t *sb,
                 continue;
             r->answered++;
             jm_log_add(&log, i, k, jo.buf, jo.len);
+            first_len = jo.len;
+            memcpy(first, jo.buf, jo.len);
             sid = jm_open(&jpl[i], jo.buf, jo.len);
             if (sid >= 0) {
                 r->pledge_ok++;
@@ -307,9 +325,18 @@ JM_FN void jm_alternate(const cj_jrc_store_t *sa, const cj_jrc_store_t *sb,
             /* every other request replayed to the other engine */
             if ((round + i) % 2)
                 ;
-            else if (cj_jrc_input(&jeng[1 - k], now, &jp, again, n, &jo) == 1 &&
-                jo.len > 0) {
-                r->replays_accepted++;
+            else if (cj_jrc_input(&jeng[1 - k], now,
+                                  (round + i) % 4 ? &elsewhere : &jp, again,
+                                  n, &jo) == 1 &&
+                     jo.len > 0) {
+                /* only the same JP, and only the first answer's bytes
+                 * (MID aside: bytes 2-3) */
+                if ((round + i) % 4 == 0 && jo.len == first_len &&
+                    memcmp(jo.buf, first, 2) == 0 &&
+                    memcmp(jo.buf + 4, first + 4, first_len - 4) == 0)
+                    r->cross_repeats++;
+                else
+                    r->replays_accepted++;
                 jm_log_add(&log, i, 1 - k, jo.buf, jo.len);
             } else {
                 r->replays_dropped++;

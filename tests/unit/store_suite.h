@@ -47,6 +47,8 @@ typedef struct ss_backend {
     /* SQL that makes taking short id 2 fail with "injected", and undoes
      * it; SQL turning the registry back into schema version 1 */
     const char *inject_sql, *uninject_sql, *v1_sql;
+    /* SQL turning the registry back into schema version 2 */
+    const char *v2_sql;
     /* the blacklist keeps eviction order within one millisecond too */
     bool exact_evict_order;
     /* the provisioning API of store/sqlite.h (NULL: none) */
@@ -192,5 +194,8 @@ void ss_jrc_admission(const ss_backend_t *b);
 void ss_network_row(const ss_backend_t *b);
 void ss_pending_ops_fifo(const ss_backend_t *b);
 void ss_two_engines(const ss_backend_t *b);
+void ss_migration_2_to_3(const ss_backend_t *b);
+void ss_repeat_cache(const ss_backend_t *b);
+void ss_jrc_restart_repeat(const ss_backend_t *b);
 
 #endif

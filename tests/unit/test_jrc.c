@@ -1312,7 +1312,8 @@ TEST(jrc_two_engines_one_memstore)
         jm_alternate(&m.store, &m.store, 8, 20, block, nslots, &r);
         CHECK_EQ(r.answered, 160);
         CHECK_EQ(r.replays_accepted, 0);
-        CHECK_EQ(r.replays_dropped, 80);
+        CHECK_EQ(r.replays_dropped, 40);
+        CHECK_EQ(r.cross_repeats, 40);
         CHECK_EQ(r.conflicts, 0);
         CHECK_EQ(r.short_dup, 0);
         CHECK_EQ(r.short_moved, 0);
@@ -1528,7 +1529,8 @@ TEST(jrc_claim_before_admission_writes)
     static cj_jrc_slot_t sb[4];
     cj_jrc_cfg_t cb;
     cj_out_t ob;
-    uint8_t msg[256], copy[256], obuf[1024];
+    static const cj_addr_t other = {2, {0x0a, 0x09}};
+    uint8_t msg[256], copy[256], again[256], obuf[1024];
     size_t n;
     unsigned long assign, record;
 
@@ -1548,11 +1550,20 @@ TEST(jrc_claim_before_admission_writes)
     memcpy(copy, msg, n);
     CHECK_EQ(feed(msg, n, 2), 1);
     CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
-    /* replayed to B */
+    /* replayed to B from another address: dropped */
     assign = ms.calls[CJ_MEMSTORE_OP_ASSIGN_SHORT_ID];
     record = ms.calls[CJ_MEMSTORE_OP_RECORD_JOIN];
-    CHECK_EQ(cj_jrc_input(&eb, 3, &jp_addr, copy, n, &ob), 0);
+    memcpy(again, copy, n);
+    CHECK_EQ(cj_jrc_input(&eb, 3, &other, again, n, &ob), 0);
     CHECK_EQ(ob.len, 0);
+    CHECK_EQ(ms.calls[CJ_MEMSTORE_OP_ASSIGN_SHORT_ID], assign);
+    CHECK_EQ(ms.calls[CJ_MEMSTORE_OP_RECORD_JOIN], record);
+    /* from the JP (the pledge's retransmission reaching B): A's answer,
+     * byte for byte after the MID, still without an admission write */
+    CHECK_EQ(cj_jrc_input(&eb, 3, &jp_addr, copy, n, &ob), 1);
+    CHECK_EQ(ob.event, CJ_JRC_EV_NONE);
+    CHECK_EQ(ob.len, out.len);
+    CHECK_MEM(ob.buf + 4, ob.len - 4, out.buf + 4, out.len - 4);
     CHECK_EQ(ms.calls[CJ_MEMSTORE_OP_ASSIGN_SHORT_ID], assign);
     CHECK_EQ(ms.calls[CJ_MEMSTORE_OP_RECORD_JOIN], record);
 }
@@ -1659,4 +1670,110 @@ TEST(jrc_campaign_number_wraps_to_1)
     CHECK_EQ(cj_jrc_rekey(&jrc, 1000, nk, 1), 1);
     CHECK_EQ(cj_jrc_poll(&jrc, 1000, &out), 1);
     CHECK_EQ(jrc.ev_campaign, 1u);
+}
+
+/* Cached repeats go only to the source of the original request (the JP
+ * it came through): the same bytes from another address get nothing,
+ * and the cache is unchanged for the genuine retransmission. */
+TEST(jrc_repeat_only_to_original_source)
+{
+    static const cj_addr_t other = {2, {0x0a, 0x09}};
+    uint8_t msg[256], copy[256], again[256], first[1024];
+    size_t n, flen;
+    unsigned long dropped;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    memcpy(again, msg, n);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    flen = out.len;
+    memcpy(first, out.buf, flen);
+    dropped = jrc.stats.dropped;
+    CHECK_EQ(cj_jrc_input(&jrc, 2, &other, copy, n, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.repeats, 0);
+    CHECK_EQ(jrc.stats.dropped, dropped + 1);
+    CHECK_EQ(feed(again, n, 3), 1);
+    CHECK_EQ(jrc.stats.repeats, 1);
+    CHECK_EQ(out.len, flen);
+    CHECK_MEM(out.buf + 4, out.len - 4, first + 4, flen - 4);
+    /* the persisted cache names the source too */
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.repeat.from.len, 2);
+    CHECK(cj_addr_equal(&cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.repeat.from,
+                        &jp_addr));
+}
+
+/* A claimed request whose answer failed (here: save_repeat) is processed
+ * again only for its original source; nothing leaves before the cache is
+ * stored, and the stored cache is the answer that left. */
+TEST(jrc_save_repeat_failure_sends_nothing)
+{
+    static const cj_addr_t other = {2, {0x0a, 0x09}};
+    uint8_t msg[256], copy[256], again[256];
+    cj_jrc_mementry_t *e;
+    size_t n;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    memcpy(again, msg, n);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_REPEAT;
+    ms.fail_count = 1;
+    CHECK_EQ(feed(msg, n, 1), 0);
+    CHECK_EQ(out.len, 0);
+    e = cj_jrc_memstore_find(&ms, pl[0].id, 8);
+    CHECK_EQ(e->rec.repeat.req_len, 0);
+    /* from elsewhere: not processed again */
+    CHECK_EQ(cj_jrc_input(&jrc, 2, &other, copy, n, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(e->rec.repeat.req_len, 0);
+    /* the pledge's retransmission: answered, and the answer stored */
+    CHECK_EQ(feed(again, n, 3), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK(e->rec.repeat.req_len > 0);
+    CHECK(e->rec.repeat.resp_len > 0);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+}
+
+/* The slot index keeps the eviction policy of the linear scan it
+ * replaced: free slots first, then the least recently used slot without
+ * a pending R2.  With 3 slots and pledges 0,1,2 cached, touching 0 and
+ * then loading 3 evicts 1; a repeat of 0 is still answered from its
+ * slot (no store lookup), 1 needs a lookup again. */
+TEST(jrc_slot_index_lru_policy)
+{
+    uint8_t msg[256], keep[256];
+    size_t n, keep_n;
+    unsigned long lookups;
+
+    setup(3, 5, CJ_JRC_ALLOW_NODE);
+    for (unsigned i = 0; i < 3; i++) {
+        n = join_request(&pl[i], jr_cafe, 5, msg, sizeof msg);
+        if (i == 0) {
+            memcpy(keep, msg, n);
+            keep_n = n;
+        }
+        CHECK_EQ(feed(msg, n, 1 + i), 1);
+    }
+    CHECK_EQ(jrc.stats.lookups, 3);
+    /* 0 used again: 1 is now the least recently used */
+    memcpy(msg, keep, keep_n);
+    CHECK_EQ(feed(msg, keep_n, 10), 1);
+    CHECK_EQ(jrc.stats.repeats, 1);
+    n = join_request(&pl[3], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 11), 1);
+    lookups = jrc.stats.lookups;
+    CHECK_EQ(lookups, 4);
+    memcpy(msg, keep, keep_n);
+    CHECK_EQ(feed(msg, keep_n, 12), 1);
+    CHECK_EQ(jrc.stats.repeats, 2);
+    CHECK_EQ(jrc.stats.lookups, lookups);
+    n = join_request(&pl[2], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 13), 1);
+    CHECK_EQ(jrc.stats.lookups, lookups);
+    n = join_request(&pl[1], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 14), 1);
+    CHECK_EQ(jrc.stats.lookups, lookups + 1);
 }

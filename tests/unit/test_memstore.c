@@ -18,3 +18,8 @@ TEST(memstore_short_ids_unique_2000_with_expiry)
 TEST(memstore_accept_piv_window) { ss_accept_piv_window(&ss_memstore); }
 TEST(memstore_durable_across_reopen) { ss_durable_across_reopen(&ss_memstore); }
 TEST(memstore_jrc_admission) { ss_jrc_admission(&ss_memstore); }
+TEST(memstore_repeat_cache) { ss_repeat_cache(&ss_memstore); }
+TEST(memstore_jrc_restart_repeats_answer)
+{
+    ss_jrc_restart_repeat(&ss_memstore);
+}

@@ -135,8 +135,11 @@ static const ss_backend_t pgb = {
                   "CREATE TRIGGER inject BEFORE UPDATE OF short_id ON pledges"
                   " FOR EACH ROW EXECUTE FUNCTION inject()",
     .uninject_sql = "DROP TRIGGER inject ON pledges",
-    .v1_sql = "DROP TABLE network, pending_ops;"
-              "DELETE FROM schema_version WHERE version = 2",
+    .v1_sql = "ALTER TABLE pledges DROP COLUMN repeat_cache;"
+              "DROP TABLE network, pending_ops;"
+              "DELETE FROM schema_version WHERE version >= 2",
+    .v2_sql = "ALTER TABLE pledges DROP COLUMN repeat_cache;"
+              "DELETE FROM schema_version WHERE version = 3",
     .exact_evict_order = true,
     SS_ADAPTED(cj_pg),
 };
@@ -155,6 +158,9 @@ PG_TEST(pg_list_outcomes_address_evict) { ss_list_outcomes_address_evict(&pgb); 
 PG_TEST(pg_jrc_admission) { ss_jrc_admission(&pgb); }
 PG_TEST(pg_migration_1_to_2_keeps_pledges) { ss_migration_1_to_2(&pgb); }
 PG_TEST(pg_pending_ops_fifo) { ss_pending_ops_fifo(&pgb); }
+PG_TEST(pg_migration_2_to_3_repeat_cache) { ss_migration_2_to_3(&pgb); }
+PG_TEST(pg_repeat_cache) { ss_repeat_cache(&pgb); }
+PG_TEST(pg_jrc_restart_repeats_answer) { ss_jrc_restart_repeat(&pgb); }
 /* Two engines over two connections (jrc_multi.h). */
 PG_TEST(pg_two_engines_alternate) { ss_two_engines(&pgb); }
 
@@ -563,7 +569,9 @@ PG_TEST(pg_network_and_pending_ops)
 /* Two engines in two threads, one connection each, fed the same stream
  * of Join Requests at the same time (engine 1 in group commits of four
  * requests, sending a batch's answers only after its commit).  Each
- * request is answered at most once in all, no Partial IV carries two
+ * request is admitted at most once in all: when both engines answer one
+ * (the second through the stored repeat cache: the same JP sent it to
+ * both), the answers are the same bytes.  No Partial IV carries two
  * ciphertexts, and the database holds no short id twice. */
 #define MT_NP 6
 #define MT_ROUNDS 30
@@ -584,6 +592,7 @@ typedef struct mt_thread {
     unsigned errors;
     unsigned lost_batches;
     bool accepted[MT_REQ];
+    unsigned logi[MT_REQ];      /* its answer in log */
     jm_log_t log;
     cj_jrc_t eng;
     cj_jrc_cfg_t cfg;
@@ -642,6 +651,7 @@ static void *mt_run(void *arg)
         }
         for (unsigned h = 0; h < nheld; h++) {
             th->accepted[held[h]] = true;
+            th->logi[held[h]] = th->log.n;
             jm_log_add(&th->log, mt_reqs[held[h]].pledge, th->no, hbuf[h],
                        hlen[h]);
         }
@@ -685,7 +695,12 @@ PG_TEST(pg_two_engines_two_threads)
             all.e[all.n++] = th[i].log.e[e];
     }
     for (unsigned k = 0; k < MT_REQ; k++) {
-        twice += th[0].accepted[k] && th[1].accepted[k];
+        if (th[0].accepted[k] && th[1].accepted[k]) {
+            const jm_entry_t *a = &th[0].log.e[th[0].logi[k]];
+            const jm_entry_t *b = &th[1].log.e[th[1].logi[k]];
+            twice += a->piv != b->piv || a->len != b->len ||
+                     memcmp(a->body, b->body, a->len) != 0;
+        }
         answered += th[0].accepted[k] || th[1].accepted[k];
     }
     CHECK_EQ(twice, 0);

@@ -5,6 +5,8 @@
  * and under the JRC engine, plus what only a file has (pragmas, another
  * program's database, two handles taking the write lock in turn).
  */
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -90,8 +92,11 @@ static const ss_backend_t sq = {
                   " WHEN NEW.short_id = 2 BEGIN"
                   " SELECT RAISE(ABORT, 'injected'); END",
     .uninject_sql = "DROP TRIGGER inject",
-    .v1_sql = "DROP TABLE network; DROP TABLE pending_ops;"
-              " DELETE FROM schema_version WHERE version = 2",
+    .v1_sql = "ALTER TABLE pledges DROP COLUMN repeat_cache;"
+              " DROP TABLE network; DROP TABLE pending_ops;"
+              " DELETE FROM schema_version WHERE version >= 2",
+    .v2_sql = "ALTER TABLE pledges DROP COLUMN repeat_cache;"
+              " DELETE FROM schema_version WHERE version = 3",
     SS_ADAPTED(cj_sqlite),
 };
 
@@ -110,6 +115,9 @@ TEST(sqlite_jrc_admission) { ss_jrc_admission(&sq); }
 TEST(sqlite_migration_1_to_2_keeps_pledges) { ss_migration_1_to_2(&sq); }
 TEST(sqlite_network_row_round_trip) { ss_network_row(&sq); }
 TEST(sqlite_pending_ops_fifo) { ss_pending_ops_fifo(&sq); }
+TEST(sqlite_migration_2_to_3_repeat_cache) { ss_migration_2_to_3(&sq); }
+TEST(sqlite_repeat_cache) { ss_repeat_cache(&sq); }
+TEST(sqlite_jrc_restart_repeats_answer) { ss_jrc_restart_repeat(&sq); }
 /* Two handles on one file (two JRC processes, as far as SQLite can
  * tell). */
 TEST(sqlite_two_engines_one_file) { ss_two_engines(&sq); }
@@ -242,5 +250,186 @@ TEST(sqlite_two_handles_never_collide)
     CHECK_EQ(cj_sqlite_commit(a), CJ_ERR_STATE);
     cj_sqlite_close(a);
     cj_sqlite_close(b);
+    tmp_cleanup();
+}
+
+/* ---- pipelined group commit (store/sqlite.h) ------------------------------- */
+
+/* A sync hook the test drives: call k (0-based) blocks until the test
+ * allows it (allowed > k) and then succeeds, or fails when k is fail_at. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, allowed, fail_at, finished;
+} gate_t;
+
+static int gated_sync(void *arg, int fd)
+{
+    gate_t *g = arg;
+    int k, rc;
+    pthread_mutex_lock(&g->mu);
+    k = g->started++;
+    pthread_cond_broadcast(&g->cv);
+    while (g->allowed <= k)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    rc = k == g->fail_at ? -1 : fdatasync(fd);
+    pthread_mutex_lock(&g->mu);
+    g->finished++;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+static void gate_allow(gate_t *g, int n)
+{
+    pthread_mutex_lock(&g->mu);
+    g->allowed = n;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_wait_started(gate_t *g, int n)
+{
+    pthread_mutex_lock(&g->mu);
+    while (g->started < n)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_wait_finished(gate_t *g, int n)
+{
+    pthread_mutex_lock(&g->mu);
+    while (g->finished < n)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static bool fd_readable(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, ms) == 1;
+}
+
+/* One batch: raise pledge i's reserved sequence numbers to v. */
+static uint64_t async_batch(cj_sqlite_t *db, unsigned i, uint64_t v)
+{
+    const cj_jrc_store_t *st = cj_sqlite_store(db);
+    uint8_t id[8];
+    uint64_t t = 0;
+    ss_make_id(id, i);
+    CHECK_EQ(cj_sqlite_begin_async(db), CJ_OK);
+    CHECK_EQ(ss_raise_ssn(st, st->ctx, id, v), CJ_OK);
+    CHECK_EQ(cj_sqlite_commit_async(db, &t), CJ_OK);
+    return t;
+}
+
+/* A batch's ticket is reported durable only after a sync that started
+ * after its COMMIT completed: never while that sync is held back, never
+ * by a sync that was already running when it committed; a failed sync
+ * loses every batch it was to cover, and the handle recovers. */
+TEST(sqlite_pipeline_releases_only_after_sync)
+{
+    gate_t g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 1, 0};
+    cj_sqlite_t *db;
+    uint64_t t1, t2, t3, t4, d = 99;
+
+    tmp_setup();
+    db = ss_open(&sq);
+    ss_add_n(&sq, db, 4);
+    CHECK_EQ(cj_sqlite_sync_fd(db), -1);
+    CHECK_EQ(cj_sqlite_pipeline(db, gated_sync, &g), CJ_OK);
+    CHECK_EQ(cj_sqlite_pipeline(db, gated_sync, &g), CJ_ERR_STATE);
+    CHECK(cj_sqlite_sync_fd(db) >= 0);
+    CHECK_EQ(sql_int(db, "PRAGMA synchronous"), 2); /* FULL between batches */
+
+    t1 = async_batch(db, 0, 10);
+    CHECK(t1 > 0);
+    CHECK_EQ(sql_int(db, "PRAGMA synchronous"), 2);
+    gate_wait_started(&g, 1);
+    /* sync 0 (covering t1) is held: batch 2 commits meanwhile */
+    t2 = async_batch(db, 1, 20);
+    CHECK(t2 > t1);
+    CHECK(!fd_readable(cj_sqlite_sync_fd(db), 20));
+    CHECK_EQ(cj_sqlite_durable(db, false, &d), CJ_OK);
+    CHECK_EQ(d, 0);
+    /* sync 0 ends: t1 only (t2 committed after it started) */
+    gate_allow(&g, 1);
+    gate_wait_started(&g, 2);
+    CHECK(fd_readable(cj_sqlite_sync_fd(db), 1000));
+    CHECK_EQ(cj_sqlite_durable(db, false, &d), CJ_OK);
+    CHECK_EQ(d, t1);
+    /* the data of a batch still waiting is visible to the next one */
+    CHECK_EQ(sql_int(db, "SELECT ssn_reserved FROM pledges WHERE seq = 2"), 20);
+
+    /* sync 1 (covering t2) fails, t3 committed while it ran: both lost */
+    t3 = async_batch(db, 2, 30);
+    gate_allow(&g, 2);
+    gate_wait_finished(&g, 2);
+    CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_ERR_STORAGE);
+    CHECK_EQ(d, t1);
+    CHECK(t3 > t2);
+    CHECK(strstr(cj_sqlite_errmsg(db), "fdatasync") != NULL);
+    /* reported once; the next batch first copies the WAL into the
+     * database (checkpoint under synchronous=FULL) and goes on */
+    gate_allow(&g, 100);
+    t4 = async_batch(db, 3, 40);
+    CHECK(t4 > t3);
+    CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_OK);
+    CHECK_EQ(d, t4);
+    /* a transaction begun async may still end synchronously */
+    CHECK_EQ(cj_sqlite_begin_async(db), CJ_OK);
+    CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
+    CHECK_EQ(cj_sqlite_begin_async(db), CJ_OK);
+    CHECK_EQ(cj_sqlite_rollback(db), CJ_OK);
+    CHECK_EQ(sql_int(db, "PRAGMA synchronous"), 2);
+    cj_sqlite_close(db);
+
+    /* everything reported durable is in the file */
+    db = ss_open(&sq);
+    CHECK_EQ(sql_int(db, "SELECT ssn_reserved FROM pledges WHERE seq = 1"), 10);
+    CHECK_EQ(sql_int(db, "SELECT ssn_reserved FROM pledges WHERE seq = 4"), 40);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
+/* Real fdatasync, many batches: checkpoints run between batches (the WAL
+ * is restarted, not grown without bound) and nothing is lost. */
+TEST(sqlite_pipeline_checkpoints_and_keeps_everything)
+{
+    cj_sqlite_t *db;
+    uint64_t t = 0, d = 0;
+    long long wal_max = 0;
+
+    tmp_setup();
+    db = ss_open(&sq);
+    ss_add_n(&sq, db, 50);
+    CHECK_EQ(cj_sqlite_pipeline(db, NULL, NULL), CJ_OK);
+    for (unsigned k = 1; k <= 600; k++) {
+        t = async_batch(db, k % 50, k);
+        if (k % 50 == 0) {
+            char p[160];
+            FILE *f;
+            snprintf(p, sizeof p, "%s-wal", dbpath);
+            if ((f = fopen(p, "rb")) != NULL) {
+                fseek(f, 0, SEEK_END);
+                if (ftell(f) > wal_max)
+                    wal_max = ftell(f);
+                fclose(f);
+            }
+        }
+        CHECK_EQ(cj_sqlite_durable(db, false, &d), CJ_OK);
+        CHECK(d <= t);
+    }
+    CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_OK);
+    CHECK_EQ(d, t);
+    /* 1000 frames of 4 KiB and a little: checkpoints kept it bounded */
+    CHECK(wal_max > 0 && wal_max < 8 * 1024 * 1024);
+    cj_sqlite_close(db);
+    db = ss_open(&sq);
+    /* pledge j last raised by batch 550 + j (j = 0: batch 600) */
+    CHECK_EQ(sql_int(db, "SELECT sum(ssn_reserved) FROM pledges"),
+             600 + 49 * 550 + 49 * 50 / 2);
+    cj_sqlite_close(db);
     tmp_cleanup();
 }
