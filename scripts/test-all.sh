@@ -21,7 +21,7 @@ stage() {
     fi
     # keep the interesting lines; everything on failure
     if [ $ok -eq 1 ]; then
-        grep -E 'passed|FAIL|fuzz |replay |layers|module|total|budget|stack|^[a-z_ ]+ +[0-9]' "$log" | grep -v '^\s*$' || true
+        grep -E 'passed|FAIL|fuzz |replay |layers|module|total|budget|stack|^bench |^[a-z_ ]+ +[0-9]' "$log" | grep -v '^\s*$' || true
         echo "--- $name ok ($(( $(date +%s) - start )) s)"
         passed=$((passed + 1))
     else
@@ -50,6 +50,7 @@ stage "firmware on QEMU (mps2-an385)" make firmware-test
 stage "PostgreSQL store (throwaway server)" make check-pg
 stage "simulator (cojp sim)" make check-sim
 stage "unit, minimal profile (no recovery, no Observe)" make -j"$JOBS" check-minimal
+stage "benchmark smoke (cojp bench, figures not asserted)" build/cojp bench --duration 1 --pledges 3000
 
 echo "stages: $passed passed, $failed failed; unit tests: $upass passed, $ufail failed"
 echo "$((passed + upass)) passed, $((failed + ufail)) failed"

@@ -52,8 +52,6 @@
 #define PIPE_DEPTH 4
 #define DEFAULT_SLOTS 1024
 
-#define BAD_ADDR "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)"
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -90,13 +88,153 @@ static int open_reg(cj_reg_t **r, const char *db, bool must_exist, const char *c
     return 0;
 }
 
-static int parse_id(const char *s, uint8_t id[CJ_JRC_MAX_ID])
+/* Close r after the work of cmd ended with rc: a registry error (rc < 0)
+ * gives the one-line error "cannot WHAT: <the registry's message>" and
+ * exit code 1; an exit code (rc >= 0, CJ_OK being 0) is returned as is. */
+static int close_reg(cj_reg_t *r, const char *cmd, int rc, const char *what)
 {
-    return cj_hex_parse(s, id, CJ_JRC_MAX_ID, 0);
+    if (rc < 0)
+        rc = cj_fail(1, cmd, "cannot %s: %s", what, cj_reg_errmsg(r));
+    cj_reg_close(r);
+    return rc;
 }
 
-#define UNKNOWN_OPT(cmd) \
-    cj_fail(2, cmd, "unknown or incomplete option '%s' (try --help)", argv[optind - 1])
+/* Commit the open transaction when every step succeeded (rc CJ_OK), else
+ * roll it back; the outcome. */
+static int reg_end(cj_reg_t *r, int rc)
+{
+    if (rc == CJ_OK)
+        return cj_reg_commit(r);
+    cj_reg_rollback(r);
+    return rc;
+}
+
+/* The options of all jrc subcommands, taken by one parser.  A
+ * subcommand's getopt_long table lists the ones it accepts (getopt_long
+ * returns no others), with the values jrc_opts() switches on; the shared
+ * entries are spelt once here. */
+#define OPT_DB {"db", required_argument, NULL, 'd'}
+#define OPT_PLEDGE {"pledge", required_argument, NULL, 'p'}
+#define OPT_ADDRESS {"address", required_argument, NULL, 'a'}
+#define OPT_K2 {"k2", required_argument, NULL, '2'}
+#define OPT_HELP {"help", no_argument, NULL, 'h'}
+#define OPT_END {NULL, 0, NULL, 0}
+
+typedef struct jrc_args {
+    const char *db, *addr_s, *listen_s; /* NULL: not given */
+    uint8_t id[CJ_JRC_MAX_ID];
+    int id_len; /* 0: --pledge not given */
+    uint8_t psk[16];
+    int psk_len; /* 0: --psk not given */
+    int roles;
+    bool json;
+    uint8_t k2[16];
+    bool has_k2; /* --k2 HEX (not 'generated') */
+    /* serve */
+    uint8_t netid[16], jaddr[16];
+    int netid_len; /* -1: not given */
+    bool has_jaddr, has_rate, has_lease, has_keyid;
+    uint32_t key_id, rate, lease, ack_ms, slots;
+} jrc_args_t;
+
+/* Parse the options of subcommand cmd into a (defaults first), then,
+ * unless operands are wanted (left to the caller from optind), reject any
+ * argument left over.  -1 when the command is to run, else its exit code:
+ * 0 after help was printed, 2 after the one-line error for a bad option. */
+static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
+                    const struct option *opts, const char *help, bool operands)
+{
+    int c, rc;
+    memset(a, 0, sizeof *a);
+    a->roles = CJ_JRC_ALLOW_NODE;
+    a->netid_len = -1;
+    a->key_id = 1;
+    a->rate = UINT32_MAX;
+    a->slots = DEFAULT_SLOTS;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': a->db = optarg; break;
+        case 'a': a->addr_s = optarg; break;
+        case 'L': a->listen_s = optarg; break;
+        case 'j': a->json = true; break;
+        case 'p':
+            if ((a->id_len = cj_hex_parse(optarg, a->id, CJ_JRC_MAX_ID, 0)) < 0)
+                return cj_fail(2, cmd, "--pledge must be 1 to 8 bytes of hex");
+            break;
+        case 'k':
+            if ((a->psk_len = cj_hex_parse(optarg, a->psk, 16, 16)) < 0)
+                return cj_fail(2, cmd, "--psk must be 16 bytes (32 hex digits)");
+            break;
+        case 'r':
+            if ((a->roles = cj_reg_role_mask(optarg)) <= 0)
+                return cj_fail(2, cmd, "--role must be node or 6lbr");
+            break;
+        case '2':
+            if (strcmp(optarg, "generated")) {
+                if (cj_hex_parse(optarg, a->k2, 16, 16) < 0)
+                    return cj_fail(2, cmd, "--k2 must be 16 bytes (32 hex digits) or 'generated'");
+                a->has_k2 = true;
+            }
+            break;
+        case 'K':
+            if (cj_parse_u32(optarg, 1, CJ_COJP_MAX_KEY_ID - 1, &a->key_id))
+                return cj_fail(2, cmd, "--key-id must be 1..%d", CJ_COJP_MAX_KEY_ID - 1);
+            a->has_keyid = true;
+            break;
+        case 'n':
+            if ((a->netid_len = cj_hex_parse(optarg, a->netid, sizeof a->netid, 0)) < 0)
+                return cj_fail(2, cmd, "--network-id must be 1 to 16 bytes of hex");
+            break;
+        case 'A':
+            if (inet_pton(AF_INET6, optarg, a->jaddr) != 1)
+                return cj_fail(2, cmd, "--jrc-address must be an IPv6 address");
+            a->has_jaddr = true;
+            break;
+        case 'J':
+            if (cj_parse_u32(optarg, 0, UINT32_MAX - 1, &a->rate))
+                return cj_fail(2, cmd, "--join-rate must be 0..%u bytes/s", UINT32_MAX - 1);
+            a->has_rate = true;
+            break;
+        case 'H':
+            if (cj_parse_u32(optarg, 1, 1000000, &a->lease))
+                return cj_fail(2, cmd, "--lease-hours must be 1..1000000");
+            a->has_lease = true;
+            break;
+        case 'T':
+            if (cj_parse_u32(optarg, 10, 600000, &a->ack_ms))
+                return cj_fail(2, cmd, "--ack-timeout must be 10..600000 ms");
+            break;
+        case 'S':
+            if (cj_parse_u32(optarg, 1, 1000000, &a->slots))
+                return cj_fail(2, cmd, "--slots must be 1..1000000");
+            break;
+        case 'l':
+            if (cj_hlog_parse_format(optarg))
+                return cj_fail(2, cmd, "--log must be json or text");
+            break;
+        case 'h':
+            fputs(help, stdout);
+            return 0;
+        default: return cj_opt_unknown(cmd, argv);
+        }
+    }
+    if (!operands && (rc = cj_opt_extra(cmd, argc, argv)) != 0)
+        return rc;
+    return -1;
+}
+
+/* Address argument s of cmd as the engines' cj_addr_t: 0 or exit code 2. */
+static int addr_opt(const char *cmd, const char *s, cj_addr_t *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int rc = cj_addr_arg(cmd, s, &ss, &sl);
+    if (rc == 0)
+        cj_net_to_addr((struct sockaddr *)&ss, addr);
+    return rc;
+}
 
 /* ---- add / address / import -------------------------------------------- */
 
@@ -104,157 +242,87 @@ static int jrc_add(int argc, char **argv)
 {
     static const char *cmd = "cojp jrc add";
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},   {"pledge", required_argument, NULL, 'p'},
-        {"psk", required_argument, NULL, 'k'},  {"role", required_argument, NULL, 'r'},
-        {"address", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *db = NULL, *addr_s = NULL;
-    uint8_t id[CJ_JRC_MAX_ID], psk[16];
-    int id_len = 0, psk_len = 0, roles = CJ_JRC_ALLOW_NODE, c, rc;
-    struct sockaddr_storage ss;
-    socklen_t sl;
+        OPT_DB, OPT_PLEDGE, {"psk", required_argument, NULL, 'k'},
+        {"role", required_argument, NULL, 'r'}, OPT_ADDRESS, OPT_HELP, OPT_END};
+    jrc_args_t a;
     cj_addr_t addr;
     cj_reg_t *r;
+    int rc = jrc_opts(&a, argc, argv, cmd, opts,
+                      "usage: cojp jrc add --db DB --pledge ID --psk HEX [--role node|6lbr]\n"
+                      "                    [--address ADDR]\n"
+                      "Provision a pledge: identifier (hex, 1-8 bytes), 16-byte PSK, allowed\n"
+                      "role (6lbr also allows node) and the address ([IPv6]:port or\n"
+                      "IPv4:port) where the joined node answers parameter updates.\n",
+                      false);
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': db = optarg; break;
-        case 'p':
-            if ((id_len = parse_id(optarg, id)) < 0)
-                return cj_fail(2, cmd, "--pledge must be 1 to 8 bytes of hex");
-            break;
-        case 'k':
-            if ((psk_len = cj_hex_parse(optarg, psk, 16, 16)) < 0)
-                return cj_fail(2, cmd, "--psk must be 16 bytes (32 hex digits)");
-            break;
-        case 'r':
-            if ((roles = cj_reg_role_mask(optarg)) <= 0)
-                return cj_fail(2, cmd, "--role must be node or 6lbr");
-            break;
-        case 'a': addr_s = optarg; break;
-        case 'h':
-            printf("usage: cojp jrc add --db DB --pledge ID --psk HEX [--role node|6lbr]\n"
-                   "                    [--address ADDR]\n"
-                   "Provision a pledge: identifier (hex, 1-8 bytes), 16-byte PSK, allowed\n"
-                   "role (6lbr also allows node) and the address ([IPv6]:port or\n"
-                   "IPv4:port) where the joined node answers parameter updates.\n");
-            return 0;
-        default: return UNKNOWN_OPT(cmd);
-        }
-    }
-    if (optind != argc)
-        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
-    if (!db || !id_len || !psk_len)
+    if (rc >= 0)
+        return rc;
+    if (!a.db || !a.id_len || !a.psk_len)
         return cj_fail(2, cmd, "--db, --pledge and --psk are required");
-    if (addr_s) {
-        if (cj_net_parse(addr_s, &ss, &sl))
-            return cj_fail(2, cmd, BAD_ADDR, addr_s);
-        cj_net_to_addr((struct sockaddr *)&ss, &addr);
-    }
-    if ((rc = open_reg(&r, db, false, cmd)))
+    if (a.addr_s && (rc = addr_opt(cmd, a.addr_s, &addr)) != 0)
+        return rc;
+    if ((rc = open_reg(&r, a.db, false, cmd)))
         return rc;
     rc = cj_reg_begin(r);
     if (rc == CJ_OK)
-        rc = cj_reg_add(r, id, (size_t)id_len, psk, (uint8_t)roles);
-    if (rc == CJ_OK && addr_s)
-        rc = cj_reg_set_address(r, id, (size_t)id_len, &addr);
-    if (rc == CJ_OK)
-        rc = cj_reg_commit(r);
-    else
-        cj_reg_rollback(r);
-    cj_crypto_wipe(psk, sizeof psk);
+        rc = cj_reg_add(r, a.id, (size_t)a.id_len, a.psk, (uint8_t)a.roles);
+    if (rc == CJ_OK && a.addr_s)
+        rc = cj_reg_set_address(r, a.id, (size_t)a.id_len, &addr);
+    rc = reg_end(r, rc);
+    cj_crypto_wipe(a.psk, sizeof a.psk);
     if (rc == CJ_ERR_STATE) {
         char h[2 * CJ_JRC_MAX_ID + 1];
-        rc = cj_fail(1, cmd, "pledge %s is already provisioned", cj_hex_fmt(h, id, (size_t)id_len));
+        rc = cj_fail(1, cmd, "pledge %s is already provisioned",
+                     cj_hex_fmt(h, a.id, (size_t)a.id_len));
     }
-    else if (rc != CJ_OK)
-        rc = cj_fail(1, cmd, "cannot provision: %s", cj_reg_errmsg(r));
-    cj_reg_close(r);
-    return rc;
+    return close_reg(r, cmd, rc, "provision");
 }
 
 static int jrc_address(int argc, char **argv)
 {
     static const char *cmd = "cojp jrc address";
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"pledge", required_argument, NULL, 'p'},
-        {"address", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *db = NULL, *addr_s = NULL;
-    uint8_t id[CJ_JRC_MAX_ID];
-    int id_len = 0, c, rc;
-    struct sockaddr_storage ss;
-    socklen_t sl;
+    static const struct option opts[] = {OPT_DB, OPT_PLEDGE, OPT_ADDRESS, OPT_HELP, OPT_END};
+    jrc_args_t a;
     cj_addr_t addr;
     cj_reg_t *r;
+    int rc = jrc_opts(&a, argc, argv, cmd, opts,
+                      "usage: cojp jrc address --db DB --pledge ID --address ADDR|none\n", false);
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': db = optarg; break;
-        case 'p':
-            if ((id_len = parse_id(optarg, id)) < 0)
-                return cj_fail(2, cmd, "--pledge must be 1 to 8 bytes of hex");
-            break;
-        case 'a': addr_s = optarg; break;
-        case 'h':
-            printf("usage: cojp jrc address --db DB --pledge ID --address ADDR|none\n");
-            return 0;
-        default: return UNKNOWN_OPT(cmd);
-        }
-    }
-    if (optind != argc)
-        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
-    if (!db || !id_len || !addr_s)
+    if (rc >= 0)
+        return rc;
+    if (!a.db || !a.id_len || !a.addr_s)
         return cj_fail(2, cmd, "--db, --pledge and --address are required");
     memset(&addr, 0, sizeof addr);
-    if (strcmp(addr_s, "none")) {
-        if (cj_net_parse(addr_s, &ss, &sl))
-            return cj_fail(2, cmd, BAD_ADDR, addr_s);
-        cj_net_to_addr((struct sockaddr *)&ss, &addr);
-    }
-    if ((rc = open_reg(&r, db, true, cmd)))
+    if (strcmp(a.addr_s, "none") && (rc = addr_opt(cmd, a.addr_s, &addr)) != 0)
         return rc;
-    rc = cj_reg_set_address(r, id, (size_t)id_len, &addr);
+    if ((rc = open_reg(&r, a.db, true, cmd)))
+        return rc;
+    rc = cj_reg_set_address(r, a.id, (size_t)a.id_len, &addr);
     if (rc == CJ_ERR_NOTFOUND)
         rc = cj_fail(1, cmd, "unknown pledge");
-    else if (rc != CJ_OK)
-        rc = cj_fail(1, cmd, "cannot set the address: %s", cj_reg_errmsg(r));
-    cj_reg_close(r);
-    return rc;
+    return close_reg(r, cmd, rc, "set the address");
 }
 
 static int jrc_import(int argc, char **argv)
 {
     static const char *cmd = "cojp jrc import";
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *db = NULL, *path;
+    static const struct option opts[] = {OPT_DB, OPT_HELP, OPT_END};
+    jrc_args_t a;
+    const char *path;
     char *text = NULL;
     size_t len = 0, cap = 0, bad = 0, count = 0;
-    int c, rc;
     FILE *f;
     cj_reg_t *r;
+    int rc = jrc_opts(&a, argc, argv, cmd, opts,
+                      "usage: cojp jrc import --db DB FILE.csv\n"
+                      "Lines 'id,psk[,role]' (hex id, 32 hex digits of PSK, node|6lbr);\n"
+                      "blank lines and lines starting with '#' are skipped.  All or\n"
+                      "nothing: a bad line imports none.  FILE '-' reads stdin.\n",
+                      true);
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': db = optarg; break;
-        case 'h':
-            printf("usage: cojp jrc import --db DB FILE.csv\n"
-                   "Lines 'id,psk[,role]' (hex id, 32 hex digits of PSK, node|6lbr);\n"
-                   "blank lines and lines starting with '#' are skipped.  All or\n"
-                   "nothing: a bad line imports none.  FILE '-' reads stdin.\n");
-            return 0;
-        default: return UNKNOWN_OPT(cmd);
-        }
-    }
-    if (!db || optind + 1 != argc)
+    if (rc >= 0)
+        return rc;
+    if (!a.db || optind + 1 != argc)
         return cj_fail(2, cmd, "want --db DB and one FILE.csv");
     path = argv[optind];
     f = strcmp(path, "-") ? fopen(path, "r") : stdin;
@@ -276,7 +344,7 @@ static int jrc_import(int argc, char **argv)
     }
     if (f != stdin)
         fclose(f);
-    if ((rc = open_reg(&r, db, false, cmd))) {
+    if ((rc = open_reg(&r, a.db, false, cmd))) {
         free(text);
         return rc;
     }
@@ -289,12 +357,8 @@ static int jrc_import(int argc, char **argv)
         rc = cj_fail(1, cmd, "%s line %zu: pledge already provisioned", path, bad);
     else if (rc == CJ_ERR_MALFORMED)
         rc = cj_fail(1, cmd, "%s line %zu: want id,psk[,role]", path, bad);
-    else
-        rc = cj_fail(1, cmd, "cannot import: %s", cj_reg_errmsg(r));
-    cj_reg_close(r);
-    return rc ? 1 : 0;
+    return close_reg(r, cmd, rc, "import");
 }
-
 /* ---- list ---------------------------------------------------------------- */
 
 typedef struct list_ctx {
@@ -393,35 +457,26 @@ static int jrc_list(int argc, char **argv)
 {
     static const char *cmd = "cojp jrc list";
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *db = NULL;
+        OPT_DB, {"json", no_argument, NULL, 'j'}, OPT_HELP, OPT_END};
+    jrc_args_t a;
     list_ctx_t l = {0};
     cj_sqlite_network_t net;
-    int c, rc, nrc;
+    int nrc;
     cj_reg_t *r;
+    int rc = jrc_opts(&a, argc, argv, cmd, opts,
+                      "usage: cojp jrc list --db DB [--json]\n"
+                      "Every provisioned pledge: joined, role, short id, lease end, update\n"
+                      "address, outcome of the last campaign that reached out to it\n"
+                      "(acknowledged / not reached).  Never prints PSKs or keys.\n",
+                      false);
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': db = optarg; break;
-        case 'j': l.json = true; break;
-        case 'h':
-            printf("usage: cojp jrc list --db DB [--json]\n"
-                   "Every provisioned pledge: joined, role, short id, lease end, update\n"
-                   "address, outcome of the last campaign that reached out to it\n"
-                   "(acknowledged / not reached).  Never prints PSKs or keys.\n");
-            return 0;
-        default: return UNKNOWN_OPT(cmd);
-        }
-    }
-    if (optind != argc)
-        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
-    if (!db)
-        return cj_fail(2, cmd, "--db is required");
-    if ((rc = open_reg(&r, db, true, cmd)))
+    if (rc >= 0)
         return rc;
+    if (!a.db)
+        return cj_fail(2, cmd, "--db is required");
+    if ((rc = open_reg(&r, a.db, true, cmd)))
+        return rc;
+    l.json = a.json;
     l.wall = cj_host_wall();
     nrc = cj_reg_network_load(r, &net);
     if (l.json) {
@@ -445,10 +500,7 @@ static int jrc_list(int argc, char **argv)
     if (l.json)
         printf("]}\n");
     cj_crypto_wipe(&net, sizeof net);
-    if (rc != CJ_OK)
-        rc = cj_fail(1, cmd, "cannot read the registry: %s", cj_reg_errmsg(r));
-    cj_reg_close(r);
-    return rc;
+    return close_reg(r, cmd, rc, "read the registry");
 }
 
 /* ---- rekey / evict: queue an operation ----------------------------------- */
@@ -456,103 +508,68 @@ static int jrc_list(int argc, char **argv)
 static int jrc_rekey(int argc, char **argv)
 {
     static const char *cmd = "cojp jrc rekey";
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"k2", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *db = NULL;
+    static const struct option opts[] = {OPT_DB, OPT_K2, OPT_HELP, OPT_END};
+    jrc_args_t a;
     cj_sqlite_op_t op;
-    int c, rc;
     cj_reg_t *r;
+    int rc = jrc_opts(&a, argc, argv, cmd, opts,
+                      "usage: cojp jrc rekey --db DB [--k2 HEX|generated]\n"
+                      "Queue a network-wide K2 rotation: the serving JRC gives K2 a new\n"
+                      "key id and key (random unless --k2) and sends it to every joined\n"
+                      "node (6LNs first, 6LBRs last).  Watch the outcome with 'jrc list'.\n",
+                      false);
 
+    if (rc >= 0)
+        return rc;
+    if (!a.db)
+        return cj_fail(2, cmd, "--db is required");
     memset(&op, 0, sizeof op);
     op.kind = CJ_SQLITE_OP_REKEY;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': db = optarg; break;
-        case 'k':
-            if (strcmp(optarg, "generated")) {
-                if (cj_hex_parse(optarg, op.key, 16, 16) < 0)
-                    return cj_fail(2, cmd, "--k2 must be 16 bytes (32 hex digits) or 'generated'");
-                op.has_key = true;
-            }
-            break;
-        case 'h':
-            printf("usage: cojp jrc rekey --db DB [--k2 HEX|generated]\n"
-                   "Queue a network-wide K2 rotation: the serving JRC gives K2 a new\n"
-                   "key id and key (random unless --k2) and sends it to every joined\n"
-                   "node (6LNs first, 6LBRs last).  Watch the outcome with 'jrc list'.\n");
-            return 0;
-        default: return UNKNOWN_OPT(cmd);
-        }
-    }
-    if (optind != argc)
-        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
-    if (!db)
-        return cj_fail(2, cmd, "--db is required");
-    if ((rc = open_reg(&r, db, true, cmd)))
+    memcpy(op.key, a.k2, sizeof a.k2);
+    op.has_key = a.has_k2;
+    cj_crypto_wipe(a.k2, sizeof a.k2);
+    if ((rc = open_reg(&r, a.db, true, cmd)))
         return rc;
     rc = cj_reg_op_push(r, &op);
     cj_crypto_wipe(&op, sizeof op);
-    if (rc != CJ_OK)
-        rc = cj_fail(1, cmd, "cannot queue the rekey: %s", cj_reg_errmsg(r));
-    else
+    if (rc == CJ_OK)
         printf("rekey queued\n");
-    cj_reg_close(r);
-    return rc;
+    return close_reg(r, cmd, rc, "queue the rekey");
 }
 
 static int jrc_evict(int argc, char **argv)
 {
     static const char *cmd = "cojp jrc evict";
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"pledge", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *db = NULL;
+    static const struct option opts[] = {OPT_DB, OPT_PLEDGE, OPT_HELP, OPT_END};
+    jrc_args_t a;
     cj_sqlite_op_t op;
     cj_jrc_pledge_t rec;
-    int c, rc, id_len = 0;
     cj_reg_t *r;
+    int rc = jrc_opts(&a, argc, argv, cmd, opts,
+                      "usage: cojp jrc evict --db DB --pledge ID\n"
+                      "Queue an eviction: the serving JRC ends the node's admission and\n"
+                      "lease (update with lease 0), blacklists it and rekeys every other\n"
+                      "joined node with fresh keys.\n",
+                      false);
 
+    if (rc >= 0)
+        return rc;
+    if (!a.db || !a.id_len)
+        return cj_fail(2, cmd, "--db and --pledge are required");
     memset(&op, 0, sizeof op);
     op.kind = CJ_SQLITE_OP_EVICT;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': db = optarg; break;
-        case 'p':
-            if ((id_len = parse_id(optarg, op.id)) < 0)
-                return cj_fail(2, cmd, "--pledge must be 1 to 8 bytes of hex");
-            op.id_len = (uint8_t)id_len;
-            break;
-        case 'h':
-            printf("usage: cojp jrc evict --db DB --pledge ID\n"
-                   "Queue an eviction: the serving JRC ends the node's admission and\n"
-                   "lease (update with lease 0), blacklists it and rekeys every other\n"
-                   "joined node with fresh keys.\n");
-            return 0;
-        default: return UNKNOWN_OPT(cmd);
-        }
-    }
-    if (optind != argc)
-        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
-    if (!db || !id_len)
-        return cj_fail(2, cmd, "--db and --pledge are required");
-    if ((rc = open_reg(&r, db, true, cmd)))
+    memcpy(op.id, a.id, (size_t)a.id_len);
+    op.id_len = (uint8_t)a.id_len;
+    if ((rc = open_reg(&r, a.db, true, cmd)))
         return rc;
     const cj_jrc_store_t *st = cj_reg_store(r);
     rc = st->lookup(st->ctx, op.id, op.id_len, &rec);
     cj_crypto_wipe(&rec, sizeof rec);
     if (rc == CJ_ERR_NOTFOUND)
         rc = cj_fail(1, cmd, "unknown pledge");
-    else if (rc != CJ_OK || (rc = cj_reg_op_push(r, &op)) != CJ_OK)
-        rc = cj_fail(1, cmd, "cannot queue the eviction: %s", cj_reg_errmsg(r));
-    else
+    else if (rc == CJ_OK && (rc = cj_reg_op_push(r, &op)) == CJ_OK)
         printf("eviction queued\n");
-    cj_reg_close(r);
-    return rc;
+    return close_reg(r, cmd, rc, "queue the eviction");
 }
 
 /* ---- serve --------------------------------------------------------------- */
@@ -608,6 +625,24 @@ static uint64_t engine_now(jrc_run_t *r)
         w = r->last_now;
     r->last_now = w;
     return w;
+}
+
+/* A log record for a failed registry call, with the registry's message. */
+static void log_reg_error(jrc_run_t *r, const char *level, const char *event)
+{
+    cj_hlog_begin(level, event);
+    cj_hlog_str("error", cj_reg_errmsg(r->reg));
+    cj_hlog_end();
+}
+
+/* A datagram for to that the socket refused (errno says why). */
+static void log_send_failed(jrc_run_t *r, const cj_addr_t *to)
+{
+    r->send_errors++;
+    cj_hlog_begin("warn", "send_failed");
+    cj_hlog_addr("to", to);
+    cj_hlog_str("error", strerror(errno));
+    cj_hlog_end();
 }
 
 static void log_event(jrc_run_t *r, int ev, const uint8_t *id, size_t id_len,
@@ -673,13 +708,8 @@ static void send_logged(jrc_run_t *r, const cj_out_t *out)
         cj_hlog_end();
         return;
     }
-    if (cj_send_out(r->fd, out) != 0) {
-        r->send_errors++;
-        cj_hlog_begin("warn", "send_failed");
-        cj_hlog_addr("to", &out->to);
-        cj_hlog_str("error", strerror(errno));
-        cj_hlog_end();
-    }
+    if (cj_send_out(r->fd, out) != 0)
+        log_send_failed(r, &out->to);
 }
 
 /* The registry answers node_address() with the pledge id when no
@@ -778,6 +808,18 @@ static void engine_reload(jrc_run_t *r)
     cj_hlog_end();
 }
 
+/* A commit or its sync failed (event): the dropped responses never leave
+ * and the engine forgets what the file does not hold. */
+static void batch_lost(jrc_run_t *r, const char *event, size_t dropped)
+{
+    r->commit_failures++;
+    cj_hlog_begin("error", event);
+    cj_hlog_str("error", cj_reg_errmsg(r->reg));
+    cj_hlog_uint("dropped_responses", dropped);
+    cj_hlog_end();
+    engine_reload(r);
+}
+
 /* Send the batch's responses with as few system calls as the kernel
  * allows (sendmmsg), logging each datagram that cannot leave as
  * send_logged() does. */
@@ -809,12 +851,8 @@ static void send_batch(jrc_run_t *r, group_t *g)
          * (the pledge retransmits); anything else is logged */
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             cj_addr_t to;
-            r->send_errors++;
             cj_net_to_addr((struct sockaddr *)&d[i].peer, &to);
-            cj_hlog_begin("warn", "send_failed");
-            cj_hlog_addr("to", &to);
-            cj_hlog_str("error", strerror(errno));
-            cj_hlog_end();
+            log_send_failed(r, &to);
         }
         i++;
     }
@@ -848,12 +886,7 @@ static void release(jrc_run_t *r, bool wait)
         size_t dropped = 0;
         for (; r->g_count; r->g_count--, r->g_head = (r->g_head + 1) % PIPE_DEPTH)
             dropped += r->grp[r->g_head].n;
-        r->commit_failures++;
-        cj_hlog_begin("error", "sync_failed");
-        cj_hlog_str("error", cj_reg_errmsg(r->reg));
-        cj_hlog_uint("dropped_responses", dropped);
-        cj_hlog_end();
-        engine_reload(r);
+        batch_lost(r, "sync_failed", dropped);
     }
 }
 
@@ -912,12 +945,7 @@ static void on_readable(void *arg, int fd, uint64_t mono)
     }
     if (tx) {
         if (cj_reg_batch_commit(r->reg, &ticket) != CJ_OK) {
-            r->commit_failures++;
-            cj_hlog_begin("error", "commit_failed");
-            cj_hlog_str("error", cj_reg_errmsg(r->reg));
-            cj_hlog_uint("dropped_responses", n);
-            cj_hlog_end();
-            engine_reload(r);
+            batch_lost(r, "commit_failed", n);
             return; /* never send what the file does not hold */
         }
         r->commits++;
@@ -982,6 +1010,15 @@ static void log_campaign_start(jrc_run_t *r, const char *kind, int camp,
     cj_hlog_end();
 }
 
+/* End the transaction that took queued operation seq: when the steps
+ * before went well (rc CJ_OK) mark it done and commit, else roll back. */
+static int take_op(jrc_run_t *r, int rc, int64_t seq)
+{
+    if (rc == CJ_OK)
+        rc = cj_reg_op_done(r->reg, seq);
+    return reg_end(r->reg, rc);
+}
+
 /* Take one queued operation and start its campaign (see the top). */
 static void run_op(jrc_run_t *r)
 {
@@ -999,9 +1036,7 @@ static void run_op(jrc_run_t *r)
         cj_reg_rollback(r->reg);
         if (rc != CJ_ERR_NOTFOUND && !r->op_backoff_logged) {
             r->op_backoff_logged = true;
-            cj_hlog_begin("error", "queue_read_failed");
-            cj_hlog_str("error", cj_reg_errmsg(r->reg));
-            cj_hlog_end();
+            log_reg_error(r, "error", "queue_read_failed");
         }
         return;
     }
@@ -1015,16 +1050,8 @@ static void run_op(jrc_run_t *r)
             next.next_campaign = r->net.next_campaign + 1;
             rc = cj_reg_network_save(r->reg, &next);
         }
-        if (rc == CJ_OK)
-            rc = cj_reg_op_done(r->reg, op.seq);
-        if (rc == CJ_OK)
-            rc = cj_reg_commit(r->reg);
-        else
-            cj_reg_rollback(r->reg);
-        if (rc != CJ_OK) {
-            cj_hlog_begin("error", "rekey_not_started");
-            cj_hlog_str("error", cj_reg_errmsg(r->reg));
-            cj_hlog_end();
+        if (take_op(r, rc, op.seq) != CJ_OK) {
+            log_reg_error(r, "error", "rekey_not_started");
             cj_crypto_wipe(keys, sizeof keys);
             cj_crypto_wipe(&next, sizeof next);
             return;
@@ -1044,8 +1071,7 @@ static void run_op(jrc_run_t *r)
         if (camp == CJ_ERR_NOTFOUND || camp == CJ_ERR_NOSPACE) {
             /* nothing to do (unknown) or impossible (blacklist full):
              * drop the request, say so */
-            rc = cj_reg_op_done(r->reg, op.seq);
-            rc = rc == CJ_OK ? cj_reg_commit(r->reg) : cj_reg_rollback(r->reg);
+            take_op(r, CJ_OK, op.seq);
             cj_hlog_begin("error", "evict_failed");
             cj_hlog_hex("pledge", op.id, op.id_len);
             cj_hlog_str("error", camp == CJ_ERR_NOTFOUND ? "unknown pledge" : "blacklist full");
@@ -1066,16 +1092,8 @@ static void run_op(jrc_run_t *r)
         rc = cj_reg_network_save(r->reg, &next);
         if (rc == CJ_OK)
             rc = cj_reg_evict(r->reg, op.id, op.id_len);
-        if (rc == CJ_OK)
-            rc = cj_reg_op_done(r->reg, op.seq);
-        if (rc == CJ_OK)
-            rc = cj_reg_commit(r->reg);
-        else
-            cj_reg_rollback(r->reg);
-        if (rc != CJ_OK) {
-            cj_hlog_begin("error", "evict_not_started");
-            cj_hlog_str("error", cj_reg_errmsg(r->reg));
-            cj_hlog_end();
+        if (take_op(r, rc, op.seq) != CJ_OK) {
+            log_reg_error(r, "error", "evict_not_started");
             cj_crypto_wipe(&next, sizeof next);
             engine_reload(r);
             return;
@@ -1122,151 +1140,89 @@ static uint64_t on_tick(void *arg, uint64_t mono)
     return next;
 }
 
-static void serve_usage(void)
-{
-    printf("usage: cojp jrc serve --db DB --listen ADDR [--k2 HEX|generated] [--key-id N]\n"
-           "                      [--network-id HEX] [--jrc-address IPV6] [--join-rate N]\n"
-           "                      [--lease-hours N] [--ack-timeout MS] [--slots N]\n"
-           "                      [--log json|text]\n"
-           "\n"
-           "Serve Join Requests on ADDR and run rekey/evict campaigns queued in DB.\n"
-           "The network settings are created on the first start and kept in DB, so\n"
-           "a restart keeps the keys:\n"
-           "  --k2 HEX|generated K2 (DATA/ACK frames); K1 (beacons) is always drawn\n"
-           "  --key-id N         key ids: K1 = N, K2 = N+1 (default 1)\n"
-           "  --network-id HEX   only admit Join Requests for this network\n"
-           "  --jrc-address IPV6 JRC address sent in Configurations\n"
-           "  --join-rate N      join rate (bytes/s) sent to joined nodes\n"
-           "  --lease-hours N    short-id lease (default: unlimited)\n"
-           "Network id, JRC address, join rate and lease hours given on a later start\n"
-           "replace the stored ones; the key set changes only by 'jrc rekey'.\n"
-           "  --ack-timeout MS   CoAP ACK_TIMEOUT of parameter updates (default 10000)\n"
-           "  --slots N          cached pledge contexts (default %d)\n",
-           DEFAULT_SLOTS);
-}
+/* DEFAULT_SLOTS spelt into the help text */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static int jrc_serve(int argc, char **argv)
 {
     static const char *cmd = "cojp jrc serve";
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
+        OPT_DB,
         {"listen", required_argument, NULL, 'L'},
-        {"k2", required_argument, NULL, 'k'},
+        OPT_K2,
         {"key-id", required_argument, NULL, 'K'},
         {"network-id", required_argument, NULL, 'n'},
         {"jrc-address", required_argument, NULL, 'A'},
-        {"join-rate", required_argument, NULL, 'r'},
+        {"join-rate", required_argument, NULL, 'J'},
         {"lease-hours", required_argument, NULL, 'H'},
         {"ack-timeout", required_argument, NULL, 'T'},
         {"slots", required_argument, NULL, 'S'},
         {"log", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *db = NULL, *listen_s = NULL;
-    uint8_t k2[16] = {0}, netid[16], jaddr[16] = {0};
-    int netid_len = -1, c, rc;
-    bool has_k2 = false, has_jaddr = false, has_rate = false, has_lease = false,
-         has_keyid = false;
-    uint32_t key_id = 1, rate = UINT32_MAX, lease = 0, ack_ms = 0, slots = DEFAULT_SLOTS;
+        OPT_HELP,
+        OPT_END};
+    jrc_args_t a;
     struct sockaddr_storage ss;
     socklen_t sl;
     jrc_run_t *r;
+    int rc = jrc_opts(
+        &a, argc, argv, cmd, opts,
+        "usage: cojp jrc serve --db DB --listen ADDR [--k2 HEX|generated] [--key-id N]\n"
+        "                      [--network-id HEX] [--jrc-address IPV6] [--join-rate N]\n"
+        "                      [--lease-hours N] [--ack-timeout MS] [--slots N]\n"
+        "                      [--log json|text]\n"
+        "\n"
+        "Serve Join Requests on ADDR and run rekey/evict campaigns queued in DB.\n"
+        "The network settings are created on the first start and kept in DB, so\n"
+        "a restart keeps the keys:\n"
+        "  --k2 HEX|generated K2 (DATA/ACK frames); K1 (beacons) is always drawn\n"
+        "  --key-id N         key ids: K1 = N, K2 = N+1 (default 1)\n"
+        "  --network-id HEX   only admit Join Requests for this network\n"
+        "  --jrc-address IPV6 JRC address sent in Configurations\n"
+        "  --join-rate N      join rate (bytes/s) sent to joined nodes\n"
+        "  --lease-hours N    short-id lease (default: unlimited)\n"
+        "Network id, JRC address, join rate and lease hours given on a later start\n"
+        "replace the stored ones; the key set changes only by 'jrc rekey'.\n"
+        "  --ack-timeout MS   CoAP ACK_TIMEOUT of parameter updates (default 10000)\n"
+        "  --slots N          cached pledge contexts (default " STR(DEFAULT_SLOTS) ")\n",
+        false);
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': db = optarg; break;
-        case 'L': listen_s = optarg; break;
-        case 'k':
-            if (strcmp(optarg, "generated")) {
-                if (cj_hex_parse(optarg, k2, 16, 16) < 0)
-                    return cj_fail(2, cmd, "--k2 must be 16 bytes (32 hex digits) or 'generated'");
-                has_k2 = true;
-            }
-            break;
-        case 'K':
-            if (cj_parse_u32(optarg, 1, CJ_COJP_MAX_KEY_ID - 1, &key_id))
-                return cj_fail(2, cmd, "--key-id must be 1..%d", CJ_COJP_MAX_KEY_ID - 1);
-            has_keyid = true;
-            break;
-        case 'n':
-            if ((netid_len = cj_hex_parse(optarg, netid, sizeof netid, 0)) < 0)
-                return cj_fail(2, cmd, "--network-id must be 1 to 16 bytes of hex");
-            break;
-        case 'A': {
-            struct in6_addr a6;
-            if (inet_pton(AF_INET6, optarg, &a6) != 1)
-                return cj_fail(2, cmd, "--jrc-address must be an IPv6 address");
-            memcpy(jaddr, &a6, 16);
-            has_jaddr = true;
-            break;
-        }
-        case 'r':
-            if (cj_parse_u32(optarg, 0, UINT32_MAX - 1, &rate))
-                return cj_fail(2, cmd, "--join-rate must be 0..%u bytes/s", UINT32_MAX - 1);
-            has_rate = true;
-            break;
-        case 'H':
-            if (cj_parse_u32(optarg, 1, 1000000, &lease))
-                return cj_fail(2, cmd, "--lease-hours must be 1..1000000");
-            has_lease = true;
-            break;
-        case 'T':
-            if (cj_parse_u32(optarg, 10, 600000, &ack_ms))
-                return cj_fail(2, cmd, "--ack-timeout must be 10..600000 ms");
-            break;
-        case 'S':
-            if (cj_parse_u32(optarg, 1, 1000000, &slots))
-                return cj_fail(2, cmd, "--slots must be 1..1000000");
-            break;
-        case 'l':
-            if (cj_hlog_parse_format(optarg))
-                return cj_fail(2, cmd, "--log must be json or text");
-            break;
-        case 'h':
-            serve_usage();
-            return 0;
-        default: return UNKNOWN_OPT(cmd);
-        }
-    }
-    if (optind != argc)
-        return cj_fail(2, cmd, "unexpected argument '%s'", argv[optind]);
-    if (!db || !listen_s)
+    if (rc >= 0)
+        return rc;
+    if (!a.db || !a.listen_s)
         return cj_fail(2, cmd, "--db and --listen are required");
-    if (cj_net_parse(listen_s, &ss, &sl))
-        return cj_fail(2, cmd, BAD_ADDR, listen_s);
-
+    if ((rc = cj_addr_arg(cmd, a.listen_s, &ss, &sl)) != 0)
+        return rc;
     r = calloc(1, sizeof *r);
     if (!r)
         return cj_fail(1, cmd, "out of memory");
-    r->nslots = slots;
-    r->slots = calloc(slots, sizeof *r->slots);
+    r->nslots = a.slots;
+    r->slots = calloc(a.slots, sizeof *r->slots);
     r->fd = -1;
     if (!r->slots) {
         free(r);
-        return cj_fail(1, cmd, "out of memory for %u slots", (unsigned)slots);
+        return cj_fail(1, cmd, "out of memory for %u slots", (unsigned)a.slots);
     }
-    if ((rc = open_reg(&r->reg, db, false, cmd)))
+    if ((rc = open_reg(&r->reg, a.db, false, cmd)))
         goto out_free;
     r->timing = cj_coap_timing_default();
-    if (ack_ms)
-        r->timing.ack_timeout_ms = ack_ms;
+    if (a.ack_ms)
+        r->timing.ack_timeout_ms = a.ack_ms;
 
     /* The network: from the registry, or created now from the options. */
     rc = cj_reg_network_load(r->reg, &r->net);
     if (rc == CJ_ERR_NOTFOUND) {
         cj_sqlite_network_t *n = &r->net;
         memset(n, 0, sizeof *n);
-        n->keys[0].key_id = (uint8_t)key_id;
+        n->keys[0].key_id = (uint8_t)a.key_id;
         n->keys[0].key_usage = CJ_COJP_KEY_USAGE_K1_MIC32;
-        n->keys[1].key_id = (uint8_t)(key_id + 1);
+        n->keys[1].key_id = (uint8_t)(a.key_id + 1);
         n->keys[1].key_usage = CJ_COJP_KEY_USAGE_K2_ENC_MIC32;
         n->key_count = 2;
-        if (has_k2)
-            memcpy(n->keys[1].key, k2, 16);
+        if (a.has_k2)
+            memcpy(n->keys[1].key, a.k2, 16);
         if (cj_crypto_random(n->keys[0].key, 16) ||
-            (!has_k2 && cj_crypto_random(n->keys[1].key, 16))) {
+            (!a.has_k2 && cj_crypto_random(n->keys[1].key, 16))) {
             rc = cj_fail(1, cmd, "no randomness for the keys");
             goto out_close;
         }
@@ -1279,27 +1235,27 @@ static int jrc_serve(int argc, char **argv)
     } else if (rc != CJ_OK) {
         rc = cj_fail(1, cmd, "cannot read the network settings: %s", cj_reg_errmsg(r->reg));
         goto out_close;
-    } else if (has_k2 || has_keyid) {
-        bool same = has_k2 && r->net.key_count >= 2 && !memcmp(r->net.keys[1].key, k2, 16);
-        if (!same || (has_keyid && r->net.keys[0].key_id != key_id)) {
+    } else if (a.has_k2 || a.has_keyid) {
+        bool same = a.has_k2 && r->net.key_count >= 2 && !memcmp(r->net.keys[1].key, a.k2, 16);
+        if (!same || (a.has_keyid && r->net.keys[0].key_id != a.key_id)) {
             cj_hlog_begin("warn", "key_options_ignored");
             cj_hlog_str("reason", "the key set is kept in the registry; use 'cojp jrc rekey'");
             cj_hlog_end();
         }
     }
-    cj_crypto_wipe(k2, sizeof k2);
-    if (netid_len >= 0) {
-        memcpy(r->net.network_id, netid, (size_t)netid_len);
-        r->net.network_id_len = (uint8_t)netid_len;
+    cj_crypto_wipe(a.k2, sizeof a.k2);
+    if (a.netid_len >= 0) {
+        memcpy(r->net.network_id, a.netid, (size_t)a.netid_len);
+        r->net.network_id_len = (uint8_t)a.netid_len;
     }
-    if (has_jaddr) {
-        memcpy(r->net.jrc_address, jaddr, 16);
+    if (a.has_jaddr) {
+        memcpy(r->net.jrc_address, a.jaddr, 16);
         r->net.has_jrc_address = true;
     }
-    if (has_rate)
-        r->net.join_rate = rate;
-    if (has_lease)
-        r->net.lease_hours = lease;
+    if (a.has_rate)
+        r->net.join_rate = a.rate;
+    if (a.has_lease)
+        r->net.lease_hours = a.lease;
     if (r->net.next_campaign == 0)
         r->net.next_campaign = 1;
     if (cj_reg_network_save(r->reg, &r->net) != CJ_OK) {
@@ -1316,7 +1272,7 @@ static int jrc_serve(int argc, char **argv)
     }
     r->fd = cj_net_udp_bind(&ss, sl);
     if (r->fd < 0) {
-        rc = cj_fail(1, cmd, "cannot bind %s: %s", listen_s, strerror(errno));
+        rc = cj_fail(1, cmd, "cannot bind %s: %s", a.listen_s, strerror(errno));
         goto out_close;
     }
     cj_net_set_rcvbuf(r->fd, 8 << 20);
@@ -1325,19 +1281,17 @@ static int jrc_serve(int argc, char **argv)
         goto out_close;
     }
     cj_loop_add(&r->loop, r->fd, on_readable, r);
-    if (cj_reg_pipeline(r->reg) != CJ_OK) {
-        cj_hlog_begin("warn", "pipelined_commit_off");
-        cj_hlog_str("error", cj_reg_errmsg(r->reg));
-        cj_hlog_end();
-    } else if (cj_reg_sync_fd(r->reg) >= 0) {
+    if (cj_reg_pipeline(r->reg) != CJ_OK)
+        log_reg_error(r, "warn", "pipelined_commit_off");
+    else if (cj_reg_sync_fd(r->reg) >= 0) {
         cj_loop_add(&r->loop, cj_reg_sync_fd(r->reg), on_synced, r);
     }
     cj_loop_set_tick(&r->loop, on_tick, r);
 
     cj_hlog_begin("info", "start");
     cj_hlog_str("role", "jrc");
-    cj_hlog_str("listen", listen_s);
-    cj_hlog_str("db", db);
+    cj_hlog_str("listen", a.listen_s);
+    cj_hlog_str("db", a.db);
     if (r->net.network_id_len)
         cj_hlog_hex("network_id", r->net.network_id, r->net.network_id_len);
     cj_hlog_uint("k1_id", r->net.keys[0].key_id);
