@@ -43,6 +43,18 @@ cj_jrc_mementry_t *cj_jrc_memstore_find(cj_jrc_memstore_t *ms,
     return find(ms, id, id_len);
 }
 
+/* The preamble of every per-pledge operation: count the call, inject a
+ * failure when asked, find the entry.  CJ_OK with *e set, CJ_ERR_STORAGE
+ * (injected) or CJ_ERR_NOTFOUND. */
+static int entry_for(cj_jrc_memstore_t *ms, int op, const uint8_t *id,
+                     size_t id_len, cj_jrc_mementry_t **e)
+{
+    if (fail(ms, op))
+        return CJ_ERR_STORAGE;
+    *e = find(ms, id, id_len);
+    return *e == NULL ? CJ_ERR_NOTFOUND : CJ_OK;
+}
+
 static bool lease_live(const cj_jrc_mementry_t *e, uint64_t now)
 {
     return e->has_lease && e->lease_until > now;
@@ -53,12 +65,11 @@ static int ms_lookup(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
+    int rc;
 
-    if (fail(ms, CJ_MEMSTORE_OP_LOOKUP))
-        return CJ_ERR_STORAGE;
-    e = find(ms, id, id_len);
-    if (e == NULL)
-        return CJ_ERR_NOTFOUND;
+    rc = entry_for(ms, CJ_MEMSTORE_OP_LOOKUP, id, id_len, &e);
+    if (rc != CJ_OK)
+        return rc;
     *out = e->rec;
     return CJ_OK;
 }
@@ -159,12 +170,11 @@ static int ms_save_context(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
+    int rc;
 
-    if (fail(ms, CJ_MEMSTORE_OP_SAVE_CONTEXT))
-        return CJ_ERR_STORAGE;
-    e = find(ms, id, id_len);
-    if (e == NULL)
-        return CJ_ERR_NOTFOUND;
+    rc = entry_for(ms, CJ_MEMSTORE_OP_SAVE_CONTEXT, id, id_len, &e);
+    if (rc != CJ_OK)
+        return rc;
     if (ctx_len > CJ_OSCORE_MAX_ID_CONTEXT)
         return CJ_ERR_INVALID;
     memset(e->rec.id_context, 0, sizeof e->rec.id_context);
@@ -193,14 +203,13 @@ static int ms_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
+    int rc;
     uint64_t until;
     uint16_t s;
 
-    if (fail(ms, CJ_MEMSTORE_OP_ASSIGN_SHORT_ID))
-        return CJ_ERR_STORAGE;
-    e = find(ms, id, id_len);
-    if (e == NULL)
-        return CJ_ERR_NOTFOUND;
+    rc = entry_for(ms, CJ_MEMSTORE_OP_ASSIGN_SHORT_ID, id, id_len, &e);
+    if (rc != CJ_OK)
+        return rc;
     until = lease_hours == 0 ? UINT64_MAX
                              : now_ms + (uint64_t)lease_hours * MS_HOUR_MS;
     if (!fresh && lease_live(e, now_ms)) {
@@ -232,12 +241,11 @@ static int ms_record_join(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
+    int rc;
 
-    if (fail(ms, CJ_MEMSTORE_OP_RECORD_JOIN))
-        return CJ_ERR_STORAGE;
-    e = find(ms, id, id_len);
-    if (e == NULL)
-        return CJ_ERR_NOTFOUND;
+    rc = entry_for(ms, CJ_MEMSTORE_OP_RECORD_JOIN, id, id_len, &e);
+    if (rc != CJ_OK)
+        return rc;
     e->rec.joined = true;
     e->rec.role = role;
     e->rec.short_id = short_id;
@@ -249,12 +257,11 @@ static int ms_release(void *ctx, const uint8_t *id, size_t id_len)
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
+    int rc;
 
-    if (fail(ms, CJ_MEMSTORE_OP_RELEASE))
-        return CJ_ERR_STORAGE;
-    e = find(ms, id, id_len);
-    if (e == NULL)
-        return CJ_ERR_NOTFOUND;
+    rc = entry_for(ms, CJ_MEMSTORE_OP_RELEASE, id, id_len, &e);
+    if (rc != CJ_OK)
+        return rc;
     e->rec.joined = false;
     e->has_lease = false;
     return CJ_OK;
@@ -282,12 +289,11 @@ static int ms_node_address(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
+    int rc;
 
-    if (fail(ms, CJ_MEMSTORE_OP_NODE_ADDRESS))
-        return CJ_ERR_STORAGE;
-    e = find(ms, id, id_len);
-    if (e == NULL)
-        return CJ_ERR_NOTFOUND;
+    rc = entry_for(ms, CJ_MEMSTORE_OP_NODE_ADDRESS, id, id_len, &e);
+    if (rc != CJ_OK)
+        return rc;
     if (e->addr.len) {
         *addr = e->addr;
     } else {
@@ -303,12 +309,11 @@ static int ms_record_update(void *ctx, const uint8_t *id, size_t id_len,
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
+    int rc;
 
-    if (fail(ms, CJ_MEMSTORE_OP_RECORD_UPDATE))
-        return CJ_ERR_STORAGE;
-    e = find(ms, id, id_len);
-    if (e == NULL)
-        return CJ_ERR_NOTFOUND;
+    rc = entry_for(ms, CJ_MEMSTORE_OP_RECORD_UPDATE, id, id_len, &e);
+    if (rc != CJ_OK)
+        return rc;
     e->has_update = true;
     e->update_campaign = campaign;
     e->update_acked = acked;
