@@ -10,7 +10,7 @@ CC=${ARM_CC:-arm-none-eabi-gcc}
 SIZE=${ARM_SIZE:-arm-none-eabi-size}
 FLAGS="-std=c11 -Os -mcpu=cortex-m3 -mthumb -ffunction-sections -fdata-sections \
  -ffreestanding -Wall -Wextra -Werror -Iinclude"
-out=build/footprint
+out=${FOOTPRINT_OUT:-build/footprint}
 mkdir -p "$out"
 printf '%-22s %8s %8s %8s\n' module .text .data .bss
 tt=0 td=0 tb=0

@@ -8,6 +8,7 @@
  * brings its own, see ports/cortex-m/).  This file builds unchanged for
  * Linux and for mbedTLS compiled for a microcontroller.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -96,13 +97,34 @@ int cj_crypto_ccm_open(const uint8_t key[CJ_AES_KEY_LEN],
     return (int)pt_len;
 }
 
+/* The pseudorandom key of the last extract step (RFC 5869 section 2.2),
+ * per thread.  An OSCORE context derivation (RFC 8613 section 3.2.1)
+ * expands three outputs from one salt and one secret; the extract step
+ * they share then runs once instead of three times.  Inputs longer than
+ * the fields are not cached. */
+static _Thread_local struct {
+    bool valid;
+    uint8_t salt[64], ikm[64];
+    size_t salt_len, ikm_len;
+    uint8_t prk[CJ_SHA256_LEN];
+} prk_cache;
+
+static bool prk_cached(const uint8_t *salt, size_t salt_len,
+                       const uint8_t *ikm, size_t ikm_len)
+{
+    return prk_cache.valid && prk_cache.salt_len == salt_len &&
+           prk_cache.ikm_len == ikm_len &&
+           cj_crypto_ct_compare(prk_cache.salt, salt, salt_len) == 0 &&
+           cj_crypto_ct_compare(prk_cache.ikm, ikm, ikm_len) == 0;
+}
+
 int cj_crypto_hkdf_sha256(const uint8_t *salt, size_t salt_len,
                           const uint8_t *ikm, size_t ikm_len,
                           const uint8_t *info, size_t info_len, uint8_t *okm,
                           size_t okm_len)
 {
     const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    int rc;
+    int rc = 0;
 
     if (md == NULL)
         return CJ_ERR_CRYPTO;
@@ -110,11 +132,29 @@ int cj_crypto_hkdf_sha256(const uint8_t *salt, size_t salt_len,
         (info == NULL && info_len > 0) || okm == NULL || okm_len == 0 ||
         okm_len > 255 * CJ_SHA256_LEN)
         return CJ_ERR_INVALID;
-    /* RFC 5869 section 2.2: an absent salt is HashLen zero bytes, which
-     * HMAC treats exactly like an empty key; mbedTLS does the same for a
-     * NULL salt. */
-    rc = mbedtls_hkdf(md, salt_len ? salt : NULL, salt_len, ikm, ikm_len,
-                      info, info_len, okm, okm_len);
+    if (!prk_cached(salt, salt_len, ikm, ikm_len)) {
+        prk_cache.valid = false;
+        /* RFC 5869 section 2.2: an absent salt is HashLen zero bytes,
+         * which HMAC treats exactly like an empty key; mbedTLS does the
+         * same for a NULL salt. */
+        rc = mbedtls_hkdf_extract(md, salt_len ? salt : NULL, salt_len, ikm,
+                                  ikm_len, prk_cache.prk);
+        if (rc == 0 && salt_len <= sizeof prk_cache.salt &&
+            ikm_len <= sizeof prk_cache.ikm) {
+            if (salt_len > 0)
+                memcpy(prk_cache.salt, salt, salt_len);
+            if (ikm_len > 0)
+                memcpy(prk_cache.ikm, ikm, ikm_len);
+            prk_cache.salt_len = salt_len;
+            prk_cache.ikm_len = ikm_len;
+            prk_cache.valid = true;
+        }
+    }
+    if (rc == 0)
+        rc = mbedtls_hkdf_expand(md, prk_cache.prk, sizeof prk_cache.prk,
+                                 info, info_len, okm, okm_len);
+    if (!prk_cache.valid)
+        mbedtls_platform_zeroize(&prk_cache, sizeof prk_cache);
     if (rc != 0) {
         mbedtls_platform_zeroize(okm, okm_len);
         return CJ_ERR_CRYPTO;

@@ -137,6 +137,7 @@ enum {
     S_SAVE_CTX,
     S_SAVE_REPEAT,
     S_EXPIRE,
+    S_ANY_EXPIRED,
     S_LEASE_OF,
     S_RENEW,
     S_CURSOR_GET,
@@ -189,7 +190,10 @@ static const char *const stmt_sql[S_COUNT] = {
                       " WHERE id = ?1 AND id_context IS ?2",
     [S_EXPIRE] = "UPDATE pledges SET lease_until = NULL"
                  " WHERE lease_until IS NOT NULL AND lease_until <= ?1",
-    [S_LEASE_OF] = "SELECT lease_until FROM pledges WHERE id = ?1",
+    [S_ANY_EXPIRED] = "SELECT 1 FROM pledges"
+                      " WHERE lease_until IS NOT NULL AND lease_until <= ?1"
+                      " LIMIT 1",
+    [S_LEASE_OF] = "SELECT lease_until, short_id FROM pledges WHERE id = ?1",
     [S_RENEW] = "UPDATE pledges SET lease_until = ?2 WHERE id = ?1",
     [S_CURSOR_GET] = "SELECT next_short FROM registry_state WHERE one = 1",
     [S_CURSOR_SET] = "UPDATE registry_state SET next_short = ?1 WHERE one = 1",
@@ -356,13 +360,18 @@ static int run(cj_sqlite_t *s, int which)
 /* ---- per-call atomicity ------------------------------------------------- */
 
 /* Start a unit of work: a savepoint inside the host's transaction, else a
- * transaction of its own. */
-static int op_begin(cj_sqlite_t *s)
+ * transaction of its own.  A unit whose only write is one statement
+ * (single) needs no savepoint inside the host's transaction: SQLite
+ * undoes a failed statement by itself, and the transaction, which began
+ * with BEGIN IMMEDIATE, already holds the write lock its reads rely on. */
+static int unit_begin(cj_sqlite_t *s, bool single)
 {
     int rc;
     if (s->in_tx) {
         if (s->tx_lost)
             return CJ_ERR_STORAGE;
+        if (single)
+            return CJ_OK;
         return run(s, S_SAVEPOINT) == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
     }
     if (s->pp.recover && pipe_recover(s) != CJ_OK)
@@ -375,7 +384,7 @@ static int op_begin(cj_sqlite_t *s)
 
 /* End it: commit when result is CJ_OK, undo otherwise.  Returns result,
  * or CJ_ERR_STORAGE when the commit itself failed. */
-static int op_end(cj_sqlite_t *s, int result)
+static int unit_end(cj_sqlite_t *s, int result, bool single)
 {
     if (s->in_tx) {
         if (sqlite3_get_autocommit(s->db)) {
@@ -384,6 +393,8 @@ static int op_end(cj_sqlite_t *s, int result)
             s->tx_lost = true;
             return result == CJ_OK ? CJ_ERR_STORAGE : result;
         }
+        if (single)
+            return result;
         if (result != CJ_OK)
             run(s, S_ROLLBACK_TO);
         if (run(s, S_RELEASE) != SQLITE_DONE)
@@ -398,6 +409,16 @@ static int op_end(cj_sqlite_t *s, int result)
     if (!sqlite3_get_autocommit(s->db))
         run(s, S_ROLLBACK);
     return result;
+}
+
+static int op_begin(cj_sqlite_t *s)
+{
+    return unit_begin(s, false);
+}
+
+static int op_end(cj_sqlite_t *s, int result)
+{
+    return unit_end(s, result, false);
 }
 
 /* ---- reading rows ------------------------------------------------------- */
@@ -494,7 +515,7 @@ static int st_lookup_context(void *ctx, const uint8_t *ctx_id, size_t len,
  * changed no row and need_row is set) or CJ_ERR_STORAGE. */
 static int write_unit(cj_sqlite_t *s, sqlite3_stmt *q, bool need_row)
 {
-    int r = op_begin(s);
+    int r = unit_begin(s, true);
     if (r != CJ_OK) {
         done(q);
         return CJ_ERR_STORAGE;
@@ -503,7 +524,7 @@ static int write_unit(cj_sqlite_t *s, sqlite3_stmt *q, bool need_row)
         r = CJ_ERR_STORAGE;
     else if (need_row && sqlite3_changes(s->db) == 0)
         r = CJ_ERR_NOTFOUND;
-    return op_end(s, r);
+    return unit_end(s, r, true);
 }
 
 /* An UPDATE keyed by pledge id (?1) as one unit: CJ_ERR_NOTFOUND when
@@ -572,9 +593,10 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
         return CJ_ERR_NOTFOUND;
     if (!cj_store_ctx_ok(ctx_id, ctx_len) || first == NULL)
         return CJ_ERR_INVALID;
-    if ((r = op_begin(s)) != CJ_OK)
+    if ((r = unit_begin(s, true)) != CJ_OK)
         return CJ_ERR_STORAGE;
-    r = op_end(s, reserve(s, id, id_len, ctx_id, ctx_len, from, count, &f));
+    r = unit_end(s, reserve(s, id, id_len, ctx_id, ctx_len, from, count, &f),
+                 true);
     if (r == CJ_OK)
         *first = f;
     return r;
@@ -630,9 +652,9 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     if (!cj_store_ctx_ok(ctx_id, ctx_len) || w == NULL)
         return CJ_ERR_INVALID;
     memset(&m, 0, sizeof m);
-    if ((r = op_begin(s)) != CJ_OK)
+    if ((r = unit_begin(s, true)) != CJ_OK)
         return CJ_ERR_STORAGE;
-    r = op_end(s, accept(s, id, id_len, ctx_id, ctx_len, piv, &m));
+    r = unit_end(s, accept(s, id, id_len, ctx_id, ctx_len, piv, &m), true);
     if (r == CJ_OK)
         *w = m;
     return r;
@@ -683,21 +705,34 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
 {
     sqlite3_stmt *q;
     sqlite3_int64 cur, found = 0;
+    bool taken = false;
     int rc;
 
     /* Expired leases free their ids (cleared for everyone, so the unique
-     * index only ever sees live ones). */
-    if ((q = stmt(s, S_EXPIRE)) == NULL)
+     * index only ever sees live ones).  The UPDATE changes the column its
+     * WHERE clause is indexed on, which makes SQLite collect the rows in a
+     * temporary table first: look before, most calls find none. */
+    if ((q = stmt(s, S_ANY_EXPIRED)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_int64(q, 1, now);
-    if (exec_stmt(s, q) != SQLITE_DONE)
+    rc = step_row(s, q);
+    if (rc == CJ_OK) {
+        done(q);
+        if ((q = stmt(s, S_EXPIRE)) == NULL)
+            return CJ_ERR_STORAGE;
+        sqlite3_bind_int64(q, 1, now);
+        if (exec_stmt(s, q) != SQLITE_DONE)
+            return CJ_ERR_STORAGE;
+    } else if (rc != CJ_ERR_NOTFOUND) {
         return CJ_ERR_STORAGE;
+    }
 
     if ((q = stmt_id(s, S_LEASE_OF, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
     if ((rc = step_row(s, q)) != CJ_OK)
         return rc;
     bool live = sqlite3_column_type(q, 0) != SQLITE_NULL;
+    sqlite3_int64 mine = sqlite3_column_int64(q, 1);
     done(q);
 
     if (!fresh && live) {
@@ -707,14 +742,9 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
         sqlite3_bind_int64(q, 2, until);
         if (exec_stmt(s, q) != SQLITE_DONE)
             return CJ_ERR_STORAGE;
-        /* the current id is what lookup reports */
-        cj_jrc_pledge_t rec;
-        if ((q = stmt_id(s, S_LOOKUP, id, id_len)) == NULL)
-            return CJ_ERR_STORAGE;
-        rc = fetch_pledge(s, q, &rec);
-        if (rc != CJ_OK)
-            return CJ_ERR_STORAGE;
-        *short_id = rec.short_id;
+        if (mine < 1 || mine > CJ_STORE_SHORT_MAX)
+            return CJ_ERR_STORAGE; /* not a row this code wrote */
+        *short_id = (uint16_t)mine;
         return CJ_OK;
     }
 
@@ -729,6 +759,21 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
         return CJ_ERR_STORAGE;
     if (cur < 1 || cur > CJ_STORE_SHORT_MAX)
         cur = 1;
+
+    /* The cursor itself is free unless the ids wrapped around: try to
+     * take it at once; the unique index refuses it when it is leased
+     * (the failed statement changes nothing). */
+    if (!(live && mine == cur)) {
+        if ((q = stmt_id(s, S_TAKE, id, id_len)) == NULL)
+            return CJ_ERR_STORAGE;
+        sqlite3_bind_int64(q, 2, cur);
+        sqlite3_bind_int64(q, 3, until);
+        rc = exec_stmt(s, q);
+        if (rc == SQLITE_DONE)
+            found = cur, taken = true;
+        else if ((rc & 0xff) != SQLITE_CONSTRAINT)
+            return CJ_ERR_STORAGE;
+    }
 
     /* From the cursor to 0xfffd, then from 1: the node's own live id
      * (fresh) is still leased during the search, so it is skipped. */
@@ -750,12 +795,14 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     if (found == 0)
         return CJ_ERR_NOSPACE;
 
-    if ((q = stmt_id(s, S_TAKE, id, id_len)) == NULL)
-        return CJ_ERR_STORAGE;
-    sqlite3_bind_int64(q, 2, found);
-    sqlite3_bind_int64(q, 3, until);
-    if (exec_stmt(s, q) != SQLITE_DONE)
-        return CJ_ERR_STORAGE;
+    if (!taken) {
+        if ((q = stmt_id(s, S_TAKE, id, id_len)) == NULL)
+            return CJ_ERR_STORAGE;
+        sqlite3_bind_int64(q, 2, found);
+        sqlite3_bind_int64(q, 3, until);
+        if (exec_stmt(s, q) != SQLITE_DONE)
+            return CJ_ERR_STORAGE;
+    }
     if ((q = stmt(s, S_CURSOR_SET)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_int64(q, 1, found + 1 > CJ_STORE_SHORT_MAX ? 1 : found + 1);

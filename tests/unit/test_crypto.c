@@ -70,6 +70,53 @@ TEST(crypto_hkdf_rfc5869_a3)
                        "9d201395faa4b61a96c8");
 }
 
+/* A.1 and A.3 share their IKM and differ in salt; interleaved with each
+ * other and with a changed IKM, each call still gives its own vector
+ * (the port may reuse an extract step between calls with equal salt
+ * and IKM, never between others). */
+TEST(crypto_hkdf_interleaved_inputs)
+{
+    uint8_t ikm[32], salt[16], info[16], okm[42];
+    size_t ni = cj_hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", ikm,
+                       sizeof ikm);
+    size_t ns = cj_hex("000102030405060708090a0b0c", salt, sizeof salt);
+    size_t nf = cj_hex("f0f1f2f3f4f5f6f7f8f9", info, sizeof info);
+    static const char a1[] = "3cb25f25faacd57a90434f64d0362f2a"
+                             "2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+                             "34007208d5b887185865";
+    static const char a3[] = "8da4e775a563c18f715f802a063c5a31"
+                             "b8a11f5c5ee1879ec3454e5f3c738d2d"
+                             "9d201395faa4b61a96c8";
+    uint8_t first[42];
+
+    for (int round = 0; round < 2; round++) {
+        CHECK_EQ(cj_crypto_hkdf_sha256(salt, ns, ikm, ni, info, nf, okm, 42),
+                 CJ_OK);
+        CHECK_HEX(okm, 42, a1);
+        CHECK_EQ(cj_crypto_hkdf_sha256(salt, ns, ikm, ni, info, nf, okm, 42),
+                 CJ_OK);
+        CHECK_HEX(okm, 42, a1);
+        CHECK_EQ(cj_crypto_hkdf_sha256(NULL, 0, ikm, ni, NULL, 0, okm, 42),
+                 CJ_OK);
+        CHECK_HEX(okm, 42, a3);
+    }
+    /* one IKM byte changed, same salt: another output */
+    CHECK_EQ(cj_crypto_hkdf_sha256(salt, ns, ikm, ni, info, nf, first, 42),
+             CJ_OK);
+    ikm[ni - 1] ^= 1;
+    CHECK_EQ(cj_crypto_hkdf_sha256(salt, ns, ikm, ni, info, nf, okm, 42),
+             CJ_OK);
+    CHECK(memcmp(first, okm, 42) != 0);
+    ikm[ni - 1] ^= 1;
+    /* the same salt bytes, one shorter */
+    CHECK_EQ(cj_crypto_hkdf_sha256(salt, ns - 1, ikm, ni, info, nf, okm, 42),
+             CJ_OK);
+    CHECK(memcmp(first, okm, 42) != 0);
+    CHECK_EQ(cj_crypto_hkdf_sha256(salt, ns, ikm, ni, info, nf, okm, 42),
+             CJ_OK);
+    CHECK_HEX(okm, 42, a1);
+}
+
 TEST(crypto_hkdf_rejects_bad_lengths)
 {
     uint8_t ikm[4] = {1, 2, 3, 4}, okm[8];
