@@ -232,6 +232,16 @@ int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,
                           const cj_addr_t *from, const uint8_t *msg,
                           size_t len, cj_out_t *out);
 
+/* Whether a datagram from the JRC belongs to the Join Proxy's own node
+ * rather than to a pledge it relays for.  A JP is a joined node, so the
+ * JRC also talks to it directly: its requests (parameter updates, RFC
+ * 9031 section 8.2) and its ACK/RST (the piggybacked answer to the
+ * node's own Join Request) go to the node's pledge engine; the JRC's NON
+ * responses answer requests the JP relayed (RFC 8974 stateless proxy)
+ * and go to cj_proxy_input_jrc().  False for a datagram that is not
+ * CoAP. */
+bool cj_proxy_for_node(const uint8_t *msg, size_t len);
+
 /* A datagram from the JRC side.  Returns 1 with out filled (the response
  * for the pledge, to the address recovered from the token) or 0 when
  * dropped.  A relayed response consumes its token counter; a drop

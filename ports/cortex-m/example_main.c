@@ -137,19 +137,6 @@ static void addr_make(cj_addr_t *a, const uint8_t *ip, size_t ip_len,
     a->len = (uint8_t)(ip_len + 2);
 }
 
-/* Requests and ACK/RST from the JRC are for this node's pledge engine
- * (parameter updates, a piggybacked Join Response); NON responses from
- * the JRC answer requests this node forwarded as Join Proxy. */
-static bool for_node(const uint8_t *msg, size_t len)
-{
-    cj_coap_msg_t m;
-    if (cj_coap_parse(&m, msg, len) != CJ_OK)
-        return false;
-    if (m.type == CJ_COAP_ACK || m.type == CJ_COAP_RST)
-        return true;
-    return (m.code >> 5) == 0 && m.code != CJ_COAP_EMPTY;
-}
-
 /* ---- link-layer keys for the MAC ---------------------------------------- */
 
 static void key_copy(mac_key_t *d, const cj_pledge_key_t *k)
@@ -291,7 +278,7 @@ static void on_datagram(uint64_t now, const cj_addr_t *from, uint8_t *msg,
     bool joined = cj_pledge_get_state(&g_pledge) == CJ_PLEDGE_JOINED;
 
     if (g_jp_ready && cj_addr_equal(from, &g_jp.cfg.jrc)) {
-        if (!for_node(msg, len)) {
+        if (!cj_proxy_for_node(msg, len)) {
             if (cj_proxy_input_jrc(&g_jp, now, from, msg, len, &out) == 1)
                 net_send(&out.to, out.buf, out.len);
             return;

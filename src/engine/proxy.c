@@ -457,3 +457,14 @@ int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
     jp->stats.relayed++;
     return 1;
 }
+
+bool cj_proxy_for_node(const uint8_t *msg, size_t len)
+{
+    cj_coap_msg_t m;
+
+    if (cj_coap_parse(&m, msg, len) != CJ_OK)
+        return false;
+    if (m.type == CJ_COAP_ACK || m.type == CJ_COAP_RST)
+        return true;
+    return (m.code >> 5) == 0 && m.code != CJ_COAP_EMPTY;
+}

@@ -155,18 +155,6 @@ static bool from_jrc(const proxy_run_t *r, const cj_addr_t *from)
     return cj_addr_equal(from, &r->jp.cfg.jrc) || cj_addr_equal(from, &r->jrc_cli);
 }
 
-/* A datagram from the JRC that belongs to the JP's own node: a request
- * (parameter update) or an ACK/RST (the piggybacked Join Response). */
-static bool for_node(const uint8_t *buf, size_t len)
-{
-    cj_coap_msg_t m;
-    if (cj_coap_parse(&m, buf, len) != CJ_OK)
-        return false;
-    if (m.type == CJ_COAP_ACK || m.type == CJ_COAP_RST)
-        return true;
-    return (m.code >> 5) == 0 && m.code != CJ_COAP_EMPTY;
-}
-
 /* Section 8.4.2 for a host that sees datagrams: the EUI-64 behind a
  * link-local IPv6 source, checked against the JP's blacklist.  Sources
  * without one (IPv4, routable, short-address identifiers) pass. */
@@ -204,7 +192,7 @@ static void on_readable(void *arg, int fd, uint64_t now)
             continue;
         }
         if (from_jrc(r, &from)) {
-            if (r->node && for_node(buf, (size_t)len)) {
+            if (r->node && cj_proxy_for_node(buf, (size_t)len)) {
                 cj_node_input(r->node, now, &from, buf, (size_t)len);
             } else if (cj_proxy_input_jrc(&r->jp, now, &from, buf, (size_t)len, &out) == 1) {
                 cj_send_out(r->fd, &out);

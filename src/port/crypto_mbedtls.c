@@ -101,7 +101,17 @@ int cj_crypto_ccm_open(const uint8_t key[CJ_AES_KEY_LEN],
  * per thread.  An OSCORE context derivation (RFC 8613 section 3.2.1)
  * expands three outputs from one salt and one secret; the extract step
  * they share then runs once instead of three times.  Inputs longer than
- * the fields are not cached. */
+ * the fields are not cached.  On by default where derivations are
+ * frequent (a JRC on Linux); a microcontroller saves the RAM. */
+#ifndef CJ_CRYPTO_PRK_CACHE
+#ifdef __linux__
+#define CJ_CRYPTO_PRK_CACHE 1
+#else
+#define CJ_CRYPTO_PRK_CACHE 0
+#endif
+#endif
+
+#if CJ_CRYPTO_PRK_CACHE
 static _Thread_local struct {
     bool valid;
     uint8_t salt[64], ikm[64];
@@ -117,6 +127,7 @@ static bool prk_cached(const uint8_t *salt, size_t salt_len,
            cj_crypto_ct_compare(prk_cache.salt, salt, salt_len) == 0 &&
            cj_crypto_ct_compare(prk_cache.ikm, ikm, ikm_len) == 0;
 }
+#endif
 
 int cj_crypto_hkdf_sha256(const uint8_t *salt, size_t salt_len,
                           const uint8_t *ikm, size_t ikm_len,
@@ -132,6 +143,7 @@ int cj_crypto_hkdf_sha256(const uint8_t *salt, size_t salt_len,
         (info == NULL && info_len > 0) || okm == NULL || okm_len == 0 ||
         okm_len > 255 * CJ_SHA256_LEN)
         return CJ_ERR_INVALID;
+#if CJ_CRYPTO_PRK_CACHE
     if (!prk_cached(salt, salt_len, ikm, ikm_len)) {
         prk_cache.valid = false;
         /* RFC 5869 section 2.2: an absent salt is HashLen zero bytes,
@@ -155,6 +167,10 @@ int cj_crypto_hkdf_sha256(const uint8_t *salt, size_t salt_len,
                                  info, info_len, okm, okm_len);
     if (!prk_cache.valid)
         mbedtls_platform_zeroize(&prk_cache, sizeof prk_cache);
+#else
+    rc = mbedtls_hkdf(md, salt_len ? salt : NULL, salt_len, ikm, ikm_len,
+                      info, info_len, okm, okm_len);
+#endif
     if (rc != 0) {
         mbedtls_platform_zeroize(okm, okm_len);
         return CJ_ERR_CRYPTO;

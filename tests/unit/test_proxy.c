@@ -1168,3 +1168,29 @@ TEST(proxy_blacklist_link_layer_source)
         CHECK_EQ(cj_proxy_eui64_from_ipv6(a6, eui), CJ_ERR_INVALID);
     }
 }
+
+/* Datagrams from the JRC: requests (parameter updates) and ACK/RST go to
+ * the JP's own node, NON responses to the relay (RFC 7252 section 3 for
+ * the header bytes below). */
+TEST(proxy_for_node_split)
+{
+    static const struct {
+        const char *hex;
+        bool node;
+    } cases[] = {
+        {"60441234", true},          /* ACK 2.04, no token */
+        {"70001234", true},          /* RST */
+        {"42021234a1b2b16a", true},  /* CON POST, token a1b2, Uri-Path j */
+        {"5202abcdc1c2", true},      /* NON POST, token c1c2 */
+        {"5244abcdc1c2", false},     /* NON 2.04: a relayed answer */
+        {"40001234", false},         /* CON Empty (ping): nobody's */
+        {"5f441234", false},         /* token length 15: not CoAP */
+        {"", false},
+    };
+    uint8_t buf[16];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = cj_hex(cases[i].hex, buf, sizeof buf);
+        CHECK_EQ(cj_proxy_for_node(buf, n), cases[i].node);
+    }
+}

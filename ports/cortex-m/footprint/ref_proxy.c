@@ -32,5 +32,6 @@ int main(void)
     cj_proxy_set_jrc(&proxy, &addr);
     acc += cj_proxy_input_pledge(&proxy, now, &addr, buf, len, &out);
     acc += cj_proxy_input_jrc(&proxy, now, &addr, buf, len, &out);
+    acc += cj_proxy_for_node(buf, len);
     return acc;
 }
