@@ -56,7 +56,7 @@
 #define CMD "cojp bench"
 #define LOST_MS 2000u       /* an answer later than this counts as lost */
 #define DRAIN_MS 1000u      /* wait for stragglers at the end of a phase */
-#define MAX_WINDOW 256
+#define MAX_WINDOW 1024
 #define HIST_US 2000000u    /* latency histogram: 1 us buckets up to 2 s */
 #define ECHO_LIFETIME_S 600 /* an orphaned echo server stops by itself */
 #define REQ_CAP 128

@@ -137,12 +137,13 @@ enum {
     S_SAVE_CTX,
     S_SAVE_REPEAT,
     S_EXPIRE,
-    S_ANY_EXPIRED,
+    S_LEASE_MIN,
     S_LEASE_OF,
     S_RENEW,
     S_CURSOR_GET,
     S_CURSOR_SET,
     S_FREE_FROM,
+    S_FLUSH,
     S_TAKE,
     S_JOIN,
     S_RELEASE_LEASE,
@@ -164,6 +165,15 @@ enum {
     S_COUNT
 };
 
+#define PENDING_SET                                                     \
+    "replay_highest = iif(?2 & 1, ?3, replay_highest),"                 \
+    " replay_bitmap = iif(?2 & 1, ?4, replay_bitmap),"                  \
+    " replay_valid = iif(?2 & 1, ?5, replay_valid),"                    \
+    " ssn_reserved = iif(?2 & 2, ?6, ssn_reserved),"                    \
+    " joined = iif(?2 & 4, 1, joined), role = iif(?2 & 4, ?7, role),"   \
+    " joined_at = iif(?2 & 4, ?8, joined_at),"                          \
+    " repeat_cache = iif(?2 & 8, ?9, repeat_cache)"
+
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -171,9 +181,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SAVEPOINT] = "SAVEPOINT cj_op",
     [S_RELEASE] = "RELEASE cj_op",
     [S_ROLLBACK_TO] = "ROLLBACK TO cj_op",
-    [S_LOOKUP] = "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges"
-                 " WHERE id = ?1",
-    [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges"
+    [S_LOOKUP] = "SELECT " PLEDGE_COLS ", repeat_cache,"
+                 " lease_until IS NOT NULL FROM pledges WHERE id = ?1",
+    [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache,"
+                     " lease_until IS NOT NULL FROM pledges"
                      " WHERE id_context = ?1",
     /* the row only while ?2 is its current ID Context (NULL: pledge id) */
     [S_SSN_OF] = "SELECT ssn_reserved FROM pledges"
@@ -190,9 +201,8 @@ static const char *const stmt_sql[S_COUNT] = {
                       " WHERE id = ?1 AND id_context IS ?2",
     [S_EXPIRE] = "UPDATE pledges SET lease_until = NULL"
                  " WHERE lease_until IS NOT NULL AND lease_until <= ?1",
-    [S_ANY_EXPIRED] = "SELECT 1 FROM pledges"
-                      " WHERE lease_until IS NOT NULL AND lease_until <= ?1"
-                      " LIMIT 1",
+    [S_LEASE_MIN] = "SELECT min(lease_until) FROM pledges"
+                    " WHERE lease_until IS NOT NULL",
     [S_LEASE_OF] = "SELECT lease_until, short_id FROM pledges WHERE id = ?1",
     [S_RENEW] = "UPDATE pledges SET lease_until = ?2 WHERE id = ?1",
     [S_CURSOR_GET] = "SELECT next_short FROM registry_state WHERE one = 1",
@@ -209,7 +219,11 @@ static const char *const stmt_sql[S_COUNT] = {
         "  AND a.short_id < 65533 AND NOT EXISTS (SELECT 1 FROM pledges b"
         "   WHERE b.lease_until IS NOT NULL AND b.short_id = a.short_id + 1)"
         ") ORDER BY s LIMIT 1",
-    [S_TAKE] = "UPDATE pledges SET short_id = ?2, lease_until = ?3 WHERE id = ?1",
+    /* The known row's deferred writes (?2: a PEND_* mask), alone or with
+     * the lease a short-id assignment takes (?10, ?11). */
+    [S_FLUSH] = "UPDATE pledges SET " PENDING_SET " WHERE id = ?1",
+    [S_TAKE] = "UPDATE pledges SET " PENDING_SET ","
+               " short_id = ?10, lease_until = ?11 WHERE id = ?1",
     [S_JOIN] = "UPDATE pledges SET joined = 1, role = ?2, short_id = ?3,"
                " joined_at = ?4 WHERE id = ?1",
     [S_RELEASE_LEASE] = "UPDATE pledges SET joined = 0, lease_until = NULL"
@@ -273,18 +287,63 @@ typedef struct pipe_state {
     void *sync_arg;
 } pipe_state_t;
 
+/* What this handle knows of the file inside the host's transaction, which
+ * began with BEGIN IMMEDIATE and so holds the write lock: no other handle
+ * or process changes a row until it ends.  A pledge's row as this handle
+ * last read or wrote it spares the read half of the next read-modify-
+ * write on it (an admission's store calls all touch one row); the
+ * short-id cursor and a lower bound of the live leases' ends spare a
+ * read per assignment.  Everything is forgotten when the transaction
+ * ends, whenever a statement fails (SQLite may have undone more than
+ * the statement) and when anything wrote through the connection that
+ * this file did not run (cj_sqlite_raw(): the change counter moved), and
+ * the row when code that does not keep it up to date writes. */
+typedef struct known {
+    bool row;                /* the fields below describe a row */
+    uint8_t id[CJ_JRC_MAX_ID];
+    uint8_t id_len;
+    uint8_t ctx[CJ_OSCORE_MAX_ID_CONTEXT]; /* id_context (ctx_len 0: NULL) */
+    uint8_t ctx_len;
+    int64_t ssn_reserved;
+    int64_t replay_highest, replay_bitmap;
+    bool replay_valid;
+    bool live;               /* lease_until IS NOT NULL */
+    int64_t short_id;
+    bool cursor_ok;          /* the cursor is next_short ... */
+    bool cursor_dirty;       /* ... or will be when the transaction commits */
+    int64_t cursor;
+    bool lease_min_ok;       /* no live lease ends before lease_min */
+    int64_t lease_min;
+    int changes;             /* sqlite3_total_changes() after our last write */
+    /* Writes to the known row not made yet (PEND_*): the row's
+     * replay_*, ssn_reserved and the fields below.  They reach the file
+     * in one UPDATE before anything else reads or writes it and before
+     * the transaction commits; if that UPDATE fails, the transaction is
+     * lost as a whole (tx_lost), so nothing half-written commits. */
+    unsigned pend;
+    int64_t role, joined_at;
+    uint8_t repeat[CJ_STORE_REPEAT_MAX];
+    size_t repeat_len;       /* 0: NULL */
+} known_t;
+
+enum { PEND_REPLAY = 1, PEND_SSN = 2, PEND_JOIN = 4, PEND_REPEAT = 8 };
+
 struct cj_sqlite {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
     cj_jrc_store_t store;
     bool in_tx;        /* the host's transaction is open */
     bool tx_lost;      /* SQLite rolled it back on its own (I/O error) */
+    known_t known;     /* valid only while in_tx */
     uint64_t session;
     pipe_state_t pp;
     char err[160];
 };
 
 static int pipe_recover(cj_sqlite_t *s);
+
+static void forget_all(cj_sqlite_t *s);
+static int flush(cj_sqlite_t *s);
 
 static void note_error(cj_sqlite_t *s)
 {
@@ -294,10 +353,76 @@ static void note_error(cj_sqlite_t *s)
         n = sizeof s->err - 1;
     memcpy(s->err, m, n);
     s->err[n] = '\0';
+    forget_all(s);
+}
+
+/* Forget everything known.  Deferred writes forgotten unwritten take the
+ * transaction with them (the calls that made them already returned
+ * success); a deferred cursor write costs the next assignment a search,
+ * nothing more (the cursor only says where a search starts). */
+static void forget_all(cj_sqlite_t *s)
+{
+    if (s->known.pend && s->in_tx)
+        s->tx_lost = true;
+    cj_crypto_wipe(&s->known, sizeof s->known);
+    s->known.changes = sqlite3_total_changes(s->db);
+}
+
+/* Forget the row, after writing what is deferred for it. */
+static void forget_row(cj_sqlite_t *s)
+{
+    (void)flush(s);
+    s->known.row = false;
+}
+
+/* Whether what is known still holds: inside the host's transaction, and
+ * nobody else wrote through the connection since this file last did. */
+static bool known_holds(cj_sqlite_t *s)
+{
+    if (!s->in_tx)
+        return false;
+    if (sqlite3_total_changes(s->db) != s->known.changes) {
+        (void)flush(s);
+        forget_all(s);
+    }
+    return !s->tx_lost;
+}
+
+/* The known row, if it is pledge id's (whatever its ID Context). */
+static bool known_is(cj_sqlite_t *s, const uint8_t *id, size_t id_len)
+{
+    return known_holds(s) && s->known.row && s->known.id_len == id_len &&
+           memcmp(s->known.id, id, id_len) == 0;
+}
+
+static bool known_ctx_is(const cj_sqlite_t *s, const uint8_t *ctx_id,
+                         size_t ctx_len)
+{
+    return s->known.ctx_len == ctx_len &&
+           (ctx_len == 0 || memcmp(s->known.ctx, ctx_id, ctx_len) == 0);
+}
+
+/* Statements that neither read nor write what a deferred write holds
+ * (the row's replay window, sequence number mark, join record, repeat
+ * cache), or that write it themselves: all others run after the deferred
+ * writes (stmt()). */
+static bool leaves_pending(int which)
+{
+    switch (which) {
+    case S_FLUSH: case S_TAKE: case S_LEASE_MIN: case S_EXPIRE:
+    case S_CURSOR_GET: case S_CURSOR_SET: case S_FREE_FROM:
+    case S_BEGIN: case S_COMMIT: case S_ROLLBACK:
+    case S_SAVEPOINT: case S_RELEASE: case S_ROLLBACK_TO:
+        return true;
+    default:
+        return false;
+    }
 }
 
 static sqlite3_stmt *stmt(cj_sqlite_t *s, int which)
 {
+    if (s->known.pend && !leaves_pending(which) && flush(s) != CJ_OK)
+        return NULL;
     if (s->st[which] == NULL &&
         sqlite3_prepare_v3(s->db, stmt_sql[which], -1,
                            SQLITE_PREPARE_PERSISTENT, &s->st[which],
@@ -319,6 +444,7 @@ static int exec_stmt(cj_sqlite_t *s, sqlite3_stmt *q)
         note_error(s);
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
+    s->known.changes = sqlite3_total_changes(s->db);
     return rc;
 }
 
@@ -336,6 +462,55 @@ static sqlite3_stmt *stmt_id(cj_sqlite_t *s, int which, const uint8_t *id,
     if (q != NULL)
         sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     return q;
+}
+
+/* Bind ?2..?9 of S_FLUSH and S_TAKE: the deferred writes to the known
+ * row when it is pledge id's, none otherwise. */
+static void bind_pending(cj_sqlite_t *s, sqlite3_stmt *q, bool mine)
+{
+    const known_t *k = &s->known;
+    unsigned m = mine ? k->pend : 0;
+
+    sqlite3_bind_int(q, 2, (int)m);
+    if (m & PEND_REPLAY) {
+        sqlite3_bind_int64(q, 3, k->replay_highest);
+        sqlite3_bind_int64(q, 4, k->replay_bitmap);
+        sqlite3_bind_int(q, 5, k->replay_valid ? 1 : 0);
+    }
+    if (m & PEND_SSN)
+        sqlite3_bind_int64(q, 6, k->ssn_reserved);
+    if (m & PEND_JOIN) {
+        sqlite3_bind_int64(q, 7, k->role);
+        sqlite3_bind_int64(q, 8, k->joined_at);
+    }
+    if ((m & PEND_REPEAT) && k->repeat_len > 0)
+        sqlite3_bind_blob(q, 9, k->repeat, (int)k->repeat_len, SQLITE_STATIC);
+}
+
+/* Make the known row's deferred writes.  On failure the transaction is
+ * lost (forget_all). */
+static int flush(cj_sqlite_t *s)
+{
+    sqlite3_stmt *q;
+
+    if (!s->known.pend)
+        return CJ_OK;
+    if (!s->in_tx || s->tx_lost || sqlite3_get_autocommit(s->db)) {
+        /* the transaction is gone: writing now would commit on its own */
+        forget_all(s);
+        return CJ_ERR_STORAGE;
+    }
+    if ((q = stmt_id(s, S_FLUSH, s->known.id, s->known.id_len)) == NULL)
+        return CJ_ERR_STORAGE;
+    bind_pending(s, q, true);
+    if (exec_stmt(s, q) != SQLITE_DONE)
+        return CJ_ERR_STORAGE; /* note_error: forgotten, transaction lost */
+    if (sqlite3_changes(s->db) != 1) {
+        forget_all(s); /* the row went away under us: cannot be */
+        return CJ_ERR_STORAGE;
+    }
+    s->known.pend = 0;
+    return CJ_OK;
 }
 
 /* Step a bound query to its first row: CJ_OK with the row current (the
@@ -372,6 +547,9 @@ static int unit_begin(cj_sqlite_t *s, bool single)
             return CJ_ERR_STORAGE;
         if (single)
             return CJ_OK;
+        /* deferred writes go first: undoing the unit must not undo them */
+        if (flush(s) != CJ_OK)
+            return CJ_ERR_STORAGE;
         return run(s, S_SAVEPOINT) == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
     }
     if (s->pp.recover && pipe_recover(s) != CJ_OK)
@@ -391,12 +569,15 @@ static int unit_end(cj_sqlite_t *s, int result, bool single)
             /* SQLite abandoned the whole transaction (I/O error, full
              * disk): nothing of the batch is left to commit. */
             s->tx_lost = true;
+            forget_all(s);
             return result == CJ_OK ? CJ_ERR_STORAGE : result;
         }
         if (single)
             return result;
-        if (result != CJ_OK)
+        if (result != CJ_OK) {
+            forget_all(s);
             run(s, S_ROLLBACK_TO);
+        }
         if (run(s, S_RELEASE) != SQLITE_DONE)
             return CJ_ERR_STORAGE;
         return result;
@@ -411,8 +592,10 @@ static int unit_end(cj_sqlite_t *s, int result, bool single)
     return result;
 }
 
+/* A unit of work of code that does not keep the known row up to date. */
 static int op_begin(cj_sqlite_t *s)
 {
+    forget_row(s);
     return unit_begin(s, false);
 }
 
@@ -465,22 +648,47 @@ static bool read_pledge(sqlite3_stmt *q, cj_jrc_pledge_t *r)
     return cj_store_row_fill(r, &v);
 }
 
+/* Inside the host's transaction, remember the row just read (lookups). */
+static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live)
+{
+    known_t *k = &s->known;
+
+    if (!s->in_tx || s->tx_lost)
+        return;
+    k->row = true;
+    memcpy(k->id, r->id, r->id_len);
+    k->id_len = r->id_len;
+    memcpy(k->ctx, r->id_context, r->id_context_len);
+    k->ctx_len = r->id_context_len;
+    k->ssn_reserved = (int64_t)r->ssn_reserved;
+    k->replay_highest = (int64_t)r->replay.highest;
+    k->replay_bitmap = (int64_t)r->replay.bitmap;
+    k->replay_valid = r->replay.valid;
+    k->live = live;
+    k->short_id = r->short_id;
+}
+
 /* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
- * CJ_ERR_STORAGE.  Resets q.  A query with one column past PLEDGE_COLS
- * (the lookups) also reads the repeat cache from it. */
+ * CJ_ERR_STORAGE.  Resets q.  A query with columns past PLEDGE_COLS (the
+ * lookups) also reads the repeat cache and whether a lease is live, and
+ * the row becomes the known one. */
 static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
 {
+    bool full = sqlite3_column_count(q) == 13, live = false;
     int r = step_row(s, q);
     if (r != CJ_OK)
         return r;
     r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
-    if (r == CJ_OK && sqlite3_column_count(q) == 12 &&
-        sqlite3_column_type(q, 11) != SQLITE_NULL &&
+    if (r == CJ_OK && full && sqlite3_column_type(q, 11) != SQLITE_NULL &&
         !cj_store_repeat_unpack(sqlite3_column_blob(q, 11),
                                 (size_t)sqlite3_column_bytes(q, 11),
                                 &out->repeat))
         r = CJ_ERR_STORAGE;
+    if (full)
+        live = sqlite3_column_int(q, 12) != 0;
     done(q);
+    if (r == CJ_OK && full)
+        know_row(s, out, live);
     return r;
 }
 
@@ -515,7 +723,10 @@ static int st_lookup_context(void *ctx, const uint8_t *ctx_id, size_t len,
  * changed no row and need_row is set) or CJ_ERR_STORAGE. */
 static int write_unit(cj_sqlite_t *s, sqlite3_stmt *q, bool need_row)
 {
-    int r = unit_begin(s, true);
+    int r;
+
+    forget_row(s); /* written first: this write comes after it */
+    r = unit_begin(s, true);
     if (r != CJ_OK) {
         done(q);
         return CJ_ERR_STORAGE;
@@ -552,26 +763,40 @@ static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
                    const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
                    uint64_t count, uint64_t *first)
 {
-    sqlite3_stmt *q = stmt(s, S_SSN_OF);
+    sqlite3_stmt *q;
     sqlite3_int64 have;
     uint64_t f;
     int rc;
 
-    if (q == NULL)
-        return CJ_ERR_STORAGE;
-    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
-    rc = sqlite3_step(q);
-    have = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        note_error(s);
-    done(q);
-    if (rc == SQLITE_DONE)
-        return CJ_ERR_NOTFOUND;
-    if (rc != SQLITE_ROW || have < 0)
+    if (known_is(s, id, id_len)) {
+        if (!known_ctx_is(s, ctx_id, ctx_len))
+            return CJ_ERR_NOTFOUND;
+        have = s->known.ssn_reserved;
+    } else {
+        if ((q = stmt(s, S_SSN_OF)) == NULL)
+            return CJ_ERR_STORAGE;
+        bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+        rc = sqlite3_step(q);
+        have = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            note_error(s);
+        done(q);
+        if (rc == SQLITE_DONE)
+            return CJ_ERR_NOTFOUND;
+        if (rc != SQLITE_ROW)
+            return CJ_ERR_STORAGE;
+    }
+    if (have < 0)
         return CJ_ERR_STORAGE;
     f = (uint64_t)have > from ? (uint64_t)have : from;
     if (f > (uint64_t)INT64_MAX || count > (uint64_t)INT64_MAX - f)
         return CJ_ERR_RANGE;
+    if (known_is(s, id, id_len)) {
+        s->known.ssn_reserved = (int64_t)(f + count);
+        s->known.pend |= PEND_SSN;
+        *first = f;
+        return CJ_OK;
+    }
     if ((q = stmt_id(s, S_SAVE_SSN, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_int64(q, 2, (sqlite3_int64)(f + count));
@@ -606,31 +831,48 @@ static int accept(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
                   const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
                   cj_oscore_replay_t *w)
 {
-    sqlite3_stmt *q = stmt(s, S_REPLAY_OF);
+    sqlite3_stmt *q;
     sqlite3_int64 hi = 0, bm = 0;
     int rc;
 
-    if (q == NULL)
-        return CJ_ERR_STORAGE;
-    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        hi = sqlite3_column_int64(q, 0);
-        bm = sqlite3_column_int64(q, 1);
-        w->valid = sqlite3_column_int(q, 2) != 0;
-    } else if (rc != SQLITE_DONE) {
-        note_error(s);
+    if (known_is(s, id, id_len)) {
+        if (!known_ctx_is(s, ctx_id, ctx_len))
+            return CJ_ERR_NOTFOUND;
+        hi = s->known.replay_highest;
+        bm = s->known.replay_bitmap;
+        w->valid = s->known.replay_valid;
+    } else {
+        if ((q = stmt(s, S_REPLAY_OF)) == NULL)
+            return CJ_ERR_STORAGE;
+        bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+            hi = sqlite3_column_int64(q, 0);
+            bm = sqlite3_column_int64(q, 1);
+            w->valid = sqlite3_column_int(q, 2) != 0;
+        } else if (rc != SQLITE_DONE) {
+            note_error(s);
+        }
+        done(q);
+        if (rc == SQLITE_DONE)
+            return CJ_ERR_NOTFOUND;
+        if (rc != SQLITE_ROW)
+            return CJ_ERR_STORAGE;
     }
-    done(q);
-    if (rc == SQLITE_DONE)
-        return CJ_ERR_NOTFOUND;
-    if (rc != SQLITE_ROW || hi < 0 || bm < 0 || bm > UINT32_MAX)
+    if (hi < 0 || bm < 0 || bm > UINT32_MAX)
         return CJ_ERR_STORAGE;
     w->highest = (uint64_t)hi;
     w->bitmap = (uint32_t)bm;
     if (cj_oscore_replay_check(w, piv) != CJ_OK)
         return CJ_ERR_REPLAY;
     cj_oscore_replay_update(w, piv);
+    if (known_is(s, id, id_len)) {
+        s->known.replay_highest = cj_store_i64(w->highest);
+        s->known.replay_bitmap = (int64_t)w->bitmap;
+        s->known.replay_valid = w->valid;
+        s->known.pend |= PEND_REPLAY;
+        return CJ_OK;
+    }
     if ((q = stmt_id(s, S_SAVE_REPLAY, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_int64(q, 2, cj_store_i64(w->highest));
@@ -673,6 +915,13 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
         return CJ_ERR_NOTFOUND;
     if (!cj_store_ctx_ok(ctx_id, ctx_len) || r == NULL)
         return CJ_ERR_INVALID;
+    if (known_is(s, id, id_len)) {
+        if (!known_ctx_is(s, ctx_id, ctx_len))
+            return CJ_ERR_NOTFOUND;
+        s->known.repeat_len = cj_store_repeat_pack(r, s->known.repeat);
+        s->known.pend |= PEND_REPEAT;
+        return CJ_OK;
+    }
     if ((q = stmt(s, S_SAVE_REPEAT)) == NULL)
         return CJ_ERR_STORAGE;
     bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
@@ -699,64 +948,160 @@ static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
     return update_one(s, q);
 }
 
-/* Body of assign_short_id, inside a unit of work. */
-static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
-                  int64_t now, int64_t until, bool fresh, uint16_t *short_id)
+/* Clear expired leases (for everyone, so the unique index only ever
+ * sees live ones).  The sweep UPDATE changes the column its WHERE clause
+ * is indexed on, which makes SQLite collect the rows in a temporary table
+ * first: the smallest lease end is looked up before, and inside the
+ * host's transaction remembered as a lower bound, so most assignments
+ * neither sweep nor look. */
+static bool sweep_due(cj_sqlite_t *s, int64_t now)
+{
+    return !(known_holds(s) && s->known.lease_min_ok &&
+             now < s->known.lease_min);
+}
+
+static int sweep(cj_sqlite_t *s, int64_t now)
 {
     sqlite3_stmt *q;
-    sqlite3_int64 cur, found = 0;
-    bool taken = false;
+    int64_t m;
     int rc;
 
-    /* Expired leases free their ids (cleared for everyone, so the unique
-     * index only ever sees live ones).  The UPDATE changes the column its
-     * WHERE clause is indexed on, which makes SQLite collect the rows in a
-     * temporary table first: look before, most calls find none. */
-    if ((q = stmt(s, S_ANY_EXPIRED)) == NULL)
+    if ((q = stmt(s, S_LEASE_MIN)) == NULL)
         return CJ_ERR_STORAGE;
-    sqlite3_bind_int64(q, 1, now);
-    rc = step_row(s, q);
-    if (rc == CJ_OK) {
-        done(q);
+    if ((rc = step_row(s, q)) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    m = sqlite3_column_type(q, 0) == SQLITE_NULL ? INT64_MAX
+                                                  : sqlite3_column_int64(q, 0);
+    done(q);
+    if (m <= now) {
         if ((q = stmt(s, S_EXPIRE)) == NULL)
             return CJ_ERR_STORAGE;
         sqlite3_bind_int64(q, 1, now);
         if (exec_stmt(s, q) != SQLITE_DONE)
             return CJ_ERR_STORAGE;
-    } else if (rc != CJ_ERR_NOTFOUND) {
-        return CJ_ERR_STORAGE;
+        forget_row(s); /* its lease may have been one of them */
+        m = now + 1;   /* every lease left ends later */
     }
+    if (s->in_tx) {
+        s->known.lease_min_ok = true;
+        s->known.lease_min = m;
+    }
+    return CJ_OK;
+}
 
-    if ((q = stmt_id(s, S_LEASE_OF, id, id_len)) == NULL)
+/* A lease of the pledge ends at until now: lower the bound if needed.
+ * took: by S_TAKE, which also made the row's deferred writes. */
+static void lease_taken(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                        int64_t until, int64_t short_id, bool took)
+{
+    if (s->known.lease_min_ok && until < s->known.lease_min)
+        s->known.lease_min = until;
+    if (known_is(s, id, id_len)) {
+        s->known.live = true;
+        s->known.short_id = short_id;
+        if (took)
+            s->known.pend = 0;
+    }
+}
+
+/* The cursor: where the search for a free id starts.  Inside the host's
+ * transaction it is read once and written when the transaction commits
+ * (cursor_flush), so an assignment writes one row only. */
+static int cursor_get(cj_sqlite_t *s, int64_t *cur)
+{
+    sqlite3_stmt *q;
+    int rc;
+
+    if (known_holds(s) && s->known.cursor_ok) {
+        *cur = s->known.cursor;
+        return CJ_OK;
+    }
+    if ((q = stmt(s, S_CURSOR_GET)) == NULL)
         return CJ_ERR_STORAGE;
     if ((rc = step_row(s, q)) != CJ_OK)
-        return rc;
-    bool live = sqlite3_column_type(q, 0) != SQLITE_NULL;
-    sqlite3_int64 mine = sqlite3_column_int64(q, 1);
+        return CJ_ERR_STORAGE;
+    *cur = sqlite3_column_int64(q, 0);
     done(q);
+    if (s->in_tx) {
+        s->known.cursor_ok = true;
+        s->known.cursor = *cur;
+        s->known.cursor_dirty = false;
+    }
+    return CJ_OK;
+}
+
+static int cursor_set(cj_sqlite_t *s, int64_t v)
+{
+    sqlite3_stmt *q;
+
+    if (s->in_tx) {
+        s->known.cursor = v;
+        s->known.cursor_dirty = true;
+        return CJ_OK;
+    }
+    if ((q = stmt(s, S_CURSOR_SET)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, v);
+    return exec_stmt(s, q) == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
+}
+
+/* Write the cursor before the host's transaction commits. */
+static int cursor_flush(cj_sqlite_t *s)
+{
+    sqlite3_stmt *q;
+
+    if (!s->known.cursor_dirty)
+        return CJ_OK;
+    if ((q = stmt(s, S_CURSOR_SET)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, s->known.cursor);
+    if (exec_stmt(s, q) != SQLITE_DONE)
+        return CJ_ERR_STORAGE;
+    s->known.cursor_dirty = false;
+    return CJ_OK;
+}
+
+/* Body of assign_short_id, inside a unit of work (see there). */
+static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                  int64_t now, int64_t until, bool fresh, uint16_t *short_id)
+{
+    sqlite3_stmt *q;
+    int64_t cur, found = 0, mine;
+    bool taken = false, live;
+    int rc;
+
+    if (sweep_due(s, now) && (rc = sweep(s, now)) != CJ_OK)
+        return rc;
+
+    if (known_is(s, id, id_len)) {
+        live = s->known.live;
+        mine = s->known.short_id;
+    } else {
+        if ((q = stmt_id(s, S_LEASE_OF, id, id_len)) == NULL)
+            return CJ_ERR_STORAGE;
+        if ((rc = step_row(s, q)) != CJ_OK)
+            return rc;
+        live = sqlite3_column_type(q, 0) != SQLITE_NULL;
+        mine = sqlite3_column_int64(q, 1);
+        done(q);
+    }
 
     if (!fresh && live) {
         /* keep the id, the lease restarts at now */
+        if (mine < 1 || mine > CJ_STORE_SHORT_MAX)
+            return CJ_ERR_STORAGE; /* not a row this code wrote */
         if ((q = stmt_id(s, S_RENEW, id, id_len)) == NULL)
             return CJ_ERR_STORAGE;
         sqlite3_bind_int64(q, 2, until);
         if (exec_stmt(s, q) != SQLITE_DONE)
             return CJ_ERR_STORAGE;
-        if (mine < 1 || mine > CJ_STORE_SHORT_MAX)
-            return CJ_ERR_STORAGE; /* not a row this code wrote */
+        lease_taken(s, id, id_len, until, mine, false);
         *short_id = (uint16_t)mine;
         return CJ_OK;
     }
 
-    if ((q = stmt(s, S_CURSOR_GET)) == NULL)
-        return CJ_ERR_STORAGE;
-    rc = sqlite3_step(q);
-    cur = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
-    if (rc != SQLITE_ROW)
-        note_error(s);
-    done(q);
-    if (rc != SQLITE_ROW)
-        return CJ_ERR_STORAGE;
+    if ((rc = cursor_get(s, &cur)) != CJ_OK)
+        return rc;
     if (cur < 1 || cur > CJ_STORE_SHORT_MAX)
         cur = 1;
 
@@ -766,13 +1111,19 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     if (!(live && mine == cur)) {
         if ((q = stmt_id(s, S_TAKE, id, id_len)) == NULL)
             return CJ_ERR_STORAGE;
-        sqlite3_bind_int64(q, 2, cur);
-        sqlite3_bind_int64(q, 3, until);
-        rc = exec_stmt(s, q);
+        bind_pending(s, q, known_is(s, id, id_len));
+        sqlite3_bind_int64(q, 10, cur);
+        sqlite3_bind_int64(q, 11, until);
+        rc = sqlite3_step(q);
+        done(q);
+        s->known.changes = sqlite3_total_changes(s->db);
         if (rc == SQLITE_DONE)
             found = cur, taken = true;
-        else if ((rc & 0xff) != SQLITE_CONSTRAINT)
+        else if ((rc & 0xff) != SQLITE_CONSTRAINT ||
+                 sqlite3_get_autocommit(s->db)) {
+            note_error(s);
             return CJ_ERR_STORAGE;
+        }
     }
 
     /* From the cursor to 0xfffd, then from 1: the node's own live id
@@ -798,20 +1149,24 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     if (!taken) {
         if ((q = stmt_id(s, S_TAKE, id, id_len)) == NULL)
             return CJ_ERR_STORAGE;
-        sqlite3_bind_int64(q, 2, found);
-        sqlite3_bind_int64(q, 3, until);
+        bind_pending(s, q, known_is(s, id, id_len));
+        sqlite3_bind_int64(q, 10, found);
+        sqlite3_bind_int64(q, 11, until);
         if (exec_stmt(s, q) != SQLITE_DONE)
             return CJ_ERR_STORAGE;
     }
-    if ((q = stmt(s, S_CURSOR_SET)) == NULL)
-        return CJ_ERR_STORAGE;
-    sqlite3_bind_int64(q, 1, found + 1 > CJ_STORE_SHORT_MAX ? 1 : found + 1);
-    if (exec_stmt(s, q) != SQLITE_DONE)
-        return CJ_ERR_STORAGE;
+    lease_taken(s, id, id_len, until, found, true);
+    if ((rc = cursor_set(s, found + 1 > CJ_STORE_SHORT_MAX ? 1 : found + 1)) !=
+        CJ_OK)
+        return rc;
     *short_id = (uint16_t)found;
     return CJ_OK;
 }
 
+/* One unit of work.  Inside the host's transaction, when no sweep is due
+ * and the cursor waits for the commit, the only write is the one UPDATE
+ * that takes or renews the lease: no savepoint then (unit_begin).  A
+ * direct take refused by the unique index is undone by SQLite alone. */
 static int st_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
                               uint64_t now_ms, uint32_t lease_hours,
                               bool fresh, uint16_t *short_id)
@@ -819,14 +1174,15 @@ static int st_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
     cj_sqlite_t *s = ctx;
     int64_t now = cj_store_i64(now_ms);
     int64_t until = cj_store_lease_end(now, lease_hours);
+    bool single = s->in_tx && !sweep_due(s, now);
     uint16_t sid = 0;
     int r;
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if ((r = op_begin(s)) != CJ_OK)
+    if ((r = unit_begin(s, single)) != CJ_OK)
         return CJ_ERR_STORAGE;
-    r = op_end(s, assign(s, id, id_len, now, until, fresh, &sid));
+    r = unit_end(s, assign(s, id, id_len, now, until, fresh, &sid), single);
     if (r == CJ_OK)
         *short_id = sid;
     return r == CJ_ERR_NOTFOUND || r == CJ_ERR_NOSPACE || r == CJ_OK
@@ -841,6 +1197,14 @@ static int st_record_join(void *ctx, const uint8_t *id, size_t id_len,
     sqlite3_stmt *q;
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
+    if (known_is(s, id, id_len) && s->known.short_id == short_id) {
+        /* the usual case, right after the assignment: short_id is in
+         * the row already */
+        s->known.role = role;
+        s->known.joined_at = cj_store_i64(now_ms);
+        s->known.pend |= PEND_JOIN;
+        return CJ_OK;
+    }
     if ((q = stmt_id(s, S_JOIN, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_int(q, 2, role);
@@ -1145,6 +1509,7 @@ int cj_sqlite_begin(cj_sqlite_t *db)
     rc = run(db, S_BEGIN);
     if (rc != SQLITE_DONE)
         return map_rc(rc);
+    forget_all(db);
     db->in_tx = true;
     db->tx_lost = false;
     return CJ_OK;
@@ -1164,9 +1529,16 @@ int cj_sqlite_commit(cj_sqlite_t *db)
             rc = cj_sqlite_durable(db, true, &d);
         return rc == CJ_OK && d >= t ? CJ_OK : CJ_ERR_STORAGE;
     }
+    rc = db->tx_lost ? CJ_ERR_STORAGE : flush(db);
+    if (rc == CJ_OK)
+        rc = cursor_flush(db);
     db->in_tx = false;
-    if (db->tx_lost || sqlite3_get_autocommit(db->db))
+    forget_all(db);
+    if (rc != CJ_OK || sqlite3_get_autocommit(db->db)) {
+        if (!sqlite3_get_autocommit(db->db))
+            run(db, S_ROLLBACK);
         return CJ_ERR_STORAGE;
+    }
     rc = run(db, S_COMMIT);
     if (rc == SQLITE_DONE)
         return CJ_OK;
@@ -1184,6 +1556,7 @@ int cj_sqlite_rollback(cj_sqlite_t *db)
     if (!db->in_tx)
         return CJ_ERR_STATE;
     db->in_tx = false;
+    forget_all(db);
     if (!sqlite3_get_autocommit(db->db))
         run(db, S_ROLLBACK);
     if (db->pp.tx_async)
@@ -1478,6 +1851,7 @@ int cj_sqlite_begin_async(cj_sqlite_t *db)
         sync_full(db);
         return map_rc(rc);
     }
+    forget_all(db);
     db->in_tx = true;
     db->tx_lost = false;
     return CJ_OK;
@@ -1497,8 +1871,14 @@ int cj_sqlite_commit_async(cj_sqlite_t *db, uint64_t *ticket)
             *ticket = p->on ? p->committed : 0;
         return rc;
     }
+    rc = db->tx_lost ? CJ_ERR_STORAGE : flush(db);
+    if (rc == CJ_OK)
+        rc = cursor_flush(db);
     db->in_tx = false;
-    if (db->tx_lost || sqlite3_get_autocommit(db->db)) {
+    forget_all(db);
+    if (rc != CJ_OK || sqlite3_get_autocommit(db->db)) {
+        if (!sqlite3_get_autocommit(db->db))
+            run(db, S_ROLLBACK);
         sync_full(db);
         return CJ_ERR_STORAGE;
     }
