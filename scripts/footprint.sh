@@ -139,7 +139,16 @@ $CC -mcpu=cortex-m3 -mthumb -nostartfiles --specs=nano.specs \
     "$min/ref/ref_pledge.o" "$ref/crypto_stub.o" $minobjs -lc -lgcc
 set -- $(mapdir=$min map_sizes "$ref/pledge_minimal.map")
 printf '%-22s %8d %8d %8d   (%s)\n' "pledge minimal profile" "$1" "$2" "$3" "$MIN_FLAGS"
-# Budget of the issue, printed rather than enforced for now.
+# The budget: 5,120 bytes of .text and 512 bytes of .data+.bss.  The RAM
+# part is met and enforced.  The .text part is not met yet (README,
+# "Status and known gaps"); until it is, the library may not grow past
+# where it stands (CEILING), so no change undoes the way made towards it.
 verdict() { [ "$1" -le "$2" ] && echo within || echo OVER; }
+ceiling=${PLEDGE_TEXT_CEILING:-11500}
 echo "pledge library budget: .text $ptext of 5120 ($(verdict "$ptext" 5120))," \
-     ".data+.bss $pram of 512 ($(verdict "$pram" 512))"
+     ".data+.bss $pram of 512 ($(verdict "$pram" 512));" \
+     "enforced: .text <= $ceiling, .data+.bss <= 512"
+if [ "$pram" -gt 512 ] || [ "$ptext" -gt "$ceiling" ]; then
+    echo "footprint: the pledge library grew past what is enforced" >&2
+    exit 1
+fi

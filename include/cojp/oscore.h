@@ -120,6 +120,21 @@ typedef struct cj_oscore_option {
  * long for the nonce or the configured limits. */
 int cj_oscore_ctx_derive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p);
 
+/* Bytes of a context's derived material: Sender Key, Recipient Key and
+ * Common IV, in that order. */
+#define CJ_OSCORE_OKM_LEN (2 * CJ_OSCORE_KEY_LEN + CJ_OSCORE_NONCE_LEN)
+
+/* The derived material of the context of parameters p, for a caller that
+ * keeps it with the secret and later sets contexts up with
+ * cj_oscore_ctx_load() instead of deriving them again. */
+int cj_oscore_okm(const cj_oscore_params_t *p, uint8_t okm[CJ_OSCORE_OKM_LEN]);
+
+/* cj_oscore_ctx_derive() with the derived material given (from
+ * cj_oscore_okm() for the same parameters).  Parameters are checked
+ * alike; master secret and salt are not used. */
+int cj_oscore_ctx_load(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
+                       const uint8_t okm[CJ_OSCORE_OKM_LEN]);
+
 /* Attach the sender sequence number to persistent counter id of the
  * platform port.  When the counter exists its value (the first number not
  * yet reserved) becomes the next sequence number; otherwise the current

@@ -285,94 +285,101 @@ typedef struct cj_pledge_jp {
 
 /* Fields are the engine's; read them through the functions below. */
 typedef struct cj_pledge {
-    /* configuration */
-    uint8_t pledge_id[CJ_OSCORE_MAX_ID_CONTEXT];
-    uint8_t pledge_id_len;
-    uint8_t psk[16];
+    /* scalars first, then tables and buffers */
+    uint8_t state;           /* cj_pledge_state_t */
     uint8_t role;
-    uint8_t network_id[CJ_PLEDGE_MAX_NETID];
-    uint8_t network_id_len;
-    bool fixed_network_id;
-    cj_coap_timing_t timing;
     uint8_t max_join_attempts;
-    uint32_t rekey_guard_ms;
-    uint32_t counter_base;
-    uint16_t key_usages;
-    const cj_platform_t *platform;
-
-    /* OSCORE: the one context with the JRC; tag of its ID Context for
-     * the persisted replay window (0: pledge identifier) */
-    cj_oscore_ctx_t osc;
+    uint8_t max_retransmit;
+    bool fixed_network_id;
+    uint8_t pledge_id_len;
+    uint8_t network_id_len;
+    /* join exchange */
+    uint8_t jp_count;
+    uint8_t retransmits;     /* retransmissions of the current request */
+    bool acked;              /* empty ACK seen: no more retransmissions */
+    bool same_jp;            /* next attempt stays with jp_cur */
+    /* Unsupported_Parameter for the next Join_Request (section 8.3.1) */
+    bool report_unsupported;
+    uint8_t jp_replace;      /* entry replaced when the table is full */
+    uint8_t jp_next;         /* candidate of the next attempt */
+    uint8_t jp_cur;          /* candidate of the current attempt */
+    uint8_t attempts;        /* attempts started since start/rejoin */
+    uint8_t unsup_addinfo_len;
+    /* parameter update server: a cached response is valid */
+    bool has_last;
+    /* installed parameters */
+    bool has_short_id;
+    bool has_jrc_address;
+    uint8_t blacklist_count;
+    /* OSCORE: tag of the ID Context of osc for the persisted replay
+     * window (0: pledge identifier) */
     uint8_t ctx_tag;
 #if CJ_PLEDGE_RECOVERY
     /* Appendix B.2: has_pair when the durable ID Context is the confirmed
      * pair R2 || R3 in pair (else the pledge identifier).  rec_trial: osc
-     * runs R2 || R3 from rec_idctx on trial; base_replay and base_tag are
-     * the window and tag of the durable context to go back to. */
+     * runs R2 || R3 (its ID Context) on trial; base_replay is the window
+     * of the durable context to go back to. */
     bool has_pair;
-    uint8_t pair[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN];
     bool rec_trial;
-    uint8_t rec_idctx[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN];
+#endif
+    uint8_t token[4];
+    uint16_t mid;            /* message ID of the last request */
+    uint16_t pending;        /* bit e: event e queued for poll */
+    uint16_t tx_len;         /* bytes of tx (while JOINING) */
+    uint16_t resp_len;
+    uint16_t key_usages;
+    uint32_t timeout_ms;     /* current retransmission timeout */
+    uint32_t rekey_guard_ms;
+    uint32_t counter_base;
+    const cj_platform_t *platform;
+    /* retransmission settings (RFC 7252 section 4.2): ACK_TIMEOUT and
+     * ACK_TIMEOUT * (ACK_RANDOM_FACTOR - 1), capped at UINT32_MAX in
+     * total */
+    uint32_t ack_timeout_ms;
+    uint32_t ack_spread_ms;
+    uint64_t timer;          /* next poll deadline (BACKOFF, JOINING) */
+    uint64_t old_keys_expire;
+    uint64_t lease_expiry;       /* CJ_TIME_NEVER: no lease limit */
+    uint64_t join_rate;          /* bytes/s; CJ_PLEDGE_JOIN_RATE_INFINITE */
+    int64_t unsup_code;
+    int64_t unsup_label;
+
+    /* configuration */
+    uint8_t pledge_id[CJ_OSCORE_MAX_ID_CONTEXT];
+    uint8_t psk[16];
+    uint8_t network_id[CJ_PLEDGE_MAX_NETID];
+
+    /* OSCORE: the one context with the JRC */
+    cj_oscore_ctx_t osc;
+#if CJ_PLEDGE_RECOVERY
+    uint8_t pair[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN];
     cj_oscore_replay_t base_replay;
-    uint8_t base_tag;
 #endif
 
     /* join exchange */
-    cj_pledge_state_t state;
-    uint16_t pending;        /* bit e: event e queued for poll */
     cj_pledge_jp_t jps[CJ_PLEDGE_MAX_JPS];
-    uint8_t jp_count;
-    uint8_t jp_replace;      /* entry replaced when the table is full */
-    uint8_t jp_next;         /* candidate of the next attempt */
-    uint8_t jp_cur;          /* candidate of the current attempt */
-    bool same_jp;            /* next attempt stays with jp_cur */
-    uint8_t attempts;        /* attempts started since start/rejoin */
-    uint8_t retransmits;     /* retransmissions of the current request */
-    bool acked;              /* empty ACK seen: no more retransmissions */
-    uint16_t mid;            /* message ID of the last request */
-    uint8_t token[4];
-    uint64_t timer;          /* next poll deadline, CJ_TIME_NEVER if none */
-    uint32_t timeout_ms;     /* current retransmission timeout */
     cj_oscore_req_t req;     /* binding of the outstanding request */
-    cj_addr_t tx_to;
     uint8_t tx[CJ_PLEDGE_TX_MAX];
-    uint16_t tx_len;         /* 0: no request outstanding */
-    uint8_t attempt_netid[CJ_PLEDGE_MAX_NETID];
-    uint8_t attempt_netid_len;
-    /* Unsupported_Parameter for the next Join_Request (section 8.3.1) */
-    bool report_unsupported;
-    int64_t unsup_code;
-    int64_t unsup_label;
+    cj_pledge_jp_t att;      /* JP and network id of the attempt */
     uint8_t unsup_addinfo[CJ_PLEDGE_ADDINFO_MAX];
-    uint8_t unsup_addinfo_len;
 
     /* installed parameters */
-    uint8_t joined_netid[CJ_PLEDGE_MAX_NETID];
-    uint8_t joined_netid_len;
-    cj_addr_t joined_jp;
+    cj_pledge_jp_t joined;   /* JP and network id that joined */
     cj_pledge_keyset_t keys;     /* in use for tx (and rx) */
     cj_pledge_keyset_t new_keys; /* installed for rx, not yet for tx */
     cj_pledge_keyset_t old_keys; /* rx only until old_keys_expire */
-    uint64_t old_keys_expire;
     uint8_t short_id[CJ_COJP_SHORT_ID_LEN];
-    bool has_short_id;
-    uint64_t lease_expiry;       /* CJ_TIME_NEVER: no lease limit */
     uint8_t jrc_address[CJ_COJP_JRC_ADDRESS_LEN];
-    bool has_jrc_address;
     uint8_t blacklist[CJ_COJP_MAX_BLACKLIST][CJ_PLEDGE_MAX_BLACKLIST_ID];
     uint8_t blacklist_len[CJ_COJP_MAX_BLACKLIST];
-    uint8_t blacklist_count;
-    uint64_t join_rate;          /* bytes/s; CJ_PLEDGE_JOIN_RATE_INFINITE */
 
-    /* parameter update server: the last CON request answered */
-    bool has_last;
+    /* parameter update server: the last CON request answered, known by
+     * source, message ID (2 bytes, big-endian), Partial IV length and
+     * value (zero-padded) and authentication tag; resp is the response
+     * sent */
     cj_addr_t last_from;
-    uint16_t last_mid;
-    uint8_t last_piv[CJ_OSCORE_MAX_PIV_LEN];
-    uint8_t last_piv_len;
-    uint8_t last_tag[CJ_OSCORE_TAG_LEN];
+    uint8_t last_key[3 + CJ_OSCORE_MAX_PIV_LEN + CJ_OSCORE_TAG_LEN];
     uint8_t resp[CJ_PLEDGE_RESP_MAX];
-    uint16_t resp_len;
 } cj_pledge_t;
 
 /* Initialise.  Derives the OSCORE context (PSK as Master Secret, empty

@@ -25,7 +25,7 @@ void cj_cbor_enc_init(cj_cbor_enc_t *e, uint8_t *buf, size_t cap)
 /* Invariant: bytes are written only while err is CJ_OK, and never past
  * cap.  len keeps counting after an overflow, so a failed run still tells
  * the caller how large the buffer would have had to be. */
-static void emit(cj_cbor_enc_t *e, const uint8_t *p, size_t n)
+static void emit(cj_cbor_enc_t *e, const void *p, size_t n)
 {
     if (n > SIZE_MAX - e->len) {
         e->err = CJ_ERR_NOSPACE;
@@ -77,16 +77,20 @@ void cj_cbor_put_nint_arg(cj_cbor_enc_t *e, uint64_t n)
     put_head(e, CJ_CBOR_NINT, n);
 }
 
+static void put_str(cj_cbor_enc_t *e, unsigned mt, const void *p, size_t n)
+{
+    put_head(e, mt, n);
+    emit(e, p, n);
+}
+
 void cj_cbor_put_bstr(cj_cbor_enc_t *e, const uint8_t *p, size_t n)
 {
-    put_head(e, CJ_CBOR_BSTR, n);
-    emit(e, p, n);
+    put_str(e, CJ_CBOR_BSTR, p, n);
 }
 
 void cj_cbor_put_tstr(cj_cbor_enc_t *e, const char *s, size_t n)
 {
-    put_head(e, CJ_CBOR_TSTR, n);
-    emit(e, (const uint8_t *)s, n);
+    put_str(e, CJ_CBOR_TSTR, s, n);
 }
 
 void cj_cbor_put_bstr_head(cj_cbor_enc_t *e, size_t n)
@@ -209,18 +213,22 @@ static int rd(const uint8_t *p, const uint8_t *end, uint64_t *arg,
     if (ai > 27)
         return CJ_ERR_MALFORMED;
     if (ai >= 24) {
+        unsigned hi = 0, i;
         n = 1u << (ai - 24);
         if (rem < n)
             return CJ_ERR_TRUNCATED;
         rem -= n;
-        for (v = 0; n > 0; n--)
+        /* hi: the upper half of a 2-, 4- or 8-byte argument. */
+        for (v = 0, i = 0; i < n; i++) {
+            hi |= i < n / 2 ? *p : 0;
             v = v << 8 | *p++;
+        }
         if (mt == CJ_CBOR_SIMPLE)
             return ai == 24 && v < 32 ? CJ_ERR_MALFORMED : CJ_ERR_UNSUPPORTED;
         /* Shortest form: 24..255 in one byte, then each width only for
-         * values that do not fit the next smaller one. */
-        n = 1u << (ai - 24);
-        if (v < (n == 1 ? 24 : (uint64_t)1 << (4 * n)))
+         * values that do not fit the next smaller one, i.e. whose upper
+         * half is not zero. */
+        if (n == 1 ? v < 24 : hi == 0)
             return CJ_ERR_NONCANONICAL;
     }
     if (mt == CJ_CBOR_TAG || (mt == CJ_CBOR_SIMPLE && (ai < 20 || ai > 22)))
@@ -234,37 +242,34 @@ static int rd(const uint8_t *p, const uint8_t *end, uint64_t *arg,
     return (int)mt;
 }
 
-/* One item of major type mt; *next is where the cursor goes on success:
- * past a string's bytes, onto the first element of a container. */
-static int take(const cj_cbor_dec_t *d, int mt, uint64_t *arg,
-                const uint8_t **next)
+/* One item of major type mt: *arg is its argument and *str where its
+ * body starts; the cursor moves past a string's bytes, or onto the first
+ * element of a container.  Nothing is written on failure. */
+static int take(cj_cbor_dec_t *d, int mt, uint64_t *arg, const uint8_t **str)
 {
-    int r = rd(d->p, d->end, arg, next);
+    const uint8_t *next;
+    int r = rd(d->p, d->end, arg, &next);
+    if (r >= 0 && r != mt)
+        r = CJ_ERR_TYPE;
     if (r < 0)
         return r;
-    if (r != mt)
-        return CJ_ERR_TYPE;
+    *str = next;
     if (mt == CJ_CBOR_BSTR || mt == CJ_CBOR_TSTR)
-        *next += *arg;
+        next += *arg;
+    d->p = next;
     return CJ_OK;
 }
 
 int cj_cbor_get_uint(cj_cbor_dec_t *d, uint64_t *v)
 {
-    const uint8_t *next;
-    int r = take(d, CJ_CBOR_UINT, v, &next);
-    if (r == CJ_OK)
-        d->p = next;
-    return r;
+    const uint8_t *s;
+    return take(d, CJ_CBOR_UINT, v, &s);
 }
 
 int cj_cbor_get_nint_arg(cj_cbor_dec_t *d, uint64_t *n)
 {
-    const uint8_t *next;
-    int r = take(d, CJ_CBOR_NINT, n, &next);
-    if (r == CJ_OK)
-        d->p = next;
-    return r;
+    const uint8_t *s;
+    return take(d, CJ_CBOR_NINT, n, &s);
 }
 
 int cj_cbor_get_int(cj_cbor_dec_t *d, int64_t *v)
@@ -284,80 +289,70 @@ int cj_cbor_get_int(cj_cbor_dec_t *d, int64_t *v)
     return CJ_OK;
 }
 
-static int get_str(cj_cbor_dec_t *d, int mt, const uint8_t **p, size_t *n)
+/* A string or container: its length or count, which rd bounded by the
+ * remaining input, so it fits size_t. */
+static int get_sized(cj_cbor_dec_t *d, int mt, const uint8_t **p, size_t *n)
 {
-    const uint8_t *next;
     uint64_t a;
-    int r = take(d, mt, &a, &next);
-    if (r == CJ_OK) {
+    int r = take(d, mt, &a, p);
+    if (r == CJ_OK)
         *n = (size_t)a;
-        *p = next - a;
-        d->p = next;
-    }
     return r;
 }
 
 int cj_cbor_get_bstr(cj_cbor_dec_t *d, const uint8_t **p, size_t *n)
 {
-    return get_str(d, CJ_CBOR_BSTR, p, n);
+    return get_sized(d, CJ_CBOR_BSTR, p, n);
 }
 
 int cj_cbor_get_tstr(cj_cbor_dec_t *d, const char **s, size_t *n)
 {
     const uint8_t *p;
-    int r = get_str(d, CJ_CBOR_TSTR, &p, n);
+    int r = get_sized(d, CJ_CBOR_TSTR, &p, n);
     if (r == CJ_OK)
         *s = (const char *)p;
     return r;
 }
 
-static int get_container(cj_cbor_dec_t *d, int mt, size_t *count)
-{
-    const uint8_t *next;
-    uint64_t a;
-    int r = take(d, mt, &a, &next);
-    if (r == CJ_OK) {
-        /* rd bounded a by the remaining length, so it fits size_t. */
-        *count = (size_t)a;
-        d->p = next;
-    }
-    return r;
-}
-
 int cj_cbor_get_array(cj_cbor_dec_t *d, size_t *count)
 {
-    return get_container(d, CJ_CBOR_ARRAY, count);
+    const uint8_t *s;
+    return get_sized(d, CJ_CBOR_ARRAY, &s, count);
 }
 
 int cj_cbor_get_map(cj_cbor_dec_t *d, size_t *pairs)
 {
-    return get_container(d, CJ_CBOR_MAP, pairs);
+    const uint8_t *s;
+    return get_sized(d, CJ_CBOR_MAP, &s, pairs);
+}
+
+/* false, true (simple values 20, 21) or null (22); the cursor only moves
+ * when the value is one of want_lo..want_hi. */
+static int get_simple(cj_cbor_dec_t *d, uint64_t want_lo, uint64_t want_hi,
+                      uint64_t *v)
+{
+    const uint8_t *p = d->p, *s;
+    int r = take(d, CJ_CBOR_SIMPLE, v, &s);
+    if (r == CJ_OK && (*v < want_lo || *v > want_hi)) {
+        d->p = p;
+        r = CJ_ERR_TYPE;
+    }
+    return r;
 }
 
 int cj_cbor_get_bool(cj_cbor_dec_t *d, bool *v)
 {
-    const uint8_t *next;
     uint64_t a;
-    int r = take(d, CJ_CBOR_SIMPLE, &a, &next);
-    if (r == CJ_OK && a == 22)
-        r = CJ_ERR_TYPE;
-    if (r == CJ_OK) {
+    int r = get_simple(d, 20, 21, &a);
+    if (r == CJ_OK)
         *v = a == 21;
-        d->p = next;
-    }
     return r;
 }
 
 int cj_cbor_get_null(cj_cbor_dec_t *d)
 {
-    const uint8_t *next;
     uint64_t a;
-    int r = take(d, CJ_CBOR_SIMPLE, &a, &next);
-    if (r == CJ_OK && a != 22)
-        r = CJ_ERR_TYPE;
-    if (r == CJ_OK)
-        d->p = next;
-    return r;
+    return get_simple(d, 22, 22, &a);
 }
 
 /* Iterative walk: left[i] holds how many items the container at depth i

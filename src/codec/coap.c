@@ -19,21 +19,20 @@
 
 #define PAYLOAD_MARKER 0xFF
 
-/* Resolve a 4-bit field *v (already known not to be 15) to its value,
- * consuming the 0, 1 or 2 extension bytes of RFC 7252 section 3.1. */
-static int ext_read(const uint8_t **pp, const uint8_t *end, uint32_t *v)
+/* The value of a 4-bit field nib (already known not to be 15), reading
+ * its 0, 1 or 2 extension bytes at *pp (RFC 7252 section 3.1); or
+ * CJ_ERR_TRUNCATED. */
+static int32_t ext_read(const uint8_t **pp, const uint8_t *end, unsigned nib)
 {
     const uint8_t *p = *pp;
-    size_t n;
+    size_t n = nib < 13 ? 0 : nib - 12;
 
-    if (*v < 13)
-        return CJ_OK;
-    n = *v - 12;
     if ((size_t)(end - p) < n)
         return CJ_ERR_TRUNCATED;
-    *v = n == 1 ? 13u + p[0] : 269u + ((uint32_t)p[0] << 8 | p[1]);
     *pp = p + n;
-    return CJ_OK;
+    return n == 0 ? (int32_t)nib
+           : n == 1 ? 13 + p[0]
+                    : 269 + (p[0] << 8 | p[1]);
 }
 
 /* Inverse of ext_read(): returns the nibble, writes extension bytes to x
@@ -65,25 +64,25 @@ static int opt_read(const uint8_t **pp, const uint8_t *end, uint16_t prev,
                     cj_coap_opt_t *o)
 {
     const uint8_t *p = *pp;
-    uint32_t d, l;
-    int rc;
+    int32_t d, l;
+    unsigned b;
 
     if (p == end)
         return 0;
-    if (*p == PAYLOAD_MARKER) {
-        *pp = p + 1;
+    b = *p++;
+    if (b == PAYLOAD_MARKER) {
+        *pp = p;
         return 2;
     }
-    d = *p >> 4;
-    l = *p++ & 15u;
-    if (d == 15 || l == 15)
+    if (b >> 4 == 15 || (b & 15u) == 15)
         return CJ_ERR_COAP_OPTION;
-    if ((rc = ext_read(&p, end, &d)) < 0 || (rc = ext_read(&p, end, &l)) < 0)
-        return rc;
+    if ((d = ext_read(&p, end, b >> 4)) < 0 ||
+        (l = ext_read(&p, end, b & 15u)) < 0)
+        return CJ_ERR_TRUNCATED;
     d += prev;
     if ((d | l) > 0xFFFF)
         return CJ_ERR_COAP_OPTION;
-    if ((size_t)(end - p) < l)
+    if ((size_t)(end - p) < (size_t)l)
         return CJ_ERR_TRUNCATED;
     o->num = (uint16_t)d;
     o->len = (uint16_t)l;
@@ -143,8 +142,9 @@ int cj_coap_parse(cj_coap_msg_t *m, const uint8_t *buf, size_t len)
         return CJ_ERR_COAP_TOKEN;
     p = buf + 4;
     end = buf + len;
-    if ((rc = ext_read(&p, end, &tkl)) < 0)
+    if ((rc = ext_read(&p, end, tkl)) < 0)
         return rc;
+    tkl = (uint32_t)rc;
     if (tkl > CJ_COAP_MAX_TOKEN)
         return CJ_ERR_COAP_TOKEN;
     if ((size_t)(end - p) < tkl)
@@ -254,36 +254,58 @@ int cj_coap_opts_decode(const uint8_t *p, size_t len, cj_coap_opt_t *opts,
 
 /* ---- builder ---------------------------------------------------------- */
 
-int cj_coap_opt_encode(uint8_t *out, size_t cap, uint16_t prev, uint16_t num,
-                       const uint8_t *val, size_t len)
+/* Append hn head bytes and then n bytes from src: both or neither, so a
+ * failed call leaves len where it was.  Overflow is sticky.  src may
+ * overlap the output (cj_coap_opt_encode() allows it). */
+static void put(cj_coap_builder_t *b, const uint8_t *h, size_t hn,
+                const void *src, size_t n)
 {
-    uint8_t x[5];
-    size_t dn, ln, h;
+    size_t room = b->cap - b->len;
 
-    if (num < prev || len > 0xFFFF)
-        return CJ_ERR_INVALID;
-    x[0] = (uint8_t)(ext_write((uint32_t)(num - prev), x + 1, &dn) << 4);
-    x[0] |= (uint8_t)ext_write((uint32_t)len, x + 1 + dn, &ln);
-    h = 1 + dn + ln;
-    if (cap < h || cap - h < len)
-        return CJ_ERR_NOSPACE;
-    memcpy(out, x, h);
-    if (len)
-        memmove(out + h, val, len);
-    return (int)(h + len);
-}
-
-static void put(cj_coap_builder_t *b, const void *src, size_t n)
-{
     if (b->err)
         return;
-    if (b->cap - b->len < n) {
+    if (room < hn || room - hn < n) {
         b->err = CJ_ERR_NOSPACE;
         return;
     }
+    memcpy(b->buf + b->len, h, hn);
     if (n)
-        memcpy(b->buf + b->len, src, n);
-    b->len += n;
+        memmove(b->buf + b->len + hn, src, n);
+    b->len += hn + n;
+}
+
+/* One option after b->last_opt (RFC 7252 section 3.1): the delta/length
+ * head with its extension bytes, then the value. */
+static void opt_put(cj_coap_builder_t *b, uint16_t num, const void *val,
+                    size_t len)
+{
+    uint8_t h[5];
+    size_t dn, ln;
+
+    if (b->err)
+        return;
+    if (num < b->last_opt || len > 0xFFFF) {
+        b->err = CJ_ERR_INVALID;
+        return;
+    }
+    h[0] = (uint8_t)(ext_write((uint32_t)(num - b->last_opt), h + 1, &dn)
+                     << 4);
+    h[0] |= (uint8_t)ext_write((uint32_t)len, h + 1 + dn, &ln);
+    put(b, h, 1 + dn + ln, val, len);
+    b->last_opt = num;
+}
+
+int cj_coap_opt_encode(uint8_t *out, size_t cap, uint16_t prev, uint16_t num,
+                       const uint8_t *val, size_t len)
+{
+    cj_coap_builder_t b;
+
+    memset(&b, 0, sizeof b);
+    b.buf = out;
+    b.cap = cap;
+    b.last_opt = prev;
+    opt_put(&b, num, val, len);
+    return cj_coap_build_finish(&b);
 }
 
 void cj_coap_build_init(cj_coap_builder_t *b, uint8_t *buf, size_t cap,
@@ -293,12 +315,9 @@ void cj_coap_build_init(cj_coap_builder_t *b, uint8_t *buf, size_t cap,
     uint8_t h[6];
     size_t n;
 
+    memset(b, 0, sizeof *b);
     b->buf = buf;
     b->cap = cap;
-    b->len = 0;
-    b->last_opt = 0;
-    b->err = CJ_OK;
-    b->has_payload = false;
     /* An Empty message must be the bare header (RFC 7252 4.1). */
     if (token_len > CJ_COAP_MAX_TOKEN || (code == CJ_COAP_EMPTY && token_len)) {
         b->err = CJ_ERR_INVALID;
@@ -309,8 +328,7 @@ void cj_coap_build_init(cj_coap_builder_t *b, uint8_t *buf, size_t cap,
     h[1] = code;
     h[2] = (uint8_t)(mid >> 8);
     h[3] = (uint8_t)mid;
-    put(b, h, 4 + n);
-    put(b, token, token_len);
+    put(b, h, 4 + n, token, token_len);
 }
 
 /* Options and payload are refused after an error, after the payload and
@@ -329,18 +347,8 @@ static bool may_add(cj_coap_builder_t *b)
 void cj_coap_build_opt(cj_coap_builder_t *b, uint16_t num, const void *val,
                        size_t len)
 {
-    int rc;
-
-    if (!may_add(b))
-        return;
-    rc = cj_coap_opt_encode(b->buf + b->len, b->cap - b->len, b->last_opt,
-                            num, val, len);
-    if (rc < 0) {
-        b->err = rc;
-        return;
-    }
-    b->len += (size_t)rc;
-    b->last_opt = num;
+    if (may_add(b))
+        opt_put(b, num, val, len);
 }
 
 void cj_coap_build_opt_uint(cj_coap_builder_t *b, uint16_t num, uint32_t v)
@@ -361,14 +369,12 @@ void cj_coap_build_opt_str(cj_coap_builder_t *b, uint16_t num, const char *s)
 
 void cj_coap_build_payload(cj_coap_builder_t *b, const uint8_t *p, size_t n)
 {
-    uint8_t marker = PAYLOAD_MARKER;
+    static const uint8_t marker = PAYLOAD_MARKER;
 
     /* A second call extends the payload already started. */
     if (n == 0 || (!b->has_payload && !may_add(b)))
         return;
-    if (!b->has_payload)
-        put(b, &marker, 1);
-    put(b, p, n);
+    put(b, &marker, !b->has_payload, p, n);
     b->has_payload = true;
 }
 

@@ -64,78 +64,95 @@ static bool short_id_ok(const uint8_t *p, size_t n)
     return n == CJ_COJP_SHORT_ID_LEN && !(p[0] == 0xff && p[1] >= 0xfe);
 }
 
-/* ---- decoding helpers ------------------------------------------------ */
+/* ---- decoding ------------------------------------------------------- */
 
-typedef struct walk {
-    cj_cbor_dec_t d;
-    cj_cojp_report_t *why;
-} walk_t;
+/* Walkers return CJ_OK or the error to report; the code and addinfo of
+ * the report follow from the error alone (section 8.4.5, table in
+ * cojp/cojp.h):
+ *   CJ_ERR_RANGE, CJ_ERR_NOSPACE  Unsupported, addinfo = the value;
+ *   CJ_ERR_UNSUPPORTED            Unsupported, null (unknown label);
+ *   CJ_ERR_TYPE, CJ_ERR_MALFORMED Malformed, null;
+ *   RANGE_MALFORMED               Malformed, null, returned as
+ *                                 CJ_ERR_RANGE (a value of the right
+ *                                 type that is invalid rather than
+ *                                 unsupported). */
+#define RANGE_MALFORMED (-1000)
 
-/* Record the parameter to report and pass rc through.  Malformed values
- * always carry a null addinfo (section 8.4.5). */
-static int report(walk_t *w, int rc, int64_t code, int64_t label,
-                  const uint8_t *val)
-{
-    cj_cojp_param_t *p = &w->why->param;
-    w->why->has_param = true;
-    p->code = code;
-    p->label = label;
-    p->addinfo = NULL;
-    p->addinfo_len = 0;
-    if (code == CJ_COJP_CODE_UNSUPPORTED && val != NULL) {
-        cj_cbor_dec_t t = {val, w->d.end};
-        (void)cj_cbor_skip(&t); /* cannot fail: input validated */
-        p->addinfo = val;
-        p->addinfo_len = (size_t)(t.p - val);
-    }
-    return rc;
-}
-
-/* Validate the input and enter the top-level map.  CBOR-level failures
- * other than truncation and trailing bytes all become CJ_ERR_MALFORMED,
- * so that CJ_ERR_UNSUPPORTED keeps meaning "unknown label" here. */
-static int open_object(walk_t *w, const uint8_t *buf, size_t len,
-                       size_t *pairs)
-{
-    int rc = cj_cbor_validate(buf, len);
-    if (rc < 0)
-        return rc == CJ_ERR_TRUNCATED || rc == CJ_ERR_TRAILING
-                   ? rc
-                   : CJ_ERR_MALFORMED;
-    cj_cbor_dec_init(&w->d, buf, len);
-    return cj_cbor_get_map(&w->d, pairs) < 0 ? CJ_ERR_TYPE : CJ_OK;
-}
-
-/* Read one map label, rejecting labels this object does not define and
- * labels already seen. */
-static int next_label(walk_t *w, unsigned allowed, unsigned *seen,
-                      int *label)
-{
-    int64_t l;
-    int rc = cj_cbor_get_int(&w->d, &l);
-    if (rc == CJ_ERR_TYPE)
-        return rc;
-    if (rc < 0)
-        return CJ_ERR_UNSUPPORTED; /* beyond int64_t: cannot be named */
-    if (l < 1 || l > CJ_COJP_LABEL_UNSUPPORTED || !(allowed & BIT(l)))
-        return report(w, CJ_ERR_UNSUPPORTED, CJ_COJP_CODE_UNSUPPORTED, l,
-                      NULL);
-    if (*seen & BIT(l))
-        return report(w, CJ_ERR_MALFORMED, CJ_COJP_CODE_MALFORMED, l, NULL);
-    *seen |= BIT(l);
-    *label = (int)l;
-    return CJ_OK;
-}
+typedef int (*walk_fn)(void *obj, cj_cbor_dec_t *d, int label);
 
 static bool is_type(const cj_cbor_dec_t *d, int type)
 {
     return cj_cbor_peek_type(d) == type;
 }
 
-static bool is_int(const cj_cbor_dec_t *d)
+/* Validate buf, enter its top-level map and hand every value to walk
+ * with its label.  Labels outside allowed, repeated labels (RFC 8949
+ * section 5.6) and a required label (0: none) that never came are
+ * reported here, the last as a malformed parameter.
+ * CBOR-level failures other than truncation and trailing bytes all
+ * become CJ_ERR_MALFORMED, so that CJ_ERR_UNSUPPORTED keeps meaning
+ * "unknown label". */
+static int decode_object(const uint8_t *buf, size_t len, unsigned allowed,
+                         int required, walk_fn walk, void *obj,
+                         cj_cojp_report_t *why)
 {
-    int t = cj_cbor_peek_type(d);
-    return t == CJ_CBOR_UINT || t == CJ_CBOR_NINT;
+    cj_cojp_report_t spare;
+    cj_cbor_dec_t d;
+    const uint8_t *val = NULL;
+    size_t pairs;
+    unsigned seen = 0;
+    int64_t l = 0;
+    int rc;
+
+    if (why == NULL)
+        why = &spare;
+    memset(why, 0, sizeof *why);
+    rc = cj_cbor_validate(buf, len);
+    if (rc < 0)
+        return rc == CJ_ERR_TRUNCATED || rc == CJ_ERR_TRAILING
+                   ? rc
+                   : CJ_ERR_MALFORMED;
+    cj_cbor_dec_init(&d, buf, len);
+    if (cj_cbor_get_map(&d, &pairs) < 0)
+        return CJ_ERR_TYPE;
+    while (pairs--) {
+        rc = cj_cbor_get_int(&d, &l);
+        if (rc == CJ_ERR_TYPE)
+            return rc;
+        if (rc < 0)
+            return CJ_ERR_UNSUPPORTED; /* beyond int64_t: cannot be named */
+        val = d.p;
+        if (l < 1 || l > CJ_COJP_LABEL_UNSUPPORTED || !(allowed & BIT(l)))
+            rc = CJ_ERR_UNSUPPORTED;
+        else if (seen & BIT(l))
+            rc = CJ_ERR_MALFORMED;
+        else
+            rc = walk(obj, &d, (int)l);
+        if (rc < 0)
+            goto report;
+        seen |= BIT(l);
+    }
+    if (required == 0 || (seen & BIT(required)))
+        return CJ_OK;
+    rc = CJ_ERR_TYPE;
+    l = required;
+
+report:
+    why->has_param = true;
+    why->param.label = l;
+    why->param.code = CJ_COJP_CODE_MALFORMED;
+    if (rc == RANGE_MALFORMED) {
+        rc = CJ_ERR_RANGE;
+    } else if (rc == CJ_ERR_RANGE || rc == CJ_ERR_NOSPACE) {
+        cj_cbor_dec_t t = {val, d.end};
+        (void)cj_cbor_skip(&t); /* cannot fail: input validated */
+        why->param.code = CJ_COJP_CODE_UNSUPPORTED;
+        why->param.addinfo = val;
+        why->param.addinfo_len = (size_t)(t.p - val);
+    } else if (rc == CJ_ERR_UNSUPPORTED) {
+        why->param.code = CJ_COJP_CODE_UNSUPPORTED;
+    }
+    return rc;
 }
 
 /* Unsupported_Configuration body; errors are CJ_ERR_TYPE, CJ_ERR_RANGE
@@ -165,60 +182,42 @@ static int walk_unsupported(cj_cbor_dec_t *d, cj_cojp_unsupported_t *u)
 
 /* ---- Join_Request ---------------------------------------------------- */
 
+static int jr_value(void *obj, cj_cbor_dec_t *d, int label)
+{
+    cj_cojp_join_request_t *jr = obj;
+    uint64_t role;
+    int rc;
+
+    switch (label) {
+    case CJ_COJP_LABEL_ROLE:
+        if (cj_cbor_get_uint(d, &role) < 0)
+            return CJ_ERR_TYPE;
+        if (role > CJ_COJP_ROLE_6LBR)
+            return CJ_ERR_RANGE;
+        jr->role = (uint8_t)role;
+        return CJ_OK;
+    case CJ_COJP_LABEL_NETWORK_ID:
+        return cj_cbor_get_bstr(d, &jr->network_id, &jr->network_id_len) < 0
+                   ? CJ_ERR_TYPE
+                   : CJ_OK;
+    default: /* CJ_COJP_LABEL_UNSUPPORTED */
+        rc = walk_unsupported(d, &jr->unsupported);
+        /* A code or label beyond int64_t is a malformed parameter. */
+        if (rc == CJ_ERR_RANGE)
+            return RANGE_MALFORMED;
+        jr->has_unsupported = rc == CJ_OK;
+        return rc;
+    }
+}
+
 int cj_cojp_join_request_decode(const uint8_t *buf, size_t len,
                                 cj_cojp_join_request_t *jr,
                                 cj_cojp_report_t *why)
 {
-    cj_cojp_report_t spare;
-    walk_t w;
-    size_t pairs;
-    unsigned seen = 0;
-    int rc;
-
-    w.why = why ? why : &spare;
-    memset(w.why, 0, sizeof *w.why);
     memset(jr, 0, sizeof *jr);
-    if ((rc = open_object(&w, buf, len, &pairs)) < 0)
-        return rc;
-    while (pairs--) {
-        int label;
-        const uint8_t *val;
-        uint64_t role;
-        if ((rc = next_label(&w, JR_LABELS, &seen, &label)) < 0)
-            return rc;
-        val = w.d.p;
-        switch (label) {
-        case CJ_COJP_LABEL_ROLE:
-            if (cj_cbor_get_uint(&w.d, &role) < 0)
-                return report(&w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED,
-                              label, NULL);
-            if (role > CJ_COJP_ROLE_6LBR)
-                return report(&w, CJ_ERR_RANGE, CJ_COJP_CODE_UNSUPPORTED,
-                              label, val);
-            jr->role = (uint8_t)role;
-            break;
-        case CJ_COJP_LABEL_NETWORK_ID:
-            if (cj_cbor_get_bstr(&w.d, &jr->network_id,
-                                 &jr->network_id_len) < 0)
-                return report(&w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED,
-                              label, NULL);
-            break;
-        default: /* CJ_COJP_LABEL_UNSUPPORTED */
-            rc = walk_unsupported(&w.d, &jr->unsupported);
-            if (rc < 0)
-                return report(&w, rc,
-                              rc == CJ_ERR_NOSPACE ? CJ_COJP_CODE_UNSUPPORTED
-                                                   : CJ_COJP_CODE_MALFORMED,
-                              label, val);
-            jr->has_unsupported = true;
-            break;
-        }
-    }
     /* Section 8.4.1: the network identifier "MUST be included". */
-    if (!(seen & BIT(CJ_COJP_LABEL_NETWORK_ID)))
-        return report(&w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED,
-                      CJ_COJP_LABEL_NETWORK_ID, NULL);
-    return CJ_OK;
+    return decode_object(buf, len, JR_LABELS, CJ_COJP_LABEL_NETWORK_ID,
+                         jr_value, jr, why);
 }
 
 /* ---- Configuration --------------------------------------------------- */
@@ -226,57 +225,49 @@ int cj_cojp_join_request_decode(const uint8_t *buf, size_t len,
 /* The link-layer key set: a flat sequence of Link_Layer_Key groups
  * (section 8.4.3) told apart by CBOR type alone: a uint starts a key, an
  * integer after key_id is key_usage, a bstr after key_value is
- * key_addinfo. */
-static int walk_keys(walk_t *w, cj_cojp_config_t *c, const uint8_t *val)
+ * key_addinfo.  left counts the items of the array not yet read. */
+static int walk_keys(cj_cbor_dec_t *d, cj_cojp_config_t *c)
 {
-    size_t n, i = 0;
-    const int label = CJ_COJP_LABEL_KEY_SET;
-    if (cj_cbor_get_array(&w->d, &n) < 0 || n == 0)
-        return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label, NULL);
-    while (i < n) {
-        cj_cojp_key_t *k;
-        uint64_t id;
-        int64_t usage = CJ_COJP_KEY_USAGE_K1K2_ENC_MIC32;
+    size_t left;
+
+    if (cj_cbor_get_array(d, &left) < 0 || left == 0)
+        return CJ_ERR_TYPE;
+    while (left) {
+        cj_cojp_key_t *k = &c->keys[c->key_count];
+        uint64_t id, usage = CJ_COJP_KEY_USAGE_K1K2_ENC_MIC32;
         size_t klen;
         bool ai_present;
         if (c->key_count == CJ_COJP_MAX_KEYS)
-            return report(w, CJ_ERR_NOSPACE, CJ_COJP_CODE_UNSUPPORTED,
-                          label, val);
-        k = &c->keys[c->key_count];
-        if (cj_cbor_get_uint(&w->d, &id) < 0)
-            return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label,
-                          NULL);
-        if (++i < n && is_int(&w->d)) {
-            /* An integer beyond int64_t is as unregistered as any
-             * other value outside Table 6. */
-            if (cj_cbor_get_int(&w->d, &usage) < 0) {
-                (void)cj_cbor_skip(&w->d);
-                usage = -1;
+            return CJ_ERR_NOSPACE;
+        if (cj_cbor_get_uint(d, &id) < 0)
+            return CJ_ERR_TYPE;
+        if (--left && (unsigned)cj_cbor_peek_type(d) <= CJ_CBOR_NINT) {
+            /* A negative key_usage is as unregistered as any other
+             * value outside Table 6. */
+            if (cj_cbor_get_uint(d, &usage) < 0) {
+                (void)cj_cbor_skip(d);
+                usage = UINT64_MAX;
             }
-            i++;
+            left--;
         }
-        if (i == n || cj_cbor_get_bstr(&w->d, &k->key, &klen) < 0)
-            return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label,
-                          NULL);
-        ai_present = ++i < n && is_type(&w->d, CJ_CBOR_BSTR);
+        if (left == 0 || cj_cbor_get_bstr(d, &k->key, &klen) < 0)
+            return CJ_ERR_TYPE;
+        ai_present = --left && is_type(d, CJ_CBOR_BSTR);
         if (ai_present) {
-            (void)cj_cbor_get_bstr(&w->d, &k->addinfo, &k->addinfo_len);
-            i++;
+            (void)cj_cbor_get_bstr(d, &k->addinfo, &k->addinfo_len);
+            left--;
         }
         /* Section 8.4.3: a key_id above the link layer's maximum or a key
          * of the wrong length makes the key invalid and "MUST [be]
          * signal[ed] as specified in Section 8.3.1". */
-        if (id > CJ_COJP_MAX_KEY_ID || usage < 0 ||
-            usage > CJ_COJP_KEY_USAGE_MAX)
-            return report(w, CJ_ERR_RANGE, CJ_COJP_CODE_UNSUPPORTED, label,
-                          val);
+        if (id > CJ_COJP_MAX_KEY_ID || usage > CJ_COJP_KEY_USAGE_MAX)
+            return CJ_ERR_RANGE;
         /* A present but empty key_addinfo is still present, which Key
          * ID Mode 0x01 forbids (section 8.4.3.3). */
         if (klen != CJ_COJP_KEY_LEN ||
             !key_addinfo_ok((unsigned)id, k->addinfo_len) ||
             (ai_present && k->addinfo_len == 0))
-            return report(w, CJ_ERR_RANGE, CJ_COJP_CODE_MALFORMED, label,
-                          NULL);
+            return RANGE_MALFORMED;
         k->key_id = (uint8_t)id;
         k->key_usage = (uint8_t)usage;
         c->key_count++;
@@ -284,91 +275,65 @@ static int walk_keys(walk_t *w, cj_cojp_config_t *c, const uint8_t *val)
     return CJ_OK;
 }
 
-static int walk_short_id(walk_t *w, cj_cojp_config_t *c)
+static int config_value(void *obj, cj_cbor_dec_t *d, int label)
 {
-    const int label = CJ_COJP_LABEL_SHORT_ID;
-    const uint8_t *id;
-    size_t n, idlen;
+    cj_cojp_config_t *c = obj;
+    const uint8_t *p;
     uint64_t lease = 0;
-    if (cj_cbor_get_array(&w->d, &n) < 0 || n < 1 || n > 2 ||
-        cj_cbor_get_bstr(&w->d, &id, &idlen) < 0 ||
-        (n == 2 && cj_cbor_get_uint(&w->d, &lease) < 0))
-        return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label, NULL);
-    /* Section 8.4.4: "If the identifier is invalid, the decoder MUST
-     * silently ignore the Short_Identifier object." */
-    if (!short_id_ok(id, idlen)) {
-        c->ignored |= BIT(label);
-        return CJ_OK;
-    }
-    c->short_id = id;
-    c->has_lease_time = n == 2;
-    c->lease_time = lease;
-    return CJ_OK;
-}
+    size_t n, plen;
 
-static int walk_config_value(walk_t *w, cj_cojp_config_t *c, int label)
-{
-    const uint8_t *val = w->d.p, *p;
-    size_t n;
     switch (label) {
     case CJ_COJP_LABEL_KEY_SET:
-        return walk_keys(w, c, val);
+        return walk_keys(d, c);
     case CJ_COJP_LABEL_SHORT_ID:
-        return walk_short_id(w, c);
-    case CJ_COJP_LABEL_JRC_ADDRESS:
-        if (cj_cbor_get_bstr(&w->d, &p, &n) < 0)
+        if (cj_cbor_get_array(d, &n) < 0 || n - 1 > 1 ||
+            cj_cbor_get_bstr(d, &p, &plen) < 0 ||
+            (n == 2 && cj_cbor_get_uint(d, &lease) < 0))
+            return CJ_ERR_TYPE;
+        /* Section 8.4.4: "If the identifier is invalid, the decoder MUST
+         * silently ignore the Short_Identifier object." */
+        if (!short_id_ok(p, plen))
             break;
+        c->short_id = p;
+        c->has_lease_time = n == 2;
+        c->lease_time = lease;
+        return CJ_OK;
+    case CJ_COJP_LABEL_JRC_ADDRESS:
+        if (cj_cbor_get_bstr(d, &p, &plen) < 0)
+            return CJ_ERR_TYPE;
         /* Section 8.4.2: a length other than 16 "MUST be discarded". */
-        if (n == CJ_COJP_JRC_ADDRESS_LEN)
-            c->jrc_address = p;
-        else
-            c->ignored |= BIT(label);
+        if (plen != CJ_COJP_JRC_ADDRESS_LEN)
+            break;
+        c->jrc_address = p;
         return CJ_OK;
     case CJ_COJP_LABEL_BLACKLIST:
-        if (cj_cbor_get_array(&w->d, &n) < 0)
-            break;
+        if (cj_cbor_get_array(d, &n) < 0)
+            return CJ_ERR_TYPE;
         if (n > CJ_COJP_MAX_BLACKLIST)
-            return report(w, CJ_ERR_NOSPACE, CJ_COJP_CODE_UNSUPPORTED, label,
-                          val);
+            return CJ_ERR_NOSPACE;
         for (c->blacklist_count = 0; c->blacklist_count < n;
              c->blacklist_count++) {
             cj_cojp_bytes_t *b = &c->blacklist[c->blacklist_count];
-            if (cj_cbor_get_bstr(&w->d, &b->p, &b->len) < 0)
-                return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label,
-                              NULL);
+            if (cj_cbor_get_bstr(d, &b->p, &b->len) < 0)
+                return CJ_ERR_TYPE;
         }
         c->has_blacklist = true;
         return CJ_OK;
     default: /* CJ_COJP_LABEL_JOIN_RATE */
-        if (cj_cbor_get_uint(&w->d, &c->join_rate) < 0)
-            break;
+        if (cj_cbor_get_uint(d, &c->join_rate) < 0)
+            return CJ_ERR_TYPE;
         c->has_join_rate = true;
         return CJ_OK;
     }
-    return report(w, CJ_ERR_TYPE, CJ_COJP_CODE_MALFORMED, label, NULL);
+    c->ignored |= (uint8_t)BIT(label);
+    return CJ_OK;
 }
 
 int cj_cojp_config_decode(const uint8_t *buf, size_t len,
                           cj_cojp_config_t *c, cj_cojp_report_t *why)
 {
-    cj_cojp_report_t spare;
-    walk_t w;
-    size_t pairs;
-    unsigned seen = 0;
-    int rc;
-
-    w.why = why ? why : &spare;
-    memset(w.why, 0, sizeof *w.why);
     memset(c, 0, sizeof *c);
-    if ((rc = open_object(&w, buf, len, &pairs)) < 0)
-        return rc;
-    while (pairs--) {
-        int label;
-        if ((rc = next_label(&w, CONFIG_LABELS, &seen, &label)) < 0 ||
-            (rc = walk_config_value(&w, c, label)) < 0)
-            return rc;
-    }
-    return CJ_OK;
+    return decode_object(buf, len, CONFIG_LABELS, 0, config_value, c, why);
 }
 
 /* ---- Unsupported_Configuration --------------------------------------- */

@@ -7,6 +7,13 @@
  * message.  Keys stay in the context; the only stack copy of key
  * material is the temporary context of cj_oscore_ctx_rederive(), wiped
  * on every path.
+ *
+ * Protect and unprotect share one shape.  What binds a message is held
+ * as a cj_oscore_req_t: "own" (this message's ID and Partial IV, if it
+ * has one) and the request a response answers.  The AAD names the
+ * request, the nonce comes from the newest Partial IV (section 5.2).
+ * Options are split and merged by class (section 4.1) with one helper,
+ * put_opts(), and every CoAP byte is written by the CoAP builder.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +37,9 @@
 #if CJ_OSCORE_SSN_PERSIST_STEP < 1
 #error "CJ_OSCORE_SSN_PERSIST_STEP must be at least 1"
 #endif
+#if CJ_COAP_MAX_OPTIONS > 127
+#error "put_opts() indexes its option table with 8 bits"
+#endif
 
 /* Flag bits of the option value (section 6.1). */
 #define FLAG_H 0x10u
@@ -43,49 +53,54 @@
                      CJ_OSCORE_MAX_ID)
 #define OPT_VAL_LIMIT 255
 
-/* Enc_structure bound: array head, "Encrypt0", h'', and a bstr wrapping
- * aad_array = [1, [10], kid (<= 7), piv (<= 5), h''] (section 5.4). */
-#define AAD_MAX 48
+/* Enc_structure: 16 fixed bytes (aad_head), then kid and Partial IV as
+ * byte strings and the empty Class I string (section 5.4). */
+#define AAD_MAX (16 + 1 + CJ_OSCORE_MAX_ID + 1 + CJ_OSCORE_MAX_PIV_LEN + 1)
 
-/* HKDF info bound: [id (<= 7), id_context (<= 24) / nil, 10, "Key", 16]
- * (section 3.2.1). */
-#define INFO_MAX 64
+/* HKDF info [id, id_context / nil, 10, "Key" / "IV", L] (section 3.2.1):
+ * array head, id with its head, id_context with a head of up to 2 bytes,
+ * alg, "Key" with its head, L. */
+#define INFO_MAX (1 + 1 + CJ_OSCORE_MAX_ID + 2 + CJ_OSCORE_MAX_ID_CONTEXT + \
+                  1 + 4 + 1)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Class U options travel outside; everything else (Observe included) is
- * inner (section 4.1).  Proxy-Uri is Class U but protect refuses it. */
-static bool is_class_u(uint16_t num)
+/* Option classes (section 4.1).  Class U options travel outside, all
+ * others (unknown ones included) are Class E and encrypted.  Proxy-Uri is
+ * Class U but protect refuses it (4.1.3.3); Observe travels both inside
+ * and outside (4.1.3.5), unless CJ_OSCORE_OBSERVE makes it plain Class E. */
+#define CLS_E 1u
+#define CLS_U 2u
+#define CLS_PROXY_URI 4u
+#define CLS_OSCORE 8u
+#define CLS_OBSERVE 16u
+
+static unsigned opt_class(uint16_t num)
 {
-    return num == CJ_COAP_OPT_URI_HOST || num == CJ_COAP_OPT_URI_PORT ||
-           num == CJ_COAP_OPT_OSCORE || num == CJ_COAP_OPT_PROXY_URI ||
-           num == CJ_COAP_OPT_PROXY_SCHEME;
+    if (num == CJ_COAP_OPT_OSCORE)
+        return CLS_OSCORE;
+    if (num == CJ_COAP_OPT_OBSERVE)
+        return CJ_OSCORE_OBSERVE ? CLS_OBSERVE : CLS_E;
+    if (num == CJ_COAP_OPT_PROXY_URI)
+        return CLS_PROXY_URI;
+    /* Uri-Host 3, Uri-Port 7 and Proxy-Scheme 39 are the x | 4 == 7
+     * numbers other than Proxy-Uri 35. */
+    return ((num | 4) & ~32) == CJ_COAP_OPT_URI_PORT ? CLS_U : CLS_E;
 }
 
-static bool is_request_code(uint8_t code)
+/* A request code (0.01..0.31) or a response code (2.xx..5.xx). */
+static bool code_ok(bool request, uint8_t code)
 {
-    return (code >> 5) == 0 && code != CJ_COAP_EMPTY;
+    return request ? code >> 5 == 0 && code != CJ_COAP_EMPTY
+                   : (code >> 5) - 2u < 4u;
 }
 
-static bool is_response_code(uint8_t code)
+/* Copy n bytes (src may be NULL only when n is 0); returns the end. */
+static uint8_t *put_view(uint8_t *p, const uint8_t *src, size_t n)
 {
-    return (code >> 5) >= 2 && (code >> 5) <= 5;
-}
-
-/* Partial IV: the sequence number big-endian in the fewest bytes, with 0
- * encoded as the single byte 0x00 (section 6.1, example in 6.3). */
-static size_t piv_encode(uint64_t v, uint8_t piv[CJ_OSCORE_MAX_PIV_LEN])
-{
-    uint8_t tmp[CJ_OSCORE_MAX_PIV_LEN];
-    size_t n = 0;
-
-    do {
-        tmp[CJ_OSCORE_MAX_PIV_LEN - 1 - n] = (uint8_t)v;
-        v >>= 8;
-        n++;
-    } while (v != 0 && n < CJ_OSCORE_MAX_PIV_LEN);
-    memcpy(piv, tmp + CJ_OSCORE_MAX_PIV_LEN - n, n);
-    return n;
+    if (n)
+        memcpy(p, src, n);
+    return p + n;
 }
 
 uint64_t cj_oscore_piv_value(const uint8_t *piv, size_t len)
@@ -97,132 +112,123 @@ uint64_t cj_oscore_piv_value(const uint8_t *piv, size_t len)
     return v;
 }
 
-/* Section 5.2: [S | zero-padded ID_PIV | zero-padded PIV] xor Common IV. */
-static void make_nonce(uint8_t nonce[CJ_OSCORE_NONCE_LEN],
-                       const uint8_t civ[CJ_OSCORE_NONCE_LEN],
-                       const uint8_t *id, size_t id_len, const uint8_t *piv,
-                       size_t piv_len)
-{
-    memset(nonce, 0, CJ_OSCORE_NONCE_LEN);
-    nonce[0] = (uint8_t)id_len;
-    if (id_len)
-        memcpy(nonce + 1 + ID_FIELD_LEN - id_len, id, id_len);
-    if (piv_len)
-        memcpy(nonce + CJ_OSCORE_NONCE_LEN - piv_len, piv, piv_len);
-    for (size_t i = 0; i < CJ_OSCORE_NONCE_LEN; i++)
-        nonce[i] ^= civ[i];
-}
+/* ---- context ------------------------------------------------------------ */
 
-/* Section 5.4: Enc_structure ["Encrypt0", h'', external_aad], where
- * external_aad = bstr .cbor [1, [alg], request_kid, request_piv, h''].
- * No Class I options are defined, so the last field is always empty.
- * With kid <= CJ_OSCORE_MAX_ID (< 24) and piv <= 5 bytes every head
- * inside aad_array takes one byte, so its length, 7 + kid + piv, is
- * known before it is written and one encoder pass builds both layers. */
-static int make_aad(uint8_t aad[AAD_MAX], const uint8_t *kid, size_t kid_len,
-                    const uint8_t *piv, size_t piv_len)
+/* Section 3.2.1: output k of the derivation, by HKDF-SHA256 with info =
+ * [id, id_context / nil, alg_aead, type, L]: 0 the Sender Key (Sender
+ * ID, "Key", 16), 1 the Recipient Key (Recipient ID, "Key", 16), 2 the
+ * Common IV (empty ID, "IV", 13).  IDs and ID Context come from ctx,
+ * already checked and copied; INFO_MAX bounds the encoding. */
+static int derive_one(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
+                      int k)
 {
-    static const uint8_t none[1] = {0};
-    cj_cbor_enc_t e;
-
-    if (kid_len > CJ_OSCORE_MAX_ID || piv_len > CJ_OSCORE_MAX_PIV_LEN)
-        return CJ_ERR_INVALID;
-    cj_cbor_enc_init(&e, aad, AAD_MAX);
-    cj_cbor_put_array(&e, 3);
-    cj_cbor_put_tstr(&e, "Encrypt0", 8);
-    cj_cbor_put_bstr(&e, none, 0);
-    cj_cbor_put_bstr_head(&e, 7 + kid_len + piv_len);
-    cj_cbor_put_array(&e, 5);
-    cj_cbor_put_uint(&e, 1);
-    cj_cbor_put_array(&e, 1);
-    cj_cbor_put_uint(&e, CJ_OSCORE_ALG_AES_CCM_16_64_128);
-    cj_cbor_put_bstr(&e, kid_len ? kid : none, kid_len);
-    cj_cbor_put_bstr(&e, piv_len ? piv : none, piv_len);
-    cj_cbor_put_bstr(&e, none, 0);
-    return cj_cbor_enc_finish(&e);
-}
-
-/* Section 3.2.1: info = [id, id_context / nil, alg_aead, type, L]. */
-static int derive_one(const cj_oscore_params_t *p, const uint8_t *id,
-                      size_t id_len, const char *type, size_t type_len,
-                      uint8_t *okm, size_t okm_len)
-{
-    static const uint8_t none[1] = {0};
     uint8_t info[INFO_MAX];
+    uint8_t *okm = k == 0 ? ctx->sender_key
+                   : k == 1 ? ctx->recipient_key
+                            : ctx->common_iv;
+    size_t len = k < 2 ? CJ_OSCORE_KEY_LEN : CJ_OSCORE_NONCE_LEN;
     cj_cbor_enc_t e;
-    int n;
 
     cj_cbor_enc_init(&e, info, sizeof info);
     cj_cbor_put_array(&e, 5);
-    cj_cbor_put_bstr(&e, id_len ? id : none, id_len);
-    if (p->has_id_context)
-        cj_cbor_put_bstr(&e, p->id_context_len ? p->id_context : none,
-                         p->id_context_len);
+    if (k == 0)
+        cj_cbor_put_bstr(&e, ctx->sender_id, ctx->sender_id_len);
+    else
+        cj_cbor_put_bstr(&e, ctx->recipient_id,
+                         k == 1 ? ctx->recipient_id_len : 0);
+    if (ctx->has_id_context)
+        cj_cbor_put_bstr(&e, ctx->id_context, ctx->id_context_len);
     else
         cj_cbor_put_null(&e);
     cj_cbor_put_uint(&e, CJ_OSCORE_ALG_AES_CCM_16_64_128);
-    cj_cbor_put_tstr(&e, type, type_len);
-    cj_cbor_put_uint(&e, okm_len);
-    n = cj_cbor_enc_finish(&e);
-    if (n < 0)
-        return n;
+    cj_cbor_put_tstr(&e, k < 2 ? "Key" : "IV", k < 2 ? 3 : 2);
+    cj_cbor_put_uint(&e, len);
     return cj_crypto_hkdf_sha256(p->master_salt_len ? p->master_salt : NULL,
                                  p->master_salt_len, p->master_secret,
-                                 p->master_secret_len, info, (size_t)n, okm,
-                                 okm_len);
+                                 p->master_secret_len, info, e.len, okm, len);
 }
 
-/* ---- context ------------------------------------------------------------ */
-
-int cj_oscore_ctx_derive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
+/* A parameter of n bytes: at most max, src NULL only when n is 0.
+ * Copied to dst unless dst is NULL. */
+static bool take_param(uint8_t *dst, const uint8_t *src, size_t n, size_t max)
 {
-    int rc;
+    if (n > max || (src == NULL && n > 0))
+        return false;
+    if (dst != NULL)
+        put_view(dst, src, n);
+    return true;
+}
 
+/* Set ctx up from p but for the derived material: cleared, IDs and ID
+ * Context checked and copied.  On failure ctx is left wiped. */
+static int ctx_params(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
+{
     if (ctx == NULL || p == NULL)
         return CJ_ERR_INVALID;
     memset(ctx, 0, sizeof *ctx);
-    if ((p->master_secret == NULL && p->master_secret_len > 0) ||
-        (p->master_salt == NULL && p->master_salt_len > 0) ||
-        (p->sender_id == NULL && p->sender_id_len > 0) ||
-        (p->recipient_id == NULL && p->recipient_id_len > 0) ||
-        (p->has_id_context && p->id_context == NULL &&
-         p->id_context_len > 0))
-        return CJ_ERR_INVALID;
     /* Section 3.3: IDs fit the nonce and differ from each other. */
-    if (p->sender_id_len > CJ_OSCORE_MAX_ID ||
-        p->recipient_id_len > CJ_OSCORE_MAX_ID ||
-        (p->has_id_context && p->id_context_len > CJ_OSCORE_MAX_ID_CONTEXT))
-        return CJ_ERR_INVALID;
-    if (p->sender_id_len == p->recipient_id_len &&
-        (p->sender_id_len == 0 ||
-         memcmp(p->sender_id, p->recipient_id, p->sender_id_len) == 0))
-        return CJ_ERR_INVALID;
-
-    rc = derive_one(p, p->sender_id, p->sender_id_len, "Key", 3,
-                    ctx->sender_key, CJ_OSCORE_KEY_LEN);
-    if (rc == CJ_OK)
-        rc = derive_one(p, p->recipient_id, p->recipient_id_len, "Key", 3,
-                        ctx->recipient_key, CJ_OSCORE_KEY_LEN);
-    if (rc == CJ_OK)
-        rc = derive_one(p, NULL, 0, "IV", 2, ctx->common_iv,
-                        CJ_OSCORE_NONCE_LEN);
-    if (rc != CJ_OK) {
+    if (!take_param(NULL, p->master_secret, p->master_secret_len, SIZE_MAX) ||
+        !take_param(NULL, p->master_salt, p->master_salt_len, SIZE_MAX) ||
+        !take_param(ctx->sender_id, p->sender_id, p->sender_id_len,
+                    CJ_OSCORE_MAX_ID) ||
+        !take_param(ctx->recipient_id, p->recipient_id, p->recipient_id_len,
+                    CJ_OSCORE_MAX_ID) ||
+        (p->has_id_context &&
+         !take_param(ctx->id_context, p->id_context, p->id_context_len,
+                     CJ_OSCORE_MAX_ID_CONTEXT)) ||
+        (p->sender_id_len == p->recipient_id_len &&
+         memcmp(ctx->sender_id, ctx->recipient_id, p->sender_id_len) == 0)) {
         cj_crypto_wipe(ctx, sizeof *ctx);
-        return rc;
+        return CJ_ERR_INVALID;
     }
-    if (p->sender_id_len)
-        memcpy(ctx->sender_id, p->sender_id, p->sender_id_len);
-    if (p->recipient_id_len)
-        memcpy(ctx->recipient_id, p->recipient_id, p->recipient_id_len);
     ctx->sender_id_len = (uint8_t)p->sender_id_len;
     ctx->recipient_id_len = (uint8_t)p->recipient_id_len;
     ctx->has_id_context = p->has_id_context;
-    if (p->has_id_context) {
-        if (p->id_context_len)
-            memcpy(ctx->id_context, p->id_context, p->id_context_len);
+    if (p->has_id_context)
         ctx->id_context_len = (uint8_t)p->id_context_len;
-    }
     return CJ_OK;
+}
+
+int cj_oscore_ctx_derive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
+{
+    int rc = ctx_params(ctx, p);
+
+    for (int k = 0; k < 3 && rc == CJ_OK; k++)
+        rc = derive_one(ctx, p, k);
+    if (rc != CJ_OK && ctx != NULL)
+        cj_crypto_wipe(ctx, sizeof *ctx);
+    return rc;
+}
+
+int cj_oscore_ctx_load(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
+                       const uint8_t okm[CJ_OSCORE_OKM_LEN])
+{
+    int rc = okm == NULL ? CJ_ERR_INVALID : ctx_params(ctx, p);
+
+    if (rc == CJ_OK) {
+        memcpy(ctx->sender_key, okm, CJ_OSCORE_KEY_LEN);
+        memcpy(ctx->recipient_key, okm + CJ_OSCORE_KEY_LEN, CJ_OSCORE_KEY_LEN);
+        memcpy(ctx->common_iv, okm + 2 * CJ_OSCORE_KEY_LEN,
+               CJ_OSCORE_NONCE_LEN);
+    }
+    return rc;
+}
+
+int cj_oscore_okm(const cj_oscore_params_t *p, uint8_t okm[CJ_OSCORE_OKM_LEN])
+{
+    cj_oscore_ctx_t c;
+    int rc;
+
+    if (okm == NULL)
+        return CJ_ERR_INVALID;
+    rc = cj_oscore_ctx_derive(&c, p);
+    if (rc == CJ_OK) {
+        memcpy(okm, c.sender_key, CJ_OSCORE_KEY_LEN);
+        memcpy(okm + CJ_OSCORE_KEY_LEN, c.recipient_key, CJ_OSCORE_KEY_LEN);
+        memcpy(okm + 2 * CJ_OSCORE_KEY_LEN, c.common_iv, CJ_OSCORE_NONCE_LEN);
+    }
+    cj_crypto_wipe(&c, sizeof c);
+    return rc;
 }
 
 int cj_oscore_ctx_attach(cj_oscore_ctx_t *ctx, const cj_platform_t *platform,
@@ -365,27 +371,20 @@ int cj_oscore_option_decode(const uint8_t *val, size_t len,
  * Partial IV, s and kid context, kid.  Returns the length. */
 static size_t option_write(uint8_t *out, const cj_oscore_option_t *o)
 {
-    size_t pos = 1;
+    uint8_t *p = out + 1;
 
     out[0] = (uint8_t)(o->piv_len | (o->has_kid_context ? FLAG_H : 0) |
                        (o->has_kid ? FLAG_K : 0));
     if (out[0] == 0)
         return 0; /* all flags zero: the value is empty (section 2) */
-    if (o->piv_len) {
-        memcpy(out + pos, o->piv, o->piv_len);
-        pos += o->piv_len;
-    }
+    p = put_view(p, o->piv, o->piv_len);
     if (o->has_kid_context) {
-        out[pos++] = (uint8_t)o->kid_context_len;
-        if (o->kid_context_len)
-            memcpy(out + pos, o->kid_context, o->kid_context_len);
-        pos += o->kid_context_len;
+        *p++ = (uint8_t)o->kid_context_len;
+        p = put_view(p, o->kid_context, o->kid_context_len);
     }
-    if (o->has_kid && o->kid_len) {
-        memcpy(out + pos, o->kid, o->kid_len);
-        pos += o->kid_len;
-    }
-    return pos;
+    if (o->has_kid)
+        p = put_view(p, o->kid, o->kid_len);
+    return (size_t)(p - out);
 }
 
 int cj_oscore_option_encode(uint8_t *out, size_t cap,
@@ -454,218 +453,342 @@ void cj_oscore_replay_update(cj_oscore_replay_t *w, uint64_t piv)
         w->bitmap |= (uint32_t)1u << shift;
 }
 
-/* ---- request binding (section 5.4 request_kid, request_piv) ----------- */
+/* ---- message binding (sections 5.2 and 5.4) ----------------------------- */
 
 /* A binding a response can be protected or verified with: a kid that
  * fits the nonce and a Partial IV of 1..5 bytes. */
 static bool req_ok(const cj_oscore_req_t *req)
 {
-    return req != NULL && req->kid_len <= CJ_OSCORE_MAX_ID &&
+    return req->kid_len <= CJ_OSCORE_MAX_ID &&
            req->piv_len - 1u < CJ_OSCORE_MAX_PIV_LEN;
 }
 
-/* Record what a response to this request is bound to (req may be NULL).
- * Callers pass a kid of at most CJ_OSCORE_MAX_ID bytes (the context's
- * own ID, or a received kid that matched it) and a Partial IV of at
- * most CJ_OSCORE_MAX_PIV_LEN bytes. */
-static void req_bind(cj_oscore_req_t *req, const uint8_t *kid, size_t kid_len,
-                     const uint8_t *piv, size_t piv_len)
+/* A message's own binding: the sender's ID and the Partial IV it carries
+ * (none: piv_len 0).  Callers pass an ID of at most CJ_OSCORE_MAX_ID
+ * bytes and a Partial IV of at most CJ_OSCORE_MAX_PIV_LEN. */
+static void bind(cj_oscore_req_t *b, const uint8_t *id, size_t id_len,
+                 const uint8_t *piv, size_t piv_len)
 {
-    if (req == NULL)
-        return;
-    memset(req, 0, sizeof *req);
-    if (kid_len)
-        memcpy(req->kid, kid, kid_len);
-    req->kid_len = (uint8_t)kid_len;
-    if (piv_len)
-        memcpy(req->piv, piv, piv_len);
-    req->piv_len = (uint8_t)piv_len;
+    memset(b, 0, sizeof *b);
+    put_view(b->kid, id, id_len);
+    b->kid_len = (uint8_t)id_len;
+    put_view(b->piv, piv, piv_len);
+    b->piv_len = (uint8_t)piv_len;
 }
 
-/* ---- protect (sections 8.1 and 8.3) ------------------------------------- */
-
-/* Read every option of a parsed message into tab.  Fails with
- * CJ_ERR_NOSPACE beyond CJ_COAP_MAX_OPTIONS. */
-static int collect_opts(const cj_coap_msg_t *m, cj_coap_opt_t *tab)
+/* AAD and nonce of a message whose own binding is *own, answering *req
+ * (NULL for a request); returns the AAD length.
+ *   Nonce (5.2): [S | zero-padded ID_PIV | zero-padded PIV] xor Common
+ *   IV, from this message's Partial IV if it has one, else the request's.
+ *   AAD (5.4): Enc_structure ["Encrypt0", h'', external_aad], where
+ *   external_aad = bstr .cbor [1, [alg], request_kid, request_piv, h''].
+ *   No Class I options are defined, so the last field is always empty.
+ *   With kid <= CJ_OSCORE_MAX_ID (< 24) and piv <= 5 bytes every head in
+ *   aad_array takes one byte, so the array is 7 + kid + piv bytes and
+ *   the whole structure is a fixed head with three short strings. */
+static size_t seal_inputs(const cj_oscore_ctx_t *ctx,
+                          const cj_oscore_req_t *own,
+                          const cj_oscore_req_t *req,
+                          uint8_t nonce[CJ_OSCORE_NONCE_LEN],
+                          uint8_t aad[AAD_MAX])
 {
-    cj_coap_opt_iter_t it;
-    cj_coap_opt_t o;
-    size_t n = 0;
+    static const uint8_t aad_head[16] = {
+        0x83, 0x68, 'E', 'n', 'c', 'r', 'y', 'p', 't', '0', 0x40,
+        0x40, /* bstr head of aad_array, length added below */
+        0x85, 0x01, 0x81, CJ_OSCORE_ALG_AES_CCM_16_64_128};
+    const cj_oscore_req_t *r = own->piv_len ? own : req;
+    uint8_t *p;
 
-    cj_coap_opt_iter_init(&it, m);
-    while (cj_coap_opt_next(&it, &o)) {
-        if (n == CJ_COAP_MAX_OPTIONS)
-            return CJ_ERR_NOSPACE;
-        tab[n++] = o;
+    memset(nonce, 0, CJ_OSCORE_NONCE_LEN);
+    nonce[0] = r->kid_len;
+    put_view(nonce + 1 + ID_FIELD_LEN - r->kid_len, r->kid, r->kid_len);
+    put_view(nonce + CJ_OSCORE_NONCE_LEN - r->piv_len, r->piv, r->piv_len);
+    for (size_t i = 0; i < CJ_OSCORE_NONCE_LEN; i++)
+        nonce[i] ^= ctx->common_iv[i];
+
+    r = req ? req : own;
+    memcpy(aad, aad_head, sizeof aad_head);
+    aad[11] = (uint8_t)(aad[11] + 7 + r->kid_len + r->piv_len);
+    p = aad + sizeof aad_head;
+    *p++ = (uint8_t)(0x40 | r->kid_len);
+    p = put_view(p, r->kid, r->kid_len);
+    *p++ = (uint8_t)(0x40 | r->piv_len);
+    p = put_view(p, r->piv, r->piv_len);
+    *p++ = 0x40;
+    return (size_t)(p - aad);
+}
+
+/* ---- option split and merge (section 4.1) ------------------------------- */
+
+/* Append to b, in number order, the options t[i] whose class is in the
+ * low byte of masks (i < split) or in its second byte (i >= split).
+ * t[0..split) and t[split..n) are each in wire order; among equal
+ * numbers table order is kept, so repeated options keep theirs.  The
+ * next option is the one with the least (number, index) key above the
+ * last one written.  With obs not NULL every Observe option is written
+ * as *obs instead. */
+static void put_opts(cj_coap_builder_t *b, const cj_coap_opt_t *t,
+                     size_t split, size_t n, unsigned masks,
+                     const cj_coap_opt_t *obs)
+{
+    uint32_t last = 0;
+
+    for (;;) {
+        const cj_coap_opt_t *o;
+        uint32_t best = UINT32_MAX;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t key = ((uint32_t)t[i].num << 8 | (uint32_t)i) + 1;
+            if ((opt_class(t[i].num) & (i < split ? masks : masks >> 8)) &&
+                key > last && key < best)
+                best = key;
+        }
+        if (best == UINT32_MAX)
+            return;
+        last = best;
+        o = &t[(best - 1) & 0xff];
+        if (obs && opt_class(o->num) == CLS_OBSERVE)
+            o = obs;
+        cj_coap_build_opt(b, o->num, o->val, o->len);
     }
-    return (int)n;
 }
 
-static int protect(cj_oscore_ctx_t *ctx, bool is_request,
-                   const cj_oscore_req_t *req, bool new_piv,
-                   const uint8_t *coap, size_t len, uint8_t *out, size_t cap,
-                   cj_oscore_req_t *req_out)
+/* ---- protect and unprotect (sections 8.1 to 8.4) ----------------------- */
+
+static bool id_equal(const uint8_t *a, size_t alen, const uint8_t *b,
+                     size_t blen)
 {
-    cj_coap_opt_t opts[CJ_COAP_MAX_OPTIONS];
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* Protect (seal) or unprotect a request (req NULL) or a response to
+ * *req.  Both directions share the steps: parse the message and take its
+ * options; bind it (own: the sender's ID and this message's Partial IV);
+ * AAD and nonce; write the result to out as a CoAP message with the
+ * message's type, MID and token and options picked by class.  Protect
+ * then appends the plaintext and seals it in place; unprotect opened the
+ * ciphertext in place before and appends the inner payload.  msg is only
+ * written when unprotecting. */
+static int xcode(cj_oscore_ctx_t *ctx, const cj_oscore_req_t *req,
+                 bool new_piv, bool seal, uint8_t *msg, size_t len,
+                 uint8_t *out, size_t cap, cj_oscore_req_t *req_out)
+{
+    /* Outer code of a protected message (sections 4.2 and 4.1.3.5): a
+     * request is POST (FETCH with Observe), a response 2.04 (2.05 with
+     * Observe). */
+    static const uint8_t outer_code[4] = {CJ_COAP_POST, CJ_COAP_FETCH,
+                                          CJ_COAP_CHANGED, CJ_COAP_CONTENT};
+    /* Outer options of the message, then (unprotect) the inner ones or
+     * (protect) the OSCORE option. */
+    cj_coap_opt_t t[2 * CJ_COAP_MAX_OPTIONS];
+    cj_coap_opt_t obs = {CJ_COAP_OPT_OBSERVE, 0, NULL};
+    const cj_coap_opt_t *oscore = NULL;
     cj_coap_msg_t m;
     cj_coap_builder_t b;
     cj_oscore_option_t ov;
+    cj_oscore_req_t own;
     uint8_t optval[OPT_VAL_MAX];
     uint8_t piv[CJ_OSCORE_MAX_PIV_LEN];
     uint8_t aad[AAD_MAX];
     uint8_t nonce[CJ_OSCORE_NONCE_LEN];
-    size_t nopts, piv_len = 0, pos, pt_start, i;
-    bool oscore_written = false;
-    const cj_coap_opt_t *obs = NULL; /* the first Observe option */
-    uint16_t prev;
-    size_t optval_len;
-    int rc, aad_len;
+    const uint8_t *payload, *p = piv;
+    size_t n, payload_len, aad_len, pos, pt_len = 0;
+    unsigned cls = 0, masks;
+    bool twice = false;
+    uint64_t pivv = 0;
+    uint8_t *pt = NULL, code;
+    int rc;
 
-    if (coap == NULL || out == NULL)
+    if (ctx == NULL || msg == NULL || out == NULL ||
+        (req != NULL && !req_ok(req)))
         return CJ_ERR_INVALID;
-    rc = cj_coap_parse(&m, coap, len);
+    rc = cj_coap_parse(&m, msg, len);
     if (rc < 0)
         return rc;
-    if (is_request ? !is_request_code(m.code) : !is_response_code(m.code))
-        return CJ_ERR_INVALID;
-    rc = collect_opts(&m, opts);
+    rc = cj_coap_opts_decode(m.opts, m.opts_len, t, CJ_COAP_MAX_OPTIONS,
+                             &payload, &payload_len);
     if (rc < 0)
         return rc;
-    nopts = (size_t)rc;
-    for (i = 0; i < nopts; i++) {
+    n = (size_t)rc;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = opt_class(t[i].num);
+        /* Section 2: the OSCORE option is not repeatable. */
+        if (c & CLS_OSCORE) {
+            twice = oscore != NULL;
+            oscore = &t[i];
+        }
+        cls |= c;
+    }
+
+    memset(&ov, 0, sizeof ov);
+    if (seal) {
         /* Section 4.1.3.7: no nested OSCORE.  Proxy-Uri must have been
          * split by the caller (section 4.1.3.3). */
-        if (opts[i].num == CJ_COAP_OPT_OSCORE ||
-            opts[i].num == CJ_COAP_OPT_PROXY_URI)
+        if (!code_ok(req == NULL, m.code) ||
+            (cls & (CLS_OSCORE | CLS_PROXY_URI)))
             return CJ_ERR_INVALID;
-        if (CJ_OSCORE_OBSERVE && opts[i].num == CJ_COAP_OPT_OBSERVE &&
-            obs == NULL)
-            obs = &opts[i];
-    }
-
-    /* A fresh Partial IV comes from the sender sequence number, which is
-     * read here and only advanced once the message is complete. */
-    memset(&ov, 0, sizeof ov);
-    if (is_request || new_piv) {
-        if (ctx->ssn > CJ_OSCORE_MAX_SSN)
-            return CJ_ERR_SEQ_EXHAUSTED;
-        piv_len = piv_encode(ctx->ssn, piv);
-        ov.piv = piv;
-        ov.piv_len = piv_len;
-        if (ctx->send_kid_context && ctx->has_id_context) {
-            ov.has_kid_context = true;
-            ov.kid_context = ctx->id_context;
-            ov.kid_context_len = ctx->id_context_len;
+        /* A fresh Partial IV comes from the sender sequence number, read
+         * here and only advanced once the message is complete: big-endian
+         * in the fewest bytes, 0 as one byte 0x00 (sections 6.1, 6.3). */
+        if (req == NULL || new_piv) {
+            uint64_t v = ctx->ssn;
+            if (v > CJ_OSCORE_MAX_SSN)
+                return CJ_ERR_SEQ_EXHAUSTED;
+            for (size_t i = CJ_OSCORE_MAX_PIV_LEN; i-- > 0; v >>= 8)
+                piv[i] = (uint8_t)v;
+            while (p < piv + CJ_OSCORE_MAX_PIV_LEN - 1 && *p == 0)
+                p++;
+            ov.piv = p;
+            ov.piv_len = (size_t)(piv + CJ_OSCORE_MAX_PIV_LEN - p);
+            if (ctx->send_kid_context && ctx->has_id_context) {
+                ov.has_kid_context = true;
+                ov.kid_context = ctx->id_context;
+                ov.kid_context_len = ctx->id_context_len;
+            }
         }
-    }
-    if (is_request) {
-        ov.has_kid = true;
-        ov.kid = ctx->sender_id;
-        ov.kid_len = ctx->sender_id_len;
-        aad_len = make_aad(aad, ctx->sender_id, ctx->sender_id_len, piv,
-                           piv_len);
-        make_nonce(nonce, ctx->common_iv, ctx->sender_id, ctx->sender_id_len,
-                   piv, piv_len);
+        if (req == NULL) {
+            ov.has_kid = true;
+            ov.kid = ctx->sender_id;
+            ov.kid_len = ctx->sender_id_len;
+        }
     } else {
-        if (!req_ok(req))
-            return CJ_ERR_INVALID;
-        aad_len = make_aad(aad, req->kid, req->kid_len, req->piv,
-                           req->piv_len);
-        if (new_piv)
-            make_nonce(nonce, ctx->common_iv, ctx->sender_id,
-                       ctx->sender_id_len, piv, piv_len);
-        else /* section 5.2: reuse the request nonce */
-            make_nonce(nonce, ctx->common_iv, req->kid, req->kid_len,
-                       req->piv, req->piv_len);
+        /* Section 2: exactly one OSCORE option, and a payload.  Section
+         * 8.2 step 2: a request names its context by kid (and kid
+         * context); it cannot be decompressed without a Partial IV. */
+        if (oscore == NULL || twice ||
+            cj_oscore_option_decode(oscore->val, oscore->len, &ov) != CJ_OK ||
+            m.payload_len < 1 + CJ_OSCORE_TAG_LEN ||
+            (req == NULL && ov.piv_len == 0))
+            return CJ_ERR_OSCORE_DECODE;
+        if ((req == NULL && !ov.has_kid) ||
+            (ov.has_kid && !id_equal(ov.kid, ov.kid_len, ctx->recipient_id,
+                                     ctx->recipient_id_len)) ||
+            (ov.has_kid_context &&
+             (!ctx->has_id_context ||
+              !id_equal(ov.kid_context, ov.kid_context_len, ctx->id_context,
+                        ctx->id_context_len))))
+            return CJ_ERR_UNKNOWN_CONTEXT;
     }
-    if (aad_len < 0)
-        return aad_len;
-    /* Fits optval: the context bounds its IDs by the configured limits. */
-    optval_len = option_write(optval, &ov);
+    bind(&own, seal ? ctx->sender_id : ctx->recipient_id,
+         seal ? ctx->sender_id_len : ctx->recipient_id_len, ov.piv,
+         ov.piv_len);
+    /* Section 7.4: replay is checked before any decryption work. */
+    if (!seal && own.piv_len) {
+        pivv = cj_oscore_piv_value(own.piv, own.piv_len);
+        rc = cj_oscore_replay_check(&ctx->replay, pivv);
+        if (rc < 0)
+            return rc;
+    }
+    aad_len = seal_inputs(ctx, &own, req, nonce, aad);
 
-    /* Outer header: code POST / 2.04, or FETCH / 2.05 with Observe
-     * (sections 4.2 and 4.1.3.5); type, MID and token unchanged. */
-    cj_coap_build_init(&b, out, cap, m.type,
-                       is_request ? (obs ? CJ_COAP_FETCH : CJ_COAP_POST)
-                                  : (obs ? CJ_COAP_CONTENT
-                                             : CJ_COAP_CHANGED),
-                       m.mid, m.token, m.token_len);
-    for (i = 0; i < nopts; i++) {
-        const cj_coap_opt_t *o = &opts[i];
-        if (!oscore_written && o->num > CJ_COAP_OPT_OSCORE) {
-            cj_coap_build_opt(&b, CJ_COAP_OPT_OSCORE, optval, optval_len);
-            oscore_written = true;
+    if (seal) {
+        /* Outer options: Class U, the OSCORE option (appended to t as a
+         * second run), and Observe with its original value (4.1.3.5).
+         * The option value fits optval: the context bounds its IDs by the
+         * configured limits. */
+        cls &= CLS_OBSERVE;
+        code = outer_code[(req != NULL) << 1 | (cls != 0)];
+        t[n].num = CJ_COAP_OPT_OSCORE;
+        t[n].len = (uint16_t)option_write(optval, &ov);
+        t[n].val = optval;
+        masks = CLS_U | CLS_OSCORE | cls;
+        pos = ++n;
+    } else {
+        /* Decrypt in place; on a bad tag the port wipes the region. */
+        pt = msg + (m.payload - msg);
+        rc = cj_crypto_ccm_open(ctx->recipient_key, nonce, aad, aad_len, pt,
+                                m.payload_len, CJ_OSCORE_TAG_LEN);
+        if (rc < 0)
+            return rc;
+        pt_len = (size_t)rc;
+        /* Section 5.3: code byte, Class E options, optional payload. */
+        code = pt[0];
+        rc = CJ_ERR_OSCORE_DECODE;
+        if (!code_ok(req == NULL, code))
+            goto fail;
+        rc = cj_coap_opts_decode(pt + 1, pt_len - 1, t + n,
+                                 CJ_COAP_MAX_OPTIONS, &payload, &payload_len);
+        if (rc < 0) {
+            if (rc != CJ_ERR_NOSPACE)
+                rc = CJ_ERR_OSCORE_DECODE;
+            goto fail;
         }
-        /* Outer Observe carries the original value (4.1.3.5). */
-        if (is_class_u(o->num) || (obs && o->num == CJ_COAP_OPT_OBSERVE))
-            cj_coap_build_opt(&b, o->num, o->val, o->len);
+        /* Section 4.1.3.5.2: a notification's inner Observe is empty;
+         * hand the application the three low bytes of the Partial IV,
+         * which order notifications and are authenticated. */
+        if (req && own.piv_len) {
+            obs.len = own.piv_len < 3 ? own.piv_len : 3;
+            obs.val = own.piv + own.piv_len - obs.len;
+            while (obs.len && *obs.val == 0) {
+                obs.val++;
+                obs.len--;
+            }
+            cls = CLS_OBSERVE;
+        } else {
+            cls = 0;
+        }
+        /* Outer Class U options merged in number order with the inner
+         * Class E options; outer Class E (Observe included) and inner
+         * Class U are discarded (sections 8.2 and 8.4 step 1). */
+        masks = (CLS_U | CLS_PROXY_URI) | (CLS_E | CLS_OBSERVE) << 8;
+        pos = n + (size_t)rc;
     }
-    if (!oscore_written)
-        cj_coap_build_opt(&b, CJ_COAP_OPT_OSCORE, optval, optval_len);
+    /* Type, MID and token are the outer ones either way. */
+    cj_coap_build_init(&b, out, cap, m.type, code, m.mid, m.token,
+                       m.token_len);
+    put_opts(&b, t, n, pos, masks, seal || !cls ? NULL : &obs);
+    if (seal) {
+        /* Plaintext (section 5.3) straight behind the outer options, by
+         * the same builder: the payload marker and the code start the
+         * payload; the option state is then reset so that the Class E
+         * options follow with deltas from 0, and the inner payload with
+         * its own marker (Observe: see section 4.1.3.5.2 above). */
+        cj_coap_build_payload(&b, &m.code, 1);
+        pos = b.len - 1;
+        b.has_payload = false;
+        b.last_opt = 0;
+        put_opts(&b, t, n - 1, n - 1, CLS_E | CLS_OBSERVE,
+                 req && cls ? &obs : NULL);
+        payload = m.payload;
+        payload_len = m.payload_len;
+    }
+    cj_coap_build_payload(&b, payload, payload_len);
     rc = cj_coap_build_finish(&b);
     if (rc < 0)
-        goto fail;
+        goto wipe;
 
-    /* Plaintext (section 5.3) written straight after the payload marker,
-     * then sealed in place: code, Class E options, payload. */
-    pos = (size_t)rc;
-    if (cap - pos < 2 + CJ_OSCORE_TAG_LEN) {
-        rc = CJ_ERR_NOSPACE;
-        goto fail;
-    }
-    out[pos++] = 0xff;
-    pt_start = pos;
-    out[pos++] = m.code;
-    prev = 0;
-    for (i = 0; i < nopts; i++) {
-        const cj_coap_opt_t *o = &opts[i];
-        const uint8_t *val = o->val;
-        size_t vlen = o->len;
-        if (is_class_u(o->num))
-            continue;
-        /* Inner Observe: the request's value; empty in notifications
-         * (section 4.1.3.5.2). */
-        if (o == obs && !is_request)
-            vlen = 0;
-        rc = cj_coap_opt_encode(out + pos, cap - pos, prev, o->num, val, vlen);
-        if (rc < 0)
-            goto fail;
-        pos += (size_t)rc;
-        prev = o->num;
-    }
-    if (m.payload_len) {
-        if (cap - pos < 1 + m.payload_len) {
+    if (seal) {
+        pt = out + pos;
+        pt_len = (size_t)rc - pos;
+        if (cap - (size_t)rc < CJ_OSCORE_TAG_LEN) {
             rc = CJ_ERR_NOSPACE;
-            goto fail;
+            goto wipe;
         }
-        out[pos++] = 0xff;
-        memcpy(out + pos, m.payload, m.payload_len);
-        pos += m.payload_len;
-    }
-    if (cap - pos < CJ_OSCORE_TAG_LEN) {
-        rc = CJ_ERR_NOSPACE;
-        goto fail;
-    }
-
-    /* Appendix B.1.1: the number is durable-reserved before it is used. */
-    if (piv_len) {
-        rc = ssn_reserve(ctx);
+        /* Appendix B.1.1: the number is durable-reserved before use. */
+        if (own.piv_len && (rc = ssn_reserve(ctx)) < 0)
+            goto wipe;
+        rc = cj_crypto_ccm_seal(ctx->sender_key, nonce, aad, aad_len, pt,
+                                pt_len, CJ_OSCORE_TAG_LEN);
         if (rc < 0)
-            goto fail;
+            goto wipe;
+        rc += (int)pos;
+        if (own.piv_len)
+            ctx->ssn++;
+    } else if (own.piv_len) {
+        /* Accepted: only now does the Partial IV enter the window. */
+        cj_oscore_replay_update(&ctx->replay, pivv);
     }
-    rc = cj_crypto_ccm_seal(ctx->sender_key, nonce, aad, (size_t)aad_len,
-                            out + pt_start, pos - pt_start, CJ_OSCORE_TAG_LEN);
-    if (rc < 0)
-        goto fail;
-    pos = pt_start + (size_t)rc;
-    if (piv_len)
-        ctx->ssn++;
-    req_bind(req_out, ctx->sender_id, ctx->sender_id_len, piv, piv_len);
-    return (int)pos;
+    if (req_out)
+        memcpy(req_out, &own, sizeof own);
+    return rc;
 
-fail:
-    /* Nothing leaves: the partial message may hold plaintext. */
+wipe:
+    /* Nothing leaves: the output may hold plaintext. */
     cj_crypto_wipe(out, cap);
+fail:
+    /* Authentic but unusable: release none of it (pt is NULL/0 on the
+     * protect side). */
+    if (!seal)
+        cj_crypto_wipe(pt, pt_len);
     return rc;
 }
 
@@ -673,9 +796,9 @@ int cj_oscore_protect_request(cj_oscore_ctx_t *ctx, const uint8_t *coap,
                               size_t len, uint8_t *out, size_t cap,
                               cj_oscore_req_t *req)
 {
-    if (ctx == NULL)
-        return CJ_ERR_INVALID;
-    return protect(ctx, true, NULL, true, coap, len, out, cap, req);
+    /* Protect reads coap and never writes it. */
+    return xcode(ctx, NULL, true, true, (uint8_t *)(uintptr_t)coap, len, out,
+                 cap, req);
 }
 
 int cj_oscore_protect_response(cj_oscore_ctx_t *ctx,
@@ -683,196 +806,24 @@ int cj_oscore_protect_response(cj_oscore_ctx_t *ctx,
                                const uint8_t *coap, size_t len, uint8_t *out,
                                size_t cap)
 {
-    if (ctx == NULL || req == NULL)
+    if (req == NULL)
         return CJ_ERR_INVALID;
-    return protect(ctx, false, req, new_piv, coap, len, out, cap, NULL);
-}
-
-/* ---- unprotect (sections 8.2 and 8.4) ----------------------------------- */
-
-static bool id_equal(const uint8_t *a, size_t alen, const uint8_t *b,
-                     size_t blen)
-{
-    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
-}
-
-static int unprotect(cj_oscore_ctx_t *ctx, bool is_request,
-                     const cj_oscore_req_t *req, uint8_t *msg, size_t len,
-                     uint8_t *out, size_t cap, cj_oscore_req_t *req_out)
-{
-    cj_coap_opt_t outer[CJ_COAP_MAX_OPTIONS];
-    cj_coap_opt_t inner[CJ_COAP_MAX_OPTIONS];
-    cj_coap_msg_t m;
-    cj_coap_builder_t b;
-    cj_oscore_option_t ov;
-    const cj_coap_opt_t *oscore = NULL;
-    const uint8_t *payload;
-    uint8_t aad[AAD_MAX];
-    uint8_t nonce[CJ_OSCORE_NONCE_LEN];
-    uint8_t obs_val[3];
-    uint8_t *ct, *pt;
-    size_t nouter, ninner, payload_len, pt_len = 0, i, j;
-    uint64_t pivv = 0;
-    int rc, aad_len;
-
-    if (msg == NULL || out == NULL)
-        return CJ_ERR_INVALID;
-    rc = cj_coap_parse(&m, msg, len);
-    if (rc < 0)
-        return rc;
-    rc = collect_opts(&m, outer);
-    if (rc < 0)
-        return rc;
-    nouter = (size_t)rc;
-
-    /* Section 2: exactly one OSCORE option, and a payload. */
-    for (i = 0; i < nouter; i++) {
-        if (outer[i].num != CJ_COAP_OPT_OSCORE)
-            continue;
-        if (oscore != NULL)
-            return CJ_ERR_OSCORE_DECODE;
-        oscore = &outer[i];
-    }
-    if (oscore == NULL ||
-        cj_oscore_option_decode(oscore->val, oscore->len, &ov) != CJ_OK)
-        return CJ_ERR_OSCORE_DECODE;
-    if (m.payload_len < 1 + CJ_OSCORE_TAG_LEN)
-        return CJ_ERR_OSCORE_DECODE;
-
-    /* Section 8.2 step 2: a request names its context by kid (and kid
-     * context); it cannot be decompressed without a Partial IV. */
-    if (is_request) {
-        if (ov.piv_len == 0)
-            return CJ_ERR_OSCORE_DECODE;
-        if (!ov.has_kid)
-            return CJ_ERR_UNKNOWN_CONTEXT;
-    } else if (!req_ok(req)) {
-        return CJ_ERR_INVALID;
-    }
-    if (ov.has_kid && !id_equal(ov.kid, ov.kid_len, ctx->recipient_id,
-                                ctx->recipient_id_len))
-        return CJ_ERR_UNKNOWN_CONTEXT;
-    if (ov.has_kid_context &&
-        (!ctx->has_id_context ||
-         !id_equal(ov.kid_context, ov.kid_context_len, ctx->id_context,
-                   ctx->id_context_len)))
-        return CJ_ERR_UNKNOWN_CONTEXT;
-
-    /* Section 7.4: replay is checked before any decryption work. */
-    if (ov.piv_len) {
-        pivv = cj_oscore_piv_value(ov.piv, ov.piv_len);
-        rc = cj_oscore_replay_check(&ctx->replay, pivv);
-        if (rc < 0)
-            return rc;
-    }
-
-    if (is_request) {
-        aad_len = make_aad(aad, ov.kid, ov.kid_len, ov.piv, ov.piv_len);
-    } else {
-        aad_len = make_aad(aad, req->kid, req->kid_len, req->piv,
-                           req->piv_len);
-    }
-    if (aad_len < 0)
-        return aad_len;
-    if (ov.piv_len)
-        make_nonce(nonce, ctx->common_iv, ctx->recipient_id,
-                   ctx->recipient_id_len, ov.piv, ov.piv_len);
-    else /* section 8.4 step 4: the request nonce */
-        make_nonce(nonce, ctx->common_iv, req->kid, req->kid_len, req->piv,
-                   req->piv_len);
-
-    /* Decrypt in place; on a bad tag the port wipes the region. */
-    ct = msg + (m.payload - msg);
-    rc = cj_crypto_ccm_open(ctx->recipient_key, nonce, aad, (size_t)aad_len,
-                            ct, m.payload_len, CJ_OSCORE_TAG_LEN);
-    if (rc < 0)
-        return rc;
-    pt = ct;
-    pt_len = (size_t)rc;
-
-    /* Section 5.3: code byte, Class E options, optional payload. */
-    if (is_request ? !is_request_code(pt[0]) : !is_response_code(pt[0])) {
-        rc = CJ_ERR_OSCORE_DECODE;
-        goto fail;
-    }
-    rc = cj_coap_opts_decode(pt + 1, pt_len - 1, inner, CJ_COAP_MAX_OPTIONS,
-                             &payload, &payload_len);
-    if (rc < 0) {
-        rc = rc == CJ_ERR_NOSPACE ? CJ_ERR_NOSPACE : CJ_ERR_OSCORE_DECODE;
-        goto fail;
-    }
-    ninner = (size_t)rc;
-
-    /* Reassemble: outer type, MID and token; inner code; outer Class U
-     * options merged in number order with inner Class E options.  Outer
-     * Class E (Observe included) and inner Class U are discarded
-     * (sections 8.2 and 8.4 step 1). */
-    cj_coap_build_init(&b, out, cap, m.type, pt[0], m.mid, m.token,
-                       m.token_len);
-    i = 0;
-    j = 0;
-    for (;;) {
-        while (i < nouter && (!is_class_u(outer[i].num) ||
-                              outer[i].num == CJ_COAP_OPT_OSCORE))
-            i++;
-        while (j < ninner && is_class_u(inner[j].num))
-            j++;
-        if (i == nouter && j == ninner)
-            break;
-        if (j == ninner || (i < nouter && outer[i].num < inner[j].num)) {
-            cj_coap_build_opt(&b, outer[i].num, outer[i].val, outer[i].len);
-            i++;
-        } else if (CJ_OSCORE_OBSERVE && !is_request &&
-                   inner[j].num == CJ_COAP_OPT_OBSERVE &&
-                   ov.piv_len) {
-            /* Section 4.1.3.5.2: a notification's inner Observe is empty;
-             * hand the application the three low bytes of the Partial IV,
-             * which order notifications and are authenticated. */
-            uint32_t v = (uint32_t)(pivv & 0xffffffu);
-            size_t n = 0, k;
-            for (k = 0; k < 3; k++)
-                if (n || (uint8_t)(v >> (16 - 8 * k)) != 0)
-                    obs_val[n++] = (uint8_t)(v >> (16 - 8 * k));
-            cj_coap_build_opt(&b, CJ_COAP_OPT_OBSERVE, obs_val, n);
-            j++;
-        } else {
-            cj_coap_build_opt(&b, inner[j].num, inner[j].val, inner[j].len);
-            j++;
-        }
-    }
-    cj_coap_build_payload(&b, payload, payload_len);
-    rc = cj_coap_build_finish(&b);
-    if (rc < 0) {
-        cj_crypto_wipe(out, cap);
-        goto fail;
-    }
-
-    /* Accepted: only now does the Partial IV enter the window. */
-    if (ov.piv_len)
-        cj_oscore_replay_update(&ctx->replay, pivv);
-    req_bind(req_out, ov.kid, ov.kid_len, ov.piv, ov.piv_len);
-    return rc;
-
-fail:
-    /* Authentic but unusable: release none of it. */
-    cj_crypto_wipe(pt, pt_len);
-    return rc;
+    return xcode(ctx, req, new_piv, true, (uint8_t *)(uintptr_t)coap, len,
+                 out, cap, NULL);
 }
 
 int cj_oscore_unprotect_request(cj_oscore_ctx_t *ctx, uint8_t *msg,
                                 size_t len, uint8_t *out, size_t cap,
                                 cj_oscore_req_t *req)
 {
-    if (ctx == NULL)
-        return CJ_ERR_INVALID;
-    return unprotect(ctx, true, NULL, msg, len, out, cap, req);
+    return xcode(ctx, NULL, false, false, msg, len, out, cap, req);
 }
 
 int cj_oscore_unprotect_response(cj_oscore_ctx_t *ctx,
                                  const cj_oscore_req_t *req, uint8_t *msg,
                                  size_t len, uint8_t *out, size_t cap)
 {
-    if (ctx == NULL || req == NULL)
+    if (req == NULL)
         return CJ_ERR_INVALID;
-    return unprotect(ctx, false, req, msg, len, out, cap, NULL);
+    return xcode(ctx, req, false, false, msg, len, out, cap, NULL);
 }

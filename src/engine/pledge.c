@@ -3,8 +3,14 @@
  * B.1 and B.2).  See cojp/pledge.h for the contract.
  *
  * Invariants:
- *   - tx_len > 0 exactly while state is JOINING: the protected request
- *     in tx is what retransmissions repeat byte for byte;
+ *   - while state is JOINING, tx[0..tx_len) is the protected request of
+ *     the current attempt, which retransmissions repeat byte for byte;
+ *     acked, retransmits, token and att belong to it too.  Other
+ *     fields are only read in the states that set them: timer in
+ *     BACKOFF and JOINING, lease_expiry while has_short_id,
+ *     old_keys_expire while old_keys.n;
+ *   - jp_count only grows; a join is only started with a candidate, so
+ *     jp_next and jp_cur are always below jp_count;
  *   - the OSCORE replay window in RAM never runs ahead of the persisted
  *     one for longer than one input() call: it is snapshotted before a
  *     message is verified and restored when the store fails;
@@ -49,30 +55,12 @@ static uint32_t rand32(void)
            b[3];
 }
 
-#if CJ_PLEDGE_RECOVERY
-/* Recovery nonces are persisted as 64-bit counter values, big-endian. */
-static uint64_t be64(const uint8_t b[8])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | b[i];
-    return v;
-}
-
-static void put_be64(uint8_t b[8], uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        b[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-#endif
-
+/* a + b, saturating at the latest finite time CJ_TIME_NEVER - 1. */
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
-    if (b >= CJ_TIME_NEVER - 1)
-        return CJ_TIME_NEVER - 1;
-    return a > CJ_TIME_NEVER - 1 - b ? CJ_TIME_NEVER - 1 : a + b;
+    uint64_t s = a + b;
+
+    return s < a || s == CJ_TIME_NEVER ? CJ_TIME_NEVER - 1 : s;
 }
 
 /* RFC 7252 section 4.2 doubling of a 32-bit timeout, saturating (a large
@@ -100,31 +88,7 @@ static int ctr_load(const cj_pledge_t *p, uint32_t n, uint64_t *v)
 static int ctr_store(const cj_pledge_t *p, uint32_t n, uint64_t v)
 {
     return p->platform->counter_store(p->platform->ctx, p->counter_base + n,
-                                      v) == CJ_OK
-               ? CJ_OK
-               : CJ_ERR_STORAGE;
-}
-
-/* Derive (or, rederive, derive anew keeping the persistence of) ctx
- * with this pledge's OSCORE parameters (RFC 9031 section 7.3: PSK as
- * Master Secret, empty salt and Sender ID, Recipient ID "JRC") and ID
- * Context idctx. */
-static int derive(const cj_pledge_t *p, cj_oscore_ctx_t *ctx,
-                  const uint8_t *idctx, size_t idctx_len, bool rederive)
-{
-    static const uint8_t jrc_id[CJ_COJP_JRC_ID_LEN] = {0x4a, 0x52, 0x43};
-    cj_oscore_params_t pr;
-
-    memset(&pr, 0, sizeof pr);
-    pr.master_secret = p->psk;
-    pr.master_secret_len = sizeof p->psk;
-    pr.recipient_id = jrc_id;
-    pr.recipient_id_len = sizeof jrc_id;
-    pr.id_context = idctx;
-    pr.id_context_len = idctx_len;
-    pr.has_id_context = true;
-    return rederive ? cj_oscore_ctx_rederive(ctx, &pr)
-                    : cj_oscore_ctx_derive(ctx, &pr);
+                                      v);
 }
 
 #if CJ_PLEDGE_RECOVERY
@@ -138,59 +102,97 @@ static uint8_t ctx_tag_of(const uint8_t *idctx, size_t len)
         x = (x * 31u + idctx[i]) % 255u;
     return (uint8_t)(x + 1u);
 }
+#endif
 
+/* Derive (or, rederive, derive anew keeping the persistence and the
+ * sequence number of) ctx with this pledge's OSCORE parameters (RFC 9031
+ * section 7.3: PSK as Master Secret, empty salt and Sender ID, Recipient
+ * ID "JRC") and ID Context id.  When ctx is p->osc, ctx_tag becomes the
+ * tag its persisted replay window carries: 0 for the pledge identifier,
+ * ctx_tag_of() for a recovered R2 || R3; on failure ctx_tag is kept
+ * (and a failed rederive leaves ctx as it was). */
+static int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx, const uint8_t *id,
+                  size_t len, bool rederive)
+{
+    static const uint8_t jrc_id[CJ_COJP_JRC_ID_LEN] = {0x4a, 0x52, 0x43};
+    cj_oscore_params_t pr;
+    int rc;
+
+    memset(&pr, 0, sizeof pr);
+    pr.master_secret = p->psk;
+    pr.master_secret_len = sizeof p->psk;
+    pr.recipient_id = jrc_id;
+    pr.recipient_id_len = sizeof jrc_id;
+    pr.id_context = id;
+    pr.id_context_len = len;
+    pr.has_id_context = true;
+    rc = rederive ? cj_oscore_ctx_rederive(ctx, &pr)
+                  : cj_oscore_ctx_derive(ctx, &pr);
+#if CJ_PLEDGE_RECOVERY
+    if (rc == CJ_OK && ctx == &p->osc)
+        p->ctx_tag = id == p->pledge_id ? 0 : ctx_tag_of(id, len);
+#endif
+    return rc;
+}
+
+/* The durable context into p->osc: the confirmed pair R2 || R3 when
+ * there is one, else the pledge identifier (section 7.3). */
+static int derive_durable(cj_pledge_t *p, bool rederive)
+{
+#if CJ_PLEDGE_RECOVERY
+    if (p->has_pair)
+        return derive(p, &p->osc, p->pair, sizeof p->pair, rederive);
+#endif
+    return derive(p, &p->osc, p->pledge_id, p->pledge_id_len, rederive);
+}
+
+#if CJ_PLEDGE_RECOVERY
 /* "Pair valid" marker of a confirmed R2 || R3 (counter CJ_PLEDGE_CTR_PAIR,
  * written last).  Any change of either nonce changes it, so a torn write
  * (a new R3 beside an old R2, or a new pair beside an old marker) is seen
  * on restore.  Not a secret and not an integrity check against an
  * attacker with access to the storage, only against interruption. */
-static uint64_t pair_check(const uint8_t idctx[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN])
+static uint64_t pair_check(uint64_t r2, uint64_t r3)
 {
-    uint64_t a = be64(idctx), b = be64(idctx + CJ_PLEDGE_RECOVERY_NONCE_LEN);
-
-    return a ^ (b << 29 | b >> 35) ^ UINT64_C(0x436f4a5052324133);
+    return r2 ^ (r3 << 29 | r3 >> 35) ^ UINT64_C(0x436f4a5052324133);
 }
 
 /* End a trial of R2 || R3 that no verified response confirmed: go back
  * to the durable context (pledge id or confirmed pair) and its replay
- * window, keeping the sender sequence number (it only grows). */
+ * window.  cj_oscore_ctx_rederive() keeps the sender sequence number (it
+ * only grows). */
 static void trial_end(cj_pledge_t *p)
 {
-    uint64_t ssn = p->osc.ssn, reserved = p->osc.ssn_reserved;
-    const uint8_t *id = p->has_pair ? p->pair : p->pledge_id;
-    size_t id_len = p->has_pair ? sizeof p->pair : p->pledge_id_len;
-
     if (!p->rec_trial)
         return;
     /* Cannot fail: these parameters were derived at init or confirmed. */
-    if (derive(p, &p->osc, id, id_len, true) == CJ_OK) {
-        p->osc.ssn = ssn;
-        p->osc.ssn_reserved = reserved;
+    if (derive_durable(p, true) == CJ_OK)
         p->osc.replay = p->base_replay;
-        p->ctx_tag = p->base_tag;
-    }
     p->rec_trial = false;
-    cj_crypto_wipe(p->rec_idctx, sizeof p->rec_idctx);
 }
 
-/* Appendix B.2 step 5: a response under R2 || R3 verified, so the JRC
- * holds the pair; make it the durable context, marker last.  On failure
- * the trial goes on (the response is dropped; the retransmission or the
- * JRC's repeat brings it again) and a restart still finds the old
- * context: the marker does not match a half-written pair. */
+/* Appendix B.2 step 5: a response under R2 || R3 (the ID Context of
+ * p->osc while rec_trial) verified, so the JRC holds the pair; make it
+ * the durable context, marker last.  On failure the trial goes on (the
+ * response is dropped; the retransmission or the JRC's repeat brings it
+ * again) and a restart still finds the old context: the marker does not
+ * match a half-written pair. */
 static int trial_confirm(cj_pledge_t *p)
 {
-    const uint8_t *r = p->rec_idctx;
+    const uint8_t *r = p->osc.id_context;
+    uint64_t r2 = 0, r3 = 0;
 
-    if (ctr_store(p, CJ_PLEDGE_CTR_R3,
-                  be64(r + CJ_PLEDGE_RECOVERY_NONCE_LEN)) != CJ_OK ||
-        ctr_store(p, CJ_PLEDGE_CTR_R2, be64(r)) != CJ_OK ||
-        ctr_store(p, CJ_PLEDGE_CTR_PAIR, pair_check(r)) != CJ_OK)
+    for (unsigned i = 0; i < CJ_PLEDGE_RECOVERY_NONCE_LEN; i++) {
+        r2 = r2 << 8 | r[i];
+        r3 = r3 << 8 | r[i + CJ_PLEDGE_RECOVERY_NONCE_LEN];
+    }
+    if (ctr_store(p, CJ_PLEDGE_CTR_R3, r3) != CJ_OK ||
+        ctr_store(p, CJ_PLEDGE_CTR_R2, r2) != CJ_OK ||
+        ctr_store(p, CJ_PLEDGE_CTR_PAIR, pair_check(r2, r3)) != CJ_OK)
         return CJ_ERR_STORAGE;
     memcpy(p->pair, r, sizeof p->pair);
     p->has_pair = true;
     p->rec_trial = false;
-    cj_crypto_wipe(p->rec_idctx, sizeof p->rec_idctx);
     return CJ_OK;
 }
 #endif
@@ -206,35 +208,26 @@ static uint64_t replay_pack(const cj_oscore_replay_t *w, uint8_t tag)
     return w->highest << 24 | (uint64_t)(w->bitmap & 0xffffu) << 8 | tag;
 }
 
-static void replay_unpack(uint64_t v, uint8_t tag, cj_oscore_replay_t *w)
-{
-    memset(w, 0, sizeof *w);
-    if ((uint8_t)v != tag || ((v >> 8) & 1u) == 0)
-        return;
-    w->highest = v >> 24;
-    /* The 16 older positions were not stored: count them as seen. */
-    w->bitmap = (uint32_t)((v >> 8) & 0xffffu) | 0xffff0000u;
-    w->valid = true;
-}
-
-static bool replay_same(const cj_oscore_replay_t *a,
-                        const cj_oscore_replay_t *b)
-{
-    return a->valid == b->valid && a->highest == b->highest &&
-           a->bitmap == b->bitmap;
-}
-
-/* After an accepted message: make the window durable or undo it. */
+/* After an accepted message: make the window durable.  On failure the
+ * caller puts the window back (drop()). */
 static int replay_commit(cj_pledge_t *p, const cj_oscore_replay_t *before)
 {
-    if (replay_same(before, &p->osc.replay))
+    const cj_oscore_replay_t *w = &p->osc.replay;
+
+    if (before->valid == w->valid && before->highest == w->highest &&
+        before->bitmap == w->bitmap)
         return CJ_OK;
-    if (ctr_store(p, CJ_PLEDGE_CTR_REPLAY,
-                  replay_pack(&p->osc.replay, p->ctx_tag)) != CJ_OK) {
-        p->osc.replay = *before;
-        return CJ_ERR_STORAGE;
-    }
-    return CJ_OK;
+    return ctr_store(p, CJ_PLEDGE_CTR_REPLAY, replay_pack(w, p->ctx_tag));
+}
+
+/* A verified message that is not acted upon: the replay window goes back
+ * to its state before the message, and the plaintext in out->buf goes. */
+static int drop(cj_pledge_t *p, const cj_oscore_replay_t *before,
+                cj_out_t *out)
+{
+    p->osc.replay = *before;
+    cj_crypto_wipe(out->buf, out->cap);
+    return 0;
 }
 
 /* ---- key sets ------------------------------------------------------------ */
@@ -248,36 +241,9 @@ static const cj_pledge_key_t *set_find(const cj_pledge_keyset_t *s,
     return NULL;
 }
 
-/* Key sets are secret: compared in constant time over the entries in
- * use (every byte of an entry is defined: set_from_config zeroes first). */
-static bool set_equal(const cj_pledge_keyset_t *a,
-                      const cj_pledge_keyset_t *b)
-{
-    if (a->n != b->n)
-        return false;
-    return a->n == 0 ||
-           cj_crypto_ct_compare(a->k, b->k, a->n * sizeof a->k[0]) == 0;
-}
-
 static void set_wipe(cj_pledge_keyset_t *s)
 {
     cj_crypto_wipe(s, sizeof *s);
-}
-
-static void set_from_config(cj_pledge_keyset_t *s, const cj_cojp_config_t *c)
-{
-    memset(s, 0, sizeof *s);
-    for (size_t i = 0; i < c->key_count; i++) {
-        cj_pledge_key_t *k = &s->k[i];
-        k->key_id = c->keys[i].key_id;
-        k->key_usage = c->keys[i].key_usage;
-        memcpy(k->key, c->keys[i].key, CJ_COJP_KEY_LEN);
-        if (c->keys[i].addinfo_len) {
-            memcpy(k->addinfo, c->keys[i].addinfo, c->keys[i].addinfo_len);
-            k->addinfo_len = (uint8_t)c->keys[i].addinfo_len;
-        }
-    }
-    s->n = (uint8_t)c->key_count;
 }
 
 /* Sections 8.4.3.1-2: the staged set in new_keys goes into use; the
@@ -330,13 +296,14 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
     }
     if (joining && c->key_count == 0)
         goto report;
+    /* The codec only lets through usages of Table 6 (0..14), so u is
+     * a valid shift and its own one-byte CBOR encoding. */
     for (i = 0; i < c->key_count; i++) {
         u = c->keys[i].key_usage;
-        if (u > CJ_COJP_KEY_USAGE_MAX || !(p->key_usages & (1u << u)) ||
+        if (!(p->key_usages & (1u << u)) ||
             c->keys[i].addinfo_len > CJ_PLEDGE_KEY_ADDINFO_MAX) {
-            /* addinfo: the usage as a CBOR unsigned integer (u <= 23) */
-            ai = &u;
-            ai_len = u <= 23 ? 1 : 0;
+            ai = &u; /* addinfo: the usage as a CBOR unsigned integer */
+            ai_len = 1;
             goto report;
         }
     }
@@ -382,78 +349,94 @@ static void unsup_fill(const cj_pledge_t *p, cj_cojp_unsupported_t *u)
 
 /* ---- installing a Configuration ----------------------------------------- */
 
-static void drop_short_id(cj_pledge_t *p)
-{
-    p->has_short_id = false;
-    memset(p->short_id, 0, sizeof p->short_id);
-    p->lease_expiry = CJ_TIME_NEVER;
-}
-
-/* Apply a checked Configuration.  Returns true when a lease of 0 took
- * the short identifier away (update only). */
+/* Apply a checked Configuration.  A Join Response replaces every
+ * parameter (what it leaves out takes the default of section 8.4.2: no
+ * short identifier, JRC co-located with the 6LBR, no blacklist, no join
+ * rate limit); an update keeps the parameters it leaves out.  Returns
+ * true when a lease of 0 took the short identifier away (update only:
+ * config_read refuses it in a Join Response).  Values a flag marks
+ * absent (lease_expiry without a short identifier, old_keys_expire
+ * without old keys, bytes past a length) are never read. */
 static bool config_apply(cj_pledge_t *p, uint64_t now,
                          const cj_cojp_config_t *c, bool joining)
 {
-    bool expired = false;
+    bool expired = false, same;
+
+    if (joining) {
+        p->has_short_id = false;
+        p->has_jrc_address = false;
+        p->blacklist_count = 0;
+        p->join_rate = CJ_PLEDGE_JOIN_RATE_INFINITE;
+    }
 
     if (c->key_count) {
         /* The received set is staged in new_keys, where section 8.4.3.2
-         * wants it on a 6LN; the other cases move it on at once. */
-        set_from_config(&p->new_keys, c);
-        if (joining) {
+         * wants it on a 6LN; the other cases move it on at once.  Every
+         * byte of an entry is defined, so that equal sets compare equal
+         * (in constant time: keys are secret). */
+        cj_pledge_keyset_t *s = &p->new_keys;
+        memset(s, 0, sizeof *s);
+        for (size_t i = 0; i < c->key_count; i++) {
+            cj_pledge_key_t *k = &s->k[i];
+            k->key_id = c->keys[i].key_id;
+            k->key_usage = c->keys[i].key_usage;
+            memcpy(k->key, c->keys[i].key, CJ_COJP_KEY_LEN);
+            k->addinfo_len = (uint8_t)c->keys[i].addinfo_len;
+            if (k->addinfo_len)
+                memcpy(k->addinfo, c->keys[i].addinfo, k->addinfo_len);
+        }
+        s->n = (uint8_t)c->key_count;
+        same = s->n == p->keys.n &&
+               cj_crypto_ct_compare(s->k, p->keys.k,
+                                    s->n * sizeof s->k[0]) == 0;
+        if (joining || (!same && p->role == CJ_COJP_ROLE_6LBR)) {
+            /* Joining: the old set is not kept.  A 6LBR switches now
+             * and keeps the old set for rx (section 8.4.3.1). */
             keys_switch(p, now);
-            set_wipe(&p->old_keys);
-            p->old_keys_expire = CJ_TIME_NEVER;
-        } else if (set_equal(&p->new_keys, &p->keys)) {
-            set_wipe(&p->new_keys); /* nothing to switch to */
-        } else if (p->role == CJ_COJP_ROLE_6LBR) {
-            /* Section 8.4.3.1: switch now, keep the old set for rx. */
-            keys_switch(p, now);
-            p->pending |= EV_BIT(CJ_PLEDGE_EV_KEYS_SWITCHED);
+            if (joining)
+                set_wipe(&p->old_keys);
+            else
+                p->pending |= EV_BIT(CJ_PLEDGE_EV_KEYS_SWITCHED);
+        } else if (same) {
+            set_wipe(s); /* nothing to switch to */
         }
     }
 
     if (c->short_id != NULL) {
         memcpy(p->short_id, c->short_id, CJ_COJP_SHORT_ID_LEN);
         p->has_short_id = true;
-        if (!c->has_lease_time)
-            p->lease_expiry = CJ_TIME_NEVER;
-        else if (c->lease_time == 0)
-            expired = true;
-        else if (c->lease_time > (CJ_TIME_NEVER - 1) / HOUR_MS)
-            p->lease_expiry = CJ_TIME_NEVER - 1;
-        else
-            p->lease_expiry = add_sat(now, c->lease_time * HOUR_MS);
-        if (expired)
-            drop_short_id(p);
-    } else if (joining) {
-        drop_short_id(p);
+        p->lease_expiry = CJ_TIME_NEVER;
+        if (c->has_lease_time) {
+            /* A lease too long for the clock saturates. */
+            if (c->lease_time == 0) {
+                p->has_short_id = false;
+                expired = true;
+            } else {
+                p->lease_expiry = add_sat(
+                    now, c->lease_time > CJ_TIME_NEVER / HOUR_MS
+                             ? CJ_TIME_NEVER
+                             : c->lease_time * HOUR_MS);
+            }
+        }
     }
 
     if (c->jrc_address != NULL) {
         memcpy(p->jrc_address, c->jrc_address, CJ_COJP_JRC_ADDRESS_LEN);
         p->has_jrc_address = true;
-    } else if (joining) {
-        p->has_jrc_address = false; /* co-located with the 6LBR (8.4.2) */
     }
 
-    if (c->has_blacklist || joining) {
-        memset(p->blacklist, 0, sizeof p->blacklist);
-        memset(p->blacklist_len, 0, sizeof p->blacklist_len);
-        p->blacklist_count = 0;
-        for (size_t i = 0; c->has_blacklist && i < c->blacklist_count; i++) {
-            if (c->blacklist[i].len)
-                memcpy(p->blacklist[i], c->blacklist[i].p,
-                       c->blacklist[i].len);
+    if (c->has_blacklist) {
+        for (size_t i = 0; i < c->blacklist_count; i++) {
             p->blacklist_len[i] = (uint8_t)c->blacklist[i].len;
-            p->blacklist_count++;
+            if (p->blacklist_len[i])
+                memcpy(p->blacklist[i], c->blacklist[i].p,
+                       p->blacklist_len[i]);
         }
+        p->blacklist_count = (uint8_t)c->blacklist_count;
     }
 
     if (c->has_join_rate)
         p->join_rate = c->join_rate;
-    else if (joining)
-        p->join_rate = CJ_PLEDGE_JOIN_RATE_INFINITE;
     return expired;
 }
 
@@ -462,15 +445,12 @@ static bool config_apply(cj_pledge_t *p, uint64_t now,
 int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
                    const cj_platform_t *platform)
 {
+    uint32_t ack, spread, room;
 #if CJ_PLEDGE_RECOVERY
-    uint8_t idctx[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN];
+    /* R2, R3 and the marker: consecutive counters */
+    uint64_t r[3];
 #endif
-    const uint8_t *ctx_id;
-    size_t ctx_len;
-    uint64_t rw = 0;
-#if CJ_PLEDGE_RECOVERY
-    uint64_t r2 = 0, r3 = 0, mark = 0;
-#endif
+    uint64_t rw;
     int rc;
 
     if (p == NULL || cfg == NULL)
@@ -496,14 +476,31 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
         p->network_id_len = (uint8_t)cfg->network_id_len;
         p->fixed_network_id = true;
     }
-    p->timing = cfg->timing;
-    if (p->timing.ack_timeout_ms == 0 && p->timing.ack_random_factor_pct == 0 &&
-        p->timing.max_retransmit == 0)
-        p->timing = cj_coap_timing_default();
-    if (p->timing.ack_timeout_ms == 0)
-        p->timing.ack_timeout_ms = CJ_COJP_ACK_TIMEOUT_MS;
-    if (p->timing.ack_random_factor_pct < 100)
-        p->timing.ack_random_factor_pct = 100;
+    /* All zero: RFC 9031 Table 1; otherwise a zero ACK_TIMEOUT takes
+     * Table 1's and ACK_RANDOM_FACTOR is at least 1. */
+    ack = cfg->timing.ack_timeout_ms;
+    spread = cfg->timing.ack_random_factor_pct;
+    p->max_retransmit = cfg->timing.max_retransmit;
+    if (ack == 0 && spread == 0 && p->max_retransmit == 0) {
+        spread = CJ_COJP_ACK_RANDOM_FACTOR_PCT;
+        p->max_retransmit = CJ_COJP_MAX_RETRANSMIT;
+    }
+    if (ack == 0)
+        ack = CJ_COJP_ACK_TIMEOUT_MS;
+    spread = spread < 100 ? 0 : spread - 100;
+    /* RFC 7252 section 4.2: timeouts start in ACK_TIMEOUT * [1,
+     * ACK_RANDOM_FACTOR]; the spread ACK_TIMEOUT * (factor - 1) is capped
+     * so that a timeout fits 32 bits.  The cap is tested on the exact
+     * 64-bit product (a multiplication, no libgcc helper); below it the
+     * spread fits 32 bits and is computed by quotient and remainder of
+     * ACK_TIMEOUT by 100, which needs no 64-bit division. */
+    room = UINT32_MAX - ack;
+    if ((uint64_t)ack * spread >= (uint64_t)room * 100u)
+        spread = room;
+    else
+        spread = ack / 100u * spread + ack % 100u * spread / 100u;
+    p->ack_timeout_ms = ack;
+    p->ack_spread_ms = spread;
     p->max_join_attempts = cfg->max_join_attempts
                                ? cfg->max_join_attempts
                                : CJ_COJP_MAX_JOIN_ATTEMPTS;
@@ -514,85 +511,82 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
     p->key_usages = cfg->key_usages ? cfg->key_usages : 0x7fffu;
     p->platform = platform;
 
-    ctx_id = p->pledge_id;
-    ctx_len = p->pledge_id_len;
 #if CJ_PLEDGE_RECOVERY
     /* Appendix B.2 state: a confirmed pair is R2, R3 and a marker that
      * matches them (written last); anything else is the pledge id. */
-    rc = ctr_load(p, CJ_PLEDGE_CTR_R2, &r2);
-    if (rc == CJ_OK)
-        rc = ctr_load(p, CJ_PLEDGE_CTR_R3, &r3);
-    if (rc == CJ_OK)
-        rc = ctr_load(p, CJ_PLEDGE_CTR_PAIR, &mark);
+    for (unsigned i = 0; i < 3; i++) {
+        rc = ctr_load(p, CJ_PLEDGE_CTR_R2 + i, &r[i]);
+        if (rc != CJ_OK)
+            break;
+    }
     if (rc == CJ_OK) {
-        put_be64(idctx, r2);
-        put_be64(idctx + CJ_PLEDGE_RECOVERY_NONCE_LEN, r3);
-        if (mark == pair_check(idctx)) {
-            memcpy(p->pair, idctx, sizeof p->pair);
+        if (r[2] == pair_check(r[0], r[1])) {
+            /* the nonces are stored big-endian */
+            for (unsigned i = CJ_PLEDGE_RECOVERY_NONCE_LEN; i-- > 0;) {
+                p->pair[i] = (uint8_t)r[0];
+                p->pair[i + CJ_PLEDGE_RECOVERY_NONCE_LEN] = (uint8_t)r[1];
+                r[0] >>= 8;
+                r[1] >>= 8;
+            }
             p->has_pair = true;
-            ctx_id = p->pair;
-            ctx_len = sizeof p->pair;
-            p->ctx_tag = ctx_tag_of(idctx, sizeof idctx);
         }
     } else if (rc != CJ_ERR_NOTFOUND) {
         goto storage;
     }
 #endif
 
-    rc = derive(p, &p->osc, ctx_id, ctx_len, false);
-#if CJ_PLEDGE_RECOVERY
-    cj_crypto_wipe(idctx, sizeof idctx);
-#endif
-    if (rc != CJ_OK) {
-        cj_crypto_wipe(p, sizeof *p);
-        return rc;
-    }
-    p->osc.send_kid_context = true; /* section 7.3: kid context = ID Ctx */
-    rc = cj_oscore_ctx_attach(&p->osc, platform,
-                              p->counter_base + CJ_PLEDGE_CTR_SSN);
+    rc = derive_durable(p, false);
     if (rc != CJ_OK)
+        goto fail;
+    p->osc.send_kid_context = true; /* section 7.3: kid context = ID Ctx */
+    if (cj_oscore_ctx_attach(&p->osc, platform,
+                             p->counter_base + CJ_PLEDGE_CTR_SSN) != CJ_OK)
         goto storage;
     rc = ctr_load(p, CJ_PLEDGE_CTR_REPLAY, &rw);
-    if (rc == CJ_OK)
-        replay_unpack(rw, p->ctx_tag, &p->osc.replay);
-    else if (rc != CJ_ERR_NOTFOUND)
+    if (rc == CJ_OK) {
+        /* Bits 63..24 highest, 23..8 the newest 16 bitmap bits, 7..0 the
+         * context tag; the 16 older positions were not stored: count
+         * them as seen. */
+        if ((uint8_t)rw == p->ctx_tag && ((rw >> 8) & 1u)) {
+            p->osc.replay.highest = rw >> 24;
+            p->osc.replay.bitmap = (uint32_t)(rw >> 8) | 0xffff0000u;
+            p->osc.replay.valid = true;
+        }
+    } else if (rc != CJ_ERR_NOTFOUND) {
         goto storage;
+    }
 
-    p->state = CJ_PLEDGE_IDLE;
-    p->timer = CJ_TIME_NEVER;
     p->mid = (uint16_t)rand32(); /* first request uses mid + 1 */
-    p->old_keys_expire = CJ_TIME_NEVER;
-    p->lease_expiry = CJ_TIME_NEVER;
     p->join_rate = CJ_PLEDGE_JOIN_RATE_INFINITE;
-    return CJ_OK;
+    return CJ_OK; /* state CJ_PLEDGE_IDLE (0) */
 
 storage:
+    rc = CJ_ERR_STORAGE;
+fail:
     cj_crypto_wipe(p, sizeof *p);
-    return CJ_ERR_STORAGE;
+    return rc;
 }
 
 int cj_pledge_add_jp(cj_pledge_t *p, const cj_addr_t *jp,
                      const uint8_t *network_id, size_t network_id_len)
 {
-    cj_pledge_jp_t *e = NULL;
+    cj_pledge_jp_t *e;
+    unsigned i = 0;
 
     if (p == NULL || jp == NULL || jp->len > CJ_ADDR_MAX ||
         network_id_len > CJ_PLEDGE_MAX_NETID ||
         (network_id == NULL && network_id_len > 0))
         return CJ_ERR_INVALID;
-    for (uint8_t i = 0; i < p->jp_count; i++)
-        if (cj_addr_equal(&p->jps[i].addr, jp))
-            e = &p->jps[i];
-    if (e == NULL) {
-        if (p->jp_count < CJ_PLEDGE_MAX_JPS) {
-            e = &p->jps[p->jp_count++];
-        } else {
-            e = &p->jps[p->jp_replace];
-            p->jp_replace = (uint8_t)((p->jp_replace + 1) % CJ_PLEDGE_MAX_JPS);
-        }
+    while (i < p->jp_count && !cj_addr_equal(&p->jps[i].addr, jp))
+        i++;
+    if (i == CJ_PLEDGE_MAX_JPS) { /* unknown, table full */
+        i = p->jp_replace;
+        p->jp_replace = (uint8_t)((i + 1) % CJ_PLEDGE_MAX_JPS);
+    } else if (i == p->jp_count) {
+        p->jp_count++;
     }
-    memset(e, 0, sizeof *e);
-    e->addr = *jp;
+    e = &p->jps[i];
+    memcpy(&e->addr, jp, sizeof e->addr);
     if (network_id_len)
         memcpy(e->network_id, network_id, network_id_len);
     e->network_id_len = (uint8_t)network_id_len;
@@ -608,8 +602,6 @@ static void begin_joining(cj_pledge_t *p, uint64_t now)
     p->state = CJ_PLEDGE_BACKOFF;
     p->attempts = 0;
     p->same_jp = false;
-    p->tx_len = 0;
-    p->acked = false;
     p->timer = now;
 }
 
@@ -633,7 +625,7 @@ static void emit(cj_out_t *out, const uint8_t *b, size_t n,
         return; /* lost like a dropped frame; retransmission covers it */
     memcpy(out->buf, b, n);
     out->len = n;
-    out->to = *to;
+    memcpy(&out->to, to, sizeof out->to);
 }
 
 /* End the current attempt with event ev; the next one starts at the next
@@ -648,60 +640,49 @@ static void attempt_end(cj_pledge_t *p, uint64_t now, int ev, cj_out_t *out)
     if (ev != CJ_PLEDGE_EV_RECOVERY)
         trial_end(p);
 #endif
-    p->tx_len = 0;
-    p->acked = false;
-    if (!p->same_jp && p->jp_count)
+    if (!p->same_jp)
         p->jp_next = (uint8_t)((p->jp_cur + 1) % p->jp_count);
     out->event = ev;
-    if (p->attempts >= p->max_join_attempts) {
-        p->state = CJ_PLEDGE_FAILED;
-        p->timer = CJ_TIME_NEVER;
-        p->same_jp = false;
-        p->pending |= EV_BIT(CJ_PLEDGE_EV_FAILED);
-        return;
-    }
     p->state = CJ_PLEDGE_BACKOFF;
     p->timer = now;
+    if (p->attempts >= p->max_join_attempts) {
+        p->state = CJ_PLEDGE_FAILED;
+        p->pending |= EV_BIT(CJ_PLEDGE_EV_FAILED);
+    }
 }
 
-/* Build, protect and send the next Join Request (section 8.1.1). */
+/* Build and protect the next Join Request (section 8.1.1).  -1: it is
+ * in tx, state JOINING, for the caller to send; otherwise what poll
+ * returns (1 with an event, 0 when it is retried later). */
 static int attempt_start(cj_pledge_t *p, uint64_t now, cj_out_t *out)
 {
     cj_cojp_join_request_t jr;
     cj_coap_builder_t b;
-    const cj_pledge_jp_t *jp;
     uint8_t payload[96];
     uint8_t plain[CJ_PLEDGE_TX_MAX];
     uint8_t token[4];
     uint16_t mid = (uint16_t)(p->mid + 1u);
-    uint32_t spread;
     int n, rc;
 
-    if (p->jp_count == 0) {
-        p->timer = CJ_TIME_NEVER; /* add_jp then start again */
-        return 0;
-    }
     if (!p->same_jp)
-        p->jp_cur = p->jp_next < p->jp_count ? p->jp_next : 0;
-    jp = &p->jps[p->jp_cur];
-
-    memset(&jr, 0, sizeof jr);
-    jr.role = p->role;
+        p->jp_cur = p->jp_next;
+    /* The JP of this attempt and the network named in the request. */
+    memcpy(&p->att, &p->jps[p->jp_cur], sizeof p->att);
     if (p->fixed_network_id) {
-        jr.network_id = p->network_id;
-        jr.network_id_len = p->network_id_len;
-    } else {
-        jr.network_id = jp->network_id;
-        jr.network_id_len = jp->network_id_len;
+        memcpy(p->att.network_id, p->network_id, sizeof p->network_id);
+        p->att.network_id_len = p->network_id_len;
     }
+
+    jr.role = p->role;
+    jr.network_id = p->att.network_id;
+    jr.network_id_len = p->att.network_id_len;
     jr.has_unsupported = p->report_unsupported;
     unsup_fill(p, &jr.unsupported); /* read only when has_unsupported */
-    for (;;) {
-        n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
-        if (n >= 0 || !jr.has_unsupported)
-            break;
+    n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
+    if (n < 0 && jr.has_unsupported) {
         /* A report the encoder refuses is left out rather than block. */
         jr.has_unsupported = false;
+        n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
     }
     if (n < 0)
         goto fatal;
@@ -719,13 +700,13 @@ static int attempt_start(cj_pledge_t *p, uint64_t now, cj_out_t *out)
                       sizeof CJ_COJP_PROXY_SCHEME - 1);
     cj_coap_build_payload(&b, payload, (size_t)n);
     rc = cj_coap_build_finish(&b);
-    if (rc < 0)
-        goto fatal;
-    rc = cj_oscore_protect_request(&p->osc, plain, (size_t)rc, p->tx,
-                                   sizeof p->tx, &p->req);
-    cj_crypto_wipe(plain, sizeof plain);
-    if (rc == CJ_ERR_STORAGE)
-        goto retry; /* Appendix B.1.1: not durable, not sent */
+    if (rc >= 0) {
+        rc = cj_oscore_protect_request(&p->osc, plain, (size_t)rc, p->tx,
+                                       sizeof p->tx, &p->req);
+        cj_crypto_wipe(plain, sizeof plain);
+        if (rc == CJ_ERR_STORAGE)
+            goto retry; /* Appendix B.1.1: not durable, not sent */
+    }
     if (rc < 0)
         goto fatal;
 
@@ -737,29 +718,12 @@ static int attempt_start(cj_pledge_t *p, uint64_t now, cj_out_t *out)
     p->acked = false;
     p->same_jp = false;
     p->report_unsupported = false;
-    memcpy(p->attempt_netid, jr.network_id, jr.network_id_len);
-    p->attempt_netid_len = (uint8_t)jr.network_id_len;
-    p->tx_to = jp->addr;
-    /* RFC 7252 section 4.2: ACK_TIMEOUT * [1, ACK_RANDOM_FACTOR].  The
-     * spread ACK_TIMEOUT * (factor - 1) is split into quotient and
-     * remainder by 100 so that it needs no 64-bit division (a libgcc
-     * helper on Cortex-M); the sum equals the 64-bit product / 100
-     * truncated to 32 bits. */
-    spread = p->timing.ack_random_factor_pct - 100u;
-    if (spread != 0 &&
-        p->timing.ack_timeout_ms / 100u > (UINT32_MAX - 65535u) / spread)
-        spread = UINT32_MAX; /* saturate; capped just below */
-    else
-        spread = p->timing.ack_timeout_ms / 100u * spread +
-                 p->timing.ack_timeout_ms % 100u * spread / 100u;
-    if (spread > UINT32_MAX - p->timing.ack_timeout_ms)
-        spread = UINT32_MAX - p->timing.ack_timeout_ms;
-    p->timeout_ms = p->timing.ack_timeout_ms +
-                    (spread ? rand32() % (spread + 1u) : 0u);
-    p->timer = add_sat(now, p->timeout_ms);
+    /* RFC 7252 section 4.2: ACK_TIMEOUT * [1, ACK_RANDOM_FACTOR] */
+    p->timeout_ms = p->ack_timeout_ms;
+    if (p->ack_spread_ms)
+        p->timeout_ms += rand32() % (p->ack_spread_ms + 1u);
     p->state = CJ_PLEDGE_JOINING;
-    emit(out, p->tx, p->tx_len, &p->tx_to);
-    return 1;
+    return -1; /* to be sent */
 
 retry:
     p->timer = add_sat(now, CJ_PLEDGE_STORAGE_RETRY_MS);
@@ -768,9 +732,8 @@ fatal:
     /* The context cannot produce a request (sequence numbers exhausted,
      * limits too small): no later attempt would do better. */
     p->attempts = p->max_join_attempts;
-    attempt_end(p, now, CJ_PLEDGE_EV_NONE, out);
-    p->pending &= (uint16_t)~EV_BIT(CJ_PLEDGE_EV_FAILED);
-    out->event = CJ_PLEDGE_EV_FAILED;
+    attempt_end(p, now, CJ_PLEDGE_EV_FAILED, out);
+    p->pending = (uint16_t)(p->pending & ~EV_BIT(CJ_PLEDGE_EV_FAILED));
     return 1;
 }
 
@@ -792,350 +755,317 @@ static void ack_response(cj_out_t *out, uint8_t type, uint16_t mid,
 
 #if CJ_PLEDGE_RECOVERY
 /* Section 8.3.3 / Appendix B.2 step 3: a 4.01 naming R2.  Verified with
- * a context for R2 || ID1; then R3 is drawn and made durable and the
- * context becomes R2 || R3. */
-static int recovery(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
-                    const cj_oscore_option_t *ov, uint8_t type, uint16_t mid,
-                    uint8_t *msg, size_t len, cj_out_t *out)
+ * a context for R2 || ID1; then R3 is drawn and the context becomes
+ * R2 || R3 on trial (nothing is written until a response under it
+ * verifies: trial_confirm), the durable context and its window staying
+ * the fallback (Appendix B.2 step 5). */
+static bool recovery(cj_pledge_t *p, const cj_oscore_option_t *ov,
+                     uint8_t *msg, size_t len, cj_out_t *out)
 {
     cj_oscore_ctx_t tmp;
-    uint8_t id2[CJ_OSCORE_MAX_ID_CONTEXT];
-    uint8_t id3[2 * CJ_PLEDGE_RECOVERY_NONCE_LEN];
+    /* R2 || ID1, then R2 || R3; ID Contexts travel in the clear */
+    uint8_t id[CJ_OSCORE_MAX_ID_CONTEXT];
     size_t id1_len = p->osc.id_context_len;
-    uint64_t ssn, reserved;
     int rc;
+    bool ok;
 
     if (ov->kid_context_len != CJ_PLEDGE_RECOVERY_NONCE_LEN ||
-        id1_len + CJ_PLEDGE_RECOVERY_NONCE_LEN > sizeof id2)
+        id1_len + CJ_PLEDGE_RECOVERY_NONCE_LEN > sizeof id)
         return 0;
-    memcpy(id2, ov->kid_context, CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    memcpy(id2 + CJ_PLEDGE_RECOVERY_NONCE_LEN, p->osc.id_context, id1_len);
-    memcpy(id3, ov->kid_context, CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    if (derive(p, &tmp, id2, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len,
+    memcpy(id, ov->kid_context, CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    memcpy(id + CJ_PLEDGE_RECOVERY_NONCE_LEN, p->osc.id_context, id1_len);
+    if (derive(p, &tmp, id, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len,
                false) != CJ_OK)
         return 0;
     /* The response names its context by R2 alone while the keys come
-     * from R2 || ID1: let the temporary context match on R2. */
-    memcpy(tmp.id_context, id3, CJ_PLEDGE_RECOVERY_NONCE_LEN);
+     * from R2 || ID1: let the temporary context match on R2, the first
+     * bytes of its ID Context. */
     tmp.id_context_len = CJ_PLEDGE_RECOVERY_NONCE_LEN;
     rc = cj_oscore_unprotect_response(&tmp, &p->req, msg, len, out->buf,
                                       out->cap);
     cj_crypto_wipe(&tmp, sizeof tmp);
-    cj_crypto_wipe(id2, sizeof id2);
-    if (rc < 4 || out->buf[1] != CJ_COAP_UNAUTHORIZED) {
-        if (rc > 0)
-            cj_crypto_wipe(out->buf, (size_t)rc);
+    ok = rc >= 4 && out->buf[1] == CJ_COAP_UNAUTHORIZED;
+    if (rc > 0)
+        cj_crypto_wipe(out->buf, (size_t)rc);
+    /* R3; a failed draw waits for the retransmission of the 4.01 */
+    if (!ok || cj_crypto_random(id + CJ_PLEDGE_RECOVERY_NONCE_LEN,
+                                CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK)
         return 0;
-    }
-    cj_crypto_wipe(out->buf, (size_t)rc);
-
-    /* R3, then R2 || R3 on trial: nothing is written until a response
-     * under it verifies (trial_confirm); the durable context and its
-     * window stay the fallback (Appendix B.2 step 5). */
-    if (cj_crypto_random(id3 + CJ_PLEDGE_RECOVERY_NONCE_LEN,
-                         CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK) {
-        cj_crypto_wipe(id3, sizeof id3);
-        return 0; /* a retransmission brings the 4.01 again */
-    }
-    if (!p->rec_trial) {
+    if (!p->rec_trial)
         p->base_replay = p->osc.replay;
-        p->base_tag = p->ctx_tag;
-    }
-    ssn = p->osc.ssn;
-    reserved = p->osc.ssn_reserved;
-    rc = derive(p, &p->osc, id3, sizeof id3, true);
-    if (rc == CJ_OK) {
-        /* One counter serves every context: keep it growing. */
-        p->osc.ssn = ssn;
-        p->osc.ssn_reserved = reserved;
-        p->ctx_tag = ctx_tag_of(id3, sizeof id3);
-        memcpy(p->rec_idctx, id3, sizeof id3);
-        p->rec_trial = true;
-    }
-    cj_crypto_wipe(id3, sizeof id3);
-    if (rc != CJ_OK)
+    /* One sequence number counter serves every context: rederive keeps
+     * it growing. */
+    if (derive(p, &p->osc, id, 2 * CJ_PLEDGE_RECOVERY_NONCE_LEN, true) !=
+        CJ_OK)
         return 0;
-    ack_response(out, type, mid, from);
+    p->rec_trial = true;
     p->same_jp = true; /* the JRC behind this JP holds R2 */
-    attempt_end(p, now, CJ_PLEDGE_EV_RECOVERY, out);
-    return 1;
+    return true;
 }
 #endif
+
+/* How many options num m carries; *o receives the first one. */
+static unsigned opt_count(const cj_coap_msg_t *m, uint16_t num,
+                          cj_coap_opt_t *o)
+{
+    cj_coap_opt_iter_t it;
+    cj_coap_opt_t cur;
+    unsigned n = 0;
+
+    cj_coap_opt_iter_init(&it, m);
+    while (cj_coap_opt_next(&it, &cur))
+        if (cur.num == num && n++ == 0)
+            *o = cur;
+    return n;
+}
 
 /* The decoded OSCORE option of m; false when absent or malformed. */
 static bool oscore_option(const cj_coap_msg_t *m, cj_oscore_option_t *ov)
 {
     cj_coap_opt_t o;
 
-    return cj_coap_opt_find(m, CJ_COAP_OPT_OSCORE, &o) &&
+    return opt_count(m, CJ_COAP_OPT_OSCORE, &o) &&
            cj_oscore_option_decode(o.val, o.len, ov) == CJ_OK;
 }
-
-static int join_response(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
-                         const cj_coap_msg_t *m, uint8_t *msg, size_t len,
-                         cj_out_t *out)
-{
-    cj_oscore_replay_t before = p->osc.replay;
-    cj_oscore_option_t ov;
-    cj_coap_msg_t in;
-    cj_cojp_config_t c;
-    uint8_t type = m->type;
-    uint16_t mid = m->mid;
-    int rc;
-
-    if (p->state != CJ_PLEDGE_JOINING || p->tx_len == 0)
-        return 0;
-    if (m->token_len != sizeof p->token ||
-        memcmp(m->token, p->token, sizeof p->token) != 0)
-        return 0;
-    if (type == CJ_COAP_RST || (type == CJ_COAP_ACK && mid != p->mid))
-        return 0;
-    /* Section 7.3.2: anything unprotected is ignored. */
-    if (!oscore_option(m, &ov))
-        return 0;
-    if (out->buf == NULL)
-        return 0;
-    if (ov.has_kid_context &&
-        !bytes_eq(ov.kid_context, ov.kid_context_len, p->osc.id_context,
-                  p->osc.id_context_len)) {
-#if CJ_PLEDGE_RECOVERY
-        rc = recovery(p, now, from, &ov, type, mid, msg, len, out);
-        wipe_payload(msg, m);
-        return rc;
-#else
-        return 0; /* recovery not built in: unverifiable, dropped (7.3.2) */
-#endif
-    }
-
-    rc = cj_oscore_unprotect_response(&p->osc, &p->req, msg, len, out->buf,
-                                      out->cap);
-    wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
-    if (rc < 0)
-        return 0;
-#if CJ_PLEDGE_RECOVERY
-    /* Appendix B.2 step 5: a response verified under R2 || R3; durable
-     * before anything of it is acted upon. */
-    if (p->rec_trial && trial_confirm(p) != CJ_OK) {
-        p->osc.replay = before;
-        cj_crypto_wipe(out->buf, (size_t)rc);
-        return 0;
-    }
-#endif
-    if (replay_commit(p, &before) != CJ_OK ||
-        cj_coap_parse(&in, out->buf, (size_t)rc) != CJ_OK) {
-        p->osc.replay = before;
-        cj_crypto_wipe(out->buf, (size_t)rc);
-        return 0;
-    }
-
-    /* A 4.00 Diagnostic Response or any other protected error: the JRC
-     * refused; nothing of ours to report. */
-    rc = in.code == CJ_COAP_CHANGED ? config_read(p, &in, true, &c) : 1;
-    if (rc == 0) {
-        config_apply(p, now, &c, true);
-        memcpy(p->joined_netid, p->attempt_netid, p->attempt_netid_len);
-        p->joined_netid_len = p->attempt_netid_len;
-        p->joined_jp = p->tx_to;
-        p->state = CJ_PLEDGE_JOINED;
-        p->tx_len = 0;
-        p->attempts = 0;
-        p->same_jp = false;
-        p->timer = CJ_TIME_NEVER;
-        p->has_last = false;
-    }
-    cj_crypto_wipe(&c, sizeof c);
-    cj_crypto_wipe(out->buf, out->cap);
-    ack_response(out, type, mid, from);
-    if (rc == 0) {
-        out->event = CJ_PLEDGE_EV_JOINED;
-        return 1;
-    }
-    p->report_unsupported = rc == 2;
-    attempt_end(p, now, CJ_PLEDGE_EV_REJECTED, out);
-    return 1;
-}
-
-/* ---- parameter update server (section 8.2) ------------------------------- */
 
 /* Inner options of an update: exactly Uri-Path "j" addresses /j. */
 static bool path_is_j(const cj_coap_msg_t *in)
 {
-    cj_coap_opt_iter_t it;
     cj_coap_opt_t o;
-    int paths = 0;
-    bool ok = false;
 
-    cj_coap_opt_iter_init(&it, in);
-    while (cj_coap_opt_next(&it, &o)) {
-        if (o.num != CJ_COAP_OPT_URI_PATH)
-            continue;
-        paths++;
-        ok = o.len == 1 && o.val[0] == 'j';
-    }
-    return paths == 1 && ok;
+    return opt_count(in, CJ_COAP_OPT_URI_PATH, &o) == 1 && o.len == 1 &&
+           o.val[0] == 'j';
 }
 
-static int update_request(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
-                          const cj_coap_msg_t *m, uint8_t *msg, size_t len,
-                          cj_out_t *out)
+/* An empty ACK of the outstanding request (RFC 7252 section 5.2.2): a
+ * separate response follows; stop retransmitting and give it what the
+ * retransmissions had left (never more: the attempt ends when it would
+ * have anyway).  Saturating, whatever MAX_RETRANSMIT is. */
+static void separate_ack(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
+                         const cj_coap_msg_t *m)
 {
-    cj_oscore_replay_t before = p->osc.replay;
+    uint64_t t = p->timeout_ms;
+
+    if (m->type != CJ_COAP_ACK || p->state != CJ_PLEDGE_JOINING ||
+        m->mid != p->mid || p->acked || !cj_addr_equal(from, &p->att.addr))
+        return;
+    for (unsigned i = p->retransmits; i <= p->max_retransmit; i++) {
+        now = add_sat(now, t);
+        t = t >> 63 ? CJ_TIME_NEVER - 1 : t << 1; /* doubled, saturating */
+    }
+    p->acked = true;
+    p->timer = now;
+}
+
+/* A protected message (anything else is ignored, section 7.3.2): a
+ * response to the outstanding Join Request (section 8.1.1), or, from a
+ * request code, a parameter update (section 8.2).  Both are verified,
+ * their Partial IV made durable (section 7.3.1) and their Configuration
+ * checked before anything is applied or sent.
+ *
+ * A response is matched by token (and message ID when it is an ACK);
+ * state JOINING means a request is outstanding.  A verified
+ * CON response gets an empty ACK.
+ *
+ * An update is answered in an ACK (piggybacked; NON requests get a NON)
+ * protected with the request's nonce: 2.04 after applying, 4.00 with an
+ * Unsupported_Configuration, 4.04 off /j, 4.05 for a method other than
+ * POST.  A retransmission of the last CON request answered (same source,
+ * message ID, Partial IV and tag) gets the same bytes again without any
+ * processing (RFC 7252 section 4.5). */
+int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
+                    uint8_t *msg, size_t len, cj_out_t *out)
+{
+    cj_coap_msg_t msg_parsed, *m = &msg_parsed;
+    cj_oscore_replay_t before;
     cj_oscore_option_t ov;
     cj_oscore_req_t req;
     cj_coap_msg_t in;
-    cj_coap_builder_t b;
     cj_cojp_config_t c;
-    uint8_t tag[CJ_OSCORE_TAG_LEN];
-    uint8_t payload[8 + CJ_PLEDGE_ADDINFO_MAX + 16];
-    uint8_t plain[CJ_PLEDGE_RESP_MAX];
+    /* what identifies a retransmission: MID, Partial IV, tag */
+    uint8_t key[sizeof p->last_key];
     uint8_t resp[CJ_PLEDGE_RESP_MAX];
-    size_t payload_len = 0;
-    uint8_t type = m->type, code;
-    uint16_t mid = m->mid;
-    bool usable = false, expired = false;
-    int rc;
+    uint8_t type, code = CJ_COAP_CHANGED;
+    uint16_t mid;
+    bool request, expired = false;
+    int rc, how = 1, ev;
 
-    if (type != CJ_COAP_CON && type != CJ_COAP_NON)
+    if (p == NULL || out == NULL)
         return 0;
-    if (!oscore_option(m, &ov) || ov.piv_len == 0 ||
-        m->payload_len < CJ_OSCORE_TAG_LEN)
+    cj_out_reset(out);
+    if (from == NULL || msg == NULL || cj_coap_parse(m, msg, len) != CJ_OK)
         return 0;
-    memcpy(tag, m->payload + m->payload_len - CJ_OSCORE_TAG_LEN, sizeof tag);
-
-    /* A retransmission of the request last answered: same bytes back,
-     * nothing processed again (RFC 7252 section 4.5). */
-    if (p->has_last && type == CJ_COAP_CON && mid == p->last_mid &&
-        cj_addr_equal(from, &p->last_from) &&
-        bytes_eq(ov.piv, ov.piv_len, p->last_piv, p->last_piv_len) &&
-        memcmp(tag, p->last_tag, sizeof tag) == 0) {
-        emit(out, p->resp, p->resp_len, from);
-        return out->len ? 1 : 0;
+    if (m->code == CJ_COAP_EMPTY) {
+        separate_ack(p, now, from, m);
+        return 0;
     }
-    if (p->state != CJ_PLEDGE_JOINED || out->buf == NULL)
+    /* Requests (class 0) and responses (classes 2 to 5) */
+    type = m->type;
+    mid = m->mid;
+    request = m->code < CJ_COAP_CODE(1, 0);
+    if ((m->code >> 5) == 1 || (m->code >> 5) > 5 || !oscore_option(m, &ov) ||
+        out->buf == NULL)
         return 0;
-
-    rc = cj_oscore_unprotect_request(&p->osc, msg, len, out->buf, out->cap,
-                                     &req);
+    before = p->osc.replay;
+    if (request) {
+        /* CON or NON, with a Partial IV and room for the tag */
+        if (type > CJ_COAP_NON || ov.piv_len == 0 ||
+            m->payload_len < CJ_OSCORE_TAG_LEN)
+            return 0;
+        memset(key, 0, sizeof key);
+        key[0] = (uint8_t)(mid >> 8);
+        key[1] = (uint8_t)mid;
+        key[2] = (uint8_t)ov.piv_len; /* at most CJ_OSCORE_MAX_PIV_LEN */
+        memcpy(key + 3, ov.piv, ov.piv_len);
+        memcpy(key + 3 + CJ_OSCORE_MAX_PIV_LEN,
+               m->payload + m->payload_len - CJ_OSCORE_TAG_LEN,
+               CJ_OSCORE_TAG_LEN);
+        if (p->has_last && type == CJ_COAP_CON &&
+            memcmp(key, p->last_key, sizeof key) == 0 &&
+            cj_addr_equal(from, &p->last_from)) {
+            emit(out, p->resp, p->resp_len, from);
+            return out->len ? 1 : 0;
+        }
+        if (p->state != CJ_PLEDGE_JOINED)
+            return 0;
+        rc = cj_oscore_unprotect_request(&p->osc, msg, len, out->buf,
+                                         out->cap, &req);
+    } else {
+        if (p->state != CJ_PLEDGE_JOINING ||
+            m->token_len != sizeof p->token ||
+            memcmp(m->token, p->token, sizeof p->token) != 0 ||
+            type == CJ_COAP_RST || (type == CJ_COAP_ACK && mid != p->mid))
+            return 0;
+        if (ov.has_kid_context &&
+            !bytes_eq(ov.kid_context, ov.kid_context_len, p->osc.id_context,
+                      p->osc.id_context_len)) {
+#if CJ_PLEDGE_RECOVERY
+            rc = recovery(p, &ov, msg, len, out);
+            wipe_payload(msg, m);
+            if (!rc)
+                return 0;
+            ev = CJ_PLEDGE_EV_RECOVERY;
+            goto answer;
+#else
+            return 0; /* recovery not built in: unverifiable (7.3.2) */
+#endif
+        }
+        rc = cj_oscore_unprotect_response(&p->osc, &p->req, msg, len,
+                                          out->buf, out->cap);
+    }
     wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
     if (rc < 0)
         return 0;
-    if (cj_coap_parse(&in, out->buf, (size_t)rc) != CJ_OK) {
-        p->osc.replay = before;
-        cj_crypto_wipe(out->buf, (size_t)rc);
-        return 0;
-    }
+    /* A response is durable before it is parsed, and (Appendix B.2 step
+     * 5) one verified under R2 || R3 makes the pair durable first; an
+     * update is durable once its answer could be protected, below. */
+    if ((!request && (
+#if CJ_PLEDGE_RECOVERY
+                         (p->rec_trial && trial_confirm(p) != CJ_OK) ||
+#endif
+                         replay_commit(p, &before) != CJ_OK)) ||
+        cj_coap_parse(&in, out->buf, (size_t)rc) != CJ_OK)
+        return drop(p, &before, out);
 
-    /* Decide the answer before anything is applied. */
-    rc = 1;
-    if (!path_is_j(&in)) {
-        code = CJ_COAP_NOT_FOUND;
-    } else if (in.code != CJ_COAP_POST) {
-        code = CJ_COAP_METHOD_NOT_ALLOWED;
-    } else if ((rc = config_read(p, &in, false, &c)) != 0) {
-        code = CJ_COAP_BAD_REQUEST;
-    } else {
-        code = CJ_COAP_CHANGED;
-        usable = true;
-    }
-    if (rc == 2) {
-        cj_cojp_unsupported_t u;
-        memset(&u, 0, sizeof u);
-        unsup_fill(p, &u);
-        rc = cj_cojp_unsupported_encode(&u, payload, sizeof payload);
-        payload_len = rc > 0 ? (size_t)rc : 0;
-    }
+    /* how: 0 usable, 1 refused (a 4.00 Diagnostic Response or any other
+     * protected error of the JRC; an update off /j or not a POST), 2
+     * refused with the parameter to report. */
+    if (request) {
+        cj_coap_builder_t b;
+        uint8_t payload[8 + CJ_PLEDGE_ADDINFO_MAX + 16];
+        uint8_t plain[CJ_PLEDGE_RESP_MAX];
+        size_t payload_len = 0;
 
-    /* Piggybacked in the ACK for CON (section 8.2.1 agreement), NON
-     * otherwise; protected with the request's nonce. */
-    cj_coap_build_init(&b, plain, sizeof plain,
-                       type == CJ_COAP_CON ? CJ_COAP_ACK : CJ_COAP_NON, code,
-                       type == CJ_COAP_CON ? mid : (uint16_t)(p->mid + 1u),
-                       in.token, in.token_len);
-    cj_coap_build_payload(&b, payload, payload_len);
-    rc = cj_coap_build_finish(&b);
-    if (rc >= 0)
-        rc = cj_oscore_protect_response(&p->osc, &req, false, plain,
-                                        (size_t)rc, resp, sizeof resp);
-    if (rc < 0 || replay_commit(p, &before) != CJ_OK) {
-        p->osc.replay = before;
-        if (usable)
+        if (!path_is_j(&in))
+            code = CJ_COAP_NOT_FOUND;
+        else if (in.code != CJ_COAP_POST)
+            code = CJ_COAP_METHOD_NOT_ALLOWED;
+        else if ((how = config_read(p, &in, false, &c)) != 0)
+            code = CJ_COAP_BAD_REQUEST;
+        if (how == 2) {
+            cj_cojp_unsupported_t u;
+            unsup_fill(p, &u);
+            rc = cj_cojp_unsupported_encode(&u, payload, sizeof payload);
+            payload_len = rc > 0 ? (size_t)rc : 0;
+        }
+        cj_coap_build_init(&b, plain, sizeof plain,
+                           type == CJ_COAP_CON ? CJ_COAP_ACK : CJ_COAP_NON,
+                           code,
+                           type == CJ_COAP_CON ? mid : (uint16_t)(p->mid + 1u),
+                           in.token, in.token_len);
+        cj_coap_build_payload(&b, payload, payload_len);
+        rc = cj_coap_build_finish(&b);
+        if (rc >= 0)
+            rc = cj_oscore_protect_response(&p->osc, &req, false, plain,
+                                            (size_t)rc, resp, sizeof resp);
+        if (rc < 0 || replay_commit(p, &before) != CJ_OK) {
             cj_crypto_wipe(&c, sizeof c);
-        cj_crypto_wipe(out->buf, out->cap);
-        return 0;
+            return drop(p, &before, out);
+        }
+    } else if (in.code == CJ_COAP_CHANGED) {
+        how = config_read(p, &in, true, &c);
     }
 
-    if (usable) {
-        expired = config_apply(p, now, &c, false);
-        cj_crypto_wipe(&c, sizeof c);
-    }
+    if (how == 0)
+        expired = config_apply(p, now, &c, !request);
+    cj_crypto_wipe(&c, sizeof c);
     cj_crypto_wipe(out->buf, out->cap);
-    if (type != CJ_COAP_CON)
-        p->mid = (uint16_t)(p->mid + 1u);
-    memcpy(p->resp, resp, (size_t)rc);
-    p->resp_len = (uint16_t)rc;
-    p->has_last = type == CJ_COAP_CON;
-    p->last_from = *from;
-    p->last_mid = mid;
-    memcpy(p->last_piv, req.piv, req.piv_len);
-    p->last_piv_len = req.piv_len;
-    memcpy(p->last_tag, tag, sizeof tag);
-    emit(out, p->resp, p->resp_len, from);
-    if (expired) {
-        /* Lease 0 (section 8.4.4): stop using the identifier, rejoin.
-         * A 6LBR key switch of the same update stays queued. */
-        out->event = CJ_PLEDGE_EV_LEASE_EXPIRED;
-        begin_joining(p, now);
-    } else if (usable) {
-        out->event = CJ_PLEDGE_EV_UPDATED;
+
+    if (request) {
+        if (type != CJ_COAP_CON)
+            p->mid = (uint16_t)(p->mid + 1u);
+        memcpy(p->resp, resp, (size_t)rc);
+        p->resp_len = (uint16_t)rc;
+        p->has_last = type == CJ_COAP_CON;
+        memcpy(&p->last_from, from, sizeof p->last_from);
+        memcpy(p->last_key, key, sizeof key);
+        emit(out, p->resp, p->resp_len, from);
+        if (expired) {
+            /* Lease 0 (section 8.4.4): stop using the identifier,
+             * rejoin.  A 6LBR key switch of the same update stays
+             * queued. */
+            out->event = CJ_PLEDGE_EV_LEASE_EXPIRED;
+            begin_joining(p, now);
+        } else if (how == 0) {
+            out->event = CJ_PLEDGE_EV_UPDATED;
+        }
+        return 1;
     }
+
+    ev = CJ_PLEDGE_EV_JOINED;
+    if (how == 0) {
+        memcpy(&p->joined, &p->att, sizeof p->joined);
+        /* attempts and same_jp are reset when joining starts again */
+        p->state = CJ_PLEDGE_JOINED;
+        p->has_last = false;
+    } else {
+        p->report_unsupported = how == 2;
+        ev = CJ_PLEDGE_EV_REJECTED;
+    }
+#if CJ_PLEDGE_RECOVERY
+answer:
+#endif
+    ack_response(out, type, mid, from);
+    out->event = ev;
+    if (ev != CJ_PLEDGE_EV_JOINED)
+        attempt_end(p, now, ev, out);
     return 1;
 }
 
 /* ---- input / poll -------------------------------------------------------- */
 
-int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
-                    uint8_t *msg, size_t len, cj_out_t *out)
-{
-    cj_coap_msg_t m;
-    uint8_t cls;
 
-    if (p == NULL || out == NULL)
-        return 0;
-    cj_out_reset(out);
-    if (from == NULL || msg == NULL || cj_coap_parse(&m, msg, len) != CJ_OK)
-        return 0;
-    cls = (uint8_t)(m.code >> 5);
-    if (cls >= 2 && cls <= 5)
-        return join_response(p, now, from, &m, msg, len, out);
-    if (cls == 0 && m.code != CJ_COAP_EMPTY)
-        return update_request(p, now, from, &m, msg, len, out);
-    if (m.code == CJ_COAP_EMPTY && m.type == CJ_COAP_ACK &&
-        p->state == CJ_PLEDGE_JOINING && p->tx_len && m.mid == p->mid &&
-        !p->acked && cj_addr_equal(from, &p->tx_to)) {
-        /* RFC 7252 section 5.2.2: a separate response follows; stop
-         * retransmitting and give it what the retransmissions had left
-         * (never more: the attempt ends when it would have anyway).
-         * Saturating, whatever MAX_RETRANSMIT is. */
-        uint64_t left = 0, t = p->timeout_ms;
-        for (unsigned i = p->retransmits; i <= p->timing.max_retransmit; i++) {
-            left = add_sat(left, t);
-            t = add_sat(t, t);
-        }
-        p->acked = true;
-        p->timer = add_sat(now, left);
-    }
-    return 0;
-}
-
+/* The lowest event queued in pending (not 0: bit 0, EV_NONE, is never
+ * set). */
 static int deliver_pending(cj_pledge_t *p, cj_out_t *out)
 {
-    for (int e = 1; e < 16; e++)
-        if (p->pending & EV_BIT(e)) {
-            p->pending &= (uint16_t)~EV_BIT(e);
-            out->event = e;
-            return 1;
-        }
-    return 0;
+    int e = 1;
+
+    while (!(p->pending & EV_BIT(e)))
+        e++;
+    p->pending &= (uint16_t)~EV_BIT(e);
+    out->event = e;
+    return 1;
 }
 
 int cj_pledge_poll(cj_pledge_t *p, uint64_t now, cj_out_t *out)
@@ -1147,39 +1077,37 @@ int cj_pledge_poll(cj_pledge_t *p, uint64_t now, cj_out_t *out)
         return deliver_pending(p, out);
 
     /* Guard time over: the old key set goes (sections 8.4.3.1-2). */
-    if (p->old_keys.n && now >= p->old_keys_expire) {
+    if (p->old_keys.n && now >= p->old_keys_expire)
         set_wipe(&p->old_keys);
-        p->old_keys_expire = CJ_TIME_NEVER;
-    }
 
-    switch (p->state) {
-    case CJ_PLEDGE_BACKOFF:
+    if (p->state == CJ_PLEDGE_BACKOFF || p->state == CJ_PLEDGE_JOINING) {
         if (now < p->timer)
             return 0;
-        return attempt_start(p, now, out);
-    case CJ_PLEDGE_JOINING:
-        if (now < p->timer)
-            return 0;
-        if (!p->acked && p->retransmits < p->timing.max_retransmit) {
+        if (p->state == CJ_PLEDGE_BACKOFF) {
+            int rc = attempt_start(p, now, out);
+            if (rc >= 0)
+                return rc;
+        } else if (!p->acked && p->retransmits < p->max_retransmit) {
             p->retransmits++;
             p->timeout_ms = double_sat(p->timeout_ms);
-            p->timer = add_sat(now, p->timeout_ms);
-            emit(out, p->tx, p->tx_len, &p->tx_to);
+        } else {
+            attempt_end(p, now, CJ_PLEDGE_EV_TIMEOUT, out);
             return 1;
         }
-        attempt_end(p, now, CJ_PLEDGE_EV_TIMEOUT, out);
+        /* The request of the attempt, first sent or repeated; the next
+         * retransmission is due timeout_ms later. */
+        p->timer = add_sat(now, p->timeout_ms);
+        emit(out, p->tx, p->tx_len, &p->att.addr);
         return 1;
-    case CJ_PLEDGE_JOINED:
-        if (p->has_short_id && now >= p->lease_expiry) {
-            drop_short_id(p);
-            begin_joining(p, now);
-            out->event = CJ_PLEDGE_EV_LEASE_EXPIRED;
-            return 1;
-        }
-        return 0;
-    default:
-        return 0;
     }
+    if (p->state == CJ_PLEDGE_JOINED && p->has_short_id &&
+        now >= p->lease_expiry) {
+        p->has_short_id = false;
+        begin_joining(p, now);
+        out->event = CJ_PLEDGE_EV_LEASE_EXPIRED;
+        return 1;
+    }
+    return 0;
 }
 
 uint64_t cj_pledge_next_timer(const cj_pledge_t *p)
@@ -1240,7 +1168,7 @@ int cj_pledge_rx_used(cj_pledge_t *p, uint64_t now, uint8_t key_id,
     if (p == NULL || out == NULL)
         return 0;
     cj_out_reset(out);
-    if (p->new_keys.n == 0 || set_find(&p->new_keys, key_id) == NULL ||
+    if (set_find(&p->new_keys, key_id) == NULL ||
         set_find(&p->keys, key_id) != NULL)
         return 0;
     /* Section 8.4.3.2: the network switched; follow. */
@@ -1253,7 +1181,7 @@ int cj_pledge_rx_used(cj_pledge_t *p, uint64_t now, uint8_t key_id,
 
 cj_pledge_state_t cj_pledge_get_state(const cj_pledge_t *p)
 {
-    return p->state;
+    return (cj_pledge_state_t)p->state;
 }
 
 size_t cj_pledge_keys(const cj_pledge_t *p, const cj_pledge_key_t **keys)
@@ -1301,11 +1229,11 @@ bool cj_pledge_is_blacklisted(const cj_pledge_t *p, const uint8_t *id,
 const uint8_t *cj_pledge_network_id(const cj_pledge_t *p, size_t *len)
 {
     if (len != NULL)
-        *len = p->joined_netid_len;
-    return p->joined_netid;
+        *len = p->joined.network_id_len;
+    return p->joined.network_id;
 }
 
 const cj_addr_t *cj_pledge_joined_jp(const cj_pledge_t *p)
 {
-    return &p->joined_jp;
+    return &p->joined.addr;
 }

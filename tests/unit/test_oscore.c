@@ -101,6 +101,41 @@ TEST(oscore_c1_key_derivation_with_salt)
                  "4622d4dd6d944168eefb54987c");
 }
 
+/* The derived material of C.3's server context, kept and loaded again,
+ * gives the very context cj_oscore_ctx_derive() gives; loading checks
+ * the parameters as deriving does. */
+TEST(oscore_okm_load_matches_derive)
+{
+    cj_oscore_ctx_t d, l;
+    cj_oscore_params_t p;
+    uint8_t okm[CJ_OSCORE_OKM_LEN];
+
+    memset(&p, 0, sizeof p);
+    p.master_secret = ms;
+    p.master_secret_len = sizeof ms;
+    p.master_salt = salt;
+    p.master_salt_len = sizeof salt;
+    p.id_context = idctx;
+    p.id_context_len = sizeof idctx;
+    p.has_id_context = true;
+    p.sender_id = id01;
+    p.sender_id_len = 1;
+    CHECK_EQ(cj_oscore_okm(&p, okm), CJ_OK);
+    /* RFC 8613 Appendix C.3.2: server Sender Key, Recipient Key, IV */
+    CHECK_HEX(okm, sizeof okm, "e39a0c7c77b43f03b4b39ab9a268699f"
+                               "af2a1300a5e95788b356336eeecd2b92"
+                               "2ca58fb85ff1b81c0b7181b85e");
+    CHECK_EQ(derive_tv(&d, TV3, false), CJ_OK);
+    memset(&l, 0xa5, sizeof l);
+    CHECK_EQ(cj_oscore_ctx_load(&l, &p, okm), CJ_OK);
+    CHECK(memcmp(&d, &l, sizeof d) == 0);
+    CHECK_EQ(cj_oscore_ctx_load(&l, &p, NULL), CJ_ERR_INVALID);
+    p.recipient_id = id01; /* equal IDs (section 3.3) */
+    p.recipient_id_len = 1;
+    CHECK_EQ(cj_oscore_ctx_load(&l, &p, okm), CJ_ERR_INVALID);
+    CHECK_EQ(cj_oscore_okm(&p, okm), CJ_ERR_INVALID);
+}
+
 /* RFC 8613 Appendix C.2.1 / C.2.2 */
 TEST(oscore_c2_key_derivation_without_salt)
 {
@@ -1169,6 +1204,65 @@ TEST(oscore_protect_rejects)
     CHECK_EQ(c.ssn, 0);
     CHECK_EQ(cj_oscore_protect_request(&c, msg, n, out, 35, NULL), 35);
     CHECK_EQ(c.ssn, 1);
+}
+
+/* Split and merge (section 4.1) with every protect-able Class U option,
+ * repeated options of either class and option numbers up to 65000: the
+ * outer options are exactly Uri-Host, Uri-Port, OSCORE and Proxy-Scheme
+ * in number order, and unprotect merges them back with the inner ones
+ * into the original message, byte for byte. */
+TEST(oscore_split_merge_many_options)
+{
+    static const uint16_t outer_want[] = {
+        CJ_COAP_OPT_URI_HOST, CJ_COAP_OPT_URI_PORT, CJ_COAP_OPT_OSCORE,
+        CJ_COAP_OPT_PROXY_SCHEME};
+    static const uint8_t tok[2] = {0x01, 0x02};
+    cj_oscore_ctx_t cli, srv;
+    cj_coap_builder_t b;
+    cj_coap_msg_t m;
+    cj_coap_opt_iter_t it;
+    cj_coap_opt_t o;
+    uint8_t plain[128], prot[192], out[192];
+    size_t i = 0;
+    int pl, n, ul;
+
+    CHECK_EQ(derive_tv(&cli, TV1, true), CJ_OK);
+    CHECK_EQ(derive_tv(&srv, TV1, false), CJ_OK);
+    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_CON, CJ_COAP_POST,
+                       0x1234, tok, sizeof tok);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "h");
+    cj_coap_build_opt(&b, CJ_COAP_OPT_ETAG, "\xaa", 1);
+    cj_coap_build_opt(&b, CJ_COAP_OPT_ETAG, "\xbb", 1);
+    cj_coap_build_opt_uint(&b, CJ_COAP_OPT_URI_PORT, 5683);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, "a");
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, "b");
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, "c");
+    cj_coap_build_opt_uint(&b, CJ_COAP_OPT_CONTENT_FORMAT, 60);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_QUERY, "x=1");
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_QUERY, "y=2");
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_PROXY_SCHEME, "coap");
+    cj_coap_build_opt(&b, 2048, "z", 1);
+    cj_coap_build_opt(&b, 65000, NULL, 0);
+    cj_coap_build_payload(&b, (const uint8_t *)"hello", 5);
+    pl = cj_coap_build_finish(&b);
+    CHECK(pl > 0);
+
+    n = cj_oscore_protect_request(&cli, plain, (size_t)(pl > 0 ? pl : 0),
+                                  prot, sizeof prot, NULL);
+    CHECK(n > 0);
+    CHECK_EQ(cj_coap_parse(&m, prot, (size_t)(n > 0 ? n : 0)), CJ_OK);
+    CHECK_EQ(m.code, CJ_COAP_POST);
+    cj_coap_opt_iter_init(&it, &m);
+    while (cj_coap_opt_next(&it, &o)) {
+        if (i < 4)
+            CHECK_EQ(o.num, outer_want[i]);
+        i++;
+    }
+    CHECK_EQ(i, 4);
+    ul = cj_oscore_unprotect_request(&srv, prot, (size_t)(n > 0 ? n : 0),
+                                     out, sizeof out, NULL);
+    CHECK_EQ(ul, pl);
+    CHECK_MEM(out, (size_t)(ul > 0 ? ul : 0), plain, (size_t)pl);
 }
 
 /* ---- Observe (section 4.1.3.5) ------------------------------------------ */
