@@ -262,6 +262,12 @@ typedef struct cj_jrc_pledge {
      * Context; lookup and lookup_context fill it (req_len 0: none),
      * next_joined may leave it empty */
     cj_jrc_repeat_t repeat;
+    /* The derived material of the pledge-id context (cj_jrc_pledge_okm()
+     * of psk and id), for a store that keeps it: the engine then sets the
+     * context up without the HKDF derivation.  has_okm false: derived on
+     * load.  Unused while id_context_len is not 0. */
+    uint8_t okm[CJ_OSCORE_OKM_LEN];
+    bool has_okm;
 } cj_jrc_pledge_t;
 
 /* Storage interface.  Every function returns CJ_OK, CJ_ERR_NOTFOUND where
@@ -487,6 +493,13 @@ typedef struct cj_jrc {
     uint8_t plain[CJ_JRC_SCRATCH];
     uint8_t body[CJ_JRC_SCRATCH];
 } cj_jrc_t;
+
+/* The derived material of pledge id's OSCORE context under psk, as the
+ * engine derives it (section 7.3: the JRC's Sender ID "JRC", the pledge's
+ * empty, ID Context the pledge id), for a store that keeps it with the
+ * PSK (cj_jrc_pledge_t.okm).  It is as secret as the PSK. */
+int cj_jrc_pledge_okm(const uint8_t psk[16], const uint8_t *id, size_t id_len,
+                      uint8_t okm[CJ_OSCORE_OKM_LEN]);
 
 /* Initialise with a configuration, a store and a platform (may be NULL:
  * time is passed in, random bytes come from the crypto port).  The cfg

@@ -92,22 +92,48 @@ static int ssn_load(void *ctx, uint32_t id, uint64_t *value)
 
 /* Section 7.3: Master Secret = PSK, empty salt, JRC Sender ID "JRC",
  * pledge (recipient) ID empty, ID Context as given. */
-static int derive(cj_oscore_ctx_t *ctx, const uint8_t psk[16],
-                  const uint8_t *idc, size_t idc_len)
+static void jrc_params(cj_oscore_params_t *p, const uint8_t psk[16],
+                       const uint8_t *idc, size_t idc_len)
+{
+    memset(p, 0, sizeof *p);
+    p->master_secret = psk;
+    p->master_secret_len = 16;
+    p->sender_id = jrc_id;
+    p->sender_id_len = sizeof jrc_id;
+    p->recipient_id = NULL;
+    p->recipient_id_len = 0;
+    p->id_context = idc;
+    p->id_context_len = idc_len;
+    p->has_id_context = true;
+}
+
+/* The context under ID Context idc: derived, or set up from okm (the
+ * store's derived material of the pledge-id context) when given. */
+static int derive_with(cj_oscore_ctx_t *ctx, const uint8_t psk[16],
+                       const uint8_t *idc, size_t idc_len, const uint8_t *okm)
 {
     cj_oscore_params_t p;
 
-    memset(&p, 0, sizeof p);
-    p.master_secret = psk;
-    p.master_secret_len = 16;
-    p.sender_id = jrc_id;
-    p.sender_id_len = sizeof jrc_id;
-    p.recipient_id = NULL;
-    p.recipient_id_len = 0;
-    p.id_context = idc;
-    p.id_context_len = idc_len;
-    p.has_id_context = true;
-    return cj_oscore_ctx_derive(ctx, &p);
+    jrc_params(&p, psk, idc, idc_len);
+    return okm != NULL ? cj_oscore_ctx_load(ctx, &p, okm)
+                       : cj_oscore_ctx_derive(ctx, &p);
+}
+
+static int derive(cj_oscore_ctx_t *ctx, const uint8_t psk[16],
+                  const uint8_t *idc, size_t idc_len)
+{
+    return derive_with(ctx, psk, idc, idc_len, NULL);
+}
+
+int cj_jrc_pledge_okm(const uint8_t psk[16], const uint8_t *id, size_t id_len,
+                      uint8_t okm[CJ_OSCORE_OKM_LEN])
+{
+    cj_oscore_params_t p;
+
+    if (psk == NULL || id == NULL || id_len == 0 || id_len > CJ_JRC_MAX_ID)
+        return CJ_ERR_INVALID;
+    jrc_params(&p, psk, id, id_len);
+    return cj_oscore_okm(&p, okm);
 }
 
 /* ---- slot index ---------------------------------------------------------- */
@@ -309,7 +335,9 @@ static int slot_load(cj_jrc_t *j, uint32_t idx, const cj_jrc_pledge_t *rec)
         rp->resp_len > sizeof rp->resp || rp->from.len > CJ_ADDR_MAX ||
         rp->req_len == 0 || rp->resp_len == 0)
         memset(&s->rec.repeat, 0, sizeof s->rec.repeat);
-    rc = derive(&s->osc, rec->psk, idc, idc_len);
+    rc = derive_with(&s->osc, rec->psk, idc, idc_len,
+                     rec->has_okm && rec->id_context_len == 0 ? rec->okm
+                                                              : NULL);
     if (rc == CJ_OK)
         rc = cj_oscore_ctx_attach(&s->osc, &j->ssn_port, idx);
     if (rc != CJ_OK) {

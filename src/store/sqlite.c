@@ -113,6 +113,12 @@ static const struct {
       * the admission so a restarted JRC repeats its last answer */
      "ALTER TABLE pledges ADD COLUMN repeat_cache BLOB CHECK"
      " (repeat_cache IS NULL OR length(repeat_cache) BETWEEN 8 AND 1024);"},
+    {4,
+     /* the derived material of the pledge-id OSCORE context
+      * (cj_jrc_pledge_okm), written with the PSK, so an admission skips
+      * the derivation; NULL (rows of older files): derived on load */
+     "ALTER TABLE pledges ADD COLUMN okm BLOB CHECK"
+     " (okm IS NULL OR length(okm) = 45);"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -182,9 +188,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RELEASE] = "RELEASE cj_op",
     [S_ROLLBACK_TO] = "ROLLBACK TO cj_op",
     [S_LOOKUP] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                 " lease_until IS NOT NULL FROM pledges WHERE id = ?1",
+                 " lease_until IS NOT NULL, okm FROM pledges WHERE id = ?1",
     [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                     " lease_until IS NOT NULL FROM pledges"
+                     " lease_until IS NOT NULL, okm FROM pledges"
                      " WHERE id_context = ?1",
     /* the row only while ?2 is its current ID Context (NULL: pledge id) */
     [S_SSN_OF] = "SELECT ssn_reserved FROM pledges"
@@ -234,8 +240,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RECORD_UPDATE] = "INSERT OR REPLACE INTO updates"
                         " (session, campaign, pledge, acked, at)"
                         " SELECT ?2, ?3, id, ?4, ?5 FROM pledges WHERE id = ?1",
-    [S_ADD] = "INSERT INTO pledges (id, seq, psk, allowed_roles) VALUES (?1,"
-              " (SELECT coalesce(max(seq), 0) + 1 FROM pledges), ?2, ?3)",
+    [S_ADD] = "INSERT INTO pledges (id, seq, psk, allowed_roles, okm) VALUES"
+              " (?1, (SELECT coalesce(max(seq), 0) + 1 FROM pledges), ?2, ?3,"
+              " ?4)",
     [S_SET_ADDR] = "UPDATE pledges SET address = ?2 WHERE id = ?1",
     [S_LIST] = "SELECT " INFO_COLS " FROM pledges p LEFT JOIN updates u"
                " ON u.rowid = (SELECT max(rowid) FROM updates"
@@ -674,7 +681,7 @@ static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live)
  * the row becomes the known one. */
 static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
 {
-    bool full = sqlite3_column_count(q) == 13, live = false;
+    bool full = sqlite3_column_count(q) == 14, live = false;
     int r = step_row(s, q);
     if (r != CJ_OK)
         return r;
@@ -684,8 +691,12 @@ static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
                                 (size_t)sqlite3_column_bytes(q, 11),
                                 &out->repeat))
         r = CJ_ERR_STORAGE;
-    if (full)
+    if (full) {
         live = sqlite3_column_int(q, 12) != 0;
+        if (r == CJ_OK && sqlite3_column_type(q, 13) != SQLITE_NULL)
+            out->has_okm = blob_col(q, 13, out->okm, sizeof out->okm,
+                                    sizeof out->okm, NULL);
+    }
     done(q);
     if (r == CJ_OK && full)
         know_row(s, out, live);
@@ -1953,9 +1964,16 @@ static int insert_pledge(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     int rc;
     if (q == NULL)
         return CJ_ERR_STORAGE;
+    uint8_t okm[CJ_OSCORE_OKM_LEN];
+    if (cj_jrc_pledge_okm(psk, id, id_len, okm) != CJ_OK) {
+        done(q);
+        return CJ_ERR_INVALID;
+    }
     sqlite3_bind_blob(q, 2, psk, 16, SQLITE_STATIC);
     sqlite3_bind_int(q, 3, roles);
+    sqlite3_bind_blob(q, 4, okm, sizeof okm, SQLITE_STATIC);
     rc = exec_stmt(s, q);
+    cj_crypto_wipe(okm, sizeof okm);
     if (rc == SQLITE_DONE)
         return CJ_OK;
     return rc == SQLITE_CONSTRAINT_PRIMARYKEY ? CJ_ERR_STATE : CJ_ERR_STORAGE;

@@ -77,8 +77,9 @@
 
 /* Schema version this code writes; older files are migrated on open.
  * 2: the network row and the queue of pending operations (below).
- * 3: the pledge's repeat cache (cojp/jrc.h save_repeat). */
-#define CJ_SQLITE_SCHEMA_VERSION 3
+ * 3: the pledge's repeat cache (cojp/jrc.h save_repeat).
+ * 4: the derived material of the pledge's OSCORE context (cj_jrc_pledge_okm). */
+#define CJ_SQLITE_SCHEMA_VERSION 4
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;

@@ -1480,7 +1480,8 @@ void ss_migration_2_to_3(const ss_backend_t *b)
     sql_exec(b, db, b->v2_sql);
     b->close(db);
     db = ss_open(b);
-    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"), 3);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
     CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges"), 3);
     CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges"
                             " WHERE repeat_cache IS NULL"),

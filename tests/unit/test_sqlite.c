@@ -92,11 +92,13 @@ static const ss_backend_t sq = {
                   " WHEN NEW.short_id = 2 BEGIN"
                   " SELECT RAISE(ABORT, 'injected'); END",
     .uninject_sql = "DROP TRIGGER inject",
-    .v1_sql = "ALTER TABLE pledges DROP COLUMN repeat_cache;"
+    .v1_sql = "ALTER TABLE pledges DROP COLUMN okm;"
+              " ALTER TABLE pledges DROP COLUMN repeat_cache;"
               " DROP TABLE network; DROP TABLE pending_ops;"
               " DELETE FROM schema_version WHERE version >= 2",
-    .v2_sql = "ALTER TABLE pledges DROP COLUMN repeat_cache;"
-              " DELETE FROM schema_version WHERE version = 3",
+    .v2_sql = "ALTER TABLE pledges DROP COLUMN okm;"
+              " ALTER TABLE pledges DROP COLUMN repeat_cache;"
+              " DELETE FROM schema_version WHERE version >= 3",
     SS_ADAPTED(cj_sqlite),
 };
 
@@ -196,6 +198,134 @@ TEST(sqlite_short_ids_exhausted)
     ss_make_id(id, 65533);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 0, 0, false, &s), CJ_OK);
     CHECK_EQ(s, 100);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
+/* One admission's writes inside a batch: the known row's deferred writes
+ * are seen by every later read (in the batch and after the commit), and
+ * when writing them fails the whole batch fails and nothing of it stays. */
+static void admit_in_batch(const cj_jrc_store_t *st, const uint8_t id[8],
+                           uint16_t *s)
+{
+    cj_jrc_pledge_t r;
+    cj_oscore_replay_t w;
+    cj_jrc_repeat_t rep;
+    uint64_t first = 0;
+
+    memset(&rep, 0, sizeof rep);
+    rep.req_len = 3;
+    rep.req_opt_len = 1;
+    rep.resp_len = 4;
+    memset(rep.req, 0x11, 3);
+    memset(rep.resp, 0x22, 4);
+    rep.from.len = 4;
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_ERR_REPLAY);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 0, 0, false, s), CJ_OK);
+    CHECK_EQ(st->record_join(st->ctx, id, 8, 0, *s, 1000), CJ_OK);
+    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(first, 0);
+    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(first, 32);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &rep), CJ_OK);
+}
+
+TEST(sqlite_batch_deferred_row_writes)
+{
+    cj_sqlite_t *db;
+    const cj_jrc_store_t *st;
+    uint8_t id[8], other[8];
+    cj_jrc_pledge_t r;
+    uint64_t cur = 0;
+    uint16_t s = 0;
+
+    tmp_setup();
+    db = ss_open(&sq);
+    st = cj_sqlite_store(db);
+    ss_add_n(&sq, db, 2);
+    ss_make_id(id, 0);
+    ss_make_id(other, 1);
+
+    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+    admit_in_batch(st, id, &s);
+    /* reads inside the batch see every write */
+    CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_OK);
+    CHECK(memcmp(r.id, id, 8) == 0);
+    CHECK_EQ(r.short_id, s);
+    CHECK_EQ(sql_int(db, "SELECT ssn_reserved FROM pledges WHERE seq = 1"), 64);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK(r.replay.valid && r.replay.highest == 5);
+    CHECK_EQ(r.repeat.resp_len, 4);
+    /* another pledge's call in between, then more for the first one */
+    CHECK_EQ(st->lookup(st->ctx, other, 8, &r), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 6, &r.replay), CJ_OK);
+    CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK(r.joined && r.short_id == s && r.ssn_reserved == 64);
+    CHECK(r.replay.valid && r.replay.highest == 6 && r.repeat.resp_len == 4);
+
+    /* the deferred UPDATE fails at commit: the batch is lost whole */
+    CHECK(sql_try(db, "CREATE TRIGGER inject BEFORE UPDATE OF repeat_cache"
+                      " ON pledges WHEN NEW.repeat_cache IS NOT NULL"
+                      " BEGIN SELECT RAISE(ABORT, 'injected'); END"));
+    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+    admit_in_batch(st, other, &s);
+    CHECK_EQ(cj_sqlite_commit(db), CJ_ERR_STORAGE);
+    CHECK(strstr(cj_sqlite_errmsg(db), "injected") != NULL);
+    CHECK_EQ(st->lookup(st->ctx, other, 8, &r), CJ_OK);
+    CHECK(!r.joined && !r.replay.valid && r.ssn_reserved == 0);
+    CHECK_EQ(r.repeat.req_len, 0);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE"
+                         " lease_until IS NOT NULL"),
+             1);
+    /* ... and the next batch starts clean */
+    CHECK(sql_try(db, "DROP TRIGGER inject"));
+    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+    admit_in_batch(st, other, &s);
+    CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, other, 8, &r), CJ_OK);
+    CHECK(r.joined && r.replay.highest == 5 && r.ssn_reserved == 64);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
+/* Schema 4: a pledge's derived OSCORE material is written with its PSK
+ * and read back by lookup; rows of a version-3 file have none until
+ * then, and lookup says so (the engine derives on load). */
+TEST(sqlite_okm_kept_and_migrated)
+{
+    cj_sqlite_t *db;
+    const cj_jrc_store_t *st;
+    cj_jrc_pledge_t r;
+    uint8_t id[8], psk[16], okm[CJ_OSCORE_OKM_LEN];
+
+    tmp_setup();
+    db = ss_open(&sq);
+    st = cj_sqlite_store(db);
+    ss_add_n(&sq, db, 2);
+    ss_make_id(id, 1);
+    ss_make_psk(psk, 1);
+    CHECK_EQ(cj_jrc_pledge_okm(psk, id, 8, okm), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK(r.has_okm);
+    CHECK(memcmp(r.okm, okm, sizeof okm) == 0);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE"
+                         " length(okm) = 45"),
+             2);
+    CHECK(sql_try(db, "ALTER TABLE pledges DROP COLUMN okm;"
+                      " DELETE FROM schema_version WHERE version = 4"));
+    cj_sqlite_close(db);
+    db = ss_open(&sq);
+    st = cj_sqlite_store(db);
+    CHECK_EQ(sql_int(db, "SELECT max(version) FROM schema_version"), 4);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE okm IS NULL"), 2);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK(!r.has_okm);
+    /* the schema refuses material of another length */
+    CHECK(!sql_try(db, "UPDATE pledges SET okm = zeroblob(44) WHERE seq = 2"));
     cj_sqlite_close(db);
     tmp_cleanup();
 }
