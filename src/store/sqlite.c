@@ -767,6 +767,27 @@ static void bind_id_ctx(sqlite3_stmt *q, const uint8_t *id, size_t id_len,
         sqlite3_bind_null(q, 2);
 }
 
+/* The first n integer columns of statement which's row for pledge id
+ * under ID Context ctx_id: CJ_OK, CJ_ERR_NOTFOUND (no such row) or
+ * CJ_ERR_STORAGE. */
+static int row_ints(cj_sqlite_t *s, int which, const uint8_t *id,
+                    size_t id_len, const uint8_t *ctx_id, size_t ctx_len,
+                    sqlite3_int64 *v, int n)
+{
+    sqlite3_stmt *q = stmt(s, which);
+    int rc;
+
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    if ((rc = step_row(s, q)) != CJ_OK)
+        return rc;
+    for (int i = 0; i < n; i++)
+        v[i] = sqlite3_column_int64(q, i);
+    done(q);
+    return CJ_OK;
+}
+
 /* Read-modify-write inside one unit: the unit holds the file's write
  * lock from its start (BEGIN IMMEDIATE, or the host's transaction that
  * began so), so no other handle or process writes in between. */
@@ -784,18 +805,9 @@ static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
             return CJ_ERR_NOTFOUND;
         have = s->known.ssn_reserved;
     } else {
-        if ((q = stmt(s, S_SSN_OF)) == NULL)
-            return CJ_ERR_STORAGE;
-        bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
-        rc = sqlite3_step(q);
-        have = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            note_error(s);
-        done(q);
-        if (rc == SQLITE_DONE)
-            return CJ_ERR_NOTFOUND;
-        if (rc != SQLITE_ROW)
-            return CJ_ERR_STORAGE;
+        if ((rc = row_ints(s, S_SSN_OF, id, id_len, ctx_id, ctx_len, &have,
+                           1)) != CJ_OK)
+            return rc;
     }
     if (have < 0)
         return CJ_ERR_STORAGE;
@@ -853,22 +865,13 @@ static int accept(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
         bm = s->known.replay_bitmap;
         w->valid = s->known.replay_valid;
     } else {
-        if ((q = stmt(s, S_REPLAY_OF)) == NULL)
-            return CJ_ERR_STORAGE;
-        bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
-        rc = sqlite3_step(q);
-        if (rc == SQLITE_ROW) {
-            hi = sqlite3_column_int64(q, 0);
-            bm = sqlite3_column_int64(q, 1);
-            w->valid = sqlite3_column_int(q, 2) != 0;
-        } else if (rc != SQLITE_DONE) {
-            note_error(s);
-        }
-        done(q);
-        if (rc == SQLITE_DONE)
-            return CJ_ERR_NOTFOUND;
-        if (rc != SQLITE_ROW)
-            return CJ_ERR_STORAGE;
+        sqlite3_int64 v[3];
+        if ((rc = row_ints(s, S_REPLAY_OF, id, id_len, ctx_id, ctx_len, v,
+                           3)) != CJ_OK)
+            return rc;
+        hi = v[0];
+        bm = v[1];
+        w->valid = v[2] != 0;
     }
     if (hi < 0 || bm < 0 || bm > UINT32_MAX)
         return CJ_ERR_STORAGE;

@@ -28,13 +28,22 @@
  *     the next batch while the previous one's sync runs on a helper
  *     thread.
  * Either way a store call that fails leaves the store as it was before
- * the call (it runs inside a savepoint), as cojp/jrc.h requires.
- * reserve_ssn and accept_piv read and write the pledge's row within one
- * such unit, which holds the file's write lock from its start, so they
- * are atomic across handles and processes (cojp/jrc.h, "Several
- * instances").  While a
- * transaction is open this handle holds the file's write lock: keep
- * batches short (milliseconds).
+ * the call (a call of several statements runs inside a savepoint; one
+ * of a single statement relies on SQLite undoing a failed statement), as
+ * cojp/jrc.h requires.  reserve_ssn and accept_piv read and write the
+ * pledge's row within one such unit, which holds the file's write lock
+ * from its start, so they are atomic across handles and processes
+ * (cojp/jrc.h, "Several instances").  While a transaction is open this
+ * handle holds the file's write lock: keep batches short (milliseconds).
+ *
+ * Inside a host transaction nobody else writes, so the handle remembers
+ * the pledge row it last read (lookup) and makes that row's writes of an
+ * admission (replay window, sequence number mark, join record, repeat
+ * cache) as one UPDATE: together with the short-id take, or before any
+ * other statement touches the row, and before COMMIT.  Reads always see
+ * them.  Should that UPDATE fail, calls that already returned success
+ * would be undone, so the whole transaction fails instead: the commit
+ * returns CJ_ERR_STORAGE and the host drops the batch as above.
  *
  * Short identifiers (RFC 9031 section 8.4.4.1).  A live lease is a pledge
  * row whose lease_until is set; a partial UNIQUE index on short_id over
