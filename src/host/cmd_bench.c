@@ -125,23 +125,27 @@ static int ncpus(void)
     return CPU_COUNT(&s);
 }
 
-/* Pin the calling process to the idx-th CPU it may run on. */
-static int pin(int idx)
+/* The number of the idx-th CPU the calling process may run on, or -1.
+ * Taken before anything is pinned: a child inherits its parent's mask. */
+static int cpu_at(int idx)
 {
-    cpu_set_t s, one;
+    cpu_set_t s;
     int seen = 0;
     if (sched_getaffinity(0, sizeof s, &s) != 0)
         return -1;
-    for (int c = 0; c < CPU_SETSIZE; c++) {
-        if (!CPU_ISSET(c, &s))
-            continue;
-        if (seen++ == idx) {
-            CPU_ZERO(&one);
-            CPU_SET(c, &one);
-            return sched_setaffinity(0, sizeof one, &one) == 0 ? c : -1;
-        }
-    }
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &s) && seen++ == idx)
+            return c;
     return -1;
+}
+
+/* Pin the calling process to CPU number cpu. */
+static int pin(int cpu)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof one, &one) == 0 ? cpu : -1;
 }
 
 /* ---- pledges ------------------------------------------------------------- */
@@ -510,7 +514,7 @@ static int run_phase(phase_t *ph, pledge_set_t *ps, const struct sockaddr_storag
 static char self_exe[4096];
 
 /* Start argv (a cojp subcommand) with stdout to /dev/null and stderr to
- * log (NULL: inherited), pinned to the cpu-th CPU when cpu >= 0. */
+ * log (NULL: inherited), pinned to CPU number cpu when cpu >= 0. */
 static pid_t spawn(char *const argv[], const char *log, int cpu, const char *exe)
 {
     pid_t pid = fork();
@@ -758,8 +762,8 @@ int cj_cmd_bench(int argc, char **argv)
         goto out;
     cores = ncpus();
     if (cores >= 2) {
-        srv_cpu = 0;
-        gen_cpu = 1;
+        srv_cpu = cpu_at(0);
+        gen_cpu = cpu_at(1);
     }
 
     /* provision */
@@ -774,13 +778,15 @@ int cj_cmd_bench(int argc, char **argv)
             goto out;
         }
     }
-    if (gen_cpu >= 0 && pin(gen_cpu) < 0)
-        gen_cpu = -1;
-    printf("bench setup: %d cores; %s; window %u, %u s per phase, %u pledges provisioned "
-           "(%s)\n",
-           cores,
-           gen_cpu >= 0 ? "servers pinned to cpu 0 (sched_setaffinity), generator to cpu 1"
-                        : "not pinned (one core)",
+    if (srv_cpu < 0 || gen_cpu < 0 || pin(gen_cpu) < 0)
+        srv_cpu = gen_cpu = -1;
+    printf("bench setup: %d cores; ", cores);
+    if (gen_cpu >= 0)
+        printf("servers pinned to cpu %d, generator to cpu %d (sched_setaffinity)",
+               srv_cpu, gen_cpu);
+    else
+        printf("not pinned (one core)");
+    printf("; window %u, %u s per phase, %u pledges provisioned (%s)\n",
            (unsigned)window, (unsigned)secs, (unsigned)npledges,
            pg ? "PostgreSQL" : "SQLite file, synchronous=FULL, WAL, group commit");
     fflush(stdout);
