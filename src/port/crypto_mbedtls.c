@@ -1,7 +1,10 @@
 /*
  * The crypto port (cojp/crypto.h) over mbedTLS 2.28.  Every primitive is
  * mbedTLS's; this file only adapts calling conventions, enforces the
- * tag-before-plaintext rule and wipes what it touched.
+ * tag-before-plaintext rule and wipes what it touched, except the one
+ * HKDF pseudorandom key it keeps between calls on Linux (see
+ * CJ_CRYPTO_PRK_CACHE below: a copy of the last secret it was given,
+ * which the caller holds anyway).
  *
  * cj_crypto_random is not here: it needs an entropy source, which is
  * platform-specific (src/port/random_posix.c on Linux; each firmware port
