@@ -115,4 +115,15 @@
 #define CJ_OSCORE_OBSERVE 1
 #endif
 
+/* Code placement for small targets: CJ_NOINLINE keeps a helper called
+ * from several places as one copy, CJ_ALWAYS_INLINE folds a helper with
+ * constant arguments into its callers.  Plain C elsewhere. */
+#if defined(__GNUC__)
+#define CJ_NOINLINE __attribute__((noinline))
+#define CJ_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define CJ_NOINLINE
+#define CJ_ALWAYS_INLINE inline
+#endif
+
 #endif

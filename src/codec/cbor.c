@@ -48,8 +48,9 @@ static void put_head(cj_cbor_enc_t *e, unsigned mt, uint64_t v)
     unsigned n = 0, ai = (unsigned)v;
 
     if (v >= 24) {
-        n = v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
-        ai = n == 1 ? 24 : n == 2 ? 25 : n == 4 ? 26 : 27;
+        /* 24, 25, 26, 27: an argument of 1, 2, 4 or 8 bytes */
+        ai = 24u + (v > 0xff) + (v > 0xffff) + (v > 0xffffffffu);
+        n = 1u << (ai - 24);
     }
     h[0] = (uint8_t)(mt << 5 | ai);
     for (unsigned i = n; i > 0; i--, v >>= 8)
@@ -77,7 +78,8 @@ void cj_cbor_put_nint_arg(cj_cbor_enc_t *e, uint64_t n)
     put_head(e, CJ_CBOR_NINT, n);
 }
 
-static void put_str(cj_cbor_enc_t *e, unsigned mt, const void *p, size_t n)
+static CJ_NOINLINE void put_str(cj_cbor_enc_t *e, unsigned mt, const void *p,
+                           size_t n)
 {
     put_head(e, mt, n);
     emit(e, p, n);
@@ -154,17 +156,21 @@ int cj_cbor_peek_type(const cj_cbor_dec_t *d)
 
 /* Well-formed UTF-8 as RFC 3629 section 4 defines it, which RFC 8949
  * section 3.1 requires of text strings: no overlong forms, no surrogates
- * (U+D800..U+DFFF), nothing above U+10FFFF. */
+ * (U+D800..U+DFFF), nothing above U+10FFFF.  A lead byte C2..F4 starts a
+ * sequence with k = 1..3 continuation bytes that carries 5k + 6 bits; C0
+ * and C1 could only start an overlong two-byte form, F5..FF only values
+ * above U+10FFFF.  A sequence is overlong exactly when its value fits
+ * the 5k + 1 bits of the next shorter form, which a two-byte one (k = 1,
+ * value at least 0x80 given its lead) never does. */
 static bool utf8_ok(const uint8_t *s, size_t n)
 {
-    static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
     size_t i = 0;
 
     while (i < n) {
         uint32_t c = s[i++], k;
         if (c < 0x80)
             continue;
-        if (c < 0xc0 || c >= 0xf8)
+        if (c - 0xc2u > 0xf4u - 0xc2u)
             return false;
         k = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
         if (n - i < k)
@@ -175,7 +181,7 @@ static bool utf8_ok(const uint8_t *s, size_t n)
                 return false;
             c = c << 6 | (s[i++] & 0x3fu);
         }
-        if (c < least[k] || c > 0x10ffff || (c >> 11) == 0x1b)
+        if ((c >> (5 * k + 1)) == 0 || c > 0x10ffff || (c >> 11) == 0x1b)
             return false;
     }
     return true;
@@ -245,7 +251,8 @@ static int rd(const uint8_t *p, const uint8_t *end, uint64_t *arg,
 /* One item of major type mt: *arg is its argument and *str where its
  * body starts; the cursor moves past a string's bytes, or onto the first
  * element of a container.  Nothing is written on failure. */
-static int take(cj_cbor_dec_t *d, int mt, uint64_t *arg, const uint8_t **str)
+static CJ_ALWAYS_INLINE int take(cj_cbor_dec_t *d, int mt, uint64_t *arg,
+                         const uint8_t **str)
 {
     const uint8_t *next;
     int r = rd(d->p, d->end, arg, &next);

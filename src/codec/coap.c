@@ -95,8 +95,9 @@ static int opt_read(const uint8_t **pp, const uint8_t *end, uint16_t prev,
  * in tab.  *count receives the total; *pl the first payload byte, or NULL
  * when there is no payload marker.  RFC 7252 section 3: a marker followed
  * by zero bytes is a format error. */
-static int opts_scan(const uint8_t *p, const uint8_t *end, cj_coap_opt_t *tab,
-                     size_t max, size_t *count, const uint8_t **pl)
+static CJ_ALWAYS_INLINE int opts_scan(const uint8_t *p, const uint8_t *end,
+                              cj_coap_opt_t *tab, size_t max, size_t *count,
+                              const uint8_t **pl)
 {
     cj_coap_opt_t o;
     uint16_t num = 0;
@@ -276,8 +277,8 @@ static void put(cj_coap_builder_t *b, const uint8_t *h, size_t hn,
 
 /* One option after b->last_opt (RFC 7252 section 3.1): the delta/length
  * head with its extension bytes, then the value. */
-static void opt_put(cj_coap_builder_t *b, uint16_t num, const void *val,
-                    size_t len)
+static CJ_ALWAYS_INLINE void opt_put(cj_coap_builder_t *b, uint16_t num,
+                             const void *val, size_t len)
 {
     uint8_t h[5];
     size_t dn, ln;
@@ -333,7 +334,7 @@ void cj_coap_build_init(cj_coap_builder_t *b, uint8_t *buf, size_t cap,
 
 /* Options and payload are refused after an error, after the payload and
  * in an Empty message.  Byte 1 is the code once the header is written. */
-static bool may_add(cj_coap_builder_t *b)
+static CJ_ALWAYS_INLINE bool may_add(cj_coap_builder_t *b)
 {
     if (b->err)
         return false;

@@ -53,9 +53,9 @@
  * (section 8.4.3.3). */
 static bool key_addinfo_ok(unsigned key_id, size_t n)
 {
-    if (key_id == 0)
-        return n == 2 || n == 8 || n == 10;
-    return n == 0 || n == 4 || n == 8;
+    /* Bit n of the mask: n bytes are allowed (2, 8 or 10 for key_id 0,
+     * else 0, 4 or 8). */
+    return n <= 10 && ((key_id == 0 ? 0x504u : 0x111u) >> n & 1u);
 }
 
 /* 0xfffe and 0xffff are reserved short addresses (section 8.4.4.1). */
@@ -92,9 +92,9 @@ static bool is_type(const cj_cbor_dec_t *d, int type)
  * CBOR-level failures other than truncation and trailing bytes all
  * become CJ_ERR_MALFORMED, so that CJ_ERR_UNSUPPORTED keeps meaning
  * "unknown label". */
-static int decode_object(const uint8_t *buf, size_t len, unsigned allowed,
-                         int required, walk_fn walk, void *obj,
-                         cj_cojp_report_t *why)
+static CJ_ALWAYS_INLINE int decode_object(const uint8_t *buf, size_t len,
+                                  unsigned allowed, int required, walk_fn walk,
+                                  void *obj, cj_cojp_report_t *why)
 {
     cj_cojp_report_t spare;
     cj_cbor_dec_t d;
@@ -122,7 +122,8 @@ static int decode_object(const uint8_t *buf, size_t len, unsigned allowed,
         if (rc < 0)
             return CJ_ERR_UNSUPPORTED; /* beyond int64_t: cannot be named */
         val = d.p;
-        if (l < 1 || l > CJ_COJP_LABEL_UNSUPPORTED || !(allowed & BIT(l)))
+        /* Labels start at 1: bit 0 of allowed is never set. */
+        if ((uint64_t)l > CJ_COJP_LABEL_UNSUPPORTED || !(allowed & BIT(l)))
             rc = CJ_ERR_UNSUPPORTED;
         else if (seen & BIT(l))
             rc = CJ_ERR_MALFORMED;

@@ -73,7 +73,9 @@
 #define CLS_U 2u
 #define CLS_PROXY_URI 4u
 #define CLS_OSCORE 8u
-#define CLS_OBSERVE 16u
+/* Without CJ_OSCORE_OBSERVE no option is of this class (Observe is plain
+ * Class E), and every test of it is false at compile time. */
+#define CLS_OBSERVE (CJ_OSCORE_OBSERVE ? 16u : 0u)
 
 static unsigned opt_class(uint16_t num)
 {
@@ -150,7 +152,8 @@ static int derive_one(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
 
 /* A parameter of n bytes: at most max, src NULL only when n is 0.
  * Copied to dst unless dst is NULL. */
-static bool take_param(uint8_t *dst, const uint8_t *src, size_t n, size_t max)
+static CJ_ALWAYS_INLINE bool take_param(uint8_t *dst, const uint8_t *src,
+                                        size_t n, size_t max)
 {
     if (n > max || (src == NULL && n > 0))
         return false;
@@ -161,7 +164,8 @@ static bool take_param(uint8_t *dst, const uint8_t *src, size_t n, size_t max)
 
 /* Set ctx up from p but for the derived material: cleared, IDs and ID
  * Context checked and copied.  On failure ctx is left wiped. */
-static int ctx_params(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
+static CJ_ALWAYS_INLINE int ctx_params(cj_oscore_ctx_t *ctx,
+                               const cj_oscore_params_t *p)
 {
     if (ctx == NULL || p == NULL)
         return CJ_ERR_INVALID;
@@ -297,7 +301,7 @@ void cj_oscore_ctx_wipe(cj_oscore_ctx_t *ctx)
 /* Appendix B.1.1: before a number at or above the reserved mark is used,
  * a mark STEP further is made durable.  The mark never exceeds 2^40, the
  * first number that may not be used (section 7.2.1). */
-static int ssn_reserve(cj_oscore_ctx_t *ctx)
+static CJ_ALWAYS_INLINE int ssn_reserve(cj_oscore_ctx_t *ctx)
 {
     const cj_platform_t *pf = ctx->platform;
     uint64_t mark;
@@ -369,7 +373,8 @@ int cj_oscore_option_decode(const uint8_t *val, size_t len,
 
 /* Write the value of a checked option o to out (section 6.1): flags,
  * Partial IV, s and kid context, kid.  Returns the length. */
-static size_t option_write(uint8_t *out, const cj_oscore_option_t *o)
+static CJ_ALWAYS_INLINE size_t option_write(uint8_t *out,
+                                            const cj_oscore_option_t *o)
 {
     uint8_t *p = out + 1;
 
@@ -715,7 +720,7 @@ static int xcode(cj_oscore_ctx_t *ctx, const cj_oscore_req_t *req,
         /* Section 4.1.3.5.2: a notification's inner Observe is empty;
          * hand the application the three low bytes of the Partial IV,
          * which order notifications and are authenticated. */
-        if (req && own.piv_len) {
+        if (CJ_OSCORE_OBSERVE && req && own.piv_len) {
             obs.len = own.piv_len < 3 ? own.piv_len : 3;
             obs.val = own.piv + own.piv_len - obs.len;
             while (obs.len && *obs.val == 0) {

@@ -56,7 +56,7 @@ static uint32_t rand32(void)
 }
 
 /* a + b, saturating at the latest finite time CJ_TIME_NEVER - 1. */
-static uint64_t add_sat(uint64_t a, uint64_t b)
+static CJ_NOINLINE uint64_t add_sat(uint64_t a, uint64_t b)
 {
     uint64_t s = a + b;
 
@@ -152,7 +152,7 @@ static int derive_durable(cj_pledge_t *p, bool rederive)
  * (a new R3 beside an old R2, or a new pair beside an old marker) is seen
  * on restore.  Not a secret and not an integrity check against an
  * attacker with access to the storage, only against interruption. */
-static uint64_t pair_check(uint64_t r2, uint64_t r3)
+static CJ_NOINLINE uint64_t pair_check(uint64_t r2, uint64_t r3)
 {
     return r2 ^ (r3 << 29 | r3 >> 35) ^ UINT64_C(0x436f4a5052324133);
 }
@@ -161,7 +161,7 @@ static uint64_t pair_check(uint64_t r2, uint64_t r3)
  * to the durable context (pledge id or confirmed pair) and its replay
  * window.  cj_oscore_ctx_rederive() keeps the sender sequence number (it
  * only grows). */
-static void trial_end(cj_pledge_t *p)
+static CJ_NOINLINE void trial_end(cj_pledge_t *p)
 {
     if (!p->rec_trial)
         return;
@@ -241,14 +241,14 @@ static const cj_pledge_key_t *set_find(const cj_pledge_keyset_t *s,
     return NULL;
 }
 
-static void set_wipe(cj_pledge_keyset_t *s)
+static CJ_NOINLINE void set_wipe(cj_pledge_keyset_t *s)
 {
     cj_crypto_wipe(s, sizeof *s);
 }
 
 /* Sections 8.4.3.1-2: the staged set in new_keys goes into use; the
  * previous one stays for reception until the guard time is over. */
-static void keys_switch(cj_pledge_t *p, uint64_t now)
+static CJ_NOINLINE void keys_switch(cj_pledge_t *p, uint64_t now)
 {
     p->old_keys = p->keys;
     p->keys = p->new_keys;
@@ -338,7 +338,8 @@ report:
 
 /* The parameter left by config_read() as the single entry of an
  * Unsupported_Configuration (section 8.4.5); *u is zeroed by the caller. */
-static void unsup_fill(const cj_pledge_t *p, cj_cojp_unsupported_t *u)
+static CJ_NOINLINE void unsup_fill(const cj_pledge_t *p,
+                                   cj_cojp_unsupported_t *u)
 {
     u->count = 1;
     u->params[0].code = p->unsup_code;
@@ -594,7 +595,7 @@ int cj_pledge_add_jp(cj_pledge_t *p, const cj_addr_t *jp,
 }
 
 /* Join again from the first attempt (start, lease expiry). */
-static void begin_joining(cj_pledge_t *p, uint64_t now)
+static CJ_NOINLINE void begin_joining(cj_pledge_t *p, uint64_t now)
 {
 #if CJ_PLEDGE_RECOVERY
     trial_end(p); /* a restarted join does not count on an old R2 */
@@ -654,7 +655,8 @@ static void attempt_end(cj_pledge_t *p, uint64_t now, int ev, cj_out_t *out)
 /* Build and protect the next Join Request (section 8.1.1).  -1: it is
  * in tx, state JOINING, for the caller to send; otherwise what poll
  * returns (1 with an event, 0 when it is retried later). */
-static int attempt_start(cj_pledge_t *p, uint64_t now, cj_out_t *out)
+static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
+                                          cj_out_t *out)
 {
     cj_cojp_join_request_t jr;
     cj_coap_builder_t b;
