@@ -150,6 +150,7 @@ enum {
     S_CURSOR_SET,
     S_FREE_FROM,
     S_FLUSH,
+    S_PROBE,
     S_TAKE,
     S_JOIN,
     S_RELEASE_LEASE,
@@ -228,6 +229,9 @@ static const char *const stmt_sql[S_COUNT] = {
     /* The known row's deferred writes (?2: a PEND_* mask), alone or with
      * the lease a short-id assignment takes (?10, ?11). */
     [S_FLUSH] = "UPDATE pledges SET " PENDING_SET " WHERE id = ?1",
+    /* whether short id ?1 is leased (the partial unique index answers) */
+    [S_PROBE] = "SELECT 1 FROM pledges WHERE short_id = ?1"
+                " AND lease_until IS NOT NULL",
     [S_TAKE] = "UPDATE pledges SET " PENDING_SET ","
                " short_id = ?10, lease_until = ?11 WHERE id = ?1",
     [S_JOIN] = "UPDATE pledges SET joined = 1, role = ?2, short_id = ?3,"
@@ -328,12 +332,18 @@ typedef struct known {
      * the transaction commits; if that UPDATE fails, the transaction is
      * lost as a whole (tx_lost), so nothing half-written commits. */
     unsigned pend;
-    int64_t role, joined_at;
+    int64_t role, joined_at, lease_until;
     uint8_t repeat[CJ_STORE_REPEAT_MAX];
     size_t repeat_len;       /* 0: NULL */
 } known_t;
 
-enum { PEND_REPLAY = 1, PEND_SSN = 2, PEND_JOIN = 4, PEND_REPEAT = 8 };
+enum {
+    PEND_REPLAY = 1,
+    PEND_SSN = 2,
+    PEND_JOIN = 4,
+    PEND_REPEAT = 8,
+    PEND_LEASE = 16 /* short_id, lease_until: see assign() */
+};
 
 struct cj_sqlite {
     sqlite3 *db;
@@ -416,8 +426,8 @@ static bool known_ctx_is(const cj_sqlite_t *s, const uint8_t *ctx_id,
 static bool leaves_pending(int which)
 {
     switch (which) {
-    case S_FLUSH: case S_TAKE: case S_LEASE_MIN: case S_EXPIRE:
-    case S_CURSOR_GET: case S_CURSOR_SET: case S_FREE_FROM:
+    case S_FLUSH: case S_TAKE: case S_CURSOR_GET: case S_CURSOR_SET:
+    case S_PROBE:
     case S_BEGIN: case S_COMMIT: case S_ROLLBACK:
     case S_SAVEPOINT: case S_RELEASE: case S_ROLLBACK_TO:
         return true;
@@ -507,9 +517,14 @@ static int flush(cj_sqlite_t *s)
         forget_all(s);
         return CJ_ERR_STORAGE;
     }
-    if ((q = stmt_id(s, S_FLUSH, s->known.id, s->known.id_len)) == NULL)
+    if ((q = stmt_id(s, s->known.pend & PEND_LEASE ? S_TAKE : S_FLUSH,
+                     s->known.id, s->known.id_len)) == NULL)
         return CJ_ERR_STORAGE;
     bind_pending(s, q, true);
+    if (s->known.pend & PEND_LEASE) {
+        sqlite3_bind_int64(q, 10, s->known.short_id);
+        sqlite3_bind_int64(q, 11, s->known.lease_until);
+    }
     if (exec_stmt(s, q) != SQLITE_DONE)
         return CJ_ERR_STORAGE; /* note_error: forgotten, transaction lost */
     if (sqlite3_changes(s->db) != 1) {
@@ -1086,6 +1101,11 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
 
     if (sweep_due(s, now) && (rc = sweep(s, now)) != CJ_OK)
         return rc;
+    /* a deferred lease of the known row is made before another pledge
+     * takes an id */
+    if ((s->known.pend & PEND_LEASE) && !known_is(s, id, id_len) &&
+        flush(s) != CJ_OK)
+        return CJ_ERR_STORAGE;
 
     if (known_is(s, id, id_len)) {
         live = s->known.live;
@@ -1119,10 +1139,30 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     if (cur < 1 || cur > CJ_STORE_SHORT_MAX)
         cur = 1;
 
-    /* The cursor itself is free unless the ids wrapped around: try to
-     * take it at once; the unique index refuses it when it is leased
-     * (the failed statement changes nothing). */
-    if (!(live && mine == cur)) {
+    /* The cursor itself is free unless the ids wrapped around.  For the
+     * known row, ask the unique index and, when it is free, make the
+     * lease one of the row's deferred writes: inside the transaction no
+     * other writer exists and every other row's writes are made (only
+     * the known row defers), so the answer stays true until the flush.
+     * For any other pledge, take it at once; the unique index refuses
+     * it when it is leased (the failed statement changes nothing). */
+    if (!(live && mine == cur) && known_is(s, id, id_len)) {
+        if ((q = stmt(s, S_PROBE)) == NULL)
+            return CJ_ERR_STORAGE;
+        sqlite3_bind_int64(q, 1, cur);
+        rc = step_row(s, q);
+        if (rc == CJ_OK)
+            done(q); /* leased: search below */
+        else if (rc != CJ_ERR_NOTFOUND)
+            return CJ_ERR_STORAGE;
+        else {
+            s->known.lease_until = until;
+            s->known.pend |= PEND_LEASE;
+            lease_taken(s, id, id_len, until, cur, false);
+            *short_id = (uint16_t)cur;
+            return cursor_set(s, cur + 1 > CJ_STORE_SHORT_MAX ? 1 : cur + 1);
+        }
+    } else if (!(live && mine == cur)) {
         if ((q = stmt_id(s, S_TAKE, id, id_len)) == NULL)
             return CJ_ERR_STORAGE;
         bind_pending(s, q, known_is(s, id, id_len));

@@ -39,9 +39,9 @@
  * Inside a host transaction nobody else writes, so the handle remembers
  * the pledge row it last read (lookup) and makes that row's writes of an
  * admission (replay window, sequence number mark, join record, repeat
- * cache) as one UPDATE: together with the short-id take, or before any
- * other statement touches the row, and before COMMIT.  Reads always see
- * them.  Should that UPDATE fail, calls that already returned success
+ * cache, and a short-id lease the unique index was asked about first)
+ * as one UPDATE, before any other statement touches the row or another
+ * pledge takes a short id, and before COMMIT.  Reads always see them.  Should that UPDATE fail, calls that already returned success
  * would be undone, so the whole transaction fails instead: the commit
  * returns CJ_ERR_STORAGE and the host drops the batch as above.
  *

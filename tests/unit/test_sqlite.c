@@ -292,6 +292,69 @@ TEST(sqlite_batch_deferred_row_writes)
     tmp_cleanup();
 }
 
+/* A short-id lease deferred with the known row's other writes never
+ * collides with another pledge's, whether that one was looked up first
+ * or not, searched for or taken at the cursor, or reassigned fresh. */
+TEST(sqlite_batch_deferred_lease_unique)
+{
+    cj_sqlite_t *db;
+    const cj_jrc_store_t *st;
+    cj_jrc_pledge_t r;
+    uint8_t id[5][8];
+    uint16_t sid[5] = {0}, again = 0;
+
+    tmp_setup();
+    db = ss_open(&sq);
+    st = cj_sqlite_store(db);
+    ss_add_n(&sq, db, 5);
+    for (int i = 0; i < 5; i++)
+        ss_make_id(id[i], (unsigned)i);
+    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id[0], 8, &r), CJ_OK);
+    CHECK_EQ(st->assign_short_id(st->ctx, id[0], 8, 0, 1, false, &sid[0]),
+             CJ_OK);
+    /* not looked up: taken at the cursor, after the first one's lease */
+    CHECK_EQ(st->assign_short_id(st->ctx, id[1], 8, 0, 1, false, &sid[1]),
+             CJ_OK);
+    CHECK(sid[1] != sid[0]);
+    /* the cursor put back on a leased id: the search must skip both */
+    CHECK_EQ(st->lookup(st->ctx, id[2], 8, &r), CJ_OK);
+    set_cursor(db, sid[0]);
+    CHECK_EQ(st->assign_short_id(st->ctx, id[2], 8, 0, 1, false, &sid[2]),
+             CJ_OK);
+    CHECK(sid[2] != sid[0] && sid[2] != sid[1]);
+    /* a deferred lease, then a fresh one for the same pledge */
+    CHECK_EQ(st->lookup(st->ctx, id[3], 8, &r), CJ_OK);
+    CHECK_EQ(st->assign_short_id(st->ctx, id[3], 8, 0, 1, false, &sid[3]),
+             CJ_OK);
+    CHECK_EQ(st->assign_short_id(st->ctx, id[3], 8, 0, 1, false, &again),
+             CJ_OK);
+    CHECK_EQ(again, sid[3]); /* a live lease is kept */
+    CHECK_EQ(st->assign_short_id(st->ctx, id[3], 8, 0, 1, true, &sid[3]),
+             CJ_OK);
+    CHECK(sid[3] != again);
+    CHECK_EQ(st->lookup(st->ctx, id[4], 8, &r), CJ_OK);
+    CHECK_EQ(st->assign_short_id(st->ctx, id[4], 8, 0, 1, false, &sid[4]),
+             CJ_OK);
+    /* the store's reads in the batch see the deferred lease (the next
+     * statement that reads the row writes it first) */
+    CHECK_EQ(st->lookup(st->ctx, id[4], 8, &r), CJ_OK);
+    CHECK_EQ(r.short_id, sid[4]);
+    CHECK_EQ(sql_int(db, "SELECT count(DISTINCT short_id) FROM pledges"
+                         " WHERE lease_until IS NOT NULL"),
+             5);
+    CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
+    CHECK_EQ(sql_int(db, "SELECT count(DISTINCT short_id) FROM pledges"
+                         " WHERE lease_until IS NOT NULL"),
+             5);
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ(st->lookup(st->ctx, id[i], 8, &r), CJ_OK);
+        CHECK_EQ(r.short_id, sid[i]);
+    }
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
 /* Schema 4: a pledge's derived OSCORE material is written with its PSK
  * and read back by lookup; rows of a version-3 file have none until
  * then, and lookup says so (the engine derives on load). */
