@@ -1553,6 +1553,25 @@ struct sqlite3 *cj_sqlite_raw(cj_sqlite_t *db)
 
 /* ---- host transactions ---------------------------------------------------- */
 
+/* End the host's transaction up to its COMMIT: make the deferred writes
+ * (known row, cursor) and forget what was known.  CJ_OK with the
+ * transaction still open and ready to commit; else it is rolled back
+ * (or was already gone) and CJ_ERR_STORAGE. */
+static int tx_close(cj_sqlite_t *db)
+{
+    int rc = db->tx_lost ? CJ_ERR_STORAGE : flush(db);
+
+    if (rc == CJ_OK)
+        rc = cursor_flush(db);
+    db->in_tx = false;
+    forget_all(db);
+    if (rc == CJ_OK && !sqlite3_get_autocommit(db->db))
+        return CJ_OK;
+    if (!sqlite3_get_autocommit(db->db))
+        run(db, S_ROLLBACK);
+    return CJ_ERR_STORAGE;
+}
+
 int cj_sqlite_begin(cj_sqlite_t *db)
 {
     int rc;
@@ -1583,16 +1602,8 @@ int cj_sqlite_commit(cj_sqlite_t *db)
             rc = cj_sqlite_durable(db, true, &d);
         return rc == CJ_OK && d >= t ? CJ_OK : CJ_ERR_STORAGE;
     }
-    rc = db->tx_lost ? CJ_ERR_STORAGE : flush(db);
-    if (rc == CJ_OK)
-        rc = cursor_flush(db);
-    db->in_tx = false;
-    forget_all(db);
-    if (rc != CJ_OK || sqlite3_get_autocommit(db->db)) {
-        if (!sqlite3_get_autocommit(db->db))
-            run(db, S_ROLLBACK);
+    if (tx_close(db) != CJ_OK)
         return CJ_ERR_STORAGE;
-    }
     rc = run(db, S_COMMIT);
     if (rc == SQLITE_DONE)
         return CJ_OK;
@@ -1925,14 +1936,7 @@ int cj_sqlite_commit_async(cj_sqlite_t *db, uint64_t *ticket)
             *ticket = p->on ? p->committed : 0;
         return rc;
     }
-    rc = db->tx_lost ? CJ_ERR_STORAGE : flush(db);
-    if (rc == CJ_OK)
-        rc = cursor_flush(db);
-    db->in_tx = false;
-    forget_all(db);
-    if (rc != CJ_OK || sqlite3_get_autocommit(db->db)) {
-        if (!sqlite3_get_autocommit(db->db))
-            run(db, S_ROLLBACK);
+    if (tx_close(db) != CJ_OK) {
         sync_full(db);
         return CJ_ERR_STORAGE;
     }
