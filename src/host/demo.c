@@ -432,6 +432,8 @@ int cj_cmd_demo(int argc, char **argv)
             printf("%s{\"pledge\":\"%s\",\"joined\":%s,\"short_id\":\"%s\",\"key_id\":%d,\"join_ms\":%" PRIu64 "}",
                    i ? "," : "", id, d->joined ? "true" : "false", sid, key_id,
                    d->joined ? d->joined_at - d->started_at : 0);
+        else if (d->joined && d->joined_at == d->started_at)
+            printf("%-18s %-8s %-6d <1\n", id, sid, key_id); /* ms clock */
         else if (d->joined)
             printf("%-18s %-8s %-6d %" PRIu64 "\n", id, sid, key_id, d->joined_at - d->started_at);
         else

@@ -6,9 +6,10 @@
 #
 # Provisions pledges, runs `jrc serve` and `proxy` (a JP that joins
 # first) in the background, joins 5 one-shot pledges (--json), rekeys and
-# evicts with 3 `pledge --serve` nodes, restarts the JRC, checks every
-# bad-argument case (exit 2, one line on stderr) and clean SIGTERM
-# shutdowns.  Every wait is bounded.  Last line:
+# evicts with 3 `pledge --serve` nodes, restarts the JRC, runs `cojp
+# demo` (10 and 1,000 pledges), checks every bad-argument case (exit 2,
+# one line on stderr) and clean SIGTERM shutdowns.  Helpers come from
+# lib.sh.  Every wait is bounded.  Last line:
 #   integration: N passed, N failed
 set -u
 COJP=${1:-${COJP:-build/cojp}}
@@ -16,48 +17,11 @@ COJP=$(cd "$(dirname "$COJP")" && pwd)/$(basename "$COJP")
 T=$(mktemp -d /tmp/cojp-it-XXXXXX)
 DB=$T/jrc.db
 PSK=000102030405060708090a0b0c0d0e0f
-passed=0 failed=0
+NAME=integration
 pids=()
-
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { # check DESCRIPTION COMMAND...
-    local d=$1; shift
-    if "$@"; then ok "$d"; else bad "$d"; fi
-}
-
-# wait_for FILE REGEX SECONDS: until FILE has a line matching REGEX.
-wait_for() {
-    local end=$((SECONDS + $3))
-    while [ $SECONDS -lt "$end" ]; do
-        grep -qE "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-# wait_exit PID SECONDS: until PID is gone; its status in $exit_status.
-wait_exit() {
-    local end=$((SECONDS + $2))
-    while [ $SECONDS -lt "$end" ]; do
-        if ! kill -0 "$1" 2>/dev/null; then
-            wait "$1"; exit_status=$?
-            return 0
-        fi
-        sleep 0.1
-    done
-    exit_status=124
-    return 1
-}
-
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+lib_init
 
 # start_daemon LOG READY_REGEX -- ARGS (with PORT in ARGS replaced by a
 # random high port, retried on EADDRINUSE).  Sets daemon_pid and port.
@@ -274,8 +238,25 @@ runtime_case "pledge with nobody at the proxy address" pledge --id "${ids[1]}" -
     --proxy "[::1]:9" --state "$T/lonely.state" --timeout 2
 runtime_case "unreachable PostgreSQL registry" jrc list --db postgresql://127.0.0.1:1/cojp
 
+echo "=== cojp demo (the README's main job)"
+"$COJP" demo >"$T/demo.out" 2>"$T/demo.err"
+check "demo exits 0" test $? -eq 0
+check "demo: 10 of 10 pledges joined" grep -q '^10 of 10 pledges joined' "$T/demo.out"
+check "demo: 10 rows, 10 distinct short ids" \
+    test "$(awk 'NR > 1 && $2 ~ /^[0-9a-f][0-9a-f][0-9a-f][0-9a-f]$/ {print $2}' "$T/demo.out" | sort -u | wc -l)" -eq 10
+"$COJP" demo --pledges 1000 --json >"$T/demo.json" 2>"$T/demo1k.err"
+check "demo --pledges 1000 exits 0" test $? -eq 0
+check "demo --pledges 1000: all joined, unique short ids" json "$T/demo.json" \
+    "d['joined'] == 1000 and len({n['short_id'] for n in d['nodes'] if n['joined']}) == 1000"
+"$COJP" demo --pledges 3 --db "$T/demo-kept.db" >/dev/null 2>&1
+check "demo --db keeps a registry with its pledges" \
+    test "$("$COJP" jrc list --db "$T/demo-kept.db" | awk 'NR > 1 && $2 == "yes"' | wc -l)" -eq 3
+usage_case "demo --pledges 0" demo --pledges 0
+usage_case "demo --pledges abc" demo --pledges abc
+usage_case "demo stray argument" demo extra
+
 echo "=== help and version"
-for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" proxy pledge jrc; do
+for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" proxy pledge jrc demo bench; do
     # shellcheck disable=SC2086
     check "cojp $c --help" sh -c "'$COJP' $c --help | grep -q usage"
 done
