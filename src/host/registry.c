@@ -104,7 +104,7 @@ int cj_reg_pipeline(cj_reg_t *r)
     return r->kind == REG_SQLITE ? cj_sqlite_pipeline(r->sq, NULL, NULL) : CJ_OK;
 }
 
-int cj_reg_batch_begin(cj_reg_t *r) { DISPATCH(r, cj_sqlite_begin_async(r->sq), cj_pg_begin(r->pg)); }
+int cj_reg_batch_begin(cj_reg_t *r) { DISPATCH(r, cj_sqlite_begin_async(r->sq), cj_pg_begin_batch(r->pg)); }
 
 int cj_reg_batch_commit(cj_reg_t *r, uint64_t *ticket)
 {

@@ -143,6 +143,11 @@ static const struct {
 
 static const char SQL_LOOKUP[] =
     "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges WHERE id = $1::bytea";
+/* A batch's lookup locks the row for the rest of the batch (the
+ * request is most often admitted right after) and reads its lease. */
+static const char SQL_LOOKUP_HOLD[] =
+    "SELECT " PLEDGE_COLS ", repeat_cache, lease_until FROM pledges"
+    " WHERE id = $1::bytea FOR UPDATE";
 static const char SQL_LOOKUP_CTX[] =
     "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges"
     " WHERE id_context = $1::bytea";
@@ -155,7 +160,8 @@ static const char SQL_RESERVE_SSN[] =
     " AND id_context IS NOT DISTINCT FROM $2::bytea"
     " RETURNING ssn_reserved - $4::int8";
 static const char SQL_REPLAY_OF[] =
-    "SELECT replay_highest, replay_bitmap, replay_valid FROM pledges"
+    "SELECT replay_highest, replay_bitmap, replay_valid, ssn_reserved,"
+    " lease_until, short_id FROM pledges"
     " WHERE id = $1::bytea AND id_context IS NOT DISTINCT FROM $2::bytea"
     " FOR UPDATE";
 static const char SQL_SAVE_REPLAY[] =
@@ -185,16 +191,26 @@ static const char SQL_RENEW[] =
 /* The first id at or after $1 not held by a live lease: $1 itself, or
  * the successor of a live id at or after $1 whose successor is not live.
  * NULL when every id from $1 to 0xfffd is live. */
-static const char SQL_FREE_FROM[] =
-    "SELECT min(s) FROM ("
-    " SELECT $1::int8 AS s WHERE NOT EXISTS (SELECT 1 FROM pledges"
-    "  WHERE short_id = $1::int8 AND lease_until > $2::int8)"
-    " UNION ALL"
-    " SELECT a.short_id + 1 FROM pledges a"
-    "  WHERE a.lease_until > $2::int8 AND a.short_id >= $1::int8"
-    "  AND a.short_id < 65533 AND NOT EXISTS (SELECT 1 FROM pledges b"
-    "   WHERE b.short_id = a.short_id + 1 AND b.lease_until > $2::int8)"
-    ") c";
+#define FREE_FROM_SQL                                                      \
+    "SELECT min(s) FROM ("                                                 \
+    " SELECT $1::int8 AS s WHERE NOT EXISTS (SELECT 1 FROM pledges"        \
+    "  WHERE short_id = $1::int8 AND lease_until > $2::int8)"              \
+    " UNION ALL"                                                           \
+    " SELECT a.short_id + 1 FROM pledges a"                                \
+    "  WHERE a.lease_until > $2::int8 AND a.short_id >= $1::int8"          \
+    "  AND a.short_id < 65533 AND NOT EXISTS (SELECT 1 FROM pledges b"     \
+    "   WHERE b.short_id = a.short_id + 1 AND b.lease_until > $2::int8)"   \
+    ") c"
+static const char SQL_FREE_FROM[] = FREE_FROM_SQL;
+/* The same, with the first live id after it (NULL: none up to 0xfffd):
+ * every id in between is free as well. */
+static const char SQL_FREE_RUN[] =
+    "SELECT f.s, (SELECT min(b.short_id) FROM pledges b"
+    " WHERE b.lease_until > $2::int8 AND b.short_id > f.s)"
+    " FROM (" FREE_FROM_SQL ") f(s)";
+/* Writes of a batch to a row it holds (known_t). */
+static const char SQL_SET_SSN[] =
+    "UPDATE pledges SET ssn_reserved = $2::int8 WHERE id = $1::bytea";
 /* an expired lease on the id about to be taken gives it up */
 static const char SQL_EXPIRE_ONE[] =
     "UPDATE pledges SET lease_until = NULL WHERE short_id = $1::int8"
@@ -254,6 +270,24 @@ static const char SQL_BLACKLIST[] =
 /* Statements kept prepared per connection; beyond this, unnamed. */
 #define PG_PREP_MAX 64
 
+/* Batches: statements queued before a sync at most; rows remembered. */
+#define PL_QUEUE_MAX 64
+#define KNOWN_MAX 512
+
+/* A pledge row a batch holds locked (SELECT ... FOR UPDATE in
+ * accept_piv) under the ID Context ctx (ctx_len 0: the pledge id): no
+ * other transaction can change it until the batch ends, so its sequence
+ * number reservation and lease are what this batch last made them, and
+ * writes to it need no answer (they cannot miss the row). */
+typedef struct known {
+    uint8_t id[8], ctx[CJ_OSCORE_MAX_ID_CONTEXT];
+    uint8_t id_len, ctx_len;
+    int64_t ssn;         /* ssn_reserved */
+    int64_t lease_until; /* -1: no lease */
+    int64_t short_id;
+    cj_oscore_replay_t replay;
+} known_t;
+
 struct cj_pg {
     PGconn *conn;
     cj_jrc_store_t store;
@@ -268,6 +302,22 @@ struct cj_pg {
     int nprep;
     char state[6];   /* SQLSTATE of the last failure */
     char err[200];
+    /* A batch (cj_pg_begin_batch) runs in libpq's pipeline mode: the
+     * writes whose outcome the caller does not wait for are queued and
+     * reach the server with the next statement it must answer.  pl_n
+     * statements are queued, unread; pl_one[i]: the i-th must touch
+     * exactly one row.  in_sp: a unit's savepoint guards the statement
+     * being awaited (its failure can be rolled back alone). */
+    bool pl;
+    bool in_sp;
+    int pl_n;
+    bool pl_one[PL_QUEUE_MAX];
+    /* Rows this batch locked (known_t), and the short-id cursor while
+     * the batch holds its lock: next free ids [run_next, run_end). */
+    known_t known[KNOWN_MAX];
+    int nknown;
+    bool cur_held;
+    int64_t cur, run_next, run_end;
 };
 
 /* ---- parameters and results ----------------------------------------------- */
@@ -347,15 +397,23 @@ static void prep_clear(cj_pg_t *s)
  * once instead of per call).  Only plain DML is prepared; -1: run it
  * unnamed (also when preparing failed, e.g. inside an aborted
  * transaction: the unnamed run then reports the error). */
+static int prep_find(const cj_pg_t *s, const char *sql)
+{
+    for (int i = 0; i < s->nprep; i++)
+        if (strcmp(s->prep[i], sql) == 0)
+            return i;
+    return -1;
+}
+
 static int prep_index(cj_pg_t *s, const char *sql)
 {
     char name[16];
     PGresult *r;
     bool ok;
+    int k = prep_find(s, sql);
 
-    for (int i = 0; i < s->nprep; i++)
-        if (strcmp(s->prep[i], sql) == 0)
-            return i;
+    if (k >= 0 || s->pl)
+        return k; /* a batch runs statements new to it unnamed */
     if (s->nprep == PG_PREP_MAX ||
         (strncmp(sql, "SELECT", 6) && strncmp(sql, "UPDATE", 6) &&
          strncmp(sql, "INSERT", 6) && strncmp(sql, "DELETE", 6)))
@@ -374,11 +432,163 @@ static int prep_index(cj_pg_t *s, const char *sql)
     return s->nprep++;
 }
 
+/* ---- batches in pipeline mode ------------------------------------------- */
+
+static int session_setup(cj_pg_t *s);
+
+/* Queue one statement (results in binary); one_row: it must touch
+ * exactly one row, else the batch is lost. */
+static bool pl_send(cj_pg_t *s, const char *sql, const params_t *p,
+                    bool one_row)
+{
+    int k = prep_find(s, sql), ok;
+
+    if (k >= 0) {
+        char name[16];
+        snprintf(name, sizeof name, "cj%d", k);
+        ok = PQsendQueryPrepared(s->conn, name, p ? p->n : 0,
+                                 p ? p->val : NULL, p ? p->len : NULL,
+                                 p ? p->fmt : NULL, 1);
+    } else {
+        ok = PQsendQueryParams(s->conn, sql, p ? p->n : 0, NULL,
+                               p ? p->val : NULL, p ? p->len : NULL,
+                               p ? p->fmt : NULL, 1);
+    }
+    if (!ok) {
+        set_err(s, NULL, PQerrorMessage(s->conn));
+        return false;
+    }
+    s->pl_one[s->pl_n++] = one_row;
+    return true;
+}
+
+/* Send a sync and read every queued statement's result.  With mine, the
+ * last statement queued is the one the caller waits for: its result goes
+ * to *mine (NULL when it failed; the failure is recorded).  Any other
+ * statement failing, or one that had to touch one row touching none,
+ * loses the batch; so does the awaited one failing outside a unit's
+ * savepoint (the transaction is aborted and nothing can undo that part).
+ * False when anything failed. */
+static bool pl_sync(cj_pg_t *s, PGresult **mine)
+{
+    bool ok = true;
+    int n = s->pl_n;
+
+    if (mine != NULL)
+        *mine = NULL;
+    s->pl_n = 0;
+    if (!PQpipelineSync(s->conn)) {
+        set_err(s, NULL, PQerrorMessage(s->conn));
+        s->tx_lost = true;
+        ok = false;
+    }
+    for (int i = 0; i < n; i++) {
+        PGresult *r = PQgetResult(s->conn), *x;
+        ExecStatusType st = PQresultStatus(r);
+        bool awaited = mine != NULL && i == n - 1;
+        bool good = r != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+
+        if (good && !awaited && s->pl_one[i] &&
+            strtol(PQcmdTuples(r), NULL, 10) != 1) {
+            good = false;
+            if (ok)
+                set_err(s, "", "a queued write of the batch found no row");
+        } else if (!good && ok) {
+            if (r == NULL)
+                set_err(s, NULL, PQerrorMessage(s->conn));
+            else if (st != PGRES_PIPELINE_ABORTED)
+                set_err(s, PQresultErrorField(r, PG_DIAG_SQLSTATE),
+                        PQresultErrorMessage(r));
+            else
+                set_err(s, "", "statement skipped after a failed one");
+        }
+        if (!good) {
+            if (!awaited || !s->in_sp || !ok)
+                s->tx_lost = true;
+            ok = false;
+        }
+        if (good && awaited)
+            *mine = r;
+        else
+            PQclear(r);
+        if (r == NULL)
+            break; /* the connection is gone: nothing more will come */
+        while ((x = PQgetResult(s->conn)) != NULL)
+            PQclear(x);
+    }
+    /* the sync's own result; a few empty answers at most before it */
+    for (int tries = 0; ok || PQstatus(s->conn) == CONNECTION_OK; tries++) {
+        PGresult *r = PQgetResult(s->conn);
+        bool sync = r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (sync)
+            return ok;
+        if (tries >= 4 || PQstatus(s->conn) != CONNECTION_OK)
+            break;
+    }
+    if (ok)
+        set_err(s, NULL, "the server's answer to a batch is incomplete");
+    s->tx_lost = true;
+    if (mine != NULL && *mine != NULL) {
+        PQclear(*mine);
+        *mine = NULL;
+    }
+    return false;
+}
+
+/* A queued write whose answer nobody waits for; the queue is synced
+ * when full. */
+static bool pl_queue(cj_pg_t *s, const char *sql, const params_t *p,
+                     bool one_row)
+{
+    if (s->tx_lost || !pl_send(s, sql, p, one_row)) {
+        s->tx_lost = true;
+        return false;
+    }
+    return s->pl_n < PL_QUEUE_MAX || pl_sync(s, NULL);
+}
+
+/* Leave pipeline mode (every queued result read first).  A connection
+ * that cannot leave it is reset: the batch is lost anyway. */
+static void pl_stop(cj_pg_t *s)
+{
+    if (!s->pl)
+        return;
+    if (s->pl_n > 0)
+        (void)pl_sync(s, NULL);
+    if (!PQexitPipelineMode(s->conn)) {
+        PQreset(s->conn);
+        prep_clear(s);
+        if (PQstatus(s->conn) == CONNECTION_OK)
+            (void)session_setup(s);
+    }
+    s->pl = false;
+    s->in_sp = false;
+    s->sp_open = false;
+    s->nknown = 0;
+    s->cur_held = false;
+}
+
 static PGresult *exec(cj_pg_t *s, const char *sql, const params_t *p)
 {
-    int k = prep_index(s, sql);
+    int k;
     PGresult *res;
     ExecStatusType st;
+
+    if (s->pl) {
+        /* in a batch: queued behind any writes, answered in one round trip */
+        if (s->tx_lost) {
+            set_err(s, "", "the batch is lost");
+            return NULL;
+        }
+        if (!pl_send(s, sql, p, false)) {
+            s->tx_lost = true;
+            return NULL;
+        }
+        (void)pl_sync(s, &res);
+        return res;
+    }
+    k = prep_index(s, sql);
 
     if (k >= 0) {
         char name[16];
@@ -537,6 +747,15 @@ static int op_begin(cj_pg_t *s, bool write)
             return CJ_ERR_STORAGE;
         if (!write)
             return CJ_OK;
+        if (s->pl) {
+            /* queued: they travel with the unit's first statement */
+            if ((s->sp_open && !pl_queue(s, "RELEASE SAVEPOINT cj_op", NULL, false)) ||
+                !pl_queue(s, "SAVEPOINT cj_op", NULL, false))
+                return CJ_ERR_STORAGE;
+            s->sp_open = false;
+            s->in_sp = true;
+            return CJ_OK;
+        }
         if (simple(s, s->sp_open ? "RELEASE SAVEPOINT cj_op; SAVEPOINT cj_op"
                                  : "SAVEPOINT cj_op")) {
             s->sp_open = false;
@@ -556,6 +775,26 @@ static int op_begin(cj_pg_t *s, bool write)
  * Returns result, or the commit's failure. */
 static int op_end(cj_pg_t *s, bool write, int result)
 {
+    if (s->in_tx && s->pl) {
+        if (!write)
+            return s->tx_lost && result == CJ_OK ? CJ_ERR_STORAGE : result;
+        s->in_sp = false;
+        if (result == CJ_OK && !s->tx_lost) {
+            s->sp_open = true; /* released with the next unit or COMMIT */
+            return result;
+        }
+        /* Undo the unit.  The locks it took go with it: forget the
+         * cursor (rows it locked were never remembered: units forget a
+         * row before touching it). */
+        s->cur_held = false;
+        if (s->tx_lost || !pl_queue(s, "ROLLBACK TO SAVEPOINT cj_op", NULL, false) ||
+            !pl_queue(s, "RELEASE SAVEPOINT cj_op", NULL, false) ||
+            !pl_sync(s, NULL)) {
+            s->tx_lost = true;
+            return result == CJ_OK ? CJ_ERR_STORAGE : result;
+        }
+        return result == CJ_OK ? CJ_ERR_STORAGE : result;
+    }
     if (s->in_tx) {
         PGTransactionStatusType ts = PQtransactionStatus(s->conn);
         if (ts != PQTRANS_INTRANS && ts != PQTRANS_INERROR) {
@@ -727,11 +966,16 @@ static int u_fetch(cj_pg_t *s, void *arg)
         rc = CJ_ERR_NOTFOUND;
     else
         rc = read_pledge(r, 0, o->out) ? CJ_OK : CJ_ERR_STORAGE;
-    if (rc == CJ_OK && PQnfields(r) == 12 && !PQgetisnull(r, 0, 11) &&
+    if (rc == CJ_OK && PQnfields(r) >= 12 && !PQgetisnull(r, 0, 11) &&
         (PQgetlength(r, 0, 11) < 0 ||
          !cj_store_repeat_unpack((const uint8_t *)PQgetvalue(r, 0, 11),
                                  (size_t)PQgetlength(r, 0, 11),
                                  &o->out->repeat)))
+        rc = CJ_ERR_STORAGE;
+    /* SQL_LOOKUP_HOLD: the lease into o->b (-1: none) */
+    o->b = -1;
+    if (rc == CJ_OK && PQnfields(r) == 13 && !PQgetisnull(r, 0, 12) &&
+        (!col_i64(r, 0, 12, &o->b) || o->b < 0))
         rc = CJ_ERR_STORAGE;
     PQclear(r);
     return rc;
@@ -756,6 +1000,76 @@ static int update_one(cj_pg_t *s, op_t *o)
     return unit(s, true, u_update, o);
 }
 
+/* ---- rows a batch holds ------------------------------------------------- */
+
+static known_t *known_find(cj_pg_t *s, const uint8_t *id, size_t id_len)
+{
+    if (!s->pl || s->tx_lost)
+        return NULL;
+    for (int i = s->nknown - 1; i >= 0; i--)
+        if (s->known[i].id_len == id_len &&
+            memcmp(s->known[i].id, id, id_len) == 0)
+            return &s->known[i];
+    return NULL;
+}
+
+/* Held, and under this ID Context. */
+static known_t *known_ctx(cj_pg_t *s, const uint8_t *id, size_t id_len,
+                          const uint8_t *ctx_id, size_t ctx_len)
+{
+    known_t *k = known_find(s, id, id_len);
+    if (k != NULL && (k->ctx_len != ctx_len ||
+                      (ctx_len > 0 && memcmp(k->ctx, ctx_id, ctx_len) != 0)))
+        return NULL;
+    return k;
+}
+
+/* Stop remembering a row (before work that changes it another way). */
+static void known_forget(cj_pg_t *s, const uint8_t *id, size_t id_len)
+{
+    known_t *k = known_find(s, id, id_len);
+    if (k != NULL)
+        *k = s->known[--s->nknown];
+}
+
+/* Remember a row just locked and read. */
+static void known_put(cj_pg_t *s, const uint8_t *id, size_t id_len,
+                      const uint8_t *ctx_id, size_t ctx_len, int64_t ssn,
+                      int64_t lease_until, int64_t short_id,
+                      const cj_oscore_replay_t *w)
+{
+    known_t *k = known_find(s, id, id_len);
+
+    if (k == NULL) {
+        if (s->nknown == KNOWN_MAX)
+            return; /* not remembered: its calls take the common path */
+        k = &s->known[s->nknown++];
+    }
+    memcpy(k->id, id, id_len);
+    k->id_len = (uint8_t)id_len;
+    if (ctx_len > 0)
+        memcpy(k->ctx, ctx_id, ctx_len);
+    k->ctx_len = (uint8_t)ctx_len;
+    k->ssn = ssn;
+    k->lease_until = lease_until;
+    k->short_id = short_id;
+    k->replay = *w;
+}
+
+/* Work of a batch on a row it holds runs outside any unit's savepoint
+ * (the open one is released first): should it fail, the batch is lost. */
+static bool held_begin(cj_pg_t *s)
+{
+    if (s->tx_lost)
+        return false;
+    if (s->sp_open) {
+        if (!pl_queue(s, "RELEASE SAVEPOINT cj_op", NULL, false))
+            return false;
+        s->sp_open = false;
+    }
+    return true;
+}
+
 static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
                      cj_jrc_pledge_t *out)
 {
@@ -765,6 +1079,22 @@ static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
     o.sql = SQL_LOOKUP;
     o.out = out;
     p_bytes(&o.prm, id, id_len);
+    if (((cj_pg_t *)ctx)->pl) {
+        cj_pg_t *s = ctx;
+        int r;
+        if (!held_begin(s))
+            return CJ_ERR_STORAGE;
+        o.sql = SQL_LOOKUP_HOLD;
+        r = u_fetch(s, &o);
+        if (s->tx_lost)
+            return CJ_ERR_STORAGE;
+        if (r == CJ_OK) {
+            known_put(s, id, id_len, out->id_context, out->id_context_len,
+                      cj_store_i64(out->ssn_reserved), o.b, out->short_id,
+                      &out->replay);
+        }
+        return r;
+    }
     return unit(ctx, false, u_fetch, &o);
 }
 
@@ -810,6 +1140,7 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
                           uint64_t count, uint64_t *first)
 {
     op_t o = {0};
+    known_t *k;
     int r;
 
     if (!cj_store_id_ok(id, id_len))
@@ -819,6 +1150,20 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
     /* keeps GREATEST(...) + count inside bigint */
     if (from > (uint64_t)INT64_MAX / 2 || count > (uint64_t)INT64_MAX / 2)
         return CJ_ERR_RANGE;
+    k = known_ctx(ctx, id, id_len, ctx_id, ctx_len);
+    if (k != NULL) {
+        /* held by this batch: the block follows what it last reserved */
+        int64_t f = k->ssn > (int64_t)from ? k->ssn : (int64_t)from;
+        if (!held_begin(ctx))
+            return CJ_ERR_STORAGE;
+        p_bytes(&o.prm, id, id_len);
+        p_int(&o.prm, f + (int64_t)count);
+        if (!pl_queue(ctx, SQL_SET_SSN, &o.prm, true))
+            return CJ_ERR_STORAGE;
+        k->ssn = f + (int64_t)count;
+        *first = (uint64_t)f;
+        return CJ_OK;
+    }
     p_bytes(&o.prm, id, id_len);
     p_ctx(&o.prm, ctx_id, ctx_len);
     p_int(&o.prm, (int64_t)from);
@@ -837,7 +1182,7 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
     op_t *o = arg;
     params_t p = {0};
     cj_oscore_replay_t *w = o->wout;
-    int64_t hi, bm;
+    int64_t hi, bm, ssn, lease, sid;
     bool valid;
     PGresult *r;
 
@@ -850,7 +1195,14 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
         return CJ_ERR_NOTFOUND;
     }
     if (!col_i64(r, 0, 0, &hi) || !col_i64(r, 0, 1, &bm) ||
-        !col_bool(r, 0, 2, &valid) || hi < 0 || bm < 0 || bm > UINT32_MAX) {
+        !col_bool(r, 0, 2, &valid) || hi < 0 || bm < 0 || bm > UINT32_MAX ||
+        !col_i64(r, 0, 3, &ssn) || !col_i64(r, 0, 5, &sid)) {
+        PQclear(r);
+        return CJ_ERR_STORAGE;
+    }
+    if (PQgetisnull(r, 0, 4))
+        lease = -1;
+    else if (!col_i64(r, 0, 4, &lease) || lease < 0) {
         PQclear(r);
         return CJ_ERR_STORAGE;
     }
@@ -866,6 +1218,13 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
     p_int(&p, cj_store_i64(w->highest));
     p_int(&p, (int64_t)w->bitmap);
     p_bool(&p, w->valid);
+    if (s->pl) {
+        /* the row is this batch's until it ends: the write needs no answer */
+        if (!pl_queue(s, SQL_SAVE_REPLAY, &p, true))
+            return CJ_ERR_STORAGE;
+        known_put(s, o->id, o->id_len, o->blob, o->blob_len, ssn, lease, sid, w);
+        return CJ_OK;
+    }
     return cmd(s, SQL_SAVE_REPLAY, &p) ? CJ_OK : failure(s);
 }
 
@@ -890,7 +1249,35 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     o.blob_len = ctx_len;
     o.a = (int64_t)piv;
     o.wout = &m;
-    r = unit(ctx, true, u_accept_piv, &o);
+    if (((cj_pg_t *)ctx)->pl) {
+        /* a batch locks the row for itself, outside a savepoint; once it
+         * holds it, the window it knows is the row's */
+        cj_pg_t *s = ctx;
+        known_t *k = known_ctx(s, id, id_len, ctx_id, ctx_len);
+        if (!held_begin(s))
+            return CJ_ERR_STORAGE;
+        if (k != NULL) {
+            params_t p = {0};
+            m = k->replay;
+            if (cj_oscore_replay_check(&m, piv) != CJ_OK)
+                return CJ_ERR_REPLAY;
+            cj_oscore_replay_update(&m, piv);
+            p_bytes(&p, id, id_len);
+            p_int(&p, cj_store_i64(m.highest));
+            p_int(&p, (int64_t)m.bitmap);
+            p_bool(&p, m.valid);
+            if (!pl_queue(s, SQL_SAVE_REPLAY, &p, true))
+                return CJ_ERR_STORAGE;
+            k->replay = m;
+            *w = m;
+            return CJ_OK;
+        }
+        r = u_accept_piv(s, &o);
+        if (s->tx_lost)
+            r = CJ_ERR_STORAGE;
+    } else {
+        r = unit(ctx, true, u_accept_piv, &o);
+    }
     if (r == CJ_OK)
         *w = m;
     return r;
@@ -916,6 +1303,10 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
         p_bytes(&o.prm, b, n);
     else
         p_null(&o.prm);
+    if (known_ctx(ctx, id, id_len, ctx_id, ctx_len) != NULL)
+        return held_begin(ctx) && pl_queue(ctx, SQL_SAVE_REPEAT, &o.prm, true)
+                   ? CJ_OK
+                   : CJ_ERR_STORAGE;
     return update_one(ctx, &o);
 }
 
@@ -930,6 +1321,7 @@ static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
     o.sql = SQL_SAVE_CTX;
     p_bytes(&o.prm, id, id_len);
     p_ctx(&o.prm, ctx_id, ctx_len);
+    known_forget(ctx, id, id_len);
     return update_one(ctx, &o);
 }
 
@@ -1046,11 +1438,105 @@ static int u_assign(cj_pg_t *s, void *arg)
     return CJ_OK;
 }
 
+/* The next free short id for a batch: it takes the cursor's row lock
+ * once and keeps it to its end, and while it holds it no other instance
+ * can make a free id live (they all assign under that lock; renewals
+ * keep live ids), so a run of free ids found once is handed out one by
+ * one without asking again. */
+static int take_free(cj_pg_t *s, int64_t now, int64_t *out)
+{
+    if (!s->cur_held || s->run_next >= s->run_end) {
+        int64_t found = 0, limit = 0;
+        int rc;
+
+        if (!s->cur_held) {
+            rc = query_i64(s, SQL_CURSOR_LOCK, NULL, &s->cur);
+            if (rc != CJ_OK)
+                return rc == CJ_ERR_NOTFOUND ? CJ_ERR_STORAGE : rc;
+            if (s->cur < 1 || s->cur > CJ_STORE_SHORT_MAX)
+                s->cur = 1;
+            s->cur_held = true;
+        }
+        /* from the cursor to 0xfffd, then from 1 */
+        for (int pass = 0; pass < 2 && found == 0; pass++) {
+            params_t p = {0};
+            PGresult *r;
+            p_int(&p, pass == 0 ? s->cur : 1);
+            p_int(&p, now);
+            if ((r = exec(s, SQL_FREE_RUN, &p)) == NULL)
+                return failure(s);
+            if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+                if (!col_i64(r, 0, 0, &found) ||
+                    (!PQgetisnull(r, 0, 1) && !col_i64(r, 0, 1, &limit))) {
+                    PQclear(r);
+                    return CJ_ERR_STORAGE;
+                }
+                if (PQgetisnull(r, 0, 1))
+                    limit = CJ_STORE_SHORT_MAX + 1;
+            }
+            PQclear(r);
+            if (found < 0 || found > CJ_STORE_SHORT_MAX || limit <= found)
+                found = 0;
+        }
+        if (found == 0)
+            return CJ_ERR_NOSPACE;
+        s->run_next = found;
+        s->run_end = limit;
+    }
+    *out = s->run_next++;
+    s->cur = *out + 1 > CJ_STORE_SHORT_MAX ? 1 : *out + 1;
+    return CJ_OK;
+}
+
+/* assign_short_id for a row the batch holds: its lease is known, so a
+ * renewal is a queued write, and a new id comes from take_free(); the
+ * writes go out with the batch's next question. */
+static int assign_held(cj_pg_t *s, known_t *k, op_t *o)
+{
+    params_t p = {0};
+    int64_t sid = 0;
+    int rc;
+
+    if (!held_begin(s))
+        return CJ_ERR_STORAGE;
+    if (!o->fresh && k->lease_until > o->a) {
+        p_bytes(&p, o->id, o->id_len);
+        p_int(&p, o->b);
+        if (!pl_queue(s, SQL_RENEW, &p, true))
+            return CJ_ERR_STORAGE;
+        k->lease_until = o->b;
+        o->short_id = (uint16_t)k->short_id;
+        return CJ_OK;
+    }
+    rc = take_free(s, o->a, &sid);
+    if (rc != CJ_OK)
+        return s->tx_lost ? CJ_ERR_STORAGE : rc;
+    p_int(&p, sid);
+    p_int(&p, o->a);
+    if (!pl_queue(s, SQL_EXPIRE_ONE, &p, false))
+        return CJ_ERR_STORAGE;
+    p.n = 0;
+    p_bytes(&p, o->id, o->id_len);
+    p_int(&p, sid);
+    p_int(&p, o->b);
+    if (!pl_queue(s, SQL_TAKE, &p, true))
+        return CJ_ERR_STORAGE;
+    p.n = 0;
+    p_int(&p, s->cur);
+    if (!pl_queue(s, SQL_CURSOR_SET, &p, true))
+        return CJ_ERR_STORAGE;
+    k->short_id = sid;
+    k->lease_until = o->b;
+    o->short_id = (uint16_t)sid;
+    return CJ_OK;
+}
+
 static int st_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
                               uint64_t now_ms, uint32_t lease_hours,
                               bool fresh, uint16_t *short_id)
 {
     op_t o = {0};
+    known_t *k;
     int r;
 
     if (!cj_store_id_ok(id, id_len))
@@ -1060,6 +1546,15 @@ static int st_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
     o.a = cj_store_i64(now_ms);
     o.b = cj_store_lease_end(o.a, lease_hours);
     o.fresh = fresh;
+    k = known_find(ctx, id, id_len);
+    if (k != NULL) {
+        r = assign_held(ctx, k, &o);
+        if (r == CJ_OK)
+            *short_id = o.short_id;
+        return r;
+    }
+    /* the common path moves the cursor itself: a batch asks again after */
+    ((cj_pg_t *)ctx)->cur_held = false;
     r = unit(ctx, true, u_assign, &o);
     if (r == CJ_OK)
         *short_id = o.short_id;
@@ -1070,6 +1565,7 @@ static int st_record_join(void *ctx, const uint8_t *id, size_t id_len,
                           uint8_t role, uint16_t short_id, uint64_t now_ms)
 {
     op_t o = {0};
+    known_t *k;
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
     o.sql = SQL_JOIN;
@@ -1077,6 +1573,13 @@ static int st_record_join(void *ctx, const uint8_t *id, size_t id_len,
     p_int(&o.prm, role);
     p_int(&o.prm, short_id);
     p_int(&o.prm, cj_store_i64(now_ms));
+    k = known_find(ctx, id, id_len);
+    if (k != NULL) {
+        if (!held_begin(ctx) || !pl_queue(ctx, SQL_JOIN, &o.prm, true))
+            return CJ_ERR_STORAGE;
+        k->short_id = short_id;
+        return CJ_OK;
+    }
     return update_one(ctx, &o);
 }
 
@@ -1097,6 +1600,7 @@ static int update_id(cj_pg_t *s, const char *sql, const uint8_t *id,
 
 static int st_release(void *ctx, const uint8_t *id, size_t id_len)
 {
+    known_forget(ctx, id, id_len);
     return update_id(ctx, SQL_RELEASE, id, id_len, false);
 }
 
@@ -1275,10 +1779,16 @@ int cj_pg_open(cj_pg_t **out, const char *uri)
     return CJ_OK;
 }
 
+static int pl_end(cj_pg_t *db, bool commit);
+
 void cj_pg_close(cj_pg_t *db)
 {
     if (db == NULL)
         return;
+    if (db->pl) {
+        db->tx_lost = true; /* an open batch is dropped */
+        (void)pl_end(db, false);
+    }
     if (PQstatus(db->conn) == CONNECTION_OK &&
         PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         cmd(db, "ROLLBACK", NULL);
@@ -1321,6 +1831,61 @@ int cj_pg_begin(cj_pg_t *db)
     return CJ_OK;
 }
 
+/* The statements a batch's admissions use, prepared before it starts
+ * (a batch runs statements new to the connection unnamed). */
+static const char *const batch_sql[] = {
+    SQL_LOOKUP_HOLD, SQL_LOOKUP_CTX, SQL_REPLAY_OF, SQL_SAVE_REPLAY, SQL_SET_SSN,
+    SQL_SAVE_REPEAT, SQL_RENEW, SQL_CURSOR_LOCK, SQL_FREE_RUN, SQL_EXPIRE_ONE,
+    SQL_TAKE, SQL_CURSOR_SET, SQL_JOIN,
+};
+
+int cj_pg_begin_batch(cj_pg_t *db)
+{
+    int rc;
+
+    if (db->in_tx)
+        return CJ_ERR_STATE;
+    if (!connected(db))
+        return CJ_ERR_STORAGE;
+    for (size_t i = 0; i < sizeof batch_sql / sizeof batch_sql[0]; i++)
+        (void)prep_index(db, batch_sql[i]);
+    rc = cj_pg_begin(db);
+    if (rc != CJ_OK)
+        return rc;
+    if (!PQenterPipelineMode(db->conn)) {
+        set_err(db, NULL, PQerrorMessage(db->conn));
+        cj_pg_rollback(db);
+        return CJ_ERR_STORAGE;
+    }
+    db->pl = true;
+    db->pl_n = 0;
+    db->nknown = 0;
+    db->cur_held = false;
+    db->in_sp = false;
+    return CJ_OK;
+}
+
+/* End a batch: COMMIT (or ROLLBACK) queued behind its writes. */
+static int pl_end(cj_pg_t *db, bool commit)
+{
+    PGresult *r;
+    bool ok = false;
+
+    db->in_tx = false;
+    if (!db->tx_lost) {
+        r = exec(db, commit ? "COMMIT" : "ROLLBACK", NULL);
+        ok = r != NULL && strcmp(PQcmdStatus(r), commit ? "COMMIT" : "ROLLBACK") == 0;
+        PQclear(r);
+        if (commit && r != NULL && !ok)
+            set_err(db, "", "transaction rolled back at COMMIT");
+    }
+    pl_stop(db);
+    if (!ok && PQstatus(db->conn) == CONNECTION_OK &&
+        PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+        cmd(db, "ROLLBACK", NULL);
+    return ok || !commit ? CJ_OK : CJ_ERR_STORAGE;
+}
+
 int cj_pg_commit(cj_pg_t *db)
 {
     PGresult *r;
@@ -1328,6 +1893,8 @@ int cj_pg_commit(cj_pg_t *db)
 
     if (!db->in_tx)
         return CJ_ERR_STATE;
+    if (db->pl)
+        return pl_end(db, true);
     db->in_tx = false;
     if (db->tx_lost || PQtransactionStatus(db->conn) != PQTRANS_INTRANS) {
         if (PQstatus(db->conn) == CONNECTION_OK &&
@@ -1350,6 +1917,8 @@ int cj_pg_rollback(cj_pg_t *db)
 {
     if (!db->in_tx)
         return CJ_ERR_STATE;
+    if (db->pl)
+        return pl_end(db, false);
     db->in_tx = false;
     if (PQstatus(db->conn) == CONNECTION_OK &&
         PQtransactionStatus(db->conn) != PQTRANS_IDLE)
@@ -1360,6 +1929,53 @@ int cj_pg_rollback(cj_pg_t *db)
 bool cj_pg_in_transaction(const cj_pg_t *db)
 {
     return db->in_tx;
+}
+
+/* First column of the first row as an integer (text or binary), -1 when
+ * there is none or it is NULL. */
+static long long first_int(const PGresult *r)
+{
+    const unsigned char *b;
+    long long v = 0;
+    int n;
+
+    if (PQntuples(r) == 0 || PQnfields(r) == 0 || PQgetisnull(r, 0, 0))
+        return -1;
+    if (PQfformat(r, 0) == 0)
+        return strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    b = (const unsigned char *)PQgetvalue(r, 0, 0);
+    n = PQgetlength(r, 0, 0);
+    if (n != 1 && n != 2 && n != 4 && n != 8)
+        return -1;
+    v = n == 1 ? 0 : (signed char)b[0]; /* sign of a wider integer */
+    for (int i = n == 1 ? 0 : 1; i < n; i++)
+        v = v * 256 + b[i];
+    return v;
+}
+
+int cj_pg_sql(cj_pg_t *db, const char *sql, long long *value)
+{
+    PGresult *r;
+    bool ok;
+
+    if (db->pl) {
+        /* it may change anything: the batch forgets what it held */
+        db->nknown = 0;
+        db->cur_held = false;
+        r = exec(db, sql, NULL);
+        ok = r != NULL;
+    } else {
+        r = PQexec(db->conn, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+             PQresultStatus(r) == PGRES_TUPLES_OK;
+        if (!ok)
+            set_err(db, r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL,
+                    r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
+    }
+    if (ok && value != NULL)
+        *value = first_int(r);
+    PQclear(r);
+    return ok ? CJ_OK : CJ_ERR_STORAGE;
 }
 
 /* ---- provisioning ----------------------------------------------------------- */

@@ -121,9 +121,23 @@ const cj_jrc_store_t *cj_pg_store(cj_pg_t *db);
  * committed (nothing of it remains).  rollback: drops everything since
  * begin (CJ_OK, or CJ_ERR_STATE when none is open). */
 int cj_pg_begin(cj_pg_t *db);
+/* The same for a JRC's batch of admissions: the writes it makes to rows
+ * it holds locked need no answer and travel with its next question
+ * (libpq's pipeline mode), and those writes run outside savepoints, so
+ * any failure among them loses the batch (its commit fails).  Between
+ * begin and commit only this handle's store calls may use the
+ * connection (not cj_pg_raw()). */
+int cj_pg_begin_batch(cj_pg_t *db);
 int cj_pg_commit(cj_pg_t *db);
 int cj_pg_rollback(cj_pg_t *db);
 bool cj_pg_in_transaction(const cj_pg_t *db);
+
+/* Run SQL of one's own on the handle's connection (tests, tools): inside
+ * a batch one statement, queued behind its writes (and the batch then
+ * forgets which rows it holds; a failure loses the batch), else any
+ * number.  With value: the first column of the first row as an integer
+ * (-1: no row, or NULL).  CJ_OK or CJ_ERR_STORAGE (cj_pg_errmsg). */
+int cj_pg_sql(cj_pg_t *db, const char *sql, long long *value);
 
 /* The server's or libpq's message for the last failure (never NULL). */
 const char *cj_pg_errmsg(const cj_pg_t *db);

@@ -86,25 +86,13 @@ static int pg_try_open(void **h)
 /* One integer from a query on the handle's connection (-2: failed). */
 static long long sql_int(void *h, const char *sql)
 {
-    PGresult *r = PQexec(cj_pg_raw(h), sql);
     long long v = -1;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        return -2;
-    }
-    if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
+    return cj_pg_sql(h, sql, &v) == CJ_OK ? v : -2;
 }
 
 static bool sql_try(void *h, const char *sql)
 {
-    PGresult *r = PQexec(cj_pg_raw(h), sql);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
-              PQresultStatus(r) == PGRES_TUPLES_OK;
-    PQclear(r);
-    return ok;
+    return cj_pg_sql(h, sql, NULL) == CJ_OK;
 }
 
 static void sql_exec(cj_pg_t *db, const char *sql)
@@ -144,6 +132,20 @@ static const ss_backend_t pgb = {
     SS_ADAPTED(cj_pg),
 };
 
+/* The same registry driven in batches as the JRC daemon runs it
+ * (cj_pg_begin_batch: pipeline mode, queued writes to held rows). */
+static int pg_batch_begin(void *h) { return cj_pg_begin_batch(h); }
+
+static ss_backend_t pgbb;
+
+static const ss_backend_t *batched(void)
+{
+    pgbb = pgb;
+    pgbb.name = "pg-batch";
+    pgbb.begin = pg_batch_begin;
+    return &pgbb;
+}
+
 /* ---- the conformance suite --------------------------------------------------- */
 
 PG_TEST(pg_same_results_as_memstore) { ss_same_results_as_memstore(&pgb); }
@@ -163,6 +165,18 @@ PG_TEST(pg_repeat_cache) { ss_repeat_cache(&pgb); }
 PG_TEST(pg_jrc_restart_repeats_answer) { ss_jrc_restart_repeat(&pgb); }
 /* Two engines over two connections (jrc_multi.h). */
 PG_TEST(pg_two_engines_alternate) { ss_two_engines(&pgb); }
+/* The suite's batched tests again, batches in pipeline mode. */
+PG_TEST(pg_batch_same_results_as_memstore) { ss_same_results_as_memstore(batched()); }
+PG_TEST(pg_batch_short_ids_unique_2000_with_expiry) { ss_short_ids_vs_memstore(batched()); }
+PG_TEST(pg_batch_short_ids_model) { ss_short_ids_model(batched()); }
+PG_TEST(pg_batch_accept_piv_window) { ss_accept_piv_window(batched()); }
+PG_TEST(pg_batch_durable_across_reopen) { ss_durable_across_reopen(batched()); }
+PG_TEST(pg_batch_rollback_leaves_nothing) { ss_rollback_leaves_nothing(batched()); }
+PG_TEST(pg_batch_failed_call_changes_nothing) { ss_failed_call_changes_nothing(batched()); }
+PG_TEST(pg_batch_jrc_admission) { ss_jrc_admission(batched()); }
+PG_TEST(pg_batch_repeat_cache) { ss_repeat_cache(batched()); }
+PG_TEST(pg_batch_jrc_restart_repeats_answer) { ss_jrc_restart_repeat(batched()); }
+PG_TEST(pg_batch_two_engines_alternate) { ss_two_engines(batched()); }
 
 /* ---- schema ---------------------------------------------------------------- */
 
@@ -319,7 +333,7 @@ static void *hammer_thread(void *arg)
         int rc;
         /* first pass: one lease per pledge; second: fresh ids */
         ss_make_id(id, h->first + k % HAMMER);
-        if (h->batches && k % 10 == 0 && cj_pg_begin(db) != CJ_OK)
+        if (h->batches && k % 10 == 0 && cj_pg_begin_batch(db) != CJ_OK)
             h->errors++;
         rc = st->assign_short_id(st->ctx, id, 8, 1000 + k, 0, k >= HAMMER,
                                  &s);
@@ -508,6 +522,51 @@ PG_TEST(pg_reconnects_after_server_drop)
     cj_pg_close(db);
 }
 
+/* The same in a batch whose queued writes are in flight: the batch is
+ * lost (commit fails, nothing of it stays), the next call reconnects. */
+PG_TEST(pg_batch_lost_with_connection)
+{
+    cj_pg_t *db, *killer;
+    const cj_jrc_store_t *st;
+    cj_jrc_pledge_t r;
+    cj_oscore_replay_t w;
+    uint64_t first = 0;
+    uint8_t id[8];
+    char sql[96];
+
+    fresh();
+    db = ss_open(&pgb);
+    killer = ss_open(&pgb);
+    st = cj_pg_store(db);
+    ss_add_n(&pgb, db, 1);
+    ss_make_id(id, 0);
+    CHECK_EQ(ss_raise_ssn(st, db, id, 11), CJ_OK);
+
+    CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(first, 11);
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)::int",
+             PQbackendPID(cj_pg_raw(db)));
+    CHECK_EQ(sql_int(killer, sql), 1);
+    CHECK(st->lookup(db, id, 8, &r) != CJ_OK);
+    CHECK(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first) != CJ_OK);
+    CHECK_EQ(cj_pg_commit(db), CJ_ERR_STORAGE);
+    CHECK_EQ(st->lookup(db, id, 8, &r), CJ_OK);
+    CHECK_EQ(r.ssn_reserved, 11);
+    CHECK(!r.replay.valid);
+    /* and batches work again on the new connection */
+    CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(cj_pg_commit(db), CJ_OK);
+    CHECK_EQ(st->lookup(db, id, 8, &r), CJ_OK);
+    CHECK_EQ(r.ssn_reserved, 43);
+    CHECK(r.replay.valid);
+    cj_pg_close(killer);
+    cj_pg_close(db);
+}
+
 /* ---- network settings and pending operations ------------------------------ */
 
 PG_TEST(pg_network_and_pending_ops)
@@ -629,7 +688,7 @@ static void *mt_run(void *arg)
         const mt_req_t *q = &mt_reqs[k];
         int rc;
 
-        if (th->batches && kk % 4 == 0 && cj_pg_begin(db) != CJ_OK)
+        if (th->batches && kk % 4 == 0 && cj_pg_begin_batch(db) != CJ_OK)
             th->errors++;
         memcpy(msg, q->msg, q->len);
         rc = cj_jrc_input(&th->eng, 1000 + kk, &jp, msg, q->len, &out);
@@ -716,5 +775,64 @@ PG_TEST(pg_two_engines_two_threads)
                     " (%u and %u), %u batches lost\n",
             answered, MT_REQ, th[0].log.n, th[1].log.n,
             th[1].lost_batches);
+    cj_pg_close(db);
+}
+
+/* ---- batches: a queued write that fails ------------------------------------ */
+
+/* In a batch the writes to a row the batch holds are queued without
+ * waiting for an answer.  One of them failing on the server (here the
+ * repeat cache, refused by a trigger) loses the whole batch: its commit
+ * fails and nothing of it is left; once the cause is gone the same
+ * request is admitted in the next batch. */
+PG_TEST(pg_batch_failed_queued_write_loses_batch)
+{
+    static const cj_addr_t jp = {2, {0x0a, 0x03}};
+    static cj_jrc_t eng;
+    static cj_jrc_cfg_t cfg;
+    static cj_jrc_slot_t slots[2];
+    jm_pledge_t pl;
+    uint8_t msg[256], buf[512], obuf[512];
+    cj_out_t out = {.buf = obuf, .cap = sizeof obuf};
+    size_t len;
+    cj_pg_t *db;
+
+    fresh();
+    db = ss_open(&pgb);
+    ss_add_jm(&pgb, db, 2);
+    jm_pledge_init(&pl, 0);
+    len = jm_request(&pl, msg, sizeof msg);
+    CHECK(len > 0);
+    sql_exec(db, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
+                 " AS $$BEGIN RAISE EXCEPTION 'injected'; END$$;"
+                 "CREATE TRIGGER refuse BEFORE UPDATE OF repeat_cache ON pledges"
+                 " FOR EACH ROW EXECUTE FUNCTION refuse()");
+    CHECK_EQ(jm_engine_init(&eng, &cfg, slots, 2, cj_pg_store(db), 1), CJ_OK);
+    CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
+    memcpy(buf, msg, len);
+    /* answered: the refused write is only seen when the batch ends */
+    CHECK_EQ(cj_jrc_input(&eng, 1000, &jp, buf, len, &out), 1);
+    CHECK_EQ(cj_pg_commit(db), CJ_ERR_STORAGE);
+    CHECK(!cj_pg_in_transaction(db));
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE joined OR"
+                         " lease_until IS NOT NULL OR replay_valid OR"
+                         " ssn_reserved > 0 OR repeat_cache IS NOT NULL"),
+             0);
+    CHECK_EQ(sql_int(db, "SELECT next_short FROM registry_state"), 1);
+
+    /* the host drops the batch's answers and reloads its engine */
+    sql_exec(db, "DROP TRIGGER refuse ON pledges");
+    CHECK_EQ(jm_engine_init(&eng, &cfg, slots, 2, cj_pg_store(db), 1), CJ_OK);
+    CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
+    memcpy(buf, msg, len);
+    out.len = 0;
+    CHECK_EQ(cj_jrc_input(&eng, 1001, &jp, buf, len, &out), 1);
+    CHECK_EQ(cj_pg_commit(db), CJ_OK);
+    CHECK(jm_open(&pl, out.buf, out.len) >= 1);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE joined AND"
+                         " lease_until IS NOT NULL AND replay_valid AND"
+                         " ssn_reserved > 0 AND repeat_cache IS NOT NULL"),
+             1);
+    CHECK_EQ(sql_int(db, "SELECT next_short FROM registry_state"), 2);
     cj_pg_close(db);
 }
