@@ -8,6 +8,7 @@
 #   make check-netns     daemons across network namespaces (root)
 #   make check-crash     daemons under SIGKILL and hostile datagrams
 #   make check-pg        PostgreSQL store tests on a throwaway local server
+#   make check-pg-asan   the same under AddressSanitizer + UBSan
 #   make test            everything CI runs (scripts/test-all.sh)
 #   make fuzz            long libFuzzer campaigns (FUZZ_SECONDS per harness)
 #   make fuzz-smoke      a short bounded pass per harness
@@ -97,9 +98,10 @@ check-netns: $(BUILD)/cojp
 check-crash: $(BUILD)/cojp
 	tests/integration/crash.sh $(BUILD)/cojp
 
+ASAN_VARS = BUILD=build-asan CC=clang OPT="-O1 -g" \
+    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 check-asan:
-	$(MAKE) check BUILD=build-asan CC=clang OPT="-O1 -g" \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+	$(MAKE) check $(ASAN_VARS)
 
 # The minimal firmware profile: the optional features of cojp/config.h
 # switched off, so code and tests behind them cannot rot.  Tests of a
@@ -117,6 +119,10 @@ check-minimal:
 .PHONY: check-pg
 check-pg: $(BUILD)/unit_tests
 	tests/pg-server.sh run $(BUILD)/unit_tests pg_
+# the same under AddressSanitizer + UBSan
+.PHONY: check-pg-asan
+check-pg-asan:
+	$(MAKE) check-pg $(ASAN_VARS)
 
 # libFuzzer binaries: clang, coverage, ASan + UBSan, whole library inside.
 FUZZ_CFLAGS := -std=c11 -O1 -g $(WARN) -Iinclude -Itests -Isrc $(HOSTDEFS) \

@@ -48,6 +48,7 @@ stage "fuzz smoke (${FUZZ_SMOKE_SECONDS} s per harness)" make -j"$JOBS" fuzz-smo
 stage "footprint (Cortex-M3)" make footprint
 stage "firmware on QEMU (mps2-an385)" make firmware-test
 stage "PostgreSQL store (throwaway server)" make check-pg
+stage "PostgreSQL store under ASan+UBSan" make -j"$JOBS" check-pg-asan
 stage "simulator (cojp sim)" make check-sim
 stage "unit, minimal profile (no recovery, no Observe)" make -j"$JOBS" check-minimal
 stage "benchmark smoke (cojp bench, figures not asserted)" build/cojp bench --duration 1 --pledges 3000

@@ -24,7 +24,14 @@
  *    the caller's ID Context, so an instance with a stale context gets
  *    CJ_ERR_NOTFOUND instead of a block or window of the new one;
  *  - integer columns are bigint and results are fetched in binary, so
- *    every integer read is 8 network-order bytes (checked).
+ *    every integer read is 8 network-order bytes (checked);
+ *  - in a batch (cj_pg_begin_batch) a pledge row the batch read FOR
+ *    UPDATE stays locked until the batch ends, so what the store
+ *    remembers of it (known_t) is the row plus the batch's own unwritten
+ *    changes; those are written as one UPDATE before any statement that
+ *    could read them, before a unit's savepoint and at COMMIT.  Queued
+ *    statements are never waited for one by one: any of them failing
+ *    loses the batch.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -208,9 +215,27 @@ static const char SQL_FREE_RUN[] =
     "SELECT f.s, (SELECT min(b.short_id) FROM pledges b"
     " WHERE b.lease_until > $2::int8 AND b.short_id > f.s)"
     " FROM (" FREE_FROM_SQL ") f(s)";
-/* Writes of a batch to a row it holds (known_t). */
-static const char SQL_SET_SSN[] =
-    "UPDATE pledges SET ssn_reserved = $2::int8 WHERE id = $1::bytea";
+/* All a batch wrote to a row it holds (known_t), in one statement: $2
+ * is the mask of D_* groups to set. */
+static const char SQL_FLUSH[] =
+    "UPDATE pledges SET"
+    " replay_highest = CASE WHEN $2::int8 & 1 <> 0 THEN $3::int8"
+    "  ELSE replay_highest END,"
+    " replay_bitmap = CASE WHEN $2::int8 & 1 <> 0 THEN $4::int8"
+    "  ELSE replay_bitmap END,"
+    " replay_valid = CASE WHEN $2::int8 & 1 <> 0 THEN $5::bool"
+    "  ELSE replay_valid END,"
+    " ssn_reserved = CASE WHEN $2::int8 & 2 <> 0 THEN $6::int8"
+    "  ELSE ssn_reserved END,"
+    " short_id = CASE WHEN $2::int8 & 12 <> 0 THEN $7::int8 ELSE short_id END,"
+    " lease_until = CASE WHEN $2::int8 & 4 <> 0 THEN $8::int8"
+    "  ELSE lease_until END,"
+    " joined = joined OR $2::int8 & 8 <> 0,"
+    " role = CASE WHEN $2::int8 & 8 <> 0 THEN $9::int8 ELSE role END,"
+    " joined_at = CASE WHEN $2::int8 & 8 <> 0 THEN $10::int8 ELSE joined_at END,"
+    " repeat_cache = CASE WHEN $2::int8 & 16 <> 0 THEN $11::bytea"
+    "  ELSE repeat_cache END"
+    " WHERE id = $1::bytea";
 /* an expired lease on the id about to be taken gives it up */
 static const char SQL_EXPIRE_ONE[] =
     "UPDATE pledges SET lease_until = NULL WHERE short_id = $1::int8"
@@ -286,7 +311,19 @@ typedef struct known {
     int64_t lease_until; /* -1: no lease */
     int64_t short_id;
     cj_oscore_replay_t replay;
+    /* what the batch changed and has not written yet (D_*): one UPDATE
+     * writes it all (row_flush) */
+    unsigned dirty;
+    int64_t role, joined_at;
+    uint16_t repeat_len; /* 0: none (NULL) */
+    uint8_t repeat[CJ_STORE_REPEAT_MAX];
 } known_t;
+
+#define D_REPLAY 1u /* replay_* from replay */
+#define D_SSN 2u    /* ssn_reserved from ssn */
+#define D_LEASE 4u  /* short_id, lease_until */
+#define D_JOIN 8u   /* joined, role, short_id, joined_at */
+#define D_REPEAT 16u
 
 struct cj_pg {
     PGconn *conn;
@@ -316,15 +353,17 @@ struct cj_pg {
      * the batch holds its lock: next free ids [run_next, run_end). */
     known_t known[KNOWN_MAX];
     int nknown;
-    bool cur_held;
+    bool cur_held, cur_dirty; /* cur_dirty: cur not written yet */
     int64_t cur, run_next, run_end;
+    bool hold_q;    /* the next statement reads no row with unwritten changes */
+    bool dirty_any; /* some row or the cursor has unwritten changes */
 };
 
 /* ---- parameters and results ----------------------------------------------- */
 
 
 
-#define MAX_PARAMS 8
+#define MAX_PARAMS 12
 
 typedef struct params {
     const char *val[MAX_PARAMS];
@@ -435,6 +474,7 @@ static int prep_index(cj_pg_t *s, const char *sql)
 /* ---- batches in pipeline mode ------------------------------------------- */
 
 static int session_setup(cj_pg_t *s);
+static bool flush_all(cj_pg_t *s);
 
 /* Queue one statement (results in binary); one_row: it must touch
  * exactly one row, else the batch is lost. */
@@ -567,6 +607,9 @@ static void pl_stop(cj_pg_t *s)
     s->sp_open = false;
     s->nknown = 0;
     s->cur_held = false;
+    s->cur_dirty = false;
+    s->dirty_any = false;
+    s->hold_q = false;
 }
 
 static PGresult *exec(cj_pg_t *s, const char *sql, const params_t *p)
@@ -577,11 +620,14 @@ static PGresult *exec(cj_pg_t *s, const char *sql, const params_t *p)
 
     if (s->pl) {
         /* in a batch: queued behind any writes, answered in one round trip */
+        bool hold = s->hold_q;
+        s->hold_q = false;
         if (s->tx_lost) {
             set_err(s, "", "the batch is lost");
             return NULL;
         }
-        if (!pl_send(s, sql, p, false)) {
+        if ((!hold && s->dirty_any && !flush_all(s)) ||
+            !pl_send(s, sql, p, false)) {
             s->tx_lost = true;
             return NULL;
         }
@@ -748,8 +794,11 @@ static int op_begin(cj_pg_t *s, bool write)
         if (!write)
             return CJ_OK;
         if (s->pl) {
-            /* queued: they travel with the unit's first statement */
-            if ((s->sp_open && !pl_queue(s, "RELEASE SAVEPOINT cj_op", NULL, false)) ||
+            /* queued: they travel with the unit's first statement; the
+             * batch's unwritten changes go first, so that a rollback of
+             * the unit cannot take them along */
+            if ((s->dirty_any && !flush_all(s)) ||
+                (s->sp_open && !pl_queue(s, "RELEASE SAVEPOINT cj_op", NULL, false)) ||
                 !pl_queue(s, "SAVEPOINT cj_op", NULL, false))
                 return CJ_ERR_STORAGE;
             s->sp_open = false;
@@ -1024,26 +1073,86 @@ static known_t *known_ctx(cj_pg_t *s, const uint8_t *id, size_t id_len,
     return k;
 }
 
-/* Stop remembering a row (before work that changes it another way). */
+/* Queue the one UPDATE that writes what the batch changed in row k. */
+static bool row_flush(cj_pg_t *s, known_t *k)
+{
+    params_t p = {0};
+
+    if (k->dirty == 0)
+        return true;
+    p_bytes(&p, k->id, k->id_len);
+    p_int(&p, (int64_t)k->dirty);
+    p_int(&p, cj_store_i64(k->replay.highest));
+    p_int(&p, (int64_t)k->replay.bitmap);
+    p_bool(&p, k->replay.valid);
+    p_int(&p, k->ssn);
+    p_int(&p, k->short_id);
+    if (k->lease_until >= 0)
+        p_int(&p, k->lease_until);
+    else
+        p_null(&p);
+    p_int(&p, k->role);
+    p_int(&p, k->joined_at);
+    if ((k->dirty & D_REPEAT) && k->repeat_len > 0)
+        p_bytes(&p, k->repeat, k->repeat_len);
+    else
+        p_null(&p);
+    k->dirty = 0;
+    return pl_queue(s, SQL_FLUSH, &p, true);
+}
+
+/* Queue the writes of every changed row and of the cursor: before a
+ * statement that may read them, before a unit's savepoint, at commit. */
+static bool flush_all(cj_pg_t *s)
+{
+    s->dirty_any = false;
+    for (int i = 0; i < s->nknown; i++)
+        if (!row_flush(s, &s->known[i]))
+            return false;
+    if (s->cur_dirty) {
+        params_t p = {0};
+        p_int(&p, s->cur);
+        s->cur_dirty = false;
+        if (!pl_queue(s, SQL_CURSOR_SET, &p, true))
+            return false;
+    }
+    return true;
+}
+
+static void mark(cj_pg_t *s, known_t *k, unsigned what)
+{
+    k->dirty |= what;
+    s->dirty_any = true;
+}
+
+/* Stop remembering a row (before work that changes it another way);
+ * what the batch changed in it is written first. */
 static void known_forget(cj_pg_t *s, const uint8_t *id, size_t id_len)
 {
     known_t *k = known_find(s, id, id_len);
-    if (k != NULL)
+    if (k != NULL) {
+        (void)row_flush(s, k); /* a failure loses the batch */
         *k = s->known[--s->nknown];
+    }
 }
 
 /* Remember a row just locked and read. */
-static void known_put(cj_pg_t *s, const uint8_t *id, size_t id_len,
-                      const uint8_t *ctx_id, size_t ctx_len, int64_t ssn,
-                      int64_t lease_until, int64_t short_id,
-                      const cj_oscore_replay_t *w)
+static known_t *known_put(cj_pg_t *s, const uint8_t *id, size_t id_len,
+                          const uint8_t *ctx_id, size_t ctx_len, int64_t ssn,
+                          int64_t lease_until, int64_t short_id,
+                          const cj_oscore_replay_t *w)
 {
     known_t *k = known_find(s, id, id_len);
 
+    if (k != NULL && k->dirty != 0)
+        return k; /* what it holds is newer than what was read */
     if (k == NULL) {
         if (s->nknown == KNOWN_MAX)
-            return; /* not remembered: its calls take the common path */
+            return NULL; /* not remembered: its calls take the common path */
         k = &s->known[s->nknown++];
+        k->dirty = 0;
+        k->role = k->joined_at = 0;
+        k->repeat_len = 0;
     }
     memcpy(k->id, id, id_len);
     k->id_len = (uint8_t)id_len;
@@ -1054,6 +1163,7 @@ static void known_put(cj_pg_t *s, const uint8_t *id, size_t id_len,
     k->lease_until = lease_until;
     k->short_id = short_id;
     k->replay = *w;
+    return k;
 }
 
 /* Work of a batch on a row it holds runs outside any unit's savepoint
@@ -1085,6 +1195,7 @@ static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
         if (!held_begin(s))
             return CJ_ERR_STORAGE;
         o.sql = SQL_LOOKUP_HOLD;
+        s->hold_q = known_find(s, id, id_len) == NULL;
         r = u_fetch(s, &o);
         if (s->tx_lost)
             return CJ_ERR_STORAGE;
@@ -1156,11 +1267,8 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
         int64_t f = k->ssn > (int64_t)from ? k->ssn : (int64_t)from;
         if (!held_begin(ctx))
             return CJ_ERR_STORAGE;
-        p_bytes(&o.prm, id, id_len);
-        p_int(&o.prm, f + (int64_t)count);
-        if (!pl_queue(ctx, SQL_SET_SSN, &o.prm, true))
-            return CJ_ERR_STORAGE;
         k->ssn = f + (int64_t)count;
+        mark(ctx, k, D_SSN);
         *first = (uint64_t)f;
         return CJ_OK;
     }
@@ -1188,6 +1296,7 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
 
     p_bytes(&p, o->id, o->id_len);
     p_ctx(&p, o->blob, o->blob_len);
+    s->hold_q = s->pl && known_find(s, o->id, o->id_len) == NULL;
     if ((r = exec(s, SQL_REPLAY_OF, &p)) == NULL)
         return failure(s);
     if (PQntuples(r) == 0) {
@@ -1219,11 +1328,14 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
     p_int(&p, (int64_t)w->bitmap);
     p_bool(&p, w->valid);
     if (s->pl) {
-        /* the row is this batch's until it ends: the write needs no answer */
-        if (!pl_queue(s, SQL_SAVE_REPLAY, &p, true))
-            return CJ_ERR_STORAGE;
-        known_put(s, o->id, o->id_len, o->blob, o->blob_len, ssn, lease, sid, w);
-        return CJ_OK;
+        /* the row is this batch's until it ends: written with the rest */
+        known_t *k = known_put(s, o->id, o->id_len, o->blob, o->blob_len, ssn,
+                               lease, sid, w);
+        if (k != NULL) {
+            mark(s, k, D_REPLAY);
+            return CJ_OK;
+        }
+        return pl_queue(s, SQL_SAVE_REPLAY, &p, true) ? CJ_OK : CJ_ERR_STORAGE;
     }
     return cmd(s, SQL_SAVE_REPLAY, &p) ? CJ_OK : failure(s);
 }
@@ -1257,18 +1369,12 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
         if (!held_begin(s))
             return CJ_ERR_STORAGE;
         if (k != NULL) {
-            params_t p = {0};
             m = k->replay;
             if (cj_oscore_replay_check(&m, piv) != CJ_OK)
                 return CJ_ERR_REPLAY;
             cj_oscore_replay_update(&m, piv);
-            p_bytes(&p, id, id_len);
-            p_int(&p, cj_store_i64(m.highest));
-            p_int(&p, (int64_t)m.bitmap);
-            p_bool(&p, m.valid);
-            if (!pl_queue(s, SQL_SAVE_REPLAY, &p, true))
-                return CJ_ERR_STORAGE;
             k->replay = m;
+            mark(s, k, D_REPLAY);
             *w = m;
             return CJ_OK;
         }
@@ -1290,6 +1396,7 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
     op_t o = {0};
     uint8_t b[CJ_STORE_REPEAT_MAX];
     size_t n;
+    known_t *k;
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
@@ -1303,10 +1410,15 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
         p_bytes(&o.prm, b, n);
     else
         p_null(&o.prm);
-    if (known_ctx(ctx, id, id_len, ctx_id, ctx_len) != NULL)
-        return held_begin(ctx) && pl_queue(ctx, SQL_SAVE_REPEAT, &o.prm, true)
-                   ? CJ_OK
-                   : CJ_ERR_STORAGE;
+    k = known_ctx(ctx, id, id_len, ctx_id, ctx_len);
+    if (k != NULL) {
+        if (!held_begin(ctx))
+            return CJ_ERR_STORAGE;
+        memcpy(k->repeat, b, n);
+        k->repeat_len = (uint16_t)n;
+        mark(ctx, k, D_REPEAT);
+        return CJ_OK;
+    }
     return update_one(ctx, &o);
 }
 
@@ -1500,11 +1612,8 @@ static int assign_held(cj_pg_t *s, known_t *k, op_t *o)
     if (!held_begin(s))
         return CJ_ERR_STORAGE;
     if (!o->fresh && k->lease_until > o->a) {
-        p_bytes(&p, o->id, o->id_len);
-        p_int(&p, o->b);
-        if (!pl_queue(s, SQL_RENEW, &p, true))
-            return CJ_ERR_STORAGE;
         k->lease_until = o->b;
+        mark(s, k, D_LEASE);
         o->short_id = (uint16_t)k->short_id;
         return CJ_OK;
     }
@@ -1515,18 +1624,10 @@ static int assign_held(cj_pg_t *s, known_t *k, op_t *o)
     p_int(&p, o->a);
     if (!pl_queue(s, SQL_EXPIRE_ONE, &p, false))
         return CJ_ERR_STORAGE;
-    p.n = 0;
-    p_bytes(&p, o->id, o->id_len);
-    p_int(&p, sid);
-    p_int(&p, o->b);
-    if (!pl_queue(s, SQL_TAKE, &p, true))
-        return CJ_ERR_STORAGE;
-    p.n = 0;
-    p_int(&p, s->cur);
-    if (!pl_queue(s, SQL_CURSOR_SET, &p, true))
-        return CJ_ERR_STORAGE;
     k->short_id = sid;
     k->lease_until = o->b;
+    mark(s, k, D_LEASE);
+    s->cur_dirty = true;
     o->short_id = (uint16_t)sid;
     return CJ_OK;
 }
@@ -1575,9 +1676,12 @@ static int st_record_join(void *ctx, const uint8_t *id, size_t id_len,
     p_int(&o.prm, cj_store_i64(now_ms));
     k = known_find(ctx, id, id_len);
     if (k != NULL) {
-        if (!held_begin(ctx) || !pl_queue(ctx, SQL_JOIN, &o.prm, true))
+        if (!held_begin(ctx))
             return CJ_ERR_STORAGE;
         k->short_id = short_id;
+        k->role = role;
+        k->joined_at = cj_store_i64(now_ms);
+        mark(ctx, k, D_JOIN);
         return CJ_OK;
     }
     return update_one(ctx, &o);
@@ -1770,6 +1874,7 @@ int cj_pg_open(cj_pg_t **out, const char *uri)
         r = unit(s, true, u_migrate, NULL);
     if (r != CJ_OK) {
         PQfinish(s->conn);
+        prep_clear(s);
         free(s);
         return r;
     }
@@ -1834,9 +1939,8 @@ int cj_pg_begin(cj_pg_t *db)
 /* The statements a batch's admissions use, prepared before it starts
  * (a batch runs statements new to the connection unnamed). */
 static const char *const batch_sql[] = {
-    SQL_LOOKUP_HOLD, SQL_LOOKUP_CTX, SQL_REPLAY_OF, SQL_SAVE_REPLAY, SQL_SET_SSN,
-    SQL_SAVE_REPEAT, SQL_RENEW, SQL_CURSOR_LOCK, SQL_FREE_RUN, SQL_EXPIRE_ONE,
-    SQL_TAKE, SQL_CURSOR_SET, SQL_JOIN,
+    SQL_LOOKUP_HOLD, SQL_LOOKUP_CTX, SQL_REPLAY_OF, SQL_SAVE_REPLAY, SQL_FLUSH,
+    SQL_CURSOR_LOCK, SQL_FREE_RUN, SQL_EXPIRE_ONE, SQL_CURSOR_SET,
 };
 
 int cj_pg_begin_batch(cj_pg_t *db)
@@ -1861,6 +1965,9 @@ int cj_pg_begin_batch(cj_pg_t *db)
     db->pl_n = 0;
     db->nknown = 0;
     db->cur_held = false;
+    db->cur_dirty = false;
+    db->dirty_any = false;
+    db->hold_q = false;
     db->in_sp = false;
     return CJ_OK;
 }
@@ -1959,7 +2066,10 @@ int cj_pg_sql(cj_pg_t *db, const char *sql, long long *value)
     bool ok;
 
     if (db->pl) {
-        /* it may change anything: the batch forgets what it held */
+        /* it may change anything: the batch writes and forgets what it
+         * held */
+        if (db->dirty_any && !flush_all(db))
+            return CJ_ERR_STORAGE;
         db->nknown = 0;
         db->cur_held = false;
         r = exec(db, sql, NULL);

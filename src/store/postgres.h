@@ -42,7 +42,9 @@
  * another instance fails the call (no retry: the locks this batch holds
  * would deadlock again) and rows locked by the batch stay locked until
  * commit: keep batches short.  If the server connection is lost outside
- * a group transaction the next call reconnects once.
+ * a group transaction the next call reconnects once.  A JRC daemon's
+ * batches use cj_pg_begin_batch() instead (below): fewer round trips,
+ * and a failed write loses the whole batch.
  *
  * Schema.  Tables pledges, updates, registry_state and schema_version in
  * the connection's current schema (give cojp a database or schema of its

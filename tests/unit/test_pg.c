@@ -804,7 +804,8 @@ PG_TEST(pg_batch_failed_queued_write_loses_batch)
     len = jm_request(&pl, msg, sizeof msg);
     CHECK(len > 0);
     sql_exec(db, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
-                 " AS $$BEGIN RAISE EXCEPTION 'injected'; END$$;"
+                 " AS $$BEGIN IF NEW.repeat_cache IS NOT NULL THEN"
+                 " RAISE EXCEPTION 'injected'; END IF; RETURN NEW; END$$;"
                  "CREATE TRIGGER refuse BEFORE UPDATE OF repeat_cache ON pledges"
                  " FOR EACH ROW EXECUTE FUNCTION refuse()");
     CHECK_EQ(jm_engine_init(&eng, &cfg, slots, 2, cj_pg_store(db), 1), CJ_OK);
