@@ -151,6 +151,33 @@ static void put(const char *fmt, ...)
                                                         : sizeof log_buf - 1 - log_len;
 }
 
+/* Appenders without printf (a record per join: the hot path). */
+static void put_mem(const char *p, size_t n)
+{
+    if (log_muted)
+        return;
+    if (n > sizeof log_buf - 1 - log_len)
+        n = sizeof log_buf - 1 - log_len;
+    memcpy(log_buf + log_len, p, n);
+    log_len += n;
+}
+
+static void put_lit(const char *s)
+{
+    put_mem(s, strlen(s));
+}
+
+static void put_u64(unsigned long long v)
+{
+    char d[20];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put_mem(d + i, sizeof d - i);
+}
+
 /* A string value: JSON-escaped, or as is in text mode (quoted when it
  * holds a space). */
 static void put_str(const char *s)
@@ -159,7 +186,7 @@ static void put_str(const char *s)
         put(strchr(s, ' ') ? "\"%s\"" : "%s", s);
         return;
     }
-    put("\"");
+    put_lit("\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
@@ -169,35 +196,63 @@ static void put_str(const char *s)
         else if (!log_muted && log_len < sizeof log_buf - 2)
             log_buf[log_len++] = (char)c; /* the common case, no printf */
     }
-    put("\"");
+    put_lit("\"");
 }
 
 static void put_key(const char *key)
 {
-    if (log_fmt == CJ_HLOG_TEXT)
-        put(" %s=", key);
-    else
-        put(",\"%s\":", key);
+    put_lit(log_fmt == CJ_HLOG_TEXT ? " " : ",\"");
+    put_lit(key);
+    put_lit(log_fmt == CJ_HLOG_TEXT ? "=" : "\":");
+}
+
+/* UTC time with milliseconds, ISO 8601; the date and time of day are
+ * formatted once per second. */
+static void format_ts(char ts[96])
+{
+    static time_t last = (time_t)-1;
+    static char base[80];
+    static size_t n;
+    uint64_t w = cj_host_wall();
+    time_t t = (time_t)(w / 1000);
+    unsigned ms = (unsigned)(w % 1000);
+
+    if (t != last) {
+        struct tm tm;
+        int k;
+        gmtime_r(&t, &tm);
+        k = snprintf(base, sizeof base, "%04d-%02d-%02dT%02d:%02d:%02d",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec);
+        n = k > 0 && (size_t)k < sizeof base ? (size_t)k : 0;
+        last = t;
+    }
+    memcpy(ts, base, n);
+    ts[n] = '.';
+    ts[n + 1] = (char)('0' + ms / 100);
+    ts[n + 2] = (char)('0' + ms / 10 % 10);
+    ts[n + 3] = (char)('0' + ms % 10);
+    ts[n + 4] = 'Z';
+    ts[n + 5] = '\0';
 }
 
 void cj_hlog_begin(const char *level, const char *event)
 {
-    uint64_t w = cj_host_wall();
-    time_t t = (time_t)(w / 1000);
-    struct tm tm;
-    char ts[80];
-    gmtime_r(&t, &tm);
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (unsigned)(w % 1000));
+    char ts[96];
+
     log_len = 0;
     log_muted = level_num(level) > log_level;
+    if (log_muted)
+        return;
+    format_ts(ts);
     if (log_fmt == CJ_HLOG_TEXT) {
         put("%s %-5s %s", ts, level, event);
     } else {
-        put("{\"ts\":\"%s\",\"level\":", ts);
+        put_lit("{\"ts\":\"");
+        put_lit(ts);
+        put_lit("\",\"level\":");
         put_str(level);
-        put(",\"event\":");
+        put_lit(",\"event\":");
         put_str(event);
     }
 }
@@ -208,25 +263,30 @@ void cj_hlog_str(const char *key, const char *val)
     if (val)
         put_str(val);
     else
-        put("null");
+        put_lit("null");
 }
 
 void cj_hlog_int(const char *key, long long val)
 {
     put_key(key);
-    put("%lld", val);
+    if (val < 0) {
+        put_lit("-");
+        put_u64(0ull - (unsigned long long)val);
+    } else {
+        put_u64((unsigned long long)val);
+    }
 }
 
 void cj_hlog_uint(const char *key, unsigned long long val)
 {
     put_key(key);
-    put("%llu", val);
+    put_u64(val);
 }
 
 void cj_hlog_bool(const char *key, bool val)
 {
     put_key(key);
-    put("%s", val ? "true" : "false");
+    put_lit(val ? "true" : "false");
 }
 
 void cj_hlog_hex(const char *key, const uint8_t *p, size_t n)
@@ -265,8 +325,8 @@ void cj_hlog_end(void)
     if (log_muted)
         return;
     if (log_fmt == CJ_HLOG_JSON)
-        put("}");
-    put("\n");
+        put_lit("}");
+    put_lit("\n");
     if (log_buf[log_len - 1] != '\n') /* truncated: still one line */
         log_buf[log_len - 1] = '\n';
     if (holding) {
