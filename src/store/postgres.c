@@ -518,9 +518,10 @@ static bool pl_sync(cj_pg_t *s, PGresult **mine)
         *mine = NULL;
     s->pl_n = 0;
     if (!PQpipelineSync(s->conn)) {
+        /* nothing will answer: pl_stop() resets the connection */
         set_err(s, NULL, PQerrorMessage(s->conn));
         s->tx_lost = true;
-        ok = false;
+        return false;
     }
     for (int i = 0; i < n; i++) {
         PGresult *r = PQgetResult(s->conn), *x;
