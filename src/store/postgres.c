@@ -589,6 +589,18 @@ static bool pl_queue(cj_pg_t *s, const char *sql, const params_t *p,
     return s->pl_n < PL_QUEUE_MAX || pl_sync(s, NULL);
 }
 
+/* Nothing queued, held or remembered. */
+static void batch_reset(cj_pg_t *s)
+{
+    s->in_sp = false;
+    s->pl_n = 0;
+    s->nknown = 0;
+    s->cur_held = false;
+    s->cur_dirty = false;
+    s->dirty_any = false;
+    s->hold_q = false;
+}
+
 /* Leave pipeline mode (every queued result read first).  A connection
  * that cannot leave it is reset: the batch is lost anyway. */
 static void pl_stop(cj_pg_t *s)
@@ -604,13 +616,8 @@ static void pl_stop(cj_pg_t *s)
             (void)session_setup(s);
     }
     s->pl = false;
-    s->in_sp = false;
     s->sp_open = false;
-    s->nknown = 0;
-    s->cur_held = false;
-    s->cur_dirty = false;
-    s->dirty_any = false;
-    s->hold_q = false;
+    batch_reset(s);
 }
 
 static PGresult *exec(cj_pg_t *s, const char *sql, const params_t *p)
@@ -1963,13 +1970,7 @@ int cj_pg_begin_batch(cj_pg_t *db)
         return CJ_ERR_STORAGE;
     }
     db->pl = true;
-    db->pl_n = 0;
-    db->nknown = 0;
-    db->cur_held = false;
-    db->cur_dirty = false;
-    db->dirty_any = false;
-    db->hold_q = false;
-    db->in_sp = false;
+    batch_reset(db);
     return CJ_OK;
 }
 

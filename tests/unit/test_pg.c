@@ -488,32 +488,43 @@ PG_TEST(pg_ssn_never_decreases_under_concurrent_writers)
 
 /* The server drops the connection: the next call reconnects (outside a
  * batch); a batch in flight is lost and says so at commit. */
+/* A fresh registry with pledge 0 (id), a handle db and a second one to
+ * end db's server session with drop_session(). */
+static const cj_jrc_store_t *drop_setup(cj_pg_t **db, cj_pg_t **killer,
+                                        uint8_t id[8])
+{
+    fresh();
+    *db = ss_open(&pgb);
+    *killer = ss_open(&pgb);
+    ss_add_n(&pgb, *db, 1);
+    ss_make_id(id, 0);
+    return cj_pg_store(*db);
+}
+
+static void drop_session(cj_pg_t *killer, cj_pg_t *db)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)::int",
+             PQbackendPID(cj_pg_raw(db)));
+    CHECK_EQ(sql_int(killer, sql), 1);
+}
+
 PG_TEST(pg_reconnects_after_server_drop)
 {
     cj_pg_t *db, *killer;
     const cj_jrc_store_t *st;
     cj_jrc_pledge_t r;
     uint8_t id[8];
-    char sql[96];
 
-    fresh();
-    db = ss_open(&pgb);
-    killer = ss_open(&pgb);
-    st = cj_pg_store(db);
-    ss_add_n(&pgb, db, 1);
-    ss_make_id(id, 0);
-    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)::int",
-             PQbackendPID(cj_pg_raw(db)));
-    CHECK_EQ(sql_int(killer, sql), 1);
+    st = drop_setup(&db, &killer, id);
+    drop_session(killer, db);
     CHECK_EQ(ss_raise_ssn(st, db, id, 11), CJ_OK);
     CHECK_EQ(st->lookup(db, id, 8, &r), CJ_OK);
     CHECK_EQ(r.ssn_reserved, 11);
 
     CHECK_EQ(cj_pg_begin(db), CJ_OK);
     CHECK_EQ(ss_raise_ssn(st, db, id, 12), CJ_OK);
-    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)::int",
-             PQbackendPID(cj_pg_raw(db)));
-    CHECK_EQ(sql_int(killer, sql), 1);
+    drop_session(killer, db);
     CHECK(ss_raise_ssn(st, db, id, 13) != CJ_OK);
     CHECK_EQ(cj_pg_commit(db), CJ_ERR_STORAGE);
     CHECK_EQ(st->lookup(db, id, 8, &r), CJ_OK);
@@ -532,23 +543,15 @@ PG_TEST(pg_batch_lost_with_connection)
     cj_oscore_replay_t w;
     uint64_t first = 0;
     uint8_t id[8];
-    char sql[96];
 
-    fresh();
-    db = ss_open(&pgb);
-    killer = ss_open(&pgb);
-    st = cj_pg_store(db);
-    ss_add_n(&pgb, db, 1);
-    ss_make_id(id, 0);
+    st = drop_setup(&db, &killer, id);
     CHECK_EQ(ss_raise_ssn(st, db, id, 11), CJ_OK);
 
     CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
     CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 5, &w), CJ_OK);
     CHECK_EQ(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
     CHECK_EQ(first, 11);
-    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)::int",
-             PQbackendPID(cj_pg_raw(db)));
-    CHECK_EQ(sql_int(killer, sql), 1);
+    drop_session(killer, db);
     CHECK(st->lookup(db, id, 8, &r) != CJ_OK);
     CHECK(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first) != CJ_OK);
     CHECK_EQ(cj_pg_commit(db), CJ_ERR_STORAGE);
