@@ -16,6 +16,12 @@
 #       daemons live on, the pledges table is byte-identical, a fresh
 #       pledge still joins.
 #   (b) (a) again with a PostgreSQL registry (tests/pg-server.sh).
+#   (e) two JRC instances on that PostgreSQL registry, each behind its
+#       own JP; 100 pledges join through both at once; JRC A is killed
+#       (SIGKILL, not restarted) when a third joined, and the pledges
+#       that were waiting on it start again through the other JP: every
+#       pledge joins, no short id twice, the registry agrees, no nonce
+#       of a pledge context protects two ciphertexts across both JRCs.
 #   (c) `jrc rekey` with 50 `cojp pledge --serve` nodes: every node ends
 #       on the new K2 that the registry holds, and every node is
 #       recorded as acknowledged.  Then a second rekey with 5 nodes
@@ -197,6 +203,127 @@ EOF
 finish() {
     check "($1) proxy exits 0 on SIGTERM" stop_daemon "$jp_pid"
     check "($1) jrc serve exits 0 on SIGTERM" stop_daemon "$jrc_pid"
+}
+
+# ---- (e): two JRC instances, one PostgreSQL registry ----------------------
+
+two_jrcs() {
+    local L=e db=$1 D=$T/e n=100
+    mkdir -p "$D"
+    echo "=== ($L) $n pledges join through two JRC instances sharing one registry"
+    ids_of 05 $n | while read -r id; do echo "$id,$(psk_of "$id")"; done >"$D/pledges.csv"
+    check "($L) jrc import of $n pledges" sh -c "'$COJP' jrc import --db '$db' '$D/pledges.csv' >/dev/null"
+    local ja jb pa pb a_pid b_pid pa_pid pb_pid cap=0
+    ja=$(free_udp_port) jb=$(free_udp_port) pa=$(free_udp_port) pb=$(free_udp_port)
+    if have_capture; then
+        if start_capture "$D/jrc.pcap" lo "udp port $ja or udp port $jb"; then cap=1; else bad "($L) capture on lo"; fi
+    fi
+    start_daemon "$D/jrcA.log" '"event":"start"' -- jrc serve --db "$db" \
+        --listen "[::1]:$ja" --lease-hours 24 || abort "($L) jrc serve A" "$D/jrcA.log"
+    a_pid=$daemon_pid
+    start_daemon "$D/jrcB.log" '"event":"start"' -- jrc serve --db "$db" \
+        --listen "[::1]:$jb" --lease-hours 24 || abort "($L) jrc serve B" "$D/jrcB.log"
+    b_pid=$daemon_pid
+    start_daemon "$D/jpA.log" '"event":"start"' -- proxy --listen "[::1]:$pa" \
+        --jrc "[::1]:$ja" || abort "($L) proxy A" "$D/jpA.log"
+    pa_pid=$daemon_pid
+    start_daemon "$D/jpB.log" '"event":"start"' -- proxy --listen "[::1]:$pb" \
+        --jrc "[::1]:$jb" || abort "($L) proxy B" "$D/jpB.log"
+    pb_pid=$daemon_pid
+
+    local ids=() pid=() done_=() via=() i n_done=0 moved=0 killed=0 start=$SECONDS
+    mapfile -t ids < <(ids_of 05 $n)
+    launch() { # launch INDEX PORT
+        local id=${ids[$1]}
+        "$COJP" pledge --id "$id" --psk "$(psk_of "$id")" --proxy "[::1]:$2" \
+            --json --state "$D/$id.state" --timeout "$PLEDGE_TIMEOUT" \
+            >>"$D/$id.json" 2>>"$D/$id.err" &
+        pid[$1]=$!
+        via[$1]=$2
+    }
+    for ((i = 0; i < n; i++)); do
+        if [ $((i % 2)) -eq 0 ]; then launch $i "$pa"; else launch $i "$pb"; fi
+    done
+    while [ $n_done -lt $n ] && [ $((SECONDS - start)) -lt $JOIN_DEADLINE ]; do
+        local running
+        running=" $(jobs -pr | tr '\n' ' ') "
+        for ((i = 0; i < n; i++)); do
+            [ "${done_[$i]:-0}" -eq 1 ] && continue
+            [[ $running == *" ${pid[$i]} "* ]] && continue
+            if wait "${pid[$i]}"; then
+                done_[i]=1
+                n_done=$((n_done + 1))
+            else
+                launch "$i" "$pb" # gave up: try again through B's JP
+            fi
+        done
+        if [ $killed -eq 0 ] && [ $n_done -ge $((n / 3)) ]; then
+            kill -KILL "$a_pid"
+            wait "$a_pid" 2>/dev/null
+            killed=1
+            # the pledges still waiting on A start again through B's JP
+            # (their state files keep their sequence numbers)
+            for ((i = 0; i < n; i++)); do
+                [ "${done_[$i]:-0}" -eq 1 ] && continue
+                [ "${via[$i]}" = "$pa" ] || continue
+                [[ " $(jobs -pr | tr '\n' ' ') " == *" ${pid[$i]} "* ]] || continue
+                kill -TERM "${pid[$i]}" 2>/dev/null
+                wait "${pid[$i]}" 2>/dev/null
+                if grep -q '"joined": *true' "$D/${ids[$i]}.json" 2>/dev/null; then
+                    done_[i]=1
+                    n_done=$((n_done + 1))
+                    continue
+                fi
+                moved=$((moved + 1))
+                launch "$i" "$pb"
+            done
+            echo "     SIGKILL to JRC A after $n_done joined; $moved pledges moved to B's JP"
+        fi
+        sleep 0.1
+    done
+    echo "     $n_done of $n joined in $((SECONDS - start)) s"
+    check "($L) JRC A was killed with pledges still waiting on it ($moved moved)" \
+        test $killed -eq 1 -a $moved -gt 0
+    check "($L) every pledge joined" test $n_done -eq $n
+    python3 - "$D" "${ids[@]}" >"$D/printed.json" <<'PYEOF'
+import json, sys
+d, ids = sys.argv[1], sys.argv[2:]
+out = {}
+for i in ids:
+    try:
+        lines = [l for l in open("%s/%s.json" % (d, i)).read().splitlines() if l]
+    except OSError:
+        lines = []
+    out[i] = [json.loads(l) for l in lines]
+json.dump(out, sys.stdout)
+PYEOF
+    check "($L) each pledge printed one join result" json "$D/printed.json" \
+        "all(len([r for r in v if r.get('joined')])==1 for v in d.values())"
+    check "($L) both instances handed out distinct short ids" json "$D/printed.json" \
+        "len({r['short_id'] for v in d.values() for r in v if r.get('joined')})==$n"
+    check "($L) one key set for all" json "$D/printed.json" \
+        "len({json.dumps(r['keys']) for v in d.values() for r in v if r.get('joined')})==1"
+    timeout 30 "$COJP" jrc list --db "$db" --json >"$D/list.json" || bad "($L) jrc list"
+    check "($L) the registry agrees with every pledge" python3 -c "
+import json, sys
+p = json.load(open('$D/printed.json'))
+l = {x['pledge']: x for x in json.load(open('$D/list.json'))['pledges']}
+sys.exit(0 if all(l[i]['joined'] and l[i]['short_id'] == r['short_id']
+                  for i, v in p.items() for r in v if r.get('joined')) else 1)"
+    check "($L) JRC A admitted some before it was killed" grep -q '"event":"joined"' "$D/jrcA.log"
+    check "($L) JRC B admitted some" grep -q '"event":"joined"' "$D/jrcB.log"
+    check "($L) JRC B logged no error" \
+        sh -c "! grep -E '\"level\":\"error\"|store_error' '$D/jrcB.log'"
+    if [ $cap -eq 1 ]; then
+        stop_capture
+        python3 "$WIRE" nonces "$D/jrc.pcap" "$ja,$jb" >"$D/nonces.json"
+        local rc=$?
+        echo "     wire: $(cat "$D/nonces.json")"
+        check "($L) no nonce protects two ciphertexts across both JRCs" test $rc -eq 0
+    fi
+    check "($L) proxy A exits 0 on SIGTERM" stop_daemon "$pa_pid"
+    check "($L) proxy B exits 0 on SIGTERM" stop_daemon "$pb_pid"
+    check "($L) jrc serve B exits 0 on SIGTERM" stop_daemon "$b_pid"
 }
 
 # ---- (d): hostile datagrams --------------------------------------------
@@ -404,6 +531,7 @@ if [ "${COJP_CRASH_PG:-1}" != 0 ]; then
     if uri=$(timeout 60 "$(dirname "$0")/../pg-server.sh" start "$PGDIR" 2>"$T/pg.err"); then
         join_crash b "$uri"
         finish b
+        two_jrcs "$uri"
     elif grep -q "binaries not found" "$T/pg.err"; then
         echo "note: (b) left out: no PostgreSQL server binaries"
     else

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Wire-level checks of the daemon fault tests (crash.sh, netns.sh).
 
-  wire.py nonces PCAP JRC_PORT [PORTS.json]
+  wire.py nonces PCAP JRC_PORT[,JRC_PORT...] [PORTS.json]
       Every datagram the JRC sent, matched to the pledge it answered:
       a JRC response carries the token of the JP's request (the JP's
       sealed state, RFC 8974), and that request's OSCORE 'kid context'
@@ -197,7 +197,9 @@ def is_request(m):
 
 
 def cmd_nonces(pcap, jrc_port, ports_path=None):
-    jrc_port = int(jrc_port)
+    # one JRC port, or several separated by commas (JRC instances that
+    # share one registry: a pledge's contexts are the same on all)
+    jrc_ports = {int(p) for p in jrc_port.split(",")}
     ports = {}
     if ports_path:
         ports = {int(k): bytes.fromhex(v) for k, v in json.load(open(ports_path)).items()}
@@ -210,10 +212,10 @@ def cmd_nonces(pcap, jrc_port, ports_path=None):
         if m is None:
             continue
         osc = oscore_option(opt(m, OPT_OSCORE))
-        if dport == jrc_port and is_request(m) and osc and osc[1]:
+        if dport in jrc_ports and is_request(m) and osc and osc[1]:
             stats["requests"] += 1
             by_token[m["token"]] = (osc[1], osc[0])
-        elif sport == jrc_port and is_request(m):
+        elif sport in jrc_ports and is_request(m):
             stats["jrc_requests"] += 1
             pledge = ports.get(dport)
             if pledge is None or osc is None or not osc[0]:
@@ -221,7 +223,7 @@ def cmd_nonces(pcap, jrc_port, ports_path=None):
                 continue
             stats["matched"] += 1
             sealed.setdefault((pledge, "jrc", osc[0]), set()).add(m["payload"])
-        elif sport == jrc_port and m["code"] >= 64:
+        elif sport in jrc_ports and m["code"] >= 64:
             stats["responses"] += 1
             req = by_token.get(m["token"])
             if req is None or osc is None:
