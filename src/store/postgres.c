@@ -136,6 +136,12 @@ static const struct {
       * the admission so a restarted JRC repeats its last answer */
      "ALTER TABLE pledges ADD COLUMN repeat_cache bytea CHECK"
      " (repeat_cache IS NULL OR length(repeat_cache) BETWEEN 8 AND 1024);"},
+    {4,
+     /* the derived OSCORE material of the pledge-id context
+      * (cj_jrc_pledge_okm), written with the PSK, so a lookup skips the
+      * HKDF derivation; NULL in rows written before (derived on load) */
+     "ALTER TABLE pledges ADD COLUMN okm bytea CHECK"
+     " (okm IS NULL OR length(okm) = 45);"},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -149,14 +155,15 @@ static const struct {
     " ORDER BY x.seq DESC LIMIT 1) u ON true"
 
 static const char SQL_LOOKUP[] =
-    "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges WHERE id = $1::bytea";
+    "SELECT " PLEDGE_COLS ", repeat_cache, okm FROM pledges"
+    " WHERE id = $1::bytea";
 /* A batch's lookup locks the row for the rest of the batch (the
  * request is most often admitted right after) and reads its lease. */
 static const char SQL_LOOKUP_HOLD[] =
-    "SELECT " PLEDGE_COLS ", repeat_cache, lease_until FROM pledges"
+    "SELECT " PLEDGE_COLS ", repeat_cache, okm, lease_until FROM pledges"
     " WHERE id = $1::bytea FOR UPDATE";
 static const char SQL_LOOKUP_CTX[] =
-    "SELECT " PLEDGE_COLS ", repeat_cache FROM pledges"
+    "SELECT " PLEDGE_COLS ", repeat_cache, okm FROM pledges"
     " WHERE id_context = $1::bytea";
 /* One statement, so one row lock: the block [returned, returned + $4)
  * goes to this caller alone.  Never lowers a reservation another
@@ -261,8 +268,8 @@ static const char SQL_RECORD_UPDATE[] =
     " ON CONFLICT (session, campaign, pledge) DO UPDATE SET"
     " acked = EXCLUDED.acked, at = EXCLUDED.at, seq = EXCLUDED.seq";
 static const char SQL_ADD[] =
-    "INSERT INTO pledges (id, psk, allowed_roles)"
-    " VALUES ($1::bytea, $2::bytea, $3::int8)";
+    "INSERT INTO pledges (id, psk, allowed_roles, okm)"
+    " VALUES ($1::bytea, $2::bytea, $3::int8, $4::bytea)";
 static const char SQL_SET_ADDR[] =
     "UPDATE pledges SET address = $2::bytea WHERE id = $1::bytea";
 static const char SQL_LIST[] =
@@ -1029,10 +1036,18 @@ static int u_fetch(cj_pg_t *s, void *arg)
                                  (size_t)PQgetlength(r, 0, 11),
                                  &o->out->repeat)))
         rc = CJ_ERR_STORAGE;
+    /* the stored derived material, when the row has it */
+    if (rc == CJ_OK && PQnfields(r) >= 13 && !PQgetisnull(r, 0, 12)) {
+        if (col_blob(r, 0, 12, o->out->okm, sizeof o->out->okm,
+                     sizeof o->out->okm, NULL))
+            o->out->has_okm = true;
+        else
+            rc = CJ_ERR_STORAGE;
+    }
     /* SQL_LOOKUP_HOLD: the lease into o->b (-1: none) */
     o->b = -1;
-    if (rc == CJ_OK && PQnfields(r) == 13 && !PQgetisnull(r, 0, 12) &&
-        (!col_i64(r, 0, 12, &o->b) || o->b < 0))
+    if (rc == CJ_OK && PQnfields(r) == 14 && !PQgetisnull(r, 0, 13) &&
+        (!col_i64(r, 0, 13, &o->b) || o->b < 0))
         rc = CJ_ERR_STORAGE;
     PQclear(r);
     return rc;
@@ -2103,10 +2118,20 @@ static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
                          const uint8_t *psk, uint8_t roles)
 {
     params_t p = {0};
+    uint8_t okm[CJ_OSCORE_OKM_LEN];
+    bool ok;
+
+    if (cj_jrc_pledge_okm(psk, id, id_len, okm) != CJ_OK) {
+        set_err(s, "", "cannot derive the pledge's OSCORE material");
+        return CJ_ERR_INVALID;
+    }
     p_bytes(&p, id, id_len);
     p_bytes(&p, psk, 16);
     p_int(&p, roles);
-    if (cmd(s, SQL_ADD, &p))
+    p_bytes(&p, okm, sizeof okm);
+    ok = cmd(s, SQL_ADD, &p);
+    cj_crypto_wipe(okm, sizeof okm);
+    if (ok)
         return CJ_OK;
     return state_is(s, "23505") ? CJ_ERR_STATE : failure(s);
 }

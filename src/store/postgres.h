@@ -89,7 +89,7 @@
 
 /* Schema version this code writes; older databases are migrated on open.
  * 3: the pledge's repeat cache (cojp/jrc.h save_repeat). */
-#define CJ_PG_SCHEMA_VERSION 3
+#define CJ_PG_SCHEMA_VERSION 4
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */
