@@ -619,6 +619,13 @@ int cj_pledge_start(cj_pledge_t *p, uint64_t now)
 
 /* ---- Join Request -------------------------------------------------------- */
 
+/* Bytes of a Join Request before its payload: header, token, options,
+ * payload marker. */
+#define REQ_HEAD_LEN 29
+/* Room for the Join_Request payload (with a reported
+ * Unsupported_Configuration); the protected request then fits tx. */
+#define REQ_PAYLOAD_MAX 96
+
 static void emit(cj_out_t *out, const uint8_t *b, size_t n,
                  const cj_addr_t *to)
 {
@@ -658,11 +665,18 @@ static void attempt_end(cj_pledge_t *p, uint64_t now, int ev, cj_out_t *out)
 static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
                                           cj_out_t *out)
 {
+    /* Section 8.1.1: CON POST, 4-byte token, then Uri-Host "6tisch.arpa"
+     * (3), Uri-Path "j" (11) and Proxy-Scheme "coap" (39, delta 28 in
+     * one extension byte), the payload marker and the Join_Request.  The
+     * message ID and the token are filled in. */
+    static const uint8_t head[REQ_HEAD_LEN] = {
+        0x44, CJ_COAP_POST, 0, 0, 0, 0, 0, 0,
+        0x3b, '6', 't', 'i', 's', 'c', 'h', '.', 'a', 'r', 'p', 'a',
+        0x81, 'j',
+        0xd4, 39 - 11 - 13, 'c', 'o', 'a', 'p',
+        0xff};
     cj_cojp_join_request_t jr;
-    cj_coap_builder_t b;
-    uint8_t payload[96];
-    uint8_t plain[CJ_PLEDGE_TX_MAX];
-    uint8_t token[4];
+    uint8_t plain[REQ_HEAD_LEN + REQ_PAYLOAD_MAX];
     uint16_t mid = (uint16_t)(p->mid + 1u);
     int n, rc;
 
@@ -680,41 +694,33 @@ static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
     jr.network_id_len = p->att.network_id_len;
     jr.has_unsupported = p->report_unsupported;
     unsup_fill(p, &jr.unsupported); /* read only when has_unsupported */
-    n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
+    n = cj_cojp_join_request_encode(&jr, plain + REQ_HEAD_LEN,
+                                    REQ_PAYLOAD_MAX);
     if (n < 0 && jr.has_unsupported) {
         /* A report the encoder refuses is left out rather than block. */
         jr.has_unsupported = false;
-        n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
+        n = cj_cojp_join_request_encode(&jr, plain + REQ_HEAD_LEN,
+                                        REQ_PAYLOAD_MAX);
     }
     if (n < 0)
         goto fatal;
 
-    if (cj_crypto_random(token, sizeof token) != CJ_OK)
+    memcpy(plain, head, sizeof head);
+    plain[2] = (uint8_t)(mid >> 8);
+    plain[3] = (uint8_t)mid;
+    if (cj_crypto_random(plain + 4, sizeof p->token) != CJ_OK)
         goto retry;
-    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_CON, CJ_COAP_POST, mid,
-                       token, sizeof token);
-    /* Section 8.1.1; literal lengths, so no strlen() is linked. */
-    cj_coap_build_opt(&b, CJ_COAP_OPT_URI_HOST, CJ_COJP_URI_HOST,
-                      sizeof CJ_COJP_URI_HOST - 1);
-    cj_coap_build_opt(&b, CJ_COAP_OPT_URI_PATH, CJ_COJP_URI_PATH,
-                      sizeof CJ_COJP_URI_PATH - 1);
-    cj_coap_build_opt(&b, CJ_COAP_OPT_PROXY_SCHEME, CJ_COJP_PROXY_SCHEME,
-                      sizeof CJ_COJP_PROXY_SCHEME - 1);
-    cj_coap_build_payload(&b, payload, (size_t)n);
-    rc = cj_coap_build_finish(&b);
-    if (rc >= 0) {
-        rc = cj_oscore_protect_request(&p->osc, plain, (size_t)rc, p->tx,
-                                       sizeof p->tx, &p->req);
-        cj_crypto_wipe(plain, sizeof plain);
-        if (rc == CJ_ERR_STORAGE)
-            goto retry; /* Appendix B.1.1: not durable, not sent */
-    }
+    rc = cj_oscore_protect_request(&p->osc, plain, REQ_HEAD_LEN + (size_t)n,
+                                   p->tx, sizeof p->tx, &p->req);
+    memcpy(p->token, plain + 4, sizeof p->token);
+    cj_crypto_wipe(plain, sizeof plain);
+    if (rc == CJ_ERR_STORAGE)
+        goto retry; /* Appendix B.1.1: not durable, not sent */
     if (rc < 0)
         goto fatal;
 
     p->tx_len = (uint16_t)rc;
     p->mid = mid;
-    memcpy(p->token, token, sizeof token);
     p->attempts++;
     p->retransmits = 0;
     p->acked = false;
