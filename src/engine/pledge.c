@@ -180,12 +180,10 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
 static int trial_confirm(cj_pledge_t *p)
 {
     const uint8_t *r = p->osc.id_context;
-    uint64_t r2 = 0, r3 = 0;
-
-    for (unsigned i = 0; i < CJ_PLEDGE_RECOVERY_NONCE_LEN; i++) {
-        r2 = r2 << 8 | r[i];
-        r3 = r3 << 8 | r[i + CJ_PLEDGE_RECOVERY_NONCE_LEN];
-    }
+    /* the nonces as big-endian numbers, like a Partial IV */
+    uint64_t r2 = cj_oscore_piv_value(r, CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    uint64_t r3 = cj_oscore_piv_value(r + CJ_PLEDGE_RECOVERY_NONCE_LEN,
+                                      CJ_PLEDGE_RECOVERY_NONCE_LEN);
     if (ctr_store(p, CJ_PLEDGE_CTR_R3, r3) != CJ_OK ||
         ctr_store(p, CJ_PLEDGE_CTR_R2, r2) != CJ_OK ||
         ctr_store(p, CJ_PLEDGE_CTR_PAIR, pair_check(r2, r3)) != CJ_OK)
@@ -300,8 +298,12 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
      * a valid shift and its own one-byte CBOR encoding. */
     for (i = 0; i < c->key_count; i++) {
         u = c->keys[i].key_usage;
+        /* The codec lets key_addinfo through with at most 10 bytes
+         * (section 8.4.3.3): the length test only matters when the room
+         * kept is smaller. */
         if (!(p->key_usages & (1u << u)) ||
-            c->keys[i].addinfo_len > CJ_PLEDGE_KEY_ADDINFO_MAX) {
+            (CJ_PLEDGE_KEY_ADDINFO_MAX < 10 &&
+             c->keys[i].addinfo_len > CJ_PLEDGE_KEY_ADDINFO_MAX)) {
             ai = &u; /* addinfo: the usage as a CBOR unsigned integer */
             ai_len = 1;
             goto report;
