@@ -814,18 +814,24 @@ static bool recovery(cj_pledge_t *p, const cj_oscore_option_t *ov,
 }
 #endif
 
-/* How many options num m carries; *o receives the first one. */
+/* How many options num m carries; *o receives the first one.  A message
+ * with more than CJ_COAP_MAX_OPTIONS options counts as carrying none:
+ * OSCORE could not process it either. */
 static unsigned opt_count(const cj_coap_msg_t *m, uint16_t num,
                           cj_coap_opt_t *o)
 {
-    cj_coap_opt_iter_t it;
-    cj_coap_opt_t cur;
+    cj_coap_opt_t t[CJ_COAP_MAX_OPTIONS];
+    const uint8_t *pl;
+    size_t pl_len;
+    int i = cj_coap_opts_decode(m->opts, m->opts_len, t, CJ_COAP_MAX_OPTIONS,
+                                &pl, &pl_len);
     unsigned n = 0;
 
-    cj_coap_opt_iter_init(&it, m);
-    while (cj_coap_opt_next(&it, &cur))
-        if (cur.num == num && n++ == 0)
-            *o = cur;
+    while (i-- > 0)
+        if (t[i].num == num) {
+            *o = t[i];
+            n++;
+        }
     return n;
 }
 
