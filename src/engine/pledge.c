@@ -74,7 +74,7 @@ static uint32_t double_sat(uint32_t t)
  * (m was parsed from msg before unprotecting).  Wiped once the plaintext
  * is no longer needed, so the Configuration's keys do not stay in the
  * caller's buffer. */
-static void wipe_payload(uint8_t *msg, const cj_coap_msg_t *m)
+static CJ_NOINLINE void wipe_payload(uint8_t *msg, const cj_coap_msg_t *m)
 {
     if (m->payload_len)
         cj_crypto_wipe(msg + (m->payload - msg), m->payload_len);
