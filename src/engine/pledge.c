@@ -30,8 +30,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cojp/cojp.h"
+#include "cojp/cbor.h"
 #include "cojp/coap.h"
+#include "cojp/cojp.h"
 #include "cojp/crypto.h"
 #include "cojp/oscore.h"
 #include "cojp/pledge.h"
@@ -338,16 +339,30 @@ report:
     return 2;
 }
 
+/* Longest Unsupported_Configuration unsup_write() produces: array head,
+ * code, label (a head of up to 9 bytes), addinfo or null. */
+#define UNSUP_MAX (3 + 9 + CJ_PLEDGE_ADDINFO_MAX)
+
 /* The parameter left by config_read() as the single entry of an
- * Unsupported_Configuration (section 8.4.5); *u is zeroed by the caller. */
-static CJ_NOINLINE void unsup_fill(const cj_pledge_t *p,
-                                   cj_cojp_unsupported_t *u)
+ * Unsupported_Configuration (section 8.4.5), [code, label, addinfo], at
+ * q; returns the end.  The code is one of the decoder's (0 or 1, a
+ * one-byte unsigned integer); the addinfo kept is one well-formed item
+ * (the value as received, or a one-byte integer), absent: null. */
+static CJ_NOINLINE uint8_t *unsup_write(const cj_pledge_t *p, uint8_t *q)
 {
-    u->count = 1;
-    u->params[0].code = p->unsup_code;
-    u->params[0].label = p->unsup_label;
-    u->params[0].addinfo = p->unsup_addinfo_len ? p->unsup_addinfo : NULL;
-    u->params[0].addinfo_len = p->unsup_addinfo_len;
+    int64_t l = p->unsup_label;
+
+    *q++ = CJ_CBOR_ARRAY << 5 | 3;
+    *q++ = (uint8_t)p->unsup_code;
+    /* a negative label -1 - n has major type 1 and argument n = ~l */
+    q += cj_cbor_head(q, l < 0 ? CJ_CBOR_NINT : CJ_CBOR_UINT,
+                      l < 0 ? ~(uint64_t)l : (uint64_t)l);
+    if (p->unsup_addinfo_len == 0) {
+        *q++ = 0xf6; /* null */
+        return q;
+    }
+    memcpy(q, p->unsup_addinfo, p->unsup_addinfo_len);
+    return q + p->unsup_addinfo_len;
 }
 
 /* ---- installing a Configuration ----------------------------------------- */
@@ -624,9 +639,9 @@ int cj_pledge_start(cj_pledge_t *p, uint64_t now)
 /* Bytes of a Join Request before its payload: header, token, options,
  * payload marker. */
 #define REQ_HEAD_LEN 29
-/* Room for the Join_Request payload (with a reported
- * Unsupported_Configuration); the protected request then fits tx. */
-#define REQ_PAYLOAD_MAX 96
+/* Longest Join_Request: map head, role, network identifier with its
+ * head, Unsupported_Configuration with its label. */
+#define REQ_PAYLOAD_MAX (3 + 1 + 9 + CJ_PLEDGE_MAX_NETID + 1 + UNSUP_MAX)
 
 static void emit(cj_out_t *out, const uint8_t *b, size_t n,
                  const cj_addr_t *to)
@@ -677,10 +692,10 @@ static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
         0x81, 'j',
         0xd4, 39 - 11 - 13, 'c', 'o', 'a', 'p',
         0xff};
-    cj_cojp_join_request_t jr;
     uint8_t plain[REQ_HEAD_LEN + REQ_PAYLOAD_MAX];
+    uint8_t *q;
     uint16_t mid = (uint16_t)(p->mid + 1u);
-    int n, rc;
+    int rc;
 
     if (!p->same_jp)
         p->jp_cur = p->jp_next;
@@ -691,28 +706,31 @@ static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
         p->att.network_id_len = p->network_id_len;
     }
 
-    jr.role = p->role;
-    jr.network_id = p->att.network_id;
-    jr.network_id_len = p->att.network_id_len;
-    jr.has_unsupported = p->report_unsupported;
-    unsup_fill(p, &jr.unsupported); /* read only when has_unsupported */
-    n = cj_cojp_join_request_encode(&jr, plain + REQ_HEAD_LEN,
-                                    REQ_PAYLOAD_MAX);
-    if (n < 0 && jr.has_unsupported) {
-        /* A report the encoder refuses is left out rather than block. */
-        jr.has_unsupported = false;
-        n = cj_cojp_join_request_encode(&jr, plain + REQ_HEAD_LEN,
-                                        REQ_PAYLOAD_MAX);
+    /* Join_Request (section 8.4.1): a map of role (when not the default
+     * 6LN), network identifier and, after a refused Configuration, the
+     * Unsupported_Configuration naming the parameter (section 8.3.1). */
+    q = plain + REQ_HEAD_LEN;
+    *q++ = (uint8_t)(CJ_CBOR_MAP << 5 | (1 + (p->role != CJ_COJP_ROLE_6LN) +
+                                         p->report_unsupported));
+    if (p->role != CJ_COJP_ROLE_6LN) {
+        *q++ = CJ_COJP_LABEL_ROLE;
+        *q++ = p->role; /* 6LBR: 1 */
     }
-    if (n < 0)
-        goto fatal;
+    *q++ = CJ_COJP_LABEL_NETWORK_ID;
+    q += cj_cbor_head(q, CJ_CBOR_BSTR, p->att.network_id_len);
+    memcpy(q, p->att.network_id, p->att.network_id_len);
+    q += p->att.network_id_len;
+    if (p->report_unsupported) {
+        *q++ = CJ_COJP_LABEL_UNSUPPORTED;
+        q = unsup_write(p, q);
+    }
 
     memcpy(plain, head, sizeof head);
     plain[2] = (uint8_t)(mid >> 8);
     plain[3] = (uint8_t)mid;
     if (cj_crypto_random(plain + 4, sizeof p->token) != CJ_OK)
         goto retry;
-    rc = cj_oscore_protect_request(&p->osc, plain, REQ_HEAD_LEN + (size_t)n,
+    rc = cj_oscore_protect_request(&p->osc, plain, (size_t)(q - plain),
                                    p->tx, sizeof p->tx, &p->req);
     memcpy(p->token, plain + 4, sizeof p->token);
     cj_crypto_wipe(plain, sizeof plain);
@@ -988,7 +1006,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
      * refused with the parameter to report. */
     if (request) {
         cj_coap_builder_t b;
-        uint8_t payload[8 + CJ_PLEDGE_ADDINFO_MAX + 16];
+        uint8_t payload[UNSUP_MAX];
         uint8_t plain[CJ_PLEDGE_RESP_MAX];
         size_t payload_len = 0;
 
@@ -998,12 +1016,8 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
             code = CJ_COAP_METHOD_NOT_ALLOWED;
         else if ((how = config_read(p, &in, false, &c)) != 0)
             code = CJ_COAP_BAD_REQUEST;
-        if (how == 2) {
-            cj_cojp_unsupported_t u;
-            unsup_fill(p, &u);
-            rc = cj_cojp_unsupported_encode(&u, payload, sizeof payload);
-            payload_len = rc > 0 ? (size_t)rc : 0;
-        }
+        if (how == 2)
+            payload_len = (size_t)(unsup_write(p, payload) - payload);
         cj_coap_build_init(&b, plain, sizeof plain,
                            type == CJ_COAP_CON ? CJ_COAP_ACK : CJ_COAP_NON,
                            code,
