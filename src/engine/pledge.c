@@ -270,9 +270,9 @@ static bool usage_covers(uint8_t usage, uint8_t cls)
 /* Decode the Configuration of *in and check that the node can act upon
  * it (section 8.3.1); joining: it is a Join Response, which must carry
  * keys.  0: usable, *c filled.  1: refused, nothing to report.  2:
- * refused, the parameter to report (section 8.4.5) is left in
- * p->unsup_code, unsup_label and unsup_addinfo; report_unsupported is
- * the caller's to set. */
+ * refused, the parameter to report (section 8.4.5) is left encoded as
+ * an Unsupported_Configuration in p->unsup; report_unsupported is the
+ * caller's to set. */
 static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
                        cj_cojp_config_t *c)
 {
@@ -281,7 +281,7 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
     int64_t code = CJ_COJP_CODE_UNSUPPORTED, label = CJ_COJP_LABEL_KEY_SET;
     const uint8_t *ai = NULL;
     size_t ai_len = 0, i;
-    uint8_t u = 0;
+    uint8_t u = 0, *q;
 
     if (cj_cojp_config_decode(in->payload, in->payload_len, c, &why) !=
         CJ_OK) {
@@ -328,41 +328,24 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
     return 0;
 
 report:
-    /* An addinfo longer than the room kept is reported as null. */
-    p->unsup_code = code;
-    p->unsup_label = label;
-    p->unsup_addinfo_len = 0;
-    if (ai_len && ai_len <= sizeof p->unsup_addinfo) {
-        memcpy(p->unsup_addinfo, ai, ai_len);
-        p->unsup_addinfo_len = (uint8_t)ai_len;
-    }
-    return 2;
-}
-
-/* Longest Unsupported_Configuration unsup_write() produces: array head,
- * code, label (a head of up to 9 bytes), addinfo or null. */
-#define UNSUP_MAX (3 + 9 + CJ_PLEDGE_ADDINFO_MAX)
-
-/* The parameter left by config_read() as the single entry of an
- * Unsupported_Configuration (section 8.4.5), [code, label, addinfo], at
- * q; returns the end.  The code is one of the decoder's (0 or 1, a
- * one-byte unsigned integer); the addinfo kept is one well-formed item
- * (the value as received, or a one-byte integer), absent: null. */
-static CJ_NOINLINE uint8_t *unsup_write(const cj_pledge_t *p, uint8_t *q)
-{
-    int64_t l = p->unsup_label;
-
+    /* [code, label, addinfo]: the code is one of the decoder's (0 or 1, a
+     * one-byte unsigned integer), a negative label -1 - n has major type
+     * 1 and argument n = ~label, the addinfo is one well-formed item (the
+     * value as received, or a one-byte integer); absent or longer than
+     * the room kept, it is null. */
+    q = p->unsup;
     *q++ = CJ_CBOR_ARRAY << 5 | 3;
-    *q++ = (uint8_t)p->unsup_code;
-    /* a negative label -1 - n has major type 1 and argument n = ~l */
-    q += cj_cbor_head(q, l < 0 ? CJ_CBOR_NINT : CJ_CBOR_UINT,
-                      l < 0 ? ~(uint64_t)l : (uint64_t)l);
-    if (p->unsup_addinfo_len == 0) {
+    *q++ = (uint8_t)code;
+    q += cj_cbor_head(q, label < 0 ? CJ_CBOR_NINT : CJ_CBOR_UINT,
+                      label < 0 ? ~(uint64_t)label : (uint64_t)label);
+    if (ai_len && ai_len <= CJ_PLEDGE_ADDINFO_MAX) {
+        memcpy(q, ai, ai_len);
+        q += ai_len;
+    } else {
         *q++ = 0xf6; /* null */
-        return q;
     }
-    memcpy(q, p->unsup_addinfo, p->unsup_addinfo_len);
-    return q + p->unsup_addinfo_len;
+    p->unsup_len = (uint8_t)(q - p->unsup);
+    return 2;
 }
 
 /* ---- installing a Configuration ----------------------------------------- */
@@ -641,7 +624,8 @@ int cj_pledge_start(cj_pledge_t *p, uint64_t now)
 #define REQ_HEAD_LEN 29
 /* Longest Join_Request: map head, role, network identifier with its
  * head, Unsupported_Configuration with its label. */
-#define REQ_PAYLOAD_MAX (3 + 1 + 9 + CJ_PLEDGE_MAX_NETID + 1 + UNSUP_MAX)
+#define REQ_PAYLOAD_MAX                                                    \
+    (3 + 1 + 9 + CJ_PLEDGE_MAX_NETID + 1 + CJ_PLEDGE_UNSUP_MAX)
 
 static void emit(cj_out_t *out, const uint8_t *b, size_t n,
                  const cj_addr_t *to)
@@ -722,7 +706,8 @@ static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
     q += p->att.network_id_len;
     if (p->report_unsupported) {
         *q++ = CJ_COJP_LABEL_UNSUPPORTED;
-        q = unsup_write(p, q);
+        memcpy(q, p->unsup, p->unsup_len);
+        q += p->unsup_len;
     }
 
     memcpy(plain, head, sizeof head);
@@ -1006,7 +991,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
      * refused with the parameter to report. */
     if (request) {
         cj_coap_builder_t b;
-        uint8_t payload[UNSUP_MAX];
+        const uint8_t *payload = NULL;
         uint8_t plain[CJ_PLEDGE_RESP_MAX];
         size_t payload_len = 0;
 
@@ -1016,8 +1001,10 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
             code = CJ_COAP_METHOD_NOT_ALLOWED;
         else if ((how = config_read(p, &in, false, &c)) != 0)
             code = CJ_COAP_BAD_REQUEST;
-        if (how == 2)
-            payload_len = (size_t)(unsup_write(p, payload) - payload);
+        if (how == 2) {
+            payload = p->unsup;
+            payload_len = p->unsup_len;
+        }
         cj_coap_build_init(&b, plain, sizeof plain,
                            type == CJ_COAP_CON ? CJ_COAP_ACK : CJ_COAP_NON,
                            code,
