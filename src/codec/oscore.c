@@ -453,18 +453,15 @@ void cj_oscore_replay_update(cj_oscore_replay_t *w, uint64_t piv)
 {
     uint64_t shift;
 
-    if (!w->valid) {
-        w->highest = piv;
-        w->bitmap = 1;
-        w->valid = true;
-        return;
-    }
-    if (piv > w->highest) {
-        shift = piv - w->highest;
+    if (!w->valid || piv > w->highest) {
+        /* A new highest value: the window slides (an empty one starts
+         * with this value alone). */
+        shift = w->valid ? piv - w->highest : CJ_OSCORE_REPLAY_WINDOW;
         w->bitmap = shift >= CJ_OSCORE_REPLAY_WINDOW
                         ? 1u
                         : (uint32_t)(w->bitmap << shift) | 1u;
         w->highest = piv;
+        w->valid = true;
         return;
     }
     shift = w->highest - piv;
