@@ -54,6 +54,12 @@ typedef struct cj_cbor_enc {
  * to compute the encoded size without writing. */
 void cj_cbor_enc_init(cj_cbor_enc_t *e, uint8_t *buf, size_t cap);
 
+/* The head of one item (RFC 8949 section 3) in its shortest form
+ * (section 4.2.1): major type mt (CJ_CBOR_*) and argument v, written to
+ * out[0..9).  Returns its length, 1 to 9.  Every put below writes its
+ * head with it; writers of small fixed-shape objects may use it alone. */
+size_t cj_cbor_head(uint8_t out[9], unsigned mt, uint64_t v);
+
 void cj_cbor_put_uint(cj_cbor_enc_t *e, uint64_t v);
 /* Any int64_t: major type 0 when v >= 0, major type 1 otherwise. */
 void cj_cbor_put_int(cj_cbor_enc_t *e, int64_t v);

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cojp/config.h"
 #include "cojp/err.h"
@@ -39,12 +40,7 @@ typedef struct cj_addr {
 
 static inline bool cj_addr_equal(const cj_addr_t *a, const cj_addr_t *b)
 {
-    if (a->len != b->len)
-        return false;
-    for (uint8_t i = 0; i < a->len; i++)
-        if (a->b[i] != b->b[i])
-            return false;
-    return true;
+    return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
 }
 
 /* Output slot.  The caller sets buf and cap; the engine sets len (0: send

@@ -73,12 +73,7 @@ typedef struct cj_oscore_replay {
 } cj_oscore_replay_t;
 
 typedef struct cj_oscore_ctx {
-    uint8_t sender_key[CJ_OSCORE_KEY_LEN];
-    uint8_t recipient_key[CJ_OSCORE_KEY_LEN];
-    uint8_t common_iv[CJ_OSCORE_NONCE_LEN];
-    uint8_t sender_id[CJ_OSCORE_MAX_ID];
-    uint8_t recipient_id[CJ_OSCORE_MAX_ID];
-    uint8_t id_context[CJ_OSCORE_MAX_ID_CONTEXT];
+    /* short fields first: small targets reach them with short loads */
     uint8_t sender_id_len;
     uint8_t recipient_id_len;
     uint8_t id_context_len;
@@ -86,11 +81,17 @@ typedef struct cj_oscore_ctx {
     /* Send the ID Context as 'kid context' in requests (CoJP Join
      * Requests do).  Set by the caller after derivation; default false. */
     bool send_kid_context;
+    uint8_t sender_id[CJ_OSCORE_MAX_ID];
+    uint8_t recipient_id[CJ_OSCORE_MAX_ID];
+    uint8_t id_context[CJ_OSCORE_MAX_ID_CONTEXT];
+    uint32_t ssn_counter_id;
+    const cj_platform_t *platform; /* NULL: no persistence */
     uint64_t ssn;          /* next sender sequence number to use */
     uint64_t ssn_reserved; /* numbers below this are covered on storage */
     cj_oscore_replay_t replay;
-    const cj_platform_t *platform; /* NULL: no persistence */
-    uint32_t ssn_counter_id;
+    uint8_t sender_key[CJ_OSCORE_KEY_LEN];
+    uint8_t recipient_key[CJ_OSCORE_KEY_LEN];
+    uint8_t common_iv[CJ_OSCORE_NONCE_LEN];
 } cj_oscore_ctx_t;
 
 /* What a response is bound to (section 5.4 request_kid/request_piv and

@@ -195,6 +195,9 @@
  * report; a longer one is reported as null */
 #define CJ_PLEDGE_ADDINFO_MAX 16
 #endif
+/* bytes of an encoded Unsupported_Configuration with one parameter:
+ * array head, code, label (up to 9 bytes), addinfo */
+#define CJ_PLEDGE_UNSUP_MAX (3 + 9 + CJ_PLEDGE_ADDINFO_MAX)
 #ifndef CJ_PLEDGE_MAX_BLACKLIST_ID
 #define CJ_PLEDGE_MAX_BLACKLIST_ID 8 /* bytes of a blacklisted id (EUI-64) */
 #endif
@@ -304,7 +307,7 @@ typedef struct cj_pledge {
     uint8_t jp_next;         /* candidate of the next attempt */
     uint8_t jp_cur;          /* candidate of the current attempt */
     uint8_t attempts;        /* attempts started since start/rejoin */
-    uint8_t unsup_addinfo_len;
+    uint8_t unsup_len;       /* bytes of unsup */
     /* parameter update server: a cached response is valid */
     bool has_last;
     /* installed parameters */
@@ -341,8 +344,6 @@ typedef struct cj_pledge {
     uint64_t old_keys_expire;
     uint64_t lease_expiry;       /* CJ_TIME_NEVER: no lease limit */
     uint64_t join_rate;          /* bytes/s; CJ_PLEDGE_JOIN_RATE_INFINITE */
-    int64_t unsup_code;
-    int64_t unsup_label;
 
     /* configuration */
     uint8_t pledge_id[CJ_OSCORE_MAX_ID_CONTEXT];
@@ -361,7 +362,8 @@ typedef struct cj_pledge {
     cj_oscore_req_t req;     /* binding of the outstanding request */
     uint8_t tx[CJ_PLEDGE_TX_MAX];
     cj_pledge_jp_t att;      /* JP and network id of the attempt */
-    uint8_t unsup_addinfo[CJ_PLEDGE_ADDINFO_MAX];
+    /* the Unsupported_Configuration to report, encoded */
+    uint8_t unsup[CJ_PLEDGE_UNSUP_MAX];
 
     /* installed parameters */
     cj_pledge_jp_t joined;   /* JP and network id that joined */

@@ -42,9 +42,8 @@ static void emit(cj_cbor_enc_t *e, const void *p, size_t n)
 
 /* Shortest head for (major type, argument): RFC 8949 sections 3 and
  * 4.2.1.  The argument follows in 0, 1, 2, 4 or 8 big-endian bytes. */
-static void put_head(cj_cbor_enc_t *e, unsigned mt, uint64_t v)
+size_t cj_cbor_head(uint8_t out[9], unsigned mt, uint64_t v)
 {
-    uint8_t h[9];
     unsigned n = 0, ai = (unsigned)v;
 
     if (v >= 24) {
@@ -52,10 +51,17 @@ static void put_head(cj_cbor_enc_t *e, unsigned mt, uint64_t v)
         ai = 24u + (v > 0xff) + (v > 0xffff) + (v > 0xffffffffu);
         n = 1u << (ai - 24);
     }
-    h[0] = (uint8_t)(mt << 5 | ai);
+    out[0] = (uint8_t)(mt << 5 | ai);
     for (unsigned i = n; i > 0; i--, v >>= 8)
-        h[i] = (uint8_t)v;
-    emit(e, h, n + 1);
+        out[i] = (uint8_t)v;
+    return n + 1;
+}
+
+static void put_head(cj_cbor_enc_t *e, unsigned mt, uint64_t v)
+{
+    uint8_t h[9];
+
+    emit(e, h, cj_cbor_head(h, mt, v));
 }
 
 void cj_cbor_put_uint(cj_cbor_enc_t *e, uint64_t v)
@@ -78,7 +84,7 @@ void cj_cbor_put_nint_arg(cj_cbor_enc_t *e, uint64_t n)
     put_head(e, CJ_CBOR_NINT, n);
 }
 
-static CJ_NOINLINE void put_str(cj_cbor_enc_t *e, unsigned mt, const void *p,
+static void put_str(cj_cbor_enc_t *e, unsigned mt, const void *p,
                            size_t n)
 {
     put_head(e, mt, n);

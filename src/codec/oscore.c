@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cojp/cbor.h"
 #include "cojp/coap.h"
 #include "cojp/crypto.h"
 #include "cojp/oscore.h"
@@ -124,30 +123,45 @@ uint64_t cj_oscore_piv_value(const uint8_t *piv, size_t len)
 static int derive_one(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
                       int k)
 {
+    static const uint8_t key_tail[] = {CJ_OSCORE_ALG_AES_CCM_16_64_128, 0x63,
+                                       'K', 'e', 'y', CJ_OSCORE_KEY_LEN};
+    static const uint8_t iv_tail[] = {CJ_OSCORE_ALG_AES_CCM_16_64_128, 0x62,
+                                      'I', 'V', CJ_OSCORE_NONCE_LEN};
     uint8_t info[INFO_MAX];
     uint8_t *okm = k == 0 ? ctx->sender_key
                    : k == 1 ? ctx->recipient_key
                             : ctx->common_iv;
     size_t len = k < 2 ? CJ_OSCORE_KEY_LEN : CJ_OSCORE_NONCE_LEN;
-    cj_cbor_enc_t e;
+    size_t n = k == 0 ? ctx->sender_id_len
+               : k == 1 ? ctx->recipient_id_len
+                        : 0;
+    uint8_t *q = info;
 
-    cj_cbor_enc_init(&e, info, sizeof info);
-    cj_cbor_put_array(&e, 5);
-    if (k == 0)
-        cj_cbor_put_bstr(&e, ctx->sender_id, ctx->sender_id_len);
-    else
-        cj_cbor_put_bstr(&e, ctx->recipient_id,
-                         k == 1 ? ctx->recipient_id_len : 0);
-    if (ctx->has_id_context)
-        cj_cbor_put_bstr(&e, ctx->id_context, ctx->id_context_len);
-    else
-        cj_cbor_put_null(&e);
-    cj_cbor_put_uint(&e, CJ_OSCORE_ALG_AES_CCM_16_64_128);
-    cj_cbor_put_tstr(&e, k < 2 ? "Key" : "IV", k < 2 ? 3 : 2);
-    cj_cbor_put_uint(&e, len);
+    /* Every item is short (IDs below 24 bytes, L and alg below 24), so
+     * each head is one byte; only an ID Context of 24 bytes or more takes
+     * a second one. */
+    *q++ = 0x85; /* array(5) */
+    *q++ = (uint8_t)(0x40 | n);
+    q = put_view(q, k == 0 ? ctx->sender_id : ctx->recipient_id, n);
+    if (ctx->has_id_context) {
+        n = ctx->id_context_len;
+        if (n < 24) {
+            *q++ = (uint8_t)(0x40 | n);
+        } else {
+            *q++ = 0x58;
+            *q++ = (uint8_t)n;
+        }
+        q = put_view(q, ctx->id_context, n);
+    } else {
+        *q++ = 0xf6; /* null */
+    }
+    /* alg, tstr "Key" or "IV", L */
+    q = put_view(q, k < 2 ? key_tail : iv_tail,
+                 k < 2 ? sizeof key_tail : sizeof iv_tail);
     return cj_crypto_hkdf_sha256(p->master_salt_len ? p->master_salt : NULL,
                                  p->master_salt_len, p->master_secret,
-                                 p->master_secret_len, info, e.len, okm, len);
+                                 p->master_secret_len, info,
+                                 (size_t)(q - info), okm, len);
 }
 
 /* A parameter of n bytes: at most max, src NULL only when n is 0.
@@ -439,18 +453,15 @@ void cj_oscore_replay_update(cj_oscore_replay_t *w, uint64_t piv)
 {
     uint64_t shift;
 
-    if (!w->valid) {
-        w->highest = piv;
-        w->bitmap = 1;
-        w->valid = true;
-        return;
-    }
-    if (piv > w->highest) {
-        shift = piv - w->highest;
+    if (!w->valid || piv > w->highest) {
+        /* A new highest value: the window slides (an empty one starts
+         * with this value alone). */
+        shift = w->valid ? piv - w->highest : CJ_OSCORE_REPLAY_WINDOW;
         w->bitmap = shift >= CJ_OSCORE_REPLAY_WINDOW
                         ? 1u
                         : (uint32_t)(w->bitmap << shift) | 1u;
         w->highest = piv;
+        w->valid = true;
         return;
     }
     shift = w->highest - piv;

@@ -30,8 +30,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cojp/cojp.h"
+#include "cojp/cbor.h"
 #include "cojp/coap.h"
+#include "cojp/cojp.h"
 #include "cojp/crypto.h"
 #include "cojp/oscore.h"
 #include "cojp/pledge.h"
@@ -74,7 +75,7 @@ static uint32_t double_sat(uint32_t t)
  * (m was parsed from msg before unprotecting).  Wiped once the plaintext
  * is no longer needed, so the Configuration's keys do not stay in the
  * caller's buffer. */
-static void wipe_payload(uint8_t *msg, const cj_coap_msg_t *m)
+static CJ_NOINLINE void wipe_payload(uint8_t *msg, const cj_coap_msg_t *m)
 {
     if (m->payload_len)
         cj_crypto_wipe(msg + (m->payload - msg), m->payload_len);
@@ -180,12 +181,10 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
 static int trial_confirm(cj_pledge_t *p)
 {
     const uint8_t *r = p->osc.id_context;
-    uint64_t r2 = 0, r3 = 0;
-
-    for (unsigned i = 0; i < CJ_PLEDGE_RECOVERY_NONCE_LEN; i++) {
-        r2 = r2 << 8 | r[i];
-        r3 = r3 << 8 | r[i + CJ_PLEDGE_RECOVERY_NONCE_LEN];
-    }
+    /* the nonces as big-endian numbers, like a Partial IV */
+    uint64_t r2 = cj_oscore_piv_value(r, CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    uint64_t r3 = cj_oscore_piv_value(r + CJ_PLEDGE_RECOVERY_NONCE_LEN,
+                                      CJ_PLEDGE_RECOVERY_NONCE_LEN);
     if (ctr_store(p, CJ_PLEDGE_CTR_R3, r3) != CJ_OK ||
         ctr_store(p, CJ_PLEDGE_CTR_R2, r2) != CJ_OK ||
         ctr_store(p, CJ_PLEDGE_CTR_PAIR, pair_check(r2, r3)) != CJ_OK)
@@ -271,9 +270,9 @@ static bool usage_covers(uint8_t usage, uint8_t cls)
 /* Decode the Configuration of *in and check that the node can act upon
  * it (section 8.3.1); joining: it is a Join Response, which must carry
  * keys.  0: usable, *c filled.  1: refused, nothing to report.  2:
- * refused, the parameter to report (section 8.4.5) is left in
- * p->unsup_code, unsup_label and unsup_addinfo; report_unsupported is
- * the caller's to set. */
+ * refused, the parameter to report (section 8.4.5) is left encoded as
+ * an Unsupported_Configuration in p->unsup; report_unsupported is the
+ * caller's to set. */
 static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
                        cj_cojp_config_t *c)
 {
@@ -282,7 +281,7 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
     int64_t code = CJ_COJP_CODE_UNSUPPORTED, label = CJ_COJP_LABEL_KEY_SET;
     const uint8_t *ai = NULL;
     size_t ai_len = 0, i;
-    uint8_t u = 0;
+    uint8_t u = 0, *q;
 
     if (cj_cojp_config_decode(in->payload, in->payload_len, c, &why) !=
         CJ_OK) {
@@ -300,8 +299,12 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
      * a valid shift and its own one-byte CBOR encoding. */
     for (i = 0; i < c->key_count; i++) {
         u = c->keys[i].key_usage;
+        /* The codec lets key_addinfo through with at most 10 bytes
+         * (section 8.4.3.3): the length test only matters when the room
+         * kept is smaller. */
         if (!(p->key_usages & (1u << u)) ||
-            c->keys[i].addinfo_len > CJ_PLEDGE_KEY_ADDINFO_MAX) {
+            (CJ_PLEDGE_KEY_ADDINFO_MAX < 10 &&
+             c->keys[i].addinfo_len > CJ_PLEDGE_KEY_ADDINFO_MAX)) {
             ai = &u; /* addinfo: the usage as a CBOR unsigned integer */
             ai_len = 1;
             goto report;
@@ -325,27 +328,24 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
     return 0;
 
 report:
-    /* An addinfo longer than the room kept is reported as null. */
-    p->unsup_code = code;
-    p->unsup_label = label;
-    p->unsup_addinfo_len = 0;
-    if (ai_len && ai_len <= sizeof p->unsup_addinfo) {
-        memcpy(p->unsup_addinfo, ai, ai_len);
-        p->unsup_addinfo_len = (uint8_t)ai_len;
+    /* [code, label, addinfo]: the code is one of the decoder's (0 or 1, a
+     * one-byte unsigned integer), a negative label -1 - n has major type
+     * 1 and argument n = ~label, the addinfo is one well-formed item (the
+     * value as received, or a one-byte integer); absent or longer than
+     * the room kept, it is null. */
+    q = p->unsup;
+    *q++ = CJ_CBOR_ARRAY << 5 | 3;
+    *q++ = (uint8_t)code;
+    q += cj_cbor_head(q, label < 0 ? CJ_CBOR_NINT : CJ_CBOR_UINT,
+                      label < 0 ? ~(uint64_t)label : (uint64_t)label);
+    if (ai_len && ai_len <= CJ_PLEDGE_ADDINFO_MAX) {
+        memcpy(q, ai, ai_len);
+        q += ai_len;
+    } else {
+        *q++ = 0xf6; /* null */
     }
+    p->unsup_len = (uint8_t)(q - p->unsup);
     return 2;
-}
-
-/* The parameter left by config_read() as the single entry of an
- * Unsupported_Configuration (section 8.4.5); *u is zeroed by the caller. */
-static CJ_NOINLINE void unsup_fill(const cj_pledge_t *p,
-                                   cj_cojp_unsupported_t *u)
-{
-    u->count = 1;
-    u->params[0].code = p->unsup_code;
-    u->params[0].label = p->unsup_label;
-    u->params[0].addinfo = p->unsup_addinfo_len ? p->unsup_addinfo : NULL;
-    u->params[0].addinfo_len = p->unsup_addinfo_len;
 }
 
 /* ---- installing a Configuration ----------------------------------------- */
@@ -619,6 +619,14 @@ int cj_pledge_start(cj_pledge_t *p, uint64_t now)
 
 /* ---- Join Request -------------------------------------------------------- */
 
+/* Bytes of a Join Request before its payload: header, token, options,
+ * payload marker. */
+#define REQ_HEAD_LEN 29
+/* Longest Join_Request: map head, role, network identifier with its
+ * head, Unsupported_Configuration with its label. */
+#define REQ_PAYLOAD_MAX                                                    \
+    (3 + 1 + 9 + CJ_PLEDGE_MAX_NETID + 1 + CJ_PLEDGE_UNSUP_MAX)
+
 static void emit(cj_out_t *out, const uint8_t *b, size_t n,
                  const cj_addr_t *to)
 {
@@ -658,13 +666,20 @@ static void attempt_end(cj_pledge_t *p, uint64_t now, int ev, cj_out_t *out)
 static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
                                           cj_out_t *out)
 {
-    cj_cojp_join_request_t jr;
-    cj_coap_builder_t b;
-    uint8_t payload[96];
-    uint8_t plain[CJ_PLEDGE_TX_MAX];
-    uint8_t token[4];
+    /* Section 8.1.1: CON POST, 4-byte token, then Uri-Host "6tisch.arpa"
+     * (3), Uri-Path "j" (11) and Proxy-Scheme "coap" (39, delta 28 in
+     * one extension byte), the payload marker and the Join_Request.  The
+     * message ID and the token are filled in. */
+    static const uint8_t head[REQ_HEAD_LEN] = {
+        0x44, CJ_COAP_POST, 0, 0, 0, 0, 0, 0,
+        0x3b, '6', 't', 'i', 's', 'c', 'h', '.', 'a', 'r', 'p', 'a',
+        0x81, 'j',
+        0xd4, 39 - 11 - 13, 'c', 'o', 'a', 'p',
+        0xff};
+    uint8_t plain[REQ_HEAD_LEN + REQ_PAYLOAD_MAX];
+    uint8_t *q;
     uint16_t mid = (uint16_t)(p->mid + 1u);
-    int n, rc;
+    int rc;
 
     if (!p->same_jp)
         p->jp_cur = p->jp_next;
@@ -675,46 +690,42 @@ static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
         p->att.network_id_len = p->network_id_len;
     }
 
-    jr.role = p->role;
-    jr.network_id = p->att.network_id;
-    jr.network_id_len = p->att.network_id_len;
-    jr.has_unsupported = p->report_unsupported;
-    unsup_fill(p, &jr.unsupported); /* read only when has_unsupported */
-    n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
-    if (n < 0 && jr.has_unsupported) {
-        /* A report the encoder refuses is left out rather than block. */
-        jr.has_unsupported = false;
-        n = cj_cojp_join_request_encode(&jr, payload, sizeof payload);
+    /* Join_Request (section 8.4.1): a map of role (when not the default
+     * 6LN), network identifier and, after a refused Configuration, the
+     * Unsupported_Configuration naming the parameter (section 8.3.1). */
+    q = plain + REQ_HEAD_LEN;
+    *q++ = (uint8_t)(CJ_CBOR_MAP << 5 | (1 + (p->role != CJ_COJP_ROLE_6LN) +
+                                         p->report_unsupported));
+    if (p->role != CJ_COJP_ROLE_6LN) {
+        *q++ = CJ_COJP_LABEL_ROLE;
+        *q++ = p->role; /* 6LBR: 1 */
     }
-    if (n < 0)
-        goto fatal;
+    *q++ = CJ_COJP_LABEL_NETWORK_ID;
+    q += cj_cbor_head(q, CJ_CBOR_BSTR, p->att.network_id_len);
+    memcpy(q, p->att.network_id, p->att.network_id_len);
+    q += p->att.network_id_len;
+    if (p->report_unsupported) {
+        *q++ = CJ_COJP_LABEL_UNSUPPORTED;
+        memcpy(q, p->unsup, p->unsup_len);
+        q += p->unsup_len;
+    }
 
-    if (cj_crypto_random(token, sizeof token) != CJ_OK)
+    memcpy(plain, head, sizeof head);
+    plain[2] = (uint8_t)(mid >> 8);
+    plain[3] = (uint8_t)mid;
+    if (cj_crypto_random(plain + 4, sizeof p->token) != CJ_OK)
         goto retry;
-    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_CON, CJ_COAP_POST, mid,
-                       token, sizeof token);
-    /* Section 8.1.1; literal lengths, so no strlen() is linked. */
-    cj_coap_build_opt(&b, CJ_COAP_OPT_URI_HOST, CJ_COJP_URI_HOST,
-                      sizeof CJ_COJP_URI_HOST - 1);
-    cj_coap_build_opt(&b, CJ_COAP_OPT_URI_PATH, CJ_COJP_URI_PATH,
-                      sizeof CJ_COJP_URI_PATH - 1);
-    cj_coap_build_opt(&b, CJ_COAP_OPT_PROXY_SCHEME, CJ_COJP_PROXY_SCHEME,
-                      sizeof CJ_COJP_PROXY_SCHEME - 1);
-    cj_coap_build_payload(&b, payload, (size_t)n);
-    rc = cj_coap_build_finish(&b);
-    if (rc >= 0) {
-        rc = cj_oscore_protect_request(&p->osc, plain, (size_t)rc, p->tx,
-                                       sizeof p->tx, &p->req);
-        cj_crypto_wipe(plain, sizeof plain);
-        if (rc == CJ_ERR_STORAGE)
-            goto retry; /* Appendix B.1.1: not durable, not sent */
-    }
+    rc = cj_oscore_protect_request(&p->osc, plain, (size_t)(q - plain),
+                                   p->tx, sizeof p->tx, &p->req);
+    memcpy(p->token, plain + 4, sizeof p->token);
+    cj_crypto_wipe(plain, sizeof plain);
+    if (rc == CJ_ERR_STORAGE)
+        goto retry; /* Appendix B.1.1: not durable, not sent */
     if (rc < 0)
         goto fatal;
 
     p->tx_len = (uint16_t)rc;
     p->mid = mid;
-    memcpy(p->token, token, sizeof token);
     p->attempts++;
     p->retransmits = 0;
     p->acked = false;
@@ -806,18 +817,24 @@ static bool recovery(cj_pledge_t *p, const cj_oscore_option_t *ov,
 }
 #endif
 
-/* How many options num m carries; *o receives the first one. */
+/* How many options num m carries; *o receives the first one.  A message
+ * with more than CJ_COAP_MAX_OPTIONS options counts as carrying none:
+ * OSCORE could not process it either. */
 static unsigned opt_count(const cj_coap_msg_t *m, uint16_t num,
                           cj_coap_opt_t *o)
 {
-    cj_coap_opt_iter_t it;
-    cj_coap_opt_t cur;
+    cj_coap_opt_t t[CJ_COAP_MAX_OPTIONS];
+    const uint8_t *pl;
+    size_t pl_len;
+    int i = cj_coap_opts_decode(m->opts, m->opts_len, t, CJ_COAP_MAX_OPTIONS,
+                                &pl, &pl_len);
     unsigned n = 0;
 
-    cj_coap_opt_iter_init(&it, m);
-    while (cj_coap_opt_next(&it, &cur))
-        if (cur.num == num && n++ == 0)
-            *o = cur;
+    while (i-- > 0)
+        if (t[i].num == num) {
+            *o = t[i];
+            n++;
+        }
     return n;
 }
 
@@ -974,7 +991,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
      * refused with the parameter to report. */
     if (request) {
         cj_coap_builder_t b;
-        uint8_t payload[8 + CJ_PLEDGE_ADDINFO_MAX + 16];
+        const uint8_t *payload = NULL;
         uint8_t plain[CJ_PLEDGE_RESP_MAX];
         size_t payload_len = 0;
 
@@ -985,10 +1002,8 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         else if ((how = config_read(p, &in, false, &c)) != 0)
             code = CJ_COAP_BAD_REQUEST;
         if (how == 2) {
-            cj_cojp_unsupported_t u;
-            unsup_fill(p, &u);
-            rc = cj_cojp_unsupported_encode(&u, payload, sizeof payload);
-            payload_len = rc > 0 ? (size_t)rc : 0;
+            payload = p->unsup;
+            payload_len = p->unsup_len;
         }
         cj_coap_build_init(&b, plain, sizeof plain,
                            type == CJ_COAP_CON ? CJ_COAP_ACK : CJ_COAP_NON,

@@ -234,6 +234,22 @@ TEST(cbor_head_boundaries)
         cj_cbor_dec_init(&d, out, e.len);
         CHECK_EQ(cj_cbor_get_uint(&d, &got), CJ_OK);
         CHECK(got == v[i].v);
+        /* the bare head writer gives the same bytes */
+        memset(out, 0, sizeof out);
+        CHECK_EQ(cj_cbor_head(out, CJ_CBOR_UINT, v[i].v), e.len);
+        CHECK_HEX(out, e.len, v[i].hex);
+    }
+    {
+        uint8_t out[9];
+        /* -24 and -25 (RFC 8949 Appendix A), a byte string head of 24 */
+        CHECK_EQ(cj_cbor_head(out, CJ_CBOR_NINT, 23), 1);
+        CHECK_HEX(out, 1, "37");
+        CHECK_EQ(cj_cbor_head(out, CJ_CBOR_NINT, 24), 2);
+        CHECK_HEX(out, 2, "3818");
+        CHECK_EQ(cj_cbor_head(out, CJ_CBOR_BSTR, 24), 2);
+        CHECK_HEX(out, 2, "5818");
+        CHECK_EQ(cj_cbor_head(out, CJ_CBOR_UINT, UINT64_MAX), 9);
+        CHECK_HEX(out, 9, "1bffffffffffffffff");
     }
 }
 

@@ -681,6 +681,10 @@ TEST(pledge_unusable_config_reported)
         CHECK(pl > 0);
         CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
         CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 83001863f6");
+        CHECK_EQ(cj_cojp_join_request_decode(in.payload, in.payload_len,
+                                             &jr, NULL),
+                 CJ_OK);
+        CHECK(jr.has_unsupported && jr.unsupported.params[0].label == 99);
         r = jrc_answer(&w.jrc, req, n, CJ_COAP_BAD_REQUEST, NULL, 0, resp);
         CHECK_EQ(feed(&w, resp, r), 1);
         CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
@@ -882,6 +886,23 @@ TEST(pledge_update_short_id_blacklist_rate)
         CHECK_HEX(in.payload, in.payload_len, "830006f6");
         CHECK_EQ(cj_pledge_short_id(&w.p, sid, NULL), CJ_OK);
         CHECK_HEX(sid, 2, "1234");
+    }
+    /* an unknown negative label: reported with its own encoding, code
+     * Unsupported, addinfo null */
+    {
+        uint8_t plain[BUF], upd[BUF], copy[BUF];
+        cj_coap_msg_t in;
+        int r;
+        n = cj_hex("a1 3903e7 00", cfg, sizeof cfg); /* label -1000 */
+        size_t un = jrc_update(&w.jrc, 0x3020, cfg, n, upd);
+        memcpy(copy, upd, un);
+        CHECK_EQ(feed(&w, copy, un), 1);
+        CHECK_EQ(w.out.event, 0);
+        r = jrc_open_update_resp(&w.jrc, upd, un, w.buf, w.out.len, plain);
+        CHECK(r > 0);
+        CHECK_EQ(cj_coap_parse(&in, plain, (size_t)r), CJ_OK);
+        CHECK_EQ(in.code, CJ_COAP_BAD_REQUEST);
+        CHECK_HEX(in.payload, in.payload_len, "83003903e7f6");
     }
     /* an invalid short identifier is silently ignored (section 8.4.4,
      * review fix: it used to make the update unusable): 2.04, the
