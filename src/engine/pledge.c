@@ -111,24 +111,33 @@ static uint8_t ctx_tag_of(const uint8_t *idctx, size_t len)
  * ctx_tag becomes the tag its persisted replay window carries: 0 for the
  * pledge identifier, ctx_tag_of() for a recovered R2 || R3; on failure
  * ctx_tag is kept (and a failed rederive leaves ctx as it was). */
+static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
+                                        const uint8_t *id, size_t len,
+                                        const uint8_t *secret,
+                                        const uint8_t *okm)
+{
+    static const uint8_t jrc_id[CJ_COJP_JRC_ID_LEN] = {0x4a, 0x52, 0x43};
+
+    memset(pr, 0, sizeof *pr);
+    pr->recipient_id = jrc_id;
+    pr->recipient_id_len = sizeof jrc_id;
+    pr->id_context = id;
+    pr->id_context_len = len;
+    pr->has_id_context = true;
+    pr->master_secret = secret;
+    pr->master_secret_len = 16;
+    pr->okm = okm;
+}
+
 static CJ_NOINLINE int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
                                const uint8_t *id, size_t len,
                                const uint8_t *secret, const uint8_t *okm,
                                bool rederive)
 {
-    static const uint8_t jrc_id[CJ_COJP_JRC_ID_LEN] = {0x4a, 0x52, 0x43};
     cj_oscore_params_t pr;
     int rc;
 
-    memset(&pr, 0, sizeof pr);
-    pr.recipient_id = jrc_id;
-    pr.recipient_id_len = sizeof jrc_id;
-    pr.id_context = id;
-    pr.id_context_len = len;
-    pr.has_id_context = true;
-    pr.master_secret = secret;
-    pr.master_secret_len = 16;
-    pr.okm = okm;
+    params_of(&pr, id, len, secret, okm);
     rc = rederive ? cj_oscore_ctx_rederive(ctx, &pr)
                   : cj_oscore_ctx_derive(ctx, &pr);
 #if CJ_PLEDGE_RECOVERY
@@ -143,20 +152,12 @@ static CJ_NOINLINE int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
 int cj_pledge_okm(const uint8_t *pledge_id, size_t pledge_id_len,
                   const uint8_t psk[16], uint8_t okm[CJ_OSCORE_OKM_LEN])
 {
-    static const uint8_t jrc_id[CJ_COJP_JRC_ID_LEN] = {0x4a, 0x52, 0x43};
     cj_oscore_params_t pr;
 
     if (pledge_id == NULL || pledge_id_len == 0 ||
         pledge_id_len > CJ_OSCORE_MAX_ID_CONTEXT || psk == NULL)
         return CJ_ERR_INVALID;
-    memset(&pr, 0, sizeof pr);
-    pr.recipient_id = jrc_id;
-    pr.recipient_id_len = sizeof jrc_id;
-    pr.id_context = pledge_id;
-    pr.id_context_len = pledge_id_len;
-    pr.has_id_context = true;
-    pr.master_secret = psk;
-    pr.master_secret_len = 16;
+    params_of(&pr, pledge_id, pledge_id_len, psk, NULL);
     return cj_oscore_okm(&pr, okm);
 }
 
