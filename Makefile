@@ -4,6 +4,7 @@
 #   make check           unit tests and fuzz-corpus replay
 #   make check-asan      the same under AddressSanitizer + UBSan
 #   make check-minimal   unit tests with the optional features off
+#   make check-light     pledge tests, minimal profile + CJ_OSCORE_DERIVE=0
 #   make check-integration  daemons and clients over loopback (tests/integration)
 #   make check-netns     daemons across network namespaces (root)
 #   make check-crash     daemons under SIGKILL and hostile datagrams
@@ -113,6 +114,20 @@ check-minimal:
 	$(MAKE) build-minimal/unit_tests BUILD=build-minimal \
 	    EXTRA_CFLAGS="$(MINIMAL_CFLAGS)"
 	build-minimal/unit_tests
+
+# The lightweight pledge (RFC 9031 Appendix B): the minimal profile with
+# the OSCORE context given at provisioning instead of derived from the
+# PSK (no HKDF/SHA-256 on the device).  The pledge engine's tests only:
+# the host tools always derive.
+LIGHT_CFLAGS := $(MINIMAL_CFLAGS) -DCJ_OSCORE_DERIVE=0
+.PHONY: check-light
+check-light:
+	$(MAKE) build-light/pledge_tests BUILD=build-light \
+	    EXTRA_CFLAGS="$(LIGHT_CFLAGS)"
+	build-light/pledge_tests
+build-light/pledge_tests: build-light/tests/test_main.o \
+    build-light/tests/unit/test_pledge.o build-light/libcojp.a $(PORT_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # PostgreSQL store tests against a throwaway server that the script
 # starts in a temporary directory and stops whatever the outcome.

@@ -105,6 +105,21 @@
 #define CJ_PLEDGE_RECOVERY 1
 #endif
 
+/* OSCORE: key derivation (RFC 8613 section 3.2, HKDF-SHA256 in the
+ * crypto port).  0: RFC 9031 Appendix B, the lightweight option for a
+ * pledge: a provisioning tool derives the pledge's context beforehand
+ * (cj_pledge_okm()) and the pledge is given the result
+ * (cj_pledge_cfg_t.okm), never its PSK, so the firmware needs neither
+ * HKDF nor SHA-256; contexts are then only set up from given material
+ * (cj_oscore_params_t.okm).  Recovery derives new contexts: set
+ * CJ_PLEDGE_RECOVERY to 0 as well.  A JRC always derives. */
+#ifndef CJ_OSCORE_DERIVE
+#define CJ_OSCORE_DERIVE 1
+#endif
+#if !CJ_OSCORE_DERIVE && CJ_PLEDGE_RECOVERY
+#error "CJ_OSCORE_DERIVE=0 needs CJ_PLEDGE_RECOVERY=0: recovery derives contexts"
+#endif
+
 /* OSCORE: the Observe option (RFC 8613 section 4.1.3.5; RFC 7641).  1:
  * protect sends a request carrying Observe as FETCH and a notification as
  * 2.05 with the outer Observe value, and unprotect gives a notification

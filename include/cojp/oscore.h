@@ -61,6 +61,9 @@ typedef struct cj_oscore_params {
     const uint8_t *id_context; /* used only when has_id_context */
     size_t id_context_len;
     bool has_id_context;
+    /* the derived material, when known (CJ_OSCORE_OKM_LEN bytes:
+     * cj_oscore_okm()): taken as is, master secret and salt unused */
+    const uint8_t *okm;
 } cj_oscore_params_t;
 
 /* Replay window (section 7.4): the highest Partial IV accepted and a
@@ -116,9 +119,10 @@ typedef struct cj_oscore_option {
 } cj_oscore_option_t;
 
 /* Derive a context (section 3.2): Sender Key, Recipient Key and Common
- * IV by HKDF-SHA256 over the CBOR info structure.  Sequence number 0,
- * empty replay window, no persistence.  CJ_ERR_INVALID when an ID is too
- * long for the nonce or the configured limits. */
+ * IV by HKDF-SHA256 over the CBOR info structure, or as given (p->okm).
+ * Sequence number 0, empty replay window, no persistence.
+ * CJ_ERR_INVALID when an ID is too long for the nonce or the configured
+ * limits, or without p->okm when built with CJ_OSCORE_DERIVE 0. */
 int cj_oscore_ctx_derive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p);
 
 /* Bytes of a context's derived material: Sender Key, Recipient Key and
@@ -131,8 +135,8 @@ int cj_oscore_ctx_derive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p);
 int cj_oscore_okm(const cj_oscore_params_t *p, uint8_t okm[CJ_OSCORE_OKM_LEN]);
 
 /* cj_oscore_ctx_derive() with the derived material given (from
- * cj_oscore_okm() for the same parameters).  Parameters are checked
- * alike; master secret and salt are not used. */
+ * cj_oscore_okm() for the same parameters; p->okm is ignored).
+ * Parameters are checked alike; master secret and salt are not used. */
 int cj_oscore_ctx_load(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
                        const uint8_t okm[CJ_OSCORE_OKM_LEN]);
 

@@ -254,7 +254,13 @@ typedef struct cj_pledge_cfg {
     const uint8_t *pledge_id; /* EUI-64 or other, 1..CJ_OSCORE_MAX_ID_CONTEXT;
                                  at most 16 for recovery to work */
     size_t pledge_id_len;
-    uint8_t psk[16];
+    uint8_t psk[16];           /* not used when okm is given */
+    /* RFC 9031 Appendix B: the OSCORE context of the pledge identifier,
+     * derived beforehand from the PSK (cj_pledge_okm(): Sender Key,
+     * Recipient Key, Common IV).  NULL: derive it from psk here (not
+     * possible with CJ_OSCORE_DERIVE 0).  A pledge given okm takes no part
+     * in recovery (section 8.3.3), which derives new contexts. */
+    const uint8_t *okm;
     uint8_t role;              /* CJ_COJP_ROLE_* */
     const uint8_t *network_id; /* NULL: take it from the JP candidate */
     size_t network_id_len;
@@ -321,9 +327,11 @@ typedef struct cj_pledge {
     /* Appendix B.2: has_pair when the durable ID Context is the confirmed
      * pair R2 || R3 in pair (else the pledge identifier).  rec_trial: osc
      * runs R2 || R3 (its ID Context) on trial; base_replay is the window
-     * of the durable context to go back to. */
+     * of the durable context to go back to.  has_psk: psk holds the PSK
+     * (recovery possible; not when the context was given, cfg.okm). */
     bool has_pair;
     bool rec_trial;
+    bool has_psk;
 #endif
     uint8_t token[4];
     uint16_t mid;            /* message ID of the last request */
@@ -347,7 +355,9 @@ typedef struct cj_pledge {
 
     /* configuration */
     uint8_t pledge_id[CJ_OSCORE_MAX_ID_CONTEXT];
-    uint8_t psk[16];
+#if CJ_PLEDGE_RECOVERY
+    uint8_t psk[16];         /* recovery derives new contexts from it */
+#endif
     uint8_t network_id[CJ_PLEDGE_MAX_NETID];
 
     /* OSCORE: the one context with the JRC */
@@ -386,11 +396,11 @@ typedef struct cj_pledge {
 
 /* Initialise.  Derives the OSCORE context (PSK as Master Secret, empty
  * salt, Sender ID empty, Recipient ID "JRC", ID Context = pledge id, or
- * R2 || R3 after a recovery) and restores sequence number and replay
- * window from the platform counters (platform required).  A new
- * cj_pledge_t on the same platform continues where the old one stopped.
- * CJ_ERR_INVALID for bad lengths or role, CJ_ERR_STORAGE when loading
- * fails. */
+ * R2 || R3 after a recovery), or takes it as given (cfg.okm), and
+ * restores sequence number and replay window from the platform counters
+ * (platform required).  A new cj_pledge_t on the same platform continues
+ * where the old one stopped.  CJ_ERR_INVALID for bad lengths or role (or
+ * no okm with CJ_OSCORE_DERIVE 0), CJ_ERR_STORAGE when loading fails. */
 int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
                    const cj_platform_t *platform);
 
@@ -458,5 +468,13 @@ bool cj_pledge_is_blacklisted(const cj_pledge_t *p, const uint8_t *id,
 /* Network identifier and JP of the attempt that joined. */
 const uint8_t *cj_pledge_network_id(const cj_pledge_t *p, size_t *len);
 const cj_addr_t *cj_pledge_joined_jp(const cj_pledge_t *p);
+
+/* For provisioning tools (RFC 9031 Appendix B): the derived OSCORE
+ * context of a pledge (cj_pledge_cfg_t.okm) from its identifier and PSK.
+ * Needs HKDF in the crypto port; a firmware that only joins never links
+ * it.  CJ_ERR_INVALID for a bad identifier length, and always with
+ * CJ_OSCORE_DERIVE 0. */
+int cj_pledge_okm(const uint8_t *pledge_id, size_t pledge_id_len,
+                  const uint8_t psk[16], uint8_t okm[CJ_OSCORE_OKM_LEN]);
 
 #endif

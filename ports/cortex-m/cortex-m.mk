@@ -111,6 +111,27 @@ $(FW)/example.elf: $(FW_EXAMPLE_OBJ) $(FW_BOARD_OBJ) \
 	    $(FW)/libmbedcrypto.a -lc -lgcc
 	arm-none-eabi-size $@
 
+# The same example in the lightweight profile (RFC 9031 Appendix B:
+# LIGHT_CFLAGS of the top-level Makefile): the library and the example
+# rebuilt without key derivation, so the link leaves HKDF and SHA-256
+# out; `make firmware` prints both sizes.
+FW_LIGHT := $(FW)/light
+FW_LIGHT_OBJ := $(FW_LIB_SRC:%.c=$(FW_LIGHT)/%.o) \
+    $(FW_LIGHT)/ports/cortex-m/example_main.o
+$(FW_LIGHT)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FW_CC) $(FW_CFLAGS) $(LIGHT_CFLAGS) -MMD -MP -c $< -o $@
+$(FW)/example-light.elf: $(FW_LIGHT_OBJ) $(FW_BOARD_OBJ) \
+    $(FW)/src/port/crypto_mbedtls.o $(FW)/ports/cortex-m/mbedtls_pool.o \
+    $(FW)/libmbedcrypto.a ports/cortex-m/mps2-an385.ld
+	$(FW_CC) $(FW_ARCH) -nostartfiles --specs=nano.specs \
+	    -Wl,--gc-sections -Wl,-T,ports/cortex-m/mps2-an385.ld \
+	    -Wl,-Map,$(FW)/example-light.map -o $@ \
+	    $(FW_LIGHT_OBJ) $(FW_BOARD_OBJ) $(FW)/src/port/crypto_mbedtls.o \
+	    $(FW)/ports/cortex-m/mbedtls_pool.o $(FW)/libmbedcrypto.a -lc -lgcc
+	arm-none-eabi-size $@
+firmware: $(FW)/example-light.elf
+
 # Header dependencies of the firmware objects (-MMD above); without them a
 # changed header leaves stale objects linked against a new layout.
 -include $(shell find $(FW) -name '*.d' 2>/dev/null)

@@ -63,7 +63,12 @@ static BOARD uint64_t board_now_ms(void);
 static BOARD void board_sleep_until(uint64_t deadline);
 static BOARD void board_irq_disable(void);
 static BOARD void board_irq_enable(void);
-static BOARD void board_identity(uint8_t eui64[8], uint8_t psk[16]);
+/* The device's EUI-64 and its secret: the PSK, or, in a build without
+ * key derivation (CJ_OSCORE_DERIVE 0, RFC 9031 Appendix B), the OSCORE
+ * context derived from it at provisioning (`cojp jrc derive`). */
+#define BOARD_SECRET_LEN (CJ_OSCORE_DERIVE ? 16 : CJ_OSCORE_OKM_LEN)
+static BOARD void board_identity(uint8_t eui64[8],
+                                 uint8_t secret[BOARD_SECRET_LEN]);
 static BOARD const uint8_t *board_dodag_root(void);
 static BOARD size_t net_receive(cj_addr_t *from, uint8_t *buf, size_t cap);
 static BOARD void net_send(const cj_addr_t *to, const uint8_t *buf,
@@ -311,7 +316,13 @@ int main(void)
     uint64_t wake;
 
     memset(&cfg, 0, sizeof cfg);
+#if CJ_OSCORE_DERIVE
     board_identity(g_eui64, cfg.psk);
+#else
+    static uint8_t okm[CJ_OSCORE_OKM_LEN];
+    board_identity(g_eui64, okm);
+    cfg.okm = okm;
+#endif
     cfg.pledge_id = g_eui64;
     cfg.pledge_id_len = sizeof g_eui64;
     cfg.role = CJ_COJP_ROLE_6LN;
@@ -325,6 +336,9 @@ int main(void)
         for (;;)
             board_sleep_until(CJ_TIME_NEVER);
     cj_crypto_wipe(cfg.psk, sizeof cfg.psk);
+#if !CJ_OSCORE_DERIVE
+    cj_crypto_wipe(okm, sizeof okm);
+#endif
     mac_set_rx_filter(mac_rx_accept);
 
     for (;;) {
@@ -386,10 +400,10 @@ static void board_irq_enable(void)
 
 /* The EUI-64 and the PSK provisioned for this device, from a protected
  * flash region written at manufacturing; never compiled in. */
-static void board_identity(uint8_t eui64[8], uint8_t psk[16])
+static void board_identity(uint8_t eui64[8], uint8_t secret[BOARD_SECRET_LEN])
 {
     memset(eui64, 0, 8);
-    memset(psk, 0, 16);
+    memset(secret, 0, BOARD_SECRET_LEN);
 }
 
 /* IPv6 address of the RPL DODAG root (the 6LBR), from the routing stack. */

@@ -115,6 +115,7 @@ uint64_t cj_oscore_piv_value(const uint8_t *piv, size_t len)
 
 /* ---- context ------------------------------------------------------------ */
 
+#if CJ_OSCORE_DERIVE
 /* Section 3.2.1: output k of the derivation, by HKDF-SHA256 with info =
  * [id, id_context / nil, alg_aead, type, L]: 0 the Sender Key (Sender
  * ID, "Key", 16), 1 the Recipient Key (Recipient ID, "Key", 16), 2 the
@@ -163,6 +164,7 @@ static int derive_one(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
                                  p->master_secret_len, info,
                                  (size_t)(q - info), okm, len);
 }
+#endif
 
 /* A parameter of n bytes: at most max, src NULL only when n is 0.
  * Copied to dst unless dst is NULL. */
@@ -179,7 +181,7 @@ static CJ_ALWAYS_INLINE bool take_param(uint8_t *dst, const uint8_t *src,
 /* Set ctx up from p but for the derived material: cleared, IDs and ID
  * Context checked and copied.  On failure ctx is left wiped. */
 static CJ_ALWAYS_INLINE int ctx_params(cj_oscore_ctx_t *ctx,
-                               const cj_oscore_params_t *p)
+                                       const cj_oscore_params_t *p)
 {
     if (ctx == NULL || p == NULL)
         return CJ_ERR_INVALID;
@@ -211,8 +213,21 @@ int cj_oscore_ctx_derive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
 {
     int rc = ctx_params(ctx, p);
 
+    if (rc == CJ_OK && p->okm != NULL) {
+        memcpy(ctx->sender_key, p->okm, CJ_OSCORE_KEY_LEN);
+        memcpy(ctx->recipient_key, p->okm + CJ_OSCORE_KEY_LEN,
+               CJ_OSCORE_KEY_LEN);
+        memcpy(ctx->common_iv, p->okm + 2 * CJ_OSCORE_KEY_LEN,
+               CJ_OSCORE_NONCE_LEN);
+        return CJ_OK;
+    }
+#if CJ_OSCORE_DERIVE
     for (int k = 0; k < 3 && rc == CJ_OK; k++)
         rc = derive_one(ctx, p, k);
+#else
+    if (rc == CJ_OK)
+        rc = CJ_ERR_INVALID; /* this build derives nothing */
+#endif
     if (rc != CJ_OK && ctx != NULL)
         cj_crypto_wipe(ctx, sizeof *ctx);
     return rc;
@@ -221,15 +236,13 @@ int cj_oscore_ctx_derive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
 int cj_oscore_ctx_load(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
                        const uint8_t okm[CJ_OSCORE_OKM_LEN])
 {
-    int rc = okm == NULL ? CJ_ERR_INVALID : ctx_params(ctx, p);
+    cj_oscore_params_t q;
 
-    if (rc == CJ_OK) {
-        memcpy(ctx->sender_key, okm, CJ_OSCORE_KEY_LEN);
-        memcpy(ctx->recipient_key, okm + CJ_OSCORE_KEY_LEN, CJ_OSCORE_KEY_LEN);
-        memcpy(ctx->common_iv, okm + 2 * CJ_OSCORE_KEY_LEN,
-               CJ_OSCORE_NONCE_LEN);
-    }
-    return rc;
+    if (p == NULL || okm == NULL)
+        return CJ_ERR_INVALID;
+    q = *p;
+    q.okm = okm;
+    return cj_oscore_ctx_derive(ctx, &q);
 }
 
 int cj_oscore_okm(const cj_oscore_params_t *p, uint8_t okm[CJ_OSCORE_OKM_LEN])

@@ -105,47 +105,84 @@ static uint8_t ctx_tag_of(const uint8_t *idctx, size_t len)
 }
 #endif
 
-/* Derive (or, rederive, derive anew keeping the persistence and the
- * sequence number of) ctx with this pledge's OSCORE parameters (RFC 9031
- * section 7.3: PSK as Master Secret, empty salt and Sender ID, Recipient
- * ID "JRC") and ID Context id.  When ctx is p->osc, ctx_tag becomes the
- * tag its persisted replay window carries: 0 for the pledge identifier,
- * ctx_tag_of() for a recovered R2 || R3; on failure ctx_tag is kept
- * (and a failed rederive leaves ctx as it was). */
-static int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx, const uint8_t *id,
-                  size_t len, bool rederive)
+/* Set ctx up for ID Context id (section 7.3: empty Sender ID, Recipient
+ * ID "JRC"): loaded from okm when given (Appendix B), else derived with
+ * secret as Master Secret (or, rederive, derived anew keeping the
+ * persistence and the sequence number of ctx).  When ctx is p->osc,
+ * ctx_tag becomes the tag its persisted replay window carries: 0 for the
+ * pledge identifier, ctx_tag_of() for a recovered R2 || R3; on failure
+ * ctx_tag is kept (and a failed rederive leaves ctx as it was). */
+static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
+                                        const uint8_t *id, size_t len,
+                                        const uint8_t *secret,
+                                        const uint8_t *okm)
 {
     static const uint8_t jrc_id[CJ_COJP_JRC_ID_LEN] = {0x4a, 0x52, 0x43};
+
+    memset(pr, 0, sizeof *pr);
+    pr->recipient_id = jrc_id;
+    pr->recipient_id_len = sizeof jrc_id;
+    pr->id_context = id;
+    pr->id_context_len = len;
+    pr->has_id_context = true;
+    pr->master_secret = secret;
+    pr->master_secret_len = 16;
+    pr->okm = okm;
+}
+
+static CJ_NOINLINE int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
+                               const uint8_t *id, size_t len,
+                               const uint8_t *secret, const uint8_t *okm,
+                               bool rederive)
+{
     cj_oscore_params_t pr;
     int rc;
 
-    memset(&pr, 0, sizeof pr);
-    pr.master_secret = p->psk;
-    pr.master_secret_len = sizeof p->psk;
-    pr.recipient_id = jrc_id;
-    pr.recipient_id_len = sizeof jrc_id;
-    pr.id_context = id;
-    pr.id_context_len = len;
-    pr.has_id_context = true;
+    params_of(&pr, id, len, secret, okm);
     rc = rederive ? cj_oscore_ctx_rederive(ctx, &pr)
                   : cj_oscore_ctx_derive(ctx, &pr);
 #if CJ_PLEDGE_RECOVERY
     if (rc == CJ_OK && ctx == &p->osc)
         p->ctx_tag = id == p->pledge_id ? 0 : ctx_tag_of(id, len);
+#else
+    (void)p;
 #endif
     return rc;
 }
 
-/* The durable context into p->osc: the confirmed pair R2 || R3 when
- * there is one, else the pledge identifier (section 7.3). */
-static int derive_durable(cj_pledge_t *p, bool rederive)
+int cj_pledge_okm(const uint8_t *pledge_id, size_t pledge_id_len,
+                  const uint8_t psk[16], uint8_t okm[CJ_OSCORE_OKM_LEN])
 {
-#if CJ_PLEDGE_RECOVERY
-    if (p->has_pair)
-        return derive(p, &p->osc, p->pair, sizeof p->pair, rederive);
-#endif
-    return derive(p, &p->osc, p->pledge_id, p->pledge_id_len, rederive);
+    cj_oscore_params_t pr;
+
+    if (pledge_id == NULL || pledge_id_len == 0 ||
+        pledge_id_len > CJ_OSCORE_MAX_ID_CONTEXT || psk == NULL)
+        return CJ_ERR_INVALID;
+    params_of(&pr, pledge_id, pledge_id_len, psk, NULL);
+    return cj_oscore_okm(&pr, okm);
 }
+
+#if CJ_PLEDGE_RECOVERY
+/* context() from the PSK; CJ_ERR_UNSUPPORTED without it (a context given
+ * at init, Appendix B). */
+static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
+                              const uint8_t *id,
+                  size_t len, bool rederive)
+{
+    if (!p->has_psk)
+        return CJ_ERR_UNSUPPORTED;
+    return context(p, ctx, id, len, p->psk, NULL, rederive);
+}
+
+/* The durable context anew into p->osc, keeping its sequence number:
+ * the confirmed pair R2 || R3 when there is one, else the pledge
+ * identifier (section 7.3). */
+static int rederive_durable(cj_pledge_t *p)
+{
+    return derive(p, &p->osc, p->has_pair ? p->pair : p->pledge_id,
+                  p->has_pair ? sizeof p->pair : p->pledge_id_len, true);
+}
+#endif
 
 #if CJ_PLEDGE_RECOVERY
 /* "Pair valid" marker of a confirmed R2 || R3 (counter CJ_PLEDGE_CTR_PAIR,
@@ -167,7 +204,7 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
     if (!p->rec_trial)
         return;
     /* Cannot fail: these parameters were derived at init or confirmed. */
-    if (derive_durable(p, true) == CJ_OK)
+    if (rederive_durable(p) == CJ_OK)
         p->osc.replay = p->base_replay;
     p->rec_trial = false;
 }
@@ -469,7 +506,12 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
 
     memcpy(p->pledge_id, cfg->pledge_id, cfg->pledge_id_len);
     p->pledge_id_len = (uint8_t)cfg->pledge_id_len;
-    memcpy(p->psk, cfg->psk, sizeof p->psk);
+#if CJ_PLEDGE_RECOVERY
+    if (cfg->okm == NULL) {
+        memcpy(p->psk, cfg->psk, sizeof p->psk);
+        p->has_psk = true;
+    }
+#endif
     p->role = cfg->role;
     if (cfg->network_id != NULL) {
         if (cfg->network_id_len)
@@ -514,12 +556,11 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
 
 #if CJ_PLEDGE_RECOVERY
     /* Appendix B.2 state: a confirmed pair is R2, R3 and a marker that
-     * matches them (written last); anything else is the pledge id. */
-    for (unsigned i = 0; i < 3; i++) {
+     * matches them (written last); anything else is the pledge id.  A
+     * pledge without its PSK keeps the pledge id. */
+    rc = p->has_psk ? CJ_OK : CJ_ERR_NOTFOUND;
+    for (unsigned i = 0; i < 3 && rc == CJ_OK; i++)
         rc = ctr_load(p, CJ_PLEDGE_CTR_R2 + i, &r[i]);
-        if (rc != CJ_OK)
-            break;
-    }
     if (rc == CJ_OK) {
         if (r[2] == pair_check(r[0], r[1])) {
             /* the nonces are stored big-endian */
@@ -536,7 +577,20 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
     }
 #endif
 
-    rc = derive_durable(p, false);
+    /* the durable context: the confirmed pair R2 || R3 when there is one
+     * (only a pledge given its PSK has one, so cfg->okm is NULL then),
+     * else the pledge id */
+    {
+        const uint8_t *idc = p->pledge_id;
+        size_t idl = p->pledge_id_len;
+#if CJ_PLEDGE_RECOVERY
+        if (p->has_pair) {
+            idc = p->pair;
+            idl = sizeof p->pair;
+        }
+#endif
+        rc = context(p, &p->osc, idc, idl, cfg->psk, cfg->okm, false);
+    }
     if (rc != CJ_OK)
         goto fail;
     p->osc.send_kid_context = true; /* section 7.3: kid context = ID Ctx */

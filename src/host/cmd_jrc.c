@@ -35,6 +35,7 @@
 #include "cli.h"
 #include "cojp/crypto.h"
 #include "cojp/jrc.h"
+#include "cojp/pledge.h"
 #include "loop.h"
 #include "net.h"
 #include "registry.h"
@@ -70,6 +71,8 @@ static void usage(FILE *f)
             "         [--lease-hours N] [--ack-timeout MS] [--slots N] [--log json|text]\n"
             "  rekey  --db DB [--k2 HEX]  queue a network-wide K2 rotation\n"
             "  evict  --db DB --pledge ID queue an eviction\n"
+            "  derive --pledge ID --psk HEX [--json]\n"
+            "         the pledge's OSCORE context, to provision instead of its PSK\n"
             "\n"
             "Run 'cojp jrc COMMAND --help' for details.\n");
 }
@@ -276,6 +279,48 @@ static int jrc_add(int argc, char **argv)
                      cj_hex_fmt(h, a.id, (size_t)a.id_len));
     }
     return close_reg(r, cmd, rc, "provision");
+}
+
+/* RFC 9031 Appendix B: the derivation done on the pledge's behalf. */
+static int jrc_derive(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc derive";
+    static const struct option opts[] = {
+        OPT_PLEDGE, {"psk", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'}, OPT_HELP, OPT_END};
+    uint8_t okm[CJ_OSCORE_OKM_LEN];
+    char h[2 * CJ_OSCORE_OKM_LEN + 1], hid[2 * CJ_JRC_MAX_ID + 1];
+    jrc_args_t a;
+    int rc = jrc_opts(&a, argc, argv, cmd, opts,
+                      "usage: cojp jrc derive --pledge ID --psk HEX [--json]\n"
+                      "The OSCORE context the pledge of this identifier and PSK derives\n"
+                      "(RFC 9031 section 7.3): Sender Key, Recipient Key and Common IV,\n"
+                      "90 hex digits.  Provisioned into the pledge instead of its PSK\n"
+                      "('cojp pledge --okm', cj_pledge_cfg_t.okm; RFC 9031 Appendix B),\n"
+                      "the device needs no key derivation.  The JRC keeps the PSK.\n",
+                      false);
+
+    if (rc >= 0)
+        return rc;
+    if (!a.id_len || !a.psk_len)
+        return cj_fail(2, cmd, "--pledge and --psk are required");
+    rc = cj_pledge_okm(a.id, (size_t)a.id_len, a.psk, okm);
+    cj_crypto_wipe(a.psk, sizeof a.psk);
+    if (rc != CJ_OK)
+        return cj_fail(1, cmd, "cannot derive: %s", cj_strerror(rc));
+    cj_hex_fmt(hid, a.id, (size_t)a.id_len);
+    if (a.json) {
+        char sk[33], rk[33], iv[27];
+        printf("{\"pledge\":\"%s\",\"sender_key\":\"%s\",\"recipient_key\":\"%s\","
+               "\"common_iv\":\"%s\",\"okm\":\"%s\"}\n",
+               hid, cj_hex_fmt(sk, okm, 16), cj_hex_fmt(rk, okm + 16, 16),
+               cj_hex_fmt(iv, okm + 32, 13), cj_hex_fmt(h, okm, sizeof okm));
+    } else {
+        printf("%s\n", cj_hex_fmt(h, okm, sizeof okm));
+    }
+    cj_crypto_wipe(okm, sizeof okm);
+    cj_crypto_wipe(h, sizeof h);
+    return 0;
 }
 
 static int jrc_address(int argc, char **argv)
@@ -1348,7 +1393,7 @@ int cj_cmd_jrc(int argc, char **argv)
         int (*run)(int, char **);
     } subs[] = {{"add", jrc_add},     {"address", jrc_address}, {"import", jrc_import},
                 {"list", jrc_list},   {"serve", jrc_serve},     {"rekey", jrc_rekey},
-                {"evict", jrc_evict}};
+                {"evict", jrc_evict}, {"derive", jrc_derive}};
     if (argc < 2)
         return cj_fail(2, CMD, "missing command (try 'cojp jrc --help')");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

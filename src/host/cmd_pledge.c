@@ -21,7 +21,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cojp pledge --id HEX --psk HEX --proxy ADDR [--state FILE]\n"
+            "usage: cojp pledge --id HEX --psk HEX|--okm HEX --proxy ADDR [--state FILE]\n"
             "                   [--network-id HEX] [--role node|6lbr] [--json]\n"
             "                   [--serve ADDR] [--timeout S] [--log json|text]\n"
             "\n"
@@ -30,6 +30,8 @@ static void usage(FILE *f)
             "its 16-byte PSK.  Exits 0 once joined; --json prints the received\n"
             "configuration as one JSON object on stdout.\n"
             "\n"
+            "  --okm HEX        instead of --psk: the pledge's OSCORE context as\n"
+            "                   'cojp jrc derive' prints it (RFC 9031 Appendix B)\n"
             "  --state FILE     keep the OSCORE sequence number and replay window\n"
             "                   in FILE so a restart never reuses a nonce\n"
             "  --network-id HEX network identifier to ask for (default: none)\n"
@@ -88,6 +90,7 @@ int cj_cmd_pledge(int argc, char **argv)
     static const struct option opts[] = {
         {"id", required_argument, NULL, 'i'},
         {"psk", required_argument, NULL, 'k'},
+        {"okm", required_argument, NULL, 'o'},
         {"proxy", required_argument, NULL, 'p'},
         {"state", required_argument, NULL, 's'},
         {"network-id", required_argument, NULL, 'n'},
@@ -100,6 +103,7 @@ int cj_cmd_pledge(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     cj_node_args_t na = {0};
     int c, rc;
+    const uint8_t *okm = NULL;
     const char *proxy = NULL, *serve = NULL;
     uint8_t role = CJ_COJP_ROLE_6LN;
     bool json = false;
@@ -153,8 +157,10 @@ int cj_cmd_pledge(int argc, char **argv)
     }
     if ((rc = cj_opt_extra(CMD, argc, argv)) != 0)
         return rc;
-    if (!na.id_len || !na.psk_len || !proxy)
-        return cj_fail(2, CMD, "--id, --psk and --proxy are required");
+    if (!na.id_len || !proxy)
+        return cj_fail(2, CMD, "--id, --psk (or --okm) and --proxy are required");
+    if ((rc = cj_node_secret(&na, CMD, &okm)) != 0)
+        return rc;
     if ((rc = cj_addr_arg(CMD, proxy, &jp_ss, &jp_sl)) != 0)
         return rc;
     if (serve) {
@@ -184,9 +190,9 @@ int cj_cmd_pledge(int argc, char **argv)
         return rc;
     }
     cj_net_to_addr((struct sockaddr *)&jp_ss, &jp);
-    rc = cj_node_init(&r->node, na.id, (size_t)na.id_len, na.psk, role, na.state,
-                      na.netid, (size_t)na.netid_len, &jp, fd);
-    cj_crypto_wipe(na.psk, sizeof na.psk);
+    rc = cj_node_init(&r->node, na.id, (size_t)na.id_len, na.psk, okm, role,
+                      na.state, na.netid, (size_t)na.netid_len, &jp, fd);
+    cj_crypto_wipe(&na, sizeof na);
     if (rc != CJ_OK) {
         close(fd);
         free(r);

@@ -44,7 +44,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: cojp proxy --listen ADDR --jrc ADDR [--join-rate N]\n"
-            "                  [--blacklist ID,...] [--id HEX --psk HEX [--state FILE]\n"
+            "                  [--blacklist ID,...] [--id HEX --psk|--okm HEX [--state FILE]\n"
             "                  [--network-id HEX]] [--log json|text]\n"
             "\n"
             "Join Proxy daemon.  Listens on ADDR ([IPv6%%zone]:port or IPv4:port)\n"
@@ -57,6 +57,7 @@ static void usage(FILE *f)
             "                   identifier carries a listed EUI-64, and join requests\n"
             "                   naming a listed id (the JRC's list replaces it)\n"
             "  --id, --psk      join the JRC first as a node and take JRC address,\n"
+            "                   (--okm HEX instead of --psk: 'cojp jrc derive')\n"
             "                   join rate and blacklist from the Configuration and\n"
             "                   its parameter updates; --state keeps its OSCORE\n"
             "                   counters across restarts\n"
@@ -316,6 +317,7 @@ int cj_cmd_proxy(int argc, char **argv)
         {"blacklist", required_argument, NULL, 'b'},
         {"id", required_argument, NULL, 'i'},
         {"psk", required_argument, NULL, 'k'},
+        {"okm", required_argument, NULL, 'o'},
         {"state", required_argument, NULL, 's'},
         {"network-id", required_argument, NULL, 'n'},
         {"log", required_argument, NULL, 'l'},
@@ -323,6 +325,7 @@ int cj_cmd_proxy(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     const char *listen_s = NULL, *jrc_s = NULL, *bl = NULL;
     cj_node_args_t na = {0};
+    const uint8_t *okm = NULL;
     int c, rc = 0;
     uint32_t rate = CJ_PROXY_RATE_UNLIMITED;
     struct sockaddr_storage lss, jss;
@@ -368,8 +371,10 @@ int cj_cmd_proxy(int argc, char **argv)
         return rc;
     if (!listen_s || !jrc_s)
         return cj_fail(2, CMD, "--listen and --jrc are required");
-    if (!na.id_len != !na.psk_len)
-        return cj_fail(2, CMD, "--id and --psk go together");
+    if (!na.id_len != !(na.psk_len || na.okm_len))
+        return cj_fail(2, CMD, "--id and --psk (or --okm) go together");
+    if (na.id_len && (rc = cj_node_secret(&na, CMD, &okm)) != 0)
+        return rc;
     if ((na.state || na.netid_len) && !na.id_len)
         return cj_fail(2, CMD, "--state and --network-id need --id and --psk");
     if ((rc = cj_addr_arg(CMD, listen_s, &lss, &lsl)) != 0)
@@ -414,10 +419,10 @@ int cj_cmd_proxy(int argc, char **argv)
     if (na.id_len) {
         r->node = calloc(1, sizeof *r->node);
         rc = r->node ? cj_node_init(r->node, na.id, (size_t)na.id_len, na.psk,
-                                    CJ_COJP_ROLE_6LN, na.state, na.netid,
+                                    okm, CJ_COJP_ROLE_6LN, na.state, na.netid,
                                     (size_t)na.netid_len, &cfg.jrc, r->jfd)
                      : CJ_ERR_NOSPACE;
-        cj_crypto_wipe(na.psk, sizeof na.psk);
+        cj_crypto_wipe(&na, sizeof na);
         if (rc != CJ_OK) {
             run_free(r);
             if (rc == CJ_ERR_STORAGE)

@@ -19,6 +19,11 @@ bool cj_node_arg(cj_node_args_t *a, int c, const char *arg, const char *cmd,
         if ((a->psk_len = cj_hex_parse(arg, a->psk, sizeof a->psk, 16)) < 0)
             *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--psk must be 16 bytes (32 hex digits)");
         return true;
+    case 'o':
+        if ((a->okm_len = cj_hex_parse(arg, a->okm, sizeof a->okm, sizeof a->okm)) < 0)
+            *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--okm must be %d bytes (%d hex digits:"
+                          " cojp jrc derive)", CJ_OSCORE_OKM_LEN, 2 * CJ_OSCORE_OKM_LEN);
+        return true;
     case 'n':
         if ((a->netid_len = cj_hex_parse(arg, a->netid, sizeof a->netid, 0)) < 0)
             *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--network-id must be 1 to %d bytes of hex",
@@ -32,8 +37,18 @@ bool cj_node_arg(cj_node_args_t *a, int c, const char *arg, const char *cmd,
     }
 }
 
+int cj_node_secret(const cj_node_args_t *a, const char *cmd,
+                   const uint8_t **okm)
+{
+    if ((a->psk_len > 0) == (a->okm_len > 0))
+        return cj_fail(CJ_EXIT_USAGE, cmd, "give the pledge's --psk or its --okm, not both");
+    *okm = a->okm_len ? a->okm : NULL;
+    return 0;
+}
+
 int cj_node_init(cj_node_t *n, const uint8_t *id, size_t id_len,
-                 const uint8_t psk[16], uint8_t role, const char *state_path,
+                 const uint8_t psk[16], const uint8_t *okm, uint8_t role,
+                 const char *state_path,
                  const uint8_t *network_id, size_t network_id_len,
                  const cj_addr_t *jp, int fd)
 {
@@ -58,7 +73,9 @@ int cj_node_init(cj_node_t *n, const uint8_t *id, size_t id_len,
     memset(&cfg, 0, sizeof cfg);
     cfg.pledge_id = n->id;
     cfg.pledge_id_len = id_len;
-    memcpy(cfg.psk, psk, 16);
+    if (okm == NULL)
+        memcpy(cfg.psk, psk, 16);
+    cfg.okm = okm;
     cfg.role = role;
     cfg.network_id = network_id_len ? network_id : NULL;
     cfg.network_id_len = network_id_len;

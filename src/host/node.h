@@ -46,14 +46,16 @@ struct cj_node {
 };
 
 /* The command-line options of a node, shared by `cojp pledge` and
- * `cojp proxy`: --id, --psk, --network-id and --state.  The command's
- * getopt_long table gives them the values 'i', 'k', 'n' and 's'. */
+ * `cojp proxy`: --id, --psk or --okm, --network-id and --state.  The
+ * command's getopt_long table gives them the values 'i', 'k', 'o', 'n'
+ * and 's'. */
 typedef struct cj_node_args {
     uint8_t id[8];
     uint8_t psk[16];
+    uint8_t okm[CJ_OSCORE_OKM_LEN]; /* --okm: the context instead of the PSK */
     uint8_t netid[CJ_PLEDGE_MAX_NETID];
-    int id_len, psk_len, netid_len; /* 0: not given */
-    const char *state;              /* NULL: not given */
+    int id_len, psk_len, okm_len, netid_len; /* 0: not given */
+    const char *state;                       /* NULL: not given */
 } cj_node_args_t;
 
 /* Take getopt_long result c with argument arg into a when it is one of
@@ -63,10 +65,18 @@ typedef struct cj_node_args {
 bool cj_node_arg(cj_node_args_t *a, int c, const char *arg, const char *cmd,
                  int *rc);
 
-/* Set up (pf loaded from state_path, which may be NULL).  Returns CJ_OK,
+/* Set up (pf loaded from state_path, which may be NULL) with psk, or the
+ * derived context okm when not NULL.  Returns CJ_OK,
  * CJ_ERR_STORAGE (state file unreadable) or another engine error. */
+/* The secret of a node's arguments: a PSK, or (a non-NULL *okm) its
+ * derived context (RFC 9031 Appendix B); exactly one must be given.
+ * CJ_EXIT_USAGE after the one-line error for cmd, else 0. */
+int cj_node_secret(const cj_node_args_t *a, const char *cmd,
+                   const uint8_t **okm);
+
 int cj_node_init(cj_node_t *n, const uint8_t *id, size_t id_len,
-                 const uint8_t psk[16], uint8_t role, const char *state_path,
+                 const uint8_t psk[16], const uint8_t *okm, uint8_t role,
+                 const char *state_path,
                  const uint8_t *network_id, size_t network_id_len,
                  const cj_addr_t *jp, int fd);
 int cj_node_start(cj_node_t *n, uint64_t now);

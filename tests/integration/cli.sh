@@ -99,6 +99,21 @@ check "jrc list --json: the 5 pledges joined with unique short ids" json "$T/lis
 sids=$(cat "$T"/0200*.json | python3 -c "import sys,json; print(len(set(json.loads(l)['short_id'] for l in sys.stdin)))")
 check "the pledges' own short ids are unique" test "$sids" -eq 5
 
+echo "=== a pledge given its derived context instead of the PSK (RFC 9031 Appendix B)"
+lw=0500000000000001
+"$COJP" jrc add --db "$DB" --pledge $lw --psk "$PSK" || bad "jrc add $lw"
+okm=$("$COJP" jrc derive --pledge $lw --psk "$PSK")
+check "jrc derive prints 90 hex digits" sh -c "echo '$okm' | grep -qE '^[0-9a-f]{90}$'"
+"$COJP" jrc derive --pledge $lw --psk "$PSK" --json >"$T/derive.json"
+check "jrc derive --json: keys and IV make up the same context" json "$T/derive.json" \
+    "d['sender_key']+d['recipient_key']+d['common_iv']==d['okm']=='$okm' and d['pledge']=='$lw'"
+timeout 60 "$COJP" pledge --id $lw --okm "$okm" --proxy "[::1]:$proxy_port" \
+    --network-id cafe --state "$T/$lw.state" --json --timeout 45 >"$T/$lw.json" 2>"$T/$lw.err"
+check "the pledge joins with --okm" json "$T/$lw.json" "d['joined'] is True and len(d['keys'])==2"
+"$COJP" jrc list --db "$DB" --json >"$T/listlw.json"
+check "jrc list: it joined with the short id it printed" json "$T/listlw.json" \
+    "[p['short_id'] for p in d['pledges'] if p['pledge']=='$lw' and p['joined']]==[json.load(open('$T/$lw.json'))['short_id']]"
+
 echo "=== rekey with 3 serving nodes"
 nodes=(0300000000000001 0300000000000002 0300000000000003)
 node_pids=()
@@ -213,6 +228,11 @@ usage_case "proxy bad blacklist" proxy --listen "[::1]:5683" --jrc "[::1]:5684" 
 usage_case "proxy --id without --psk" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --id 01
 usage_case "proxy bad join rate" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --join-rate x
 usage_case "pledge without --proxy" pledge --id 01 --psk "$PSK"
+usage_case "pledge with --psk and --okm" pledge --id 01 --psk "$PSK" --okm "$(printf '%090d' 0)" --proxy "[::1]:5683"
+usage_case "pledge without --psk or --okm" pledge --id 01 --proxy "[::1]:5683"
+usage_case "pledge short okm" pledge --id 01 --okm 0011 --proxy "[::1]:5683"
+usage_case "jrc derive without --psk" jrc derive --pledge 01
+usage_case "jrc derive bad PSK" jrc derive --pledge 01 --psk 00
 usage_case "pledge bad hex id" pledge --id xyz --psk "$PSK" --proxy "[::1]:5683"
 usage_case "pledge short PSK" pledge --id 01 --psk 00112233 --proxy "[::1]:5683"
 usage_case "pledge bad proxy address" pledge --id 01 --psk "$PSK" --proxy "[fe80::1%nosuchif0]:5683"

@@ -56,6 +56,23 @@ have_capture || echo "note: no dumpcap: the wire checks are left out"
 ids_of() { for i in $(seq "$2"); do printf '%s%014x\n' "$1" "$i"; done; }
 psk_of() { echo "$1$1"; }
 
+# printed DIR ID...: what each pledge printed (DIR/ID.json, one JSON
+# object a line) as one JSON object {id: [objects]}
+printed() {
+    python3 - "$@" <<'EOF'
+import json, sys
+d, ids = sys.argv[1], sys.argv[2:]
+out = {}
+for i in ids:
+    try:
+        lines = [l for l in open("%s/%s.json" % (d, i)).read().splitlines() if l]
+    except OSError:
+        lines = []
+    out[i] = [json.loads(l) for l in lines]
+json.dump(out, sys.stdout)
+EOF
+}
+
 # ---- (a)/(b): joins across a JRC crash ---------------------------------
 
 # join_crash LABEL DB: sets jrc_pid jport pport for the (d) phase and
@@ -132,18 +149,7 @@ join_crash() {
     check "($L) every pledge joined" test $n_done -eq "$NP"
 
     # what the pledges printed
-    python3 - "$D" "${ids[@]}" >"$D/printed.json" <<'EOF'
-import json, sys
-d, ids = sys.argv[1], sys.argv[2:]
-out = {}
-for i in ids:
-    try:
-        lines = [l for l in open("%s/%s.json" % (d, i)).read().splitlines() if l]
-    except OSError:
-        lines = []
-    out[i] = [json.loads(l) for l in lines]
-json.dump(out, sys.stdout)
-EOF
+    printed "$D" "${ids[@]}" >"$D/printed.json"
     check "($L) each pledge printed exactly one join result" json "$D/printed.json" \
         "all(len(v)==1 and v[0]['joined'] is True for v in d.values())"
     check "($L) all pledges got the same key set across the crash" json "$D/printed.json" \
@@ -285,18 +291,7 @@ two_jrcs() {
     check "($L) JRC A was killed with pledges still waiting on it ($moved moved)" \
         test $killed -eq 1 -a $moved -gt 0
     check "($L) every pledge joined" test $n_done -eq $n
-    python3 - "$D" "${ids[@]}" >"$D/printed.json" <<'PYEOF'
-import json, sys
-d, ids = sys.argv[1], sys.argv[2:]
-out = {}
-for i in ids:
-    try:
-        lines = [l for l in open("%s/%s.json" % (d, i)).read().splitlines() if l]
-    except OSError:
-        lines = []
-    out[i] = [json.loads(l) for l in lines]
-json.dump(out, sys.stdout)
-PYEOF
+    printed "$D" "${ids[@]}" >"$D/printed.json"
     check "($L) each pledge printed one join result" json "$D/printed.json" \
         "all(len([r for r in v if r.get('joined')])==1 for v in d.values())"
     check "($L) both instances handed out distinct short ids" json "$D/printed.json" \

@@ -30,6 +30,14 @@ static const uint8_t upd_token[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 
 #define BUF 512
 
+/* The derived context of pid and psk (RFC 8613 section 3.2: Sender Key,
+ * Recipient Key, Common IV; HKDF-SHA256 computed independently), as a
+ * provisioning tool hands it to a pledge (RFC 9031 Appendix B). */
+#define PID_OKM                                                            \
+    "b24662a22f175b41be41253ada5ac0dc"                                     \
+    "f2306fb6cbbbf1c5ea2e416b6aacface"                                     \
+    "fbb43f04b4f76b04b95da68853"
+
 typedef struct world {
     cj_mem_platform_t mem;
     cj_pledge_cfg_t cfg;
@@ -72,6 +80,48 @@ static bool oscore_opt_of(const uint8_t *msg, size_t len,
     return true;
 }
 
+/* A context of the test's JRC side.  A build without key derivation
+ * (CJ_OSCORE_DERIVE 0) derives here with the crypto port's HKDF and an
+ * info structure written out by hand (RFC 8613 section 3.2.1), then
+ * loads the result: an independent derivation, no salt, IDs of up to 23
+ * bytes. */
+static int test_derive(cj_oscore_ctx_t *c, const cj_oscore_params_t *pr)
+{
+#if CJ_OSCORE_DERIVE
+    return cj_oscore_ctx_derive(c, pr);
+#else
+    uint8_t okm[CJ_OSCORE_OKM_LEN], info[64];
+    for (int k = 0; k < 3; k++) {
+        const uint8_t *id = k == 0 ? pr->sender_id : pr->recipient_id;
+        size_t idl = k == 0 ? pr->sender_id_len
+                     : k == 1 ? pr->recipient_id_len : 0;
+        size_t n = 0, L = k < 2 ? CJ_OSCORE_KEY_LEN : CJ_OSCORE_NONCE_LEN;
+        info[n++] = 0x85;
+        info[n++] = (uint8_t)(0x40 + idl);
+        if (idl)
+            memcpy(info + n, id, idl);
+        n += idl;
+        info[n++] = (uint8_t)(0x40 + pr->id_context_len);
+        memcpy(info + n, pr->id_context, pr->id_context_len);
+        n += pr->id_context_len;
+        info[n++] = 0x0a; /* AES-CCM-16-64-128 */
+        if (k < 2) {
+            memcpy(info + n, "\x63Key", 4);
+            n += 4;
+        } else {
+            memcpy(info + n, "\x62IV", 3);
+            n += 3;
+        }
+        info[n++] = (uint8_t)L;
+        if (cj_crypto_hkdf_sha256(NULL, 0, pr->master_secret,
+                                  pr->master_secret_len, info, n,
+                                  okm + 16 * k, L) != CJ_OK)
+            return CJ_ERR_INVALID;
+    }
+    return cj_oscore_ctx_load(c, pr, okm);
+#endif
+}
+
 /* The JRC's context for ID Context idc (section 7.3, roles reversed). */
 static void jrc_ctx(cj_oscore_ctx_t *c, const uint8_t *idc, size_t idc_len)
 {
@@ -85,7 +135,7 @@ static void jrc_ctx(cj_oscore_ctx_t *c, const uint8_t *idc, size_t idc_len)
     pr.id_context = idc;
     pr.id_context_len = idc_len;
     pr.has_id_context = true;
-    CHECK_EQ(cj_oscore_ctx_derive(c, &pr), CJ_OK);
+    CHECK_EQ(test_derive(c, &pr), CJ_OK);
 }
 
 static void world_cfg(world_t *w)
@@ -95,6 +145,14 @@ static void world_cfg(world_t *w)
     w->cfg.pledge_id = pid;
     w->cfg.pledge_id_len = sizeof pid;
     memcpy(w->cfg.psk, psk, sizeof psk);
+#if !CJ_OSCORE_DERIVE
+    {
+        /* this build cannot derive: the context is given (Appendix B) */
+        static uint8_t okm[CJ_OSCORE_OKM_LEN];
+        CHECK_EQ(cj_hex(PID_OKM, okm, sizeof okm), sizeof okm);
+        w->cfg.okm = okm;
+    }
+#endif
     w->cfg.counter_base = 10;
     w->out.buf = w->buf;
     w->out.cap = sizeof w->buf;
@@ -106,16 +164,34 @@ static void world_boot(world_t *w)
     CHECK_EQ(cj_pledge_init(&w->p, &w->cfg, &w->mem.port), CJ_OK);
 }
 
-static void world_init(world_t *w, uint8_t njps)
+/* The JRC's context and njps JP candidates (network ids ca fe, ca ff ...). */
+static void world_start(world_t *w, uint8_t njps)
 {
-    world_cfg(w);
-    world_boot(w);
     jrc_ctx(&w->jrc, pid, sizeof pid);
     for (uint8_t i = 0; i < njps; i++) {
         uint8_t net[2] = {0xca, (uint8_t)(0xfe + i)};
         cj_addr_t a = addr(i);
         CHECK_EQ(cj_pledge_add_jp(&w->p, &a, net, 2), CJ_OK);
     }
+}
+
+static void world_init(world_t *w, uint8_t njps)
+{
+    world_cfg(w);
+    world_boot(w);
+    world_start(w, njps);
+}
+
+/* The same with the pledge given its derived context (RFC 9031 Appendix
+ * B) instead of the PSK, which it then never sees. */
+static void world_init_okm(world_t *w, uint8_t njps, uint8_t *okm)
+{
+    world_cfg(w);
+    CHECK_EQ(cj_hex(PID_OKM, okm, CJ_OSCORE_OKM_LEN), CJ_OSCORE_OKM_LEN);
+    memset(w->cfg.psk, 0, sizeof w->cfg.psk);
+    w->cfg.okm = okm;
+    world_boot(w);
+    world_start(w, njps);
 }
 
 /* Poll once; returns the datagram length (copied to req). */
@@ -502,7 +578,7 @@ TEST(pledge_drops_attacks_while_joining)
         pr.id_context = pid;
         pr.id_context_len = sizeof pid;
         pr.has_id_context = true;
-        CHECK_EQ(cj_oscore_ctx_derive(&wrong, &pr), CJ_OK);
+        CHECK_EQ(test_derive(&wrong, &pr), CJ_OK);
         wrong.replay.valid = false;
     }
     {
@@ -1806,3 +1882,108 @@ TEST(pledge_timeouts_saturate)
     CHECK(w.p.acked);
     CHECK(cj_pledge_next_timer(&w.p) > w.now);
 }
+
+/* ---- RFC 9031 Appendix B: the context given, not derived ------------------ */
+
+/* cj_pledge_okm() yields the context a PSK pledge derives, and a pledge
+ * given it (no PSK) joins as in Appendix A. */
+TEST(pledge_okm_appendix_b)
+{
+    static world_t a, b;
+    static uint8_t okm[CJ_OSCORE_OKM_LEN];
+    const cj_pledge_key_t *keys;
+    uint8_t ra[BUF], rb[BUF], pa[BUF], pb[BUF];
+    cj_oscore_req_t bind;
+    size_t na, nb;
+    int ka, kb;
+
+#if CJ_OSCORE_DERIVE
+    {
+        uint8_t mine[CJ_OSCORE_OKM_LEN];
+        CHECK_EQ(cj_pledge_okm(pid, sizeof pid, psk, mine), CJ_OK);
+        CHECK_HEX(mine, sizeof mine, PID_OKM);
+    }
+#endif
+    world_init(&a, 1);
+    world_init_okm(&b, 1, okm);
+    CHECK_MEM(b.p.osc.sender_key, CJ_OSCORE_KEY_LEN, a.p.osc.sender_key,
+              CJ_OSCORE_KEY_LEN);
+    CHECK_MEM(b.p.osc.recipient_key, CJ_OSCORE_KEY_LEN,
+              a.p.osc.recipient_key, CJ_OSCORE_KEY_LEN);
+    CHECK_MEM(b.p.osc.common_iv, CJ_OSCORE_NONCE_LEN, a.p.osc.common_iv,
+              CJ_OSCORE_NONCE_LEN);
+    CHECK_MEM(b.p.osc.id_context, b.p.osc.id_context_len, pid, sizeof pid);
+    CHECK_MEM(okm, CJ_OSCORE_KEY_LEN, a.p.osc.sender_key, CJ_OSCORE_KEY_LEN);
+
+    /* the first Join Requests open to the same plaintext under the JRC's
+     * PSK-derived context */
+    CHECK_EQ(cj_pledge_start(&a.p, a.now), CJ_OK);
+    CHECK_EQ(cj_pledge_start(&b.p, b.now), CJ_OK);
+    na = poll_send(&a, ra);
+    nb = poll_send(&b, rb);
+    ka = jrc_open(&a.jrc, ra, na, &bind, pa, sizeof pa);
+    kb = jrc_open(&b.jrc, rb, nb, &bind, pb, sizeof pb);
+    CHECK(ka > 4 && kb > 4);
+    if (ka > 4 && kb > 4) {
+        cj_coap_msg_t ma, mb;
+        CHECK_EQ(cj_coap_parse(&ma, pa, (size_t)ka), CJ_OK);
+        CHECK_EQ(cj_coap_parse(&mb, pb, (size_t)kb), CJ_OK);
+        CHECK_MEM(mb.payload, mb.payload_len, ma.payload, ma.payload_len);
+    }
+    CHECK_EQ(piv_of(rb, nb), piv_of(ra, na));
+
+    /* and b joins (its own attempt, answered as in Appendix A) */
+    world_init_okm(&b, 1, okm);
+    join_appx_a(&b);
+    CHECK_EQ(cj_pledge_get_state(&b.p), CJ_PLEDGE_JOINED);
+    CHECK_EQ(cj_pledge_keys(&b.p, &keys), 1);
+    CHECK_HEX(keys[0].key, 16, APPX_A_KEY);
+
+    CHECK_EQ(cj_pledge_okm(pid, 0, psk, okm), CJ_ERR_INVALID);
+    CHECK_EQ(cj_pledge_okm(NULL, sizeof pid, psk, okm), CJ_ERR_INVALID);
+    CHECK_EQ(cj_pledge_okm(pid, sizeof pid, NULL, okm), CJ_ERR_INVALID);
+    CHECK_EQ(cj_pledge_okm(pid, CJ_OSCORE_MAX_ID_CONTEXT + 1, psk, okm),
+             CJ_ERR_INVALID);
+#if !CJ_OSCORE_DERIVE
+    /* nothing to derive with in this build */
+    CHECK_EQ(cj_pledge_okm(pid, sizeof pid, psk, okm), CJ_ERR_INVALID);
+#endif
+}
+
+#if CJ_PLEDGE_RECOVERY
+/* Recovery derives R2 || ID1 from the PSK; a pledge given its context
+ * cannot, so the 4.01 is dropped as one that does not verify, and the
+ * pledge keeps the pledge identifier and writes no R2/R3. */
+TEST(pledge_okm_no_recovery)
+{
+    static world_t w;
+    static uint8_t okm[CJ_OSCORE_OKM_LEN];
+    uint8_t resp[BUF];
+    uint8_t r2[8] = {0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7};
+    uint64_t piv1;
+    size_t r;
+
+    world_init_okm(&w, 2, okm);
+    r = recovery_401(&w, r2, resp, &piv1);
+    if (r == 0)
+        return;
+    expect_dropped(&w, resp, r);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_JOINING);
+    CHECK_MEM(w.p.osc.id_context, w.p.osc.id_context_len, pid, sizeof pid);
+    for (unsigned i = 0; i < CJ_MEM_COUNTERS; i++)
+        CHECK(!w.mem.used[i] ||
+              w.mem.ids[i] != w.cfg.counter_base + CJ_PLEDGE_CTR_R2);
+}
+#endif
+
+#if !CJ_OSCORE_DERIVE
+/* This build cannot derive a context: a configuration without one is
+ * refused. */
+TEST(pledge_light_needs_okm)
+{
+    static world_t w;
+    world_cfg(&w);
+    w.cfg.okm = NULL;
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &w.mem.port), CJ_ERR_INVALID);
+}
+#endif

@@ -644,6 +644,35 @@ static void engines_join_request_through_proxy(void)
  * -> Join Proxy -> JRC -> Join Proxy -> pledge, ending JOINED with the
  * key and short identifier the JRC handed out.  The JRC engine is not
  * pledge-side code; it is linked into the test image only to answer. */
+/* RFC 9031 Appendix B on the target: a pledge given its derived context
+ * (cj_pledge_okm(), as a provisioning tool computes it) holds the context
+ * a pledge derives from the PSK. */
+static void pledge_okm_context(void)
+{
+    static const uint8_t pid[8] = {0x02, 0, 0, 0, 0, 0, 0, 0x03};
+    static cj_pledge_t q;
+    static uint8_t okm[CJ_OSCORE_OKM_LEN];
+    cj_pledge_cfg_t pc;
+
+    memset(&g_plat_state, 0, sizeof g_plat_state);
+    memset(&pc, 0, sizeof pc);
+    pc.pledge_id = pid;
+    pc.pledge_id_len = sizeof pid;
+    memcpy(pc.psk, ms, 16);
+    CHECK_EQ(cj_pledge_init(&g_pledge, &pc, &g_plat), CJ_OK);
+    CHECK_EQ(cj_pledge_okm(pid, sizeof pid, ms, okm), CJ_OK);
+    memset(pc.psk, 0, sizeof pc.psk);
+    pc.okm = okm;
+    memset(&g_plat_state, 0, sizeof g_plat_state);
+    CHECK_EQ(cj_pledge_init(&q, &pc, &g_plat), CJ_OK);
+    CHECK(memcmp(q.osc.sender_key, g_pledge.osc.sender_key,
+                 CJ_OSCORE_KEY_LEN) == 0);
+    CHECK(memcmp(q.osc.recipient_key, g_pledge.osc.recipient_key,
+                 CJ_OSCORE_KEY_LEN) == 0);
+    CHECK(memcmp(q.osc.common_iv, g_pledge.osc.common_iv,
+                 CJ_OSCORE_NONCE_LEN) == 0);
+}
+
 static cj_jrc_t g_jrc;
 /* Stack reached while the pledge handles its Join Response, from the top
  * of the stack (so main's and this test's frames are included). */
@@ -788,6 +817,7 @@ static const struct {
     {"coap_build_parse_c4", coap_build_parse_c4},
     {"engines_join_request_through_proxy", engines_join_request_through_proxy},
     {"engines_full_join", engines_full_join},
+    {"pledge_okm_context", pledge_okm_context},
 };
 
 int main(void)
