@@ -17,9 +17,10 @@
 #       pledge still joins.
 #   (b) (a) again with a PostgreSQL registry (tests/pg-server.sh).
 #   (e) two JRC instances on that PostgreSQL registry, each behind its
-#       own JP; 100 pledges join through both at once; JRC A is killed
-#       (SIGKILL, not restarted) when a third joined, and the pledges
-#       that were waiting on it start again through the other JP: every
+#       own JP; 100 pledges join through both; once 20 joined JRC A is
+#       stopped, the other 80 start, and when B answered its half A is
+#       killed (SIGKILL, not restarted): the pledges that were waiting on
+#       it start again through the other JP: every
 #       pledge joins, no short id twice, the registry agrees, no nonce
 #       of a pledge context protects two ciphertexts across both JRCs.
 #   (c) `jrc rekey` with 50 `cojp pledge --serve` nodes: every node ends
@@ -247,13 +248,18 @@ two_jrcs() {
         pid[$1]=$!
         via[$1]=$2
     }
-    for ((i = 0; i < n; i++)); do
+    # wave 1: 20 pledges through both; once they joined, JRC A stops
+    # (SIGSTOP) and wave 2 starts, so that half of it waits on A when A
+    # is killed (SIGKILL) after B answered its half
+    local wave=1 first=20 stopped_at=0
+    for ((i = 0; i < first; i++)); do
         if [ $((i % 2)) -eq 0 ]; then launch $i "$pa"; else launch $i "$pb"; fi
     done
     while [ $n_done -lt $n ] && [ $((SECONDS - start)) -lt $JOIN_DEADLINE ]; do
         local running
         running=" $(jobs -pr | tr '\n' ' ') "
         for ((i = 0; i < n; i++)); do
+            [ -n "${pid[$i]:-}" ] || continue
             [ "${done_[$i]:-0}" -eq 1 ] && continue
             [[ $running == *" ${pid[$i]} "* ]] && continue
             if wait "${pid[$i]}"; then
@@ -263,10 +269,17 @@ two_jrcs() {
                 launch "$i" "$pb" # gave up: try again through B's JP
             fi
         done
-        if [ $killed -eq 0 ] && [ $n_done -ge $((n / 3)) ]; then
+        if [ $wave -eq 1 ] && [ $n_done -ge $first ]; then
+            kill -STOP "$a_pid"
+            for ((i = first; i < n; i++)); do
+                if [ $((i % 2)) -eq 0 ]; then launch $i "$pa"; else launch $i "$pb"; fi
+            done
+            wave=2 stopped_at=$SECONDS
+        elif [ $wave -eq 2 ] && { [ $n_done -ge $((first + (n - first) / 2)) ] ||
+            [ $((SECONDS - stopped_at)) -ge 15 ]; }; then
             kill -KILL "$a_pid"
             wait "$a_pid" 2>/dev/null
-            killed=1
+            killed=1 wave=3
             # the pledges still waiting on A start again through B's JP
             # (their state files keep their sequence numbers)
             for ((i = 0; i < n; i++)); do
@@ -283,7 +296,7 @@ two_jrcs() {
                 moved=$((moved + 1))
                 launch "$i" "$pb"
             done
-            echo "     SIGKILL to JRC A after $n_done joined; $moved pledges moved to B's JP"
+            echo "     SIGKILL to JRC A (stopped) after $n_done joined; $moved pledges moved to B's JP"
         fi
         sleep 0.1
     done
