@@ -306,8 +306,8 @@ static const char SQL_BLACKLIST[] =
 #define PL_QUEUE_MAX 64
 #define KNOWN_MAX 512
 
-/* A pledge row a batch holds locked (SELECT ... FOR UPDATE in
- * accept_piv) under the ID Context ctx (ctx_len 0: the pledge id): no
+/* A pledge row a batch holds locked (SELECT ... FOR UPDATE by its lookup
+ * or accept_piv) under the ID Context ctx (ctx_len 0: the pledge id): no
  * other transaction can change it until the batch ends, so its sequence
  * number reservation and lease are what this batch last made them, and
  * writes to it need no answer (they cannot miss the row). */
@@ -490,6 +490,10 @@ static bool pl_send(cj_pg_t *s, const char *sql, const params_t *p,
 {
     int k = prep_find(s, sql), ok;
 
+    if (s->pl_n == PL_QUEUE_MAX) { /* pl_queue() syncs before that */
+        set_err(s, "", "too many statements queued");
+        return false;
+    }
     if (k >= 0) {
         char name[16];
         snprintf(name, sizeof name, "cj%d", k);
