@@ -71,7 +71,7 @@ static void usage(FILE *f)
             "         [--lease-hours N] [--ack-timeout MS] [--slots N] [--log json|text]\n"
             "  rekey  --db DB [--k2 HEX]  queue a network-wide K2 rotation\n"
             "  evict  --db DB --pledge ID queue an eviction\n"
-            "  derive --pledge ID --psk HEX [--json]\n"
+            "  derive --pledge ID (--psk HEX | --db DB) [--json]\n"
             "         the pledge's OSCORE context, to provision instead of its PSK\n"
             "\n"
             "Run 'cojp jrc COMMAND --help' for details.\n");
@@ -286,24 +286,44 @@ static int jrc_derive(int argc, char **argv)
 {
     static const char *cmd = "cojp jrc derive";
     static const struct option opts[] = {
-        OPT_PLEDGE, {"psk", required_argument, NULL, 'k'},
+        OPT_PLEDGE, {"psk", required_argument, NULL, 'k'}, OPT_DB,
         {"json", no_argument, NULL, 'j'}, OPT_HELP, OPT_END};
     uint8_t okm[CJ_OSCORE_OKM_LEN];
     char h[2 * CJ_OSCORE_OKM_LEN + 1], hid[2 * CJ_JRC_MAX_ID + 1];
     jrc_args_t a;
     int rc = jrc_opts(&a, argc, argv, cmd, opts,
-                      "usage: cojp jrc derive --pledge ID --psk HEX [--json]\n"
+                      "usage: cojp jrc derive --pledge ID (--psk HEX | --db DB) [--json]\n"
                       "The OSCORE context the pledge of this identifier and PSK derives\n"
                       "(RFC 9031 section 7.3): Sender Key, Recipient Key and Common IV,\n"
                       "90 hex digits.  Provisioned into the pledge instead of its PSK\n"
                       "('cojp pledge --okm', cj_pledge_cfg_t.okm; RFC 9031 Appendix B),\n"
-                      "the device needs no key derivation.  The JRC keeps the PSK.\n",
+                      "the device needs no key derivation.  The JRC keeps the PSK: with\n"
+                      "--db it is read from the registry.\n",
                       false);
 
     if (rc >= 0)
         return rc;
-    if (!a.id_len || !a.psk_len)
-        return cj_fail(2, cmd, "--pledge and --psk are required");
+    if (!a.id_len || !a.psk_len == !a.db)
+        return cj_fail(2, cmd, "--pledge and one of --psk or --db are required");
+    if (a.db) {
+        cj_jrc_pledge_t rec;
+        const cj_jrc_store_t *st;
+        cj_reg_t *r;
+        if ((rc = open_reg(&r, a.db, true, cmd)))
+            return rc;
+        st = cj_reg_store(r);
+        rc = st->lookup(st->ctx, a.id, (size_t)a.id_len, &rec);
+        if (rc == CJ_OK)
+            memcpy(a.psk, rec.psk, sizeof a.psk);
+        cj_crypto_wipe(&rec, sizeof rec);
+        if (rc == CJ_ERR_NOTFOUND) {
+            cj_reg_close(r);
+            return cj_fail(1, cmd, "pledge %s is not provisioned",
+                           cj_hex_fmt(hid, a.id, (size_t)a.id_len));
+        }
+        if ((rc = close_reg(r, cmd, rc, "read the registry")) != 0)
+            return rc;
+    }
     rc = cj_pledge_okm(a.id, (size_t)a.id_len, a.psk, okm);
     cj_crypto_wipe(a.psk, sizeof a.psk);
     if (rc != CJ_OK)

@@ -104,6 +104,10 @@ lw=0500000000000001
 "$COJP" jrc add --db "$DB" --pledge $lw --psk "$PSK" || bad "jrc add $lw"
 okm=$("$COJP" jrc derive --pledge $lw --psk "$PSK")
 check "jrc derive prints 90 hex digits" sh -c "echo '$okm' | grep -qE '^[0-9a-f]{90}$'"
+check "jrc derive --db reads the PSK from the registry" \
+    test "$("$COJP" jrc derive --pledge $lw --db "$DB")" = "$okm"
+check "jrc derive --db: an unknown pledge is an error" \
+    sh -c "! '$COJP' jrc derive --pledge 05ffffffffffffff --db '$DB' 2>/dev/null"
 "$COJP" jrc derive --pledge $lw --psk "$PSK" --json >"$T/derive.json"
 check "jrc derive --json: keys and IV make up the same context" json "$T/derive.json" \
     "d['sender_key']+d['recipient_key']+d['common_iv']==d['okm']=='$okm' and d['pledge']=='$lw'"
@@ -233,6 +237,7 @@ usage_case "pledge without --psk or --okm" pledge --id 01 --proxy "[::1]:5683"
 usage_case "pledge short okm" pledge --id 01 --okm 0011 --proxy "[::1]:5683"
 usage_case "jrc derive without --psk" jrc derive --pledge 01
 usage_case "jrc derive bad PSK" jrc derive --pledge 01 --psk 00
+usage_case "jrc derive with --psk and --db" jrc derive --pledge 01 --psk "$PSK" --db "$DB"
 usage_case "pledge bad hex id" pledge --id xyz --psk "$PSK" --proxy "[::1]:5683"
 usage_case "pledge short PSK" pledge --id 01 --psk 00112233 --proxy "[::1]:5683"
 usage_case "pledge bad proxy address" pledge --id 01 --psk "$PSK" --proxy "[fe80::1%nosuchif0]:5683"
