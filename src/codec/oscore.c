@@ -583,11 +583,15 @@ static bool id_equal(const uint8_t *a, size_t alen, const uint8_t *b,
  * message's type, MID and token and options picked by class.  Protect
  * then appends the plaintext and seals it in place; unprotect opened the
  * ciphertext in place before and appends the inner payload.  msg is only
- * written when unprotecting. */
-static int xcode(cj_oscore_ctx_t *ctx, const cj_oscore_req_t *req,
-                 bool new_piv, bool seal, uint8_t *msg, size_t len,
-                 uint8_t *out, size_t cap, cj_oscore_req_t *req_out)
+ * written when unprotecting.  The four operations of cojp/oscore.h are
+ * inline wrappers around this one function, so a firmware carries a
+ * single copy of the argument passing. */
+int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
+                    uint8_t *out, size_t cap, cj_oscore_req_t *req_out,
+                    const cj_oscore_req_t *req, unsigned mode)
 {
+    const bool seal = mode & CJ_OSCORE_SEAL;
+    const bool new_piv = mode & CJ_OSCORE_NEW_PIV;
     /* Outer code of a protected message (sections 4.2 and 4.1.3.5): a
      * request is POST (FETCH with Observe), a response 2.04 (2.05 with
      * Observe). */
@@ -806,40 +810,4 @@ fail:
     if (!seal)
         cj_crypto_wipe(pt, pt_len);
     return rc;
-}
-
-int cj_oscore_protect_request(cj_oscore_ctx_t *ctx, const uint8_t *coap,
-                              size_t len, uint8_t *out, size_t cap,
-                              cj_oscore_req_t *req)
-{
-    /* Protect reads coap and never writes it. */
-    return xcode(ctx, NULL, true, true, (uint8_t *)(uintptr_t)coap, len, out,
-                 cap, req);
-}
-
-int cj_oscore_protect_response(cj_oscore_ctx_t *ctx,
-                               const cj_oscore_req_t *req, bool new_piv,
-                               const uint8_t *coap, size_t len, uint8_t *out,
-                               size_t cap)
-{
-    if (req == NULL)
-        return CJ_ERR_INVALID;
-    return xcode(ctx, req, new_piv, true, (uint8_t *)(uintptr_t)coap, len,
-                 out, cap, NULL);
-}
-
-int cj_oscore_unprotect_request(cj_oscore_ctx_t *ctx, uint8_t *msg,
-                                size_t len, uint8_t *out, size_t cap,
-                                cj_oscore_req_t *req)
-{
-    return xcode(ctx, NULL, false, false, msg, len, out, cap, req);
-}
-
-int cj_oscore_unprotect_response(cj_oscore_ctx_t *ctx,
-                                 const cj_oscore_req_t *req, uint8_t *msg,
-                                 size_t len, uint8_t *out, size_t cap)
-{
-    if (req == NULL)
-        return CJ_ERR_INVALID;
-    return xcode(ctx, req, false, false, msg, len, out, cap, NULL);
 }
