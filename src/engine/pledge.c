@@ -870,7 +870,7 @@ static void separate_ack(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         return;
     for (unsigned i = p->retransmits; i <= p->max_retransmit; i++) {
         now = add_sat(now, t);
-        t = t >> 63 ? CJ_TIME_NEVER - 1 : t << 1; /* doubled, saturating */
+        t = add_sat(t, t); /* doubled, saturating */
     }
     p->acked = true;
     p->timer = now;
