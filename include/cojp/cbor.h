@@ -90,14 +90,25 @@ typedef struct cj_cbor_dec {
     const uint8_t *end; /* one past the last byte */
 } cj_cbor_dec_t;
 
-void cj_cbor_dec_init(cj_cbor_dec_t *d, const uint8_t *buf, size_t len);
+static inline void cj_cbor_dec_init(cj_cbor_dec_t *d, const uint8_t *buf,
+                                    size_t len)
+{
+    d->p = buf;
+    d->end = len ? buf + len : buf; /* no arithmetic on a NULL buffer */
+}
 
 /* True when every byte was consumed. */
-bool cj_cbor_dec_done(const cj_cbor_dec_t *d);
+static inline bool cj_cbor_dec_done(const cj_cbor_dec_t *d)
+{
+    return d->p == d->end;
+}
 
 /* Major type of the next item (CJ_CBOR_UINT..CJ_CBOR_SIMPLE), or
  * CJ_ERR_TRUNCATED at the end of the input. */
-int cj_cbor_peek_type(const cj_cbor_dec_t *d);
+static inline int cj_cbor_peek_type(const cj_cbor_dec_t *d)
+{
+    return d->p == d->end ? CJ_ERR_TRUNCATED : *d->p >> 5;
+}
 
 /* Typed readers: on success return CJ_OK and advance past the item; on
  * failure return CJ_ERR_TYPE (other type), CJ_ERR_RANGE (value does not

@@ -144,22 +144,6 @@ int cj_cbor_enc_finish(const cj_cbor_enc_t *e)
 
 /* ---- decoder ---------------------------------------------------------- */
 
-void cj_cbor_dec_init(cj_cbor_dec_t *d, const uint8_t *buf, size_t len)
-{
-    d->p = buf;
-    d->end = len ? buf + len : buf; /* no arithmetic on a NULL buffer */
-}
-
-bool cj_cbor_dec_done(const cj_cbor_dec_t *d)
-{
-    return d->p == d->end;
-}
-
-int cj_cbor_peek_type(const cj_cbor_dec_t *d)
-{
-    return d->p == d->end ? CJ_ERR_TRUNCATED : *d->p >> 5;
-}
-
 /* Well-formed UTF-8 as RFC 3629 section 4 defines it, which RFC 8949
  * section 3.1 requires of text strings: no overlong forms, no surrogates
  * (U+D800..U+DFFF), nothing above U+10FFFF.  A lead byte C2..F4 starts a
