@@ -523,11 +523,10 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
     if (rc == CJ_OK) {
         if (r[2] == pair_check(r[0], r[1])) {
             /* the nonces are stored big-endian */
-            for (unsigned i = CJ_PLEDGE_RECOVERY_NONCE_LEN; i-- > 0;) {
-                p->pair[i] = (uint8_t)r[0];
-                p->pair[i + CJ_PLEDGE_RECOVERY_NONCE_LEN] = (uint8_t)r[1];
-                r[0] >>= 8;
-                r[1] >>= 8;
+            for (unsigned i = 2 * CJ_PLEDGE_RECOVERY_NONCE_LEN; i-- > 0;) {
+                uint64_t *v = &r[i / CJ_PLEDGE_RECOVERY_NONCE_LEN];
+                p->pair[i] = (uint8_t)*v;
+                *v >>= 8;
             }
             p->has_pair = true;
         }
