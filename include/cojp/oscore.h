@@ -84,6 +84,8 @@ typedef struct cj_oscore_ctx {
     uint8_t sender_id[CJ_OSCORE_MAX_ID];
     uint8_t recipient_id[CJ_OSCORE_MAX_ID];
     uint8_t id_context[CJ_OSCORE_MAX_ID_CONTEXT];
+    /* persistence and sequence number: one block up to replay, which
+     * cj_oscore_ctx_rederive() carries over as it is */
     uint32_t ssn_counter_id;
     const cj_platform_t *platform; /* NULL: no persistence */
     uint64_t ssn;          /* next sender sequence number to use */

@@ -36,6 +36,18 @@
 #if CJ_OSCORE_SSN_PERSIST_STEP < 1
 #error "CJ_OSCORE_SSN_PERSIST_STEP must be at least 1"
 #endif
+/* cj_oscore_ctx_rederive() copies ssn_counter_id .. ssn_reserved as one
+ * block ending where replay starts. */
+_Static_assert(offsetof(cj_oscore_ctx_t, ssn_counter_id) <
+                       offsetof(cj_oscore_ctx_t, platform) &&
+                   offsetof(cj_oscore_ctx_t, platform) <
+                       offsetof(cj_oscore_ctx_t, ssn) &&
+                   offsetof(cj_oscore_ctx_t, ssn) <
+                       offsetof(cj_oscore_ctx_t, ssn_reserved) &&
+                   offsetof(cj_oscore_ctx_t, ssn_reserved) <
+                       offsetof(cj_oscore_ctx_t, replay),
+               "rederive's block of the context is out of order");
+
 #if CJ_COAP_MAX_OPTIONS > 127
 #error "put_opts() indexes its option table with 8 bits"
 #endif
@@ -288,18 +300,18 @@ int cj_oscore_ctx_rederive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
     rc = cj_oscore_ctx_derive(&fresh, p);
     if (rc == CJ_OK) {
         fresh.send_kid_context = ctx->send_kid_context;
-        fresh.platform = ctx->platform;
-        fresh.ssn_counter_id = ctx->ssn_counter_id;
-        /* The sequence number keeps counting: with persistence attached
+        /* Persistence and sequence number (one block of the context).
+         * The sequence number keeps counting: with persistence attached
          * the new context shares the old one's counter, and restarting
          * at 0 would make a later reboot restore a mark that does not
          * cover the numbers used before the change (Appendix B.1.1).  A
          * fresh Sender Key would make reuse harmless, but one counter
          * that only grows needs no such argument.  The replay window is
          * the new context's own: empty. */
-        fresh.ssn = ctx->ssn;
-        fresh.ssn_reserved = ctx->ssn_reserved;
-        cj_crypto_wipe(ctx, sizeof *ctx);
+        memcpy(&fresh.ssn_counter_id, &ctx->ssn_counter_id,
+               offsetof(cj_oscore_ctx_t, replay) -
+                   offsetof(cj_oscore_ctx_t, ssn_counter_id));
+        /* every byte of the old context is overwritten */
         memcpy(ctx, &fresh, sizeof *ctx);
     }
     cj_crypto_wipe(&fresh, sizeof fresh);
