@@ -38,6 +38,14 @@
 #include "cojp/pledge.h"
 
 #define EV_BIT(e) ((uint16_t)(1u << (e)))
+
+_Static_assert(offsetof(cj_pledge_t, keys) ==
+                       offsetof(cj_pledge_t, old_keys) +
+                           sizeof(cj_pledge_keyset_t) &&
+                   offsetof(cj_pledge_t, new_keys) ==
+                       offsetof(cj_pledge_t, keys) +
+                           sizeof(cj_pledge_keyset_t),
+               "keys_switch() moves old_keys, keys and new_keys as one");
 #define HOUR_MS UINT64_C(3600000)
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -249,8 +257,10 @@ static CJ_NOINLINE void set_wipe(cj_pledge_keyset_t *s)
  * previous one stays for reception until the guard time is over. */
 static CJ_NOINLINE void keys_switch(cj_pledge_t *p, uint64_t now)
 {
-    p->old_keys = p->keys;
-    p->keys = p->new_keys;
+    /* old_keys = keys and keys = new_keys in one move (the three sets
+     * are consecutive members of one type, without padding) */
+    memmove((uint8_t *)p + offsetof(cj_pledge_t, old_keys),
+            (uint8_t *)p + offsetof(cj_pledge_t, keys), 2 * sizeof p->keys);
     set_wipe(&p->new_keys);
     p->old_keys_expire = add_sat(now, p->rekey_guard_ms);
 }
