@@ -39,6 +39,10 @@
 
 #define EV_BIT(e) ((uint16_t)(1u << (e)))
 
+_Static_assert(offsetof(cj_pledge_t, resp) ==
+                   offsetof(cj_pledge_t, last_key) +
+                       sizeof(((cj_pledge_t *)0)->last_key),
+               "the response cache is stored with one copy");
 _Static_assert(offsetof(cj_pledge_t, keys) ==
                        offsetof(cj_pledge_t, old_keys) +
                            sizeof(cj_pledge_keyset_t) &&
@@ -910,9 +914,15 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     cj_oscore_req_t req;
     cj_coap_msg_t in;
     cj_cojp_config_t c;
-    /* what identifies a retransmission: MID, Partial IV, tag */
-    uint8_t key[sizeof p->last_key];
-    uint8_t resp[CJ_PLEDGE_RESP_MAX];
+    /* what identifies a retransmission (MID, Partial IV, tag) and the
+     * response, laid out like last_key and resp for one copy */
+    struct {
+        uint8_t key[sizeof p->last_key];
+        uint8_t resp[CJ_PLEDGE_RESP_MAX];
+    } nx;
+    _Static_assert(sizeof nx == sizeof nx.key + sizeof nx.resp,
+                   "key and resp of nx are adjacent");
+    uint8_t *key = nx.key, *resp = nx.resp;
     uint8_t type, code = CJ_COAP_CHANGED;
     uint16_t mid;
     bool request, expired = false;
@@ -940,7 +950,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         if (type > CJ_COAP_NON || ov.piv_len == 0 ||
             m->payload_len < CJ_OSCORE_TAG_LEN)
             return 0;
-        memset(key, 0, sizeof key);
+        memset(key, 0, sizeof nx.key);
         key[0] = (uint8_t)(mid >> 8);
         key[1] = (uint8_t)mid;
         key[2] = (uint8_t)ov.piv_len; /* at most CJ_OSCORE_MAX_PIV_LEN */
@@ -949,7 +959,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
                m->payload + m->payload_len - CJ_OSCORE_TAG_LEN,
                CJ_OSCORE_TAG_LEN);
         if (p->has_last && type == CJ_COAP_CON &&
-            memcmp(key, p->last_key, sizeof key) == 0 &&
+            memcmp(key, p->last_key, sizeof nx.key) == 0 &&
             cj_addr_equal(from, &p->last_from)) {
             emit(out, p->resp, p->resp_len, from);
             return out->len ? 1 : 0;
@@ -1023,7 +1033,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         rc = cj_coap_build_finish(&b);
         if (rc >= 0)
             rc = cj_oscore_protect_response(&p->osc, &req, false, plain,
-                                            (size_t)rc, resp, sizeof resp);
+                                            (size_t)rc, resp, sizeof nx.resp);
         if (rc < 0 || replay_commit(p, &before) != CJ_OK) {
             cj_crypto_wipe(&c, sizeof c);
             return drop(p, &before, out);
@@ -1040,11 +1050,11 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     if (request) {
         if (type != CJ_COAP_CON)
             p->mid = (uint16_t)(p->mid + 1u);
-        memcpy(p->resp, resp, (size_t)rc);
+        memcpy((uint8_t *)p + offsetof(cj_pledge_t, last_key), &nx,
+               sizeof nx.key + (size_t)rc);
         p->resp_len = (uint16_t)rc;
         p->has_last = type == CJ_COAP_CON;
         memcpy(&p->last_from, from, sizeof p->last_from);
-        memcpy(p->last_key, key, sizeof key);
         emit(out, p->resp, p->resp_len, from);
         if (expired) {
             /* Lease 0 (section 8.4.4): stop using the identifier,
