@@ -90,14 +90,25 @@ typedef struct cj_cbor_dec {
     const uint8_t *end; /* one past the last byte */
 } cj_cbor_dec_t;
 
-void cj_cbor_dec_init(cj_cbor_dec_t *d, const uint8_t *buf, size_t len);
+static inline void cj_cbor_dec_init(cj_cbor_dec_t *d, const uint8_t *buf,
+                                    size_t len)
+{
+    d->p = buf;
+    d->end = len ? buf + len : buf; /* no arithmetic on a NULL buffer */
+}
 
 /* True when every byte was consumed. */
-bool cj_cbor_dec_done(const cj_cbor_dec_t *d);
+static inline bool cj_cbor_dec_done(const cj_cbor_dec_t *d)
+{
+    return d->p == d->end;
+}
 
 /* Major type of the next item (CJ_CBOR_UINT..CJ_CBOR_SIMPLE), or
  * CJ_ERR_TRUNCATED at the end of the input. */
-int cj_cbor_peek_type(const cj_cbor_dec_t *d);
+static inline int cj_cbor_peek_type(const cj_cbor_dec_t *d)
+{
+    return d->p == d->end ? CJ_ERR_TRUNCATED : *d->p >> 5;
+}
 
 /* Typed readers: on success return CJ_OK and advance past the item; on
  * failure return CJ_ERR_TYPE (other type), CJ_ERR_RANGE (value does not
@@ -108,14 +119,30 @@ int cj_cbor_get_uint(cj_cbor_dec_t *d, uint64_t *v);
 int cj_cbor_get_int(cj_cbor_dec_t *d, int64_t *v);
 /* Major type 1 argument n (value -1 - n) over the whole 64-bit range. */
 int cj_cbor_get_nint_arg(cj_cbor_dec_t *d, uint64_t *n);
-int cj_cbor_get_bstr(cj_cbor_dec_t *d, const uint8_t **p, size_t *n);
+/* A string or container of major type mt (CJ_CBOR_BSTR .. CJ_CBOR_MAP):
+ * *n is its length or count, *p (unless p is NULL) where its body
+ * starts.  The byte string, array and map readers below are this one
+ * with a fixed type. */
+int cj_cbor_get_sized(cj_cbor_dec_t *d, int mt, const uint8_t **p,
+                      size_t *n);
+static inline int cj_cbor_get_bstr(cj_cbor_dec_t *d, const uint8_t **p,
+                                   size_t *n)
+{
+    return cj_cbor_get_sized(d, CJ_CBOR_BSTR, p, n);
+}
 /* Checks that the text is well-formed UTF-8 (CJ_ERR_MALFORMED if not). */
 int cj_cbor_get_tstr(cj_cbor_dec_t *d, const char **s, size_t *n);
 /* Enter an array/map: *count is the number of elements (pairs for a
  * map); the cursor moves to the first element.  Counts larger than the
  * remaining input could hold are CJ_ERR_TRUNCATED. */
-int cj_cbor_get_array(cj_cbor_dec_t *d, size_t *count);
-int cj_cbor_get_map(cj_cbor_dec_t *d, size_t *pairs);
+static inline int cj_cbor_get_array(cj_cbor_dec_t *d, size_t *count)
+{
+    return cj_cbor_get_sized(d, CJ_CBOR_ARRAY, NULL, count);
+}
+static inline int cj_cbor_get_map(cj_cbor_dec_t *d, size_t *pairs)
+{
+    return cj_cbor_get_sized(d, CJ_CBOR_MAP, NULL, pairs);
+}
 int cj_cbor_get_bool(cj_cbor_dec_t *d, bool *v);
 int cj_cbor_get_null(cj_cbor_dec_t *d);
 

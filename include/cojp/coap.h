@@ -171,7 +171,10 @@ void cj_coap_build_opt_str(cj_coap_builder_t *b, uint16_t num, const char *s);
 /* Payload marker and payload.  An empty payload writes nothing. */
 void cj_coap_build_payload(cj_coap_builder_t *b, const uint8_t *p, size_t n);
 /* Message length (>= 0) or the sticky error. */
-int cj_coap_build_finish(const cj_coap_builder_t *b);
+static inline int cj_coap_build_finish(const cj_coap_builder_t *b)
+{
+    return b->err ? b->err : (int)b->len;
+}
 
 /* Encode one option's delta/length header and value at out, given the
  * previous option number; returns bytes written or CJ_ERR_NOSPACE.  Used

@@ -87,6 +87,8 @@ typedef struct cj_oscore_ctx {
     uint8_t sender_id[CJ_OSCORE_MAX_ID];
     uint8_t recipient_id[CJ_OSCORE_MAX_ID];
     uint8_t id_context[CJ_OSCORE_MAX_ID_CONTEXT];
+    /* persistence and sequence number: one block up to replay, which
+     * cj_oscore_ctx_rederive() carries over as it is */
     uint32_t ssn_counter_id;
     const cj_platform_t *platform; /* NULL: no persistence */
     uint64_t ssn;          /* next sender sequence number to use */
@@ -173,40 +175,77 @@ int cj_oscore_option_decode(const uint8_t *val, size_t len,
 int cj_oscore_option_encode(uint8_t *out, size_t cap,
                             const cj_oscore_option_t *o);
 
+/* The one entry point of the four operations below: protect (mode
+ * CJ_OSCORE_SEAL, with CJ_OSCORE_NEW_PIV for a fresh Partial IV) or
+ * unprotect (mode 0) the CoAP message msg[0..len) into out[0..cap), a
+ * request when req is NULL, else a response to the request bound in
+ * *req.  *req_out (may be NULL) receives the message's own binding.  msg
+ * is only written when unprotecting.  Use the wrappers. */
+#define CJ_OSCORE_SEAL 1u
+#define CJ_OSCORE_NEW_PIV 2u
+int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
+                    uint8_t *out, size_t cap, cj_oscore_req_t *req_out,
+                    const cj_oscore_req_t *req, unsigned mode);
+
 /* Protect a request (section 8.1).  coap[0..len) is the unprotected
  * message; the OSCORE message (outer code POST, or FETCH when the inner
  * request carries Observe) goes to out.  Uses and advances the sender
  * sequence number.  *req receives the binding for the response.  Returns
  * the OSCORE message length. */
-int cj_oscore_protect_request(cj_oscore_ctx_t *ctx, const uint8_t *coap,
-                              size_t len, uint8_t *out, size_t cap,
-                              cj_oscore_req_t *req);
+static inline int cj_oscore_protect_request(cj_oscore_ctx_t *ctx,
+                                            const uint8_t *coap, size_t len,
+                                            uint8_t *out, size_t cap,
+                                            cj_oscore_req_t *req)
+{
+    /* Protect reads coap and never writes it. */
+    return cj_oscore_xcode(ctx, (uint8_t *)(uintptr_t)coap, len, out, cap,
+                           req, NULL, CJ_OSCORE_SEAL | CJ_OSCORE_NEW_PIV);
+}
 
 /* Unprotect a request (section 8.2) whose OSCORE option matched this
  * context (the caller looked it up by kid / kid context).  msg is
  * modified.  Checks the replay window before decryption and updates it
  * only after the tag verified.  Returns the unprotected message length;
  * *req receives the binding for the response. */
-int cj_oscore_unprotect_request(cj_oscore_ctx_t *ctx, uint8_t *msg,
-                                size_t len, uint8_t *out, size_t cap,
-                                cj_oscore_req_t *req);
+static inline int cj_oscore_unprotect_request(cj_oscore_ctx_t *ctx,
+                                              uint8_t *msg, size_t len,
+                                              uint8_t *out, size_t cap,
+                                              cj_oscore_req_t *req)
+{
+    return cj_oscore_xcode(ctx, msg, len, out, cap, req, NULL, 0);
+}
 
 /* Protect a response (section 8.3) to the request bound in *req.  With
  * new_piv the response carries its own Partial IV from this context's
  * sequence number (and kid context when send_kid_context is set);
  * otherwise it reuses the request nonce and the OSCORE option is empty.
  * Outer code 2.04 (2.05 with Observe). */
-int cj_oscore_protect_response(cj_oscore_ctx_t *ctx,
-                               const cj_oscore_req_t *req, bool new_piv,
-                               const uint8_t *coap, size_t len, uint8_t *out,
-                               size_t cap);
+static inline int cj_oscore_protect_response(cj_oscore_ctx_t *ctx,
+                                             const cj_oscore_req_t *req,
+                                             bool new_piv,
+                                             const uint8_t *coap, size_t len,
+                                             uint8_t *out, size_t cap)
+{
+    if (req == NULL)
+        return CJ_ERR_INVALID;
+    return cj_oscore_xcode(ctx, (uint8_t *)(uintptr_t)coap, len, out, cap,
+                           NULL, req,
+                           new_piv ? CJ_OSCORE_SEAL | CJ_OSCORE_NEW_PIV
+                                   : CJ_OSCORE_SEAL);
+}
 
 /* Unprotect a response (section 8.4) to the request bound in *req.  msg
  * is modified.  A response carrying its own Partial IV is checked against
  * and recorded in the replay window. */
-int cj_oscore_unprotect_response(cj_oscore_ctx_t *ctx,
-                                 const cj_oscore_req_t *req, uint8_t *msg,
-                                 size_t len, uint8_t *out, size_t cap);
+static inline int cj_oscore_unprotect_response(cj_oscore_ctx_t *ctx,
+                                               const cj_oscore_req_t *req,
+                                               uint8_t *msg, size_t len,
+                                               uint8_t *out, size_t cap)
+{
+    if (req == NULL)
+        return CJ_ERR_INVALID;
+    return cj_oscore_xcode(ctx, msg, len, out, cap, NULL, req, 0);
+}
 
 /* Replay window primitives (section 7.4), exposed so an engine can test
  * a Partial IV before deciding which context to spend work on. */

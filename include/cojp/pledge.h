@@ -377,9 +377,10 @@ typedef struct cj_pledge {
 
     /* installed parameters */
     cj_pledge_jp_t joined;   /* JP and network id that joined */
+    /* in this order: a switch moves keys and new_keys down by one */
+    cj_pledge_keyset_t old_keys; /* rx only until old_keys_expire */
     cj_pledge_keyset_t keys;     /* in use for tx (and rx) */
     cj_pledge_keyset_t new_keys; /* installed for rx, not yet for tx */
-    cj_pledge_keyset_t old_keys; /* rx only until old_keys_expire */
     uint8_t short_id[CJ_COJP_SHORT_ID_LEN];
     uint8_t jrc_address[CJ_COJP_JRC_ADDRESS_LEN];
     uint8_t blacklist[CJ_COJP_MAX_BLACKLIST][CJ_PLEDGE_MAX_BLACKLIST_ID];

@@ -144,22 +144,6 @@ int cj_cbor_enc_finish(const cj_cbor_enc_t *e)
 
 /* ---- decoder ---------------------------------------------------------- */
 
-void cj_cbor_dec_init(cj_cbor_dec_t *d, const uint8_t *buf, size_t len)
-{
-    d->p = buf;
-    d->end = len ? buf + len : buf; /* no arithmetic on a NULL buffer */
-}
-
-bool cj_cbor_dec_done(const cj_cbor_dec_t *d)
-{
-    return d->p == d->end;
-}
-
-int cj_cbor_peek_type(const cj_cbor_dec_t *d)
-{
-    return d->p == d->end ? CJ_ERR_TRUNCATED : *d->p >> 5;
-}
-
 /* Well-formed UTF-8 as RFC 3629 section 4 defines it, which RFC 8949
  * section 3.1 requires of text strings: no overlong forms, no surrogates
  * (U+D800..U+DFFF), nothing above U+10FFFF.  A lead byte C2..F4 starts a
@@ -304,39 +288,26 @@ int cj_cbor_get_int(cj_cbor_dec_t *d, int64_t *v)
 
 /* A string or container: its length or count, which rd bounded by the
  * remaining input, so it fits size_t. */
-static int get_sized(cj_cbor_dec_t *d, int mt, const uint8_t **p, size_t *n)
+int cj_cbor_get_sized(cj_cbor_dec_t *d, int mt, const uint8_t **p, size_t *n)
 {
+    const uint8_t *s;
     uint64_t a;
-    int r = take(d, mt, &a, p);
-    if (r == CJ_OK)
+    int r = take(d, mt, &a, &s);
+    if (r == CJ_OK) {
         *n = (size_t)a;
+        if (p != NULL)
+            *p = s;
+    }
     return r;
-}
-
-int cj_cbor_get_bstr(cj_cbor_dec_t *d, const uint8_t **p, size_t *n)
-{
-    return get_sized(d, CJ_CBOR_BSTR, p, n);
 }
 
 int cj_cbor_get_tstr(cj_cbor_dec_t *d, const char **s, size_t *n)
 {
     const uint8_t *p;
-    int r = get_sized(d, CJ_CBOR_TSTR, &p, n);
+    int r = cj_cbor_get_sized(d, CJ_CBOR_TSTR, &p, n);
     if (r == CJ_OK)
         *s = (const char *)p;
     return r;
-}
-
-int cj_cbor_get_array(cj_cbor_dec_t *d, size_t *count)
-{
-    const uint8_t *s;
-    return get_sized(d, CJ_CBOR_ARRAY, &s, count);
-}
-
-int cj_cbor_get_map(cj_cbor_dec_t *d, size_t *pairs)
-{
-    const uint8_t *s;
-    return get_sized(d, CJ_CBOR_MAP, &s, pairs);
 }
 
 /* false, true (simple values 20, 21) or null (22); the cursor only moves

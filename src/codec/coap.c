@@ -378,8 +378,3 @@ void cj_coap_build_payload(cj_coap_builder_t *b, const uint8_t *p, size_t n)
     put(b, &marker, !b->has_payload, p, n);
     b->has_payload = true;
 }
-
-int cj_coap_build_finish(const cj_coap_builder_t *b)
-{
-    return b->err ? b->err : (int)b->len;
-}

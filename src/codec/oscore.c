@@ -36,6 +36,18 @@
 #if CJ_OSCORE_SSN_PERSIST_STEP < 1
 #error "CJ_OSCORE_SSN_PERSIST_STEP must be at least 1"
 #endif
+/* cj_oscore_ctx_rederive() copies ssn_counter_id .. ssn_reserved as one
+ * block ending where replay starts. */
+_Static_assert(offsetof(cj_oscore_ctx_t, ssn_counter_id) <
+                       offsetof(cj_oscore_ctx_t, platform) &&
+                   offsetof(cj_oscore_ctx_t, platform) <
+                       offsetof(cj_oscore_ctx_t, ssn) &&
+                   offsetof(cj_oscore_ctx_t, ssn) <
+                       offsetof(cj_oscore_ctx_t, ssn_reserved) &&
+                   offsetof(cj_oscore_ctx_t, ssn_reserved) <
+                       offsetof(cj_oscore_ctx_t, replay),
+               "rederive's block of the context is out of order");
+
 #if CJ_COAP_MAX_OPTIONS > 127
 #error "put_opts() indexes its option table with 8 bits"
 #endif
@@ -301,18 +313,18 @@ int cj_oscore_ctx_rederive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
     rc = cj_oscore_ctx_derive(&fresh, p);
     if (rc == CJ_OK) {
         fresh.send_kid_context = ctx->send_kid_context;
-        fresh.platform = ctx->platform;
-        fresh.ssn_counter_id = ctx->ssn_counter_id;
-        /* The sequence number keeps counting: with persistence attached
+        /* Persistence and sequence number (one block of the context).
+         * The sequence number keeps counting: with persistence attached
          * the new context shares the old one's counter, and restarting
          * at 0 would make a later reboot restore a mark that does not
          * cover the numbers used before the change (Appendix B.1.1).  A
          * fresh Sender Key would make reuse harmless, but one counter
          * that only grows needs no such argument.  The replay window is
          * the new context's own: empty. */
-        fresh.ssn = ctx->ssn;
-        fresh.ssn_reserved = ctx->ssn_reserved;
-        cj_crypto_wipe(ctx, sizeof *ctx);
+        memcpy(&fresh.ssn_counter_id, &ctx->ssn_counter_id,
+               offsetof(cj_oscore_ctx_t, replay) -
+                   offsetof(cj_oscore_ctx_t, ssn_counter_id));
+        /* every byte of the old context is overwritten */
         memcpy(ctx, &fresh, sizeof *ctx);
     }
     cj_crypto_wipe(&fresh, sizeof fresh);
@@ -596,11 +608,15 @@ static bool id_equal(const uint8_t *a, size_t alen, const uint8_t *b,
  * message's type, MID and token and options picked by class.  Protect
  * then appends the plaintext and seals it in place; unprotect opened the
  * ciphertext in place before and appends the inner payload.  msg is only
- * written when unprotecting. */
-static int xcode(cj_oscore_ctx_t *ctx, const cj_oscore_req_t *req,
-                 bool new_piv, bool seal, uint8_t *msg, size_t len,
-                 uint8_t *out, size_t cap, cj_oscore_req_t *req_out)
+ * written when unprotecting.  The four operations of cojp/oscore.h are
+ * inline wrappers around this one function, so a firmware carries a
+ * single copy of the argument passing. */
+int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
+                    uint8_t *out, size_t cap, cj_oscore_req_t *req_out,
+                    const cj_oscore_req_t *req, unsigned mode)
 {
+    const bool seal = mode & CJ_OSCORE_SEAL;
+    const bool new_piv = mode & CJ_OSCORE_NEW_PIV;
     /* Outer code of a protected message (sections 4.2 and 4.1.3.5): a
      * request is POST (FETCH with Observe), a response 2.04 (2.05 with
      * Observe). */
@@ -819,40 +835,4 @@ fail:
     if (!seal)
         cj_crypto_wipe(pt, pt_len);
     return rc;
-}
-
-int cj_oscore_protect_request(cj_oscore_ctx_t *ctx, const uint8_t *coap,
-                              size_t len, uint8_t *out, size_t cap,
-                              cj_oscore_req_t *req)
-{
-    /* Protect reads coap and never writes it. */
-    return xcode(ctx, NULL, true, true, (uint8_t *)(uintptr_t)coap, len, out,
-                 cap, req);
-}
-
-int cj_oscore_protect_response(cj_oscore_ctx_t *ctx,
-                               const cj_oscore_req_t *req, bool new_piv,
-                               const uint8_t *coap, size_t len, uint8_t *out,
-                               size_t cap)
-{
-    if (req == NULL)
-        return CJ_ERR_INVALID;
-    return xcode(ctx, req, new_piv, true, (uint8_t *)(uintptr_t)coap, len,
-                 out, cap, NULL);
-}
-
-int cj_oscore_unprotect_request(cj_oscore_ctx_t *ctx, uint8_t *msg,
-                                size_t len, uint8_t *out, size_t cap,
-                                cj_oscore_req_t *req)
-{
-    return xcode(ctx, NULL, false, false, msg, len, out, cap, req);
-}
-
-int cj_oscore_unprotect_response(cj_oscore_ctx_t *ctx,
-                                 const cj_oscore_req_t *req, uint8_t *msg,
-                                 size_t len, uint8_t *out, size_t cap)
-{
-    if (req == NULL)
-        return CJ_ERR_INVALID;
-    return xcode(ctx, req, false, false, msg, len, out, cap, NULL);
 }

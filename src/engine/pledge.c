@@ -38,6 +38,18 @@
 #include "cojp/pledge.h"
 
 #define EV_BIT(e) ((uint16_t)(1u << (e)))
+
+_Static_assert(offsetof(cj_pledge_t, resp) ==
+                   offsetof(cj_pledge_t, last_key) +
+                       sizeof(((cj_pledge_t *)0)->last_key),
+               "the response cache is stored with one copy");
+_Static_assert(offsetof(cj_pledge_t, keys) ==
+                       offsetof(cj_pledge_t, old_keys) +
+                           sizeof(cj_pledge_keyset_t) &&
+                   offsetof(cj_pledge_t, new_keys) ==
+                       offsetof(cj_pledge_t, keys) +
+                           sizeof(cj_pledge_keyset_t),
+               "keys_switch() moves old_keys, keys and new_keys as one");
 #define HOUR_MS UINT64_C(3600000)
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -286,8 +298,10 @@ static CJ_NOINLINE void set_wipe(cj_pledge_keyset_t *s)
  * previous one stays for reception until the guard time is over. */
 static CJ_NOINLINE void keys_switch(cj_pledge_t *p, uint64_t now)
 {
-    p->old_keys = p->keys;
-    p->keys = p->new_keys;
+    /* old_keys = keys and keys = new_keys in one move (the three sets
+     * are consecutive members of one type, without padding) */
+    memmove((uint8_t *)p + offsetof(cj_pledge_t, old_keys),
+            (uint8_t *)p + offsetof(cj_pledge_t, keys), 2 * sizeof p->keys);
     set_wipe(&p->new_keys);
     p->old_keys_expire = add_sat(now, p->rekey_guard_ms);
 }
@@ -564,11 +578,10 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
     if (rc == CJ_OK) {
         if (r[2] == pair_check(r[0], r[1])) {
             /* the nonces are stored big-endian */
-            for (unsigned i = CJ_PLEDGE_RECOVERY_NONCE_LEN; i-- > 0;) {
-                p->pair[i] = (uint8_t)r[0];
-                p->pair[i + CJ_PLEDGE_RECOVERY_NONCE_LEN] = (uint8_t)r[1];
-                r[0] >>= 8;
-                r[1] >>= 8;
+            for (unsigned i = 2 * CJ_PLEDGE_RECOVERY_NONCE_LEN; i-- > 0;) {
+                uint64_t *v = &r[i / CJ_PLEDGE_RECOVERY_NONCE_LEN];
+                p->pair[i] = (uint8_t)*v;
+                *v >>= 8;
             }
             p->has_pair = true;
         }
@@ -924,7 +937,7 @@ static void separate_ack(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         return;
     for (unsigned i = p->retransmits; i <= p->max_retransmit; i++) {
         now = add_sat(now, t);
-        t = t >> 63 ? CJ_TIME_NEVER - 1 : t << 1; /* doubled, saturating */
+        t = add_sat(t, t); /* doubled, saturating */
     }
     p->acked = true;
     p->timer = now;
@@ -955,9 +968,15 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     cj_oscore_req_t req;
     cj_coap_msg_t in;
     cj_cojp_config_t c;
-    /* what identifies a retransmission: MID, Partial IV, tag */
-    uint8_t key[sizeof p->last_key];
-    uint8_t resp[CJ_PLEDGE_RESP_MAX];
+    /* what identifies a retransmission (MID, Partial IV, tag) and the
+     * response, laid out like last_key and resp for one copy */
+    struct {
+        uint8_t key[sizeof p->last_key];
+        uint8_t resp[CJ_PLEDGE_RESP_MAX];
+    } nx;
+    _Static_assert(sizeof nx == sizeof nx.key + sizeof nx.resp,
+                   "key and resp of nx are adjacent");
+    uint8_t *key = nx.key, *resp = nx.resp;
     uint8_t type, code = CJ_COAP_CHANGED;
     uint16_t mid;
     bool request, expired = false;
@@ -985,7 +1004,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         if (type > CJ_COAP_NON || ov.piv_len == 0 ||
             m->payload_len < CJ_OSCORE_TAG_LEN)
             return 0;
-        memset(key, 0, sizeof key);
+        memset(key, 0, sizeof nx.key);
         key[0] = (uint8_t)(mid >> 8);
         key[1] = (uint8_t)mid;
         key[2] = (uint8_t)ov.piv_len; /* at most CJ_OSCORE_MAX_PIV_LEN */
@@ -994,7 +1013,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
                m->payload + m->payload_len - CJ_OSCORE_TAG_LEN,
                CJ_OSCORE_TAG_LEN);
         if (p->has_last && type == CJ_COAP_CON &&
-            memcmp(key, p->last_key, sizeof key) == 0 &&
+            memcmp(key, p->last_key, sizeof nx.key) == 0 &&
             cj_addr_equal(from, &p->last_from)) {
             emit(out, p->resp, p->resp_len, from);
             return out->len ? 1 : 0;
@@ -1068,7 +1087,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         rc = cj_coap_build_finish(&b);
         if (rc >= 0)
             rc = cj_oscore_protect_response(&p->osc, &req, false, plain,
-                                            (size_t)rc, resp, sizeof resp);
+                                            (size_t)rc, resp, sizeof nx.resp);
         if (rc < 0 || replay_commit(p, &before) != CJ_OK) {
             cj_crypto_wipe(&c, sizeof c);
             return drop(p, &before, out);
@@ -1085,11 +1104,11 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     if (request) {
         if (type != CJ_COAP_CON)
             p->mid = (uint16_t)(p->mid + 1u);
-        memcpy(p->resp, resp, (size_t)rc);
+        memcpy((uint8_t *)p + offsetof(cj_pledge_t, last_key), &nx,
+               sizeof nx.key + (size_t)rc);
         p->resp_len = (uint16_t)rc;
         p->has_last = type == CJ_COAP_CON;
         memcpy(&p->last_from, from, sizeof p->last_from);
-        memcpy(p->last_key, key, sizeof key);
         emit(out, p->resp, p->resp_len, from);
         if (expired) {
             /* Lease 0 (section 8.4.4): stop using the identifier,
