@@ -47,6 +47,13 @@ _Static_assert(offsetof(cj_oscore_ctx_t, ssn_counter_id) <
                    offsetof(cj_oscore_ctx_t, ssn_reserved) <
                        offsetof(cj_oscore_ctx_t, replay),
                "rederive's block of the context is out of order");
+/* OKM_IN_ORDER: the derived material is one run of the context, in the
+ * order of cj_oscore_okm()'s output, so it is copied in one piece. */
+_Static_assert(offsetof(cj_oscore_ctx_t, recipient_key) ==
+                       offsetof(cj_oscore_ctx_t, sender_key) + CJ_OSCORE_KEY_LEN &&
+                   offsetof(cj_oscore_ctx_t, common_iv) ==
+                       offsetof(cj_oscore_ctx_t, recipient_key) + CJ_OSCORE_KEY_LEN,
+               "sender key, recipient key and common IV are one run");
 
 #if CJ_COAP_MAX_OPTIONS > 127
 #error "put_opts() indexes its option table with 8 bits"
@@ -226,11 +233,8 @@ int cj_oscore_ctx_derive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
     int rc = ctx_params(ctx, p);
 
     if (rc == CJ_OK && p->okm != NULL) {
-        memcpy(ctx->sender_key, p->okm, CJ_OSCORE_KEY_LEN);
-        memcpy(ctx->recipient_key, p->okm + CJ_OSCORE_KEY_LEN,
-               CJ_OSCORE_KEY_LEN);
-        memcpy(ctx->common_iv, p->okm + 2 * CJ_OSCORE_KEY_LEN,
-               CJ_OSCORE_NONCE_LEN);
+        memcpy((uint8_t *)ctx + offsetof(cj_oscore_ctx_t, sender_key), p->okm,
+               CJ_OSCORE_OKM_LEN); /* OKM_IN_ORDER */
         return CJ_OK;
     }
 #if CJ_OSCORE_DERIVE
@@ -265,11 +269,9 @@ int cj_oscore_okm(const cj_oscore_params_t *p, uint8_t okm[CJ_OSCORE_OKM_LEN])
     if (okm == NULL)
         return CJ_ERR_INVALID;
     rc = cj_oscore_ctx_derive(&c, p);
-    if (rc == CJ_OK) {
-        memcpy(okm, c.sender_key, CJ_OSCORE_KEY_LEN);
-        memcpy(okm + CJ_OSCORE_KEY_LEN, c.recipient_key, CJ_OSCORE_KEY_LEN);
-        memcpy(okm + 2 * CJ_OSCORE_KEY_LEN, c.common_iv, CJ_OSCORE_NONCE_LEN);
-    }
+    if (rc == CJ_OK)
+        memcpy(okm, (const uint8_t *)&c + offsetof(cj_oscore_ctx_t, sender_key),
+               CJ_OSCORE_OKM_LEN); /* OKM_IN_ORDER */
     cj_crypto_wipe(&c, sizeof c);
     return rc;
 }
