@@ -1574,3 +1574,42 @@ void ss_jrc_restart_repeat(const ss_backend_t *b)
     b->close(db);
     cleanup(b);
 }
+
+void ss_okm_kept_and_migrated(const ss_backend_t *b, const char *drop_v4_sql,
+                              const char *bad_okm_sql)
+{
+    const cj_jrc_store_t *st;
+    cj_jrc_pledge_t r;
+    uint8_t id[8], psk[16], okm[CJ_OSCORE_OKM_LEN];
+    void *db;
+
+    b->fresh();
+    db = ss_open(b);
+    st = b->store(db);
+    ss_add_n(b, db, 2);
+    ss_make_id(id, 1);
+    ss_make_psk(psk, 1);
+    CHECK_EQ(cj_jrc_pledge_okm(psk, id, 8, okm), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK(r.has_okm);
+    CHECK(memcmp(r.okm, okm, sizeof okm) == 0);
+    if (b->begin) {
+        CHECK_EQ(b->begin(db), CJ_OK);
+        memset(&r, 0, sizeof r);
+        CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+        CHECK(r.has_okm && memcmp(r.okm, okm, sizeof okm) == 0);
+        CHECK_EQ(b->commit(db), CJ_OK);
+    }
+    CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges WHERE length(okm) = 45"), 2);
+    CHECK(b->sql_try(db, drop_v4_sql));
+    b->close(db);
+    db = ss_open(b);
+    st = b->store(db);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"), 4);
+    CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges WHERE okm IS NULL"), 2);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK(!r.has_okm);
+    CHECK(!b->sql_try(db, bad_okm_sql));
+    b->close(db);
+    cleanup(b);
+}

@@ -196,6 +196,12 @@ void ss_pending_ops_fifo(const ss_backend_t *b);
 void ss_two_engines(const ss_backend_t *b);
 void ss_migration_2_to_3(const ss_backend_t *b);
 void ss_repeat_cache(const ss_backend_t *b);
+/* Schema 4: derived OSCORE material written with the PSK, read back by
+ * lookup (in a group transaction too); drop_v4_sql turns the registry
+ * back into version 3, bad_okm_sql stores material of a wrong length
+ * (which the schema must refuse). */
+void ss_okm_kept_and_migrated(const ss_backend_t *b, const char *drop_v4_sql,
+                              const char *bad_okm_sql);
 void ss_jrc_restart_repeat(const ss_backend_t *b);
 
 #endif

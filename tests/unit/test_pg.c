@@ -185,39 +185,10 @@ PG_TEST(pg_batch_two_engines_alternate) { ss_two_engines(batched()); }
  * have none until then, and lookup says so (the engine derives on load). */
 PG_TEST(pg_okm_kept_and_migrated)
 {
-    cj_pg_t *db;
-    const cj_jrc_store_t *st;
-    cj_jrc_pledge_t r;
-    uint8_t id[8], psk[16], okm[CJ_OSCORE_OKM_LEN];
-
-    fresh();
-    db = ss_open(&pgb);
-    st = cj_pg_store(db);
-    ss_add_n(&pgb, db, 2);
-    ss_make_id(id, 1);
-    ss_make_psk(psk, 1);
-    CHECK_EQ(cj_jrc_pledge_okm(psk, id, 8, okm), CJ_OK);
-    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
-    CHECK(r.has_okm);
-    CHECK(memcmp(r.okm, okm, sizeof okm) == 0);
-    CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
-    memset(&r, 0, sizeof r);
-    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
-    CHECK(r.has_okm && memcmp(r.okm, okm, sizeof okm) == 0);
-    CHECK_EQ(cj_pg_commit(db), CJ_OK);
-    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE length(okm) = 45"), 2);
-    CHECK(sql_try(db, "ALTER TABLE pledges DROP COLUMN okm;"
-                      " DELETE FROM schema_version WHERE version = 4"));
-    cj_pg_close(db);
-    db = ss_open(&pgb);
-    st = cj_pg_store(db);
-    CHECK_EQ(sql_int(db, "SELECT max(version) FROM schema_version"), 4);
-    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE okm IS NULL"), 2);
-    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
-    CHECK(!r.has_okm);
-    /* the schema refuses material of another length */
-    CHECK(!sql_try(db, "UPDATE pledges SET okm = '\\x00'::bytea"));
-    cj_pg_close(db);
+    ss_okm_kept_and_migrated(batched(),
+                             "ALTER TABLE pledges DROP COLUMN okm;"
+                             " DELETE FROM schema_version WHERE version = 4",
+                             "UPDATE pledges SET okm = '\\x00'::bytea");
 }
 
 PG_TEST(pg_schema_create_and_reopen)

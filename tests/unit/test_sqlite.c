@@ -360,37 +360,10 @@ TEST(sqlite_batch_deferred_lease_unique)
  * then, and lookup says so (the engine derives on load). */
 TEST(sqlite_okm_kept_and_migrated)
 {
-    cj_sqlite_t *db;
-    const cj_jrc_store_t *st;
-    cj_jrc_pledge_t r;
-    uint8_t id[8], psk[16], okm[CJ_OSCORE_OKM_LEN];
-
-    tmp_setup();
-    db = ss_open(&sq);
-    st = cj_sqlite_store(db);
-    ss_add_n(&sq, db, 2);
-    ss_make_id(id, 1);
-    ss_make_psk(psk, 1);
-    CHECK_EQ(cj_jrc_pledge_okm(psk, id, 8, okm), CJ_OK);
-    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
-    CHECK(r.has_okm);
-    CHECK(memcmp(r.okm, okm, sizeof okm) == 0);
-    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE"
-                         " length(okm) = 45"),
-             2);
-    CHECK(sql_try(db, "ALTER TABLE pledges DROP COLUMN okm;"
-                      " DELETE FROM schema_version WHERE version = 4"));
-    cj_sqlite_close(db);
-    db = ss_open(&sq);
-    st = cj_sqlite_store(db);
-    CHECK_EQ(sql_int(db, "SELECT max(version) FROM schema_version"), 4);
-    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE okm IS NULL"), 2);
-    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
-    CHECK(!r.has_okm);
-    /* the schema refuses material of another length */
-    CHECK(!sql_try(db, "UPDATE pledges SET okm = zeroblob(44) WHERE seq = 2"));
-    cj_sqlite_close(db);
-    tmp_cleanup();
+    ss_okm_kept_and_migrated(&sq,
+                             "ALTER TABLE pledges DROP COLUMN okm;"
+                             " DELETE FROM schema_version WHERE version = 4",
+                             "UPDATE pledges SET okm = zeroblob(44) WHERE seq = 2");
 }
 
 /* Two processes on one file (two handles here): ids never collide. */
