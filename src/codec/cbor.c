@@ -84,8 +84,7 @@ void cj_cbor_put_nint_arg(cj_cbor_enc_t *e, uint64_t n)
     put_head(e, CJ_CBOR_NINT, n);
 }
 
-static void put_str(cj_cbor_enc_t *e, unsigned mt, const void *p,
-                           size_t n)
+static void put_str(cj_cbor_enc_t *e, unsigned mt, const void *p, size_t n)
 {
     put_head(e, mt, n);
     emit(e, p, n);
