@@ -962,6 +962,33 @@ static void on_synced(void *arg, int fd, uint64_t mono)
     release(arg, false);
 }
 
+/* The pledge ids named in the OSCORE 'kid context' of the received
+ * datagrams (Join Requests name the pledge, RFC 9031 section 8.1.1),
+ * for the registry to read those rows at once. */
+static void prefetch(jrc_run_t *r, int got)
+{
+    const uint8_t *ids[CJ_NET_BATCH];
+    uint8_t lens[CJ_NET_BATCH];
+    size_t n = 0;
+
+    for (int k = 0; k < got; k++) {
+        const cj_net_dgram_t *d = &r->rx[k];
+        cj_coap_msg_t m;
+        cj_coap_opt_t o;
+        cj_oscore_option_t ov;
+        if (d->truncated || cj_coap_parse(&m, d->buf, d->len) != CJ_OK ||
+            cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o) != 1 ||
+            cj_oscore_option_decode(o.val, o.len, &ov) != CJ_OK ||
+            !ov.has_kid_context || ov.kid_context_len == 0 ||
+            ov.kid_context_len > CJ_JRC_MAX_ID)
+            continue;
+        ids[n] = ov.kid_context;
+        lens[n++] = (uint8_t)ov.kid_context_len;
+    }
+    /* a failure loses the batch: its commit fails below */
+    (void)cj_reg_prefetch(r->reg, ids, lens, n);
+}
+
 static void on_readable(void *arg, int fd, uint64_t mono)
 {
     jrc_run_t *r = arg;
@@ -988,6 +1015,8 @@ static void on_readable(void *arg, int fd, uint64_t mono)
         }
         got = cj_net_recv_batch(fd, r->rx, want);
         more = got == want;
+        if (tx && got > 0 && cj_reg_wants_prefetch(r->reg))
+            prefetch(r, got);
         for (int k = 0; k < got; k++) {
             cj_net_dgram_t *d = &r->rx[k];
             pending_t *p = &g->item[n];

@@ -162,6 +162,11 @@ static const char SQL_LOOKUP[] =
 static const char SQL_LOOKUP_HOLD[] =
     "SELECT " PLEDGE_COLS ", repeat_cache, okm, lease_until FROM pledges"
     " WHERE id = $1::bytea FOR UPDATE";
+/* cj_pg_prefetch(): the rows of several pledges, locked in id order (so
+ * two instances prefetching overlapping sets take the locks alike). */
+static const char SQL_PREFETCH[] =
+    "SELECT " PLEDGE_COLS ", repeat_cache, okm, lease_until FROM pledges"
+    " WHERE id = ANY($1::bytea[]) ORDER BY id FOR UPDATE";
 static const char SQL_LOOKUP_CTX[] =
     "SELECT " PLEDGE_COLS ", repeat_cache, okm FROM pledges"
     " WHERE id_context = $1::bytea";
@@ -324,6 +329,10 @@ typedef struct known {
     int64_t role, joined_at;
     uint16_t repeat_len; /* 0: none (NULL) */
     uint8_t repeat[CJ_STORE_REPEAT_MAX];
+    /* the row as cj_pg_prefetch() read it, for one lookup while the
+     * batch has not changed it (has_rec) */
+    bool has_rec;
+    cj_jrc_pledge_t rec;
 } known_t;
 
 #define D_REPLAY 1u /* replay_* from replay */
@@ -1021,8 +1030,37 @@ typedef struct op {
     params_t prm;
 } op_t;
 
-/* A single-row SELECT of PLEDGE_COLS (op->sql, op->prm) into op->out;
- * with one more column (the lookups), the repeat cache from it. */
+/* Row `row` of a lookup result: PLEDGE_COLS, then (when present) the
+ * repeat cache, the derived material and the lease (*lease, -1: none). */
+static int fetch_row(const PGresult *r, int row, cj_jrc_pledge_t *out,
+                     int64_t *lease)
+{
+    int nf = PQnfields(r);
+
+    if (!read_pledge(r, row, out))
+        return CJ_ERR_STORAGE;
+    if (nf >= 12 && !PQgetisnull(r, row, 11) &&
+        (PQgetlength(r, row, 11) < 0 ||
+         !cj_store_repeat_unpack((const uint8_t *)PQgetvalue(r, row, 11),
+                                 (size_t)PQgetlength(r, row, 11),
+                                 &out->repeat)))
+        return CJ_ERR_STORAGE;
+    /* the stored derived material, when the row has it */
+    if (nf >= 13 && !PQgetisnull(r, row, 12)) {
+        if (!col_blob(r, row, 12, out->okm, sizeof out->okm,
+                      sizeof out->okm, NULL))
+            return CJ_ERR_STORAGE;
+        out->has_okm = true;
+    }
+    *lease = -1;
+    if (nf == 14 && !PQgetisnull(r, row, 13) &&
+        (!col_i64(r, row, 13, lease) || *lease < 0))
+        return CJ_ERR_STORAGE;
+    return CJ_OK;
+}
+
+/* A single-row SELECT (op->sql, op->prm) into op->out, the lease (with
+ * SQL_LOOKUP_HOLD) into op->b. */
 static int u_fetch(cj_pg_t *s, void *arg)
 {
     op_t *o = arg;
@@ -1030,29 +1068,7 @@ static int u_fetch(cj_pg_t *s, void *arg)
     int rc;
     if (r == NULL)
         return failure(s);
-    if (PQntuples(r) == 0)
-        rc = CJ_ERR_NOTFOUND;
-    else
-        rc = read_pledge(r, 0, o->out) ? CJ_OK : CJ_ERR_STORAGE;
-    if (rc == CJ_OK && PQnfields(r) >= 12 && !PQgetisnull(r, 0, 11) &&
-        (PQgetlength(r, 0, 11) < 0 ||
-         !cj_store_repeat_unpack((const uint8_t *)PQgetvalue(r, 0, 11),
-                                 (size_t)PQgetlength(r, 0, 11),
-                                 &o->out->repeat)))
-        rc = CJ_ERR_STORAGE;
-    /* the stored derived material, when the row has it */
-    if (rc == CJ_OK && PQnfields(r) >= 13 && !PQgetisnull(r, 0, 12)) {
-        if (col_blob(r, 0, 12, o->out->okm, sizeof o->out->okm,
-                     sizeof o->out->okm, NULL))
-            o->out->has_okm = true;
-        else
-            rc = CJ_ERR_STORAGE;
-    }
-    /* SQL_LOOKUP_HOLD: the lease into o->b (-1: none) */
-    o->b = -1;
-    if (rc == CJ_OK && PQnfields(r) == 14 && !PQgetisnull(r, 0, 13) &&
-        (!col_i64(r, 0, 13, &o->b) || o->b < 0))
-        rc = CJ_ERR_STORAGE;
+    rc = PQntuples(r) == 0 ? CJ_ERR_NOTFOUND : fetch_row(r, 0, o->out, &o->b);
     PQclear(r);
     return rc;
 }
@@ -1149,6 +1165,7 @@ static bool flush_all(cj_pg_t *s)
 static void mark(cj_pg_t *s, known_t *k, unsigned what)
 {
     k->dirty |= what;
+    k->has_rec = false;
     s->dirty_any = true;
 }
 
@@ -1180,6 +1197,7 @@ static known_t *known_put(cj_pg_t *s, const uint8_t *id, size_t id_len,
         k->dirty = 0;
         k->role = k->joined_at = 0;
         k->repeat_len = 0;
+        k->has_rec = false;
     }
     memcpy(k->id, id, id_len);
     k->id_len = (uint8_t)id_len;
@@ -1218,7 +1236,14 @@ static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
     p_bytes(&o.prm, id, id_len);
     if (((cj_pg_t *)ctx)->pl) {
         cj_pg_t *s = ctx;
+        known_t *k = known_find(s, id, id_len);
         int r;
+        if (k != NULL && k->has_rec && k->dirty == 0) {
+            /* read and locked by cj_pg_prefetch(), unchanged since */
+            *out = k->rec;
+            k->has_rec = false;
+            return CJ_OK;
+        }
         if (!held_begin(s))
             return CJ_ERR_STORAGE;
         o.sql = SQL_LOOKUP_HOLD;
@@ -1966,7 +1991,8 @@ int cj_pg_begin(cj_pg_t *db)
 /* The statements a batch's admissions use, prepared before it starts
  * (a batch runs statements new to the connection unnamed). */
 static const char *const batch_sql[] = {
-    SQL_LOOKUP_HOLD, SQL_LOOKUP_CTX, SQL_REPLAY_OF, SQL_SAVE_REPLAY, SQL_FLUSH,
+    SQL_LOOKUP_HOLD, SQL_PREFETCH, SQL_LOOKUP_CTX, SQL_REPLAY_OF, SQL_SAVE_REPLAY,
+    SQL_FLUSH,
     SQL_CURSOR_LOCK, SQL_FREE_RUN, SQL_EXPIRE_ONE, SQL_CURSOR_SET,
 };
 
@@ -1991,6 +2017,74 @@ int cj_pg_begin_batch(cj_pg_t *db)
     db->pl = true;
     batch_reset(db);
     return CJ_OK;
+}
+
+int cj_pg_prefetch(cj_pg_t *db, const uint8_t *const *ids,
+                   const uint8_t *lens, size_t n)
+{
+    params_t p = {0};
+    PGresult *r;
+    char *arr, *q;
+    size_t want = 0;
+    int rows, rc = CJ_OK;
+
+    if (!db->pl || n == 0)
+        return CJ_OK;
+    if (db->tx_lost || !held_begin(db))
+        return CJ_ERR_STORAGE;
+    /* text form of a bytea[]: {"\\x0011..",...} */
+    for (size_t i = 0; i < n; i++)
+        want += 6 + 2 * (size_t)lens[i];
+    if ((arr = malloc(want + 3)) == NULL)
+        return CJ_OK; /* only a hint: the lookups read the rows */
+    q = arr;
+    *q++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (!cj_store_id_ok(ids[i], lens[i]))
+            continue;
+        if (q > arr + 1)
+            *q++ = ',';
+        memcpy(q, "\"\\\\x", 4); /* opening quote, then bytea hex */
+        q += 4;
+        for (size_t j = 0; j < lens[i]; j++) {
+            static const char hx[] = "0123456789abcdef";
+            *q++ = hx[ids[i][j] >> 4];
+            *q++ = hx[ids[i][j] & 15];
+        }
+        *q++ = '"';
+    }
+    *q++ = '}';
+    *q = '\0';
+    p.val[0] = arr;
+    p.len[0] = 0;
+    p.fmt[0] = 0;
+    p.n = 1;
+    r = exec(db, SQL_PREFETCH, &p);
+    free(arr);
+    if (r == NULL)
+        return CJ_ERR_STORAGE; /* the batch is lost (not in a savepoint) */
+    rows = PQntuples(r);
+    for (int i = 0; i < rows && rc == CJ_OK; i++) {
+        cj_jrc_pledge_t rec;
+        int64_t lease;
+        known_t *k;
+
+        rc = fetch_row(r, i, &rec, &lease);
+        if (rc != CJ_OK)
+            break;
+        k = known_put(db, rec.id, rec.id_len, rec.id_context,
+                      rec.id_context_len, cj_store_i64(rec.ssn_reserved),
+                      lease, rec.short_id, &rec.replay);
+        if (k != NULL && k->dirty == 0) {
+            k->rec = rec;
+            k->has_rec = true;
+        }
+        cj_crypto_wipe(&rec, sizeof rec);
+    }
+    PQclear(r);
+    if (rc != CJ_OK)
+        db->tx_lost = true; /* rows this code could not have written */
+    return rc;
 }
 
 /* End a batch: COMMIT (or ROLLBACK) queued behind its writes. */

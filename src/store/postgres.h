@@ -130,6 +130,13 @@ int cj_pg_begin(cj_pg_t *db);
  * begin and commit only this handle's store calls may use the
  * connection (not cj_pg_raw()). */
 int cj_pg_begin_batch(cj_pg_t *db);
+/* In a batch: lock and read the rows of the n pledges ids[i] (lens[i]
+ * bytes) in one round trip, so that their lookups that follow need none
+ * (each row serves one lookup, while the batch has not written to it).
+ * Unknown ids are skipped.  Outside a batch it does nothing (CJ_OK); a
+ * failure loses the batch (CJ_ERR_STORAGE). */
+int cj_pg_prefetch(cj_pg_t *db, const uint8_t *const *ids,
+                   const uint8_t *lens, size_t n);
 int cj_pg_commit(cj_pg_t *db);
 int cj_pg_rollback(cj_pg_t *db);
 bool cj_pg_in_transaction(const cj_pg_t *db);
