@@ -154,22 +154,23 @@ static const struct {
     " LEFT JOIN LATERAL (SELECT * FROM updates x WHERE x.pledge = p.id"     \
     " ORDER BY x.seq DESC LIMIT 1) u ON true"
 
+/* What a lookup reads: the record, its repeat cache and derived keys. */
+#define LOOKUP_COLS PLEDGE_COLS ", repeat_cache, okm"
+
 static const char SQL_LOOKUP[] =
-    "SELECT " PLEDGE_COLS ", repeat_cache, okm FROM pledges"
-    " WHERE id = $1::bytea";
+    "SELECT " LOOKUP_COLS " FROM pledges WHERE id = $1::bytea";
 /* A batch's lookup locks the row for the rest of the batch (the
  * request is most often admitted right after) and reads its lease. */
 static const char SQL_LOOKUP_HOLD[] =
-    "SELECT " PLEDGE_COLS ", repeat_cache, okm, lease_until FROM pledges"
+    "SELECT " LOOKUP_COLS ", lease_until FROM pledges"
     " WHERE id = $1::bytea FOR UPDATE";
 /* cj_pg_prefetch(): the rows of several pledges, locked in id order (so
  * two instances prefetching overlapping sets take the locks alike). */
 static const char SQL_PREFETCH[] =
-    "SELECT " PLEDGE_COLS ", repeat_cache, okm, lease_until FROM pledges"
+    "SELECT " LOOKUP_COLS ", lease_until FROM pledges"
     " WHERE id = ANY($1::bytea[]) ORDER BY id FOR UPDATE";
 static const char SQL_LOOKUP_CTX[] =
-    "SELECT " PLEDGE_COLS ", repeat_cache, okm FROM pledges"
-    " WHERE id_context = $1::bytea";
+    "SELECT " LOOKUP_COLS " FROM pledges WHERE id_context = $1::bytea";
 /* One statement, so one row lock: the block [returned, returned + $4)
  * goes to this caller alone.  Never lowers a reservation another
  * instance made.  No row while $2 is not the current ID Context. */
@@ -307,9 +308,11 @@ static const char SQL_BLACKLIST[] =
 /* Statements kept prepared per connection; beyond this, unnamed. */
 #define PG_PREP_MAX 64
 
-/* Batches: statements queued before a sync at most; rows remembered. */
+/* Batches: statements queued before a sync at most; rows remembered;
+ * ids one cj_pg_prefetch() reads. */
 #define PL_QUEUE_MAX 64
 #define KNOWN_MAX 512
+#define PG_PREFETCH_MAX 256
 
 /* A pledge row a batch holds locked (SELECT ... FOR UPDATE by its lookup
  * or accept_piv) under the ID Context ctx (ctx_len 0: the pledge id): no
@@ -2022,22 +2025,18 @@ int cj_pg_begin_batch(cj_pg_t *db)
 int cj_pg_prefetch(cj_pg_t *db, const uint8_t *const *ids,
                    const uint8_t *lens, size_t n)
 {
+    /* text form of a bytea[]: {"\\x0011..",...}, 6 + 2 * 8 bytes an id */
+    char arr[2 + PG_PREFETCH_MAX * (6 + 2 * CJ_JRC_MAX_ID) + 1], *q = arr;
     params_t p = {0};
     PGresult *r;
-    char *arr, *q;
-    size_t want = 0;
     int rows, rc = CJ_OK;
 
     if (!db->pl || n == 0)
         return CJ_OK;
     if (db->tx_lost || !held_begin(db))
         return CJ_ERR_STORAGE;
-    /* text form of a bytea[]: {"\\x0011..",...} */
-    for (size_t i = 0; i < n; i++)
-        want += 6 + 2 * (size_t)lens[i];
-    if ((arr = malloc(want + 3)) == NULL)
-        return CJ_OK; /* only a hint: the lookups read the rows */
-    q = arr;
+    if (n > PG_PREFETCH_MAX)
+        n = PG_PREFETCH_MAX; /* the others are read by their lookups */
     *q++ = '{';
     for (size_t i = 0; i < n; i++) {
         if (!cj_store_id_ok(ids[i], lens[i]))
@@ -2060,7 +2059,6 @@ int cj_pg_prefetch(cj_pg_t *db, const uint8_t *const *ids,
     p.fmt[0] = 0;
     p.n = 1;
     r = exec(db, SQL_PREFETCH, &p);
-    free(arr);
     if (r == NULL)
         return CJ_ERR_STORAGE; /* the batch is lost (not in a savepoint) */
     rows = PQntuples(r);

@@ -133,7 +133,7 @@ int cj_pg_begin_batch(cj_pg_t *db);
 /* In a batch: lock and read the rows of the n pledges ids[i] (lens[i]
  * bytes) in one round trip, so that their lookups that follow need none
  * (each row serves one lookup, while the batch has not written to it).
- * Unknown ids are skipped.  Outside a batch it does nothing (CJ_OK); a
+ * Unknown ids are skipped; past the first 256 the lookups read the rows.  Outside a batch it does nothing (CJ_OK); a
  * failure loses the batch (CJ_ERR_STORAGE). */
 int cj_pg_prefetch(cj_pg_t *db, const uint8_t *const *ids,
                    const uint8_t *lens, size_t n);
