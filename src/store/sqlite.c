@@ -229,8 +229,9 @@ static const char *const stmt_sql[S_COUNT] = {
     /* The known row's deferred writes (?2: a PEND_* mask), alone or with
      * the lease a short-id assignment takes (?10, ?11). */
     [S_FLUSH] = "UPDATE pledges SET " PENDING_SET " WHERE id = ?1",
-    /* whether short id ?1 is leased (the partial unique index answers) */
-    [S_PROBE] = "SELECT 1 FROM pledges WHERE short_id = ?1"
+    /* the lowest leased short id at or after ?1 (NULL: none); the
+     * partial unique index answers */
+    [S_PROBE] = "SELECT min(short_id) FROM pledges WHERE short_id >= ?1"
                 " AND lease_until IS NOT NULL",
     [S_TAKE] = "UPDATE pledges SET " PENDING_SET ","
                " short_id = ?10, lease_until = ?11 WHERE id = ?1",
@@ -325,6 +326,7 @@ typedef struct known {
     int64_t cursor;
     bool lease_min_ok;       /* no live lease ends before lease_min */
     int64_t lease_min;
+    int64_t free_lo, free_hi; /* no live lease in [free_lo, free_hi) */
     int changes;             /* sqlite3_total_changes() after our last write */
     /* Writes to the known row not made yet (PEND_*): the row's
      * replay_*, ssn_reserved and the fields below.  They reach the file
@@ -1031,6 +1033,41 @@ static void lease_taken(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
         if (took)
             s->known.pend = 0;
     }
+    if (short_id == s->known.free_lo && short_id < s->known.free_hi)
+        s->known.free_lo++;
+    else if (short_id > s->known.free_lo && short_id < s->known.free_hi)
+        s->known.free_hi = short_id;
+}
+
+/* Whether short id cur is free (no live lease): 1, 0, or CJ_ERR_STORAGE.
+ * Inside the host's transaction, one query finds the run of free ids
+ * that starts at cur (up to the next live lease); the run stays free
+ * until the transaction ends but for the ids this handle takes from it
+ * (lease_taken), so the next assignments at the cursor ask nothing. */
+static int id_free(cj_sqlite_t *s, int64_t cur)
+{
+    sqlite3_stmt *q;
+    int64_t next;
+    int rc;
+
+    if (known_holds(s) && cur >= s->known.free_lo && cur < s->known.free_hi)
+        return 1;
+    if ((q = stmt(s, S_PROBE)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, cur);
+    if ((rc = step_row(s, q)) != CJ_OK)
+        return CJ_ERR_STORAGE; /* an aggregate always has a row */
+    next = sqlite3_column_type(q, 0) == SQLITE_NULL
+               ? CJ_STORE_SHORT_MAX + 1
+               : sqlite3_column_int64(q, 0);
+    done(q);
+    if (next == cur)
+        return 0;
+    if (known_holds(s)) {
+        s->known.free_lo = cur;
+        s->known.free_hi = next;
+    }
+    return 1;
 }
 
 /* The cursor: where the search for a free id starts.  Inside the host's
@@ -1140,22 +1177,17 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
         cur = 1;
 
     /* The cursor itself is free unless the ids wrapped around.  For the
-     * known row, ask the unique index and, when it is free, make the
-     * lease one of the row's deferred writes: inside the transaction no
-     * other writer exists and every other row's writes are made (only
-     * the known row defers), so the answer stays true until the flush.
-     * For any other pledge, take it at once; the unique index refuses
-     * it when it is leased (the failed statement changes nothing). */
+     * known row, ask the unique index (id_free) and, when it is free,
+     * make the lease one of the row's deferred writes: inside the
+     * transaction no other writer exists and every other row's writes
+     * are made (only the known row defers), so the answer stays true
+     * until the flush.  For any other pledge, take it at once; the unique
+     * index refuses it when it is leased (the failed statement changes
+     * nothing). */
     if (!(live && mine == cur) && known_is(s, id, id_len)) {
-        if ((q = stmt(s, S_PROBE)) == NULL)
+        if ((rc = id_free(s, cur)) < 0)
             return CJ_ERR_STORAGE;
-        sqlite3_bind_int64(q, 1, cur);
-        rc = step_row(s, q);
-        if (rc == CJ_OK)
-            done(q); /* leased: search below */
-        else if (rc != CJ_ERR_NOTFOUND)
-            return CJ_ERR_STORAGE;
-        else {
+        if (rc == 1) {
             s->known.lease_until = until;
             s->known.pend |= PEND_LEASE;
             lease_taken(s, id, id_len, until, cur, false);
@@ -1259,6 +1291,7 @@ static int st_record_join(void *ctx, const uint8_t *id, size_t id_len,
         s->known.pend |= PEND_JOIN;
         return CJ_OK;
     }
+    s->known.free_hi = 0; /* the row may hold a lease under another id */
     if ((q = stmt_id(s, S_JOIN, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_int(q, 2, role);
