@@ -184,6 +184,7 @@ void ss_migration_1_to_2(const ss_backend_t *b);
 void ss_same_results_as_memstore(const ss_backend_t *b);
 void ss_short_ids_model(const ss_backend_t *b);
 void ss_short_ids_vs_memstore(const ss_backend_t *b);
+void ss_short_ids_batch_run(const ss_backend_t *b);
 void ss_accept_piv_window(const ss_backend_t *b);
 void ss_durable_across_reopen(const ss_backend_t *b);
 void ss_rollback_leaves_nothing(const ss_backend_t *b);

@@ -15,6 +15,7 @@ TEST(memstore_short_ids_unique_2000_with_expiry)
     ss_short_ids_model(&ss_memstore);
 }
 
+TEST(memstore_short_ids_batch_run) { ss_short_ids_batch_run(&ss_memstore); }
 TEST(memstore_accept_piv_window) { ss_accept_piv_window(&ss_memstore); }
 TEST(memstore_durable_across_reopen) { ss_durable_across_reopen(&ss_memstore); }
 TEST(memstore_jrc_admission) { ss_jrc_admission(&ss_memstore); }

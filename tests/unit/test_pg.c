@@ -151,6 +151,7 @@ static const ss_backend_t *batched(void)
 PG_TEST(pg_same_results_as_memstore) { ss_same_results_as_memstore(&pgb); }
 PG_TEST(pg_short_ids_unique_2000_with_expiry) { ss_short_ids_vs_memstore(&pgb); }
 PG_TEST(pg_short_ids_model) { ss_short_ids_model(&pgb); }
+PG_TEST(pg_short_ids_batch_run) { ss_short_ids_batch_run(&pgb); }
 PG_TEST(pg_accept_piv_window) { ss_accept_piv_window(&pgb); }
 PG_TEST(pg_durable_across_reopen) { ss_durable_across_reopen(&pgb); }
 PG_TEST(pg_rollback_leaves_nothing) { ss_rollback_leaves_nothing(&pgb); }
@@ -169,6 +170,7 @@ PG_TEST(pg_two_engines_alternate) { ss_two_engines(&pgb); }
 PG_TEST(pg_batch_same_results_as_memstore) { ss_same_results_as_memstore(batched()); }
 PG_TEST(pg_batch_short_ids_unique_2000_with_expiry) { ss_short_ids_vs_memstore(batched()); }
 PG_TEST(pg_batch_short_ids_model) { ss_short_ids_model(batched()); }
+PG_TEST(pg_batch_short_ids_batch_run) { ss_short_ids_batch_run(batched()); }
 PG_TEST(pg_batch_accept_piv_window) { ss_accept_piv_window(batched()); }
 PG_TEST(pg_batch_durable_across_reopen) { ss_durable_across_reopen(batched()); }
 PG_TEST(pg_batch_rollback_leaves_nothing) { ss_rollback_leaves_nothing(batched()); }

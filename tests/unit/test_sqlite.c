@@ -107,6 +107,7 @@ static const ss_backend_t sq = {
 TEST(sqlite_same_results_as_memstore) { ss_same_results_as_memstore(&sq); }
 TEST(sqlite_short_ids_unique_2000_with_expiry) { ss_short_ids_model(&sq); }
 TEST(sqlite_short_ids_same_as_memstore) { ss_short_ids_vs_memstore(&sq); }
+TEST(sqlite_short_ids_batch_run) { ss_short_ids_batch_run(&sq); }
 TEST(sqlite_accept_piv_window) { ss_accept_piv_window(&sq); }
 TEST(sqlite_durable_across_reopen) { ss_durable_across_reopen(&sq); }
 TEST(sqlite_rollback_leaves_nothing) { ss_rollback_leaves_nothing(&sq); }
