@@ -1020,8 +1020,6 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         }
         if (p->state != CJ_PLEDGE_JOINED)
             return 0;
-        rc = cj_oscore_unprotect_request(&p->osc, msg, len, out->buf,
-                                         out->cap, &req);
     } else {
         if (p->state != CJ_PLEDGE_JOINING ||
             m->token_len != sizeof p->token ||
@@ -1042,9 +1040,11 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
             return 0; /* recovery not built in: unverifiable (7.3.2) */
 #endif
         }
-        rc = cj_oscore_unprotect_response(&p->osc, &p->req, msg, len,
-                                          out->buf, out->cap);
     }
+    /* Section 8.2 for a request, 8.4 for a response to the one bound in
+     * p->req: one call of the shared entry point. */
+    rc = cj_oscore_xcode(&p->osc, msg, len, out->buf, out->cap,
+                         request ? &req : NULL, request ? NULL : &p->req, 0);
     wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
     if (rc < 0)
         return 0;
