@@ -835,49 +835,53 @@ static void ack_response(cj_out_t *out, uint8_t type, uint16_t mid,
 
 #if CJ_PLEDGE_RECOVERY
 /* Section 8.3.3 / Appendix B.2 step 3: a 4.01 naming R2.  Verified with
- * a context for R2 || ID1; then R3 is drawn and the context becomes
- * R2 || R3 on trial (nothing is written until a response under it
- * verifies: trial_confirm), the durable context and its window staying
- * the fallback (Appendix B.2 step 5). */
-static bool recovery(cj_pledge_t *p, const cj_oscore_option_t *ov,
-                     uint8_t *msg, size_t len, cj_out_t *out)
+ * a context for R2 || ID1 (recovery_ctx(), into tmp); then R3 is drawn
+ * and the context becomes R2 || R3 on trial (recovery_next(); nothing is
+ * written until a response under it verifies: trial_confirm), the
+ * durable context and its window staying the fallback (Appendix B.2
+ * step 5).  id is R2 || ID1, then R2 || R3; ID Contexts travel in the
+ * clear. */
+static CJ_ALWAYS_INLINE bool recovery_ctx(cj_pledge_t *p,
+                                          const cj_oscore_option_t *ov,
+                                          cj_oscore_ctx_t *tmp, uint8_t *id)
 {
-    cj_oscore_ctx_t tmp;
-    /* R2 || ID1, then R2 || R3; ID Contexts travel in the clear */
-    uint8_t id[CJ_OSCORE_MAX_ID_CONTEXT];
     size_t id1_len = p->osc.id_context_len;
-    int rc;
-    bool ok;
 
     if (ov->kid_context_len != CJ_PLEDGE_RECOVERY_NONCE_LEN ||
-        id1_len + CJ_PLEDGE_RECOVERY_NONCE_LEN > sizeof id)
-        return 0;
+        id1_len + CJ_PLEDGE_RECOVERY_NONCE_LEN > CJ_OSCORE_MAX_ID_CONTEXT)
+        return false;
     memcpy(id, ov->kid_context, CJ_PLEDGE_RECOVERY_NONCE_LEN);
     memcpy(id + CJ_PLEDGE_RECOVERY_NONCE_LEN, p->osc.id_context, id1_len);
-    if (derive(p, &tmp, id, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len,
-               false) != CJ_OK)
-        return 0;
+    if (derive(p, tmp, id, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len, false) !=
+        CJ_OK)
+        return false;
     /* The response names its context by R2 alone while the keys come
      * from R2 || ID1: let the temporary context match on R2, the first
      * bytes of its ID Context. */
-    tmp.id_context_len = CJ_PLEDGE_RECOVERY_NONCE_LEN;
-    rc = cj_oscore_unprotect_response(&tmp, &p->req, msg, len, out->buf,
-                                      out->cap);
-    cj_crypto_wipe(&tmp, sizeof tmp);
-    ok = rc >= 4 && out->buf[1] == CJ_COAP_UNAUTHORIZED;
+    tmp->id_context_len = CJ_PLEDGE_RECOVERY_NONCE_LEN;
+    return true;
+}
+
+/* rc: what unprotecting under the temporary context returned, the
+ * plaintext in out->buf. */
+static CJ_ALWAYS_INLINE bool recovery_next(cj_pledge_t *p, int rc,
+                                           uint8_t *id, cj_out_t *out)
+{
+    bool ok = rc >= 4 && out->buf[1] == CJ_COAP_UNAUTHORIZED;
+
     if (rc > 0)
         cj_crypto_wipe(out->buf, (size_t)rc);
     /* R3; a failed draw waits for the retransmission of the 4.01 */
     if (!ok || cj_crypto_random(id + CJ_PLEDGE_RECOVERY_NONCE_LEN,
                                 CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK)
-        return 0;
+        return false;
     if (!p->rec_trial)
         p->base_replay = p->osc.replay;
     /* One sequence number counter serves every context: rederive keeps
      * it growing. */
     if (derive(p, &p->osc, id, 2 * CJ_PLEDGE_RECOVERY_NONCE_LEN, true) !=
         CJ_OK)
-        return 0;
+        return false;
     p->rec_trial = true;
     p->same_jp = true; /* the JRC behind this JP holds R2 */
     return true;
@@ -967,7 +971,21 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     cj_oscore_option_t ov;
     cj_oscore_req_t req;
     cj_coap_msg_t in;
-    cj_cojp_config_t c;
+    /* the Configuration, or (recovery, section 8.3.3) a temporary
+     * context for a 4.01 naming R2 and the ID Contexts it is derived
+     * for: never both */
+    union {
+        cj_cojp_config_t c;
+#if CJ_PLEDGE_RECOVERY
+        struct {
+            cj_oscore_ctx_t ctx;
+            uint8_t id[CJ_OSCORE_MAX_ID_CONTEXT];
+        } rec;
+#endif
+    } u;
+#if CJ_PLEDGE_RECOVERY
+    cj_oscore_ctx_t *ctx = &p->osc; /* to verify a response with */
+#endif
     /* what identifies a retransmission (MID, Partial IV, tag) and the
      * response, laid out like last_key and resp for one copy */
     struct {
@@ -1030,12 +1048,9 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
             !bytes_eq(ov.kid_context, ov.kid_context_len, p->osc.id_context,
                       p->osc.id_context_len)) {
 #if CJ_PLEDGE_RECOVERY
-            rc = recovery(p, &ov, msg, len, out);
-            wipe_payload(msg, m);
-            if (!rc)
+            if (!recovery_ctx(p, &ov, &u.rec.ctx, u.rec.id))
                 return 0;
-            ev = CJ_PLEDGE_EV_RECOVERY;
-            goto answer;
+            ctx = &u.rec.ctx;
 #else
             return 0; /* recovery not built in: unverifiable (7.3.2) */
 #endif
@@ -1043,9 +1058,21 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     }
     /* Section 8.2 for a request, 8.4 for a response to the one bound in
      * p->req: one call of the shared entry point. */
-    rc = cj_oscore_xcode(&p->osc, msg, len, out->buf, out->cap,
+#if !CJ_PLEDGE_RECOVERY
+    cj_oscore_ctx_t *const ctx = &p->osc;
+#endif
+    rc = cj_oscore_xcode(ctx, msg, len, out->buf, out->cap,
                          request ? &req : NULL, request ? NULL : &p->req, 0);
     wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
+#if CJ_PLEDGE_RECOVERY
+    if (ctx != &p->osc) {
+        cj_crypto_wipe(&u.rec.ctx, sizeof u.rec.ctx);
+        if (!recovery_next(p, rc, u.rec.id, out))
+            return 0;
+        ev = CJ_PLEDGE_EV_RECOVERY;
+        goto answer;
+    }
+#endif
     if (rc < 0)
         return 0;
     /* A response is durable before it is parsed, and (Appendix B.2 step
@@ -1072,7 +1099,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
             code = CJ_COAP_NOT_FOUND;
         else if (in.code != CJ_COAP_POST)
             code = CJ_COAP_METHOD_NOT_ALLOWED;
-        else if ((how = config_read(p, &in, false, &c)) != 0)
+        else if ((how = config_read(p, &in, false, &u.c)) != 0)
             code = CJ_COAP_BAD_REQUEST;
         if (how == 2) {
             payload = p->unsup;
@@ -1089,16 +1116,16 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
             rc = cj_oscore_protect_response(&p->osc, &req, false, plain,
                                             (size_t)rc, resp, sizeof nx.resp);
         if (rc < 0 || replay_commit(p, &before) != CJ_OK) {
-            cj_crypto_wipe(&c, sizeof c);
+            cj_crypto_wipe(&u.c, sizeof u.c);
             return drop(p, &before, out);
         }
     } else if (in.code == CJ_COAP_CHANGED) {
-        how = config_read(p, &in, true, &c);
+        how = config_read(p, &in, true, &u.c);
     }
 
     if (how == 0)
-        expired = config_apply(p, now, &c, !request);
-    cj_crypto_wipe(&c, sizeof c);
+        expired = config_apply(p, now, &u.c, !request);
+    cj_crypto_wipe(&u.c, sizeof u.c);
     cj_crypto_wipe(out->buf, out->cap);
 
     if (request) {
