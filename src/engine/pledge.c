@@ -230,14 +230,19 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
 static int trial_confirm(cj_pledge_t *p)
 {
     const uint8_t *r = p->osc.id_context;
-    /* the nonces as big-endian numbers, like a Partial IV */
-    uint64_t r2 = cj_oscore_piv_value(r, CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    uint64_t r3 = cj_oscore_piv_value(r + CJ_PLEDGE_RECOVERY_NONCE_LEN,
-                                      CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    if (ctr_store(p, CJ_PLEDGE_CTR_R3, r3) != CJ_OK ||
-        ctr_store(p, CJ_PLEDGE_CTR_R2, r2) != CJ_OK ||
-        ctr_store(p, CJ_PLEDGE_CTR_PAIR, pair_check(r2, r3)) != CJ_OK)
-        return CJ_ERR_STORAGE;
+    /* R3 and R2, the nonces as big-endian numbers (like a Partial IV),
+     * then the marker, written in that order */
+    uint64_t v[3];
+    unsigned i;
+
+    v[0] = cj_oscore_piv_value(r + CJ_PLEDGE_RECOVERY_NONCE_LEN,
+                               CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    v[1] = cj_oscore_piv_value(r, CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    v[2] = pair_check(v[1], v[0]);
+    for (i = 0; i < 3; i++)
+        if (ctr_store(p, i == 2 ? CJ_PLEDGE_CTR_PAIR : CJ_PLEDGE_CTR_R3 - i,
+                      v[i]) != CJ_OK)
+            return CJ_ERR_STORAGE;
     memcpy(p->pair, r, sizeof p->pair);
     p->has_pair = true;
     p->rec_trial = false;
