@@ -198,7 +198,7 @@ static CJ_ALWAYS_INLINE bool take_param(uint8_t *dst, const uint8_t *src,
 }
 
 /* Set ctx up from p but for the derived material: cleared, IDs and ID
- * Context checked and copied.  On failure ctx is left wiped. */
+ * Context checked and copied.  On failure the caller wipes ctx. */
 static CJ_ALWAYS_INLINE int ctx_params(cj_oscore_ctx_t *ctx,
                                        const cj_oscore_params_t *p)
 {
@@ -216,10 +216,8 @@ static CJ_ALWAYS_INLINE int ctx_params(cj_oscore_ctx_t *ctx,
          !take_param(ctx->id_context, p->id_context, p->id_context_len,
                      CJ_OSCORE_MAX_ID_CONTEXT)) ||
         (p->sender_id_len == p->recipient_id_len &&
-         memcmp(ctx->sender_id, ctx->recipient_id, p->sender_id_len) == 0)) {
-        cj_crypto_wipe(ctx, sizeof *ctx);
+         memcmp(ctx->sender_id, ctx->recipient_id, p->sender_id_len) == 0))
         return CJ_ERR_INVALID;
-    }
     ctx->sender_id_len = (uint8_t)p->sender_id_len;
     ctx->recipient_id_len = (uint8_t)p->recipient_id_len;
     ctx->has_id_context = p->has_id_context;
