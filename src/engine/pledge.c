@@ -176,14 +176,14 @@ int cj_pledge_okm(const uint8_t *pledge_id, size_t pledge_id_len,
 
 #if CJ_PLEDGE_RECOVERY
 /* context() from the PSK; CJ_ERR_UNSUPPORTED without it (a context given
- * at init, Appendix B). */
+ * at init, Appendix B).  p->osc is derived anew (its persistence and
+ * sequence number kept), any other context from scratch. */
 static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
-                              const uint8_t *id,
-                  size_t len, bool rederive)
+                              const uint8_t *id, size_t len)
 {
     if (!p->has_psk)
         return CJ_ERR_UNSUPPORTED;
-    return context(p, ctx, id, len, p->psk, NULL, rederive);
+    return context(p, ctx, id, len, p->psk, NULL, ctx == &p->osc);
 }
 
 /* The durable context anew into p->osc, keeping its sequence number:
@@ -192,7 +192,7 @@ static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
 static int rederive_durable(cj_pledge_t *p)
 {
     return derive(p, &p->osc, p->has_pair ? p->pair : p->pledge_id,
-                  p->has_pair ? sizeof p->pair : p->pledge_id_len, true);
+                  p->has_pair ? sizeof p->pair : p->pledge_id_len);
 }
 #endif
 
@@ -709,9 +709,10 @@ static void emit(cj_out_t *out, const uint8_t *b, size_t n,
     memcpy(&out->to, to, sizeof out->to);
 }
 
-/* End the current attempt with event ev; the next one starts at the next
- * poll, or the pledge gives up (section 8.3.1). */
-static void attempt_end(cj_pledge_t *p, uint64_t now, int ev, cj_out_t *out)
+/* End the current attempt with event ev (the caller reports it); the
+ * next one starts at the next poll, or the pledge gives up (section
+ * 8.3.1). */
+static void attempt_end(cj_pledge_t *p, int ev, uint64_t now)
 {
 #if CJ_PLEDGE_RECOVERY
     /* An attempt under R2 || R3 that ends without a verified response
@@ -720,10 +721,11 @@ static void attempt_end(cj_pledge_t *p, uint64_t now, int ev, cj_out_t *out)
      * Appendix B.2 step 5 marks the new context only on success). */
     if (ev != CJ_PLEDGE_EV_RECOVERY)
         trial_end(p);
+#else
+    (void)ev;
 #endif
     if (!p->same_jp)
         p->jp_next = (uint8_t)((p->jp_cur + 1) % p->jp_count);
-    out->event = ev;
     p->state = CJ_PLEDGE_BACKOFF;
     p->timer = now;
     if (p->attempts >= p->max_join_attempts) {
@@ -817,7 +819,8 @@ fatal:
     /* The context cannot produce a request (sequence numbers exhausted,
      * limits too small): no later attempt would do better. */
     p->attempts = p->max_join_attempts;
-    attempt_end(p, now, CJ_PLEDGE_EV_FAILED, out);
+    attempt_end(p, CJ_PLEDGE_EV_FAILED, now);
+    out->event = CJ_PLEDGE_EV_FAILED;
     p->pending = (uint16_t)(p->pending & ~EV_BIT(CJ_PLEDGE_EV_FAILED));
     return 1;
 }
@@ -857,8 +860,7 @@ static CJ_ALWAYS_INLINE bool recovery_ctx(cj_pledge_t *p,
         return false;
     memcpy(id, ov->kid_context, CJ_PLEDGE_RECOVERY_NONCE_LEN);
     memcpy(id + CJ_PLEDGE_RECOVERY_NONCE_LEN, p->osc.id_context, id1_len);
-    if (derive(p, tmp, id, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len, false) !=
-        CJ_OK)
+    if (derive(p, tmp, id, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len) != CJ_OK)
         return false;
     /* The response names its context by R2 alone while the keys come
      * from R2 || ID1: let the temporary context match on R2, the first
@@ -884,8 +886,7 @@ static CJ_ALWAYS_INLINE bool recovery_next(cj_pledge_t *p, int rc,
         p->base_replay = p->osc.replay;
     /* One sequence number counter serves every context: rederive keeps
      * it growing. */
-    if (derive(p, &p->osc, id, 2 * CJ_PLEDGE_RECOVERY_NONCE_LEN, true) !=
-        CJ_OK)
+    if (derive(p, &p->osc, id, 2 * CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK)
         return false;
     p->rec_trial = true;
     p->same_jp = true; /* the JRC behind this JP holds R2 */
@@ -1170,7 +1171,7 @@ answer:
     ack_response(out, type, mid, from);
     out->event = ev;
     if (ev != CJ_PLEDGE_EV_JOINED)
-        attempt_end(p, now, ev, out);
+        attempt_end(p, ev, now);
     return 1;
 }
 
@@ -1213,7 +1214,8 @@ int cj_pledge_poll(cj_pledge_t *p, uint64_t now, cj_out_t *out)
             p->retransmits++;
             p->timeout_ms = double_sat(p->timeout_ms);
         } else {
-            attempt_end(p, now, CJ_PLEDGE_EV_TIMEOUT, out);
+            attempt_end(p, CJ_PLEDGE_EV_TIMEOUT, now);
+            out->event = CJ_PLEDGE_EV_TIMEOUT;
             return 1;
         }
         /* The request of the attempt, first sent or repeated; the next
