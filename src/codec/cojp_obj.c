@@ -88,8 +88,8 @@ static bool is_type(const cj_cbor_dec_t *d, int type)
 /* Fill *why for a parameter of label l that failed with rc (see the
  * table above); val..end is the input from its value on.  Returns the
  * error for the caller. */
-static CJ_NOINLINE int report(cj_cojp_report_t *why, int64_t l, int rc,
-                              const uint8_t *val, const uint8_t *end)
+static int report(cj_cojp_report_t *why, int64_t l, int rc,
+                  const uint8_t *val, const uint8_t *end)
 {
     why->has_param = true;
     why->param.label = l;
