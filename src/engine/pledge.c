@@ -87,7 +87,7 @@ static uint32_t double_sat(uint32_t t)
  * (m was parsed from msg before unprotecting).  Wiped once the plaintext
  * is no longer needed, so the Configuration's keys do not stay in the
  * caller's buffer. */
-static CJ_NOINLINE void wipe_payload(uint8_t *msg, const cj_coap_msg_t *m)
+static void wipe_payload(uint8_t *msg, const cj_coap_msg_t *m)
 {
     if (m->payload_len)
         cj_crypto_wipe(msg + (m->payload - msg), m->payload_len);
@@ -142,10 +142,15 @@ static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
     pr->okm = okm;
 }
 
-static CJ_NOINLINE int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
-                               const uint8_t *id, size_t len,
-                               const uint8_t *secret, const uint8_t *okm,
-                               bool rederive)
+#if CJ_PLEDGE_RECOVERY
+#define CONTEXT_PLACEMENT CJ_NOINLINE /* init and derive() call it */
+#else
+#define CONTEXT_PLACEMENT /* init alone */
+#endif
+static CONTEXT_PLACEMENT int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
+                                     const uint8_t *id, size_t len,
+                                     const uint8_t *secret,
+                                     const uint8_t *okm, bool rederive)
 {
     cj_oscore_params_t pr;
     int rc;
@@ -227,7 +232,7 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
  * response is dropped; the retransmission or the JRC's repeat brings it
  * again) and a restart still finds the old context: the marker does not
  * match a half-written pair. */
-static int trial_confirm(cj_pledge_t *p)
+static CJ_ALWAYS_INLINE int trial_confirm(cj_pledge_t *p)
 {
     const uint8_t *r = p->osc.id_context;
     /* R3 and R2, the nonces as big-endian numbers (like a Partial IV),
