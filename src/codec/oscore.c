@@ -640,7 +640,7 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
     unsigned cls = 0, masks;
     bool twice = false;
     uint64_t pivv = 0;
-    uint8_t *pt = NULL, code;
+    uint8_t *pt = out, code;
     int rc;
 
     if (ctx == NULL || msg == NULL || out == NULL ||
@@ -830,9 +830,8 @@ wipe:
     /* Nothing leaves: the output may hold plaintext. */
     cj_crypto_wipe(out, cap);
 fail:
-    /* Authentic but unusable: release none of it (pt is NULL/0 on the
-     * protect side). */
-    if (!seal)
-        cj_crypto_wipe(pt, pt_len);
+    /* Authentic but unusable: release none of it.  On the protect side
+     * this is a region of out, wiped already, or nothing (out, 0). */
+    cj_crypto_wipe(pt, pt_len);
     return rc;
 }
