@@ -1099,19 +1099,24 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
 
     /* how: 0 usable, 1 refused (a 4.00 Diagnostic Response or any other
      * protected error of the JRC; an update off /j or not a POST), 2
-     * refused with the parameter to report. */
+     * refused with the parameter to report.  code: of the response to
+     * an update; of a response, its own. */
+    if (!request)
+        code = in.code;
+    else if (!path_is_j(&in))
+        code = CJ_COAP_NOT_FOUND;
+    else if (in.code != CJ_COAP_POST)
+        code = CJ_COAP_METHOD_NOT_ALLOWED;
+    /* a 2.04 Join Response, or a POST to /j */
+    if (code == CJ_COAP_CHANGED &&
+        (how = config_read(p, &in, !request, &u.c)) != 0)
+        code = CJ_COAP_BAD_REQUEST;
     if (request) {
         cj_coap_builder_t b;
         const uint8_t *payload = NULL;
         uint8_t plain[CJ_PLEDGE_RESP_MAX];
         size_t payload_len = 0;
 
-        if (!path_is_j(&in))
-            code = CJ_COAP_NOT_FOUND;
-        else if (in.code != CJ_COAP_POST)
-            code = CJ_COAP_METHOD_NOT_ALLOWED;
-        else if ((how = config_read(p, &in, false, &u.c)) != 0)
-            code = CJ_COAP_BAD_REQUEST;
         if (how == 2) {
             payload = p->unsup;
             payload_len = p->unsup_len;
@@ -1130,8 +1135,6 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
             cj_crypto_wipe(&u.c, sizeof u.c);
             return drop(p, &before, out);
         }
-    } else if (in.code == CJ_COAP_CHANGED) {
-        how = config_read(p, &in, true, &u.c);
     }
 
     if (how == 0)
