@@ -452,13 +452,14 @@ static bool config_apply(cj_pledge_t *p, uint64_t now,
                cj_crypto_ct_compare(s->k, p->keys.k,
                                     s->n * sizeof s->k[0]) == 0;
         if (joining || (!same && p->role == CJ_COJP_ROLE_6LBR)) {
-            /* Joining: the old set is not kept.  A 6LBR switches now
-             * and keeps the old set for rx (section 8.4.3.1). */
-            keys_switch(p, now);
+            /* Joining: the old set is not kept (wiped before it moves
+             * to old_keys).  A 6LBR switches now and keeps the old set
+             * for rx (section 8.4.3.1). */
             if (joining)
-                set_wipe(&p->old_keys);
+                set_wipe(&p->keys);
             else
                 p->pending |= EV_BIT(CJ_PLEDGE_EV_KEYS_SWITCHED);
+            keys_switch(p, now);
         } else if (same) {
             set_wipe(s); /* nothing to switch to */
         }
