@@ -942,18 +942,19 @@ static bool path_is_j(const cj_coap_msg_t *in)
 /* An empty ACK of the outstanding request (RFC 7252 section 5.2.2): a
  * separate response follows; stop retransmitting and give it what the
  * retransmissions had left (never more: the attempt ends when it would
- * have anyway).  Saturating, whatever MAX_RETRANSMIT is. */
+ * have anyway): the timeouts poll() would have waited, doubled the way
+ * it doubles them.  Saturating, whatever MAX_RETRANSMIT is. */
 static void separate_ack(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
                          const cj_coap_msg_t *m)
 {
-    uint64_t t = p->timeout_ms;
+    uint32_t t = p->timeout_ms;
 
     if (m->type != CJ_COAP_ACK || p->state != CJ_PLEDGE_JOINING ||
         m->mid != p->mid || p->acked || !cj_addr_equal(from, &p->att.addr))
         return;
     for (unsigned i = p->retransmits; i <= p->max_retransmit; i++) {
         now = add_sat(now, t);
-        t = add_sat(t, t); /* doubled, saturating */
+        t = double_sat(t); /* as poll() doubles it */
     }
     p->acked = true;
     p->timer = now;
