@@ -148,9 +148,9 @@ static int derive_one(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
     static const uint8_t iv_tail[] = {CJ_OSCORE_ALG_AES_CCM_16_64_128, 0x62,
                                       'I', 'V', CJ_OSCORE_NONCE_LEN};
     uint8_t info[INFO_MAX];
-    uint8_t *okm = k == 0 ? ctx->sender_key
-                   : k == 1 ? ctx->recipient_key
-                            : ctx->common_iv;
+    /* Sender Key, Recipient Key, Common IV: one run (OKM_IN_ORDER) */
+    uint8_t *okm = (uint8_t *)ctx + offsetof(cj_oscore_ctx_t, sender_key) +
+                   k * CJ_OSCORE_KEY_LEN;
     size_t len = k < 2 ? CJ_OSCORE_KEY_LEN : CJ_OSCORE_NONCE_LEN;
     size_t n = k == 0 ? ctx->sender_id_len
                : k == 1 ? ctx->recipient_id_len
