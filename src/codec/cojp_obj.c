@@ -85,6 +85,29 @@ static bool is_type(const cj_cbor_dec_t *d, int type)
     return cj_cbor_peek_type(d) == type;
 }
 
+/* Fill *why for a parameter of label l that failed with rc (see the
+ * table above); val..end is the input from its value on.  Returns the
+ * error for the caller. */
+static int report(cj_cojp_report_t *why, int64_t l, int rc,
+                  const uint8_t *val, const uint8_t *end)
+{
+    why->has_param = true;
+    why->param.label = l;
+    why->param.code = CJ_COJP_CODE_MALFORMED;
+    if (rc == RANGE_MALFORMED) {
+        rc = CJ_ERR_RANGE;
+    } else if (rc == CJ_ERR_RANGE || rc == CJ_ERR_NOSPACE) {
+        cj_cbor_dec_t t = {val, end};
+        (void)cj_cbor_skip(&t); /* cannot fail: input validated */
+        why->param.code = CJ_COJP_CODE_UNSUPPORTED;
+        why->param.addinfo = val;
+        why->param.addinfo_len = (size_t)(t.p - val);
+    } else if (rc == CJ_ERR_UNSUPPORTED) {
+        why->param.code = CJ_COJP_CODE_UNSUPPORTED;
+    }
+    return rc;
+}
+
 /* Validate buf, enter its top-level map and hand every value to walk
  * with its label.  Labels outside allowed, repeated labels (RFC 8949
  * section 5.6) and a required label (0: none) that never came are
@@ -139,21 +162,7 @@ static CJ_ALWAYS_INLINE int decode_object(const uint8_t *buf, size_t len,
     l = required;
 
 report:
-    why->has_param = true;
-    why->param.label = l;
-    why->param.code = CJ_COJP_CODE_MALFORMED;
-    if (rc == RANGE_MALFORMED) {
-        rc = CJ_ERR_RANGE;
-    } else if (rc == CJ_ERR_RANGE || rc == CJ_ERR_NOSPACE) {
-        cj_cbor_dec_t t = {val, d.end};
-        (void)cj_cbor_skip(&t); /* cannot fail: input validated */
-        why->param.code = CJ_COJP_CODE_UNSUPPORTED;
-        why->param.addinfo = val;
-        why->param.addinfo_len = (size_t)(t.p - val);
-    } else if (rc == CJ_ERR_UNSUPPORTED) {
-        why->param.code = CJ_COJP_CODE_UNSUPPORTED;
-    }
-    return rc;
+    return report(why, l, rc, val, d.end);
 }
 
 /* Unsupported_Configuration body; errors are CJ_ERR_TYPE, CJ_ERR_RANGE

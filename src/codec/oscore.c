@@ -148,9 +148,9 @@ static int derive_one(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
     static const uint8_t iv_tail[] = {CJ_OSCORE_ALG_AES_CCM_16_64_128, 0x62,
                                       'I', 'V', CJ_OSCORE_NONCE_LEN};
     uint8_t info[INFO_MAX];
-    uint8_t *okm = k == 0 ? ctx->sender_key
-                   : k == 1 ? ctx->recipient_key
-                            : ctx->common_iv;
+    /* Sender Key, Recipient Key, Common IV: one run (OKM_IN_ORDER) */
+    uint8_t *okm = (uint8_t *)ctx + offsetof(cj_oscore_ctx_t, sender_key) +
+                   k * CJ_OSCORE_KEY_LEN;
     size_t len = k < 2 ? CJ_OSCORE_KEY_LEN : CJ_OSCORE_NONCE_LEN;
     size_t n = k == 0 ? ctx->sender_id_len
                : k == 1 ? ctx->recipient_id_len
@@ -198,7 +198,7 @@ static CJ_ALWAYS_INLINE bool take_param(uint8_t *dst, const uint8_t *src,
 }
 
 /* Set ctx up from p but for the derived material: cleared, IDs and ID
- * Context checked and copied.  On failure ctx is left wiped. */
+ * Context checked and copied.  On failure the caller wipes ctx. */
 static CJ_ALWAYS_INLINE int ctx_params(cj_oscore_ctx_t *ctx,
                                        const cj_oscore_params_t *p)
 {
@@ -216,10 +216,8 @@ static CJ_ALWAYS_INLINE int ctx_params(cj_oscore_ctx_t *ctx,
          !take_param(ctx->id_context, p->id_context, p->id_context_len,
                      CJ_OSCORE_MAX_ID_CONTEXT)) ||
         (p->sender_id_len == p->recipient_id_len &&
-         memcmp(ctx->sender_id, ctx->recipient_id, p->sender_id_len) == 0)) {
-        cj_crypto_wipe(ctx, sizeof *ctx);
+         memcmp(ctx->sender_id, ctx->recipient_id, p->sender_id_len) == 0))
         return CJ_ERR_INVALID;
-    }
     ctx->sender_id_len = (uint8_t)p->sender_id_len;
     ctx->recipient_id_len = (uint8_t)p->recipient_id_len;
     ctx->has_id_context = p->has_id_context;
@@ -642,7 +640,7 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
     unsigned cls = 0, masks;
     bool twice = false;
     uint64_t pivv = 0;
-    uint8_t *pt = NULL, code;
+    uint8_t *pt = out, code;
     int rc;
 
     if (ctx == NULL || msg == NULL || out == NULL ||
@@ -832,9 +830,8 @@ wipe:
     /* Nothing leaves: the output may hold plaintext. */
     cj_crypto_wipe(out, cap);
 fail:
-    /* Authentic but unusable: release none of it (pt is NULL/0 on the
-     * protect side). */
-    if (!seal)
-        cj_crypto_wipe(pt, pt_len);
+    /* Authentic but unusable: release none of it.  On the protect side
+     * this is a region of out, wiped already, or nothing (out, 0). */
+    cj_crypto_wipe(pt, pt_len);
     return rc;
 }

@@ -87,7 +87,7 @@ static uint32_t double_sat(uint32_t t)
  * (m was parsed from msg before unprotecting).  Wiped once the plaintext
  * is no longer needed, so the Configuration's keys do not stay in the
  * caller's buffer. */
-static CJ_NOINLINE void wipe_payload(uint8_t *msg, const cj_coap_msg_t *m)
+static void wipe_payload(uint8_t *msg, const cj_coap_msg_t *m)
 {
     if (m->payload_len)
         cj_crypto_wipe(msg + (m->payload - msg), m->payload_len);
@@ -142,10 +142,15 @@ static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
     pr->okm = okm;
 }
 
-static CJ_NOINLINE int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
-                               const uint8_t *id, size_t len,
-                               const uint8_t *secret, const uint8_t *okm,
-                               bool rederive)
+#if CJ_PLEDGE_RECOVERY
+#define CONTEXT_PLACEMENT CJ_NOINLINE /* init and derive() call it */
+#else
+#define CONTEXT_PLACEMENT /* init alone */
+#endif
+static CONTEXT_PLACEMENT int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
+                                     const uint8_t *id, size_t len,
+                                     const uint8_t *secret,
+                                     const uint8_t *okm, bool rederive)
 {
     cj_oscore_params_t pr;
     int rc;
@@ -176,14 +181,14 @@ int cj_pledge_okm(const uint8_t *pledge_id, size_t pledge_id_len,
 
 #if CJ_PLEDGE_RECOVERY
 /* context() from the PSK; CJ_ERR_UNSUPPORTED without it (a context given
- * at init, Appendix B). */
+ * at init, Appendix B).  p->osc is derived anew (its persistence and
+ * sequence number kept), any other context from scratch. */
 static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
-                              const uint8_t *id,
-                  size_t len, bool rederive)
+                              const uint8_t *id, size_t len)
 {
     if (!p->has_psk)
         return CJ_ERR_UNSUPPORTED;
-    return context(p, ctx, id, len, p->psk, NULL, rederive);
+    return context(p, ctx, id, len, p->psk, NULL, ctx == &p->osc);
 }
 
 /* The durable context anew into p->osc, keeping its sequence number:
@@ -192,7 +197,7 @@ static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
 static int rederive_durable(cj_pledge_t *p)
 {
     return derive(p, &p->osc, p->has_pair ? p->pair : p->pledge_id,
-                  p->has_pair ? sizeof p->pair : p->pledge_id_len, true);
+                  p->has_pair ? sizeof p->pair : p->pledge_id_len);
 }
 #endif
 
@@ -227,17 +232,22 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
  * response is dropped; the retransmission or the JRC's repeat brings it
  * again) and a restart still finds the old context: the marker does not
  * match a half-written pair. */
-static int trial_confirm(cj_pledge_t *p)
+static CJ_ALWAYS_INLINE int trial_confirm(cj_pledge_t *p)
 {
     const uint8_t *r = p->osc.id_context;
-    /* the nonces as big-endian numbers, like a Partial IV */
-    uint64_t r2 = cj_oscore_piv_value(r, CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    uint64_t r3 = cj_oscore_piv_value(r + CJ_PLEDGE_RECOVERY_NONCE_LEN,
-                                      CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    if (ctr_store(p, CJ_PLEDGE_CTR_R3, r3) != CJ_OK ||
-        ctr_store(p, CJ_PLEDGE_CTR_R2, r2) != CJ_OK ||
-        ctr_store(p, CJ_PLEDGE_CTR_PAIR, pair_check(r2, r3)) != CJ_OK)
-        return CJ_ERR_STORAGE;
+    /* R3 and R2, the nonces as big-endian numbers (like a Partial IV),
+     * then the marker, written in that order */
+    uint64_t v[3];
+    unsigned i;
+
+    v[0] = cj_oscore_piv_value(r + CJ_PLEDGE_RECOVERY_NONCE_LEN,
+                               CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    v[1] = cj_oscore_piv_value(r, CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    v[2] = pair_check(v[1], v[0]);
+    for (i = 0; i < 3; i++)
+        if (ctr_store(p, i == 2 ? CJ_PLEDGE_CTR_PAIR : CJ_PLEDGE_CTR_R3 - i,
+                      v[i]) != CJ_OK)
+            return CJ_ERR_STORAGE;
     memcpy(p->pair, r, sizeof p->pair);
     p->has_pair = true;
     p->rec_trial = false;
@@ -442,13 +452,14 @@ static bool config_apply(cj_pledge_t *p, uint64_t now,
                cj_crypto_ct_compare(s->k, p->keys.k,
                                     s->n * sizeof s->k[0]) == 0;
         if (joining || (!same && p->role == CJ_COJP_ROLE_6LBR)) {
-            /* Joining: the old set is not kept.  A 6LBR switches now
-             * and keeps the old set for rx (section 8.4.3.1). */
-            keys_switch(p, now);
+            /* Joining: the old set is not kept (wiped before it moves
+             * to old_keys).  A 6LBR switches now and keeps the old set
+             * for rx (section 8.4.3.1). */
             if (joining)
-                set_wipe(&p->old_keys);
+                set_wipe(&p->keys);
             else
                 p->pending |= EV_BIT(CJ_PLEDGE_EV_KEYS_SWITCHED);
+            keys_switch(p, now);
         } else if (same) {
             set_wipe(s); /* nothing to switch to */
         }
@@ -704,9 +715,10 @@ static void emit(cj_out_t *out, const uint8_t *b, size_t n,
     memcpy(&out->to, to, sizeof out->to);
 }
 
-/* End the current attempt with event ev; the next one starts at the next
- * poll, or the pledge gives up (section 8.3.1). */
-static void attempt_end(cj_pledge_t *p, uint64_t now, int ev, cj_out_t *out)
+/* End the current attempt with event ev (the caller reports it); the
+ * next one starts at the next poll, or the pledge gives up (section
+ * 8.3.1). */
+static void attempt_end(cj_pledge_t *p, int ev, uint64_t now)
 {
 #if CJ_PLEDGE_RECOVERY
     /* An attempt under R2 || R3 that ends without a verified response
@@ -715,10 +727,11 @@ static void attempt_end(cj_pledge_t *p, uint64_t now, int ev, cj_out_t *out)
      * Appendix B.2 step 5 marks the new context only on success). */
     if (ev != CJ_PLEDGE_EV_RECOVERY)
         trial_end(p);
+#else
+    (void)ev;
 #endif
     if (!p->same_jp)
         p->jp_next = (uint8_t)((p->jp_cur + 1) % p->jp_count);
-    out->event = ev;
     p->state = CJ_PLEDGE_BACKOFF;
     p->timer = now;
     if (p->attempts >= p->max_join_attempts) {
@@ -812,7 +825,8 @@ fatal:
     /* The context cannot produce a request (sequence numbers exhausted,
      * limits too small): no later attempt would do better. */
     p->attempts = p->max_join_attempts;
-    attempt_end(p, now, CJ_PLEDGE_EV_FAILED, out);
+    attempt_end(p, CJ_PLEDGE_EV_FAILED, now);
+    out->event = CJ_PLEDGE_EV_FAILED;
     p->pending = (uint16_t)(p->pending & ~EV_BIT(CJ_PLEDGE_EV_FAILED));
     return 1;
 }
@@ -835,49 +849,51 @@ static void ack_response(cj_out_t *out, uint8_t type, uint16_t mid,
 
 #if CJ_PLEDGE_RECOVERY
 /* Section 8.3.3 / Appendix B.2 step 3: a 4.01 naming R2.  Verified with
- * a context for R2 || ID1; then R3 is drawn and the context becomes
- * R2 || R3 on trial (nothing is written until a response under it
- * verifies: trial_confirm), the durable context and its window staying
- * the fallback (Appendix B.2 step 5). */
-static bool recovery(cj_pledge_t *p, const cj_oscore_option_t *ov,
-                     uint8_t *msg, size_t len, cj_out_t *out)
+ * a context for R2 || ID1 (recovery_ctx(), into tmp); then R3 is drawn
+ * and the context becomes R2 || R3 on trial (recovery_next(); nothing is
+ * written until a response under it verifies: trial_confirm), the
+ * durable context and its window staying the fallback (Appendix B.2
+ * step 5).  id is R2 || ID1, then R2 || R3; ID Contexts travel in the
+ * clear. */
+static CJ_ALWAYS_INLINE bool recovery_ctx(cj_pledge_t *p,
+                                          const cj_oscore_option_t *ov,
+                                          cj_oscore_ctx_t *tmp, uint8_t *id)
 {
-    cj_oscore_ctx_t tmp;
-    /* R2 || ID1, then R2 || R3; ID Contexts travel in the clear */
-    uint8_t id[CJ_OSCORE_MAX_ID_CONTEXT];
     size_t id1_len = p->osc.id_context_len;
-    int rc;
-    bool ok;
 
     if (ov->kid_context_len != CJ_PLEDGE_RECOVERY_NONCE_LEN ||
-        id1_len + CJ_PLEDGE_RECOVERY_NONCE_LEN > sizeof id)
-        return 0;
+        id1_len + CJ_PLEDGE_RECOVERY_NONCE_LEN > CJ_OSCORE_MAX_ID_CONTEXT)
+        return false;
     memcpy(id, ov->kid_context, CJ_PLEDGE_RECOVERY_NONCE_LEN);
     memcpy(id + CJ_PLEDGE_RECOVERY_NONCE_LEN, p->osc.id_context, id1_len);
-    if (derive(p, &tmp, id, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len,
-               false) != CJ_OK)
-        return 0;
+    if (derive(p, tmp, id, CJ_PLEDGE_RECOVERY_NONCE_LEN + id1_len) != CJ_OK)
+        return false;
     /* The response names its context by R2 alone while the keys come
      * from R2 || ID1: let the temporary context match on R2, the first
      * bytes of its ID Context. */
-    tmp.id_context_len = CJ_PLEDGE_RECOVERY_NONCE_LEN;
-    rc = cj_oscore_unprotect_response(&tmp, &p->req, msg, len, out->buf,
-                                      out->cap);
-    cj_crypto_wipe(&tmp, sizeof tmp);
-    ok = rc >= 4 && out->buf[1] == CJ_COAP_UNAUTHORIZED;
+    tmp->id_context_len = CJ_PLEDGE_RECOVERY_NONCE_LEN;
+    return true;
+}
+
+/* rc: what unprotecting under the temporary context returned, the
+ * plaintext in out->buf. */
+static CJ_ALWAYS_INLINE bool recovery_next(cj_pledge_t *p, int rc,
+                                           uint8_t *id, cj_out_t *out)
+{
+    bool ok = rc >= 4 && out->buf[1] == CJ_COAP_UNAUTHORIZED;
+
     if (rc > 0)
         cj_crypto_wipe(out->buf, (size_t)rc);
     /* R3; a failed draw waits for the retransmission of the 4.01 */
     if (!ok || cj_crypto_random(id + CJ_PLEDGE_RECOVERY_NONCE_LEN,
                                 CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK)
-        return 0;
+        return false;
     if (!p->rec_trial)
         p->base_replay = p->osc.replay;
     /* One sequence number counter serves every context: rederive keeps
      * it growing. */
-    if (derive(p, &p->osc, id, 2 * CJ_PLEDGE_RECOVERY_NONCE_LEN, true) !=
-        CJ_OK)
-        return 0;
+    if (derive(p, &p->osc, id, 2 * CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK)
+        return false;
     p->rec_trial = true;
     p->same_jp = true; /* the JRC behind this JP holds R2 */
     return true;
@@ -926,18 +942,19 @@ static bool path_is_j(const cj_coap_msg_t *in)
 /* An empty ACK of the outstanding request (RFC 7252 section 5.2.2): a
  * separate response follows; stop retransmitting and give it what the
  * retransmissions had left (never more: the attempt ends when it would
- * have anyway).  Saturating, whatever MAX_RETRANSMIT is. */
+ * have anyway): the timeouts poll() would have waited, doubled the way
+ * it doubles them.  Saturating, whatever MAX_RETRANSMIT is. */
 static void separate_ack(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
                          const cj_coap_msg_t *m)
 {
-    uint64_t t = p->timeout_ms;
+    uint32_t t = p->timeout_ms;
 
     if (m->type != CJ_COAP_ACK || p->state != CJ_PLEDGE_JOINING ||
         m->mid != p->mid || p->acked || !cj_addr_equal(from, &p->att.addr))
         return;
     for (unsigned i = p->retransmits; i <= p->max_retransmit; i++) {
         now = add_sat(now, t);
-        t = add_sat(t, t); /* doubled, saturating */
+        t = double_sat(t); /* as poll() doubles it */
     }
     p->acked = true;
     p->timer = now;
@@ -967,7 +984,21 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     cj_oscore_option_t ov;
     cj_oscore_req_t req;
     cj_coap_msg_t in;
-    cj_cojp_config_t c;
+    /* the Configuration, or (recovery, section 8.3.3) a temporary
+     * context for a 4.01 naming R2 and the ID Contexts it is derived
+     * for: never both */
+    union {
+        cj_cojp_config_t c;
+#if CJ_PLEDGE_RECOVERY
+        struct {
+            cj_oscore_ctx_t ctx;
+            uint8_t id[CJ_OSCORE_MAX_ID_CONTEXT];
+        } rec;
+#endif
+    } u;
+#if CJ_PLEDGE_RECOVERY
+    cj_oscore_ctx_t *ctx = &p->osc; /* to verify a response with */
+#endif
     /* what identifies a retransmission (MID, Partial IV, tag) and the
      * response, laid out like last_key and resp for one copy */
     struct {
@@ -1020,8 +1051,6 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         }
         if (p->state != CJ_PLEDGE_JOINED)
             return 0;
-        rc = cj_oscore_unprotect_request(&p->osc, msg, len, out->buf,
-                                         out->cap, &req);
     } else {
         if (p->state != CJ_PLEDGE_JOINING ||
             m->token_len != sizeof p->token ||
@@ -1032,20 +1061,31 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
             !bytes_eq(ov.kid_context, ov.kid_context_len, p->osc.id_context,
                       p->osc.id_context_len)) {
 #if CJ_PLEDGE_RECOVERY
-            rc = recovery(p, &ov, msg, len, out);
-            wipe_payload(msg, m);
-            if (!rc)
+            if (!recovery_ctx(p, &ov, &u.rec.ctx, u.rec.id))
                 return 0;
-            ev = CJ_PLEDGE_EV_RECOVERY;
-            goto answer;
+            ctx = &u.rec.ctx;
 #else
             return 0; /* recovery not built in: unverifiable (7.3.2) */
 #endif
         }
-        rc = cj_oscore_unprotect_response(&p->osc, &p->req, msg, len,
-                                          out->buf, out->cap);
     }
+    /* Section 8.2 for a request, 8.4 for a response to the one bound in
+     * p->req: one call of the shared entry point. */
+#if !CJ_PLEDGE_RECOVERY
+    cj_oscore_ctx_t *const ctx = &p->osc;
+#endif
+    rc = cj_oscore_xcode(ctx, msg, len, out->buf, out->cap,
+                         request ? &req : NULL, request ? NULL : &p->req, 0);
     wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
+#if CJ_PLEDGE_RECOVERY
+    if (ctx != &p->osc) {
+        cj_crypto_wipe(&u.rec.ctx, sizeof u.rec.ctx);
+        if (!recovery_next(p, rc, u.rec.id, out))
+            return 0;
+        ev = CJ_PLEDGE_EV_RECOVERY;
+        goto answer;
+    }
+#endif
     if (rc < 0)
         return 0;
     /* A response is durable before it is parsed, and (Appendix B.2 step
@@ -1061,19 +1101,24 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
 
     /* how: 0 usable, 1 refused (a 4.00 Diagnostic Response or any other
      * protected error of the JRC; an update off /j or not a POST), 2
-     * refused with the parameter to report. */
+     * refused with the parameter to report.  code: of the response to
+     * an update; of a response, its own. */
+    if (!request)
+        code = in.code;
+    else if (!path_is_j(&in))
+        code = CJ_COAP_NOT_FOUND;
+    else if (in.code != CJ_COAP_POST)
+        code = CJ_COAP_METHOD_NOT_ALLOWED;
+    /* a 2.04 Join Response, or a POST to /j */
+    if (code == CJ_COAP_CHANGED &&
+        (how = config_read(p, &in, !request, &u.c)) != 0)
+        code = CJ_COAP_BAD_REQUEST;
     if (request) {
         cj_coap_builder_t b;
         const uint8_t *payload = NULL;
         uint8_t plain[CJ_PLEDGE_RESP_MAX];
         size_t payload_len = 0;
 
-        if (!path_is_j(&in))
-            code = CJ_COAP_NOT_FOUND;
-        else if (in.code != CJ_COAP_POST)
-            code = CJ_COAP_METHOD_NOT_ALLOWED;
-        else if ((how = config_read(p, &in, false, &c)) != 0)
-            code = CJ_COAP_BAD_REQUEST;
         if (how == 2) {
             payload = p->unsup;
             payload_len = p->unsup_len;
@@ -1089,16 +1134,14 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
             rc = cj_oscore_protect_response(&p->osc, &req, false, plain,
                                             (size_t)rc, resp, sizeof nx.resp);
         if (rc < 0 || replay_commit(p, &before) != CJ_OK) {
-            cj_crypto_wipe(&c, sizeof c);
+            cj_crypto_wipe(&u.c, sizeof u.c);
             return drop(p, &before, out);
         }
-    } else if (in.code == CJ_COAP_CHANGED) {
-        how = config_read(p, &in, true, &c);
     }
 
     if (how == 0)
-        expired = config_apply(p, now, &c, !request);
-    cj_crypto_wipe(&c, sizeof c);
+        expired = config_apply(p, now, &u.c, !request);
+    cj_crypto_wipe(&u.c, sizeof u.c);
     cj_crypto_wipe(out->buf, out->cap);
 
     if (request) {
@@ -1138,7 +1181,7 @@ answer:
     ack_response(out, type, mid, from);
     out->event = ev;
     if (ev != CJ_PLEDGE_EV_JOINED)
-        attempt_end(p, now, ev, out);
+        attempt_end(p, ev, now);
     return 1;
 }
 
@@ -1181,7 +1224,8 @@ int cj_pledge_poll(cj_pledge_t *p, uint64_t now, cj_out_t *out)
             p->retransmits++;
             p->timeout_ms = double_sat(p->timeout_ms);
         } else {
-            attempt_end(p, now, CJ_PLEDGE_EV_TIMEOUT, out);
+            attempt_end(p, CJ_PLEDGE_EV_TIMEOUT, now);
+            out->event = CJ_PLEDGE_EV_TIMEOUT;
             return 1;
         }
         /* The request of the attempt, first sent or repeated; the next
