@@ -54,7 +54,9 @@ int cj_crypto_random(uint8_t *buf, size_t len);
  * only. */
 int cj_crypto_ct_compare(const void *a, const void *b, size_t n);
 
-/* Overwrite n bytes at p with zeros in a way the compiler cannot elide. */
+/* Overwrite n bytes at p with zeros in a way the compiler cannot elide.
+ * The library calls it with n == 0 too (p then may be NULL): a port does
+ * nothing then. */
 void cj_crypto_wipe(void *p, size_t n);
 
 #endif
