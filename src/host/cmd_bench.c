@@ -661,7 +661,7 @@ static void usage(void)
            "  --duration S  seconds per phase (default 5, at most 60)\n"
            "  --pledges N   provisioned pledges, each joins once (default 60000;\n"
            "                at most 65000: a network has 65533 short ids)\n"
-           "  --window W    requests in flight (default 256, at most %d)\n"
+           "  --window W    requests in flight (default 1024, at most %d)\n"
            "  --echo-server ADDR --size BYTES   only run the echo server\n"
            "Environment: COJP_BENCH_JRC=PATH runs the JRC of another cojp build\n"
            "(to compare builds); the generator stays this one.\n",
@@ -677,7 +677,7 @@ int cj_cmd_bench(int argc, char **argv)
         {"size", required_argument, NULL, 's'},     {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *db = NULL, *echo_addr = NULL;
-    uint32_t secs = 5, npledges = 60000, window = 256, size = 0;
+    uint32_t secs = 5, npledges = 60000, window = MAX_WINDOW, size = 0;
     char dir[] = "/tmp/cojp-bench.XXXXXX", dbpath[4200], csv[4200], log[4200], listen_s[64],
          port_s[16];
     struct sockaddr_storage srv;
