@@ -1061,6 +1061,10 @@ static int id_free(cj_sqlite_t *s, int64_t cur)
                ? CJ_STORE_SHORT_MAX + 1
                : sqlite3_column_int64(q, 0);
     done(q);
+    /* the known row's lease may still wait for its flush */
+    if ((s->known.pend & PEND_LEASE) && s->known.short_id >= cur &&
+        s->known.short_id < next)
+        next = s->known.short_id;
     if (next == cur)
         return 0;
     if (known_holds(s)) {
