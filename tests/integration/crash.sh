@@ -90,12 +90,8 @@ join_crash() {
     if have_capture; then
         if start_capture "$D/jrc.pcap" lo "udp port $jport"; then cap=1; else bad "($L) capture on lo"; fi
     fi
-    start_daemon "$D/jrc1.log" '"event":"start"' -- jrc serve --db "$db" \
-        --listen "[::1]:$jport" --lease-hours 24 || abort "($L) jrc serve" "$D/jrc1.log"
-    jrc_pid=$daemon_pid
-    start_daemon "$D/jp.log" '"event":"start"' -- proxy --listen "[::1]:$pport" \
-        --jrc "[::1]:$jport" || abort "($L) proxy" "$D/jp.log"
-    jp_pid=$daemon_pid
+    start_jrc_jp "$L" "$db" "$jport" "$pport" jrc1 jp
+    jrc_pid=$started_jrc jp_pid=$started_jp
 
     local ids=() pid=() done_=() tries=() i n_done=0 launched=0 restarts=0
     local killed=0 joined_at_kill=0 launched_at_kill=0 jrc_up=1 start=$SECONDS
@@ -206,6 +202,18 @@ EOF
     fi
 }
 
+# start_jrc_jp LABEL DB JRC_PORT JP_PORT JRC_LOG JP_LOG: a JRC on DB and a
+# Join Proxy relaying to it, on [::1], logging to $D/<name>.log; their
+# pids in started_jrc and started_jp.
+start_jrc_jp() {
+    start_daemon "$D/$5.log" '"event":"start"' -- jrc serve --db "$2" \
+        --listen "[::1]:$3" --lease-hours 24 || abort "($1) jrc serve ($5)" "$D/$5.log"
+    started_jrc=$daemon_pid
+    start_daemon "$D/$6.log" '"event":"start"' -- proxy --listen "[::1]:$4" \
+        --jrc "[::1]:$3" || abort "($1) proxy ($6)" "$D/$6.log"
+    started_jp=$daemon_pid
+}
+
 # finish LABEL: SIGTERM to the JRC and JP of a run; clean exits.
 finish() {
     check "($1) proxy exits 0 on SIGTERM" stop_daemon "$jp_pid"
@@ -225,18 +233,10 @@ two_jrcs() {
     if have_capture; then
         if start_capture "$D/jrc.pcap" lo "udp port $ja or udp port $jb"; then cap=1; else bad "($L) capture on lo"; fi
     fi
-    start_daemon "$D/jrcA.log" '"event":"start"' -- jrc serve --db "$db" \
-        --listen "[::1]:$ja" --lease-hours 24 || abort "($L) jrc serve A" "$D/jrcA.log"
-    a_pid=$daemon_pid
-    start_daemon "$D/jrcB.log" '"event":"start"' -- jrc serve --db "$db" \
-        --listen "[::1]:$jb" --lease-hours 24 || abort "($L) jrc serve B" "$D/jrcB.log"
-    b_pid=$daemon_pid
-    start_daemon "$D/jpA.log" '"event":"start"' -- proxy --listen "[::1]:$pa" \
-        --jrc "[::1]:$ja" || abort "($L) proxy A" "$D/jpA.log"
-    pa_pid=$daemon_pid
-    start_daemon "$D/jpB.log" '"event":"start"' -- proxy --listen "[::1]:$pb" \
-        --jrc "[::1]:$jb" || abort "($L) proxy B" "$D/jpB.log"
-    pb_pid=$daemon_pid
+    start_jrc_jp "$L" "$db" "$ja" "$pa" jrcA jpA
+    a_pid=$started_jrc pa_pid=$started_jp
+    start_jrc_jp "$L" "$db" "$jb" "$pb" jrcB jpB
+    b_pid=$started_jrc pb_pid=$started_jp
 
     local ids=() pid=() done_=() via=() i n_done=0 moved=0 killed=0 start=$SECONDS
     mapfile -t ids < <(ids_of 05 $n)
