@@ -90,7 +90,7 @@ join_crash() {
     if have_capture; then
         if start_capture "$D/jrc.pcap" lo "udp port $jport"; then cap=1; else bad "($L) capture on lo"; fi
     fi
-    start_jrc_jp "$L" "$db" "$jport" "$pport" jrc1 jp
+    start_jrc_jp "$L" "$db" "$jport" "$pport" jrc1 jp --lease-hours 24
     jrc_pid=$started_jrc jp_pid=$started_jp
 
     local ids=() pid=() done_=() tries=() i n_done=0 launched=0 restarts=0
@@ -202,15 +202,18 @@ EOF
     fi
 }
 
-# start_jrc_jp LABEL DB JRC_PORT JP_PORT JRC_LOG JP_LOG: a JRC on DB and a
-# Join Proxy relaying to it, on [::1], logging to $D/<name>.log; their
-# pids in started_jrc and started_jp.
+# start_jrc_jp LABEL DB JRC_PORT JP_PORT JRC_LOG JP_LOG [JRC_OPTION...]: a
+# JRC on DB (with the options given) and a Join Proxy relaying to it, on
+# [::1], logging to $D/<name>.log; their pids in started_jrc and
+# started_jp.
 start_jrc_jp() {
-    start_daemon "$D/$5.log" '"event":"start"' -- jrc serve --db "$2" \
-        --listen "[::1]:$3" --lease-hours 24 || abort "($1) jrc serve ($5)" "$D/$5.log"
+    local l=$1 db=$2 jport=$3 pport=$4 jlog=$5 plog=$6
+    shift 6
+    start_daemon "$D/$jlog.log" '"event":"start"' -- jrc serve --db "$db" \
+        --listen "[::1]:$jport" "$@" || abort "($l) jrc serve ($jlog)" "$D/$jlog.log"
     started_jrc=$daemon_pid
-    start_daemon "$D/$6.log" '"event":"start"' -- proxy --listen "[::1]:$4" \
-        --jrc "[::1]:$3" || abort "($1) proxy ($6)" "$D/$6.log"
+    start_daemon "$D/$plog.log" '"event":"start"' -- proxy --listen "[::1]:$pport" \
+        --jrc "[::1]:$jport" || abort "($l) proxy ($plog)" "$D/$plog.log"
     started_jp=$daemon_pid
 }
 
@@ -233,9 +236,9 @@ two_jrcs() {
     if have_capture; then
         if start_capture "$D/jrc.pcap" lo "udp port $ja or udp port $jb"; then cap=1; else bad "($L) capture on lo"; fi
     fi
-    start_jrc_jp "$L" "$db" "$ja" "$pa" jrcA jpA
+    start_jrc_jp "$L" "$db" "$ja" "$pa" jrcA jpA --lease-hours 24
     a_pid=$started_jrc pa_pid=$started_jp
-    start_jrc_jp "$L" "$db" "$jb" "$pb" jrcB jpB
+    start_jrc_jp "$L" "$db" "$jb" "$pb" jrcB jpB --lease-hours 24
     b_pid=$started_jrc pb_pid=$started_jp
 
     local ids=() pid=() done_=() via=() i n_done=0 moved=0 killed=0 start=$SECONDS
@@ -450,12 +453,8 @@ rekey_nodes() {
     if have_capture; then
         if start_capture "$D/jrc.pcap" lo "udp port $jport"; then cap=1; else bad "(c) capture on lo"; fi
     fi
-    start_daemon "$D/jrc.log" '"event":"start"' -- jrc serve --db "$db" \
-        --listen "[::1]:$jport" --ack-timeout 500 || abort "(c) jrc serve" "$D/jrc.log"
-    jrc_pid=$daemon_pid
-    start_daemon "$D/jp.log" '"event":"start"' -- proxy --listen "[::1]:$pport" \
-        --jrc "[::1]:$jport" || abort "(c) proxy" "$D/jp.log"
-    jp_pid=$daemon_pid
+    start_jrc_jp c "$db" "$jport" "$pport" jrc jp --ack-timeout 500
+    jrc_pid=$started_jrc jp_pid=$started_jp
     for ((i = 0; i < NN; i++)); do
         local id=${ids[$i]}
         for _ in 1 2 3; do
