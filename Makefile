@@ -103,6 +103,11 @@ ASAN_VARS = BUILD=build-asan CC=clang OPT="-O1 -g" \
     SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 check-asan:
 	$(MAKE) check $(ASAN_VARS)
+# the process-level suites again with daemons built the same way
+.PHONY: check-daemons-asan
+check-daemons-asan:
+	$(MAKE) build-asan/cojp $(ASAN_VARS)
+	scripts/asan-daemons.sh build-asan/cojp
 
 # The minimal firmware profile: the optional features of cojp/config.h
 # switched off, so code and tests behind them cannot rot.  Tests of a

@@ -43,6 +43,7 @@ stage "unit under ASan+UBSan" make -j"$JOBS" check-asan
 stage "integration (daemons over loopback)" make check-integration
 stage "daemons across network namespaces" make check-netns
 stage "daemons under crashes and hostile traffic" make check-crash
+stage "daemons, namespaces, crashes and simulator under ASan+UBSan" make -j"$JOBS" check-daemons-asan
 stage "layering and no-malloc" scripts/check-layers.sh build/libcojp.a
 stage "fuzz smoke (${FUZZ_SMOKE_SECONDS} s per harness)" make -j"$JOBS" fuzz-smoke FUZZ_SECONDS="$FUZZ_SMOKE_SECONDS"
 stage "footprint (Cortex-M3)" make footprint
