@@ -223,11 +223,16 @@ static const char SQL_RENEW[] =
     ") c"
 static const char SQL_FREE_FROM[] = FREE_FROM_SQL;
 /* The same, with the first live id after it (NULL: none up to 0xfffd):
- * every id in between is free as well. */
+ * every id in between is free as well; and the first id of that run
+ * that a row still holds (NULL: none), necessarily by an expired lease.
+ * The partial unique index on short_id answers both in a few steps. */
 static const char SQL_FREE_RUN[] =
-    "SELECT f.s, (SELECT min(b.short_id) FROM pledges b"
-    " WHERE b.lease_until > $2::int8 AND b.short_id > f.s)"
-    " FROM (" FREE_FROM_SQL ") f(s)";
+    "SELECT f.s, n.e, (SELECT min(c.short_id) FROM pledges c"
+    " WHERE c.lease_until IS NOT NULL AND c.short_id >= f.s"
+    " AND c.short_id < coalesce(n.e, 65534))"
+    " FROM (" FREE_FROM_SQL ") f(s),"
+    " LATERAL (SELECT min(b.short_id) FROM pledges b"
+    " WHERE b.lease_until > $2::int8 AND b.short_id > f.s) n(e)";
 /* All a batch wrote to a row it holds (known_t), in one statement: $2
  * is the mask of D_* groups to set. */
 static const char SQL_FLUSH[] =
@@ -369,11 +374,13 @@ struct cj_pg {
     int pl_n;
     bool pl_one[PL_QUEUE_MAX];
     /* Rows this batch locked (known_t), and the short-id cursor while
-     * the batch holds its lock: next free ids [run_next, run_end). */
+     * the batch holds its lock: next free ids [run_next, run_end), of
+     * which those below run_stale are held by no row at all (no expired
+     * lease to give up before taking them). */
     known_t known[KNOWN_MAX];
     int nknown;
     bool cur_held, cur_dirty; /* cur_dirty: cur not written yet */
-    int64_t cur, run_next, run_end;
+    int64_t cur, run_next, run_end, run_stale;
     bool hold_q;    /* the next statement reads no row with unwritten changes */
     bool dirty_any; /* some row or the cursor has unwritten changes */
 };
@@ -1613,7 +1620,7 @@ static int u_assign(cj_pg_t *s, void *arg)
 static int take_free(cj_pg_t *s, int64_t now, int64_t *out)
 {
     if (!s->cur_held || s->run_next >= s->run_end) {
-        int64_t found = 0, limit = 0;
+        int64_t found = 0, limit = 0, stale = 0;
         int rc;
 
         if (!s->cur_held) {
@@ -1634,12 +1641,15 @@ static int take_free(cj_pg_t *s, int64_t now, int64_t *out)
                 return failure(s);
             if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
                 if (!col_i64(r, 0, 0, &found) ||
-                    (!PQgetisnull(r, 0, 1) && !col_i64(r, 0, 1, &limit))) {
+                    (!PQgetisnull(r, 0, 1) && !col_i64(r, 0, 1, &limit)) ||
+                    (!PQgetisnull(r, 0, 2) && !col_i64(r, 0, 2, &stale))) {
                     PQclear(r);
                     return CJ_ERR_STORAGE;
                 }
                 if (PQgetisnull(r, 0, 1))
                     limit = CJ_STORE_SHORT_MAX + 1;
+                if (PQgetisnull(r, 0, 2))
+                    stale = limit;
             }
             PQclear(r);
             if (found < 0 || found > CJ_STORE_SHORT_MAX || limit <= found)
@@ -1649,6 +1659,7 @@ static int take_free(cj_pg_t *s, int64_t now, int64_t *out)
             return CJ_ERR_NOSPACE;
         s->run_next = found;
         s->run_end = limit;
+        s->run_stale = stale;
     }
     *out = s->run_next++;
     s->cur = *out + 1 > CJ_STORE_SHORT_MAX ? 1 : *out + 1;
@@ -1675,10 +1686,14 @@ static int assign_held(cj_pg_t *s, known_t *k, op_t *o)
     rc = take_free(s, o->a, &sid);
     if (rc != CJ_OK)
         return s->tx_lost ? CJ_ERR_STORAGE : rc;
-    p_int(&p, sid);
-    p_int(&p, o->a);
-    if (!pl_queue(s, SQL_EXPIRE_ONE, &p, false))
-        return CJ_ERR_STORAGE;
+    /* From the first id a row holds on, each id's expired lease (if
+     * any) is given up first; ids before it have none to give up. */
+    if (sid >= s->run_stale) {
+        p_int(&p, sid);
+        p_int(&p, o->a);
+        if (!pl_queue(s, SQL_EXPIRE_ONE, &p, false))
+            return CJ_ERR_STORAGE;
+    }
     k->short_id = sid;
     k->lease_until = o->b;
     mark(s, k, D_LEASE);

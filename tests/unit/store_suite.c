@@ -601,7 +601,9 @@ void ss_short_ids_model(const ss_backend_t *b)
 /* Inside one batch, pledges looked up first (as the engine does) take
  * the ids at the cursor: the free ids around live leases of other
  * pledges, across the wrap from 0xfffd to 1.  A store may find the run
- * of free ids at the cursor once per batch; this checks its bounds. */
+ * of free ids at the cursor once per batch; this checks its bounds, and
+ * that ids in a run whose leases expired are taken only once those
+ * leases are given up (a store may skip that step for ids no row holds). */
 void ss_short_ids_batch_run(const ss_backend_t *b)
 {
     static const uint16_t want[] = {65530, 65531, 65533, 1, 3, 4};
@@ -641,6 +643,31 @@ void ss_short_ids_batch_run(const ss_backend_t *b)
         CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges"
                                 " WHERE lease_until IS NOT NULL"),
                  8);
+    }
+
+    /* Every lease above has expired.  From 65528 a second batch takes
+     * two ids no row ever held, then ids whose expired leases belong to
+     * pledges of the batch (0, 1, 2) and to one outside it (8, at
+     * 65532), which must give them up first. */
+    b->set_cursor(db, 65528);
+    if (b->begin)
+        CHECK_EQ(b->begin(db), CJ_OK);
+    for (unsigned i = 0; i < 6; i++) {
+        cj_jrc_pledge_t rec;
+        ss_make_id(id, 5 - i);
+        CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+        CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 3602001, 1, false, &s),
+                 CJ_OK);
+        CHECK_EQ(s, 65528 + i);
+    }
+    if (b->commit)
+        CHECK_EQ(b->commit(db), CJ_OK);
+    if (b->sql_int) {
+        CHECK_EQ(b->sql_int(db, DUP_LIVE_SQL), 0);
+        CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges"
+                                " WHERE lease_until IS NOT NULL"
+                                " AND short_id = 65532"),
+                 1);
     }
     b->close(db);
     cleanup(b);
