@@ -40,12 +40,7 @@ int cj_hex_parse(const char *s, uint8_t *out, size_t cap, size_t want)
 
 char *cj_hex_fmt(char *out, const uint8_t *p, size_t n)
 {
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = 0;
+    *cj_store_hex_encode(out, p, n) = '\0';
     return out;
 }
 

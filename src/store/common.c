@@ -78,6 +78,16 @@ int cj_store_hex_decode(const char *p, const char *e, uint8_t *out,
     return (int)(n / 2);
 }
 
+char *cj_store_hex_encode(char *out, const uint8_t *p, size_t n)
+{
+    static const char digit[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        *out++ = digit[p[i] >> 4];
+        *out++ = digit[p[i] & 15];
+    }
+    return out;
+}
+
 bool cj_store_row_fill(cj_jrc_pledge_t *r, const cj_store_row_t *v)
 {
     if (v->ssn_reserved < 0 || v->replay_highest < 0 ||

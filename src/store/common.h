@@ -86,6 +86,10 @@ int cj_store_role_mask(const char *name);
 int cj_store_hex_decode(const char *p, const char *e, uint8_t *out,
                         size_t cap);
 
+/* n bytes at p as 2n lowercase hex digits at out (no terminator);
+ * returns the end of what was written. */
+char *cj_store_hex_encode(char *out, const uint8_t *p, size_t n);
+
 /* The integer and boolean columns of a pledge row, as read. */
 typedef struct cj_store_row {
     int64_t allowed_roles;

@@ -2060,11 +2060,7 @@ int cj_pg_prefetch(cj_pg_t *db, const uint8_t *const *ids,
             *q++ = ',';
         memcpy(q, "\"\\\\x", 4); /* opening quote, then bytea hex */
         q += 4;
-        for (size_t j = 0; j < lens[i]; j++) {
-            static const char hx[] = "0123456789abcdef";
-            *q++ = hx[ids[i][j] >> 4];
-            *q++ = hx[ids[i][j] & 15];
-        }
+        q = cj_store_hex_encode(q, ids[i], lens[i]);
         *q++ = '"';
     }
     *q++ = '}';
