@@ -75,7 +75,12 @@ $(BUILD)/unit_tests: $(TEST_OBJ) $(STORE_OBJ) $(BUILD)/libcojp.a $(PORT_OBJ)
 # Each fuzz harness also builds as a plain program that replays its seed
 # corpus and past crashers, so the normal test run exercises them.
 $(BUILD)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(BUILD)/libcojp.a $(PORT_OBJ)
-	$(CC) $(CFLAGS) $(HOSTDEFS) -Itests -Isrc -o $@ $< tests/fuzz/replay_main.c $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(HOSTDEFS) -Itests -Isrc -o $@ $< tests/fuzz/replay_main.c $(FUZZ_HOST_$*:%.c=$(BUILD)/%.o) $(PORT_OBJ) $(BUILD)/libcojp.a $(LDLIBS)
+# Harnesses of host-side parsers also link the host file they test.
+FUZZ_HOST_addr := src/host/net.c
+FUZZ_HOST_store := src/store/common.c
+$(BUILD)/replay_addr: $(BUILD)/src/host/net.o
+$(BUILD)/replay_store: $(BUILD)/src/store/common.o
 
 REPLAYS := $(FUZZ_NAMES:%=$(BUILD)/replay_%)
 
@@ -149,7 +154,9 @@ FUZZ_CFLAGS := -std=c11 -O1 -g $(WARN) -Iinclude -Itests -Isrc $(HOSTDEFS) \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 $(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(PORT_SRC) $(wildcard include/cojp/*.h)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PORT_SRC) $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PORT_SRC) $(FUZZ_HOST_$*) $(LDLIBS)
+$(BUILD)/fuzz/addr: $(FUZZ_HOST_addr)
+$(BUILD)/fuzz/store: $(FUZZ_HOST_store)
 
 FUZZ_SECONDS ?= 600
 fuzz-smoke: FUZZ_SECONDS = 30

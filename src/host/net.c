@@ -10,15 +10,26 @@
 #include <string.h>
 #include <unistd.h>
 
-static int parse_port(const char *s, uint16_t *port)
+/* s as a decimal number of at most max: digits only (no sign, no
+ * blanks), at least one.  0, or -1 with *v untouched. */
+static int parse_dec(const char *s, unsigned long max, unsigned long *v)
 {
-    char *end;
-    long v;
+    unsigned long x = 0;
     if (!*s)
         return -1;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || v < 0 || v > 65535)
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || x > (max - (unsigned long)(*s - '0')) / 10)
+            return -1;
+        x = x * 10 + (unsigned long)(*s - '0');
+    }
+    *v = x;
+    return 0;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+    unsigned long v;
+    if (parse_dec(s, 65535, &v))
         return -1;
     *port = (uint16_t)v;
     return 0;
@@ -43,9 +54,8 @@ static int parse_v6(char *host, uint16_t port, struct sockaddr_in6 *a6,
         *zone++ = 0;
         a6->sin6_scope_id = if_nametoindex(zone);
         if (a6->sin6_scope_id == 0) {
-            char *end;
-            unsigned long v = strtoul(zone, &end, 10);
-            if (*end || !*zone)
+            unsigned long v;
+            if (parse_dec(zone, UINT32_MAX, &v))
                 return -1;
             a6->sin6_scope_id = (uint32_t)v;
         }

@@ -103,9 +103,63 @@ static void posix_log(void *ctx, int level, const char *msg)
         fprintf(stderr, "%s: %s\n", names[level], msg);
 }
 
+/* One decimal number of at most max at *s (digits only, no sign, no
+ * leading zero unless it is 0), ending at the character stop; *s moves
+ * past stop.  False on anything else. */
+static bool state_number(const char **s, const char *end, char stop,
+                         uint64_t max, uint64_t *v)
+{
+    const char *q = *s;
+    uint64_t x = 0;
+
+    if (q == end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < end && q[1] != stop))
+        return false;
+    for (; q < end && *q != stop; q++) {
+        if (*q < '0' || *q > '9' || x > (max - (uint64_t)(*q - '0')) / 10)
+            return false;
+        x = x * 10 + (uint64_t)(*q - '0');
+    }
+    if (q == end)
+        return false; /* the line or field is not terminated */
+    *s = q + 1;
+    *v = x;
+    return true;
+}
+
+int cj_posix_platform_parse(cj_posix_platform_t *p, const char *text,
+                            size_t len)
+{
+    const char *s = text, *end = text + len;
+    uint32_t ids[CJ_POSIX_COUNTERS];
+    uint64_t values[CJ_POSIX_COUNTERS];
+    int count = 0;
+
+    while (s < end) {
+        uint64_t id, v;
+        if (count == CJ_POSIX_COUNTERS ||
+            !state_number(&s, end, ' ', UINT32_MAX, &id) ||
+            !state_number(&s, end, '\n', UINT64_MAX, &v))
+            return CJ_ERR_STORAGE;
+        for (int i = 0; i < count; i++)
+            if (ids[i] == id)
+                return CJ_ERR_STORAGE; /* one value per counter */
+        ids[count] = (uint32_t)id;
+        values[count++] = v;
+    }
+    memcpy(p->ids, ids, sizeof ids);
+    memcpy(p->values, values, sizeof values);
+    p->count = count;
+    return CJ_OK;
+}
+
 int cj_posix_platform_init(cj_posix_platform_t *p, const char *path)
 {
+    /* a file save() wrote: at most 16 lines of two numbers */
+    char text[CJ_POSIX_COUNTERS * 32 + 1];
+    size_t len;
     FILE *f;
+    int rc;
+
     memset(p, 0, sizeof *p);
     p->port.ctx = p;
     p->port.now_ms = posix_now;
@@ -121,20 +175,9 @@ int cj_posix_platform_init(cj_posix_platform_t *p, const char *path)
     f = fopen(path, "r");
     if (!f)
         return errno == ENOENT ? CJ_OK : CJ_ERR_STORAGE;
-    for (;;) {
-        uint32_t id;
-        uint64_t v;
-        int n = fscanf(f, "%" SCNu32 " %" SCNu64, &id, &v);
-        if (n == EOF)
-            break;
-        if (n != 2 || p->count == CJ_POSIX_COUNTERS) {
-            fclose(f);
-            return CJ_ERR_STORAGE;
-        }
-        p->ids[p->count] = id;
-        p->values[p->count] = v;
-        p->count++;
-    }
+    len = fread(text, 1, sizeof text, f);
+    rc = ferror(f) || len == sizeof text ? CJ_ERR_STORAGE
+                                         : cj_posix_platform_parse(p, text, len);
     fclose(f);
-    return CJ_OK;
+    return rc;
 }

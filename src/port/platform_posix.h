@@ -11,6 +11,7 @@
 #define COJP_PLATFORM_POSIX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cojp/port.h"
@@ -31,5 +32,13 @@ typedef struct cj_posix_platform {
  * file is an empty store).  Returns CJ_OK or CJ_ERR_STORAGE when the file
  * exists but cannot be read or parsed. */
 int cj_posix_platform_init(cj_posix_platform_t *p, const char *path);
+
+/* The counters of a state file's text[0..len): lines "ID VALUE\n" in
+ * decimal (ID up to 2^32-1, VALUE up to 2^64-1, no sign, no leading
+ * zeros, one space), at most CJ_POSIX_COUNTERS of them, each ID once:
+ * exactly what the port writes.  CJ_OK with p's counters replaced, or
+ * CJ_ERR_STORAGE with p unchanged. */
+int cj_posix_platform_parse(cj_posix_platform_t *p, const char *text,
+                            size_t len);
 
 #endif

@@ -262,6 +262,13 @@ runtime_case "jrc import of a missing file" jrc import --db "$T/x.db" "$T/none.c
 runtime_case "pledge with nobody at the proxy address" pledge --id "${ids[1]}" --psk "$PSK" \
     --proxy "[::1]:9" --state "$T/lonely.state" --timeout 2
 runtime_case "unreachable PostgreSQL registry" jrc list --db postgresql://127.0.0.1:1/cojp
+printf '1 40\n1 41\n' >"$T/twice.state"
+runtime_case "pledge with a state file holding one counter twice" pledge --id "${ids[1]}" \
+    --psk "$PSK" --proxy "[::1]:9" --state "$T/twice.state" --timeout 2
+check "the refused state file is left as it was" test "$(cat "$T/twice.state")" = "$(printf '1 40\n1 41')"
+usage_case "proxy address with a signed port" pledge --id "${ids[1]}" --psk "$PSK" --proxy "[::1]:+9"
+usage_case "proxy address with a zone past 32 bits" pledge --id "${ids[1]}" --psk "$PSK" \
+    --proxy "[fe80::1%4294967297]:9"
 
 echo "=== cojp demo (the README's main job)"
 "$COJP" demo >"$T/demo.out" 2>"$T/demo.err"
