@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cojp/cbor.h"
 #include "cojp/coap.h"
 #include "cojp/crypto.h"
 #include "cojp/oscore.h"
@@ -165,12 +166,7 @@ static int derive_one(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
     q = put_view(q, k == 0 ? ctx->sender_id : ctx->recipient_id, n);
     if (ctx->has_id_context) {
         n = ctx->id_context_len;
-        if (n < 24) {
-            *q++ = (uint8_t)(0x40 | n);
-        } else {
-            *q++ = 0x58;
-            *q++ = (uint8_t)n;
-        }
+        q += cj_cbor_head(q, CJ_CBOR_BSTR, n);
         q = put_view(q, ctx->id_context, n);
     } else {
         *q++ = 0xf6; /* null */
