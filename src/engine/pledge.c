@@ -119,11 +119,13 @@ static uint8_t ctx_tag_of(const uint8_t *idctx, size_t len)
 
 /* Set ctx up for ID Context id (section 7.3: empty Sender ID, Recipient
  * ID "JRC"): loaded from okm when given (Appendix B), else derived with
- * secret as Master Secret (or, rederive, derived anew keeping the
- * persistence and the sequence number of ctx).  When ctx is p->osc,
- * ctx_tag becomes the tag its persisted replay window carries: 0 for the
- * pledge identifier, ctx_tag_of() for a recovered R2 || R3; on failure
- * ctx_tag is kept (and a failed rederive leaves ctx as it was). */
+ * secret as Master Secret.  With recovery built in, p->osc is always
+ * derived anew, keeping its persistence and sequence number (at init
+ * they are still zero, as a fresh derivation would leave them).  When
+ * ctx is p->osc, ctx_tag becomes the tag its persisted replay window
+ * carries: 0 for the pledge identifier, ctx_tag_of() for a recovered
+ * R2 || R3; on failure ctx_tag is kept (and a failed rederive leaves ctx
+ * as it was). */
 static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
                                         const uint8_t *id, size_t len,
                                         const uint8_t *secret,
@@ -150,14 +152,15 @@ static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
 static CONTEXT_PLACEMENT int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
                                      const uint8_t *id, size_t len,
                                      const uint8_t *secret,
-                                     const uint8_t *okm, bool rederive)
+                                     const uint8_t *okm)
 {
     cj_oscore_params_t pr;
     int rc;
 
     params_of(&pr, id, len, secret, okm);
-    rc = rederive ? cj_oscore_ctx_rederive(ctx, &pr)
-                  : cj_oscore_ctx_derive(ctx, &pr);
+    rc = CJ_PLEDGE_RECOVERY && ctx == &p->osc
+             ? cj_oscore_ctx_rederive(ctx, &pr)
+             : cj_oscore_ctx_derive(ctx, &pr);
 #if CJ_PLEDGE_RECOVERY
     if (rc == CJ_OK && ctx == &p->osc)
         p->ctx_tag = id == p->pledge_id ? 0 : ctx_tag_of(id, len);
@@ -188,7 +191,7 @@ static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
 {
     if (!p->has_psk)
         return CJ_ERR_UNSUPPORTED;
-    return context(p, ctx, id, len, p->psk, NULL, ctx == &p->osc);
+    return context(p, ctx, id, len, p->psk, NULL);
 }
 
 /* The durable context anew into p->osc, keeping its sequence number:
@@ -613,7 +616,7 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
             idl = sizeof p->pair;
         }
 #endif
-        rc = context(p, &p->osc, idc, idl, cfg->psk, cfg->okm, false);
+        rc = context(p, &p->osc, idc, idl, cfg->psk, cfg->okm);
     }
     if (rc != CJ_OK)
         goto fail;
