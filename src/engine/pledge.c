@@ -194,13 +194,16 @@ static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
     return context(p, ctx, id, len, p->psk, NULL);
 }
 
-/* The durable context anew into p->osc, keeping its sequence number:
+/* The durable context into p->osc (anew, keeping its sequence number):
  * the confirmed pair R2 || R3 when there is one, else the pledge
- * identifier (section 7.3). */
-static int rederive_durable(cj_pledge_t *p)
+ * identifier (section 7.3).  okm: the context given at init (Appendix
+ * B); otherwise psk holds the PSK (a pledge given okm has no pair and is
+ * never on trial, so only init comes here without the PSK). */
+static int durable(cj_pledge_t *p, const uint8_t *okm)
 {
-    return derive(p, &p->osc, p->has_pair ? p->pair : p->pledge_id,
-                  p->has_pair ? sizeof p->pair : p->pledge_id_len);
+    return context(p, &p->osc, p->has_pair ? p->pair : p->pledge_id,
+                   p->has_pair ? sizeof p->pair : p->pledge_id_len, p->psk,
+                   okm);
 }
 #endif
 
@@ -224,7 +227,7 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
     if (!p->rec_trial)
         return;
     /* Cannot fail: these parameters were derived at init or confirmed. */
-    if (rederive_durable(p) == CJ_OK)
+    if (durable(p, NULL) == CJ_OK)
         p->osc.replay = p->base_replay;
     p->rec_trial = false;
 }
@@ -604,20 +607,14 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
     }
 #endif
 
-    /* the durable context: the confirmed pair R2 || R3 when there is one
-     * (only a pledge given its PSK has one, so cfg->okm is NULL then),
-     * else the pledge id */
-    {
-        const uint8_t *idc = p->pledge_id;
-        size_t idl = p->pledge_id_len;
+    /* the durable context (only a pledge given its PSK has a pair, so
+     * cfg->okm is NULL then) */
 #if CJ_PLEDGE_RECOVERY
-        if (p->has_pair) {
-            idc = p->pair;
-            idl = sizeof p->pair;
-        }
+    rc = durable(p, cfg->okm);
+#else
+    rc = context(p, &p->osc, p->pledge_id, p->pledge_id_len, cfg->psk,
+                 cfg->okm);
 #endif
-        rc = context(p, &p->osc, idc, idl, cfg->psk, cfg->okm);
-    }
     if (rc != CJ_OK)
         goto fail;
     p->osc.send_kid_context = true; /* section 7.3: kid context = ID Ctx */
