@@ -117,15 +117,9 @@ static uint8_t ctx_tag_of(const uint8_t *idctx, size_t len)
 }
 #endif
 
-/* Set ctx up for ID Context id (section 7.3: empty Sender ID, Recipient
- * ID "JRC"): loaded from okm when given (Appendix B), else derived with
- * secret as Master Secret.  With recovery built in, p->osc is always
- * derived anew, keeping its persistence and sequence number (at init
- * they are still zero, as a fresh derivation would leave them).  When
- * ctx is p->osc, ctx_tag becomes the tag its persisted replay window
- * carries: 0 for the pledge identifier, ctx_tag_of() for a recovered
- * R2 || R3; on failure ctx_tag is kept (and a failed rederive leaves ctx
- * as it was). */
+/* OSCORE parameters of the pledge's context with ID Context id (section
+ * 7.3: empty Sender ID, Recipient ID "JRC"): loaded from okm when given
+ * (Appendix B), else derived with secret as Master Secret. */
 static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
                                         const uint8_t *id, size_t len,
                                         const uint8_t *secret,
@@ -145,30 +139,28 @@ static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
 }
 
 #if CJ_PLEDGE_RECOVERY
-#define CONTEXT_PLACEMENT CJ_NOINLINE /* init and derive() call it */
-#else
-#define CONTEXT_PLACEMENT /* init alone */
-#endif
-static CONTEXT_PLACEMENT int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
-                                     const uint8_t *id, size_t len,
-                                     const uint8_t *secret,
-                                     const uint8_t *okm)
+/* Set ctx up for ID Context id: loaded from okm when given, else derived
+ * from the PSK in p->psk.  p->osc is derived anew, keeping its persistence and sequence
+ * number (at init they are still zero, as a fresh derivation would leave
+ * them), and ctx_tag becomes the tag its persisted replay window
+ * carries: 0 for the pledge identifier, ctx_tag_of() for a recovered
+ * R2 || R3; on failure ctx_tag is kept (and a failed rederive leaves ctx
+ * as it was).  Any other context is derived from scratch. */
+static CJ_NOINLINE int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
+                               const uint8_t *id, size_t len,
+                               const uint8_t *okm)
 {
     cj_oscore_params_t pr;
     int rc;
 
-    params_of(&pr, id, len, secret, okm);
-    rc = CJ_PLEDGE_RECOVERY && ctx == &p->osc
-             ? cj_oscore_ctx_rederive(ctx, &pr)
-             : cj_oscore_ctx_derive(ctx, &pr);
-#if CJ_PLEDGE_RECOVERY
+    params_of(&pr, id, len, p->psk, okm);
+    rc = ctx == &p->osc ? cj_oscore_ctx_rederive(ctx, &pr)
+                        : cj_oscore_ctx_derive(ctx, &pr);
     if (rc == CJ_OK && ctx == &p->osc)
         p->ctx_tag = id == p->pledge_id ? 0 : ctx_tag_of(id, len);
-#else
-    (void)p;
-#endif
     return rc;
 }
+#endif
 
 int cj_pledge_okm(const uint8_t *pledge_id, size_t pledge_id_len,
                   const uint8_t psk[16], uint8_t okm[CJ_OSCORE_OKM_LEN])
@@ -184,14 +176,13 @@ int cj_pledge_okm(const uint8_t *pledge_id, size_t pledge_id_len,
 
 #if CJ_PLEDGE_RECOVERY
 /* context() from the PSK; CJ_ERR_UNSUPPORTED without it (a context given
- * at init, Appendix B).  p->osc is derived anew (its persistence and
- * sequence number kept), any other context from scratch. */
+ * at init, Appendix B). */
 static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
                               const uint8_t *id, size_t len)
 {
     if (!p->has_psk)
         return CJ_ERR_UNSUPPORTED;
-    return context(p, ctx, id, len, p->psk, NULL);
+    return context(p, ctx, id, len, NULL);
 }
 
 /* The durable context into p->osc (anew, keeping its sequence number):
@@ -199,11 +190,10 @@ static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
  * identifier (section 7.3).  okm: the context given at init (Appendix
  * B); otherwise psk holds the PSK (a pledge given okm has no pair and is
  * never on trial, so only init comes here without the PSK). */
-static int durable(cj_pledge_t *p, const uint8_t *okm)
+static CJ_NOINLINE int durable(cj_pledge_t *p, const uint8_t *okm)
 {
     return context(p, &p->osc, p->has_pair ? p->pair : p->pledge_id,
-                   p->has_pair ? sizeof p->pair : p->pledge_id_len, p->psk,
-                   okm);
+                   p->has_pair ? sizeof p->pair : p->pledge_id_len, okm);
 }
 #endif
 
@@ -612,8 +602,12 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
 #if CJ_PLEDGE_RECOVERY
     rc = durable(p, cfg->okm);
 #else
-    rc = context(p, &p->osc, p->pledge_id, p->pledge_id_len, cfg->psk,
-                 cfg->okm);
+    {
+        cj_oscore_params_t pr;
+
+        params_of(&pr, p->pledge_id, p->pledge_id_len, cfg->psk, cfg->okm);
+        rc = cj_oscore_ctx_derive(&p->osc, &pr);
+    }
 #endif
     if (rc != CJ_OK)
         goto fail;
