@@ -660,6 +660,11 @@ int cj_pledge_add_jp(cj_pledge_t *p, const cj_addr_t *jp,
     }
     e = &p->jps[i];
     memcpy(&e->addr, jp, sizeof e->addr);
+    if (p->fixed_network_id) {
+        /* the configured network identifier goes with every JP */
+        network_id = p->network_id;
+        network_id_len = p->network_id_len;
+    }
     if (network_id_len)
         memcpy(e->network_id, network_id, network_id_len);
     e->network_id_len = (uint8_t)network_id_len;
@@ -759,10 +764,6 @@ static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
         p->jp_cur = p->jp_next;
     /* The JP of this attempt and the network named in the request. */
     memcpy(&p->att, &p->jps[p->jp_cur], sizeof p->att);
-    if (p->fixed_network_id) {
-        memcpy(p->att.network_id, p->network_id, sizeof p->network_id);
-        p->att.network_id_len = p->network_id_len;
-    }
 
     /* Join_Request (section 8.4.1): a map of role (when not the default
      * 6LN), network identifier and, after a refused Configuration, the
