@@ -535,8 +535,7 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
 #endif
     p->role = cfg->role;
     if (cfg->network_id != NULL) {
-        if (cfg->network_id_len)
-            memcpy(p->network_id, cfg->network_id, cfg->network_id_len);
+        memcpy(p->network_id, cfg->network_id, cfg->network_id_len);
         p->network_id_len = (uint8_t)cfg->network_id_len;
         p->fixed_network_id = true;
     }
