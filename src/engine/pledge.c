@@ -289,7 +289,7 @@ static int drop(cj_pledge_t *p, const cj_oscore_replay_t *before,
 static const cj_pledge_key_t *set_find(const cj_pledge_keyset_t *s,
                                        uint8_t key_id)
 {
-    for (uint8_t i = 0; i < s->n; i++)
+    for (unsigned i = 0; i < s->n; i++)
         if (s->k[i].key_id == key_id)
             return &s->k[i];
     return NULL;
@@ -1270,7 +1270,7 @@ const cj_pledge_key_t *cj_pledge_tx_key(const cj_pledge_t *p, uint8_t cls)
 {
     if (p == NULL)
         return NULL;
-    for (uint8_t i = 0; i < p->keys.n; i++)
+    for (unsigned i = 0; i < p->keys.n; i++)
         if (p->keys.k[i].key_id != 0 &&
             usage_covers(p->keys.k[i].key_usage, cls))
             return &p->keys.k[i];
