@@ -110,7 +110,7 @@ static unsigned opt_class(uint16_t num)
 }
 
 /* A request code (0.01..0.31) or a response code (2.xx..5.xx). */
-static bool code_ok(bool request, uint8_t code)
+static bool code_ok(bool request, unsigned code)
 {
     return request ? code >> 5 == 0 && code != CJ_COAP_EMPTY
                    : (code >> 5) - 2u < 4u;
