@@ -316,12 +316,12 @@ static int config_value(void *obj, cj_cbor_dec_t *d, int label)
             return CJ_ERR_TYPE;
         if (n > CJ_COJP_MAX_BLACKLIST)
             return CJ_ERR_NOSPACE;
-        for (c->blacklist_count = 0; c->blacklist_count < n;
-             c->blacklist_count++) {
-            cj_cojp_bytes_t *b = &c->blacklist[c->blacklist_count];
+        for (size_t i = 0; i < n; i++) {
+            cj_cojp_bytes_t *b = &c->blacklist[i];
             if (cj_cbor_get_bstr(d, &b->p, &b->len) < 0)
                 return CJ_ERR_TYPE;
         }
+        c->blacklist_count = n;
         c->has_blacklist = true;
         return CJ_OK;
     default: /* CJ_COJP_LABEL_JOIN_RATE */
