@@ -303,9 +303,10 @@ int cj_oscore_ctx_rederive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
     cj_oscore_ctx_t fresh;
     int rc;
 
-    if (ctx == NULL || p == NULL)
+    if (ctx == NULL)
         return CJ_ERR_INVALID;
-    /* Derive aside so a failure leaves the old context usable. */
+    /* Derive aside so a failure (p NULL included) leaves the old context
+     * usable. */
     rc = cj_oscore_ctx_derive(&fresh, p);
     if (rc == CJ_OK) {
         fresh.send_kid_context = ctx->send_kid_context;
