@@ -2,8 +2,10 @@
  * cbor.c - the strict CBOR subset of cojp/cbor.h (RFC 8949).
  *
  * Every typed call goes through one head writer (put_head) and one head
- * reader (rd), so the rules of RFC 8949 section 3 and the preferred
- * serialization of section 4.2.1 live in exactly one place each.
+ * reader (rd), so the rules of RFC 8949 section 3 live in exactly one
+ * place each.  The preferred serialization of section 4.2.1 lives in the
+ * writer alone: the reader accepts a head only when the writer would
+ * have written one of the same length.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -208,22 +210,19 @@ static int rd(const uint8_t *p, const uint8_t *end, uint64_t *arg,
     if (ai > 27)
         return CJ_ERR_MALFORMED;
     if (ai >= 24) {
-        unsigned hi = 0, i;
+        uint8_t h[9];
+        unsigned i;
         n = 1u << (ai - 24);
         if (rem < n)
             return CJ_ERR_TRUNCATED;
         rem -= n;
-        /* hi: the upper half of a 2-, 4- or 8-byte argument. */
-        for (v = 0, i = 0; i < n; i++) {
-            hi |= i < n / 2 ? *p : 0;
+        for (v = 0, i = 0; i < n; i++)
             v = v << 8 | *p++;
-        }
         if (mt == CJ_CBOR_SIMPLE)
             return ai == 24 && v < 32 ? CJ_ERR_MALFORMED : CJ_ERR_UNSUPPORTED;
-        /* Shortest form: 24..255 in one byte, then each width only for
-         * values that do not fit the next smaller one, i.e. whose upper
-         * half is not zero. */
-        if (n == 1 ? v < 24 : hi == 0)
+        /* Shortest form (section 4.2.1): the head the encoder would write
+         * for this argument is exactly as long as the one read. */
+        if (cj_cbor_head(h, mt, v) != n + 1)
             return CJ_ERR_NONCANONICAL;
     }
     if (mt == CJ_CBOR_TAG || (mt == CJ_CBOR_SIMPLE && (ai < 20 || ai > 22)))

@@ -80,11 +80,6 @@ static bool short_id_ok(const uint8_t *p, size_t n)
 
 typedef int (*walk_fn)(void *obj, cj_cbor_dec_t *d, int label);
 
-static bool is_type(const cj_cbor_dec_t *d, int type)
-{
-    return cj_cbor_peek_type(d) == type;
-}
-
 /* Fill *why for a parameter of label l that failed with rc (see the
  * table above); val..end is the input from its value on.  Returns the
  * error for the caller. */
@@ -262,11 +257,11 @@ static int walk_keys(cj_cbor_dec_t *d, cj_cojp_config_t *c)
         }
         if (left == 0 || cj_cbor_get_bstr(d, &k->key, &klen) < 0)
             return CJ_ERR_TYPE;
-        ai_present = --left && is_type(d, CJ_CBOR_BSTR);
-        if (ai_present) {
-            (void)cj_cbor_get_bstr(d, &k->addinfo, &k->addinfo_len);
+        /* a failed get (another type) moves nothing and writes nothing */
+        ai_present = --left &&
+                     cj_cbor_get_bstr(d, &k->addinfo, &k->addinfo_len) == CJ_OK;
+        if (ai_present)
             left--;
-        }
         /* Section 8.4.3: a key_id above the link layer's maximum or a key
          * of the wrong length makes the key invalid and "MUST [be]
          * signal[ed] as specified in Section 8.3.1". */
@@ -321,12 +316,12 @@ static int config_value(void *obj, cj_cbor_dec_t *d, int label)
             return CJ_ERR_TYPE;
         if (n > CJ_COJP_MAX_BLACKLIST)
             return CJ_ERR_NOSPACE;
-        for (c->blacklist_count = 0; c->blacklist_count < n;
-             c->blacklist_count++) {
-            cj_cojp_bytes_t *b = &c->blacklist[c->blacklist_count];
+        for (size_t i = 0; i < n; i++) {
+            cj_cojp_bytes_t *b = &c->blacklist[i];
             if (cj_cbor_get_bstr(d, &b->p, &b->len) < 0)
                 return CJ_ERR_TYPE;
         }
+        c->blacklist_count = n;
         c->has_blacklist = true;
         return CJ_OK;
     default: /* CJ_COJP_LABEL_JOIN_RATE */

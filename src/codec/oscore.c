@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cojp/cbor.h"
 #include "cojp/coap.h"
 #include "cojp/crypto.h"
 #include "cojp/oscore.h"
@@ -109,7 +110,7 @@ static unsigned opt_class(uint16_t num)
 }
 
 /* A request code (0.01..0.31) or a response code (2.xx..5.xx). */
-static bool code_ok(bool request, uint8_t code)
+static bool code_ok(bool request, unsigned code)
 {
     return request ? code >> 5 == 0 && code != CJ_COAP_EMPTY
                    : (code >> 5) - 2u < 4u;
@@ -165,12 +166,7 @@ static int derive_one(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p,
     q = put_view(q, k == 0 ? ctx->sender_id : ctx->recipient_id, n);
     if (ctx->has_id_context) {
         n = ctx->id_context_len;
-        if (n < 24) {
-            *q++ = (uint8_t)(0x40 | n);
-        } else {
-            *q++ = 0x58;
-            *q++ = (uint8_t)n;
-        }
+        q += cj_cbor_head(q, CJ_CBOR_BSTR, n);
         q = put_view(q, ctx->id_context, n);
     } else {
         *q++ = 0xf6; /* null */
@@ -307,9 +303,10 @@ int cj_oscore_ctx_rederive(cj_oscore_ctx_t *ctx, const cj_oscore_params_t *p)
     cj_oscore_ctx_t fresh;
     int rc;
 
-    if (ctx == NULL || p == NULL)
+    if (ctx == NULL)
         return CJ_ERR_INVALID;
-    /* Derive aside so a failure leaves the old context usable. */
+    /* Derive aside so a failure (p NULL included) leaves the old context
+     * usable. */
     rc = cj_oscore_ctx_derive(&fresh, p);
     if (rc == CJ_OK) {
         fresh.send_kid_context = ctx->send_kid_context;

@@ -117,13 +117,9 @@ static uint8_t ctx_tag_of(const uint8_t *idctx, size_t len)
 }
 #endif
 
-/* Set ctx up for ID Context id (section 7.3: empty Sender ID, Recipient
- * ID "JRC"): loaded from okm when given (Appendix B), else derived with
- * secret as Master Secret (or, rederive, derived anew keeping the
- * persistence and the sequence number of ctx).  When ctx is p->osc,
- * ctx_tag becomes the tag its persisted replay window carries: 0 for the
- * pledge identifier, ctx_tag_of() for a recovered R2 || R3; on failure
- * ctx_tag is kept (and a failed rederive leaves ctx as it was). */
+/* OSCORE parameters of the pledge's context with ID Context id (section
+ * 7.3: empty Sender ID, Recipient ID "JRC"): loaded from okm when given
+ * (Appendix B), else derived with secret as Master Secret. */
 static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
                                         const uint8_t *id, size_t len,
                                         const uint8_t *secret,
@@ -143,29 +139,28 @@ static CJ_ALWAYS_INLINE void params_of(cj_oscore_params_t *pr,
 }
 
 #if CJ_PLEDGE_RECOVERY
-#define CONTEXT_PLACEMENT CJ_NOINLINE /* init and derive() call it */
-#else
-#define CONTEXT_PLACEMENT /* init alone */
-#endif
-static CONTEXT_PLACEMENT int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
-                                     const uint8_t *id, size_t len,
-                                     const uint8_t *secret,
-                                     const uint8_t *okm, bool rederive)
+/* Set ctx up for ID Context id: loaded from okm when given, else derived
+ * from the PSK in p->psk.  p->osc is derived anew, keeping its persistence and sequence
+ * number (at init they are still zero, as a fresh derivation would leave
+ * them), and ctx_tag becomes the tag its persisted replay window
+ * carries: 0 for the pledge identifier, ctx_tag_of() for a recovered
+ * R2 || R3; on failure ctx_tag is kept (and a failed rederive leaves ctx
+ * as it was).  Any other context is derived from scratch. */
+static CJ_NOINLINE int context(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
+                               const uint8_t *id, size_t len,
+                               const uint8_t *okm)
 {
     cj_oscore_params_t pr;
     int rc;
 
-    params_of(&pr, id, len, secret, okm);
-    rc = rederive ? cj_oscore_ctx_rederive(ctx, &pr)
-                  : cj_oscore_ctx_derive(ctx, &pr);
-#if CJ_PLEDGE_RECOVERY
+    params_of(&pr, id, len, p->psk, okm);
+    rc = ctx == &p->osc ? cj_oscore_ctx_rederive(ctx, &pr)
+                        : cj_oscore_ctx_derive(ctx, &pr);
     if (rc == CJ_OK && ctx == &p->osc)
         p->ctx_tag = id == p->pledge_id ? 0 : ctx_tag_of(id, len);
-#else
-    (void)p;
-#endif
     return rc;
 }
+#endif
 
 int cj_pledge_okm(const uint8_t *pledge_id, size_t pledge_id_len,
                   const uint8_t psk[16], uint8_t okm[CJ_OSCORE_OKM_LEN])
@@ -181,23 +176,24 @@ int cj_pledge_okm(const uint8_t *pledge_id, size_t pledge_id_len,
 
 #if CJ_PLEDGE_RECOVERY
 /* context() from the PSK; CJ_ERR_UNSUPPORTED without it (a context given
- * at init, Appendix B).  p->osc is derived anew (its persistence and
- * sequence number kept), any other context from scratch. */
+ * at init, Appendix B). */
 static CJ_NOINLINE int derive(cj_pledge_t *p, cj_oscore_ctx_t *ctx,
                               const uint8_t *id, size_t len)
 {
     if (!p->has_psk)
         return CJ_ERR_UNSUPPORTED;
-    return context(p, ctx, id, len, p->psk, NULL, ctx == &p->osc);
+    return context(p, ctx, id, len, NULL);
 }
 
-/* The durable context anew into p->osc, keeping its sequence number:
+/* The durable context into p->osc (anew, keeping its sequence number):
  * the confirmed pair R2 || R3 when there is one, else the pledge
- * identifier (section 7.3). */
-static int rederive_durable(cj_pledge_t *p)
+ * identifier (section 7.3).  okm: the context given at init (Appendix
+ * B); otherwise psk holds the PSK (a pledge given okm has no pair and is
+ * never on trial, so only init comes here without the PSK). */
+static CJ_NOINLINE int durable(cj_pledge_t *p, const uint8_t *okm)
 {
-    return derive(p, &p->osc, p->has_pair ? p->pair : p->pledge_id,
-                  p->has_pair ? sizeof p->pair : p->pledge_id_len);
+    return context(p, &p->osc, p->has_pair ? p->pair : p->pledge_id,
+                   p->has_pair ? sizeof p->pair : p->pledge_id_len, okm);
 }
 #endif
 
@@ -221,7 +217,7 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
     if (!p->rec_trial)
         return;
     /* Cannot fail: these parameters were derived at init or confirmed. */
-    if (rederive_durable(p) == CJ_OK)
+    if (durable(p, NULL) == CJ_OK)
         p->osc.replay = p->base_replay;
     p->rec_trial = false;
 }
@@ -293,7 +289,7 @@ static int drop(cj_pledge_t *p, const cj_oscore_replay_t *before,
 static const cj_pledge_key_t *set_find(const cj_pledge_keyset_t *s,
                                        uint8_t key_id)
 {
-    for (uint8_t i = 0; i < s->n; i++)
+    for (unsigned i = 0; i < s->n; i++)
         if (s->k[i].key_id == key_id)
             return &s->k[i];
     return NULL;
@@ -539,8 +535,7 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
 #endif
     p->role = cfg->role;
     if (cfg->network_id != NULL) {
-        if (cfg->network_id_len)
-            memcpy(p->network_id, cfg->network_id, cfg->network_id_len);
+        memcpy(p->network_id, cfg->network_id, cfg->network_id_len);
         p->network_id_len = (uint8_t)cfg->network_id_len;
         p->fixed_network_id = true;
     }
@@ -601,20 +596,18 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
     }
 #endif
 
-    /* the durable context: the confirmed pair R2 || R3 when there is one
-     * (only a pledge given its PSK has one, so cfg->okm is NULL then),
-     * else the pledge id */
-    {
-        const uint8_t *idc = p->pledge_id;
-        size_t idl = p->pledge_id_len;
+    /* the durable context (only a pledge given its PSK has a pair, so
+     * cfg->okm is NULL then) */
 #if CJ_PLEDGE_RECOVERY
-        if (p->has_pair) {
-            idc = p->pair;
-            idl = sizeof p->pair;
-        }
-#endif
-        rc = context(p, &p->osc, idc, idl, cfg->psk, cfg->okm, false);
+    rc = durable(p, cfg->okm);
+#else
+    {
+        cj_oscore_params_t pr;
+
+        params_of(&pr, p->pledge_id, p->pledge_id_len, cfg->psk, cfg->okm);
+        rc = cj_oscore_ctx_derive(&p->osc, &pr);
     }
+#endif
     if (rc != CJ_OK)
         goto fail;
     p->osc.send_kid_context = true; /* section 7.3: kid context = ID Ctx */
@@ -666,6 +659,11 @@ int cj_pledge_add_jp(cj_pledge_t *p, const cj_addr_t *jp,
     }
     e = &p->jps[i];
     memcpy(&e->addr, jp, sizeof e->addr);
+    if (p->fixed_network_id) {
+        /* the configured network identifier goes with every JP */
+        network_id = p->network_id;
+        network_id_len = p->network_id_len;
+    }
     if (network_id_len)
         memcpy(e->network_id, network_id, network_id_len);
     e->network_id_len = (uint8_t)network_id_len;
@@ -765,10 +763,6 @@ static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
         p->jp_cur = p->jp_next;
     /* The JP of this attempt and the network named in the request. */
     memcpy(&p->att, &p->jps[p->jp_cur], sizeof p->att);
-    if (p->fixed_network_id) {
-        memcpy(p->att.network_id, p->network_id, sizeof p->network_id);
-        p->att.network_id_len = p->network_id_len;
-    }
 
     /* Join_Request (section 8.4.1): a map of role (when not the default
      * 6LN), network identifier and, after a refused Configuration, the
@@ -1276,7 +1270,7 @@ const cj_pledge_key_t *cj_pledge_tx_key(const cj_pledge_t *p, uint8_t cls)
 {
     if (p == NULL)
         return NULL;
-    for (uint8_t i = 0; i < p->keys.n; i++)
+    for (unsigned i = 0; i < p->keys.n; i++)
         if (p->keys.k[i].key_id != 0 &&
             usage_covers(p->keys.k[i].key_usage, cls))
             return &p->keys.k[i];
