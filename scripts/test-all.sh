@@ -53,7 +53,7 @@ stage "PostgreSQL store under ASan+UBSan" make -j"$JOBS" check-pg-asan
 stage "simulator (cojp sim)" make check-sim
 stage "unit, minimal profile (no recovery, no Observe)" make -j"$JOBS" check-minimal
 stage "pledge tests, lightweight profile (RFC 9031 Appendix B, no key derivation)" make -j"$JOBS" check-light
-stage "benchmark smoke (cojp bench, figures not asserted)" build/cojp bench --duration 1 --pledges 3000
+stage "benchmark smoke (cojp bench with SQLite and PostgreSQL, figures not asserted)" tests/integration/bench.sh build/cojp
 
 echo "stages: $passed passed, $failed failed; unit tests: $upass passed, $ufail failed"
 echo "$((passed + upass)) passed, $((failed + ufail)) failed"

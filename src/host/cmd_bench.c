@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "cli.h"
 #include "cojp/coap.h"
 #include "cojp/cojp.h"
@@ -644,6 +646,36 @@ static void rm_dir(const char *dir)
     rmdir(dir);
 }
 
+/* Run one statement on a new connection to the PostgreSQL database at
+ * uri: 0, or -1 with the server's or libpq's message (first line) in
+ * err. */
+static void pg_quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg; /* notices such as DROP's cascade list */
+}
+
+static int pg_exec(const char *uri, const char *sql, char *err, size_t cap)
+{
+    PGconn *c = PQconnectdb(uri);
+    PGresult *r = NULL;
+    int rc;
+
+    if (PQstatus(c) == CONNECTION_OK) {
+        PQsetNoticeProcessor(c, pg_quiet, NULL);
+        r = PQexec(c, sql);
+    }
+    rc = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+
+    if (rc != 0) {
+        snprintf(err, cap, "%s", PQerrorMessage(c));
+        err[strcspn(err, "\n")] = '\0';
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
 static void usage(void)
 {
     printf("usage: cojp bench [--db postgresql://URI | --pg] [--duration S] [--pledges N]\n"
@@ -658,6 +690,8 @@ static void usage(void)
            "  --db URI      registry: default a SQLite file in a new temporary\n"
            "                directory (synchronous=FULL, WAL; removed afterwards)\n"
            "  --pg          registry at $COJP_PG_URI (tests/pg-server.sh run ...)\n"
+           "                (in PostgreSQL the run's tables go into a schema of its\n"
+           "                own, dropped afterwards)\n"
            "  --duration S  seconds per phase (default 5, at most 60)\n"
            "  --pledges N   provisioned pledges, each joins once (default 60000;\n"
            "                at most 65000: a network has 65533 short ids)\n"
@@ -679,7 +713,7 @@ int cj_cmd_bench(int argc, char **argv)
     const char *db = NULL, *echo_addr = NULL;
     uint32_t secs = 5, npledges = 60000, window = MAX_WINDOW, size = 0;
     char dir[] = "/tmp/cojp-bench.XXXXXX", dbpath[4200], csv[4200], log[4200], listen_s[64],
-         port_s[16];
+         port_s[16], schema[32] = "", pguri[4300], sql[64];
     struct sockaddr_storage srv;
     socklen_t srvlen;
     pledge_set_t ps;
@@ -760,6 +794,21 @@ int cj_cmd_bench(int argc, char **argv)
     memcpy(ps.seed, "cojp bench seed!", 16);
     if (cj_crypto_random(ps.run, sizeof ps.run) != CJ_OK)
         goto out;
+    if (db != dbpath) {
+        /* A schema of this run's own (dropped at the end), so runs on one
+         * database never meet each other's rows or live leases. */
+        char hex[2 * sizeof ps.run + 1], err[256] = "URI too long";
+        snprintf(schema, sizeof schema, "cojp_bench_%s", cj_hex_fmt(hex, ps.run, sizeof ps.run));
+        snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
+        if (strlen(db) + 64 > sizeof pguri || pg_exec(db, sql, err, sizeof err) != 0) {
+            schema[0] = '\0';
+            cj_fail(1, CMD, "cannot create a schema for the run: %s", err);
+            goto out;
+        }
+        snprintf(pguri, sizeof pguri, "%s%coptions=-csearch_path%%3D%s", db,
+                 strchr(db, '?') ? '&' : '?', schema);
+        db = pguri;
+    }
     cores = ncpus();
     if (cores >= 2) {
         srv_cpu = cpu_at(0);
@@ -858,6 +907,12 @@ int cj_cmd_bench(int argc, char **argv)
     if (rc)
         cj_fail(1, CMD, "%" PRIu64 " answers failed verification", pj.bad);
 out:
+    if (schema[0]) {
+        char err[256];
+        snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
+        if (pg_exec(db, sql, err, sizeof err) != 0)
+            fprintf(stderr, "%s: schema %s left behind: %s\n", CMD, schema, err);
+    }
     pledges_free(&ps);
     free(pj.hist);
     free(pe.hist);
