@@ -646,15 +646,17 @@ static void rm_dir(const char *dir)
     rmdir(dir);
 }
 
-/* Run one statement on a new connection to the PostgreSQL database at
- * uri: 0, or -1 with the server's or libpq's message (first line) in
- * err. */
+/* libpq's notices (such as DROP's list of what it cascades to) are not
+ * the bench's output. */
 static void pg_quiet(void *arg, const char *msg)
 {
     (void)arg;
-    (void)msg; /* notices such as DROP's cascade list */
+    (void)msg;
 }
 
+/* Run one statement on a new connection to the PostgreSQL database at
+ * uri: 0, or -1 with the server's or libpq's message (first line) in
+ * err. */
 static int pg_exec(const char *uri, const char *sql, char *err, size_t cap)
 {
     PGconn *c = PQconnectdb(uri);
