@@ -134,6 +134,17 @@ void ss_add_n(const ss_backend_t *b, void *h, unsigned n)
     add_with(b, h, n, ss_id, ss_psk);
 }
 
+void *ss_start(const ss_backend_t *b, unsigned n, const cj_jrc_store_t **st)
+{
+    void *h;
+
+    b->fresh();
+    h = ss_open(b);
+    *st = b->store(h);
+    ss_add_n(b, h, n);
+    return h;
+}
+
 void ss_add_jm(const ss_backend_t *b, void *h, unsigned n)
 {
     add_with(b, h, n, jm_id, jm_psk);
@@ -530,10 +541,7 @@ void ss_short_ids_model(const ss_backend_t *b)
 
     memset(holder, -1, sizeof holder);
     memset(held, 0, sizeof held);
-    b->fresh();
-    db = ss_open(b);
-    st = b->store(db);
-    ss_add_n(b, db, NP);
+    db = ss_start(b, NP, &st);
     /* start near the top so the cursor wraps several times and ids of
      * expired leases are handed out again */
     b->set_cursor(db, 65000);
@@ -612,10 +620,7 @@ void ss_short_ids_batch_run(const ss_backend_t *b)
     uint8_t id[8];
     uint16_t s = 0;
 
-    b->fresh();
-    db = ss_open(b);
-    st = b->store(db);
-    ss_add_n(b, db, 10);
+    db = ss_start(b, 10, &st);
     /* pledges 8 and 9 hold 65532 and 2, taken outside the batch */
     b->set_cursor(db, 65532);
     ss_make_id(id, 8);
@@ -688,10 +693,7 @@ void ss_short_ids_vs_memstore(const ss_backend_t *b)
 
     memset(used, 0, sizeof used);
     cj_jrc_memstore_init(&mst, ments, NP);
-    b->fresh();
-    db = ss_open(b);
-    st = b->store(db);
-    ss_add_n(b, db, NP);
+    db = ss_start(b, NP, &st);
     for (unsigned i = 0; i < NP; i++) {
         uint8_t id[8], psk[16];
         ss_make_id(id, i);
@@ -759,10 +761,7 @@ void ss_accept_piv_window(const ss_backend_t *b)
     cj_oscore_replay_t w;
     uint8_t id[8];
 
-    b->fresh();
-    db = ss_open(b);
-    st = b->store(db);
-    ss_add_n(b, db, 1);
+    db = ss_start(b, 1, &st);
     ss_make_id(id, 0);
     CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 100, &w), CJ_OK);
     CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 98, &w), CJ_OK);
@@ -808,10 +807,7 @@ void ss_durable_across_reopen(const ss_backend_t *b)
     uint16_t s = 0, s2 = 0;
     uint64_t cur = 0;
 
-    b->fresh();
-    db = ss_open(b);
-    st = b->store(db);
-    ss_add_n(b, db, 3);
+    db = ss_start(b, 3, &st);
     ss_make_id(id, 2);
     CHECK_EQ(ss_raise_ssn(st, st->ctx, id, (UINT64_C(1) << 40) - 1), CJ_OK);
     CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 997, &w), CJ_OK);
@@ -851,10 +847,7 @@ void ss_rollback_leaves_nothing(const ss_backend_t *b)
     uint16_t s = 0;
     size_t bad = 0, count = 0;
 
-    b->fresh();
-    db = ss_open(b);
-    st = b->store(db);
-    ss_add_n(b, db, 1);
+    db = ss_start(b, 1, &st);
     ss_make_id(id, 0);
     CHECK_EQ(b->begin(db), CJ_OK);
     CHECK_EQ(b->begin(db), CJ_ERR_STATE);
@@ -907,10 +900,7 @@ void ss_failed_call_changes_nothing(const ss_backend_t *b)
     uint8_t id[8];
     uint16_t s = 0;
 
-    b->fresh();
-    db = ss_open(b);
-    st = b->store(db);
-    ss_add_n(b, db, 3);
+    db = ss_start(b, 3, &st);
     ss_make_id(id, 0);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 0, 1, false, &s), CJ_OK);
     CHECK_EQ(s, 1);
@@ -1080,10 +1070,7 @@ void ss_list_outcomes_address_evict(const ss_backend_t *b)
     cj_jrc_pledge_t r;
     cj_addr_t a = {3, {0xfe, 0x80, 0x01}}, none = {0, {0}}, got;
 
-    b->fresh();
-    db = ss_open(b);
-    st = b->store(db);
-    ss_add_n(b, db, 3);
+    db = ss_start(b, 3, &st);
     for (unsigned i = 0; i < 3; i++)
         ss_make_id(id[i], i);
     CHECK_EQ(st->assign_short_id(st->ctx, id[1], 8, 10, 2, false, &s), CJ_OK);
@@ -1665,10 +1652,7 @@ void ss_okm_kept_and_migrated(const ss_backend_t *b, const char *drop_v4_sql,
     uint8_t id[8], psk[16], okm[CJ_OSCORE_OKM_LEN];
     void *db;
 
-    b->fresh();
-    db = ss_open(b);
-    st = b->store(db);
-    ss_add_n(b, db, 2);
+    db = ss_start(b, 2, &st);
     ss_make_id(id, 1);
     ss_make_psk(psk, 1);
     CHECK_EQ(cj_jrc_pledge_okm(psk, id, 8, okm), CJ_OK);

@@ -173,6 +173,9 @@ void *ss_open(const ss_backend_t *b);
  * one group transaction when the backend has them. */
 void ss_add_n(const ss_backend_t *b, void *h, unsigned n);
 void ss_add_jm(const ss_backend_t *b, void *h, unsigned n);
+/* A fresh registry of the backend, opened, with its store in *st and
+ * pledges 0..n-1 provisioned (ss_add_n): how most scenarios start. */
+void *ss_start(const ss_backend_t *b, unsigned n, const cj_jrc_store_t **st);
 /* Raise ssn_reserved to at least v (a reservation of no numbers). */
 int ss_raise_ssn(const cj_jrc_store_t *st, void *c, const uint8_t *id,
                  uint64_t v);
