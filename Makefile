@@ -15,6 +15,8 @@
 #   make fuzz-smoke      a short bounded pass per harness
 #   make footprint       Cortex-M3 sizes of the library modules
 #   make bench           micro-benchmarks, then JRC joins/s vs a UDP echo (cojp bench)
+#   make coverage        line/branch coverage by the unit tests (gcov);
+#                        scripts/coverage.sh --all adds the process suites
 #
 # Variables: CC, BUILD (output folder), SAN (sanitizer flags), OPT.
 
@@ -167,6 +169,10 @@ fuzz fuzz-smoke: $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
 footprint:
 	scripts/footprint.sh
+
+.PHONY: coverage
+coverage:
+	scripts/coverage.sh
 
 bench: $(BUILD)/libcojp.a $(PORT_OBJ) $(STORE_OBJ) $(BUILD)/cojp
 	@mkdir -p $(BUILD)/bench
