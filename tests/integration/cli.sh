@@ -287,6 +287,55 @@ usage_case "demo --pledges 0" demo --pledges 0
 usage_case "demo --pledges abc" demo --pledges abc
 usage_case "demo stray argument" demo extra
 
+echo "=== network settings from the command line reach the pledge"
+# A registry created by 'jrc serve' takes its first key set from --k2 and
+# --key-id (K1 gets the id, K2 the next); --jrc-address and --join-rate
+# go into every Configuration (RFC 9031 section 8.4.2); a pledge
+# provisioned as 6LBR may ask for that role, one provisioned as a node
+# may not (section 8.4.1: 4.00 naming the role as unsupported).
+NDB=$T/net.db
+K2=f0e1d2c3b4a5968778695a4b3c2d1e0f
+"$COJP" jrc add --db "$NDB" --pledge 0b00000000000001 --psk "$PSK" --role 6lbr || bad "jrc add --role 6lbr"
+"$COJP" jrc add --db "$NDB" --pledge 0b00000000000002 --psk "$PSK" || bad "jrc add of a node"
+if start_daemon "$T/jrcnet.log" 'network_created' -- jrc serve --db "$NDB" --listen "[::1]:PORT" \
+    --k2 "$K2" --key-id 7 --jrc-address fd00::1 --join-rate 250 --slots 64 --log text; then
+    ok "jrc serve with network settings started"
+else
+    bad "jrc serve with network settings"; cat "$T/jrcnet.log"
+fi
+net_pid=$daemon_pid net_port=$port
+check "--log text: the start is one plain line, not JSON" \
+    sh -c "grep -q 'network_created' '$T/jrcnet.log' && ! grep -q '^{' '$T/jrcnet.log'"
+timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr \
+    --state "$T/lbr.state" --json --timeout 20 >"$T/lbr.json" 2>"$T/lbr.err"
+check "a 6LBR pledge joins" test $? -eq 0
+check "its Configuration has K1 id 7, K2 id 8 with the given K2, the JRC address and join rate" \
+    json "$T/lbr.json" "sorted(k['key_id'] for k in d['keys'])==[7,8] and [k['key'] for k in d['keys'] if k['key_id']==8]==['$K2'] and d['jrc_address']=='fd000000000000000000000000000001' and d['join_rate']==250"
+timeout 30 "$COJP" pledge --id 0b00000000000002 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr \
+    --state "$T/node6.state" --timeout 5 >/dev/null 2>"$T/node6.err"
+check "a pledge provisioned as a node asking for 6LBR does not join (exit 1)" test $? -eq 1
+check "the JRC logs the refused join of that pledge" \
+    grep -q 'join_rejected.*0b00000000000002' "$T/jrcnet.log"
+"$COJP" jrc list --db "$NDB" >"$T/netlist.txt"
+check "jrc list names the key ids in use" grep -q '^network: key ids 7 8, next campaign 1$' "$T/netlist.txt"
+check "jrc list: the 6LBR is joined, the node is not" \
+    sh -c "grep -qE '^0b00000000000001 +yes +6lbr' '$T/netlist.txt' && grep -qE '^0b00000000000002 +no ' '$T/netlist.txt'"
+kill -TERM "$net_pid"; wait_exit "$net_pid" 10
+if start_daemon "$T/jrcnet2.log" '"event":"start"' -- jrc serve --db "$NDB" --listen "[::1]:$net_port" \
+    --k2 000102030405060708090a0b0c0d0e0f --key-id 20; then
+    ok "jrc serve restarted with other key options"
+else
+    bad "jrc serve restart with other key options"; cat "$T/jrcnet2.log"
+fi
+net_pid=$daemon_pid
+check "key options on an existing registry are ignored with a warning" \
+    grep -q '"event":"key_options_ignored"' "$T/jrcnet2.log"
+timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr \
+    --state "$T/lbr.state" --json --timeout 20 >"$T/lbr2.json" 2>/dev/null
+check "the rejoined 6LBR still gets the key set of the registry" \
+    json "$T/lbr2.json" "[k['key'] for k in d['keys'] if k['key_id']==8]==['$K2']"
+kill -TERM "$net_pid"; wait_exit "$net_pid" 10
+
 echo "=== help and version"
 for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" proxy pledge jrc demo bench; do
     # shellcheck disable=SC2086
