@@ -80,16 +80,25 @@ static void usage(FILE *f)
 
 /* ---- shared option handling -------------------------------------------- */
 
-static int open_reg(cj_reg_t **r, const char *db, bool must_exist, const char *cmd)
+/* must_exist: an SQLite file is not created; reader: the command only
+ * reads (implies must_exist), so it works beside a busy JRC and on a
+ * full disk. */
+static int open_reg_as(cj_reg_t **r, const char *db, bool must_exist, bool reader,
+                       const char *cmd)
 {
     char err[256];
     int rc;
-    if (must_exist && strncmp(db, "postgres", 8) && access(db, F_OK) != 0)
+    if ((must_exist || reader) && strncmp(db, "postgres", 8) && access(db, F_OK) != 0)
         return cj_fail(1, cmd, "no registry at '%s'", db);
-    rc = cj_reg_open(r, db, err, sizeof err);
+    rc = cj_reg_open_as(r, db, reader, err, sizeof err);
     if (rc != CJ_OK)
         return cj_fail(1, cmd, "%s", err);
     return 0;
+}
+
+static int open_reg(cj_reg_t **r, const char *db, bool must_exist, const char *cmd)
+{
+    return open_reg_as(r, db, must_exist, false, cmd);
 }
 
 /* Close r after the work of cmd ended with rc: a registry error (rc < 0)
@@ -310,7 +319,7 @@ static int jrc_derive(int argc, char **argv)
         cj_jrc_pledge_t rec;
         const cj_jrc_store_t *st;
         cj_reg_t *r;
-        if ((rc = open_reg(&r, a.db, true, cmd)))
+        if ((rc = open_reg_as(&r, a.db, true, true, cmd)))
             return rc;
         st = cj_reg_store(r);
         rc = st->lookup(st->ctx, a.id, (size_t)a.id_len, &rec);
@@ -540,7 +549,7 @@ static int jrc_list(int argc, char **argv)
         return rc;
     if (!a.db)
         return cj_fail(2, cmd, "--db is required");
-    if ((rc = open_reg(&r, a.db, true, cmd)))
+    if ((rc = open_reg_as(&r, a.db, true, true, cmd)))
         return rc;
     l.json = a.json;
     l.wall = cj_host_wall();
@@ -681,6 +690,7 @@ typedef struct jrc_run {
     uint8_t obuf[1280];
     unsigned long joins, rejected, acked, not_reached, campaigns, commits, commit_failures,
         send_errors;
+    cj_jrc_stats_t past; /* engine counters of the engines before a reload */
 } jrc_run_t;
 
 /* Engine time: wall clock (see the top of this file), never backwards. */
@@ -864,7 +874,18 @@ static int load_blacklist(jrc_run_t *r)
  * rebuild it from the registry (store/sqlite.h). */
 static void engine_reload(jrc_run_t *r)
 {
-    int rc = cj_reg_network_load(r->reg, &r->net);
+    int rc;
+    const cj_jrc_stats_t *st = &r->jrc.stats;
+    r->past.lookups += st->lookups;
+    r->past.joins += st->joins;
+    r->past.repeats += st->repeats;
+    r->past.diagnostics += st->diagnostics;
+    r->past.refused += st->refused;
+    r->past.recoveries += st->recoveries;
+    r->past.dropped += st->dropped;
+    r->past.store_errors += st->store_errors;
+    r->past.updates_sent += st->updates_sent;
+    rc = cj_reg_network_load(r->reg, &r->net);
     if (rc == CJ_OK)
         rc = load_blacklist(r);
     if (rc == CJ_OK)
@@ -1399,19 +1420,22 @@ static int jrc_serve(int argc, char **argv)
     rc = res == -1 ? 1 : 0;
     release(r, true); /* what is queued leaves once durable */
     {
-        const cj_jrc_stats_t *st = &r->jrc.stats;
+        /* Whole-run counters: the engine's, plus those of the engines
+         * replaced after a failed commit; joins are the admissions whose
+         * 2.04 left (a lost batch's never did). */
+        const cj_jrc_stats_t *st = &r->jrc.stats, *p = &r->past;
         cj_hlog_begin(rc ? "error" : "info", "shutdown");
         cj_hlog_str("role", "jrc");
         if (res > 0)
             cj_hlog_int("signal", res);
-        cj_hlog_uint("joins", st->joins);
-        cj_hlog_uint("repeats", st->repeats);
-        cj_hlog_uint("diagnostics", st->diagnostics);
-        cj_hlog_uint("refused", st->refused);
-        cj_hlog_uint("recoveries", st->recoveries);
-        cj_hlog_uint("dropped", st->dropped);
-        cj_hlog_uint("store_errors", st->store_errors);
-        cj_hlog_uint("updates_sent", st->updates_sent);
+        cj_hlog_uint("joins", r->joins);
+        cj_hlog_uint("repeats", p->repeats + st->repeats);
+        cj_hlog_uint("diagnostics", p->diagnostics + st->diagnostics);
+        cj_hlog_uint("refused", p->refused + st->refused);
+        cj_hlog_uint("recoveries", p->recoveries + st->recoveries);
+        cj_hlog_uint("dropped", p->dropped + st->dropped);
+        cj_hlog_uint("store_errors", p->store_errors + st->store_errors);
+        cj_hlog_uint("updates_sent", p->updates_sent + st->updates_sent);
         cj_hlog_uint("updates_acked", r->acked);
         cj_hlog_uint("updates_not_reached", r->not_reached);
         cj_hlog_uint("campaigns", r->campaigns);

@@ -32,6 +32,11 @@ struct cj_reg {
 
 int cj_reg_open(cj_reg_t **out, const char *db, char *err, size_t errcap)
 {
+    return cj_reg_open_as(out, db, false, err, errcap);
+}
+
+int cj_reg_open_as(cj_reg_t **out, const char *db, bool reader, char *err, size_t errcap)
+{
     cj_reg_t *r;
     int rc;
 
@@ -59,7 +64,7 @@ int cj_reg_open(cj_reg_t **out, const char *db, char *err, size_t errcap)
         return CJ_OK;
     }
     r->kind = REG_SQLITE;
-    rc = cj_sqlite_open(&r->sq, db);
+    rc = cj_sqlite_open_as(&r->sq, db, reader);
     if (rc != CJ_OK) {
         if (rc == CJ_ERR_UNSUPPORTED)
             snprintf(err, errcap, "'%s' was written by a newer cojp", db);

@@ -28,6 +28,9 @@ typedef struct cj_reg cj_reg_t;
  * with a message in err: CJ_ERR_UNSUPPORTED (backend not built / newer
  * schema), CJ_ERR_STORAGE, CJ_ERR_BUSY. */
 int cj_reg_open(cj_reg_t **out, const char *db, char *err, size_t errcap);
+/* The same for a command that only reads: an SQLite file is then opened
+ * without writing to it (cj_sqlite_open_as); PostgreSQL as above. */
+int cj_reg_open_as(cj_reg_t **out, const char *db, bool reader, char *err, size_t errcap);
 void cj_reg_close(cj_reg_t *r);
 const char *cj_reg_errmsg(const cj_reg_t *r);
 

@@ -1479,7 +1479,36 @@ static int migrate(cj_sqlite_t *s)
     return CJ_OK;
 }
 
+/* A reader's check of the schema: in one read transaction, the file is
+ * a cojp registry whose schema is the current one.  CJ_ERR_STATE when it
+ * is older (the caller migrates), else as migrate(). */
+static int schema_current(cj_sqlite_t *s)
+{
+    sqlite3_int64 have = 0, app = 0;
+    int rc = exec_sql(s, "BEGIN");
+    if (rc != SQLITE_OK)
+        return map_rc(rc);
+    rc = query_int(s, "PRAGMA application_id", &app);
+    if (rc == SQLITE_OK && app != APP_ID)
+        rc = app == 0 ? SQLITE_DONE : SQLITE_ERROR; /* new file / foreign */
+    if (rc == SQLITE_OK)
+        rc = query_int(s, "SELECT coalesce(max(version), 0) FROM schema_version", &have);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == SQLITE_DONE)
+        return CJ_ERR_STATE;
+    if (rc != SQLITE_OK)
+        return map_rc(rc);
+    if (have > migrations[N_MIGRATIONS - 1].version)
+        return CJ_ERR_UNSUPPORTED;
+    return have == migrations[N_MIGRATIONS - 1].version ? CJ_OK : CJ_ERR_STATE;
+}
+
 int cj_sqlite_open(cj_sqlite_t **out, const char *path)
+{
+    return cj_sqlite_open_as(out, path, false);
+}
+
+int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader)
 {
     cj_sqlite_t *s;
     sqlite3_int64 sync = 0;
@@ -1490,8 +1519,8 @@ int cj_sqlite_open(cj_sqlite_t **out, const char *path)
     if (s == NULL)
         return CJ_ERR_STORAGE;
     rc = sqlite3_open_v2(path, &s->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                             SQLITE_OPEN_NOMUTEX,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                             (reader ? 0 : SQLITE_OPEN_CREATE),
                          NULL);
     if (rc != SQLITE_OK) {
         if (s->db != NULL)
@@ -1530,8 +1559,13 @@ int cj_sqlite_open(cj_sqlite_t **out, const char *path)
     if (rc == SQLITE_OK && query_int(s, "PRAGMA synchronous", &sync) == SQLITE_OK &&
         sync != 2)
         rc = SQLITE_ERROR;
-    if (rc == SQLITE_OK)
-        r = migrate(s);
+    if (rc == SQLITE_OK) {
+        /* A reader writes nothing while the schema is current (no
+         * session number: it records no campaign outcome). */
+        r = reader ? schema_current(s) : CJ_ERR_STATE;
+        if (r == CJ_ERR_STATE)
+            r = migrate(s);
+    }
     if (rc != SQLITE_OK || r != CJ_OK) {
         if (r == CJ_OK)
             r = CJ_ERR_STORAGE;

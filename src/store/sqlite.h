@@ -101,6 +101,12 @@ struct sqlite3;
  * CJ_ERR_BUSY (locked by another process beyond the busy timeout). */
 int cj_sqlite_open(cj_sqlite_t **out, const char *path);
 
+/* cj_sqlite_open(), or with reader set, for a process that only reads:
+ * the file must exist, and while its schema is the current one nothing
+ * is written (no migration, no session number), so reading needs neither
+ * the write lock nor free space; an older schema is migrated as above. */
+int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader);
+
 /* Close the handle (an open transaction is rolled back).  NULL is ok. */
 void cj_sqlite_close(cj_sqlite_t *db);
 

@@ -367,6 +367,55 @@ TEST(sqlite_okm_kept_and_migrated)
                              "UPDATE pledges SET okm = zeroblob(44) WHERE seq = 2");
 }
 
+/* A reader (cojp jrc list, derive) writes nothing while the schema is
+ * current: it neither waits for a serving JRC's write lock nor takes a
+ * session number, and it never creates a file; an older file it
+ * migrates like any opener. */
+TEST(sqlite_reader_writes_nothing)
+{
+    cj_sqlite_t *w, *r;
+    cj_jrc_pledge_t rec;
+    uint8_t id[8];
+    uint64_t s1;
+
+    tmp_setup();
+    CHECK_EQ(cj_sqlite_open_as(&r, dbpath, true), CJ_ERR_STORAGE);
+    CHECK(r == NULL);
+    CHECK(access(dbpath, F_OK) != 0);
+
+    w = ss_open(&sq);
+    ss_add_n(&sq, w, 3);
+    s1 = cj_sqlite_session(w);
+    /* the writer holds the write lock with a change not yet committed */
+    CHECK_EQ(cj_sqlite_begin(w), CJ_OK);
+    CHECK_EQ(sqlite3_exec(cj_sqlite_raw(w), "UPDATE registry_state SET sessions = sessions",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    /* an opener that wants the write lock fails here with CJ_ERR_BUSY */
+    CHECK_EQ(cj_sqlite_open_as(&r, dbpath, true), CJ_OK);
+    ss_make_id(id, 1);
+    CHECK_EQ(cj_sqlite_store(r)->lookup(cj_sqlite_store(r)->ctx, id, 8, &rec), CJ_OK);
+    CHECK_EQ(cj_sqlite_session(r), 0);
+    cj_sqlite_close(r);
+    CHECK_EQ(cj_sqlite_commit(w), CJ_OK);
+    cj_sqlite_close(w);
+    w = ss_open(&sq);
+    CHECK_EQ(cj_sqlite_session(w), s1 + 1); /* the reader took none */
+
+    /* a file one schema version behind: the reader brings it up to date */
+    CHECK_EQ(sqlite3_exec(cj_sqlite_raw(w),
+                          "ALTER TABLE pledges DROP COLUMN okm;"
+                          " DELETE FROM schema_version WHERE version = 4",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    cj_sqlite_close(w);
+    CHECK_EQ(cj_sqlite_open_as(&r, dbpath, true), CJ_OK);
+    CHECK_EQ(sql_int(r, "SELECT max(version) FROM schema_version"), CJ_SQLITE_SCHEMA_VERSION);
+    CHECK_EQ(cj_sqlite_store(r)->lookup(cj_sqlite_store(r)->ctx, id, 8, &rec), CJ_OK);
+    cj_sqlite_close(r);
+    tmp_cleanup();
+}
+
 /* Two processes on one file (two handles here): ids never collide. */
 TEST(sqlite_two_handles_never_collide)
 {
