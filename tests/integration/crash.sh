@@ -23,6 +23,11 @@
 #       it start again through the other JP: every
 #       pledge joins, no short id twice, the registry agrees, no nonce
 #       of a pledge context protects two ciphertexts across both JRCs.
+#   (f) the registry's file system runs full (a 2 MB tmpfs, root only)
+#       while pledges join: the JRC logs each failed commit, answers
+#       nobody whose admission is not on disk, stays up, and once space
+#       is back the same pledges join on their own retransmissions; the
+#       registry then holds exactly what the pledges printed.
 #   (c) `jrc rekey` with 50 `cojp pledge --serve` nodes: every node ends
 #       on the new K2 that the registry holds, and every node is
 #       recorded as acknowledged.  Then a second rekey with 5 nodes
@@ -528,10 +533,82 @@ rekey_nodes() {
     finish c
 }
 
+# ---- (f): the registry's file system runs full ---------------------------
+
+disk_full() {
+    local L=f D=$T/f n=6 jport id pids=() k rc
+    mkdir -p "$D/fs"
+    echo "=== ($L) the registry's file system runs full while pledges join"
+    if ! mount -t tmpfs -o size=2m cojp-test "$D/fs" 2>"$D/mount.err"; then
+        echo "note: ($L) left out: cannot mount a small file system here: $(head -1 "$D/mount.err")"
+        return
+    fi
+    lib_mounts+=("$D/fs")
+    local db=$D/fs/jrc.db ids
+    mapfile -t ids < <(ids_of 06 $n)
+    for id in "${ids[@]}"; do echo "$id,$(psk_of "$id")"; done >"$D/pledges.csv"
+    check "($L) jrc import of $n pledges" sh -c "'$COJP' jrc import --db '$db' '$D/pledges.csv' >/dev/null"
+    jport=$(free_udp_port)
+    start_daemon "$D/jrc.log" '"event":"start"' -- jrc serve --db "$db" \
+        --listen "[::1]:$jport" || abort "($L) jrc serve" "$D/jrc.log"
+    local fjrc=$daemon_pid
+    join_one() { # join_one ID TIMEOUT: a pledge straight to the JRC
+        timeout $(($2 + 10)) "$COJP" pledge --id "$1" --psk "$(psk_of "$1")" \
+            --proxy "[::1]:$jport" --state "$D/$1.state" --json --timeout "$2" \
+            >"$D/$1.json" 2>"$D/$1.err"
+    }
+    for k in 0 1; do
+        join_one "${ids[$k]}" 20
+        check "($L) pledge ${ids[$k]} joins while there is room" test $? -eq 0
+    done
+    dd if=/dev/zero of="$D/fs/filler" bs=4k >/dev/null 2>&1
+    check "($L) the file system is full" test "$(df --output=avail "$D/fs" | tail -1)" -eq 0
+    for k in 2 3 4; do
+        join_one "${ids[$k]}" 45 &
+        pids+=($!)
+    done
+    check "($L) the JRC logs the failed commit" \
+        wait_for "$D/jrc.log" '"event":"commit_failed".*disk is full' 10
+    # The pledges retransmit after ACK_TIMEOUT (10 to 15 s, RFC 9031
+    # section 7.2): until then every first request has been processed.
+    sleep 2
+    check "($L) the JRC is still running" kill -0 "$fjrc"
+    check "($L) none of the three has been answered" \
+        sh -c "! grep -q . '$D/${ids[2]}.json' '$D/${ids[3]}.json' '$D/${ids[4]}.json'"
+    "$COJP" jrc list --db "$db" --json >"$D/list-full.json" 2>"$D/list-full.err"
+    check "($L) the registry, read while full, has only the first two joined" json "$D/list-full.json" \
+        "sorted(p['pledge'] for p in d['pledges'] if p['joined'])==sorted(['${ids[0]}','${ids[1]}'])"
+    rm -f "$D/fs/filler"
+    for k in 0 1 2; do
+        wait "${pids[$k]}"; rc=$?
+        check "($L) pledge ${ids[$((k + 2))]} joins on its retransmission once space is back" test $rc -eq 0
+    done
+    join_one "${ids[5]}" 20
+    check "($L) a new pledge joins at once" test $? -eq 0
+    "$COJP" jrc list --db "$db" --json >"$D/list.json"
+    printed "$D" "${ids[@]}" >"$D/printed.json"
+    check "($L) the registry holds every pledge with the short id it printed, none twice" python3 - \
+        "$D/list.json" "$D/printed.json" <<'EOF'
+import json, sys
+reg = {p["pledge"]: p for p in json.load(open(sys.argv[1]))["pledges"]}
+got = json.load(open(sys.argv[2]))
+sids = [reg[i]["short_id"] for i in got]
+ok = all(len(v) == 1 and v[0]["joined"] and reg[i]["joined"] and reg[i]["short_id"] == v[0]["short_id"]
+         for i, v in got.items()) and len(set(sids)) == len(sids)
+sys.exit(0 if ok else 1)
+EOF
+    check "($L) the engine was reloaded after each failed commit" \
+        test "$(grep -c '"event":"engine_reloaded","ok":true' "$D/jrc.log")" -eq "$(grep -c '"event":"commit_failed"' "$D/jrc.log")"
+    check "($L) jrc serve exits 0 on SIGTERM" stop_daemon "$fjrc"
+    check "($L) its last line counts the $n joins and the failed commits" \
+        sh -c "tail -1 '$D/jrc.log' | grep -qE '\"joins\":$n,.*\"commit_failures\":[1-9]'"
+}
+
 # ---- run ----------------------------------------------------------------
 
 join_crash a "$T/a.db"
 hostile a "$T/a.db"
+disk_full
 if [ "${COJP_CRASH_PG:-1}" != 0 ]; then
     PGDIR=$(mktemp -d /tmp/cojp-crash-pg-XXXXXX)
     lib_pgdirs+=("$PGDIR")

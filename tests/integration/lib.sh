@@ -8,11 +8,12 @@
 # its background processes (killed, then waited for),
 # the network namespaces in lib_netns (deleting one deletes the veths
 # inside), veths in lib_links, PostgreSQL servers in lib_pgdirs
-# (tests/pg-server.sh stop) and the temporary folder.  Every wait is
+# (tests/pg-server.sh stop), file systems mounted on lib_mounts and the
+# temporary folder.  Every wait is
 # bounded.  COJP_TEST_KEEP=1 keeps the temporary folder (logs, captures).
 
 passed=0 failed=0
-lib_netns=() lib_links=() lib_pgdirs=()
+lib_netns=() lib_links=() lib_pgdirs=() lib_mounts=()
 
 # Processes: exactly this shell's background jobs still running (a
 # recorded PID of a job that ended long ago may belong to someone else
@@ -32,6 +33,7 @@ lib_cleanup() {
     done
     for p in "${lib_netns[@]}"; do ip netns del "$p" 2>/dev/null; done
     for p in "${lib_links[@]}"; do ip link del "$p" 2>/dev/null; done
+    for p in "${lib_mounts[@]}"; do umount "$p" 2>/dev/null || umount -l "$p" 2>/dev/null; done
     if [ "${COJP_TEST_KEEP:-0}" = 1 ]; then
         echo "kept $T"
     elif [ -n "${T:-}" ] && [ -d "$T" ]; then
