@@ -38,7 +38,8 @@ int cj_crypto_ccm_seal(const uint8_t key[CJ_AES_KEY_LEN],
     mbedtls_ccm_context ccm;
     int rc;
 
-    if (key == NULL || nonce == NULL || (buf == NULL && len > 0) ||
+    /* buf also takes the tag: never NULL, even for an empty plaintext */
+    if (key == NULL || nonce == NULL || buf == NULL ||
         (aad == NULL && aad_len > 0) || !tag_len_ok(tag_len))
         return CJ_ERR_INVALID;
     /* A 13-byte nonce leaves a 2-byte length field (RFC 3610 section 2):

@@ -773,3 +773,54 @@ TEST(cojp_encode_invalid)
     c.blacklist[1].len = 1;
     CHECK_EQ(cj_cojp_config_encode(&c, out, sizeof out), CJ_ERR_INVALID);
 }
+
+/* Boundaries of two validity rules.  Section 8.4.4.1: of the short
+ * addresses only 0xfffe and 0xffff are reserved, so 0xfffd and 0xff00
+ * are kept (both ways).  Section 8.4.3.3: key_addinfo is at most 10
+ * bytes (a long and a short address, Key ID Mode 0x00) or 8 (key
+ * source, mode 0x03): longer is a malformed key set. */
+TEST(cojp_short_id_and_addinfo_boundaries)
+{
+    static const char *const kept[] = {"a1038142fffd", "a1038142ff00"};
+    static const char *const too_long[] = {
+        "a102830050" K16 "4b000102030405060708090a",       /* id 0, 11 B */
+        "a102830150" K16 "4b000102030405060708090a",       /* id 1, 11 B */
+        "a102830150" K16 "50000102030405060708090a0b0c0d0e0f", /* 16 B */
+    };
+    uint8_t in[64], out[64];
+    cj_cojp_config_t c;
+    cj_cojp_report_t why;
+    size_t n;
+
+    for (size_t i = 0; i < 2; i++) {
+        n = cj_hex(kept[i], in, sizeof in);
+        CHECK_EQ(cj_cojp_config_decode(in, n, &c, &why), CJ_OK);
+        CHECK(c.short_id != NULL);
+        CHECK_EQ(c.ignored, 0);
+        if (c.short_id != NULL)
+            CHECK_MEM(c.short_id, 2, in + 4, 2);
+        CHECK_EQ(cj_cojp_config_encode(&c, out, sizeof out), (int)n);
+        CHECK_MEM(out, n, in, n);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        n = cj_hex(too_long[i], in, sizeof in);
+        CHECK_EQ(cj_cojp_config_decode(in, n, &c, &why), CJ_ERR_RANGE);
+        CHECK(why.has_param);
+        CHECK_EQ(why.param.code, CJ_COJP_CODE_MALFORMED);
+        CHECK_EQ(why.param.label, CJ_COJP_LABEL_KEY_SET);
+    }
+    /* the encoder applies the same rule */
+    {
+        static const uint8_t ai[11] = {0};
+        uint8_t key[16] = {0};
+        memset(&c, 0, sizeof c);
+        c.key_count = 1;
+        c.keys[0].key_id = 0;
+        c.keys[0].key = key;
+        c.keys[0].addinfo = ai;
+        c.keys[0].addinfo_len = 11;
+        CHECK_EQ(cj_cojp_config_encode(&c, out, sizeof out), CJ_ERR_INVALID);
+        c.keys[0].addinfo_len = 10;
+        CHECK(cj_cojp_config_encode(&c, out, sizeof out) > 0);
+    }
+}

@@ -318,3 +318,130 @@ TEST(crypto_ct_compare_and_wipe)
     CHECK(all_zero(a, sizeof a));
     cj_crypto_wipe(NULL, 0);
 }
+
+/* ---- arguments and limits ------------------------------------------------ */
+
+/* crypto.h: CJ_ERR_INVALID for inputs the port cannot use, never a
+ * crash.  Sealing always writes a tag, so it needs a buffer even for an
+ * empty plaintext (before the fix a NULL buffer with length 0 had the
+ * tag written through the NULL pointer). */
+TEST(crypto_ccm_rejects_missing_inputs)
+{
+    uint8_t key[16] = {0}, nonce[13] = {0}, buf[32] = {0}, aad[4] = {0};
+
+    CHECK_EQ(cj_crypto_ccm_seal(NULL, nonce, NULL, 0, buf, 8, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_seal(key, NULL, NULL, 0, buf, 8, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_seal(key, nonce, NULL, 0, NULL, 8, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_seal(key, nonce, NULL, 0, NULL, 0, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_seal(key, nonce, NULL, 4, buf, 8, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_seal(key, nonce, aad, 4, buf, 8, 8), 16);
+
+    CHECK_EQ(cj_crypto_ccm_open(NULL, nonce, aad, 4, buf, 16, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_open(key, NULL, aad, 4, buf, 16, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_open(key, nonce, aad, 4, NULL, 16, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_open(key, nonce, NULL, 4, buf, 16, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_open(key, nonce, aad, 4, buf, 16, 8), 8);
+    /* nothing to open at all: too short for the tag */
+    CHECK_EQ(cj_crypto_ccm_open(key, nonce, NULL, 0, NULL, 0, 8),
+             CJ_ERR_TRUNCATED);
+}
+
+/* RFC 3610 section 2: a 13-byte nonce leaves L = 2 octets for the
+ * message length, so a message is at most 65535 bytes.  That one seals
+ * and opens; one byte more is refused both ways. */
+TEST(crypto_ccm_length_limit)
+{
+    static uint8_t big[65536 + 16];
+    uint8_t key[16], nonce[13] = {1};
+
+    memset(key, 0x42, sizeof key);
+    for (size_t i = 0; i < 65535; i++)
+        big[i] = (uint8_t)i;
+    CHECK_EQ(cj_crypto_ccm_seal(key, nonce, NULL, 0, big, 65535, 8),
+             65535 + 8);
+    CHECK_EQ(cj_crypto_ccm_open(key, nonce, NULL, 0, big, 65535 + 8, 8),
+             65535);
+    CHECK_EQ(big[65534], (uint8_t)65534);
+    CHECK_EQ(cj_crypto_ccm_seal(key, nonce, NULL, 0, big, 65536, 8),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_ccm_open(key, nonce, NULL, 0, big, 65536 + 8, 8),
+             CJ_ERR_INVALID);
+}
+
+TEST(crypto_hkdf_rejects_missing_inputs)
+{
+    uint8_t b[8] = {1, 2, 3, 4, 5, 6, 7, 8}, okm[16];
+
+    CHECK_EQ(cj_crypto_hkdf_sha256(NULL, 4, b, 8, b, 8, okm, 16),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_hkdf_sha256(b, 4, NULL, 8, b, 8, okm, 16),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_hkdf_sha256(b, 4, b, 8, NULL, 8, okm, 16),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_crypto_hkdf_sha256(b, 4, b, 8, b, 8, NULL, 16),
+             CJ_ERR_INVALID);
+    /* empty salt, IKM and info are fine (RFC 5869 section 2.2) */
+    CHECK_EQ(cj_crypto_hkdf_sha256(NULL, 0, NULL, 0, NULL, 0, okm, 16),
+             CJ_OK);
+}
+
+/* The port may reuse the extract step of the previous call when salt
+ * and IKM are equal (crypto_mbedtls.c), never otherwise.  Inputs that
+ * differ from each other only in one byte or one length are each
+ * derived right after every other one, and must give what they give
+ * after an unrelated call (which no cached step can serve). */
+TEST(crypto_hkdf_extract_reuse_exact)
+{
+    static const struct {
+        uint8_t salt_len, salt_last, ikm_len, ikm_last;
+    } in[] = {
+        {13, 0x0c, 22, 0x0b}, {13, 0x0d, 22, 0x0b}, {12, 0x0b, 22, 0x0b},
+        {13, 0x0c, 21, 0x0b}, {13, 0x0c, 22, 0x0c}, {0, 0, 22, 0x0b},
+        {13, 0x0c, 0, 0},     {13, 0x0c, 64, 0x0b}, {13, 0x0c, 65, 0x0b},
+    };
+    enum { N = sizeof in / sizeof in[0] };
+    static const uint8_t info[3] = {0xf0, 0xf1, 0xf2};
+    uint8_t cold[N][42], okm[42], salt[16], ikm[80];
+    uint8_t other[5] = {9, 9, 9, 9, 9};
+
+    for (size_t x = 0; x < N + N * N; x++) {
+        size_t i = x < N ? x : (x - N) / N, j = x < N ? x : (x - N) % N;
+        for (int k = 0; k < 2; k++) {
+            /* first the unrelated call (cold run) or input j, then i */
+            size_t which = k ? i : j;
+            memset(salt, 0x5a, sizeof salt);
+            memset(ikm, 0x0b, sizeof ikm);
+            if (in[which].salt_len)
+                salt[in[which].salt_len - 1] = in[which].salt_last;
+            if (in[which].ikm_len)
+                ikm[in[which].ikm_len - 1] = in[which].ikm_last;
+            if (k == 0 && x < N)
+                CHECK_EQ(cj_crypto_hkdf_sha256(other, 5, other, 5, NULL, 0,
+                                               okm, 16),
+                         CJ_OK);
+            else
+                CHECK_EQ(cj_crypto_hkdf_sha256(
+                             in[which].salt_len ? salt : NULL,
+                             in[which].salt_len, in[which].ikm_len ? ikm : NULL,
+                             in[which].ikm_len, info, sizeof info, okm, 42),
+                         CJ_OK);
+        }
+        if (x < N)
+            memcpy(cold[i], okm, 42);
+        else
+            CHECK_MEM(okm, 42, cold[i], 42);
+    }
+    /* and the inputs are really different ones */
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = i + 1; j < N; j++)
+            CHECK(memcmp(cold[i], cold[j], 42) != 0);
+}

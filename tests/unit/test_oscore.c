@@ -1397,3 +1397,201 @@ TEST(oscore_rederive_keeps_counting)
     cj_oscore_ctx_wipe(&c);
     cj_oscore_ctx_wipe(&r);
 }
+
+/* ---- limits and arguments ----------------------------------------------- */
+
+/* Section 2: the OSCORE option value is 0 to 255 bytes.  A longer one
+ * does not decode; the encoder refuses to produce one, and refuses
+ * fields it would have to read through a NULL pointer. */
+TEST(oscore_option_value_length_limit)
+{
+    static uint8_t v[300], enc[300], ctxb[255], kid[16];
+    cj_oscore_option_t o;
+
+    memset(v, 0xab, sizeof v);
+    v[0] = 0x08; /* k: the kid is the rest of the value */
+    CHECK_EQ(cj_oscore_option_decode(v, 255, &o), CJ_OK);
+    CHECK(o.has_kid && o.kid_len == 254);
+    CHECK_EQ(cj_oscore_option_decode(v, 256, &o), CJ_ERR_OSCORE_DECODE);
+    CHECK(!o.has_kid && o.kid_len == 0);
+    CHECK_EQ(cj_oscore_option_decode(NULL, 3, &o), CJ_ERR_OSCORE_DECODE);
+
+    memset(&o, 0, sizeof o);
+    o.has_kid_context = true;
+    o.kid_context = ctxb;
+    o.kid_context_len = 253; /* flags, s, 253 bytes: 255 */
+    CHECK_EQ(cj_oscore_option_encode(enc, sizeof enc, &o), 255);
+    o.has_kid = true;
+    o.kid = kid;
+    o.kid_len = 1; /* 256 */
+    CHECK_EQ(cj_oscore_option_encode(enc, sizeof enc, &o), CJ_ERR_INVALID);
+    o.has_kid = false;
+    o.kid_context_len = 256; /* s is one byte */
+    CHECK_EQ(cj_oscore_option_encode(enc, sizeof enc, &o), CJ_ERR_INVALID);
+    o.kid_context_len = 2;
+    o.kid_context = NULL;
+    CHECK_EQ(cj_oscore_option_encode(enc, sizeof enc, &o), CJ_ERR_INVALID);
+    o.kid_context = ctxb;
+    o.has_kid = true;
+    o.kid = NULL;
+    o.kid_len = 1;
+    CHECK_EQ(cj_oscore_option_encode(enc, sizeof enc, &o), CJ_ERR_INVALID);
+    o.kid_len = 0; /* an empty kid needs no bytes */
+    CHECK_EQ(cj_oscore_option_encode(enc, sizeof enc, &o), 4);
+    CHECK_HEX(enc, 4, "18 02 0000");
+    memset(&o, 0, sizeof o);
+    o.piv_len = 1;
+    CHECK_EQ(cj_oscore_option_encode(enc, sizeof enc, &o), CJ_ERR_INVALID);
+    /* no room to say how long it would be */
+    o.piv = kid;
+    CHECK_EQ(cj_oscore_option_encode(NULL, 0, &o), CJ_ERR_NOSPACE);
+}
+
+/* More options than CJ_COAP_MAX_OPTIONS (cojp/config.h) cannot be split
+ * or merged: CJ_ERR_NOSPACE, on either side of either direction, and
+ * nothing of the context moves (no sequence number spent, no Partial IV
+ * entered in the window); an unprotected plaintext that cannot be
+ * reassembled is wiped from the caller's buffer. */
+TEST(oscore_too_many_options)
+{
+    cj_oscore_ctx_t cli, srv, srv0;
+    cj_coap_builder_t b;
+    uint8_t plain[160], prot[200], out[200], msg[200];
+    size_t n;
+    int pl;
+
+    CHECK_EQ(derive_tv(&cli, TV1, true), CJ_OK);
+    CHECK_EQ(derive_tv(&srv, TV1, false), CJ_OK);
+    /* protect: CJ_COAP_MAX_OPTIONS + 1 Uri-Path segments */
+    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_CON, CJ_COAP_GET,
+                       0x0102, NULL, 0);
+    for (int i = 0; i <= CJ_COAP_MAX_OPTIONS; i++)
+        cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, "a");
+    pl = cj_coap_build_finish(&b);
+    CHECK(pl > 0);
+    CHECK_EQ(cj_oscore_protect_request(&cli, plain, (size_t)pl, prot,
+                                       sizeof prot, NULL),
+             CJ_ERR_NOSPACE);
+    CHECK_EQ(cli.ssn, 0);
+
+    /* unprotect, outer: as many ETags (Class E outside, discarded) */
+    {
+        char hex[200] = "44025d1f00003974 41aa";
+        for (int i = 1; i <= CJ_COAP_MAX_OPTIONS; i++)
+            strcat(hex, " 01aa");
+        strcat(hex, " 520914"); /* the OSCORE option (9) */
+        n = forge_c4(msg, hex, "01 b3747631");
+    }
+    srv0 = srv;
+    CHECK_EQ(cj_oscore_unprotect_request(&srv, msg, n, out, sizeof out,
+                                         NULL),
+             CJ_ERR_NOSPACE);
+    CHECK(memcmp(&srv, &srv0, sizeof srv) == 0);
+
+    /* unprotect, inner: an authentic plaintext with too many options */
+    {
+        char hex[200] = "01 b161";
+        for (int i = 1; i <= CJ_COAP_MAX_OPTIONS; i++)
+            strcat(hex, " 0161");
+        n = forge_c4(msg, "44025d1f00003974 920914", hex);
+    }
+    CHECK_EQ(cj_oscore_unprotect_request(&srv, msg, n, out, sizeof out,
+                                         NULL),
+             CJ_ERR_NOSPACE);
+    CHECK(memcmp(&srv, &srv0, sizeof srv) == 0);
+    CHECK_EQ(msg[11], 0xff);
+    CHECK(all_zero(msg + 12, n - 12 - 8));
+}
+
+/* A response is bound to a request by its kid (at most CJ_OSCORE_MAX_ID
+ * bytes, section 3.3) and a Partial IV of 1 to 5 bytes (section 6.1):
+ * any other binding is refused before anything is done with it. */
+TEST(oscore_response_binding_checked)
+{
+    cj_oscore_ctx_t c;
+    cj_oscore_req_t r;
+    uint8_t msg[64], out[64];
+    size_t n = cj_hex(C7_PLAIN, msg, sizeof msg);
+    int i;
+
+    CHECK_EQ(derive_tv(&c, TV1, false), CJ_OK);
+    for (i = 0; i < 3; i++) {
+        r = c4_binding();
+        if (i == 0)
+            r.kid_len = CJ_OSCORE_MAX_ID + 1;
+        else
+            r.piv_len = i == 1 ? 0 : CJ_OSCORE_MAX_PIV_LEN + 1;
+        CHECK_EQ(cj_oscore_protect_response(&c, &r, true, msg, n, out,
+                                            sizeof out),
+                 CJ_ERR_INVALID);
+        CHECK_EQ(cj_oscore_unprotect_response(&c, &r, msg, n, out,
+                                              sizeof out),
+                 CJ_ERR_INVALID);
+    }
+    CHECK_EQ(c.ssn, 0);
+    CHECK(!c.replay.valid);
+    /* the C.4 binding itself is fine */
+    r = c4_binding();
+    CHECK(cj_oscore_protect_response(&c, &r, false, msg, n, out,
+                                     sizeof out) > 0);
+}
+
+/* Attaching: a platform without counter functions is refused; attaching
+ * no platform detaches, after which protecting stores nothing. */
+TEST(oscore_attach_and_detach)
+{
+    cj_oscore_ctx_t c;
+    cj_platform_t half = tp;
+    uint64_t piv = 0;
+
+    tp_reset();
+    CHECK_EQ(derive_tv(&c, TV1, true), CJ_OK);
+    half.counter_store = NULL;
+    CHECK_EQ(cj_oscore_ctx_attach(&c, &half, 0), CJ_ERR_INVALID);
+    half = tp;
+    half.counter_load = NULL;
+    CHECK_EQ(cj_oscore_ctx_attach(&c, &half, 0), CJ_ERR_INVALID);
+    CHECK_EQ(cj_oscore_ctx_attach(&c, &tp, 1), CJ_OK);
+    CHECK(send_one(&c, &piv) > 0);
+    CHECK_EQ(tp_stores, 1);
+    CHECK_EQ(cj_oscore_ctx_attach(&c, NULL, 1), CJ_OK);
+    for (int i = 0; i < 2 * CJ_OSCORE_SSN_PERSIST_STEP; i++)
+        CHECK(send_one(&c, &piv) > 0);
+    CHECK_EQ(tp_stores, 1);
+    CHECK_EQ(piv, 2 * CJ_OSCORE_SSN_PERSIST_STEP);
+}
+
+/* Section 3.2: a parameter given by length must have its bytes; without
+ * them (or without parameters, or without a place for the result)
+ * nothing is derived and the context is left wiped. */
+TEST(oscore_derive_rejects_missing_inputs)
+{
+    cj_oscore_ctx_t c;
+    cj_oscore_params_t p;
+    uint8_t okm[CJ_OSCORE_OKM_LEN];
+    static const uint8_t zero[sizeof(cj_oscore_ctx_t)];
+
+    CHECK_EQ(derive_tv(&c, TV1, true), CJ_OK);
+    memset(&p, 0, sizeof p);
+    p.master_secret = NULL;
+    p.master_secret_len = 16;
+    p.recipient_id = id01;
+    p.recipient_id_len = 1;
+    CHECK_EQ(cj_oscore_ctx_derive(&c, &p), CJ_ERR_INVALID);
+    CHECK(memcmp(&c, zero, sizeof c) == 0);
+    p.master_secret = ms;
+    p.master_salt_len = 8; /* salt NULL */
+    CHECK_EQ(cj_oscore_ctx_derive(&c, &p), CJ_ERR_INVALID);
+    p.master_salt_len = 0;
+    p.has_id_context = true;
+    p.id_context_len = 4; /* id_context NULL */
+    CHECK_EQ(cj_oscore_ctx_derive(&c, &p), CJ_ERR_INVALID);
+    CHECK_EQ(cj_oscore_ctx_derive(&c, NULL), CJ_ERR_INVALID);
+    CHECK_EQ(cj_oscore_okm(&p, okm), CJ_ERR_INVALID);
+    p.has_id_context = false;
+    CHECK_EQ(cj_oscore_okm(&p, NULL), CJ_ERR_INVALID);
+    CHECK_EQ(cj_oscore_ctx_load(&c, &p, NULL), CJ_ERR_INVALID);
+    CHECK_EQ(cj_oscore_ctx_load(&c, NULL, okm), CJ_ERR_INVALID);
+    /* a context to rederive is required */
+    CHECK_EQ(cj_oscore_ctx_rederive(NULL, &p), CJ_ERR_INVALID);
+}

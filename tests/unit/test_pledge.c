@@ -1982,3 +1982,664 @@ TEST(pledge_light_needs_okm)
     CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &w.mem.port), CJ_ERR_INVALID);
 }
 #endif
+
+/* ---- further behaviour of the contract ---------------------------------- */
+
+/* A protected request from the JRC with method code and Uri-Path
+ * segments of the caller's choice (npath of them, from path). */
+static size_t jrc_request(cj_oscore_ctx_t *jrc, uint8_t code, uint16_t mid,
+                          const char *const *path, size_t npath,
+                          const uint8_t *pl, size_t pllen, uint8_t *out)
+{
+    cj_coap_builder_t b;
+    uint8_t msg[BUF];
+    int n;
+
+    cj_coap_build_init(&b, msg, sizeof msg, CJ_COAP_CON, code, mid,
+                       upd_token, sizeof upd_token);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "6tisch.arpa");
+    for (size_t i = 0; i < npath; i++)
+        cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, path[i]);
+    cj_coap_build_payload(&b, pl, pllen);
+    n = cj_coap_build_finish(&b);
+    CHECK(n > 0);
+    n = cj_oscore_protect_request(jrc, msg, (size_t)n, out, BUF, NULL);
+    CHECK(n > 0);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* Section 8.2 and pledge.h: a protected request off /j is answered 4.04,
+ * one to /j with a method other than POST 4.05; both without payload,
+ * without an event, and nothing of their payload is applied. */
+TEST(pledge_update_wrong_resource_or_method)
+{
+    static world_t w;
+    static const char *const other[] = {"x"};
+    static const char *const deeper[] = {"j", "k"};
+    static const char *const j[] = {"j"};
+    static const struct {
+        uint8_t code;
+        const char *const *path;
+        size_t npath;
+        uint8_t want;
+    } cases[] = {
+        {CJ_COAP_POST, other, 1, CJ_COAP_NOT_FOUND},
+        {CJ_COAP_POST, deeper, 2, CJ_COAP_NOT_FOUND},
+        {CJ_COAP_POST, NULL, 0, CJ_COAP_NOT_FOUND},
+        {CJ_COAP_GET, j, 1, CJ_COAP_METHOD_NOT_ALLOWED},
+        {CJ_COAP_PUT, j, 1, CJ_COAP_METHOD_NOT_ALLOWED},
+    };
+    static const uint8_t sid[2] = {0x00, 0x31};
+    uint8_t cfgb[BUF], upd[BUF], copy[BUF], plain[BUF], s[2];
+    cj_cojp_config_t c;
+    size_t n;
+
+    world_init(&w, 1);
+    join_appx_a(&w);
+    memset(&c, 0, sizeof c);
+    c.short_id = sid;
+    n = config_bytes(&c, cfgb);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cj_coap_msg_t rm, in;
+        size_t un = jrc_request(&w.jrc, cases[i].code, (uint16_t)(0xb00 + i),
+                                cases[i].path, cases[i].npath, cfgb, n, upd);
+        int r;
+        memcpy(copy, upd, un);
+        CHECK_EQ(feed(&w, copy, un), 1);
+        CHECK_EQ(w.out.event, 0);
+        CHECK_EQ(cj_coap_parse(&rm, w.buf, w.out.len), CJ_OK);
+        CHECK_EQ(rm.type, CJ_COAP_ACK);
+        CHECK_EQ(rm.mid, 0xb00 + i);
+        r = jrc_open_update_resp(&w.jrc, upd, un, w.buf, w.out.len, plain);
+        CHECK(r > 0);
+        if (r <= 0)
+            continue;
+        CHECK_EQ(cj_coap_parse(&in, plain, (size_t)r), CJ_OK);
+        CHECK_EQ(in.code, cases[i].want);
+        CHECK_EQ(in.payload_len, 0);
+        CHECK_EQ(cj_pledge_short_id(&w.p, s, NULL), CJ_OK);
+        CHECK_HEX(s, 2, "af93"); /* the Appendix A one stays */
+    }
+    /* the same Configuration POSTed to /j is applied */
+    update_expect(&w, 0xbff, cfgb, n, CJ_COAP_CHANGED, CJ_PLEDGE_EV_UPDATED);
+    CHECK_EQ(cj_pledge_short_id(&w.p, s, NULL), CJ_OK);
+    CHECK_HEX(s, 2, "0031");
+}
+
+/* pledge.h: a Join Response may not give the short identifier a lease of
+ * 0 (section 8.4.4: the node would have to stop using it at once).  The
+ * attempt is REJECTED, nothing is installed, and the next Join_Request
+ * reports [UNSUPPORTED, 3 (short identifier), 0] (sections 8.3.1,
+ * 8.4.5). */
+TEST(pledge_join_lease_zero_refused)
+{
+    static world_t w;
+    uint8_t cfgb[BUF], req[BUF], resp[BUF], plain[BUF];
+    cj_oscore_req_t bind;
+    cj_coap_msg_t in;
+    size_t n, r;
+    size_t cl = cj_hex("a2 02 820150 e6bf4287c2d7618d6a9687445ffd33e6 "
+                       "03 82 42 af93 00",
+                       cfgb, sizeof cfgb);
+    int pl;
+
+    world_init(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, cfgb, cl, resp);
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_BACKOFF);
+    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 0);
+    CHECK_EQ(cj_pledge_short_id(&w.p, NULL, NULL), CJ_ERR_NOTFOUND);
+    n = poll_send(&w, req);
+    pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
+    CHECK(pl > 0);
+    if (pl <= 0)
+        return;
+    CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+    CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 83000300");
+}
+
+/* Section 8.4.3.3: key_addinfo is kept with its key.  A key with key_id
+ * 0 is a pairwise key (Key ID Mode 0x00, the peer's address as addinfo):
+ * found by rx_key(), never chosen by tx_key() for the group traffic, so
+ * with the other key serving K1 only (Table 6) there is no K2 key. */
+TEST(pledge_key_addinfo_and_pairwise_key)
+{
+    static world_t w;
+    static const uint8_t peer[8] = {0x02, 0x12, 0x4b, 0, 0x11, 0x22, 0x33,
+                                    0x44};
+    static const uint8_t src4[4] = {0xde, 0xad, 0xbe, 0xef};
+    uint8_t cfgb[BUF], ka[16], kb[16];
+    cj_cojp_config_t c;
+    const cj_pledge_key_t *k;
+    size_t n;
+
+    world_init(&w, 1);
+    memset(&c, 0, sizeof c);
+    memset(ka, 0x0a, sizeof ka);
+    memset(kb, 0x0b, sizeof kb);
+    c.key_count = 2;
+    c.keys[0].key_id = 0;
+    c.keys[0].key_usage = CJ_COJP_KEY_USAGE_K1K2_ENC_MIC32;
+    c.keys[0].key = ka;
+    c.keys[0].addinfo = peer;
+    c.keys[0].addinfo_len = sizeof peer;
+    c.keys[1].key_id = 5;
+    c.keys[1].key_usage = CJ_COJP_KEY_USAGE_K1_MIC32;
+    c.keys[1].key = kb;
+    c.keys[1].addinfo = src4;
+    c.keys[1].addinfo_len = sizeof src4;
+    n = config_bytes(&c, cfgb);
+    join_with(&w, cfgb, n);
+    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 2);
+    k = cj_pledge_rx_key(&w.p, 0);
+    CHECK(k != NULL);
+    if (k != NULL) {
+        CHECK_MEM(k->key, 16, ka, 16);
+        CHECK_MEM(k->addinfo, k->addinfo_len, peer, sizeof peer);
+    }
+    k = cj_pledge_tx_key(&w.p, CJ_PLEDGE_K1);
+    CHECK(k != NULL && k->key_id == 5);
+    if (k != NULL)
+        CHECK_MEM(k->addinfo, k->addinfo_len, src4, sizeof src4);
+    CHECK(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2) == NULL);
+}
+
+/* RFC 8613 section 8.3: a response may be protected with the request's
+ * nonce instead of a Partial IV of its own.  Such a Join Response joins;
+ * it leaves the replay window as it was, so nothing is written for it
+ * (RFC 9031 section 7.3.1 asks for a write per window update). */
+TEST(pledge_response_without_partial_iv)
+{
+    static world_t w;
+    uint8_t req[BUF], plain[BUF], msg[BUF], resp[BUF], cfg[64];
+    cj_oscore_req_t bind;
+    cj_oscore_option_t ov;
+    cj_coap_msg_t m;
+    cj_coap_builder_t b;
+    size_t n, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    unsigned long stores;
+    int r;
+
+    world_init(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+    CHECK(jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain) > 0);
+    cj_coap_build_init(&b, msg, sizeof msg, CJ_COAP_ACK, CJ_COAP_CHANGED,
+                       m.mid, m.token, m.token_len);
+    cj_coap_build_payload(&b, cfg, cl);
+    r = cj_coap_build_finish(&b);
+    r = cj_oscore_protect_response(&w.jrc, &bind, false, msg, (size_t)r, resp,
+                                   sizeof resp);
+    CHECK(r > 0);
+    if (r <= 0 || !oscore_opt_of(resp, (size_t)r, &ov))
+        return;
+    CHECK_EQ(ov.piv_len, 0);
+    stores = w.mem.stores;
+    CHECK_EQ(feed(&w, resp, (size_t)r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+    CHECK(!w.p.osc.replay.valid);
+    CHECK_EQ(w.mem.stores, stores);
+    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 1);
+}
+
+/* Section 8.4.4: the lease runs lease_time hours from reception; one too
+ * long for the millisecond clock saturates at the latest finite time
+ * instead of wrapping to a short lease. */
+TEST(pledge_lease_too_long_saturates)
+{
+    static world_t w;
+    static const uint8_t sid[2] = {0x00, 0x32};
+    /* the largest lease whose product fits 64 bits, the next one, and
+     * the largest encodable */
+    static const uint64_t leases[] = {CJ_TIME_NEVER / 3600000u,
+                                      CJ_TIME_NEVER / 3600000u + 1,
+                                      UINT64_MAX};
+    uint8_t cfgb[BUF];
+    cj_cojp_config_t c;
+    uint64_t exp = 0;
+
+    world_init(&w, 1);
+    join_appx_a(&w);
+    for (size_t i = 0; i < 3; i++) {
+        size_t n;
+        memset(&c, 0, sizeof c);
+        c.short_id = sid;
+        c.has_lease_time = true;
+        c.lease_time = leases[i];
+        n = config_bytes(&c, cfgb);
+        update_expect(&w, (uint16_t)(0xc00 + i), cfgb, n, CJ_COAP_CHANGED,
+                      CJ_PLEDGE_EV_UPDATED);
+        CHECK_EQ(cj_pledge_short_id(&w.p, NULL, &exp), CJ_OK);
+        if (i == 0) /* fits: reception time + lease, to the ms */
+            CHECK(exp == w.now + leases[0] * 3600000u);
+        else
+            CHECK(exp == CJ_TIME_NEVER - 1);
+        CHECK(cj_pledge_next_timer(&w.p) == exp);
+        CHECK_EQ(cj_pledge_poll(&w.p, w.now + 1000u * 3600000u, &w.out), 0);
+        CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_JOINED);
+    }
+}
+
+/* A network identifier given at init goes with every JP (whatever the
+ * JP advertised) in the Join_Request (section 8.4.1); the accessors give
+ * the JP and network of the attempt that joined. */
+TEST(pledge_configured_network_id)
+{
+    static world_t w;
+    static const uint8_t mine[3] = {0xbe, 0xef, 0x01};
+    uint8_t req[BUF], plain[BUF];
+    cj_oscore_req_t bind;
+    cj_coap_msg_t in;
+    const uint8_t *net;
+    size_t n, nl = 0;
+    int pl;
+
+    world_cfg(&w);
+    w.cfg.network_id = mine;
+    w.cfg.network_id_len = sizeof mine;
+    world_boot(&w);
+    world_start(&w, 2);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    for (unsigned a = 0; a < 2; a++) {
+        n = poll_send(&w, req);
+        CHECK_EQ(w.out.to.b[1], a);
+        pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
+        CHECK(pl > 0);
+        if (pl <= 0)
+            return;
+        CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+        CHECK_HEX(in.payload, in.payload_len, "a1 05 43 beef01");
+        if (a == 0) {
+            /* the first JP's JRC refuses: the next attempt, JP 1 */
+            uint8_t resp[BUF];
+            size_t r = jrc_answer(&w.jrc, req, n, CJ_COAP_BAD_REQUEST, NULL,
+                                  0, resp);
+            CHECK_EQ(feed(&w, resp, r), 1);
+            CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+        }
+    }
+    {
+        uint8_t resp[BUF], cfg[64];
+        size_t cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+        size_t r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, cfg, cl, resp);
+        cj_addr_t a1 = addr(1);
+        CHECK_EQ(feed(&w, resp, r), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+        CHECK(cj_addr_equal(cj_pledge_joined_jp(&w.p), &a1));
+    }
+    net = cj_pledge_network_id(&w.p, &nl);
+    CHECK_MEM(net, nl, mine, sizeof mine);
+}
+
+/* Without a configured network identifier the JP's own goes with the
+ * attempt: joined through the second JP, the accessors name it and its
+ * network (caff). */
+TEST(pledge_joined_jp_is_the_attempts)
+{
+    static world_t w;
+    uint8_t req[BUF], resp[BUF], cfg[64];
+    size_t n, r, nl = 0, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    cj_addr_t a1 = addr(1);
+    const uint8_t *net;
+
+    world_init(&w, 2);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    poll_send(&w, NULL);
+    for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
+        w.now = cj_pledge_next_timer(&w.p);
+        poll_send(&w, NULL);
+    }
+    w.now = cj_pledge_next_timer(&w.p);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+    n = poll_send(&w, req);
+    CHECK(cj_addr_equal(&w.out.to, &a1));
+    r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, cfg, cl, resp);
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+    CHECK(cj_addr_equal(cj_pledge_joined_jp(&w.p), &a1));
+    net = cj_pledge_network_id(&w.p, &nl);
+    CHECK_HEX(net, nl, "caff");
+}
+
+/* cfg.max_join_attempts replaces COJP_MAX_JOIN_ATTEMPTS (section 8.3.1):
+ * with 2, the second failed attempt ends joining with FAILED. */
+TEST(pledge_max_join_attempts_configured)
+{
+    static world_t w;
+    uint8_t req[BUF], resp[BUF];
+    size_t n, r;
+
+    world_cfg(&w);
+    w.cfg.max_join_attempts = 2;
+    world_boot(&w);
+    world_start(&w, 3);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    for (unsigned a = 0; a < 2; a++) {
+        n = poll_send(&w, req);
+        r = jrc_answer(&w.jrc, req, n, CJ_COAP_BAD_REQUEST, NULL, 0, resp);
+        CHECK_EQ(feed(&w, resp, r), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+    }
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_FAILED);
+    CHECK_EQ(w.out.len, 0);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_FAILED);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + 3600000u, &w.out), 0);
+}
+
+/* RFC 7252 section 4.2 with the settings of cfg.timing: a factor below
+ * 1 counts as 1 (no random spread), MAX_RETRANSMIT 0 means the first
+ * timeout ends the attempt; a zero ACK_TIMEOUT takes Table 1's; and an
+ * ACK_TIMEOUT near 2^32 ms still gives a first timeout that fits 32
+ * bits. */
+TEST(pledge_timing_settings)
+{
+    static world_t w;
+    uint64_t sent, t;
+
+    world_cfg(&w);
+    w.cfg.timing.ack_timeout_ms = 2000;
+    world_boot(&w);
+    world_start(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    poll_send(&w, NULL);
+    sent = w.now;
+    CHECK_EQ(cj_pledge_next_timer(&w.p), sent + 2000);
+    CHECK_EQ(cj_pledge_poll(&w.p, sent + 1999, &w.out), 0);
+    w.now = sent + 2000;
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT); /* no retransmission */
+    CHECK_EQ(w.out.len, 0);
+
+    /* ACK_TIMEOUT 0: Table 1's 10 s; factor 0: exactly that */
+    world_cfg(&w);
+    w.cfg.timing.max_retransmit = 1;
+    world_boot(&w);
+    world_start(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    poll_send(&w, NULL);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), w.now + CJ_COJP_ACK_TIMEOUT_MS);
+    w.now += CJ_COJP_ACK_TIMEOUT_MS;
+    poll_send(&w, NULL); /* the one retransmission */
+    CHECK_EQ(cj_pledge_next_timer(&w.p), w.now + 2 * CJ_COJP_ACK_TIMEOUT_MS);
+
+    /* the spread is capped so that the timeout fits 32 bits */
+    for (int run = 0; run < 8; run++) {
+        world_cfg(&w);
+        w.cfg.timing.ack_timeout_ms = UINT32_MAX - 1000u;
+        w.cfg.timing.ack_random_factor_pct = 300;
+        world_boot(&w);
+        world_start(&w, 1);
+        CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+        poll_send(&w, NULL);
+        t = cj_pledge_next_timer(&w.p) - w.now;
+        CHECK(t >= UINT32_MAX - 1000u);
+        CHECK(t <= UINT32_MAX);
+    }
+}
+
+/* RFC 7252 section 5.2.2: an empty ACK of the Join Request stops the
+ * retransmissions; the separate response then has what the
+ * retransmissions had left, and after that the attempt ends with
+ * TIMEOUT, nothing sent.  Empty messages that are not that ACK (another
+ * MID, CON or NON, a second ACK) change nothing. */
+TEST(pledge_separate_response_wait)
+{
+    static world_t w;
+    uint8_t req[BUF], e[4];
+    cj_coap_msg_t m;
+    uint64_t sent, first, deadline, end = 0;
+    size_t n;
+
+    world_init(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+    sent = w.now;
+    first = cj_pledge_next_timer(&w.p) - sent;
+    /* every timeout of the attempt: first * (2^(MAX_RETRANSMIT+1) - 1) */
+    for (unsigned k = 0; k <= CJ_COJP_MAX_RETRANSMIT; k++)
+        end += first << k;
+
+    e[1] = CJ_COAP_EMPTY;
+    e[2] = (uint8_t)((m.mid + 1) >> 8);
+    e[3] = (uint8_t)(m.mid + 1);
+    e[0] = 0x60; /* ACK, another MID */
+    expect_dropped(&w, e, 4);
+    e[2] = (uint8_t)(m.mid >> 8);
+    e[3] = (uint8_t)m.mid;
+    e[0] = 0x40; /* CON (a ping) */
+    expect_dropped(&w, e, 4);
+    e[0] = 0x50; /* NON */
+    expect_dropped(&w, e, 4);
+
+    w.now = sent + 100;
+    e[0] = 0x60;
+    CHECK_EQ(feed(&w, e, 4), 0);
+    CHECK_EQ(w.out.len, 0);
+    deadline = w.now + end;
+    CHECK_EQ(cj_pledge_next_timer(&w.p), deadline);
+    /* a duplicate ACK, later, does not extend the wait */
+    w.now += 50;
+    expect_dropped(&w, e, 4);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), deadline);
+    /* no retransmission when the first timeout is over */
+    CHECK_EQ(cj_pledge_poll(&w.p, sent + first, &w.out), 0);
+    CHECK_EQ(w.out.len, 0);
+    CHECK_EQ(cj_pledge_poll(&w.p, deadline - 1, &w.out), 0);
+    w.now = deadline;
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+    CHECK_EQ(w.out.len, 0);
+    /* once the attempt is over, an ACK of it changes nothing */
+    expect_dropped(&w, e, 4);
+}
+
+/* RFC 8613 section 7.2.1: a context whose sequence numbers are used up
+ * must not protect another message.  A pledge whose persisted mark is
+ * past the last number sends nothing and ends joining with FAILED at
+ * once: no later attempt could do better. */
+TEST(pledge_sequence_numbers_exhausted)
+{
+    static world_t w;
+
+    world_cfg(&w);
+    CHECK_EQ(w.mem.port.counter_store(w.mem.port.ctx,
+                                      w.cfg.counter_base + CJ_PLEDGE_CTR_SSN,
+                                      CJ_OSCORE_MAX_SSN + 1),
+             CJ_OK);
+    world_boot(&w);
+    world_start(&w, 2);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_FAILED);
+    CHECK_EQ(w.out.len, 0);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_FAILED);
+    CHECK_EQ(cj_pledge_next_timer(&w.p), CJ_TIME_NEVER); /* not queued */
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + 3600000u, &w.out), 0);
+    CHECK_EQ(w.out.len, 0);
+}
+
+/* A platform that fails the load of one counter id. */
+static struct {
+    cj_platform_t port;
+    cj_mem_platform_t *mem;
+    uint32_t fail_id;
+} one_fail;
+
+static int one_fail_load(void *ctx, uint32_t id, uint64_t *v)
+{
+    (void)ctx;
+    if (id == one_fail.fail_id)
+        return CJ_ERR_STORAGE;
+    return one_fail.mem->port.counter_load(one_fail.mem->port.ctx, id, v);
+}
+
+static int one_fail_store(void *ctx, uint32_t id, uint64_t v)
+{
+    (void)ctx;
+    return one_fail.mem->port.counter_store(one_fail.mem->port.ctx, id, v);
+}
+
+/* pledge.h: CJ_ERR_STORAGE when loading fails, whichever counter it is
+ * (the sequence number mark or the replay window), and nothing of the
+ * context derived so far is left in the struct. */
+TEST(pledge_init_load_failures)
+{
+    static world_t w;
+    static const uint32_t which[] = {CJ_PLEDGE_CTR_SSN, CJ_PLEDGE_CTR_REPLAY};
+    static const uint8_t zero[sizeof(cj_pledge_t)];
+
+    world_cfg(&w);
+    one_fail.mem = &w.mem;
+    one_fail.port = w.mem.port;
+    one_fail.port.counter_load = one_fail_load;
+    one_fail.port.counter_store = one_fail_store;
+    for (size_t i = 0; i < 2; i++) {
+        one_fail.fail_id = w.cfg.counter_base + which[i];
+        memset(&w.p, 0x5a, sizeof w.p);
+        CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &one_fail.port),
+                 CJ_ERR_STORAGE);
+        CHECK(memcmp(&w.p, zero, sizeof w.p) == 0);
+    }
+    /* counters that do not exist yet are not a failure */
+    one_fail.fail_id = w.cfg.counter_base + CJ_PLEDGE_COUNTERS;
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &one_fail.port), CJ_OK);
+    /* a platform without counters cannot keep the state section 7.3.1
+     * requires */
+    one_fail.port.counter_load = NULL;
+    CHECK_EQ(cj_pledge_init(&w.p, &w.cfg, &one_fail.port), CJ_ERR_INVALID);
+}
+
+/* pledge.h: CJ_ERR_INVALID for a JP address longer than CJ_ADDR_MAX or
+ * a network identifier that is missing while its length is not 0; the
+ * table is left as it was. */
+TEST(pledge_add_jp_invalid)
+{
+    static world_t w;
+    cj_addr_t a = addr(1);
+
+    world_cfg(&w);
+    world_boot(&w);
+    CHECK_EQ(cj_pledge_add_jp(&w.p, &a, NULL, 2), CJ_ERR_INVALID);
+    a.len = CJ_ADDR_MAX + 1;
+    CHECK_EQ(cj_pledge_add_jp(&w.p, &a, net_cafe, 2), CJ_ERR_INVALID);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_ERR_STATE);
+    /* no network identifier at all is allowed: an empty one is sent */
+    a = addr(1);
+    CHECK_EQ(cj_pledge_add_jp(&w.p, &a, NULL, 0), CJ_OK);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    {
+        uint8_t req[BUF], plain[BUF];
+        cj_oscore_req_t bind;
+        cj_coap_msg_t in;
+        size_t n = poll_send(&w, req);
+        int pl;
+        jrc_ctx(&w.jrc, pid, sizeof pid);
+        pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
+        CHECK(pl > 0);
+        if (pl > 0) {
+            CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+            CHECK_HEX(in.payload, in.payload_len, "a1 05 40");
+        }
+    }
+}
+
+/* A response that names the pledge's own ID Context as 'kid context'
+ * (RFC 8613 section 6.1 lets a sender include it) is no recovery
+ * request: it is verified in the current context and joins. */
+TEST(pledge_response_with_own_kid_context)
+{
+    static world_t w;
+    uint8_t req[BUF], resp[BUF], cfg[64];
+    cj_oscore_option_t ov;
+    size_t n, r, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+
+    world_init(&w, 1);
+    w.jrc.send_kid_context = true;
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, cfg, cl, resp);
+    if (!oscore_opt_of(resp, r, &ov))
+        return;
+    CHECK(ov.has_kid_context);
+    CHECK_MEM(ov.kid_context, ov.kid_context_len, pid, sizeof pid);
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+    CHECK_MEM(w.p.osc.id_context, w.p.osc.id_context_len, pid, sizeof pid);
+}
+
+#if CJ_PLEDGE_RECOVERY
+/* Section 8.3.3 / RFC 8613 Appendix B.2: only a 4.01 carrying an R2 of
+ * CJ_PLEDGE_RECOVERY_NONCE_LEN bytes starts recovery.  An R2 of another
+ * length, and a response under R2 || ID1 that verifies but is not a
+ * 4.01, are dropped silently with no state change; the pledge stays on
+ * the pledge identifier and the genuine 4.01 still works afterwards. */
+TEST(pledge_recovery_needs_401_with_nonce)
+{
+    static world_t w;
+    static cj_oscore_ctx_t c2;
+    uint8_t req[BUF], plain[BUF], bad[BUF], resp[BUF], cfg[64];
+    uint8_t r2[8] = {0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7};
+    uint8_t id2[16];
+    cj_oscore_req_t bind;
+    cj_coap_msg_t m;
+    cj_coap_builder_t b;
+    size_t n, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    int k;
+
+    world_init(&w, 1);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n = poll_send(&w, req);
+    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+    CHECK(jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain) > 0);
+    memcpy(id2, r2, 8);
+    memcpy(id2 + 8, pid, 8);
+
+    /* a 4.01 whose kid context is 5 bytes of R2 */
+    jrc_ctx(&c2, id2, sizeof id2);
+    c2.id_context_len = 5;
+    c2.send_kid_context = true;
+    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_ACK,
+                       CJ_COAP_UNAUTHORIZED, m.mid, m.token, m.token_len);
+    k = cj_coap_build_finish(&b);
+    k = cj_oscore_protect_response(&c2, &bind, true, plain, (size_t)k, bad,
+                                   sizeof bad);
+    CHECK(k > 0);
+    if (k > 0)
+        expect_dropped(&w, bad, (size_t)k);
+
+    /* a 2.04 with a Configuration under R2 || ID1, naming R2 */
+    jrc_ctx(&c2, id2, sizeof id2);
+    c2.id_context_len = 8;
+    c2.send_kid_context = true;
+    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_ACK, CJ_COAP_CHANGED,
+                       m.mid, m.token, m.token_len);
+    cj_coap_build_payload(&b, cfg, cl);
+    k = cj_coap_build_finish(&b);
+    k = cj_oscore_protect_response(&c2, &bind, true, plain, (size_t)k, bad,
+                                   sizeof bad);
+    CHECK(k > 0);
+    if (k > 0)
+        expect_dropped(&w, bad, (size_t)k);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_JOINING);
+    CHECK_MEM(w.p.osc.id_context, w.p.osc.id_context_len, pid, sizeof pid);
+
+    /* the 4.01 of the same context starts recovery */
+    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_ACK,
+                       CJ_COAP_UNAUTHORIZED, m.mid, m.token, m.token_len);
+    k = cj_coap_build_finish(&b);
+    k = cj_oscore_protect_response(&c2, &bind, true, plain, (size_t)k, resp,
+                                   sizeof resp);
+    CHECK(k > 0);
+    if (k <= 0)
+        return;
+    CHECK_EQ(feed(&w, resp, (size_t)k), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_RECOVERY);
+}
+#endif

@@ -1194,3 +1194,78 @@ TEST(proxy_for_node_split)
         CHECK_EQ(cj_proxy_for_node(buf, n), cases[i].node);
     }
 }
+
+/* ---- join rate without time passing, token counter space ---------------- */
+
+/* The bucket refills only as time advances: a burst at one instant gets
+ * what the bucket holds and no more; a clock that steps back gives
+ * nothing either (and a dropped request leaves the engine as it was);
+ * the next request passes exactly when join_rate has refilled the
+ * missing bytes (section 8.4.2, PROBING_RATE in bytes per second). */
+TEST(proxy_join_rate_no_refill_without_time)
+{
+    static cj_proxy_t jp, snap;
+    uint8_t req[512];
+    cj_addr_t a = pledge_addr(5);
+    size_t len = pledge_req(req, CJ_COAP_CON, 9, PTOK, 4, PLEDGE_ID, 16);
+    size_t k = 0, size = 0, left;
+    uint64_t t0 = 50000, wait;
+    cj_out_t o;
+
+    jp_setup_cfg(&jp, 100, 10000); /* 1000-byte bucket, full */
+    for (;;) {
+        o = out_slot(outbuf, sizeof outbuf);
+        if (cj_proxy_input_pledge(&jp, t0, &a, req, len, &o) != 1)
+            break;
+        size = o.len;
+        k++;
+    }
+    CHECK(size > 0);
+    if (size == 0)
+        return;
+    CHECK_EQ(k, 1000 / size);
+    CHECK_EQ(jp.stats.dropped_rate, 1);
+    left = 1000 - k * size;
+    snap = jp;
+    o = out_slot(outbuf, sizeof outbuf);
+    CHECK_EQ(cj_proxy_input_pledge(&jp, t0 - 4000, &a, req, len, &o), 0);
+    CHECK_EQ(o.len, 0);
+    CHECK_EQ(jp.stats.dropped_rate, 2);
+    CHECK(same_but_stats(&jp, &snap));
+    /* (size - left) bytes at 100 B/s: 10 ms per byte */
+    wait = (size - left) * 10;
+    o = out_slot(outbuf, sizeof outbuf);
+    CHECK_EQ(cj_proxy_input_pledge(&jp, t0 + wait - 1, &a, req, len, &o), 0);
+    CHECK(same_but_stats(&jp, &snap));
+    o = out_slot(outbuf, sizeof outbuf);
+    CHECK_EQ(cj_proxy_input_pledge(&jp, t0 + wait, &a, req, len, &o), 1);
+    CHECK_EQ(o.len, size);
+}
+
+/* proxy.h: a token counter is never reused, since it is half of the CCM
+ * nonce (RFC 3610 section 2: a nonce must not repeat under one key).
+ * The last counter, 2^40 - 1, is still issued and its answer relayed;
+ * after it every request is dropped (counted as dropped_rate) and
+ * nothing else changes. */
+TEST(proxy_token_counter_exhausted)
+{
+    static cj_proxy_t jp, snap;
+    uint8_t tok[64], tok2[64];
+    size_t tl;
+    cj_out_t o;
+
+    jp_setup(&jp);
+    jp.token_counter = CJ_PROXY_MAX_COUNTER;
+    tl = forward(&jp, 1000, 1, CJ_COAP_CON, tok);
+    CHECK(tl > 5);
+    CHECK_HEX(tok, 5, "ffffffffff");
+    CHECK_EQ(jp.token_counter, CJ_PROXY_MAX_COUNTER + 1);
+    snap = jp;
+    CHECK_EQ(forward(&jp, 1001, 2, CJ_COAP_CON, tok2), 0);
+    CHECK_EQ(forward(&jp, 1002, 2, CJ_COAP_NON, tok2), 0);
+    CHECK_EQ(jp.stats.dropped_rate, 2);
+    CHECK_EQ(jp.stats.forwarded, 1);
+    CHECK(same_but_stats(&jp, &snap));
+    CHECK_EQ(answer(&jp, 1100, tok, tl, &o), 1);
+    CHECK_EQ(jp.stats.relayed, 1);
+}

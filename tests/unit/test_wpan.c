@@ -1156,3 +1156,36 @@ TEST(wpan_key_policy)
     CHECK_EQ(cj_wpan_mic_len(4), 0);
     CHECK_EQ(cj_wpan_mic_len(7), 16);
 }
+
+/* IEEE Std 802.15.4-2015 section 9.4.2: Frame Counter Suppression and
+ * ASN in Nonce are new in that edition; in a 2006 frame (version 1)
+ * those bits of the Security Control field are reserved, so they are
+ * ignored on receipt: the 4-byte frame counter is still read, and the
+ * nonce is not the TSCH one. */
+TEST(wpan_2006_security_control_reserved_bits)
+{
+    uint8_t b[64];
+    cj_wpan_frame_t f;
+    /* data, security, PAN ID comp, short/short, version 1; security
+     * control: MIC-32, key id mode 0, bits 5 and 6 set; counter 1;
+     * payload aa; MIC 11223344 */
+    size_t n = cj_hex("49 98 55 cd ab 34 12 78 56 61 01000000 aa 11223344",
+                      b, sizeof b);
+
+    CHECK_EQ(cj_wpan_frame_decode(b, n, 0, &f), CJ_OK);
+    CHECK_EQ(f.version, 1);
+    CHECK(f.security && f.ignored);
+    CHECK_EQ(f.sec.level, 1);
+    CHECK_EQ(f.sec.key_id_mode, 0);
+    CHECK(!f.sec.fc_suppressed && !f.sec.asn_in_nonce);
+    CHECK_EQ(f.sec.frame_counter, 1);
+    CHECK_EQ(f.mic_len, 4);
+    CHECK_HEX(f.payload, f.payload_len, "aa");
+    /* the same bits in a 2015 frame (version 2) mean what they say: no
+     * counter follows, and the payload starts right after the control */
+    b[1] = 0xa8;
+    CHECK_EQ(cj_wpan_frame_decode(b, n, 0, &f), CJ_OK);
+    CHECK(f.sec.fc_suppressed && f.sec.asn_in_nonce);
+    CHECK(!f.ignored);
+    CHECK_EQ(f.payload_len, 5);
+}
