@@ -70,6 +70,7 @@ static void usage(FILE *f)
             "  serve  --db DB --listen ADDR [--k2 HEX|generated] [--key-id N]\n"
             "         [--network-id HEX] [--jrc-address IPV6] [--join-rate N]\n"
             "         [--lease-hours N] [--ack-timeout MS] [--slots N] [--log json|text]\n"
+            "         [--log-level error|warn|info|debug]\n"
             "  rekey  --db DB [--k2 HEX]  queue a network-wide K2 rotation\n"
             "  evict  --db DB --pledge ID queue an eviction\n"
             "  derive --pledge ID (--psk HEX | --db DB) [--json]\n"
@@ -224,8 +225,9 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
                 return cj_fail(2, cmd, "--slots must be 1..1000000");
             break;
         case 'l':
-            if (cj_hlog_parse_format(optarg))
-                return cj_fail(2, cmd, "--log must be json or text");
+        case 'V':
+            if ((rc = cj_hlog_option(cmd, c, optarg)) != 0)
+                return rc;
             break;
         case 'h':
             fputs(help, stdout);
@@ -1274,7 +1276,7 @@ static int jrc_serve(int argc, char **argv)
         {"lease-hours", required_argument, NULL, 'H'},
         {"ack-timeout", required_argument, NULL, 'T'},
         {"slots", required_argument, NULL, 'S'},
-        {"log", required_argument, NULL, 'l'},
+        CJ_HLOG_OPTIONS,
         OPT_HELP,
         OPT_END};
     jrc_args_t a;
@@ -1286,7 +1288,7 @@ static int jrc_serve(int argc, char **argv)
         "usage: cojp jrc serve --db DB --listen ADDR [--k2 HEX|generated] [--key-id N]\n"
         "                      [--network-id HEX] [--jrc-address IPV6] [--join-rate N]\n"
         "                      [--lease-hours N] [--ack-timeout MS] [--slots N]\n"
-        "                      [--log json|text]\n"
+        "                      [--log json|text] [--log-level LEVEL]\n"
         "\n"
         "Serve Join Requests on ADDR and run rekey/evict campaigns queued in DB.\n"
         "The network settings are created on the first start and kept in DB, so\n"
@@ -1300,7 +1302,10 @@ static int jrc_serve(int argc, char **argv)
         "Network id, JRC address, join rate and lease hours given on a later start\n"
         "replace the stored ones; the key set changes only by 'jrc rekey'.\n"
         "  --ack-timeout MS   CoAP ACK_TIMEOUT of parameter updates (default 10000)\n"
-        "  --slots N          cached pledge contexts (default " STR(DEFAULT_SLOTS) ")\n",
+        "  --slots N          cached pledge contexts (default " STR(DEFAULT_SLOTS) ")\n"
+        "  --log FORMAT       stderr log as json (default) or text\n"
+        "  --log-level L      error, warn, info (default; a record per join) or\n"
+        "                     debug; start and shutdown records are always written\n",
         false);
 
     if (rc >= 0)
@@ -1404,7 +1409,7 @@ static int jrc_serve(int argc, char **argv)
     }
     cj_loop_set_tick(&r->loop, on_tick, r);
 
-    cj_hlog_begin("info", "start");
+    cj_hlog_begin_always("info", "start");
     cj_hlog_str("role", "jrc");
     cj_hlog_str("listen", a.listen_s);
     cj_hlog_str("db", a.db);
@@ -1424,7 +1429,7 @@ static int jrc_serve(int argc, char **argv)
          * replaced after a failed commit; joins are the admissions whose
          * 2.04 left (a lost batch's never did). */
         const cj_jrc_stats_t *st = &r->jrc.stats, *p = &r->past;
-        cj_hlog_begin(rc ? "error" : "info", "shutdown");
+        cj_hlog_begin_always(rc ? "error" : "info", "shutdown");
         cj_hlog_str("role", "jrc");
         if (res > 0)
             cj_hlog_int("signal", res);

@@ -24,6 +24,7 @@ static void usage(FILE *f)
             "usage: cojp pledge --id HEX --psk HEX|--okm HEX --proxy ADDR [--state FILE]\n"
             "                   [--network-id HEX] [--role node|6lbr] [--json]\n"
             "                   [--serve ADDR] [--timeout S] [--log json|text]\n"
+            "                   [--log-level error|warn|info|debug]\n"
             "\n"
             "Joins a 6TiSCH network through the Join Proxy at ADDR ([IPv6%%zone]:port\n"
             "or IPv4:port) with the pledge identifier (1-8 bytes hex, EUI-64) and\n"
@@ -39,7 +40,8 @@ static void usage(FILE *f)
             "                   answers parameter updates on it; new key sets are\n"
             "                   put in use as soon as they are installed\n"
             "  --timeout S      give up joining after S seconds (default 120)\n"
-            "  --log FORMAT     stderr log as json (default) or text\n");
+            CJ_HLOG_HELP
+            "                   (without --serve the default is warn)\n");
 }
 
 typedef struct pledge_run {
@@ -98,7 +100,7 @@ int cj_cmd_pledge(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"serve", required_argument, NULL, 'S'},
         {"timeout", required_argument, NULL, 't'},
-        {"log", required_argument, NULL, 'l'},
+        CJ_HLOG_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     cj_node_args_t na = {0};
@@ -106,7 +108,7 @@ int cj_cmd_pledge(int argc, char **argv)
     const uint8_t *okm = NULL;
     const char *proxy = NULL, *serve = NULL;
     uint8_t role = CJ_COJP_ROLE_6LN;
-    bool json = false;
+    bool json = false, level_given = false;
     uint32_t timeout_s = 120;
     struct sockaddr_storage jp_ss, own_ss;
     socklen_t jp_sl, own_sl;
@@ -145,8 +147,10 @@ int cj_cmd_pledge(int argc, char **argv)
                 return cj_fail(2, CMD, "--timeout must be 1..86400 seconds");
             break;
         case 'l':
-            if (cj_hlog_parse_format(optarg))
-                return cj_fail(2, CMD, "--log must be json or text");
+        case 'V':
+            if ((rc = cj_hlog_option(CMD, c, optarg)) != 0)
+                return rc;
+            level_given |= c == 'V';
             break;
         case 'h':
             usage(stdout);
@@ -179,7 +183,7 @@ int cj_cmd_pledge(int argc, char **argv)
     r->serve = serve != NULL;
     /* A one-shot pledge reports through its exit status, its one-line
      * error and --json; only warnings go to the log. */
-    if (!serve)
+    if (!serve && !level_given)
         cj_hlog_set_level(1);
 
     fd = cj_net_udp_bind(&own_ss, own_sl);
@@ -210,7 +214,7 @@ int cj_cmd_pledge(int argc, char **argv)
     cj_loop_add(&r->loop, fd, on_readable, r);
     cj_loop_set_tick(&r->loop, on_tick, r);
     if (serve) {
-        cj_hlog_begin("info", "start");
+        cj_hlog_begin_always("info", "start");
         cj_hlog_str("role", "pledge");
         cj_hlog_str("serve", serve);
         cj_hlog_str("proxy", proxy);
@@ -244,7 +248,7 @@ int cj_cmd_pledge(int argc, char **argv)
         rc = 0;
     }
     if (r->serve) {
-        cj_hlog_begin("info", "shutdown");
+        cj_hlog_begin_always("info", "shutdown");
         cj_hlog_str("role", "pledge");
         cj_hlog_bool("joined", r->joined);
         cj_hlog_uint("updates", r->node.updates);

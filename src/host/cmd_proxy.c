@@ -45,7 +45,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: cojp proxy --listen ADDR --jrc ADDR [--join-rate N]\n"
             "                  [--blacklist ID,...] [--id HEX --psk|--okm HEX [--state FILE]\n"
-            "                  [--network-id HEX]] [--log json|text]\n"
+            "                  [--network-id HEX]] [--log json|text] [--log-level LEVEL]\n"
             "\n"
             "Join Proxy daemon.  Listens on ADDR ([IPv6%%zone]:port or IPv4:port)\n"
             "for pledges and relays their Join Requests to the JRC at --jrc.\n"
@@ -61,7 +61,7 @@ static void usage(FILE *f)
             "                   join rate and blacklist from the Configuration and\n"
             "                   its parameter updates; --state keeps its OSCORE\n"
             "                   counters across restarts\n"
-            "  --log FORMAT     stderr log as json (default) or text\n"
+            CJ_HLOG_HELP
             "Stops cleanly on SIGINT/SIGTERM, logging its counters.\n");
 }
 
@@ -320,7 +320,7 @@ int cj_cmd_proxy(int argc, char **argv)
         {"okm", required_argument, NULL, 'o'},
         {"state", required_argument, NULL, 's'},
         {"network-id", required_argument, NULL, 'n'},
-        {"log", required_argument, NULL, 'l'},
+        CJ_HLOG_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *listen_s = NULL, *jrc_s = NULL, *bl = NULL;
@@ -357,8 +357,9 @@ int cj_cmd_proxy(int argc, char **argv)
             bl = optarg;
             break;
         case 'l':
-            if (cj_hlog_parse_format(optarg))
-                return cj_fail(2, CMD, "--log must be json or text");
+        case 'V':
+            if ((rc = cj_hlog_option(CMD, c, optarg)) != 0)
+                return rc;
             break;
         case 'h':
             usage(stdout);
@@ -441,7 +442,7 @@ int cj_cmd_proxy(int argc, char **argv)
         cj_loop_add(&r->loop, r->jfd, on_readable, r);
     cj_loop_set_tick(&r->loop, on_tick, r);
 
-    cj_hlog_begin("info", "start");
+    cj_hlog_begin_always("info", "start");
     cj_hlog_str("role", "proxy");
     cj_hlog_str("listen", listen_s);
     cj_hlog_str("jrc", jrc_s);
@@ -467,7 +468,7 @@ int cj_cmd_proxy(int argc, char **argv)
     if (r->node && r->node->eng.state == CJ_PLEDGE_FAILED)
         rc = 1;
     const cj_proxy_stats_t *st = &r->jp.stats;
-    cj_hlog_begin(rc ? "error" : "info", "shutdown");
+    cj_hlog_begin_always(rc ? "error" : "info", "shutdown");
     cj_hlog_str("role", "proxy");
     if (res > 0)
         cj_hlog_int("signal", res);

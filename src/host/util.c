@@ -120,6 +120,23 @@ void cj_hlog_set_format(cj_hlog_fmt_t f)
     log_fmt = f;
 }
 
+int cj_hlog_option(const char *cmd, int c, const char *arg)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    if (c == 'l') {
+        if (cj_hlog_parse_format(arg))
+            return cj_fail(CJ_EXIT_USAGE, cmd, "--log must be json or text");
+        return 0;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (!strcmp(arg, names[i])) {
+            cj_hlog_set_level(i);
+            return 0;
+        }
+    }
+    return cj_fail(CJ_EXIT_USAGE, cmd, "--log-level must be error, warn, info or debug");
+}
+
 int cj_hlog_parse_format(const char *s)
 {
     if (!strcmp(s, "json"))
@@ -231,12 +248,12 @@ static void format_ts(char ts[96])
     ts[n + 5] = '\0';
 }
 
-void cj_hlog_begin(const char *level, const char *event)
+static void begin(const char *level, const char *event, bool always)
 {
     char ts[96];
 
     log_len = 0;
-    log_muted = level_num(level) > log_level;
+    log_muted = !always && level_num(level) > log_level;
     if (log_muted)
         return;
     format_ts(ts);
@@ -250,6 +267,16 @@ void cj_hlog_begin(const char *level, const char *event)
         put_lit(",\"event\":");
         put_str(event);
     }
+}
+
+void cj_hlog_begin(const char *level, const char *event)
+{
+    begin(level, event, false);
+}
+
+void cj_hlog_begin_always(const char *level, const char *event)
+{
+    begin(level, event, true);
 }
 
 void cj_hlog_str(const char *key, const char *val)

@@ -66,11 +66,25 @@ int cj_hlog_parse_format(const char *s);
 /* Records below this level are dropped: 0 error, 1 warn, 2 info (the
  * default), 3 debug. */
 void cj_hlog_set_level(int level);
+/* The daemons' log options, with option codes 'l' and 'V':
+ *   --log json|text and --log-level error|warn|info|debug. */
+#define CJ_HLOG_OPTIONS                                                        \
+    {"log", required_argument, NULL, 'l'}, {"log-level", required_argument, NULL, 'V'}
+#define CJ_HLOG_HELP                                                           \
+    "  --log FORMAT     stderr log as json (default) or text\n"                \
+    "  --log-level L    error, warn, info (default) or debug; start and\n"     \
+    "                   shutdown records are always written\n"
+/* Apply the log option c ('l' or 'V') with its argument: 0, or the exit
+ * code after the one-line error of cmd. */
+int cj_hlog_option(const char *cmd, int c, const char *arg);
 
 /* Build one record: begin, any number of fields, end.  Records are built
  * in a static buffer (single-threaded hosts) and written with one
  * write(2).  level: "error", "warn", "info", "debug". */
 void cj_hlog_begin(const char *level, const char *event);
+/* The same for a record that no level filters out (a daemon's start and
+ * shutdown). */
+void cj_hlog_begin_always(const char *level, const char *event);
 void cj_hlog_str(const char *key, const char *val);
 void cj_hlog_int(const char *key, long long val);
 void cj_hlog_uint(const char *key, unsigned long long val);

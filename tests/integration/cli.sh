@@ -68,7 +68,7 @@ fi
 jrc_pid=$daemon_pid jrc_port=$port
 if start_daemon "$T/proxy.log" '"event":"start"' -- proxy --listen "[::1]:PORT" \
     --jrc "[::1]:$jrc_port" --id 0a00000000000001 --psk "$PSK" --network-id cafe \
-    --state "$T/jp.state"; then
+    --state "$T/jp.state" --log-level debug; then
     ok "proxy started"
 else
     bad "proxy did not start"; cat "$T/proxy.log"
@@ -93,6 +93,8 @@ for k in 0 1 2 3 4; do
     check "pledge $id JSON is a join result" json "$T/$id.json" \
         "d['joined'] is True and len(d['short_id'])==4 and d['lease_hours']==24 and len(d['keys'])==2 and all(len(k['key'])==32 and isinstance(k['key_id'],int) and isinstance(k['key_usage'],int) for k in d['keys']) and d['jrc_address'] is None and d['join_rate'] is None and d['blacklist']==[] and list(d)==['joined','short_id','lease_hours','keys','jrc_address','join_rate','blacklist']"
 done
+check "proxy --log-level debug: a forwarded record per Join Request" \
+    test "$(grep -c '"level":"debug","event":"forwarded"' "$T/proxy.log")" -ge 5
 "$COJP" jrc list --db "$DB" --json >"$T/list1.json"
 check "jrc list --json: the 5 pledges joined with unique short ids" json "$T/list1.json" \
     "len([p for p in d['pledges'] if p['pledge'].startswith('0200') and p['joined']])==5 and len(set(p['short_id'] for p in d['pledges'] if p['joined']))==len([p for p in d['pledges'] if p['joined']])"
@@ -223,6 +225,9 @@ usage_case "jrc serve bad key id" jrc serve --db "$T/x.db" --listen "[::1]:5683"
 usage_case "jrc serve bad JRC address" jrc serve --db "$T/x.db" --listen "[::1]:5683" --jrc-address 10.0.0.1
 usage_case "jrc serve bad join rate" jrc serve --db "$T/x.db" --listen "[::1]:5683" --join-rate -1
 usage_case "jrc serve bad log format" jrc serve --db "$T/x.db" --listen "[::1]:5683" --log xml
+usage_case "jrc serve bad log level" jrc serve --db "$T/x.db" --listen "[::1]:5683" --log-level loud
+usage_case "proxy bad log level" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --log-level 3
+usage_case "pledge bad log level" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --log-level ""
 usage_case "jrc rekey bad K2" jrc rekey --db "$DB" --k2 00
 usage_case "jrc evict without pledge" jrc evict --db "$DB"
 usage_case "proxy bad address" proxy --listen "::1:5683" --jrc "[::1]:5683"
@@ -322,7 +327,7 @@ check "jrc list: the 6LBR is joined, the node is not" \
     sh -c "grep -qE '^0b00000000000001 +yes +6lbr' '$T/netlist.txt' && grep -qE '^0b00000000000002 +no ' '$T/netlist.txt'"
 kill -TERM "$net_pid"; wait_exit "$net_pid" 10
 if start_daemon "$T/jrcnet2.log" '"event":"start"' -- jrc serve --db "$NDB" --listen "[::1]:$net_port" \
-    --k2 000102030405060708090a0b0c0d0e0f --key-id 20; then
+    --k2 000102030405060708090a0b0c0d0e0f --key-id 20 --log-level warn; then
     ok "jrc serve restarted with other key options"
 else
     bad "jrc serve restart with other key options"; cat "$T/jrcnet2.log"
@@ -335,6 +340,8 @@ timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$PSK" --proxy "[::1]:$net
 check "the rejoined 6LBR still gets the key set of the registry" \
     json "$T/lbr2.json" "[k['key'] for k in d['keys'] if k['key_id']==8]==['$K2']"
 kill -TERM "$net_pid"; wait_exit "$net_pid" 10
+check "--log-level warn: no info record but start and shutdown" \
+    sh -c "! grep -q '\"level\":\"info\",\"event\":\"joined\"' '$T/jrcnet2.log' && test \$(grep -c '\"event\":\"start\"\\|\"event\":\"shutdown\"' '$T/jrcnet2.log') -eq 2 && tail -1 '$T/jrcnet2.log' | grep -q '\"joins\":1,'"
 
 echo "=== help and version"
 for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" proxy pledge jrc demo bench; do
