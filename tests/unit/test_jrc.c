@@ -680,8 +680,11 @@ typedef struct node {
 } node_t;
 static node_t nodes[MAXP];
 
-/* Node i answers the request in out (addressed to it) into resp. */
-static size_t node_answer(unsigned i, uint8_t *resp, size_t cap, uint8_t code)
+/* Node i answers the request in out (addressed to it) into resp: a
+ * piggybacked ACK (type CJ_COAP_ACK), or a separate response of that type
+ * with Message ID mid (RFC 7252 section 5.2.2). */
+static size_t node_reply(unsigned i, uint8_t *resp, size_t cap, uint8_t code,
+                         uint8_t type, uint16_t mid)
 {
     uint8_t copy[1024], plain[1024], inner[64];
     cj_coap_msg_t m, im;
@@ -707,8 +710,8 @@ static size_t node_answer(unsigned i, uint8_t *resp, size_t cap, uint8_t code)
     if (im.payload_len)
         memcpy(nodes[i].cfg, im.payload, im.payload_len);
     nodes[i].cfg_len = im.payload_len;
-    cj_coap_build_init(&b, inner, sizeof inner, CJ_COAP_ACK, code, m.mid,
-                       m.token, m.token_len);
+    cj_coap_build_init(&b, inner, sizeof inner, type, code,
+                       type == CJ_COAP_ACK ? m.mid : mid, m.token, m.token_len);
     n = cj_coap_build_finish(&b);
     n = cj_oscore_protect_response(&pl[i].ctx, &bind, false, inner, (size_t)n,
                                    resp, cap);
@@ -718,6 +721,11 @@ static size_t node_answer(unsigned i, uint8_t *resp, size_t cap, uint8_t code)
     memcpy(nodes[i].last_resp, resp, (size_t)n);
     nodes[i].last_len = (size_t)n;
     return (size_t)n;
+}
+
+static size_t node_answer(unsigned i, uint8_t *resp, size_t cap, uint8_t code)
+{
+    return node_reply(i, resp, cap, code, CJ_COAP_ACK, 0);
 }
 
 static unsigned node_of(const cj_addr_t *a, unsigned count)
@@ -1776,4 +1784,151 @@ TEST(jrc_slot_index_lru_policy)
     n = join_request(&pl[1], jr_cafe, 5, msg, sizeof msg);
     CHECK_EQ(feed(msg, n, 14), 1);
     CHECK_EQ(jrc.stats.lookups, lookups + 1);
+}
+
+/* ---- parameter update responses ----------------------------------------- */
+
+/* RFC 9031 sections 7.3.2 and 8.2: a response to a parameter update that
+ * fails OSCORE verification is dropped as if it had never arrived: nothing
+ * is recorded and the JRC goes on retransmitting.  A piggybacked ACK with
+ * the request's MID but another token is not its response either (RFC
+ * 7252 section 5.3.2).  The node's genuine answer then settles it. */
+TEST(jrc_update_unverified_response_keeps_waiting)
+{
+    uint8_t resp[512], bad[512], first[1024];
+    size_t n, flen;
+    uint64_t now = 1000;
+    unsigned long dropped;
+    cj_addr_t from;
+    int camp;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    CHECK(join(&pl[1], now) > 0);
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    flen = out.len;
+    memcpy(first, out.buf, flen);
+    from = out.to;
+    n = node_answer(1, resp, sizeof resp, CJ_COAP_CHANGED);
+    CHECK(n > 0);
+
+    /* the tag does not verify */
+    memcpy(bad, resp, n);
+    bad[n - 1] ^= 0x01;
+    dropped = jrc.stats.dropped;
+    CHECK_EQ(cj_jrc_input(&jrc, now + 5, &from, bad, n, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+    CHECK_EQ(jrc.stats.dropped, dropped + 1);
+    /* the right MID, another token (it starts after the 4-byte header) */
+    memcpy(bad, resp, n);
+    CHECK_EQ(bad[0] & 0x0f, 8);
+    bad[4] ^= 0xff;
+    CHECK_EQ(cj_jrc_input(&jrc, now + 6, &from, bad, n, &out), 0);
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[1].id, 8, (uint32_t)camp),
+             CJ_ERR_NOTFOUND);
+
+    /* the same request again at the first timeout (ACK_TIMEOUT 1000 ms,
+     * random factor 1.5) */
+    now = cj_jrc_next_timer(&jrc);
+    CHECK(now >= 2000 && now <= 2500);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_MEM(out.buf, out.len, first, flen);
+    CHECK_EQ(jrc.stats.updates_sent, 2);
+    /* the node's answer to it (the same bytes: same MID) is taken */
+    n = node_answer(1, resp, sizeof resp, CJ_COAP_CHANGED);
+    CHECK_EQ(cj_jrc_input(&jrc, now + 5, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[1].id, 8, (uint32_t)camp), 1);
+}
+
+/* A separate response (RFC 7252 section 5.2.2) is matched by its token.
+ * One that arrives in a CON is acknowledged with an empty ACK echoing its
+ * MID, whether it comes after the node's empty ACK or before it, and
+ * whether or not the store takes the outcome at once; an outcome the
+ * store refused is recorded on a later poll, without a retransmission of
+ * the update. */
+TEST(jrc_update_separate_response_in_con_acknowledged)
+{
+    uint8_t resp[512], ctl[4];
+    uint64_t now = 1000;
+    unsigned long errs;
+    cj_coap_msg_t m;
+    cj_addr_t from;
+    size_t n;
+    uint16_t mid;
+    int camp;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    CHECK(join(&pl[0], now) > 0);
+    CHECK(join(&pl[1], now) > 0);
+
+    /* empty ACK first, then the response in a CON */
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    from = out.to;
+    mid = update_mid();
+    n = node_reply(1, resp, sizeof resp, CJ_COAP_CHANGED, CJ_COAP_CON, 0x4242);
+    CHECK(n > 0);
+    ctl[0] = 0x60; /* ACK, no token, 0.00 */
+    ctl[1] = 0;
+    ctl[2] = (uint8_t)(mid >> 8);
+    ctl[3] = (uint8_t)mid;
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, ctl, 4, &out), 0);
+    /* no retransmission after the first timeout */
+    CHECK_EQ(cj_jrc_poll(&jrc, now + 1600, &out), 0);
+    CHECK_EQ(cj_jrc_input(&jrc, now + 2000, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    CHECK(cj_addr_equal(&out.to, &from));
+    CHECK_EQ(out.len, 4);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_ACK);
+    CHECK_EQ(m.code, CJ_COAP_EMPTY);
+    CHECK_EQ(m.mid, 0x4242);
+    CHECK_EQ(m.token_len, 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[1].id, 8, (uint32_t)camp), 1);
+    now += 2000;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+
+    /* the CON response before any empty ACK, the store failing twice to
+     * record the outcome: acknowledged at once, recorded later */
+    camp = cj_jrc_reassign(&jrc, now, pl[0].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    from = out.to;
+    n = node_reply(0, resp, sizeof resp, CJ_COAP_CHANGED, CJ_COAP_CON, 0x4343);
+    CHECK(n > 0);
+    errs = jrc.stats.store_errors;
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_RECORD_UPDATE;
+    ms.fail_count = 2;
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+    CHECK_EQ(out.len, 4);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_ACK);
+    CHECK_EQ(m.mid, 0x4343);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0); /* fails again */
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 2);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 1);
+    CHECK_EQ(nodes[0].requests, 1); /* never retransmitted */
 }
