@@ -1932,3 +1932,195 @@ TEST(jrc_update_separate_response_in_con_acknowledged)
     CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 1);
     CHECK_EQ(nodes[0].requests, 1); /* never retransmitted */
 }
+
+/* ---- store failures in campaigns ---------------------------------------- */
+
+/* RFC 9031 section 8.2 over a store that fails now and then: a campaign
+ * step whose store call fails (node address, the node's record for its
+ * context, the reassigned node's record) sends nothing, counts a store
+ * error and is tried again CJ_JRC_STORE_RETRY_MS later; every node then
+ * gets the update exactly once. */
+TEST(jrc_campaign_step_store_failure_retried)
+{
+    enum { N = 3 };
+    static uint8_t policy[N], roles[N];
+    uint64_t now = 1000;
+    unsigned long errs;
+    cj_jrc_key_t nk;
+    run_t r;
+    int camp;
+
+    setup(4, N, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    for (unsigned i = 0; i < N; i++)
+        CHECK(join(&pl[i], now) > 0);
+    /* a restarted JRC: no context cached, each update loads its node */
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    memset(policy, 0, sizeof policy);
+    memset(roles, 0, sizeof roles);
+    memset(&nk, 0, sizeof nk);
+    nk.key_id = 2;
+    camp = cj_jrc_rekey(&jrc, now, &nk, 1);
+    CHECK(camp > 0);
+
+    errs = jrc.stats.store_errors;
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_NODE_ADDRESS;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    CHECK_EQ(cj_jrc_poll(&jrc, now + CJ_JRC_STORE_RETRY_MS - 1, &out), 0);
+    now += CJ_JRC_STORE_RETRY_MS;
+
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_LOOKUP;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 2);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(jrc.stats.updates_sent, 0);
+    for (unsigned i = 0; i < N; i++)
+        CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[i].id, 8, (uint32_t)camp),
+                 CJ_ERR_NOTFOUND);
+
+    drive(N, policy, roles, &r, &now);
+    CHECK_EQ(r.done, 1);
+    CHECK_EQ(r.acked, N);
+    CHECK_EQ(r.sent, N);
+    for (unsigned i = 0; i < N; i++) {
+        CHECK_EQ(nodes[i].requests, 1);
+        CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[i].id, 8, (uint32_t)camp), 1);
+    }
+
+    /* a reassignment whose target record cannot be read */
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_LOOKUP;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 3);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_MEM(out.to.b, out.to.len, pl[1].id, 8);
+}
+
+/* cj_jrc_reassign() and cj_jrc_evict() refused (jrc.h): bad ids, a store
+ * that fails, a full blacklist, a campaign already running.  A refused
+ * call changes nothing: no campaign starts and no campaign number is
+ * used, the store still holds the node as it was, and an eviction whose
+ * release failed neither blacklists the node nor replaces the key set. */
+TEST(jrc_reassign_evict_refused_change_nothing)
+{
+    static const uint8_t other[CJ_COJP_MAX_BLACKLIST][8] = {
+        {1}, {2}, {3}, {4}, {5}, {6}, {7}};
+    const uint8_t *bl[CJ_COJP_MAX_BLACKLIST];
+    size_t bll[CJ_COJP_MAX_BLACKLIST];
+    uint8_t msg[256], pay[256];
+    cj_jrc_mementry_t *e;
+    cj_cojp_config_t c;
+    cj_jrc_key_t nk;
+    uint64_t now = 1000;
+    uint16_t sid;
+    size_t n, pn;
+
+    setup(4, 3, CJ_JRC_ALLOW_NODE);
+    CHECK(join(&pl[0], now) > 0);
+    CHECK(join(&pl[1], now) > 0);
+    e = cj_jrc_memstore_find(&ms, pl[0].id, 8);
+    sid = e->rec.short_id;
+
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, 0), CJ_ERR_INVALID);
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, CJ_JRC_MAX_ID + 1),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_jrc_evict(&jrc, now, NULL, 8), CJ_ERR_INVALID);
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[0].id, CJ_JRC_MAX_ID + 1),
+             CJ_ERR_INVALID);
+
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_LOOKUP;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, 8), CJ_ERR_STORAGE);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_ASSIGN_SHORT_ID;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, 8), CJ_ERR_STORAGE);
+    CHECK_EQ(e->rec.short_id, sid);
+    CHECK(e->has_lease);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_LOOKUP;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[0].id, 8), CJ_ERR_STORAGE);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_RELEASE;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[0].id, 8), CJ_ERR_STORAGE);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, 4);
+    CHECK(e->rec.joined);
+    CHECK(e->has_lease);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+    /* still served, with the same key set and no blacklist */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, now), 1);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_CHANGED);
+    CHECK_EQ(cj_cojp_config_decode(pay, pn, &c, NULL), CJ_OK);
+    CHECK_EQ(c.key_count, 1);
+    CHECK_EQ(c.keys[0].key_id, 1);
+    CHECK_MEM(c.keys[0].key, 16, cfg.keys[0].key, 16);
+    CHECK(!c.has_blacklist);
+    CHECK_EQ(c.short_id[0] << 8 | c.short_id[1], sid);
+
+    /* the first campaign that starts gets number 1; others are busy */
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, 8), 1);
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[1].id, 8), CJ_ERR_BUSY);
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[1].id, 8), CJ_ERR_BUSY);
+    memset(&nk, 0, sizeof nk);
+    nk.key_id = 2;
+    CHECK_EQ(cj_jrc_rekey(&jrc, now, &nk, 1), CJ_ERR_BUSY);
+
+    /* a full blacklist has no room for a new id; an id already on it
+     * needs none */
+    for (unsigned i = 0; i + 1 < CJ_COJP_MAX_BLACKLIST; i++) {
+        bl[i] = other[i];
+        bll[i] = 8;
+    }
+    bl[CJ_COJP_MAX_BLACKLIST - 1] = pl[2].id;
+    bll[CJ_COJP_MAX_BLACKLIST - 1] = 8;
+    cfg.blacklist = bl;
+    cfg.blacklist_lens = bll;
+    cfg.blacklist_count = CJ_COJP_MAX_BLACKLIST;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[1].id, 8), CJ_ERR_NOSPACE);
+    CHECK(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.joined);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+    CHECK(cj_jrc_evict(&jrc, now, pl[2].id, 8) > 0);
+}
+
+/* Section 8.4.4 / jrc.h: an evicted node's cached context no longer
+ * answers for it.  Even the retransmission of the request it was
+ * admitted with, which the repeat cache still holds, gets nothing. */
+TEST(jrc_evicted_pledge_not_answered_from_cache)
+{
+    uint8_t msg[256], copy[256];
+    unsigned long repeats;
+    size_t n;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK(cj_jrc_evict(&jrc, 2, pl[0].id, 8) > 0);
+    repeats = jrc.stats.repeats;
+    CHECK_EQ(feed(copy, n, 3), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.repeats, repeats);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 4), 0);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
+}
