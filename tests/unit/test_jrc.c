@@ -2124,3 +2124,375 @@ TEST(jrc_evicted_pledge_not_answered_from_cache)
     CHECK_EQ(feed(msg, n, 4), 0);
     CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
 }
+
+/* ---- a store that misbehaves on demand ---------------------------------- */
+
+/* The memstore ms behind a store that can answer what the memstore's own
+ * fault injection (CJ_ERR_STORAGE only) cannot: CJ_ERR_NOTFOUND for
+ * operation nf_op (CJ_MEMSTORE_OP_*) while nf_count lasts (a record
+ * whose ID Context another engine replaced, a node that left the
+ * registry), a sequence number block below the mark the engine asked
+ * for (lower_ssn), a short id of its choosing (force_short, 0: off) or
+ * none at all (short_rc, 0: off), and a next_joined cursor that does not
+ * move (stuck_cursor). */
+typedef struct fstore {
+    cj_jrc_store_t store;
+    int nf_op;
+    unsigned nf_count;
+    bool lower_ssn;
+    uint16_t force_short;
+    int short_rc;
+    bool stuck_cursor;
+} fstore_t;
+static fstore_t fs;
+
+static bool fs_notfound(int op)
+{
+    if (fs.nf_count == 0 || fs.nf_op != op)
+        return false;
+    fs.nf_count--;
+    return true;
+}
+
+static int fs_lookup(void *ctx, const uint8_t *id, size_t id_len,
+                     cj_jrc_pledge_t *o)
+{
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_LOOKUP))
+        return CJ_ERR_NOTFOUND;
+    return ms.store.lookup(ms.store.ctx, id, id_len, o);
+}
+
+static int fs_lookup_context(void *ctx, const uint8_t *c, size_t len,
+                             cj_jrc_pledge_t *o)
+{
+    (void)ctx;
+    return ms.store.lookup_context(ms.store.ctx, c, len, o);
+}
+
+static int fs_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *c, size_t cl, uint64_t from,
+                          uint64_t count, uint64_t *first)
+{
+    int rc;
+
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_SAVE_SSN))
+        return CJ_ERR_NOTFOUND;
+    rc = ms.store.reserve_ssn(ms.store.ctx, id, id_len, c, cl, from, count,
+                              first);
+    if (rc == CJ_OK && fs.lower_ssn)
+        *first = 0;
+    return rc;
+}
+
+static int fs_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
+                         const uint8_t *c, size_t cl, uint64_t piv,
+                         cj_oscore_replay_t *w)
+{
+    (void)ctx;
+    return ms.store.accept_piv(ms.store.ctx, id, id_len, c, cl, piv, w);
+}
+
+static int fs_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *c, size_t cl, const cj_jrc_repeat_t *r)
+{
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_SAVE_REPEAT))
+        return CJ_ERR_NOTFOUND;
+    return ms.store.save_repeat(ms.store.ctx, id, id_len, c, cl, r);
+}
+
+static int fs_save_context(void *ctx, const uint8_t *id, size_t id_len,
+                           const uint8_t *c, size_t cl)
+{
+    (void)ctx;
+    return ms.store.save_context(ms.store.ctx, id, id_len, c, cl);
+}
+
+static int fs_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
+                              uint64_t now_ms, uint32_t lease_hours,
+                              bool fresh, uint16_t *short_id)
+{
+    int rc;
+
+    (void)ctx;
+    if (fs.short_rc != 0)
+        return fs.short_rc;
+    rc = ms.store.assign_short_id(ms.store.ctx, id, id_len, now_ms,
+                                  lease_hours, fresh, short_id);
+    if (rc == CJ_OK && fs.force_short != 0)
+        *short_id = fs.force_short;
+    return rc;
+}
+
+static int fs_record_join(void *ctx, const uint8_t *id, size_t id_len,
+                          uint8_t role, uint16_t short_id, uint64_t now_ms)
+{
+    (void)ctx;
+    return ms.store.record_join(ms.store.ctx, id, id_len, role, short_id,
+                                now_ms);
+}
+
+static int fs_release(void *ctx, const uint8_t *id, size_t id_len)
+{
+    (void)ctx;
+    return ms.store.release(ms.store.ctx, id, id_len);
+}
+
+static int fs_next_joined(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *o)
+{
+    uint64_t c = *cursor;
+    int rc;
+
+    (void)ctx;
+    rc = ms.store.next_joined(ms.store.ctx, &c, o);
+    if (!fs.stuck_cursor)
+        *cursor = c;
+    return rc;
+}
+
+static int fs_node_address(void *ctx, const uint8_t *id, size_t id_len,
+                           cj_addr_t *addr)
+{
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_NODE_ADDRESS))
+        return CJ_ERR_NOTFOUND;
+    return ms.store.node_address(ms.store.ctx, id, id_len, addr);
+}
+
+static int fs_record_update(void *ctx, const uint8_t *id, size_t id_len,
+                            uint32_t campaign, bool acked)
+{
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_RECORD_UPDATE))
+        return CJ_ERR_NOTFOUND;
+    return ms.store.record_update(ms.store.ctx, id, id_len, campaign, acked);
+}
+
+/* setup(), then the engine re-initialised over fs wrapping ms. */
+static void fs_setup(size_t nslots, unsigned npledges)
+{
+    setup(nslots, npledges, CJ_JRC_ALLOW_NODE);
+    memset(&fs, 0, sizeof fs);
+    fs.store.lookup = fs_lookup;
+    fs.store.lookup_context = fs_lookup_context;
+    fs.store.reserve_ssn = fs_reserve_ssn;
+    fs.store.accept_piv = fs_accept_piv;
+    fs.store.save_repeat = fs_save_repeat;
+    fs.store.save_context = fs_save_context;
+    fs.store.assign_short_id = fs_assign_short_id;
+    fs.store.record_join = fs_record_join;
+    fs.store.release = fs_release;
+    fs.store.next_joined = fs_next_joined;
+    fs.store.node_address = fs_node_address;
+    fs.store.record_update = fs_record_update;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &fs.store, NULL), CJ_OK);
+}
+
+/* RFC 8613 section 7.2.1: a sender sequence number is never used twice.
+ * A store that hands out a block below the number the engine asked from
+ * (a mark gone backwards) is a store error: nothing is sent, and once
+ * the store behaves the retransmission is answered with a number not
+ * used before. */
+TEST(jrc_ssn_block_below_mark_refused)
+{
+    uint8_t msg[256], copy[256];
+    unsigned long errs;
+    uint64_t piv0;
+    size_t n;
+
+    fs_setup(4, 1);
+    cfg.ssn_block = 1; /* a reservation per answer */
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &fs.store, NULL), CJ_OK);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    piv0 = resp_piv(out.buf, out.len);
+    CHECK_EQ(piv0, 0);
+
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    errs = jrc.stats.store_errors;
+    fs.lower_ssn = true;
+    CHECK_EQ(feed(msg, n, 2), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    fs.lower_ssn = false;
+    CHECK_EQ(feed(copy, n, 3), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK(resp_piv(out.buf, out.len) > piv0);
+    CHECK(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.ssn_reserved >
+          resp_piv(out.buf, out.len));
+}
+
+/* RFC 9031 section 8.4.4.1: 0xfffe and 0xffff are not short ids.  A
+ * store that hands one out breaks its contract (jrc.h assign_short_id):
+ * the engine counts a store error and sends no Configuration.  A store
+ * without a free short id (CJ_ERR_NOSPACE) admits no one either, and
+ * cj_jrc_reassign() reports it; the claimed request is admitted when
+ * its retransmission finds one free. */
+TEST(jrc_short_id_refused_by_store)
+{
+    uint8_t msg[256], copy[256];
+    unsigned long errs;
+    size_t n;
+
+    fs_setup(4, 2);
+    errs = jrc.stats.store_errors;
+    fs.force_short = 0xfffe;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    CHECK_EQ(jrc.stats.joins, 0);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
+    /* nor is one given by a reassignment */
+    fs.force_short = 0;
+    CHECK(join(&pl[1], 2) > 0);
+    fs.force_short = 0xffff;
+    CHECK_EQ(cj_jrc_reassign(&jrc, 3, pl[1].id, 8), CJ_ERR_STORAGE);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+    fs.force_short = 0;
+
+    fs.short_rc = CJ_ERR_NOSPACE;
+    CHECK_EQ(cj_jrc_reassign(&jrc, 4, pl[1].id, 8), CJ_ERR_NOSPACE);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    CHECK_EQ(feed(msg, n, 5), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
+    fs.short_rc = 0;
+    CHECK_EQ(feed(copy, n, 6), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
+}
+
+/* jrc.h "Several instances": save_repeat reporting CJ_ERR_NOTFOUND means
+ * the record's ID Context changed under this engine.  The answer is not
+ * sent, it is no store error, and the slot is forgotten: the next
+ * request is served from the record as the store holds it. */
+TEST(jrc_save_repeat_context_gone_forgets_slot)
+{
+    uint8_t msg[256];
+    unsigned long errs, lookups;
+    size_t n;
+
+    fs_setup(4, 1);
+    errs = jrc.stats.store_errors;
+    fs.nf_op = CJ_MEMSTORE_OP_SAVE_REPEAT;
+    fs.nf_count = 1;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(fs.nf_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs);
+    CHECK_EQ(jrc.stats.joins, 0);
+    lookups = jrc.stats.lookups;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 2), 1);
+    CHECK_EQ(jrc.stats.lookups, lookups + 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+}
+
+/* Nodes that leave the registry while a campaign runs (jrc.h
+ * next_joined / node_address / record_update): one without a known
+ * address or record is settled as not reached (RFC 9031 section 8.2)
+ * and the campaign goes on; an outcome the store no longer has a node
+ * for is dropped without an event; a reassignment whose target left
+ * ends without sending anything; and a store whose next_joined cursor
+ * does not move ends the phase instead of looping. */
+TEST(jrc_campaign_nodes_leaving_registry)
+{
+    enum { N = 3 };
+    uint8_t resp[512];
+    uint64_t now = 1000;
+    unsigned failed = 0, acked = 0, done = 0, sent = 0;
+    cj_jrc_key_t nk;
+    int camp;
+
+    fs_setup(1, N);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &fs.store, NULL), CJ_OK);
+    for (unsigned i = 0; i < N; i++)
+        CHECK(join(&pl[i], now) > 0);
+    memset(nodes, 0, sizeof nodes);
+    memset(&nk, 0, sizeof nk);
+    nk.key_id = 2;
+    camp = cj_jrc_rekey(&jrc, now, &nk, 1);
+    CHECK(camp > 0);
+    /* node 0 has no address, node 1's record is gone (one slot: not
+     * cached), node 2 answers but its outcome has no node to go to */
+    fs.nf_op = CJ_MEMSTORE_OP_NODE_ADDRESS;
+    fs.nf_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
+    CHECK_MEM(jrc.ev_id, jrc.ev_id_len, pl[0].id, 8);
+    CHECK_EQ(out.len, 0);
+    fs.nf_op = CJ_MEMSTORE_OP_LOOKUP;
+    fs.nf_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
+    CHECK_MEM(jrc.ev_id, jrc.ev_id_len, pl[1].id, 8);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_MEM(out.to.b, out.to.len, pl[2].id, 8);
+    {
+        size_t n = node_answer(2, resp, sizeof resp, CJ_COAP_CHANGED);
+        cj_addr_t from = out.to;
+        fs.nf_op = CJ_MEMSTORE_OP_RECORD_UPDATE;
+        fs.nf_count = 1;
+        CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 0);
+        CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+        CHECK_EQ(fs.nf_count, 0);
+    }
+    for (int k = 0; k < 10 && !done; k++) {
+        if (cj_jrc_poll(&jrc, now, &out) != 1)
+            break;
+        failed += out.event == CJ_JRC_EV_UPDATE_FAILED;
+        acked += out.event == CJ_JRC_EV_UPDATE_ACKED;
+        done += out.event == CJ_JRC_EV_CAMPAIGN_DONE;
+        sent += out.len > 0;
+    }
+    CHECK_EQ(done, 1);
+    CHECK_EQ(failed + acked + sent, 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[1].id, 8, (uint32_t)camp), 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[2].id, 8, (uint32_t)camp),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+
+    /* the reassigned node leaves before its update is sent */
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    fs.nf_op = CJ_MEMSTORE_OP_LOOKUP;
+    fs.nf_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(fs.nf_count, 0);
+
+    /* a cursor that does not move: each phase ends at once, the
+     * campaign is done without sending anything */
+    fs.stuck_cursor = true;
+    nk.key_id = 3;
+    camp = cj_jrc_rekey(&jrc, now, &nk, 1);
+    CHECK(camp > 0);
+    sent = done = 0;
+    for (int k = 0; k < 20 && !done; k++) {
+        int p = cj_jrc_poll(&jrc, now, &out);
+        if (p != 1) {
+            now = cj_jrc_next_timer(&jrc);
+            CHECK(now != CJ_TIME_NEVER);
+            if (now == CJ_TIME_NEVER)
+                break;
+            continue;
+        }
+        sent += out.len > 0;
+        done += out.event == CJ_JRC_EV_CAMPAIGN_DONE;
+    }
+    CHECK_EQ(done, 1);
+    CHECK_EQ(sent, 0);
+}
