@@ -2496,3 +2496,99 @@ TEST(jrc_campaign_nodes_leaving_registry)
     CHECK_EQ(done, 1);
     CHECK_EQ(sent, 0);
 }
+
+/* ---- sender sequence numbers and refusals ------------------------------- */
+
+/* RFC 8613 section 7.2.1: 2^40 - 1 is the last sender sequence number.
+ * The engine reserves no block past it, answers with the last numbers,
+ * and then answers nothing more under the context; also when another
+ * engine (here: the store's mark moved under a cached slot) used the
+ * rest of the space. */
+TEST(jrc_sender_sequence_number_exhausted)
+{
+    uint8_t msg[256];
+    cj_jrc_mementry_t *e;
+    unsigned long joins;
+    size_t n;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    e = cj_jrc_memstore_find(&ms, pl[0].id, 8);
+    e->rec.ssn_reserved = CJ_OSCORE_MAX_SSN - 1;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK_EQ(resp_piv(out.buf, out.len), CJ_OSCORE_MAX_SSN - 1);
+    /* the block stops at the end of the space, not CJ_JRC_SSN_BLOCK on */
+    CHECK_EQ(e->rec.ssn_reserved, CJ_OSCORE_MAX_SSN + 1);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 2), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK_EQ(resp_piv(out.buf, out.len), CJ_OSCORE_MAX_SSN);
+    joins = jrc.stats.joins;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 3), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.joins, joins);
+    CHECK_EQ(e->rec.ssn_reserved, CJ_OSCORE_MAX_SSN + 1);
+    /* a restarted engine refuses too */
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 4), 0);
+    CHECK_EQ(out.len, 0);
+
+    /* pledge 1, cached, one number per reservation: the store's mark
+     * reaches the end of the space behind the engine's back */
+    cfg.ssn_block = 1;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK(join(&pl[1], 5) > 0);
+    e = cj_jrc_memstore_find(&ms, pl[1].id, 8);
+    e->rec.ssn_reserved = CJ_OSCORE_MAX_SSN + 1;
+    joins = jrc.stats.joins;
+    n = join_request(&pl[1], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 6), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.joins, joins);
+}
+
+/* jrc.h Atomicity: a 4.00 Diagnostic Response (section 8.3.2) or a 4.05
+ * (section 8.1.1) whose store writes fail is not sent, like a 2.04; the
+ * claimed request's retransmission gets it. */
+TEST(jrc_refusal_store_failure_sends_nothing)
+{
+    static const uint8_t jr_beef[5] = {0xa1, 0x05, 0x42, 0xbe, 0xef};
+    uint8_t msg[256], copy[256], pay[256];
+    unsigned long errs;
+    size_t n, pn;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    errs = jrc.stats.store_errors;
+    n = join_request(&pl[0], jr_beef, sizeof jr_beef, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_SSN;
+    ms.fail_count = 1;
+    CHECK_EQ(feed(msg, n, 1), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    CHECK_EQ(jrc.stats.diagnostics, 0);
+    CHECK_EQ(feed(copy, n, 2), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_REJECTED);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_BAD_REQUEST);
+    /* code 0 (unsupported), label 5 (network identifier), h'beef' */
+    CHECK_HEX(pay, pn, "83 00 05 42 beef");
+    CHECK_EQ(jrc.stats.diagnostics, 1);
+
+    n = join_request_ex(&pl[1], NULL, 0, CJ_COAP_GET, "j", jp_token,
+                        sizeof jp_token, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_REPEAT;
+    ms.fail_count = 1;
+    CHECK_EQ(feed(msg, n, 3), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.refused, 0);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.repeat.req_len, 0);
+    CHECK_EQ(feed(copy, n, 4), 1);
+    CHECK_EQ(pledge_open(&pl[1], NULL, NULL), CJ_COAP_METHOD_NOT_ALLOWED);
+    CHECK_EQ(jrc.stats.refused, 1);
+    CHECK(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.repeat.resp_len > 0);
+}
