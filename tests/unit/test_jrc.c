@@ -2592,3 +2592,212 @@ TEST(jrc_refusal_store_failure_sends_nothing)
     CHECK_EQ(jrc.stats.refused, 1);
     CHECK(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.repeat.resp_len > 0);
 }
+
+/* ---- recovery: slots, restarts, other engines --------------------------- */
+
+/* After a 4.01 in o (section 8.3.3), move pledge p to ID Context R2 || R3
+ * with R3 = eight bytes r3, keeping its sequence number (one counter for
+ * every context, RFC 8613 Appendix B.2). */
+static void pledge_take_r2(pledge_t *p, const cj_out_t *o, uint8_t r3)
+{
+    cj_coap_msg_t m;
+    cj_coap_opt_t opt;
+    cj_oscore_option_t ov;
+    uint8_t idc[16];
+    uint64_t ssn = p->ctx.ssn;
+
+    CHECK_EQ(cj_coap_parse(&m, o->buf, o->len), CJ_OK);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &opt));
+    CHECK_EQ(cj_oscore_option_decode(opt.val, opt.len, &ov), CJ_OK);
+    CHECK_EQ(ov.kid_context_len, CJ_JRC_NONCE_LEN);
+    if (ov.kid_context_len != CJ_JRC_NONCE_LEN)
+        return;
+    memcpy(idc, ov.kid_context, 8);
+    memset(idc + 8, r3, 8);
+    pledge_derive(p, idc, 16);
+    p->ctx.ssn = ssn;
+}
+
+/* jrc.h Recovery: a slot holding a pending R2 goes only when every slot
+ * holds one, the least recently used first.  That pledge's request #2
+ * then has no R2 to match and is dropped; the others complete, and the
+ * pledge that lost its R2 can start over. */
+TEST(jrc_recovery_r2_evicted_only_when_every_slot_holds_one)
+{
+    uint8_t msg[256];
+    pledge_t late;
+    size_t n;
+
+    setup(2, 3, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    for (unsigned i = 0; i < 3; i++) {
+        n = join_request(&pl[i], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 1 + i), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+        if (i == 0)
+            late = pl[0]; /* still on the pledge-id context */
+        pledge_take_r2(&pl[i], &out, (uint8_t)(0x10 + i));
+    }
+    CHECK_EQ(jrc.stats.recoveries, 3);
+    /* pledge 0's R2 was pushed out by pledge 2's */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 10), 0);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 0);
+    for (unsigned i = 1; i < 3; i++) {
+        n = join_request(&pl[i], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 10 + i), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+        CHECK_EQ(pledge_open(&pl[i], NULL, NULL), CJ_COAP_CHANGED);
+    }
+    /* pledge 0 starts over under its pledge id */
+    late.ctx.ssn = pl[0].ctx.ssn;
+    n = join_request(&late, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 20), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    pledge_take_r2(&late, &out, 0x20);
+    n = join_request(&late, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 21), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&late, NULL, NULL), CJ_COAP_CHANGED);
+}
+
+/* jrc.h Recovery, after a restart: the record holds the recovered ID
+ * Context and the slot is loaded afresh by pledge id.  In recovery mode
+ * a request under the pledge id is answered (4.01) only when it verifies
+ * and its Partial IV is above the stored window of the recovered
+ * context: a captured old request, or a forged new one, gets nothing. */
+TEST(jrc_recovery_old_context_after_restart)
+{
+    uint8_t msg[256], msg1[256], bad[256];
+    pledge_t old;
+    size_t n, n1;
+
+    setup(2, 1, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    old = pl[0];
+    n1 = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg1, sizeof msg1);
+    memcpy(msg, msg1, n1);
+    CHECK_EQ(feed(msg, n1, 1), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    pledge_take_r2(&pl[0], &out, 0x44);
+    for (unsigned k = 0; k < 2; k++) {
+        n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 2 + k), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    }
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 16);
+
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    /* the captured request #1 */
+    memcpy(msg, msg1, n1);
+    CHECK_EQ(feed(msg, n1, 10), 0);
+    CHECK_EQ(out.len, 0);
+    /* a new Partial IV, but the tag does not verify */
+    old.ctx.ssn = pl[0].ctx.ssn + 5;
+    n = join_request(&old, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(bad, msg, n);
+    bad[n - 1] ^= 0x80;
+    CHECK_EQ(feed(bad, n, 11), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.recoveries, 0);
+    /* the genuine request: 4.01 with a new R2 */
+    CHECK_EQ(feed(msg, n, 12), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(jrc.stats.recoveries, 1);
+    /* the store still holds the recovered context until request #2 */
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 16);
+}
+
+/* jrc.h "Several instances": engine A caches a node's pledge-id context,
+ * engine B completes a recovery for it (one sequence number per
+ * reservation, as jrc.h asks of engines sharing a store).  A's parameter
+ * update then finds the store's sequence numbers refused to its stale
+ * context: nothing is sent (no store error: the record moved on), A
+ * forgets the slot, and the retry goes out under the recovered context,
+ * which the node verifies. */
+TEST(jrc_update_after_recovery_by_other_engine)
+{
+    static cj_jrc_t eb;
+    static cj_jrc_slot_t sb[4];
+    cj_jrc_cfg_t cb;
+    cj_out_t ob;
+    uint8_t msg[256], obuf[1024], resp[512];
+    uint64_t now = 1000;
+    unsigned long errs;
+    cj_addr_t from;
+    size_t n;
+    int camp;
+
+    setup(4, 1, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    cfg.ssn_block = 1; /* engines sharing a store (jrc.h) */
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    cb = cfg;
+    cb.slots = sb;
+    cb.slot_count = 4;
+    cb.recovery = true;
+    CHECK_EQ(cj_jrc_init(&eb, &cb, &ms.store, NULL), CJ_OK);
+    ob.buf = obuf;
+    ob.cap = sizeof obuf;
+    memset(nodes, 0, sizeof nodes);
+
+    CHECK(join(&pl[0], now) > 0); /* A caches the pledge-id context */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(cj_jrc_input(&eb, now, &jp_addr, msg, n, &ob), 1);
+    CHECK_EQ(ob.event, CJ_JRC_EV_RECOVERY);
+    pledge_take_r2(&pl[0], &ob, 0x55);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(cj_jrc_input(&eb, now, &jp_addr, msg, n, &ob), 1);
+    CHECK_EQ(ob.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 16);
+
+    camp = cj_jrc_reassign(&jrc, now, pl[0].id, 8);
+    CHECK(camp > 0);
+    errs = jrc.stats.store_errors;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs);
+    CHECK(!slots[0].used && !slots[1].used && !slots[2].used && !slots[3].used);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK(out.len > 0);
+    from = out.to;
+    n = node_answer(0, resp, sizeof resp, CJ_COAP_CHANGED);
+    CHECK(n > 0);
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 1);
+}
+
+/* jrc.h Atomicity, recovery mode: request #1's Partial IV is claimed
+ * before its 4.01 leaves (RFC 8613 Appendix B.2 step 2); a store that
+ * fails the claim gets nothing sent and no R2 kept, and the pledge's
+ * retransmission is answered. */
+TEST(jrc_recovery_claim_failure_sends_nothing)
+{
+    uint8_t msg[256], copy[256];
+    unsigned long errs;
+    size_t n;
+
+    setup(2, 1, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    errs = jrc.stats.store_errors;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_REPLAY;
+    ms.fail_count = 1;
+    CHECK_EQ(feed(msg, n, 1), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    CHECK_EQ(jrc.stats.recoveries, 0);
+    CHECK(!slots[0].r2_valid && !slots[1].r2_valid);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.replay.valid);
+    CHECK_EQ(feed(copy, n, 2), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(jrc.stats.recoveries, 1);
+}
