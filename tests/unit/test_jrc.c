@@ -1263,8 +1263,34 @@ TEST(jrc_init_rejects)
     st = ms.store;
     st.release = NULL;
     CHECK_EQ(cj_jrc_init(&jrc, &cfg, &st, NULL), CJ_ERR_INVALID);
+    {
+        /* blacklist entries of 1..CJ_JRC_MAX_ID bytes */
+        static const uint8_t bad[CJ_JRC_MAX_ID + 1] = {1};
+        const uint8_t *bl[1] = {bad};
+        size_t bll[1] = {0};
+        c = cfg;
+        c.blacklist = bl;
+        c.blacklist_lens = bll;
+        c.blacklist_count = 1;
+        CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_ERR_INVALID);
+        bll[0] = sizeof bad;
+        CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_ERR_INVALID);
+        bl[0] = NULL;
+        bll[0] = 8;
+        CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_ERR_INVALID);
+    }
     CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
     CHECK_EQ(cj_jrc_rekey(&jrc, 0, cfg.keys, 0), CJ_ERR_INVALID);
+    /* 1..CJ_COJP_MAX_KEYS keys */
+    {
+        cj_jrc_key_t many[CJ_COJP_MAX_KEYS + 1];
+        memset(many, 0, sizeof many);
+        for (unsigned i = 0; i <= CJ_COJP_MAX_KEYS; i++)
+            many[i].key_id = (uint8_t)(i + 1);
+        CHECK_EQ(cj_jrc_rekey(&jrc, 0, many, CJ_COJP_MAX_KEYS + 1),
+                 CJ_ERR_INVALID);
+        CHECK_EQ(cj_jrc_rekey(&jrc, 0, NULL, 1), CJ_ERR_INVALID);
+    }
     CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
 }
 
@@ -2800,4 +2826,101 @@ TEST(jrc_recovery_claim_failure_sends_nothing)
     CHECK_EQ(feed(copy, n, 2), 1);
     CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
     CHECK_EQ(jrc.stats.recoveries, 1);
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+/* A request longer than the repeat cache (CJ_JRC_REQ_CACHE bytes of
+ * OSCORE option and payload) is answered, but cannot be spotted as a
+ * repeat: the cache, in the slot and in the store, is emptied rather
+ * than left holding the previous request, so neither this request's
+ * retransmission nor the previous one's gets an answer (both are
+ * replays, RFC 8613 section 7.4); the pledge's next request does. */
+TEST(jrc_request_too_long_to_cache)
+{
+    static uint8_t netid_long[100];
+    uint8_t jr[4 + sizeof netid_long];
+    uint8_t msg[256], prev[256], copy[256];
+    unsigned long repeats;
+    size_t n, nprev;
+
+    memset(netid_long, 0x5a, sizeof netid_long);
+    jr[0] = 0xa1; /* {5: h'5a5a...'} */
+    jr[1] = 0x05;
+    jr[2] = 0x58;
+    jr[3] = (uint8_t)sizeof netid_long;
+    memcpy(jr + 4, netid_long, sizeof netid_long);
+    setup(4, 1, CJ_JRC_ALLOW_NODE);
+    cfg.network_id = netid_long;
+    cfg.network_id_len = sizeof netid_long;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+
+    /* a short request first (a Join_Request that is refused: 4.00) */
+    nprev = join_request(&pl[0], jr_cafe, sizeof jr_cafe, prev, sizeof prev);
+    memcpy(copy, prev, nprev);
+    CHECK_EQ(feed(copy, nprev, 1), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_BAD_REQUEST);
+    CHECK(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.repeat.req_len > 0);
+
+    n = join_request(&pl[0], jr, sizeof jr, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    CHECK_EQ(feed(copy, n, 2), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.repeat.req_len, 0);
+    repeats = jrc.stats.repeats;
+    memcpy(copy, msg, n);
+    CHECK_EQ(feed(copy, n, 3), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(feed(prev, nprev, 4), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.repeats, repeats);
+    n = join_request(&pl[0], jr, sizeof jr, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 5), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+}
+
+/* jrc.h: "Timeouts saturate, so any cfg.timing is safe".  A random factor
+ * below 100 % is taken as 100 % (RFC 7252 section 4.8: ACK_RANDOM_FACTOR
+ * is at least 1), so the first timeout is ACK_TIMEOUT exactly and then
+ * doubles (section 4.2); an ACK_TIMEOUT near 2^32 ms with a large factor
+ * gives a first timeout that still fits 32 bits. */
+TEST(jrc_update_timing_extremes)
+{
+    uint64_t now = 1000, t;
+    int camp;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    cfg.timing.ack_timeout_ms = 2000;
+    cfg.timing.ack_random_factor_pct = 50;
+    cfg.timing.max_retransmit = 1;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK(join(&pl[0], now) > 0);
+    CHECK(join(&pl[1], now) > 0);
+    camp = cj_jrc_reassign(&jrc, now, pl[0].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK(out.len > 0);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + 2000);
+    now += 2000;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK(out.len > 0);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + 4000);
+    now += 4000;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+
+    cfg.timing.ack_timeout_ms = UINT32_MAX - 10;
+    cfg.timing.ack_random_factor_pct = UINT16_MAX;
+    cfg.timing.max_retransmit = 4;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK(out.len > 0);
+    t = cj_jrc_next_timer(&jrc);
+    CHECK(t >= now + (UINT32_MAX - 10));
+    CHECK(t <= now + (uint64_t)UINT32_MAX);
 }
