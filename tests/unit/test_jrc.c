@@ -680,8 +680,11 @@ typedef struct node {
 } node_t;
 static node_t nodes[MAXP];
 
-/* Node i answers the request in out (addressed to it) into resp. */
-static size_t node_answer(unsigned i, uint8_t *resp, size_t cap, uint8_t code)
+/* Node i answers the request in out (addressed to it) into resp: a
+ * piggybacked ACK (type CJ_COAP_ACK), or a separate response of that type
+ * with Message ID mid (RFC 7252 section 5.2.2). */
+static size_t node_reply(unsigned i, uint8_t *resp, size_t cap, uint8_t code,
+                         uint8_t type, uint16_t mid)
 {
     uint8_t copy[1024], plain[1024], inner[64];
     cj_coap_msg_t m, im;
@@ -707,8 +710,8 @@ static size_t node_answer(unsigned i, uint8_t *resp, size_t cap, uint8_t code)
     if (im.payload_len)
         memcpy(nodes[i].cfg, im.payload, im.payload_len);
     nodes[i].cfg_len = im.payload_len;
-    cj_coap_build_init(&b, inner, sizeof inner, CJ_COAP_ACK, code, m.mid,
-                       m.token, m.token_len);
+    cj_coap_build_init(&b, inner, sizeof inner, type, code,
+                       type == CJ_COAP_ACK ? m.mid : mid, m.token, m.token_len);
     n = cj_coap_build_finish(&b);
     n = cj_oscore_protect_response(&pl[i].ctx, &bind, false, inner, (size_t)n,
                                    resp, cap);
@@ -718,6 +721,11 @@ static size_t node_answer(unsigned i, uint8_t *resp, size_t cap, uint8_t code)
     memcpy(nodes[i].last_resp, resp, (size_t)n);
     nodes[i].last_len = (size_t)n;
     return (size_t)n;
+}
+
+static size_t node_answer(unsigned i, uint8_t *resp, size_t cap, uint8_t code)
+{
+    return node_reply(i, resp, cap, code, CJ_COAP_ACK, 0);
 }
 
 static unsigned node_of(const cj_addr_t *a, unsigned count)
@@ -1255,8 +1263,34 @@ TEST(jrc_init_rejects)
     st = ms.store;
     st.release = NULL;
     CHECK_EQ(cj_jrc_init(&jrc, &cfg, &st, NULL), CJ_ERR_INVALID);
+    {
+        /* blacklist entries of 1..CJ_JRC_MAX_ID bytes */
+        static const uint8_t bad[CJ_JRC_MAX_ID + 1] = {1};
+        const uint8_t *bl[1] = {bad};
+        size_t bll[1] = {0};
+        c = cfg;
+        c.blacklist = bl;
+        c.blacklist_lens = bll;
+        c.blacklist_count = 1;
+        CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_ERR_INVALID);
+        bll[0] = sizeof bad;
+        CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_ERR_INVALID);
+        bl[0] = NULL;
+        bll[0] = 8;
+        CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_ERR_INVALID);
+    }
     CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
     CHECK_EQ(cj_jrc_rekey(&jrc, 0, cfg.keys, 0), CJ_ERR_INVALID);
+    /* 1..CJ_COJP_MAX_KEYS keys */
+    {
+        cj_jrc_key_t many[CJ_COJP_MAX_KEYS + 1];
+        memset(many, 0, sizeof many);
+        for (unsigned i = 0; i <= CJ_COJP_MAX_KEYS; i++)
+            many[i].key_id = (uint8_t)(i + 1);
+        CHECK_EQ(cj_jrc_rekey(&jrc, 0, many, CJ_COJP_MAX_KEYS + 1),
+                 CJ_ERR_INVALID);
+        CHECK_EQ(cj_jrc_rekey(&jrc, 0, NULL, 1), CJ_ERR_INVALID);
+    }
     CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
 }
 
@@ -1776,4 +1810,1117 @@ TEST(jrc_slot_index_lru_policy)
     n = join_request(&pl[1], jr_cafe, 5, msg, sizeof msg);
     CHECK_EQ(feed(msg, n, 14), 1);
     CHECK_EQ(jrc.stats.lookups, lookups + 1);
+}
+
+/* ---- parameter update responses ----------------------------------------- */
+
+/* RFC 9031 sections 7.3.2 and 8.2: a response to a parameter update that
+ * fails OSCORE verification is dropped as if it had never arrived: nothing
+ * is recorded and the JRC goes on retransmitting.  A piggybacked ACK with
+ * the request's MID but another token is not its response either (RFC
+ * 7252 section 5.3.2).  The node's genuine answer then settles it. */
+TEST(jrc_update_unverified_response_keeps_waiting)
+{
+    uint8_t resp[512], bad[512], first[1024];
+    size_t n, flen;
+    uint64_t now = 1000;
+    unsigned long dropped;
+    cj_addr_t from;
+    int camp;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    CHECK(join(&pl[1], now) > 0);
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    flen = out.len;
+    memcpy(first, out.buf, flen);
+    from = out.to;
+    n = node_answer(1, resp, sizeof resp, CJ_COAP_CHANGED);
+    CHECK(n > 0);
+
+    /* the tag does not verify */
+    memcpy(bad, resp, n);
+    bad[n - 1] ^= 0x01;
+    dropped = jrc.stats.dropped;
+    CHECK_EQ(cj_jrc_input(&jrc, now + 5, &from, bad, n, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+    CHECK_EQ(jrc.stats.dropped, dropped + 1);
+    /* the right MID, another token (it starts after the 4-byte header) */
+    memcpy(bad, resp, n);
+    CHECK_EQ(bad[0] & 0x0f, 8);
+    bad[4] ^= 0xff;
+    CHECK_EQ(cj_jrc_input(&jrc, now + 6, &from, bad, n, &out), 0);
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[1].id, 8, (uint32_t)camp),
+             CJ_ERR_NOTFOUND);
+
+    /* the same request again at the first timeout (ACK_TIMEOUT 1000 ms,
+     * random factor 1.5) */
+    now = cj_jrc_next_timer(&jrc);
+    CHECK(now >= 2000 && now <= 2500);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_MEM(out.buf, out.len, first, flen);
+    CHECK_EQ(jrc.stats.updates_sent, 2);
+    /* the node's answer to it (the same bytes: same MID) is taken */
+    n = node_answer(1, resp, sizeof resp, CJ_COAP_CHANGED);
+    CHECK_EQ(cj_jrc_input(&jrc, now + 5, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[1].id, 8, (uint32_t)camp), 1);
+}
+
+/* A separate response (RFC 7252 section 5.2.2) is matched by its token.
+ * One that arrives in a CON is acknowledged with an empty ACK echoing its
+ * MID, whether it comes after the node's empty ACK or before it, and
+ * whether or not the store takes the outcome at once; an outcome the
+ * store refused is recorded on a later poll, without a retransmission of
+ * the update. */
+TEST(jrc_update_separate_response_in_con_acknowledged)
+{
+    uint8_t resp[512], ctl[4];
+    uint64_t now = 1000;
+    unsigned long errs;
+    cj_coap_msg_t m;
+    cj_addr_t from;
+    size_t n;
+    uint16_t mid;
+    int camp;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    CHECK(join(&pl[0], now) > 0);
+    CHECK(join(&pl[1], now) > 0);
+
+    /* empty ACK first, then the response in a CON */
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    from = out.to;
+    mid = update_mid();
+    n = node_reply(1, resp, sizeof resp, CJ_COAP_CHANGED, CJ_COAP_CON, 0x4242);
+    CHECK(n > 0);
+    ctl[0] = 0x60; /* ACK, no token, 0.00 */
+    ctl[1] = 0;
+    ctl[2] = (uint8_t)(mid >> 8);
+    ctl[3] = (uint8_t)mid;
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, ctl, 4, &out), 0);
+    /* no retransmission after the first timeout */
+    CHECK_EQ(cj_jrc_poll(&jrc, now + 1600, &out), 0);
+    CHECK_EQ(cj_jrc_input(&jrc, now + 2000, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    CHECK(cj_addr_equal(&out.to, &from));
+    CHECK_EQ(out.len, 4);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_ACK);
+    CHECK_EQ(m.code, CJ_COAP_EMPTY);
+    CHECK_EQ(m.mid, 0x4242);
+    CHECK_EQ(m.token_len, 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[1].id, 8, (uint32_t)camp), 1);
+    now += 2000;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+
+    /* the CON response before any empty ACK, the store failing twice to
+     * record the outcome: acknowledged at once, recorded later */
+    camp = cj_jrc_reassign(&jrc, now, pl[0].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    from = out.to;
+    n = node_reply(0, resp, sizeof resp, CJ_COAP_CHANGED, CJ_COAP_CON, 0x4343);
+    CHECK(n > 0);
+    errs = jrc.stats.store_errors;
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_RECORD_UPDATE;
+    ms.fail_count = 2;
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+    CHECK_EQ(out.len, 4);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_ACK);
+    CHECK_EQ(m.mid, 0x4343);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0); /* fails again */
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 2);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 1);
+    CHECK_EQ(nodes[0].requests, 1); /* never retransmitted */
+}
+
+/* ---- store failures in campaigns ---------------------------------------- */
+
+/* RFC 9031 section 8.2 over a store that fails now and then: a campaign
+ * step whose store call fails (node address, the node's record for its
+ * context, the reassigned node's record) sends nothing, counts a store
+ * error and is tried again CJ_JRC_STORE_RETRY_MS later; every node then
+ * gets the update exactly once. */
+TEST(jrc_campaign_step_store_failure_retried)
+{
+    enum { N = 3 };
+    static uint8_t policy[N], roles[N];
+    uint64_t now = 1000;
+    unsigned long errs;
+    cj_jrc_key_t nk;
+    run_t r;
+    int camp;
+
+    setup(4, N, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    for (unsigned i = 0; i < N; i++)
+        CHECK(join(&pl[i], now) > 0);
+    /* a restarted JRC: no context cached, each update loads its node */
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    memset(policy, 0, sizeof policy);
+    memset(roles, 0, sizeof roles);
+    memset(&nk, 0, sizeof nk);
+    nk.key_id = 2;
+    camp = cj_jrc_rekey(&jrc, now, &nk, 1);
+    CHECK(camp > 0);
+
+    errs = jrc.stats.store_errors;
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_NODE_ADDRESS;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    CHECK_EQ(cj_jrc_poll(&jrc, now + CJ_JRC_STORE_RETRY_MS - 1, &out), 0);
+    now += CJ_JRC_STORE_RETRY_MS;
+
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_LOOKUP;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 2);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(jrc.stats.updates_sent, 0);
+    for (unsigned i = 0; i < N; i++)
+        CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[i].id, 8, (uint32_t)camp),
+                 CJ_ERR_NOTFOUND);
+
+    drive(N, policy, roles, &r, &now);
+    CHECK_EQ(r.done, 1);
+    CHECK_EQ(r.acked, N);
+    CHECK_EQ(r.sent, N);
+    for (unsigned i = 0; i < N; i++) {
+        CHECK_EQ(nodes[i].requests, 1);
+        CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[i].id, 8, (uint32_t)camp), 1);
+    }
+
+    /* a reassignment whose target record cannot be read */
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_LOOKUP;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 3);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_MEM(out.to.b, out.to.len, pl[1].id, 8);
+}
+
+/* cj_jrc_reassign() and cj_jrc_evict() refused (jrc.h): bad ids, a store
+ * that fails, a full blacklist, a campaign already running.  A refused
+ * call changes nothing: no campaign starts and no campaign number is
+ * used, the store still holds the node as it was, and an eviction whose
+ * release failed neither blacklists the node nor replaces the key set. */
+TEST(jrc_reassign_evict_refused_change_nothing)
+{
+    static const uint8_t other[CJ_COJP_MAX_BLACKLIST][8] = {
+        {1}, {2}, {3}, {4}, {5}, {6}, {7}};
+    const uint8_t *bl[CJ_COJP_MAX_BLACKLIST];
+    size_t bll[CJ_COJP_MAX_BLACKLIST];
+    uint8_t msg[256], pay[256];
+    cj_jrc_mementry_t *e;
+    cj_cojp_config_t c;
+    cj_jrc_key_t nk;
+    uint64_t now = 1000;
+    uint16_t sid;
+    size_t n, pn;
+
+    setup(4, 3, CJ_JRC_ALLOW_NODE);
+    CHECK(join(&pl[0], now) > 0);
+    CHECK(join(&pl[1], now) > 0);
+    e = cj_jrc_memstore_find(&ms, pl[0].id, 8);
+    sid = e->rec.short_id;
+
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, 0), CJ_ERR_INVALID);
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, CJ_JRC_MAX_ID + 1),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_jrc_evict(&jrc, now, NULL, 8), CJ_ERR_INVALID);
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[0].id, CJ_JRC_MAX_ID + 1),
+             CJ_ERR_INVALID);
+
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_LOOKUP;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, 8), CJ_ERR_STORAGE);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_ASSIGN_SHORT_ID;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, 8), CJ_ERR_STORAGE);
+    CHECK_EQ(e->rec.short_id, sid);
+    CHECK(e->has_lease);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_LOOKUP;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[0].id, 8), CJ_ERR_STORAGE);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_RELEASE;
+    ms.fail_count = 1;
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[0].id, 8), CJ_ERR_STORAGE);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, 4);
+    CHECK(e->rec.joined);
+    CHECK(e->has_lease);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+    /* still served, with the same key set and no blacklist */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, now), 1);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_CHANGED);
+    CHECK_EQ(cj_cojp_config_decode(pay, pn, &c, NULL), CJ_OK);
+    CHECK_EQ(c.key_count, 1);
+    CHECK_EQ(c.keys[0].key_id, 1);
+    CHECK_MEM(c.keys[0].key, 16, cfg.keys[0].key, 16);
+    CHECK(!c.has_blacklist);
+    CHECK_EQ(c.short_id[0] << 8 | c.short_id[1], sid);
+
+    /* the first campaign that starts gets number 1; others are busy */
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[0].id, 8), 1);
+    CHECK_EQ(cj_jrc_reassign(&jrc, now, pl[1].id, 8), CJ_ERR_BUSY);
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[1].id, 8), CJ_ERR_BUSY);
+    memset(&nk, 0, sizeof nk);
+    nk.key_id = 2;
+    CHECK_EQ(cj_jrc_rekey(&jrc, now, &nk, 1), CJ_ERR_BUSY);
+
+    /* a full blacklist has no room for a new id; an id already on it
+     * needs none */
+    for (unsigned i = 0; i + 1 < CJ_COJP_MAX_BLACKLIST; i++) {
+        bl[i] = other[i];
+        bll[i] = 8;
+    }
+    bl[CJ_COJP_MAX_BLACKLIST - 1] = pl[2].id;
+    bll[CJ_COJP_MAX_BLACKLIST - 1] = 8;
+    cfg.blacklist = bl;
+    cfg.blacklist_lens = bll;
+    cfg.blacklist_count = CJ_COJP_MAX_BLACKLIST;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK_EQ(cj_jrc_evict(&jrc, now, pl[1].id, 8), CJ_ERR_NOSPACE);
+    CHECK(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.joined);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+    CHECK(cj_jrc_evict(&jrc, now, pl[2].id, 8) > 0);
+}
+
+/* Section 8.4.4 / jrc.h: an evicted node's cached context no longer
+ * answers for it.  Even the retransmission of the request it was
+ * admitted with, which the repeat cache still holds, gets nothing. */
+TEST(jrc_evicted_pledge_not_answered_from_cache)
+{
+    uint8_t msg[256], copy[256];
+    unsigned long repeats;
+    size_t n;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK(cj_jrc_evict(&jrc, 2, pl[0].id, 8) > 0);
+    repeats = jrc.stats.repeats;
+    CHECK_EQ(feed(copy, n, 3), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.repeats, repeats);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 4), 0);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
+}
+
+/* ---- a store that misbehaves on demand ---------------------------------- */
+
+/* The memstore ms behind a store that can answer what the memstore's own
+ * fault injection (CJ_ERR_STORAGE only) cannot: CJ_ERR_NOTFOUND for
+ * operation nf_op (CJ_MEMSTORE_OP_*) while nf_count lasts (a record
+ * whose ID Context another engine replaced, a node that left the
+ * registry), a sequence number block below the mark the engine asked
+ * for (lower_ssn), a short id of its choosing (force_short, 0: off) or
+ * none at all (short_rc, 0: off), and a next_joined cursor that does not
+ * move (stuck_cursor). */
+typedef struct fstore {
+    cj_jrc_store_t store;
+    int nf_op;
+    unsigned nf_count;
+    bool lower_ssn;
+    uint16_t force_short;
+    int short_rc;
+    bool stuck_cursor;
+} fstore_t;
+static fstore_t fs;
+
+static bool fs_notfound(int op)
+{
+    if (fs.nf_count == 0 || fs.nf_op != op)
+        return false;
+    fs.nf_count--;
+    return true;
+}
+
+static int fs_lookup(void *ctx, const uint8_t *id, size_t id_len,
+                     cj_jrc_pledge_t *o)
+{
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_LOOKUP))
+        return CJ_ERR_NOTFOUND;
+    return ms.store.lookup(ms.store.ctx, id, id_len, o);
+}
+
+static int fs_lookup_context(void *ctx, const uint8_t *c, size_t len,
+                             cj_jrc_pledge_t *o)
+{
+    (void)ctx;
+    return ms.store.lookup_context(ms.store.ctx, c, len, o);
+}
+
+static int fs_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *c, size_t cl, uint64_t from,
+                          uint64_t count, uint64_t *first)
+{
+    int rc;
+
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_SAVE_SSN))
+        return CJ_ERR_NOTFOUND;
+    rc = ms.store.reserve_ssn(ms.store.ctx, id, id_len, c, cl, from, count,
+                              first);
+    if (rc == CJ_OK && fs.lower_ssn)
+        *first = 0;
+    return rc;
+}
+
+static int fs_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
+                         const uint8_t *c, size_t cl, uint64_t piv,
+                         cj_oscore_replay_t *w)
+{
+    (void)ctx;
+    return ms.store.accept_piv(ms.store.ctx, id, id_len, c, cl, piv, w);
+}
+
+static int fs_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
+                          const uint8_t *c, size_t cl, const cj_jrc_repeat_t *r)
+{
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_SAVE_REPEAT))
+        return CJ_ERR_NOTFOUND;
+    return ms.store.save_repeat(ms.store.ctx, id, id_len, c, cl, r);
+}
+
+static int fs_save_context(void *ctx, const uint8_t *id, size_t id_len,
+                           const uint8_t *c, size_t cl)
+{
+    (void)ctx;
+    return ms.store.save_context(ms.store.ctx, id, id_len, c, cl);
+}
+
+static int fs_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
+                              uint64_t now_ms, uint32_t lease_hours,
+                              bool fresh, uint16_t *short_id)
+{
+    int rc;
+
+    (void)ctx;
+    if (fs.short_rc != 0)
+        return fs.short_rc;
+    rc = ms.store.assign_short_id(ms.store.ctx, id, id_len, now_ms,
+                                  lease_hours, fresh, short_id);
+    if (rc == CJ_OK && fs.force_short != 0)
+        *short_id = fs.force_short;
+    return rc;
+}
+
+static int fs_record_join(void *ctx, const uint8_t *id, size_t id_len,
+                          uint8_t role, uint16_t short_id, uint64_t now_ms)
+{
+    (void)ctx;
+    return ms.store.record_join(ms.store.ctx, id, id_len, role, short_id,
+                                now_ms);
+}
+
+static int fs_release(void *ctx, const uint8_t *id, size_t id_len)
+{
+    (void)ctx;
+    return ms.store.release(ms.store.ctx, id, id_len);
+}
+
+static int fs_next_joined(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *o)
+{
+    uint64_t c = *cursor;
+    int rc;
+
+    (void)ctx;
+    rc = ms.store.next_joined(ms.store.ctx, &c, o);
+    if (!fs.stuck_cursor)
+        *cursor = c;
+    return rc;
+}
+
+static int fs_node_address(void *ctx, const uint8_t *id, size_t id_len,
+                           cj_addr_t *addr)
+{
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_NODE_ADDRESS))
+        return CJ_ERR_NOTFOUND;
+    return ms.store.node_address(ms.store.ctx, id, id_len, addr);
+}
+
+static int fs_record_update(void *ctx, const uint8_t *id, size_t id_len,
+                            uint32_t campaign, bool acked)
+{
+    (void)ctx;
+    if (fs_notfound(CJ_MEMSTORE_OP_RECORD_UPDATE))
+        return CJ_ERR_NOTFOUND;
+    return ms.store.record_update(ms.store.ctx, id, id_len, campaign, acked);
+}
+
+/* setup(), then the engine re-initialised over fs wrapping ms. */
+static void fs_setup(size_t nslots, unsigned npledges)
+{
+    setup(nslots, npledges, CJ_JRC_ALLOW_NODE);
+    memset(&fs, 0, sizeof fs);
+    fs.store.lookup = fs_lookup;
+    fs.store.lookup_context = fs_lookup_context;
+    fs.store.reserve_ssn = fs_reserve_ssn;
+    fs.store.accept_piv = fs_accept_piv;
+    fs.store.save_repeat = fs_save_repeat;
+    fs.store.save_context = fs_save_context;
+    fs.store.assign_short_id = fs_assign_short_id;
+    fs.store.record_join = fs_record_join;
+    fs.store.release = fs_release;
+    fs.store.next_joined = fs_next_joined;
+    fs.store.node_address = fs_node_address;
+    fs.store.record_update = fs_record_update;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &fs.store, NULL), CJ_OK);
+}
+
+/* RFC 8613 section 7.2.1: a sender sequence number is never used twice.
+ * A store that hands out a block below the number the engine asked from
+ * (a mark gone backwards) is a store error: nothing is sent, and once
+ * the store behaves the retransmission is answered with a number not
+ * used before. */
+TEST(jrc_ssn_block_below_mark_refused)
+{
+    uint8_t msg[256], copy[256];
+    unsigned long errs;
+    uint64_t piv0;
+    size_t n;
+
+    fs_setup(4, 1);
+    cfg.ssn_block = 1; /* a reservation per answer */
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &fs.store, NULL), CJ_OK);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    piv0 = resp_piv(out.buf, out.len);
+    CHECK_EQ(piv0, 0);
+
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    errs = jrc.stats.store_errors;
+    fs.lower_ssn = true;
+    CHECK_EQ(feed(msg, n, 2), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    fs.lower_ssn = false;
+    CHECK_EQ(feed(copy, n, 3), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK(resp_piv(out.buf, out.len) > piv0);
+    CHECK(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.ssn_reserved >
+          resp_piv(out.buf, out.len));
+}
+
+/* RFC 9031 section 8.4.4.1: 0xfffe and 0xffff are not short ids.  A
+ * store that hands one out breaks its contract (jrc.h assign_short_id):
+ * the engine counts a store error and sends no Configuration.  A store
+ * without a free short id (CJ_ERR_NOSPACE) admits no one either, and
+ * cj_jrc_reassign() reports it; the claimed request is admitted when
+ * its retransmission finds one free. */
+TEST(jrc_short_id_refused_by_store)
+{
+    uint8_t msg[256], copy[256];
+    unsigned long errs;
+    size_t n;
+
+    fs_setup(4, 2);
+    errs = jrc.stats.store_errors;
+    fs.force_short = 0xfffe;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    CHECK_EQ(jrc.stats.joins, 0);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
+    /* nor is one given by a reassignment */
+    fs.force_short = 0;
+    CHECK(join(&pl[1], 2) > 0);
+    fs.force_short = 0xffff;
+    CHECK_EQ(cj_jrc_reassign(&jrc, 3, pl[1].id, 8), CJ_ERR_STORAGE);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+    fs.force_short = 0;
+
+    fs.short_rc = CJ_ERR_NOSPACE;
+    CHECK_EQ(cj_jrc_reassign(&jrc, 4, pl[1].id, 8), CJ_ERR_NOSPACE);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    CHECK_EQ(feed(msg, n, 5), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
+    fs.short_rc = 0;
+    CHECK_EQ(feed(copy, n, 6), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.joined);
+}
+
+/* jrc.h "Several instances": save_repeat reporting CJ_ERR_NOTFOUND means
+ * the record's ID Context changed under this engine.  The answer is not
+ * sent, it is no store error, and the slot is forgotten: the next
+ * request is served from the record as the store holds it. */
+TEST(jrc_save_repeat_context_gone_forgets_slot)
+{
+    uint8_t msg[256];
+    unsigned long errs, lookups;
+    size_t n;
+
+    fs_setup(4, 1);
+    errs = jrc.stats.store_errors;
+    fs.nf_op = CJ_MEMSTORE_OP_SAVE_REPEAT;
+    fs.nf_count = 1;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(fs.nf_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs);
+    CHECK_EQ(jrc.stats.joins, 0);
+    lookups = jrc.stats.lookups;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 2), 1);
+    CHECK_EQ(jrc.stats.lookups, lookups + 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+}
+
+/* Nodes that leave the registry while a campaign runs (jrc.h
+ * next_joined / node_address / record_update): one without a known
+ * address or record is settled as not reached (RFC 9031 section 8.2)
+ * and the campaign goes on; an outcome the store no longer has a node
+ * for is dropped without an event; a reassignment whose target left
+ * ends without sending anything; and a store whose next_joined cursor
+ * does not move ends the phase instead of looping. */
+TEST(jrc_campaign_nodes_leaving_registry)
+{
+    enum { N = 3 };
+    uint8_t resp[512];
+    uint64_t now = 1000;
+    unsigned failed = 0, acked = 0, done = 0, sent = 0;
+    cj_jrc_key_t nk;
+    int camp;
+
+    fs_setup(1, N);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &fs.store, NULL), CJ_OK);
+    for (unsigned i = 0; i < N; i++)
+        CHECK(join(&pl[i], now) > 0);
+    memset(nodes, 0, sizeof nodes);
+    memset(&nk, 0, sizeof nk);
+    nk.key_id = 2;
+    camp = cj_jrc_rekey(&jrc, now, &nk, 1);
+    CHECK(camp > 0);
+    /* node 0 has no address, node 1's record is gone (one slot: not
+     * cached), node 2 answers but its outcome has no node to go to */
+    fs.nf_op = CJ_MEMSTORE_OP_NODE_ADDRESS;
+    fs.nf_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
+    CHECK_MEM(jrc.ev_id, jrc.ev_id_len, pl[0].id, 8);
+    CHECK_EQ(out.len, 0);
+    fs.nf_op = CJ_MEMSTORE_OP_LOOKUP;
+    fs.nf_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
+    CHECK_MEM(jrc.ev_id, jrc.ev_id_len, pl[1].id, 8);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_MEM(out.to.b, out.to.len, pl[2].id, 8);
+    {
+        size_t n = node_answer(2, resp, sizeof resp, CJ_COAP_CHANGED);
+        cj_addr_t from = out.to;
+        fs.nf_op = CJ_MEMSTORE_OP_RECORD_UPDATE;
+        fs.nf_count = 1;
+        CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 0);
+        CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+        CHECK_EQ(fs.nf_count, 0);
+    }
+    for (int k = 0; k < 10 && !done; k++) {
+        if (cj_jrc_poll(&jrc, now, &out) != 1)
+            break;
+        failed += out.event == CJ_JRC_EV_UPDATE_FAILED;
+        acked += out.event == CJ_JRC_EV_UPDATE_ACKED;
+        done += out.event == CJ_JRC_EV_CAMPAIGN_DONE;
+        sent += out.len > 0;
+    }
+    CHECK_EQ(done, 1);
+    CHECK_EQ(failed + acked + sent, 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[1].id, 8, (uint32_t)camp), 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[2].id, 8, (uint32_t)camp),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), CJ_TIME_NEVER);
+
+    /* the reassigned node leaves before its update is sent */
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    fs.nf_op = CJ_MEMSTORE_OP_LOOKUP;
+    fs.nf_count = 1;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(fs.nf_count, 0);
+
+    /* a cursor that does not move: each phase ends at once, the
+     * campaign is done without sending anything */
+    fs.stuck_cursor = true;
+    nk.key_id = 3;
+    camp = cj_jrc_rekey(&jrc, now, &nk, 1);
+    CHECK(camp > 0);
+    sent = done = 0;
+    for (int k = 0; k < 20 && !done; k++) {
+        int p = cj_jrc_poll(&jrc, now, &out);
+        if (p != 1) {
+            now = cj_jrc_next_timer(&jrc);
+            CHECK(now != CJ_TIME_NEVER);
+            if (now == CJ_TIME_NEVER)
+                break;
+            continue;
+        }
+        sent += out.len > 0;
+        done += out.event == CJ_JRC_EV_CAMPAIGN_DONE;
+    }
+    CHECK_EQ(done, 1);
+    CHECK_EQ(sent, 0);
+}
+
+/* ---- sender sequence numbers and refusals ------------------------------- */
+
+/* RFC 8613 section 7.2.1: 2^40 - 1 is the last sender sequence number.
+ * The engine reserves no block past it, answers with the last numbers,
+ * and then answers nothing more under the context; also when another
+ * engine (here: the store's mark moved under a cached slot) used the
+ * rest of the space. */
+TEST(jrc_sender_sequence_number_exhausted)
+{
+    uint8_t msg[256];
+    cj_jrc_mementry_t *e;
+    unsigned long joins;
+    size_t n;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    e = cj_jrc_memstore_find(&ms, pl[0].id, 8);
+    e->rec.ssn_reserved = CJ_OSCORE_MAX_SSN - 1;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK_EQ(resp_piv(out.buf, out.len), CJ_OSCORE_MAX_SSN - 1);
+    /* the block stops at the end of the space, not CJ_JRC_SSN_BLOCK on */
+    CHECK_EQ(e->rec.ssn_reserved, CJ_OSCORE_MAX_SSN + 1);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 2), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK_EQ(resp_piv(out.buf, out.len), CJ_OSCORE_MAX_SSN);
+    joins = jrc.stats.joins;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 3), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.joins, joins);
+    CHECK_EQ(e->rec.ssn_reserved, CJ_OSCORE_MAX_SSN + 1);
+    /* a restarted engine refuses too */
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 4), 0);
+    CHECK_EQ(out.len, 0);
+
+    /* pledge 1, cached, one number per reservation: the store's mark
+     * reaches the end of the space behind the engine's back */
+    cfg.ssn_block = 1;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK(join(&pl[1], 5) > 0);
+    e = cj_jrc_memstore_find(&ms, pl[1].id, 8);
+    e->rec.ssn_reserved = CJ_OSCORE_MAX_SSN + 1;
+    joins = jrc.stats.joins;
+    n = join_request(&pl[1], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 6), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.joins, joins);
+}
+
+/* jrc.h Atomicity: a 4.00 Diagnostic Response (section 8.3.2) or a 4.05
+ * (section 8.1.1) whose store writes fail is not sent, like a 2.04; the
+ * claimed request's retransmission gets it. */
+TEST(jrc_refusal_store_failure_sends_nothing)
+{
+    static const uint8_t jr_beef[5] = {0xa1, 0x05, 0x42, 0xbe, 0xef};
+    uint8_t msg[256], copy[256], pay[256];
+    unsigned long errs;
+    size_t n, pn;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    errs = jrc.stats.store_errors;
+    n = join_request(&pl[0], jr_beef, sizeof jr_beef, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_SSN;
+    ms.fail_count = 1;
+    CHECK_EQ(feed(msg, n, 1), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    CHECK_EQ(jrc.stats.diagnostics, 0);
+    CHECK_EQ(feed(copy, n, 2), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_REJECTED);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_BAD_REQUEST);
+    /* code 0 (unsupported), label 5 (network identifier), h'beef' */
+    CHECK_HEX(pay, pn, "83 00 05 42 beef");
+    CHECK_EQ(jrc.stats.diagnostics, 1);
+
+    n = join_request_ex(&pl[1], NULL, 0, CJ_COAP_GET, "j", jp_token,
+                        sizeof jp_token, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_REPEAT;
+    ms.fail_count = 1;
+    CHECK_EQ(feed(msg, n, 3), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.refused, 0);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.repeat.req_len, 0);
+    CHECK_EQ(feed(copy, n, 4), 1);
+    CHECK_EQ(pledge_open(&pl[1], NULL, NULL), CJ_COAP_METHOD_NOT_ALLOWED);
+    CHECK_EQ(jrc.stats.refused, 1);
+    CHECK(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.repeat.resp_len > 0);
+}
+
+/* ---- recovery: slots, restarts, other engines --------------------------- */
+
+/* After a 4.01 in o (section 8.3.3), move pledge p to ID Context R2 || R3
+ * with R3 = eight bytes r3, keeping its sequence number (one counter for
+ * every context, RFC 8613 Appendix B.2). */
+static void pledge_take_r2(pledge_t *p, const cj_out_t *o, uint8_t r3)
+{
+    cj_coap_msg_t m;
+    cj_coap_opt_t opt;
+    cj_oscore_option_t ov;
+    uint8_t idc[16];
+    uint64_t ssn = p->ctx.ssn;
+
+    CHECK_EQ(cj_coap_parse(&m, o->buf, o->len), CJ_OK);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &opt));
+    CHECK_EQ(cj_oscore_option_decode(opt.val, opt.len, &ov), CJ_OK);
+    CHECK_EQ(ov.kid_context_len, CJ_JRC_NONCE_LEN);
+    if (ov.kid_context_len != CJ_JRC_NONCE_LEN)
+        return;
+    memcpy(idc, ov.kid_context, 8);
+    memset(idc + 8, r3, 8);
+    pledge_derive(p, idc, 16);
+    p->ctx.ssn = ssn;
+}
+
+/* jrc.h Recovery: a slot holding a pending R2 goes only when every slot
+ * holds one, the least recently used first.  That pledge's request #2
+ * then has no R2 to match and is dropped; the others complete, and the
+ * pledge that lost its R2 can start over. */
+TEST(jrc_recovery_r2_evicted_only_when_every_slot_holds_one)
+{
+    uint8_t msg[256];
+    pledge_t late;
+    size_t n;
+
+    setup(2, 3, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    for (unsigned i = 0; i < 3; i++) {
+        n = join_request(&pl[i], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 1 + i), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+        if (i == 0)
+            late = pl[0]; /* still on the pledge-id context */
+        pledge_take_r2(&pl[i], &out, (uint8_t)(0x10 + i));
+    }
+    CHECK_EQ(jrc.stats.recoveries, 3);
+    /* pledge 0's R2 was pushed out by pledge 2's */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 10), 0);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 0);
+    for (unsigned i = 1; i < 3; i++) {
+        n = join_request(&pl[i], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 10 + i), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+        CHECK_EQ(pledge_open(&pl[i], NULL, NULL), CJ_COAP_CHANGED);
+    }
+    /* pledge 0 starts over under its pledge id */
+    late.ctx.ssn = pl[0].ctx.ssn;
+    n = join_request(&late, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 20), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    pledge_take_r2(&late, &out, 0x20);
+    n = join_request(&late, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 21), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&late, NULL, NULL), CJ_COAP_CHANGED);
+}
+
+/* jrc.h Recovery, after a restart: the record holds the recovered ID
+ * Context and the slot is loaded afresh by pledge id.  In recovery mode
+ * a request under the pledge id is answered (4.01) only when it verifies
+ * and its Partial IV is above the stored window of the recovered
+ * context: a captured old request, or a forged new one, gets nothing. */
+TEST(jrc_recovery_old_context_after_restart)
+{
+    uint8_t msg[256], msg1[256], bad[256];
+    pledge_t old;
+    size_t n, n1;
+
+    setup(2, 1, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    old = pl[0];
+    n1 = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg1, sizeof msg1);
+    memcpy(msg, msg1, n1);
+    CHECK_EQ(feed(msg, n1, 1), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    pledge_take_r2(&pl[0], &out, 0x44);
+    for (unsigned k = 0; k < 2; k++) {
+        n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 2 + k), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    }
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 16);
+
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    /* the captured request #1 */
+    memcpy(msg, msg1, n1);
+    CHECK_EQ(feed(msg, n1, 10), 0);
+    CHECK_EQ(out.len, 0);
+    /* a new Partial IV, but the tag does not verify */
+    old.ctx.ssn = pl[0].ctx.ssn + 5;
+    n = join_request(&old, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(bad, msg, n);
+    bad[n - 1] ^= 0x80;
+    CHECK_EQ(feed(bad, n, 11), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.recoveries, 0);
+    /* the genuine request: 4.01 with a new R2 */
+    CHECK_EQ(feed(msg, n, 12), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(jrc.stats.recoveries, 1);
+    /* the store still holds the recovered context until request #2 */
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 16);
+}
+
+/* jrc.h "Several instances": engine A caches a node's pledge-id context,
+ * engine B completes a recovery for it (one sequence number per
+ * reservation, as jrc.h asks of engines sharing a store).  A's parameter
+ * update then finds the store's sequence numbers refused to its stale
+ * context: nothing is sent (no store error: the record moved on), A
+ * forgets the slot, and the retry goes out under the recovered context,
+ * which the node verifies. */
+TEST(jrc_update_after_recovery_by_other_engine)
+{
+    static cj_jrc_t eb;
+    static cj_jrc_slot_t sb[4];
+    cj_jrc_cfg_t cb;
+    cj_out_t ob;
+    uint8_t msg[256], obuf[1024], resp[512];
+    uint64_t now = 1000;
+    unsigned long errs;
+    cj_addr_t from;
+    size_t n;
+    int camp;
+
+    setup(4, 1, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    cfg.ssn_block = 1; /* engines sharing a store (jrc.h) */
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    cb = cfg;
+    cb.slots = sb;
+    cb.slot_count = 4;
+    cb.recovery = true;
+    CHECK_EQ(cj_jrc_init(&eb, &cb, &ms.store, NULL), CJ_OK);
+    ob.buf = obuf;
+    ob.cap = sizeof obuf;
+    memset(nodes, 0, sizeof nodes);
+
+    CHECK(join(&pl[0], now) > 0); /* A caches the pledge-id context */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(cj_jrc_input(&eb, now, &jp_addr, msg, n, &ob), 1);
+    CHECK_EQ(ob.event, CJ_JRC_EV_RECOVERY);
+    pledge_take_r2(&pl[0], &ob, 0x55);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(cj_jrc_input(&eb, now, &jp_addr, msg, n, &ob), 1);
+    CHECK_EQ(ob.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 16);
+
+    camp = cj_jrc_reassign(&jrc, now, pl[0].id, 8);
+    CHECK(camp > 0);
+    errs = jrc.stats.store_errors;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs);
+    CHECK(!slots[0].used && !slots[1].used && !slots[2].used && !slots[3].used);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + CJ_JRC_STORE_RETRY_MS);
+    now += CJ_JRC_STORE_RETRY_MS;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK(out.len > 0);
+    from = out.to;
+    n = node_answer(0, resp, sizeof resp, CJ_COAP_CHANGED);
+    CHECK(n > 0);
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 1);
+}
+
+/* jrc.h Atomicity, recovery mode: request #1's Partial IV is claimed
+ * before its 4.01 leaves (RFC 8613 Appendix B.2 step 2); a store that
+ * fails the claim gets nothing sent and no R2 kept, and the pledge's
+ * retransmission is answered. */
+TEST(jrc_recovery_claim_failure_sends_nothing)
+{
+    uint8_t msg[256], copy[256];
+    unsigned long errs;
+    size_t n;
+
+    setup(2, 1, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    errs = jrc.stats.store_errors;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    ms.fail_mask = 1u << CJ_MEMSTORE_OP_SAVE_REPLAY;
+    ms.fail_count = 1;
+    CHECK_EQ(feed(msg, n, 1), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(ms.fail_count, 0);
+    CHECK_EQ(jrc.stats.store_errors, errs + 1);
+    CHECK_EQ(jrc.stats.recoveries, 0);
+    CHECK(!slots[0].r2_valid && !slots[1].r2_valid);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.replay.valid);
+    CHECK_EQ(feed(copy, n, 2), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(jrc.stats.recoveries, 1);
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+/* A request longer than the repeat cache (CJ_JRC_REQ_CACHE bytes of
+ * OSCORE option and payload) is answered, but cannot be spotted as a
+ * repeat: the cache, in the slot and in the store, is emptied rather
+ * than left holding the previous request, so neither this request's
+ * retransmission nor the previous one's gets an answer (both are
+ * replays, RFC 8613 section 7.4); the pledge's next request does. */
+TEST(jrc_request_too_long_to_cache)
+{
+    static uint8_t netid_long[100];
+    uint8_t jr[4 + sizeof netid_long];
+    uint8_t msg[256], prev[256], copy[256];
+    unsigned long repeats;
+    size_t n, nprev;
+
+    memset(netid_long, 0x5a, sizeof netid_long);
+    jr[0] = 0xa1; /* {5: h'5a5a...'} */
+    jr[1] = 0x05;
+    jr[2] = 0x58;
+    jr[3] = (uint8_t)sizeof netid_long;
+    memcpy(jr + 4, netid_long, sizeof netid_long);
+    setup(4, 1, CJ_JRC_ALLOW_NODE);
+    cfg.network_id = netid_long;
+    cfg.network_id_len = sizeof netid_long;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+
+    /* a short request first (a Join_Request that is refused: 4.00) */
+    nprev = join_request(&pl[0], jr_cafe, sizeof jr_cafe, prev, sizeof prev);
+    memcpy(copy, prev, nprev);
+    CHECK_EQ(feed(copy, nprev, 1), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_BAD_REQUEST);
+    CHECK(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.repeat.req_len > 0);
+
+    n = join_request(&pl[0], jr, sizeof jr, msg, sizeof msg);
+    memcpy(copy, msg, n);
+    CHECK_EQ(feed(copy, n, 2), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.repeat.req_len, 0);
+    repeats = jrc.stats.repeats;
+    memcpy(copy, msg, n);
+    CHECK_EQ(feed(copy, n, 3), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(feed(prev, nprev, 4), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.repeats, repeats);
+    n = join_request(&pl[0], jr, sizeof jr, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 5), 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+}
+
+/* jrc.h: "Timeouts saturate, so any cfg.timing is safe".  A random factor
+ * below 100 % is taken as 100 % (RFC 7252 section 4.8: ACK_RANDOM_FACTOR
+ * is at least 1), so the first timeout is ACK_TIMEOUT exactly and then
+ * doubles (section 4.2); an ACK_TIMEOUT near 2^32 ms with a large factor
+ * gives a first timeout that still fits 32 bits. */
+TEST(jrc_update_timing_extremes)
+{
+    uint64_t now = 1000, t;
+    int camp;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    cfg.timing.ack_timeout_ms = 2000;
+    cfg.timing.ack_random_factor_pct = 50;
+    cfg.timing.max_retransmit = 1;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK(join(&pl[0], now) > 0);
+    CHECK(join(&pl[1], now) > 0);
+    camp = cj_jrc_reassign(&jrc, now, pl[0].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK(out.len > 0);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + 2000);
+    now += 2000;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK(out.len > 0);
+    CHECK_EQ(cj_jrc_next_timer(&jrc), now + 4000);
+    now += 4000;
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
+
+    cfg.timing.ack_timeout_ms = UINT32_MAX - 10;
+    cfg.timing.ack_random_factor_pct = UINT16_MAX;
+    cfg.timing.max_retransmit = 4;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    CHECK(out.len > 0);
+    t = cj_jrc_next_timer(&jrc);
+    CHECK(t >= now + (UINT32_MAX - 10));
+    CHECK(t <= now + (uint64_t)UINT32_MAX);
 }
