@@ -1619,7 +1619,22 @@ int cj_jrc_input(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         return handle_response(j, now, from, &m, msg, len, out);
     if (cls == 0 && m.code != CJ_COAP_EMPTY)
         return handle_request(j, now, from, &m, msg, len, out);
-    /* CoAP ping (empty CON) and reserved classes: nothing to say. */
+    if (m.type == CJ_COAP_CON && m.code == CJ_COAP_EMPTY) {
+        /* CoAP ping: an empty CON is rejected with the matching Reset
+         * (RFC 7252 sections 4.2 and 4.3), which tells the sender the
+         * JRC is up.  Four bytes for four: no amplification. */
+        cj_coap_builder_t b;
+        int n;
+        cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_RST, CJ_COAP_EMPTY, m.mid,
+                           NULL, 0);
+        n = cj_coap_build_finish(&b);
+        if (n > 0) {
+            out->len = (size_t)n;
+            out->to = *from;
+            return 1;
+        }
+    }
+    /* Reserved classes and empty NONs: nothing to say. */
     j->stats.dropped++;
     return 0;
 }

@@ -74,6 +74,13 @@ else
     bad "proxy did not start"; cat "$T/proxy.log"
 fi
 proxy_pid=$daemon_pid proxy_port=$port
+check "jrc serve answers a CoAP ping (empty CON) with its Reset" python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.sendto(bytes([0x40, 0, 0xbe, 0xef]), ('::1', $jrc_port))
+d, _ = s.recvfrom(100)
+sys.exit(0 if d == bytes([0x70, 0, 0xbe, 0xef]) else 1)"
 "$COJP" jrc address --db "$DB" --pledge 0a00000000000001 --address "[::1]:$proxy_port"
 check "the JP joined the JRC directly" wait_for "$T/proxy.log" '"event":"proxy_config"' 20
 

@@ -2924,3 +2924,38 @@ TEST(jrc_update_timing_extremes)
     CHECK(t >= now + (UINT32_MAX - 10));
     CHECK(t <= now + (uint64_t)UINT32_MAX);
 }
+
+/* CoAP ping (RFC 7252 sections 4.2, 4.3): an empty CON is rejected with
+ * the Reset of its MID, to its sender; an empty NON, an "empty" message
+ * with a token and a CON of a reserved class are dropped unanswered. */
+TEST(jrc_coap_ping_gets_reset)
+{
+    uint8_t ping[4] = {0x40, 0x00, 0x12, 0x34};
+    uint8_t non[4] = {0x50, 0x00, 0x12, 0x35};
+    uint8_t tok[5] = {0x41, 0x00, 0x12, 0x36, 0x77};
+    uint8_t rsv[4] = {0x40, 0xe1, 0x12, 0x37}; /* 7.01 in a CON */
+    cj_coap_msg_t m;
+    unsigned long dropped;
+
+    setup(4, 1, CJ_JRC_ALLOW_NODE);
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    dropped = jrc.stats.dropped;
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, ping, sizeof ping, &out), 1);
+    CHECK(cj_addr_equal(&out.to, &jp_addr));
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+    CHECK_EQ(out.len, 4);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_RST);
+    CHECK_EQ(m.code, CJ_COAP_EMPTY);
+    CHECK_EQ(m.mid, 0x1234);
+    CHECK_EQ(m.token_len, 0);
+    CHECK_EQ(jrc.stats.dropped, dropped);
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, non, sizeof non, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, tok, sizeof tok, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, rsv, sizeof rsv, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(jrc.stats.dropped, dropped + 3);
+    CHECK_EQ(jrc.stats.joins, 0);
+}
