@@ -350,6 +350,40 @@ kill -TERM "$net_pid"; wait_exit "$net_pid" 10
 check "--log-level warn: no info record but start and shutdown" \
     sh -c "! grep -q '\"level\":\"info\",\"event\":\"joined\"' '$T/jrcnet2.log' && test \$(grep -c '\"event\":\"start\"\\|\"event\":\"shutdown\"' '$T/jrcnet2.log') -eq 2 && tail -1 '$T/jrcnet2.log' | grep -q '\"joins\":1,'"
 
+echo "=== a JP takes the JRC address and join rate from its Configuration"
+# RFC 9031 section 8.4.2: a JP joined with --id relays to the JRC address
+# of its Configuration (the port stays that of --jrc; an IPv4-mapped
+# address means IPv4).  JRC A answers on 127.0.0.1 and names 127.0.0.2 as
+# the JRC address; JRC B, on the same registry, answers there.
+VDB=$T/v4.db
+"$COJP" jrc add --db "$VDB" --pledge 0d00000000000001 --psk "$PSK" || bad "jrc add of the v4 JP"
+"$COJP" jrc add --db "$VDB" --pledge 0d00000000000002 --psk "$PSK" || bad "jrc add of a v4 pledge"
+if start_daemon "$T/jrcA.log" '"event":"start"' -- jrc serve --db "$VDB" --listen "127.0.0.1:PORT" \
+    --jrc-address ::ffff:127.0.0.2 --join-rate 100000 &&
+    { va_pid=$daemon_pid vport=$port; start_daemon "$T/jrcB.log" '"event":"start"' -- jrc serve \
+        --db "$VDB" --listen "127.0.0.2:$vport"; }; then
+    ok "two JRCs on one registry, 127.0.0.1 and 127.0.0.2"
+else
+    bad "JRCs on 127.0.0.1 and 127.0.0.2"; cat "$T/jrcA.log" "$T/jrcB.log"
+fi
+vb_pid=$daemon_pid
+if start_daemon "$T/jpv4.log" '"event":"start"' -- proxy --listen "127.0.0.1:PORT" \
+    --jrc "127.0.0.1:$vport" --id 0d00000000000001 --psk "$PSK" --state "$T/jpv4.state"; then
+    ok "IPv4 JP started"
+else
+    bad "IPv4 JP"; cat "$T/jpv4.log"
+fi
+vjp_pid=$daemon_pid vjp_port=$port
+check "the JP's configuration: JRC 127.0.0.2, join rate 100000" \
+    wait_for "$T/jpv4.log" '"event":"proxy_config","jrc":"127.0.0.2:'"$vport"'","join_rate":100000' 20
+timeout 30 "$COJP" pledge --id 0d00000000000002 --psk "$PSK" --proxy "127.0.0.1:$vjp_port" \
+    --state "$T/v4p.state" --json --timeout 20 >"$T/v4p.json" 2>"$T/v4p.err"
+check "a pledge joins through that JP" test $? -eq 0
+check "its Join Request went to the JRC of the Configuration" \
+    sh -c "grep -q '\"event\":\"joined\",\"pledge\":\"0d00000000000002\"' '$T/jrcB.log' && ! grep -q '0d00000000000002' '$T/jrcA.log'"
+for p in "$vjp_pid" "$va_pid" "$vb_pid"; do kill -TERM "$p" 2>/dev/null; done
+for p in "$vjp_pid" "$va_pid" "$vb_pid"; do wait_exit "$p" 10; done
+
 echo "=== help and version"
 for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" proxy pledge jrc demo bench; do
     # shellcheck disable=SC2086
