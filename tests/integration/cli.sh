@@ -298,6 +298,10 @@ check "demo --db keeps a registry with its pledges" \
 usage_case "demo --pledges 0" demo --pledges 0
 usage_case "demo --pledges abc" demo --pledges abc
 usage_case "demo stray argument" demo extra
+usage_case "demo --timeout 0" demo --timeout 0
+runtime_case "demo --db of an existing file" demo --pledges 1 --db "$T/demo-kept.db"
+"$COJP" demo --pledges 2 --timeout 30 >/dev/null 2>&1
+check "demo --timeout 30 joins 2 pledges" test $? -eq 0
 
 echo "=== network settings from the command line reach the pledge"
 # A registry created by 'jrc serve' takes its first key set from --k2 and
