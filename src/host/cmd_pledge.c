@@ -62,6 +62,8 @@ static void on_readable(void *arg, int fd, uint64_t now)
             continue;
         if (len < 0)
             break;
+        if (cj_answer_ping(fd, buf, (size_t)len, &from))
+            continue;
         cj_node_input(&r->node, now, &from, buf, (size_t)len);
     }
 }

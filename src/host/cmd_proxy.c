@@ -192,6 +192,8 @@ static void on_readable(void *arg, int fd, uint64_t now)
             cj_hlog_end();
             continue;
         }
+        if (cj_answer_ping(fd, buf, (size_t)len, &from))
+            continue;
         if (from_jrc(r, &from)) {
             if (r->node && cj_proxy_for_node(buf, (size_t)len)) {
                 cj_node_input(r->node, now, &from, buf, (size_t)len);

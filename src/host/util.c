@@ -386,6 +386,21 @@ void cj_hlog_platform(void *ctx, int level, const char *msg)
     cj_hlog_end();
 }
 
+bool cj_answer_ping(int fd, const uint8_t *buf, size_t len, const cj_addr_t *from)
+{
+    /* version 1, CON, no token, code 0.00, nothing after the header */
+    uint8_t rst[4];
+    cj_out_t out = {.buf = rst, .cap = sizeof rst, .len = sizeof rst, .to = *from};
+    if (len != 4 || buf[0] != 0x40 || buf[1] != 0)
+        return false;
+    rst[0] = 0x70; /* version 1, RST */
+    rst[1] = 0;
+    rst[2] = buf[2];
+    rst[3] = buf[3];
+    cj_send_out(fd, &out);
+    return true;
+}
+
 int cj_send_out(int fd, const cj_out_t *out)
 {
     struct sockaddr_storage ss;

@@ -108,4 +108,10 @@ void cj_hlog_platform(void *ctx, int level, const char *msg);
  * with EAGAIN). */
 int cj_send_out(int fd, const cj_out_t *out);
 
+/* CoAP ping (RFC 7252 section 4.3): when buf is an empty Confirmable
+ * message, answer it on fd with the Reset of its Message ID and return
+ * true; false for anything else.  The engines of a Join Proxy and a
+ * pledge drop such a message, so their daemons answer it here. */
+bool cj_answer_ping(int fd, const uint8_t *buf, size_t len, const cj_addr_t *from);
+
 #endif

@@ -74,13 +74,17 @@ else
     bad "proxy did not start"; cat "$T/proxy.log"
 fi
 proxy_pid=$daemon_pid proxy_port=$port
-check "jrc serve answers a CoAP ping (empty CON) with its Reset" python3 -c "
+# coap_ping PORT: an empty CON to [::1]:PORT gets the Reset of its MID
+coap_ping() {
+    python3 -c "
 import socket, sys
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.settimeout(5)
-s.sendto(bytes([0x40, 0, 0xbe, 0xef]), ('::1', $jrc_port))
+s.sendto(bytes([0x40, 0, 0xbe, 0xef]), ('::1', $1))
 d, _ = s.recvfrom(100)
 sys.exit(0 if d == bytes([0x70, 0, 0xbe, 0xef]) else 1)"
+}
+check "jrc serve answers a CoAP ping (empty CON) with its Reset" coap_ping "$jrc_port"
 "$COJP" jrc address --db "$DB" --pledge 0a00000000000001 --address "[::1]:$proxy_port"
 check "the JP joined the JRC directly" wait_for "$T/proxy.log" '"event":"proxy_config"' 20
 
@@ -146,6 +150,8 @@ done
 for n in "${nodes[@]}"; do
     check "serving node $n joined" wait_for "$T/$n.log" '"event":"joined"' 30
 done
+check "the proxy answers a CoAP ping" coap_ping "$proxy_port"
+check "a serving node answers a CoAP ping" coap_ping "$nport"
 check "jrc rekey queues" "$COJP" jrc rekey --db "$DB"
 newid=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(max(d['network']['key_ids'])+1)" "$T/list1.json")
 for n in "${nodes[@]}"; do
