@@ -270,7 +270,8 @@ static bool fv_disarm(void)
 
 static const ss_backend_t *B;
 #define PATH ss_sqlite_path()
-#define NOW 1000000u /* ms, the engine's clock in these scenarios */
+#define NOW 100000000u /* ms, the engine's clock in these scenarios */
+#define HOUR 3600000u
 
 static uint8_t *img;
 static size_t img_len;
@@ -415,17 +416,35 @@ static char *dump(sqlite3 *r, int skip)
     return t;
 }
 
-/* The file as a later reader sees it: it passes integrity_check and its
- * dump (less pledge skip); the short-id cursor is in range. */
-static char *file_dump(int skip)
+/* The registry as connection r sees it: it passes integrity_check, the
+ * short-id cursor is in range, and its dump (less pledge skip). */
+static char *checked_dump(sqlite3 *r, int skip)
 {
-    sqlite3 *r = raw_open();
     char *t;
     CHECK(raw_ok(r));
     CHECK_EQ(raw_int(r, "SELECT next_short BETWEEN 1 AND 65533 FROM registry_state"), 1);
     t = dump(r, skip);
     CHECK(strncmp(t, "error", 5) != 0);
+    return t;
+}
+
+/* The file as another program sees it. */
+static char *file_dump(int skip)
+{
+    sqlite3 *r = raw_open();
+    char *t = checked_dump(r, skip);
     sqlite3_close(r);
+    return t;
+}
+
+static cj_sqlite_t *open_ok(void);
+
+/* The file as the store opens it again. */
+static char *reopen_dump(int skip)
+{
+    cj_sqlite_t *db = open_ok();
+    char *t = checked_dump(cj_sqlite_raw(db), skip);
+    cj_sqlite_close(db);
     return t;
 }
 
@@ -630,9 +649,7 @@ static bool prov_step(const fault_t *f, unsigned n)
     CHECK(extra > 0);
     cj_sqlite_close(db);
     /* and the file opens with everything as seen before */
-    db = open_ok();
-    cj_sqlite_close(db);
-    again = file_dump(extra);
+    again = reopen_dump(extra);
     check_same(again, got, "provisioning, reopened", f, n);
     free(again);
     free(got);
@@ -674,8 +691,9 @@ TEST(sqlite_faults_provision)
 
 /* ---- admissions ---------------------------------------------------------------- */
 
-/* Pledges 0..4 provisioned, pledge 0 admitted before (short id, join
- * record, 64 sequence numbers, window at 5, repeat cache).  The batch:
+/* Pledges 0..5 provisioned, pledge 0 admitted before (short id, join
+ * record, 64 sequence numbers, window at 5, repeat cache), pledge 5's
+ * lease expired, the short-id cursor on pledge 0's id.  The batch:
  * the admission calls of pledges 1, 0 (again: renewal; the engine has
  * its context cached and does not look it up), 2 and 3 as the engine
  * makes them, each pledge's stopping at its first failure (the engine
@@ -683,6 +701,7 @@ TEST(sqlite_faults_provision)
 #define ADMIT_CALLS 7
 static const unsigned admit_order[] = {1, 0, 2, 3};
 #define ADMITTED 4
+static unsigned admit_n; /* how many of admit_order are admitted */
 
 static void repeat_of(unsigned i, cj_jrc_repeat_t *rep)
 {
@@ -752,15 +771,14 @@ static int admit_run(cj_sqlite_t *db, bool batch, const int *upto, int *did)
     const cj_jrc_store_t *st = cj_sqlite_store(db);
     int rc = CJ_OK;
 
+    memset(did, 0, ADMITTED * sizeof *did);
     if (batch) {
         rc = cj_sqlite_begin(db);
         CHECK(io_result(rc));
-        if (rc != CJ_OK) {
-            memset(did, 0, ADMITTED * sizeof *did);
+        if (rc != CJ_OK)
             return rc;
-        }
     }
-    for (unsigned j = 0; j < ADMITTED; j++) {
+    for (unsigned j = 0; j < admit_n; j++) {
         unsigned i = admit_order[j];
         uint16_t sid = 0;
         did[i] = 0;
@@ -858,16 +876,14 @@ static bool admit_step(const fault_t *f, unsigned n)
                             " FROM pledges WHERE seq = 5"),
              66);
     cj_sqlite_close(db);
-    db = open_ok();
-    cj_sqlite_close(db);
-    later = file_dump(5);
+    later = reopen_dump(5);
     check_same(later, got, "admissions, reopened", f, n);
     free(later);
     free(got);
     return hit;
 }
 
-static void admissions(bool batch, bool cold)
+static void admissions(bool batch, bool cold, unsigned n)
 {
     static const int none[ADMITTED] = {0};
     const cj_jrc_store_t *st;
@@ -882,9 +898,13 @@ static void admissions(bool batch, bool cold)
     scenario_begin();
     admit_batch = batch;
     admit_cold = cold;
+    admit_n = n;
     db = open_ok();
     st = cj_sqlite_store(db);
-    ss_add_n(B, db, 5);
+    ss_add_n(B, db, 6);
+    ss_make_id(id, 5);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW - 3 * HOUR, 1, false, &sid),
+             CJ_OK);
     ss_make_id(id, 0);
     repeat_of(0, &rep);
     CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
@@ -894,6 +914,9 @@ static void admissions(bool batch, bool cold)
     CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 64, &first), CJ_OK);
     CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &rep), CJ_OK);
     CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
+    /* the cursor on pledge 0's id: the batch's first assignment sweeps
+     * pledge 5's expired lease and searches */
+    B->set_cursor(db, sid);
     cj_sqlite_close(db);
     img_save();
     admit_before = admit_reference(none);
@@ -903,8 +926,587 @@ static void admissions(bool batch, bool cold)
     scenario_end();
 }
 
-TEST(sqlite_faults_admission_batch) { admissions(true, false); }
-TEST(sqlite_faults_admission_calls) { admissions(false, false); }
+TEST(sqlite_faults_admission_batch) { admissions(true, false, ADMITTED); }
+/* Each call durable on its own: two pledges' calls (one a renewal) are
+ * enough for every path and keep the many commits' fault points few. */
+TEST(sqlite_faults_admission_calls) { admissions(false, false, 2); }
 /* A registry larger than the page cache: reads fail in the middle of a
  * batch too. */
-TEST(sqlite_faults_admission_batch_cold) { admissions(true, true); }
+TEST(sqlite_faults_admission_batch_cold) { admissions(true, true, ADMITTED); }
+
+/* ---- pipelined group commit ------------------------------------------------------ */
+
+/* The helper thread's sync: fails once when asked to, else succeeds
+ * without reaching the disk (as the shim's xSync). */
+static atomic_int sync_fail;
+
+static int pp_sync(void *arg, int fd)
+{
+    (void)arg;
+    (void)fd;
+    return atomic_exchange(&sync_fail, 0) ? -1 : 0;
+}
+
+/* One asynchronous batch: pledge i's mark raised to v and a short id
+ * for it, committed whatever the calls returned (as the daemon does).
+ * The ticket, or 0 when the batch is lost; *ok tells which calls
+ * succeeded (1: the mark, 2: the lease). */
+static uint64_t pp_batch(cj_sqlite_t *db, unsigned i, uint64_t v, int *ok)
+{
+    const cj_jrc_store_t *st = cj_sqlite_store(db);
+    uint8_t id[8];
+    uint16_t sid;
+    uint64_t t = 0;
+    int r;
+
+    *ok = 0;
+    ss_make_id(id, i);
+    r = cj_sqlite_begin_async(db);
+    CHECK(io_result(r));
+    if (r != CJ_OK)
+        return 0;
+    r = ss_raise_ssn(st, st->ctx, id, v);
+    CHECK(io_result(r));
+    *ok |= r == CJ_OK ? 1 : 0;
+    r = st->assign_short_id(st->ctx, id, 8, NOW, 1, false, &sid);
+    CHECK(io_result(r));
+    *ok |= r == CJ_OK ? 2 : 0;
+    r = cj_sqlite_commit_async(db, &t);
+    CHECK(io_result(r));
+    if (r != CJ_OK)
+        *ok = 0;
+    return r == CJ_OK ? t : 0;
+}
+
+/* What pledge i's row must show after a batch with outcome ok. */
+static void pp_expect(char *out, unsigned i, uint64_t v, int ok)
+{
+    sprintf(out + strlen(out), "%s%u:%llu:%d", *out ? " " : "", i,
+            (unsigned long long)(ok & 1 ? v : 0), (ok & 2) != 0);
+}
+
+#define PP_ROWS "SELECT group_concat(x, ' ') FROM (SELECT (seq - 1) || ':'"    \
+                " || ssn_reserved || ':' || (lease_until IS NOT NULL) AS x" \
+                " FROM pledges ORDER BY seq)"
+
+/* The rows as a reader of the reopened file sees them. */
+static char *pp_rows(void)
+{
+    cj_sqlite_t *db = open_ok();
+    char *t;
+    CHECK_EQ(B->sql_int(db, "SELECT count(*) FROM pragma_integrity_check"
+                            " WHERE integrity_check = 'ok'"),
+             1);
+    t = raw_text(cj_sqlite_raw(db), PP_ROWS);
+    cj_sqlite_close(db);
+    return t;
+}
+
+/* Faults in the batches: each one committed wholly (and durable once
+ * reported so) or not at all, and the handle goes on afterwards. */
+static bool pp_step(const fault_t *f, unsigned n)
+{
+    cj_sqlite_t *db;
+    uint64_t t[5] = {0}, d = 0;
+    int ok[5] = {0};
+    char want[128] = "";
+    char *got;
+    bool hit;
+
+    img_restore();
+    db = open_ok();
+    CHECK_EQ(cj_sqlite_pipeline(db, pp_sync, NULL), CJ_OK);
+    t[0] = pp_batch(db, 0, 10, &ok[0]);
+    CHECK(t[0] > 0 && ok[0] == 3);
+    fv_arm(f, n);
+    for (unsigned i = 1; i < 4; i++)
+        t[i] = pp_batch(db, i, 10 * (i + 1), &ok[i]);
+    CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_OK);
+    hit = fv_disarm();
+    for (unsigned i = 0; i < 4; i++)
+        CHECK(t[i] <= d);
+    /* the handle goes on */
+    t[4] = pp_batch(db, 4, 50, &ok[4]);
+    CHECK(t[4] > d && ok[4] == 3);
+    CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_OK);
+    CHECK_EQ(d, t[4]);
+    cj_sqlite_close(db);
+    for (unsigned i = 0; i < 5; i++)
+        pp_expect(want, i, 10 * (i + 1), ok[i]);
+    got = pp_rows();
+    check_same(got, want, "pipelined batches", f, n);
+    free(got);
+    return hit;
+}
+
+/* A failed fdatasync, then faults in the recovery (the WAL copied into
+ * the database and cut under synchronous=FULL) that the next write
+ * runs: until it has worked no write commits, and it is tried again. */
+static bool pp_recover_step(const fault_t *f, unsigned n)
+{
+    const cj_jrc_store_t *st;
+    cj_sqlite_t *db;
+    uint64_t t[5] = {0}, d = 0;
+    int ok[5] = {0}, r;
+    uint8_t id[8];
+    char want[128] = "", alt[128] = "";
+    char *got;
+    bool hit;
+
+    img_restore();
+    db = open_ok();
+    st = cj_sqlite_store(db);
+    CHECK_EQ(cj_sqlite_pipeline(db, pp_sync, NULL), CJ_OK);
+    t[0] = pp_batch(db, 0, 10, &ok[0]);
+    CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_OK);
+    atomic_store(&sync_fail, 1);
+    t[1] = pp_batch(db, 1, 20, &ok[1]);
+    CHECK(t[1] > t[0] && ok[1] == 3);
+    CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_ERR_STORAGE);
+    CHECK_EQ(d, t[0]);
+
+    fv_arm(f, n);
+    t[2] = pp_batch(db, 2, 30, &ok[2]);
+    /* a write outside a batch needs the recovery too */
+    ss_make_id(id, 3);
+    r = ss_raise_ssn(st, st->ctx, id, 40);
+    CHECK(io_result(r));
+    ok[3] = r == CJ_OK ? 1 : 0;
+    CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_OK);
+    hit = fv_disarm();
+    CHECK(t[2] <= d);
+
+    t[4] = pp_batch(db, 4, 50, &ok[4]);
+    CHECK(t[4] > 0 && ok[4] == 3);
+    CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_OK);
+    CHECK_EQ(d, t[4]);
+    cj_sqlite_close(db);
+    /* batch 1 was lost to the host: its data may or may not remain */
+    for (unsigned i = 0; i < 5; i++) {
+        pp_expect(want, i, 10 * (i + 1), ok[i]);
+        pp_expect(alt, i, 10 * (i + 1), i == 1 ? 0 : ok[i]);
+    }
+    got = pp_rows();
+    if (strcmp(got, alt) != 0)
+        check_same(got, want, "recovery after a failed sync", f, n);
+    free(got);
+    return hit;
+}
+
+static void pipelined(bool (*step)(const fault_t *, unsigned), unsigned min)
+{
+    cj_sqlite_t *db;
+
+    scenario_begin();
+    db = open_ok();
+    ss_add_n(B, db, 5);
+    cj_sqlite_close(db);
+    img_save();
+    CHECK(fault_sweep(step) >= min);
+    scenario_end();
+}
+
+TEST(sqlite_faults_pipeline) { pipelined(pp_step, 20); }
+TEST(sqlite_faults_pipeline_recovery) { pipelined(pp_recover_step, 10); }
+
+/* ---- migration and readers ----------------------------------------------------- */
+
+/* The columns and rows a schema-1 registry has. */
+#define V1_ROWS "SELECT group_concat(x, ' | ') FROM (SELECT hex(id) || ','"   \
+                " || seq || ',' || hex(psk) || ',' || ssn_reserved || ','"     \
+                " || joined || ',' || short_id || ',' || quote(lease_until)"  \
+                " AS x FROM pledges WHERE seq <= 3 ORDER BY seq)"
+/* 1: schema 1 as it was, 4: the current one, anything else a mix */
+#define SCHEMA_SHAPE                                                          \
+    "SELECT CASE WHEN v = 1 AND c = 0 AND t = 0 THEN 1"                       \
+    " WHEN v = 4 AND c = 2 AND t = 2 THEN 4 ELSE -v END FROM (SELECT"         \
+    " (SELECT max(version) FROM schema_version) AS v,"                        \
+    " (SELECT count(*) FROM pragma_table_info('pledges')"                     \
+    "  WHERE name IN ('okm', 'repeat_cache')) AS c,"                          \
+    " (SELECT count(*) FROM sqlite_master WHERE name IN"                      \
+    "  ('network', 'pending_ops')) AS t)"
+
+static char *v1_rows;
+
+/* Opening a schema-1 file migrates it to the current schema in one
+ * transaction: after a fault the file is either untouched or migrated
+ * whole, never in between, and its pledges are kept. */
+static bool migrate_step(const fault_t *f, unsigned n)
+{
+    cj_sqlite_t *db = (cj_sqlite_t *)&db;
+    sqlite3 *r;
+    uint8_t id[8], psk[16];
+    long long shape;
+    char *t;
+    bool hit;
+    int rc;
+
+    img_restore();
+    fv_arm(f, n);
+    rc = cj_sqlite_open(&db, PATH);
+    hit = fv_disarm();
+    CHECK(rc == CJ_OK || rc == CJ_ERR_STORAGE);
+    if (rc != CJ_OK) {
+        CHECK(db == NULL);
+    } else {
+        ss_make_id(id, 7);
+        ss_make_psk(psk, 7);
+        CHECK_EQ(cj_sqlite_add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+        cj_sqlite_close(db);
+    }
+    r = raw_open();
+    CHECK(raw_ok(r));
+    shape = raw_int(r, SCHEMA_SHAPE);
+    CHECK(shape == 4 || (shape == 1 && rc != CJ_OK));
+    t = raw_text(r, V1_ROWS);
+    check_same(t, v1_rows, "pledges across the migration", f, n);
+    free(t);
+    sqlite3_close(r);
+    /* the next open migrates */
+    db = open_ok();
+    CHECK_EQ(B->sql_int(db, SCHEMA_SHAPE), 4);
+    t = raw_text(cj_sqlite_raw(db), V1_ROWS);
+    check_same(t, v1_rows, "pledges after the migration", f, n);
+    free(t);
+    cj_sqlite_close(db);
+    return hit;
+}
+
+/* A reader's open of a current file writes nothing, whatever fails. */
+static char *reader_before;
+
+static bool reader_step(const fault_t *f, unsigned n)
+{
+    cj_sqlite_t *db = (cj_sqlite_t *)&db;
+    cj_jrc_pledge_t rec;
+    uint8_t id[8];
+    sqlite3 *r;
+    char *t;
+    bool hit;
+    int rc;
+
+    img_restore();
+    fv_arm(f, n);
+    rc = cj_sqlite_open_as(&db, PATH, true);
+    hit = fv_disarm();
+    CHECK(rc == CJ_OK || rc == CJ_ERR_STORAGE);
+    if (rc != CJ_OK) {
+        CHECK(db == NULL);
+    } else {
+        ss_make_id(id, 2);
+        CHECK_EQ(cj_sqlite_store(db)->lookup(db, id, 8, &rec), CJ_OK);
+        cj_sqlite_close(db);
+    }
+    r = raw_open();
+    CHECK(raw_ok(r));
+    t = raw_text(r, "SELECT sessions FROM registry_state");
+    check_same(t, reader_before, "reader", f, n);
+    free(t);
+    sqlite3_close(r);
+    return hit;
+}
+
+TEST(sqlite_faults_migration_and_reader)
+{
+    cj_sqlite_t *db;
+    const cj_jrc_store_t *st;
+    uint8_t id[8];
+    uint16_t sid;
+    sqlite3 *r;
+
+    scenario_begin();
+    db = open_ok();
+    st = cj_sqlite_store(db);
+    ss_add_n(B, db, 3);
+    ss_make_id(id, 1);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW, 0, false, &sid), CJ_OK);
+    CHECK_EQ(ss_raise_ssn(st, st->ctx, id, 96), CJ_OK);
+    CHECK(B->sql_try(db, B->v1_sql));
+    cj_sqlite_close(db);
+    img_save();
+    r = raw_open();
+    CHECK_EQ(raw_int(r, SCHEMA_SHAPE), 1);
+    v1_rows = raw_text(r, V1_ROWS);
+    sqlite3_close(r);
+    CHECK(fault_sweep(migrate_step) >= 20);
+    free(v1_rows);
+
+    /* the migrated file as the readers' image */
+    db = open_ok();
+    cj_sqlite_close(db);
+    img_save();
+    r = raw_open();
+    reader_before = raw_text(r, "SELECT sessions FROM registry_state");
+    sqlite3_close(r);
+    CHECK(fault_sweep(reader_step) >= 3);
+    free(reader_before);
+    scenario_end();
+}
+
+/* ---- pending operations, eviction, network row --------------------------------- */
+
+/* Two operations queued (`cojp jrc evict`, `cojp jrc rekey`), the
+ * network row saved, then the serving JRC takes the oldest operation
+ * (begin, next, evict, done, commit; rolled back when a step fails).
+ * The file holds exactly what succeeded. */
+enum { OPS_EVICT = 1, OPS_REKEY = 2, OPS_NET = 4, OPS_TOOK = 8 };
+
+static int ops_run(cj_sqlite_t *db, int only)
+{
+    cj_sqlite_op_t op;
+    cj_sqlite_network_t net;
+    int done = 0, r;
+
+    memset(&op, 0, sizeof op);
+    op.kind = CJ_SQLITE_OP_EVICT;
+    ss_make_id(op.id, 1);
+    op.id_len = 8;
+    if (only & OPS_EVICT) {
+        r = cj_sqlite_op_push(db, &op);
+        CHECK(io_result(r));
+        done |= r == CJ_OK ? OPS_EVICT : 0;
+    }
+    memset(&op, 0, sizeof op);
+    op.kind = CJ_SQLITE_OP_REKEY;
+    op.has_key = true;
+    memset(op.key, 0x77, 16);
+    if (only & OPS_REKEY) {
+        r = cj_sqlite_op_push(db, &op);
+        CHECK(io_result(r));
+        done |= r == CJ_OK ? OPS_REKEY : 0;
+    }
+    memset(&net, 0, sizeof net);
+    net.key_count = 1;
+    net.keys[0].key_id = 1;
+    memset(net.keys[0].key, 0x11, 16);
+    net.join_rate = UINT32_MAX;
+    net.lease_hours = 1;
+    net.next_campaign = 3;
+    if (only & OPS_NET) {
+        r = cj_sqlite_network_save(db, &net);
+        CHECK(io_result(r));
+        done |= r == CJ_OK ? OPS_NET : 0;
+    }
+    if ((only & OPS_TOOK) && (r = cj_sqlite_begin(db)) == CJ_OK) {
+        r = cj_sqlite_op_next(db, &op);
+        CHECK(r == CJ_OK || r == CJ_ERR_STORAGE ||
+              (r == CJ_ERR_NOTFOUND && !(done & (OPS_EVICT | OPS_REKEY))));
+        if (r == CJ_OK && op.kind == CJ_SQLITE_OP_EVICT) {
+            r = cj_sqlite_evict(db, op.id, op.id_len);
+            CHECK(io_result(r));
+        }
+        if (r == CJ_OK) {
+            r = cj_sqlite_op_done(db, op.seq);
+            CHECK(io_result(r));
+        }
+        if (r == CJ_OK) {
+            r = cj_sqlite_commit(db);
+            CHECK(io_result(r));
+        } else {
+            CHECK_EQ(cj_sqlite_rollback(db), CJ_OK);
+        }
+        done |= r == CJ_OK ? OPS_TOOK : 0;
+    } else if (only & OPS_TOOK) {
+        CHECK(io_result(r));
+    }
+    return done;
+}
+
+static char *ops_ref[16];
+
+static bool ops_step(const fault_t *f, unsigned n)
+{
+    cj_sqlite_t *db;
+    cj_sqlite_op_t op;
+    char *got;
+    bool hit;
+    int done;
+
+    img_restore();
+    db = open_ok();
+    fv_arm(f, n);
+    done = ops_run(db, 15);
+    hit = fv_disarm();
+    got = file_dump(99);
+    if (ops_ref[done] == NULL) {
+        /* the same calls, only those, without faults */
+        cj_sqlite_close(db);
+        img_restore();
+        db = open_ok();
+        CHECK_EQ(ops_run(db, done), done);
+        cj_sqlite_close(db);
+        ops_ref[done] = file_dump(99);
+        db = open_ok();
+    }
+    check_same(got, ops_ref[done], "operations", f, n);
+    free(got);
+    /* the handle works: the queue is drained */
+    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+    while (cj_sqlite_op_next(db, &op) == CJ_OK)
+        CHECK_EQ(cj_sqlite_op_done(db, op.seq), CJ_OK);
+    CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
+    cj_sqlite_close(db);
+    got = reopen_dump(99);
+    CHECK(strstr(got, " #  # ") != NULL); /* no operation left */
+    free(got);
+    return hit;
+}
+
+TEST(sqlite_faults_operations)
+{
+    cj_sqlite_t *db;
+    const cj_jrc_store_t *st;
+    uint8_t id[8];
+    uint16_t sid;
+
+    scenario_begin();
+    db = open_ok();
+    st = cj_sqlite_store(db);
+    ss_add_n(B, db, 3);
+    ss_make_id(id, 1);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW, 1, false, &sid), CJ_OK);
+    CHECK_EQ(st->record_join(st->ctx, id, 8, 0, sid, NOW), CJ_OK);
+    cj_sqlite_close(db);
+    img_save();
+    CHECK(fault_sweep(ops_step) >= 20);
+    for (int i = 0; i < 16; i++) {
+        free(ops_ref[i]);
+        ops_ref[i] = NULL;
+    }
+    scenario_end();
+}
+
+/* ---- reads ------------------------------------------------------------------------- */
+
+/* Every reading call, with a page cache too small for the registry:
+ * each gives the right answer or CJ_ERR_STORAGE, never a wrong one (a
+ * provisioned pledge reported unknown, a list cut short as if it were
+ * complete), and writes nothing.  Pledge 1 is admitted with an address
+ * and an outcome not acknowledged, pledge 2 evicted, pledge 3 under a
+ * recovered ID Context; a network row and an operation are stored. */
+static const uint8_t reads_ctx[12] = {0xc7, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+static uint16_t reads_sid;
+static uint64_t reads_session;
+static char *reads_before;
+
+static int reads_count(void *arg, const cj_sqlite_info_t *info)
+{
+    unsigned *seen = arg;
+    *seen = *seen * 10 + info->rec.id[7] + 1;
+    return 0;
+}
+
+/* A listing: CJ_ERR_STORAGE, or complete (pledges listed as digits of
+ * their number + 1, in order). */
+static void reads_list(int r, unsigned seen, unsigned want)
+{
+    CHECK(io_result(r));
+    if (r == CJ_OK)
+        CHECK_EQ(seen, want);
+}
+
+static bool reads_step(const fault_t *f, unsigned n)
+{
+    const cj_jrc_store_t *st;
+    cj_sqlite_t *db;
+    cj_jrc_pledge_t rec;
+    cj_sqlite_network_t net;
+    cj_sqlite_op_t op;
+    cj_addr_t addr;
+    uint8_t id[8];
+    uint64_t cur = 0;
+    unsigned seen = 0;
+    char *got;
+    bool hit;
+    int r;
+
+    img_restore();
+    db = open_ok();
+    st = cj_sqlite_store(db);
+    CHECK(B->sql_try(db, "PRAGMA cache_size = 1"));
+    fv_arm(f, n);
+    ss_make_id(id, 1);
+    r = st->lookup(st->ctx, id, 8, &rec);
+    CHECK(io_result(r));
+    if (r == CJ_OK)
+        CHECK(rec.joined && rec.short_id == reads_sid && rec.has_okm);
+    r = st->lookup(st->ctx, ss_nobody, 8, &rec);
+    CHECK(r == CJ_ERR_NOTFOUND || r == CJ_ERR_STORAGE);
+    r = st->lookup_context(st->ctx, reads_ctx, sizeof reads_ctx, &rec);
+    CHECK(io_result(r));
+    if (r == CJ_OK)
+        CHECK(rec.id[7] == 3 && rec.id_context_len == sizeof reads_ctx);
+    while ((r = st->next_joined(st->ctx, &cur, &rec)) == CJ_OK)
+        seen = seen * 10 + rec.id[7] + 1;
+    CHECK(r == CJ_ERR_NOTFOUND || r == CJ_ERR_STORAGE);
+    if (r == CJ_ERR_NOTFOUND)
+        CHECK_EQ(seen, 2);
+    r = st->node_address(st->ctx, id, 8, &addr);
+    CHECK(io_result(r));
+    if (r == CJ_OK)
+        CHECK(addr.len == 16 && addr.b[0] == 0xfe);
+    seen = 0;
+    r = cj_sqlite_list(db, reads_count, &seen);
+    reads_list(r, seen, 1234);
+    seen = 0;
+    r = cj_sqlite_unreached(db, reads_session, 1, reads_count, &seen);
+    reads_list(r, seen, 2);
+    seen = 0;
+    r = cj_sqlite_blacklist(db, reads_count, &seen);
+    reads_list(r, seen, 3);
+    r = cj_sqlite_network_load(db, &net);
+    CHECK(io_result(r));
+    if (r == CJ_OK)
+        CHECK(net.key_count == 1 && net.next_campaign == 2);
+    r = cj_sqlite_op_next(db, &op);
+    CHECK(io_result(r));
+    if (r == CJ_OK)
+        CHECK(op.kind == CJ_SQLITE_OP_REKEY && !op.has_key);
+    hit = fv_disarm();
+    /* the handle still answers, and nothing was written */
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+    cj_sqlite_close(db);
+    got = reopen_dump(99);
+    check_same(got, reads_before, "reads", f, n);
+    free(got);
+    return hit;
+}
+
+TEST(sqlite_faults_reads)
+{
+    const cj_jrc_store_t *st;
+    cj_sqlite_t *db;
+    cj_sqlite_network_t net;
+    cj_sqlite_op_t op;
+    cj_addr_t addr = {.len = 16, .b = {0xfe, 0x80}};
+    uint8_t id[8];
+
+    scenario_begin();
+    db = open_ok();
+    st = cj_sqlite_store(db);
+    reads_session = cj_sqlite_session(db);
+    ss_add_n(B, db, 4);
+    ss_make_id(id, 1);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW, 1, false, &reads_sid), CJ_OK);
+    CHECK_EQ(st->record_join(st->ctx, id, 8, 0, reads_sid, NOW), CJ_OK);
+    CHECK_EQ(cj_sqlite_set_address(db, id, 8, &addr), CJ_OK);
+    CHECK_EQ(st->record_update(st->ctx, id, 8, 1, false), CJ_OK);
+    ss_make_id(id, 2);
+    CHECK_EQ(cj_sqlite_evict(db, id, 8), CJ_OK);
+    ss_make_id(id, 3);
+    CHECK_EQ(st->save_context(st->ctx, id, 8, reads_ctx, sizeof reads_ctx), CJ_OK);
+    memset(&net, 0, sizeof net);
+    net.key_count = 1;
+    net.join_rate = UINT32_MAX;
+    net.next_campaign = 2;
+    CHECK_EQ(cj_sqlite_network_save(db, &net), CJ_OK);
+    memset(&op, 0, sizeof op);
+    op.kind = CJ_SQLITE_OP_REKEY;
+    CHECK_EQ(cj_sqlite_op_push(db, &op), CJ_OK);
+    cj_sqlite_close(db);
+    img_save();
+    reads_before = file_dump(99);
+    CHECK(fault_sweep(reads_step) >= 20);
+    free(reads_before);
+    scenario_end();
+}
