@@ -947,13 +947,15 @@ static int pp_sync(void *arg, int fd)
     return atomic_exchange(&sync_fail, 0) ? -1 : 0;
 }
 
-/* One asynchronous batch: pledge i's mark raised to v and a short id
- * for it, committed whatever the calls returned (as the daemon does).
- * The ticket, or 0 when the batch is lost; *ok tells which calls
- * succeeded (1: the mark, 2: the lease). */
+/* One asynchronous batch: pledge i looked up (so its writes wait for
+ * the commit), its mark raised to v and a short id for it, committed
+ * whatever the calls returned (as the daemon does).  The ticket, or 0
+ * when the batch is lost; *ok tells which calls succeeded (1: the
+ * mark, 2: the lease). */
 static uint64_t pp_batch(cj_sqlite_t *db, unsigned i, uint64_t v, int *ok)
 {
     const cj_jrc_store_t *st = cj_sqlite_store(db);
+    cj_jrc_pledge_t rec;
     uint8_t id[8];
     uint16_t sid;
     uint64_t t = 0;
@@ -965,6 +967,7 @@ static uint64_t pp_batch(cj_sqlite_t *db, unsigned i, uint64_t v, int *ok)
     CHECK(io_result(r));
     if (r != CJ_OK)
         return 0;
+    CHECK(io_result(st->lookup(st->ctx, id, 8, &rec)));
     r = ss_raise_ssn(st, st->ctx, id, v);
     CHECK(io_result(r));
     *ok |= r == CJ_OK ? 1 : 0;
@@ -1072,6 +1075,11 @@ static bool pp_recover_step(const fault_t *f, unsigned n)
     r = ss_raise_ssn(st, st->ctx, id, 40);
     CHECK(io_result(r));
     ok[3] = r == CJ_OK ? 1 : 0;
+    /* and so does a plain transaction */
+    r = cj_sqlite_begin(db);
+    CHECK(io_result(r));
+    if (r == CJ_OK)
+        CHECK_EQ(cj_sqlite_rollback(db), CJ_OK);
     CHECK_EQ(cj_sqlite_durable(db, true, &d), CJ_OK);
     hit = fv_disarm();
     CHECK(t[2] <= d);
