@@ -567,6 +567,12 @@ static int unit_begin(cj_sqlite_t *s, bool single)
 {
     int rc;
     if (s->in_tx) {
+        if (!s->tx_lost && sqlite3_get_autocommit(s->db)) {
+            /* SQLite rolled the transaction back on its own (an I/O
+             * error, even in a read): a write now would commit alone */
+            s->tx_lost = true;
+            forget_all(s);
+        }
         if (s->tx_lost)
             return CJ_ERR_STORAGE;
         if (single)

@@ -162,6 +162,12 @@ typedef struct ss_backend {
  * restart over kept state, as cojp/jrc_memstore.h defines durability). */
 extern const ss_backend_t ss_memstore;
 
+/* The SQLite backend of test_sqlite.c (a registry file in a fresh
+ * temporary directory) and that file's path, for tests of the file
+ * itself (test_sqlite_faults.c). */
+const ss_backend_t *ss_sqlite_backend(void);
+const char *ss_sqlite_path(void);
+
 /* ---- fixtures -------------------------------------------------------------- */
 
 extern const uint8_t ss_nobody[8]; /* an id never provisioned */

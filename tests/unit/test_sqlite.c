@@ -102,6 +102,9 @@ static const ss_backend_t sq = {
     SS_ADAPTED(cj_sqlite),
 };
 
+const ss_backend_t *ss_sqlite_backend(void) { return &sq; }
+const char *ss_sqlite_path(void) { return dbpath; }
+
 /* ---- the conformance suite --------------------------------------------------- */
 
 TEST(sqlite_same_results_as_memstore) { ss_same_results_as_memstore(&sq); }
