@@ -6,6 +6,8 @@
 #                                    wait until it accepts connections and
 #                                    print its connection URI
 #   tests/pg-server.sh stop DIR      stop it (fast) and delete DIR
+#   tests/pg-server.sh restart DIR   stop it (fast: sessions are cut) and
+#                                    start it again with the same settings
 #   tests/pg-server.sh run CMD...    start one in a new temporary directory,
 #                                    run CMD with COJP_PG_URI set, stop it
 #                                    whatever happens; exit status of CMD
@@ -87,6 +89,15 @@ stop() {
     fi
 }
 
+restart() {
+    dir=$1
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -m fast restart \
+        >/dev/null || {
+        cat "$dir/server.log" >&2
+        return 1
+    }
+}
+
 case ${1:-} in
 start)
     [ $# -eq 2 ] || { echo "usage: $0 start DIR" >&2; exit 2; }
@@ -98,6 +109,10 @@ start)
 stop)
     [ $# -eq 2 ] || { echo "usage: $0 stop DIR" >&2; exit 2; }
     stop "$2"
+    ;;
+restart)
+    [ $# -eq 2 ] || { echo "usage: $0 restart DIR" >&2; exit 2; }
+    restart "$2"
     ;;
 run)
     shift
@@ -115,7 +130,7 @@ run)
     exit $rc
     ;;
 *)
-    echo "usage: $0 start DIR | stop DIR | run CMD..." >&2
+    echo "usage: $0 start DIR | stop DIR | restart DIR | run CMD..." >&2
     exit 2
     ;;
 esac

@@ -39,6 +39,7 @@
 #include "loop.h"
 #include "net.h"
 #include "registry.h"
+#include "store/common.h"
 #include "util.h"
 
 #define CMD "cojp jrc"
@@ -1412,7 +1413,10 @@ static int jrc_serve(int argc, char **argv)
     cj_hlog_begin_always("info", "start");
     cj_hlog_str("role", "jrc");
     cj_hlog_str("listen", a.listen_s);
-    cj_hlog_str("db", a.db);
+    {
+        char shown[512];
+        cj_hlog_str("db", cj_store_uri_redact(a.db, shown, sizeof shown));
+    }
     if (r->net.network_id_len)
         cj_hlog_hex("network_id", r->net.network_id, r->net.network_id_len);
     cj_hlog_uint("k1_id", r->net.keys[0].key_id);

@@ -237,6 +237,67 @@ bool cj_store_network_fill(cj_sqlite_network_t *out, const uint8_t *keys,
     return true;
 }
 
+/* Append n bytes of p to out (cap, *len so far), cutting at cap - 1. */
+static void put_n(char *out, size_t cap, size_t *len, const char *p, size_t n)
+{
+    if (n > cap - 1 - *len)
+        n = cap - 1 - *len;
+    memcpy(out + *len, p, n);
+    *len += n;
+    out[*len] = '\0';
+}
+
+char *cj_store_uri_redact(const char *db, char *out, size_t cap)
+{
+    static const char *const schemes[] = {"postgresql://", "postgres://"};
+    const char *p = db, *query, *at = NULL;
+    size_t len = 0, sl = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < 2 && !sl; i++)
+        if (!strncmp(db, schemes[i], strlen(schemes[i])))
+            sl = strlen(schemes[i]);
+    if (!sl) {
+        put_n(out, cap, &len, db, strlen(db));
+        return out;
+    }
+    put_n(out, cap, &len, db, sl);
+    p = db + sl;
+    /* user information ends at the last '@' before the query, so that a
+     * password holding an unescaped '@' or '/' is still covered */
+    query = strchr(p, '?');
+    if (!query)
+        query = p + strlen(p);
+    for (const char *c = p; c < query; c++)
+        if (*c == '@')
+            at = c;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            put_n(out, cap, &len, p, (size_t)(colon - p));
+            put_n(out, cap, &len, ":***", 4);
+            p = at;
+        }
+    }
+    put_n(out, cap, &len, p, (size_t)(query - p));
+    /* parameters: key=value separated by '&' */
+    p = query;
+    while (*p) {
+        const char *end = strchr(p + 1, '&'), *eq;
+        if (!end)
+            end = p + strlen(p);
+        eq = memchr(p + 1, '=', (size_t)(end - p - 1));
+        if (eq && eq - (p + 1) == 8 && !strncmp(p + 1, "password", 8)) {
+            put_n(out, cap, &len, p, (size_t)(eq + 1 - p));
+            put_n(out, cap, &len, "***", 3);
+        } else {
+            put_n(out, cap, &len, p, (size_t)(end - p));
+        }
+        p = end;
+    }
+    return out;
+}
+
 bool cj_store_op_ok(const cj_sqlite_op_t *op)
 {
     return op != NULL &&

@@ -159,6 +159,13 @@ bool cj_store_network_fill(cj_sqlite_network_t *out, const uint8_t *keys,
                            size_t klen, size_t alen, int64_t rate,
                            int64_t lease, int64_t next);
 
+/* A registry name fit for logs: a postgresql:// or postgres:// URI with
+ * the password of its user information and the value of any 'password'
+ * parameter replaced by "***"; anything else (an SQLite path) as it is.
+ * Writes at most cap bytes including the terminating NUL (cap >= 1),
+ * cutting what does not fit; returns out. */
+char *cj_store_uri_redact(const char *db, char *out, size_t cap);
+
 /* An operation cj_*_op_push() may queue: a known kind, an evict with a
  * pledge id, never an id longer than CJ_JRC_MAX_ID. */
 bool cj_store_op_ok(const cj_sqlite_op_t *op);

@@ -9,6 +9,9 @@
  *    one that does not leaves the cache empty.
  *  - key set: accepted records pack back to the same bytes.
  *  - hex: decoded bytes encode back to the input, up to letter case.
+ *  - URI redaction (the registry name in logs): the output fits its
+ *    buffer, a name that is no PostgreSQL URI comes out as it went in,
+ *    and redacting twice changes nothing more.
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -103,11 +106,37 @@ static void hex(const uint8_t *data, size_t size)
             abort();
 }
 
+static void uri(const uint8_t *data, size_t size)
+{
+    static char in[512], once[1024], twice[1024], small[16];
+    size_t n = size < sizeof in - 1 ? size : sizeof in - 1;
+    size_t k;
+
+    memcpy(in, data, n);
+    in[n] = '\0';
+    /* room for every "***" the input can gain: nothing is cut */
+    cj_store_uri_redact(in, once, sizeof once);
+    if (strlen(once) >= sizeof once)
+        abort();
+    if (strncmp(in, "postgresql://", 13) && strncmp(in, "postgres://", 11) &&
+        strcmp(once, in))
+        abort();
+    cj_store_uri_redact(once, twice, sizeof twice);
+    if (strcmp(once, twice))
+        abort();
+    /* a short buffer holds a prefix of the full answer */
+    k = size ? data[0] % sizeof small + 1 : 1;
+    cj_store_uri_redact(in, small, k);
+    if (strlen(small) >= k || strncmp(small, once, strlen(small)))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     csv(data, size);
     repeat(data, size);
     keys(data, size);
     hex(data, size);
+    uri(data, size);
     return 0;
 }
