@@ -28,6 +28,9 @@
 #       nobody whose admission is not on disk, stays up, and once space
 #       is back the same pledges join on their own retransmissions; the
 #       registry then holds exactly what the pledges printed.
+#   (g) the PostgreSQL server of (b) restarts (fast shutdown) while a JRC
+#       serves it and pledges are joining: they all join, the registry
+#       holds what they printed, the JRC never stopped.
 #   (c) `jrc rekey` with 50 `cojp pledge --serve` nodes: every node ends
 #       on the new K2 that the registry holds, and every node is
 #       recorded as acknowledged.  Then a second rekey with 5 nodes
@@ -533,6 +536,28 @@ rekey_nodes() {
     finish c
 }
 
+# join_direct ID TIMEOUT: a pledge straight to the JRC at [::1]:$jport,
+# its state file and what it printed (--json) in $D.
+join_direct() {
+    timeout $(($2 + 10)) "$COJP" pledge --id "$1" --psk "$(psk_of "$1")" \
+        --proxy "[::1]:$jport" --state "$D/$1.state" --json --timeout "$2" \
+        >"$D/$1.json" 2>"$D/$1.err"
+}
+
+# same_as_printed LIST.json PRINTED.json: every pledge that printed a
+# join is joined in the registry with the short id it printed, none twice.
+same_as_printed() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+reg = {p["pledge"]: p for p in json.load(open(sys.argv[1]))["pledges"]}
+got = json.load(open(sys.argv[2]))
+sids = [reg[i]["short_id"] for i in got]
+ok = all(len(v) == 1 and v[0]["joined"] and reg[i]["joined"] and reg[i]["short_id"] == v[0]["short_id"]
+         for i, v in got.items()) and len(set(sids)) == len(sids)
+sys.exit(0 if ok else 1)
+EOF
+}
+
 # ---- (f): the registry's file system runs full ---------------------------
 
 disk_full() {
@@ -552,19 +577,14 @@ disk_full() {
     start_daemon "$D/jrc.log" '"event":"start"' -- jrc serve --db "$db" \
         --listen "[::1]:$jport" || abort "($L) jrc serve" "$D/jrc.log"
     local fjrc=$daemon_pid
-    join_one() { # join_one ID TIMEOUT: a pledge straight to the JRC
-        timeout $(($2 + 10)) "$COJP" pledge --id "$1" --psk "$(psk_of "$1")" \
-            --proxy "[::1]:$jport" --state "$D/$1.state" --json --timeout "$2" \
-            >"$D/$1.json" 2>"$D/$1.err"
-    }
     for k in 0 1; do
-        join_one "${ids[$k]}" 20
+        join_direct "${ids[$k]}" 20
         check "($L) pledge ${ids[$k]} joins while there is room" test $? -eq 0
     done
     dd if=/dev/zero of="$D/fs/filler" bs=4k >/dev/null 2>&1
     check "($L) the file system is full" test "$(df --output=avail "$D/fs" | tail -1)" -eq 0
     for k in 2 3 4; do
-        join_one "${ids[$k]}" 45 &
+        join_direct "${ids[$k]}" 45 &
         pids+=($!)
     done
     check "($L) the JRC logs the failed commit" \
@@ -583,25 +603,54 @@ disk_full() {
         wait "${pids[$k]}"; rc=$?
         check "($L) pledge ${ids[$((k + 2))]} joins on its retransmission once space is back" test $rc -eq 0
     done
-    join_one "${ids[5]}" 20
+    join_direct "${ids[5]}" 20
     check "($L) a new pledge joins at once" test $? -eq 0
     "$COJP" jrc list --db "$db" --json >"$D/list.json"
     printed "$D" "${ids[@]}" >"$D/printed.json"
-    check "($L) the registry holds every pledge with the short id it printed, none twice" python3 - \
-        "$D/list.json" "$D/printed.json" <<'EOF'
-import json, sys
-reg = {p["pledge"]: p for p in json.load(open(sys.argv[1]))["pledges"]}
-got = json.load(open(sys.argv[2]))
-sids = [reg[i]["short_id"] for i in got]
-ok = all(len(v) == 1 and v[0]["joined"] and reg[i]["joined"] and reg[i]["short_id"] == v[0]["short_id"]
-         for i, v in got.items()) and len(set(sids)) == len(sids)
-sys.exit(0 if ok else 1)
-EOF
+    check "($L) the registry holds every pledge with the short id it printed, none twice" \
+        same_as_printed "$D/list.json" "$D/printed.json"
     check "($L) the engine was reloaded after each failed commit" \
         test "$(grep -c '"event":"engine_reloaded","ok":true' "$D/jrc.log")" -eq "$(grep -c '"event":"commit_failed"' "$D/jrc.log")"
     check "($L) jrc serve exits 0 on SIGTERM" stop_daemon "$fjrc"
     check "($L) its last line counts the $n joins and the failed commits" \
         sh -c "tail -1 '$D/jrc.log' | grep -qE '\"joins\":$n,.*\"commit_failures\":[1-9]'"
+}
+
+# ---- (g): the PostgreSQL server restarts under a serving JRC --------------
+
+pg_restart() {
+    local L=g uri=$1 dir=$2 D=$T/g n=4 jport k rc ids pids=()
+    mkdir -p "$D"
+    echo "=== ($L) the PostgreSQL server restarts under a serving JRC"
+    mapfile -t ids < <(ids_of 07 $n)
+    for id in "${ids[@]}"; do echo "$id,$(psk_of "$id")"; done >"$D/pledges.csv"
+    check "($L) jrc import of $n pledges" sh -c "'$COJP' jrc import --db '$uri' '$D/pledges.csv' >/dev/null"
+    jport=$(free_udp_port)
+    start_daemon "$D/jrc.log" '"event":"start"' -- jrc serve --db "$uri" \
+        --listen "[::1]:$jport" || abort "($L) jrc serve" "$D/jrc.log"
+    local gjrc=$daemon_pid
+    join_direct "${ids[0]}" 20
+    check "($L) pledge ${ids[0]} joins before the restart" test $? -eq 0
+    # two pledges ask while the server goes down and comes back: their
+    # retransmissions (or first requests) reach the reconnected JRC
+    for k in 1 2; do
+        join_direct "${ids[$k]}" 45 &
+        pids+=($!)
+    done
+    check "($L) the server restarts (fast shutdown: sessions cut)" \
+        timeout 60 "$(dirname "$0")/../pg-server.sh" restart "$dir"
+    for k in 0 1; do
+        wait "${pids[$k]}"; rc=$?
+        check "($L) pledge ${ids[$((k + 1))]} joins across the restart" test $rc -eq 0
+    done
+    join_direct "${ids[3]}" 20
+    check "($L) a new pledge joins after it" test $? -eq 0
+    check "($L) the JRC is still running" kill -0 "$gjrc"
+    "$COJP" jrc list --db "$uri" --json >"$D/list.json"
+    printed "$D" "${ids[@]}" >"$D/printed.json"
+    check "($L) the registry holds every pledge with the short id it printed, none twice" \
+        same_as_printed "$D/list.json" "$D/printed.json"
+    check "($L) jrc serve exits 0 on SIGTERM" stop_daemon "$gjrc"
 }
 
 # ---- run ----------------------------------------------------------------
@@ -616,6 +665,7 @@ if [ "${COJP_CRASH_PG:-1}" != 0 ]; then
         join_crash b "$uri"
         finish b
         two_jrcs "$uri"
+        pg_restart "$uri" "$PGDIR"
     elif grep -q "binaries not found" "$T/pg.err"; then
         echo "note: (b) left out: no PostgreSQL server binaries"
     else
