@@ -99,7 +99,8 @@ check-integration: $(BUILD)/cojp
 # The daemons on three network namespaces (link-local pledge side, ULA
 # towards the JRC; needs root, else skipped) and under crashes and
 # hostile traffic (SIGKILLed JRC with SQLite and PostgreSQL, rekey of 50
-# serving nodes, forged/garbage datagrams; dumpcap for the wire checks).
+# serving nodes, forged/garbage datagrams, a full disk under the SQLite
+# registry, a PostgreSQL restart; dumpcap for the wire checks).
 .PHONY: check-netns check-crash
 check-netns: $(BUILD)/cojp
 	tests/integration/netns.sh $(BUILD)/cojp
