@@ -1590,7 +1590,6 @@ static void tx_done(sim_t *s, sim_tx_t *tx)
     /* TSCH CSMA-CA in a shared cell (802.15.4-2015 6.2.5.3): BE grows,
      * a random number of cell occurrences is skipped */
     p->retries++;
-    m->mac_retx++;
     m->be = sim_csma_be(&s->cfg, m->be, false);
     {
         uint16_t slot, ch;
@@ -1612,6 +1611,7 @@ static void tx_done(sim_t *s, sim_tx_t *tx)
         }
         return;
     }
+    m->mac_retx++; /* the frame goes out again: a retransmission */
     update_tx_asn(s, m);
 }
 

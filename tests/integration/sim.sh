@@ -179,8 +179,38 @@ PY
 r=$(python3 "$tmp/eb.py" "$tmp/trace.csv")
 case "$r" in OK*) ok "EB timing (trace): ${r#OK }" ;; *) ko "EB timing (trace): $r" ;; esac
 
+# 9. the MAC and join settings take effect, seen per mote in --timeline:
+#    every Join Request leaves --join-wait after synchronising, and with
+#    --max-retries 0 no frame is ever sent twice (failures are drops)
+"$COJP" sim --nodes 9 --duration 900 --join-wait 7 --max-retries 0 --timeline \
+    >"$tmp/tl.txt" 2>/dev/null
+r=$(python3 - "$tmp/tl.txt" <<'EOF'
+import sys
+rows, on = [], False
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f[:2] == ["mote", "eui-64"]:
+        on = True
+        continue
+    if on and f and f[0].isdigit():
+        rows.append(f)
+joined = [r for r in rows if r[4] != "-" and r[3] != "-" and r[1] != rows[0][1]]
+wait = all(abs(float(r[4]) - float(r[3]) - 7.0) < 0.005 for r in rows if r[4] != "-")
+rtx = all(r[11] == "0" for r in rows)
+print("OK %d joined" % len(joined) if len(rows) == 9 and len(joined) >= 6 and wait and rtx
+      else "rows %d joined %d wait %s no-retx %s" % (len(rows), len(joined), wait, rtx))
+EOF
+)
+case "$r" in OK*) ok "--join-wait 7, --max-retries 0: Join Requests 7 s after sync, no MAC retransmission (${r#OK })" ;;
+    *) ko "--join-wait / --max-retries: $r" ;; esac
+"$COJP" sim --nodes 9 --duration 900 --loss-model 1.2,2.5 --min-pdr 0.8 --json >"$tmp/lm.json" 2>/dev/null
+[ "$(jget "$tmp/lm.json" "d['pdr_r1'] == 1.2 and d['pdr_r2'] == 2.5 and d['links'] > 0 and d['joined'] >= 6")" = True ] &&
+    ok "--loss-model 1.2,2.5 --min-pdr 0.8: taken, motes join" ||
+    ko "--loss-model / --min-pdr: $(jget "$tmp/lm.json" "d['pdr_r1'], d['pdr_r2'], d['joined']")"
+
 # 8. argument errors
-for a in "--nodes 1" "--nodes x" "--topology ring" "--bogus" "--duration" "--loss-model 2,1" "--minimal-only=1"; do
+for a in "--nodes 1" "--nodes x" "--topology ring" "--bogus" "--duration" "--loss-model 2,1" "--minimal-only=1" \
+    "--min-pdr 0" "--max-retries 8" "--join-wait -1" "--pcap-format raw" "--seed -3"; do
     # shellcheck disable=SC2086
     "$COJP" sim $a >/dev/null 2>"$tmp/err"
     rc=$?
