@@ -4,7 +4,8 @@
  *
  * The daemon feeds the JRC engine wall-clock milliseconds: short-id
  * leases are stored as times in the database and must keep their meaning
- * across reboots.  Datagrams that are ready together are handled as one
+ * across reboots (cj_wall_clock_t: never backwards, and timers keep
+ * running when the wall clock is stepped back).  Datagrams that are ready together are handled as one
  * batch inside one transaction; the batch's responses are sent only
  * after it is durable (group commit: one fsync per batch, and nothing the
  * JRC said can be forgotten by a crash).  With SQLite the commit is
@@ -38,6 +39,7 @@
 #include "cojp/pledge.h"
 #include "loop.h"
 #include "net.h"
+#include "port/platform_posix.h"
 #include "registry.h"
 #include "store/common.h"
 #include "util.h"
@@ -683,7 +685,8 @@ typedef struct jrc_run {
     cj_coap_timing_t timing;
     cj_loop_t loop;
     int fd;
-    uint64_t last_now, next_op_poll;
+    cj_wall_clock_t clock;
+    uint64_t next_op_poll;
     bool op_backoff_logged;
     group_t grp[PIPE_DEPTH];     /* ring: grp[g_head] is the oldest */
     size_t g_head, g_count;
@@ -696,14 +699,10 @@ typedef struct jrc_run {
     cj_jrc_stats_t past; /* engine counters of the engines before a reload */
 } jrc_run_t;
 
-/* Engine time: wall clock (see the top of this file), never backwards. */
+/* Engine time: wall clock (see the top of this file). */
 static uint64_t engine_now(jrc_run_t *r)
 {
-    uint64_t w = cj_host_wall();
-    if (w < r->last_now)
-        w = r->last_now;
-    r->last_now = w;
-    return w;
+    return cj_wall_clock_now(&r->clock, cj_host_wall(), cj_host_now());
 }
 
 /* A log record for a failed registry call, with the registry's message. */

@@ -181,3 +181,19 @@ int cj_posix_platform_init(cj_posix_platform_t *p, const char *path)
     fclose(f);
     return rc;
 }
+
+uint64_t cj_wall_clock_now(cj_wall_clock_t *c, uint64_t wall, uint64_t mono)
+{
+    uint64_t t = wall;
+    if (c->started) {
+        /* the monotonic clock and the wall clock run at one rate (NTP
+         * slews both); only a step of the wall clock tells them apart */
+        uint64_t run = c->now + (mono > c->mono ? mono - c->mono : 0);
+        if (run > t)
+            t = run;
+    }
+    c->now = t;
+    c->mono = mono;
+    c->started = true;
+    return t;
+}

@@ -41,4 +41,19 @@ int cj_posix_platform_init(cj_posix_platform_t *p, const char *path);
 int cj_posix_platform_parse(cj_posix_platform_t *p, const char *text,
                             size_t len);
 
+/* Engine time for a host whose engine needs wall-clock milliseconds
+ * (the JRC: short-id leases are stored as UTC times).  It follows the
+ * wall clock forward, never goes backwards, and when the wall clock is
+ * stepped back it runs on with the monotonic clock from where it was
+ * (timers keep firing; leases granted meanwhile end later, never
+ * earlier, so no short id is reused early) until the wall clock has
+ * caught up.  Start from a zeroed struct. */
+typedef struct cj_wall_clock {
+    uint64_t now, mono;
+    bool started;
+} cj_wall_clock_t;
+
+/* The engine time for the current wall and monotonic readings (ms). */
+uint64_t cj_wall_clock_now(cj_wall_clock_t *c, uint64_t wall, uint64_t mono);
+
 #endif

@@ -110,3 +110,42 @@ TEST(posix_state_file_round_trip)
     unlink(path);
     rmdir(dir);
 }
+
+/* The JRC daemon's engine time (cj_wall_clock_t): the wall clock while
+ * it moves forward, never backwards, and after a backward step the
+ * monotonic clock's pace from where it was until the wall clock catches
+ * up, so timers keep firing and no lease ends earlier than granted. */
+TEST(posix_wall_clock_never_back_never_stalls)
+{
+    cj_wall_clock_t c;
+    const uint64_t w0 = 1800000000000ull, m0 = 5000;
+    uint64_t t, prev;
+
+    memset(&c, 0, sizeof c);
+    CHECK_EQ(cj_wall_clock_now(&c, w0, m0), w0);
+    CHECK_EQ(cj_wall_clock_now(&c, w0 + 250, m0 + 250), w0 + 250);
+    /* the wall clock is stepped back an hour: time keeps its pace */
+    t = cj_wall_clock_now(&c, w0 + 500 - 3600000, m0 + 500);
+    CHECK_EQ(t, w0 + 500);
+    CHECK_EQ(cj_wall_clock_now(&c, w0 + 10500 - 3600000, m0 + 10500), w0 + 10500);
+    /* until the wall clock is ahead again, from then on it follows it */
+    CHECK_EQ(cj_wall_clock_now(&c, w0 + 20000, m0 + 11500), w0 + 20000);
+    CHECK_EQ(cj_wall_clock_now(&c, w0 + 21000, m0 + 12500), w0 + 21000);
+    /* a forward step is taken at once */
+    CHECK_EQ(cj_wall_clock_now(&c, w0 + 7200000, m0 + 12600), w0 + 7200000);
+    /* readings in the same millisecond, or a monotonic reading that does
+     * not move, never take time back */
+    prev = cj_wall_clock_now(&c, w0 + 7200000, m0 + 12600);
+    CHECK_EQ(prev, w0 + 7200000);
+    CHECK_EQ(cj_wall_clock_now(&c, w0 + 7199990, m0 + 12600), prev);
+    /* millisecond truncation of the two clocks never adds up */
+    memset(&c, 0, sizeof c);
+    prev = 0;
+    for (uint64_t ns = 0; ns < 2000000000ull; ns += 700000) {
+        uint64_t w = (w0 * 1000000 + ns + 300000) / 1000000;
+        uint64_t m = (m0 * 1000000 + ns + 900000) / 1000000;
+        t = cj_wall_clock_now(&c, w, m);
+        CHECK(t >= prev && t >= w && t <= w + 2);
+        prev = t;
+    }
+}
