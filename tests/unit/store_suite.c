@@ -70,6 +70,18 @@ const ss_backend_t ss_memstore = {
 
 const uint8_t ss_nobody[8] = {9, 9, 9, 9, 9, 9, 9, 9};
 
+void ss_repeat_of(unsigned i, cj_jrc_repeat_t *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    rep->req_len = 6;
+    rep->req_opt_len = 2;
+    memset(rep->req, 0x40 + (int)i, rep->req_len);
+    rep->resp_len = 9;
+    memset(rep->resp, 0x60 + (int)i, rep->resp_len);
+    rep->from.len = 8;
+    memset(rep->from.b, (int)i, 8);
+}
+
 void ss_make_id(uint8_t id[8], unsigned i)
 {
     static const uint8_t base[8] = {0x00, 0x12, 0x4b, 0x00, 0x00, 0x00, 0, 0};

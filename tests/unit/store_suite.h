@@ -172,6 +172,8 @@ const char *ss_sqlite_path(void);
 
 extern const uint8_t ss_nobody[8]; /* an id never provisioned */
 void ss_make_id(uint8_t id[8], unsigned i);
+/* A repeat cache (cojp/jrc.h save_repeat) whose bytes tell pledge i's. */
+void ss_repeat_of(unsigned i, cj_jrc_repeat_t *rep);
 void ss_make_psk(uint8_t psk[16], unsigned i);
 /* Open the fresh registry (CHECKed). */
 void *ss_open(const ss_backend_t *b);

@@ -29,22 +29,7 @@
 #include "store_suite.h"
 #include "jrc_multi.h"
 #include "../test.h"
-
-static bool pg_enabled(void)
-{
-    const char *u = getenv("COJP_PG_URI");
-    return u != NULL && *u != '\0';
-}
-
-/* Like TEST(), but registered only when a server is configured. */
-#define PG_TEST(name)                                                      \
-    static void test_##name(void);                                         \
-    __attribute__((constructor)) static void register_##name(void)        \
-    {                                                                      \
-        if (pg_enabled())                                                  \
-            cj_test_register(#name, test_##name);                          \
-    }                                                                      \
-    static void test_##name(void)
+#include "pg_test.h"
 
 __attribute__((constructor)) static void pg_announce(void)
 {

@@ -46,22 +46,7 @@
 #include "store/postgres.h"
 #include "store_suite.h"
 #include "../test.h"
-
-static bool pg_enabled(void)
-{
-    const char *u = getenv("COJP_PG_URI");
-    return u != NULL && *u != '\0';
-}
-
-/* As in test_pg.c: registered only when a server is configured. */
-#define PG_TEST(name)                                                      \
-    static void test_##name(void);                                         \
-    __attribute__((constructor)) static void register_##name(void)        \
-    {                                                                      \
-        if (pg_enabled())                                                  \
-            cj_test_register(#name, test_##name);                          \
-    }                                                                      \
-    static void test_##name(void)
+#include "pg_test.h"
 
 /* ---- the proxy --------------------------------------------------------------- */
 
@@ -809,18 +794,6 @@ static uint16_t sid0;
 static uint64_t fixture_session;
 static cj_pg_network_t net0;
 
-static void repeat_of(unsigned i, cj_jrc_repeat_t *rep)
-{
-    memset(rep, 0, sizeof *rep);
-    rep->req_len = 6;
-    rep->req_opt_len = 2;
-    memset(rep->req, 0x40 + (int)i, rep->req_len);
-    rep->resp_len = 9;
-    memset(rep->resp, 0x60 + (int)i, rep->resp_len);
-    rep->from.len = 8;
-    memset(rep->from.b, (int)i, 8);
-}
-
 static void net_of(cj_pg_network_t *n, uint32_t lease_hours)
 {
     memset(n, 0, sizeof *n);
@@ -910,7 +883,7 @@ static void fixture(void)
              CJ_OK);
     CHECK_EQ(st->save_context(st->ctx, id, 8, ctx5, sizeof ctx5), CJ_OK);
     ss_make_id(id, 0);
-    repeat_of(0, &rep);
+    ss_repeat_of(0, &rep);
     CHECK_EQ(cj_pg_begin(db), CJ_OK);
     CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_OK);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW, 1, false, &sid0), CJ_OK);
@@ -1227,7 +1200,7 @@ static int admit_call(const cj_jrc_store_t *st, unsigned i, int k,
             FCHECK(first == base + 32 * (uint64_t)(k - 4));
         break;
     case 6:
-        repeat_of(i, &rep);
+        ss_repeat_of(i, &rep);
         r = st->save_repeat(st->ctx, id, 8, NULL, 0, &rep);
         break;
     }

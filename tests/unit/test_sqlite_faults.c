@@ -703,18 +703,6 @@ static const unsigned admit_order[] = {1, 0, 2, 3};
 #define ADMITTED 4
 static unsigned admit_n; /* how many of admit_order are admitted */
 
-static void repeat_of(unsigned i, cj_jrc_repeat_t *rep)
-{
-    memset(rep, 0, sizeof *rep);
-    rep->req_len = 6;
-    rep->req_opt_len = 2;
-    memset(rep->req, 0x40 + (int)i, rep->req_len);
-    rep->resp_len = 9;
-    memset(rep->resp, 0x60 + (int)i, rep->resp_len);
-    rep->from.len = 8;
-    memset(rep->from.b, (int)i, 8);
-}
-
 /* Call k of pledge i's admission; checks what a successful call gives. */
 static int admit_call(const cj_jrc_store_t *st, unsigned i, int k,
                       uint16_t *sid)
@@ -755,7 +743,7 @@ static int admit_call(const cj_jrc_store_t *st, unsigned i, int k,
             CHECK_EQ(first, base + 32 * (uint64_t)(k - 4));
         break;
     case 6:
-        repeat_of(i, &rep);
+        ss_repeat_of(i, &rep);
         r = st->save_repeat(st->ctx, id, 8, NULL, 0, &rep);
         break;
     }
@@ -906,7 +894,7 @@ static void admissions(bool batch, bool cold, unsigned n)
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW - 3 * HOUR, 1, false, &sid),
              CJ_OK);
     ss_make_id(id, 0);
-    repeat_of(0, &rep);
+    ss_repeat_of(0, &rep);
     CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
     CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_OK);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW, 1, false, &sid), CJ_OK);
