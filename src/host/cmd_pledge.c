@@ -229,6 +229,9 @@ int cj_cmd_pledge(int argc, char **argv)
     if (!r->joined) {
         if (r->failed)
             rc = cj_fail(1, CMD, "join failed after every attempt");
+        else if (res == CJ_LOOP_DEADLINE && r->node.pf.save_errno)
+            rc = cj_fail(1, CMD, "not joined within %u s: cannot write the state file %s (%s)",
+                         (unsigned)timeout_s, r->node.pf.path, strerror(r->node.pf.save_errno));
         else if (res == CJ_LOOP_DEADLINE)
             rc = cj_fail(1, CMD, "not joined within %u s (is the proxy at %s up?)",
                          (unsigned)timeout_s, proxy);

@@ -30,24 +30,42 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
-static int save(const cj_posix_platform_t *p)
+static int save_file(const cj_posix_platform_t *p)
 {
     char tmp[4200];
     FILE *f;
-    int ok;
+    int ok, e;
     snprintf(tmp, sizeof tmp, "%s.tmp", p->path);
     f = fopen(tmp, "w");
     if (!f)
-        return CJ_ERR_STORAGE;
+        return errno ? errno : EIO;
     for (int i = 0; i < p->count; i++)
         fprintf(f, "%" PRIu32 " %" PRIu64 "\n", p->ids[i], p->values[i]);
     ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    e = errno;
     ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, p->path) != 0 || fsync_dir_of(p->path) != 0) {
+    if (ok && (rename(tmp, p->path) != 0 || fsync_dir_of(p->path) != 0))
+        ok = 0, e = errno;
+    if (!ok) {
         unlink(tmp);
-        return CJ_ERR_STORAGE;
+        return e ? e : EIO;
     }
-    return CJ_OK;
+    return 0;
+}
+
+/* Write the file; a failure is logged once until a write succeeds again
+ * (the engine retries, and nothing goes out meanwhile: RFC 8613 B.1.1). */
+static int save(cj_posix_platform_t *p)
+{
+    int e = save_file(p);
+    if (e && !p->save_errno && p->port.log) {
+        char msg[4300];
+        snprintf(msg, sizeof msg, "cannot write the state file %s: %s; nothing is sent until it can be",
+                 p->path, strerror(e));
+        p->port.log(p->port.ctx, CJ_LOG_ERROR, msg);
+    }
+    p->save_errno = e;
+    return e ? CJ_ERR_STORAGE : CJ_OK;
 }
 
 static int posix_store(void *ctx, uint32_t id, uint64_t value)

@@ -26,6 +26,9 @@ typedef struct cj_posix_platform {
     int count;
     int log_level; /* messages above this level are dropped */
     bool log_json;
+    int save_errno; /* why the last write of the file failed; 0 after
+                     * one that succeeded (a failure is logged once, at
+                     * the first after a success) */
 } cj_posix_platform_t;
 
 /* Initialise; when path is not NULL, load the counters it holds (a missing

@@ -595,6 +595,14 @@ disk_full() {
     check "($L) the JRC is still running" kill -0 "$fjrc"
     check "($L) none of the three has been answered" \
         sh -c "! grep -q . '$D/${ids[2]}.json' '$D/${ids[3]}.json' '$D/${ids[4]}.json'"
+    # a pledge whose own state file is on the full disk sends nothing
+    # (no sequence number that is not durable, RFC 8613 Appendix B.1.1)
+    # and says why it did not join
+    timeout 20 "$COJP" pledge --id 06000000000000ff --psk "$(psk_of 06000000000000ff)" \
+        --proxy "[::1]:$jport" --state "$D/fs/own.state" --timeout 3 >/dev/null 2>"$D/own.err"
+    rc=$?
+    check "($L) a pledge whose state file cannot be written exits 1 naming the file and the reason" \
+        sh -c "[ $rc -eq 1 ] && tail -1 '$D/own.err' | grep -q 'cannot write the state file $D/fs/own.state (No space left on device)'"
     "$COJP" jrc list --db "$db" --json >"$D/list-full.json" 2>"$D/list-full.err"
     check "($L) the registry, read while full, has only the first two joined" json "$D/list-full.json" \
         "sorted(p['pledge'] for p in d['pledges'] if p['joined'])==sorted(['${ids[0]}','${ids[1]}'])"

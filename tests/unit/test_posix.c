@@ -4,10 +4,13 @@
  * number marks, replay windows).  What the port writes reads back; what
  * it could not have written is refused as a whole and changes nothing.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sys/stat.h>
 
 #include "cojp/err.h"
 #include "port/platform_posix.h"
@@ -108,6 +111,53 @@ TEST(posix_state_file_round_trip)
     }
     CHECK_EQ(cj_posix_platform_init(&p, path), CJ_ERR_STORAGE);
     unlink(path);
+    rmdir(dir);
+}
+
+static unsigned logged_errors;
+static char logged[512];
+
+static void count_log(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    if (level == CJ_LOG_ERROR) {
+        logged_errors++;
+        snprintf(logged, sizeof logged, "%s", msg);
+    }
+}
+
+/* A state file that cannot be written: the store fails with memory left
+ * as on disk, the reason is kept (errno) and logged once until a write
+ * succeeds again, then once at the next failure. */
+TEST(posix_state_write_failure_reported_once)
+{
+    char dir[] = "/tmp/cojp-posix-XXXXXX", sub[64], path[96];
+    cj_posix_platform_t p;
+    uint64_t v = 0;
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(sub, sizeof sub, "%s/gone", dir);
+    snprintf(path, sizeof path, "%s/state", sub);
+    CHECK_EQ(cj_posix_platform_init(&p, path), CJ_OK); /* nothing there yet */
+    p.port.log = count_log;
+    logged_errors = 0;
+    CHECK_EQ(p.port.counter_store(p.port.ctx, 1, 7), CJ_ERR_STORAGE);
+    CHECK_EQ(p.port.counter_store(p.port.ctx, 1, 8), CJ_ERR_STORAGE);
+    CHECK_EQ(p.save_errno, ENOENT);
+    CHECK_EQ(logged_errors, 1);
+    CHECK(strstr(logged, path) != NULL && strstr(logged, strerror(ENOENT)) != NULL);
+    CHECK_EQ(p.port.counter_load(p.port.ctx, 1, &v), CJ_ERR_NOTFOUND);
+    /* the folder appears: the next write succeeds and clears the reason */
+    CHECK_EQ(mkdir(sub, 0700), 0);
+    CHECK_EQ(p.port.counter_store(p.port.ctx, 1, 9), CJ_OK);
+    CHECK_EQ(p.save_errno, 0);
+    CHECK_EQ(logged_errors, 1);
+    unlink(path);
+    CHECK_EQ(rmdir(sub), 0);
+    CHECK_EQ(p.port.counter_store(p.port.ctx, 1, 10), CJ_ERR_STORAGE);
+    CHECK_EQ(logged_errors, 2);
+    CHECK_EQ(p.port.counter_load(p.port.ctx, 1, &v), CJ_OK);
+    CHECK_EQ(v, 9); /* what the file last held */
     rmdir(dir);
 }
 
