@@ -98,18 +98,30 @@ static void usage(FILE *f)
             "Creates a SQLite registry (a temporary one, removed afterwards,\n"
             "unless --db names a new file to keep), provisions N pledges\n"
             "(default 10, at most %d) with fresh random PSKs, starts a JRC, a\n"
-            "Join Proxy and the pledges on loopback UDP ([::1]), lets them join\n"
-            "through the proxy and prints one row per pledge.  Exits 0 when\n"
+            "Join Proxy and the pledges on loopback UDP ([::1], or 127.0.0.1\n"
+            "without IPv6), lets them join through the proxy and prints one\n"
+            "row per pledge.  Exits 0 when\n"
             "all joined before the timeout (default 60 s).\n",
             DEMO_MAX_PLEDGES);
 }
+
+/* Every socket of the demo on one loopback: [::1], or 127.0.0.1 where
+ * the host has no IPv6 (decided by the first bind). */
+static const char *loopback = "[::1]:0";
 
 static int bind_loopback(void)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    cj_net_parse("[::1]:0", &ss, &len);
-    return cj_net_udp_bind(&ss, len);
+    int fd;
+    cj_net_parse(loopback, &ss, &len);
+    fd = cj_net_udp_bind(&ss, len);
+    if (fd < 0 && ss.ss_family == AF_INET6 &&
+        (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
+        loopback = "127.0.0.1:0";
+        return bind_loopback();
+    }
+    return fd;
 }
 
 static void addr_of(int fd, cj_addr_t *a)
@@ -254,7 +266,7 @@ int cj_cmd_demo(int argc, char **argv)
     jp_down = bind_loopback();
     jp_up = bind_loopback();
     if (jrc_fd < 0 || jp_down < 0 || jp_up < 0) {
-        fprintf(stderr, "cojp demo: cannot bind UDP on [::1]: %s\n", strerror(errno));
+        fprintf(stderr, "cojp demo: cannot bind UDP on the loopback: %s\n", strerror(errno));
         goto done;
     }
     cj_net_set_rcvbuf(jrc_fd, 8 << 20);

@@ -202,6 +202,21 @@ check "the JP dropped the 10 requests that came from the ULA side" \
     python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d['dropped_source']==10 else 1)" "$(tail -1 "$T/jp.log")"
 check "jrc serve exits 0 on SIGTERM" stop_daemon "$jrc_pid"
 
+echo "=== cojp demo on a host without IPv6"
+NSV=${NSP}v4
+if ip netns add "$NSV" 2>/dev/null; then
+    lib_netns+=("$NSV")
+    ip netns exec "$NSV" ip link set lo up
+    ip netns exec "$NSV" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.lo.disable_ipv6=1
+    check "the namespace has no IPv6 loopback" sh -c "! ip netns exec '$NSV' ip -6 addr show dev lo | grep -q inet6"
+    ip netns exec "$NSV" "$COJP" demo --pledges 5 >"$T/demo-v4.out" 2>"$T/demo-v4.err"
+    rc=$?
+    check "demo falls back to 127.0.0.1 and joins 5 of 5" \
+        sh -c "[ $rc -eq 0 ] && grep -q '^5 of 5 pledges joined' '$T/demo-v4.out'"
+else
+    bad "ip netns add $NSV"
+fi
+
 if [ $capture -eq 1 ]; then
     echo "=== what the JRC saw on the wire"
     stop_capture
