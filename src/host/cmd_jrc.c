@@ -79,6 +79,9 @@ static void usage(FILE *f)
             "  derive --pledge ID (--psk HEX | --db DB) [--json]\n"
             "         the pledge's OSCORE context, to provision instead of its PSK\n"
             "\n"
+            "Keys (--psk, --k2) are hex, or @FILE to read the hex from FILE so that\n"
+            "it does not show in the process list.\n"
+            "\n"
             "Run 'cojp jrc COMMAND --help' for details.\n");
 }
 
@@ -181,8 +184,10 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
                 return cj_fail(2, cmd, "--pledge must be 1 to 8 bytes of hex");
             break;
         case 'k':
-            if ((a->psk_len = cj_hex_parse(optarg, a->psk, 16, 16)) < 0)
-                return cj_fail(2, cmd, "--psk must be 16 bytes (32 hex digits)");
+            if ((a->psk_len = cj_secret_arg(cmd, optarg, a->psk, 16, 16,
+                                            "--psk must be 16 bytes (32 hex digits, or @FILE)",
+                                            &rc)) < 0)
+                return rc;
             break;
         case 'r':
             if ((a->roles = cj_reg_role_mask(optarg)) <= 0)
@@ -190,8 +195,10 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
             break;
         case '2':
             if (strcmp(optarg, "generated")) {
-                if (cj_hex_parse(optarg, a->k2, 16, 16) < 0)
-                    return cj_fail(2, cmd, "--k2 must be 16 bytes (32 hex digits) or 'generated'");
+                if (cj_secret_arg(cmd, optarg, a->k2, 16, 16,
+                                  "--k2 must be 16 bytes (32 hex digits, or @FILE) or 'generated'",
+                                  &rc) < 0)
+                    return rc;
                 a->has_k2 = true;
             }
             break;

@@ -31,6 +31,8 @@ static void usage(FILE *f)
             "its 16-byte PSK.  Exits 0 once joined; --json prints the received\n"
             "configuration as one JSON object on stdout.\n"
             "\n"
+            "  --psk, --okm     hex, or @FILE: the hex read from FILE (keeps the key\n"
+            "                   out of the process list)\n"
             "  --okm HEX        instead of --psk: the pledge's OSCORE context as\n"
             "                   'cojp jrc derive' prints it (RFC 9031 Appendix B)\n"
             "  --state FILE     keep the OSCORE sequence number and replay window\n"

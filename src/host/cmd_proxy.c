@@ -57,10 +57,11 @@ static void usage(FILE *f)
             "                   identifier carries a listed EUI-64, and join requests\n"
             "                   naming a listed id (the JRC's list replaces it)\n"
             "  --id, --psk      join the JRC first as a node and take JRC address,\n"
-            "                   (--okm HEX instead of --psk: 'cojp jrc derive')\n"
             "                   join rate and blacklist from the Configuration and\n"
             "                   its parameter updates; --state keeps its OSCORE\n"
-            "                   counters across restarts\n"
+            "                   counters across restarts (--okm HEX instead of\n"
+            "                   --psk: 'cojp jrc derive'; either as @FILE reads the\n"
+            "                   hex from FILE, out of the process list)\n"
             CJ_HLOG_HELP
             "Stops cleanly on SIGINT/SIGTERM, logging its counters.\n");
 }

@@ -1,6 +1,7 @@
 #include "node.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cojp/crypto.h"
@@ -16,14 +17,16 @@ bool cj_node_arg(cj_node_args_t *a, int c, const char *arg, const char *cmd,
             *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--id must be 1 to 8 bytes of hex");
         return true;
     case 'k':
-        if ((a->psk_len = cj_hex_parse(arg, a->psk, sizeof a->psk, 16)) < 0)
-            *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--psk must be 16 bytes (32 hex digits)");
+        a->psk_len = cj_secret_arg(cmd, arg, a->psk, sizeof a->psk, 16,
+                                   "--psk must be 16 bytes (32 hex digits, or @FILE)", rc);
         return true;
-    case 'o':
-        if ((a->okm_len = cj_hex_parse(arg, a->okm, sizeof a->okm, sizeof a->okm)) < 0)
-            *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--okm must be %d bytes (%d hex digits:"
-                          " cojp jrc derive)", CJ_OSCORE_OKM_LEN, 2 * CJ_OSCORE_OKM_LEN);
+    case 'o': {
+        char bad[96];
+        snprintf(bad, sizeof bad, "--okm must be %d bytes (%d hex digits, or @FILE: cojp jrc derive)",
+                 CJ_OSCORE_OKM_LEN, 2 * CJ_OSCORE_OKM_LEN);
+        a->okm_len = cj_secret_arg(cmd, arg, a->okm, sizeof a->okm, sizeof a->okm, bad, rc);
         return true;
+    }
     case 'n':
         if ((a->netid_len = cj_hex_parse(arg, a->netid, sizeof a->netid, 0)) < 0)
             *rc = cj_fail(CJ_EXIT_USAGE, cmd, "--network-id must be 1 to %d bytes of hex",

@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cojp/crypto.h"
 #include "net.h"
 #include "store/common.h"
 
@@ -36,6 +38,42 @@ int cj_hex_parse(const char *s, uint8_t *out, size_t cap, size_t want)
     if (want && n != 2 * want)
         return -1;
     return cj_store_hex_decode(s, s + n, out, cap);
+}
+
+int cj_secret_arg(const char *cmd, const char *arg, uint8_t *out, size_t cap,
+                  size_t want, const char *bad, int *rc)
+{
+    char text[512];
+    const char *s = arg;
+    int n;
+
+    if (arg[0] == '@') {
+        FILE *f = fopen(arg + 1, "r");
+        size_t len = 0, b = 0;
+        if (f) {
+            len = fread(text, 1, sizeof text, f);
+            if (ferror(f) || len == sizeof text)
+                len = sizeof text; /* unreadable or far too long */
+            fclose(f);
+        }
+        if (!f || len == sizeof text) {
+            *rc = cj_fail(CJ_EXIT_RUNTIME, cmd, "cannot read the key file '%s'%s%s", arg + 1,
+                          f ? "" : ": ", f ? "" : strerror(errno));
+            cj_crypto_wipe(text, sizeof text);
+            return -1;
+        }
+        while (len > 0 && isspace((unsigned char)text[len - 1]))
+            len--;
+        while (b < len && isspace((unsigned char)text[b]))
+            b++;
+        text[len] = '\0';
+        s = text + b;
+    }
+    n = cj_hex_parse(s, out, cap, want);
+    cj_crypto_wipe(text, sizeof text);
+    if (n < 0)
+        *rc = cj_fail(CJ_EXIT_USAGE, cmd, "%s", bad);
+    return n;
 }
 
 char *cj_hex_fmt(char *out, const uint8_t *p, size_t n)

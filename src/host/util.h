@@ -32,6 +32,14 @@ uint64_t cj_host_wall(void);
  * digits are decoded by the registry's cj_store_hex_decode(), so a PSK
  * given on the command line and one in a CSV file read alike. */
 int cj_hex_parse(const char *s, uint8_t *out, size_t cap, size_t want);
+/* A key argument (--psk, --okm, --k2): hex as for cj_hex_parse, or
+ * "@FILE" for the hex held in FILE (one line; white space around it is
+ * ignored), so that the key does not show in the process list.  Returns
+ * the byte count; on failure prints the one-line error of cmd and
+ * returns -1 with *rc the exit code: 1 when FILE cannot be read, 2 with
+ * the message bad when the hex is not what is wanted. */
+int cj_secret_arg(const char *cmd, const char *arg, uint8_t *out, size_t cap,
+                  size_t want, const char *bad, int *rc);
 /* Lower-case hex of p[0..n) into out (2n+1 bytes). */
 char *cj_hex_fmt(char *out, const uint8_t *p, size_t n);
 /* Decimal unsigned in [min, max]: 0 or -1. */

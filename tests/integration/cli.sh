@@ -284,6 +284,12 @@ printf '1 40\n1 41\n' >"$T/twice.state"
 runtime_case "pledge with a state file holding one counter twice" pledge --id "${ids[1]}" \
     --psk "$PSK" --proxy "[::1]:9" --state "$T/twice.state" --timeout 2
 check "the refused state file is left as it was" test "$(cat "$T/twice.state")" = "$(printf '1 40\n1 41')"
+runtime_case "pledge with a key file that is not there" pledge --id 01 --psk "@$T/no-such.hex" \
+    --proxy "[::1]:9"
+printf 'not hex\n' >"$T/bad.hex"
+usage_case "pledge with a key file that holds no key" pledge --id 01 --psk "@$T/bad.hex" --proxy "[::1]:9"
+printf '0011\n' >"$T/short.hex"
+usage_case "jrc rekey with a key file of the wrong length" jrc rekey --db "$DB" --k2 "@$T/short.hex"
 usage_case "proxy address with a signed port" pledge --id "${ids[1]}" --psk "$PSK" --proxy "[::1]:+9"
 usage_case "proxy address with a zone past 32 bits" pledge --id "${ids[1]}" --psk "$PSK" \
     --proxy "[fe80::1%4294967297]:9"
@@ -317,20 +323,25 @@ echo "=== network settings from the command line reach the pledge"
 # may not (section 8.4.1: 4.00 naming the role as unsupported).
 NDB=$T/net.db
 K2=f0e1d2c3b4a5968778695a4b3c2d1e0f
-"$COJP" jrc add --db "$NDB" --pledge 0b00000000000001 --psk "$PSK" --role 6lbr || bad "jrc add --role 6lbr"
+# keys may come from files (@FILE), out of the process list
+printf '%s\n' "$K2" >"$T/k2.hex"
+printf '  %s  \n' "$PSK" >"$T/psk.hex"
+"$COJP" jrc add --db "$NDB" --pledge 0b00000000000001 --psk "@$T/psk.hex" --role 6lbr || bad "jrc add --role 6lbr"
 "$COJP" jrc add --db "$NDB" --pledge 0b00000000000002 --psk "$PSK" || bad "jrc add of a node"
 if start_daemon "$T/jrcnet.log" 'network_created' -- jrc serve --db "$NDB" --listen "[::1]:PORT" \
-    --k2 "$K2" --key-id 7 --jrc-address fd00::1 --join-rate 250 --slots 64 --log text; then
+    --k2 "@$T/k2.hex" --key-id 7 --jrc-address fd00::1 --join-rate 250 --slots 64 --log text; then
     ok "jrc serve with network settings started"
 else
     bad "jrc serve with network settings"; cat "$T/jrcnet.log"
 fi
 net_pid=$daemon_pid net_port=$port
+check "the K2 given as @FILE is not in the daemon's command line" \
+    sh -c "tr '\\0' ' ' </proc/$net_pid/cmdline | grep -q 'k2.hex' && ! grep -q '$K2' /proc/$net_pid/cmdline"
 check "--log text: the start is one plain line, not JSON" \
     sh -c "grep -q 'network_created' '$T/jrcnet.log' && ! grep -q '^{' '$T/jrcnet.log'"
-timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr \
+timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "@$T/psk.hex" --proxy "[::1]:$net_port" --role 6lbr \
     --state "$T/lbr.state" --json --timeout 20 >"$T/lbr.json" 2>"$T/lbr.err"
-check "a 6LBR pledge joins" test $? -eq 0
+check "a 6LBR pledge joins (PSK from a file on both sides)" test $? -eq 0
 check "its Configuration has K1 id 7, K2 id 8 with the given K2, the JRC address and join rate" \
     json "$T/lbr.json" "sorted(k['key_id'] for k in d['keys'])==[7,8] and [k['key'] for k in d['keys'] if k['key_id']==8]==['$K2'] and d['jrc_address']=='fd000000000000000000000000000001' and d['join_rate']==250"
 timeout 30 "$COJP" pledge --id 0b00000000000002 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr \
