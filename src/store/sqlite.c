@@ -1521,6 +1521,15 @@ int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader)
     int rc, r;
 
     *out = NULL;
+    /* The registry holds PSKs: a new file is made readable by its owner
+     * only (SQLite gives the -wal and -shm files the same mode). */
+    if (!reader && strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        else if (errno != EEXIST)
+            return CJ_ERR_STORAGE;
+    }
     s = calloc(1, sizeof *s);
     if (s == NULL)
         return CJ_ERR_STORAGE;

@@ -93,7 +93,8 @@
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
 
-/* Open (creating when missing) the registry at path, apply pending
+/* Open (creating when missing, with mode 0600: it holds PSKs) the
+ * registry at path, apply pending
  * migrations in order (one transaction) and take a new session number.
  * Returns CJ_OK and *out, or CJ_ERR_STORAGE (cannot open, not a cojp
  * registry, I/O error; *out is NULL), CJ_ERR_UNSUPPORTED (the file was

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <sqlite3.h>
 
 #include "cojp/jrc.h"
@@ -416,6 +418,32 @@ TEST(sqlite_reader_writes_nothing)
     CHECK_EQ(sql_int(r, "SELECT max(version) FROM schema_version"), CJ_SQLITE_SCHEMA_VERSION);
     CHECK_EQ(cj_sqlite_store(r)->lookup(cj_sqlite_store(r)->ctx, id, 8, &rec), CJ_OK);
     cj_sqlite_close(r);
+    tmp_cleanup();
+}
+
+/* The registry holds PSKs: a file it creates is its owner's only, and
+ * so are the WAL and shared-memory files SQLite adds; a file that exists
+ * keeps the mode its owner gave it. */
+TEST(sqlite_new_registry_owner_only)
+{
+    cj_sqlite_t *db;
+    struct stat st;
+    char wal[160];
+
+    tmp_setup();
+    db = ss_open(&sq);
+    ss_add_n(&sq, db, 2);
+    CHECK_EQ(stat(dbpath, &st), 0);
+    CHECK_EQ(st.st_mode & 0777, 0600);
+    snprintf(wal, sizeof wal, "%s-wal", dbpath);
+    CHECK_EQ(stat(wal, &st), 0);
+    CHECK_EQ(st.st_mode & 0777, 0600);
+    cj_sqlite_close(db);
+    CHECK_EQ(chmod(dbpath, 0640), 0);
+    db = ss_open(&sq);
+    CHECK_EQ(stat(dbpath, &st), 0);
+    CHECK_EQ(st.st_mode & 0777, 0640);
+    cj_sqlite_close(db);
     tmp_cleanup();
 }
 
