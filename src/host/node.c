@@ -177,12 +177,19 @@ static void on_event(cj_node_t *n, int ev, uint64_t now)
         size_t cnt = cj_pledge_keys(&n->eng, &k);
         log_begin(n, "info", "keys_switched");
         log_keys("key_ids", &n->eng.keys);
-        /* "Report the new keys": this is the node's own log, as its
-         * --json output is its own stdout; never log JRC-side secrets. */
+        /* Which keys, not the keys: a log is read by more people than a
+         * key may be (a JP's K2 is the network's).  Each key's
+         * fingerprint is the first 8 bytes of HKDF-SHA256 with salt
+         * "cojp key fingerprint", the key as input keying material and
+         * no info: one-way, and comparable with the registry's key. */
         for (size_t i = 0; i < cnt; i++) {
-            char name[16];
-            snprintf(name, sizeof name, "key_%u", k[i].key_id);
-            cj_hlog_hex(name, k[i].key, 16);
+            static const char salt[] = "cojp key fingerprint";
+            char name[24];
+            uint8_t fp[8];
+            snprintf(name, sizeof name, "key_%u_fp", k[i].key_id);
+            if (cj_crypto_hkdf_sha256((const uint8_t *)salt, sizeof salt - 1, k[i].key, 16,
+                                      NULL, 0, fp, sizeof fp) == CJ_OK)
+                cj_hlog_hex(name, fp, sizeof fp);
         }
         cj_hlog_end();
         break;

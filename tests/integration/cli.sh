@@ -155,10 +155,13 @@ check "a serving node answers a CoAP ping" coap_ping "$nport"
 check "jrc rekey queues" "$COJP" jrc rekey --db "$DB"
 newid=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(max(d['network']['key_ids'])+1)" "$T/list1.json")
 for n in "${nodes[@]}"; do
-    check "node $n switched to key $newid" wait_for "$T/$n.log" "\"event\":\"keys_switched\".*\"key_$newid\"" 20
+    check "node $n switched to key $newid" wait_for "$T/$n.log" "\"event\":\"keys_switched\".*\"key_${newid}_fp\"" 20
 done
-keys=$(for n in "${nodes[@]}"; do grep '"keys_switched"' "$T/$n.log" | head -1 | sed -E "s/.*\"key_$newid\":\"([0-9a-f]+)\".*/\1/"; done | sort -u | wc -l)
-check "all 3 nodes report the same new key" test "$keys" -eq 1
+keys=$(for n in "${nodes[@]}"; do grep '"keys_switched"' "$T/$n.log" | head -1 | sed -E "s/.*\"key_${newid}_fp\":\"([0-9a-f]{16})\".*/\1/"; done | sort -u | wc -l)
+check "all 3 nodes report the same new key (fingerprint)" test "$keys" -eq 1
+k2=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print([k['key'] for k in d['keys'] if k['key_usage']==12][0])" "$T/${ids[0]}.json")
+check "the log names keys by fingerprint, never by value" \
+    sh -c "! grep -q '$k2' '$T/${nodes[0]}.log' '$T/${nodes[1]}.log' '$T/${nodes[2]}.log' '$T/proxy.log'"
 check "the JRC finished the campaign" wait_for "$T/jrc.log" '"event":"campaign_done"' 20
 "$COJP" jrc list --db "$DB" --json >"$T/list2.json"
 check "jrc list shows the 3 nodes acknowledged" json "$T/list2.json" \

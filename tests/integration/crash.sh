@@ -428,15 +428,16 @@ for i in range(0, len(b), 18):
 nodes_on() {
     local kid=$1 camp=$2 n=0 end=$((SECONDS + $3)) k
     while [ $SECONDS -lt $end ]; do
-        n=$(grep -l "\"event\":\"keys_switched\".*\"key_$kid\"" "$D"/06*.log 2>/dev/null | wc -l)
+        n=$(grep -l "\"event\":\"keys_switched\".*\"key_${kid}_fp\"" "$D"/06*.log 2>/dev/null | wc -l)
         [ "$n" -ge "$NN" ] && break
         sleep 0.2
     done
     check "(c) every node switched to key id $kid ($n)" test "$n" -eq "$NN"
     k=$(registry_key "$db" "$kid")
+    [ -n "$k" ] && k=$(key_fp "$k")
     n=$(for ((i = 0; i < NN; i++)); do
-        grep "\"event\":\"keys_switched\".*\"key_$kid\"" "$D/${ids[$i]}.log" | tail -1 |
-            sed -E "s/.*\"key_$kid\":\"([0-9a-f]+)\".*/\1/"
+        grep "\"event\":\"keys_switched\".*\"key_${kid}_fp\"" "$D/${ids[$i]}.log" | tail -1 |
+            sed -E "s/.*\"key_${kid}_fp\":\"([0-9a-f]+)\".*/\1/"
     done | grep -c -x -F "${k:-none}")
     check "(c) every node holds the registry's key $kid ($n)" test "$n" -eq "$NN"
     "$COJP" jrc list --db "$db" --json >"$D/list$camp.json"

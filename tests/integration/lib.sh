@@ -97,6 +97,15 @@ stop_daemon() {
     [ "$exit_status" -eq 0 ]
 }
 
+# key_fp HEX: the fingerprint a daemon logs for a link-layer key (the
+# first 8 bytes of HKDF-SHA256, salt "cojp key fingerprint", no info).
+key_fp() {
+    python3 -c "
+import hashlib, hmac, sys
+prk = hmac.new(b'cojp key fingerprint', bytes.fromhex(sys.argv[1]), hashlib.sha256).digest()
+print(hmac.new(prk, b'\x01', hashlib.sha256).digest()[:8].hex())" "$1"
+}
+
 # json FILE PYTHON-EXPR: the expression over d = the parsed file.
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
 

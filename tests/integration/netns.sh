@@ -176,7 +176,7 @@ check "jrc list: 3 pledges and the JP joined, unique short ids" json "$T/list.js
 echo "=== rekey reaches the JP over the ULA link"
 newid=$(python3 -c "import json,sys; print(max(json.load(open(sys.argv[1]))['network']['key_ids'])+1)" "$T/list.json")
 check "jrc rekey queues" "$COJP" jrc rekey --db "$DB"
-check "the JP switched to key $newid" wait_for "$T/jp.log" "\"event\":\"keys_switched\".*\"key_$newid\"" 20
+check "the JP switched to key $newid" wait_for "$T/jp.log" "\"event\":\"keys_switched\".*\"key_${newid}_fp\"" 20
 check "the JRC finished the campaign" wait_for "$T/jrc.log" '"event":"campaign_done"' 20
 "$COJP" jrc list --db "$DB" --json >"$T/list2.json"
 check "jrc list: the JP acknowledged" json "$T/list2.json" \
