@@ -34,21 +34,22 @@ static int save_file(const cj_posix_platform_t *p)
 {
     char tmp[4200];
     FILE *f;
-    int ok, e;
+    int e = 0;
     snprintf(tmp, sizeof tmp, "%s.tmp", p->path);
     f = fopen(tmp, "w");
     if (!f)
         return errno ? errno : EIO;
     for (int i = 0; i < p->count; i++)
         fprintf(f, "%" PRIu32 " %" PRIu64 "\n", p->ids[i], p->values[i]);
-    ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    e = errno;
-    ok = (fclose(f) == 0) && ok;
-    if (ok && (rename(tmp, p->path) != 0 || fsync_dir_of(p->path) != 0))
-        ok = 0, e = errno;
-    if (!ok) {
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        e = errno ? errno : EIO;
+    if (fclose(f) != 0 && !e)
+        e = errno ? errno : EIO;
+    if (!e && (rename(tmp, p->path) != 0 || fsync_dir_of(p->path) != 0))
+        e = errno ? errno : EIO;
+    if (e) {
         unlink(tmp);
-        return e ? e : EIO;
+        return e;
     }
     return 0;
 }
