@@ -1546,6 +1546,17 @@ int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader)
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, CJ_SQLITE_BUSY_MS);
 
+    /* Another program's database is left exactly as it is: refused
+     * before anything (the journal mode below) could change it. */
+    {
+        sqlite3_int64 app = 0;
+        if (query_int(s, "PRAGMA application_id", &app) != SQLITE_OK ||
+            (app != 0 && app != APP_ID)) {
+            sqlite3_close(s->db);
+            free(s);
+            return CJ_ERR_STORAGE;
+        }
+    }
     /* WAL needs to be set outside a transaction and sticks to the file;
      * synchronous=FULL makes every commit fsync the WAL, so a committed
      * transaction survives power loss (NORMAL would only keep the file

@@ -166,6 +166,23 @@ TEST(sqlite_schema_create_and_reopen)
         sqlite3_close(raw);
     }
     CHECK_EQ(cj_sqlite_open(&db, dbpath), CJ_ERR_STORAGE);
+    CHECK_EQ(cj_sqlite_open_as(&db, dbpath, true), CJ_ERR_STORAGE);
+    {
+        /* still in its own journal mode, with its own table */
+        sqlite3 *raw;
+        sqlite3_stmt *q;
+        CHECK_EQ(sqlite3_open(dbpath, &raw), SQLITE_OK);
+        CHECK_EQ(sqlite3_prepare_v2(raw, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+        CHECK_EQ(sqlite3_step(q), SQLITE_ROW);
+        CHECK(strcmp((const char *)sqlite3_column_text(q, 0), "delete") == 0);
+        sqlite3_finalize(q);
+        CHECK_EQ(sqlite3_prepare_v2(raw, "SELECT count(*) FROM sqlite_master", -1, &q, NULL),
+                 SQLITE_OK);
+        CHECK_EQ(sqlite3_step(q), SQLITE_ROW);
+        CHECK_EQ(sqlite3_column_int(q, 0), 1);
+        sqlite3_finalize(q);
+        sqlite3_close(raw);
+    }
     tmp_cleanup();
 }
 
