@@ -486,6 +486,51 @@ TEST(pledge_attempts_rotate_then_fail)
     poll_send(&w, NULL);
 }
 
+/* Section 7.3: requests protected under one PSK never share a sequence
+ * number, also when the attempts go to different JPs, networks and hence
+ * possibly different JRCs.  Every attempt, and a restart of joining
+ * after FAILED, carries a Partial IV above all the earlier ones, and the
+ * retransmissions of one attempt repeat their own. */
+TEST(pledge_piv_grows_across_attempts_and_networks)
+{
+    static world_t w;
+    uint8_t req[BUF];
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    uint64_t prev = 0, piv;
+    bool first = true;
+
+    world_init(&w, 3);
+    for (unsigned round = 0; round < 2; round++) {
+        CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+        for (unsigned a = 0; a < CJ_COJP_MAX_JOIN_ATTEMPTS; a++) {
+            size_t n = poll_send(&w, req);
+            CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+            CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+            CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+            CHECK(ov.piv_len > 0);
+            piv = cj_oscore_piv_value(ov.piv, ov.piv_len);
+            if (!first)
+                CHECK(piv > prev);
+            first = false;
+            prev = piv;
+            for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
+                uint8_t again[BUF];
+                size_t r;
+                w.now = cj_pledge_next_timer(&w.p);
+                r = poll_send(&w, again);
+                CHECK_MEM(again, r, req, n);
+            }
+            w.now = cj_pledge_next_timer(&w.p);
+            CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+            CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+        }
+        CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_FAILED);
+    }
+}
+
 TEST(pledge_joined_appendix_a)
 {
     static world_t w;
