@@ -406,6 +406,18 @@ TEST(pledge_join_request_layout)
     CHECK_HEX(in.payload, in.payload_len, "a10542cafe");
 }
 
+/* The defaults are the recommended values of RFC 9031 Table 1 (CoAP
+ * settings during the join) and Table 8 (CoJP settings); the timing
+ * tests here derive their expectations from these constants. */
+TEST(pledge_defaults_tables_1_and_8)
+{
+    CHECK_EQ(CJ_COJP_ACK_TIMEOUT_MS, 10000);       /* ACK_TIMEOUT 10 s */
+    CHECK_EQ(CJ_COJP_ACK_RANDOM_FACTOR_PCT, 150);  /* 1.5 */
+    CHECK_EQ(CJ_COJP_MAX_RETRANSMIT, 4);
+    CHECK_EQ(CJ_COJP_MAX_JOIN_ATTEMPTS, 4);
+    CHECK_EQ(CJ_COJP_REKEYING_GUARD_TIME, 12);     /* seconds */
+}
+
 TEST(pledge_retransmissions)
 {
     static world_t w;
