@@ -506,7 +506,8 @@ int cj_jrc_pledge_okm(const uint8_t psk[16], const uint8_t *id, size_t id_len,
  * pointers (network id, JRC address, slots) must outlive the engine; the
  * key set and blacklist are copied.  The slots are cleared.  Errors:
  * CJ_ERR_INVALID (missing store function, no slot, key or blacklist out
- * of bounds), CJ_ERR_CRYPTO (no randomness). */
+ * of bounds, one key value given with usages of different MIC lengths:
+ * section 8.4.3.3), CJ_ERR_CRYPTO (no randomness). */
 int cj_jrc_init(cj_jrc_t *jrc, const cj_jrc_cfg_t *cfg,
                 const cj_jrc_store_t *store, const cj_platform_t *platform);
 
@@ -526,7 +527,8 @@ uint64_t cj_jrc_next_timer(const cj_jrc_t *jrc);
  * key_id 1..254) replaces cfg.keys in every Configuration from now on and
  * is sent to every joined node (6LNs first, 6LBRs last, section 8.4.3.1).
  * Returns the campaign number (> 0), CJ_ERR_BUSY while another campaign
- * runs, CJ_ERR_INVALID for a bad key set. */
+ * runs, CJ_ERR_INVALID for a bad key set (as for cj_jrc_init: also one
+ * key value under usages of different MIC lengths). */
 int cj_jrc_rekey(cj_jrc_t *jrc, uint64_t now, const cj_jrc_key_t *keys,
                  size_t count);
 /* Give one node a new short identifier (parameter update carrying the

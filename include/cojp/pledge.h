@@ -78,7 +78,10 @@
  *     equal to the one in use changes nothing.  The JRC must give new
  *     keys new key_ids.
  *   - short identifier: replaces the old one; its lease runs lease_time
- *     hours from reception (absent: no limit, section 8.4.4).  Lease 0,
+ *     hours from reception (absent: no limit, section 8.4.4), measured
+ *     on the `now` the host passes in: a TSCH host must derive `now`
+ *     from the Absolute Slot Number (ASN times the slot duration), the
+ *     only time reference section 8.4.4.1 allows for it.  Lease 0,
  *     or expiry seen by poll, removes it: LEASE_EXPIRED and a new join
  *     (the keys stay until the new Configuration replaces them).  When
  *     the same update also switched a 6LBR's keys, KEYS_SWITCHED is

@@ -1641,14 +1641,24 @@ int cj_jrc_input(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
 
 /* ---- set-up and campaigns ----------------------------------------------- */
 
+/* A key set the JRC may hand out: Key ID Mode 0x01 ids, usages of Table
+ * 6, and no key value under two usages whose MIC lengths differ (section
+ * 8.4.3.3: one key must not serve MIC-32 and MIC-64, say).  Table 6
+ * cycles MIC-32, MIC-64, MIC-128, so usage % 3 names the MIC length. */
 static bool keys_valid(const cj_jrc_key_t *keys, size_t count)
 {
     if (count > CJ_COJP_MAX_KEYS || (count > 0 && keys == NULL))
         return false;
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
         if (keys[i].key_id == 0 || keys[i].key_id > CJ_COJP_MAX_KEY_ID ||
             keys[i].key_usage > CJ_COJP_KEY_USAGE_MAX)
             return false;
+        for (size_t k = 0; k < i; k++)
+            if (keys[k].key_usage % 3 != keys[i].key_usage % 3 &&
+                cj_crypto_ct_compare(keys[k].key, keys[i].key,
+                                     sizeof keys[i].key) == 0)
+                return false;
+    }
     return true;
 }
 

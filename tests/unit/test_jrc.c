@@ -2636,6 +2636,7 @@ static void pledge_take_r2(pledge_t *p, const cj_out_t *o, uint8_t r3)
     CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &opt));
     CHECK_EQ(cj_oscore_option_decode(opt.val, opt.len, &ov), CJ_OK);
     CHECK_EQ(ov.kid_context_len, CJ_JRC_NONCE_LEN);
+    CHECK(ov.kid_context_len >= 8); /* section 8.3.3: at least 8 bytes */
     if (ov.kid_context_len != CJ_JRC_NONCE_LEN)
         return;
     memcpy(idc, ov.kid_context, 8);
@@ -2958,4 +2959,100 @@ TEST(jrc_coap_ping_gets_reset)
     CHECK_EQ(out.len, 0);
     CHECK_EQ(jrc.stats.dropped, dropped + 3);
     CHECK_EQ(jrc.stats.joins, 0);
+}
+
+/* Section 8.2.1: a Parameter Update is a CON POST to Uri-Host
+ * "6tisch.arpa" (outer, RFC 8613 section 4.1.3.2) and Uri-Path "j"
+ * (protected), under the pledge's context with the JRC's Sender ID
+ * "JRC" as 'kid', carrying a Configuration. */
+TEST(jrc_parameter_update_layout)
+{
+    uint8_t copy[512], plain[512], resp[512];
+    cj_coap_msg_t m, im;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    cj_oscore_req_t bind;
+    cj_oscore_ctx_t ctx;
+    cj_cojp_config_t c;
+    int n;
+
+    setup(2, 2, CJ_JRC_ALLOW_NODE);
+    memset(nodes, 0, sizeof nodes);
+    CHECK(join(&pl[1], 0) > 0);
+    CHECK(cj_jrc_reassign(&jrc, 0, pl[1].id, 8) > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, 0, &out), 1);
+    CHECK_MEM(out.to.b, out.to.len, pl[1].id, 8);
+    memcpy(copy, out.buf, out.len);
+    CHECK_EQ(cj_coap_parse(&m, copy, out.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_CON);
+    CHECK_EQ(m.code, CJ_COAP_POST);
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_URI_HOST, &o));
+    CHECK_MEM(o.val, o.len, "6tisch.arpa", 11);
+    CHECK(!cj_coap_opt_find(&m, CJ_COAP_OPT_URI_PATH, &o));
+    CHECK(!cj_coap_opt_find(&m, CJ_COAP_OPT_PROXY_SCHEME, &o));
+    CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    CHECK(ov.has_kid);
+    CHECK_MEM(ov.kid, ov.kid_len, "JRC", 3);
+    /* opened under a copy of the node's context, so that the node's
+     * own answer below still finds the Partial IV unseen */
+    ctx = pl[1].ctx;
+    n = cj_oscore_unprotect_request(&ctx, copy, out.len, plain, sizeof plain,
+                                    &bind);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    CHECK_EQ(cj_coap_parse(&im, plain, (size_t)n), CJ_OK);
+    CHECK_EQ(im.code, CJ_COAP_POST);
+    CHECK(cj_coap_opt_find(&im, CJ_COAP_OPT_URI_PATH, &o));
+    CHECK_MEM(o.val, o.len, "j", 1);
+    CHECK_EQ(cj_cojp_config_decode(im.payload, im.payload_len, &c, NULL),
+             CJ_OK);
+    CHECK(c.short_id != NULL);
+    /* the node's answer completes the exchange */
+    {
+        size_t rn = node_answer(1, resp, sizeof resp, CJ_COAP_CHANGED);
+        cj_addr_t from = out.to;
+        CHECK_EQ(cj_jrc_input(&jrc, 0, &from, resp, rn, &out), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    }
+}
+
+/* Section 8.4.3.3: one key must not be used with authentication tags of
+ * different lengths.  A key set giving one key value to usages of
+ * different MIC lengths (Table 6: 0 is MIC-32, 1 MIC-64, 2 MIC-128) is
+ * refused at init and by a rekey; the same value under usages of one
+ * MIC length (0 and 3, both MIC-32), or different values, are fine. */
+TEST(jrc_key_set_one_key_one_mic_length)
+{
+    cj_jrc_cfg_t c;
+    cj_jrc_key_t k[2];
+    static const uint8_t pairs[][3] = {
+        /* usage a, usage b, accepted */
+        {0, 1, 0}, {0, 2, 0}, {1, 2, 0}, {12, 13, 0}, {6, 11, 0},
+        {0, 3, 1}, {1, 4, 1}, {9, 12, 1}, {2, 14, 1},
+    };
+
+    setup(2, 1, CJ_JRC_ALLOW_NODE);
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        memset(k, 0, sizeof k);
+        k[0].key_id = 1;
+        k[0].key_usage = pairs[i][0];
+        k[1].key_id = 2;
+        k[1].key_usage = pairs[i][1];
+        memset(k[0].key, 0x42, 16);
+        memset(k[1].key, 0x42, 16);
+        c = cfg;
+        memcpy(c.keys, k, sizeof k);
+        c.key_count = 2;
+        CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL),
+                 pairs[i][2] ? CJ_OK : CJ_ERR_INVALID);
+        CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+        CHECK_EQ(cj_jrc_rekey(&jrc, 0, k, 2) > 0, pairs[i][2] != 0);
+        /* another value for the second key: always accepted */
+        k[1].key[15] ^= 1;
+        c.keys[1].key[15] ^= 1;
+        CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_OK);
+        CHECK(cj_jrc_rekey(&jrc, 0, k, 2) > 0);
+    }
 }

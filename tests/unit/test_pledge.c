@@ -406,6 +406,18 @@ TEST(pledge_join_request_layout)
     CHECK_HEX(in.payload, in.payload_len, "a10542cafe");
 }
 
+/* The defaults are the recommended values of RFC 9031 Table 1 (CoAP
+ * settings during the join) and Table 8 (CoJP settings); the timing
+ * tests here derive their expectations from these constants. */
+TEST(pledge_defaults_tables_1_and_8)
+{
+    CHECK_EQ(CJ_COJP_ACK_TIMEOUT_MS, 10000);       /* ACK_TIMEOUT 10 s */
+    CHECK_EQ(CJ_COJP_ACK_RANDOM_FACTOR_PCT, 150);  /* 1.5 */
+    CHECK_EQ(CJ_COJP_MAX_RETRANSMIT, 4);
+    CHECK_EQ(CJ_COJP_MAX_JOIN_ATTEMPTS, 4);
+    CHECK_EQ(CJ_COJP_REKEYING_GUARD_TIME, 12);     /* seconds */
+}
+
 TEST(pledge_retransmissions)
 {
     static world_t w;
@@ -484,6 +496,51 @@ TEST(pledge_attempts_rotate_then_fail)
     /* start again: a fresh attempt count */
     CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
     poll_send(&w, NULL);
+}
+
+/* Section 7.3: requests protected under one PSK never share a sequence
+ * number, also when the attempts go to different JPs, networks and hence
+ * possibly different JRCs.  Every attempt, and a restart of joining
+ * after FAILED, carries a Partial IV above all the earlier ones, and the
+ * retransmissions of one attempt repeat their own. */
+TEST(pledge_piv_grows_across_attempts_and_networks)
+{
+    static world_t w;
+    uint8_t req[BUF];
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    uint64_t prev = 0, piv;
+    bool first = true;
+
+    world_init(&w, 3);
+    for (unsigned round = 0; round < 2; round++) {
+        CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+        for (unsigned a = 0; a < CJ_COJP_MAX_JOIN_ATTEMPTS; a++) {
+            size_t n = poll_send(&w, req);
+            CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
+            CHECK(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o));
+            CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+            CHECK(ov.piv_len > 0);
+            piv = cj_oscore_piv_value(ov.piv, ov.piv_len);
+            if (!first)
+                CHECK(piv > prev);
+            first = false;
+            prev = piv;
+            for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
+                uint8_t again[BUF];
+                size_t r;
+                w.now = cj_pledge_next_timer(&w.p);
+                r = poll_send(&w, again);
+                CHECK_MEM(again, r, req, n);
+            }
+            w.now = cj_pledge_next_timer(&w.p);
+            CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+            CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+        }
+        CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_FAILED);
+    }
 }
 
 TEST(pledge_joined_appendix_a)
