@@ -1404,6 +1404,9 @@ static int jrc_serve(int argc, char **argv)
         goto out_close;
     }
     cj_net_set_rcvbuf(r->fd, 8 << 20);
+    /* RFC 9031 section 6.1.2: Join Responses to the JP are AF42; the
+     * JRC's other datagrams (parameter updates) travel the same way */
+    cj_net_set_dscp(r->fd, CJ_DSCP_AF42);
     if (cj_loop_init(&r->loop) != 0) {
         rc = cj_fail(1, cmd, "cannot set up the event loop: %s", strerror(errno));
         goto out_close;

@@ -217,7 +217,8 @@ static void on_readable(void *arg, int fd, uint64_t now)
             continue;
         }
         if (cj_proxy_input_pledge(&r->jp, now, &from, buf, (size_t)len, &out) == 1) {
-            cj_send_out(r->jfd, &out);
+            /* RFC 9031 section 6.1.1: forwarded join traffic is AF43 */
+            cj_send_out_dscp(r->jfd, &out, CJ_DSCP_AF43);
             cj_hlog_begin("debug", "forwarded");
             cj_hlog_addr("pledge_addr", &from);
             cj_hlog_uint("bytes", out.len);

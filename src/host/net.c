@@ -213,6 +213,38 @@ int cj_net_local(int fd, struct sockaddr_storage *ss, socklen_t *len)
     return getsockname(fd, (struct sockaddr *)ss, len);
 }
 
+int cj_net_set_dscp(int fd, int dscp)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int tc = dscp << 2; /* the low two bits are ECN's */
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        return setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tc, sizeof tc);
+    return setsockopt(fd, IPPROTO_IP, IP_TOS, &tc, sizeof tc);
+}
+
+ssize_t cj_net_send_dscp(int fd, const uint8_t *buf, size_t len,
+                         const struct sockaddr_storage *ss, socklen_t sl, int dscp)
+{
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr m = {.msg_name = (void *)ss, .msg_namelen = sl, .msg_iov = &iov,
+                       .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    int tc = dscp << 2;
+    memset(&ctl, 0, sizeof ctl);
+    c->cmsg_level = ss->ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    c->cmsg_type = ss->ss_family == AF_INET6 ? IPV6_TCLASS : IP_TOS;
+    c->cmsg_len = CMSG_LEN(sizeof tc);
+    memcpy(CMSG_DATA(c), &tc, sizeof tc);
+    return sendmsg(fd, &m, 0);
+}
+
 void cj_net_set_rcvbuf(int fd, int bytes)
 {
 #ifdef SO_RCVBUFFORCE

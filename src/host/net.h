@@ -39,6 +39,19 @@ int cj_net_udp_bind(const struct sockaddr_storage *ss, socklen_t len);
  * when running as root), so bursts from many peers are not dropped. */
 void cj_net_set_rcvbuf(int fd, int bytes);
 
+/* Diffserv code points of RFC 9031 section 6.1 (RFC 2597 section 6). */
+#define CJ_DSCP_AF42 36 /* Join Responses, JRC to JP */
+#define CJ_DSCP_AF43 38 /* join traffic forwarded by a JP to the JRC */
+
+/* Mark everything fd sends with dscp (IPv6 traffic class or IPv4 TOS of
+ * the socket's family).  0, or -1 with errno set. */
+int cj_net_set_dscp(int fd, int dscp);
+
+/* Send len bytes of buf to ss as one datagram marked with dscp (ancillary
+ * data: this datagram only).  As sendto. */
+ssize_t cj_net_send_dscp(int fd, const uint8_t *buf, size_t len,
+                         const struct sockaddr_storage *ss, socklen_t sl, int dscp);
+
 /* Local address a socket is bound to. */
 int cj_net_local(int fd, struct sockaddr_storage *ss, socklen_t *len);
 

@@ -439,6 +439,20 @@ bool cj_answer_ping(int fd, const uint8_t *buf, size_t len, const cj_addr_t *fro
     return true;
 }
 
+int cj_send_out_dscp(int fd, const cj_out_t *out, int dscp)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (!out->len)
+        return 0;
+    if (cj_net_from_addr(&out->to, &ss, &len) != 0)
+        return -1;
+    if (cj_net_send_dscp(fd, out->buf, out->len, &ss, len, dscp) < 0 && errno != EAGAIN &&
+        errno != EWOULDBLOCK)
+        return -1;
+    return 0;
+}
+
 int cj_send_out(int fd, const cj_out_t *out)
 {
     struct sockaddr_storage ss;

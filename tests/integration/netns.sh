@@ -228,6 +228,10 @@ if [ $capture -eq 1 ]; then
     check "the JRC capture has no link-local UDP address and no pledge-link address bytes" test $rc -eq 0
     check "the JRC's UDP traffic is between the two ULAs only" json "$T/ll.json" \
         "d['udp'] > 0 and set(d['pairs']) <= {'$JP_ULA>$JRC_ULA', '$JRC_ULA>$JP_ULA'}"
+    # RFC 9031 section 6.1: forwarded join traffic AF43 (38), the JRC's
+    # answers AF42 (36); the JP's own exchanges as a node are unmarked
+    check "DSCP: the JRC sends AF42 only, the JP's forwarded requests are AF43" json "$T/ll.json" \
+        "d['dscp']['[$JRC_ULA]:5683'] == [36] and any(k.startswith('[$JP_ULA]:') and 38 in v for k, v in d['dscp'].items()) and all(set(v) <= {0, 38} for k, v in d['dscp'].items() if k.startswith('[$JP_ULA]:'))"
 fi
 
 summary

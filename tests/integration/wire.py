@@ -252,8 +252,9 @@ def cmd_nonces(pcap, jrc_port, ports_path=None):
 def cmd_linklocal(pcap, *hexaddrs):
     banned = [bytes.fromhex(h) for h in hexaddrs]
     st = {"packets": 0, "ipv6": 0, "udp": 0, "link_local": 0, "banned_bytes": 0,
-          "pairs": []}
+          "pairs": [], "dscp": {}}
     pairs = set()
+    dscp = {}
     for lt, frame in pcap_frames(pcap):
         st["packets"] += 1
         et, p = ip_packet(lt, frame)
@@ -265,11 +266,18 @@ def cmd_linklocal(pcap, *hexaddrs):
                     if a[0] == 0xFE and a[1] & 0xC0 == 0x80:
                         st["link_local"] += 1
                 st["udp"] += 1
-                pairs.add((socket.inet_ntop(socket.AF_INET6, src),
-                           socket.inet_ntop(socket.AF_INET6, dst)))
+                pair = (socket.inet_ntop(socket.AF_INET6, src),
+                        socket.inet_ntop(socket.AF_INET6, dst))
+                pairs.add(pair)
+                # Diffserv code point (the traffic class without its ECN
+                # bits) per sender: "[address]:port"
+                tc = ((p[0] & 0x0F) << 4) | (p[1] >> 4)
+                sport = struct.unpack(">H", p[40:42])[0] if len(p) >= 42 else 0
+                dscp.setdefault("[%s]:%d" % (pair[0], sport), set()).add(tc >> 2)
         if any(b in frame for b in banned):
             st["banned_bytes"] += 1
     st["pairs"] = sorted("%s>%s" % x for x in pairs)
+    st["dscp"] = {k: sorted(v) for k, v in sorted(dscp.items())}
     print(json.dumps(st))
     return 0 if st["udp"] and not st["link_local"] and not st["banned_bytes"] else 1
 
