@@ -568,9 +568,29 @@ static bool blacklisted(const cj_jrc_t *j, const uint8_t *id, size_t len)
 /* ---- objects ------------------------------------------------------------ */
 
 /* Configuration (section 8.4.2).  short_id < 0: absent. */
+/* Optional parameters a pledge said it cannot act upon at all (an
+ * Unsupported_Parameter with null addinfo, RFC 9031 section 8.4.5): the
+ * JRC does not configure them again. */
+enum { OMIT_JRC_ADDRESS = 1, OMIT_BLACKLIST = 2, OMIT_JOIN_RATE = 4 };
+
+static unsigned omitted(const cj_cojp_join_request_t *jr)
+{
+    unsigned m = 0;
+    for (size_t i = 0; jr->has_unsupported && i < jr->unsupported.count; i++) {
+        const cj_cojp_param_t *u = &jr->unsupported.params[i];
+        if (u->addinfo_len != 0)
+            continue; /* a value it cannot use, not the parameter */
+        m |= u->label == CJ_COJP_LABEL_JRC_ADDRESS ? OMIT_JRC_ADDRESS
+           : u->label == CJ_COJP_LABEL_BLACKLIST   ? OMIT_BLACKLIST
+           : u->label == CJ_COJP_LABEL_JOIN_RATE   ? OMIT_JOIN_RATE
+                                                   : 0u;
+    }
+    return m;
+}
+
 static int build_config(const cj_jrc_t *j, uint8_t *buf, size_t cap,
                         bool keys, long short_id, bool has_lease,
-                        uint64_t lease, bool full)
+                        uint64_t lease, bool full, unsigned omit)
 {
     cj_cojp_config_t c;
     uint8_t sid[CJ_COJP_SHORT_ID_LEN];
@@ -592,13 +612,14 @@ static int build_config(const cj_jrc_t *j, uint8_t *buf, size_t cap,
         c.lease_time = lease;
     }
     if (full) {
-        c.jrc_address = j->cfg.jrc_address;
-        if (j->cfg.join_rate != UINT32_MAX) {
+        if (!(omit & OMIT_JRC_ADDRESS))
+            c.jrc_address = j->cfg.jrc_address;
+        if (j->cfg.join_rate != UINT32_MAX && !(omit & OMIT_JOIN_RATE)) {
             c.has_join_rate = true;
             c.join_rate = j->cfg.join_rate;
         }
     }
-    if (keys && j->bl_count > 0) {
+    if (keys && j->bl_count > 0 && !(omit & OMIT_BLACKLIST)) {
         c.has_blacklist = true;
         c.blacklist_count = j->bl_count;
         for (size_t i = 0; i < j->bl_count; i++) {
@@ -951,8 +972,10 @@ static int process_join(cj_jrc_t *j, uint64_t now, cj_jrc_slot_t *s,
     s->rec.joined = true;
     s->rec.role = jr.role;
     s->rec.short_id = short_id;
+    /* A pledge that cannot act on the key set or the short identifier
+     * cannot take part in the network: those are sent regardless. */
     n = build_config(j, obj, sizeof obj, true, short_id,
-                     j->cfg.lease_hours != 0, j->cfg.lease_hours, true);
+                     j->cfg.lease_hours != 0, j->cfg.lease_hours, true, omitted(&jr));
     if (n < 0 || !respond(j, s, &s->osc, saved, bind, rq, CJ_COAP_CHANGED,
                           obj, (size_t)n, out)) {
         s->osc.replay = *saved;
@@ -1333,12 +1356,12 @@ static int dispatch(cj_jrc_t *j, uint64_t now, const cj_jrc_pledge_t *rec,
     if (j->camp_phase == PH_TARGET && j->camp_kind == CAMP_EVICT)
         /* Section 8.4.4: lease_time 0 ends the lease at once. */
         n = build_config(j, obj, sizeof obj, false, j->camp_target_short,
-                         true, 0, false);
+                         true, 0, false, 0);
     else if (j->camp_phase == PH_TARGET)
         n = build_config(j, obj, sizeof obj, false, j->camp_target_short,
-                         j->cfg.lease_hours != 0, j->cfg.lease_hours, false);
+                         j->cfg.lease_hours != 0, j->cfg.lease_hours, false, 0);
     else
-        n = build_config(j, obj, sizeof obj, true, -1, false, 0, false);
+        n = build_config(j, obj, sizeof obj, true, -1, false, 0, false, 0);
     if (n < 0 || cj_crypto_random(u->token, sizeof u->token) != CJ_OK) {
         upd_free(u);
         return CJ_ERR_STORAGE;

@@ -285,6 +285,58 @@ TEST(jrc_admission_appendix_a)
     }
 }
 
+/* RFC 9031 section 8.4.5: an Unsupported_Parameter with null addinfo
+ * says the pledge cannot act on that parameter whatever its value, so
+ * the JRC does not configure it again (JRC address, blacklist, join
+ * rate); one naming a value it cannot use changes nothing, and the key
+ * set and the short identifier are always sent. */
+TEST(jrc_omits_what_the_pledge_cannot_act_on)
+{
+    static const uint8_t addr[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const uint8_t bad[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    /* {5: h'cafe', 8: [0, 4, null, 0, 6, null, 1, 7, null, 0, 2, null]} */
+    static const uint8_t jr_none[] = {0xa2, 0x05, 0x42, 0xca, 0xfe, 0x08, 0x8c, 0x00, 0x04,
+                                      0xf6, 0x00, 0x06, 0xf6, 0x01, 0x07, 0xf6, 0x00, 0x02,
+                                      0xf6};
+    /* {5: h'cafe', 8: [0, 7, 7]}: join rate 7 cannot be used */
+    static const uint8_t jr_value[] = {0xa2, 0x05, 0x42, 0xca, 0xfe, 0x08,
+                                       0x83, 0x00, 0x07, 0x07};
+    const uint8_t *bl[1] = {bad};
+    size_t bll[1] = {8};
+    uint8_t msg[256], pay[256];
+    cj_cojp_config_t c;
+    size_t n, pn;
+
+    setup(4, 3, CJ_JRC_ALLOW_NODE);
+    cfg.jrc_address = addr;
+    cfg.join_rate = 7;
+    cfg.blacklist = bl;
+    cfg.blacklist_lens = bll;
+    cfg.blacklist_count = 1;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+
+    n = join_request(&pl[0], jr_none, sizeof jr_none, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1000), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[0], pay, &pn), CJ_COAP_CHANGED);
+    CHECK_EQ(cj_cojp_config_decode(pay, pn, &c, NULL), CJ_OK);
+    CHECK(c.jrc_address == NULL);
+    CHECK(!c.has_join_rate);
+    CHECK(!c.has_blacklist);
+    CHECK_EQ(c.key_count, 1);
+    CHECK(c.short_id != NULL);
+
+    n = join_request(&pl[1], jr_value, sizeof jr_value, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 2000), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(pledge_open(&pl[1], pay, &pn), CJ_COAP_CHANGED);
+    CHECK_EQ(cj_cojp_config_decode(pay, pn, &c, NULL), CJ_OK);
+    CHECK(c.jrc_address != NULL);
+    CHECK(c.has_join_rate);
+    CHECK_EQ(c.join_rate, 7);
+    CHECK(c.has_blacklist);
+}
+
 TEST(jrc_unique_short_ids_1000)
 {
     static bool seen[65536];
