@@ -37,7 +37,8 @@ static void usage(FILE *f)
             "                   'cojp jrc derive' prints it (RFC 9031 Appendix B)\n"
             "  --state FILE     keep the OSCORE sequence number and replay window\n"
             "                   in FILE so a restart never reuses a nonce\n"
-            "  --network-id HEX network identifier to ask for (default: none)\n"
+            "  --network-id HEX network identifier to ask for (default: none;\n"
+            "                   required with --role 6lbr)\n"
             "  --serve ADDR     join from ADDR and stay up as a joined node that\n"
             "                   answers parameter updates on it; new key sets are\n"
             "                   put in use as soon as they are installed\n"
@@ -167,6 +168,10 @@ int cj_cmd_pledge(int argc, char **argv)
         return rc;
     if (!na.id_len || !proxy)
         return cj_fail(2, CMD, "--id, --psk (or --okm) and --proxy are required");
+    /* RFC 9031 section 3: a 6LBR pledge is provisioned with the network
+     * identifier (it hears no Enhanced Beacon to learn it from) */
+    if (role == CJ_COJP_ROLE_6LBR && na.netid_len <= 0)
+        return cj_fail(2, CMD, "--role 6lbr needs --network-id (RFC 9031 section 3)");
     if ((rc = cj_node_secret(&na, CMD, &okm)) != 0)
         return rc;
     if ((rc = cj_addr_arg(CMD, proxy, &jp_ss, &jp_sl)) != 0)

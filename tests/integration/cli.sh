@@ -262,6 +262,7 @@ usage_case "jrc derive with --psk and --db" jrc derive --pledge 01 --psk "$PSK" 
 usage_case "pledge bad hex id" pledge --id xyz --psk "$PSK" --proxy "[::1]:5683"
 usage_case "pledge short PSK" pledge --id 01 --psk 00112233 --proxy "[::1]:5683"
 usage_case "pledge bad proxy address" pledge --id 01 --psk "$PSK" --proxy "[fe80::1%nosuchif0]:5683"
+usage_case "pledge --role 6lbr without --network-id" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --role 6lbr
 usage_case "pledge bad network id" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --network-id 0
 usage_case "pledge bad timeout" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --timeout 0
 usage_case "pledge unknown option" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --turbo
@@ -342,12 +343,12 @@ check "the K2 given as @FILE is not in the daemon's command line" \
     sh -c "tr '\\0' ' ' </proc/$net_pid/cmdline | grep -q 'k2.hex' && ! grep -q '$K2' /proc/$net_pid/cmdline"
 check "--log text: the start is one plain line, not JSON" \
     sh -c "grep -q 'network_created' '$T/jrcnet.log' && ! grep -q '^{' '$T/jrcnet.log'"
-timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "@$T/psk.hex" --proxy "[::1]:$net_port" --role 6lbr \
+timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "@$T/psk.hex" --proxy "[::1]:$net_port" --role 6lbr --network-id beef \
     --state "$T/lbr.state" --json --timeout 20 >"$T/lbr.json" 2>"$T/lbr.err"
 check "a 6LBR pledge joins (PSK from a file on both sides)" test $? -eq 0
 check "its Configuration has K1 id 7, K2 id 8 with the given K2, the JRC address and join rate" \
     json "$T/lbr.json" "sorted(k['key_id'] for k in d['keys'])==[7,8] and [k['key'] for k in d['keys'] if k['key_id']==8]==['$K2'] and d['jrc_address']=='fd000000000000000000000000000001' and d['join_rate']==250"
-timeout 30 "$COJP" pledge --id 0b00000000000002 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr \
+timeout 30 "$COJP" pledge --id 0b00000000000002 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr --network-id beef \
     --state "$T/node6.state" --timeout 5 >/dev/null 2>"$T/node6.err"
 check "a pledge provisioned as a node asking for 6LBR does not join (exit 1)" test $? -eq 1
 check "the JRC logs the refused join of that pledge" \
@@ -366,7 +367,7 @@ fi
 net_pid=$daemon_pid
 check "key options on an existing registry are ignored with a warning" \
     grep -q '"event":"key_options_ignored"' "$T/jrcnet2.log"
-timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr \
+timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr --network-id beef \
     --state "$T/lbr.state" --json --timeout 20 >"$T/lbr2.json" 2>/dev/null
 check "the rejoined 6LBR still gets the key set of the registry" \
     json "$T/lbr2.json" "[k['key'] for k in d['keys'] if k['key_id']==8]==['$K2']"
