@@ -3108,3 +3108,45 @@ TEST(jrc_key_set_one_key_one_mic_length)
         CHECK(cj_jrc_rekey(&jrc, 0, k, 2) > 0);
     }
 }
+
+/* The OSCORE option of the JRC's answers (RFC 8613 sections 5 and 8.3,
+ * docs/architecture.md): a Join Response and a diagnostic 4.00 each
+ * carry a Partial IV of their own, the JRC's next sender sequence
+ * number, and neither 'kid' nor 'kid context', which responses SHOULD NOT
+ * carry outside Appendix B.2 (the recovery 4.01 is that exception, see
+ * jrc_recovery_end_to_end).  The sequence number is the context's, so
+ * it counts per pledge. */
+TEST(jrc_answers_own_piv_without_kid_context)
+{
+    static const uint8_t jr_beef[5] = {0xa1, 0x05, 0x42, 0xbe, 0xef};
+    uint8_t msg[256];
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    uint64_t last = 0;
+    size_t n;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    for (int i = 0; i < 3; i++) {
+        /* pledge 0 refused (wrong network), then pledges 0 and 1 admitted */
+        pledge_t *p = &pl[i == 2];
+        n = i == 0 ? join_request(p, jr_beef, sizeof jr_beef, msg, sizeof msg)
+                   : join_request(p, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, (uint64_t)(10 + i)), 1);
+        CHECK_EQ(pledge_open(p, NULL, NULL),
+                 i == 0 ? CJ_COAP_BAD_REQUEST : CJ_COAP_CHANGED);
+        memset(&ov, 0, sizeof ov);
+        CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+        CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o), 1);
+        CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+        CHECK(ov.piv_len > 0);
+        CHECK(!ov.has_kid);
+        CHECK(!ov.has_kid_context);
+        /* each answer to pledge 0 a number of its own, counting up (the
+         * sequence number belongs to the pledge's context) */
+        if (i == 1)
+            CHECK(resp_piv(out.buf, out.len) > last);
+        if (i == 0)
+            last = resp_piv(out.buf, out.len);
+    }
+}
