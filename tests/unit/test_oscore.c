@@ -1663,3 +1663,45 @@ TEST(oscore_observe_notification_inner_empty_piv_orders)
     }
 }
 #endif
+
+/* Options with their own paragraphs in section 4.1.3 that OSCORE carries
+ * as plain Class E: Max-Age (4.1.3.1, the inner one), Block1 and Block2
+ * (4.1.3.4.1, inner block-wise), No-Response (4.1.3.6, which must be
+ * inner), next to Size1 and Size2.  None of them appears outside, and
+ * the receiver gets them back in place. */
+TEST(oscore_special_options_travel_inside)
+{
+    static const uint16_t inner[] = {CJ_COAP_OPT_MAX_AGE, 23, 27, 28, 60,
+                                     258};
+    static const uint8_t tok[1] = {0x7e};
+    cj_oscore_ctx_t cli, srv;
+    cj_coap_builder_t b;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    uint8_t plain[96], prot[160], out[160];
+    int pl, n, ul;
+
+    CHECK_EQ(derive_tv(&cli, TV1, true), CJ_OK);
+    CHECK_EQ(derive_tv(&srv, TV1, false), CJ_OK);
+    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_CON, CJ_COAP_POST,
+                       0x0203, tok, sizeof tok);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "h");
+    for (size_t i = 0; i < sizeof inner / sizeof inner[0]; i++)
+        cj_coap_build_opt_uint(&b, inner[i], (uint32_t)(i + 1));
+    cj_coap_build_payload(&b, (const uint8_t *)"x", 1);
+    pl = cj_coap_build_finish(&b);
+    CHECK(pl > 0);
+    n = cj_oscore_protect_request(&cli, plain, (size_t)(pl > 0 ? pl : 0),
+                                  prot, sizeof prot, NULL);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    CHECK_EQ(cj_coap_parse(&m, prot, (size_t)n), CJ_OK);
+    CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_URI_HOST, &o), 1);
+    for (size_t i = 0; i < sizeof inner / sizeof inner[0]; i++)
+        CHECK_EQ(cj_coap_opt_find(&m, inner[i], &o), 0);
+    ul = cj_oscore_unprotect_request(&srv, prot, (size_t)n, out, sizeof out,
+                                     NULL);
+    CHECK_EQ(ul, pl);
+    CHECK_MEM(out, (size_t)(ul > 0 ? ul : 0), plain, (size_t)pl);
+}
