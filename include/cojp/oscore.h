@@ -21,6 +21,18 @@
  * never reuses a nonce.  A failed reservation fails the protect call with
  * CJ_ERR_STORAGE and nothing is sent.
  *
+ * Observe (section 4.1.3.5, when CJ_OSCORE_OBSERVE is 1): a notification
+ * carrying a Partial IV is checked against the context's replay window
+ * like any other message; what section 7.4.1 asks of a client beyond
+ * that (at most one notification without Partial IV per registration,
+ * the Notification Number, not re-registering at once after a failure)
+ * is the caller's, since the codec keeps no per-registration state.  No
+ * cojp engine observes.
+ *
+ * An OSCORE option found among the decrypted inner options is dropped
+ * and the rest of the message delivered (section 4.1.3.7 would stop);
+ * only a sender holding the keys can produce one.
+ *
  * Errors that callers tell apart: CJ_ERR_AUTH (tag), CJ_ERR_REPLAY,
  * CJ_ERR_UNKNOWN_CONTEXT (kid does not match this context),
  * CJ_ERR_OSCORE_DECODE (option or plaintext malformed), CJ_ERR_STORAGE,

@@ -45,7 +45,9 @@
  * preferred wherever the host has one.
  *
  * Responses are accepted only from cfg.jrc, only as NON messages with a
- * response code (agreement: the JRC answers NON), and are relayed with
+ * response code (agreement: the JRC answers NON; a separate response in
+ * a CON, which RFC 8974 section 3.3 would have a stateless client take,
+ * is dropped unacknowledged), and are relayed with
  * code, options and payload copied byte for byte: as an ACK carrying the
  * pledge's message ID and token when the pledge's request was CON
  * (piggybacked), as a NON with a fresh JP message ID otherwise.
@@ -70,7 +72,10 @@
  * The state object is 22 + T + A bytes: 54 for a 24-byte address and an
  * 8-byte token, within CJ_COAP_MAX_TOKEN (64).  A request whose state
  * would exceed CJ_COAP_MAX_TOKEN (a long pledge token) is dropped as
- * malformed (RFC 8974 section 4.4).
+ * malformed (RFC 8974 section 4.4).  RFC 8974 section 2.2.2 would have a
+ * server answer such a request with 4.00; the JP stays silent instead,
+ * as it does towards any pledge traffic it does not forward (pledges of
+ * this library use 4-byte tokens).
  *
  * Consumed-token window: bit (c mod CJ_PROXY_REPLAY_BITS) of the bitmap
  * belongs to token counter c.  Issuing counter c clears its bit; a

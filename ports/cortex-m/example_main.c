@@ -430,7 +430,9 @@ static void net_send(const cj_addr_t *to, const uint8_t *buf, size_t len)
 /* Next Enhanced Beacon heard with a 6TiSCH Join Info IE (RFC 9032, e.g.
  * through cj_wpan_eb_decode): the JP's interface ID (from the IE, or from
  * the beacon's source EUI-64 with the U/L bit inverted, RFC 4944 section
- * 6) and the network ID it announces. */
+ * 6) and the network ID it announces.  Beacons announcing proxy priority
+ * 0x7f are never returned (RFC 9032 section 2: never a Join Proxy), and
+ * the rank priority plays no part. */
 static bool mac_next_beacon(uint8_t jp_iid[8], uint8_t *netid,
                             size_t *netid_len)
 {

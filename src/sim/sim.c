@@ -1028,13 +1028,22 @@ static void add_candidate(sim_t *s, uint32_t i, int32_t jp, const cj_wpan_join_i
     sim_mote_t *m = &s->m[i];
     sim_nb_t *nb = find_nb(s, i, (uint32_t)jp);
     sim_cand_t c = {jp, ji->proxy_prio, ji->pan_prio, nb ? nb->pdr : 0.0f};
-    if (ji->proxy_prio == 0x7f)
-        return; /* never a JP */
     for (unsigned k = 0; k < m->ncand; k++)
         if (m->cand[k].idx == jp) {
+            if (ji->proxy_prio == 0x7f) {
+                /* no longer willing: forgotten, the order of the rest
+                 * kept */
+                memmove(&m->cand[k], &m->cand[k + 1],
+                        (m->ncand - k - 1) * sizeof m->cand[0]);
+                m->ncand--;
+                return;
+            }
             m->cand[k] = c;
             goto sort;
         }
+    /* RFC 9032 section 2: 0x7f is never a JP, whatever it said before */
+    if (ji->proxy_prio == 0x7f)
+        return;
     if (m->ncand < SIM_MAX_CAND)
         m->cand[m->ncand++] = c;
     else if (cand_cmp(&c, &m->cand[SIM_MAX_CAND - 1]) < 0)

@@ -1920,9 +1920,16 @@ TEST(jrc_update_unverified_response_keeps_waiting)
     CHECK_EQ(jrc.stats.updates_sent, 2);
     /* the node's answer to it (the same bytes: same MID) is taken */
     n = node_answer(1, resp, sizeof resp, CJ_COAP_CHANGED);
+    memcpy(bad, resp, n);
     CHECK_EQ(cj_jrc_input(&jrc, now + 5, &from, resp, n, &out), 1);
     CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
     CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[1].id, 8, (uint32_t)camp), 1);
+    /* RFC 8613 section 7.4: one response per request.  The node's answer
+     * reuses the request nonce and carries no Partial IV, so only the
+     * ended exchange stops a copy of it from counting again. */
+    CHECK_EQ(cj_jrc_input(&jrc, now + 6, &from, bad, n, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
 }
 
 /* A separate response (RFC 7252 section 5.2.2) is matched by its token.
@@ -3107,4 +3114,80 @@ TEST(jrc_key_set_one_key_one_mic_length)
         CHECK_EQ(cj_jrc_init(&jrc, &c, &ms.store, NULL), CJ_OK);
         CHECK(cj_jrc_rekey(&jrc, 0, k, 2) > 0);
     }
+}
+
+/* The OSCORE option of the JRC's answers (RFC 8613 sections 5 and 8.3,
+ * docs/architecture.md): a Join Response and a diagnostic 4.00 each
+ * carry a Partial IV of their own, the JRC's next sender sequence
+ * number, and neither 'kid' nor 'kid context', which responses SHOULD NOT
+ * carry outside Appendix B.2 (the recovery 4.01 is that exception, see
+ * jrc_recovery_end_to_end).  The sequence number is the context's, so
+ * it counts per pledge. */
+TEST(jrc_answers_own_piv_without_kid_context)
+{
+    static const uint8_t jr_beef[5] = {0xa1, 0x05, 0x42, 0xbe, 0xef};
+    uint8_t msg[256];
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    uint64_t last = 0;
+    size_t n;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    for (int i = 0; i < 3; i++) {
+        /* pledge 0 refused (wrong network), then pledges 0 and 1 admitted */
+        pledge_t *p = &pl[i == 2];
+        n = i == 0 ? join_request(p, jr_beef, sizeof jr_beef, msg, sizeof msg)
+                   : join_request(p, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, (uint64_t)(10 + i)), 1);
+        CHECK_EQ(pledge_open(p, NULL, NULL),
+                 i == 0 ? CJ_COAP_BAD_REQUEST : CJ_COAP_CHANGED);
+        memset(&ov, 0, sizeof ov);
+        CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+        CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o), 1);
+        CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+        CHECK(ov.piv_len > 0);
+        CHECK(!ov.has_kid);
+        CHECK(!ov.has_kid_context);
+        /* each answer to pledge 0 a number of its own, counting up (the
+         * sequence number belongs to the pledge's context) */
+        if (i == 1)
+            CHECK(resp_piv(out.buf, out.len) > last);
+        if (i == 0)
+            last = resp_piv(out.buf, out.len);
+    }
+}
+
+/* RFC 8613 Appendix B.2 step 2: R2 is never used twice, since response
+ * #1 protected under R2 || ID1 starts from Partial IV 0 every time.  A
+ * JRC in recovery mode answers every new request #1 (three from one
+ * pledge, one each from two others) with an R2 of its own. */
+TEST(jrc_recovery_r2_never_repeats)
+{
+    uint8_t msg[256], seen[5][CJ_JRC_NONCE_LEN];
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    size_t n;
+
+    setup(4, 3, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    for (int i = 0; i < 5; i++) {
+        pledge_t *p = &pl[i < 3 ? 0 : i - 2];
+        n = join_request(p, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, (uint64_t)(1 + i)), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+        memset(&ov, 0, sizeof ov);
+        CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+        CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o), 1);
+        CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+        CHECK_EQ(ov.kid_context_len, CJ_JRC_NONCE_LEN);
+        if (ov.kid_context_len != CJ_JRC_NONCE_LEN)
+            return;
+        memcpy(seen[i], ov.kid_context, CJ_JRC_NONCE_LEN);
+        for (int k = 0; k < i; k++)
+            CHECK(memcmp(seen[k], seen[i], CJ_JRC_NONCE_LEN) != 0);
+    }
+    CHECK_EQ(jrc.stats.recoveries, 5);
 }

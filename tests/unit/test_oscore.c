@@ -1595,3 +1595,113 @@ TEST(oscore_derive_rejects_missing_inputs)
     /* a context to rederive is required */
     CHECK_EQ(cj_oscore_ctx_rederive(NULL, &p), CJ_ERR_INVALID);
 }
+
+#if CJ_OSCORE_OBSERVE
+/* Section 4.1.3.5.2: the inner Observe of a notification is empty,
+ * whatever value the server's application gave it (that value travels
+ * only as the outer Observe, for proxies), and the client takes the
+ * order of notifications from the authenticated Partial IV, handing the
+ * application its three low bytes, never the outer value, which anyone
+ * on the path may change. */
+TEST(oscore_observe_notification_inner_empty_piv_orders)
+{
+    static const char *const notes[2] = {
+        "54455d1f00003974 6105 ff 2a",     /* Observe 5 */
+        "54455d1f00003974 63123456 ff 2a", /* Observe 0x123456 */
+    };
+    static const char *const handed[2] = {"010203", "010204"};
+    cj_oscore_ctx_t cli, srv;
+    cj_oscore_req_t creq, sreq;
+    uint8_t plain[64], prot[96], out[96];
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    size_t pl, sealed = 0;
+    int n, ul;
+
+    CHECK_EQ(derive_tv(&cli, TV1, true), CJ_OK);
+    CHECK_EQ(derive_tv(&srv, TV1, false), CJ_OK);
+    pl = cj_hex("44015d1f00003974 60 53747631", plain, sizeof plain);
+    n = cj_oscore_protect_request(&cli, plain, pl, prot, sizeof prot, &creq);
+    CHECK(n > 0);
+    CHECK_EQ(cj_oscore_unprotect_request(&srv, prot, (size_t)(n > 0 ? n : 0),
+                                         out, sizeof out, &sreq),
+             (int)pl);
+    srv.ssn = 0x010203;
+    for (int i = 0; i < 2; i++) {
+        memset(&o, 0, sizeof o);
+        pl = cj_hex(notes[i], plain, sizeof plain);
+        n = cj_oscore_protect_response(&srv, &sreq, true, plain, pl, prot,
+                                       sizeof prot);
+        CHECK(n > 0);
+        if (n <= 0)
+            return;
+        CHECK_EQ(cj_coap_parse(&m, prot, (size_t)n), CJ_OK);
+        CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_OBSERVE, &o), 1);
+        if (o.val == NULL || o.len == 0)
+            return;
+        /* the outer value is the application's, for proxies */
+        CHECK_HEX(o.val, o.len, i == 0 ? "05" : "123456");
+        /* an empty inner Observe: the same sealed length for a 1-byte
+         * and a 3-byte value */
+        if (i == 0)
+            sealed = m.payload_len;
+        else
+            CHECK_EQ(m.payload_len, sealed);
+        /* a proxy rewrites the outer value: the notification still
+         * verifies, and the value handed over comes from the Partial IV */
+        prot[o.val - prot] ^= 0x40;
+        ul = cj_oscore_unprotect_response(&cli, &creq, prot, (size_t)n, out,
+                                          sizeof out);
+        CHECK(ul > 0);
+        if (ul <= 0)
+            return;
+        CHECK_EQ(cj_coap_parse(&m, out, (size_t)ul), CJ_OK);
+        memset(&o, 0, sizeof o);
+        CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_OBSERVE, &o), 1);
+        CHECK_HEX(o.val, o.len, handed[i]);
+        CHECK_HEX(m.payload, m.payload_len, "2a");
+    }
+}
+#endif
+
+/* Options with their own paragraphs in section 4.1.3 that OSCORE carries
+ * as plain Class E: Max-Age (4.1.3.1, the inner one), Block1 and Block2
+ * (4.1.3.4.1, inner block-wise), No-Response (4.1.3.6, which must be
+ * inner), next to Size1 and Size2.  None of them appears outside, and
+ * the receiver gets them back in place. */
+TEST(oscore_special_options_travel_inside)
+{
+    static const uint16_t inner[] = {CJ_COAP_OPT_MAX_AGE, 23, 27, 28, 60,
+                                     258};
+    static const uint8_t tok[1] = {0x7e};
+    cj_oscore_ctx_t cli, srv;
+    cj_coap_builder_t b;
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    uint8_t plain[96], prot[160], out[160];
+    int pl, n, ul;
+
+    CHECK_EQ(derive_tv(&cli, TV1, true), CJ_OK);
+    CHECK_EQ(derive_tv(&srv, TV1, false), CJ_OK);
+    cj_coap_build_init(&b, plain, sizeof plain, CJ_COAP_CON, CJ_COAP_POST,
+                       0x0203, tok, sizeof tok);
+    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "h");
+    for (size_t i = 0; i < sizeof inner / sizeof inner[0]; i++)
+        cj_coap_build_opt_uint(&b, inner[i], (uint32_t)(i + 1));
+    cj_coap_build_payload(&b, (const uint8_t *)"x", 1);
+    pl = cj_coap_build_finish(&b);
+    CHECK(pl > 0);
+    n = cj_oscore_protect_request(&cli, plain, (size_t)(pl > 0 ? pl : 0),
+                                  prot, sizeof prot, NULL);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    CHECK_EQ(cj_coap_parse(&m, prot, (size_t)n), CJ_OK);
+    CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_URI_HOST, &o), 1);
+    for (size_t i = 0; i < sizeof inner / sizeof inner[0]; i++)
+        CHECK_EQ(cj_coap_opt_find(&m, inner[i], &o), 0);
+    ul = cj_oscore_unprotect_request(&srv, prot, (size_t)n, out, sizeof out,
+                                     NULL);
+    CHECK_EQ(ul, pl);
+    CHECK_MEM(out, (size_t)(ul > 0 ? ul : 0), plain, (size_t)pl);
+}

@@ -458,6 +458,121 @@ TEST(sim_security_k1_eb_verified_and_flipped_mic_refused)
     sim_del(s);
 }
 
+/* ---- RFC 9032: what a pledge makes of Join Info IEs ------------------- */
+
+/* *tx = the EB orig (sent by the root in this slot) as mote `as` would
+ * send it with the given Join Info priorities: source address, the IE's
+ * first word and its PAN priority rewritten, the FCS put back.  A pledge
+ * reads EBs without verifying the MIC (it has no K1 yet), so the MIC the
+ * rewrite spoils does not matter to it. */
+static void eb_as(const sim_t *s, sim_tx_t *tx, const sim_tx_t *orig,
+                  uint32_t as, uint8_t proxy, uint16_t rank, uint8_t pan)
+{
+    const uint8_t *from = s->m[orig->mote].eui, *to = s->m[as].eui;
+    size_t mpdu = (size_t)orig->len - SIM_FCS_LEN, hits = 0;
+    cj_wpan_frame_t f;
+    cj_wpan_ie_iter_t it;
+    cj_wpan_ie_t ie;
+
+    *tx = *orig;
+    tx->mote = as;
+    tx->nverify = 0;
+    /* the extended source address is on the air low byte first */
+    for (size_t i = 0; i + 8 <= mpdu; i++) {
+        size_t k = 0;
+        while (k < 8 && tx->frame[i + k] == from[7 - k])
+            k++;
+        if (k < 8)
+            continue;
+        for (k = 0; k < 8; k++)
+            tx->frame[i + k] = to[7 - k];
+        hits++;
+    }
+    CHECK_EQ(hits, 1);
+    CHECK_EQ(cj_wpan_frame_decode(tx->frame, mpdu, 0, &f), CJ_OK);
+    cj_wpan_ie_iter_init(&it, f.pie, f.pie_len);
+    while (cj_wpan_pie_next(&it, &ie) > 0) {
+        if (ie.id != CJ_WPAN_PIE_IETF || ie.len < 5 ||
+            ie.content[0] != CJ_WPAN_IETF_JOIN_INFO)
+            continue;
+        /* Figure 1: R P res(3) proxy(7) rank(12), then PAN priority */
+        uint8_t *c = tx->frame + (ie.content - tx->frame);
+        c[1] = (uint8_t)((c[1] & 0xf8u) | (proxy >> 4));
+        c[2] = (uint8_t)((proxy & 0xfu) << 4 | rank >> 8);
+        c[3] = (uint8_t)rank;
+        c[4] = pan;
+        hits++;
+    }
+    CHECK_EQ(hits, 2);
+    CHECK_EQ(cj_wpan_fcs_append(tx->frame, mpdu, sizeof tx->frame), tx->len);
+}
+
+/* RFC 9032 section 2 at a pledge (mote 4, scanning): an announcer with
+ * proxy priority 0x7f is never a Join Proxy candidate, and one that
+ * switches to 0x7f is dropped from the candidates; the rank priority is
+ * ignored; among the rest a lower PAN priority comes first (the MAY the
+ * simulator takes), then a lower proxy priority. */
+TEST(sim_pledge_join_proxy_choice_rfc9032)
+{
+    sim_cfg_t c;
+    sim_t *s;
+    sim_tx_t eb, tx;
+    sim_pkt_t *p;
+    sim_mote_t *m;
+    int32_t first[2] = {-1, -1};
+
+    cfg_default(&c, 5, 1);
+    s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    m = &s->m[4];
+    CHECK_EQ(m->state, ST_SCAN);
+    next_slot(s, true);
+    p = put_real(s, 0, 0, PK_EB, -1);
+    eb = s->txs[0];
+
+    /* 0x7f: synchronised on it, but no candidate */
+    eb_as(s, &tx, &eb, 1, 0x7f, 0, 0);
+    sim_rx_frame(s, 4, &tx);
+    CHECK_EQ(m->state, ST_COLLECT);
+    CHECK_EQ(m->ncand, 0);
+
+    /* equal but for the rank priority: the same order either way round */
+    for (int swap = 0; swap < 2; swap++) {
+        m->ncand = 0;
+        eb_as(s, &tx, &eb, 1, 5, swap ? 0xfff : 0, 0);
+        sim_rx_frame(s, 4, &tx);
+        eb_as(s, &tx, &eb, 2, 5, swap ? 0 : 0xfff, 0);
+        sim_rx_frame(s, 4, &tx);
+        CHECK_EQ(m->ncand, 2);
+        first[swap] = m->cand[0].idx;
+    }
+    CHECK_EQ(first[0], first[1]);
+
+    /* PAN priority first, then proxy priority */
+    m->ncand = 0;
+    eb_as(s, &tx, &eb, 1, 9, 0, 0);
+    sim_rx_frame(s, 4, &tx);
+    eb_as(s, &tx, &eb, 2, 3, 0, 0);
+    sim_rx_frame(s, 4, &tx);
+    eb_as(s, &tx, &eb, 3, 0, 0, 1);
+    sim_rx_frame(s, 4, &tx);
+    CHECK_EQ(m->ncand, 3);
+    CHECK_EQ(m->cand[0].idx, 2);
+    CHECK_EQ(m->cand[1].idx, 1);
+    CHECK_EQ(m->cand[2].idx, 3);
+
+    /* mote 2 now announces 0x7f: it is no candidate any more */
+    eb_as(s, &tx, &eb, 2, 0x7f, 0, 0);
+    sim_rx_frame(s, 4, &tx);
+    CHECK_EQ(m->ncand, 2);
+    CHECK_EQ(m->cand[0].idx, 1);
+    CHECK_EQ(m->cand[1].idx, 3);
+    free(p);
+    sim_del(s);
+}
+
 /* ---- lower bound of the join time -------------------------------------- */
 
 TEST(sim_bound_formula)
