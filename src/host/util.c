@@ -443,26 +443,19 @@ int cj_send_out_dscp(int fd, const cj_out_t *out, int dscp)
 {
     struct sockaddr_storage ss;
     socklen_t len;
+    ssize_t n;
     if (!out->len)
         return 0;
     if (cj_net_from_addr(&out->to, &ss, &len) != 0)
         return -1;
-    if (cj_net_send_dscp(fd, out->buf, out->len, &ss, len, dscp) < 0 && errno != EAGAIN &&
-        errno != EWOULDBLOCK)
+    n = dscp < 0 ? sendto(fd, out->buf, out->len, 0, (struct sockaddr *)&ss, len)
+                 : cj_net_send_dscp(fd, out->buf, out->len, &ss, len, dscp);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
         return -1;
     return 0;
 }
 
 int cj_send_out(int fd, const cj_out_t *out)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (!out->len)
-        return 0;
-    if (cj_net_from_addr(&out->to, &ss, &len) != 0)
-        return -1;
-    if (sendto(fd, out->buf, out->len, 0, (struct sockaddr *)&ss, len) < 0 &&
-        errno != EAGAIN && errno != EWOULDBLOCK)
-        return -1;
-    return 0;
+    return cj_send_out_dscp(fd, out, -1);
 }

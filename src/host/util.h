@@ -115,7 +115,8 @@ void cj_hlog_platform(void *ctx, int level, const char *msg);
  * 0, or -1 (address not a host address, or sendto failed other than
  * with EAGAIN). */
 int cj_send_out(int fd, const cj_out_t *out);
-/* The same with the datagram marked with dscp (cj_net_send_dscp). */
+/* The same with the datagram marked with dscp (cj_net_send_dscp); dscp
+ * -1: unmarked, as cj_send_out. */
 int cj_send_out_dscp(int fd, const cj_out_t *out, int dscp);
 
 /* CoAP ping (RFC 7252 section 4.3): when buf is an empty Confirmable
