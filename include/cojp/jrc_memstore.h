@@ -11,8 +11,9 @@
  * lease, so they are unique among live leases.
  *
  * Fault injection: while fail_count is non-zero, every operation whose
- * bit (CJ_MEMSTORE_OP_*) is set in fail_mask fails with CJ_ERR_STORAGE,
- * changes nothing and decrements fail_count.  calls[] counts every
+ * bit (CJ_MEMSTORE_OP_*) is set in fail_mask fails with fail_rc
+ * (CJ_ERR_STORAGE when 0; CJ_ERR_NOTFOUND plays a record that went
+ * away), changes nothing and decrements fail_count.  calls[] counts every
  * operation by kind.  Lookups are linear scans: fine for thousands.
  */
 #ifndef COJP_JRC_MEMSTORE_H
@@ -71,6 +72,7 @@ typedef struct cj_jrc_memstore {
     uint16_t next_short;           /* next candidate short id */
     uint32_t fail_mask;            /* CJ_MEMSTORE_OP_* bits */
     unsigned fail_count;           /* failures left to inject */
+    int fail_rc;                   /* their error (0: CJ_ERR_STORAGE) */
     unsigned long calls[CJ_MEMSTORE_OP_COUNT];
 } cj_jrc_memstore_t;
 

@@ -14,14 +14,15 @@
 
 #define MS_HOUR_MS UINT64_C(3600000)
 
-static bool fail(cj_jrc_memstore_t *ms, int op)
+/* The injected error for operation op, or 0 (and op counted). */
+static int fail(cj_jrc_memstore_t *ms, int op)
 {
     ms->calls[op]++;
     if (ms->fail_count > 0 && (ms->fail_mask & (1u << op)) != 0) {
         ms->fail_count--;
-        return true;
+        return ms->fail_rc != 0 ? ms->fail_rc : CJ_ERR_STORAGE;
     }
-    return false;
+    return 0;
 }
 
 static cj_jrc_mementry_t *find(cj_jrc_memstore_t *ms, const uint8_t *id,
@@ -49,8 +50,9 @@ cj_jrc_mementry_t *cj_jrc_memstore_find(cj_jrc_memstore_t *ms,
 static int entry_for(cj_jrc_memstore_t *ms, int op, const uint8_t *id,
                      size_t id_len, cj_jrc_mementry_t **e)
 {
-    if (fail(ms, op))
-        return CJ_ERR_STORAGE;
+    int frc = fail(ms, op);
+    if (frc != 0)
+        return frc;
     *e = find(ms, id, id_len);
     return *e == NULL ? CJ_ERR_NOTFOUND : CJ_OK;
 }
@@ -79,8 +81,11 @@ static int ms_lookup_context(void *ctx, const uint8_t *ctx_id, size_t len,
 {
     cj_jrc_memstore_t *ms = ctx;
 
-    if (fail(ms, CJ_MEMSTORE_OP_LOOKUP_CONTEXT))
-        return CJ_ERR_STORAGE;
+    int frc = fail(ms, CJ_MEMSTORE_OP_LOOKUP_CONTEXT);
+
+    if (frc != 0)
+
+        return frc;
     if (len == 0)
         return CJ_ERR_NOTFOUND;
     for (size_t i = 0; i < ms->count; i++) {
@@ -111,8 +116,11 @@ static int ms_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
     cj_jrc_mementry_t *e;
     uint64_t f;
 
-    if (fail(ms, CJ_MEMSTORE_OP_SAVE_SSN))
-        return CJ_ERR_STORAGE;
+    int frc = fail(ms, CJ_MEMSTORE_OP_SAVE_SSN);
+
+    if (frc != 0)
+
+        return frc;
     e = find(ms, id, id_len);
     if (e == NULL || !ctx_is(e, ctx_id, ctx_len))
         return CJ_ERR_NOTFOUND;
@@ -131,8 +139,11 @@ static int ms_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
 
-    if (fail(ms, CJ_MEMSTORE_OP_SAVE_REPLAY))
-        return CJ_ERR_STORAGE;
+    int frc = fail(ms, CJ_MEMSTORE_OP_SAVE_REPLAY);
+
+    if (frc != 0)
+
+        return frc;
     e = find(ms, id, id_len);
     if (e == NULL || !ctx_is(e, ctx_id, ctx_len))
         return CJ_ERR_NOTFOUND;
@@ -150,8 +161,11 @@ static int ms_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
 
-    if (fail(ms, CJ_MEMSTORE_OP_SAVE_REPEAT))
-        return CJ_ERR_STORAGE;
+    int frc = fail(ms, CJ_MEMSTORE_OP_SAVE_REPEAT);
+
+    if (frc != 0)
+
+        return frc;
     e = find(ms, id, id_len);
     if (e == NULL || !ctx_is(e, ctx_id, ctx_len))
         return CJ_ERR_NOTFOUND;
@@ -271,8 +285,11 @@ static int ms_next_joined(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *out)
 {
     cj_jrc_memstore_t *ms = ctx;
 
-    if (fail(ms, CJ_MEMSTORE_OP_NEXT_JOINED))
-        return CJ_ERR_STORAGE;
+    int frc = fail(ms, CJ_MEMSTORE_OP_NEXT_JOINED);
+
+    if (frc != 0)
+
+        return frc;
     for (uint64_t i = *cursor; i < ms->count; i++) {
         if (ms->entries[i].rec.joined) {
             *out = ms->entries[i].rec;

@@ -2212,18 +2212,15 @@ TEST(jrc_evicted_pledge_not_answered_from_cache)
 
 /* ---- a store that misbehaves on demand ---------------------------------- */
 
-/* The memstore ms behind a store that can answer what the memstore's own
- * fault injection (CJ_ERR_STORAGE only) cannot: CJ_ERR_NOTFOUND for
- * operation nf_op (CJ_MEMSTORE_OP_*) while nf_count lasts (a record
- * whose ID Context another engine replaced, a node that left the
- * registry), a sequence number block below the mark the engine asked
- * for (lower_ssn), a short id of its choosing (force_short, 0: off) or
- * none at all (short_rc, 0: off), and a next_joined cursor that does not
- * move (stuck_cursor). */
+/* The memstore ms behind a store that misbehaves in ways the memstore's
+ * fault injection (an error for chosen operations: not_found() below
+ * plays a record whose ID Context another engine replaced, a node that
+ * left the registry) does not cover: a sequence number block below the
+ * mark the engine asked for (lower_ssn), a short id of its choosing
+ * (force_short, 0: off) or none at all (short_rc, 0: off), and a
+ * next_joined cursor that does not move (stuck_cursor). */
 typedef struct fstore {
     cj_jrc_store_t store;
-    int nf_op;
-    unsigned nf_count;
     bool lower_ssn;
     uint16_t force_short;
     int short_rc;
@@ -2231,68 +2228,22 @@ typedef struct fstore {
 } fstore_t;
 static fstore_t fs;
 
-static bool fs_notfound(int op)
+/* The next count calls of operation op (CJ_MEMSTORE_OP_*) find nothing. */
+static void not_found(int op, unsigned count)
 {
-    if (fs.nf_count == 0 || fs.nf_op != op)
-        return false;
-    fs.nf_count--;
-    return true;
-}
-
-static int fs_lookup(void *ctx, const uint8_t *id, size_t id_len,
-                     cj_jrc_pledge_t *o)
-{
-    (void)ctx;
-    if (fs_notfound(CJ_MEMSTORE_OP_LOOKUP))
-        return CJ_ERR_NOTFOUND;
-    return ms.store.lookup(ms.store.ctx, id, id_len, o);
-}
-
-static int fs_lookup_context(void *ctx, const uint8_t *c, size_t len,
-                             cj_jrc_pledge_t *o)
-{
-    (void)ctx;
-    return ms.store.lookup_context(ms.store.ctx, c, len, o);
+    ms.fail_mask = 1u << op;
+    ms.fail_count = count;
+    ms.fail_rc = CJ_ERR_NOTFOUND;
 }
 
 static int fs_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
                           const uint8_t *c, size_t cl, uint64_t from,
                           uint64_t count, uint64_t *first)
 {
-    int rc;
-
-    (void)ctx;
-    if (fs_notfound(CJ_MEMSTORE_OP_SAVE_SSN))
-        return CJ_ERR_NOTFOUND;
-    rc = ms.store.reserve_ssn(ms.store.ctx, id, id_len, c, cl, from, count,
-                              first);
+    int rc = ms.store.reserve_ssn(ctx, id, id_len, c, cl, from, count, first);
     if (rc == CJ_OK && fs.lower_ssn)
         *first = 0;
     return rc;
-}
-
-static int fs_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
-                         const uint8_t *c, size_t cl, uint64_t piv,
-                         cj_oscore_replay_t *w)
-{
-    (void)ctx;
-    return ms.store.accept_piv(ms.store.ctx, id, id_len, c, cl, piv, w);
-}
-
-static int fs_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *c, size_t cl, const cj_jrc_repeat_t *r)
-{
-    (void)ctx;
-    if (fs_notfound(CJ_MEMSTORE_OP_SAVE_REPEAT))
-        return CJ_ERR_NOTFOUND;
-    return ms.store.save_repeat(ms.store.ctx, id, id_len, c, cl, r);
-}
-
-static int fs_save_context(void *ctx, const uint8_t *id, size_t id_len,
-                           const uint8_t *c, size_t cl)
-{
-    (void)ctx;
-    return ms.store.save_context(ms.store.ctx, id, id_len, c, cl);
 }
 
 static int fs_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
@@ -2300,59 +2251,21 @@ static int fs_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
                               bool fresh, uint16_t *short_id)
 {
     int rc;
-
-    (void)ctx;
     if (fs.short_rc != 0)
         return fs.short_rc;
-    rc = ms.store.assign_short_id(ms.store.ctx, id, id_len, now_ms,
-                                  lease_hours, fresh, short_id);
+    rc = ms.store.assign_short_id(ctx, id, id_len, now_ms, lease_hours, fresh, short_id);
     if (rc == CJ_OK && fs.force_short != 0)
         *short_id = fs.force_short;
     return rc;
 }
 
-static int fs_record_join(void *ctx, const uint8_t *id, size_t id_len,
-                          uint8_t role, uint16_t short_id, uint64_t now_ms)
-{
-    (void)ctx;
-    return ms.store.record_join(ms.store.ctx, id, id_len, role, short_id,
-                                now_ms);
-}
-
-static int fs_release(void *ctx, const uint8_t *id, size_t id_len)
-{
-    (void)ctx;
-    return ms.store.release(ms.store.ctx, id, id_len);
-}
-
 static int fs_next_joined(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *o)
 {
     uint64_t c = *cursor;
-    int rc;
-
-    (void)ctx;
-    rc = ms.store.next_joined(ms.store.ctx, &c, o);
+    int rc = ms.store.next_joined(ctx, &c, o);
     if (!fs.stuck_cursor)
         *cursor = c;
     return rc;
-}
-
-static int fs_node_address(void *ctx, const uint8_t *id, size_t id_len,
-                           cj_addr_t *addr)
-{
-    (void)ctx;
-    if (fs_notfound(CJ_MEMSTORE_OP_NODE_ADDRESS))
-        return CJ_ERR_NOTFOUND;
-    return ms.store.node_address(ms.store.ctx, id, id_len, addr);
-}
-
-static int fs_record_update(void *ctx, const uint8_t *id, size_t id_len,
-                            uint32_t campaign, bool acked)
-{
-    (void)ctx;
-    if (fs_notfound(CJ_MEMSTORE_OP_RECORD_UPDATE))
-        return CJ_ERR_NOTFOUND;
-    return ms.store.record_update(ms.store.ctx, id, id_len, campaign, acked);
 }
 
 /* setup(), then the engine re-initialised over fs wrapping ms. */
@@ -2360,18 +2273,10 @@ static void fs_setup(size_t nslots, unsigned npledges)
 {
     setup(nslots, npledges, CJ_JRC_ALLOW_NODE);
     memset(&fs, 0, sizeof fs);
-    fs.store.lookup = fs_lookup;
-    fs.store.lookup_context = fs_lookup_context;
+    fs.store = ms.store; /* every call is the memstore's but these three */
     fs.store.reserve_ssn = fs_reserve_ssn;
-    fs.store.accept_piv = fs_accept_piv;
-    fs.store.save_repeat = fs_save_repeat;
-    fs.store.save_context = fs_save_context;
     fs.store.assign_short_id = fs_assign_short_id;
-    fs.store.record_join = fs_record_join;
-    fs.store.release = fs_release;
     fs.store.next_joined = fs_next_joined;
-    fs.store.node_address = fs_node_address;
-    fs.store.record_update = fs_record_update;
     CHECK_EQ(cj_jrc_init(&jrc, &cfg, &fs.store, NULL), CJ_OK);
 }
 
@@ -2467,12 +2372,11 @@ TEST(jrc_save_repeat_context_gone_forgets_slot)
 
     fs_setup(4, 1);
     errs = jrc.stats.store_errors;
-    fs.nf_op = CJ_MEMSTORE_OP_SAVE_REPEAT;
-    fs.nf_count = 1;
+    not_found(CJ_MEMSTORE_OP_SAVE_REPEAT, 1);
     n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
     CHECK_EQ(feed(msg, n, 1), 0);
     CHECK_EQ(out.len, 0);
-    CHECK_EQ(fs.nf_count, 0);
+    CHECK_EQ(ms.fail_count, 0);
     CHECK_EQ(jrc.stats.store_errors, errs);
     CHECK_EQ(jrc.stats.joins, 0);
     lookups = jrc.stats.lookups;
@@ -2510,14 +2414,12 @@ TEST(jrc_campaign_nodes_leaving_registry)
     CHECK(camp > 0);
     /* node 0 has no address, node 1's record is gone (one slot: not
      * cached), node 2 answers but its outcome has no node to go to */
-    fs.nf_op = CJ_MEMSTORE_OP_NODE_ADDRESS;
-    fs.nf_count = 1;
+    not_found(CJ_MEMSTORE_OP_NODE_ADDRESS, 1);
     CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
     CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
     CHECK_MEM(jrc.ev_id, jrc.ev_id_len, pl[0].id, 8);
     CHECK_EQ(out.len, 0);
-    fs.nf_op = CJ_MEMSTORE_OP_LOOKUP;
-    fs.nf_count = 1;
+    not_found(CJ_MEMSTORE_OP_LOOKUP, 1);
     CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
     CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_FAILED);
     CHECK_MEM(jrc.ev_id, jrc.ev_id_len, pl[1].id, 8);
@@ -2527,11 +2429,10 @@ TEST(jrc_campaign_nodes_leaving_registry)
     {
         size_t n = node_answer(2, resp, sizeof resp, CJ_COAP_CHANGED);
         cj_addr_t from = out.to;
-        fs.nf_op = CJ_MEMSTORE_OP_RECORD_UPDATE;
-        fs.nf_count = 1;
+        not_found(CJ_MEMSTORE_OP_RECORD_UPDATE, 1);
         CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 0);
         CHECK_EQ(out.event, CJ_JRC_EV_NONE);
-        CHECK_EQ(fs.nf_count, 0);
+        CHECK_EQ(ms.fail_count, 0);
     }
     for (int k = 0; k < 10 && !done; k++) {
         if (cj_jrc_poll(&jrc, now, &out) != 1)
@@ -2552,12 +2453,11 @@ TEST(jrc_campaign_nodes_leaving_registry)
     /* the reassigned node leaves before its update is sent */
     camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
     CHECK(camp > 0);
-    fs.nf_op = CJ_MEMSTORE_OP_LOOKUP;
-    fs.nf_count = 1;
+    not_found(CJ_MEMSTORE_OP_LOOKUP, 1);
     CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
     CHECK_EQ(out.event, CJ_JRC_EV_CAMPAIGN_DONE);
     CHECK_EQ(out.len, 0);
-    CHECK_EQ(fs.nf_count, 0);
+    CHECK_EQ(ms.fail_count, 0);
 
     /* a cursor that does not move: each phase ends at once, the
      * campaign is done without sending anything */
