@@ -545,6 +545,19 @@ join_direct() {
         >"$D/$1.json" 2>"$D/$1.err"
 }
 
+# direct_jrc LABEL DB PREFIX N: N pledges (ids_of PREFIX N, into the
+# caller's ids) provisioned into DB, and jrc serve on [::1]:jport (the
+# caller's jport) with its log in $D/jrc.log; sets daemon_pid.
+direct_jrc() {
+    local id
+    mapfile -t ids < <(ids_of "$3" "$4")
+    for id in "${ids[@]}"; do echo "$id,$(psk_of "$id")"; done >"$D/pledges.csv"
+    check "($1) jrc import of $4 pledges" sh -c "'$COJP' jrc import --db '$2' '$D/pledges.csv' >/dev/null"
+    jport=$(free_udp_port)
+    start_daemon "$D/jrc.log" '"event":"start"' -- jrc serve --db "$2" \
+        --listen "[::1]:$jport" || abort "($1) jrc serve" "$D/jrc.log"
+}
+
 # same_as_printed LIST.json PRINTED.json: every pledge that printed a
 # join is joined in the registry with the short id it printed, none twice.
 same_as_printed() {
@@ -562,7 +575,7 @@ EOF
 # ---- (f): the registry's file system runs full ---------------------------
 
 disk_full() {
-    local L=f D=$T/f n=6 jport id pids=() k rc
+    local L=f D=$T/f n=6 jport pids=() k rc
     mkdir -p "$D/fs"
     echo "=== ($L) the registry's file system runs full while pledges join"
     if ! mount -t tmpfs -o size=2m cojp-test "$D/fs" 2>"$D/mount.err"; then
@@ -571,12 +584,7 @@ disk_full() {
     fi
     lib_mounts+=("$D/fs")
     local db=$D/fs/jrc.db ids
-    mapfile -t ids < <(ids_of 06 $n)
-    for id in "${ids[@]}"; do echo "$id,$(psk_of "$id")"; done >"$D/pledges.csv"
-    check "($L) jrc import of $n pledges" sh -c "'$COJP' jrc import --db '$db' '$D/pledges.csv' >/dev/null"
-    jport=$(free_udp_port)
-    start_daemon "$D/jrc.log" '"event":"start"' -- jrc serve --db "$db" \
-        --listen "[::1]:$jport" || abort "($L) jrc serve" "$D/jrc.log"
+    direct_jrc "$L" "$db" 06 $n
     local fjrc=$daemon_pid
     for k in 0 1; do
         join_direct "${ids[$k]}" 20
@@ -631,12 +639,7 @@ pg_restart() {
     local L=g uri=$1 dir=$2 D=$T/g n=4 jport k rc ids pids=()
     mkdir -p "$D"
     echo "=== ($L) the PostgreSQL server restarts under a serving JRC"
-    mapfile -t ids < <(ids_of 07 $n)
-    for id in "${ids[@]}"; do echo "$id,$(psk_of "$id")"; done >"$D/pledges.csv"
-    check "($L) jrc import of $n pledges" sh -c "'$COJP' jrc import --db '$uri' '$D/pledges.csv' >/dev/null"
-    jport=$(free_udp_port)
-    start_daemon "$D/jrc.log" '"event":"start"' -- jrc serve --db "$uri" \
-        --listen "[::1]:$jport" || abort "($L) jrc serve" "$D/jrc.log"
+    direct_jrc "$L" "$uri" 07 $n
     local gjrc=$daemon_pid
     join_direct "${ids[0]}" 20
     check "($L) pledge ${ids[0]} joins before the restart" test $? -eq 0
