@@ -10,9 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* s as a decimal number of at most max: digits only (no sign, no
- * blanks), at least one.  0, or -1 with *v untouched. */
-static int parse_dec(const char *s, unsigned long max, unsigned long *v)
+int cj_parse_dec(const char *s, unsigned long max, unsigned long *v)
 {
     unsigned long x = 0;
     if (!*s)
@@ -29,7 +27,7 @@ static int parse_dec(const char *s, unsigned long max, unsigned long *v)
 static int parse_port(const char *s, uint16_t *port)
 {
     unsigned long v;
-    if (parse_dec(s, 65535, &v))
+    if (cj_parse_dec(s, 65535, &v))
         return -1;
     *port = (uint16_t)v;
     return 0;
@@ -55,7 +53,7 @@ static int parse_v6(char *host, uint16_t port, struct sockaddr_in6 *a6,
         a6->sin6_scope_id = if_nametoindex(zone);
         if (a6->sin6_scope_id == 0) {
             unsigned long v;
-            if (parse_dec(zone, UINT32_MAX, &v))
+            if (cj_parse_dec(zone, UINT32_MAX, &v))
                 return -1;
             a6->sin6_scope_id = (uint32_t)v;
         }

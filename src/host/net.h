@@ -35,6 +35,10 @@ const char *cj_net_fmt_addr(const cj_addr_t *a, char *buf, size_t cap);
  * descriptor or -1 with errno set. */
 int cj_net_udp_bind(const struct sockaddr_storage *ss, socklen_t len);
 
+/* s as a decimal number of at most max: digits only (no sign, no
+ * blanks), at least one.  0, or -1 with *v untouched. */
+int cj_parse_dec(const char *s, unsigned long max, unsigned long *v);
+
 /* Ask for a receive buffer of at least bytes (beyond the system limit
  * when running as root), so bursts from many peers are not dropped. */
 void cj_net_set_rcvbuf(int fd, int bytes);

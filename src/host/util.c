@@ -84,13 +84,8 @@ char *cj_hex_fmt(char *out, const uint8_t *p, size_t n)
 
 int cj_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v)
 {
-    char *end;
-    unsigned long long x;
-    if (!*s || *s == '-' || *s == '+')
-        return -1;
-    errno = 0;
-    x = strtoull(s, &end, 10);
-    if (errno || *end || x < min || x > max)
+    unsigned long x;
+    if (cj_parse_dec(s, max, &x) || x < min)
         return -1;
     *v = (uint32_t)x;
     return 0;

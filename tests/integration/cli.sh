@@ -241,6 +241,7 @@ usage_case "jrc serve bad key id" jrc serve --db "$T/x.db" --listen "[::1]:5683"
 usage_case "jrc serve bad JRC address" jrc serve --db "$T/x.db" --listen "[::1]:5683" --jrc-address 10.0.0.1
 usage_case "jrc serve bad join rate" jrc serve --db "$T/x.db" --listen "[::1]:5683" --join-rate -1
 usage_case "jrc serve bad log format" jrc serve --db "$T/x.db" --listen "[::1]:5683" --log xml
+usage_case "jrc serve --slots with a blank before the number" jrc serve --db "$T/x.db" --listen "[::1]:5683" --slots " 5"
 usage_case "jrc serve bad log level" jrc serve --db "$T/x.db" --listen "[::1]:5683" --log-level loud
 usage_case "proxy bad log level" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --log-level 3
 usage_case "pledge bad log level" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --log-level ""
