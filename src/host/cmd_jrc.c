@@ -1040,12 +1040,14 @@ static void on_readable(void *arg, int fd, uint64_t mono)
     tx = cj_reg_batch_begin(r->reg) == CJ_OK;
     while (more && n < BATCH_MAX && rounds++ < BATCH_MAX / CJ_NET_BATCH) {
         int want = (int)(BATCH_MAX - n < CJ_NET_BATCH ? BATCH_MAX - n : CJ_NET_BATCH), got;
+        uint64_t now;
         for (int k = 0; k < want; k++) {
             r->rx[k].buf = r->rxbuf[k];
             r->rx[k].cap = sizeof r->rxbuf[k];
         }
         got = cj_net_recv_batch(fd, r->rx, want);
         more = got == want;
+        now = engine_now(r); /* one reading for the datagrams read together */
         if (tx && got > 0 && cj_reg_wants_prefetch(r->reg))
             prefetch(r, got);
         for (int k = 0; k < got; k++) {
@@ -1056,7 +1058,7 @@ static void on_readable(void *arg, int fd, uint64_t mono)
             if (d->truncated)
                 continue; /* oversize: dropped whole, never processed cut */
             cj_net_to_addr((struct sockaddr *)&d->peer, &from);
-            if (cj_jrc_input(&r->jrc, engine_now(r), &from, d->buf, d->len, &out) != 1)
+            if (cj_jrc_input(&r->jrc, now, &from, d->buf, d->len, &out) != 1)
                 continue;
             p->to = out.to;
             p->len = out.len;
