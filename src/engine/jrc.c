@@ -567,7 +567,6 @@ static bool blacklisted(const cj_jrc_t *j, const uint8_t *id, size_t len)
 
 /* ---- objects ------------------------------------------------------------ */
 
-/* Configuration (section 8.4.2).  short_id < 0: absent. */
 /* Optional parameters a pledge said it cannot act upon at all (an
  * Unsupported_Parameter with null addinfo, RFC 9031 section 8.4.5): the
  * JRC does not configure them again. */
@@ -588,6 +587,8 @@ static unsigned omitted(const cj_cojp_join_request_t *jr)
     return m;
 }
 
+/* Configuration (section 8.4.2).  short_id < 0: absent; omit: OMIT_*
+ * bits of parameters left out. */
 static int build_config(const cj_jrc_t *j, uint8_t *buf, size_t cap,
                         bool keys, long short_id, bool has_lease,
                         uint64_t lease, bool full, unsigned omit)
