@@ -446,6 +446,16 @@ typedef struct cj_jrc_update {
     uint16_t msg_len;
 } cj_jrc_update_t;
 
+/* A Confirmable separate response the engine acknowledged (engine-
+ * internal): a copy of it from the same node, within the time the node
+ * may retransmit it, gets the same empty ACK again (RFC 7252 section
+ * 4.5). */
+typedef struct cj_jrc_acked {
+    cj_addr_t from;
+    uint16_t mid;
+    uint64_t until;              /* 0: unused */
+} cj_jrc_acked_t;
+
 /* The engine.  Fields are the engine's; hosts read only stats and the
  * ev_* fields. */
 typedef struct cj_jrc {
@@ -488,6 +498,8 @@ typedef struct cj_jrc {
     uint8_t camp_target_len;
     uint16_t camp_target_short;
     cj_jrc_update_t upd[CJ_JRC_MAX_INFLIGHT];
+    cj_jrc_acked_t acked[CJ_JRC_MAX_INFLIGHT];
+    uint8_t acked_next;          /* ring position of the next record */
 
     /* scratch */
     uint8_t plain[CJ_JRC_SCRATCH];

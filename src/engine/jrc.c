@@ -1240,16 +1240,29 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
                : a + b;
 }
 
-static uint32_t first_timeout(const cj_jrc_t *j)
+/* How far above ACK_TIMEOUT a first timeout may be drawn: ACK_TIMEOUT *
+ * (ACK_RANDOM_FACTOR - 1) (RFC 7252 section 4.2). */
+static uint32_t timeout_spread(const cj_jrc_t *j)
 {
-    uint32_t r = 0, span;
     uint64_t s64 = (uint64_t)j->timing.ack_timeout_ms *
                    (j->timing.ack_random_factor_pct - 100u) / 100u;
 
-    /* saturate: the sum below must stay a 32-bit timeout */
+    /* saturate: ACK_TIMEOUT plus the spread must stay a 32-bit timeout */
     if (s64 > UINT32_MAX - j->timing.ack_timeout_ms)
         s64 = UINT32_MAX - j->timing.ack_timeout_ms;
-    span = (uint32_t)s64;
+    return (uint32_t)s64;
+}
+
+/* The largest first timeout a sender with this timing may draw. */
+static uint32_t first_timeout_max(const cj_jrc_t *j)
+{
+    return j->timing.ack_timeout_ms + timeout_spread(j);
+}
+
+static uint32_t first_timeout(const cj_jrc_t *j)
+{
+    uint32_t r = 0, span = timeout_spread(j);
+
     (void)cj_crypto_random((uint8_t *)&r, sizeof r);
     return j->timing.ack_timeout_ms +
            (span ? r % (span == UINT32_MAX ? span : span + 1u) : 0);
@@ -1550,6 +1563,52 @@ uint64_t cj_jrc_next_timer(const cj_jrc_t *j)
     return t;
 }
 
+/* An empty message of the given type echoing mid, to `to`: the ACK of a
+ * CON or the Reset rejecting one.  Four bytes in answer to at least four:
+ * no amplification.  Returns 1 when out carries it. */
+static int answer_empty(cj_out_t *out, const cj_addr_t *to, uint8_t type,
+                        uint16_t mid)
+{
+    cj_coap_builder_t b;
+    int n;
+
+    cj_coap_build_init(&b, out->buf, out->cap, type, CJ_COAP_EMPTY, mid, NULL,
+                       0);
+    n = cj_coap_build_finish(&b);
+    if (n <= 0)
+        return 0;
+    out->len = (size_t)n;
+    out->to = *to;
+    return 1;
+}
+
+/* Remember a CON separate response just acknowledged, for as long as its
+ * sender may retransmit it: the exchange lifetime is bounded by the
+ * span of the sender's retransmissions under this engine's own timing
+ * (RFC 7252 section 4.8.2; the node uses Table 1 of RFC 9031 as the
+ * engine does).  The oldest record gives way when all are taken. */
+static void acked_remember(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
+                           uint16_t mid)
+{
+    cj_jrc_acked_t *a = &j->acked[j->acked_next];
+
+    j->acked_next = (uint8_t)((j->acked_next + 1u) % CJ_JRC_MAX_INFLIGHT);
+    a->from = *from;
+    a->mid = mid;
+    a->until = add_sat(now, transmit_wait(j, first_timeout_max(j)));
+}
+
+static bool acked_before(const cj_jrc_t *j, uint64_t now,
+                         const cj_addr_t *from, uint16_t mid)
+{
+    for (size_t i = 0; i < CJ_JRC_MAX_INFLIGHT; i++) {
+        const cj_jrc_acked_t *a = &j->acked[i];
+        if (a->until > now && a->mid == mid && cj_addr_equal(&a->from, from))
+            return true;
+    }
+    return false;
+}
+
 /* An ACK, RST or separate response to one of our updates. */
 static int handle_response(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
                            const cj_coap_msg_t *m, uint8_t *msg, size_t len,
@@ -1569,8 +1628,20 @@ static int handle_response(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
                       memcmp(m->token, c->token, sizeof c->token) == 0))
             u = c;
     }
-    if (u == NULL)
-        return 0;
+    if (u == NULL) {
+        /* RFC 7252 sections 4.5 and 5.3.2: a CON response that belongs
+         * to no open exchange is a copy of one acknowledged already (the
+         * node missed the ACK: the same ACK again, nothing else happens)
+         * or one the engine has no memory of, which it rejects with the
+         * matching Reset so the node stops retransmitting it.  Neither
+         * answer is authenticated or changes state. */
+        if (m->type != CJ_COAP_CON)
+            return 0;
+        if (acked_before(j, now, from, m->mid))
+            return answer_empty(out, from, CJ_COAP_ACK, m->mid);
+        j->stats.dropped++;
+        return answer_empty(out, from, CJ_COAP_RST, m->mid);
+    }
     /* RST and empty ACK are not authenticated (anyone who saw or guessed
      * the MID can send them), so they are advisory only: an RST changes
      * nothing (the exchange goes on until the normal give-up, then the
@@ -1610,16 +1681,11 @@ static int handle_response(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         r = settle(j, u, now, code == CJ_COAP_CHANGED, out);
     }
     if (m->type == CJ_COAP_CON) {
-        /* A separate response in a CON is acknowledged (RFC 7252 5.2.2). */
-        cj_coap_builder_t b;
-        cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_ACK, CJ_COAP_EMPTY,
-                           m->mid, NULL, 0);
-        n = cj_coap_build_finish(&b);
-        if (n > 0) {
-            out->len = (size_t)n;
-            out->to = *from;
+        /* A separate response in a CON is acknowledged (RFC 7252 5.2.2),
+         * and so is each copy of it that follows (section 4.5). */
+        acked_remember(j, now, from, m->mid);
+        if (answer_empty(out, from, CJ_COAP_ACK, m->mid))
             r = 1;
-        }
     }
     return r;
 }
@@ -1647,16 +1713,8 @@ int cj_jrc_input(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         /* CoAP ping: an empty CON is rejected with the matching Reset
          * (RFC 7252 sections 4.2 and 4.3), which tells the sender the
          * JRC is up.  Four bytes for four: no amplification. */
-        cj_coap_builder_t b;
-        int n;
-        cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_RST, CJ_COAP_EMPTY, m.mid,
-                           NULL, 0);
-        n = cj_coap_build_finish(&b);
-        if (n > 0) {
-            out->len = (size_t)n;
-            out->to = *from;
+        if (answer_empty(out, from, CJ_COAP_RST, m.mid))
             return 1;
-        }
     }
     /* Reserved classes and empty NONs: nothing to say. */
     j->stats.dropped++;

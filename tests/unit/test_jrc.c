@@ -2018,6 +2018,92 @@ TEST(jrc_update_separate_response_in_con_acknowledged)
     CHECK_EQ(nodes[0].requests, 1); /* never retransmitted */
 }
 
+/* Expect out to be an empty message of the given type echoing mid. */
+static void check_empty(uint8_t type, uint16_t mid, const cj_addr_t *to)
+{
+    cj_coap_msg_t m;
+
+    CHECK_EQ(out.len, 4);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK_EQ(m.type, type);
+    CHECK_EQ(m.code, CJ_COAP_EMPTY);
+    CHECK_EQ(m.mid, mid);
+    CHECK_EQ(m.token_len, 0);
+    CHECK(cj_addr_equal(&out.to, to));
+}
+
+/* RFC 7252 section 4.5: a node that missed the ACK of its CON separate
+ * response sends the same CON again; each copy gets the same empty ACK,
+ * and nothing else happens (no second outcome, no event, no count),
+ * for as long as the node may retransmit (MAX_TRANSMIT_WAIT of the
+ * largest first timeout: 1500 * (1 + 2 + 4) ms here).  A CON response
+ * that belongs to no exchange the engine knows of, a copy that comes
+ * later, or one from another address is rejected with the matching
+ * Reset (section 5.3.2); a NON one gets nothing. */
+TEST(jrc_con_response_copies_acknowledged_again)
+{
+    uint8_t resp[512], copy[512];
+    uint64_t now = 1000, acked_at;
+    unsigned long dropped, sent;
+    cj_addr_t from, other;
+    size_t n;
+    int camp;
+
+    setup(4, 1, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    CHECK(join(&pl[0], now) > 0);
+    camp = cj_jrc_reassign(&jrc, now, pl[0].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    from = out.to;
+    other = from;
+    other.b[other.len - 1] ^= 1;
+    n = node_reply(0, resp, sizeof resp, CJ_COAP_CHANGED, CJ_COAP_CON, 0x5151);
+    CHECK(n > 0);
+    memcpy(copy, resp, n);
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+    check_empty(CJ_COAP_ACK, 0x5151, &from);
+    acked_at = now;
+
+    dropped = jrc.stats.dropped;
+    sent = jrc.stats.updates_sent;
+    for (unsigned i = 0; i < 3; i++) {
+        now += 2000;
+        memcpy(resp, copy, n);
+        CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+        check_empty(CJ_COAP_ACK, 0x5151, &from);
+    }
+    CHECK_EQ(jrc.stats.dropped, dropped);
+    CHECK_EQ(jrc.stats.updates_sent, sent);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 1);
+
+    /* the same copy from another address: not the exchange acknowledged */
+    memcpy(resp, copy, n);
+    CHECK_EQ(cj_jrc_input(&jrc, now, &other, resp, n, &out), 1);
+    check_empty(CJ_COAP_RST, 0x5151, &other);
+    CHECK_EQ(jrc.stats.dropped, dropped + 1);
+
+    /* past the time the node may retransmit: no memory of it any more */
+    memcpy(resp, copy, n);
+    CHECK_EQ(cj_jrc_input(&jrc, acked_at + 10500 - 1, &from, resp, n, &out), 1);
+    check_empty(CJ_COAP_ACK, 0x5151, &from);
+    memcpy(resp, copy, n);
+    CHECK_EQ(cj_jrc_input(&jrc, acked_at + 10500, &from, resp, n, &out), 1);
+    check_empty(CJ_COAP_RST, 0x5151, &from);
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+
+    /* the same response sent NON: nothing to acknowledge or reject */
+    memcpy(resp, copy, n);
+    resp[0] = (uint8_t)((resp[0] & 0xcf) | (CJ_COAP_NON << 4));
+    CHECK_EQ(cj_jrc_input(&jrc, now, &from, resp, n, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 1);
+}
+
 /* ---- store failures in campaigns ---------------------------------------- */
 
 /* RFC 9031 section 8.2 over a store that fails now and then: a campaign
