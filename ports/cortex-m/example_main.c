@@ -76,6 +76,8 @@ static BOARD void net_send(const cj_addr_t *to, const uint8_t *buf,
 static BOARD bool mac_next_beacon(uint8_t jp_iid[8], uint8_t *netid,
                                   size_t *netid_len);
 static BOARD bool mac_next_verified_key_id(uint8_t *key_id);
+static BOARD bool mac_verify_join_frame(void);
+static BOARD void mac_resync(void);
 static BOARD void mac_set_short_address(const uint8_t *sid);
 static BOARD void mac_set_rx_filter(bool (*accept)(const uint8_t *src,
                                                    size_t src_len));
@@ -246,6 +248,18 @@ static void on_pledge_event(int ev, uint64_t now)
 
     switch (ev) {
     case CJ_PLEDGE_EV_JOINED:
+        /* RFC 9031 section 5.1: the JP's frame that carried the Join
+         * Response was read before the pledge had keys; verify it under
+         * the keys just installed.  Only then is the ASN this node took
+         * from an unauthenticated beacon valid; if not, the time may be
+         * a replayed one: synchronise again and start over. */
+        mac_keys_refresh();
+        if (!mac_verify_join_frame()) {
+            mac_resync();
+            g_rejoin_at = now;
+            break;
+        }
+        /* fall through */
     case CJ_PLEDGE_EV_UPDATED:
         /* Keys: mac_keys_refresh() runs after this pass.  Short address,
          * JRC address, join rate and blacklist: read them again. */
@@ -447,6 +461,22 @@ static bool mac_next_verified_key_id(uint8_t *key_id)
 {
     (void)key_id;
     return false;
+}
+
+/* Verify, under the keys of the MAC's table and with the MAC's own ASN in
+ * the nonce, the frame that delivered the last datagram the node's
+ * pledge took from its JP: while joining, the MAC passes the JP's
+ * authenticated (MIC-only) frames up unverified and keeps the last one
+ * (RFC 9031 section 5.1). */
+static bool mac_verify_join_frame(void)
+{
+    return false;
+}
+
+/* Forget the ASN and the time source and scan for Enhanced Beacons
+ * again. */
+static void mac_resync(void)
+{
 }
 
 /* Have the MAC call accept(src, src_len) for every received frame before

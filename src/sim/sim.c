@@ -495,11 +495,54 @@ _Static_assert(CJ_COJP_MAX_BLACKLIST <= CJ_PROXY_MAX_BLACKLIST &&
                    CJ_PLEDGE_MAX_BLACKLIST_ID <= CJ_PROXY_MAX_ID,
                "a Configuration's blacklist must fit the Join Proxy's");
 
+static bool key_for(const cj_pledge_key_t *k, uint8_t type, uint8_t *level);
+static void report_rx_used(sim_t *s, uint32_t i, uint8_t key_id);
+
+/* RFC 9031 section 5.1: once the Join Response installed the keys, the
+ * frame that carried it is verified under them, and only then is the
+ * ASN the pledge took from an unauthenticated EB declared valid.  The
+ * root joins over a local exchange: no frame, its own time.  (A Join
+ * Response in several fragments: the last one is verified.) */
+static bool join_frame_verified(sim_t *s, uint32_t i)
+{
+    sim_mote_t *m = &s->m[i];
+    sim_tx_t *tx = m->jr_tx;
+    cj_wpan_frame_t f;
+
+    if (tx == NULL)
+        return true;
+    if (cj_wpan_frame_decode(tx->frame, tx->len, CJ_WPAN_DEC_FCS, &f) != CJ_OK || !f.security)
+        return false;
+    const cj_pledge_key_t *k = cj_pledge_rx_key(m->pl, f.sec.key_index);
+    if (!key_for(k, CJ_WPAN_TYPE_DATA, NULL))
+        return false;
+    /* the nonce holds the ASN as the pledge believes it */
+    uint8_t buf[SIM_FRAME_MAX];
+    memcpy(buf, tx->frame, tx->len - SIM_FCS_LEN);
+    s->mic_checks++;
+    if (cj_wpan_unprotect(buf, tx->len - SIM_FCS_LEN, k->key, s->m[tx->mote].eui,
+                          s->asn - m->asn_skew) < 0) {
+        s->mic_fail++;
+        return false;
+    }
+    s->asn_verified++;
+    report_rx_used(s, i, k->key_id);
+    return true;
+}
+
 static void pledge_event(sim_t *s, uint32_t i, int ev)
 {
     sim_mote_t *m = &s->m[i];
     switch (ev) {
     case CJ_PLEDGE_EV_JOINED:
+        if (!join_frame_verified(s, i)) {
+            /* the ASN may be a replayed one: start over from the EBs */
+            m->asn_rejected++;
+            s->asn_rejected++;
+            m->state = ST_WAIT;
+            m->t_restart = s->now;
+            break;
+        }
         on_joined(s, i);
         break;
     case CJ_PLEDGE_EV_UPDATED:
@@ -1407,7 +1450,19 @@ bool sim_rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
     if (cj_wpan_frame_decode(tx->frame, tx->len, CJ_WPAN_DEC_FCS, &f) != CJ_OK)
         return false;
     bool secured = f.security;
-    if (secured) {
+    /* RFC 9031 section 5.1: a joining pledge takes a frame its JP
+     * authenticated under a key the pledge does not hold yet as if it
+     * were unsecured (a promiscuous read of a MIC-only frame); the frame
+     * that completes the Join Response is verified once the keys are in
+     * (join_frame_verified).  Its own frames, and the ACKs of these, are
+     * unsecured, which the JP accepts from a pledge (secExempt). */
+    bool promisc = secured && m->state == ST_JOINING && unicast && !f.encrypted &&
+                   f.type == CJ_WPAN_TYPE_DATA && is_cand(m, tx->mote);
+    if (promisc) {
+        secured = false;
+        pl = f.payload;
+        pll = f.payload_len;
+    } else if (secured) {
         if (m->state != ST_JOINED) {
             m->k2_rejected_unjoined++; /* no K2: cannot even verify */
             return false;
@@ -1437,8 +1492,7 @@ bool sim_rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
          * 5 and 6.1); a FRAG1 is judged by its headers, a FRAGN only
          * continues a datagram whose FRAG1 was accepted.  Anything else
          * is dropped without an ACK. */
-        if (!unicast || !((m->state == ST_JOINED && m->jp) ||
-                          (m->state == ST_JOINING && is_cand(m, tx->mote))))
+        if (!unicast || !((m->state == ST_JOINED && m->jp && !f.security) || promisc))
             return false;
         if (disp == SIM_FRAGN) {
             if (reass_find(m, tx->mote, pl) < 0)
@@ -1470,7 +1524,8 @@ bool sim_rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
         return !frag ? false : true;
     if (secured) {
         if (rx.link_local && rx.kind == PK_JOIN)
-            return true; /* join traffic is never secured: dropped */
+            return true; /* JP-to-pledge join traffic to a mote that has
+                            joined meanwhile: dropped */
         if (m->state != ST_JOINED)
             m->k2_accepted_unjoined++;
         rx_net(s, r, tx->mote, &rx);
@@ -1483,8 +1538,11 @@ bool sim_rx_frame(sim_t *s, uint32_t r, sim_tx_t *tx)
     cj_addr_t from = addr_of(s, tx->mote);
     if (m->state == ST_JOINED && m->jp)
         deliver_local(s, r, E_PROXY, &from, msg, rx.len, 0);
-    else if (m->state == ST_JOINING && is_cand(m, tx->mote))
+    else if (promisc) {
+        m->jr_tx = tx;
         deliver_local(s, r, E_PLEDGE, &from, msg, rx.len, 0);
+        m->jr_tx = NULL;
+    }
     return true;
 }
 
@@ -1549,6 +1607,17 @@ bool sim_build_tx(sim_t *s, sim_tx_t *tx)
         k = cj_pledge_tx_key(m->pl, CJ_PLEDGE_K2);
         if (!key_for(k, CJ_WPAN_TYPE_DATA, &level))
             return false;
+    } else if (m->state == ST_JOINED) {
+        /* RFC 9031 section 5.1: what a JP sends a pledge during joining
+         * is authenticated with the key in use in the network.  The
+         * pledge holds no key yet and must read the frame before it can
+         * verify it, so the level is the MIC-only one of the key's MIC
+         * length (levels 5-7 -> 1-3); the pledge's own frames stay
+         * unsecured. */
+        k = cj_pledge_tx_key(m->pl, CJ_PLEDGE_K2);
+        if (!key_for(k, CJ_WPAN_TYPE_DATA, &level))
+            return false;
+        level &= 3u;
     }
     if (!p->dsn_set) {
         p->dsn = ++m->dsn;

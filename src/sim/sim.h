@@ -183,6 +183,12 @@ typedef struct sim_mote {
     uint32_t join_attempts, join_retx, join_msgs;
     uint32_t k2_rejected_unjoined; /* K2 frames a non-joined mote dropped */
     uint32_t k2_accepted_unjoined; /* must stay 0 */
+    /* RFC 9031 section 5.1: the frame whose datagram completed the Join
+     * Response, while the pledge engine takes it (verified at JOINED) */
+    struct sim_tx *jr_tx;
+    uint32_t asn_rejected;    /* Join Response frames that did not verify */
+    uint64_t asn_skew;        /* slots this mote's ASN lags the network's,
+                                 as after a replayed EB (tests only) */
     uint32_t bl_dropped;      /* frames dropped as JP: blacklisted source */
     uint32_t updates;         /* parameter updates applied */
     uint32_t keys_switched;
@@ -294,6 +300,7 @@ typedef struct sim {
         reass_orphans, reass_bad;
     uint64_t dao_sent, dao_retx, dao_acked, nopath_sent, routes_removed;
     uint64_t mic_checks, mic_shared, mic_fail;
+    uint64_t asn_verified, asn_rejected; /* Join Response frames, section 5.1 */
     uint32_t max_frame;
 
     FILE *pcap;

@@ -358,6 +358,8 @@ void sim_print_json(const sim_t *s, FILE *f)
             (unsigned long long)s->mic_fail);
     fprintf(f, "\"k2_accepted_unjoined\":%llu,\"k2_rejected_unjoined\":%llu,",
             (unsigned long long)k2_acc, (unsigned long long)k2_rej);
+    fprintf(f, "\"join_frames\":{\"verified\":%llu,\"refused\":%llu},",
+            (unsigned long long)s->asn_verified, (unsigned long long)s->asn_rejected);
     fprintf(f, "\"jrc\":{\"joins\":%lu,\"repeats\":%lu,\"dropped\":%lu,\"updates_sent\":%lu},",
             s->jrc->stats.joins, s->jrc->stats.repeats, s->jrc->stats.dropped,
             s->jrc->stats.updates_sent);
@@ -444,6 +446,8 @@ void sim_print_summary(const sim_t *s, FILE *f)
     fprintf(f, "  collisions %llu (receiver-slots), MAC retransmission drops %llu, queue drops %llu\n",
             (unsigned long long)s->collisions, (unsigned long long)s->mac_drops,
             (unsigned long long)s->queue_drops);
+    fprintf(f, "  Join Response frames verified once keyed (ASN valid, RFC 9031 5.1) %llu, refused %llu\n",
+            (unsigned long long)s->asn_verified, (unsigned long long)s->asn_rejected);
     sim_hopstat_t hs[64];
     size_t nh = sim_hop_stats(s, hs, 64);
     if (nh) {

@@ -29,8 +29,9 @@ jget() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)"
 ALL_OK="d['joined'] == d['nodes'] - 1 and d['rekey']['done'] and d['rekey']['failed'] == 0 \
 and d['rekey']['acked'] == d['nodes'] and d['rekey']['motes_updated'] == d['nodes'] \
 and d['rekey']['motes_with_new_k2'] == d['nodes'] and d['frames']['max_bytes'] <= 127 \
-and d['k2_accepted_unjoined'] == 0 and d['mic']['failed'] == 0"
-SHOW="d['joined'], d['rekey'], d['frames']['max_bytes'], d['no_route']"
+and d['k2_accepted_unjoined'] == 0 and d['mic']['failed'] == 0 \
+and d['join_frames']['verified'] >= d['joined']"
+SHOW="d['joined'], d['rekey'], d['frames']['max_bytes'], d['no_route'], d['join_frames']"
 
 # 1. 25-mote grid, rekey at 1800 s, seeds 1-5: autonomous cells (slotframe
 #    101), then the minimal cell alone (slotframe 11: at 101 slots one

@@ -300,18 +300,75 @@ TEST(sim_security_unsecured_only_join_traffic_jp_from_pledge)
     CHECK(!sim_rx_frame(s, 0, &s->txs[0]));
     free(p);
 
-    /* a joining pledge takes unsecured join traffic from its JP
-     * candidates only */
+    /* a joining pledge takes join traffic from its JP candidates only,
+     * and only as the JP must send it (RFC 9031 section 5.1):
+     * authenticated with K2, at the MIC-only level of K2's MIC length
+     * (usage 12, ENC-MIC-32: level 1), which the pledge reads without
+     * the key; the pledge's own join frames are unsecured */
     sim_mote_t *pl = &s->m[1];
+    cj_wpan_frame_t f;
     pl->state = ST_JOINING;
     pl->ncand = 1;
     pl->cand[0].idx = 0;
     p = put_plain(s, 0, 2, PK_JOIN, 1, 0); /* from mote 2: no candidate */
     CHECK(!sim_rx_frame(s, 1, &s->txs[0]));
     free(p);
-    p = put_plain(s, 0, 0, PK_JOIN, 1, 0); /* from the JP it chose */
-    CHECK(sim_rx_frame(s, 1, &s->txs[0]));
+    p = put_plain(s, 0, 0, PK_JOIN, 1, 0); /* from its JP, unsecured */
+    CHECK(!sim_rx_frame(s, 1, &s->txs[0]));
     free(p);
+    next_slot(s, false);
+    p = put_real(s, 0, 0, PK_JOIN, 1); /* from its JP, as sent */
+    CHECK_EQ(cj_wpan_frame_decode(s->txs[0].frame, s->txs[0].len, CJ_WPAN_DEC_FCS, &f), CJ_OK);
+    CHECK(f.security);
+    CHECK(!f.encrypted);
+    CHECK_EQ(f.sec.level, 1);
+    CHECK(sim_rx_frame(s, 1, &s->txs[0]));
+    CHECK_EQ(pl->k2_rejected_unjoined, 0);
+    CHECK_EQ(pl->k2_accepted_unjoined, 0);
+    free(p);
+    next_slot(s, false);
+    p = put_real(s, 0, 1, PK_JOIN, 0); /* the pledge's own */
+    CHECK_EQ(cj_wpan_frame_decode(s->txs[0].frame, s->txs[0].len, CJ_WPAN_DEC_FCS, &f), CJ_OK);
+    CHECK(!f.security);
+    free(p);
+    sim_del(s);
+}
+
+/* RFC 9031 section 5.1: every pledge that joins through a JP has the
+ * frame carrying its Join Response verified under the keys it got, and
+ * only then counts as joined.  A pledge whose notion of the ASN is off
+ * (it synchronised to a replayed EB: asn_skew) cannot verify that frame:
+ * it does not join, starts over from the EBs, and joins once its time is
+ * right. */
+TEST(sim_join_response_frame_verified_asn)
+{
+    sim_cfg_t c;
+    cfg_default(&c, 3, 1);
+    c.eb_period_ms = 1000;
+    c.duration_s = 300;
+    sim_t *s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    sim_run(s);
+    for (uint32_t i = 1; i < 3; i++)
+        CHECK_EQ(s->m[i].state, ST_JOINED);
+    CHECK(s->asn_verified >= 2);
+    CHECK_EQ(s->asn_rejected, 0);
+    sim_del(s);
+
+    s = sim_new(&c);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    s->m[2].asn_skew = 101 * 7; /* seven slotframes behind */
+    sim_run(s);
+    CHECK_EQ(s->m[1].state, ST_JOINED);
+    CHECK_EQ(s->m[1].asn_rejected, 0);
+    CHECK(s->m[2].state != ST_JOINED);
+    CHECK(s->m[2].asn_rejected >= 2); /* it tried again */
+    CHECK_EQ(s->m[2].t_joined, SIM_NEVER);
+    CHECK_EQ(s->asn_rejected, s->m[2].asn_rejected);
     sim_del(s);
 }
 
