@@ -1701,6 +1701,15 @@ int cj_jrc_input(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     cj_out_reset(out);
     if (msg == NULL || cj_coap_parse(&m, msg, len) != CJ_OK) {
         j->stats.dropped++;
+        /* RFC 7252 section 4.2: a Confirmable message with a message
+         * format error is rejected with the Reset of its Message ID, which
+         * is also how a client learns that a token is longer than this
+         * JRC takes (RFC 8974 section 2.2.2).  Anything else that does not
+         * parse is ignored: a NON may be (section 4.3), another version
+         * must be (section 3). */
+        if (msg != NULL && len >= 4 && (msg[0] & 0xf0) == 0x40)
+            return answer_empty(out, from, CJ_COAP_RST,
+                                (uint16_t)(msg[2] << 8 | msg[3]));
         return 0;
     }
     cls = (uint8_t)(m.code >> 5);
@@ -1709,12 +1718,13 @@ int cj_jrc_input(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         return handle_response(j, now, from, &m, msg, len, out);
     if (cls == 0 && m.code != CJ_COAP_EMPTY)
         return handle_request(j, now, from, &m, msg, len, out);
-    if (m.type == CJ_COAP_CON && m.code == CJ_COAP_EMPTY) {
+    if (m.type == CJ_COAP_CON) {
         /* CoAP ping: an empty CON is rejected with the matching Reset
          * (RFC 7252 sections 4.2 and 4.3), which tells the sender the
-         * JRC is up.  Four bytes for four: no amplification. */
-        if (answer_empty(out, from, CJ_COAP_RST, m.mid))
-            return 1;
+         * JRC is up; so is a CON of a reserved class (1, 6, 7), which
+         * the JRC cannot process (section 4.2). */
+        j->stats.dropped += m.code != CJ_COAP_EMPTY;
+        return answer_empty(out, from, CJ_COAP_RST, m.mid);
     }
     /* Reserved classes and empty NONs: nothing to say. */
     j->stats.dropped++;

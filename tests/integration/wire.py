@@ -30,8 +30,9 @@
       oversize datagrams, well-formed CoAP with bogus OSCORE, forged and
       replayed JRC responses to the JP (from the JRC's own address and
       port, written through a raw socket; their payloads go to
-      SPOOFED.txt in hex).  Then listens 1.5 s for any answer.  Prints a
-      JSON summary.
+      SPOOFED.txt in hex).  Then listens 1.5 s for any answer: the one
+      allowed is the JRC's Reset of a version 1 CON it cannot process
+      (RFC 7252 section 4.2), counted apart.  Prints a JSON summary.
 
   wire.py replay REF.json JRC_ADDR
       An exact copy of the genuine JP request, from a stranger's port: by
@@ -40,8 +41,9 @@
       IV and ciphertext (nothing new is protected).  Prints a summary.
 
   wire.py quiet PCAP JRC_PORT JP_PORT SPOOFED.txt
-      During the hostile phase: the JRC sent nothing (the spoofed
-      datagrams aside), the JP sent nothing but requests to the JRC.
+      During the hostile phase: the JRC sent nothing but Resets of
+      version 1 CONs sent to it (the spoofed datagrams aside), the JP
+      sent nothing but requests to the JRC.
 
 Classic pcap files only (dumpcap -P).  Exit 0 when the check holds.
 """
@@ -385,7 +387,11 @@ def cmd_hostile(ref_path, jrc_s, jp_s, jrc_port, ids, spoofed_path):
     count = [0]
     spoofed_log = open(spoofed_path, "w")
 
+    con_mids = set()  # Message IDs of version 1 CONs sent to the JRC
+
     def send(kind, sock, dest, data):
+        if sock is sj and len(data) >= 4 and data[0] & 0xf0 == 0x40:
+            con_mids.add(data[2:4])
         sock.sendto(data, dest)
         sent[kind] = sent.get(kind, 0) + 1
         count[0] += 1
@@ -426,16 +432,23 @@ def cmd_hostile(ref_path, jrc_s, jp_s, jrc_port, ids, spoofed_path):
         send("jrc_replayed_response", sj, jrc, ref["jrc_response"])
     spoofed_log.close()
     time.sleep(1.5)
-    answers = 0
+    # The only answer allowed: the JRC's Reset rejecting a version 1 CON
+    # it cannot process (RFC 7252 section 4.2), four bytes echoing the
+    # Message ID of one that was sent.
+    answers = resets = 0
     for s in (sj, sp):
         s.setblocking(False)
         while True:
             try:
-                s.recvfrom(70000)
-                answers += 1
+                a = s.recvfrom(70000)[0]
             except BlockingIOError:
                 break
-    print(json.dumps({"sent": sent, "total": sum(sent.values()), "answers": answers}))
+            if s is sj and len(a) == 4 and a[:2] == b"\x70\x00" and a[2:] in con_mids:
+                resets += 1
+            else:
+                answers += 1
+    print(json.dumps({"sent": sent, "total": sum(sent.values()), "answers": answers,
+                      "resets": resets}))
     return 0 if answers == 0 else 1
 
 
@@ -465,11 +478,17 @@ def cmd_replay(ref_path, jrc_s):
 def cmd_quiet(pcap, jrc_port, jp_port, spoofed_path):
     jrc_port, jp_port = int(jrc_port), int(jp_port)
     spoofed = {bytes.fromhex(x) for x in open(spoofed_path).read().split()}
-    st = {"datagrams": 0, "spoofed": 0, "from_jrc": 0, "jp_to_jrc": 0, "jp_elsewhere": 0}
+    st = {"datagrams": 0, "spoofed": 0, "from_jrc": 0, "jrc_resets": 0, "jp_to_jrc": 0,
+          "jp_elsewhere": 0}
+    con_mids = set()  # of version 1 CONs sent to the JRC, whose Reset is allowed
     for _, sport, _, dport, pl in udp_datagrams(pcap):
         st["datagrams"] += 1
+        if dport == jrc_port and len(pl) >= 4 and pl[0] & 0xf0 == 0x40:
+            con_mids.add(pl[2:4])
         if sport == jrc_port and dport == jp_port and pl in spoofed:
             st["spoofed"] += 1
+        elif sport == jrc_port and len(pl) == 4 and pl[:2] == b"\x70\x00" and pl[2:] in con_mids:
+            st["jrc_resets"] += 1
         elif sport == jrc_port:
             st["from_jrc"] += 1
         elif sport == jp_port and dport == jrc_port:

@@ -478,6 +478,14 @@ TEST(jrc_replay_dropped)
     CHECK_EQ(jrc.stats.joins, 2);
 }
 
+/* Whether out is the Reset that rejects datagram d, a version 1 CON (RFC
+ * 7252 section 4.2): the one answer a JRC gives what it cannot process. */
+static bool reset_of(const uint8_t *d, size_t len)
+{
+    return len >= 4 && (d[0] & 0xf0) == 0x40 && out.len == 4 && out.buf[0] == 0x70 &&
+           out.buf[1] == 0 && out.buf[2] == d[2] && out.buf[3] == d[3];
+}
+
 TEST(jrc_attacks_dropped)
 {
     uint8_t msg[256], t[256];
@@ -525,7 +533,8 @@ TEST(jrc_attacks_dropped)
         cj_crypto_random(t, l);
         if (r & 1)
             t[0] = 0x50 | (t[0] & 0x0f); /* v1 NON */
-        answered += (unsigned)feed(t, l, 6);
+        if (feed(t, l, 6) && !reset_of(t, l))
+            answered++;
     }
     CHECK_EQ(answered, 0);
     CHECK(memcmp(entries, snap, sizeof snap) == 0);
@@ -2971,15 +2980,38 @@ TEST(jrc_update_timing_extremes)
     CHECK(t <= now + (uint64_t)UINT32_MAX);
 }
 
+/* Expect out to be the Reset of mid, to the JP. */
+static void check_reset(uint16_t mid)
+{
+    cj_coap_msg_t m;
+
+    CHECK(cj_addr_equal(&out.to, &jp_addr));
+    CHECK_EQ(out.event, CJ_JRC_EV_NONE);
+    CHECK_EQ(out.len, 4);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK_EQ(m.type, CJ_COAP_RST);
+    CHECK_EQ(m.code, CJ_COAP_EMPTY);
+    CHECK_EQ(m.mid, mid);
+    CHECK_EQ(m.token_len, 0);
+}
+
 /* CoAP ping (RFC 7252 sections 4.2, 4.3): an empty CON is rejected with
- * the Reset of its MID, to its sender; an empty NON, an "empty" message
- * with a token and a CON of a reserved class are dropped unanswered. */
+ * the Reset of its MID, to its sender; an empty NON is dropped
+ * unanswered.  A CON the JRC cannot process is rejected the same way
+ * (section 4.2): an "empty" message with a token (a message format
+ * error, section 4.1), a reserved class, a truncated message, a token
+ * longer than CJ_COAP_MAX_TOKEN (RFC 8974 section 2.2.2: the Reset is how
+ * a client learns the limit).  The same errors in a NON, or a message of
+ * another version, get nothing (sections 4.3 and 3). */
 TEST(jrc_coap_ping_gets_reset)
 {
     uint8_t ping[4] = {0x40, 0x00, 0x12, 0x34};
     uint8_t non[4] = {0x50, 0x00, 0x12, 0x35};
     uint8_t tok[5] = {0x41, 0x00, 0x12, 0x36, 0x77};
     uint8_t rsv[4] = {0x40, 0xe1, 0x12, 0x37}; /* 7.01 in a CON */
+    uint8_t cut[6] = {0x48, 0x02, 0x12, 0x38, 1, 2}; /* TKL 8, 2 bytes */
+    uint8_t v2[4] = {0x80, 0x00, 0x12, 0x39};        /* version 2 CON */
+    uint8_t big[5 + CJ_COAP_MAX_TOKEN + 1];
     cj_coap_msg_t m;
     unsigned long dropped;
 
@@ -2998,11 +3030,28 @@ TEST(jrc_coap_ping_gets_reset)
     CHECK_EQ(jrc.stats.dropped, dropped);
     CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, non, sizeof non, &out), 0);
     CHECK_EQ(out.len, 0);
-    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, tok, sizeof tok, &out), 0);
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, tok, sizeof tok, &out), 1);
+    check_reset(0x1236);
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, rsv, sizeof rsv, &out), 1);
+    check_reset(0x1237);
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, cut, sizeof cut, &out), 1);
+    check_reset(0x1238);
+    /* a POST with a token one byte over the limit (TKL 14: 269 + 2 bytes
+     * would be longer; 13 + one byte covers up to 268) */
+    memset(big, 0xaa, sizeof big);
+    big[0] = 0x4d; /* CON, TKL 13 */
+    big[1] = CJ_COAP_POST;
+    big[2] = 0x12;
+    big[3] = 0x3a;
+    big[4] = (uint8_t)(CJ_COAP_MAX_TOKEN + 1 - 13);
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, big, sizeof big, &out), 1);
+    check_reset(0x123a);
+    big[0] = 0x5d; /* the same in a NON */
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, big, sizeof big, &out), 0);
     CHECK_EQ(out.len, 0);
-    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, rsv, sizeof rsv, &out), 0);
+    CHECK_EQ(cj_jrc_input(&jrc, 1000, &jp_addr, v2, sizeof v2, &out), 0);
     CHECK_EQ(out.len, 0);
-    CHECK_EQ(jrc.stats.dropped, dropped + 3);
+    CHECK_EQ(jrc.stats.dropped, dropped + 7);
     CHECK_EQ(jrc.stats.joins, 0);
 }
 

@@ -652,8 +652,13 @@ static int inject(net_t *n, size_t from, size_t to, const uint8_t *msg, size_t l
     cj_addr_t f = addr_of(from);
     memcpy(copy, msg, len);
     cj_out_reset(&out);
+    /* The JRC rejects a version 1 CON it cannot process with the Reset
+     * of its Message ID (RFC 7252 section 4.2): four bytes, no state,
+     * not an answer in the sense of these tests. */
     if (to == 0)
-        return cj_jrc_input(n->jrc, n->now, &f, copy, len, &out) == 1 && out.len > 0;
+        return cj_jrc_input(n->jrc, n->now, &f, copy, len, &out) == 1 && out.len > 0 &&
+               !(len >= 4 && (msg[0] & 0xf0) == 0x40 && out.len == 4 && out.buf[0] == 0x70 &&
+                 out.buf[1] == 0 && !memcmp(out.buf + 2, msg + 2, 2));
     if (to <= n->jps)
         return (from == 0 ? cj_proxy_input_jrc(&n->proxy[to - 1], n->now, &f, copy, len, &out)
                           : cj_proxy_input_pledge(&n->proxy[to - 1], n->now, &f, copy, len, &out)) == 1 &&
