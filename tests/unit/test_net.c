@@ -300,8 +300,12 @@ static void deliver(net_t *n, const ev_t *e)
     } else if (to <= n->jps) {
         cj_proxy_t *jp = &n->proxy[to - 1];
         if (e->from == 0) {
-            if (cj_proxy_input_jrc(jp, n->now, &from, msg, e->len, &out) == 1 && out.len)
+            uint8_t abuf[CJ_PROXY_ACK_LEN];
+            cj_out_t ack = {.buf = abuf, .cap = sizeof abuf};
+            if (cj_proxy_input_jrc(jp, n->now, &from, msg, e->len, &out, &ack) == 1 && out.len)
                 transmit(n, to, &out);
+            if (ack.len)
+                transmit(n, to, &ack);
         } else if (cj_proxy_input_pledge(jp, n->now, &from, msg, e->len, &out) == 1 && out.len) {
             cj_coap_msg_t m;
             if (cj_coap_parse(&m, out.buf, out.len) == CJ_OK)
@@ -659,10 +663,13 @@ static int inject(net_t *n, size_t from, size_t to, const uint8_t *msg, size_t l
         return cj_jrc_input(n->jrc, n->now, &f, copy, len, &out) == 1 && out.len > 0 &&
                !(len >= 4 && (msg[0] & 0xf0) == 0x40 && out.len == 4 && out.buf[0] == 0x70 &&
                  out.buf[1] == 0 && !memcmp(out.buf + 2, msg + 2, 2));
-    if (to <= n->jps)
-        return (from == 0 ? cj_proxy_input_jrc(&n->proxy[to - 1], n->now, &f, copy, len, &out)
-                          : cj_proxy_input_pledge(&n->proxy[to - 1], n->now, &f, copy, len, &out)) == 1 &&
-               out.len > 0;
+    if (to <= n->jps) {
+        uint8_t abuf[CJ_PROXY_ACK_LEN];
+        cj_out_t ack = {.buf = abuf, .cap = sizeof abuf};
+        int r = from == 0 ? cj_proxy_input_jrc(&n->proxy[to - 1], n->now, &f, copy, len, &out, &ack)
+                          : cj_proxy_input_pledge(&n->proxy[to - 1], n->now, &f, copy, len, &out);
+        return (r == 1 && out.len > 0) || ack.len > 0;
+    }
     return cj_pledge_input(&n->pl[to - 1 - n->jps], n->now, &f, copy, len, &out) == 1 && out.len > 0;
 }
 
@@ -698,7 +705,7 @@ TEST(net_attacks_are_dropped_and_change_nothing)
     cj_out_t back = {.buf = tmp, .cap = sizeof tmp};
     cj_out_reset(&back);
     cj_addr_t jrc = addr_of(0);
-    CHECK_EQ(cj_proxy_input_jrc(&n->proxy[0], n->now, &jrc, resp, resp_len, &back), 1);
+    CHECK_EQ(cj_proxy_input_jrc(&n->proxy[0], n->now, &jrc, resp, resp_len, &back, NULL), 1);
 
     /* Snapshot durable state (the store) and the JRC's counters. */
     cj_jrc_mementry_t *snap = malloc(n->pledges * sizeof *snap);
