@@ -279,11 +279,15 @@ int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,
 /* Whether a datagram from the JRC belongs to the Join Proxy's own node
  * rather than to a pledge it relays for.  A JP is a joined node, so the
  * JRC also talks to it directly: its requests (parameter updates, RFC
- * 9031 section 8.2) and its ACK/RST (the piggybacked answer to the
- * node's own Join Request) go to the node's pledge engine; the JRC's NON
- * responses answer requests the JP relayed (RFC 8974 stateless proxy)
- * and go to cj_proxy_input_jrc().  False for a datagram that is not
- * CoAP. */
+ * 9031 section 8.2), its ACK/RST (the piggybacked answer to the node's
+ * own Join Request, or the empty ACK announcing a separate one) and any
+ * response whose token is shorter than CJ_PROXY_STATE_OVERHEAD (no JP
+ * token is: a separate CON or a NON response to the node's own Join
+ * Request, RFC 7252 sections 5.2.2 and 5.2.3) go to the node's pledge
+ * engine.  Every other response, NON or CON, answers a request the JP
+ * relayed (RFC 8974 stateless proxy) and goes to cj_proxy_input_jrc().
+ * False for a datagram that is not CoAP, and for an Empty CON (a CoAP
+ * ping, see docs/porting.md) or a reserved code class. */
 bool cj_proxy_for_node(const uint8_t *msg, size_t len);
 
 /* A datagram from the JRC side.  Two outputs, slots of the caller's

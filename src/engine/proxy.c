@@ -507,10 +507,15 @@ int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
 bool cj_proxy_for_node(const uint8_t *msg, size_t len)
 {
     cj_coap_msg_t m;
+    unsigned cls;
 
     if (cj_coap_parse(&m, msg, len) != CJ_OK)
         return false;
     if (m.type == CJ_COAP_ACK || m.type == CJ_COAP_RST)
         return true;
-    return (m.code >> 5) == 0 && m.code != CJ_COAP_EMPTY;
+    cls = m.code >> 5;
+    /* Requests; and responses too short to carry a JP token, which can
+     * only answer the node's own request. */
+    return (cls == 0 && m.code != CJ_COAP_EMPTY) ||
+           (cls >= 2 && cls <= 5 && m.token_len < CJ_PROXY_STATE_OVERHEAD);
 }

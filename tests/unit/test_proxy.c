@@ -1452,9 +1452,12 @@ TEST(proxy_blacklist_link_layer_source)
     }
 }
 
-/* Datagrams from the JRC: requests (parameter updates) and ACK/RST go to
- * the JP's own node, NON responses to the relay (RFC 7252 section 3 for
- * the header bytes below). */
+/* Datagrams from the JRC: requests (parameter updates), ACK/RST and
+ * responses with a token too short to be the JP's go to the JP's own
+ * node; responses, NON or CON, with a token of JP size (22 bytes at
+ * least) to the relay (RFC 7252 section 3 for the header bytes below;
+ * 5d = NON TKL 13, 4d = CON TKL 13, extended length 09: 22 bytes). */
+#define TOK22 "09 00112233445566778899aabbccddeeff001122334455"
 TEST(proxy_for_node_split)
 {
     static const struct {
@@ -1463,18 +1466,30 @@ TEST(proxy_for_node_split)
     } cases[] = {
         {"60441234", true},          /* ACK 2.04, no token */
         {"70001234", true},          /* RST */
+        {"60001234", true},          /* empty ACK: a separate response follows */
         {"42021234a1b2b16a", true},  /* CON POST, token a1b2, Uri-Path j */
         {"5202abcdc1c2", true},      /* NON POST, token c1c2 */
-        {"5244abcdc1c2", false},     /* NON 2.04: a relayed answer */
+        {"5d44abcd" TOK22, false},   /* NON 2.04, JP-size token: relayed */
+        {"4d44abcd" TOK22, false},   /* CON 2.04, JP-size token: relayed */
+        {"4d84abcd" TOK22, false},   /* CON 4.04 likewise */
+        {"4d02abcd" TOK22, true},    /* CON POST with a long token */
+        {"4444abcda1b2c3d4", true},  /* CON 2.04, 4-byte token: the node's
+                                      * own separate Join Response */
+        {"5244abcdc1c2", true},      /* NON 2.04, 2-byte token: its own */
+        {"4c44abcd 00112233445566778899aabb", true}, /* 12 bytes */
+        {"4d44abcd 08 00112233445566778899aabbccddeeff0011223344", true},
+                                     /* 21 bytes: one short of a JP token */
+        {"4d24abcd" TOK22, false},   /* reserved class 1: nobody's */
         {"40001234", false},         /* CON Empty (ping): nobody's */
         {"5f441234", false},         /* token length 15: not CoAP */
         {"", false},
     };
-    uint8_t buf[16];
+    uint8_t buf[64];
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = cj_hex(cases[i].hex, buf, sizeof buf);
-        CHECK_EQ(cj_proxy_for_node(buf, n), cases[i].node);
+        if (cj_proxy_for_node(buf, n) != cases[i].node)
+            cj_test_failf(__FILE__, __LINE__, "case %zu (%s)", i, cases[i].hex);
     }
 }
 
