@@ -394,8 +394,9 @@ int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
     size_t ptlen, tkl, alen, rest_len;
     uint64_t ctr, ts;
     uint16_t pmid;
+    uint8_t reply = CJ_COAP_ACK; /* to a CON whose token opened */
     bool con;
-    int rc, n;
+    int rc, n, ret;
 
     cj_out_reset(out);
     if (ack != NULL)
@@ -452,56 +453,54 @@ int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
      * a RST (RFC 8974 section 3.3, RFC 7252 section 4.2), which also ends
      * the JRC's retransmissions. */
     if (((now - ts) & TS_MASK) > jp->cfg.token_lifetime_ms) {
-        cj_crypto_wipe(tok, sizeof tok);
-        if (con)
-            answer_con(jp, ack, CJ_COAP_RST, m.mid, from);
-        return drop(jp, &jp->stats.dropped_stale, "jp: stale token");
-    }
+        reply = CJ_COAP_RST;
+        ret = drop(jp, &jp->stats.dropped_stale, "jp: stale token");
     /* Replay (section 5.2): only the last CJ_PROXY_REPLAY_BITS counters
      * issued have a bit of their own.  A CON whose counter is spent is
      * the JRC's retransmission of a response already relayed, its ACK
      * lost: acknowledged again, relayed only once (RFC 7252 section 4.5).
      * A counter out of the window may never have been relayed, but the
      * JP cannot tell, and relaying stays at most once. */
-    if (ctr >= jp->token_counter ||
-        jp->token_counter - ctr > CJ_PROXY_REPLAY_BITS || win_get(jp, ctr)) {
-        cj_crypto_wipe(tok, sizeof tok);
-        if (con)
-            answer_con(jp, ack, CJ_COAP_ACK, m.mid, from);
-        return drop(jp, &jp->stats.dropped_replay, "jp: token reused");
-    }
+    } else if (ctr >= jp->token_counter ||
+               jp->token_counter - ctr > CJ_PROXY_REPLAY_BITS ||
+               win_get(jp, ctr)) {
+        ret = drop(jp, &jp->stats.dropped_replay, "jp: token reused");
+    } else {
+        /* Agreement 4: CON request -> piggybacked ACK with the pledge's
+         * MID and token; NON -> NON with a fresh MID.  Options and
+         * payload are copied as they are: their encoding does not depend
+         * on the token. */
+        if (flags & FLAG_NON)
+            cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_NON, m.code,
+                               jp->next_mid, pt + 1, tkl);
+        else
+            cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_ACK, m.code,
+                               pmid, pt + 1, tkl);
+        n = cj_coap_build_finish(&b);
+        rest = m.token + m.token_len;
+        rest_len = len - (size_t)(rest - msg);
+        /* Not even an ACK then: the JRC's retransmission may fit. */
+        if (n < 0 || out->cap - (size_t)n < rest_len) {
+            cj_crypto_wipe(tok, sizeof tok);
+            return drop(jp, &jp->stats.dropped_malformed, "jp: no room");
+        }
+        if (rest_len)
+            memcpy(out->buf + n, rest, rest_len);
 
-    /* Agreement 4: CON request -> piggybacked ACK with the pledge's MID
-     * and token; NON -> NON with a fresh MID.  Options and payload are
-     * copied as they are: their encoding does not depend on the token. */
-    if (flags & FLAG_NON)
-        cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_NON, m.code,
-                           jp->next_mid, pt + 1, tkl);
-    else
-        cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_ACK, m.code, pmid,
-                           pt + 1, tkl);
-    n = cj_coap_build_finish(&b);
-    rest = m.token + m.token_len;
-    rest_len = len - (size_t)(rest - msg);
-    if (n < 0 || out->cap - (size_t)n < rest_len) {
-        cj_crypto_wipe(tok, sizeof tok);
-        return drop(jp, &jp->stats.dropped_malformed, "jp: no room");
+        win_set(jp, ctr, true);
+        if (flags & FLAG_NON)
+            jp->next_mid++;
+        out->len = (size_t)n + rest_len;
+        out->to.len = (uint8_t)alen;
+        memset(out->to.b, 0, sizeof out->to.b);
+        memcpy(out->to.b, pt + PT_FIXED + tkl, alen);
+        jp->stats.relayed++;
+        ret = 1;
     }
-    if (rest_len)
-        memcpy(out->buf + n, rest, rest_len);
-
-    win_set(jp, ctr, true);
-    if (flags & FLAG_NON)
-        jp->next_mid++;
-    out->len = (size_t)n + rest_len;
-    out->to.len = (uint8_t)alen;
-    memset(out->to.b, 0, sizeof out->to.b);
-    memcpy(out->to.b, pt + PT_FIXED + tkl, alen);
     cj_crypto_wipe(tok, sizeof tok);
     if (con)
-        answer_con(jp, ack, CJ_COAP_ACK, m.mid, from);
-    jp->stats.relayed++;
-    return 1;
+        answer_con(jp, ack, reply, m.mid, from);
+    return ret;
 }
 
 bool cj_proxy_for_node(const uint8_t *msg, size_t len)
