@@ -455,15 +455,16 @@ int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
     if (((now - ts) & TS_MASK) > jp->cfg.token_lifetime_ms) {
         reply = CJ_COAP_RST;
         ret = drop(jp, &jp->stats.dropped_stale, "jp: stale token");
-    /* Replay (section 5.2): only the last CJ_PROXY_REPLAY_BITS counters
-     * issued have a bit of their own.  A CON whose counter is spent is
-     * the JRC's retransmission of a response already relayed, its ACK
-     * lost: acknowledged again, relayed only once (RFC 7252 section 4.5).
-     * A counter out of the window may never have been relayed, but the
-     * JP cannot tell, and relaying stays at most once. */
     } else if (ctr >= jp->token_counter ||
                jp->token_counter - ctr > CJ_PROXY_REPLAY_BITS ||
                win_get(jp, ctr)) {
+        /* Replay (section 5.2): only the last CJ_PROXY_REPLAY_BITS
+         * counters issued have a bit of their own.  A CON whose counter
+         * is spent is the JRC's retransmission of a response already
+         * relayed, its ACK lost: acknowledged again, relayed only once
+         * (RFC 7252 section 4.5).  A counter out of the window may never
+         * have been relayed, but the JP cannot tell, and relaying stays
+         * at most once. */
         ret = drop(jp, &jp->stats.dropped_replay, "jp: token reused");
     } else {
         /* Agreement 4: CON request -> piggybacked ACK with the pledge's
