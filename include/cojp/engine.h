@@ -13,8 +13,10 @@
  *     cj_X_next_timer(eng)                        when to call poll next
  *
  * Each call produces at most one datagram (out.len > 0, to out.to) and at
- * most one event (out.event, engine-specific, 0 for none).  The same
- * engines run in the Linux daemons, the simulator and firmware.
+ * most one event (out.event, engine-specific, 0 for none); the one
+ * exception, cj_proxy_input_jrc(), takes a second slot for the Join
+ * Proxy's own ACK or RST to the JRC (cojp/proxy.h).  The same engines
+ * run in the Linux daemons, the simulator and firmware.
  */
 #ifndef COJP_ENGINE_H
 #define COJP_ENGINE_H

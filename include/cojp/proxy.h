@@ -44,13 +44,43 @@
  * compression derives it from the MAC address), so a MAC-level check is
  * preferred wherever the host has one.
  *
- * Responses are accepted only from cfg.jrc, only as NON messages with a
- * response code (agreement: the JRC answers NON; a separate response in
- * a CON, which RFC 8974 section 3.3 would have a stateless client take,
- * is dropped unacknowledged), and are relayed with
- * code, options and payload copied byte for byte: as an ACK carrying the
- * pledge's message ID and token when the pledge's request was CON
- * (piggybacked), as a NON with a fresh JP message ID otherwise.
+ * Responses are accepted only from cfg.jrc, only with a response code,
+ * and are relayed with code, options and payload copied byte for byte:
+ * as an ACK carrying the pledge's message ID and token when the pledge's
+ * request was CON (piggybacked), as a NON with a fresh JP message ID
+ * otherwise.  The JRC may answer the JP's NON request with a NON
+ * response (cojp's JRC always does) or with a separate response in a CON
+ * message (RFC 7252 sections 5.2.2 and 5.2.3; RFC 8974 section 3.3 has a
+ * stateless client take all three kinds).  A CON response is the JP's
+ * own exchange with the JRC, so the JP answers it itself, in a second
+ * output slot (see cj_proxy_input_jrc()), with a 4-byte Empty message
+ * echoing its message ID:
+ *
+ *   token opens, fresh, counter unused   relayed once; empty ACK
+ *   token opens, fresh, counter spent    not relayed; empty ACK (the
+ *     or out of the consumed-token       JRC's retransmission after a
+ *     window                             lost ACK, RFC 7252 section 4.5)
+ *   token opens, stale                   not relayed; RST (rejected,
+ *                                        RFC 8974 section 3.3 / RFC 7252
+ *                                        section 4.2)
+ *   token does not open                  nothing at all
+ *
+ * No answer to a token that does not open: RFC 7252 section 4.2 would
+ * reject it with a RST, but the JP sends nothing in response to what it
+ * cannot authenticate.  A RST is small (no amplification) and goes only
+ * to cfg.jrc, yet its message ID would be the sender's choice, and RFC
+ * 7252 section 4.2 has the JRC cancel its CON message with that ID to
+ * this JP on receipt, so anyone able to forge the JRC's source address
+ * (a pledge on the JP's link can) could cancel the JRC's parameter
+ * updates to this node and its CON responses through it, and make the
+ * JP transmit into the network outside the join rate.  The cost is one
+ * case: after a JP restart (new nonce prefix) a JRC retransmits a CON
+ * response the JP can no longer open until MAX_RETRANSMIT.  A token
+ * that opens came from the JRC (or is a copy of what it sent), so the
+ * ACK and RST carry no chosen message ID.  ACK and RST messages from the
+ * JRC are dropped (the JP's requests are NON, so no piggybacked response
+ * exists, and RFC 7252 section 4.2 forbids answering either), and so is
+ * an Empty or reserved-class CON, without a Reset.
  *
  * Token state object (the token sent to the JRC), all integers
  * big-endian:
@@ -142,6 +172,10 @@
  * see cj_proxy_stats_t). */
 enum { CJ_PROXY_EV_NONE = 0 };
 
+/* Size of what cj_proxy_input_jrc() puts in its ack slot: an Empty ACK or
+ * RST, header only (RFC 7252 section 3), in bytes. */
+#define CJ_PROXY_ACK_LEN 4
+
 typedef struct cj_proxy_cfg {
     cj_addr_t jrc;               /* where join requests go */
     uint8_t token_key[16];       /* JP-local secret; all zero: drawn at random */
@@ -154,13 +188,18 @@ typedef struct cj_proxy_cfg {
 } cj_proxy_cfg_t;
 
 /* Every input call either returns 1 (and counts forwarded or relayed) or
- * returns 0 and counts exactly one dropped_* reason. */
+ * returns 0 and counts exactly one dropped_* reason.  acks and resets
+ * count in addition what cj_proxy_input_jrc() put in its ack slot. */
 typedef struct cj_proxy_stats {
     unsigned long forwarded;        /* requests sent to the JRC */
     unsigned long relayed;          /* responses sent to pledges */
+    unsigned long acks;             /* empty ACKs to the JRC's CON responses
+                                     * (relayed ones and duplicates) */
+    unsigned long resets;           /* RSTs to CON responses, stale token */
     unsigned long dropped_malformed;/* not CoAP, not a join request, not a
-                                     * NON response, too big, token too long,
-                                     * output buffer too small */
+                                     * NON or CON response (a CON without
+                                     * an ack slot), too big, token too
+                                     * long, output buffer too small */
     unsigned long dropped_blacklist;/* kid context on the blacklist */
     unsigned long dropped_rate;     /* join rate exceeded (or 0), or the
                                      * token counter space is used up */
@@ -240,18 +279,40 @@ int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,
 /* Whether a datagram from the JRC belongs to the Join Proxy's own node
  * rather than to a pledge it relays for.  A JP is a joined node, so the
  * JRC also talks to it directly: its requests (parameter updates, RFC
- * 9031 section 8.2) and its ACK/RST (the piggybacked answer to the
- * node's own Join Request) go to the node's pledge engine; the JRC's NON
- * responses answer requests the JP relayed (RFC 8974 stateless proxy)
- * and go to cj_proxy_input_jrc().  False for a datagram that is not
- * CoAP. */
+ * 9031 section 8.2), its ACK/RST (the piggybacked answer to the node's
+ * own Join Request, or the empty ACK announcing a separate one) and any
+ * response whose token is shorter than CJ_PROXY_STATE_OVERHEAD (no JP
+ * token is: a separate CON or a NON response to the node's own Join
+ * Request, RFC 7252 sections 5.2.2 and 5.2.3) go to the node's pledge
+ * engine.  Every other response, NON or CON, answers a request the JP
+ * relayed (RFC 8974 stateless proxy) and goes to cj_proxy_input_jrc().
+ * False for a datagram that is not CoAP, and for an Empty CON (a CoAP
+ * ping, see docs/porting.md) or a reserved code class. */
 bool cj_proxy_for_node(const uint8_t *msg, size_t len);
 
-/* A datagram from the JRC side.  Returns 1 with out filled (the response
- * for the pledge, to the address recovered from the token) or 0 when
- * dropped.  A relayed response consumes its token counter; a drop
- * changes nothing but the stats. */
+/* A datagram from the JRC side.  Two outputs, slots of the caller's
+ * (buf and cap set, as for any cj_out_t; distinct buffers):
+ *
+ *   out  the response for the pledge, to the address recovered from the
+ *        token.  The return value is 1 when out was filled, else 0 (the
+ *        datagram is not relayed; the reason is counted in jp->stats).
+ *   ack  the JP's own answer to a CON response (see the table above):
+ *        ack->len is CJ_PROXY_ACK_LEN with an empty ACK or a RST echoing
+ *        the response's message ID, ack->to = from (the JRC), or 0.  It
+ *        may be filled whatever the return value: with 1 (a response
+ *        relayed, ACK) and with 0 (a duplicate, ACK; a stale token, RST).
+ *        ack->cap must be at least CJ_PROXY_ACK_LEN; with a smaller slot
+ *        or NULL every CON response is dropped unanswered
+ *        (dropped_malformed), so a JRC answering CON retransmits it until
+ *        it gives up.
+ *
+ * The host sends both when both are set, in either order, ack through
+ * the socket it sends to the JRC with.  A relayed response consumes its
+ * token counter; a response not relayed changes nothing but the stats
+ * (an ACK or RST keeps no state).  A relay that does not fit out->cap is dropped
+ * without an ACK, so the JRC's retransmission can still be relayed. */
 int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
-                       const uint8_t *msg, size_t len, cj_out_t *out);
+                       const uint8_t *msg, size_t len, cj_out_t *out,
+                       cj_out_t *ack);
 
 #endif

@@ -298,8 +298,15 @@ static void on_datagram(uint64_t now, const cj_addr_t *from, uint8_t *msg,
 
     if (g_jp_ready && cj_addr_equal(from, &g_jp.cfg.jrc)) {
         if (!cj_proxy_for_node(msg, len)) {
-            if (cj_proxy_input_jrc(&g_jp, now, from, msg, len, &out) == 1)
+            /* A separate (CON) response also gets the JP's own empty ACK
+             * (or a RST), to the JRC: both datagrams go out. */
+            uint8_t ackbuf[CJ_PROXY_ACK_LEN];
+            cj_out_t ack = {ackbuf, sizeof ackbuf, 0, {0, {0}}, 0};
+
+            if (cj_proxy_input_jrc(&g_jp, now, from, msg, len, &out, &ack) == 1)
                 net_send(&out.to, out.buf, out.len);
+            if (ack.len > 0)
+                net_send(&ack.to, ack.buf, ack.len);
             return;
         }
     } else if (g_jp_ready && joined && from->len == 10) {

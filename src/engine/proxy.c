@@ -365,8 +365,27 @@ int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,
 
 /* ---- JRC -> pledge (RFC 8974 sections 3.1, 3.3, 5.2) ------------------ */
 
+/* The JP's own answer to a CON response whose token opened: an Empty
+ * ACK or RST echoing its message ID (RFC 7252 sections 3 and 4.2), to
+ * the JRC.  ack has room (checked before anything else). */
+static void answer_con(cj_proxy_t *jp, cj_out_t *ack, uint8_t type,
+                       uint16_t mid, const cj_addr_t *jrc)
+{
+    ack->buf[0] = (uint8_t)(0x40 | type << 4); /* version 1, TKL 0 */
+    ack->buf[1] = CJ_COAP_EMPTY;
+    ack->buf[2] = (uint8_t)(mid >> 8);
+    ack->buf[3] = (uint8_t)mid;
+    ack->len = CJ_PROXY_ACK_LEN;
+    ack->to = *jrc;
+    if (type == CJ_COAP_ACK)
+        jp->stats.acks++;
+    else
+        jp->stats.resets++;
+}
+
 int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
-                       const uint8_t *msg, size_t len, cj_out_t *out)
+                       const uint8_t *msg, size_t len, cj_out_t *out,
+                       cj_out_t *ack)
 {
     uint8_t tok[CJ_COAP_MAX_TOKEN], nonce[CJ_CCM_NONCE_LEN], *pt, flags;
     cj_coap_msg_t m;
@@ -375,16 +394,30 @@ int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
     size_t ptlen, tkl, alen, rest_len;
     uint64_t ctr, ts;
     uint16_t pmid;
-    int rc, n;
+    uint8_t reply = CJ_COAP_ACK; /* to a CON whose token opened */
+    bool con;
+    int rc, n, ret;
 
     cj_out_reset(out);
+    if (ack != NULL)
+        cj_out_reset(ack);
     if (!cj_addr_equal(from, &jp->cfg.jrc))
         return drop(jp, &jp->stats.dropped_source, "jp: not from the JRC");
-    /* The JRC answers the NON request with a NON response (agreement 3);
-     * codes 2.xx-5.xx are responses (RFC 7252 section 12.1). */
+    /* Codes 2.xx-5.xx are responses (RFC 7252 section 12.1).  NON (the
+     * answer of cojp's JRC) or CON, a separate response (RFC 8974 section
+     * 3.3), which needs room for its ACK.  No ACK can answer the JP's NON
+     * request, and ACK and RST are never answered (RFC 7252 section 4.2). */
     if (msg == NULL || cj_coap_parse(&m, msg, len) != CJ_OK ||
-        m.type != CJ_COAP_NON || (m.code >> 5) < 2 || (m.code >> 5) > 5)
+        (m.code >> 5) < 2 || (m.code >> 5) > 5 ||
+        (m.type != CJ_COAP_NON &&
+         (m.type != CJ_COAP_CON || ack == NULL || ack->buf == NULL ||
+          ack->cap < CJ_PROXY_ACK_LEN)))
         return drop(jp, &jp->stats.dropped_malformed, "jp: not a response");
+    con = m.type == CJ_COAP_CON;
+    /* A CON whose token does not open gets no RST (RFC 7252 section 4.2
+     * would allow one): it is unauthenticated, and a RST would echo a
+     * message ID of the sender's choice to the JRC, cancelling whatever
+     * CON of the JRC's to this node carries that ID (cojp/proxy.h). */
     if (m.token_len < CJ_PROXY_STATE_OVERHEAD)
         return drop(jp, &jp->stats.dropped_token, "jp: not our token");
 
@@ -413,58 +446,76 @@ int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
     pmid = (uint16_t)get_be(pt + 1 + tkl, 2);
     ts = get_be(pt + 3 + tkl, TS_LEN);
 
-    /* Freshness (section 3.1): a timestamp ahead of now wraps to a huge
-     * age and is stale too. */
+    /* From here on the token is authentic: a CON is the JRC's (or a copy
+     * of it), so answering its message ID is safe.
+     * Freshness (section 3.1): a timestamp ahead of now wraps to a huge
+     * age and is stale too.  A stale separate response is rejected with
+     * a RST (RFC 8974 section 3.3, RFC 7252 section 4.2), which also ends
+     * the JRC's retransmissions. */
     if (((now - ts) & TS_MASK) > jp->cfg.token_lifetime_ms) {
-        cj_crypto_wipe(tok, sizeof tok);
-        return drop(jp, &jp->stats.dropped_stale, "jp: stale token");
-    }
-    /* Replay (section 5.2): only the last CJ_PROXY_REPLAY_BITS counters
-     * issued have a bit of their own. */
-    if (ctr >= jp->token_counter ||
-        jp->token_counter - ctr > CJ_PROXY_REPLAY_BITS || win_get(jp, ctr)) {
-        cj_crypto_wipe(tok, sizeof tok);
-        return drop(jp, &jp->stats.dropped_replay, "jp: token reused");
-    }
+        reply = CJ_COAP_RST;
+        ret = drop(jp, &jp->stats.dropped_stale, "jp: stale token");
+    } else if (ctr >= jp->token_counter ||
+               jp->token_counter - ctr > CJ_PROXY_REPLAY_BITS ||
+               win_get(jp, ctr)) {
+        /* Replay (section 5.2): only the last CJ_PROXY_REPLAY_BITS
+         * counters issued have a bit of their own.  A CON whose counter
+         * is spent is the JRC's retransmission of a response already
+         * relayed, its ACK lost: acknowledged again, relayed only once
+         * (RFC 7252 section 4.5).  A counter out of the window may never
+         * have been relayed, but the JP cannot tell, and relaying stays
+         * at most once. */
+        ret = drop(jp, &jp->stats.dropped_replay, "jp: token reused");
+    } else {
+        /* Agreement 4: CON request -> piggybacked ACK with the pledge's
+         * MID and token; NON -> NON with a fresh MID.  Options and
+         * payload are copied as they are: their encoding does not depend
+         * on the token. */
+        if (flags & FLAG_NON)
+            cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_NON, m.code,
+                               jp->next_mid, pt + 1, tkl);
+        else
+            cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_ACK, m.code,
+                               pmid, pt + 1, tkl);
+        n = cj_coap_build_finish(&b);
+        rest = m.token + m.token_len;
+        rest_len = len - (size_t)(rest - msg);
+        /* Not even an ACK then: the JRC's retransmission may fit. */
+        if (n < 0 || out->cap - (size_t)n < rest_len) {
+            cj_crypto_wipe(tok, sizeof tok);
+            return drop(jp, &jp->stats.dropped_malformed, "jp: no room");
+        }
+        if (rest_len)
+            memcpy(out->buf + n, rest, rest_len);
 
-    /* Agreement 4: CON request -> piggybacked ACK with the pledge's MID
-     * and token; NON -> NON with a fresh MID.  Options and payload are
-     * copied as they are: their encoding does not depend on the token. */
-    if (flags & FLAG_NON)
-        cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_NON, m.code,
-                           jp->next_mid, pt + 1, tkl);
-    else
-        cj_coap_build_init(&b, out->buf, out->cap, CJ_COAP_ACK, m.code, pmid,
-                           pt + 1, tkl);
-    n = cj_coap_build_finish(&b);
-    rest = m.token + m.token_len;
-    rest_len = len - (size_t)(rest - msg);
-    if (n < 0 || out->cap - (size_t)n < rest_len) {
-        cj_crypto_wipe(tok, sizeof tok);
-        return drop(jp, &jp->stats.dropped_malformed, "jp: no room");
+        win_set(jp, ctr, true);
+        if (flags & FLAG_NON)
+            jp->next_mid++;
+        out->len = (size_t)n + rest_len;
+        out->to.len = (uint8_t)alen;
+        memset(out->to.b, 0, sizeof out->to.b);
+        memcpy(out->to.b, pt + PT_FIXED + tkl, alen);
+        jp->stats.relayed++;
+        ret = 1;
     }
-    if (rest_len)
-        memcpy(out->buf + n, rest, rest_len);
-
-    win_set(jp, ctr, true);
-    if (flags & FLAG_NON)
-        jp->next_mid++;
-    out->len = (size_t)n + rest_len;
-    out->to.len = (uint8_t)alen;
-    memset(out->to.b, 0, sizeof out->to.b);
-    memcpy(out->to.b, pt + PT_FIXED + tkl, alen);
     cj_crypto_wipe(tok, sizeof tok);
-    jp->stats.relayed++;
-    return 1;
+    if (con)
+        answer_con(jp, ack, reply, m.mid, from);
+    return ret;
 }
 
 bool cj_proxy_for_node(const uint8_t *msg, size_t len)
 {
     cj_coap_msg_t m;
+    unsigned cls;
 
     if (cj_coap_parse(&m, msg, len) != CJ_OK)
         return false;
     if (m.type == CJ_COAP_ACK || m.type == CJ_COAP_RST)
         return true;
-    return (m.code >> 5) == 0 && m.code != CJ_COAP_EMPTY;
+    cls = m.code >> 5;
+    /* Requests; and responses too short to carry a JP token, which can
+     * only answer the node's own request. */
+    return (cls == 0 && m.code != CJ_COAP_EMPTY) ||
+           (cls >= 2 && cls <= 5 && m.token_len < CJ_PROXY_STATE_OVERHEAD);
 }

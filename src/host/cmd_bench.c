@@ -464,13 +464,17 @@ static int run_phase(phase_t *ph, pledge_set_t *ps, const struct sockaddr_storag
             int got = recvmmsg(fd, rm, 64, MSG_DONTWAIT, NULL);
             uint64_t tr = now_ns();
             for (int k = 0; k < got; k++) {
-                uint8_t rel[1500];
+                uint8_t rel[1500], abuf[CJ_PROXY_ACK_LEN];
                 cj_out_t o = {.buf = rel, .cap = sizeof rel};
+                cj_out_t ack = {.buf = abuf, .cap = sizeof abuf};
                 long i;
+                int relayed;
                 ph->bytes_in += rm[k].msg_len;
-                if (cj_proxy_input_jrc(&jp, tr / 1000000u, &pc.jrc, rbuf[k], rm[k].msg_len,
-                                       &o) != 1 ||
-                    (i = addr_index(&o.to)) < 0 || (size_t)i >= ps->n) {
+                relayed = cj_proxy_input_jrc(&jp, tr / 1000000u, &pc.jrc, rbuf[k], rm[k].msg_len,
+                                             &o, &ack);
+                if (ack.len) /* the ACK of a CON answer (fd is connected) */
+                    (void)send(fd, ack.buf, ack.len, 0);
+                if (relayed != 1 || (i = addr_index(&o.to)) < 0 || (size_t)i >= ps->n) {
                     ph->bad++;
                     continue;
                 }

@@ -4,6 +4,8 @@
  * both sides (two when --listen is link-local, see open_jrc_side):
  * datagrams from the JRC's address are responses (or, for a JP that
  * joined itself, parameter updates), everything else comes from pledges.
+ * A JRC answering with a separate response in a CON message gets the
+ * JP's empty ACK (or RST, cojp/proxy.h) on the JRC-side socket.
  *
  * With --id/--psk the JP is a joined node first: it joins the JRC
  * directly (a pledge engine whose only JP candidate is the JRC address;
@@ -174,8 +176,9 @@ static bool ll_blacklisted(const proxy_run_t *r, const struct sockaddr_storage *
 static void on_readable(void *arg, int fd, uint64_t now)
 {
     proxy_run_t *r = arg;
-    uint8_t buf[1280];
+    uint8_t buf[1280], abuf[CJ_PROXY_ACK_LEN];
     cj_out_t out = {.buf = r->obuf, .cap = sizeof r->obuf};
+    cj_out_t ack = {.buf = abuf, .cap = sizeof abuf};
 
     for (int i = 0; i < 256; i++) {
         struct sockaddr_storage ss;
@@ -198,7 +201,20 @@ static void on_readable(void *arg, int fd, uint64_t now)
         if (from_jrc(r, &from)) {
             if (r->node && cj_proxy_for_node(buf, (size_t)len)) {
                 cj_node_input(r->node, now, &from, buf, (size_t)len);
-            } else if (cj_proxy_input_jrc(&r->jp, now, &from, buf, (size_t)len, &out) == 1) {
+                continue;
+            }
+            int relayed = cj_proxy_input_jrc(&r->jp, now, &from, buf, (size_t)len,
+                                             &out, &ack);
+            if (ack.len) {
+                /* the JP's own answer to a separate (CON) response: an
+                 * empty ACK, or a RST for a stale token (cojp/proxy.h);
+                 * part of the join exchange, so AF43 like the request */
+                cj_send_out_dscp(r->jfd, &ack, CJ_DSCP_AF43);
+                cj_hlog_begin("debug", ack.buf[0] >> 4 == 0x6 ? "acked" : "reset");
+                cj_hlog_uint("mid", (unsigned)(ack.buf[2] << 8 | ack.buf[3]));
+                cj_hlog_end();
+            }
+            if (relayed == 1) {
                 cj_send_out(r->fd, &out);
                 cj_hlog_begin("info", "relayed");
                 cj_hlog_addr("pledge_addr", &out.to);
@@ -478,6 +494,8 @@ int cj_cmd_proxy(int argc, char **argv)
         cj_hlog_int("signal", res);
     cj_hlog_uint("forwarded", st->forwarded);
     cj_hlog_uint("relayed", st->relayed);
+    cj_hlog_uint("acks", st->acks);
+    cj_hlog_uint("resets", st->resets);
     cj_hlog_uint("dropped_malformed", st->dropped_malformed);
     cj_hlog_uint("dropped_blacklist", st->dropped_blacklist + r->ll_blacklisted);
     cj_hlog_uint("dropped_rate", st->dropped_rate);

@@ -223,7 +223,7 @@ int cj_cmd_demo(int argc, char **argv)
     struct pollfd *pfd = calloc((size_t)n + 3, sizeof *pfd);
     cj_mem_platform_t jrc_pf, jp_pf;
     int jrc_fd = -1, jp_down = -1, jp_up = -1;
-    uint8_t buf[1280], obuf[1280];
+    uint8_t buf[1280], obuf[1280], abuf[CJ_PROXY_ACK_LEN];
 
     if (!slots || !pl || !jrc || !jp || !pfd) {
         fprintf(stderr, "cojp demo: out of memory\n");
@@ -342,6 +342,7 @@ int cj_cmd_demo(int argc, char **argv)
     long joined = 0, failed = 0, started = 0;
     uint64_t deadline = t0 + (uint64_t)timeout_s * 1000u;
     cj_out_t out = {.buf = obuf, .cap = sizeof obuf};
+    cj_out_t ack = {.buf = abuf, .cap = sizeof abuf};
     for (;;) {
         uint64_t now = cj_host_wall();
         uint64_t next = deadline;
@@ -408,8 +409,9 @@ int cj_cmd_demo(int argc, char **argv)
                     if (cj_proxy_input_pledge(jp, now, &from, buf, (size_t)r, &out) == 1)
                         cj_send_out(jp_up, &out);
                 } else if (k == 2) {
-                    if (cj_proxy_input_jrc(jp, now, &from, buf, (size_t)r, &out) == 1)
+                    if (cj_proxy_input_jrc(jp, now, &from, buf, (size_t)r, &out, &ack) == 1)
                         cj_send_out(jp_down, &out);
+                    cj_send_out(jp_up, &ack); /* a CON response's ACK, if any */
                 } else {
                     demo_pledge_t *d = &pl[k - 3];
                     d->pf.now = now;

@@ -667,8 +667,12 @@ static void deliver_local(sim_t *s, uint32_t i, int target, const cj_addr_t *fro
         if (!m->jp)
             return;
         if (from->len == 1) {
-            if (cj_proxy_input_jrc(m->jp, s->now, from, copy, len, &out) == 1)
+            /* the JP's ACK (or RST) of a CON response goes to the JRC */
+            uint8_t abuf[CJ_PROXY_ACK_LEN];
+            cj_out_t ack = {.buf = abuf, .cap = sizeof abuf};
+            if (cj_proxy_input_jrc(m->jp, s->now, from, copy, len, &out, &ack) == 1)
                 emit(s, i, E_PROXY, &out, depth);
+            emit(s, i, E_PROXY, &ack, depth);
         } else if (cj_proxy_input_pledge(m->jp, s->now, from, copy, len, &out) == 1) {
             emit(s, i, E_PROXY, &out, depth);
         }

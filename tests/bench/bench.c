@@ -171,7 +171,7 @@ static double bench_proxy(void)
         cj_coap_build_opt(&b, CJ_COAP_OPT_OSCORE, NULL, 0);
         cj_coap_build_payload(&b, (const uint8_t *)"0123456789abcdef", 16);
         int l = cj_coap_build_finish(&b);
-        if (cj_proxy_input_jrc(&jp, (uint64_t)i, &jrc, resp, (size_t)l, &r) != 1)
+        if (cj_proxy_input_jrc(&jp, (uint64_t)i, &jrc, resp, (size_t)l, &r, NULL) != 1)
             exit(1);
     }
     return n / (now_s() - t);

@@ -22,7 +22,11 @@
  *     JRC; echoing its token in a response gets the pledge's token (and
  *     MID for CON) back to the pledge's address, exactly once;
  *   - a relayed response parses, goes to the pledge and carries its
- *     token; the same datagram again is dropped.
+ *     token; the same datagram again is dropped;
+ *   - the ack slot holds something only for a CON response whose token
+ *     opened: the Empty ACK of its message ID, to the JRC, when it was
+ *     relayed or its token was spent, the RST when the token was stale;
+ *     a relayed CON is always acknowledged, a NON never.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +55,7 @@ static const uint8_t FIXED_REQ[] = {
 
 static cj_proxy_t jp, snap;
 static uint8_t in[1 << 12], out[1 << 12], out2[1 << 12], resp[1 << 12];
+static uint8_t ackbuf[CJ_PROXY_ACK_LEN];
 
 static cj_addr_t addr(uint8_t first, uint8_t len)
 {
@@ -104,6 +109,36 @@ static cj_out_t slot(uint8_t *buf, size_t cap)
     return o;
 }
 
+/* The ack slot after a datagram msg from `from` (snap: the engine before
+ * the call, rc: what the call returned); see the properties above. */
+static void check_ack(const cj_out_t *a, const cj_addr_t *from,
+                      const uint8_t *msg, size_t len, int rc)
+{
+    unsigned long acks = jp.stats.acks - snap.stats.acks;
+    unsigned long resets = jp.stats.resets - snap.stats.resets;
+    cj_coap_msg_t m;
+
+    if (a->len == 0) {
+        REQUIRE(acks + resets == 0);
+        if (rc == 1)
+            REQUIRE(cj_coap_parse(&m, msg, len) == CJ_OK &&
+                    m.type == CJ_COAP_NON);
+        return;
+    }
+    REQUIRE(a->len == CJ_PROXY_ACK_LEN && acks + resets == 1);
+    REQUIRE(cj_addr_equal(&a->to, from) && cj_addr_equal(from, &jp.cfg.jrc));
+    REQUIRE(cj_coap_parse(&m, msg, len) == CJ_OK && m.type == CJ_COAP_CON);
+    REQUIRE(a->buf[1] == 0 && a->buf[2] == (uint8_t)(m.mid >> 8) &&
+            a->buf[3] == (uint8_t)m.mid);
+    if (a->buf[0] == 0x60)
+        REQUIRE(acks == 1 &&
+                (rc == 1 ||
+                 jp.stats.dropped_replay == snap.stats.dropped_replay + 1));
+    else
+        REQUIRE(a->buf[0] == 0x70 && resets == 1 && rc == 0 &&
+                jp.stats.dropped_stale == snap.stats.dropped_stale + 1);
+}
+
 static void pledge_path(uint8_t sel, const uint8_t *msg, size_t len)
 {
     static const uint32_t rates[4] = {CJ_PROXY_RATE_UNLIMITED, 100, 0, 1};
@@ -112,7 +147,7 @@ static void pledge_path(uint8_t sel, const uint8_t *msg, size_t len)
     cj_coap_msg_t m, f, r;
     cj_coap_opt_t opt;
     cj_coap_builder_t b;
-    cj_out_t o = slot(out, sizeof out), o2;
+    cj_out_t o = slot(out, sizeof out), o2, a;
     int rc, n;
 
     setup(rates[(sel >> 1) & 3]);
@@ -155,8 +190,10 @@ static void pledge_path(uint8_t sel, const uint8_t *msg, size_t len)
         n += (int)rest_len;
     }
     o2 = slot(out2, sizeof out2);
+    a = slot(ackbuf, sizeof ackbuf);
     snap = jp;
-    REQUIRE(cj_proxy_input_jrc(&jp, 6000, &jrc, resp, (size_t)n, &o2) == 1);
+    REQUIRE(cj_proxy_input_jrc(&jp, 6000, &jrc, resp, (size_t)n, &o2, &a) == 1);
+    REQUIRE(a.len == 0);
     REQUIRE(cj_addr_equal(&o2.to, &from));
     REQUIRE(cj_coap_parse(&r, o2.buf, o2.len) == CJ_OK);
     REQUIRE(r.token_len == m.token_len &&
@@ -173,8 +210,9 @@ static void pledge_path(uint8_t sel, const uint8_t *msg, size_t len)
     /* Exactly once. */
     snap = jp;
     o2 = slot(out2, sizeof out2);
-    REQUIRE(cj_proxy_input_jrc(&jp, 6000, &jrc, resp, (size_t)n, &o2) == 0);
+    REQUIRE(cj_proxy_input_jrc(&jp, 6000, &jrc, resp, (size_t)n, &o2, &a) == 0);
     REQUIRE(jp.stats.dropped_replay == snap.stats.dropped_replay + 1);
+    REQUIRE(a.len == 0);
     check_dropped(&o2);
 }
 
@@ -182,7 +220,7 @@ static void jrc_path(uint8_t sel, const uint8_t *msg, size_t len)
 {
     cj_addr_t pledge = addr(0xfe, 18), from;
     cj_coap_msg_t f, m, r;
-    cj_out_t o = slot(out, sizeof out);
+    cj_out_t o = slot(out, sizeof out), a;
     uint64_t now = 5000 + (uint64_t)(sel >> 3) * 10000;
     int rc;
 
@@ -209,7 +247,9 @@ static void jrc_path(uint8_t sel, const uint8_t *msg, size_t len)
 
     snap = jp;
     o = slot(out2, sizeof out2);
-    rc = cj_proxy_input_jrc(&jp, now, &from, msg, len, &o);
+    a = slot(ackbuf, sizeof ackbuf);
+    rc = cj_proxy_input_jrc(&jp, now, &from, msg, len, &o, &a);
+    check_ack(&a, &from, msg, len, rc);
     if (rc == 0) {
         check_dropped(&o);
         return;
@@ -221,7 +261,9 @@ static void jrc_path(uint8_t sel, const uint8_t *msg, size_t len)
     REQUIRE(r.token_len == 4 && memcmp(r.token, FIXED_REQ + 4, 4) == 0);
     snap = jp;
     o = slot(out2, sizeof out2);
-    REQUIRE(cj_proxy_input_jrc(&jp, now, &from, msg, len, &o) == 0);
+    a = slot(ackbuf, sizeof ackbuf);
+    REQUIRE(cj_proxy_input_jrc(&jp, now, &from, msg, len, &o, &a) == 0);
+    check_ack(&a, &from, msg, len, 0);
     check_dropped(&o);
 }
 

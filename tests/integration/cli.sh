@@ -7,7 +7,9 @@
 # Provisions pledges, runs `jrc serve` and `proxy` (a JP that joins
 # first) in the background, joins 5 one-shot pledges (--json), rekeys and
 # evicts with 3 `pledge --serve` nodes, restarts the JRC, runs `cojp
-# demo` (10 and 1,000 pledges), checks every bad-argument case (exit 2,
+# demo` (10 and 1,000 pledges), relays through a JP for a JRC of another
+# implementation that answers in CON messages (wire.py conjrc), checks
+# every bad-argument case (exit 2,
 # one line on stderr) and clean SIGTERM shutdowns.  Helpers come from
 # lib.sh.  Every wait is bounded.  Last line:
 #   integration: N passed, N failed
@@ -409,6 +411,31 @@ check "its Join Request went to the JRC of the Configuration" \
     sh -c "grep -q '\"event\":\"joined\",\"pledge\":\"0d00000000000002\"' '$T/jrcB.log' && ! grep -q '0d00000000000002' '$T/jrcA.log'"
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do kill -TERM "$p" 2>/dev/null; done
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do wait_exit "$p" 10; done
+
+echo "=== a JRC of another implementation answers with separate CON responses"
+# RFC 8974 section 3.3, RFC 7252 sections 4.2, 4.5 and 5.2.2: the JP
+# acknowledges a CON response to the JRC and relays it to the pledge
+# once; the JRC's retransmissions get the ACK again and are not relayed;
+# a CON whose token does not open gets nothing (wire.py conjrc).
+fport=$(free_udp_port)
+if start_daemon "$T/jpcon.log" '"event":"start"' -- proxy --listen "[::1]:PORT" \
+    --jrc "[::1]:$fport" --log-level debug; then
+    ok "JP for a foreign JRC started"
+else
+    bad "JP for a foreign JRC"; cat "$T/jpcon.log"
+fi
+jpcon_pid=$daemon_pid jpcon_port=$port
+timeout 60 python3 "$WIRE" conjrc "[::1]:$jpcon_port" "$fport" >"$T/conjrc.json" 2>&1
+rc=$?
+echo "     conjrc: $(cat "$T/conjrc.json")"
+check "CON responses: one relay each, an empty ACK for every copy, nothing for a forged one" \
+    test $rc -eq 0
+check "the JP logs each ACK it sends (debug)" \
+    test "$(grep -c '"level":"debug","event":"acked","mid":' "$T/jpcon.log")" -eq 6
+check "JP for a foreign JRC exits 0 on SIGTERM" stop_daemon "$jpcon_pid"
+check "its counters: 2 relayed, 6 ACKs, 4 spent tokens, 2 forged, no RST" \
+    python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if (d['relayed'],d['acks'],d['resets'],d['dropped_replay'],d['dropped_token'])==(2,6,0,4,2) else 1)" \
+    "$(tail -1 "$T/jpcon.log")"
 
 echo "=== help and version"
 for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" proxy pledge jrc demo bench; do

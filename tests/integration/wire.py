@@ -45,6 +45,17 @@
       version 1 CONs sent to it (the spoofed datagrams aside), the JP
       sent nothing but requests to the JRC.
 
+  wire.py conjrc JP_ADDR JRC_PORT
+      A JRC of another implementation, on [::1]:JRC_PORT, that answers
+      the JP's NON requests with separate responses in CON messages (RFC
+      7252 section 5.2.2, RFC 8974 section 3.3), and a pledge.  For a CON
+      and a NON Join Request: the JP acknowledges the CON response with
+      an Empty ACK of its message ID from the address it forwarded from,
+      and relays it to the pledge once (piggybacked ACK, or NON); two
+      retransmissions are acknowledged again and not relayed; a copy
+      with one token bit flipped gets nothing at all.  Prints a JSON
+      summary.
+
 Classic pcap files only (dumpcap -P).  Exit 0 when the check holds.
 """
 import json
@@ -499,9 +510,109 @@ def cmd_quiet(pcap, jrc_port, jp_port, spoofed_path):
     return 0 if st["datagrams"] and not st["from_jrc"] and not st["jp_elsewhere"] else 1
 
 
+def coap_build(typ, code, mid, token, opts, payload):
+    """CoAP bytes (RFC 7252 section 3; RFC 8974 token lengths up to 268)."""
+    if len(token) < 13:
+        b = bytearray([0x40 | typ << 4 | len(token), code, mid >> 8, mid & 255])
+    else:
+        b = bytearray([0x40 | typ << 4 | 13, code, mid >> 8, mid & 255, len(token) - 13])
+    b += token
+    last = 0
+    for n, v in opts:
+        d, ln = n - last, len(v)
+        last = n
+        hdr, ext = 0, b""
+        for x, shift in ((d, 4), (ln, 0)):
+            if x < 13:
+                hdr |= x << shift
+            else:
+                hdr |= 13 << shift
+                ext += bytes([x - 13])
+        b += bytes([hdr]) + ext + v
+    if payload:
+        b += b"\xff" + payload
+    return bytes(b)
+
+
+def cmd_conjrc(jp_s, jrc_port):
+    CON, NON, ACK = 0, 1, 2
+    jp = addr(jp_s)
+    jrc = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    jrc.bind(("::1", int(jrc_port)))
+    pledge = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    pledge.bind(("::1", 0))
+    pid = bytes.fromhex("0200000000000009")
+    osc_req = bytes([0x19, 0x05, len(pid)]) + pid      # h k n=1, PIV 5, kid ctx
+    osc_resp = bytes([0x01, 0x07])                    # n=1, PIV 7
+    payload = bytes(range(0xe0, 0xf0))
+    st = {"flows": 0, "acks": 0, "relayed": 0, "extra_to_pledge": 0,
+          "extra_to_jrc": 0, "errors": []}
+
+    def recv(sock, timeout):
+        sock.settimeout(timeout)
+        try:
+            return sock.recvfrom(70000)
+        except socket.timeout:
+            return None, None
+
+    def err(what):
+        st["errors"].append(what)
+
+    def silence(what):
+        for sock, key in ((jrc, "extra_to_jrc"), (pledge, "extra_to_pledge")):
+            d, _ = recv(sock, 0.5)
+            if d is not None:
+                st[key] += 1
+                err("%s: %s got %s" % (what, key, d.hex()))
+
+    for typ, pmid, rmid in ((CON, 0x1234, 0x4242), (NON, 0x1235, 0x4343)):
+        st["flows"] += 1
+        ptok = bytes([0xa1, 0xb2, 0xc3, typ])
+        pledge.sendto(coap_build(typ, 0x02, pmid, ptok,
+                                 [(OPT_URI_HOST, b"6tisch.arpa"), (OPT_OSCORE, osc_req),
+                                  (OPT_PROXY_SCHEME, b"coap")], payload), jp)
+        req, jp_side = recv(jrc, 5)
+        m = req and coap_parse(req)
+        if not m or m["type"] != NON or len(m["token"]) < 22 or opt(m, OPT_PROXY_SCHEME):
+            err("no NON request with a JP token at the JRC")
+            break
+        resp = coap_build(CON, 0x44, rmid, m["token"], [(OPT_OSCORE, osc_resp)], payload)
+        want_ack = bytes([0x60, 0, rmid >> 8, rmid & 255])
+        for copy in range(3):  # the response, then two retransmissions
+            jrc.sendto(resp, jp_side)
+            a, src = recv(jrc, 5)
+            if a != want_ack or src != jp_side:
+                err("copy %d: %s from %s, not the empty ACK" % (copy, a and a.hex(), src))
+            else:
+                st["acks"] += 1
+            if copy == 0:
+                r, _ = recv(pledge, 5)
+                rm = r and coap_parse(r)
+                want_type = ACK if typ == CON else NON
+                if not rm or rm["type"] != want_type or rm["code"] != 0x44 or \
+                        rm["token"] != ptok or rm["payload"] != payload or \
+                        opt(rm, OPT_OSCORE) != osc_resp or \
+                        (typ == CON and rm["mid"] != pmid):
+                    err("relayed response: %s" % (r and r.hex()))
+                else:
+                    st["relayed"] += 1
+            else:
+                silence("retransmission %d" % copy)
+        # one token bit flipped, fresh message ID: neither ACK nor RST
+        bad = bytearray(resp)
+        bad[2:4] = bytes([rmid >> 8, (rmid + 1) & 255])
+        bad[10] ^= 0x01
+        jrc.sendto(bytes(bad), jp_side)
+        silence("forged token")
+    ok = not st["errors"] and st["flows"] == 2 and st["relayed"] == 2 and st["acks"] == 6
+    print(json.dumps(st))
+    return 0 if ok else 1
+
+
 def main(argv):
     cmds = {"nonces": cmd_nonces, "linklocal": cmd_linklocal, "extract": cmd_extract,
-            "hostile": cmd_hostile, "replay": cmd_replay, "quiet": cmd_quiet}
+            "hostile": cmd_hostile, "replay": cmd_replay, "quiet": cmd_quiet,
+            "conjrc": cmd_conjrc}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 2

@@ -38,9 +38,10 @@ static double rnd01(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
 typedef struct ev {
     uint64_t t;
     uint64_t seq;      /* FIFO among equal times, for determinism */
-    int kind;          /* 0 datagram, 1 timer */
+    int kind;          /* 0 datagram, 1 timer, 2 pledge start, 3 CON timer */
     uint16_t from, to; /* datagram ends; timer: node in `to` */
     uint16_t len;
+    uint32_t con;      /* kind 3: index into net_t.con */
     uint8_t *data;
 } ev_t;
 
@@ -87,6 +88,23 @@ typedef struct net {
         uint32_t pledge;
     } *tok;
     size_t tok_cap;
+    /* A JRC of another implementation (jrc_con): its responses to the
+     * JPs go out as CON messages (separate responses, RFC 7252 section
+     * 5.2.2), each retransmitted after con_timeout_ms, doubling, up to
+     * MAX_RETRANSMIT times until an Empty ACK or RST from that JP with
+     * its message ID arrives (section 4.2).  Those never reach the JRC
+     * engine. */
+    bool jrc_con;
+    uint32_t con_timeout_ms;
+    struct con {
+        uint8_t *data;
+        uint16_t len, mid, to;
+        uint8_t tries;
+        uint8_t state; /* CON_PENDING, CON_ACKED, CON_RESET, CON_GAVE_UP */
+        uint32_t timeout;
+    } *con;
+    size_t con_n, con_cap;
+    unsigned long con_retx, con_late_answers;
     /* injection hook for attack tests */
     bool capture_jrc_out;
     uint8_t last_jrc_out[512];
@@ -227,6 +245,86 @@ static uint64_t next_timer_of(net_t *n, size_t node)
     return cj_pledge_next_timer(&n->pl[node - 1 - n->jps]);
 }
 
+enum { CON_PENDING, CON_ACKED, CON_RESET, CON_GAVE_UP };
+
+/* The link model: the datagram arrives 0, 1 or 2 times, delayed. */
+static void link_send(net_t *n, size_t from, size_t to, const uint8_t *buf, size_t len)
+{
+    int copies = 1;
+    if (rnd01() < n->loss) {
+        n->lost++;
+        copies = 0;
+    } else if (rnd01() < n->dup) {
+        n->duplicated++;
+        copies = 2;
+    }
+    for (int c = 0; c < copies; c++) {
+        ev_t e = {.kind = 0, .from = (uint16_t)from, .to = (uint16_t)to, .len = (uint16_t)len};
+        e.t = n->now + n->delay_min + (n->delay_max > n->delay_min ? rnd() % (n->delay_max - n->delay_min + 1) : 0);
+        e.data = malloc(len);
+        memcpy(e.data, buf, len);
+        heap_push(n, e);
+    }
+}
+
+/* jrc_con: the JRC's NON response to JP `to` leaves as a CON. */
+static void con_send(net_t *n, size_t to, const uint8_t *buf, size_t len)
+{
+    if (n->con_n == n->con_cap) {
+        n->con_cap = n->con_cap ? n->con_cap * 2 : 256;
+        n->con = realloc(n->con, n->con_cap * sizeof *n->con);
+    }
+    struct con *c = &n->con[n->con_n];
+    c->data = malloc(len);
+    memcpy(c->data, buf, len);
+    c->data[0] = (uint8_t)((c->data[0] & 0xcf) | CJ_COAP_CON << 4);
+    c->len = (uint16_t)len;
+    c->mid = (uint16_t)(buf[2] << 8 | buf[3]);
+    c->to = (uint16_t)to;
+    c->tries = 0;
+    c->state = CON_PENDING;
+    c->timeout = n->con_timeout_ms;
+    heap_push(n, (ev_t){.t = n->now + c->timeout, .kind = 3, .con = (uint32_t)n->con_n});
+    n->con_n++;
+    link_send(n, 0, to, c->data, len);
+}
+
+static void con_timer(net_t *n, size_t i)
+{
+    struct con *c = &n->con[i];
+    if (c->state != CON_PENDING)
+        return;
+    if (c->tries == CJ_COJP_MAX_RETRANSMIT) {
+        c->state = CON_GAVE_UP;
+        return;
+    }
+    c->tries++;
+    c->timeout *= 2;
+    n->con_retx++;
+    heap_push(n, (ev_t){.t = n->now + c->timeout, .kind = 3, .con = (uint32_t)i});
+    link_send(n, 0, c->to, c->data, c->len);
+}
+
+/* jrc_con: an Empty ACK or RST from JP `from` for the newest CON to it
+ * with that message ID. */
+static void con_answer(net_t *n, size_t from, const uint8_t *msg, size_t len)
+{
+    uint8_t type = (uint8_t)(msg[0] >> 4 & 3);
+    uint16_t mid = (uint16_t)(msg[2] << 8 | msg[3]);
+    CHECK(len == 4 && msg[1] == CJ_COAP_EMPTY && (type == CJ_COAP_ACK || type == CJ_COAP_RST));
+    for (size_t i = n->con_n; i-- > 0;) {
+        struct con *c = &n->con[i];
+        if (c->to != from || c->mid != mid)
+            continue;
+        if (c->state == CON_PENDING)
+            c->state = type == CJ_COAP_ACK ? CON_ACKED : CON_RESET;
+        else
+            n->con_late_answers++;
+        return;
+    }
+    CHECK(!"an ACK or RST for no CON sent");
+}
+
 /* Put a datagram on the link from -> to. */
 static void transmit(net_t *n, size_t from, const cj_out_t *out)
 {
@@ -247,22 +345,13 @@ static void transmit(net_t *n, size_t from, const cj_out_t *out)
             memcpy(n->last_jrc_out, out->buf, out->len);
             n->last_jrc_out_len = out->len;
         }
+        if (n->jrc_con && to >= 1 && to <= n->jps && out->len >= 4 &&
+            (out->buf[0] >> 4 & 3) == CJ_COAP_NON && (out->buf[1] >> 5) >= 2) {
+            con_send(n, to, out->buf, out->len);
+            return;
+        }
     }
-    int copies = 1;
-    if (rnd01() < n->loss) {
-        n->lost++;
-        copies = 0;
-    } else if (rnd01() < n->dup) {
-        n->duplicated++;
-        copies = 2;
-    }
-    for (int c = 0; c < copies; c++) {
-        ev_t e = {.kind = 0, .from = (uint16_t)from, .to = (uint16_t)to, .len = (uint16_t)out->len};
-        e.t = n->now + n->delay_min + (n->delay_max > n->delay_min ? rnd() % (n->delay_max - n->delay_min + 1) : 0);
-        e.data = malloc(out->len);
-        memcpy(e.data, out->buf, out->len);
-        heap_push(n, e);
-    }
+    link_send(n, from, to, out->buf, out->len);
 }
 
 static void pledge_event(net_t *n, size_t i, int event)
@@ -287,6 +376,11 @@ static void deliver(net_t *n, const ev_t *e)
     memcpy(msg, e->data, e->len);
     cj_out_reset(&out);
     n->delivered++;
+    if (to == 0 && n->jrc_con && e->from >= 1 && e->from <= n->jps && e->len >= 2 &&
+        msg[1] == CJ_COAP_EMPTY) {
+        con_answer(n, e->from, msg, e->len);
+        return;
+    }
     if (to == 0) {
         n->jrc_pf.now = n->now;
         if (cj_jrc_input(n->jrc, n->now, &from, msg, e->len, &out) == 1) {
@@ -300,8 +394,12 @@ static void deliver(net_t *n, const ev_t *e)
     } else if (to <= n->jps) {
         cj_proxy_t *jp = &n->proxy[to - 1];
         if (e->from == 0) {
-            if (cj_proxy_input_jrc(jp, n->now, &from, msg, e->len, &out) == 1 && out.len)
+            uint8_t abuf[CJ_PROXY_ACK_LEN];
+            cj_out_t ack = {.buf = abuf, .cap = sizeof abuf};
+            if (cj_proxy_input_jrc(jp, n->now, &from, msg, e->len, &out, &ack) == 1 && out.len)
                 transmit(n, to, &out);
+            if (ack.len)
+                transmit(n, to, &ack);
         } else if (cj_proxy_input_pledge(jp, n->now, &from, msg, e->len, &out) == 1 && out.len) {
             cj_coap_msg_t m;
             if (cj_coap_parse(&m, out.buf, out.len) == CJ_OK)
@@ -362,6 +460,8 @@ static void run(net_t *n, uint64_t until, bool (*done)(net_t *))
             free(e.data);
         } else if (e.kind == 1) {
             fire(n, e.to);
+        } else if (e.kind == 3) {
+            con_timer(n, e.con);
         } else {
             size_t i = e.to - 1 - n->jps;
             if (cj_pledge_start(&n->pl[i], n->now) == CJ_OK)
@@ -485,6 +585,9 @@ static void net_free(net_t *n)
     free(n->switched_events);
     free(n->audit);
     free(n->tok);
+    for (size_t i = 0; i < n->con_n; i++)
+        free(n->con[i].data);
+    free(n->con);
 }
 
 static bool all_joined(net_t *n)
@@ -550,6 +653,62 @@ TEST(net_join_1000_through_5_jps_with_30pct_loss)
            "%lu lost, %lu duplicated; JRC %lu joins, %lu cached repeats, %lu lookups\n",
            (double)n->now / 1000, n->delivered, n->lost, n->duplicated,
            n->jrc->stats.joins, n->jrc->stats.repeats, n->jrc->stats.lookups);
+    net_free(n);
+    free(n);
+}
+
+/* RFC 8974 section 3.3 end to end: a JRC of another implementation
+ * answers the JPs' NON requests with separate responses in CON messages
+ * and retransmits each until the JP's Empty ACK arrives, over links that
+ * lose 15 % and duplicate 5 %.  Every pledge joins exactly once; every
+ * CON is answered with an ACK (none rejected: retransmissions end within
+ * the token lifetime), lost ACKs are made good by acknowledging the
+ * retransmissions again, and no response is relayed twice. */
+TEST(net_join_through_jps_answered_in_con)
+{
+    net_t *n = calloc(1, sizeof *n);
+    unsigned long relayed = 0, acks = 0, resets = 0, replays = 0;
+    size_t st[4] = {0, 0, 0, 0};
+
+    net_init(n, 2, 200, 200, 0x8974);
+    n->loss = 0.15;
+    n->dup = 0.05;
+    n->jrc_con = true;
+    n->con_timeout_ms = 2000; /* RFC 7252 ACK_TIMEOUT: 2, 6, 14, 30 s */
+    net_start_pledges(n, 20000);
+    run(n, 3600 * 1000ULL, all_joined);
+    CHECK_EQ(count_joined(n), 200);
+    for (size_t i = 0; i < n->pledges; i++)
+        if (n->joined_events[i] != 1)
+            cj_test_failf(__FILE__, __LINE__, "pledge %zu joined %u times", i, n->joined_events[i]);
+    check_short_ids(n);
+    CHECK_EQ(n->nonce_reuse, 0);
+    /* let every CON exchange end */
+    run(n, n->now + 120 * 1000ULL, NULL);
+    for (size_t i = 0; i < n->con_n; i++)
+        st[n->con[i].state]++;
+    for (size_t j = 0; j < n->jps; j++) {
+        relayed += n->proxy[j].stats.relayed;
+        acks += n->proxy[j].stats.acks;
+        resets += n->proxy[j].stats.resets;
+        replays += n->proxy[j].stats.dropped_replay;
+    }
+    CHECK(n->con_n >= 200);
+    CHECK_EQ(st[CON_PENDING], 0);
+    CHECK_EQ(st[CON_RESET] + resets, 0);
+    /* a CON lost with all its retransmissions, or all their ACKs, is
+     * possible (0.28^5 each) but rare */
+    CHECK(st[CON_GAVE_UP] * 50 <= n->con_n);
+    CHECK_EQ(st[CON_ACKED] + st[CON_GAVE_UP], n->con_n);
+    /* once per response at most; copies (retransmissions, duplicates)
+     * are acknowledged again and counted as spent tokens */
+    CHECK(relayed <= n->con_n);
+    CHECK(n->con_retx > 0 && n->con_late_answers > 0);
+    CHECK(acks > relayed);
+    CHECK_EQ(acks, relayed + replays);
+    printf("  net: %zu CON responses (%lu retransmitted), %lu relayed, %lu ACKs "
+           "(%lu for copies), %zu given up\n",
+           n->con_n, n->con_retx, relayed, acks, replays, st[CON_GAVE_UP]);
     net_free(n);
     free(n);
 }
@@ -659,10 +818,13 @@ static int inject(net_t *n, size_t from, size_t to, const uint8_t *msg, size_t l
         return cj_jrc_input(n->jrc, n->now, &f, copy, len, &out) == 1 && out.len > 0 &&
                !(len >= 4 && (msg[0] & 0xf0) == 0x40 && out.len == 4 && out.buf[0] == 0x70 &&
                  out.buf[1] == 0 && !memcmp(out.buf + 2, msg + 2, 2));
-    if (to <= n->jps)
-        return (from == 0 ? cj_proxy_input_jrc(&n->proxy[to - 1], n->now, &f, copy, len, &out)
-                          : cj_proxy_input_pledge(&n->proxy[to - 1], n->now, &f, copy, len, &out)) == 1 &&
-               out.len > 0;
+    if (to <= n->jps) {
+        uint8_t abuf[CJ_PROXY_ACK_LEN];
+        cj_out_t ack = {.buf = abuf, .cap = sizeof abuf};
+        int r = from == 0 ? cj_proxy_input_jrc(&n->proxy[to - 1], n->now, &f, copy, len, &out, &ack)
+                          : cj_proxy_input_pledge(&n->proxy[to - 1], n->now, &f, copy, len, &out);
+        return (r == 1 && out.len > 0) || ack.len > 0;
+    }
     return cj_pledge_input(&n->pl[to - 1 - n->jps], n->now, &f, copy, len, &out) == 1 && out.len > 0;
 }
 
@@ -698,7 +860,7 @@ TEST(net_attacks_are_dropped_and_change_nothing)
     cj_out_t back = {.buf = tmp, .cap = sizeof tmp};
     cj_out_reset(&back);
     cj_addr_t jrc = addr_of(0);
-    CHECK_EQ(cj_proxy_input_jrc(&n->proxy[0], n->now, &jrc, resp, resp_len, &back), 1);
+    CHECK_EQ(cj_proxy_input_jrc(&n->proxy[0], n->now, &jrc, resp, resp_len, &back, NULL), 1);
 
     /* Snapshot durable state (the store) and the JRC's counters. */
     cj_jrc_mementry_t *snap = malloc(n->pledges * sizeof *snap);

@@ -86,6 +86,17 @@ static cj_out_t out_slot(uint8_t *buf, size_t cap)
     return o;
 }
 
+/* The ack slot of cj_proxy_input_jrc() (filled for CON responses only),
+ * fresh for each call. */
+static uint8_t ackbuf[CJ_PROXY_ACK_LEN];
+static cj_out_t ack;
+
+static cj_out_t *ack_slot(void)
+{
+    ack = out_slot(ackbuf, sizeof ackbuf);
+    return &ack;
+}
+
 /* A Join Request as the pledge sends it (agreement 1): Uri-Host, OSCORE
  * {flags h|k|n=1, PIV 05, kid context = id, empty kid}, Proxy-Scheme,
  * payload = paylen stand-in ciphertext bytes. */
@@ -165,7 +176,7 @@ static int answer(cj_proxy_t *jp, uint64_t now, const uint8_t *tok,
     cj_addr_t j = jrc_addr();
     size_t len = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, tok, tkl);
     *o = out_slot(outbuf2, sizeof outbuf2);
-    return cj_proxy_input_jrc(jp, now, &j, resp, len, o);
+    return cj_proxy_input_jrc(jp, now, &j, resp, len, o, ack_slot());
 }
 
 /* The engine equals the snapshot except for its statistics. */
@@ -286,7 +297,7 @@ TEST(proxy_relay_con_as_ack_exact)
     }
     rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, tok, tl);
     o = out_slot(outbuf2, sizeof outbuf2);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 2000, &j, resp, rl, &o), 1);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 2000, &j, resp, rl, &o, ack_slot()), 1);
     /* Agreement 4: the pledge's request was CON -> piggybacked ACK with
      * its MID and token; code, options, payload verbatim. */
     CHECK_HEX(o.buf, o.len,
@@ -296,6 +307,8 @@ TEST(proxy_relay_con_as_ack_exact)
     CHECK(cj_addr_equal(&o.to, &a));
     CHECK_EQ(jp.stats.relayed, 1);
     CHECK_EQ(jp.next_mid, 0x0101); /* an ACK uses no JP MID */
+    CHECK_EQ(ack.len, 0); /* a NON response is not acknowledged */
+    CHECK_EQ(jp.stats.acks + jp.stats.resets, 0);
 }
 
 TEST(proxy_relay_non_as_non_exact)
@@ -328,6 +341,259 @@ TEST(proxy_relay_non_as_non_exact)
               "54 44 0101 a1b2c3d4 92 0107 ff e0e1e2e3e4e5e6e7e8e9eaeb");
     CHECK(cj_addr_equal(&o.to, &a));
     CHECK_EQ(jp.next_mid, 0x0102);
+    CHECK_EQ(ack.len, 0);
+}
+
+/* ---- separate (CON) responses (RFC 8974 section 3.3) ------------------ */
+
+/* A JRC of another implementation answers the JP's NON request with a
+ * separate response in a CON message (RFC 7252 section 5.2.2).  The JP
+ * relays it exactly as a NON response and acknowledges it to the JRC with
+ * an Empty ACK of the same message ID; a retransmission (the ACK was
+ * lost) is acknowledged again and not relayed (RFC 7252 section 4.5). */
+TEST(proxy_con_response_acked_and_relayed_once)
+{
+    cj_proxy_t jp, snap;
+    uint8_t req[256], tok[64], resp[256];
+    cj_addr_t j = jrc_addr(), a = pledge_addr(1);
+    cj_out_t o = out_slot(outbuf, sizeof outbuf);
+    size_t len, tl, rl;
+
+    jp_setup(&jp);
+    len = cj_hex(sample_req, req, sizeof req);
+    CHECK_EQ(cj_proxy_input_pledge(&jp, 1000, &a, req, len, &o), 1);
+    tl = fwd_token(o.buf, o.len, tok);
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, tok, tl);
+    CHECK_EQ(resp[0] >> 4, 0x4); /* version 1, CON */
+
+    o = out_slot(outbuf2, sizeof outbuf2);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 2000, &j, resp, rl, &o, ack_slot()), 1);
+    /* To the pledge: the same bytes a NON response gives (agreement 4). */
+    CHECK_HEX(o.buf, o.len,
+              "64 44 1234 a1b2c3d4 92 0107 ff e0e1e2e3e4e5e6e7e8e9eaeb");
+    CHECK(cj_addr_equal(&o.to, &a));
+    /* To the JRC: Empty ACK, message ID of the response. */
+    CHECK_HEX(ack.buf, ack.len, "60 00 7777");
+    CHECK(cj_addr_equal(&ack.to, &j));
+    CHECK_EQ(ack.event, CJ_PROXY_EV_NONE);
+    CHECK_EQ(jp.stats.relayed, 1);
+    CHECK_EQ(jp.stats.acks, 1);
+    CHECK_EQ(jp.next_mid, 0x0101);
+
+    /* The JRC's retransmissions (ACK_TIMEOUT later, then twice that): ACK
+     * again, nothing to the pledge, nothing changes. */
+    snap = jp;
+    o = out_slot(outbuf2, sizeof outbuf2);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 12000, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(o.len, 0);
+    CHECK_HEX(ack.buf, ack.len, "60 00 7777");
+    CHECK(cj_addr_equal(&ack.to, &j));
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 32000, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(o.len, 0);
+    CHECK_HEX(ack.buf, ack.len, "60 00 7777");
+    CHECK_EQ(jp.stats.relayed, 1);
+    CHECK_EQ(jp.stats.acks, 3);
+    CHECK_EQ(jp.stats.dropped_replay, 2);
+    CHECK_EQ(drops(&jp.stats), 2);
+    CHECK(same_but_stats(&jp, &snap));
+
+    /* Another CON response with the spent token (another message ID):
+     * acknowledged under its own ID, not relayed; the token counts. */
+    resp[2] = 0x88;
+    resp[3] = 0x01;
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 32000, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_HEX(ack.buf, ack.len, "60 00 8801");
+    CHECK_EQ(jp.stats.relayed, 1);
+
+    /* A NON response to the spent token is dropped as before, unanswered. */
+    rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, tok, tl);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 32000, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    CHECK_EQ(jp.stats.dropped_replay, 4);
+    CHECK_EQ(jp.stats.acks, 4);
+}
+
+/* The pledge's request was NON: the CON response goes to it as a NON with
+ * a fresh JP message ID, and the JRC gets its ACK.  Tokens are
+ * independent: answering one in CON and another in NON, in any order. */
+TEST(proxy_con_response_to_non_request)
+{
+    cj_proxy_t jp;
+    uint8_t t1[64], t2[64], resp[256];
+    cj_addr_t j = jrc_addr();
+    cj_out_t o;
+    size_t l1, l2, rl;
+
+    jp_setup(&jp);
+    l1 = forward(&jp, 1000, 1, CJ_COAP_NON, t1);
+    l2 = forward(&jp, 1000, 2, CJ_COAP_CON, t2);
+    CHECK_EQ(jp.next_mid, 0x0102);
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CONTENT, t1, l1);
+    o = out_slot(outbuf2, sizeof outbuf2);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1500, &j, resp, rl, &o, ack_slot()), 1);
+    CHECK_HEX(o.buf, 8, "54 45 0102 a1b2c3d4"); /* NON 2.05, JP MID */
+    {
+        cj_addr_t p1 = pledge_addr(1);
+        CHECK(cj_addr_equal(&o.to, &p1));
+    }
+    CHECK_HEX(ack.buf, ack.len, "60 00 7777");
+    CHECK_EQ(jp.next_mid, 0x0103);
+    CHECK_EQ(answer(&jp, 1600, t2, l2, &o), 1);
+    CHECK_EQ(ack.len, 0);
+    CHECK_EQ(jp.stats.relayed, 2);
+    CHECK_EQ(jp.stats.acks, 1);
+}
+
+/* A CON response whose token does not open gets nothing: no relay, no
+ * ACK and no RST (cojp/proxy.h: a RST would echo a message ID of an
+ * unauthenticated sender's choice to the JRC).  The engine is unchanged. */
+TEST(proxy_con_response_bad_token_unanswered)
+{
+    cj_proxy_t jp, snap, other;
+    uint8_t tok[64], bad[64], resp[256];
+    cj_addr_t j = jrc_addr(), stranger = jrc_addr();
+    cj_out_t o;
+    size_t tl, rl;
+    unsigned long tried = 0;
+
+    jp_setup(&jp);
+    tl = forward(&jp, 1000, 1, CJ_COAP_CON, tok);
+    snap = jp;
+    /* every single bit flip of the token */
+    for (size_t i = 0; i < tl; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(bad, tok, tl);
+            bad[i] ^= (uint8_t)(1u << bit);
+            rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, bad, tl);
+            o = out_slot(outbuf2, sizeof outbuf2);
+            CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+            CHECK_EQ(o.len + ack.len, 0);
+            tried++;
+        }
+    }
+    /* random, truncated, too short to be ours, none at all */
+    CHECK_EQ(cj_crypto_random(bad, tl), CJ_OK);
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, bad, tl);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, tok, tl - 1);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, PTOK, 4);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, NULL, 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    CHECK_EQ(jp.stats.dropped_token, tried + 4);
+    /* the genuine token from a stranger's address: not even looked at */
+    stranger.b[15] = 0x02;
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, tok, tl);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &stranger, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    CHECK_EQ(jp.stats.dropped_source, 1);
+    /* a token of another instance (a JP restart) */
+    jp_setup(&other);
+    CHECK_EQ(cj_proxy_input_jrc(&other, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    CHECK_EQ(other.stats.dropped_token, 1);
+    CHECK_EQ(jp.stats.acks + jp.stats.resets + jp.stats.relayed, 0);
+    CHECK(same_but_stats(&jp, &snap));
+    /* the genuine response still goes through, acknowledged */
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 1);
+    CHECK_HEX(ack.buf, ack.len, "60 00 7777");
+}
+
+/* A CON response whose token opens but is stale is rejected with a RST
+ * (RFC 8974 section 3.3, RFC 7252 section 4.2) and not relayed; a stale
+ * retransmission of a response already relayed gets the RST too. */
+TEST(proxy_con_response_stale_reset)
+{
+    cj_proxy_t jp, snap;
+    uint8_t t1[64], t2[64], resp[256];
+    cj_addr_t j = jrc_addr();
+    cj_out_t o;
+    size_t l1, l2, rl;
+    uint64_t life;
+
+    jp_setup(&jp);
+    life = jp.cfg.token_lifetime_ms;
+    l1 = forward(&jp, 5000, 1, CJ_COAP_CON, t1);
+    l2 = forward(&jp, 5000, 2, CJ_COAP_CON, t2);
+    snap = jp;
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, t1, l1);
+    o = out_slot(outbuf2, sizeof outbuf2);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 5000 + life + 1, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(o.len, 0);
+    CHECK_HEX(ack.buf, ack.len, "70 00 7777");
+    CHECK(cj_addr_equal(&ack.to, &j));
+    /* a time before the request is not fresh either */
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 4999, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_HEX(ack.buf, ack.len, "70 00 7777");
+    CHECK_EQ(jp.stats.dropped_stale, 2);
+    CHECK_EQ(jp.stats.resets, 2);
+    CHECK_EQ(jp.stats.acks + jp.stats.relayed, 0);
+    CHECK(same_but_stats(&jp, &snap));
+    /* Exactly at the lifetime: fresh, relayed and acknowledged; a copy
+     * past it, its ACK lost, gets the RST. */
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, t2, l2);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 5000 + life, &j, resp, rl, &o, ack_slot()), 1);
+    CHECK_HEX(ack.buf, ack.len, "60 00 7777");
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 5000 + life + 1, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(o.len, 0);
+    CHECK_HEX(ack.buf, ack.len, "70 00 7777");
+    CHECK_EQ(jp.stats.relayed, 1);
+    CHECK_EQ(jp.stats.resets, 3);
+    /* A stale NON response stays unanswered (RFC 7252 section 4.3: a RST
+     * is optional there). */
+    rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, t1, l1);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 5000 + life + 1, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    CHECK_EQ(jp.stats.dropped_stale, 4);
+}
+
+/* The ack slot: a CON response needs one of CJ_PROXY_ACK_LEN bytes; with
+ * none (or a smaller one) it is dropped unanswered and its token stays
+ * unused.  A relay that does not fit out is not acknowledged either, so
+ * the JRC's retransmission can still be relayed. */
+TEST(proxy_con_response_needs_room)
+{
+    cj_proxy_t jp, snap;
+    uint8_t tok[64], resp[256], small[CJ_PROXY_ACK_LEN - 1];
+    cj_addr_t j = jrc_addr();
+    cj_out_t o, tiny;
+    size_t tl, rl;
+
+    jp_setup(&jp);
+    tl = forward(&jp, 1000, 1, CJ_COAP_CON, tok);
+    rl = jrc_resp(resp, CJ_COAP_CON, CJ_COAP_CHANGED, tok, tl);
+    snap = jp;
+    o = out_slot(outbuf2, sizeof outbuf2);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, NULL), 0);
+    tiny = out_slot(small, sizeof small);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, &tiny), 0);
+    CHECK_EQ(tiny.len, 0);
+    tiny = out_slot(NULL, CJ_PROXY_ACK_LEN);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, &tiny), 0);
+    o = out_slot(outbuf2, 20);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(o.len + ack.len, 0);
+    CHECK_EQ(jp.stats.dropped_malformed, 4);
+    CHECK_EQ(jp.stats.acks, 0);
+    CHECK(same_but_stats(&jp, &snap));
+    /* NON responses need no ack slot. */
+    {
+        uint8_t t2[64], r2[256];
+        size_t l2 = forward(&jp, 1000, 2, CJ_COAP_CON, t2);
+        size_t n2 = jrc_resp(r2, CJ_COAP_NON, CJ_COAP_CHANGED, t2, l2);
+        o = out_slot(outbuf2, sizeof outbuf2);
+        CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, r2, n2, &o, NULL), 1);
+    }
+    /* The retransmission, with room: relayed and acknowledged. */
+    o = out_slot(outbuf2, sizeof outbuf2);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 1);
+    CHECK_HEX(ack.buf, ack.len, "60 00 7777");
+    CHECK_EQ(jp.stats.relayed, 2);
 }
 
 /* ---- attacks on the response path ------------------------------------- */
@@ -439,7 +705,7 @@ TEST(proxy_response_replayed)
         cj_addr_t j = jrc_addr();
         size_t rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_BAD_REQUEST, tok, tl);
         o = out_slot(outbuf2, sizeof outbuf2);
-        CHECK_EQ(cj_proxy_input_jrc(&jp, 1500, &j, resp, rl, &o), 0);
+        CHECK_EQ(cj_proxy_input_jrc(&jp, 1500, &j, resp, rl, &o, ack_slot()), 0);
         CHECK_EQ(jp.stats.dropped_replay, 3);
     }
 }
@@ -460,18 +726,18 @@ TEST(proxy_response_wrong_source)
     other.b[15] = 0x02;  /* fd00::2 */
     shorter.len = 16;    /* same bytes, no port */
     o = out_slot(outbuf2, sizeof outbuf2);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &other, resp, rl, &o), 0);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &shorter, resp, rl, &o), 0);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &pl, resp, rl, &o), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &other, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &shorter, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &pl, resp, rl, &o, ack_slot()), 0);
     CHECK_EQ(jp.stats.dropped_source, 3);
     CHECK(same_but_stats(&jp, &snap));
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 1);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 1);
     /* After cj_proxy_set_jrc the old address is a stranger. */
     tl = forward(&jp, 1000, 1, CJ_COAP_CON, tok);
     rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, tok, tl);
     cj_proxy_set_jrc(&jp, &other);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 0);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &other, resp, rl, &o), 1);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &other, resp, rl, &o, ack_slot()), 1);
 }
 
 TEST(proxy_other_instance_token)
@@ -985,54 +1251,71 @@ TEST(proxy_malformed_responses)
     cj_addr_t j = jrc_addr();
     cj_out_t o;
     size_t tl, rl;
+    /* All with the genuine token: the type and code alone decide.  ACK
+     * and RST are never answered (RFC 7252 section 4.2), a request or a
+     * reserved class in a CON gets no Reset either. */
     static const uint8_t types_codes[][2] = {
-        {CJ_COAP_CON, CJ_COAP_CHANGED},  /* CON: the JRC answers NON */
         {CJ_COAP_ACK, CJ_COAP_CHANGED},  /* ACK to a NON request */
         {CJ_COAP_RST, CJ_COAP_CHANGED},
         {CJ_COAP_NON, CJ_COAP_POST},     /* a request */
+        {CJ_COAP_CON, CJ_COAP_POST},
         {CJ_COAP_NON, CJ_COAP_CODE(1, 0)}, /* reserved classes */
         {CJ_COAP_NON, CJ_COAP_CODE(6, 0)},
         {CJ_COAP_NON, CJ_COAP_CODE(7, 31)},
+        {CJ_COAP_CON, CJ_COAP_CODE(1, 0)},
+        {CJ_COAP_CON, CJ_COAP_CODE(6, 0)},
     };
+    size_t nt = sizeof types_codes / sizeof types_codes[0];
 
     jp_setup(&jp);
     tl = forward(&jp, 1000, 1, CJ_COAP_CON, tok);
     snap = jp;
-    for (size_t i = 0; i < sizeof types_codes / sizeof types_codes[0]; i++) {
+    for (size_t i = 0; i < nt; i++) {
         rl = jrc_resp(resp, types_codes[i][0], types_codes[i][1], tok, tl);
         o = out_slot(outbuf2, sizeof outbuf2);
-        CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 0);
+        CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
         CHECK_EQ(jp.stats.dropped_malformed, i + 1);
+        CHECK_EQ(o.len + ack.len, 0);
     }
-    /* Not CoAP at all; Empty NON; truncated after the token. */
+    /* Not CoAP at all; Empty NON; Empty CON (a ping: no Reset from the
+     * engine); truncated after the token. */
     rl = cj_hex("ff", resp, sizeof resp);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
     rl = cj_hex("50 00 7777", resp, sizeof resp);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 0);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, 0, &o), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    rl = cj_hex("40 00 7777", resp, sizeof resp);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    /* Empty ACK and RST (what a JRC answers a CON with) */
+    rl = cj_hex("60 00 7777", resp, sizeof resp);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    rl = cj_hex("70 00 7777", resp, sizeof resp);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
+    CHECK_EQ(ack.len, 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, 0, &o, ack_slot()), 0);
     rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, tok, tl);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, 20, &o), 0);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, NULL, 0, &o), 0);
-    CHECK_EQ(jp.stats.dropped_malformed, 7 + 5);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, 20, &o, ack_slot()), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, NULL, 0, &o, ack_slot()), 0);
+    CHECK_EQ(jp.stats.dropped_malformed, nt + 8);
     /* Tokens that cannot be ours: none, 8 bytes, 21 bytes. */
     rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, NULL, 0);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
     rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, junk, 8);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
     rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, tok, 21);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
     CHECK_EQ(jp.stats.dropped_token, 3);
     /* Output buffer too small: dropped, token not consumed. */
     rl = jrc_resp(resp, CJ_COAP_NON, CJ_COAP_CHANGED, tok, tl);
     o = out_slot(outbuf2, 20);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 0);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 0);
     CHECK_EQ(o.len, 0);
-    CHECK_EQ(jp.stats.dropped_malformed, 13);
-    CHECK_EQ(jp.stats.relayed, 0);
+    CHECK_EQ(jp.stats.dropped_malformed, nt + 9);
+    CHECK_EQ(jp.stats.relayed + jp.stats.acks + jp.stats.resets, 0);
     CHECK(same_but_stats(&jp, &snap));
     /* The genuine response after all that. */
     o = out_slot(outbuf2, sizeof outbuf2);
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 1);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 1);
     /* A bare response (no options, no payload) is relayed as a bare
      * ACK; an error code too. */
     tl = forward(&jp, 1000, 1, CJ_COAP_CON, tok);
@@ -1042,7 +1325,7 @@ TEST(proxy_malformed_responses)
                            CJ_COAP_UNAUTHORIZED, 1, tok, tl);
         rl = (size_t)cj_coap_build_finish(&b);
     }
-    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o), 1);
+    CHECK_EQ(cj_proxy_input_jrc(&jp, 1100, &j, resp, rl, &o, ack_slot()), 1);
     CHECK_HEX(o.buf, o.len, "64 81 1001 a1b2c3d4");
 }
 
@@ -1079,7 +1362,7 @@ TEST(proxy_init_defaults)
         CHECK_EQ(cj_proxy_input_jrc(&jp, 20, &none, resp,
                                     jrc_resp(resp, CJ_COAP_NON,
                                              CJ_COAP_CHANGED, tok, tl),
-                                    &o),
+                                    &o, ack_slot()),
                  1);
     }
 }
@@ -1169,9 +1452,12 @@ TEST(proxy_blacklist_link_layer_source)
     }
 }
 
-/* Datagrams from the JRC: requests (parameter updates) and ACK/RST go to
- * the JP's own node, NON responses to the relay (RFC 7252 section 3 for
- * the header bytes below). */
+/* Datagrams from the JRC: requests (parameter updates), ACK/RST and
+ * responses with a token too short to be the JP's go to the JP's own
+ * node; responses, NON or CON, with a token of JP size (22 bytes at
+ * least) to the relay (RFC 7252 section 3 for the header bytes below;
+ * 5d = NON TKL 13, 4d = CON TKL 13, extended length 09: 22 bytes). */
+#define TOK22 "09 00112233445566778899aabbccddeeff001122334455"
 TEST(proxy_for_node_split)
 {
     static const struct {
@@ -1180,18 +1466,30 @@ TEST(proxy_for_node_split)
     } cases[] = {
         {"60441234", true},          /* ACK 2.04, no token */
         {"70001234", true},          /* RST */
+        {"60001234", true},          /* empty ACK: a separate response follows */
         {"42021234a1b2b16a", true},  /* CON POST, token a1b2, Uri-Path j */
         {"5202abcdc1c2", true},      /* NON POST, token c1c2 */
-        {"5244abcdc1c2", false},     /* NON 2.04: a relayed answer */
+        {"5d44abcd" TOK22, false},   /* NON 2.04, JP-size token: relayed */
+        {"4d44abcd" TOK22, false},   /* CON 2.04, JP-size token: relayed */
+        {"4d84abcd" TOK22, false},   /* CON 4.04 likewise */
+        {"4d02abcd" TOK22, true},    /* CON POST with a long token */
+        {"4444abcda1b2c3d4", true},  /* CON 2.04, 4-byte token: the node's
+                                      * own separate Join Response */
+        {"5244abcdc1c2", true},      /* NON 2.04, 2-byte token: its own */
+        {"4c44abcd 00112233445566778899aabb", true}, /* 12 bytes */
+        {"4d44abcd 08 00112233445566778899aabbccddeeff0011223344", true},
+                                     /* 21 bytes: one short of a JP token */
+        {"4d24abcd" TOK22, false},   /* reserved class 1: nobody's */
         {"40001234", false},         /* CON Empty (ping): nobody's */
         {"5f441234", false},         /* token length 15: not CoAP */
         {"", false},
     };
-    uint8_t buf[16];
+    uint8_t buf[64];
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = cj_hex(cases[i].hex, buf, sizeof buf);
-        CHECK_EQ(cj_proxy_for_node(buf, n), cases[i].node);
+        if (cj_proxy_for_node(buf, n) != cases[i].node)
+            cj_test_failf(__FILE__, __LINE__, "case %zu (%s)", i, cases[i].hex);
     }
 }
 

@@ -535,13 +535,14 @@ static const cj_platform_t g_plat = {NULL, plat_now, plat_store, plat_load,
 
 static cj_pledge_t g_pledge;
 static cj_proxy_t g_proxy;
-static uint8_t g_buf1[256], g_buf2[256], g_buf3[256];
+static uint8_t g_buf1[256], g_buf2[256], g_buf3[256], g_ack[CJ_PROXY_ACK_LEN];
 
 /* A pledge emits its Join Request (RFC 9031 section 8.1.1); the Join
  * Proxy forwards it with its state in an RFC 8974 extended token; a
- * response carrying that token comes back to the pledge's address; the
- * pledge drops it silently since it is not OSCORE-protected (section
- * 7.3.2). */
+ * response carrying that token, a separate response in a CON message
+ * (RFC 8974 section 3.3), comes back to the pledge's address once and
+ * gets the JP's empty ACK every time it arrives; the pledge drops it
+ * silently since it is not OSCORE-protected (section 7.3.2). */
 static void engines_join_request_through_proxy(void)
 {
     static const uint8_t pid[8] = {0x02, 0, 0, 0, 0, 0, 0, 0x01};
@@ -549,7 +550,7 @@ static void engines_join_request_through_proxy(void)
     cj_pledge_cfg_t pc;
     cj_proxy_cfg_t jc;
     cj_addr_t jp_addr, jrc_addr, pledge_addr;
-    cj_out_t o1, o2, o3;
+    cj_out_t o1, o2, o3, oa;
     cj_coap_msg_t m;
     cj_coap_opt_t opt;
     cj_coap_builder_t b;
@@ -607,8 +608,8 @@ static void engines_join_request_through_proxy(void)
     if (m.token_len == 0 || m.token_len > CJ_COAP_MAX_TOKEN)
         return;
 
-    /* The JRC answers NON 2.04 with the JP's token. */
-    cj_coap_build_init(&b, g_buf3, sizeof g_buf3, CJ_COAP_NON,
+    /* The JRC answers CON 2.04 with the JP's token. */
+    cj_coap_build_init(&b, g_buf3, sizeof g_buf3, CJ_COAP_CON,
                        CJ_COAP_CODE(2, 4), 0x1234, m.token, m.token_len);
     cj_coap_build_payload(&b, (const uint8_t *)"x", 1);
     n = cj_coap_build_finish(&b);
@@ -618,19 +619,37 @@ static void engines_join_request_through_proxy(void)
     o3.buf = g_buf1;
     o3.cap = sizeof g_buf1;
     cj_out_reset(&o3);
+    oa.buf = g_ack;
+    oa.cap = sizeof g_ack;
     CHECK_EQ(cj_proxy_input_jrc(&g_proxy, 1, &jrc_addr, g_buf3, (size_t)n,
-                                &o3),
+                                &o3, &oa),
              1);
     CHECK(cj_addr_equal(&o3.to, &pledge_addr));
     CHECK_EQ(g_proxy.stats.forwarded, 1);
     CHECK_EQ(g_proxy.stats.relayed, 1);
+    /* the empty ACK of MID 0x1234 to the JRC */
+    CHECK_EQ(oa.len, CJ_PROXY_ACK_LEN);
+    CHECK(cj_addr_equal(&oa.to, &jrc_addr));
+    CHECK(g_ack[0] == 0x60 && g_ack[1] == 0 && g_ack[2] == 0x12 &&
+          g_ack[3] == 0x34);
 
-    /* A forged copy (token bit flipped) is not relayed. */
+    /* Its retransmission: acknowledged again, not relayed. */
+    cj_out_reset(&o2);
+    CHECK_EQ(cj_proxy_input_jrc(&g_proxy, 2, &jrc_addr, g_buf3, (size_t)n,
+                                &o2, &oa),
+             0);
+    CHECK_EQ(o2.len, 0);
+    CHECK_EQ(oa.len, CJ_PROXY_ACK_LEN);
+    CHECK_EQ(g_proxy.stats.relayed, 1);
+    CHECK_EQ(g_proxy.stats.acks, 2);
+
+    /* A forged copy (token bit flipped): neither relayed nor answered. */
     g_buf3[5] ^= 0x01;
     cj_out_reset(&o2);
     CHECK_EQ(cj_proxy_input_jrc(&g_proxy, 1, &jrc_addr, g_buf3, (size_t)n,
-                                &o2),
+                                &o2, &oa),
              0);
+    CHECK_EQ(oa.len, 0);
 
     /* The pledge ignores the unprotected response. */
     o2.buf = g_buf2;
@@ -773,9 +792,12 @@ static void engines_full_join(void)
         o.buf = g_buf1;
         o.cap = sizeof g_buf1;
         cj_out_reset(&o);
-        CHECK_EQ(cj_proxy_input_jrc(&g_proxy, 30, &jrc_addr, g_buf3, n, &o),
+        cj_out_t oa = {g_ack, sizeof g_ack, 0, {0, {0}}, 0};
+        CHECK_EQ(cj_proxy_input_jrc(&g_proxy, 30, &jrc_addr, g_buf3, n, &o,
+                                    &oa),
                  1);
         CHECK(cj_addr_equal(&o.to, &pledge_addr));
+        CHECK_EQ(oa.len, 0); /* a NON response: nothing to acknowledge */
     }
     /* pledge: Join Response */
     {
