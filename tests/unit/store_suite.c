@@ -95,6 +95,11 @@ void ss_make_psk(uint8_t psk[16], unsigned i)
 {
     for (unsigned k = 0; k < 16; k++)
         psk[k] = (uint8_t)(0x30 + k + 7 * i);
+    /* i itself at the end: a PSK of its own for each of 2^24 pledges,
+     * as the registries require (RFC 9031 section 3) */
+    psk[13] = (uint8_t)(i >> 16);
+    psk[14] = (uint8_t)(i >> 8);
+    psk[15] = (uint8_t)i;
 }
 
 void *ss_open(const ss_backend_t *b)
