@@ -26,6 +26,7 @@ TEST(memstore_jrc_restart_repeats_answer)
 {
     ss_jrc_restart_repeat(&ss_memstore);
 }
+TEST(memstore_psk_per_pledge) { ss_psk_per_pledge(&ss_memstore); }
 
 /* The memstore's own contract (cojp/jrc_memstore.h and the store
  * interface of cojp/jrc.h): provisioning refuses bad ids, duplicate ids,
