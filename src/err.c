@@ -26,6 +26,7 @@ const char *cj_strerror(int err)
     case CJ_ERR_OSCORE_DECODE: return "OSCORE decode error";
     case CJ_ERR_SEQ_EXHAUSTED: return "sequence numbers exhausted";
     case CJ_ERR_CRYPTO: return "crypto backend failure";
+    case CJ_ERR_PSK_REUSED: return "PSK already held by another pledge";
     case CJ_ERR_STORAGE: return "persistent storage failure";
     case CJ_ERR_STATE: return "not allowed in this state";
     case CJ_ERR_NOTFOUND: return "not found";

@@ -40,6 +40,7 @@ typedef enum cj_err {
     CJ_ERR_OSCORE_DECODE = -33,   /* OSCORE option or plaintext malformed */
     CJ_ERR_SEQ_EXHAUSTED = -34,   /* sender sequence number space used up */
     CJ_ERR_CRYPTO = -35,          /* crypto backend failed */
+    CJ_ERR_PSK_REUSED = -36,      /* PSK already held by another pledge */
 
     /* Platform. */
     CJ_ERR_STORAGE = -40,  /* persistent write/read failed */

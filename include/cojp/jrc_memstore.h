@@ -81,7 +81,9 @@ void cj_jrc_memstore_init(cj_jrc_memstore_t *ms, cj_jrc_mementry_t *entries,
                           size_t cap);
 
 /* Provision a pledge (id 1..CJ_JRC_MAX_ID bytes, 16-byte PSK).  CJ_OK,
- * CJ_ERR_NOSPACE (array full), CJ_ERR_INVALID (bad length, duplicate). */
+ * CJ_ERR_NOSPACE (array full), CJ_ERR_INVALID (bad length, id already
+ * provisioned), CJ_ERR_PSK_REUSED (another pledge holds this PSK: RFC
+ * 9031 section 3 wants one per pledge); nothing is added on failure. */
 int cj_jrc_memstore_add(cj_jrc_memstore_t *ms, const uint8_t *id,
                         size_t id_len, const uint8_t psk[16],
                         uint8_t allowed_roles);

@@ -2,7 +2,7 @@
  * In-memory JRC store (cojp/jrc_memstore.h).
  *
  * Invariants: entries[0..count) are provisioned pledges with distinct
- * ids; at most one entry with a live lease holds any given short id; a
+ * ids and distinct PSKs (RFC 9031 section 3); at most one entry with a live lease holds any given short id; a
  * failed operation changes nothing but fail_count.
  */
 #include <stdbool.h>
@@ -365,6 +365,15 @@ void cj_jrc_memstore_init(cj_jrc_memstore_t *ms, cj_jrc_mementry_t *entries,
     ms->store.record_update = ms_record_update;
 }
 
+/* Whether some provisioned pledge holds psk. */
+static bool psk_held(const cj_jrc_memstore_t *ms, const uint8_t psk[16])
+{
+    for (size_t i = 0; i < ms->count; i++)
+        if (memcmp(ms->entries[i].rec.psk, psk, 16) == 0)
+            return true;
+    return false;
+}
+
 int cj_jrc_memstore_add(cj_jrc_memstore_t *ms, const uint8_t *id,
                         size_t id_len, const uint8_t psk[16],
                         uint8_t allowed_roles)
@@ -374,6 +383,8 @@ int cj_jrc_memstore_add(cj_jrc_memstore_t *ms, const uint8_t *id,
     if (id == NULL || psk == NULL || id_len == 0 || id_len > CJ_JRC_MAX_ID ||
         find(ms, id, id_len) != NULL)
         return CJ_ERR_INVALID;
+    if (psk_held(ms, psk))
+        return CJ_ERR_PSK_REUSED;
     if (ms->count == ms->cap)
         return CJ_ERR_NOSPACE;
     e = &ms->entries[ms->count++];

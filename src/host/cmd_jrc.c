@@ -277,7 +277,9 @@ static int jrc_add(int argc, char **argv)
                       "                    [--address ADDR]\n"
                       "Provision a pledge: identifier (hex, 1-8 bytes), 16-byte PSK, allowed\n"
                       "role (6lbr also allows node) and the address ([IPv6]:port or\n"
-                      "IPv4:port) where the joined node answers parameter updates.\n",
+                      "IPv4:port) where the joined node answers parameter updates.\n"
+                      "The PSK must be the pledge's own: one another pledge holds is\n"
+                      "refused (RFC 9031 section 3).\n",
                       false);
 
     if (rc >= 0)
@@ -295,10 +297,13 @@ static int jrc_add(int argc, char **argv)
         rc = cj_reg_set_address(r, a.id, (size_t)a.id_len, &addr);
     rc = reg_end(r, rc);
     cj_crypto_wipe(a.psk, sizeof a.psk);
-    if (rc == CJ_ERR_STATE) {
+    if (rc == CJ_ERR_STATE || rc == CJ_ERR_PSK_REUSED) {
         char h[2 * CJ_JRC_MAX_ID + 1];
-        rc = cj_fail(1, cmd, "pledge %s is already provisioned",
-                     cj_hex_fmt(h, a.id, (size_t)a.id_len));
+        cj_hex_fmt(h, a.id, (size_t)a.id_len);
+        rc = rc == CJ_ERR_STATE
+                 ? cj_fail(1, cmd, "pledge %s is already provisioned", h)
+                 : cj_fail(1, cmd, "pledge %s not provisioned: its PSK is held by"
+                           " another pledge (each pledge needs a PSK of its own)", h);
     }
     return close_reg(r, cmd, rc, "provision");
 }
@@ -403,8 +408,10 @@ static int jrc_import(int argc, char **argv)
     int rc = jrc_opts(&a, argc, argv, cmd, opts,
                       "usage: cojp jrc import --db DB FILE.csv\n"
                       "Lines 'id,psk[,role]' (hex id, 32 hex digits of PSK, node|6lbr);\n"
-                      "blank lines and lines starting with '#' are skipped.  All or\n"
-                      "nothing: a bad line imports none.  FILE '-' reads stdin.\n",
+                      "blank lines and lines starting with '#' are skipped.  Every\n"
+                      "pledge needs a PSK of its own.  All or nothing: a bad line (an\n"
+                      "id or a PSK already in the registry or earlier in the file too)\n"
+                      "imports none.  FILE '-' reads stdin.\n",
                       true);
 
     if (rc >= 0)
@@ -442,6 +449,9 @@ static int jrc_import(int argc, char **argv)
         printf("imported %zu pledges\n", count);
     else if (rc == CJ_ERR_STATE)
         rc = cj_fail(1, cmd, "%s line %zu: pledge already provisioned", path, bad);
+    else if (rc == CJ_ERR_PSK_REUSED)
+        rc = cj_fail(1, cmd, "%s line %zu: PSK already held by another pledge"
+                     " (each pledge needs a PSK of its own)", path, bad);
     else if (rc == CJ_ERR_MALFORMED)
         rc = cj_fail(1, cmd, "%s line %zu: want id,psk[,role]", path, bad);
     return close_reg(r, cmd, rc, "import");

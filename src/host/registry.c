@@ -37,6 +37,7 @@ int cj_reg_open(cj_reg_t **out, const char *db, char *err, size_t errcap)
 
 int cj_reg_open_as(cj_reg_t **out, const char *db, bool reader, char *err, size_t errcap)
 {
+    char why[200];
     cj_reg_t *r;
     int rc;
 
@@ -48,10 +49,13 @@ int cj_reg_open_as(cj_reg_t **out, const char *db, bool reader, char *err, size_
     }
     if (cj_pg_is_uri(db)) {
         r->kind = REG_PG;
-        rc = cj_pg_open(&r->pg, db);
+        rc = cj_pg_open_as(&r->pg, db, why, sizeof why);
         if (rc != CJ_OK) {
             /* never echo the URI: it may carry a password */
-            if (rc == CJ_ERR_UNSUPPORTED)
+            if (rc == CJ_ERR_PSK_REUSED)
+                snprintf(err, errcap, "the PostgreSQL registry cannot be upgraded: %s"
+                         " (give each pledge its own PSK: docs/operator.md)", why);
+            else if (rc == CJ_ERR_UNSUPPORTED)
                 snprintf(err, errcap, "the PostgreSQL registry was written by a newer cojp");
             else if (rc == CJ_ERR_BUSY)
                 snprintf(err, errcap, "the PostgreSQL registry is locked (migration)");
@@ -64,9 +68,12 @@ int cj_reg_open_as(cj_reg_t **out, const char *db, bool reader, char *err, size_
         return CJ_OK;
     }
     r->kind = REG_SQLITE;
-    rc = cj_sqlite_open_as(&r->sq, db, reader);
+    rc = cj_sqlite_open_as(&r->sq, db, reader, why, sizeof why);
     if (rc != CJ_OK) {
-        if (rc == CJ_ERR_UNSUPPORTED)
+        if (rc == CJ_ERR_PSK_REUSED)
+            snprintf(err, errcap, "'%s' cannot be upgraded: %s"
+                     " (give each pledge its own PSK: docs/operator.md)", db, why);
+        else if (rc == CJ_ERR_UNSUPPORTED)
             snprintf(err, errcap, "'%s' was written by a newer cojp", db);
         else if (rc == CJ_ERR_BUSY)
             snprintf(err, errcap, "'%s' is locked by another process", db);

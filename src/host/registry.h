@@ -26,7 +26,9 @@ typedef struct cj_reg cj_reg_t;
 
 /* Open db (creating an SQLite file when missing).  CJ_OK, or an error
  * with a message in err: CJ_ERR_UNSUPPORTED (backend not built / newer
- * schema), CJ_ERR_STORAGE, CJ_ERR_BUSY. */
+ * schema), CJ_ERR_STORAGE, CJ_ERR_BUSY, CJ_ERR_PSK_REUSED (an older
+ * registry whose pledges share a PSK, left unchanged: the message names
+ * them). */
 int cj_reg_open(cj_reg_t **out, const char *db, char *err, size_t errcap);
 /* The same for a command that only reads: an SQLite file is then opened
  * without writing to it (cj_sqlite_open_as); PostgreSQL as above. */

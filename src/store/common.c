@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -304,6 +305,57 @@ bool cj_store_op_ok(const cj_sqlite_op_t *op)
            (op->kind == CJ_SQLITE_OP_REKEY || op->kind == CJ_SQLITE_OP_EVICT) &&
            (op->kind != CJ_SQLITE_OP_EVICT || cj_store_id_ok(op->id, op->id_len)) &&
            op->id_len <= CJ_JRC_MAX_ID;
+}
+
+/* ---- pledges sharing a PSK ---------------------------------------------- */
+
+/* Room kept at the end of the line for "... (N pledges in all)". */
+#define SHARED_TAIL 40
+
+void cj_store_shared_init(cj_store_shared_t *l, char *out, size_t cap)
+{
+    memset(l, 0, sizeof *l);
+    l->out = out;
+    l->cap = cap;
+    out[0] = '\0';
+}
+
+void cj_store_shared_add(cj_store_shared_t *l, int64_t group,
+                         const uint8_t *id, size_t id_len)
+{
+    char piece[32 + 2 * CJ_JRC_MAX_ID];
+    const char *sep = l->n == 0 ? "pledges sharing a PSK: {"
+                      : group != l->group ? "}, {"
+                                          : ", ";
+    size_t k = strlen(sep);
+
+    if (id_len > CJ_JRC_MAX_ID)
+        id_len = CJ_JRC_MAX_ID;
+    memcpy(piece, sep, k);
+    *cj_store_hex_encode(piece + k, id, id_len) = '\0';
+    k += 2 * id_len;
+    l->n++;
+    l->group = group;
+    /* whole ids only, and room for the tail */
+    if (l->cut || l->len + k + SHARED_TAIL >= l->cap) {
+        l->cut = true;
+        return;
+    }
+    memcpy(l->out + l->len, piece, k + 1);
+    l->len += k;
+}
+
+size_t cj_store_shared_end(cj_store_shared_t *l)
+{
+    if (l->n == 0)
+        return 0;
+    if (!l->cut)
+        snprintf(l->out + l->len, l->cap - l->len, "}");
+    else if (l->len > 0)
+        snprintf(l->out + l->len, l->cap - l->len, ", ... (%zu pledges in all)", l->n);
+    else
+        snprintf(l->out, l->cap, "%zu pledges share PSKs", l->n);
+    return l->n;
 }
 
 /* ---- repeat cache -------------------------------------------------------- */

@@ -124,6 +124,43 @@ size_t cj_store_repeat_pack(const cj_jrc_repeat_t *r,
  * cj_store_repeat_pack could not have written. */
 bool cj_store_repeat_unpack(const uint8_t *b, size_t len, cj_jrc_repeat_t *r);
 
+/* ---- one PSK per pledge (schema 5) -------------------------------------- */
+
+/* Both backends refuse a second pledge with a PSK another pledge holds
+ * through a unique index on the PSK column (RFC 9031 section 3: every
+ * pledge has a PSK of its own), added by migration 5.  A registry whose
+ * pledges already share PSKs cannot take the index without losing or
+ * changing a pledge, so the open that would migrate it fails instead,
+ * changing nothing, and names them.  This query finds them: the id of
+ * every pledge whose PSK another holds and the seq of the first pledge
+ * provisioned with it (the group), in provisioning order; the PSKs are
+ * not read. */
+#define CJ_STORE_SHARED_PSK_SQL                                            \
+    "SELECT p.id, d.g FROM pledges p JOIN (SELECT psk, min(seq) AS g"       \
+    " FROM pledges GROUP BY psk HAVING count(*) > 1) d ON d.psk = p.psk"   \
+    " ORDER BY d.g, p.seq"
+
+/* The one-line list of those rows, built as they are read:
+ * "pledges sharing a PSK: {id, id}, {id, id, id}", ids in hex, a group
+ * per PSK.  What does not fit in out[0..cap) is cut at an id and the
+ * line ends "... (N pledges in all)". */
+typedef struct cj_store_shared {
+    char *out;
+    size_t cap, len;
+    int64_t group;  /* of the last id added */
+    size_t n;       /* ids added */
+    bool cut;
+} cj_store_shared_t;
+
+/* Start an empty list in out[0..cap) (cap >= 1). */
+void cj_store_shared_init(cj_store_shared_t *l, char *out, size_t cap);
+/* Add the id of a row; group as the query returns it. */
+void cj_store_shared_add(cj_store_shared_t *l, int64_t group,
+                         const uint8_t *id, size_t id_len);
+/* Finish the line; the number of ids added (0: nothing shares a PSK,
+ * out is ""). */
+size_t cj_store_shared_end(cj_store_shared_t *l);
+
 /* ---- CSV provisioning (cj_sqlite_import_csv, cj_pg_import_csv) -------- */
 
 /* Called per pledge line with the parsed fields; CJ_OK to go on, any

@@ -56,11 +56,16 @@
 
 /* ---- schema and migrations --------------------------------------------- */
 
+static int psks_unique(cj_pg_t *s, char *why, size_t whycap);
+
 /* Migration N brings a database from version N-1 to N.  Add version 2 as
- * one more entry; never edit an entry that has shipped. */
+ * one more entry; never edit an entry that has shipped.  check (may be
+ * NULL) runs first, in the same transaction: CJ_OK, or why the database
+ * cannot take the migration as it is (the open fails, nothing changed). */
 static const struct {
     int version;
     const char *sql;
+    int (*check)(cj_pg_t *s, char *why, size_t whycap);
 } migrations[] = {
     {1,
      "CREATE TABLE pledges ("
@@ -108,7 +113,7 @@ static const struct {
      " one integer PRIMARY KEY CHECK (one = 1),"
      " next_short bigint NOT NULL,"
      " sessions bigint NOT NULL);"
-     "INSERT INTO registry_state VALUES (1, 1, 0);"},
+     "INSERT INTO registry_state VALUES (1, 1, 0);", NULL},
     {2,
      /* keys: key_count records of key_id, key_usage, 16 key bytes */
      "CREATE TABLE network ("
@@ -130,18 +135,24 @@ static const struct {
      " pledge bytea CHECK (pledge IS NULL OR length(pledge) BETWEEN 1 AND 8),"
      " key bytea CHECK (key IS NULL OR length(key) = 16),"
      " queued_at bigint NOT NULL,"
-     " CHECK (kind <> 2 OR pledge IS NOT NULL));"},
+     " CHECK (kind <> 2 OR pledge IS NOT NULL));", NULL},
     {3,
      /* the repeat cache (cj_store_repeat_pack; NULL: none), written with
       * the admission so a restarted JRC repeats its last answer */
      "ALTER TABLE pledges ADD COLUMN repeat_cache bytea CHECK"
-     " (repeat_cache IS NULL OR length(repeat_cache) BETWEEN 8 AND 1024);"},
+     " (repeat_cache IS NULL OR length(repeat_cache) BETWEEN 8 AND 1024);", NULL},
     {4,
      /* the derived OSCORE material of the pledge-id context
       * (cj_jrc_pledge_okm), written with the PSK, so a lookup skips the
       * HKDF derivation; NULL in rows written before (derived on load) */
      "ALTER TABLE pledges ADD COLUMN okm bytea CHECK"
-     " (okm IS NULL OR length(okm) = 45);"},
+     " (okm IS NULL OR length(okm) = 45);", NULL},
+    {5,
+     /* a PSK per pledge (RFC 9031 section 3), for every instance sharing
+      * the database; one whose pledges already share a PSK is refused
+      * (psks_unique), not changed */
+     "CREATE UNIQUE INDEX pledges_psk ON pledges(psk);",
+     psks_unique},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -278,9 +289,12 @@ static const char SQL_RECORD_UPDATE[] =
     " WHERE id = $1::bytea"
     " ON CONFLICT (session, campaign, pledge) DO UPDATE SET"
     " acked = EXCLUDED.acked, at = EXCLUDED.at, seq = EXCLUDED.seq";
+/* an id already there inserts nothing, whatever the PSK: the id's
+ * conflict is the one reported (insert_pledge) */
 static const char SQL_ADD[] =
     "INSERT INTO pledges (id, psk, allowed_roles, okm)"
-    " VALUES ($1::bytea, $2::bytea, $3::int8, $4::bytea)";
+    " VALUES ($1::bytea, $2::bytea, $3::int8, $4::bytea)"
+    " ON CONFLICT (id) DO NOTHING";
 static const char SQL_SET_ADDR[] =
     "UPDATE pledges SET address = $2::bytea WHERE id = $1::bytea";
 static const char SQL_LIST[] =
@@ -362,6 +376,7 @@ struct cj_pg {
     char *prep[PG_PREP_MAX];
     int nprep;
     char state[6];   /* SQLSTATE of the last failure */
+    char constraint[64]; /* the constraint it names ("": none) */
     char err[200];
     /* A batch (cj_pg_begin_batch) runs in libpq's pipeline mode: the
      * writes whose outcome the caller does not wait for are queued and
@@ -436,6 +451,7 @@ static void set_err(cj_pg_t *s, const char *state, const char *msg)
 {
     size_t n;
     snprintf(s->state, sizeof s->state, "%s", state ? state : "");
+    s->constraint[0] = '\0';
     if (msg == NULL || *msg == '\0')
         msg = "unknown PostgreSQL error";
     n = strlen(msg);
@@ -447,8 +463,15 @@ static void set_err(cj_pg_t *s, const char *state, const char *msg)
     s->err[n] = '\0';
 }
 
-/* Run one statement (results in binary).  The result, or NULL after
- * recording the failure. */
+/* set_err() from a failed statement's result: its SQLSTATE, message
+ * and constraint. */
+static void set_err_result(cj_pg_t *s, const PGresult *r)
+{
+    const char *c = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+    set_err(s, PQresultErrorField(r, PG_DIAG_SQLSTATE), PQresultErrorMessage(r));
+    snprintf(s->constraint, sizeof s->constraint, "%s", c ? c : "");
+}
+
 /* Forget the prepared statements (a new session has none). */
 static void prep_clear(cj_pg_t *s)
 {
@@ -568,8 +591,7 @@ static bool pl_sync(cj_pg_t *s, PGresult **mine)
             if (r == NULL)
                 set_err(s, NULL, PQerrorMessage(s->conn));
             else if (st != PGRES_PIPELINE_ABORTED)
-                set_err(s, PQresultErrorField(r, PG_DIAG_SQLSTATE),
-                        PQresultErrorMessage(r));
+                set_err_result(s, r);
             else
                 set_err(s, "", "statement skipped after a failed one");
         }
@@ -689,8 +711,7 @@ static PGresult *exec(cj_pg_t *s, const char *sql, const params_t *p)
     if (res != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
         return res;
     if (res != NULL)
-        set_err(s, PQresultErrorField(res, PG_DIAG_SQLSTATE),
-                PQresultErrorMessage(res));
+        set_err_result(s, res);
     else
         set_err(s, NULL, PQerrorMessage(s->conn));
     PQclear(res);
@@ -1861,17 +1882,56 @@ static int st_record_update(void *ctx, const uint8_t *id, size_t id_len,
 
 /* ---- open, close, migrations --------------------------------------------- */
 
+/* Migration 5's check: CJ_OK when no two pledges share a PSK, else
+ * CJ_ERR_PSK_REUSED with their ids listed in why. */
+static int psks_unique(cj_pg_t *s, char *why, size_t whycap)
+{
+    cj_store_shared_t l;
+    char none[1];
+    PGresult *r;
+    bool ok = true;
+
+    if (why == NULL || whycap == 0) {
+        why = none;
+        whycap = sizeof none;
+    }
+    cj_store_shared_init(&l, why, whycap);
+    r = exec(s, CJ_STORE_SHARED_PSK_SQL, NULL);
+    if (r == NULL)
+        return failure(s);
+    for (int i = 0; ok && i < PQntuples(r); i++) {
+        uint8_t id[CJ_JRC_MAX_ID], n = 0;
+        int64_t g = 0;
+        ok = col_blob(r, i, 0, id, sizeof id, 1, &n) && col_i64(r, i, 1, &g);
+        if (ok)
+            cj_store_shared_add(&l, g, id, n);
+    }
+    PQclear(r);
+    if (!ok) {
+        set_err(s, "", "registry row not written by cojp");
+        return CJ_ERR_STORAGE;
+    }
+    return cj_store_shared_end(&l) == 0 ? CJ_OK : CJ_ERR_PSK_REUSED;
+}
+
+/* Where a migration's check puts its reason (cj_pg_open_as). */
+typedef struct why_arg {
+    char *why;
+    size_t cap;
+} why_arg_t;
+
 /* Create or migrate the schema and take a session number, in one
  * transaction under an advisory lock, so instances opening a new
- * database at once cannot both run migration 1. */
+ * database at once cannot both run migration 1.  A migration's check
+ * that fails fails the unit (rolled back: nothing changed). */
 static int u_migrate(cj_pg_t *s, void *arg)
 {
+    why_arg_t *w = arg;
     params_t p = {0};
     int64_t have = 0, sess = 0;
     int rc;
     PGresult *r;
 
-    (void)arg;
     p_int(&p, MIGRATE_LOCK);
     if (!cmd(s, "SELECT pg_advisory_xact_lock($1::int8)", &p))
         return failure(s);
@@ -1889,6 +1949,9 @@ static int u_migrate(cj_pg_t *s, void *arg)
         bool ok;
         if (migrations[i].version <= have)
             continue;
+        if (migrations[i].check != NULL &&
+            (rc = migrations[i].check(s, w->why, w->cap)) != CJ_OK)
+            return rc;
         /* several statements: the simple protocol */
         r = PQexec(s->conn, migrations[i].sql);
         ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -1921,10 +1984,18 @@ bool cj_pg_is_uri(const char *db)
 
 int cj_pg_open(cj_pg_t **out, const char *uri)
 {
+    return cj_pg_open_as(out, uri, NULL, 0);
+}
+
+int cj_pg_open_as(cj_pg_t **out, const char *uri, char *why, size_t whycap)
+{
+    why_arg_t w = {why, whycap};
     cj_pg_t *s;
     int r;
 
     *out = NULL;
+    if (why != NULL && whycap > 0)
+        why[0] = '\0';
     if (uri == NULL)
         return CJ_ERR_STORAGE;
     s = calloc(1, sizeof *s);
@@ -1941,7 +2012,7 @@ int cj_pg_open(cj_pg_t **out, const char *uri)
         s->rng = 1;
     r = session_setup(s);
     if (r == CJ_OK)
-        r = unit(s, true, u_migrate, NULL);
+        r = unit(s, true, u_migrate, &w);
     if (r != CJ_OK) {
         PQfinish(s->conn);
         prep_clear(s);
@@ -2219,14 +2290,17 @@ int cj_pg_role_mask(const char *name)
     return cj_store_role_mask(name);
 }
 
-/* Insert inside an open unit: CJ_OK, CJ_ERR_STATE (duplicate id), or the
- * failure. */
+/* Insert inside an open unit: CJ_OK, CJ_ERR_STATE (id already
+ * provisioned), CJ_ERR_PSK_REUSED (the unique index pledges_psk: another
+ * pledge holds the PSK, committed or in a transaction that committed
+ * while this one waited for it), or the failure. */
 static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
                          const uint8_t *psk, uint8_t roles)
 {
     params_t p = {0};
     uint8_t okm[CJ_OSCORE_OKM_LEN];
-    bool ok;
+    PGresult *r;
+    long n = 0;
 
     if (cj_jrc_pledge_okm(psk, id, id_len, okm) != CJ_OK) {
         set_err(s, "", "cannot derive the pledge's OSCORE material");
@@ -2236,11 +2310,16 @@ static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
     p_bytes(&p, psk, 16);
     p_int(&p, roles);
     p_bytes(&p, okm, sizeof okm);
-    ok = cmd(s, SQL_ADD, &p);
+    r = exec(s, SQL_ADD, &p);
     cj_crypto_wipe(okm, sizeof okm);
-    if (ok)
-        return CJ_OK;
-    return state_is(s, "23505") ? CJ_ERR_STATE : failure(s);
+    if (r != NULL) {
+        n = affected(r);
+        PQclear(r);
+        return n == 1 ? CJ_OK : CJ_ERR_STATE;
+    }
+    if (state_is(s, "23505") && strcmp(s->constraint, "pledges_psk") == 0)
+        return CJ_ERR_PSK_REUSED;
+    return failure(s);
 }
 
 typedef struct add_arg {
@@ -2302,7 +2381,8 @@ int cj_pg_import_csv(cj_pg_t *db, const char *text, size_t len,
     r = unit(db, true, u_import, &a);
     if (r == CJ_OK && count)
         *count = a.added;
-    if ((r == CJ_ERR_MALFORMED || r == CJ_ERR_STATE) && bad_line)
+    if ((r == CJ_ERR_MALFORMED || r == CJ_ERR_STATE || r == CJ_ERR_PSK_REUSED) &&
+        bad_line)
         *bad_line = a.line;
     return r;
 }

@@ -22,6 +22,10 @@
  *     accept_piv checks and records a Partial IV under a row lock
  *     (SELECT ... FOR UPDATE), so each is accepted by one instance only
  *     (RFC 9031 section 7.3.1, RFC 8613 sections 7.2.1 and 7.4).
+ * Nor can two pledges hold one PSK (RFC 9031 section 3): a UNIQUE index
+ * on the PSK column refuses the second, also when two instances
+ * provision at once (the second insert waits for the first transaction
+ * and fails with CJ_ERR_PSK_REUSED once that committed).
  * Leases are compared with the now_ms the engine passes: hosts sharing a
  * database must pass wall-clock milliseconds (the same clock everywhere).
  *
@@ -88,8 +92,11 @@
 #endif
 
 /* Schema version this code writes; older databases are migrated on open.
- * 3: the pledge's repeat cache (cojp/jrc.h save_repeat). */
-#define CJ_PG_SCHEMA_VERSION 4
+ * 3: the pledge's repeat cache (cojp/jrc.h save_repeat).
+ * 4: the derived material of the pledge's OSCORE context.
+ * 5: a PSK per pledge (above); a database in which pledges already share
+ *    a PSK is not migrated (cj_pg_open_as). */
+#define CJ_PG_SCHEMA_VERSION 5
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */
@@ -108,8 +115,18 @@ bool cj_pg_is_uri(const char *db);
  * and take a new session number.  Returns CJ_OK and *out, or
  * CJ_ERR_STORAGE (cannot connect, not a cojp registry, server error; *out
  * is NULL), CJ_ERR_UNSUPPORTED (schema written by a newer cojp),
- * CJ_ERR_BUSY (the migration lock was not obtained in time). */
+ * CJ_ERR_BUSY (the migration lock was not obtained in time),
+ * CJ_ERR_PSK_REUSED (an older database whose pledges share a PSK:
+ * cj_pg_open_as). */
 int cj_pg_open(cj_pg_t **out, const char *uri);
+
+/* cj_pg_open() giving the reason of a refusal, as cj_sqlite_open_as()
+ * does (there is no reader mode: whoever opens may migrate).  A database
+ * older than schema 5 in which pledges share a PSK is not migrated: the
+ * open fails with CJ_ERR_PSK_REUSED, the migration's transaction rolled
+ * back (nothing changed), and why (may be NULL) gets one line naming
+ * those pledges, never the PSKs; otherwise why is "". */
+int cj_pg_open_as(cj_pg_t **out, const char *uri, char *why, size_t whycap);
 
 /* Close the handle (an open transaction is rolled back).  NULL is ok. */
 void cj_pg_close(cj_pg_t *db);
@@ -161,13 +178,15 @@ struct pg_conn *cj_pg_raw(cj_pg_t *db);
 int cj_pg_role_mask(const char *name);
 
 /* As cj_sqlite_add(): CJ_OK, CJ_ERR_INVALID, CJ_ERR_STATE (already
- * provisioned), CJ_ERR_BUSY, CJ_ERR_STORAGE. */
+ * provisioned), CJ_ERR_PSK_REUSED (another pledge holds this PSK),
+ * CJ_ERR_BUSY, CJ_ERR_STORAGE. */
 int cj_pg_add(cj_pg_t *db, const uint8_t *id, size_t id_len,
               const uint8_t psk[16], uint8_t allowed_roles);
 
 /* As cj_sqlite_import_csv(): lines "id,psk[,role]", all in one
  * transaction; on a bad line nothing is imported and *bad_line is its
- * number (CJ_ERR_MALFORMED, CJ_ERR_STATE for an id already provisioned). */
+ * number (CJ_ERR_MALFORMED, CJ_ERR_STATE for an id already provisioned,
+ * CJ_ERR_PSK_REUSED for a PSK another pledge holds). */
 int cj_pg_import_csv(cj_pg_t *db, const char *text, size_t len,
                      size_t *bad_line, size_t *count);
 

@@ -36,11 +36,16 @@
 
 /* ---- schema and migrations --------------------------------------------- */
 
+static int psks_unique(cj_sqlite_t *s, char *why, size_t whycap);
+
 /* Migration N brings a file from version N-1 to N.  Add version 2 as one
- * more entry; never edit an entry that has shipped. */
+ * more entry; never edit an entry that has shipped.  check (may be NULL)
+ * runs first, in the same transaction: CJ_OK, or why the file cannot
+ * take the migration as it is (the open fails, the file unchanged). */
 static const struct {
     int version;
     const char *sql;
+    int (*check)(cj_sqlite_t *s, char *why, size_t whycap);
 } migrations[] = {
     {1,
      "CREATE TABLE pledges ("
@@ -86,7 +91,7 @@ static const struct {
      " one INTEGER PRIMARY KEY CHECK (one = 1),"
      " next_short INTEGER NOT NULL,"
      " sessions INTEGER NOT NULL);"
-     "INSERT INTO registry_state VALUES (1, 1, 0);"},
+     "INSERT INTO registry_state VALUES (1, 1, 0);", NULL},
     {2,
      /* keys: key_count records of key_id, key_usage, 16 key bytes */
      "CREATE TABLE network ("
@@ -107,18 +112,23 @@ static const struct {
      " pledge BLOB CHECK (pledge IS NULL OR length(pledge) BETWEEN 1 AND 8),"
      " key BLOB CHECK (key IS NULL OR length(key) = 16),"
      " queued_at INTEGER NOT NULL,"
-     " CHECK (kind <> 2 OR pledge IS NOT NULL));"},
+     " CHECK (kind <> 2 OR pledge IS NOT NULL));", NULL},
     {3,
      /* the repeat cache (cj_store_repeat_pack; NULL: none), written with
       * the admission so a restarted JRC repeats its last answer */
      "ALTER TABLE pledges ADD COLUMN repeat_cache BLOB CHECK"
-     " (repeat_cache IS NULL OR length(repeat_cache) BETWEEN 8 AND 1024);"},
+     " (repeat_cache IS NULL OR length(repeat_cache) BETWEEN 8 AND 1024);", NULL},
     {4,
      /* the derived material of the pledge-id OSCORE context
       * (cj_jrc_pledge_okm), written with the PSK, so an admission skips
       * the derivation; NULL (rows of older files): derived on load */
      "ALTER TABLE pledges ADD COLUMN okm BLOB CHECK"
-     " (okm IS NULL OR length(okm) = 45);"},
+     " (okm IS NULL OR length(okm) = 45);", NULL},
+    {5,
+     /* a PSK per pledge (RFC 9031 section 3); a file whose pledges
+      * already share one is refused (psks_unique), not changed */
+     "CREATE UNIQUE INDEX pledges_psk ON pledges(psk);",
+     psks_unique},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -245,9 +255,11 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RECORD_UPDATE] = "INSERT OR REPLACE INTO updates"
                         " (session, campaign, pledge, acked, at)"
                         " SELECT ?2, ?3, id, ?4, ?5 FROM pledges WHERE id = ?1",
+    /* an id already there inserts nothing, whatever the PSK: the id's
+     * conflict is the one reported (insert_pledge) */
     [S_ADD] = "INSERT INTO pledges (id, seq, psk, allowed_roles, okm) VALUES"
               " (?1, (SELECT coalesce(max(seq), 0) + 1 FROM pledges), ?2, ?3,"
-              " ?4)",
+              " ?4) ON CONFLICT (id) DO NOTHING",
     [S_SET_ADDR] = "UPDATE pledges SET address = ?2 WHERE id = ?1",
     [S_LIST] = "SELECT " INFO_COLS " FROM pledges p LEFT JOIN updates u"
                " ON u.rowid = (SELECT max(rowid) FROM updates"
@@ -1426,10 +1438,45 @@ static int query_int(cj_sqlite_t *s, const char *sql, sqlite3_int64 *v)
     return rc;
 }
 
+/* Migration 5's check: CJ_OK when no two pledges share a PSK, else
+ * CJ_ERR_PSK_REUSED with their ids listed in why. */
+static int psks_unique(cj_sqlite_t *s, char *why, size_t whycap)
+{
+    cj_store_shared_t l;
+    char none[1];
+    sqlite3_stmt *q;
+    int rc;
+
+    if (why == NULL || whycap == 0) {
+        why = none;
+        whycap = sizeof none;
+    }
+    cj_store_shared_init(&l, why, whycap);
+    if (sqlite3_prepare_v2(s->db, CJ_STORE_SHARED_PSK_SQL, -1, &q, NULL) != SQLITE_OK) {
+        note_error(s);
+        return CJ_ERR_STORAGE;
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        uint8_t id[CJ_JRC_MAX_ID], n = 0;
+        if (!blob_col(q, 0, id, sizeof id, 1, &n)) {
+            rc = SQLITE_CORRUPT;
+            break;
+        }
+        cj_store_shared_add(&l, sqlite3_column_int64(q, 1), id, n);
+    }
+    if (rc != SQLITE_DONE)
+        note_error(s);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return CJ_ERR_STORAGE;
+    return cj_store_shared_end(&l) == 0 ? CJ_OK : CJ_ERR_PSK_REUSED;
+}
+
 /* Bring the schema up to date and take a session number, in one write
  * transaction, so two processes opening a new file at once cannot both
- * run migration 1. */
-static int migrate(cj_sqlite_t *s)
+ * run migration 1.  A migration's check that fails rolls everything
+ * back (its reason in why). */
+static int migrate(cj_sqlite_t *s, char *why, size_t whycap)
 {
     sqlite3_int64 have = 0, app = 0, sess = 0;
     int rc;
@@ -1455,8 +1502,14 @@ static int migrate(cj_sqlite_t *s)
     }
     for (size_t i = 0; rc == SQLITE_OK && i < N_MIGRATIONS; i++) {
         char row[96];
+        int r;
         if (migrations[i].version <= have)
             continue;
+        if (migrations[i].check != NULL &&
+            (r = migrations[i].check(s, why, whycap)) != CJ_OK) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return r;
+        }
         rc = exec_sql(s, migrations[i].sql);
         if (rc != SQLITE_OK)
             break;
@@ -1511,16 +1564,19 @@ static int schema_current(cj_sqlite_t *s)
 
 int cj_sqlite_open(cj_sqlite_t **out, const char *path)
 {
-    return cj_sqlite_open_as(out, path, false);
+    return cj_sqlite_open_as(out, path, false, NULL, 0);
 }
 
-int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader)
+int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader,
+                      char *why, size_t whycap)
 {
     cj_sqlite_t *s;
     sqlite3_int64 sync = 0;
     int rc, r;
 
     *out = NULL;
+    if (why != NULL && whycap > 0)
+        why[0] = '\0';
     /* The registry holds PSKs: a new file is made readable by its owner
      * only (SQLite gives the -wal and -shm files the same mode). */
     if (!reader && strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0) {
@@ -1590,7 +1646,7 @@ int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader)
          * session number: it records no campaign outcome). */
         r = reader ? schema_current(s) : CJ_ERR_STATE;
         if (r == CJ_ERR_STATE)
-            r = migrate(s);
+            r = migrate(s, why, whycap);
     }
     if (rc != SQLITE_OK || r != CJ_OK) {
         if (r == CJ_OK)
@@ -2099,8 +2155,10 @@ int cj_sqlite_role_mask(const char *name)
     return cj_store_role_mask(name);
 }
 
-/* Insert inside an open unit of work: CJ_OK, CJ_ERR_STATE (duplicate),
- * CJ_ERR_STORAGE. */
+/* Insert inside an open unit of work: CJ_OK, CJ_ERR_STATE (id already
+ * provisioned), CJ_ERR_PSK_REUSED (the unique index pledges_psk: another
+ * pledge holds the PSK; seq, the only other unique column, is always
+ * new), CJ_ERR_STORAGE. */
 static int insert_pledge(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
                          const uint8_t *psk, uint8_t roles)
 {
@@ -2119,8 +2177,8 @@ static int insert_pledge(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     rc = exec_stmt(s, q);
     cj_crypto_wipe(okm, sizeof okm);
     if (rc == SQLITE_DONE)
-        return CJ_OK;
-    return rc == SQLITE_CONSTRAINT_PRIMARYKEY ? CJ_ERR_STATE : CJ_ERR_STORAGE;
+        return sqlite3_changes(s->db) == 1 ? CJ_OK : CJ_ERR_STATE;
+    return rc == SQLITE_CONSTRAINT_UNIQUE ? CJ_ERR_PSK_REUSED : CJ_ERR_STORAGE;
 }
 
 int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
@@ -2157,7 +2215,8 @@ int cj_sqlite_import_csv(cj_sqlite_t *db, const char *text, size_t len,
     r = op_end(db, cj_store_csv_each(text, len, import_one, db, &line, &added));
     if (r == CJ_OK && count)
         *count = added;
-    if ((r == CJ_ERR_MALFORMED || r == CJ_ERR_STATE) && bad_line)
+    if ((r == CJ_ERR_MALFORMED || r == CJ_ERR_STATE || r == CJ_ERR_PSK_REUSED) &&
+        bad_line)
         *bad_line = line;
     return r;
 }

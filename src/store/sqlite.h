@@ -55,6 +55,11 @@
  * skipping 0x0000, the reserved 0xfffe and 0xffff and every live lease),
  * as cojp/jrc_memstore.h does, so a freed id is not reused at once.
  *
+ * PSKs (RFC 9031 section 3: each pledge has a PSK of its own).  A UNIQUE
+ * index on the PSK column makes it impossible for two pledges to hold
+ * one PSK, across processes too: cj_sqlite_add() and the CSV import
+ * refuse a PSK another pledge holds (CJ_ERR_PSK_REUSED).
+ *
  * Campaign outcomes are recorded under (session, campaign): every
  * cj_sqlite_open() takes a new session number from the file.  A serving
  * JRC also keeps the next campaign number in the network row and starts
@@ -87,8 +92,10 @@
 /* Schema version this code writes; older files are migrated on open.
  * 2: the network row and the queue of pending operations (below).
  * 3: the pledge's repeat cache (cojp/jrc.h save_repeat).
- * 4: the derived material of the pledge's OSCORE context (cj_jrc_pledge_okm). */
-#define CJ_SQLITE_SCHEMA_VERSION 4
+ * 4: the derived material of the pledge's OSCORE context (cj_jrc_pledge_okm).
+ * 5: a PSK per pledge (the unique index above); a file in which pledges
+ *    already share a PSK is not migrated (cj_sqlite_open_as). */
+#define CJ_SQLITE_SCHEMA_VERSION 5
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
@@ -99,14 +106,22 @@ struct sqlite3;
  * Returns CJ_OK and *out, or CJ_ERR_STORAGE (cannot open, not a cojp
  * registry, I/O error; *out is NULL), CJ_ERR_UNSUPPORTED (the file was
  * written by a newer cojp: schema version above CJ_SQLITE_SCHEMA_VERSION),
- * CJ_ERR_BUSY (locked by another process beyond the busy timeout). */
+ * CJ_ERR_BUSY (locked by another process beyond the busy timeout),
+ * CJ_ERR_PSK_REUSED (an older file whose pledges share a PSK: below). */
 int cj_sqlite_open(cj_sqlite_t **out, const char *path);
 
 /* cj_sqlite_open(), or with reader set, for a process that only reads:
  * the file must exist, and while its schema is the current one nothing
  * is written (no migration, no session number), so reading needs neither
- * the write lock nor free space; an older schema is migrated as above. */
-int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader);
+ * the write lock nor free space; an older schema is migrated as above.
+ * A file older than schema 5 in which pledges share a PSK cannot be
+ * migrated without dropping or changing one of them: the open fails with
+ * CJ_ERR_PSK_REUSED, the file left exactly as it was, and why (may be
+ * NULL) gets one line naming those pledges ("pledges sharing a PSK:
+ * {id, id}, ..."; never the PSKs), cut to whycap bytes.  On any other
+ * outcome why is "". */
+int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader,
+                      char *why, size_t whycap);
 
 /* Close the handle (an open transaction is rolled back).  NULL is ok. */
 void cj_sqlite_close(cj_sqlite_t *db);
@@ -250,7 +265,8 @@ int cj_sqlite_role_mask(const char *name);
 
 /* Provision a pledge: id 1..CJ_JRC_MAX_ID bytes, 16-byte PSK, non-zero
  * allowed_roles.  CJ_OK, CJ_ERR_INVALID (bad length or roles),
- * CJ_ERR_STATE (already provisioned), CJ_ERR_STORAGE. */
+ * CJ_ERR_STATE (already provisioned, whatever the PSK),
+ * CJ_ERR_PSK_REUSED (another pledge holds this PSK), CJ_ERR_STORAGE. */
 int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
                   const uint8_t psk[16], uint8_t allowed_roles);
 
@@ -261,8 +277,9 @@ int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
  * *count (may be NULL) is the number of pledges added.  On any bad line
  * nothing is imported and *bad_line (may be NULL) is its 1-based number:
  * CJ_ERR_MALFORMED (syntax, length), CJ_ERR_STATE (id already
- * provisioned, in the file or in the registry).  CJ_ERR_STORAGE
- * otherwise (*bad_line 0). */
+ * provisioned, in the file or in the registry), CJ_ERR_PSK_REUSED (the
+ * PSK is held by another pledge, in the file or in the registry).
+ * CJ_ERR_STORAGE otherwise (*bad_line 0). */
 int cj_sqlite_import_csv(cj_sqlite_t *db, const char *text, size_t len,
                          size_t *bad_line, size_t *count);
 

@@ -49,13 +49,27 @@ static double median(double *v)
     return v[BENCH_RUNS / 2];
 }
 
-static const uint8_t PSK[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint8_t NETID[2] = {0xca, 0xfe};
+
+/* The PSK of pledge v (ids 02 00 00 00 v): a fixed pattern ending in v,
+ * one of its own per pledge, as the registries require (RFC 9031
+ * section 3). */
+static void bench_psk(uint32_t v, uint8_t psk[16])
+{
+    for (int k = 0; k < 12; k++)
+        psk[k] = (uint8_t)(k + 1);
+    psk[12] = (uint8_t)(v >> 24);
+    psk[13] = (uint8_t)(v >> 16);
+    psk[14] = (uint8_t)(v >> 8);
+    psk[15] = (uint8_t)v;
+}
 
 static void derive(cj_oscore_ctx_t *c, const uint8_t *id, bool pledge_side)
 {
+    uint8_t psk[16];
+    bench_psk(1, psk);
     cj_oscore_params_t p = {
-        .master_secret = PSK, .master_secret_len = 16,
+        .master_secret = psk, .master_secret_len = 16,
         .sender_id = pledge_side ? (const uint8_t *)"" : (const uint8_t *)"JRC",
         .sender_id_len = pledge_side ? 0 : 3,
         .recipient_id = pledge_side ? (const uint8_t *)"JRC" : (const uint8_t *)"",
@@ -124,7 +138,7 @@ static size_t pledge_request(uint32_t i, uint8_t *out, size_t cap, cj_addr_t *fr
     memset(&cfg, 0, sizeof cfg);
     cfg.pledge_id = id;
     cfg.pledge_id_len = 8;
-    memcpy(cfg.psk, PSK, 16);
+    bench_psk(i, cfg.psk);
     cj_mem_platform_init(&pf);
     if (cj_pledge_init(&p, &cfg, &pf.port) || cj_pledge_add_jp(&p, &jp, NETID, 2) ||
         cj_pledge_start(&p, 0)) {
@@ -230,7 +244,12 @@ static void provision_mem(cj_jrc_memstore_t *ms, uint32_t base, int n)
     for (int i = 0; i < n; i++) {
         uint32_t v = base + (uint32_t)i;
         uint8_t id[8] = {2, 0, 0, 0, (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-        cj_jrc_memstore_add(ms, id, 8, PSK, CJ_JRC_ALLOW_NODE);
+        uint8_t psk[16];
+        bench_psk(v, psk);
+        if (cj_jrc_memstore_add(ms, id, 8, psk, CJ_JRC_ALLOW_NODE) != CJ_OK) {
+            fprintf(stderr, "bench: provisioning failed\n");
+            exit(1);
+        }
     }
 }
 
@@ -240,9 +259,17 @@ static void provision_sql(cj_sqlite_t *db, uint32_t base, int n)
     for (int i = 0; i < n; i++) {
         uint32_t v = base + (uint32_t)i;
         uint8_t id[8] = {2, 0, 0, 0, (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-        cj_sqlite_add(db, id, 8, PSK, CJ_JRC_ALLOW_NODE);
+        uint8_t psk[16];
+        bench_psk(v, psk);
+        if (cj_sqlite_add(db, id, 8, psk, CJ_JRC_ALLOW_NODE) != CJ_OK) {
+            fprintf(stderr, "bench: provisioning failed\n");
+            exit(1);
+        }
     }
-    cj_sqlite_commit(db);
+    if (cj_sqlite_commit(db) != CJ_OK) {
+        fprintf(stderr, "bench: provisioning failed\n");
+        exit(1);
+    }
 }
 
 int main(void)

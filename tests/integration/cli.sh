@@ -18,6 +18,7 @@ COJP=${1:-${COJP:-build/cojp}}
 COJP=$(cd "$(dirname "$COJP")" && pwd)/$(basename "$COJP")
 T=$(mktemp -d /tmp/cojp-it-XXXXXX)
 DB=$T/jrc.db
+# a well-formed PSK for the bad-argument cases; pledges get psk_of ID
 PSK=000102030405060708090a0b0c0d0e0f
 NAME=integration
 pids=()
@@ -50,15 +51,79 @@ echo "=== provisioning"
 ids=()
 for i in 1 2 3 4 5; do ids+=("020000000000000$i"); done
 for id in "${ids[@]}"; do
-    "$COJP" jrc add --db "$DB" --pledge "$id" --psk "$PSK" || bad "jrc add $id"
+    "$COJP" jrc add --db "$DB" --pledge "$id" --psk "$(psk_of "$id")" || bad "jrc add $id"
 done
 check "jrc add of 5 pledges" test "$("$COJP" jrc list --db "$DB" | grep -c '^0200')" -eq 5
-"$COJP" jrc add --db "$DB" --pledge "${ids[0]}" --psk "$PSK" 2>"$T/dup.err"
+"$COJP" jrc add --db "$DB" --pledge "${ids[0]}" --psk "$(psk_of "${ids[0]}")" 2>"$T/dup.err"
 check "jrc add of a duplicate exits 1" test $? -eq 1
+check "... saying it is already provisioned" grep -q "pledge ${ids[0]} is already provisioned" "$T/dup.err"
 printf '# serving nodes\n0300000000000001,%s\n0300000000000002,%s,node\n0300000000000003,%s\n' \
-    "$PSK" "$PSK" "$PSK" >"$T/nodes.csv"
+    "$(psk_of 0300000000000001)" "$(psk_of 0300000000000002)" "$(psk_of 0300000000000003)" \
+    >"$T/nodes.csv"
 check "jrc import of 3 nodes" "$COJP" jrc import --db "$DB" "$T/nodes.csv"
-"$COJP" jrc add --db "$DB" --pledge 0a00000000000001 --psk "$PSK" || bad "jrc add of the JP"
+"$COJP" jrc add --db "$DB" --pledge 0a00000000000001 --psk "$(psk_of 0a00000000000001)" ||
+    bad "jrc add of the JP"
+
+echo "=== a PSK of its own per pledge (RFC 9031 section 3)"
+# pledges_of DB: every pledge row, PSKs included, to see that a refused
+# command changed none
+pledges_of() {
+    python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print([tuple(r) for r in c.execute('SELECT * FROM pledges ORDER BY seq')])" "$1"
+}
+# one_line FILE REGEX: FILE is one line matching REGEX, without the PSK $held
+one_line() {
+    test "$(wc -l <"$1")" -eq 1 && grep -qE "$2" "$1" && ! grep -qi "$held" "$1"
+}
+before=$(pledges_of "$DB")
+held=$(psk_of "${ids[1]}")
+"$COJP" jrc add --db "$DB" --pledge 0200000000000009 --psk "$held" 2>"$T/reuse.err"
+check "jrc add of a PSK another pledge holds exits 1" test $? -eq 1
+check "... with one line naming the pledge and the problem, not the PSK" one_line "$T/reuse.err" \
+    '^cojp jrc add: pledge 0200000000000009 not provisioned: its PSK is held by another pledge'
+check "... and the registry as it was" test "$(pledges_of "$DB")" = "$before"
+printf '0400000000000001,%s\n# the next pledge has the PSK of %s\n0400000000000002,%s\n' \
+    "$(psk_of 0400000000000001)" "${ids[1]}" "$held" >"$T/reuse.csv"
+"$COJP" jrc import --db "$DB" "$T/reuse.csv" >"$T/reuse.out" 2>"$T/reuse.err"
+check "jrc import of a PSK held in the registry exits 1" test $? -eq 1
+check "... with one line naming the line, not the PSK" one_line "$T/reuse.err" \
+    "^cojp jrc import: $T/reuse.csv line 3: PSK already held by another pledge"
+check "... importing none of the file" test "$(pledges_of "$DB")" = "$before"
+check "... and printing nothing" test ! -s "$T/reuse.out"
+held=$(psk_of 0400000000000001)
+printf '0400000000000001,%s\n0400000000000002,%s\n' "$held" "$held" >"$T/twice.csv"
+"$COJP" jrc import --db "$DB" - <"$T/twice.csv" >"$T/reuse.out" 2>"$T/reuse.err"
+check "jrc import of one PSK on two lines exits 1" test $? -eq 1
+check "... naming the second line" one_line "$T/reuse.err" '^cojp jrc import: - line 2: PSK already held by another pledge'
+check "... and the registry as it was" test "$(pledges_of "$DB")" = "$before"
+
+echo "=== a registry from before PSKs were unique"
+# Schema 4 as an older cojp left it, where two pledges share a PSK: every
+# command refuses it with the pledges named and leaves the file as it
+# was; removed and provisioned again with a PSK of its own (the
+# operator's fix in docs/operator.md), the registry is taken.
+ODB=$T/old.db
+for id in 0e00000000000001 0e00000000000002 0e00000000000003; do
+    "$COJP" jrc add --db "$ODB" --pledge $id --psk "$(psk_of $id)" || bad "jrc add $id"
+done
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP INDEX pledges_psk; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
+cp "$ODB" "$T/old.copy"
+held=$(psk_of 0e00000000000001)
+for c in list add; do
+    if [ $c = list ]; then
+        "$COJP" jrc list --db "$ODB" >/dev/null 2>"$T/old.err"
+    else
+        "$COJP" jrc add --db "$ODB" --pledge 0e00000000000004 --psk "$(psk_of 0e00000000000004)" 2>"$T/old.err"
+    fi
+    check "jrc $c of it exits 1" test $? -eq 1
+    check "... with one line naming the pledges that share a PSK" one_line "$T/old.err" \
+        "^cojp jrc $c: '$ODB' cannot be upgraded: pledges sharing a PSK: \\{0e00000000000001, 0e00000000000003\\}"
+    check "... and the file as it was" cmp -s "$ODB" "$T/old.copy"
+done
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA foreign_keys = ON'); c.execute(\"DELETE FROM pledges WHERE id = x'0e00000000000003'\"); c.commit(); c.close()" "$ODB"
+check "without the pledge sharing a PSK the registry is migrated" \
+    sh -c "'$COJP' jrc list --db '$ODB' | grep -c '^0e00' | grep -qx 2"
+check "... and takes that pledge again with a PSK of its own" \
+    "$COJP" jrc add --db "$ODB" --pledge 0e00000000000003 --psk "$(psk_of 0e00000000000003)"
 
 echo "=== daemons"
 if start_daemon "$T/jrc.log" '"event":"start"' -- jrc serve --db "$DB" --listen "[::1]:PORT" \
@@ -69,7 +134,7 @@ else
 fi
 jrc_pid=$daemon_pid jrc_port=$port
 if start_daemon "$T/proxy.log" '"event":"start"' -- proxy --listen "[::1]:PORT" \
-    --jrc "[::1]:$jrc_port" --id 0a00000000000001 --psk "$PSK" --network-id cafe \
+    --jrc "[::1]:$jrc_port" --id 0a00000000000001 --psk "$(psk_of 0a00000000000001)" --network-id cafe \
     --state "$T/jp.state" --log-level debug; then
     ok "proxy started"
 else
@@ -93,7 +158,7 @@ check "the JP joined the JRC directly" wait_for "$T/proxy.log" '"event":"proxy_c
 echo "=== 5 pledges join through the JP"
 jp=()
 for id in "${ids[@]}"; do
-    timeout 60 "$COJP" pledge --id "$id" --psk "$PSK" --proxy "[::1]:$proxy_port" \
+    timeout 60 "$COJP" pledge --id "$id" --psk "$(psk_of "$id")" --proxy "[::1]:$proxy_port" \
         --network-id cafe --state "$T/$id.state" --json --timeout 45 \
         >"$T/$id.json" 2>"$T/$id.err" &
     jp+=($!)
@@ -116,14 +181,14 @@ check "the pledges' own short ids are unique" test "$sids" -eq 5
 
 echo "=== a pledge given its derived context instead of the PSK (RFC 9031 Appendix B)"
 lw=0500000000000001
-"$COJP" jrc add --db "$DB" --pledge $lw --psk "$PSK" || bad "jrc add $lw"
-okm=$("$COJP" jrc derive --pledge $lw --psk "$PSK")
+"$COJP" jrc add --db "$DB" --pledge $lw --psk "$(psk_of $lw)" || bad "jrc add $lw"
+okm=$("$COJP" jrc derive --pledge $lw --psk "$(psk_of $lw)")
 check "jrc derive prints 90 hex digits" sh -c "echo '$okm' | grep -qE '^[0-9a-f]{90}$'"
 check "jrc derive --db reads the PSK from the registry" \
     test "$("$COJP" jrc derive --pledge $lw --db "$DB")" = "$okm"
 check "jrc derive --db: an unknown pledge is an error" \
     sh -c "! '$COJP' jrc derive --pledge 05ffffffffffffff --db '$DB' 2>/dev/null"
-"$COJP" jrc derive --pledge $lw --psk "$PSK" --json >"$T/derive.json"
+"$COJP" jrc derive --pledge $lw --psk "$(psk_of $lw)" --json >"$T/derive.json"
 check "jrc derive --json: keys and IV make up the same context" json "$T/derive.json" \
     "d['sender_key']+d['recipient_key']+d['common_iv']==d['okm']=='$okm' and d['pledge']=='$lw'"
 timeout 60 "$COJP" pledge --id $lw --okm "$okm" --proxy "[::1]:$proxy_port" \
@@ -139,7 +204,7 @@ node_pids=()
 for n in "${nodes[@]}"; do
     for attempt in 1 2 3 4 5; do
         nport=$((20000 + RANDOM % 40000))
-        "$COJP" pledge --id "$n" --psk "$PSK" --proxy "[::1]:$proxy_port" --network-id cafe \
+        "$COJP" pledge --id "$n" --psk "$(psk_of "$n")" --proxy "[::1]:$proxy_port" --network-id cafe \
             --state "$T/$n.state" --serve "[::1]:$nport" --timeout 45 2>"$T/$n.log" &
         npid=$!
         sleep 0.2
@@ -203,7 +268,7 @@ fi
 kids=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(','.join(map(str,d['network']['key_ids'])))" "$T/list3.json")
 check "the restarted JRC keeps keys and campaign numbers" \
     grep -qE "\"k1_id\":${kids%,*},\"k2_id\":${kids#*,},\"blacklist\":1,\"next_campaign\":3" "$T/jrc2.log"
-timeout 60 "$COJP" pledge --id "${ids[0]}" --psk "$PSK" --proxy "[::1]:$proxy_port" \
+timeout 60 "$COJP" pledge --id "${ids[0]}" --psk "$(psk_of "${ids[0]}")" --proxy "[::1]:$proxy_port" \
     --network-id cafe --state "$T/${ids[0]}.state" --json --timeout 45 >"$T/rejoin.json" 2>"$T/rejoin.err"
 check "a pledge rejoins after the restart with its state file" json "$T/rejoin.json" "d['joined'] is True"
 check "the rejoined pledge gets the current key set" json "$T/rejoin.json" \
@@ -284,12 +349,12 @@ printf 'this is not a database, just text that is long enough to look odd\n%.0s'
 runtime_case "jrc list of an unreadable registry" jrc list --db "$T/garbage.db"
 runtime_case "jrc add into an unreachable folder" jrc add --db "$T/no/such/dir/x.db" --pledge 01 --psk "$PSK"
 runtime_case "jrc import of a missing file" jrc import --db "$T/x.db" "$T/none.csv"
-runtime_case "pledge with nobody at the proxy address" pledge --id "${ids[1]}" --psk "$PSK" \
+runtime_case "pledge with nobody at the proxy address" pledge --id "${ids[1]}" --psk "$(psk_of "${ids[1]}")" \
     --proxy "[::1]:9" --state "$T/lonely.state" --timeout 2
 runtime_case "unreachable PostgreSQL registry" jrc list --db postgresql://127.0.0.1:1/cojp
 printf '1 40\n1 41\n' >"$T/twice.state"
 runtime_case "pledge with a state file holding one counter twice" pledge --id "${ids[1]}" \
-    --psk "$PSK" --proxy "[::1]:9" --state "$T/twice.state" --timeout 2
+    --psk "$(psk_of "${ids[1]}")" --proxy "[::1]:9" --state "$T/twice.state" --timeout 2
 check "the refused state file is left as it was" test "$(cat "$T/twice.state")" = "$(printf '1 40\n1 41')"
 runtime_case "pledge with a key file that is not there" pledge --id 01 --psk "@$T/no-such.hex" \
     --proxy "[::1]:9"
@@ -332,9 +397,10 @@ NDB=$T/net.db
 K2=f0e1d2c3b4a5968778695a4b3c2d1e0f
 # keys may come from files (@FILE), out of the process list
 printf '%s\n' "$K2" >"$T/k2.hex"
-printf '  %s  \n' "$PSK" >"$T/psk.hex"
+printf '  %s  \n' "$(psk_of 0b00000000000001)" >"$T/psk.hex"
 "$COJP" jrc add --db "$NDB" --pledge 0b00000000000001 --psk "@$T/psk.hex" --role 6lbr || bad "jrc add --role 6lbr"
-"$COJP" jrc add --db "$NDB" --pledge 0b00000000000002 --psk "$PSK" || bad "jrc add of a node"
+"$COJP" jrc add --db "$NDB" --pledge 0b00000000000002 --psk "$(psk_of 0b00000000000002)" ||
+    bad "jrc add of a node"
 if start_daemon "$T/jrcnet.log" 'network_created' -- jrc serve --db "$NDB" --listen "[::1]:PORT" \
     --k2 "@$T/k2.hex" --key-id 7 --jrc-address fd00::1 --join-rate 250 --slots 64 --log text; then
     ok "jrc serve with network settings started"
@@ -351,7 +417,7 @@ timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "@$T/psk.hex" --proxy "[::
 check "a 6LBR pledge joins (PSK from a file on both sides)" test $? -eq 0
 check "its Configuration has K1 id 7, K2 id 8 with the given K2, the JRC address and join rate" \
     json "$T/lbr.json" "sorted(k['key_id'] for k in d['keys'])==[7,8] and [k['key'] for k in d['keys'] if k['key_id']==8]==['$K2'] and d['jrc_address']=='fd000000000000000000000000000001' and d['join_rate']==250"
-timeout 30 "$COJP" pledge --id 0b00000000000002 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr --network-id beef \
+timeout 30 "$COJP" pledge --id 0b00000000000002 --psk "$(psk_of 0b00000000000002)" --proxy "[::1]:$net_port" --role 6lbr --network-id beef \
     --state "$T/node6.state" --timeout 5 >/dev/null 2>"$T/node6.err"
 check "a pledge provisioned as a node asking for 6LBR does not join (exit 1)" test $? -eq 1
 check "the JRC logs the refused join of that pledge" \
@@ -370,7 +436,7 @@ fi
 net_pid=$daemon_pid
 check "key options on an existing registry are ignored with a warning" \
     grep -q '"event":"key_options_ignored"' "$T/jrcnet2.log"
-timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$PSK" --proxy "[::1]:$net_port" --role 6lbr --network-id beef \
+timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$(psk_of 0b00000000000001)" --proxy "[::1]:$net_port" --role 6lbr --network-id beef \
     --state "$T/lbr.state" --json --timeout 20 >"$T/lbr2.json" 2>/dev/null
 check "the rejoined 6LBR still gets the key set of the registry" \
     json "$T/lbr2.json" "[k['key'] for k in d['keys'] if k['key_id']==8]==['$K2']"
@@ -384,8 +450,10 @@ echo "=== a JP takes the JRC address and join rate from its Configuration"
 # address means IPv4).  JRC A answers on 127.0.0.1 and names 127.0.0.2 as
 # the JRC address; JRC B, on the same registry, answers there.
 VDB=$T/v4.db
-"$COJP" jrc add --db "$VDB" --pledge 0d00000000000001 --psk "$PSK" || bad "jrc add of the v4 JP"
-"$COJP" jrc add --db "$VDB" --pledge 0d00000000000002 --psk "$PSK" || bad "jrc add of a v4 pledge"
+"$COJP" jrc add --db "$VDB" --pledge 0d00000000000001 --psk "$(psk_of 0d00000000000001)" ||
+    bad "jrc add of the v4 JP"
+"$COJP" jrc add --db "$VDB" --pledge 0d00000000000002 --psk "$(psk_of 0d00000000000002)" ||
+    bad "jrc add of a v4 pledge"
 if start_daemon "$T/jrcA.log" '"event":"start"' -- jrc serve --db "$VDB" --listen "127.0.0.1:PORT" \
     --jrc-address ::ffff:127.0.0.2 --join-rate 100000 &&
     { va_pid=$daemon_pid vport=$port; start_daemon "$T/jrcB.log" '"event":"start"' -- jrc serve \
@@ -396,7 +464,7 @@ else
 fi
 vb_pid=$daemon_pid
 if start_daemon "$T/jpv4.log" '"event":"start"' -- proxy --listen "127.0.0.1:PORT" \
-    --jrc "127.0.0.1:$vport" --id 0d00000000000001 --psk "$PSK" --state "$T/jpv4.state"; then
+    --jrc "127.0.0.1:$vport" --id 0d00000000000001 --psk "$(psk_of 0d00000000000001)" --state "$T/jpv4.state"; then
     ok "IPv4 JP started"
 else
     bad "IPv4 JP"; cat "$T/jpv4.log"
@@ -404,7 +472,7 @@ fi
 vjp_pid=$daemon_pid vjp_port=$port
 check "the JP's configuration: JRC 127.0.0.2, join rate 100000" \
     wait_for "$T/jpv4.log" '"event":"proxy_config","jrc":"127.0.0.2:'"$vport"'","join_rate":100000' 20
-timeout 30 "$COJP" pledge --id 0d00000000000002 --psk "$PSK" --proxy "127.0.0.1:$vjp_port" \
+timeout 30 "$COJP" pledge --id 0d00000000000002 --psk "$(psk_of 0d00000000000002)" --proxy "127.0.0.1:$vjp_port" \
     --state "$T/v4p.state" --json --timeout 20 >"$T/v4p.json" 2>"$T/v4p.err"
 check "a pledge joins through that JP" test $? -eq 0
 check "its Join Request went to the JRC of the Configuration" \

@@ -61,9 +61,8 @@ t0=$SECONDS
 [ -x "$COJP" ] || abort "no binary at $COJP"
 have_capture || echo "note: no dumpcap: the wire checks are left out"
 
-# pledge identifiers PREFIX + 14 hex digits; PSK: the identifier twice
+# pledge identifiers PREFIX + 14 hex digits (their PSKs: psk_of, lib.sh)
 ids_of() { for i in $(seq "$2"); do printf '%s%014x\n' "$1" "$i"; done; }
-psk_of() { echo "$1$1"; }
 
 # printed DIR ID...: what each pledge printed (DIR/ID.json, one JSON
 # object a line) as one JSON object {id: [objects]}

@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034
-# Helpers shared by the daemon fault tests (netns.sh, crash.sh); sourced,
-# not run.  The including script sets NAME (its summary prefix), COJP
+# Helpers shared by the process-level tests (cli.sh, netns.sh, crash.sh);
+# sourced, not run.  The including script sets NAME (its summary prefix), COJP
 # (absolute path of the binary) and T (its temporary folder) first, and
 # calls `lib_init` once.
 #
@@ -105,6 +105,12 @@ import hashlib, hmac, sys
 prk = hmac.new(b'cojp key fingerprint', bytes.fromhex(sys.argv[1]), hashlib.sha256).digest()
 print(hmac.new(prk, b'\x01', hashlib.sha256).digest()[:8].hex())" "$1"
 }
+
+# psk_of ID: the PSK a test provisions for pledge ID (hex), 32 hex digits
+# derived from the identifier: every pledge has one of its own, as the
+# registry requires (RFC 9031 section 3), and every script and process
+# of a test agrees on it without passing it around.
+psk_of() { printf 'cojp test PSK %s' "$1" | sha256sum | cut -c1-32; }
 
 # json FILE PYTHON-EXPR: the expression over d = the parsed file.
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }

@@ -28,7 +28,6 @@ T=$(mktemp -d /tmp/cojp-netns-XXXXXX)
 # shellcheck source=tests/integration/lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 lib_init
-PSK=000102030405060708090a0b0c0d0e0f
 DB=$T/jrc.db
 
 # names unique to this run (interface names: at most 15 characters)
@@ -88,10 +87,12 @@ check "no IPv6 forwarding in the JP namespace" \
 
 echo "=== provisioning"
 for i in 1 2 3; do
-    "$COJP" jrc add --db "$DB" --pledge "020000000000000$i" --psk "$PSK" || bad "jrc add $i"
+    "$COJP" jrc add --db "$DB" --pledge "020000000000000$i" --psk "$(psk_of "020000000000000$i")" ||
+        bad "jrc add $i"
 done
 check "jrc add of the JP with its ULA update address" \
-    "$COJP" jrc add --db "$DB" --pledge 0a00000000000001 --psk "$PSK" --address "[$JP_ULA]:5683"
+    "$COJP" jrc add --db "$DB" --pledge 0a00000000000001 --psk "$(psk_of 0a00000000000001)" \
+        --address "[$JP_ULA]:5683"
 
 capture=0
 if have_capture; then
@@ -113,7 +114,7 @@ ok "jrc serve listens on its ULA"
 jrc_pid=$daemon_pid
 start_daemon "$T/jp.log" '"event":"start"' ip netns exec "$NSJ" -- proxy \
     --listen "[$JP_LL%$VJ]:5683" --jrc "[$JRC_ULA]:5683" \
-    --id 0a00000000000001 --psk "$PSK" --network-id cafe --state "$T/jp.state" ||
+    --id 0a00000000000001 --psk "$(psk_of 0a00000000000001)" --network-id cafe --state "$T/jp.state" ||
     abort "proxy on a link-local address" "$T/jp.log"
 ok "proxy listens on [$JP_LL%$VJ]:5683"
 jp_pid=$daemon_pid
@@ -133,7 +134,7 @@ check "the pledge's link-local address carries EUI-64 $PLEDGE_EUI" test "$PLEDGE
 if start_daemon "$T/jpbl.log" '"event":"start"' ip netns exec "$NSJ" -- proxy \
     --listen "[$JP_LL%$VJ]:5685" --jrc "[$JRC_ULA]:5683" --blacklist "$PLEDGE_EUI"; then
     jpbl_pid=$daemon_pid
-    timeout 20 ip netns exec "$NSP" "$COJP" pledge --id 0200000000000001 --psk "$PSK" \
+    timeout 20 ip netns exec "$NSP" "$COJP" pledge --id 0200000000000001 --psk "$(psk_of 0200000000000001)" \
         --proxy "[$JP_LL%$VP]:5685" --network-id cafe --state "$T/0200000000000001.state" \
         --json --timeout 3 >"$T/bl.json" 2>"$T/bl.err"
     rc=$?
@@ -149,7 +150,7 @@ echo "=== 3 pledges join from the link-local side"
 pp=()
 for i in 1 2 3; do
     id=020000000000000$i
-    timeout 45 ip netns exec "$NSP" "$COJP" pledge --id "$id" --psk "$PSK" \
+    timeout 45 ip netns exec "$NSP" "$COJP" pledge --id "$id" --psk "$(psk_of "$id")" \
         --proxy "[$JP_LL%$VP]:5683" --network-id cafe --state "$T/$id.state" \
         --json --timeout 30 >"$T/$id.json" 2>"$T/$id.err" &
     pp+=($!)

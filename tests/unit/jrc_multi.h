@@ -77,6 +77,9 @@ JM_FN void jm_make_psk(uint8_t psk[16], unsigned i)
 {
     for (unsigned k = 0; k < 16; k++)
         psk[k] = (uint8_t)(0x51 + 3 * k + 11 * i);
+    /* i itself at the end: one PSK per pledge (RFC 9031 section 3) */
+    psk[14] = (uint8_t)(i >> 8);
+    psk[15] = (uint8_t)i;
 }
 
 JM_FN void jm_pledge_init(jm_pledge_t *p, unsigned i)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cojp/coap.h"
@@ -64,6 +65,7 @@ const ss_backend_t ss_memstore = {
     .store = ms_store,
     .add = ms_add,
     .set_cursor = ms_set_cursor,
+    .dup_id_err = CJ_ERR_INVALID,
 };
 
 /* ---- fixtures -------------------------------------------------------------- */
@@ -95,6 +97,11 @@ void ss_make_psk(uint8_t psk[16], unsigned i)
 {
     for (unsigned k = 0; k < 16; k++)
         psk[k] = (uint8_t)(0x30 + k + 7 * i);
+    /* i itself at the end: a PSK of its own for each of 2^24 pledges,
+     * as the registries require (RFC 9031 section 3) */
+    psk[13] = (uint8_t)(i >> 16);
+    psk[14] = (uint8_t)(i >> 8);
+    psk[15] = (uint8_t)i;
 }
 
 void *ss_open(const ss_backend_t *b)
@@ -996,8 +1003,8 @@ void ss_csv_import(const ss_backend_t *b)
             size_t line;
             int err;
         } badv[] = {
-            {"0101,000102030405060708090a0b0c0d0e0f\n"
-             "0102,000102030405060708090a0b0c0d0e0f\n"
+            {"0101,f00102030405060708090a0b0c0d0e0f\n"
+             "0102,f10102030405060708090a0b0c0d0e0f\n"
              "0103,00010203040506070809\n", 3, CJ_ERR_MALFORMED},
             {"0101,000102030405060708090a0b0c0d0e0f,router\n", 1,
              CJ_ERR_MALFORMED},
@@ -1013,10 +1020,23 @@ void ss_csv_import(const ss_backend_t *b)
              CJ_ERR_MALFORMED},
             {"0101,000102030405060708090a0b0c0d0e0f00\n", 1,
              CJ_ERR_MALFORMED},
-            {"0101,000102030405060708090a0b0c0d0e0f\n"
-             "0101,000102030405060708090a0b0c0d0e0f\n", 2, CJ_ERR_STATE},
-            {"0202,000102030405060708090a0b0c0d0e0f\n"
-             "0a0b,000102030405060708090a0b0c0d0e0f\n", 2, CJ_ERR_STATE},
+            {"0101,f00102030405060708090a0b0c0d0e0f\n"
+             "0101,f10102030405060708090a0b0c0d0e0f\n", 2, CJ_ERR_STATE},
+            /* the id's conflict is named, whatever the PSK */
+            {"0101,f00102030405060708090a0b0c0d0e0f\n"
+             "0101,f00102030405060708090a0b0c0d0e0f\n", 2, CJ_ERR_STATE},
+            {"0202,f00102030405060708090a0b0c0d0e0f\n"
+             "0a0b,202122232425262728292a2b2c2d2e2f\n", 2, CJ_ERR_STATE},
+            /* a PSK of its own per pledge (RFC 9031 section 3): not one
+             * held in the registry, nor one earlier in the file */
+            {"0303,f00102030405060708090a0b0c0d0e0f\n"
+             "0304,101112131415161718191a1b1c1d1e1f,6lbr\n", 2,
+             CJ_ERR_PSK_REUSED},
+            {"# new pledges\n"
+             "0303,f00102030405060708090a0b0c0d0e0f\n"
+             "0304,f10102030405060708090a0b0c0d0e0f\n"
+             "0305,f00102030405060708090a0b0c0d0e0f\n", 4,
+             CJ_ERR_PSK_REUSED},
         };
         for (size_t i = 0; i < sizeof badv / sizeof badv[0]; i++) {
             bad = 0;
@@ -1683,11 +1703,188 @@ void ss_okm_kept_and_migrated(const ss_backend_t *b, const char *drop_v4_sql,
     b->close(db);
     db = ss_open(b);
     st = b->store(db);
-    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"), 4);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
     CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges WHERE okm IS NULL"), 2);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK(!r.has_okm);
     CHECK(!b->sql_try(db, bad_okm_sql));
+    b->close(db);
+    cleanup(b);
+}
+
+/* ---- a PSK per pledge (RFC 9031 section 3) --------------------------------- */
+
+void ss_psk_per_pledge(const ss_backend_t *b)
+{
+    const cj_jrc_store_t *st;
+    cj_jrc_pledge_t r;
+    uint8_t id[8], psk[16], held[16];
+    void *db;
+
+    db = ss_start(b, 3, &st);
+    /* pledge 1's PSK for another pledge: refused, nothing added */
+    ss_make_psk(held, 1);
+    ss_make_id(id, 7);
+    CHECK_EQ(b->add(db, id, 8, held, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_ERR_NOTFOUND);
+    /* pledge 1 itself is already provisioned, whichever PSK comes with it */
+    ss_make_id(id, 1);
+    CHECK_EQ(b->add(db, id, 8, held, CJ_JRC_ALLOW_NODE), b->dup_id_err);
+    ss_make_psk(psk, 9);
+    CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), b->dup_id_err);
+    ss_make_psk(psk, 2);
+    CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), b->dup_id_err);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK_MEM(r.psk, 16, held, 16);
+    /* one bit off is another PSK */
+    memcpy(psk, held, 16);
+    psk[0] ^= 0x80;
+    ss_make_id(id, 7);
+    CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+    CHECK_MEM(r.psk, 16, psk, 16);
+    if (b->begin) {
+        /* in a group transaction, which goes on after the refusal */
+        CHECK_EQ(b->begin(db), CJ_OK);
+        ss_make_id(id, 20);
+        ss_make_psk(psk, 20);
+        CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+        ss_make_id(id, 21);
+        CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
+        CHECK_EQ(b->add(db, id, 8, held, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
+        ss_make_psk(psk, 21);
+        CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+        CHECK_EQ(b->commit(db), CJ_OK);
+        CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
+        CHECK_MEM(r.psk, 16, psk, 16);
+        /* a pledge rolled back leaves its PSK free */
+        CHECK_EQ(b->begin(db), CJ_OK);
+        ss_make_id(id, 22);
+        ss_make_psk(psk, 22);
+        CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+        CHECK_EQ(b->rollback(db), CJ_OK);
+        ss_make_id(id, 23);
+        CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+    }
+    if (b->sql_try) {
+        /* the database's own guarantee, whoever writes */
+        CHECK(!b->sql_try(db, "UPDATE pledges SET psk = (SELECT psk FROM"
+                              " pledges WHERE seq = 1) WHERE seq = 2"));
+        CHECK_EQ(b->sql_int(db, "SELECT count(DISTINCT psk) FROM pledges"),
+                 b->sql_int(db, "SELECT count(*) FROM pledges"));
+    }
+    /* and after a restart */
+    b->close(db);
+    db = ss_open(b);
+    st = b->store(db);
+    ss_make_id(id, 30);
+    CHECK_EQ(b->add(db, id, 8, held, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_ERR_NOTFOUND);
+    b->close(db);
+    cleanup(b);
+}
+
+/* "{id, id}" of ss pledges a..: the groups of the refusal's message. */
+static void group_text(char *out, const unsigned *members, size_t n)
+{
+    uint8_t id[8];
+    strcat(out, "{");
+    for (size_t i = 0; i < n; i++) {
+        char h[17];
+        ss_make_id(id, members[i]);
+        for (size_t k = 0; k < 8; k++)
+            snprintf(h + 2 * k, 3, "%02x", id[k]);
+        strcat(out, h);
+        strcat(out, i + 1 < n ? ", " : "}");
+    }
+}
+
+void ss_migration_4_to_5(const ss_backend_t *b)
+{
+    static const unsigned g1[2] = {1, 4}, g2[3] = {2, 3, 6};
+    char why[512], want[512], *before, *after;
+    size_t nb = 0, na = 0;
+    uint8_t id[8], psk[16];
+    void *db;
+
+    /* every pledge with a PSK of its own: migrated, pledges kept */
+    b->fresh();
+    db = ss_open(b);
+    ss_add_n(b, db, 4);
+    sql_exec(b, db, b->v4_sql);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"), 4);
+    b->close(db);
+    db = NULL;
+    memset(why, 'x', sizeof why);
+    CHECK_EQ(b->try_open_why(&db, why, sizeof why), CJ_OK);
+    CHECK_EQ(why[0], '\0');
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
+    CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges"), 4);
+    ss_make_id(id, 9);
+    ss_make_psk(psk, 2);
+    CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
+    b->close(db);
+    cleanup(b);
+
+    /* pledges 1 and 4 share a PSK, and so do 2, 3 and 6 */
+    b->fresh();
+    db = ss_open(b);
+    ss_add_n(b, db, 7);
+    sql_exec(b, db, b->v4_sql);
+    sql_exec(b, db, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
+                    " WHERE seq = 2) WHERE seq = 5");
+    sql_exec(b, db, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
+                    " WHERE seq = 3) WHERE seq IN (4, 7)");
+    b->close(db);
+    before = b->snapshot(&nb);
+    CHECK(before != NULL);
+    db = &db;
+    CHECK_EQ(b->try_open_why(&db, why, sizeof why), CJ_ERR_PSK_REUSED);
+    CHECK(db == NULL);
+    strcpy(want, "pledges sharing a PSK: ");
+    group_text(want, g1, 2);
+    strcat(want, ", ");
+    group_text(want, g2, 3);
+    CHECK(strcmp(why, want) == 0);
+    if (strcmp(why, want) != 0)
+        fprintf(stderr, "  %s: got '%s'\n  want '%s'\n", b->name, why, want);
+    /* never a PSK */
+    for (unsigned i = 0; i < 7; i++) {
+        char h[33];
+        ss_make_psk(psk, i);
+        for (size_t k = 0; k < 16; k++)
+            snprintf(h + 2 * k, 3, "%02x", psk[k]);
+        CHECK(strstr(why, h) == NULL);
+    }
+    /* the plain open is refused alike; the registry is as it was */
+    db = &db;
+    CHECK_EQ(b->try_open(&db), CJ_ERR_PSK_REUSED);
+    CHECK(db == NULL);
+    after = b->snapshot(&na);
+    CHECK(after != NULL && na == nb && memcmp(after, before, nb) == 0);
+    free(before);
+    free(after);
+
+    /* the operator removes all but one pledge of each group
+     * (docs/operator.md): migrated, and they are provisioned again with
+     * PSKs of their own */
+    CHECK(b->sql_outside("DELETE FROM pledges WHERE seq IN (4, 5, 7)"));
+    db = NULL;
+    CHECK_EQ(b->try_open_why(&db, why, sizeof why), CJ_OK);
+    CHECK_EQ(why[0], '\0');
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
+    CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges"), 4);
+    for (unsigned i = 3; i <= 6; i += i == 4 ? 2 : 1) {
+        ss_make_id(id, i);
+        ss_make_psk(psk, 2);
+        CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
+        ss_make_psk(psk, i);
+        CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+    }
+    CHECK_EQ(b->sql_int(db, "SELECT count(DISTINCT psk) FROM pledges"), 7);
     b->close(db);
     cleanup(b);
 }

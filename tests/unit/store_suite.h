@@ -47,8 +47,18 @@ typedef struct ss_backend {
     /* SQL that makes taking short id 2 fail with "injected", and undoes
      * it; SQL turning the registry back into schema version 1 */
     const char *inject_sql, *uninject_sql, *v1_sql;
-    /* SQL turning the registry back into schema version 2 */
-    const char *v2_sql;
+    /* SQL turning the registry back into schema version 2, and into
+     * version 4 (PSKs not unique) */
+    const char *v2_sql, *v4_sql;
+    /* what add returns for an id already provisioned */
+    int dup_id_err;
+    /* try_open, also giving the reason of a refusal (NULL: none) */
+    int (*try_open_why)(void **h, char *why, size_t cap);
+    /* from outside any handle, for a registry that may not open (NULL:
+     * none): run SQL on it, and all of it as bytes (malloc'd, *len) that
+     * are equal when the registry is unchanged */
+    bool (*sql_outside)(const char *sql);
+    char *(*snapshot)(size_t *len);
     /* the blacklist keeps eviction order within one millisecond too */
     bool exact_evict_order;
     /* the provisioning API of store/sqlite.h (NULL: none) */
@@ -215,5 +225,11 @@ void ss_repeat_cache(const ss_backend_t *b);
 void ss_okm_kept_and_migrated(const ss_backend_t *b, const char *drop_v4_sql,
                               const char *bad_okm_sql);
 void ss_jrc_restart_repeat(const ss_backend_t *b);
+/* A PSK per pledge (RFC 9031 section 3): add and import refuse a PSK
+ * another pledge holds, and so does the database itself. */
+void ss_psk_per_pledge(const ss_backend_t *b);
+/* Schema 4 to 5: migrated when every pledge has a PSK of its own, else
+ * refused, unchanged, naming the pledges that share one. */
+void ss_migration_4_to_5(const ss_backend_t *b);
 
 #endif

@@ -18,7 +18,7 @@ TEST(err_every_code_has_its_own_message)
         CJ_ERR_COAP_VERSION, CJ_ERR_COAP_TOKEN, CJ_ERR_COAP_OPTION,
         CJ_ERR_COAP_PAYLOAD, CJ_ERR_COAP_EMPTY, CJ_ERR_COAP_CRITICAL,
         CJ_ERR_AUTH, CJ_ERR_REPLAY, CJ_ERR_UNKNOWN_CONTEXT, CJ_ERR_OSCORE_DECODE,
-        CJ_ERR_SEQ_EXHAUSTED, CJ_ERR_CRYPTO,
+        CJ_ERR_SEQ_EXHAUSTED, CJ_ERR_CRYPTO, CJ_ERR_PSK_REUSED,
         CJ_ERR_STORAGE, CJ_ERR_STATE, CJ_ERR_NOTFOUND, CJ_ERR_BUSY,
     };
     const size_t n = sizeof codes / sizeof codes[0];
@@ -34,6 +34,7 @@ TEST(err_every_code_has_its_own_message)
     /* gaps between the groups and values outside them */
     CHECK(strcmp(cj_strerror(-11), "unknown error") == 0);
     CHECK(strcmp(cj_strerror(-26), "unknown error") == 0);
+    CHECK(strcmp(cj_strerror(-37), "unknown error") == 0);
     CHECK(strcmp(cj_strerror(-44), "unknown error") == 0);
     CHECK(strcmp(cj_strerror(1), "unknown error") == 0);
 }

@@ -60,6 +60,9 @@ static void make_psk(uint8_t psk[16], unsigned i)
 {
     for (unsigned k = 0; k < 16; k++)
         psk[k] = (uint8_t)(0x30 + k + 7 * i);
+    /* i itself at the end: one PSK per pledge (RFC 9031 section 3) */
+    psk[14] = (uint8_t)(i >> 8);
+    psk[15] = (uint8_t)i;
 }
 
 /* Pledge side of section 7.3: sender id empty, recipient "JRC", ID

@@ -26,11 +26,13 @@ TEST(memstore_jrc_restart_repeats_answer)
 {
     ss_jrc_restart_repeat(&ss_memstore);
 }
+TEST(memstore_psk_per_pledge) { ss_psk_per_pledge(&ss_memstore); }
 
 /* The memstore's own contract (cojp/jrc_memstore.h and the store
- * interface of cojp/jrc.h): provisioning refuses bad ids, duplicates and
- * a full array; what is not there is CJ_ERR_NOTFOUND; an injected
- * failure is CJ_ERR_STORAGE; and a refused call changes nothing. */
+ * interface of cojp/jrc.h): provisioning refuses bad ids, duplicate ids,
+ * a PSK another pledge holds and a full array; what is not there is
+ * CJ_ERR_NOTFOUND; an injected failure is CJ_ERR_STORAGE; and a refused
+ * call changes nothing. */
 TEST(memstore_refusals_change_nothing)
 {
     static cj_jrc_mementry_t ents[2];
@@ -62,7 +64,14 @@ TEST(memstore_refusals_change_nothing)
     CHECK_EQ(cj_jrc_memstore_add(&m, id0, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
     CHECK_EQ(cj_jrc_memstore_add(&m, id0, 8, psk, CJ_JRC_ALLOW_NODE),
              CJ_ERR_INVALID);
+    /* a PSK another pledge holds (RFC 9031 section 3) */
+    CHECK_EQ(cj_jrc_memstore_add(&m, id1, 8, psk, CJ_JRC_ALLOW_NODE),
+             CJ_ERR_PSK_REUSED);
+    CHECK_EQ(m.count, 1);
+    CHECK(cj_jrc_memstore_find(&m, id1, 8) == NULL);
+    psk[15] ^= 1;
     CHECK_EQ(cj_jrc_memstore_add(&m, id1, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+    psk[15] ^= 2;
     CHECK_EQ(cj_jrc_memstore_add(&m, id2, 8, psk, CJ_JRC_ALLOW_NODE),
              CJ_ERR_NOSPACE);
     CHECK_EQ(m.count, 2);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -68,6 +69,61 @@ static int pg_try_open(void **h)
     return rc;
 }
 
+static int pg_try_open_why(void **h, char *why, size_t cap)
+{
+    cj_pg_t *db = NULL;
+    int rc = cj_pg_open_as(&db, uri, why, cap);
+    *h = db;
+    return rc;
+}
+
+/* The first value of a query on a connection of its own (NULL: the
+ * query failed), malloc'd. */
+static char *outside(const char *sql)
+{
+    PGconn *c = PQconnectdb(uri);
+    PGresult *r = PQexec(c, sql);
+    char *v = NULL;
+    ExecStatusType st = PQresultStatus(r);
+
+    if (st == PGRES_COMMAND_OK)
+        v = strdup("");
+    else if (st == PGRES_TUPLES_OK && PQntuples(r) > 0)
+        v = strdup(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+static bool pg_outside(const char *sql)
+{
+    char *v = outside(sql);
+    free(v);
+    return v != NULL;
+}
+
+/* Every row of every table, the schema versions, the indexes and the
+ * pledges' columns, as text. */
+static char *pg_snapshot(size_t *len)
+{
+    char *v = outside(
+        "SELECT concat_ws(E'\\n--\\n',"
+        " (SELECT string_agg(t::text, E'\\n' ORDER BY t.seq) FROM pledges t),"
+        " (SELECT string_agg(t::text, E'\\n' ORDER BY t.seq) FROM updates t),"
+        " (SELECT string_agg(t::text, '') FROM registry_state t),"
+        " (SELECT string_agg(t::text, '') FROM network t),"
+        " (SELECT string_agg(t::text, E'\\n' ORDER BY t.seq) FROM pending_ops t),"
+        " (SELECT string_agg(t::text, E'\\n' ORDER BY t.version)"
+        "  FROM schema_version t),"
+        " (SELECT string_agg(indexdef, E'\\n' ORDER BY indexname) FROM pg_indexes"
+        "  WHERE schemaname = current_schema()),"
+        " (SELECT string_agg(column_name, ',' ORDER BY ordinal_position)"
+        "  FROM information_schema.columns WHERE table_schema = current_schema()"
+        "  AND table_name = 'pledges'))");
+    *len = v != NULL ? strlen(v) : 0;
+    return v;
+}
+
 /* One integer from a query on the handle's connection (-2: failed). */
 static long long sql_int(void *h, const char *sql)
 {
@@ -108,11 +164,19 @@ static const ss_backend_t pgb = {
                   "CREATE TRIGGER inject BEFORE UPDATE OF short_id ON pledges"
                   " FOR EACH ROW EXECUTE FUNCTION inject()",
     .uninject_sql = "DROP TRIGGER inject ON pledges",
-    .v1_sql = "ALTER TABLE pledges DROP COLUMN repeat_cache, DROP COLUMN okm;"
+    .v1_sql = "DROP INDEX pledges_psk;"
+              "ALTER TABLE pledges DROP COLUMN repeat_cache, DROP COLUMN okm;"
               "DROP TABLE network, pending_ops;"
               "DELETE FROM schema_version WHERE version >= 2",
-    .v2_sql = "ALTER TABLE pledges DROP COLUMN repeat_cache, DROP COLUMN okm;"
+    .v2_sql = "DROP INDEX pledges_psk;"
+              "ALTER TABLE pledges DROP COLUMN repeat_cache, DROP COLUMN okm;"
               "DELETE FROM schema_version WHERE version >= 3",
+    .v4_sql = "DROP INDEX pledges_psk;"
+              "DELETE FROM schema_version WHERE version >= 5",
+    .dup_id_err = CJ_ERR_STATE,
+    .try_open_why = pg_try_open_why,
+    .sql_outside = pg_outside,
+    .snapshot = pg_snapshot,
     .exact_evict_order = true,
     SS_ADAPTED(cj_pg),
 };
@@ -164,6 +228,9 @@ PG_TEST(pg_batch_jrc_admission) { ss_jrc_admission(batched()); }
 PG_TEST(pg_batch_repeat_cache) { ss_repeat_cache(batched()); }
 PG_TEST(pg_batch_jrc_restart_repeats_answer) { ss_jrc_restart_repeat(batched()); }
 PG_TEST(pg_batch_two_engines_alternate) { ss_two_engines(batched()); }
+PG_TEST(pg_psk_per_pledge) { ss_psk_per_pledge(&pgb); }
+PG_TEST(pg_batch_psk_per_pledge) { ss_psk_per_pledge(batched()); }
+PG_TEST(pg_migration_4_to_5_psk_per_pledge) { ss_migration_4_to_5(&pgb); }
 
 /* ---- schema ---------------------------------------------------------------- */
 
@@ -173,8 +240,9 @@ PG_TEST(pg_batch_two_engines_alternate) { ss_two_engines(batched()); }
 PG_TEST(pg_okm_kept_and_migrated)
 {
     ss_okm_kept_and_migrated(batched(),
-                             "ALTER TABLE pledges DROP COLUMN okm;"
-                             " DELETE FROM schema_version WHERE version = 4",
+                             "DROP INDEX pledges_psk;"
+                             " ALTER TABLE pledges DROP COLUMN okm;"
+                             " DELETE FROM schema_version WHERE version >= 4",
                              "UPDATE pledges SET okm = '\\x00'::bytea");
 }
 
@@ -272,10 +340,11 @@ PG_TEST(pg_short_ids_exhausted)
     fresh();
     db = ss_open(&pgb);
     st = cj_pg_store(db);
-    /* 65533 live leases (0x0001..0xfffd), written straight in SQL */
+    /* 65533 live leases (0x0001..0xfffd), written straight in SQL, each
+     * pledge with a PSK of its own */
     sql_exec(db, "INSERT INTO pledges (id, psk, allowed_roles, short_id,"
-                 " lease_until) SELECT int8send(g), '\\x000102030405060708090a0b"
-                 "0c0d0e0f'::bytea, 1, g, 9223372036854775807 FROM"
+                 " lease_until) SELECT int8send(g), '\\xf0f1f2f3f4f5f6f7'::bytea"
+                 " || int8send(g), 1, g, 9223372036854775807 FROM"
                  " generate_series(1, 65533) g");
     ss_make_id(id, 1);
     ss_make_psk(psk, 1);
@@ -891,4 +960,67 @@ PG_TEST(pg_batch_prefetch)
     CHECK_EQ(again.replay.highest, 7);
     CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE replay_valid"), 1);
     cj_pg_close(db);
+}
+
+/* Two JRC instances provisioning at once cannot give two pledges one
+ * PSK (RFC 9031 section 3): the second insert waits for the first
+ * instance's transaction, then is refused when that committed, and
+ * succeeds when it rolled back. */
+typedef struct adder {
+    pthread_t t;
+    int rc;
+} adder_t;
+
+static void *add_thread(void *arg)
+{
+    adder_t *a = arg;
+    cj_pg_t *db = NULL;
+    uint8_t id[8], psk[16];
+
+    a->rc = cj_pg_open(&db, uri);
+    if (a->rc != CJ_OK)
+        return NULL;
+    ss_make_id(id, 2);
+    ss_make_psk(psk, 1000);
+    a->rc = cj_pg_add(db, id, 8, psk, CJ_JRC_ALLOW_NODE);
+    cj_pg_close(db);
+    return NULL;
+}
+
+PG_TEST(pg_two_instances_one_psk)
+{
+    for (int commit = 1; commit >= 0; commit--) {
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        uint8_t id[8], psk[16];
+        bool waited = false;
+        adder_t a = {0};
+        cj_pg_t *db;
+
+        fresh();
+        db = ss_open(&pgb);
+        CHECK_EQ(cj_pg_begin(db), CJ_OK);
+        ss_make_id(id, 1);
+        ss_make_psk(psk, 1000);
+        CHECK_EQ(cj_pg_add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+        CHECK_EQ(pthread_create(&a.t, NULL, add_thread, &a), 0);
+        /* up to 3 s (the waiter gives up after CJ_PG_LOCK_MS) */
+        for (int i = 0; i < 150 && !waited; i++) {
+            char *v = outside("SELECT count(*) FROM pg_stat_activity"
+                              " WHERE wait_event_type = 'Lock'"
+                              " AND datname = current_database()");
+            waited = v != NULL && atoi(v) > 0;
+            free(v);
+            if (!waited)
+                nanosleep(&nap, NULL);
+        }
+        CHECK(waited);
+        CHECK_EQ(commit ? cj_pg_commit(db) : cj_pg_rollback(db), CJ_OK);
+        pthread_join(a.t, NULL);
+        CHECK_EQ(a.rc, commit ? CJ_ERR_PSK_REUSED : CJ_OK);
+        /* the PSK's one holder: the first instance's pledge, or else the
+         * second's */
+        CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges"), 1);
+        CHECK_EQ(sql_int(db, "SELECT get_byte(id, 7) FROM pledges"), commit ? 1 : 2);
+        cj_pg_close(db);
+    }
 }

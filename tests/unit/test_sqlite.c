@@ -55,6 +55,50 @@ static int sq_try_open(void **h)
     return rc;
 }
 
+static int sq_try_open_why(void **h, char *why, size_t cap)
+{
+    cj_sqlite_t *db = NULL;
+    int rc = cj_sqlite_open_as(&db, dbpath, false, why, cap);
+    *h = db;
+    return rc;
+}
+
+/* SQL on the file through a connection of its own. */
+static bool sq_outside(const char *sql)
+{
+    sqlite3 *raw;
+    bool ok = sqlite3_open(dbpath, &raw) == SQLITE_OK &&
+              sqlite3_exec(raw, sql, NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(raw);
+    return ok;
+}
+
+/* The registry file's bytes, then the WAL's if there is one. */
+static char *sq_snapshot(size_t *len)
+{
+    char *buf = NULL, p[160];
+    size_t n = 0;
+
+    for (int i = 0; i < 2; i++) {
+        FILE *f;
+        long sz;
+        snprintf(p, sizeof p, "%s%s", dbpath, i ? "-wal" : "");
+        if ((f = fopen(p, "rb")) == NULL)
+            continue;
+        if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) >= 0 &&
+            fseek(f, 0, SEEK_SET) == 0) {
+            char *t = realloc(buf, n + (size_t)sz + 1);
+            if (t != NULL) {
+                buf = t;
+                n += fread(buf + n, 1, (size_t)sz, f);
+            }
+        }
+        fclose(f);
+    }
+    *len = n;
+    return buf;
+}
+
 static long long sql_int(void *h, const char *sql)
 {
     sqlite3_stmt *q;
@@ -94,13 +138,21 @@ static const ss_backend_t sq = {
                   " WHEN NEW.short_id = 2 BEGIN"
                   " SELECT RAISE(ABORT, 'injected'); END",
     .uninject_sql = "DROP TRIGGER inject",
-    .v1_sql = "ALTER TABLE pledges DROP COLUMN okm;"
+    .v1_sql = "DROP INDEX pledges_psk;"
+              " ALTER TABLE pledges DROP COLUMN okm;"
               " ALTER TABLE pledges DROP COLUMN repeat_cache;"
               " DROP TABLE network; DROP TABLE pending_ops;"
               " DELETE FROM schema_version WHERE version >= 2",
-    .v2_sql = "ALTER TABLE pledges DROP COLUMN okm;"
+    .v2_sql = "DROP INDEX pledges_psk;"
+              " ALTER TABLE pledges DROP COLUMN okm;"
               " ALTER TABLE pledges DROP COLUMN repeat_cache;"
               " DELETE FROM schema_version WHERE version >= 3",
+    .v4_sql = "DROP INDEX pledges_psk;"
+              " DELETE FROM schema_version WHERE version >= 5",
+    .dup_id_err = CJ_ERR_STATE,
+    .try_open_why = sq_try_open_why,
+    .sql_outside = sq_outside,
+    .snapshot = sq_snapshot,
     SS_ADAPTED(cj_sqlite),
 };
 
@@ -126,6 +178,8 @@ TEST(sqlite_pending_ops_fifo) { ss_pending_ops_fifo(&sq); }
 TEST(sqlite_migration_2_to_3_repeat_cache) { ss_migration_2_to_3(&sq); }
 TEST(sqlite_repeat_cache) { ss_repeat_cache(&sq); }
 TEST(sqlite_jrc_restart_repeats_answer) { ss_jrc_restart_repeat(&sq); }
+TEST(sqlite_psk_per_pledge) { ss_psk_per_pledge(&sq); }
+TEST(sqlite_migration_4_to_5_psk_per_pledge) { ss_migration_4_to_5(&sq); }
 /* Two handles on one file (two JRC processes, as far as SQLite can
  * tell). */
 TEST(sqlite_two_engines_one_file) { ss_two_engines(&sq); }
@@ -166,7 +220,7 @@ TEST(sqlite_schema_create_and_reopen)
         sqlite3_close(raw);
     }
     CHECK_EQ(cj_sqlite_open(&db, dbpath), CJ_ERR_STORAGE);
-    CHECK_EQ(cj_sqlite_open_as(&db, dbpath, true), CJ_ERR_STORAGE);
+    CHECK_EQ(cj_sqlite_open_as(&db, dbpath, true, NULL, 0), CJ_ERR_STORAGE);
     {
         /* still in its own journal mode, with its own table */
         sqlite3 *raw;
@@ -384,8 +438,9 @@ TEST(sqlite_batch_deferred_lease_unique)
 TEST(sqlite_okm_kept_and_migrated)
 {
     ss_okm_kept_and_migrated(&sq,
-                             "ALTER TABLE pledges DROP COLUMN okm;"
-                             " DELETE FROM schema_version WHERE version = 4",
+                             "DROP INDEX pledges_psk;"
+                             " ALTER TABLE pledges DROP COLUMN okm;"
+                             " DELETE FROM schema_version WHERE version >= 4",
                              "UPDATE pledges SET okm = zeroblob(44) WHERE seq = 2");
 }
 
@@ -401,7 +456,7 @@ TEST(sqlite_reader_writes_nothing)
     uint64_t s1;
 
     tmp_setup();
-    CHECK_EQ(cj_sqlite_open_as(&r, dbpath, true), CJ_ERR_STORAGE);
+    CHECK_EQ(cj_sqlite_open_as(&r, dbpath, true, NULL, 0), CJ_ERR_STORAGE);
     CHECK(r == NULL);
     CHECK(access(dbpath, F_OK) != 0);
 
@@ -414,7 +469,7 @@ TEST(sqlite_reader_writes_nothing)
                           NULL, NULL, NULL),
              SQLITE_OK);
     /* an opener that wants the write lock fails here with CJ_ERR_BUSY */
-    CHECK_EQ(cj_sqlite_open_as(&r, dbpath, true), CJ_OK);
+    CHECK_EQ(cj_sqlite_open_as(&r, dbpath, true, NULL, 0), CJ_OK);
     ss_make_id(id, 1);
     CHECK_EQ(cj_sqlite_store(r)->lookup(cj_sqlite_store(r)->ctx, id, 8, &rec), CJ_OK);
     CHECK_EQ(cj_sqlite_session(r), 0);
@@ -426,12 +481,12 @@ TEST(sqlite_reader_writes_nothing)
 
     /* a file one schema version behind: the reader brings it up to date */
     CHECK_EQ(sqlite3_exec(cj_sqlite_raw(w),
-                          "ALTER TABLE pledges DROP COLUMN okm;"
-                          " DELETE FROM schema_version WHERE version = 4",
+                          "DROP INDEX pledges_psk;"
+                          " DELETE FROM schema_version WHERE version = 5",
                           NULL, NULL, NULL),
              SQLITE_OK);
     cj_sqlite_close(w);
-    CHECK_EQ(cj_sqlite_open_as(&r, dbpath, true), CJ_OK);
+    CHECK_EQ(cj_sqlite_open_as(&r, dbpath, true, NULL, 0), CJ_OK);
     CHECK_EQ(sql_int(r, "SELECT max(version) FROM schema_version"), CJ_SQLITE_SCHEMA_VERSION);
     CHECK_EQ(cj_sqlite_store(r)->lookup(cj_sqlite_store(r)->ctx, id, 8, &rec), CJ_OK);
     cj_sqlite_close(r);

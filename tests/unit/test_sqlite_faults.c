@@ -1112,15 +1112,15 @@ TEST(sqlite_faults_pipeline_recovery) { pipelined(pp_recover_step, 10); }
                 " || seq || ',' || hex(psk) || ',' || ssn_reserved || ','"     \
                 " || joined || ',' || short_id || ',' || quote(lease_until)"  \
                 " AS x FROM pledges WHERE seq <= 3 ORDER BY seq)"
-/* 1: schema 1 as it was, 4: the current one, anything else a mix */
+/* 1: schema 1 as it was, 5: the current one, anything else a mix */
 #define SCHEMA_SHAPE                                                          \
     "SELECT CASE WHEN v = 1 AND c = 0 AND t = 0 THEN 1"                       \
-    " WHEN v = 4 AND c = 2 AND t = 2 THEN 4 ELSE -v END FROM (SELECT"         \
+    " WHEN v = 5 AND c = 2 AND t = 3 THEN 5 ELSE -v END FROM (SELECT"         \
     " (SELECT max(version) FROM schema_version) AS v,"                        \
     " (SELECT count(*) FROM pragma_table_info('pledges')"                     \
     "  WHERE name IN ('okm', 'repeat_cache')) AS c,"                          \
     " (SELECT count(*) FROM sqlite_master WHERE name IN"                      \
-    "  ('network', 'pending_ops')) AS t)"
+    "  ('network', 'pending_ops', 'pledges_psk')) AS t)"
 
 static char *v1_rows;
 
@@ -1153,14 +1153,14 @@ static bool migrate_step(const fault_t *f, unsigned n)
     r = raw_open();
     CHECK(raw_ok(r));
     shape = raw_int(r, SCHEMA_SHAPE);
-    CHECK(shape == 4 || (shape == 1 && rc != CJ_OK));
+    CHECK(shape == 5 || (shape == 1 && rc != CJ_OK));
     t = raw_text(r, V1_ROWS);
     check_same(t, v1_rows, "pledges across the migration", f, n);
     free(t);
     sqlite3_close(r);
     /* the next open migrates */
     db = open_ok();
-    CHECK_EQ(B->sql_int(db, SCHEMA_SHAPE), 4);
+    CHECK_EQ(B->sql_int(db, SCHEMA_SHAPE), 5);
     t = raw_text(cj_sqlite_raw(db), V1_ROWS);
     check_same(t, v1_rows, "pledges after the migration", f, n);
     free(t);
@@ -1183,7 +1183,7 @@ static bool reader_step(const fault_t *f, unsigned n)
 
     img_restore();
     fv_arm(f, n);
-    rc = cj_sqlite_open_as(&db, PATH, true);
+    rc = cj_sqlite_open_as(&db, PATH, true, NULL, 0);
     hit = fv_disarm();
     CHECK(rc == CJ_OK || rc == CJ_ERR_STORAGE);
     if (rc != CJ_OK) {

@@ -51,3 +51,44 @@ TEST(store_uri_redact_leaves_the_rest)
                   "postgresql:"));
     CHECK(!strcmp(cj_store_uri_redact("postgresql://u:secret@h/d", small, 1), ""));
 }
+
+/* The line naming pledges that share a PSK (cj_store_shared_*): a group
+ * per PSK, whole ids only, and when the buffer is short the count of
+ * what did not fit instead. */
+TEST(store_shared_psk_line)
+{
+    static const uint8_t a[2] = {0x0a, 0x01}, b[2] = {0x0a, 0x02},
+                         c[1] = {0xc0}, d[8] = {0, 0x12, 0x4b, 0, 0, 0, 0, 9};
+    cj_store_shared_t l;
+    char out[160], small[100], tiny[8];
+
+    cj_store_shared_init(&l, out, sizeof out);
+    CHECK_EQ(cj_store_shared_end(&l), 0);
+    CHECK(!strcmp(out, ""));
+
+    cj_store_shared_init(&l, out, sizeof out);
+    cj_store_shared_add(&l, 2, a, sizeof a);
+    cj_store_shared_add(&l, 2, b, sizeof b);
+    cj_store_shared_add(&l, 5, c, sizeof c);
+    cj_store_shared_add(&l, 5, d, sizeof d);
+    CHECK_EQ(cj_store_shared_end(&l), 4);
+    CHECK(!strcmp(out, "pledges sharing a PSK: {0a01, 0a02}, {c0, 00124b0000000009}"));
+
+    /* cut at an id, the total given */
+    cj_store_shared_init(&l, small, sizeof small);
+    for (int i = 0; i < 6; i++)
+        cj_store_shared_add(&l, i / 2, d, sizeof d);
+    CHECK_EQ(cj_store_shared_end(&l), 6);
+    CHECK(!strcmp(small, "pledges sharing a PSK: {00124b0000000009,"
+                         " 00124b0000000009, ... (6 pledges in all)"));
+    /* not even one id fits */
+    cj_store_shared_init(&l, out, 60);
+    cj_store_shared_add(&l, 1, d, sizeof d);
+    cj_store_shared_add(&l, 1, d, sizeof d);
+    CHECK_EQ(cj_store_shared_end(&l), 2);
+    CHECK(!strcmp(out, "2 pledges share PSKs"));
+    cj_store_shared_init(&l, tiny, sizeof tiny);
+    cj_store_shared_add(&l, 1, d, sizeof d);
+    CHECK_EQ(cj_store_shared_end(&l), 1);
+    CHECK(strlen(tiny) < sizeof tiny);
+}
