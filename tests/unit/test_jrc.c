@@ -1878,6 +1878,25 @@ TEST(jrc_slot_index_lru_policy)
 
 /* ---- parameter update responses ----------------------------------------- */
 
+
+/* A JRC over `count` pledges (small timing) in which pledge i joined and
+ * a reassignment of it has just sent its update: returns the campaign,
+ * and *to = the node's address the update went to. */
+static int update_under_way(size_t count, unsigned i, uint64_t now, cj_addr_t *to)
+{
+    int camp;
+
+    setup(4, count, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    memset(nodes, 0, sizeof nodes);
+    CHECK(join(&pl[i], now) > 0);
+    camp = cj_jrc_reassign(&jrc, now, pl[i].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    *to = out.to;
+    return camp;
+}
 /* RFC 9031 sections 7.3.2 and 8.2: a response to a parameter update that
  * fails OSCORE verification is dropped as if it had never arrived: nothing
  * is recorded and the JRC goes on retransmitting.  A piggybacked ACK with
@@ -1892,17 +1911,9 @@ TEST(jrc_update_unverified_response_keeps_waiting)
     cj_addr_t from;
     int camp;
 
-    setup(4, 2, CJ_JRC_ALLOW_NODE);
-    small_timing();
-    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
-    memset(nodes, 0, sizeof nodes);
-    CHECK(join(&pl[1], now) > 0);
-    camp = cj_jrc_reassign(&jrc, now, pl[1].id, 8);
-    CHECK(camp > 0);
-    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
+    camp = update_under_way(2, 1, now, &from);
     flen = out.len;
     memcpy(first, out.buf, flen);
-    from = out.to;
     n = node_answer(1, resp, sizeof resp, CJ_COAP_CHANGED);
     CHECK(n > 0);
 
@@ -2061,15 +2072,7 @@ TEST(jrc_con_response_copies_acknowledged_again)
     size_t n;
     int camp;
 
-    setup(4, 1, CJ_JRC_ALLOW_NODE);
-    small_timing();
-    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
-    memset(nodes, 0, sizeof nodes);
-    CHECK(join(&pl[0], now) > 0);
-    camp = cj_jrc_reassign(&jrc, now, pl[0].id, 8);
-    CHECK(camp > 0);
-    CHECK_EQ(cj_jrc_poll(&jrc, now, &out), 1);
-    from = out.to;
+    camp = update_under_way(1, 0, now, &from);
     other = from;
     other.b[other.len - 1] ^= 1;
     n = node_reply(0, resp, sizeof resp, CJ_COAP_CHANGED, CJ_COAP_CON, 0x5151);
