@@ -337,6 +337,24 @@ def protected_region(msg):
     return region
 
 
+
+def coap_options(opts):
+    """(number, value) pairs, in ascending order, as CoAP option bytes
+    (RFC 7252 section 3.1; deltas and lengths below 269)."""
+    out, last = b"", 0
+    for n, v in opts:
+        d, ln = n - last, len(v)
+        last = n
+        hdr, ext = 0, b""
+        for x, shift in ((d, 4), (ln, 0)):
+            if x < 13:
+                hdr |= x << shift
+            else:
+                hdr |= 13 << shift
+                ext += bytes([x - 13])
+        out += bytes([hdr]) + ext + v
+    return out
+
 def bogus_oscore(rng, template, pledge_id, with_proxy_scheme):
     """A well-formed Join Request whose OSCORE part is invented: a real
     pledge id as 'kid context', a random Partial IV and ciphertext."""
@@ -348,18 +366,7 @@ def bogus_oscore(rng, template, pledge_id, with_proxy_scheme):
     tok = rng.randbytes(4)
     b = bytearray([0x40 | (0x10 if not with_proxy_scheme else 0) | len(tok), 0x02])
     b += rng.randbytes(2) + tok
-    last = 0
-    for n, v in opts:
-        d, ln = n - last, len(v)
-        last = n
-        hdr, ext = 0, b""
-        for x, shift in ((d, 4), (ln, 0)):
-            if x < 13:
-                hdr |= x << shift
-            else:
-                hdr |= 13 << shift
-                ext += bytes([x - 13])
-        b += bytes([hdr]) + ext + v
+    b += coap_options(opts)
     payload_len = (len(coap_parse(template)["payload"]) if template else 0) or 24
     return bytes(b) + b"\xff" + rng.randbytes(payload_len)
 
@@ -517,18 +524,7 @@ def coap_build(typ, code, mid, token, opts, payload):
     else:
         b = bytearray([0x40 | typ << 4 | 13, code, mid >> 8, mid & 255, len(token) - 13])
     b += token
-    last = 0
-    for n, v in opts:
-        d, ln = n - last, len(v)
-        last = n
-        hdr, ext = 0, b""
-        for x, shift in ((d, 4), (ln, 0)):
-            if x < 13:
-                hdr |= x << shift
-            else:
-                hdr |= 13 << shift
-                ext += bytes([x - 13])
-        b += bytes([hdr]) + ext + v
+    b += coap_options(opts)
     if payload:
         b += b"\xff" + payload
     return bytes(b)
