@@ -244,15 +244,22 @@ TEST(sim_collision_same_channel_neither_other_channel_both)
 
 /* ---- security acceptance rules ----------------------------------------- */
 
-/* A 3-mote line (root 0, motes 1 and 2) run until every mote joined. */
-static sim_t *joined_line(void)
+/* A 3-mote line (root 0, motes 1 and 2), EBs every second, not run. */
+static sim_t *line3(uint32_t duration_s)
 {
     sim_cfg_t c;
     cfg_default(&c, 3, 1);
     c.eb_period_ms = 1000;
-    c.duration_s = 900;
+    c.duration_s = duration_s;
     sim_t *s = sim_new(&c);
     CHECK(s != NULL);
+    return s;
+}
+
+/* A 3-mote line run until every mote joined. */
+static sim_t *joined_line(void)
+{
+    sim_t *s = line3(900);
     if (!s)
         return NULL;
     sim_run(s);
@@ -342,12 +349,7 @@ TEST(sim_security_unsecured_only_join_traffic_jp_from_pledge)
  * right. */
 TEST(sim_join_response_frame_verified_asn)
 {
-    sim_cfg_t c;
-    cfg_default(&c, 3, 1);
-    c.eb_period_ms = 1000;
-    c.duration_s = 300;
-    sim_t *s = sim_new(&c);
-    CHECK(s != NULL);
+    sim_t *s = line3(300);
     if (!s)
         return;
     sim_run(s);
@@ -357,8 +359,7 @@ TEST(sim_join_response_frame_verified_asn)
     CHECK_EQ(s->asn_rejected, 0);
     sim_del(s);
 
-    s = sim_new(&c);
-    CHECK(s != NULL);
+    s = line3(300);
     if (!s)
         return;
     s->m[2].asn_skew = 101 * 7; /* seven slotframes behind */
