@@ -188,24 +188,24 @@ static const char SQL_LOOKUP_CTX[] =
 static const char SQL_RESERVE_SSN[] =
     "UPDATE pledges SET ssn_reserved = GREATEST(ssn_reserved, $3::int8)"
     " + $4::int8 WHERE id = $1::bytea"
-    " AND id_context IS NOT DISTINCT FROM $2::bytea"
+    " AND id_context IS NOT DISTINCT FROM $2::bytea AND psk = $5::bytea"
     " RETURNING ssn_reserved - $4::int8";
 static const char SQL_REPLAY_OF[] =
     "SELECT replay_highest, replay_bitmap, replay_valid, ssn_reserved,"
     " lease_until, short_id FROM pledges"
     " WHERE id = $1::bytea AND id_context IS NOT DISTINCT FROM $2::bytea"
-    " FOR UPDATE";
+    " AND psk = $3::bytea FOR UPDATE";
 static const char SQL_SAVE_REPLAY[] =
     "UPDATE pledges SET replay_highest = $2::int8, replay_bitmap = $3::int8,"
     " replay_valid = $4::bool WHERE id = $1::bytea";
 static const char SQL_SAVE_CTX[] =
     "UPDATE pledges SET id_context = $2::bytea, ssn_reserved = 0,"
     " replay_highest = 0, replay_bitmap = 0, replay_valid = false,"
-    " repeat_cache = NULL WHERE id = $1::bytea";
-/* No row while $2 is not the current ID Context. */
+    " repeat_cache = NULL WHERE id = $1::bytea AND psk = $3::bytea";
+/* No row while $2 is not the current ID Context or $4 not the PSK. */
 static const char SQL_SAVE_REPEAT[] =
     "UPDATE pledges SET repeat_cache = $3::bytea WHERE id = $1::bytea"
-    " AND id_context IS NOT DISTINCT FROM $2::bytea";
+    " AND id_context IS NOT DISTINCT FROM $2::bytea AND psk = $4::bytea";
 /* renew a live lease in one statement (no cursor lock needed) */
 static const char SQL_RENEW_LIVE[] =
     "UPDATE pledges SET lease_until = $3::int8 WHERE id = $1::bytea"
@@ -334,12 +334,13 @@ static const char SQL_BLACKLIST[] =
 #define PG_PREFETCH_MAX 256
 
 /* A pledge row a batch holds locked (SELECT ... FOR UPDATE by its lookup
- * or accept_piv) under the ID Context ctx (ctx_len 0: the pledge id): no
+ * or accept_piv) under the PSK psk and the ID Context ctx (ctx_len 0: the
+ * pledge id): no
  * other transaction can change it until the batch ends, so its sequence
  * number reservation and lease are what this batch last made them, and
  * writes to it need no answer (they cannot miss the row). */
 typedef struct known {
-    uint8_t id[8], ctx[CJ_OSCORE_MAX_ID_CONTEXT];
+    uint8_t id[8], ctx[CJ_OSCORE_MAX_ID_CONTEXT], psk[16];
     uint8_t id_len, ctx_len;
     int64_t ssn;         /* ssn_reserved */
     int64_t lease_until; /* -1: no lease */
@@ -1050,6 +1051,7 @@ typedef struct op {
     size_t id_len;
     const uint8_t *blob; /* context id, address */
     size_t blob_len;
+    const uint8_t *psk;  /* the PSK naming a context with blob */
     int64_t a, b;        /* now, until, ssn, campaign, ... */
     bool fresh, flag;
     cj_oscore_replay_t *wout;
@@ -1136,13 +1138,15 @@ static known_t *known_find(cj_pg_t *s, const uint8_t *id, size_t id_len)
     return NULL;
 }
 
-/* Held, and under this ID Context. */
+/* Held, and under the context of this PSK and ID Context. */
 static known_t *known_ctx(cj_pg_t *s, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len)
 {
     known_t *k = known_find(s, id, id_len);
     if (k != NULL && (k->ctx_len != ctx_len ||
-                      (ctx_len > 0 && memcmp(k->ctx, ctx_id, ctx_len) != 0)))
+                      (ctx_len > 0 && memcmp(k->ctx, ctx_id, ctx_len) != 0) ||
+                      cj_crypto_ct_compare(k->psk, psk, sizeof k->psk) != 0))
         return NULL;
     return k;
 }
@@ -1213,9 +1217,9 @@ static void known_forget(cj_pg_t *s, const uint8_t *id, size_t id_len)
 
 /* Remember a row just locked and read. */
 static known_t *known_put(cj_pg_t *s, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len, int64_t ssn,
-                          int64_t lease_until, int64_t short_id,
-                          const cj_oscore_replay_t *w)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, int64_t ssn, int64_t lease_until,
+                          int64_t short_id, const cj_oscore_replay_t *w)
 {
     known_t *k = known_find(s, id, id_len);
 
@@ -1232,6 +1236,7 @@ static known_t *known_put(cj_pg_t *s, const uint8_t *id, size_t id_len,
     }
     memcpy(k->id, id, id_len);
     k->id_len = (uint8_t)id_len;
+    memcpy(k->psk, psk, sizeof k->psk);
     if (ctx_len > 0)
         memcpy(k->ctx, ctx_id, ctx_len);
     k->ctx_len = (uint8_t)ctx_len;
@@ -1283,7 +1288,8 @@ static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
         if (s->tx_lost)
             return CJ_ERR_STORAGE;
         if (r == CJ_OK) {
-            known_put(s, id, id_len, out->id_context, out->id_context_len,
+            known_put(s, id, id_len, out->psk, out->id_context,
+                      out->id_context_len,
                       cj_store_i64(out->ssn_reserved), o.b, out->short_id,
                       &out->replay);
         }
@@ -1330,8 +1336,9 @@ static int u_reserve_ssn(cj_pg_t *s, void *arg)
 }
 
 static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
-                          uint64_t count, uint64_t *first)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, uint64_t from, uint64_t count,
+                          uint64_t *first)
 {
     op_t o = {0};
     known_t *k;
@@ -1339,12 +1346,12 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || first == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || first == NULL)
         return CJ_ERR_INVALID;
     /* keeps GREATEST(...) + count inside bigint */
     if (from > (uint64_t)INT64_MAX / 2 || count > (uint64_t)INT64_MAX / 2)
         return CJ_ERR_RANGE;
-    k = known_ctx(ctx, id, id_len, ctx_id, ctx_len);
+    k = known_ctx(ctx, id, id_len, psk, ctx_id, ctx_len);
     if (k != NULL) {
         /* held by this batch: the block follows what it last reserved */
         int64_t f = k->ssn > (int64_t)from ? k->ssn : (int64_t)from;
@@ -1359,6 +1366,7 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
     p_ctx(&o.prm, ctx_id, ctx_len);
     p_int(&o.prm, (int64_t)from);
     p_int(&o.prm, (int64_t)count);
+    p_bytes(&o.prm, psk, 16);
     r = unit(ctx, true, u_reserve_ssn, &o);
     if (r == CJ_OK)
         *first = (uint64_t)o.a;
@@ -1379,6 +1387,7 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
 
     p_bytes(&p, o->id, o->id_len);
     p_ctx(&p, o->blob, o->blob_len);
+    p_bytes(&p, o->psk, 16);
     s->hold_q = s->pl && known_find(s, o->id, o->id_len) == NULL;
     if ((r = exec(s, SQL_REPLAY_OF, &p)) == NULL)
         return failure(s);
@@ -1412,8 +1421,8 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
     p_bool(&p, w->valid);
     if (s->pl) {
         /* the row is this batch's until it ends: written with the rest */
-        known_t *k = known_put(s, o->id, o->id_len, o->blob, o->blob_len, ssn,
-                               lease, sid, w);
+        known_t *k = known_put(s, o->id, o->id_len, o->psk, o->blob,
+                               o->blob_len, ssn, lease, sid, w);
         if (k != NULL) {
             mark(s, k, D_REPLAY);
             return CJ_OK;
@@ -1424,8 +1433,8 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
 }
 
 static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
-                         const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
-                         cj_oscore_replay_t *w)
+                         const uint8_t *psk, const uint8_t *ctx_id,
+                         size_t ctx_len, uint64_t piv, cj_oscore_replay_t *w)
 {
     op_t o = {0};
     cj_oscore_replay_t m;
@@ -1433,7 +1442,7 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || w == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || w == NULL)
         return CJ_ERR_INVALID;
     if (piv > CJ_OSCORE_MAX_SSN)
         return CJ_ERR_REPLAY;
@@ -1442,13 +1451,14 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     o.id_len = id_len;
     o.blob = ctx_id;
     o.blob_len = ctx_len;
+    o.psk = psk;
     o.a = (int64_t)piv;
     o.wout = &m;
     if (((cj_pg_t *)ctx)->pl) {
         /* a batch locks the row for itself, outside a savepoint; once it
          * holds it, the window it knows is the row's */
         cj_pg_t *s = ctx;
-        known_t *k = known_ctx(s, id, id_len, ctx_id, ctx_len);
+        known_t *k = known_ctx(s, id, id_len, psk, ctx_id, ctx_len);
         if (!held_begin(s))
             return CJ_ERR_STORAGE;
         if (k != NULL) {
@@ -1473,8 +1483,8 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len,
-                          const cj_jrc_repeat_t *rp)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, const cj_jrc_repeat_t *rp)
 {
     op_t o = {0};
     uint8_t b[CJ_STORE_REPEAT_MAX];
@@ -1483,7 +1493,7 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || rp == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || rp == NULL)
         return CJ_ERR_INVALID;
     o.sql = SQL_SAVE_REPEAT;
     p_bytes(&o.prm, id, id_len);
@@ -1493,7 +1503,8 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
         p_bytes(&o.prm, b, n);
     else
         p_null(&o.prm);
-    k = known_ctx(ctx, id, id_len, ctx_id, ctx_len);
+    p_bytes(&o.prm, psk, 16);
+    k = known_ctx(ctx, id, id_len, psk, ctx_id, ctx_len);
     if (k != NULL) {
         if (!held_begin(ctx))
             return CJ_ERR_STORAGE;
@@ -1506,16 +1517,18 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
-                           const uint8_t *ctx_id, size_t ctx_len)
+                           const uint8_t *psk, const uint8_t *ctx_id,
+                           size_t ctx_len)
 {
     op_t o = {0};
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len))
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL)
         return CJ_ERR_INVALID;
     o.sql = SQL_SAVE_CTX;
     p_bytes(&o.prm, id, id_len);
     p_ctx(&o.prm, ctx_id, ctx_len);
+    p_bytes(&o.prm, psk, 16);
     known_forget(ctx, id, id_len);
     return update_one(ctx, &o);
 }
@@ -2152,7 +2165,7 @@ int cj_pg_prefetch(cj_pg_t *db, const uint8_t *const *ids,
         rc = fetch_row(r, i, &rec, &lease);
         if (rc != CJ_OK)
             break;
-        k = known_put(db, rec.id, rec.id_len, rec.id_context,
+        k = known_put(db, rec.id, rec.id_len, rec.psk, rec.id_context,
                       rec.id_context_len, cj_store_i64(rec.ssn_reserved),
                       lease, rec.short_id, &rec.replay);
         if (k != NULL && k->dirty == 0) {

@@ -203,19 +203,21 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache,"
                      " lease_until IS NOT NULL, okm FROM pledges"
                      " WHERE id_context = ?1",
-    /* the row only while ?2 is its current ID Context (NULL: pledge id) */
+    /* the row only while ?3 is its PSK and ?2 its current ID Context
+     * (NULL: pledge id) */
     [S_SSN_OF] = "SELECT ssn_reserved FROM pledges"
-                 " WHERE id = ?1 AND id_context IS ?2",
+                 " WHERE id = ?1 AND id_context IS ?2 AND psk = ?3",
     [S_SAVE_SSN] = "UPDATE pledges SET ssn_reserved = ?2 WHERE id = ?1",
     [S_REPLAY_OF] = "SELECT replay_highest, replay_bitmap, replay_valid"
-                    " FROM pledges WHERE id = ?1 AND id_context IS ?2",
+                    " FROM pledges WHERE id = ?1 AND id_context IS ?2"
+                    " AND psk = ?3",
     [S_SAVE_REPLAY] = "UPDATE pledges SET replay_highest = ?2,"
                       " replay_bitmap = ?3, replay_valid = ?4 WHERE id = ?1",
     [S_SAVE_CTX] = "UPDATE pledges SET id_context = ?2, ssn_reserved = 0,"
                    " replay_highest = 0, replay_bitmap = 0, replay_valid = 0,"
-                   " repeat_cache = NULL WHERE id = ?1",
-    [S_SAVE_REPEAT] = "UPDATE pledges SET repeat_cache = ?3"
-                      " WHERE id = ?1 AND id_context IS ?2",
+                   " repeat_cache = NULL WHERE id = ?1 AND psk = ?3",
+    [S_SAVE_REPEAT] = "UPDATE pledges SET repeat_cache = ?4"
+                      " WHERE id = ?1 AND id_context IS ?2 AND psk = ?3",
     [S_EXPIRE] = "UPDATE pledges SET lease_until = NULL"
                  " WHERE lease_until IS NOT NULL AND lease_until <= ?1",
     [S_LEASE_MIN] = "SELECT min(lease_until) FROM pledges"
@@ -328,6 +330,7 @@ typedef struct known {
     uint8_t id_len;
     uint8_t ctx[CJ_OSCORE_MAX_ID_CONTEXT]; /* id_context (ctx_len 0: NULL) */
     uint8_t ctx_len;
+    uint8_t psk[16];
     int64_t ssn_reserved;
     int64_t replay_highest, replay_bitmap;
     bool replay_valid;
@@ -426,10 +429,13 @@ static bool known_is(cj_sqlite_t *s, const uint8_t *id, size_t id_len)
            memcmp(s->known.id, id, id_len) == 0;
 }
 
-static bool known_ctx_is(const cj_sqlite_t *s, const uint8_t *ctx_id,
-                         size_t ctx_len)
+/* Whether the known row's context is the one derived from psk under ID
+ * Context ctx_id (length 0: the pledge id). */
+static bool known_ctx_is(const cj_sqlite_t *s, const uint8_t *psk,
+                         const uint8_t *ctx_id, size_t ctx_len)
 {
-    return s->known.ctx_len == ctx_len &&
+    return cj_crypto_ct_compare(s->known.psk, psk, sizeof s->known.psk) == 0 &&
+           s->known.ctx_len == ctx_len &&
            (ctx_len == 0 || memcmp(s->known.ctx, ctx_id, ctx_len) == 0);
 }
 
@@ -702,6 +708,7 @@ static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live)
     k->id_len = r->id_len;
     memcpy(k->ctx, r->id_context, r->id_context_len);
     k->ctx_len = r->id_context_len;
+    memcpy(k->psk, r->psk, sizeof k->psk);
     k->ssn_reserved = (int64_t)r->ssn_reserved;
     k->replay_highest = (int64_t)r->replay.highest;
     k->replay_bitmap = (int64_t)r->replay.bitmap;
@@ -791,30 +798,33 @@ static int update_one(cj_sqlite_t *s, sqlite3_stmt *q)
     return write_unit(s, q, true);
 }
 
-/* Bind ?1 = pledge id and ?2 = ID Context (NULL for the pledge id). */
+/* Bind ?1 = pledge id, ?2 = ID Context (NULL for the pledge id) and
+ * ?3 = the PSK: the context a caller names (cojp/jrc.h). */
 static void bind_id_ctx(sqlite3_stmt *q, const uint8_t *id, size_t id_len,
-                        const uint8_t *ctx_id, size_t ctx_len)
+                        const uint8_t *psk, const uint8_t *ctx_id,
+                        size_t ctx_len)
 {
     sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     if (ctx_len > 0)
         sqlite3_bind_blob(q, 2, ctx_id, (int)ctx_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(q, 2);
+    sqlite3_bind_blob(q, 3, psk, 16, SQLITE_STATIC);
 }
 
 /* The first n integer columns of statement which's row for pledge id
- * under ID Context ctx_id: CJ_OK, CJ_ERR_NOTFOUND (no such row) or
- * CJ_ERR_STORAGE. */
+ * under the context of psk and ID Context ctx_id: CJ_OK, CJ_ERR_NOTFOUND
+ * (no such row) or CJ_ERR_STORAGE. */
 static int row_ints(cj_sqlite_t *s, int which, const uint8_t *id,
-                    size_t id_len, const uint8_t *ctx_id, size_t ctx_len,
-                    sqlite3_int64 *v, int n)
+                    size_t id_len, const uint8_t *psk, const uint8_t *ctx_id,
+                    size_t ctx_len, sqlite3_int64 *v, int n)
 {
     sqlite3_stmt *q = stmt(s, which);
     int rc;
 
     if (q == NULL)
         return CJ_ERR_STORAGE;
-    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    bind_id_ctx(q, id, id_len, psk, ctx_id, ctx_len);
     if ((rc = step_row(s, q)) != CJ_OK)
         return rc;
     for (int i = 0; i < n; i++)
@@ -827,8 +837,8 @@ static int row_ints(cj_sqlite_t *s, int which, const uint8_t *id,
  * lock from its start (BEGIN IMMEDIATE, or the host's transaction that
  * began so), so no other handle or process writes in between. */
 static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
-                   const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
-                   uint64_t count, uint64_t *first)
+                   const uint8_t *psk, const uint8_t *ctx_id, size_t ctx_len,
+                   uint64_t from, uint64_t count, uint64_t *first)
 {
     sqlite3_stmt *q;
     sqlite3_int64 have;
@@ -836,12 +846,12 @@ static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     int rc;
 
     if (known_is(s, id, id_len)) {
-        if (!known_ctx_is(s, ctx_id, ctx_len))
+        if (!known_ctx_is(s, psk, ctx_id, ctx_len))
             return CJ_ERR_NOTFOUND;
         have = s->known.ssn_reserved;
     } else {
-        if ((rc = row_ints(s, S_SSN_OF, id, id_len, ctx_id, ctx_len, &have,
-                           1)) != CJ_OK)
+        if ((rc = row_ints(s, S_SSN_OF, id, id_len, psk, ctx_id, ctx_len,
+                           &have, 1)) != CJ_OK)
             return rc;
     }
     if (have < 0)
@@ -865,8 +875,9 @@ static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
 }
 
 static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
-                          uint64_t count, uint64_t *first)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, uint64_t from, uint64_t count,
+                          uint64_t *first)
 {
     cj_sqlite_t *s = ctx;
     uint64_t f = 0;
@@ -874,11 +885,12 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || first == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || first == NULL)
         return CJ_ERR_INVALID;
     if ((r = unit_begin(s, true)) != CJ_OK)
         return CJ_ERR_STORAGE;
-    r = unit_end(s, reserve(s, id, id_len, ctx_id, ctx_len, from, count, &f),
+    r = unit_end(s, reserve(s, id, id_len, psk, ctx_id, ctx_len, from, count,
+                            &f),
                  true);
     if (r == CJ_OK)
         *first = f;
@@ -886,23 +898,23 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 static int accept(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
-                  const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
-                  cj_oscore_replay_t *w)
+                  const uint8_t *psk, const uint8_t *ctx_id, size_t ctx_len,
+                  uint64_t piv, cj_oscore_replay_t *w)
 {
     sqlite3_stmt *q;
     sqlite3_int64 hi = 0, bm = 0;
     int rc;
 
     if (known_is(s, id, id_len)) {
-        if (!known_ctx_is(s, ctx_id, ctx_len))
+        if (!known_ctx_is(s, psk, ctx_id, ctx_len))
             return CJ_ERR_NOTFOUND;
         hi = s->known.replay_highest;
         bm = s->known.replay_bitmap;
         w->valid = s->known.replay_valid;
     } else {
         sqlite3_int64 v[3];
-        if ((rc = row_ints(s, S_REPLAY_OF, id, id_len, ctx_id, ctx_len, v,
-                           3)) != CJ_OK)
+        if ((rc = row_ints(s, S_REPLAY_OF, id, id_len, psk, ctx_id, ctx_len,
+                           v, 3)) != CJ_OK)
             return rc;
         hi = v[0];
         bm = v[1];
@@ -931,8 +943,8 @@ static int accept(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
 }
 
 static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
-                         const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
-                         cj_oscore_replay_t *w)
+                         const uint8_t *psk, const uint8_t *ctx_id,
+                         size_t ctx_len, uint64_t piv, cj_oscore_replay_t *w)
 {
     cj_sqlite_t *s = ctx;
     cj_oscore_replay_t m;
@@ -940,20 +952,21 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || w == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || w == NULL)
         return CJ_ERR_INVALID;
     memset(&m, 0, sizeof m);
     if ((r = unit_begin(s, true)) != CJ_OK)
         return CJ_ERR_STORAGE;
-    r = unit_end(s, accept(s, id, id_len, ctx_id, ctx_len, piv, &m), true);
+    r = unit_end(s, accept(s, id, id_len, psk, ctx_id, ctx_len, piv, &m),
+                 true);
     if (r == CJ_OK)
         *w = m;
     return r;
 }
 
 static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len,
-                          const cj_jrc_repeat_t *r)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, const cj_jrc_repeat_t *r)
 {
     cj_sqlite_t *s = ctx;
     uint8_t b[CJ_STORE_REPEAT_MAX];
@@ -962,10 +975,10 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || r == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || r == NULL)
         return CJ_ERR_INVALID;
     if (known_is(s, id, id_len)) {
-        if (!known_ctx_is(s, ctx_id, ctx_len))
+        if (!known_ctx_is(s, psk, ctx_id, ctx_len))
             return CJ_ERR_NOTFOUND;
         s->known.repeat_len = cj_store_repeat_pack(r, s->known.repeat);
         s->known.pend |= PEND_REPEAT;
@@ -973,27 +986,28 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
     }
     if ((q = stmt(s, S_SAVE_REPEAT)) == NULL)
         return CJ_ERR_STORAGE;
-    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    bind_id_ctx(q, id, id_len, psk, ctx_id, ctx_len);
     n = cj_store_repeat_pack(r, b);
     if (n > 0)
-        sqlite3_bind_blob(q, 3, b, (int)n, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(q, 4, b, (int)n, SQLITE_TRANSIENT);
     else
-        sqlite3_bind_null(q, 3);
+        sqlite3_bind_null(q, 4);
     return update_one(s, q);
 }
 
 static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
-                           const uint8_t *ctx_id, size_t ctx_len)
+                           const uint8_t *psk, const uint8_t *ctx_id,
+                           size_t ctx_len)
 {
     cj_sqlite_t *s = ctx;
     sqlite3_stmt *q;
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len))
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL)
         return CJ_ERR_INVALID;
     if ((q = stmt(s, S_SAVE_CTX)) == NULL)
         return CJ_ERR_STORAGE;
-    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    bind_id_ctx(q, id, id_len, psk, ctx_id, ctx_len);
     return update_one(s, q);
 }
 

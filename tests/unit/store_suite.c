@@ -104,6 +104,19 @@ void ss_make_psk(uint8_t psk[16], unsigned i)
     psk[15] = (uint8_t)i;
 }
 
+const uint8_t *ss_psk_of(const uint8_t id[8])
+{
+    static uint8_t ring[4][16];
+    static unsigned next;
+    static const uint8_t base[5] = {0x00, 0x12, 0x4b, 0x00, 0x00};
+    uint8_t *psk = ring[next++ % 4];
+
+    memset(psk, 0xee, 16);
+    if (id != NULL && memcmp(id, base, sizeof base) == 0)
+        ss_make_psk(psk, (unsigned)id[5] << 16 | (unsigned)id[6] << 8 | id[7]);
+    return psk;
+}
+
 void *ss_open(const ss_backend_t *b)
 {
     void *h = NULL;
@@ -173,7 +186,7 @@ int ss_raise_ssn(const cj_jrc_store_t *st, void *c, const uint8_t *id,
                  uint64_t v)
 {
     uint64_t first = 0;
-    return st->reserve_ssn(c, id, 8, NULL, 0, v, 0, &first);
+    return st->reserve_ssn(c, id, 8, ss_psk_of(id), NULL, 0, v, 0, &first);
 }
 
 static void cleanup(const ss_backend_t *b)
@@ -287,22 +300,24 @@ static void trace_ssn_piv(const cj_jrc_store_t *st, const uint8_t *id,
     cj_oscore_replay_t w;
     uint64_t first = 0;
 
-    put(t, st->reserve_ssn(c, id, 8, NULL, 0, from, 32, &first));
+    put(t, st->reserve_ssn(c, id, 8, ss_psk_of(id), NULL, 0, from, 32, &first));
     put(t, (long long)first);
-    put(t, st->reserve_ssn(c, id, 8, NULL, 0, 5, 1, &first));
+    put(t, st->reserve_ssn(c, id, 8, ss_psk_of(id), NULL, 0, 5, 1, &first));
     put(t, (long long)first);
-    put(t, st->reserve_ssn(c, id, 8, NULL, 0, raise, 0, &first));
+    put(t, st->reserve_ssn(c, id, 8, ss_psk_of(id), NULL, 0, raise, 0, &first));
     put(t, (long long)first);
-    put(t, st->reserve_ssn(c, ss_nobody, 8, NULL, 0, 1, 1, &first));
-    put(t, st->reserve_ssn(c, id, 8, ctxid, 8, 1, 1, &first));
+    put(t, st->reserve_ssn(c, ss_nobody, 8, ss_psk_of(ss_nobody), NULL, 0, 1, 1,
+                           &first));
+    put(t, st->reserve_ssn(c, id, 8, ss_psk_of(id), ctxid, 8, 1, 1, &first));
     for (size_t i = 0; i < 9; i++) {
         memset(&w, 0, sizeof w);
-        put(t, st->accept_piv(c, id, 8, NULL, 0, pivs[i], &w));
+        put(t, st->accept_piv(c, id, 8, ss_psk_of(id), NULL, 0, pivs[i], &w));
         put(t, (long long)w.highest);
         put(t, w.bitmap);
         put(t, w.valid);
     }
-    put(t, st->accept_piv(c, ss_nobody, 8, NULL, 0, 1, &w));
+    put(t,
+        st->accept_piv(c, ss_nobody, 8, ss_psk_of(ss_nobody), NULL, 0, 1, &w));
 }
 
 /* Node address and update outcomes of pledge id and of an unknown one. */
@@ -344,17 +359,23 @@ static void scenario_a(const ss_backend_t *b, void *h, trace_t *t)
     static const uint64_t pivs[9] = {41, 41, 9, 10, 70, 38, 38, 9, 1};
     trace_ssn_piv(st, id[0], ctxid, 1234567, 3000000, pivs, t);
     put_rec(t, st->lookup(c, id[0], 8, &r), &r);
-    put(t, st->save_context(c, id[1], 8, ctxid, sizeof ctxid));
+    put(t,
+        st->save_context(c, id[1], 8, ss_psk_of(id[1]), ctxid, sizeof ctxid));
     put_rec(t, st->lookup_context(c, ctxid, sizeof ctxid, &r), &r);
     put_rec(t, st->lookup_context(c, ctxid, 8, &r), &r);
     /* only under the current ID Context */
-    put(t, st->reserve_ssn(c, id[1], 8, NULL, 0, 77, 1, &first));
-    put(t, st->accept_piv(c, id[1], 8, NULL, 0, 3, &w));
-    put(t, st->reserve_ssn(c, id[1], 8, ctxid, 8, 77, 1, &first));
-    put(t, st->reserve_ssn(c, id[1], 8, ctxid, sizeof ctxid, 77, 1, &first));
+    put(t,
+        st->reserve_ssn(c, id[1], 8, ss_psk_of(id[1]), NULL, 0, 77, 1, &first));
+    put(t, st->accept_piv(c, id[1], 8, ss_psk_of(id[1]), NULL, 0, 3, &w));
+    put(t, st->reserve_ssn(c, id[1], 8, ss_psk_of(id[1]), ctxid, 8, 77, 1,
+                           &first));
+    put(t, st->reserve_ssn(c, id[1], 8, ss_psk_of(id[1]), ctxid, sizeof ctxid,
+                           77, 1, &first));
     put(t, (long long)first);
-    put(t, st->accept_piv(c, id[1], 8, ctxid, sizeof ctxid, 3, &w));
-    put(t, st->save_context(c, id[1], 8, ctxid, 8)); /* resets state */
+    put(t, st->accept_piv(c, id[1], 8, ss_psk_of(id[1]), ctxid, sizeof ctxid, 3,
+                          &w));
+    /* resets state */
+    put(t, st->save_context(c, id[1], 8, ss_psk_of(id[1]), ctxid, 8));
     put_rec(t, st->lookup(c, id[1], 8, &r), &r);
 
     /* short ids: reserved values skipped, renew, fresh, expiry */
@@ -423,18 +444,23 @@ static void scenario_b(const ss_backend_t *b, void *h, trace_t *t)
     static const uint64_t pivs[9] = {73, 73, 45, 41, 72, 100, 69, 68, 68};
     trace_ssn_piv(st, id[3], ctxid, 987654321, 987700000, pivs, t);
     put_rec(t, st->lookup(c, id[3], 8, &r), &r);
-    put(t, st->save_context(c, id[2], 8, ctxid, sizeof ctxid));
-    put(t, st->save_context(c, nobody, 8, ctxid, 4));
+    put(t,
+        st->save_context(c, id[2], 8, ss_psk_of(id[2]), ctxid, sizeof ctxid));
+    put(t, st->save_context(c, nobody, 8, ss_psk_of(nobody), ctxid, 4));
     put_rec(t, st->lookup_context(c, ctxid, sizeof ctxid, &r), &r);
     put_rec(t, st->lookup_context(c, ctxid, 15, &r), &r);
     /* only under the current ID Context */
-    put(t, st->reserve_ssn(c, id[2], 8, NULL, 0, 500, 1, &first));
-    put(t, st->accept_piv(c, id[2], 8, NULL, 0, 3, &w));
-    put(t, st->reserve_ssn(c, id[2], 8, ctxid, sizeof ctxid, 500, 1, &first));
+    put(t, st->reserve_ssn(c, id[2], 8, ss_psk_of(id[2]), NULL, 0, 500, 1,
+                           &first));
+    put(t, st->accept_piv(c, id[2], 8, ss_psk_of(id[2]), NULL, 0, 3, &w));
+    put(t, st->reserve_ssn(c, id[2], 8, ss_psk_of(id[2]), ctxid, sizeof ctxid,
+                           500, 1, &first));
     put(t, (long long)first);
-    put(t, st->accept_piv(c, id[2], 8, ctxid, sizeof ctxid, 3, &w));
+    put(t, st->accept_piv(c, id[2], 8, ss_psk_of(id[2]), ctxid, sizeof ctxid, 3,
+                          &w));
     put(t, (long long)w.highest);
-    put(t, st->save_context(c, id[2], 8, ctxid, 9)); /* resets state */
+    /* resets state */
+    put(t, st->save_context(c, id[2], 8, ss_psk_of(id[2]), ctxid, 9));
     put_rec(t, st->lookup(c, id[2], 8, &r), &r);
     put_rec(t, st->lookup_context(c, ctxid, 9, &r), &r);
 
@@ -782,15 +808,21 @@ void ss_accept_piv_window(const ss_backend_t *b)
 
     db = ss_start(b, 1, &st);
     ss_make_id(id, 0);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 100, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 98, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 90, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 100, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 98, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 90, &w),
+             CJ_OK);
     CHECK(w.valid);
     CHECK_EQ(w.highest, 100);
     CHECK_EQ(w.bitmap, 0x5u | (1u << 10)); /* ages 0, 2, 10 */
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 98, &w), CJ_ERR_REPLAY);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 68, &w), CJ_ERR_REPLAY);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, UINT64_C(1) << 40, &w),
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 98, &w),
+             CJ_ERR_REPLAY);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 68, &w),
+             CJ_ERR_REPLAY);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0,
+                            UINT64_C(1) << 40, &w),
              CJ_ERR_REPLAY);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK_EQ(r.replay.highest, 100);
@@ -798,16 +830,19 @@ void ss_accept_piv_window(const ss_backend_t *b)
     /* inside a batch a refused one spoils nothing either */
     if (b->begin)
         CHECK_EQ(b->begin(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 100, &w), CJ_ERR_REPLAY);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 200, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 100, &w),
+             CJ_ERR_REPLAY);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 200, &w),
+             CJ_OK);
     if (b->commit)
         CHECK_EQ(b->commit(db), CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK_EQ(r.replay.highest, 200);
     CHECK_EQ(r.replay.bitmap, 1);
     /* another ID Context than the record's: not found, nothing changes */
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_nobody, 8, 300, &w),
-             CJ_ERR_NOTFOUND);
+    CHECK_EQ(
+        st->accept_piv(st->ctx, id, 8, ss_psk_of(id), ss_nobody, 8, 300, &w),
+        CJ_ERR_NOTFOUND);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK_EQ(r.replay.highest, 200);
     b->close(db);
@@ -829,9 +864,12 @@ void ss_durable_across_reopen(const ss_backend_t *b)
     db = ss_start(b, 3, &st);
     ss_make_id(id, 2);
     CHECK_EQ(ss_raise_ssn(st, st->ctx, id, (UINT64_C(1) << 40) - 1), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 997, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 1000, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 999, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 997, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 1000, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 999, &w),
+             CJ_OK);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 5000, 24, false, &s), CJ_OK);
     CHECK_EQ(st->record_join(st->ctx, id, 8, CJ_COJP_ROLE_6LBR, s, 5000),
              CJ_OK);
@@ -1515,7 +1553,8 @@ void ss_repeat_cache(const ss_backend_t *b)
 
     repeat_fill(&r, 7, CJ_JRC_RESP_CACHE, CJ_ADDR_MAX);
     r.req_len = CJ_JRC_REQ_CACHE;
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r),
+             CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r));
     CHECK_EQ(st->lookup(st->ctx, id1, 8, &p), CJ_OK);
@@ -1527,37 +1566,47 @@ void ss_repeat_cache(const ss_backend_t *b)
 
     /* not the current ID Context, unknown pledge: nothing changes */
     repeat_fill(&r2, 9, 40, 2);
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, rctx, sizeof rctx, &r2),
-             CJ_ERR_NOTFOUND);
-    CHECK_EQ(st->save_repeat(st->ctx, ss_nobody, 8, NULL, 0, &r2),
+    CHECK_EQ(
+        st->save_repeat(st->ctx, id, 8, ss_psk_of(id), rctx, sizeof rctx, &r2),
+        CJ_ERR_NOTFOUND);
+    CHECK_EQ(st->save_repeat(st->ctx, ss_nobody, 8, ss_psk_of(ss_nobody), NULL,
+                             0, &r2),
              CJ_ERR_NOTFOUND);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r));
     if (b->begin) {
         CHECK_EQ(b->begin(db), CJ_OK);
-        CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r2), CJ_OK);
+        CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r2),
+                 CJ_OK);
         CHECK_EQ(b->rollback(db), CJ_OK);
         CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
         CHECK(repeat_eq(&p.repeat, &r));
     }
     /* replaced, and durable */
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r2), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r2),
+             CJ_OK);
     b->close(db);
     db = ss_open(b);
     st = b->store(db);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r2));
     /* an empty cache clears it */
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &none), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &none),
+             CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &none));
     /* a new ID Context starts without one */
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r2), CJ_OK);
-    CHECK_EQ(st->save_context(st->ctx, id, 8, rctx, sizeof rctx), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r2),
+             CJ_OK);
+    CHECK_EQ(st->save_context(st->ctx, id, 8, ss_psk_of(id), rctx, sizeof rctx),
+             CJ_OK);
     CHECK_EQ(st->lookup_context(st->ctx, rctx, sizeof rctx, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &none));
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r2), CJ_ERR_NOTFOUND);
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, rctx, sizeof rctx, &r), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r2),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(
+        st->save_repeat(st->ctx, id, 8, ss_psk_of(id), rctx, sizeof rctx, &r),
+        CJ_OK);
     CHECK_EQ(st->lookup_context(st->ctx, rctx, sizeof rctx, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r));
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
@@ -1589,7 +1638,8 @@ void ss_migration_2_to_3(const ss_backend_t *b)
              3);
     ss_make_id(id, 2);
     repeat_fill(&r, 3, 30, 4);
-    CHECK_EQ(b->store(db)->save_repeat(b->store(db)->ctx, id, 8, NULL, 0, &r),
+    CHECK_EQ(b->store(db)->save_repeat(b->store(db)->ctx, id, 8, ss_psk_of(id),
+                                       NULL, 0, &r),
              CJ_OK);
     CHECK_EQ(b->store(db)->lookup(b->store(db)->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r));

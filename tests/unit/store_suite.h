@@ -185,6 +185,10 @@ void ss_make_id(uint8_t id[8], unsigned i);
 /* A repeat cache (cojp/jrc.h save_repeat) whose bytes tell pledge i's. */
 void ss_repeat_of(unsigned i, cj_jrc_repeat_t *rep);
 void ss_make_psk(uint8_t psk[16], unsigned i);
+/* The PSK ss_make_psk gives the pledge of an ss_make_id id (another id:
+ * 16 bytes of 0xee, a PSK no fixture holds), as store calls name a
+ * context (cojp/jrc.h); valid until the fourth call after. */
+const uint8_t *ss_psk_of(const uint8_t id[8]);
 /* Open the fresh registry (CHECKed). */
 void *ss_open(const ss_backend_t *b);
 /* Provision ss_make_id/psk 0..n-1 (jm_make_id/psk with ss_add_jm), in

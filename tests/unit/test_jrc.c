@@ -2338,10 +2338,11 @@ static void not_found(int op, unsigned count)
 }
 
 static int fs_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *c, size_t cl, uint64_t from,
-                          uint64_t count, uint64_t *first)
+                          const uint8_t *psk, const uint8_t *c, size_t cl,
+                          uint64_t from, uint64_t count, uint64_t *first)
 {
-    int rc = ms.store.reserve_ssn(ctx, id, id_len, c, cl, from, count, first);
+    int rc =
+        ms.store.reserve_ssn(ctx, id, id_len, psk, c, cl, from, count, first);
     if (rc == CJ_OK && fs.lower_ssn)
         *first = 0;
     return rc;

@@ -545,7 +545,9 @@ PG_TEST(pg_ssn_never_decreases_under_concurrent_writers)
     CHECK_EQ(cj_pg_store(db)->lookup(db, id, 8, &r), CJ_OK);
     CHECK(r.ssn_reserved > 3);
     /* only a new ID Context (recovery) starts it afresh */
-    CHECK_EQ(cj_pg_store(db)->save_context(db, id, 8, ss_nobody, 8), CJ_OK);
+    CHECK_EQ(
+        cj_pg_store(db)->save_context(db, id, 8, ss_psk_of(id), ss_nobody, 8),
+        CJ_OK);
     CHECK_EQ(cj_pg_store(db)->lookup(db, id, 8, &r), CJ_OK);
     CHECK_EQ(r.ssn_reserved, 0);
     cj_pg_close(db);
@@ -615,20 +617,23 @@ PG_TEST(pg_batch_lost_with_connection)
     CHECK_EQ(ss_raise_ssn(st, db, id, 11), CJ_OK);
 
     CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 5, &w), CJ_OK);
-    CHECK_EQ(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id, 8, ss_psk_of(id), NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->reserve_ssn(db, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first),
+             CJ_OK);
     CHECK_EQ(first, 11);
     drop_session(killer, db);
     CHECK(st->lookup(db, id, 8, &r) != CJ_OK);
-    CHECK(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first) != CJ_OK);
+    CHECK(st->reserve_ssn(db, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first) !=
+          CJ_OK);
     CHECK_EQ(cj_pg_commit(db), CJ_ERR_STORAGE);
     CHECK_EQ(st->lookup(db, id, 8, &r), CJ_OK);
     CHECK_EQ(r.ssn_reserved, 11);
     CHECK(!r.replay.valid);
     /* and batches work again on the new connection */
     CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 5, &w), CJ_OK);
-    CHECK_EQ(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id, 8, ss_psk_of(id), NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->reserve_ssn(db, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first),
+             CJ_OK);
     CHECK_EQ(cj_pg_commit(db), CJ_OK);
     CHECK_EQ(st->lookup(db, id, 8, &r), CJ_OK);
     CHECK_EQ(r.ssn_reserved, 43);
@@ -949,7 +954,7 @@ PG_TEST(pg_batch_prefetch)
     CHECK_EQ(ahead.short_id, plain.short_id);
     CHECK(ahead.has_okm && plain.has_okm &&
           memcmp(ahead.okm, plain.okm, sizeof plain.okm) == 0);
-    CHECK_EQ(st->accept_piv(db, id1, 8, NULL, 0, 7, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id1, 8, ss_psk_of(id1), NULL, 0, 7, &w), CJ_OK);
     CHECK_EQ(st->lookup(db, id1, 8, &again), CJ_OK);
     CHECK(again.replay.valid);
     CHECK_EQ(again.replay.highest, 7);

@@ -298,15 +298,22 @@ static void admit_in_batch(const cj_jrc_store_t *st, const uint8_t id[8],
     memset(rep.resp, 0x22, 4);
     rep.from.len = 4;
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_ERR_REPLAY);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 5, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 5, &w),
+             CJ_ERR_REPLAY);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 0, 0, false, s), CJ_OK);
     CHECK_EQ(st->record_join(st->ctx, id, 8, 0, *s, 1000), CJ_OK);
-    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(
+        st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first),
+        CJ_OK);
     CHECK_EQ(first, 0);
-    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(
+        st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first),
+        CJ_OK);
     CHECK_EQ(first, 32);
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &rep), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &rep),
+             CJ_OK);
 }
 
 TEST(sqlite_batch_deferred_row_writes)
@@ -338,7 +345,9 @@ TEST(sqlite_batch_deferred_row_writes)
     /* another pledge's call in between, then more for the first one */
     CHECK_EQ(st->lookup(st->ctx, other, 8, &r), CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 6, &r.replay), CJ_OK);
+    CHECK_EQ(
+        st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 6, &r.replay),
+        CJ_OK);
     CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK(r.joined && r.short_id == s && r.ssn_reserved == 64);

@@ -724,7 +724,7 @@ static int admit_call(const cj_jrc_store_t *st, unsigned i, int k,
             CHECK(rec.ssn_reserved == base && rec.joined == (i == 0));
         break;
     case 1:
-        r = st->accept_piv(st->ctx, id, 8, NULL, 0, 7 + i, &w);
+        r = st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 7 + i, &w);
         if (r == CJ_OK)
             CHECK(w.valid && w.highest == 7 + i);
         break;
@@ -738,13 +738,14 @@ static int admit_call(const cj_jrc_store_t *st, unsigned i, int k,
         break;
     case 4:
     case 5:
-        r = st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 32, &first);
+        r = st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 32,
+                            &first);
         if (r == CJ_OK)
             CHECK_EQ(first, base + 32 * (uint64_t)(k - 4));
         break;
     case 6:
         ss_repeat_of(i, &rep);
-        r = st->save_repeat(st->ctx, id, 8, NULL, 0, &rep);
+        r = st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &rep);
         break;
     }
     return r;
@@ -896,11 +897,15 @@ static void admissions(bool batch, bool cold, unsigned n)
     ss_make_id(id, 0);
     ss_repeat_of(0, &rep);
     CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 5, &w),
+             CJ_OK);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW, 1, false, &sid), CJ_OK);
     CHECK_EQ(st->record_join(st->ctx, id, 8, 0, sid, NOW), CJ_OK);
-    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 64, &first), CJ_OK);
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &rep), CJ_OK);
+    CHECK_EQ(
+        st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 64, &first),
+        CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &rep),
+             CJ_OK);
     CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
     /* the cursor on pledge 0's id: the batch's first assignment sweeps
      * pledge 5's expired lease and searches */
@@ -1490,7 +1495,9 @@ TEST(sqlite_faults_reads)
     ss_make_id(id, 2);
     CHECK_EQ(cj_sqlite_evict(db, id, 8), CJ_OK);
     ss_make_id(id, 3);
-    CHECK_EQ(st->save_context(st->ctx, id, 8, reads_ctx, sizeof reads_ctx), CJ_OK);
+    CHECK_EQ(st->save_context(st->ctx, id, 8, ss_psk_of(id), reads_ctx,
+                              sizeof reads_ctx),
+             CJ_OK);
     memset(&net, 0, sizeof net);
     net.key_count = 1;
     net.join_rate = UINT32_MAX;
