@@ -2,9 +2,10 @@
  * In-memory JRC store (cojp/jrc_memstore.h).
  *
  * Invariants: entries[0..count) are provisioned pledges with distinct
- * ids and distinct PSKs (RFC 9031 section 3); at most one entry with a
- * live lease holds any given short id; a failed operation changes
- * nothing but fail_count.
+ * ids, and retired entries (id_len 0: nothing but a PSK no longer in
+ * use); no two entries hold one PSK (RFC 9031 section 3); at most one
+ * entry with a live lease holds any given short id; a failed operation
+ * changes nothing but fail_count.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -374,7 +375,7 @@ void cj_jrc_memstore_init(cj_jrc_memstore_t *ms, cj_jrc_mementry_t *entries,
     ms->store.record_update = ms_record_update;
 }
 
-/* Whether some provisioned pledge holds psk. */
+/* Whether some provisioned pledge holds psk or held it (retired). */
 static bool psk_held(const cj_jrc_memstore_t *ms, const uint8_t psk[16])
 {
     for (size_t i = 0; i < ms->count; i++)
@@ -402,6 +403,56 @@ int cj_jrc_memstore_add(cj_jrc_memstore_t *ms, const uint8_t *id,
     e->rec.id_len = (uint8_t)id_len;
     memcpy(e->rec.psk, psk, 16);
     e->rec.allowed_roles = allowed_roles;
+    return CJ_OK;
+}
+
+/* Turn e into a retired entry that keeps only psk (not within e). */
+static void retire(cj_jrc_mementry_t *e, const uint8_t psk[16])
+{
+    cj_crypto_wipe(e, sizeof *e);
+    memcpy(e->rec.psk, psk, sizeof e->rec.psk);
+}
+
+int cj_jrc_memstore_set_psk(cj_jrc_memstore_t *ms, const uint8_t *id,
+                            size_t id_len, const uint8_t psk[16])
+{
+    cj_jrc_mementry_t *e = find(ms, id, id_len);
+    cj_jrc_pledge_t *r;
+
+    if (e == NULL || psk == NULL)
+        return CJ_ERR_NOTFOUND;
+    if (psk_held(ms, psk))
+        return CJ_ERR_PSK_REUSED;
+    if (ms->count == ms->cap)
+        return CJ_ERR_NOSPACE;
+    r = &e->rec;
+    retire(&ms->entries[ms->count++], r->psk);
+    memcpy(r->psk, psk, sizeof r->psk);
+    r->has_okm = false;
+    cj_crypto_wipe(r->okm, sizeof r->okm);
+    r->ssn_reserved = 0;
+    memset(&r->replay, 0, sizeof r->replay);
+    memset(r->id_context, 0, sizeof r->id_context);
+    r->id_context_len = 0;
+    memset(&r->repeat, 0, sizeof r->repeat);
+    r->joined = false;
+    return CJ_OK;
+}
+
+int cj_jrc_memstore_remove(cj_jrc_memstore_t *ms, const uint8_t *id,
+                           size_t id_len, uint64_t now_ms)
+{
+    cj_jrc_mementry_t *e = find(ms, id, id_len);
+    uint8_t psk[16];
+
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    if (lease_live(e, now_ms))
+        return CJ_ERR_STATE;
+    /* in place: next_joined cursors (entry indices) stay valid */
+    memcpy(psk, e->rec.psk, sizeof psk);
+    retire(e, psk);
+    cj_crypto_wipe(psk, sizeof psk);
     return CJ_OK;
 }
 
