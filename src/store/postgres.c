@@ -153,6 +153,10 @@ static const struct {
       * (psks_unique), not changed */
      "CREATE UNIQUE INDEX pledges_psk ON pledges(psk);",
      psks_unique},
+    {6,
+     /* fingerprints of the PSKs that left a pledge (jrc psk, jrc remove),
+      * never given out again (store/common.h) */
+     CJ_STORE_RETIRED_TABLE("bytea", "bigint"), NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -1927,16 +1931,25 @@ static int psks_unique(cj_pg_t *s, char *why, size_t whycap)
     return cj_store_shared_end(&l) == 0 ? CJ_OK : CJ_ERR_PSK_REUSED;
 }
 
-/* Where a migration's check puts its reason (cj_pg_open_as). */
+/* Where a migration's check puts its reason (cj_pg_open_as), and the
+ * repair to make (cj_pg_repair; NULL: none). */
 typedef struct why_arg {
     char *why;
     size_t cap;
+    cj_store_fix_t *fix;
+    bool stopped;      /* the repair left pledges sharing a PSK */
 } why_arg_t;
+
+static int apply_fix(cj_pg_t *s, cj_store_fix_t *fix);
 
 /* Create or migrate the schema and take a session number, in one
  * transaction under an advisory lock, so instances opening a new
  * database at once cannot both run migration 1.  A migration's check
- * that fails fails the unit (rolled back: nothing changed). */
+ * that fails fails the unit (rolled back: nothing changed).  A repair
+ * (w->fix) is made as store/sqlite.c migrate() makes it: where a check
+ * refuses pledges sharing a PSK, then the check again; should it still
+ * refuse, what was done so far commits (w->stopped) and no further
+ * migration runs; without such a check, once the schema is current. */
 static int u_migrate(cj_pg_t *s, void *arg)
 {
     why_arg_t *w = arg;
@@ -1945,6 +1958,9 @@ static int u_migrate(cj_pg_t *s, void *arg)
     int rc;
     PGresult *r;
 
+    w->stopped = false;
+    if (w->fix != NULL)
+        w->fix->done = false; /* a unit run again starts over */
     p_int(&p, MIGRATE_LOCK);
     if (!cmd(s, "SELECT pg_advisory_xact_lock($1::int8)", &p))
         return failure(s);
@@ -1963,8 +1979,18 @@ static int u_migrate(cj_pg_t *s, void *arg)
         if (migrations[i].version <= have)
             continue;
         if (migrations[i].check != NULL &&
-            (rc = migrations[i].check(s, w->why, w->cap)) != CJ_OK)
-            return rc;
+            (rc = migrations[i].check(s, w->why, w->cap)) != CJ_OK) {
+            if (rc == CJ_ERR_PSK_REUSED && w->fix != NULL) {
+                if ((rc = apply_fix(s, w->fix)) == CJ_OK)
+                    rc = migrations[i].check(s, w->why, w->cap);
+                if (rc == CJ_ERR_PSK_REUSED && w->fix->done) {
+                    w->stopped = true;
+                    return CJ_OK;
+                }
+            }
+            if (rc != CJ_OK)
+                return rc;
+        }
         /* several statements: the simple protocol */
         r = PQexec(s->conn, migrations[i].sql);
         ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -1981,6 +2007,9 @@ static int u_migrate(cj_pg_t *s, void *arg)
                  &p))
             return failure(s);
     }
+    if (w->fix != NULL && !w->fix->done &&
+        (rc = apply_fix(s, w->fix)) != CJ_OK)
+        return rc;
     rc = query_i64(s, "UPDATE registry_state SET sessions = sessions + 1"
                       " WHERE one = 1 RETURNING sessions", NULL, &sess);
     if (rc != CJ_OK)
@@ -2000,9 +2029,38 @@ int cj_pg_open(cj_pg_t **out, const char *uri)
     return cj_pg_open_as(out, uri, NULL, 0);
 }
 
+static int open_with(cj_pg_t **out, const char *uri, why_arg_t *w);
+
 int cj_pg_open_as(cj_pg_t **out, const char *uri, char *why, size_t whycap)
 {
-    why_arg_t w = {why, whycap};
+    why_arg_t w = {why, whycap, NULL, false};
+    return open_with(out, uri, &w);
+}
+
+int cj_pg_repair(const char *uri, const uint8_t *id, size_t id_len,
+                 const uint8_t *psk, uint64_t now_ms, bool *upgraded,
+                 char *why, size_t whycap)
+{
+    cj_store_fix_t fix = {id, id_len, psk, now_ms, false};
+    why_arg_t w = {why, whycap, &fix, false};
+    cj_pg_t *s = NULL;
+    int rc;
+
+    *upgraded = false;
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_INVALID;
+    rc = open_with(&s, uri, &w);
+    cj_pg_close(s);
+    if (rc != CJ_OK)
+        return rc;
+    *upgraded = !w.stopped;
+    return CJ_OK;
+}
+
+static int open_with(cj_pg_t **out, const char *uri, why_arg_t *w)
+{
+    char *why = w->why;
+    size_t whycap = w->cap;
     cj_pg_t *s;
     int r;
 
@@ -2025,7 +2083,7 @@ int cj_pg_open_as(cj_pg_t **out, const char *uri, char *why, size_t whycap)
         s->rng = 1;
     r = session_setup(s);
     if (r == CJ_OK)
-        r = unit(s, true, u_migrate, &w);
+        r = unit(s, true, u_migrate, w);
     if (r != CJ_OK) {
         PQfinish(s->conn);
         prep_clear(s);
@@ -2307,6 +2365,201 @@ int cj_pg_role_mask(const char *name)
  * provisioned), CJ_ERR_PSK_REUSED (the unique index pledges_psk: another
  * pledge holds the PSK, committed or in a transaction that committed
  * while this one waited for it), or the failure. */
+/* ---- retired PSKs, PSK changes, removal ---------------------------------- */
+
+/* CJ_ERR_PSK_REUSED when psk was retired, CJ_OK when not. */
+static int psk_retired(cj_pg_t *s, const uint8_t psk[16])
+{
+    uint8_t fp[CJ_STORE_RETIRED_FP];
+    params_t p = {0};
+    PGresult *r;
+    int n;
+
+    if (cj_store_psk_fp(psk, fp) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    p_bytes(&p, fp, sizeof fp);
+    r = exec(s, "SELECT 1 FROM retired_psks WHERE fp = $1::bytea", &p);
+    if (r == NULL)
+        return failure(s);
+    n = PQntuples(r);
+    PQclear(r);
+    return n > 0 ? CJ_ERR_PSK_REUSED : CJ_OK;
+}
+
+/* Retire psk (store/common.h). */
+static int psk_retire(cj_pg_t *s, const uint8_t psk[16])
+{
+    uint8_t fp[CJ_STORE_RETIRED_FP];
+    params_t p = {0};
+
+    if (cj_store_psk_fp(psk, fp) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    p_bytes(&p, fp, sizeof fp);
+    p_int(&p, cj_store_i64(cj_store_wall_ms()));
+    return cmd(s, "INSERT INTO retired_psks (fp, retired_at)"
+                  " VALUES ($1::bytea, $2::int8) ON CONFLICT (fp) DO NOTHING",
+               &p)
+               ? CJ_OK
+               : failure(s);
+}
+
+/* The PSK pledge id holds now, its row locked: CJ_OK, CJ_ERR_NOTFOUND or
+ * the failure; with lease (may be NULL) its lease_until (-1: none). */
+static int pledge_psk(cj_pg_t *s, const uint8_t *id, size_t id_len,
+                      uint8_t psk[16], int64_t *lease)
+{
+    params_t p = {0};
+    PGresult *r;
+    int rc = CJ_OK;
+
+    p_bytes(&p, id, id_len);
+    r = exec(s, "SELECT psk, lease_until FROM pledges WHERE id = $1::bytea"
+                " FOR UPDATE", &p);
+    if (r == NULL)
+        return failure(s);
+    if (PQntuples(r) == 0)
+        rc = CJ_ERR_NOTFOUND;
+    else if (!col_blob(r, 0, 0, psk, 16, 16, NULL))
+        rc = CJ_ERR_STORAGE;
+    else if (lease != NULL && PQgetisnull(r, 0, 1))
+        *lease = -1;
+    else if (lease != NULL && !col_i64(r, 0, 1, lease))
+        rc = CJ_ERR_STORAGE;
+    PQclear(r);
+    return rc;
+}
+
+/* Give pledge id PSK psk inside the unit (cj_pg_set_psk).  The check is
+ * explicit, so a repair can run it before the unique index exists. */
+static int set_psk_in(cj_pg_t *s, const uint8_t *id, size_t id_len,
+                      const uint8_t psk[16])
+{
+    uint8_t old[16], okm[CJ_OSCORE_OKM_LEN];
+    params_t p = {0};
+    int64_t held = 0;
+    PGresult *r;
+    int rc;
+
+    if ((rc = pledge_psk(s, id, id_len, old, NULL)) != CJ_OK)
+        return rc;
+    p_bytes(&p, psk, 16);
+    rc = query_i64(s, "SELECT count(*) FROM pledges WHERE psk = $1::bytea",
+                   &p, &held);
+    if (rc == CJ_OK)
+        rc = held > 0 ? CJ_ERR_PSK_REUSED : psk_retired(s, psk);
+    if (rc == CJ_OK && cj_jrc_pledge_okm(psk, id, id_len, okm) != CJ_OK) {
+        set_err(s, "", "cannot derive the pledge's OSCORE material");
+        rc = CJ_ERR_INVALID;
+    }
+    if (rc != CJ_OK)
+        goto out;
+    /* the pledge's old OSCORE context ends: everything kept for it
+     * starts afresh, its admission ends; the short-id lease stays */
+    p.n = 0;
+    p_bytes(&p, id, id_len);
+    p_bytes(&p, psk, 16);
+    p_bytes(&p, okm, sizeof okm);
+    r = exec(s, "UPDATE pledges SET psk = $2::bytea, okm = $3::bytea,"
+                " ssn_reserved = 0, replay_highest = 0, replay_bitmap = 0,"
+                " replay_valid = false, id_context = NULL, repeat_cache = NULL,"
+                " joined = false WHERE id = $1::bytea", &p);
+    if (r == NULL) {
+        rc = state_is(s, "23505") && strcmp(s->constraint, "pledges_psk") == 0
+                 ? CJ_ERR_PSK_REUSED
+                 : failure(s);
+        goto out;
+    }
+    rc = affected(r) == 1 ? psk_retire(s, old) : CJ_ERR_STORAGE;
+    PQclear(r);
+out:
+    cj_crypto_wipe(old, sizeof old);
+    cj_crypto_wipe(okm, sizeof okm);
+    return rc;
+}
+
+/* Remove pledge id inside the unit (cj_pg_remove). */
+static int remove_in(cj_pg_t *s, const uint8_t *id, size_t id_len,
+                     uint64_t now_ms)
+{
+    uint8_t old[16];
+    params_t p = {0};
+    int64_t lease = -1;
+    PGresult *r;
+    int rc;
+
+    if ((rc = pledge_psk(s, id, id_len, old, &lease)) != CJ_OK)
+        return rc;
+    if (lease >= 0 && lease > cj_store_i64(now_ms)) {
+        rc = CJ_ERR_STATE; /* a live lease: the device may use the id */
+    } else {
+        /* its campaign outcomes go with it (ON DELETE CASCADE) */
+        p_bytes(&p, id, id_len);
+        r = exec(s, "DELETE FROM pledges WHERE id = $1::bytea", &p);
+        if (r == NULL) {
+            rc = failure(s);
+        } else {
+            rc = affected(r) == 1 ? psk_retire(s, old) : CJ_ERR_STORAGE;
+            PQclear(r);
+        }
+    }
+    cj_crypto_wipe(old, sizeof old);
+    return rc;
+}
+
+/* The change a repair makes (cj_pg_repair), in the migration's unit; the
+ * retired table may predate migration 6 then. */
+static int apply_fix(cj_pg_t *s, cj_store_fix_t *fix)
+{
+    int rc;
+
+    if (!cmd(s, CJ_STORE_RETIRED_TABLE("bytea", "bigint"), NULL))
+        return failure(s);
+    rc = fix->psk != NULL ? set_psk_in(s, fix->id, fix->id_len, fix->psk)
+                          : remove_in(s, fix->id, fix->id_len, fix->now_ms);
+    fix->done = rc == CJ_OK;
+    return rc;
+}
+
+typedef struct fix_arg {
+    const uint8_t *id;
+    size_t id_len;
+    const uint8_t *psk;
+    uint64_t now_ms;
+} fix_arg_t;
+
+static int u_set_psk(cj_pg_t *s, void *arg)
+{
+    fix_arg_t *a = arg;
+    return set_psk_in(s, a->id, a->id_len, a->psk);
+}
+
+static int u_remove(cj_pg_t *s, void *arg)
+{
+    fix_arg_t *a = arg;
+    return remove_in(s, a->id, a->id_len, a->now_ms);
+}
+
+int cj_pg_set_psk(cj_pg_t *db, const uint8_t *id, size_t id_len,
+                  const uint8_t psk[16])
+{
+    fix_arg_t a = {id, id_len, psk, 0};
+    if (!cj_store_id_ok(id, id_len) || psk == NULL)
+        return CJ_ERR_INVALID;
+    /* a batch's writes to the row go first; it is not held any more */
+    known_forget(db, id, id_len);
+    return unit(db, true, u_set_psk, &a);
+}
+
+int cj_pg_remove(cj_pg_t *db, const uint8_t *id, size_t id_len,
+                 uint64_t now_ms)
+{
+    fix_arg_t a = {id, id_len, NULL, now_ms};
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_INVALID;
+    known_forget(db, id, id_len);
+    return unit(db, true, u_remove, &a);
+}
+
 static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
                          const uint8_t *psk, uint8_t roles)
 {
@@ -2328,7 +2581,9 @@ static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
     if (r != NULL) {
         n = affected(r);
         PQclear(r);
-        return n == 1 ? CJ_OK : CJ_ERR_STATE;
+        /* an id already there is reported as such, whatever the PSK; a
+         * retired PSK undoes the insert with the unit */
+        return n == 1 ? psk_retired(s, psk) : CJ_ERR_STATE;
     }
     if (state_is(s, "23505") && strcmp(s->constraint, "pledges_psk") == 0)
         return CJ_ERR_PSK_REUSED;

@@ -134,3 +134,5 @@ TEST(memstore_refusals_change_nothing)
     CHECK_EQ(e->rec.repeat.req_opt_len, 2);
     CHECK_EQ(e->rec.repeat.resp_len, 3);
 }
+TEST(memstore_set_psk) { ss_set_psk(&ss_memstore); }
+TEST(memstore_remove) { ss_remove(&ss_memstore); }

@@ -942,7 +942,7 @@ static bool open_step(int kind, unsigned at)
     if (rc == CJ_OK || tables != 0) {
         char *got = dump();
         const char *want[] = {created};
-        FCHECK(tables == 6);
+        FCHECK(tables == 7);
         check_one_of(got, want, 1, "created registry");
         free(got);
     }
