@@ -731,9 +731,9 @@ static int jrc_psk(int argc, char **argv)
         "while the device may still use it.  The new PSK must be one that no\n"
         "pledge of the registry holds or held; the old one is retired for good.\n"
         "This does not evict: a device that joined under the old PSK keeps the\n"
-        "network keys until 'jrc evict' rekeys the other nodes.  On a registry\n"
-        "an older cojp left with pledges sharing a PSK, the change also repairs\n"
-        "it (docs/operator.md).\n",
+        "network keys until 'jrc evict' rekeys the other nodes; nor does it lift\n"
+        "an eviction.  On a registry an older cojp left with pledges sharing a\n"
+        "PSK, the change also repairs it (docs/operator.md).\n",
         false);
 
     if (rc >= 0)
