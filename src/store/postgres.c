@@ -294,10 +294,12 @@ static const char SQL_RECORD_UPDATE[] =
     " ON CONFLICT (session, campaign, pledge) DO UPDATE SET"
     " acked = EXCLUDED.acked, at = EXCLUDED.at, seq = EXCLUDED.seq";
 /* an id already there inserts nothing, whatever the PSK: the id's
- * conflict is the one reported (insert_pledge) */
+ * conflict is the one reported (insert_pledge); nor does a retired PSK
+ * ($5: its fingerprint), in the same round trip */
 static const char SQL_ADD[] =
     "INSERT INTO pledges (id, psk, allowed_roles, okm)"
-    " VALUES ($1::bytea, $2::bytea, $3::int8, $4::bytea)"
+    " SELECT $1::bytea, $2::bytea, $3::int8, $4::bytea"
+    " WHERE NOT EXISTS (SELECT 1 FROM retired_psks WHERE fp = $5::bytea)"
     " ON CONFLICT (id) DO NOTHING";
 static const char SQL_SET_ADDR[] =
     "UPDATE pledges SET address = $2::bytea WHERE id = $1::bytea";
@@ -2564,7 +2566,7 @@ static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
                          const uint8_t *psk, uint8_t roles)
 {
     params_t p = {0};
-    uint8_t okm[CJ_OSCORE_OKM_LEN];
+    uint8_t okm[CJ_OSCORE_OKM_LEN], fp[CJ_STORE_RETIRED_FP];
     PGresult *r;
     long n = 0;
 
@@ -2572,18 +2574,32 @@ static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
         set_err(s, "", "cannot derive the pledge's OSCORE material");
         return CJ_ERR_INVALID;
     }
+    if (cj_store_psk_fp(psk, fp) != CJ_OK) {
+        cj_crypto_wipe(okm, sizeof okm);
+        return CJ_ERR_STORAGE;
+    }
     p_bytes(&p, id, id_len);
     p_bytes(&p, psk, 16);
     p_int(&p, roles);
     p_bytes(&p, okm, sizeof okm);
+    p_bytes(&p, fp, sizeof fp);
     r = exec(s, SQL_ADD, &p);
     cj_crypto_wipe(okm, sizeof okm);
     if (r != NULL) {
         n = affected(r);
         PQclear(r);
-        /* an id already there is reported as such, whatever the PSK; a
-         * retired PSK undoes the insert with the unit */
-        return n == 1 ? psk_retired(s, psk) : CJ_ERR_STATE;
+        if (n == 1)
+            return CJ_OK;
+        /* nothing inserted: an id already there is reported as such,
+         * whatever the PSK; otherwise the PSK is retired */
+        p.n = 0;
+        p_bytes(&p, id, id_len);
+        r = exec(s, "SELECT 1 FROM pledges WHERE id = $1::bytea", &p);
+        if (r == NULL)
+            return failure(s);
+        n = PQntuples(r);
+        PQclear(r);
+        return n > 0 ? CJ_ERR_STATE : CJ_ERR_PSK_REUSED;
     }
     if (state_is(s, "23505") && strcmp(s->constraint, "pledges_psk") == 0)
         return CJ_ERR_PSK_REUSED;

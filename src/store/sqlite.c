@@ -183,6 +183,7 @@ enum {
     S_OP_PUSH,
     S_OP_NEXT,
     S_OP_DONE,
+    S_RETIRED,
     S_COUNT
 };
 
@@ -290,6 +291,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_OP_NEXT] = "SELECT seq, kind, pledge, key, queued_at FROM pending_ops"
                   " ORDER BY seq LIMIT 1",
     [S_OP_DONE] = "DELETE FROM pending_ops WHERE seq = ?1",
+    /* prepared once the table exists: migration 6, or a repair's fix */
+    [S_RETIRED] = "SELECT 1 FROM retired_psks WHERE fp = ?1",
 };
 
 /* Pipelined group commit (store/sqlite.h).  Tickets number the batches
@@ -2241,9 +2244,8 @@ int cj_sqlite_role_mask(const char *name)
  * new), CJ_ERR_STORAGE. */
 /* ---- retired PSKs, PSK changes, removal ---------------------------------- */
 
-/* Statements of these rare paths are prepared for one use: the repair
- * (below) runs them on a file that is not at the current schema yet,
- * where the persistent ones cannot all be prepared. */
+/* Statements of these rare paths are prepared for one use; the repair
+ * (below) runs them on a file that is not at the current schema yet. */
 static sqlite3_stmt *adhoc(cj_sqlite_t *s, const char *sql)
 {
     sqlite3_stmt *q = NULL;
@@ -2269,22 +2271,22 @@ static int adhoc_step(cj_sqlite_t *s, sqlite3_stmt *q, sqlite3_int64 *v)
     return rc;
 }
 
-/* CJ_ERR_PSK_REUSED when psk was retired, CJ_OK when not. */
+/* CJ_ERR_PSK_REUSED when psk was retired, CJ_OK when not (a prepared
+ * statement: every line of a CSV import asks). */
 static int psk_retired(cj_sqlite_t *s, const uint8_t psk[16])
 {
     uint8_t fp[CJ_STORE_RETIRED_FP];
     sqlite3_stmt *q;
     int rc;
 
-    if (cj_store_psk_fp(psk, fp) != CJ_OK)
-        return CJ_ERR_STORAGE;
-    q = adhoc(s, "SELECT 1 FROM retired_psks WHERE fp = ?1");
-    if (q == NULL)
+    if (cj_store_psk_fp(psk, fp) != CJ_OK || (q = stmt(s, S_RETIRED)) == NULL)
         return CJ_ERR_STORAGE;
     sqlite3_bind_blob(q, 1, fp, sizeof fp, SQLITE_TRANSIENT);
-    rc = adhoc_step(s, q, NULL);
-    return rc == SQLITE_ROW ? CJ_ERR_PSK_REUSED
-                            : rc == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
+    rc = step_row(s, q);
+    if (rc == CJ_OK)
+        done(q);
+    return rc == CJ_OK ? CJ_ERR_PSK_REUSED
+                       : rc == CJ_ERR_NOTFOUND ? CJ_OK : CJ_ERR_STORAGE;
 }
 
 /* Retire psk (store/common.h). */

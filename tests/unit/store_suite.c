@@ -2114,6 +2114,31 @@ void ss_set_psk(const ss_backend_t *b)
     CHECK_EQ(b->add(db, other, 8, old, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
     CHECK_EQ(st->lookup(st->ctx, other, 8, &r), CJ_ERR_NOTFOUND);
     CHECK_EQ(b->add(db, other, 8, psk2, CJ_JRC_ALLOW_NODE), CJ_OK);
+    if (b->import_csv) {
+        /* an import naming it on its second line imports nothing */
+        const uint8_t *cells[4];
+        char csv[256], *o = csv;
+        size_t bad = 0, count = 7;
+        uint8_t id41[8], id42[8], psk41[16];
+
+        ss_make_id(id41, 41);
+        ss_make_id(id42, 42);
+        new_psk(psk41, 41);
+        cells[0] = id41;
+        cells[1] = psk41;
+        cells[2] = id42;
+        cells[3] = old;
+        for (int k = 0; k < 4; k++) {
+            for (size_t n = 0; n < (k % 2 ? 16u : 8u); n++)
+                o += sprintf(o, "%02x", cells[k][n]);
+            *o++ = k % 2 ? '\n' : ',';
+        }
+        *o = '\0';
+        CHECK_EQ(b->import_csv(db, csv, strlen(csv), &bad, &count),
+                 CJ_ERR_PSK_REUSED);
+        CHECK_EQ(bad, 2);
+        CHECK_EQ(st->lookup(st->ctx, id41, 8, &r), CJ_ERR_NOTFOUND);
+    }
 
     /* a recovered ID Context ends with the old PSK */
     ss_make_id(other, 3);
