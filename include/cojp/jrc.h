@@ -371,7 +371,8 @@ typedef struct cj_jrc_store {
      * next_joined skips it, and its short-id lease ends. */
     int (*release)(void *ctx, const uint8_t *id, size_t id_len);
     /* Campaign bookkeeping: iterate joined nodes in a stable order
-     * (cursor starts at 0, *cursor advanced; CJ_ERR_NOTFOUND at the end),
+     * (cursor starts at 0, *cursor advanced; CJ_ERR_NOTFOUND at the end;
+     * each entry with its id, PSK, roles and join record at least),
      * a node's address (for any provisioned pledge; CJ_ERR_NOTFOUND when
      * none is known), and the outcome per node. */
     int (*next_joined)(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *out);

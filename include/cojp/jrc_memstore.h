@@ -101,9 +101,10 @@ int cj_jrc_memstore_add(cj_jrc_memstore_t *ms, const uint8_t *id,
  * joined (it must join under the new PSK), while its short-id lease, if
  * any, stays as it is, so that id is not handed to another pledge while
  * the device may still use it.  The old PSK is retired.  CJ_OK,
- * CJ_ERR_NOTFOUND (not provisioned), CJ_ERR_PSK_REUSED (psk is held by a
- * pledge, this one included, or retired), CJ_ERR_NOSPACE (no entry left
- * for the retired PSK); nothing changes on failure. */
+ * CJ_ERR_INVALID (psk NULL), CJ_ERR_NOTFOUND (not provisioned),
+ * CJ_ERR_PSK_REUSED (psk is held by a pledge, this one included, or
+ * retired), CJ_ERR_NOSPACE (no entry left for the retired PSK); nothing
+ * changes on failure. */
 int cj_jrc_memstore_set_psk(cj_jrc_memstore_t *ms, const uint8_t *id,
                             size_t id_len, const uint8_t psk[16]);
 

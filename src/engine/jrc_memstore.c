@@ -419,7 +419,9 @@ int cj_jrc_memstore_set_psk(cj_jrc_memstore_t *ms, const uint8_t *id,
     cj_jrc_mementry_t *e = find(ms, id, id_len);
     cj_jrc_pledge_t *r;
 
-    if (e == NULL || psk == NULL)
+    if (psk == NULL)
+        return CJ_ERR_INVALID;
+    if (e == NULL)
         return CJ_ERR_NOTFOUND;
     if (psk_held(ms, psk))
         return CJ_ERR_PSK_REUSED;
