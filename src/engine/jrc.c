@@ -1251,10 +1251,13 @@ static int request_once(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
                                        s->rec.psk, ov.kid_context,
                                        ov.kid_context_len);
     if (rc != CJ_OK) {
-        /* NOTFOUND: the record holds another PSK now (or is gone), so
-         * this slot's context is dead */
-        if (n >= 0 && !store_ok(j, rc) && rc == CJ_ERR_NOTFOUND)
-            slot_clear(j, s);
+        /* CJ_ERR_NOTFOUND: the record holds another PSK now, or is gone,
+         * so the slot's context is dead */
+        if (n >= 0) {
+            (void)store_ok(j, rc); /* counts any other failure */
+            if (rc == CJ_ERR_NOTFOUND)
+                slot_clear(j, s);
+        }
         cj_oscore_ctx_wipe(&tmp);
         cj_crypto_wipe(j->plain, sizeof j->plain);
         goto drop;
@@ -1286,7 +1289,7 @@ static int request_once(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     return n;
 
 unverified:
-    /* a new PSK of the pledge's would be the slot's context no more */
+    /* the slot may hold a context whose PSK the registry replaced */
     *stale = idx;
     out->len = 0;
     return 0;
@@ -1321,7 +1324,6 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         j->stats.dropped++;
     return n;
 }
-
 
 /* ---- parameter updates -------------------------------------------------- */
 
