@@ -1734,6 +1734,10 @@ static int open_with(cj_sqlite_t **out, const char *path, bool reader,
     if (rc != SQLITE_OK || r != CJ_OK) {
         if (r == CJ_OK)
             r = CJ_ERR_STORAGE;
+        /* a repair's change may have prepared statements (S_RETIRED):
+         * sqlite3_close() leaves a connection with any open */
+        for (int i = 0; i < S_COUNT; i++)
+            sqlite3_finalize(s->st[i]);
         sqlite3_close(s->db);
         free(s);
         return r;
