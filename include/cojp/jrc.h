@@ -108,6 +108,23 @@
  * being replayed, which must not replace the pending R2 or the repeat
  * cache of the genuine pledge.
  *
+ * PSK changes.  An operator may give a provisioned pledge a new PSK or
+ * remove it from the registry while engines serve it (RFC 9031 section
+ * 3: recommissioning a device to a new owner changes its PSK).  Its old
+ * context then dies: the store calls name the context by its PSK too and
+ * refuse the old one (CJ_ERR_NOTFOUND), so a cached slot never answers
+ * or updates anyone under it again; the engine drops the request and
+ * forgets the slot.  A request under the new PSK does not verify under
+ * a cached old context: when a request naming a cached pledge cannot be
+ * verified (or is dropped as naming a context the slot no longer runs),
+ * the engine reads the pledge's record again, at most once per
+ * CJ_JRC_RECHECK_MS per slot, and when the record holds another PSK it
+ * reloads the slot and processes the request once more under it
+ * (requests of up to CJ_JRC_SCRATCH bytes; a longer one is dropped and
+ * its retransmission finds the new context).  A record that is gone
+ * empties the slot.  A campaign that finds the slot of a node whose
+ * record it just read holding another PSK reloads it likewise.
+ *
  * Several instances, one store.  Any number of engines (threads,
  * processes, machines) may serve one network from one store, each with
  * its own slot cache.  Two store calls carry all mutable OSCORE state and
@@ -130,13 +147,15 @@
  *     it leaves the Partial IV claimed; the engine that claimed it
  *     answers the byte-identical retransmission (see Atomicity above),
  *     other engines drop it and the pledge's next attempt gets through.
- *   - both name the ID Context the engine's cached context uses and fail
- *     with CJ_ERR_NOTFOUND once the record holds another one (a
- *     recovery done by another engine): the engine then drops the
+ *   - both name the context the engine's cached one is: its PSK and its
+ *     ID Context, and fail with CJ_ERR_NOTFOUND once the record holds
+ *     another one (a recovery done by another engine, a new PSK given by
+ *     the operator, the pledge removed): the engine then drops the
  *     request and forgets the slot, so the retransmission is served from
- *     the store's current record.  This also keeps save_context's reset
- *     of the mark to 0 safe: no block of the old context is handed out
- *     after it.
+ *     the store's current record.  This also keeps the reset of the mark
+ *     to 0 by save_context and by a PSK change safe: no block of the old
+ *     context is handed out after it, and no request is answered under a
+ *     context the registry no longer holds.
  * With one engine these are the single-instance guarantees above.  With
  * several, pledges see the Partial IVs of different engines interleaved;
  * a pledge's replay window accepts a Partial IV only within
@@ -201,6 +220,14 @@
  * again. */
 #ifndef CJ_JRC_STORE_RETRY_MS
 #define CJ_JRC_STORE_RETRY_MS 1000u
+#endif
+/* Milliseconds before a cached pledge's record is read again because a
+ * request naming it could not be verified under the cached context (a
+ * PSK the operator changed is picked up so, see "PSK changes" above);
+ * bounds the store reads a flood of forged requests can cause to one
+ * per cached pledge per this many milliseconds. */
+#ifndef CJ_JRC_RECHECK_MS
+#define CJ_JRC_RECHECK_MS 1000u
 #endif
 /* Sender sequence numbers one reserve_ssn call reserves by default: a
  * store write per that many protected messages of a pledge. */
@@ -285,40 +312,48 @@ typedef struct cj_jrc_store {
      * CJ_ERR_NOTFOUND if none). */
     int (*lookup_context)(void *ctx, const uint8_t *ctx_id, size_t len,
                           cj_jrc_pledge_t *out);
-    /* The next two name the ID Context the caller's cached context uses
-     * (ctx_id, ctx_len; ctx_len 0: the pledge id, i.e. no recovered ID
-     * Context) and fail with CJ_ERR_NOTFOUND, changing nothing, when the
-     * pledge is unknown or its record holds another ID Context.  Each is
-     * atomic against every other caller of the same store (see "Several
-     * instances" above).
+    /* The next three (and save_context) name the context the caller has
+     * cached: the PSK it was derived from (psk, 16 bytes) and its ID
+     * Context (ctx_id, ctx_len; ctx_len 0: the pledge id, i.e. no
+     * recovered ID Context).  They fail with CJ_ERR_NOTFOUND, changing
+     * nothing, when the pledge is unknown or its record holds another
+     * PSK or another ID Context (a registry never gives a PSK out twice,
+     * so a pledge removed and provisioned again is another context too).
+     * Each is atomic against every other caller of the same store (see
+     * "Several instances" above).
      *
      * Reserve count sender sequence numbers for the caller alone: with M
      * the stored ssn_reserved (first number not reserved), *first =
      * max(M, from) and M becomes *first + count.  count 0 only raises M
      * to from.  The caller may use [*first, *first + count). */
     int (*reserve_ssn)(void *ctx, const uint8_t *id, size_t id_len,
-                       const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
-                       uint64_t count, uint64_t *first);
+                       const uint8_t psk[16], const uint8_t *ctx_id,
+                       size_t ctx_len, uint64_t from, uint64_t count,
+                       uint64_t *first);
     /* Record Partial IV piv of an accepted request in the stored replay
      * window: CJ_ERR_REPLAY, changing nothing, when the stored window
      * rejects piv (cj_oscore_replay_check: already recorded, or older
      * than the window); otherwise piv is merged in (cj_oscore_replay_
      * update) and the stored window after the merge is copied to *w. */
     int (*accept_piv)(void *ctx, const uint8_t *id, size_t id_len,
-                      const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
-                      cj_oscore_replay_t *w);
+                      const uint8_t psk[16], const uint8_t *ctx_id,
+                      size_t ctx_len, uint64_t piv, cj_oscore_replay_t *w);
     /* Replace the pledge's persisted repeat cache with *r (r->req_len 0
      * or r->resp_len 0: clear it).  Called after the response was
      * protected and before it is returned, so it is part of the same
      * host transaction as the accept_piv, lease and join record of the
-     * request it answers.  ID Context as for reserve_ssn. */
+     * request it answers.  Context named as for reserve_ssn. */
     int (*save_repeat)(void *ctx, const uint8_t *id, size_t id_len,
-                       const uint8_t *ctx_id, size_t ctx_len,
-                       const cj_jrc_repeat_t *r);
+                       const uint8_t psk[16], const uint8_t *ctx_id,
+                       size_t ctx_len, const cj_jrc_repeat_t *r);
     /* Persist a new ID Context (recovery) with reset mutable state:
-     * ssn_reserved 0, an empty replay window and no repeat cache. */
+     * ssn_reserved 0, an empty replay window and no repeat cache.  psk
+     * is the PSK the caller derived the new context from: CJ_ERR_NOTFOUND,
+     * changing nothing, when the record holds another one (or the pledge
+     * is unknown). */
     int (*save_context)(void *ctx, const uint8_t *id, size_t id_len,
-                        const uint8_t *ctx_id, size_t ctx_len);
+                        const uint8_t psk[16], const uint8_t *ctx_id,
+                        size_t ctx_len);
     /* A short identifier for the pledge, unique among live leases of the
      * network and never 0xfffe or 0xffff.  Without fresh: its current one
      * if it holds a live lease (the lease restarts at now), else a free
@@ -336,7 +371,8 @@ typedef struct cj_jrc_store {
      * next_joined skips it, and its short-id lease ends. */
     int (*release)(void *ctx, const uint8_t *id, size_t id_len);
     /* Campaign bookkeeping: iterate joined nodes in a stable order
-     * (cursor starts at 0, *cursor advanced; CJ_ERR_NOTFOUND at the end),
+     * (cursor starts at 0, *cursor advanced; CJ_ERR_NOTFOUND at the end;
+     * each entry with its id, PSK, roles and join record at least),
      * a node's address (for any provisioned pledge; CJ_ERR_NOTFOUND when
      * none is known), and the outcome per node. */
     int (*next_joined)(void *ctx, uint64_t *cursor, cj_jrc_pledge_t *out);
@@ -378,6 +414,9 @@ typedef struct cj_jrc_slot {
     /* Partial IVs answered under the pledge-id context while the record
      * holds a recovered one (memory only; see Recovery above) */
     cj_oscore_replay_t old_replay;
+    /* engine time before which an unverifiable request does not make the
+     * engine read the record again (CJ_JRC_RECHECK_MS) */
+    uint64_t recheck_at;
 } cj_jrc_slot_t;
 
 /* Link-layer key handed out in Configurations (Key ID Mode 0x01, so

@@ -10,6 +10,11 @@
  * and 0xffff (RFC 9031 section 8.4.4.1) and every id held by a live
  * lease, so they are unique among live leases.
  *
+ * PSKs are never given out twice (RFC 9031 section 3): a PSK replaced by
+ * cj_jrc_memstore_set_psk() or held by a removed pledge stays in the
+ * array as a retired entry (id_len 0, only the PSK kept; it counts
+ * against cap), and adding or setting it again is refused.
+ *
  * Fault injection: while fail_count is non-zero, every operation whose
  * bit (CJ_MEMSTORE_OP_*) is set in fail_mask fails with fail_rc
  * (CJ_ERR_STORAGE when 0; CJ_ERR_NOTFOUND plays a record that went
@@ -82,11 +87,35 @@ void cj_jrc_memstore_init(cj_jrc_memstore_t *ms, cj_jrc_mementry_t *entries,
 
 /* Provision a pledge (id 1..CJ_JRC_MAX_ID bytes, 16-byte PSK).  CJ_OK,
  * CJ_ERR_NOSPACE (array full), CJ_ERR_INVALID (bad length, id already
- * provisioned), CJ_ERR_PSK_REUSED (another pledge holds this PSK: RFC
- * 9031 section 3 wants one per pledge); nothing is added on failure. */
+ * provisioned), CJ_ERR_PSK_REUSED (another pledge holds this PSK, or it
+ * was retired: RFC 9031 section 3 wants one per pledge); nothing is
+ * added on failure. */
 int cj_jrc_memstore_add(cj_jrc_memstore_t *ms, const uint8_t *id,
                         size_t id_len, const uint8_t psk[16],
                         uint8_t allowed_roles);
+
+/* Give provisioned pledge id a new PSK (recommissioning, RFC 9031
+ * section 3).  Everything kept for its old OSCORE context starts afresh
+ * as for a pledge just added: sequence number mark 0, empty replay
+ * window, no repeat cache, no recovered ID Context; it is no longer
+ * joined (it must join under the new PSK), while its short-id lease, if
+ * any, stays as it is, so that id is not handed to another pledge while
+ * the device may still use it.  The old PSK is retired.  CJ_OK,
+ * CJ_ERR_INVALID (psk NULL), CJ_ERR_NOTFOUND (not provisioned),
+ * CJ_ERR_PSK_REUSED (psk is held by a pledge, this one included, or
+ * retired), CJ_ERR_NOSPACE (no entry left for the retired PSK); nothing
+ * changes on failure. */
+int cj_jrc_memstore_set_psk(cj_jrc_memstore_t *ms, const uint8_t *id,
+                            size_t id_len, const uint8_t psk[16]);
+
+/* Remove provisioned pledge id (decommissioning); its PSK is retired and
+ * its id may be provisioned again.  Refused with CJ_ERR_STATE while it
+ * holds a short-id lease live at now_ms (the device may still use that
+ * id: evict it first, which ends the lease, or wait for the lease to
+ * end).  CJ_OK, CJ_ERR_NOTFOUND, CJ_ERR_STATE; nothing changes on
+ * failure. */
+int cj_jrc_memstore_remove(cj_jrc_memstore_t *ms, const uint8_t *id,
+                           size_t id_len, uint64_t now_ms);
 
 /* Set the address node_address() returns for a pledge (default: the
  * pledge id bytes).  CJ_OK or CJ_ERR_NOTFOUND. */

@@ -452,8 +452,8 @@ static int ssn_ready(cj_jrc_t *j, cj_jrc_slot_t *s)
     if (count > CJ_OSCORE_MAX_SSN + 1 - s->osc.ssn)
         count = CJ_OSCORE_MAX_SSN + 1 - s->osc.ssn;
     c = slot_ctx_id(s, &cl);
-    rc = j->store.reserve_ssn(j->store.ctx, s->rec.id, s->rec.id_len, c, cl,
-                              s->osc.ssn, count, &first);
+    rc = j->store.reserve_ssn(j->store.ctx, s->rec.id, s->rec.id_len,
+                              s->rec.psk, c, cl, s->osc.ssn, count, &first);
     if (rc == CJ_ERR_NOTFOUND) {
         slot_clear(j, s);
         return rc;
@@ -485,7 +485,8 @@ static int claim_piv(cj_jrc_t *j, cj_jrc_slot_t *s,
 
     memset(&w, 0, sizeof w);
     c = slot_ctx_id(s, &cl);
-    rc = j->store.accept_piv(j->store.ctx, s->rec.id, s->rec.id_len, c, cl,
+    rc = j->store.accept_piv(j->store.ctx, s->rec.id, s->rec.id_len,
+                             s->rec.psk, c, cl,
                              cj_oscore_piv_value(bind->piv, bind->piv_len),
                              &w);
     if (rc == CJ_ERR_NOTFOUND) {
@@ -501,10 +502,19 @@ static int claim_piv(cj_jrc_t *j, cj_jrc_slot_t *s,
     return CJ_OK;
 }
 
+/* now + CJ_JRC_RECHECK_MS, saturating */
+static uint64_t recheck_time(uint64_t now)
+{
+    return now > UINT64_MAX - CJ_JRC_RECHECK_MS ? UINT64_MAX
+                                                : now + CJ_JRC_RECHECK_MS;
+}
+
 /* Slot for a Join Request's kid context: cached, or loaded from the store
- * by pledge id, then by recovered ID Context.  Returns the index or -1. */
-static long slot_for_kid_context(cj_jrc_t *j, const uint8_t *k, size_t kl,
-                                 int *kind)
+ * by pledge id, then by recovered ID Context (the record just read is
+ * not read again for a failed verification before CJ_JRC_RECHECK_MS).
+ * Returns the index or -1. */
+static long slot_for_kid_context(cj_jrc_t *j, uint64_t now, const uint8_t *k,
+                                 size_t kl, int *kind)
 {
     cj_jrc_pledge_t rec;
     uint32_t idx = slot_match(j, k, kl, kind);
@@ -529,18 +539,58 @@ static long slot_for_kid_context(cj_jrc_t *j, const uint8_t *k, size_t kl,
     cj_crypto_wipe(&rec, sizeof rec);
     if (rc != CJ_OK)
         return -1;
+    j->cfg.slots[idx].recheck_at = recheck_time(now);
     *kind = slot_kind(&j->cfg.slots[idx], k, kl);
     return *kind == KIND_NONE ? -1 : (long)idx;
 }
 
-/* Slot of a pledge by id (parameter updates).  Returns the index, or a
- * negative error (CJ_ERR_NOTFOUND, CJ_ERR_STORAGE). */
-static long slot_for_id(cj_jrc_t *j, const uint8_t *id, size_t id_len)
+/* A request naming cached slot idx could not be verified under its
+ * context: has the operator given the pledge another PSK since the slot
+ * was loaded (or removed it)?  Reads the record, at most once per
+ * CJ_JRC_RECHECK_MS, and reloads the slot from it when its PSK differs
+ * ("PSK changes" in cojp/jrc.h); a record that is gone empties the slot.
+ * True when the slot now holds another context, so the request is worth
+ * a second try. */
+static bool slot_recheck(cj_jrc_t *j, uint32_t idx, uint64_t now)
+{
+    cj_jrc_slot_t *s = &j->cfg.slots[idx];
+    cj_jrc_pledge_t rec;
+    bool moved = false;
+    int rc;
+
+    if (!s->used || now < s->recheck_at)
+        return false;
+    s->recheck_at = recheck_time(now);
+    j->stats.lookups++;
+    rc = j->store.lookup(j->store.ctx, s->rec.id, s->rec.id_len, &rec);
+    if (rc == CJ_ERR_NOTFOUND) {
+        slot_clear(j, s);
+    } else if (store_ok(j, rc) &&
+               cj_crypto_ct_compare(rec.psk, s->rec.psk, sizeof rec.psk) != 0) {
+        moved = slot_load(j, idx, &rec) == CJ_OK;
+        if (moved)
+            s->recheck_at = recheck_time(now);
+    }
+    cj_crypto_wipe(&rec, sizeof rec);
+    return moved;
+}
+
+/* Slot of a pledge by id (parameter updates); psk (may be NULL) is the
+ * PSK of the record the caller just read: a cached slot holding a
+ * context of another one is reloaded.  Returns the index, or a negative
+ * error (CJ_ERR_NOTFOUND, CJ_ERR_STORAGE). */
+static long slot_for_id(cj_jrc_t *j, const uint8_t *id, size_t id_len,
+                        const uint8_t *psk)
 {
     cj_jrc_pledge_t rec;
     uint32_t idx = index_find(j, KEY_ID, id, id_len);
     int rc;
 
+    if (idx != CJ_JRC_NIL && psk != NULL &&
+        cj_crypto_ct_compare(j->cfg.slots[idx].rec.psk, psk, 16) != 0) {
+        slot_clear(j, &j->cfg.slots[idx]);
+        idx = CJ_JRC_NIL;
+    }
     if (idx != CJ_JRC_NIL) {
         slot_touch(j, &j->cfg.slots[idx]);
         return (long)idx;
@@ -822,8 +872,8 @@ static int respond(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *ctx,
         int rc;
 
         c = slot_ctx_id(s, &cl);
-        rc = j->store.save_repeat(j->store.ctx, s->rec.id, s->rec.id_len, c,
-                                  cl, &s->rec.repeat);
+        rc = j->store.save_repeat(j->store.ctx, s->rec.id, s->rec.id_len,
+                                  s->rec.psk, c, cl, &s->rec.repeat);
         if (rc == CJ_OK)
             return 1;
         if (rc == CJ_ERR_NOTFOUND) {
@@ -1078,9 +1128,12 @@ static int send_cached(cj_jrc_t *j, const cj_jrc_repeat_t *c,
     return 1;
 }
 
-static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
-                          const cj_coap_msg_t *m, uint8_t *msg, size_t len,
-                          cj_out_t *out)
+/* One pass over a request.  When it is dropped because the context of
+ * the cached slot it names could not verify it, *stale is set to that
+ * slot (the drop is then left to the caller to count), else -1. */
+static int request_once(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
+                        const cj_coap_msg_t *m, uint8_t *msg, size_t len,
+                        cj_out_t *out, long *stale)
 {
     cj_coap_opt_t opt;
     cj_oscore_option_t ov;
@@ -1091,8 +1144,9 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     req_in_t rq;
     cj_jrc_slot_t *s;
     long idx;
-    int kind = KIND_NONE, n;
+    int kind = KIND_NONE, n, rc;
 
+    *stale = -1;
     /* Agreement 1: kid present and empty, kid context = the ID Context. */
     if (!cj_coap_opt_find(m, CJ_COAP_OPT_OSCORE, &opt) ||
         cj_oscore_option_decode(opt.val, opt.len, &ov) != CJ_OK ||
@@ -1100,7 +1154,8 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         !ov.has_kid_context || ov.kid_context_len == 0 ||
         ov.kid_context_len > CJ_OSCORE_MAX_ID_CONTEXT)
         goto drop;
-    idx = slot_for_kid_context(j, ov.kid_context, ov.kid_context_len, &kind);
+    idx = slot_for_kid_context(j, now, ov.kid_context, ov.kid_context_len,
+                               &kind);
     if (idx < 0)
         goto drop;
     s = &j->cfg.slots[idx];
@@ -1142,7 +1197,7 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         n = cj_oscore_unprotect_request(&s->osc, msg, len, j->plain,
                                         sizeof j->plain, &bind);
         if (n < 0)
-            goto drop;
+            goto unverified;
         if (j->cfg.recovery && s->rec.id_context_len == 0) {
             cj_crypto_wipe(j->plain, sizeof j->plain);
             return recovery_first(j, s, &s->osc, &saved, &bind, &rq, out);
@@ -1169,7 +1224,7 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         if (!j->cfg.recovery ||
             (s->rec.replay.valid && piv <= s->rec.replay.highest) ||
             derive(&tmp, s->rec.psk, s->rec.id, s->rec.id_len) != CJ_OK)
-            goto drop;
+            goto unverified;
         tmp.replay = s->old_replay;
         n = cj_oscore_unprotect_request(&tmp, msg, len, j->plain,
                                         sizeof j->plain, &bind);
@@ -1177,7 +1232,7 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         cj_oscore_ctx_wipe(&tmp);
         cj_crypto_wipe(j->plain, sizeof j->plain);
         if (n < 0)
-            goto drop;
+            goto unverified;
         saved = s->osc.replay;
         n = recovery_first(j, s, &tmp, &saved, &bind, &rq, out);
         if (n == 1)
@@ -1191,10 +1246,18 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         goto drop;
     n = cj_oscore_unprotect_request(&tmp, msg, len, j->plain, sizeof j->plain,
                                     &bind);
-    if (n < 0 ||
-        !store_ok(j, j->store.save_context(j->store.ctx, s->rec.id,
-                                           s->rec.id_len, ov.kid_context,
-                                           ov.kid_context_len))) {
+    rc = n < 0 ? n
+               : j->store.save_context(j->store.ctx, s->rec.id, s->rec.id_len,
+                                       s->rec.psk, ov.kid_context,
+                                       ov.kid_context_len);
+    if (rc != CJ_OK) {
+        /* CJ_ERR_NOTFOUND: the record holds another PSK now, or is gone,
+         * so the slot's context is dead */
+        if (n >= 0) {
+            (void)store_ok(j, rc); /* counts any other failure */
+            if (rc == CJ_ERR_NOTFOUND)
+                slot_clear(j, s);
+        }
         cj_oscore_ctx_wipe(&tmp);
         cj_crypto_wipe(j->plain, sizeof j->plain);
         goto drop;
@@ -1225,10 +1288,41 @@ static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     cj_crypto_wipe(j->plain, sizeof j->plain);
     return n;
 
+unverified:
+    /* the slot may hold a context whose PSK the registry replaced */
+    *stale = idx;
+    out->len = 0;
+    return 0;
+
 drop:
     j->stats.dropped++;
     out->len = 0;
     return 0;
+}
+
+/* A request (cj_jrc_input).  When the context of the cached slot it
+ * names cannot verify it, the slot may be stale ("PSK changes" in
+ * cojp/jrc.h): after slot_recheck() reloaded it, the request is
+ * processed once more from a copy taken before the first try (the first
+ * try decrypts in place and wipes what does not verify). */
+static int handle_request(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
+                          const cj_coap_msg_t *m, uint8_t *msg, size_t len,
+                          cj_out_t *out)
+{
+    bool kept = len <= sizeof j->body;
+    long stale;
+    int n;
+
+    if (kept)
+        memcpy(j->body, msg, len);
+    n = request_once(j, now, from, m, msg, len, out, &stale);
+    if (stale >= 0 && slot_recheck(j, (uint32_t)stale, now) && kept) {
+        memcpy(msg, j->body, len);
+        n = request_once(j, now, from, m, msg, len, out, &stale);
+    }
+    if (stale >= 0)
+        j->stats.dropped++;
+    return n;
 }
 
 /* ---- parameter updates -------------------------------------------------- */
@@ -1358,7 +1452,7 @@ static int dispatch(cj_jrc_t *j, uint64_t now, const cj_jrc_pledge_t *rec,
         upd_free(u);
         return CJ_ERR_STORAGE;
     }
-    idx = slot_for_id(j, rec->id, rec->id_len);
+    idx = slot_for_id(j, rec->id, rec->id_len, rec->psk);
     if (idx == CJ_ERR_NOTFOUND)
         return settle(j, u, now, false, out);
     if (idx < 0) {

@@ -2,14 +2,17 @@
  * In-memory JRC store (cojp/jrc_memstore.h).
  *
  * Invariants: entries[0..count) are provisioned pledges with distinct
- * ids and distinct PSKs (RFC 9031 section 3); at most one entry with a live lease holds any given short id; a
- * failed operation changes nothing but fail_count.
+ * ids, and retired entries (id_len 0: nothing but a PSK no longer in
+ * use); no two entries hold one PSK (RFC 9031 section 3); at most one
+ * entry with a live lease holds any given short id; a failed operation
+ * changes nothing but fail_count.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "cojp/crypto.h"
 #include "cojp/jrc_memstore.h"
 
 #define MS_HOUR_MS UINT64_C(3600000)
@@ -98,19 +101,22 @@ static int ms_lookup_context(void *ctx, const uint8_t *ctx_id, size_t len,
     return CJ_ERR_NOTFOUND;
 }
 
-/* The record e, if its current ID Context is ctx_id (length 0: the
- * pledge id). */
-static bool ctx_is(const cj_jrc_mementry_t *e, const uint8_t *ctx_id,
-                   size_t ctx_len)
+/* The record e, if its current context is the one derived from psk
+ * under ID Context ctx_id (length 0: the pledge id). */
+static bool ctx_is(const cj_jrc_mementry_t *e, const uint8_t *psk,
+                   const uint8_t *ctx_id, size_t ctx_len)
 {
-    return e->rec.id_context_len == ctx_len &&
+    return psk != NULL &&
+           cj_crypto_ct_compare(e->rec.psk, psk, sizeof e->rec.psk) == 0 &&
+           e->rec.id_context_len == ctx_len &&
            (ctx_len == 0 || memcmp(e->rec.id_context, ctx_id, ctx_len) == 0);
 }
 
 /* One engine call at a time (no threads), so each is atomic as is. */
 static int ms_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
-                          uint64_t count, uint64_t *first)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, uint64_t from, uint64_t count,
+                          uint64_t *first)
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
@@ -122,7 +128,7 @@ static int ms_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
 
         return frc;
     e = find(ms, id, id_len);
-    if (e == NULL || !ctx_is(e, ctx_id, ctx_len))
+    if (e == NULL || !ctx_is(e, psk, ctx_id, ctx_len))
         return CJ_ERR_NOTFOUND;
     f = e->rec.ssn_reserved > from ? e->rec.ssn_reserved : from;
     if (count > UINT64_MAX - f)
@@ -133,8 +139,8 @@ static int ms_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 static int ms_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
-                         const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
-                         cj_oscore_replay_t *w)
+                         const uint8_t *psk, const uint8_t *ctx_id,
+                         size_t ctx_len, uint64_t piv, cj_oscore_replay_t *w)
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
@@ -145,7 +151,7 @@ static int ms_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
 
         return frc;
     e = find(ms, id, id_len);
-    if (e == NULL || !ctx_is(e, ctx_id, ctx_len))
+    if (e == NULL || !ctx_is(e, psk, ctx_id, ctx_len))
         return CJ_ERR_NOTFOUND;
     if (cj_oscore_replay_check(&e->rec.replay, piv) != CJ_OK)
         return CJ_ERR_REPLAY;
@@ -155,8 +161,8 @@ static int ms_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 static int ms_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len,
-                          const cj_jrc_repeat_t *r)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, const cj_jrc_repeat_t *r)
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
@@ -167,7 +173,7 @@ static int ms_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
 
         return frc;
     e = find(ms, id, id_len);
-    if (e == NULL || !ctx_is(e, ctx_id, ctx_len))
+    if (e == NULL || !ctx_is(e, psk, ctx_id, ctx_len))
         return CJ_ERR_NOTFOUND;
     if (r == NULL || r->req_len > sizeof r->req ||
         r->req_opt_len > r->req_len || r->resp_len > sizeof r->resp ||
@@ -180,7 +186,8 @@ static int ms_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 static int ms_save_context(void *ctx, const uint8_t *id, size_t id_len,
-                           const uint8_t *ctx_id, size_t ctx_len)
+                           const uint8_t *psk, const uint8_t *ctx_id,
+                           size_t ctx_len)
 {
     cj_jrc_memstore_t *ms = ctx;
     cj_jrc_mementry_t *e;
@@ -189,6 +196,9 @@ static int ms_save_context(void *ctx, const uint8_t *id, size_t id_len,
     rc = entry_for(ms, CJ_MEMSTORE_OP_SAVE_CONTEXT, id, id_len, &e);
     if (rc != CJ_OK)
         return rc;
+    if (psk == NULL ||
+        cj_crypto_ct_compare(e->rec.psk, psk, sizeof e->rec.psk) != 0)
+        return CJ_ERR_NOTFOUND;
     if (ctx_len > CJ_OSCORE_MAX_ID_CONTEXT)
         return CJ_ERR_INVALID;
     memset(e->rec.id_context, 0, sizeof e->rec.id_context);
@@ -365,7 +375,7 @@ void cj_jrc_memstore_init(cj_jrc_memstore_t *ms, cj_jrc_mementry_t *entries,
     ms->store.record_update = ms_record_update;
 }
 
-/* Whether some provisioned pledge holds psk. */
+/* Whether some provisioned pledge holds psk or held it (retired). */
 static bool psk_held(const cj_jrc_memstore_t *ms, const uint8_t psk[16])
 {
     for (size_t i = 0; i < ms->count; i++)
@@ -393,6 +403,58 @@ int cj_jrc_memstore_add(cj_jrc_memstore_t *ms, const uint8_t *id,
     e->rec.id_len = (uint8_t)id_len;
     memcpy(e->rec.psk, psk, 16);
     e->rec.allowed_roles = allowed_roles;
+    return CJ_OK;
+}
+
+/* Turn e into a retired entry that keeps only psk (not within e). */
+static void retire(cj_jrc_mementry_t *e, const uint8_t psk[16])
+{
+    cj_crypto_wipe(e, sizeof *e);
+    memcpy(e->rec.psk, psk, sizeof e->rec.psk);
+}
+
+int cj_jrc_memstore_set_psk(cj_jrc_memstore_t *ms, const uint8_t *id,
+                            size_t id_len, const uint8_t psk[16])
+{
+    cj_jrc_mementry_t *e = find(ms, id, id_len);
+    cj_jrc_pledge_t *r;
+
+    if (psk == NULL)
+        return CJ_ERR_INVALID;
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    if (psk_held(ms, psk))
+        return CJ_ERR_PSK_REUSED;
+    if (ms->count == ms->cap)
+        return CJ_ERR_NOSPACE;
+    r = &e->rec;
+    retire(&ms->entries[ms->count++], r->psk);
+    memcpy(r->psk, psk, sizeof r->psk);
+    r->has_okm = false;
+    cj_crypto_wipe(r->okm, sizeof r->okm);
+    r->ssn_reserved = 0;
+    memset(&r->replay, 0, sizeof r->replay);
+    memset(r->id_context, 0, sizeof r->id_context);
+    r->id_context_len = 0;
+    memset(&r->repeat, 0, sizeof r->repeat);
+    r->joined = false;
+    return CJ_OK;
+}
+
+int cj_jrc_memstore_remove(cj_jrc_memstore_t *ms, const uint8_t *id,
+                           size_t id_len, uint64_t now_ms)
+{
+    cj_jrc_mementry_t *e = find(ms, id, id_len);
+    uint8_t psk[16];
+
+    if (e == NULL)
+        return CJ_ERR_NOTFOUND;
+    if (lease_live(e, now_ms))
+        return CJ_ERR_STATE;
+    /* in place: next_joined cursors (entry indices) stay valid */
+    memcpy(psk, e->rec.psk, sizeof psk);
+    retire(e, psk);
+    cj_crypto_wipe(psk, sizeof psk);
     return CJ_OK;
 }
 

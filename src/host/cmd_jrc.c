@@ -74,6 +74,10 @@ static void usage(FILE *f)
             "         [--network-id HEX] [--jrc-address IPV6] [--join-rate N]\n"
             "         [--lease-hours N] [--ack-timeout MS] [--slots N] [--log json|text]\n"
             "         [--log-level error|warn|info|debug]\n"
+            "  psk    --db DB --pledge ID --psk HEX\n"
+            "         give a pledge a new PSK (recommissioning); it joins afresh\n"
+            "  remove --db DB --pledge ID decommission a pledge (evict it first\n"
+            "         if it joined: removal does not take it out of the network)\n"
             "  rekey  --db DB [--k2 HEX]  queue a network-wide K2 rotation\n"
             "  evict  --db DB --pledge ID queue an eviction\n"
             "  derive --pledge ID (--psk HEX | --db DB) [--json]\n"
@@ -278,8 +282,9 @@ static int jrc_add(int argc, char **argv)
                       "Provision a pledge: identifier (hex, 1-8 bytes), 16-byte PSK, allowed\n"
                       "role (6lbr also allows node) and the address ([IPv6]:port or\n"
                       "IPv4:port) where the joined node answers parameter updates.\n"
-                      "The PSK must be the pledge's own: one another pledge holds is\n"
-                      "refused (RFC 9031 section 3).\n",
+                      "The PSK must be the pledge's own: one another pledge holds, or\n"
+                      "one the registry retired ('jrc psk', 'jrc remove'), is refused\n"
+                      "(RFC 9031 section 3).\n",
                       false);
 
     if (rc >= 0)
@@ -303,7 +308,8 @@ static int jrc_add(int argc, char **argv)
         rc = rc == CJ_ERR_STATE
                  ? cj_fail(1, cmd, "pledge %s is already provisioned", h)
                  : cj_fail(1, cmd, "pledge %s not provisioned: its PSK is held by"
-                           " another pledge (each pledge needs a PSK of its own)", h);
+                           " another pledge or was retired (each pledge needs a"
+                           " PSK of its own, never used before)", h);
     }
     return close_reg(r, cmd, rc, "provision");
 }
@@ -451,7 +457,8 @@ static int jrc_import(int argc, char **argv)
         rc = cj_fail(1, cmd, "%s line %zu: pledge already provisioned", path, bad);
     else if (rc == CJ_ERR_PSK_REUSED)
         rc = cj_fail(1, cmd, "%s line %zu: PSK already held by another pledge"
-                     " (each pledge needs a PSK of its own)", path, bad);
+                     " or retired (each pledge needs a PSK of its own, never"
+                     " used before)", path, bad);
     else if (rc == CJ_ERR_MALFORMED)
         rc = cj_fail(1, cmd, "%s line %zu: want id,psk[,role]", path, bad);
     return close_reg(r, cmd, rc, "import");
@@ -598,6 +605,169 @@ static int jrc_list(int argc, char **argv)
         printf("]}\n");
     cj_crypto_wipe(&net, sizeof net);
     return close_reg(r, cmd, rc, "read the registry");
+}
+
+/* ---- psk / remove: change a provisioned pledge -------------------------- */
+
+/* What list reports of one pledge (its lease, for an error message). */
+typedef struct lease_ctx {
+    const uint8_t *id;
+    size_t id_len;
+    bool found, has_lease;
+    uint64_t until;
+    uint16_t short_id;
+} lease_ctx_t;
+
+static int lease_one(void *arg, const cj_sqlite_info_t *in)
+{
+    lease_ctx_t *l = arg;
+    if (in->rec.id_len != l->id_len || memcmp(in->rec.id, l->id, l->id_len))
+        return 0;
+    l->found = true;
+    l->has_lease = in->has_lease;
+    l->until = in->lease_until;
+    l->short_id = in->rec.short_id;
+    return 1;
+}
+
+/* The one-line error of `jrc remove` refused for a live lease. */
+static int lease_refusal(cj_reg_t *r, const char *cmd, const char *hid,
+                         const uint8_t *id, size_t id_len)
+{
+    lease_ctx_t l = {id, id_len, false, false, 0, 0};
+    char until[40] = "", t[24];
+
+    if (r != NULL)
+        (void)cj_reg_list(r, lease_one, &l);
+    if (l.found && l.has_lease) {
+        if (l.until == UINT64_MAX)
+            snprintf(until, sizeof until, " without expiry");
+        else
+            snprintf(until, sizeof until, " until %s", iso(l.until, t, sizeof t));
+        return cj_fail(1, cmd, "pledge %s holds short id %04x%s and may still"
+                       " use it: evict it first ('cojp jrc evict'), which ends"
+                       " the lease, or wait for the lease to end", hid,
+                       l.short_id, until);
+    }
+    return cj_fail(1, cmd, "pledge %s holds a live short-id lease and may still"
+                   " use its id: evict it first ('cojp jrc evict'), which ends"
+                   " the lease, or wait for the lease to end", hid);
+}
+
+/* `jrc psk` (psk set) and `jrc remove` (psk NULL) on pledge id: one
+ * transaction.  A registry that cannot be opened because older cojp
+ * versions let its pledges share PSKs is repaired instead: the change is
+ * made inside its migration (cj_reg_repair). */
+static int change_pledge(const char *cmd, const char *db, const uint8_t *id,
+                         size_t id_len, const uint8_t *psk)
+{
+    char err[256], why[200], hid[2 * CJ_JRC_MAX_ID + 1];
+    uint64_t now = cj_host_wall();
+    bool repaired = false, upgraded = false;
+    cj_reg_t *r = NULL;
+    int rc;
+
+    cj_hex_fmt(hid, id, id_len);
+    if (strncmp(db, "postgres", 8) && access(db, F_OK) != 0)
+        return cj_fail(1, cmd, "no registry at '%s'", db);
+    rc = cj_reg_open(&r, db, err, sizeof err);
+    if (rc == CJ_ERR_PSK_REUSED) {
+        rc = cj_reg_repair(db, id, id_len, psk, now, &upgraded, why, sizeof why);
+        repaired = true;
+    } else if (rc != CJ_OK) {
+        return cj_fail(1, cmd, "%s", err);
+    } else {
+        rc = psk ? cj_reg_set_psk(r, id, id_len, psk)
+                 : cj_reg_remove(r, id, id_len, now);
+    }
+    switch (rc) {
+    case CJ_OK:
+        if (repaired && upgraded)
+            printf("'%s' upgraded: no pledges share a PSK any more\n", db);
+        else if (repaired)
+            printf("'%s' still cannot be upgraded: %s\n", db, why);
+        break;
+    case CJ_ERR_NOTFOUND:
+        rc = cj_fail(1, cmd, "pledge %s is not provisioned", hid);
+        break;
+    case CJ_ERR_PSK_REUSED:
+        rc = cj_fail(1, cmd, "pledge %s keeps its PSK: the new one is its own,"
+                     " another pledge's or one used before (each pledge needs"
+                     " a PSK of its own, never used before)", hid);
+        break;
+    case CJ_ERR_STATE:
+        rc = lease_refusal(r, cmd, hid, id, id_len);
+        break;
+    case CJ_ERR_BUSY:
+        rc = cj_fail(1, cmd, "the registry is locked by another process");
+        break;
+    default:
+        if (r == NULL)
+            rc = cj_fail(1, cmd, "cannot %s pledge %s (registry error)",
+                         psk ? "change the PSK of" : "remove", hid);
+        break;
+    }
+    if (r == NULL)
+        return rc;
+    return close_reg(r, cmd, rc, psk ? "change the PSK" : "remove the pledge");
+}
+
+static int jrc_psk(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc psk";
+    static const struct option opts[] = {
+        OPT_DB, OPT_PLEDGE, {"psk", required_argument, NULL, 'k'}, OPT_HELP,
+        OPT_END};
+    jrc_args_t a;
+    int rc = jrc_opts(
+        &a, argc, argv, cmd, opts,
+        "usage: cojp jrc psk --db DB --pledge ID --psk HEX|@FILE\n"
+        "Give a provisioned pledge a new PSK, as when the device is\n"
+        "recommissioned to a new owner (RFC 9031 section 3).  Its old OSCORE\n"
+        "context ends: sequence numbers, replay window and cached answer start\n"
+        "afresh as for a pledge just added, and a serving JRC refuses the old\n"
+        "PSK from then on.  The pledge is no longer joined: it joins again under\n"
+        "the new PSK.  Its short-id lease stays, so that id goes to no other node\n"
+        "while the device may still use it.  The new PSK must be one that no\n"
+        "pledge of the registry holds or held; the old one is retired for good.\n"
+        "This does not evict: a device that joined under the old PSK keeps the\n"
+        "network keys until 'jrc evict' rekeys the other nodes; nor does it lift\n"
+        "an eviction.  On a registry an older cojp left with pledges sharing a\n"
+        "PSK, the change also repairs it (docs/operator.md).\n",
+        false);
+
+    if (rc >= 0)
+        return rc;
+    if (!a.db || !a.id_len || !a.psk_len)
+        return cj_fail(2, cmd, "--db, --pledge and --psk are required");
+    rc = change_pledge(cmd, a.db, a.id, (size_t)a.id_len, a.psk);
+    cj_crypto_wipe(a.psk, sizeof a.psk);
+    return rc;
+}
+
+static int jrc_remove(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc remove";
+    static const struct option opts[] = {OPT_DB, OPT_PLEDGE, OPT_HELP, OPT_END};
+    jrc_args_t a;
+    int rc = jrc_opts(
+        &a, argc, argv, cmd, opts,
+        "usage: cojp jrc remove --db DB --pledge ID\n"
+        "Decommission a pledge: its registry entry (PSK, OSCORE state, address,\n"
+        "campaign outcomes) is deleted and its PSK retired for good; the id may\n"
+        "be provisioned again, with a new PSK.  Refused while the pledge holds a\n"
+        "live short-id lease, since the device may still use that id: 'jrc evict'\n"
+        "ends the lease.  Removing does not take a joined device out of the\n"
+        "network (it keeps the link-layer keys): evict it for that, which also\n"
+        "rekeys the other nodes.  On a registry an older cojp left with pledges\n"
+        "sharing a PSK, the removal also repairs it (docs/operator.md).\n",
+        false);
+
+    if (rc >= 0)
+        return rc;
+    if (!a.db || !a.id_len)
+        return cj_fail(2, cmd, "--db and --pledge are required");
+    return change_pledge(cmd, a.db, a.id, (size_t)a.id_len, NULL);
 }
 
 /* ---- rekey / evict: queue an operation ----------------------------------- */
@@ -1497,7 +1667,8 @@ int cj_cmd_jrc(int argc, char **argv)
         int (*run)(int, char **);
     } subs[] = {{"add", jrc_add},     {"address", jrc_address}, {"import", jrc_import},
                 {"list", jrc_list},   {"serve", jrc_serve},     {"rekey", jrc_rekey},
-                {"evict", jrc_evict}, {"derive", jrc_derive}};
+                {"evict", jrc_evict}, {"derive", jrc_derive}, {"psk", jrc_psk},
+                {"remove", jrc_remove}};
     if (argc < 2)
         return cj_fail(2, CMD, "missing command (try 'cojp jrc --help')");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

@@ -191,6 +191,27 @@ int cj_reg_evict(cj_reg_t *r, const uint8_t *id, size_t id_len)
     DISPATCH(r, cj_sqlite_evict(r->sq, id, id_len), cj_pg_evict(r->pg, id, id_len));
 }
 
+int cj_reg_set_psk(cj_reg_t *r, const uint8_t *id, size_t id_len,
+                   const uint8_t psk[16])
+{
+    DISPATCH(r, cj_sqlite_set_psk(r->sq, id, id_len, psk), cj_pg_set_psk(r->pg, id, id_len, psk));
+}
+
+int cj_reg_remove(cj_reg_t *r, const uint8_t *id, size_t id_len,
+                  uint64_t now_ms)
+{
+    DISPATCH(r, cj_sqlite_remove(r->sq, id, id_len, now_ms), cj_pg_remove(r->pg, id, id_len, now_ms));
+}
+
+int cj_reg_repair(const char *db, const uint8_t *id, size_t id_len,
+                  const uint8_t *psk, uint64_t now_ms, bool *upgraded,
+                  char *why, size_t whycap)
+{
+    if (cj_pg_is_uri(db))
+        return cj_pg_repair(db, id, id_len, psk, now_ms, upgraded, why, whycap);
+    return cj_sqlite_repair(db, id, id_len, psk, now_ms, upgraded, why, whycap);
+}
+
 int cj_reg_network_load(cj_reg_t *r, cj_sqlite_network_t *n)
 {
     DISPATCH(r, cj_sqlite_network_load(r->sq, n), cj_pg_network_load(r->pg, n));

@@ -70,6 +70,17 @@ int cj_reg_blacklist(cj_reg_t *r, cj_sqlite_info_fn fn, void *arg);
 int cj_reg_set_address(cj_reg_t *r, const uint8_t *id, size_t id_len,
                        const cj_addr_t *addr);
 int cj_reg_evict(cj_reg_t *r, const uint8_t *id, size_t id_len);
+/* store/sqlite.h cj_sqlite_set_psk() and cj_sqlite_remove() (now_ms:
+ * wall clock), and cj_sqlite_repair() for a registry cj_reg_open()
+ * refused with CJ_ERR_PSK_REUSED (psk NULL: remove), whichever backend
+ * db names. */
+int cj_reg_set_psk(cj_reg_t *r, const uint8_t *id, size_t id_len,
+                   const uint8_t psk[16]);
+int cj_reg_remove(cj_reg_t *r, const uint8_t *id, size_t id_len,
+                  uint64_t now_ms);
+int cj_reg_repair(const char *db, const uint8_t *id, size_t id_len,
+                  const uint8_t *psk, uint64_t now_ms, bool *upgraded,
+                  char *why, size_t whycap);
 
 int cj_reg_network_load(cj_reg_t *r, cj_sqlite_network_t *n);
 int cj_reg_network_save(cj_reg_t *r, const cj_sqlite_network_t *n);

@@ -307,6 +307,18 @@ bool cj_store_op_ok(const cj_sqlite_op_t *op)
            op->id_len <= CJ_JRC_MAX_ID;
 }
 
+/* ---- retired PSKs -------------------------------------------------------- */
+
+int cj_store_psk_fp(const uint8_t psk[16], uint8_t fp[CJ_STORE_RETIRED_FP])
+{
+    static const char salt[] = "cojp retired PSK";
+
+    if (cj_crypto_hkdf_sha256((const uint8_t *)salt, sizeof salt - 1, psk, 16,
+                              NULL, 0, fp, CJ_STORE_RETIRED_FP) != CJ_OK)
+        return CJ_ERR_CRYPTO;
+    return CJ_OK;
+}
+
 /* ---- pledges sharing a PSK ---------------------------------------------- */
 
 /* Room kept at the end of the line for "... (N pledges in all)". */

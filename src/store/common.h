@@ -161,6 +161,41 @@ void cj_store_shared_add(cj_store_shared_t *l, int64_t group,
  * out is ""). */
 size_t cj_store_shared_end(cj_store_shared_t *l);
 
+/* ---- PSK changes and removal (schema 6) -------------------------------- */
+
+/* A PSK that leaves a pledge (a new PSK given, the pledge removed) is
+ * retired: the registry keeps a fingerprint of it and refuses it to
+ * every later add, import or PSK change.  The keys of a pledge's OSCORE
+ * context follow from its PSK and id alone, and a new PSK restarts the
+ * context (sequence numbers from 0, empty replay window), so a PSK given
+ * back to the same id would make the JRC reuse nonces under the old keys
+ * and accept old requests again; given to another id it would be a PSK
+ * the old device knows (RFC 9031 section 3).  The fingerprint is 16
+ * bytes of HKDF-SHA256 (salt "cojp retired PSK") of the PSK, so the
+ * registry keeps no key it no longer uses.  The table is created by
+ * migration 6, or earlier by a repair (cj_sqlite_repair, cj_pg_repair),
+ * hence IF NOT EXISTS. */
+#define CJ_STORE_RETIRED_FP 16
+#define CJ_STORE_RETIRED_TABLE(blob, i64)                                  \
+    "CREATE TABLE IF NOT EXISTS retired_psks ("                            \
+    " fp " blob " PRIMARY KEY CHECK (length(fp) = 16),"                     \
+    " retired_at " i64 " NOT NULL);"
+
+/* The fingerprint of a retired PSK: CJ_OK, or CJ_ERR_CRYPTO. */
+int cj_store_psk_fp(const uint8_t psk[16], uint8_t fp[CJ_STORE_RETIRED_FP]);
+
+/* What a repair of a registry whose pledges share a PSK does (store/
+ * sqlite.h cj_sqlite_repair): pledge id gets PSK psk, or is removed when
+ * psk is NULL (then a lease live at now_ms refuses it); done is set once
+ * the change is made inside the migration's transaction. */
+typedef struct cj_store_fix {
+    const uint8_t *id;
+    size_t id_len;
+    const uint8_t *psk;
+    uint64_t now_ms;
+    bool done;
+} cj_store_fix_t;
+
 /* ---- CSV provisioning (cj_sqlite_import_csv, cj_pg_import_csv) -------- */
 
 /* Called per pledge line with the parsed fields; CJ_OK to go on, any

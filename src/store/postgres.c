@@ -153,6 +153,10 @@ static const struct {
       * (psks_unique), not changed */
      "CREATE UNIQUE INDEX pledges_psk ON pledges(psk);",
      psks_unique},
+    {6,
+     /* fingerprints of the PSKs that left a pledge (jrc psk, jrc remove),
+      * never given out again (store/common.h) */
+     CJ_STORE_RETIRED_TABLE("bytea", "bigint"), NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -188,24 +192,24 @@ static const char SQL_LOOKUP_CTX[] =
 static const char SQL_RESERVE_SSN[] =
     "UPDATE pledges SET ssn_reserved = GREATEST(ssn_reserved, $3::int8)"
     " + $4::int8 WHERE id = $1::bytea"
-    " AND id_context IS NOT DISTINCT FROM $2::bytea"
+    " AND id_context IS NOT DISTINCT FROM $2::bytea AND psk = $5::bytea"
     " RETURNING ssn_reserved - $4::int8";
 static const char SQL_REPLAY_OF[] =
     "SELECT replay_highest, replay_bitmap, replay_valid, ssn_reserved,"
     " lease_until, short_id FROM pledges"
     " WHERE id = $1::bytea AND id_context IS NOT DISTINCT FROM $2::bytea"
-    " FOR UPDATE";
+    " AND psk = $3::bytea FOR UPDATE";
 static const char SQL_SAVE_REPLAY[] =
     "UPDATE pledges SET replay_highest = $2::int8, replay_bitmap = $3::int8,"
     " replay_valid = $4::bool WHERE id = $1::bytea";
 static const char SQL_SAVE_CTX[] =
     "UPDATE pledges SET id_context = $2::bytea, ssn_reserved = 0,"
     " replay_highest = 0, replay_bitmap = 0, replay_valid = false,"
-    " repeat_cache = NULL WHERE id = $1::bytea";
-/* No row while $2 is not the current ID Context. */
+    " repeat_cache = NULL WHERE id = $1::bytea AND psk = $3::bytea";
+/* No row while $2 is not the current ID Context or $4 not the PSK. */
 static const char SQL_SAVE_REPEAT[] =
     "UPDATE pledges SET repeat_cache = $3::bytea WHERE id = $1::bytea"
-    " AND id_context IS NOT DISTINCT FROM $2::bytea";
+    " AND id_context IS NOT DISTINCT FROM $2::bytea AND psk = $4::bytea";
 /* renew a live lease in one statement (no cursor lock needed) */
 static const char SQL_RENEW_LIVE[] =
     "UPDATE pledges SET lease_until = $3::int8 WHERE id = $1::bytea"
@@ -290,10 +294,12 @@ static const char SQL_RECORD_UPDATE[] =
     " ON CONFLICT (session, campaign, pledge) DO UPDATE SET"
     " acked = EXCLUDED.acked, at = EXCLUDED.at, seq = EXCLUDED.seq";
 /* an id already there inserts nothing, whatever the PSK: the id's
- * conflict is the one reported (insert_pledge) */
+ * conflict is the one reported (insert_pledge); nor does a retired PSK
+ * ($5: its fingerprint), in the same round trip */
 static const char SQL_ADD[] =
     "INSERT INTO pledges (id, psk, allowed_roles, okm)"
-    " VALUES ($1::bytea, $2::bytea, $3::int8, $4::bytea)"
+    " SELECT $1::bytea, $2::bytea, $3::int8, $4::bytea"
+    " WHERE NOT EXISTS (SELECT 1 FROM retired_psks WHERE fp = $5::bytea)"
     " ON CONFLICT (id) DO NOTHING";
 static const char SQL_SET_ADDR[] =
     "UPDATE pledges SET address = $2::bytea WHERE id = $1::bytea";
@@ -334,12 +340,13 @@ static const char SQL_BLACKLIST[] =
 #define PG_PREFETCH_MAX 256
 
 /* A pledge row a batch holds locked (SELECT ... FOR UPDATE by its lookup
- * or accept_piv) under the ID Context ctx (ctx_len 0: the pledge id): no
+ * or accept_piv) under the PSK psk and the ID Context ctx (ctx_len 0: the
+ * pledge id): no
  * other transaction can change it until the batch ends, so its sequence
  * number reservation and lease are what this batch last made them, and
  * writes to it need no answer (they cannot miss the row). */
 typedef struct known {
-    uint8_t id[8], ctx[CJ_OSCORE_MAX_ID_CONTEXT];
+    uint8_t id[8], ctx[CJ_OSCORE_MAX_ID_CONTEXT], psk[16];
     uint8_t id_len, ctx_len;
     int64_t ssn;         /* ssn_reserved */
     int64_t lease_until; /* -1: no lease */
@@ -1050,6 +1057,7 @@ typedef struct op {
     size_t id_len;
     const uint8_t *blob; /* context id, address */
     size_t blob_len;
+    const uint8_t *psk;  /* the PSK naming a context with blob */
     int64_t a, b;        /* now, until, ssn, campaign, ... */
     bool fresh, flag;
     cj_oscore_replay_t *wout;
@@ -1136,13 +1144,15 @@ static known_t *known_find(cj_pg_t *s, const uint8_t *id, size_t id_len)
     return NULL;
 }
 
-/* Held, and under this ID Context. */
+/* Held, and under the context of this PSK and ID Context. */
 static known_t *known_ctx(cj_pg_t *s, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len)
 {
     known_t *k = known_find(s, id, id_len);
     if (k != NULL && (k->ctx_len != ctx_len ||
-                      (ctx_len > 0 && memcmp(k->ctx, ctx_id, ctx_len) != 0)))
+                      (ctx_len > 0 && memcmp(k->ctx, ctx_id, ctx_len) != 0) ||
+                      cj_crypto_ct_compare(k->psk, psk, sizeof k->psk) != 0))
         return NULL;
     return k;
 }
@@ -1213,9 +1223,9 @@ static void known_forget(cj_pg_t *s, const uint8_t *id, size_t id_len)
 
 /* Remember a row just locked and read. */
 static known_t *known_put(cj_pg_t *s, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len, int64_t ssn,
-                          int64_t lease_until, int64_t short_id,
-                          const cj_oscore_replay_t *w)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, int64_t ssn, int64_t lease_until,
+                          int64_t short_id, const cj_oscore_replay_t *w)
 {
     known_t *k = known_find(s, id, id_len);
 
@@ -1232,6 +1242,7 @@ static known_t *known_put(cj_pg_t *s, const uint8_t *id, size_t id_len,
     }
     memcpy(k->id, id, id_len);
     k->id_len = (uint8_t)id_len;
+    memcpy(k->psk, psk, sizeof k->psk);
     if (ctx_len > 0)
         memcpy(k->ctx, ctx_id, ctx_len);
     k->ctx_len = (uint8_t)ctx_len;
@@ -1283,7 +1294,8 @@ static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
         if (s->tx_lost)
             return CJ_ERR_STORAGE;
         if (r == CJ_OK) {
-            known_put(s, id, id_len, out->id_context, out->id_context_len,
+            known_put(s, id, id_len, out->psk, out->id_context,
+                      out->id_context_len,
                       cj_store_i64(out->ssn_reserved), o.b, out->short_id,
                       &out->replay);
         }
@@ -1330,8 +1342,9 @@ static int u_reserve_ssn(cj_pg_t *s, void *arg)
 }
 
 static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
-                          uint64_t count, uint64_t *first)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, uint64_t from, uint64_t count,
+                          uint64_t *first)
 {
     op_t o = {0};
     known_t *k;
@@ -1339,12 +1352,12 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || first == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || first == NULL)
         return CJ_ERR_INVALID;
     /* keeps GREATEST(...) + count inside bigint */
     if (from > (uint64_t)INT64_MAX / 2 || count > (uint64_t)INT64_MAX / 2)
         return CJ_ERR_RANGE;
-    k = known_ctx(ctx, id, id_len, ctx_id, ctx_len);
+    k = known_ctx(ctx, id, id_len, psk, ctx_id, ctx_len);
     if (k != NULL) {
         /* held by this batch: the block follows what it last reserved */
         int64_t f = k->ssn > (int64_t)from ? k->ssn : (int64_t)from;
@@ -1359,6 +1372,7 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
     p_ctx(&o.prm, ctx_id, ctx_len);
     p_int(&o.prm, (int64_t)from);
     p_int(&o.prm, (int64_t)count);
+    p_bytes(&o.prm, psk, 16);
     r = unit(ctx, true, u_reserve_ssn, &o);
     if (r == CJ_OK)
         *first = (uint64_t)o.a;
@@ -1379,6 +1393,7 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
 
     p_bytes(&p, o->id, o->id_len);
     p_ctx(&p, o->blob, o->blob_len);
+    p_bytes(&p, o->psk, 16);
     s->hold_q = s->pl && known_find(s, o->id, o->id_len) == NULL;
     if ((r = exec(s, SQL_REPLAY_OF, &p)) == NULL)
         return failure(s);
@@ -1412,8 +1427,8 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
     p_bool(&p, w->valid);
     if (s->pl) {
         /* the row is this batch's until it ends: written with the rest */
-        known_t *k = known_put(s, o->id, o->id_len, o->blob, o->blob_len, ssn,
-                               lease, sid, w);
+        known_t *k = known_put(s, o->id, o->id_len, o->psk, o->blob,
+                               o->blob_len, ssn, lease, sid, w);
         if (k != NULL) {
             mark(s, k, D_REPLAY);
             return CJ_OK;
@@ -1424,8 +1439,8 @@ static int u_accept_piv(cj_pg_t *s, void *arg)
 }
 
 static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
-                         const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
-                         cj_oscore_replay_t *w)
+                         const uint8_t *psk, const uint8_t *ctx_id,
+                         size_t ctx_len, uint64_t piv, cj_oscore_replay_t *w)
 {
     op_t o = {0};
     cj_oscore_replay_t m;
@@ -1433,7 +1448,7 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || w == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || w == NULL)
         return CJ_ERR_INVALID;
     if (piv > CJ_OSCORE_MAX_SSN)
         return CJ_ERR_REPLAY;
@@ -1442,13 +1457,14 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
     o.id_len = id_len;
     o.blob = ctx_id;
     o.blob_len = ctx_len;
+    o.psk = psk;
     o.a = (int64_t)piv;
     o.wout = &m;
     if (((cj_pg_t *)ctx)->pl) {
         /* a batch locks the row for itself, outside a savepoint; once it
          * holds it, the window it knows is the row's */
         cj_pg_t *s = ctx;
-        known_t *k = known_ctx(s, id, id_len, ctx_id, ctx_len);
+        known_t *k = known_ctx(s, id, id_len, psk, ctx_id, ctx_len);
         if (!held_begin(s))
             return CJ_ERR_STORAGE;
         if (k != NULL) {
@@ -1473,8 +1489,8 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len,
-                          const cj_jrc_repeat_t *rp)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, const cj_jrc_repeat_t *rp)
 {
     op_t o = {0};
     uint8_t b[CJ_STORE_REPEAT_MAX];
@@ -1483,7 +1499,7 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || rp == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || rp == NULL)
         return CJ_ERR_INVALID;
     o.sql = SQL_SAVE_REPEAT;
     p_bytes(&o.prm, id, id_len);
@@ -1493,7 +1509,8 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
         p_bytes(&o.prm, b, n);
     else
         p_null(&o.prm);
-    k = known_ctx(ctx, id, id_len, ctx_id, ctx_len);
+    p_bytes(&o.prm, psk, 16);
+    k = known_ctx(ctx, id, id_len, psk, ctx_id, ctx_len);
     if (k != NULL) {
         if (!held_begin(ctx))
             return CJ_ERR_STORAGE;
@@ -1506,16 +1523,18 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
-                           const uint8_t *ctx_id, size_t ctx_len)
+                           const uint8_t *psk, const uint8_t *ctx_id,
+                           size_t ctx_len)
 {
     op_t o = {0};
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len))
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL)
         return CJ_ERR_INVALID;
     o.sql = SQL_SAVE_CTX;
     p_bytes(&o.prm, id, id_len);
     p_ctx(&o.prm, ctx_id, ctx_len);
+    p_bytes(&o.prm, psk, 16);
     known_forget(ctx, id, id_len);
     return update_one(ctx, &o);
 }
@@ -1914,16 +1933,25 @@ static int psks_unique(cj_pg_t *s, char *why, size_t whycap)
     return cj_store_shared_end(&l) == 0 ? CJ_OK : CJ_ERR_PSK_REUSED;
 }
 
-/* Where a migration's check puts its reason (cj_pg_open_as). */
+/* Where a migration's check puts its reason (cj_pg_open_as), and the
+ * repair to make (cj_pg_repair; NULL: none). */
 typedef struct why_arg {
     char *why;
     size_t cap;
+    cj_store_fix_t *fix;
+    bool stopped;      /* the repair left pledges sharing a PSK */
 } why_arg_t;
+
+static int apply_fix(cj_pg_t *s, cj_store_fix_t *fix);
 
 /* Create or migrate the schema and take a session number, in one
  * transaction under an advisory lock, so instances opening a new
  * database at once cannot both run migration 1.  A migration's check
- * that fails fails the unit (rolled back: nothing changed). */
+ * that fails fails the unit (rolled back: nothing changed).  A repair
+ * (w->fix) is made as store/sqlite.c migrate() makes it: where a check
+ * refuses pledges sharing a PSK, then the check again; should it still
+ * refuse, what was done so far commits (w->stopped) and no further
+ * migration runs; without such a check, once the schema is current. */
 static int u_migrate(cj_pg_t *s, void *arg)
 {
     why_arg_t *w = arg;
@@ -1932,6 +1960,9 @@ static int u_migrate(cj_pg_t *s, void *arg)
     int rc;
     PGresult *r;
 
+    w->stopped = false;
+    if (w->fix != NULL)
+        w->fix->done = false; /* a unit run again starts over */
     p_int(&p, MIGRATE_LOCK);
     if (!cmd(s, "SELECT pg_advisory_xact_lock($1::int8)", &p))
         return failure(s);
@@ -1950,8 +1981,18 @@ static int u_migrate(cj_pg_t *s, void *arg)
         if (migrations[i].version <= have)
             continue;
         if (migrations[i].check != NULL &&
-            (rc = migrations[i].check(s, w->why, w->cap)) != CJ_OK)
-            return rc;
+            (rc = migrations[i].check(s, w->why, w->cap)) != CJ_OK) {
+            if (rc == CJ_ERR_PSK_REUSED && w->fix != NULL) {
+                if ((rc = apply_fix(s, w->fix)) == CJ_OK)
+                    rc = migrations[i].check(s, w->why, w->cap);
+                if (rc == CJ_ERR_PSK_REUSED && w->fix->done) {
+                    w->stopped = true;
+                    return CJ_OK;
+                }
+            }
+            if (rc != CJ_OK)
+                return rc;
+        }
         /* several statements: the simple protocol */
         r = PQexec(s->conn, migrations[i].sql);
         ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -1968,6 +2009,9 @@ static int u_migrate(cj_pg_t *s, void *arg)
                  &p))
             return failure(s);
     }
+    if (w->fix != NULL && !w->fix->done &&
+        (rc = apply_fix(s, w->fix)) != CJ_OK)
+        return rc;
     rc = query_i64(s, "UPDATE registry_state SET sessions = sessions + 1"
                       " WHERE one = 1 RETURNING sessions", NULL, &sess);
     if (rc != CJ_OK)
@@ -1987,9 +2031,38 @@ int cj_pg_open(cj_pg_t **out, const char *uri)
     return cj_pg_open_as(out, uri, NULL, 0);
 }
 
+static int open_with(cj_pg_t **out, const char *uri, why_arg_t *w);
+
 int cj_pg_open_as(cj_pg_t **out, const char *uri, char *why, size_t whycap)
 {
-    why_arg_t w = {why, whycap};
+    why_arg_t w = {why, whycap, NULL, false};
+    return open_with(out, uri, &w);
+}
+
+int cj_pg_repair(const char *uri, const uint8_t *id, size_t id_len,
+                 const uint8_t *psk, uint64_t now_ms, bool *upgraded,
+                 char *why, size_t whycap)
+{
+    cj_store_fix_t fix = {id, id_len, psk, now_ms, false};
+    why_arg_t w = {why, whycap, &fix, false};
+    cj_pg_t *s = NULL;
+    int rc;
+
+    *upgraded = false;
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_INVALID;
+    rc = open_with(&s, uri, &w);
+    cj_pg_close(s);
+    if (rc != CJ_OK)
+        return rc;
+    *upgraded = !w.stopped;
+    return CJ_OK;
+}
+
+static int open_with(cj_pg_t **out, const char *uri, why_arg_t *w)
+{
+    char *why = w->why;
+    size_t whycap = w->cap;
     cj_pg_t *s;
     int r;
 
@@ -2012,7 +2085,7 @@ int cj_pg_open_as(cj_pg_t **out, const char *uri, char *why, size_t whycap)
         s->rng = 1;
     r = session_setup(s);
     if (r == CJ_OK)
-        r = unit(s, true, u_migrate, &w);
+        r = unit(s, true, u_migrate, w);
     if (r != CJ_OK) {
         PQfinish(s->conn);
         prep_clear(s);
@@ -2152,7 +2225,7 @@ int cj_pg_prefetch(cj_pg_t *db, const uint8_t *const *ids,
         rc = fetch_row(r, i, &rec, &lease);
         if (rc != CJ_OK)
             break;
-        k = known_put(db, rec.id, rec.id_len, rec.id_context,
+        k = known_put(db, rec.id, rec.id_len, rec.psk, rec.id_context,
                       rec.id_context_len, cj_store_i64(rec.ssn_reserved),
                       lease, rec.short_id, &rec.replay);
         if (k != NULL && k->dirty == 0) {
@@ -2294,11 +2367,206 @@ int cj_pg_role_mask(const char *name)
  * provisioned), CJ_ERR_PSK_REUSED (the unique index pledges_psk: another
  * pledge holds the PSK, committed or in a transaction that committed
  * while this one waited for it), or the failure. */
+/* ---- retired PSKs, PSK changes, removal ---------------------------------- */
+
+/* CJ_ERR_PSK_REUSED when psk was retired, CJ_OK when not. */
+static int psk_retired(cj_pg_t *s, const uint8_t psk[16])
+{
+    uint8_t fp[CJ_STORE_RETIRED_FP];
+    params_t p = {0};
+    PGresult *r;
+    int n;
+
+    if (cj_store_psk_fp(psk, fp) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    p_bytes(&p, fp, sizeof fp);
+    r = exec(s, "SELECT 1 FROM retired_psks WHERE fp = $1::bytea", &p);
+    if (r == NULL)
+        return failure(s);
+    n = PQntuples(r);
+    PQclear(r);
+    return n > 0 ? CJ_ERR_PSK_REUSED : CJ_OK;
+}
+
+/* Retire psk (store/common.h). */
+static int psk_retire(cj_pg_t *s, const uint8_t psk[16])
+{
+    uint8_t fp[CJ_STORE_RETIRED_FP];
+    params_t p = {0};
+
+    if (cj_store_psk_fp(psk, fp) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    p_bytes(&p, fp, sizeof fp);
+    p_int(&p, cj_store_i64(cj_store_wall_ms()));
+    return cmd(s, "INSERT INTO retired_psks (fp, retired_at)"
+                  " VALUES ($1::bytea, $2::int8) ON CONFLICT (fp) DO NOTHING",
+               &p)
+               ? CJ_OK
+               : failure(s);
+}
+
+/* The PSK pledge id holds now, its row locked: CJ_OK, CJ_ERR_NOTFOUND or
+ * the failure; with lease (may be NULL) its lease_until (-1: none). */
+static int pledge_psk(cj_pg_t *s, const uint8_t *id, size_t id_len,
+                      uint8_t psk[16], int64_t *lease)
+{
+    params_t p = {0};
+    PGresult *r;
+    int rc = CJ_OK;
+
+    p_bytes(&p, id, id_len);
+    r = exec(s, "SELECT psk, lease_until FROM pledges WHERE id = $1::bytea"
+                " FOR UPDATE", &p);
+    if (r == NULL)
+        return failure(s);
+    if (PQntuples(r) == 0)
+        rc = CJ_ERR_NOTFOUND;
+    else if (!col_blob(r, 0, 0, psk, 16, 16, NULL))
+        rc = CJ_ERR_STORAGE;
+    else if (lease != NULL && PQgetisnull(r, 0, 1))
+        *lease = -1;
+    else if (lease != NULL && !col_i64(r, 0, 1, lease))
+        rc = CJ_ERR_STORAGE;
+    PQclear(r);
+    return rc;
+}
+
+/* Give pledge id PSK psk inside the unit (cj_pg_set_psk).  The check is
+ * explicit, so a repair can run it before the unique index exists. */
+static int set_psk_in(cj_pg_t *s, const uint8_t *id, size_t id_len,
+                      const uint8_t psk[16])
+{
+    uint8_t old[16], okm[CJ_OSCORE_OKM_LEN];
+    params_t p = {0};
+    int64_t held = 0;
+    PGresult *r;
+    int rc;
+
+    if ((rc = pledge_psk(s, id, id_len, old, NULL)) != CJ_OK)
+        return rc;
+    p_bytes(&p, psk, 16);
+    rc = query_i64(s, "SELECT count(*) FROM pledges WHERE psk = $1::bytea",
+                   &p, &held);
+    if (rc == CJ_OK)
+        rc = held > 0 ? CJ_ERR_PSK_REUSED : psk_retired(s, psk);
+    if (rc == CJ_OK && cj_jrc_pledge_okm(psk, id, id_len, okm) != CJ_OK) {
+        set_err(s, "", "cannot derive the pledge's OSCORE material");
+        rc = CJ_ERR_INVALID;
+    }
+    if (rc != CJ_OK)
+        goto out;
+    /* the pledge's old OSCORE context ends: everything kept for it
+     * starts afresh, its admission ends; the short-id lease stays */
+    p.n = 0;
+    p_bytes(&p, id, id_len);
+    p_bytes(&p, psk, 16);
+    p_bytes(&p, okm, sizeof okm);
+    r = exec(s, "UPDATE pledges SET psk = $2::bytea, okm = $3::bytea,"
+                " ssn_reserved = 0, replay_highest = 0, replay_bitmap = 0,"
+                " replay_valid = false, id_context = NULL, repeat_cache = NULL,"
+                " joined = false WHERE id = $1::bytea", &p);
+    if (r == NULL) {
+        rc = state_is(s, "23505") && strcmp(s->constraint, "pledges_psk") == 0
+                 ? CJ_ERR_PSK_REUSED
+                 : failure(s);
+        goto out;
+    }
+    rc = affected(r) == 1 ? psk_retire(s, old) : CJ_ERR_STORAGE;
+    PQclear(r);
+out:
+    cj_crypto_wipe(old, sizeof old);
+    cj_crypto_wipe(okm, sizeof okm);
+    return rc;
+}
+
+/* Remove pledge id inside the unit (cj_pg_remove). */
+static int remove_in(cj_pg_t *s, const uint8_t *id, size_t id_len,
+                     uint64_t now_ms)
+{
+    uint8_t old[16];
+    params_t p = {0};
+    int64_t lease = -1;
+    PGresult *r;
+    int rc;
+
+    if ((rc = pledge_psk(s, id, id_len, old, &lease)) != CJ_OK)
+        return rc;
+    if (lease >= 0 && lease > cj_store_i64(now_ms)) {
+        rc = CJ_ERR_STATE; /* a live lease: the device may use the id */
+    } else {
+        /* its campaign outcomes go with it (ON DELETE CASCADE) */
+        p_bytes(&p, id, id_len);
+        r = exec(s, "DELETE FROM pledges WHERE id = $1::bytea", &p);
+        if (r == NULL) {
+            rc = failure(s);
+        } else {
+            rc = affected(r) == 1 ? psk_retire(s, old) : CJ_ERR_STORAGE;
+            PQclear(r);
+        }
+    }
+    cj_crypto_wipe(old, sizeof old);
+    return rc;
+}
+
+/* The change a repair makes (cj_pg_repair), in the migration's unit; the
+ * retired table may predate migration 6 then. */
+static int apply_fix(cj_pg_t *s, cj_store_fix_t *fix)
+{
+    int rc;
+
+    if (!cmd(s, CJ_STORE_RETIRED_TABLE("bytea", "bigint"), NULL))
+        return failure(s);
+    rc = fix->psk != NULL ? set_psk_in(s, fix->id, fix->id_len, fix->psk)
+                          : remove_in(s, fix->id, fix->id_len, fix->now_ms);
+    fix->done = rc == CJ_OK;
+    return rc;
+}
+
+typedef struct fix_arg {
+    const uint8_t *id;
+    size_t id_len;
+    const uint8_t *psk;
+    uint64_t now_ms;
+} fix_arg_t;
+
+static int u_set_psk(cj_pg_t *s, void *arg)
+{
+    fix_arg_t *a = arg;
+    return set_psk_in(s, a->id, a->id_len, a->psk);
+}
+
+static int u_remove(cj_pg_t *s, void *arg)
+{
+    fix_arg_t *a = arg;
+    return remove_in(s, a->id, a->id_len, a->now_ms);
+}
+
+int cj_pg_set_psk(cj_pg_t *db, const uint8_t *id, size_t id_len,
+                  const uint8_t psk[16])
+{
+    fix_arg_t a = {id, id_len, psk, 0};
+    if (!cj_store_id_ok(id, id_len) || psk == NULL)
+        return CJ_ERR_INVALID;
+    /* a batch's writes to the row go first; it is not held any more */
+    known_forget(db, id, id_len);
+    return unit(db, true, u_set_psk, &a);
+}
+
+int cj_pg_remove(cj_pg_t *db, const uint8_t *id, size_t id_len,
+                 uint64_t now_ms)
+{
+    fix_arg_t a = {id, id_len, NULL, now_ms};
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_INVALID;
+    known_forget(db, id, id_len);
+    return unit(db, true, u_remove, &a);
+}
+
 static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
                          const uint8_t *psk, uint8_t roles)
 {
     params_t p = {0};
-    uint8_t okm[CJ_OSCORE_OKM_LEN];
+    uint8_t okm[CJ_OSCORE_OKM_LEN], fp[CJ_STORE_RETIRED_FP];
     PGresult *r;
     long n = 0;
 
@@ -2306,16 +2574,32 @@ static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
         set_err(s, "", "cannot derive the pledge's OSCORE material");
         return CJ_ERR_INVALID;
     }
+    if (cj_store_psk_fp(psk, fp) != CJ_OK) {
+        cj_crypto_wipe(okm, sizeof okm);
+        return CJ_ERR_STORAGE;
+    }
     p_bytes(&p, id, id_len);
     p_bytes(&p, psk, 16);
     p_int(&p, roles);
     p_bytes(&p, okm, sizeof okm);
+    p_bytes(&p, fp, sizeof fp);
     r = exec(s, SQL_ADD, &p);
     cj_crypto_wipe(okm, sizeof okm);
     if (r != NULL) {
         n = affected(r);
         PQclear(r);
-        return n == 1 ? CJ_OK : CJ_ERR_STATE;
+        if (n == 1)
+            return CJ_OK;
+        /* nothing inserted: an id already there is reported as such,
+         * whatever the PSK; otherwise the PSK is retired */
+        p.n = 0;
+        p_bytes(&p, id, id_len);
+        r = exec(s, "SELECT 1 FROM pledges WHERE id = $1::bytea", &p);
+        if (r == NULL)
+            return failure(s);
+        n = PQntuples(r);
+        PQclear(r);
+        return n > 0 ? CJ_ERR_STATE : CJ_ERR_PSK_REUSED;
     }
     if (state_is(s, "23505") && strcmp(s->constraint, "pledges_psk") == 0)
         return CJ_ERR_PSK_REUSED;

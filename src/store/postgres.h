@@ -95,8 +95,9 @@
  * 3: the pledge's repeat cache (cojp/jrc.h save_repeat).
  * 4: the derived material of the pledge's OSCORE context.
  * 5: a PSK per pledge (above); a database in which pledges already share
- *    a PSK is not migrated (cj_pg_open_as). */
-#define CJ_PG_SCHEMA_VERSION 5
+ *    a PSK is not migrated (cj_pg_open_as), unless repaired (cj_pg_repair).
+ * 6: retired PSKs (cj_pg_set_psk, cj_pg_remove; store/common.h). */
+#define CJ_PG_SCHEMA_VERSION 6
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */
@@ -178,15 +179,28 @@ struct pg_conn *cj_pg_raw(cj_pg_t *db);
 int cj_pg_role_mask(const char *name);
 
 /* As cj_sqlite_add(): CJ_OK, CJ_ERR_INVALID, CJ_ERR_STATE (already
- * provisioned), CJ_ERR_PSK_REUSED (another pledge holds this PSK),
- * CJ_ERR_BUSY, CJ_ERR_STORAGE. */
+ * provisioned), CJ_ERR_PSK_REUSED (another pledge holds this PSK, or it
+ * was retired), CJ_ERR_BUSY, CJ_ERR_STORAGE. */
 int cj_pg_add(cj_pg_t *db, const uint8_t *id, size_t id_len,
               const uint8_t psk[16], uint8_t allowed_roles);
+
+/* As cj_sqlite_set_psk(), cj_sqlite_remove() and cj_sqlite_repair(),
+ * each one transaction.  The row is locked (a serving JRC's batch
+ * holding it makes the change wait for its commit).  The repair runs in
+ * the migration's transaction under its advisory lock; stop every JRC
+ * instance serving the database first. */
+int cj_pg_set_psk(cj_pg_t *db, const uint8_t *id, size_t id_len,
+                  const uint8_t psk[16]);
+int cj_pg_remove(cj_pg_t *db, const uint8_t *id, size_t id_len,
+                 uint64_t now_ms);
+int cj_pg_repair(const char *uri, const uint8_t *id, size_t id_len,
+                 const uint8_t *psk, uint64_t now_ms, bool *upgraded,
+                 char *why, size_t whycap);
 
 /* As cj_sqlite_import_csv(): lines "id,psk[,role]", all in one
  * transaction; on a bad line nothing is imported and *bad_line is its
  * number (CJ_ERR_MALFORMED, CJ_ERR_STATE for an id already provisioned,
- * CJ_ERR_PSK_REUSED for a PSK another pledge holds). */
+ * CJ_ERR_PSK_REUSED for a PSK another pledge holds or a retired one). */
 int cj_pg_import_csv(cj_pg_t *db, const char *text, size_t len,
                      size_t *bad_line, size_t *count);
 

@@ -129,6 +129,10 @@ static const struct {
       * already share one is refused (psks_unique), not changed */
      "CREATE UNIQUE INDEX pledges_psk ON pledges(psk);",
      psks_unique},
+    {6,
+     /* fingerprints of the PSKs that left a pledge (jrc psk, jrc remove),
+      * never given out again (store/common.h) */
+     CJ_STORE_RETIRED_TABLE("BLOB", "INTEGER"), NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -179,6 +183,7 @@ enum {
     S_OP_PUSH,
     S_OP_NEXT,
     S_OP_DONE,
+    S_RETIRED,
     S_COUNT
 };
 
@@ -203,19 +208,21 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache,"
                      " lease_until IS NOT NULL, okm FROM pledges"
                      " WHERE id_context = ?1",
-    /* the row only while ?2 is its current ID Context (NULL: pledge id) */
+    /* the row only while ?3 is its PSK and ?2 its current ID Context
+     * (NULL: pledge id) */
     [S_SSN_OF] = "SELECT ssn_reserved FROM pledges"
-                 " WHERE id = ?1 AND id_context IS ?2",
+                 " WHERE id = ?1 AND id_context IS ?2 AND psk = ?3",
     [S_SAVE_SSN] = "UPDATE pledges SET ssn_reserved = ?2 WHERE id = ?1",
     [S_REPLAY_OF] = "SELECT replay_highest, replay_bitmap, replay_valid"
-                    " FROM pledges WHERE id = ?1 AND id_context IS ?2",
+                    " FROM pledges WHERE id = ?1 AND id_context IS ?2"
+                    " AND psk = ?3",
     [S_SAVE_REPLAY] = "UPDATE pledges SET replay_highest = ?2,"
                       " replay_bitmap = ?3, replay_valid = ?4 WHERE id = ?1",
     [S_SAVE_CTX] = "UPDATE pledges SET id_context = ?2, ssn_reserved = 0,"
                    " replay_highest = 0, replay_bitmap = 0, replay_valid = 0,"
-                   " repeat_cache = NULL WHERE id = ?1",
-    [S_SAVE_REPEAT] = "UPDATE pledges SET repeat_cache = ?3"
-                      " WHERE id = ?1 AND id_context IS ?2",
+                   " repeat_cache = NULL WHERE id = ?1 AND psk = ?3",
+    [S_SAVE_REPEAT] = "UPDATE pledges SET repeat_cache = ?4"
+                      " WHERE id = ?1 AND id_context IS ?2 AND psk = ?3",
     [S_EXPIRE] = "UPDATE pledges SET lease_until = NULL"
                  " WHERE lease_until IS NOT NULL AND lease_until <= ?1",
     [S_LEASE_MIN] = "SELECT min(lease_until) FROM pledges"
@@ -284,6 +291,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_OP_NEXT] = "SELECT seq, kind, pledge, key, queued_at FROM pending_ops"
                   " ORDER BY seq LIMIT 1",
     [S_OP_DONE] = "DELETE FROM pending_ops WHERE seq = ?1",
+    /* prepared once the table exists: migration 6, or a repair's fix */
+    [S_RETIRED] = "SELECT 1 FROM retired_psks WHERE fp = ?1",
 };
 
 /* Pipelined group commit (store/sqlite.h).  Tickets number the batches
@@ -328,6 +337,7 @@ typedef struct known {
     uint8_t id_len;
     uint8_t ctx[CJ_OSCORE_MAX_ID_CONTEXT]; /* id_context (ctx_len 0: NULL) */
     uint8_t ctx_len;
+    uint8_t psk[16];
     int64_t ssn_reserved;
     int64_t replay_highest, replay_bitmap;
     bool replay_valid;
@@ -426,10 +436,13 @@ static bool known_is(cj_sqlite_t *s, const uint8_t *id, size_t id_len)
            memcmp(s->known.id, id, id_len) == 0;
 }
 
-static bool known_ctx_is(const cj_sqlite_t *s, const uint8_t *ctx_id,
-                         size_t ctx_len)
+/* Whether the known row's context is the one derived from psk under ID
+ * Context ctx_id (length 0: the pledge id). */
+static bool known_ctx_is(const cj_sqlite_t *s, const uint8_t *psk,
+                         const uint8_t *ctx_id, size_t ctx_len)
 {
-    return s->known.ctx_len == ctx_len &&
+    return cj_crypto_ct_compare(s->known.psk, psk, sizeof s->known.psk) == 0 &&
+           s->known.ctx_len == ctx_len &&
            (ctx_len == 0 || memcmp(s->known.ctx, ctx_id, ctx_len) == 0);
 }
 
@@ -702,6 +715,7 @@ static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live)
     k->id_len = r->id_len;
     memcpy(k->ctx, r->id_context, r->id_context_len);
     k->ctx_len = r->id_context_len;
+    memcpy(k->psk, r->psk, sizeof k->psk);
     k->ssn_reserved = (int64_t)r->ssn_reserved;
     k->replay_highest = (int64_t)r->replay.highest;
     k->replay_bitmap = (int64_t)r->replay.bitmap;
@@ -791,30 +805,33 @@ static int update_one(cj_sqlite_t *s, sqlite3_stmt *q)
     return write_unit(s, q, true);
 }
 
-/* Bind ?1 = pledge id and ?2 = ID Context (NULL for the pledge id). */
+/* Bind ?1 = pledge id, ?2 = ID Context (NULL for the pledge id) and
+ * ?3 = the PSK: the context a caller names (cojp/jrc.h). */
 static void bind_id_ctx(sqlite3_stmt *q, const uint8_t *id, size_t id_len,
-                        const uint8_t *ctx_id, size_t ctx_len)
+                        const uint8_t *psk, const uint8_t *ctx_id,
+                        size_t ctx_len)
 {
     sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
     if (ctx_len > 0)
         sqlite3_bind_blob(q, 2, ctx_id, (int)ctx_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(q, 2);
+    sqlite3_bind_blob(q, 3, psk, 16, SQLITE_STATIC);
 }
 
 /* The first n integer columns of statement which's row for pledge id
- * under ID Context ctx_id: CJ_OK, CJ_ERR_NOTFOUND (no such row) or
- * CJ_ERR_STORAGE. */
+ * under the context of psk and ID Context ctx_id: CJ_OK, CJ_ERR_NOTFOUND
+ * (no such row) or CJ_ERR_STORAGE. */
 static int row_ints(cj_sqlite_t *s, int which, const uint8_t *id,
-                    size_t id_len, const uint8_t *ctx_id, size_t ctx_len,
-                    sqlite3_int64 *v, int n)
+                    size_t id_len, const uint8_t *psk, const uint8_t *ctx_id,
+                    size_t ctx_len, sqlite3_int64 *v, int n)
 {
     sqlite3_stmt *q = stmt(s, which);
     int rc;
 
     if (q == NULL)
         return CJ_ERR_STORAGE;
-    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    bind_id_ctx(q, id, id_len, psk, ctx_id, ctx_len);
     if ((rc = step_row(s, q)) != CJ_OK)
         return rc;
     for (int i = 0; i < n; i++)
@@ -827,8 +844,8 @@ static int row_ints(cj_sqlite_t *s, int which, const uint8_t *id,
  * lock from its start (BEGIN IMMEDIATE, or the host's transaction that
  * began so), so no other handle or process writes in between. */
 static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
-                   const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
-                   uint64_t count, uint64_t *first)
+                   const uint8_t *psk, const uint8_t *ctx_id, size_t ctx_len,
+                   uint64_t from, uint64_t count, uint64_t *first)
 {
     sqlite3_stmt *q;
     sqlite3_int64 have;
@@ -836,12 +853,12 @@ static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     int rc;
 
     if (known_is(s, id, id_len)) {
-        if (!known_ctx_is(s, ctx_id, ctx_len))
+        if (!known_ctx_is(s, psk, ctx_id, ctx_len))
             return CJ_ERR_NOTFOUND;
         have = s->known.ssn_reserved;
     } else {
-        if ((rc = row_ints(s, S_SSN_OF, id, id_len, ctx_id, ctx_len, &have,
-                           1)) != CJ_OK)
+        if ((rc = row_ints(s, S_SSN_OF, id, id_len, psk, ctx_id, ctx_len,
+                           &have, 1)) != CJ_OK)
             return rc;
     }
     if (have < 0)
@@ -865,8 +882,9 @@ static int reserve(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
 }
 
 static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len, uint64_t from,
-                          uint64_t count, uint64_t *first)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, uint64_t from, uint64_t count,
+                          uint64_t *first)
 {
     cj_sqlite_t *s = ctx;
     uint64_t f = 0;
@@ -874,11 +892,12 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || first == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || first == NULL)
         return CJ_ERR_INVALID;
     if ((r = unit_begin(s, true)) != CJ_OK)
         return CJ_ERR_STORAGE;
-    r = unit_end(s, reserve(s, id, id_len, ctx_id, ctx_len, from, count, &f),
+    r = unit_end(s, reserve(s, id, id_len, psk, ctx_id, ctx_len, from, count,
+                            &f),
                  true);
     if (r == CJ_OK)
         *first = f;
@@ -886,23 +905,23 @@ static int st_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 static int accept(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
-                  const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
-                  cj_oscore_replay_t *w)
+                  const uint8_t *psk, const uint8_t *ctx_id, size_t ctx_len,
+                  uint64_t piv, cj_oscore_replay_t *w)
 {
     sqlite3_stmt *q;
     sqlite3_int64 hi = 0, bm = 0;
     int rc;
 
     if (known_is(s, id, id_len)) {
-        if (!known_ctx_is(s, ctx_id, ctx_len))
+        if (!known_ctx_is(s, psk, ctx_id, ctx_len))
             return CJ_ERR_NOTFOUND;
         hi = s->known.replay_highest;
         bm = s->known.replay_bitmap;
         w->valid = s->known.replay_valid;
     } else {
         sqlite3_int64 v[3];
-        if ((rc = row_ints(s, S_REPLAY_OF, id, id_len, ctx_id, ctx_len, v,
-                           3)) != CJ_OK)
+        if ((rc = row_ints(s, S_REPLAY_OF, id, id_len, psk, ctx_id, ctx_len,
+                           v, 3)) != CJ_OK)
             return rc;
         hi = v[0];
         bm = v[1];
@@ -931,8 +950,8 @@ static int accept(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
 }
 
 static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
-                         const uint8_t *ctx_id, size_t ctx_len, uint64_t piv,
-                         cj_oscore_replay_t *w)
+                         const uint8_t *psk, const uint8_t *ctx_id,
+                         size_t ctx_len, uint64_t piv, cj_oscore_replay_t *w)
 {
     cj_sqlite_t *s = ctx;
     cj_oscore_replay_t m;
@@ -940,20 +959,21 @@ static int st_accept_piv(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || w == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || w == NULL)
         return CJ_ERR_INVALID;
     memset(&m, 0, sizeof m);
     if ((r = unit_begin(s, true)) != CJ_OK)
         return CJ_ERR_STORAGE;
-    r = unit_end(s, accept(s, id, id_len, ctx_id, ctx_len, piv, &m), true);
+    r = unit_end(s, accept(s, id, id_len, psk, ctx_id, ctx_len, piv, &m),
+                 true);
     if (r == CJ_OK)
         *w = m;
     return r;
 }
 
 static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *ctx_id, size_t ctx_len,
-                          const cj_jrc_repeat_t *r)
+                          const uint8_t *psk, const uint8_t *ctx_id,
+                          size_t ctx_len, const cj_jrc_repeat_t *r)
 {
     cj_sqlite_t *s = ctx;
     uint8_t b[CJ_STORE_REPEAT_MAX];
@@ -962,10 +982,10 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
 
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len) || r == NULL)
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL || r == NULL)
         return CJ_ERR_INVALID;
     if (known_is(s, id, id_len)) {
-        if (!known_ctx_is(s, ctx_id, ctx_len))
+        if (!known_ctx_is(s, psk, ctx_id, ctx_len))
             return CJ_ERR_NOTFOUND;
         s->known.repeat_len = cj_store_repeat_pack(r, s->known.repeat);
         s->known.pend |= PEND_REPEAT;
@@ -973,27 +993,28 @@ static int st_save_repeat(void *ctx, const uint8_t *id, size_t id_len,
     }
     if ((q = stmt(s, S_SAVE_REPEAT)) == NULL)
         return CJ_ERR_STORAGE;
-    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    bind_id_ctx(q, id, id_len, psk, ctx_id, ctx_len);
     n = cj_store_repeat_pack(r, b);
     if (n > 0)
-        sqlite3_bind_blob(q, 3, b, (int)n, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(q, 4, b, (int)n, SQLITE_TRANSIENT);
     else
-        sqlite3_bind_null(q, 3);
+        sqlite3_bind_null(q, 4);
     return update_one(s, q);
 }
 
 static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
-                           const uint8_t *ctx_id, size_t ctx_len)
+                           const uint8_t *psk, const uint8_t *ctx_id,
+                           size_t ctx_len)
 {
     cj_sqlite_t *s = ctx;
     sqlite3_stmt *q;
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
-    if (!cj_store_ctx_ok(ctx_id, ctx_len))
+    if (!cj_store_ctx_ok(ctx_id, ctx_len) || psk == NULL)
         return CJ_ERR_INVALID;
     if ((q = stmt(s, S_SAVE_CTX)) == NULL)
         return CJ_ERR_STORAGE;
-    bind_id_ctx(q, id, id_len, ctx_id, ctx_len);
+    bind_id_ctx(q, id, id_len, psk, ctx_id, ctx_len);
     return update_one(s, q);
 }
 
@@ -1472,13 +1493,25 @@ static int psks_unique(cj_sqlite_t *s, char *why, size_t whycap)
     return cj_store_shared_end(&l) == 0 ? CJ_OK : CJ_ERR_PSK_REUSED;
 }
 
+static int apply_fix(cj_sqlite_t *s, cj_store_fix_t *fix);
+
 /* Bring the schema up to date and take a session number, in one write
  * transaction, so two processes opening a new file at once cannot both
  * run migration 1.  A migration's check that fails rolls everything
- * back (its reason in why). */
-static int migrate(cj_sqlite_t *s, char *why, size_t whycap)
+ * back (its reason in why).
+ *
+ * With fix (a repair, cj_sqlite_repair), a check refusing pledges that
+ * share a PSK makes the fix first, in the same transaction, and is asked
+ * again; if it still refuses, the migrations before it and the fix are
+ * committed, no further migration runs and CJ_ERR_PSK_REUSED is returned
+ * (fix->done set).  A fix no check asked for is made once the schema is
+ * current.  A fix that fails rolls everything back; its error is
+ * returned. */
+static int migrate(cj_sqlite_t *s, char *why, size_t whycap,
+                   cj_store_fix_t *fix)
 {
     sqlite3_int64 have = 0, app = 0, sess = 0;
+    bool stopped = false;
     int rc;
 
     rc = exec_sql(s, "BEGIN IMMEDIATE");
@@ -1507,8 +1540,20 @@ static int migrate(cj_sqlite_t *s, char *why, size_t whycap)
             continue;
         if (migrations[i].check != NULL &&
             (r = migrations[i].check(s, why, whycap)) != CJ_OK) {
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-            return r;
+            if (r == CJ_ERR_PSK_REUSED && fix != NULL && !fix->done) {
+                if ((r = apply_fix(s, fix)) == CJ_OK)
+                    r = migrations[i].check(s, why, whycap);
+            }
+            if (r == CJ_ERR_PSK_REUSED && fix != NULL && fix->done) {
+                stopped = true;
+                break;
+            }
+            if (r != CJ_OK) {
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                if (fix != NULL)
+                    fix->done = false;
+                return r;
+            }
         }
         rc = exec_sql(s, migrations[i].sql);
         if (rc != SQLITE_OK)
@@ -1517,6 +1562,13 @@ static int migrate(cj_sqlite_t *s, char *why, size_t whycap)
                  "INSERT INTO schema_version VALUES (%d, %llu)",
                  migrations[i].version, (unsigned long long)cj_store_wall_ms());
         rc = exec_sql(s, row);
+    }
+    if (rc == SQLITE_OK && fix != NULL && !fix->done && !stopped) {
+        int r = apply_fix(s, fix);
+        if (r != CJ_OK) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return r;
+        }
     }
     if (rc == SQLITE_OK && app == 0) {
         char pragma[48];
@@ -1532,10 +1584,12 @@ static int migrate(cj_sqlite_t *s, char *why, size_t whycap)
     if (rc != SQLITE_OK) {
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        if (fix != NULL)
+            fix->done = false;
         return map_rc(rc);
     }
     s->session = (uint64_t)sess;
-    return CJ_OK;
+    return stopped ? CJ_ERR_PSK_REUSED : CJ_OK;
 }
 
 /* A reader's check of the schema: in one read transaction, the file is
@@ -1567,8 +1621,37 @@ int cj_sqlite_open(cj_sqlite_t **out, const char *path)
     return cj_sqlite_open_as(out, path, false, NULL, 0);
 }
 
+static int open_with(cj_sqlite_t **out, const char *path, bool reader,
+                     char *why, size_t whycap, cj_store_fix_t *fix);
+
 int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader,
                       char *why, size_t whycap)
+{
+    return open_with(out, path, reader, why, whycap, NULL);
+}
+
+int cj_sqlite_repair(const char *path, const uint8_t *id, size_t id_len,
+                     const uint8_t *psk, uint64_t now_ms, bool *upgraded,
+                     char *why, size_t whycap)
+{
+    cj_store_fix_t fix = {id, id_len, psk, now_ms, false};
+    cj_sqlite_t *s = NULL;
+    int rc;
+
+    *upgraded = false;
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_INVALID;
+    rc = open_with(&s, path, false, why, whycap, &fix);
+    cj_sqlite_close(s);
+    if (rc == CJ_OK)
+        *upgraded = true;
+    else if (!fix.done)
+        return rc;
+    return CJ_OK;
+}
+
+static int open_with(cj_sqlite_t **out, const char *path, bool reader,
+                     char *why, size_t whycap, cj_store_fix_t *fix)
 {
     cj_sqlite_t *s;
     sqlite3_int64 sync = 0;
@@ -1646,11 +1729,15 @@ int cj_sqlite_open_as(cj_sqlite_t **out, const char *path, bool reader,
          * session number: it records no campaign outcome). */
         r = reader ? schema_current(s) : CJ_ERR_STATE;
         if (r == CJ_ERR_STATE)
-            r = migrate(s, why, whycap);
+            r = migrate(s, why, whycap, fix);
     }
     if (rc != SQLITE_OK || r != CJ_OK) {
         if (r == CJ_OK)
             r = CJ_ERR_STORAGE;
+        /* a repair's change may have prepared statements (S_RETIRED):
+         * sqlite3_close() leaves a connection with any open */
+        for (int i = 0; i < S_COUNT; i++)
+            sqlite3_finalize(s->st[i]);
         sqlite3_close(s->db);
         free(s);
         return r;
@@ -2159,6 +2246,215 @@ int cj_sqlite_role_mask(const char *name)
  * provisioned), CJ_ERR_PSK_REUSED (the unique index pledges_psk: another
  * pledge holds the PSK; seq, the only other unique column, is always
  * new), CJ_ERR_STORAGE. */
+/* ---- retired PSKs, PSK changes, removal ---------------------------------- */
+
+/* Statements of these rare paths are prepared for one use; the repair
+ * (below) runs them on a file that is not at the current schema yet. */
+static sqlite3_stmt *adhoc(cj_sqlite_t *s, const char *sql)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        note_error(s);
+        sqlite3_finalize(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* Step ad hoc statement q once and finalize it: SQLITE_ROW with *v its
+ * first column (v may be NULL), SQLITE_DONE, or the error (noted). */
+static int adhoc_step(cj_sqlite_t *s, sqlite3_stmt *q, sqlite3_int64 *v)
+{
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW && v != NULL)
+        *v = sqlite3_column_int64(q, 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        note_error(s);
+    sqlite3_finalize(q);
+    s->known.changes = sqlite3_total_changes(s->db);
+    return rc;
+}
+
+/* CJ_ERR_PSK_REUSED when psk was retired, CJ_OK when not (a prepared
+ * statement: every line of a CSV import asks). */
+static int psk_retired(cj_sqlite_t *s, const uint8_t psk[16])
+{
+    uint8_t fp[CJ_STORE_RETIRED_FP];
+    sqlite3_stmt *q;
+    int rc;
+
+    if (cj_store_psk_fp(psk, fp) != CJ_OK || (q = stmt(s, S_RETIRED)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, fp, sizeof fp, SQLITE_TRANSIENT);
+    rc = step_row(s, q);
+    if (rc == CJ_OK)
+        done(q);
+    return rc == CJ_OK ? CJ_ERR_PSK_REUSED
+                       : rc == CJ_ERR_NOTFOUND ? CJ_OK : CJ_ERR_STORAGE;
+}
+
+/* Retire psk (store/common.h). */
+static int psk_retire(cj_sqlite_t *s, const uint8_t psk[16])
+{
+    uint8_t fp[CJ_STORE_RETIRED_FP];
+    sqlite3_stmt *q;
+
+    if (cj_store_psk_fp(psk, fp) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    q = adhoc(s, "INSERT OR IGNORE INTO retired_psks (fp, retired_at)"
+                 " VALUES (?1, ?2)");
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, fp, sizeof fp, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 2, cj_store_i64(cj_store_wall_ms()));
+    return adhoc_step(s, q, NULL) == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
+}
+
+/* The PSK pledge id holds now: CJ_OK, CJ_ERR_NOTFOUND, CJ_ERR_STORAGE;
+ * with lease (may be NULL) its lease_until (-1: none). */
+static int pledge_psk(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                      uint8_t psk[16], sqlite3_int64 *lease)
+{
+    sqlite3_stmt *q = adhoc(s, "SELECT psk, lease_until FROM pledges"
+                               " WHERE id = ?1");
+    int rc;
+
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_bytes(q, 0) != 16 ||
+            !blob_col(q, 0, psk, 16, 16, NULL))
+            rc = SQLITE_CORRUPT;
+        else if (lease != NULL)
+            *lease = sqlite3_column_type(q, 1) == SQLITE_NULL
+                         ? -1
+                         : sqlite3_column_int64(q, 1);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        note_error(s);
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? CJ_OK
+                            : rc == SQLITE_DONE ? CJ_ERR_NOTFOUND
+                                                : CJ_ERR_STORAGE;
+}
+
+/* Give pledge id PSK psk, inside an open transaction (store/sqlite.h
+ * cj_sqlite_set_psk).  Needs no index on the PSK column: the check is
+ * explicit, so a repair can run it on a schema-4 file. */
+static int set_psk_in(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                      const uint8_t psk[16])
+{
+    uint8_t old[16], okm[CJ_OSCORE_OKM_LEN];
+    sqlite3_int64 held = 0;
+    sqlite3_stmt *q;
+    int rc;
+
+    if ((rc = pledge_psk(s, id, id_len, old, NULL)) != CJ_OK)
+        return rc;
+    q = adhoc(s, "SELECT count(*) FROM pledges WHERE psk = ?1");
+    if (q == NULL)
+        goto fail;
+    sqlite3_bind_blob(q, 1, psk, 16, SQLITE_STATIC);
+    if (adhoc_step(s, q, &held) != SQLITE_ROW)
+        goto fail;
+    rc = held > 0 ? CJ_ERR_PSK_REUSED : psk_retired(s, psk);
+    if (rc != CJ_OK)
+        goto out;
+    if (cj_jrc_pledge_okm(psk, id, id_len, okm) != CJ_OK)
+        goto fail;
+    /* the pledge's old OSCORE context ends: everything kept for it
+     * starts afresh, its admission ends; the short-id lease stays */
+    q = adhoc(s, "UPDATE pledges SET psk = ?2, okm = ?3, ssn_reserved = 0,"
+                 " replay_highest = 0, replay_bitmap = 0, replay_valid = 0,"
+                 " id_context = NULL, repeat_cache = NULL, joined = 0"
+                 " WHERE id = ?1");
+    if (q == NULL)
+        goto fail;
+    sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, psk, 16, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 3, okm, sizeof okm, SQLITE_STATIC);
+    rc = adhoc_step(s, q, NULL);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        rc = CJ_ERR_PSK_REUSED;
+        goto out;
+    }
+    if (rc != SQLITE_DONE || sqlite3_changes(s->db) != 1)
+        goto fail;
+    rc = psk_retire(s, old);
+    goto out;
+fail:
+    rc = CJ_ERR_STORAGE;
+out:
+    cj_crypto_wipe(old, sizeof old);
+    cj_crypto_wipe(okm, sizeof okm);
+    return rc;
+}
+
+/* Remove pledge id, inside an open transaction (cj_sqlite_remove). */
+static int remove_in(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                     uint64_t now_ms)
+{
+    uint8_t old[16];
+    sqlite3_int64 lease = -1;
+    sqlite3_stmt *q;
+    int rc;
+
+    if ((rc = pledge_psk(s, id, id_len, old, &lease)) != CJ_OK)
+        return rc;
+    if (lease >= 0 && lease > cj_store_i64(now_ms)) {
+        rc = CJ_ERR_STATE; /* a live lease: the device may use the id */
+    } else if ((q = adhoc(s, "DELETE FROM pledges WHERE id = ?1")) == NULL) {
+        rc = CJ_ERR_STORAGE;
+    } else {
+        /* its campaign outcomes go with it (ON DELETE CASCADE) */
+        sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+        rc = adhoc_step(s, q, NULL) == SQLITE_DONE &&
+                     sqlite3_changes(s->db) == 1
+                 ? psk_retire(s, old)
+                 : CJ_ERR_STORAGE;
+    }
+    cj_crypto_wipe(old, sizeof old);
+    return rc;
+}
+
+int cj_sqlite_set_psk(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
+                      const uint8_t psk[16])
+{
+    int r;
+    if (!cj_store_id_ok(id, id_len) || psk == NULL)
+        return CJ_ERR_INVALID;
+    if ((r = op_begin(db)) != CJ_OK)
+        return r;
+    return op_end(db, set_psk_in(db, id, id_len, psk));
+}
+
+int cj_sqlite_remove(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
+                     uint64_t now_ms)
+{
+    int r;
+    if (!cj_store_id_ok(id, id_len))
+        return CJ_ERR_INVALID;
+    if ((r = op_begin(db)) != CJ_OK)
+        return r;
+    return op_end(db, remove_in(db, id, id_len, now_ms));
+}
+
+/* The change a repair makes (cj_sqlite_repair), in the migration's
+ * transaction; the retired table may predate migration 6 then. */
+static int apply_fix(cj_sqlite_t *s, cj_store_fix_t *fix)
+{
+    int rc;
+
+    if (exec_sql(s, CJ_STORE_RETIRED_TABLE("BLOB", "INTEGER")) != SQLITE_OK)
+        return CJ_ERR_STORAGE;
+    rc = fix->psk != NULL ? set_psk_in(s, fix->id, fix->id_len, fix->psk)
+                          : remove_in(s, fix->id, fix->id_len, fix->now_ms);
+    fix->done = rc == CJ_OK;
+    return rc;
+}
+
 static int insert_pledge(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
                          const uint8_t *psk, uint8_t roles)
 {
@@ -2177,7 +2473,10 @@ static int insert_pledge(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     rc = exec_stmt(s, q);
     cj_crypto_wipe(okm, sizeof okm);
     if (rc == SQLITE_DONE)
-        return sqlite3_changes(s->db) == 1 ? CJ_OK : CJ_ERR_STATE;
+        /* an id already there is reported as such, whatever the PSK; a
+         * retired PSK undoes the insert with the unit */
+        return sqlite3_changes(s->db) == 1 ? psk_retired(s, psk)
+                                           : CJ_ERR_STATE;
     return rc == SQLITE_CONSTRAINT_UNIQUE ? CJ_ERR_PSK_REUSED : CJ_ERR_STORAGE;
 }
 

@@ -58,7 +58,10 @@
  * PSKs (RFC 9031 section 3: each pledge has a PSK of its own).  A UNIQUE
  * index on the PSK column makes it impossible for two pledges to hold
  * one PSK, across processes too: cj_sqlite_add() and the CSV import
- * refuse a PSK another pledge holds (CJ_ERR_PSK_REUSED).
+ * refuse a PSK another pledge holds (CJ_ERR_PSK_REUSED).  A PSK that
+ * leaves a pledge (cj_sqlite_set_psk, cj_sqlite_remove) is retired and
+ * refused alike from then on (store/common.h: a PSK given out again
+ * would bring back keys whose nonces were used).
  *
  * Campaign outcomes are recorded under (session, campaign): every
  * cj_sqlite_open() takes a new session number from the file.  A serving
@@ -94,8 +97,10 @@
  * 3: the pledge's repeat cache (cojp/jrc.h save_repeat).
  * 4: the derived material of the pledge's OSCORE context (cj_jrc_pledge_okm).
  * 5: a PSK per pledge (the unique index above); a file in which pledges
- *    already share a PSK is not migrated (cj_sqlite_open_as). */
-#define CJ_SQLITE_SCHEMA_VERSION 5
+ *    already share a PSK is not migrated (cj_sqlite_open_as), unless
+ *    repaired (cj_sqlite_repair).
+ * 6: retired PSKs (cj_sqlite_set_psk, cj_sqlite_remove). */
+#define CJ_SQLITE_SCHEMA_VERSION 6
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
@@ -266,9 +271,62 @@ int cj_sqlite_role_mask(const char *name);
 /* Provision a pledge: id 1..CJ_JRC_MAX_ID bytes, 16-byte PSK, non-zero
  * allowed_roles.  CJ_OK, CJ_ERR_INVALID (bad length or roles),
  * CJ_ERR_STATE (already provisioned, whatever the PSK),
- * CJ_ERR_PSK_REUSED (another pledge holds this PSK), CJ_ERR_STORAGE. */
+ * CJ_ERR_PSK_REUSED (another pledge holds this PSK, or it was retired),
+ * CJ_ERR_STORAGE. */
 int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
                   const uint8_t psk[16], uint8_t allowed_roles);
+
+/* Give provisioned pledge id a new PSK (recommissioning to a new owner,
+ * RFC 9031 section 3), in one transaction (or the open one).  Its old
+ * OSCORE context ends, and what the registry keeps for it starts afresh
+ * as for a pledge just provisioned with this id: the derived material
+ * (cj_jrc_pledge_okm of the new PSK), the sequence number mark (0), the
+ * replay window (empty), the repeat cache (none) and a recovered ID
+ * Context (none).  Its admission ends (joined cleared, so campaigns pass
+ * it by until it joins under the new PSK).  Its short-id lease stays as
+ * it is: the device may still use that id in the network, so the id is
+ * handed to nobody else before the lease ends; the pledge gets it back
+ * when it joins while the lease lives.  The eviction mark, update
+ * address and campaign outcomes stay.  The old PSK is retired.  An
+ * engine that caches the old context cannot use it any more (cojp/jrc.h
+ * "PSK changes").  CJ_OK, CJ_ERR_INVALID, CJ_ERR_NOTFOUND (not
+ * provisioned), CJ_ERR_PSK_REUSED (psk is held by a pledge, this one
+ * included, or retired), CJ_ERR_BUSY, CJ_ERR_STORAGE; nothing changes
+ * on failure. */
+int cj_sqlite_set_psk(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
+                      const uint8_t psk[16]);
+
+/* Remove provisioned pledge id (decommissioning), in one transaction:
+ * its row and campaign outcomes go, its PSK is retired, its id may be
+ * provisioned again (with another PSK).  Refused while it holds a
+ * short-id lease live at now_ms (wall-clock ms): the device may still
+ * use that id, which must not go to another pledge before the lease
+ * ends; an eviction ends the lease.  Removing a pledge does not take a
+ * device that joined out of the network (it keeps the link-layer keys
+ * until a rekey): evict it for that.  CJ_OK, CJ_ERR_INVALID,
+ * CJ_ERR_NOTFOUND, CJ_ERR_STATE (live lease), CJ_ERR_BUSY,
+ * CJ_ERR_STORAGE; nothing changes on failure. */
+int cj_sqlite_remove(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
+                     uint64_t now_ms);
+
+/* Repair a file that cannot be opened because its pledges share PSKs
+ * (an older schema, cj_sqlite_open_as CJ_ERR_PSK_REUSED) with one of the
+ * two changes above: pledge id gets psk, or is removed when psk is NULL
+ * (lease live at now_ms as for cj_sqlite_remove).  The change is made in
+ * the migration's transaction, where migration 5 would refuse: when no
+ * pledges share a PSK afterwards, the file is migrated to the current
+ * schema in the same transaction (*upgraded set); otherwise the change
+ * and the migrations before 5 are committed and why names the pledges
+ * that still share one (*upgraded false), so each repair makes progress
+ * and the last one completes the upgrade.  A file that needs no repair
+ * is migrated as by cj_sqlite_open() and then changed.  CJ_OK when the
+ * change was made; otherwise the change's error (as for
+ * cj_sqlite_set_psk / cj_sqlite_remove) or the open's, and the file is
+ * unchanged.  No cojp that serves the file may run meanwhile: an older
+ * one does not know the PSK changed under its cached contexts. */
+int cj_sqlite_repair(const char *path, const uint8_t *id, size_t id_len,
+                     const uint8_t *psk, uint64_t now_ms, bool *upgraded,
+                     char *why, size_t whycap);
 
 /* Import provisioning lines "id,psk[,role]" (hex id of 1..CJ_JRC_MAX_ID
  * bytes, 32 hex digits of PSK, role node|6lbr, default node; spaces
@@ -278,7 +336,8 @@ int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
  * nothing is imported and *bad_line (may be NULL) is its 1-based number:
  * CJ_ERR_MALFORMED (syntax, length), CJ_ERR_STATE (id already
  * provisioned, in the file or in the registry), CJ_ERR_PSK_REUSED (the
- * PSK is held by another pledge, in the file or in the registry).
+ * PSK is held by another pledge, in the file or in the registry, or was
+ * retired).
  * CJ_ERR_STORAGE otherwise (*bad_line 0). */
 int cj_sqlite_import_csv(cj_sqlite_t *db, const char *text, size_t len,
                          size_t *bad_line, size_t *count);

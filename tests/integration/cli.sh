@@ -105,7 +105,7 @@ ODB=$T/old.db
 for id in 0e00000000000001 0e00000000000002 0e00000000000003; do
     "$COJP" jrc add --db "$ODB" --pledge $id --psk "$(psk_of $id)" || bad "jrc add $id"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP INDEX pledges_psk; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
 cp "$ODB" "$T/old.copy"
 held=$(psk_of 0e00000000000001)
 for c in list add; do
@@ -119,11 +119,50 @@ for c in list add; do
         "^cojp jrc $c: '$ODB' cannot be upgraded: pledges sharing a PSK: \\{0e00000000000001, 0e00000000000003\\}"
     check "... and the file as it was" cmp -s "$ODB" "$T/old.copy"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA foreign_keys = ON'); c.execute(\"DELETE FROM pledges WHERE id = x'0e00000000000003'\"); c.commit(); c.close()" "$ODB"
-check "without the pledge sharing a PSK the registry is migrated" \
-    sh -c "'$COJP' jrc list --db '$ODB' | grep -c '^0e00' | grep -qx 2"
-check "... and takes that pledge again with a PSK of its own" \
-    "$COJP" jrc add --db "$ODB" --pledge 0e00000000000003 --psk "$(psk_of 0e00000000000003)"
+# jrc psk / jrc remove repair it, one change at a time (docs/operator.md)
+held=$(psk_of 0e00000000000002)
+"$COJP" jrc psk --db "$ODB" --pledge 0e00000000000003 --psk "$held" >"$T/old.out" 2>"$T/old.err"
+check "jrc psk of it with a PSK held exits 1" test $? -eq 1
+check "... with one line, not the PSK" one_line "$T/old.err" \
+    '^cojp jrc psk: pledge 0e00000000000003 keeps its PSK: the new one is its own, another pledge'"'"'s or one used before'
+check "... and the file as it was" cmp -s "$ODB" "$T/old.copy"
+"$COJP" jrc remove --db "$ODB" --pledge 0e0000000000000f >/dev/null 2>"$T/old.err"
+check "jrc remove of an unknown pledge of it exits 1" test $? -eq 1
+check "... with one line naming the pledge" one_line "$T/old.err" \
+    '^cojp jrc remove: pledge 0e0000000000000f is not provisioned$'
+check "... and the file as it was" cmp -s "$ODB" "$T/old.copy"
+"$COJP" jrc psk --db "$ODB" --pledge 0e00000000000003 --psk "$(psk_of new-0e00000000000003)" \
+    >"$T/old.out" 2>"$T/old.err"
+check "jrc psk giving a sharing pledge its own PSK exits 0" test $? -eq 0
+check "... says the registry is upgraded" grep -q "^'$ODB' upgraded: no pledges share a PSK any more$" "$T/old.out"
+check "... which opens again with its pledges" \
+    sh -c "'$COJP' jrc list --db '$ODB' | grep -c '^0e00' | grep -qx 3"
+check "... the pledge holding its new PSK" test "$("$COJP" jrc derive --pledge 0e00000000000003 --db "$ODB")" \
+    = "$("$COJP" jrc derive --pledge 0e00000000000003 --psk "$(psk_of new-0e00000000000003)")"
+# two groups: {11, 13} and {12, 14, 15}; each change is kept, the last
+# one completes the upgrade
+ODB=$T/old2.db
+for n in 1 2 3 4 5; do
+    "$COJP" jrc add --db "$ODB" --pledge 0e0000000000001$n --psk "$(psk_of 0e0000000000001$n)" || bad "jrc add 1$n"
+done
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 2) WHERE seq IN (4, 5)'); c.close()" "$ODB"
+"$COJP" jrc remove --db "$ODB" --pledge 0e00000000000015 >"$T/old.out" 2>"$T/old.err"
+check "jrc remove of a sharing pledge exits 0" test $? -eq 0
+check "... naming the pledges that still share a PSK" grep -q \
+    "^'$ODB' still cannot be upgraded: pledges sharing a PSK: {0e00000000000011, 0e00000000000013}, {0e00000000000012, 0e00000000000014}$" "$T/old.out"
+"$COJP" jrc list --db "$ODB" >/dev/null 2>"$T/old.err"
+check "... and the registry still refused, without the removed pledge" one_line "$T/old.err" \
+    "cannot be upgraded: pledges sharing a PSK: \\{0e00000000000011, 0e00000000000013\\}, \\{0e00000000000012, 0e00000000000014\\} \\(give"
+"$COJP" jrc psk --db "$ODB" --pledge 0e00000000000013 --psk "$(psk_of new-0e00000000000013)" >"$T/old.out" 2>&1
+check "jrc psk of the next exits 0, one group left" \
+    grep -q "still cannot be upgraded: pledges sharing a PSK: {0e00000000000012, 0e00000000000014}$" "$T/old.out"
+"$COJP" jrc psk --db "$ODB" --pledge 0e00000000000014 --psk "$(psk_of new-0e00000000000014)" >"$T/old.out" 2>&1
+check "jrc psk of the last exits 0 and upgrades" grep -q "upgraded: no pledges share a PSK any more$" "$T/old.out"
+check "... the registry opens with 4 pledges" \
+    sh -c "'$COJP' jrc list --db '$ODB' | grep -c '^0e00' | grep -qx 4"
+"$COJP" jrc add --db "$ODB" --pledge 0e00000000000016 --psk "$(psk_of new-0e00000000000014)" 2>"$T/old.err"
+check "... and refuses a PSK a repair gave" one_line "$T/old.err" \
+    '^cojp jrc add: pledge 0e00000000000016 not provisioned: its PSK is held by another pledge or was retired'
 
 echo "=== daemons"
 if start_daemon "$T/jrc.log" '"event":"start"' -- jrc serve --db "$DB" --listen "[::1]:PORT" \
@@ -178,6 +217,73 @@ check "jrc list --json: the 5 pledges joined with unique short ids" json "$T/lis
     "len([p for p in d['pledges'] if p['pledge'].startswith('0200') and p['joined']])==5 and len(set(p['short_id'] for p in d['pledges'] if p['joined']))==len([p for p in d['pledges'] if p['joined']])"
 sids=$(cat "$T"/0200*.json | python3 -c "import sys,json; print(len(set(json.loads(l)['short_id'] for l in sys.stdin)))")
 check "the pledges' own short ids are unique" test "$sids" -eq 5
+
+echo "=== recommissioning while the JRC serves (RFC 9031 section 3)"
+# ids[4] joined above and its context is cached by the serving JRC.  It
+# gets a new PSK: the old one is refused from then on, the new one joins
+# with the short id the pledge leased.
+rp=${ids[4]}
+oldpsk=$(psk_of "$rp") newpsk=$(psk_of "new-$rp")
+sid=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['short_id'])" "$T/$rp.json")
+before=$(pledges_of "$DB")
+for bad_psk in "$oldpsk" "$(psk_of "${ids[3]}")"; do
+    held=$bad_psk
+    "$COJP" jrc psk --db "$DB" --pledge "$rp" --psk "$bad_psk" >"$T/psk.out" 2>"$T/psk.err"
+    check "jrc psk with a PSK a pledge holds exits 1" test $? -eq 1
+    check "... with one line naming the pledge, not the PSK" one_line "$T/psk.err" \
+        "^cojp jrc psk: pledge $rp keeps its PSK: the new one is its own, another pledge's or one used before"
+    check "... and the registry as it was" test "$(pledges_of "$DB")" = "$before"
+done
+held=$newpsk
+"$COJP" jrc psk --db "$DB" --pledge 02000000000000ff --psk "$newpsk" >"$T/psk.out" 2>"$T/psk.err"
+check "jrc psk of an unknown pledge exits 1" test $? -eq 1
+check "... with one line naming it" one_line "$T/psk.err" '^cojp jrc psk: pledge 02000000000000ff is not provisioned$'
+check "... and the registry as it was" test "$(pledges_of "$DB")" = "$before"
+"$COJP" jrc psk --db "$T/none.db" --pledge "$rp" --psk "$newpsk" >"$T/psk.out" 2>"$T/psk.err"
+check "jrc psk on a missing registry exits 1, one line, no file made" \
+    sh -c "test \$(wc -l <'$T/psk.err') -eq 1 && test ! -e '$T/none.db'"
+printf '%s\n' "$newpsk" >"$T/new.hex"
+"$COJP" jrc psk --db "$DB" --pledge "$rp" --psk "@$T/new.hex" >"$T/psk.out" 2>"$T/psk.err"
+check "jrc psk of a joined pledge while the JRC serves exits 0, silent" \
+    sh -c "test \$? -eq 0 && test ! -s '$T/psk.out' && test ! -s '$T/psk.err'"
+"$COJP" jrc list --db "$DB" --json >"$T/listpsk.json"
+check "jrc list: no longer joined, its lease and short id kept" json "$T/listpsk.json" \
+    "[(p['joined'],p['short_id'],p['lease_live']) for p in d['pledges'] if p['pledge']=='$rp']==[(False,'$sid',True)]"
+timeout 30 "$COJP" pledge --id "$rp" --psk "$oldpsk" --proxy "[::1]:$proxy_port" --network-id cafe \
+    --state "$T/$rp.state" --timeout 4 >"$T/old.json" 2>"$T/old.err"
+check "the old PSK (with its state file) no longer joins" test $? -eq 1
+timeout 60 "$COJP" pledge --id "$rp" --psk "$newpsk" --proxy "[::1]:$proxy_port" --network-id cafe \
+    --state "$T/$rp.new.state" --json --timeout 45 >"$T/new.json" 2>"$T/new.err"
+check "the new PSK joins" json "$T/new.json" "d['joined'] is True"
+check "... with the short id the pledge leased" json "$T/new.json" "d['short_id']=='$sid'"
+timeout 30 "$COJP" pledge --id "$rp" --psk "$oldpsk" --proxy "[::1]:$proxy_port" --network-id cafe \
+    --state "$T/$rp.state" --timeout 4 >"$T/old.json" 2>"$T/old.err"
+check "the old PSK still does not join" test $? -eq 1
+check "the JRC admitted $rp once after the change" \
+    test "$(grep -c "\"event\":\"joined\",\"pledge\":\"$rp\"" "$T/jrc.log")" -eq 2
+check "no command or daemon printed the new PSK" \
+    sh -c "! grep -rq '$newpsk' '$T/psk.out' '$T/psk.err' '$T/jrc.log' '$T/proxy.log' '$T/new.err' '$T/listpsk.json'"
+# removal: refused while the lease lives (the device may use its id)
+before=$(pledges_of "$DB")
+"$COJP" jrc remove --db "$DB" --pledge "$rp" >"$T/rm.out" 2>"$T/rm.err"
+check "jrc remove of a pledge with a live lease exits 1" test $? -eq 1
+check "... with one line naming its short id and pointing to jrc evict" one_line "$T/rm.err" \
+    "^cojp jrc remove: pledge $rp holds short id $sid until .*: evict it first \('cojp jrc evict'\)"
+check "... and the registry as it was" test "$(pledges_of "$DB")" = "$before"
+"$COJP" jrc remove --db "$DB" --pledge 0f0f >"$T/rm.out" 2>"$T/rm.err"
+check "jrc remove of an unknown pledge exits 1" test $? -eq 1
+check "... with one line naming it" one_line "$T/rm.err" '^cojp jrc remove: pledge 0f0f is not provisioned$'
+check "... and the registry as it was" test "$(pledges_of "$DB")" = "$before"
+# a pledge that never joined goes at once; its PSK never comes back
+gone=0600000000000001
+"$COJP" jrc add --db "$DB" --pledge $gone --psk "$(psk_of $gone)" || bad "jrc add $gone"
+check "jrc remove of a pledge that never joined exits 0" "$COJP" jrc remove --db "$DB" --pledge $gone
+check "... and it is gone" sh -c "! '$COJP' jrc list --db '$DB' | grep -q '^$gone'"
+held=$(psk_of $gone)
+"$COJP" jrc add --db "$DB" --pledge $gone --psk "$held" 2>"$T/rm.err"
+check "... provisioned again with its old PSK: refused" one_line "$T/rm.err" \
+    "^cojp jrc add: pledge $gone not provisioned: its PSK is held by another pledge or was retired"
+check "... with a new PSK: taken" "$COJP" jrc add --db "$DB" --pledge $gone --psk "$(psk_of "new-$gone")"
 
 echo "=== a pledge given its derived context instead of the PSK (RFC 9031 Appendix B)"
 lw=0500000000000001
@@ -268,6 +374,8 @@ fi
 kids=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(','.join(map(str,d['network']['key_ids'])))" "$T/list3.json")
 check "the restarted JRC keeps keys and campaign numbers" \
     grep -qE "\"k1_id\":${kids%,*},\"k2_id\":${kids#*,},\"blacklist\":1,\"next_campaign\":3" "$T/jrc2.log"
+check "the evicted node, its lease ended, can be removed" "$COJP" jrc remove --db "$DB" --pledge "${nodes[2]}"
+check "... and is gone from the registry" sh -c "! '$COJP' jrc list --db '$DB' | grep -q '^${nodes[2]}'"
 timeout 60 "$COJP" pledge --id "${ids[0]}" --psk "$(psk_of "${ids[0]}")" --proxy "[::1]:$proxy_port" \
     --network-id cafe --state "$T/${ids[0]}.state" --json --timeout 45 >"$T/rejoin.json" 2>"$T/rejoin.err"
 check "a pledge rejoins after the restart with its state file" json "$T/rejoin.json" "d['joined'] is True"
@@ -314,6 +422,16 @@ usage_case "proxy bad log level" proxy --listen "[::1]:5683" --jrc "[::1]:5684" 
 usage_case "pledge bad log level" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --log-level ""
 usage_case "jrc rekey bad K2" jrc rekey --db "$DB" --k2 00
 usage_case "jrc evict without pledge" jrc evict --db "$DB"
+before=$(pledges_of "$DB")
+usage_case "jrc psk without --psk" jrc psk --db "$DB" --pledge "${ids[0]}"
+usage_case "jrc psk without --pledge" jrc psk --db "$DB" --psk "$PSK"
+usage_case "jrc psk wrong PSK length" jrc psk --db "$DB" --pledge "${ids[0]}" --psk 0011
+usage_case "jrc psk bad hex pledge id" jrc psk --db "$DB" --pledge 0x01 --psk "$PSK"
+usage_case "jrc psk stray argument" jrc psk --db "$DB" --pledge "${ids[0]}" --psk "$PSK" extra
+usage_case "jrc remove without --pledge" jrc remove --db "$DB"
+usage_case "jrc remove without --db" jrc remove --pledge "${ids[0]}"
+usage_case "jrc remove unknown option" jrc remove --db "$DB" --pledge "${ids[0]}" --force
+check "... none of the jrc psk / remove cases changed the registry" test "$(pledges_of "$DB")" = "$before"
 usage_case "proxy bad address" proxy --listen "::1:5683" --jrc "[::1]:5683"
 usage_case "proxy port out of range" proxy --listen "[::1]:70000" --jrc "[::1]:5683"
 usage_case "proxy mixed families" proxy --listen "127.0.0.1:5683" --jrc "[::1]:5683"
@@ -506,7 +624,8 @@ check "its counters: 2 relayed, 6 ACKs, 4 spent tokens, 2 forged, no RST" \
     "$(tail -1 "$T/jpcon.log")"
 
 echo "=== help and version"
-for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" proxy pledge jrc demo bench; do
+for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" "jrc psk" \
+    "jrc remove" proxy pledge jrc demo bench; do
     # shellcheck disable=SC2086
     check "cojp $c --help" sh -c "'$COJP' $c --help | grep -q usage"
 done

@@ -57,6 +57,18 @@ static void ms_set_cursor(void *h, unsigned v)
     ((cj_jrc_memstore_t *)h)->next_short = (uint16_t)v;
 }
 
+static int ms_set_psk(void *h, const uint8_t *id, size_t id_len,
+                      const uint8_t psk[16])
+{
+    return cj_jrc_memstore_set_psk(h, id, id_len, psk);
+}
+
+static int ms_remove(void *h, const uint8_t *id, size_t id_len,
+                     uint64_t now_ms)
+{
+    return cj_jrc_memstore_remove(h, id, id_len, now_ms);
+}
+
 const ss_backend_t ss_memstore = {
     .name = "memstore",
     .fresh = ms_fresh,
@@ -66,6 +78,8 @@ const ss_backend_t ss_memstore = {
     .add = ms_add,
     .set_cursor = ms_set_cursor,
     .dup_id_err = CJ_ERR_INVALID,
+    .set_psk = ms_set_psk,
+    .remove = ms_remove,
 };
 
 /* ---- fixtures -------------------------------------------------------------- */
@@ -102,6 +116,19 @@ void ss_make_psk(uint8_t psk[16], unsigned i)
     psk[13] = (uint8_t)(i >> 16);
     psk[14] = (uint8_t)(i >> 8);
     psk[15] = (uint8_t)i;
+}
+
+const uint8_t *ss_psk_of(const uint8_t id[8])
+{
+    static uint8_t ring[4][16];
+    static unsigned next;
+    static const uint8_t base[5] = {0x00, 0x12, 0x4b, 0x00, 0x00};
+    uint8_t *psk = ring[next++ % 4];
+
+    memset(psk, 0xee, 16);
+    if (id != NULL && memcmp(id, base, sizeof base) == 0)
+        ss_make_psk(psk, (unsigned)id[5] << 16 | (unsigned)id[6] << 8 | id[7]);
+    return psk;
 }
 
 void *ss_open(const ss_backend_t *b)
@@ -173,7 +200,7 @@ int ss_raise_ssn(const cj_jrc_store_t *st, void *c, const uint8_t *id,
                  uint64_t v)
 {
     uint64_t first = 0;
-    return st->reserve_ssn(c, id, 8, NULL, 0, v, 0, &first);
+    return st->reserve_ssn(c, id, 8, ss_psk_of(id), NULL, 0, v, 0, &first);
 }
 
 static void cleanup(const ss_backend_t *b)
@@ -287,22 +314,24 @@ static void trace_ssn_piv(const cj_jrc_store_t *st, const uint8_t *id,
     cj_oscore_replay_t w;
     uint64_t first = 0;
 
-    put(t, st->reserve_ssn(c, id, 8, NULL, 0, from, 32, &first));
+    put(t, st->reserve_ssn(c, id, 8, ss_psk_of(id), NULL, 0, from, 32, &first));
     put(t, (long long)first);
-    put(t, st->reserve_ssn(c, id, 8, NULL, 0, 5, 1, &first));
+    put(t, st->reserve_ssn(c, id, 8, ss_psk_of(id), NULL, 0, 5, 1, &first));
     put(t, (long long)first);
-    put(t, st->reserve_ssn(c, id, 8, NULL, 0, raise, 0, &first));
+    put(t, st->reserve_ssn(c, id, 8, ss_psk_of(id), NULL, 0, raise, 0, &first));
     put(t, (long long)first);
-    put(t, st->reserve_ssn(c, ss_nobody, 8, NULL, 0, 1, 1, &first));
-    put(t, st->reserve_ssn(c, id, 8, ctxid, 8, 1, 1, &first));
+    put(t, st->reserve_ssn(c, ss_nobody, 8, ss_psk_of(ss_nobody), NULL, 0, 1, 1,
+                           &first));
+    put(t, st->reserve_ssn(c, id, 8, ss_psk_of(id), ctxid, 8, 1, 1, &first));
     for (size_t i = 0; i < 9; i++) {
         memset(&w, 0, sizeof w);
-        put(t, st->accept_piv(c, id, 8, NULL, 0, pivs[i], &w));
+        put(t, st->accept_piv(c, id, 8, ss_psk_of(id), NULL, 0, pivs[i], &w));
         put(t, (long long)w.highest);
         put(t, w.bitmap);
         put(t, w.valid);
     }
-    put(t, st->accept_piv(c, ss_nobody, 8, NULL, 0, 1, &w));
+    put(t,
+        st->accept_piv(c, ss_nobody, 8, ss_psk_of(ss_nobody), NULL, 0, 1, &w));
 }
 
 /* Node address and update outcomes of pledge id and of an unknown one. */
@@ -344,17 +373,23 @@ static void scenario_a(const ss_backend_t *b, void *h, trace_t *t)
     static const uint64_t pivs[9] = {41, 41, 9, 10, 70, 38, 38, 9, 1};
     trace_ssn_piv(st, id[0], ctxid, 1234567, 3000000, pivs, t);
     put_rec(t, st->lookup(c, id[0], 8, &r), &r);
-    put(t, st->save_context(c, id[1], 8, ctxid, sizeof ctxid));
+    put(t,
+        st->save_context(c, id[1], 8, ss_psk_of(id[1]), ctxid, sizeof ctxid));
     put_rec(t, st->lookup_context(c, ctxid, sizeof ctxid, &r), &r);
     put_rec(t, st->lookup_context(c, ctxid, 8, &r), &r);
     /* only under the current ID Context */
-    put(t, st->reserve_ssn(c, id[1], 8, NULL, 0, 77, 1, &first));
-    put(t, st->accept_piv(c, id[1], 8, NULL, 0, 3, &w));
-    put(t, st->reserve_ssn(c, id[1], 8, ctxid, 8, 77, 1, &first));
-    put(t, st->reserve_ssn(c, id[1], 8, ctxid, sizeof ctxid, 77, 1, &first));
+    put(t,
+        st->reserve_ssn(c, id[1], 8, ss_psk_of(id[1]), NULL, 0, 77, 1, &first));
+    put(t, st->accept_piv(c, id[1], 8, ss_psk_of(id[1]), NULL, 0, 3, &w));
+    put(t, st->reserve_ssn(c, id[1], 8, ss_psk_of(id[1]), ctxid, 8, 77, 1,
+                           &first));
+    put(t, st->reserve_ssn(c, id[1], 8, ss_psk_of(id[1]), ctxid, sizeof ctxid,
+                           77, 1, &first));
     put(t, (long long)first);
-    put(t, st->accept_piv(c, id[1], 8, ctxid, sizeof ctxid, 3, &w));
-    put(t, st->save_context(c, id[1], 8, ctxid, 8)); /* resets state */
+    put(t, st->accept_piv(c, id[1], 8, ss_psk_of(id[1]), ctxid, sizeof ctxid, 3,
+                          &w));
+    /* resets state */
+    put(t, st->save_context(c, id[1], 8, ss_psk_of(id[1]), ctxid, 8));
     put_rec(t, st->lookup(c, id[1], 8, &r), &r);
 
     /* short ids: reserved values skipped, renew, fresh, expiry */
@@ -423,18 +458,23 @@ static void scenario_b(const ss_backend_t *b, void *h, trace_t *t)
     static const uint64_t pivs[9] = {73, 73, 45, 41, 72, 100, 69, 68, 68};
     trace_ssn_piv(st, id[3], ctxid, 987654321, 987700000, pivs, t);
     put_rec(t, st->lookup(c, id[3], 8, &r), &r);
-    put(t, st->save_context(c, id[2], 8, ctxid, sizeof ctxid));
-    put(t, st->save_context(c, nobody, 8, ctxid, 4));
+    put(t,
+        st->save_context(c, id[2], 8, ss_psk_of(id[2]), ctxid, sizeof ctxid));
+    put(t, st->save_context(c, nobody, 8, ss_psk_of(nobody), ctxid, 4));
     put_rec(t, st->lookup_context(c, ctxid, sizeof ctxid, &r), &r);
     put_rec(t, st->lookup_context(c, ctxid, 15, &r), &r);
     /* only under the current ID Context */
-    put(t, st->reserve_ssn(c, id[2], 8, NULL, 0, 500, 1, &first));
-    put(t, st->accept_piv(c, id[2], 8, NULL, 0, 3, &w));
-    put(t, st->reserve_ssn(c, id[2], 8, ctxid, sizeof ctxid, 500, 1, &first));
+    put(t, st->reserve_ssn(c, id[2], 8, ss_psk_of(id[2]), NULL, 0, 500, 1,
+                           &first));
+    put(t, st->accept_piv(c, id[2], 8, ss_psk_of(id[2]), NULL, 0, 3, &w));
+    put(t, st->reserve_ssn(c, id[2], 8, ss_psk_of(id[2]), ctxid, sizeof ctxid,
+                           500, 1, &first));
     put(t, (long long)first);
-    put(t, st->accept_piv(c, id[2], 8, ctxid, sizeof ctxid, 3, &w));
+    put(t, st->accept_piv(c, id[2], 8, ss_psk_of(id[2]), ctxid, sizeof ctxid, 3,
+                          &w));
     put(t, (long long)w.highest);
-    put(t, st->save_context(c, id[2], 8, ctxid, 9)); /* resets state */
+    /* resets state */
+    put(t, st->save_context(c, id[2], 8, ss_psk_of(id[2]), ctxid, 9));
     put_rec(t, st->lookup(c, id[2], 8, &r), &r);
     put_rec(t, st->lookup_context(c, ctxid, 9, &r), &r);
 
@@ -782,15 +822,21 @@ void ss_accept_piv_window(const ss_backend_t *b)
 
     db = ss_start(b, 1, &st);
     ss_make_id(id, 0);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 100, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 98, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 90, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 100, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 98, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 90, &w),
+             CJ_OK);
     CHECK(w.valid);
     CHECK_EQ(w.highest, 100);
     CHECK_EQ(w.bitmap, 0x5u | (1u << 10)); /* ages 0, 2, 10 */
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 98, &w), CJ_ERR_REPLAY);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 68, &w), CJ_ERR_REPLAY);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, UINT64_C(1) << 40, &w),
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 98, &w),
+             CJ_ERR_REPLAY);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 68, &w),
+             CJ_ERR_REPLAY);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0,
+                            UINT64_C(1) << 40, &w),
              CJ_ERR_REPLAY);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK_EQ(r.replay.highest, 100);
@@ -798,16 +844,19 @@ void ss_accept_piv_window(const ss_backend_t *b)
     /* inside a batch a refused one spoils nothing either */
     if (b->begin)
         CHECK_EQ(b->begin(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 100, &w), CJ_ERR_REPLAY);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 200, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 100, &w),
+             CJ_ERR_REPLAY);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 200, &w),
+             CJ_OK);
     if (b->commit)
         CHECK_EQ(b->commit(db), CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK_EQ(r.replay.highest, 200);
     CHECK_EQ(r.replay.bitmap, 1);
     /* another ID Context than the record's: not found, nothing changes */
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_nobody, 8, 300, &w),
-             CJ_ERR_NOTFOUND);
+    CHECK_EQ(
+        st->accept_piv(st->ctx, id, 8, ss_psk_of(id), ss_nobody, 8, 300, &w),
+        CJ_ERR_NOTFOUND);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK_EQ(r.replay.highest, 200);
     b->close(db);
@@ -829,9 +878,12 @@ void ss_durable_across_reopen(const ss_backend_t *b)
     db = ss_start(b, 3, &st);
     ss_make_id(id, 2);
     CHECK_EQ(ss_raise_ssn(st, st->ctx, id, (UINT64_C(1) << 40) - 1), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 997, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 1000, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 999, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 997, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 1000, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 999, &w),
+             CJ_OK);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 5000, 24, false, &s), CJ_OK);
     CHECK_EQ(st->record_join(st->ctx, id, 8, CJ_COJP_ROLE_6LBR, s, 5000),
              CJ_OK);
@@ -1515,7 +1567,8 @@ void ss_repeat_cache(const ss_backend_t *b)
 
     repeat_fill(&r, 7, CJ_JRC_RESP_CACHE, CJ_ADDR_MAX);
     r.req_len = CJ_JRC_REQ_CACHE;
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r),
+             CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r));
     CHECK_EQ(st->lookup(st->ctx, id1, 8, &p), CJ_OK);
@@ -1527,37 +1580,47 @@ void ss_repeat_cache(const ss_backend_t *b)
 
     /* not the current ID Context, unknown pledge: nothing changes */
     repeat_fill(&r2, 9, 40, 2);
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, rctx, sizeof rctx, &r2),
-             CJ_ERR_NOTFOUND);
-    CHECK_EQ(st->save_repeat(st->ctx, ss_nobody, 8, NULL, 0, &r2),
+    CHECK_EQ(
+        st->save_repeat(st->ctx, id, 8, ss_psk_of(id), rctx, sizeof rctx, &r2),
+        CJ_ERR_NOTFOUND);
+    CHECK_EQ(st->save_repeat(st->ctx, ss_nobody, 8, ss_psk_of(ss_nobody), NULL,
+                             0, &r2),
              CJ_ERR_NOTFOUND);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r));
     if (b->begin) {
         CHECK_EQ(b->begin(db), CJ_OK);
-        CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r2), CJ_OK);
+        CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r2),
+                 CJ_OK);
         CHECK_EQ(b->rollback(db), CJ_OK);
         CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
         CHECK(repeat_eq(&p.repeat, &r));
     }
     /* replaced, and durable */
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r2), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r2),
+             CJ_OK);
     b->close(db);
     db = ss_open(b);
     st = b->store(db);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r2));
     /* an empty cache clears it */
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &none), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &none),
+             CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &none));
     /* a new ID Context starts without one */
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r2), CJ_OK);
-    CHECK_EQ(st->save_context(st->ctx, id, 8, rctx, sizeof rctx), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r2),
+             CJ_OK);
+    CHECK_EQ(st->save_context(st->ctx, id, 8, ss_psk_of(id), rctx, sizeof rctx),
+             CJ_OK);
     CHECK_EQ(st->lookup_context(st->ctx, rctx, sizeof rctx, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &none));
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &r2), CJ_ERR_NOTFOUND);
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, rctx, sizeof rctx, &r), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &r2),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(
+        st->save_repeat(st->ctx, id, 8, ss_psk_of(id), rctx, sizeof rctx, &r),
+        CJ_OK);
     CHECK_EQ(st->lookup_context(st->ctx, rctx, sizeof rctx, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r));
     CHECK_EQ(st->lookup(st->ctx, id, 8, &p), CJ_OK);
@@ -1589,7 +1652,8 @@ void ss_migration_2_to_3(const ss_backend_t *b)
              3);
     ss_make_id(id, 2);
     repeat_fill(&r, 3, 30, 4);
-    CHECK_EQ(b->store(db)->save_repeat(b->store(db)->ctx, id, 8, NULL, 0, &r),
+    CHECK_EQ(b->store(db)->save_repeat(b->store(db)->ctx, id, 8, ss_psk_of(id),
+                                       NULL, 0, &r),
              CJ_OK);
     CHECK_EQ(b->store(db)->lookup(b->store(db)->ctx, id, 8, &p), CJ_OK);
     CHECK(repeat_eq(&p.repeat, &r));
@@ -1885,6 +1949,444 @@ void ss_migration_4_to_5(const ss_backend_t *b)
         CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
     }
     CHECK_EQ(b->sql_int(db, "SELECT count(DISTINCT psk) FROM pledges"), 7);
+    b->close(db);
+    cleanup(b);
+}
+
+/* ---- PSK changes and removal (RFC 9031 section 3) -------------------- */
+
+#define SS_HOUR_MS UINT64_C(3600000)
+
+/* A PSK no fixture pledge holds. */
+static void new_psk(uint8_t psk[16], unsigned tag)
+{
+    memset(psk, 0xd0, 16);
+    psk[0] = (uint8_t)tag;
+    psk[1] = (uint8_t)(tag >> 8);
+}
+
+/* What the store holds of pledge id, for "nothing changed" checks
+ * (lookup's record, the okm and repeat cache included). */
+static void rec_of(const cj_jrc_store_t *st, const uint8_t *id,
+                   cj_jrc_pledge_t *r)
+{
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, r), CJ_OK);
+}
+
+/* Pledge id as the engine leaves it after an admission: Partial IV 5
+ * accepted, a sequence number block, a repeat cache, a lease on a short
+ * id (lease_hours 0: no expiry) and the join record; its short id. */
+static uint16_t admit(const cj_jrc_store_t *st, const uint8_t *id,
+                      uint64_t now, uint32_t lease_hours)
+{
+    const uint8_t *psk = ss_psk_of(id);
+    cj_oscore_replay_t w;
+    cj_jrc_repeat_t rep;
+    uint64_t first = 0;
+    uint16_t s = 0;
+
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, psk, NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, psk, NULL, 0, 0, 32, &first),
+             CJ_OK);
+    ss_repeat_of(id[7], &rep);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, psk, NULL, 0, &rep), CJ_OK);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, now, lease_hours, false, &s),
+             CJ_OK);
+    CHECK_EQ(st->record_join(st->ctx, id, 8, CJ_COJP_ROLE_6LN, s, now),
+             CJ_OK);
+    return s;
+}
+
+/* Every store call naming the context of psk for pledge id (no
+ * recovered ID Context) is refused. */
+static void calls_refused(const cj_jrc_store_t *st, const uint8_t *id,
+                          const uint8_t *psk)
+{
+    cj_oscore_replay_t w;
+    cj_jrc_repeat_t rep;
+    uint64_t first = 0;
+    static const uint8_t ctx[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+
+    ss_repeat_of(0x33, &rep);
+    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, psk, NULL, 0, 900, 1, &first),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, psk, NULL, 0, 900, &w),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, psk, NULL, 0, &rep),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(st->save_context(st->ctx, id, 8, psk, ctx, sizeof ctx),
+             CJ_ERR_NOTFOUND);
+}
+
+/* The same for a pledge that holds another PSK now: nothing changes. */
+static void old_context_refused(const cj_jrc_store_t *st, const uint8_t *id,
+                                const uint8_t *psk)
+{
+    cj_jrc_pledge_t before, after;
+
+    rec_of(st, id, &before);
+    calls_refused(st, id, psk);
+    rec_of(st, id, &after);
+    CHECK(memcmp(&before, &after, sizeof before) == 0);
+}
+
+/* The record of pledge id right after it got psk: as just provisioned,
+ * with the short id s still its own. */
+static void fresh_record(const cj_jrc_store_t *st, const uint8_t *id,
+                         const uint8_t *psk, uint16_t s, bool sql)
+{
+    cj_jrc_pledge_t r;
+    uint8_t okm[CJ_OSCORE_OKM_LEN];
+
+    rec_of(st, id, &r);
+    CHECK_MEM(r.psk, 16, psk, 16);
+    CHECK_EQ(r.ssn_reserved, 0);
+    CHECK(!r.replay.valid);
+    CHECK_EQ(r.replay.highest, 0);
+    CHECK_EQ(r.replay.bitmap, 0);
+    CHECK_EQ(r.repeat.req_len, 0);
+    CHECK_EQ(r.id_context_len, 0);
+    CHECK(!r.joined);
+    CHECK_EQ(r.short_id, s);
+    CHECK_EQ(r.allowed_roles, CJ_JRC_ALLOW_NODE);
+    /* the registries keep the derived material: that of the new PSK */
+    CHECK(r.has_okm == sql);
+    CHECK_EQ(cj_jrc_pledge_okm(psk, id, 8, okm), CJ_OK);
+    if (r.has_okm)
+        CHECK_MEM(r.okm, sizeof okm, okm, sizeof okm);
+}
+
+void ss_set_psk(const ss_backend_t *b)
+{
+    const cj_jrc_store_t *st;
+    const bool sql = b->sql_int != NULL;
+    uint8_t id[8], other[8], psk[16], old[16], psk2[16];
+    static const uint8_t rctx[12] = {0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    cj_jrc_pledge_t before, r;
+    cj_oscore_replay_t w;
+    uint64_t cur = 0, first = 0;
+    uint16_t s, s2 = 0;
+    void *db;
+
+    db = ss_start(b, 5, &st);
+    ss_make_id(id, 1);
+    memcpy(old, ss_psk_of(id), 16);
+    s = admit(st, id, 1000, 0);
+    rec_of(st, id, &before);
+    CHECK(before.joined && before.replay.valid && before.ssn_reserved == 32);
+
+    /* refused, nothing changes: unknown pledge, another pledge's PSK,
+     * its own PSK (a "new" context under the old keys would start its
+     * sequence numbers at 0 again) */
+    new_psk(psk, 1);
+    CHECK_EQ(b->set_psk(db, ss_nobody, 8, psk), CJ_ERR_NOTFOUND);
+    ss_make_id(other, 2);
+    CHECK_EQ(b->set_psk(db, id, 8, ss_psk_of(other)), CJ_ERR_PSK_REUSED);
+    CHECK_EQ(b->set_psk(db, id, 8, old), CJ_ERR_PSK_REUSED);
+    rec_of(st, id, &r);
+    CHECK(memcmp(&before, &r, sizeof r) == 0);
+
+    /* the change: the old context is gone, the lease stays */
+    CHECK_EQ(b->set_psk(db, id, 8, psk), CJ_OK);
+    fresh_record(st, id, psk, s, sql);
+    old_context_refused(st, id, old);
+    CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_ERR_NOTFOUND);
+    /* the id stays reserved to it: nobody else gets it, it gets it back */
+    if (b->set_cursor)
+        b->set_cursor(db, s);
+    CHECK_EQ(st->assign_short_id(st->ctx, other, 8, 2000, 0, false, &s2),
+             CJ_OK);
+    CHECK(s2 != s);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 3000, 0, false, &s2), CJ_OK);
+    CHECK_EQ(s2, s);
+    /* the new context works as a new pledge's does */
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, psk, NULL, 0, 0, &w), CJ_OK);
+    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, psk, NULL, 0, 0, 1, &first),
+             CJ_OK);
+    CHECK_EQ(first, 0);
+
+    /* the old PSK is retired: for this pledge, another, a new one */
+    new_psk(psk2, 2);
+    CHECK_EQ(b->set_psk(db, id, 8, old), CJ_ERR_PSK_REUSED);
+    CHECK_EQ(b->set_psk(db, other, 8, old), CJ_ERR_PSK_REUSED);
+    ss_make_id(other, 40);
+    CHECK_EQ(b->add(db, other, 8, old, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
+    CHECK_EQ(st->lookup(st->ctx, other, 8, &r), CJ_ERR_NOTFOUND);
+    CHECK_EQ(b->add(db, other, 8, psk2, CJ_JRC_ALLOW_NODE), CJ_OK);
+    if (b->import_csv) {
+        /* an import naming it on its second line imports nothing */
+        const uint8_t *cells[4];
+        char csv[256], *o = csv;
+        size_t bad = 0, count = 7;
+        uint8_t id41[8], id42[8], psk41[16];
+
+        ss_make_id(id41, 41);
+        ss_make_id(id42, 42);
+        new_psk(psk41, 41);
+        cells[0] = id41;
+        cells[1] = psk41;
+        cells[2] = id42;
+        cells[3] = old;
+        for (int k = 0; k < 4; k++) {
+            for (size_t n = 0; n < (k % 2 ? 16u : 8u); n++)
+                o += sprintf(o, "%02x", cells[k][n]);
+            *o++ = k % 2 ? '\n' : ',';
+        }
+        *o = '\0';
+        CHECK_EQ(b->import_csv(db, csv, strlen(csv), &bad, &count),
+                 CJ_ERR_PSK_REUSED);
+        CHECK_EQ(bad, 2);
+        CHECK_EQ(st->lookup(st->ctx, id41, 8, &r), CJ_ERR_NOTFOUND);
+    }
+
+    /* a recovered ID Context ends with the old PSK */
+    ss_make_id(other, 3);
+    CHECK_EQ(st->save_context(st->ctx, other, 8, ss_psk_of(other), rctx,
+                              sizeof rctx),
+             CJ_OK);
+    new_psk(psk2, 3);
+    CHECK_EQ(b->set_psk(db, other, 8, psk2), CJ_OK);
+    fresh_record(st, other, psk2, 0, sql);
+    CHECK_EQ(st->lookup_context(st->ctx, rctx, sizeof rctx, &r),
+             CJ_ERR_NOTFOUND);
+
+    if (b->begin) {
+        /* inside a group transaction, behind an admission's deferred
+         * writes to the same row: they land first, then the change */
+        ss_make_id(other, 4);
+        CHECK_EQ(b->begin(db), CJ_OK);
+        CHECK_EQ(st->lookup(st->ctx, other, 8, &r), CJ_OK);
+        CHECK_EQ(st->accept_piv(st->ctx, other, 8, ss_psk_of(other), NULL, 0,
+                                7, &w),
+                 CJ_OK);
+        new_psk(psk2, 4);
+        CHECK_EQ(b->set_psk(db, other, 8, psk2), CJ_OK);
+        CHECK_EQ(st->accept_piv(st->ctx, other, 8, ss_psk_of(other), NULL, 0,
+                                8, &w),
+                 CJ_ERR_NOTFOUND);
+        CHECK_EQ(st->accept_piv(st->ctx, other, 8, psk2, NULL, 0, 3, &w),
+                 CJ_OK);
+        CHECK_EQ(b->commit(db), CJ_OK);
+        rec_of(st, other, &r);
+        CHECK_MEM(r.psk, 16, psk2, 16);
+        CHECK_EQ(r.replay.highest, 3);
+        /* rolled back: the PSK and the state as they were */
+        CHECK_EQ(b->begin(db), CJ_OK);
+        new_psk(psk, 5);
+        CHECK_EQ(b->set_psk(db, other, 8, psk), CJ_OK);
+        CHECK_EQ(b->rollback(db), CJ_OK);
+        rec_of(st, other, &before);
+        CHECK_MEM(before.psk, 16, psk2, 16);
+        CHECK_EQ(before.replay.highest, 3);
+        CHECK_EQ(b->set_psk(db, other, 8, psk), CJ_OK); /* not retired */
+    }
+
+    /* durable */
+    b->close(db);
+    db = ss_open(b);
+    st = b->store(db);
+    ss_make_id(id, 1);
+    new_psk(psk, 1);
+    rec_of(st, id, &r);
+    CHECK_MEM(r.psk, 16, psk, 16);
+    CHECK_EQ(b->add(db, ss_nobody, 8, old, CJ_JRC_ALLOW_NODE),
+             CJ_ERR_PSK_REUSED);
+    b->close(db);
+    cleanup(b);
+}
+
+void ss_remove(const ss_backend_t *b)
+{
+    const cj_jrc_store_t *st;
+    uint8_t id[8], other[8], psk[16], old[16];
+    cj_jrc_pledge_t r;
+    uint64_t cur = 0;
+    uint16_t s, s2 = 0;
+    void *db;
+
+    db = ss_start(b, 4, &st);
+    ss_make_id(id, 1);
+    memcpy(old, ss_psk_of(id), 16);
+    s = admit(st, id, 1000, 1); /* leased for an hour */
+    CHECK_EQ(st->record_update(st->ctx, id, 8, 3, true), CJ_OK);
+
+    CHECK_EQ(b->remove(db, ss_nobody, 8, 2000), CJ_ERR_NOTFOUND);
+    /* the lease lives: the device may still use the id */
+    CHECK_EQ(b->remove(db, id, 8, 1000 + SS_HOUR_MS - 1), CJ_ERR_STATE);
+    rec_of(st, id, &r);
+    CHECK(r.joined);
+    /* once it ended, the pledge goes */
+    CHECK_EQ(b->remove(db, id, 8, 1000 + SS_HOUR_MS), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_ERR_NOTFOUND);
+    CHECK_EQ(b->remove(db, id, 8, 1000 + SS_HOUR_MS), CJ_ERR_NOTFOUND);
+    calls_refused(st, id, old);
+    CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_ERR_NOTFOUND);
+    if (b->sql_int)
+        CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM updates"), 0);
+    /* its short id is free */
+    ss_make_id(other, 2);
+    if (b->set_cursor)
+        b->set_cursor(db, s);
+    CHECK_EQ(st->assign_short_id(st->ctx, other, 8, 1000 + SS_HOUR_MS, 0,
+                                 false, &s2),
+             CJ_OK);
+    if (b->set_cursor)
+        CHECK_EQ(s2, s);
+    /* no expiry: only an eviction (release) ends it */
+    CHECK_EQ(b->remove(db, other, 8, UINT64_C(1) << 50), CJ_ERR_STATE);
+    CHECK_EQ(st->release(st->ctx, other, 8), CJ_OK);
+    CHECK_EQ(b->remove(db, other, 8, 0), CJ_OK);
+    /* never provisioned or never leased: goes at once */
+    ss_make_id(other, 3);
+    CHECK_EQ(b->remove(db, other, 8, 0), CJ_OK);
+
+    /* the id comes back, not with its old PSK */
+    CHECK_EQ(b->add(db, id, 8, old, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_ERR_NOTFOUND);
+    new_psk(psk, 9);
+    CHECK_EQ(b->add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+    fresh_record(st, id, psk, 0, b->sql_int != NULL);
+    old_context_refused(st, id, old);
+    CHECK_EQ(b->set_psk(db, other, 8, old), CJ_ERR_NOTFOUND);
+    ss_make_id(other, 0);
+    CHECK_EQ(b->set_psk(db, other, 8, old), CJ_ERR_PSK_REUSED);
+
+    if (b->begin) {
+        /* rolled back: still there */
+        ss_make_id(other, 0);
+        CHECK_EQ(b->begin(db), CJ_OK);
+        CHECK_EQ(b->remove(db, other, 8, 0), CJ_OK);
+        CHECK_EQ(b->rollback(db), CJ_OK);
+        CHECK_EQ(st->lookup(st->ctx, other, 8, &r), CJ_OK);
+    }
+    b->close(db);
+    cleanup(b);
+}
+
+/* Pledges 0..6 at schema 4, with 1 and 4 sharing a PSK, and 2, 3 and 6
+ * another; pledge 5 holds a live lease on a short id. */
+static void shared_registry(const ss_backend_t *b)
+{
+    const cj_jrc_store_t *st;
+    uint8_t id[8];
+    void *db;
+
+    db = ss_start(b, 7, &st);
+    ss_make_id(id, 5);
+    (void)admit(st, id, 1000, 0);
+    sql_exec(b, db, b->v4_sql);
+    sql_exec(b, db, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
+                    " WHERE seq = 2) WHERE seq = 5");
+    sql_exec(b, db, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
+                    " WHERE seq = 3) WHERE seq IN (4, 7)");
+    b->close(db);
+}
+
+/* A repair that cannot be made changes nothing. */
+static void repair_refused(const ss_backend_t *b, unsigned who,
+                           const uint8_t *psk, int want)
+{
+    char why[256], *before, *after;
+    size_t nb = 0, na = 0;
+    bool up = true;
+    uint8_t id[8];
+
+    before = b->snapshot(&nb);
+    CHECK(before != NULL);
+    ss_make_id(id, who);
+    CHECK_EQ(b->repair(id, 8, psk, 2000, &up, why, sizeof why), want);
+    CHECK(!up);
+    after = b->snapshot(&na);
+    CHECK(after != NULL && na == nb && memcmp(after, before, nb) == 0);
+    free(before);
+    free(after);
+}
+
+void ss_repair(const ss_backend_t *b)
+{
+    static const unsigned g2[3] = {2, 3, 6}, g3[2] = {2, 3};
+    const cj_jrc_store_t *st;
+    char why[512], want[512];
+    uint8_t id[8], psk[16], shared[16];
+    cj_jrc_pledge_t r;
+    bool up = true;
+    void *db;
+
+    b->fresh();
+    shared_registry(b);
+    ss_make_id(id, 1);
+    memcpy(shared, ss_psk_of(id), 16);
+
+    /* refused, nothing changes: unknown pledge, a PSK held, a live lease */
+    new_psk(psk, 1);
+    repair_refused(b, 99, psk, CJ_ERR_NOTFOUND);
+    repair_refused(b, 4, ss_psk_of(id), CJ_ERR_PSK_REUSED);
+    ss_make_id(id, 0);
+    repair_refused(b, 4, ss_psk_of(id), CJ_ERR_PSK_REUSED);
+    repair_refused(b, 5, NULL, CJ_ERR_STATE);
+
+    /* pledge 4 gets a PSK of its own: {1, 4} is gone, the file stays at
+     * schema 4 and still refuses to open, naming what is left */
+    ss_make_id(id, 4);
+    CHECK_EQ(b->repair(id, 8, psk, 2000, &up, why, sizeof why), CJ_OK);
+    CHECK(!up);
+    strcpy(want, "pledges sharing a PSK: ");
+    group_text(want, g2, 3);
+    CHECK(strcmp(why, want) == 0);
+    if (strcmp(why, want) != 0)
+        fprintf(stderr, "  %s: got '%s'\n  want '%s'\n", b->name, why, want);
+    db = &db;
+    CHECK_EQ(b->try_open_why(&db, why, sizeof why), CJ_ERR_PSK_REUSED);
+    CHECK(db == NULL);
+    CHECK(strcmp(why, want) == 0);
+
+    /* pledge 6 removed: {2, 3} left */
+    ss_make_id(id, 6);
+    CHECK_EQ(b->repair(id, 8, NULL, 2000, &up, why, sizeof why), CJ_OK);
+    CHECK(!up);
+    strcpy(want, "pledges sharing a PSK: ");
+    group_text(want, g3, 2);
+    CHECK(strcmp(why, want) == 0);
+    /* a PSK already given by a repair is refused to the next */
+    ss_make_id(id, 3);
+    repair_refused(b, 3, psk, CJ_ERR_PSK_REUSED);
+
+    /* pledge 3 gets one: the last share is gone, the file upgraded */
+    new_psk(psk, 3);
+    CHECK_EQ(b->repair(id, 8, psk, 2000, &up, why, sizeof why), CJ_OK);
+    CHECK(up);
+    CHECK_EQ(why[0], '\0');
+    db = NULL;
+    CHECK_EQ(b->try_open(&db), CJ_OK);
+    st = b->store(db);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
+    CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges"), 6);
+    CHECK_EQ(b->sql_int(db, "SELECT count(DISTINCT psk) FROM pledges"), 6);
+    fresh_record(st, id, psk, 0, true);
+    ss_make_id(id, 4);
+    new_psk(psk, 1);
+    fresh_record(st, id, psk, 0, true);
+    ss_make_id(id, 6);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_ERR_NOTFOUND);
+    /* the PSKs that left a pledge during the repair are retired: pledge
+     * 1 gives its (once shared) PSK up, nobody gets it back */
+    ss_make_id(id, 1);
+    new_psk(psk, 7);
+    CHECK_EQ(b->set_psk(db, id, 8, psk), CJ_OK);
+    ss_make_id(id, 20);
+    CHECK_EQ(b->add(db, id, 8, shared, CJ_JRC_ALLOW_NODE), CJ_ERR_PSK_REUSED);
+    b->close(db);
+
+    /* a registry that needs no repair: migrated, then changed */
+    ss_make_id(id, 2);
+    new_psk(psk, 8);
+    CHECK_EQ(b->repair(id, 8, psk, 2000, &up, why, sizeof why), CJ_OK);
+    CHECK(up);
+    db = ss_open(b);
+    st = b->store(db);
+    fresh_record(st, id, psk, 0, true);
     b->close(db);
     cleanup(b);
 }

@@ -80,6 +80,15 @@ typedef struct ss_backend {
     int (*op_push)(void *h, const cj_sqlite_op_t *op);
     int (*op_next)(void *h, cj_sqlite_op_t *op);
     int (*op_done)(void *h, int64_t seq);
+    /* recommissioning and decommissioning (cj_sqlite_set_psk,
+     * cj_sqlite_remove; the memstore's alike) */
+    int (*set_psk)(void *h, const uint8_t *id, size_t id_len,
+                   const uint8_t psk[16]);
+    int (*remove)(void *h, const uint8_t *id, size_t id_len, uint64_t now_ms);
+    /* the repair of a registry that does not open (cj_sqlite_repair; NULL:
+     * none) */
+    int (*repair)(const uint8_t *id, size_t id_len, const uint8_t *psk,
+                  uint64_t now_ms, bool *upgraded, char *why, size_t cap);
 } ss_backend_t;
 
 /* Adapters for a backend whose API is store/sqlite.h's with prefix P
@@ -152,6 +161,16 @@ typedef struct ss_backend {
     static int P##_ss_op_done(void *h, int64_t seq)                       \
     {                                                                      \
         return P##_op_done(h, seq);                                        \
+    }                                                                      \
+    static int P##_ss_set_psk(void *h, const uint8_t *id, size_t n,       \
+                              const uint8_t psk[16])                      \
+    {                                                                      \
+        return P##_set_psk(h, id, n, psk);                                 \
+    }                                                                      \
+    static int P##_ss_remove(void *h, const uint8_t *id, size_t n,        \
+                             uint64_t now)                                \
+    {                                                                      \
+        return P##_remove(h, id, n, now);                                  \
     }
 
 #define SS_ADAPTED(P)                                                      \
@@ -165,7 +184,8 @@ typedef struct ss_backend {
     .evict = P##_ss_evict, .readmit = P##_ss_readmit,                     \
     .network_load = P##_ss_net_load, .network_save = P##_ss_net_save,     \
     .op_push = P##_ss_op_push, .op_next = P##_ss_op_next,                 \
-    .op_done = P##_ss_op_done
+    .op_done = P##_ss_op_done, .set_psk = P##_ss_set_psk,                 \
+    .remove = P##_ss_remove
 
 /* The in-memory store as a backend (one registry of 512 entries; open
  * hands out the same store every time, so a "reopen" is a simulated JRC
@@ -185,6 +205,10 @@ void ss_make_id(uint8_t id[8], unsigned i);
 /* A repeat cache (cojp/jrc.h save_repeat) whose bytes tell pledge i's. */
 void ss_repeat_of(unsigned i, cj_jrc_repeat_t *rep);
 void ss_make_psk(uint8_t psk[16], unsigned i);
+/* The PSK ss_make_psk gives the pledge of an ss_make_id id (another id:
+ * 16 bytes of 0xee, a PSK no fixture holds), as store calls name a
+ * context (cojp/jrc.h); valid until the fourth call after. */
+const uint8_t *ss_psk_of(const uint8_t id[8]);
 /* Open the fresh registry (CHECKed). */
 void *ss_open(const ss_backend_t *b);
 /* Provision ss_make_id/psk 0..n-1 (jm_make_id/psk with ss_add_jm), in
@@ -231,5 +255,17 @@ void ss_psk_per_pledge(const ss_backend_t *b);
 /* Schema 4 to 5: migrated when every pledge has a PSK of its own, else
  * refused, unchanged, naming the pledges that share one. */
 void ss_migration_4_to_5(const ss_backend_t *b);
+/* A new PSK for a provisioned pledge (RFC 9031 section 3,
+ * recommissioning): its OSCORE state starts afresh, its admission ends,
+ * its lease stays, the old PSK is retired, store calls naming the old
+ * context are refused; refusals change nothing. */
+void ss_set_psk(const ss_backend_t *b);
+/* Removal: refused while a lease lives, then the pledge, its outcomes
+ * and its context are gone, its short id is free, its PSK retired and
+ * its id may come back with a new PSK. */
+void ss_remove(const ss_backend_t *b);
+/* The repair of a registry whose pledges share PSKs, one change at a
+ * time, the last one completing the upgrade (b->repair). */
+void ss_repair(const ss_backend_t *b);
 
 #endif

@@ -2338,10 +2338,11 @@ static void not_found(int op, unsigned count)
 }
 
 static int fs_reserve_ssn(void *ctx, const uint8_t *id, size_t id_len,
-                          const uint8_t *c, size_t cl, uint64_t from,
-                          uint64_t count, uint64_t *first)
+                          const uint8_t *psk, const uint8_t *c, size_t cl,
+                          uint64_t from, uint64_t count, uint64_t *first)
 {
-    int rc = ms.store.reserve_ssn(ctx, id, id_len, c, cl, from, count, first);
+    int rc = ms.store.reserve_ssn(ctx, id, id_len, psk, c, cl, from, count,
+                                  first);
     if (rc == CJ_OK && fs.lower_ssn)
         *first = 0;
     return rc;
@@ -3223,4 +3224,303 @@ TEST(jrc_recovery_r2_never_repeats)
             CHECK(memcmp(seen[k], seen[i], CJ_JRC_NONCE_LEN) != 0);
     }
     CHECK_EQ(jrc.stats.recoveries, 5);
+}
+
+/* ---- PSK changes and removal (RFC 9031 section 3) -------------------- */
+
+/* Pledge p recommissioned: psk becomes its PSK, its context starts anew
+ * (sequence number 0, the pledge id as ID Context). */
+static void pledge_rekeyed(pledge_t *p, const uint8_t psk[16])
+{
+    memcpy(p->psk, psk, 16);
+    pledge_derive(p, p->id, 8);
+}
+
+static const uint8_t nobody_id[8] = {0xfe, 0xfe, 0xfe, 0xfe, 0, 0, 0, 9};
+
+/* A PSK none of setup()'s pledges holds. */
+static void fresh_psk(uint8_t psk[16], uint8_t tag)
+{
+    memset(psk, 0xc0 ^ tag, 16);
+    psk[0] = tag;
+}
+
+/* A pledge given a new PSK joins under it and never again under the old
+ * one: the engine's cached context of the old PSK is refused by the
+ * store (dropped, slot forgotten), the registry's record of the old
+ * context starts afresh, and the short id the pledge leased stays its
+ * own. */
+TEST(jrc_new_psk_joins_old_psk_refused)
+{
+    uint8_t msg[256], psk[16];
+    pledge_t old;
+    cj_jrc_mementry_t *e;
+    long sid;
+    size_t n;
+
+    setup(4, 3, CJ_JRC_ALLOW_NODE);
+    sid = join(&pl[0], 1000);
+    CHECK(sid > 0);
+    e = cj_jrc_memstore_find(&ms, pl[0].id, 8);
+    CHECK(e->rec.joined && e->rec.replay.valid && e->rec.ssn_reserved > 0);
+    CHECK(e->rec.repeat.req_len > 0);
+    old = pl[0];
+
+    /* refused: unknown pledge, a PSK another pledge holds, its own */
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, nobody_id, 8, pl[1].psk),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, pl[0].id, 8, pl[1].psk),
+             CJ_ERR_PSK_REUSED);
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, pl[0].id, 8, pl[0].psk),
+             CJ_ERR_PSK_REUSED);
+    CHECK(e->rec.joined);
+
+    fresh_psk(psk, 1);
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, pl[0].id, 8, psk), CJ_OK);
+    CHECK_MEM(e->rec.psk, 16, psk, 16);
+    CHECK(!e->rec.joined);
+    CHECK_EQ(e->rec.ssn_reserved, 0);
+    CHECK(!e->rec.replay.valid);
+    CHECK_EQ(e->rec.repeat.req_len, 0);
+    CHECK_EQ(e->rec.id_context_len, 0);
+    CHECK(e->has_lease); /* the device may still use it */
+    CHECK_EQ(e->rec.short_id, (uint16_t)sid);
+    /* the old PSK is retired: nobody gets it again */
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, pl[0].id, 8, old.psk),
+             CJ_ERR_PSK_REUSED);
+    {
+        uint8_t id9[8];
+        make_id(id9, 9);
+        CHECK_EQ(cj_jrc_memstore_add(&ms, id9, 8, old.psk, CJ_JRC_ALLOW_NODE),
+                 CJ_ERR_PSK_REUSED);
+    }
+
+    /* the old device, whose context the engine still caches, verifies
+     * but is refused by the store: dropped, nothing written */
+    n = join_request(&old, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1100), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK(!e->rec.replay.valid);
+    CHECK(!e->rec.joined);
+    /* again, now loaded afresh: does not verify, dropped */
+    n = join_request(&old, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1200), 0);
+    CHECK(!e->rec.replay.valid);
+
+    /* the recommissioned device joins under the new PSK, same short id */
+    pledge_rekeyed(&pl[0], psk);
+    CHECK_EQ(join(&pl[0], 1300), sid);
+    CHECK(e->rec.joined && e->rec.replay.valid);
+    CHECK_EQ(e->rec.replay.highest, 0);
+    /* and the old one stays out */
+    n = join_request(&old, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1400), 0);
+    CHECK_EQ(e->rec.replay.highest, 0);
+}
+
+/* An engine that cached the old context when the PSK changed: the
+ * first request under the new PSK does not verify under it, the engine
+ * reads the record again (once per CJ_JRC_RECHECK_MS) and serves the
+ * very same datagram under the new context. */
+TEST(jrc_cached_slot_picks_up_new_psk)
+{
+    uint8_t msg[256], again[256], psk[16];
+    unsigned long lookups;
+    size_t n;
+
+    setup(4, 3, CJ_JRC_ALLOW_NODE);
+    CHECK(join(&pl[0], 1000) > 0);
+    CHECK(join(&pl[1], 1000) > 0);
+    fresh_psk(psk, 2);
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, pl[0].id, 8, psk), CJ_OK);
+    pledge_rekeyed(&pl[0], psk);
+
+    /* within CJ_JRC_RECHECK_MS of the load: dropped without a read */
+    lookups = jrc.stats.lookups;
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    memcpy(again, msg, n);
+    CHECK_EQ(feed(msg, n, 1000 + CJ_JRC_RECHECK_MS - 1), 0);
+    CHECK_EQ(jrc.stats.lookups, lookups);
+    /* its retransmission later: one read, then answered */
+    CHECK_EQ(feed(again, n, 1000 + CJ_JRC_RECHECK_MS), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_JOINED);
+    CHECK_EQ(jrc.stats.lookups, lookups + 1);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), CJ_COAP_CHANGED);
+
+    /* forged requests naming a cached pledge whose PSK did not change:
+     * at most one read per CJ_JRC_RECHECK_MS, and the slot stays */
+    lookups = jrc.stats.lookups;
+    for (int i = 0; i < 10; i++) {
+        pledge_t forger = pl[1];
+        forger.psk[3] ^= 0x40;
+        pledge_derive(&forger, forger.id, 8);
+        forger.ctx.ssn = 100 + (uint64_t)i;
+        n = join_request(&forger, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, 5000 + (uint64_t)i), 0);
+    }
+    CHECK_EQ(jrc.stats.lookups, lookups + 1);
+    n = join_request(&pl[1], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 5100), 1);
+    CHECK_EQ(jrc.stats.lookups, lookups + 1);
+}
+
+/* A recovered context cached for a pledge whose PSK then changes: the
+ * new device, which names the pledge id, is served after one re-read;
+ * the old device's request #2 of a recovery cannot store its ID
+ * Context any more. */
+TEST(jrc_new_psk_after_recovery)
+{
+    uint8_t msg[256], psk[16], idc[16], r2[8];
+    uint8_t r3[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    pledge_t old;
+    size_t n;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    /* recovery: 4.01 with R2, then request #2 under R2 || R3 */
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1000), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(cj_coap_parse(&m, out.buf, out.len), CJ_OK);
+    CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o), 1);
+    CHECK_EQ(cj_oscore_option_decode(o.val, o.len, &ov), CJ_OK);
+    CHECK_EQ(ov.kid_context_len, 8);
+    memcpy(r2, ov.kid_context, 8);
+    old = pl[0];
+    memcpy(idc, r2, 8);
+    memcpy(idc + 8, r3, 8);
+    {
+        uint64_t ssn = old.ctx.ssn;
+        pledge_derive(&old, idc, 16);
+        old.ctx.ssn = ssn;
+    }
+    /* the PSK changes before request #2 arrives */
+    fresh_psk(psk, 3);
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, pl[0].id, 8, psk), CJ_OK);
+    n = join_request(&old, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 1100), 0);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 0);
+    /* the new device, in recovery mode: 4.01 under its own PSK */
+    pledge_rekeyed(&pl[0], psk);
+    n = join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 3000), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(pledge_open(&pl[0], NULL, NULL), 0); /* R2 context, not ID1 */
+
+    /* without recovery mode: a slot holding a recovered context of the
+     * old PSK is reloaded for the new device naming the pledge id */
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    CHECK_EQ(ms.store.save_context(ms.store.ctx, pl[1].id, 8, pl[1].psk,
+                                   idc, 16),
+             CJ_OK);
+    pledge_derive(&pl[1], idc, 16);
+    CHECK(join(&pl[1], 1000) > 0);
+    fresh_psk(psk, 4);
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, pl[1].id, 8, psk), CJ_OK);
+    pledge_rekeyed(&pl[1], psk);
+    CHECK(join(&pl[1], 1000 + CJ_JRC_RECHECK_MS) > 0);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.id_context_len, 0);
+}
+
+/* A removed pledge is not answered from a cached context; the id comes
+ * back with a new PSK only.  Removal waits for the short-id lease to
+ * end (eviction ends it). */
+TEST(jrc_removed_pledge_refused)
+{
+    uint8_t msg[256], psk[16], oldpsk[16];
+    cj_jrc_pledge_t rec;
+    pledge_t old;
+    size_t n;
+
+    setup(4, 3, CJ_JRC_ALLOW_NODE);
+    CHECK(join(&pl[2], 1000) > 0);
+    old = pl[2];
+    memcpy(oldpsk, pl[2].psk, 16);
+    /* a live lease (no expiry): the device may still use the id */
+    CHECK_EQ(cj_jrc_memstore_remove(&ms, pl[2].id, 8, 2000), CJ_ERR_STATE);
+    CHECK(cj_jrc_memstore_find(&ms, pl[2].id, 8) != NULL);
+    CHECK_EQ(cj_jrc_memstore_remove(&ms, nobody_id, 8, 2000),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(ms.store.release(ms.store.ctx, pl[2].id, 8), CJ_OK);
+    CHECK_EQ(cj_jrc_memstore_remove(&ms, pl[2].id, 8, 2000), CJ_OK);
+    CHECK(cj_jrc_memstore_find(&ms, pl[2].id, 8) == NULL);
+    CHECK_EQ(ms.store.lookup(ms.store.ctx, pl[2].id, 8, &rec), CJ_ERR_NOTFOUND);
+    /* cached context: verifies, refused by the store, slot forgotten */
+    n = join_request(&old, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 2100), 0);
+    for (size_t i = 0; i < 4; i++)
+        CHECK(!slots[i].used || memcmp(slots[i].rec.id, pl[2].id, 8) != 0);
+    /* provisioned again: not with its old PSK, with a new one it joins */
+    CHECK_EQ(cj_jrc_memstore_add(&ms, pl[2].id, 8, oldpsk, CJ_JRC_ALLOW_NODE),
+             CJ_ERR_PSK_REUSED);
+    fresh_psk(psk, 5);
+    CHECK_EQ(cj_jrc_memstore_add(&ms, pl[2].id, 8, psk, CJ_JRC_ALLOW_NODE),
+             CJ_OK);
+    n = join_request(&old, jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, 2200), 0);
+    pledge_rekeyed(&pl[2], psk);
+    CHECK(join(&pl[2], 2300) > 0);
+}
+
+/* Two engines: one still caches the old context when the other admits
+ * the recommissioned device.  A rekey campaign of the first reaches the
+ * device under the new context (the slot is reloaded for the record the
+ * campaign read), never under the old one. */
+TEST(jrc_campaign_after_psk_change_uses_new_context)
+{
+    static cj_jrc_t e2;
+    static cj_jrc_slot_t s2[4];
+    cj_jrc_cfg_t c2;
+    cj_out_t o2;
+    uint8_t ob2[1024], psk[16], resp[256];
+    cj_jrc_key_t nk[1];
+    uint64_t now = 10000;
+    int camp, guard;
+
+    setup(4, 2, CJ_JRC_ALLOW_NODE);
+    small_timing();
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK(join(&pl[0], now) > 0);
+    c2 = cfg;
+    c2.slots = s2;
+    c2.slot_count = 4;
+    CHECK_EQ(cj_jrc_init(&e2, &c2, &ms.store, NULL), CJ_OK);
+    fresh_psk(psk, 6);
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, pl[0].id, 8, psk), CJ_OK);
+    pledge_rekeyed(&pl[0], psk);
+    {
+        uint8_t msg[256];
+        size_t n =
+            join_request(&pl[0], jr_cafe, sizeof jr_cafe, msg, sizeof msg);
+        o2.buf = ob2;
+        o2.cap = sizeof ob2;
+        CHECK_EQ(cj_jrc_input(&e2, now, &jp_addr, msg, n, &o2), 1);
+        CHECK_EQ(o2.event, CJ_JRC_EV_JOINED);
+    }
+    memset(nk, 0, sizeof nk);
+    nk[0].key_id = 7;
+    memset(nk[0].key, 0x77, 16);
+    camp = cj_jrc_rekey(&jrc, now, nk, 1);
+    CHECK(camp > 0);
+    memset(nodes, 0, sizeof nodes);
+    for (guard = 0; guard < 100; guard++) {
+        if (cj_jrc_poll(&jrc, now, &out) != 1)
+            break;
+        if (out.event == CJ_JRC_EV_CAMPAIGN_DONE)
+            break;
+        if (out.len > 0) {
+            /* node_reply verifies under pl[0]'s (new) context */
+            size_t rn = node_answer(0, resp, sizeof resp, CJ_COAP_CHANGED);
+            cj_addr_t to = out.to;
+            CHECK(rn > 0);
+            CHECK_EQ(cj_jrc_input(&jrc, now, &to, resp, rn, &out), 1);
+            CHECK_EQ(out.event, CJ_JRC_EV_UPDATE_ACKED);
+        }
+    }
+    CHECK_EQ(nodes[0].requests, 1);
+    CHECK_EQ(cj_jrc_memstore_outcome(&ms, pl[0].id, 8, (uint32_t)camp), 1);
 }

@@ -93,19 +93,21 @@ TEST(memstore_refusals_change_nothing)
 
     e = cj_jrc_memstore_find(&m, id0, 8);
     /* a block that would run past 2^64 */
-    CHECK_EQ(st->reserve_ssn(st->ctx, id0, 8, NULL, 0, UINT64_MAX - 1, 5,
-                             &first),
+    CHECK_EQ(st->reserve_ssn(st->ctx, id0, 8, e->rec.psk, NULL, 0,
+                             UINT64_MAX - 1, 5, &first),
              CJ_ERR_RANGE);
     CHECK_EQ(e->rec.ssn_reserved, 0);
     /* calls naming an ID Context the record does not hold */
-    CHECK_EQ(st->reserve_ssn(st->ctx, id0, 8, other_ctx, 16, 0, 5, &first),
+    CHECK_EQ(st->reserve_ssn(st->ctx, id0, 8, e->rec.psk, other_ctx, 16, 0, 5,
+                             &first),
              CJ_ERR_NOTFOUND);
     CHECK_EQ(e->rec.ssn_reserved, 0);
-    CHECK_EQ(st->accept_piv(st->ctx, id0, 8, other_ctx, 16, 7, &w),
+    CHECK_EQ(st->accept_piv(st->ctx, id0, 8, e->rec.psk, other_ctx, 16, 7, &w),
              CJ_ERR_NOTFOUND);
     CHECK(!e->rec.replay.valid);
     /* an ID Context longer than OSCORE allows */
-    CHECK_EQ(st->save_context(st->ctx, id0, 8, long_ctx, sizeof long_ctx),
+    CHECK_EQ(st->save_context(st->ctx, id0, 8, e->rec.psk, long_ctx,
+                              sizeof long_ctx),
              CJ_ERR_INVALID);
     CHECK_EQ(e->rec.id_context_len, 0);
     /* repeat caches no engine could have written */
@@ -113,18 +115,24 @@ TEST(memstore_refusals_change_nothing)
     rp.req_len = 4;
     rp.req_opt_len = 2;
     rp.resp_len = 3;
-    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, NULL, 0, &rp), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, e->rec.psk, NULL, 0, &rp), CJ_OK);
     CHECK_EQ(e->rec.repeat.req_len, 4);
     rp.req_opt_len = 5;
-    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, NULL, 0, &rp), CJ_ERR_INVALID);
+    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, e->rec.psk, NULL, 0, &rp),
+             CJ_ERR_INVALID);
     rp.req_opt_len = 2;
     rp.resp_len = sizeof rp.resp + 1;
-    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, NULL, 0, &rp), CJ_ERR_INVALID);
+    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, e->rec.psk, NULL, 0, &rp),
+             CJ_ERR_INVALID);
     rp.resp_len = 3;
     rp.from.len = CJ_ADDR_MAX + 1;
-    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, NULL, 0, &rp), CJ_ERR_INVALID);
-    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, NULL, 0, NULL), CJ_ERR_INVALID);
+    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, e->rec.psk, NULL, 0, &rp),
+             CJ_ERR_INVALID);
+    CHECK_EQ(st->save_repeat(st->ctx, id0, 8, e->rec.psk, NULL, 0, NULL),
+             CJ_ERR_INVALID);
     CHECK_EQ(e->rec.repeat.req_len, 4);
     CHECK_EQ(e->rec.repeat.req_opt_len, 2);
     CHECK_EQ(e->rec.repeat.resp_len, 3);
 }
+TEST(memstore_set_psk) { ss_set_psk(&ss_memstore); }
+TEST(memstore_remove) { ss_remove(&ss_memstore); }

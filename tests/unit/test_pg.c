@@ -150,6 +150,12 @@ static void set_cursor(void *h, unsigned v)
 
 SS_ADAPT(cj_pg)
 
+static int pg_repair(const uint8_t *id, size_t id_len, const uint8_t *psk,
+                     uint64_t now_ms, bool *upgraded, char *why, size_t cap)
+{
+    return cj_pg_repair(uri, id, id_len, psk, now_ms, upgraded, why, cap);
+}
+
 static const ss_backend_t pgb = {
     .name = "pg",
     .schema_version = CJ_PG_SCHEMA_VERSION,
@@ -164,19 +170,20 @@ static const ss_backend_t pgb = {
                   "CREATE TRIGGER inject BEFORE UPDATE OF short_id ON pledges"
                   " FOR EACH ROW EXECUTE FUNCTION inject()",
     .uninject_sql = "DROP TRIGGER inject ON pledges",
-    .v1_sql = "DROP INDEX pledges_psk;"
+    .v1_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               "ALTER TABLE pledges DROP COLUMN repeat_cache, DROP COLUMN okm;"
               "DROP TABLE network, pending_ops;"
               "DELETE FROM schema_version WHERE version >= 2",
-    .v2_sql = "DROP INDEX pledges_psk;"
+    .v2_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               "ALTER TABLE pledges DROP COLUMN repeat_cache, DROP COLUMN okm;"
               "DELETE FROM schema_version WHERE version >= 3",
-    .v4_sql = "DROP INDEX pledges_psk;"
+    .v4_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               "DELETE FROM schema_version WHERE version >= 5",
     .dup_id_err = CJ_ERR_STATE,
     .try_open_why = pg_try_open_why,
     .sql_outside = pg_outside,
     .snapshot = pg_snapshot,
+    .repair = pg_repair,
     .exact_evict_order = true,
     SS_ADAPTED(cj_pg),
 };
@@ -231,6 +238,11 @@ PG_TEST(pg_batch_two_engines_alternate) { ss_two_engines(batched()); }
 PG_TEST(pg_psk_per_pledge) { ss_psk_per_pledge(&pgb); }
 PG_TEST(pg_batch_psk_per_pledge) { ss_psk_per_pledge(batched()); }
 PG_TEST(pg_migration_4_to_5_psk_per_pledge) { ss_migration_4_to_5(&pgb); }
+PG_TEST(pg_set_psk) { ss_set_psk(&pgb); }
+PG_TEST(pg_batch_set_psk) { ss_set_psk(batched()); }
+PG_TEST(pg_remove) { ss_remove(&pgb); }
+PG_TEST(pg_batch_remove) { ss_remove(batched()); }
+PG_TEST(pg_repair_shared_psks) { ss_repair(&pgb); }
 
 /* ---- schema ---------------------------------------------------------------- */
 
@@ -240,7 +252,7 @@ PG_TEST(pg_migration_4_to_5_psk_per_pledge) { ss_migration_4_to_5(&pgb); }
 PG_TEST(pg_okm_kept_and_migrated)
 {
     ss_okm_kept_and_migrated(batched(),
-                             "DROP INDEX pledges_psk;"
+                             "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
                              " ALTER TABLE pledges DROP COLUMN okm;"
                              " DELETE FROM schema_version WHERE version >= 4",
                              "UPDATE pledges SET okm = '\\x00'::bytea");
@@ -545,7 +557,9 @@ PG_TEST(pg_ssn_never_decreases_under_concurrent_writers)
     CHECK_EQ(cj_pg_store(db)->lookup(db, id, 8, &r), CJ_OK);
     CHECK(r.ssn_reserved > 3);
     /* only a new ID Context (recovery) starts it afresh */
-    CHECK_EQ(cj_pg_store(db)->save_context(db, id, 8, ss_nobody, 8), CJ_OK);
+    CHECK_EQ(
+        cj_pg_store(db)->save_context(db, id, 8, ss_psk_of(id), ss_nobody, 8),
+        CJ_OK);
     CHECK_EQ(cj_pg_store(db)->lookup(db, id, 8, &r), CJ_OK);
     CHECK_EQ(r.ssn_reserved, 0);
     cj_pg_close(db);
@@ -615,20 +629,23 @@ PG_TEST(pg_batch_lost_with_connection)
     CHECK_EQ(ss_raise_ssn(st, db, id, 11), CJ_OK);
 
     CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 5, &w), CJ_OK);
-    CHECK_EQ(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id, 8, ss_psk_of(id), NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->reserve_ssn(db, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first),
+             CJ_OK);
     CHECK_EQ(first, 11);
     drop_session(killer, db);
     CHECK(st->lookup(db, id, 8, &r) != CJ_OK);
-    CHECK(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first) != CJ_OK);
+    CHECK(st->reserve_ssn(db, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first) !=
+          CJ_OK);
     CHECK_EQ(cj_pg_commit(db), CJ_ERR_STORAGE);
     CHECK_EQ(st->lookup(db, id, 8, &r), CJ_OK);
     CHECK_EQ(r.ssn_reserved, 11);
     CHECK(!r.replay.valid);
     /* and batches work again on the new connection */
     CHECK_EQ(cj_pg_begin_batch(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(db, id, 8, NULL, 0, 5, &w), CJ_OK);
-    CHECK_EQ(st->reserve_ssn(db, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id, 8, ss_psk_of(id), NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->reserve_ssn(db, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first),
+             CJ_OK);
     CHECK_EQ(cj_pg_commit(db), CJ_OK);
     CHECK_EQ(st->lookup(db, id, 8, &r), CJ_OK);
     CHECK_EQ(r.ssn_reserved, 43);
@@ -949,7 +966,7 @@ PG_TEST(pg_batch_prefetch)
     CHECK_EQ(ahead.short_id, plain.short_id);
     CHECK(ahead.has_okm && plain.has_okm &&
           memcmp(ahead.okm, plain.okm, sizeof plain.okm) == 0);
-    CHECK_EQ(st->accept_piv(db, id1, 8, NULL, 0, 7, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(db, id1, 8, ss_psk_of(id1), NULL, 0, 7, &w), CJ_OK);
     CHECK_EQ(st->lookup(db, id1, 8, &again), CJ_OK);
     CHECK(again.replay.valid);
     CHECK_EQ(again.replay.highest, 7);

@@ -881,15 +881,20 @@ static void fixture(void)
     ss_make_id(id, 5);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW - 3 * HOUR, 1, false, &sid),
              CJ_OK);
-    CHECK_EQ(st->save_context(st->ctx, id, 8, ctx5, sizeof ctx5), CJ_OK);
+    CHECK_EQ(st->save_context(st->ctx, id, 8, ss_psk_of(id), ctx5, sizeof ctx5),
+             CJ_OK);
     ss_make_id(id, 0);
     ss_repeat_of(0, &rep);
     CHECK_EQ(cj_pg_begin(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 5, &w),
+             CJ_OK);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW, 1, false, &sid0), CJ_OK);
     CHECK_EQ(st->record_join(st->ctx, id, 8, 0, sid0, NOW), CJ_OK);
-    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 64, &first), CJ_OK);
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &rep), CJ_OK);
+    CHECK_EQ(
+        st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 64, &first),
+        CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &rep),
+             CJ_OK);
     CHECK_EQ(st->record_update(st->ctx, id, 8, 1, false), CJ_OK);
     CHECK_EQ(cj_pg_commit(db), CJ_OK);
     CHECK_EQ(cj_pg_sql(db, "UPDATE registry_state SET next_short = "
@@ -937,7 +942,7 @@ static bool open_step(int kind, unsigned at)
     if (rc == CJ_OK || tables != 0) {
         char *got = dump();
         const char *want[] = {created};
-        FCHECK(tables == 6);
+        FCHECK(tables == 7);
         check_one_of(got, want, 1, "created registry");
         free(got);
     }
@@ -1180,7 +1185,7 @@ static int admit_call(const cj_jrc_store_t *st, unsigned i, int k,
             FCHECK(rec.ssn_reserved == base && !rec.joined);
         break;
     case 1:
-        r = st->accept_piv(st->ctx, id, 8, NULL, 0, 7 + i, &w);
+        r = st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 7 + i, &w);
         if (r == CJ_OK)
             FCHECK(w.valid && w.highest == 7 + i);
         break;
@@ -1195,13 +1200,14 @@ static int admit_call(const cj_jrc_store_t *st, unsigned i, int k,
     case 4:
     case 5:
         /* the block follows every one handed out before */
-        r = st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 32, &first);
+        r = st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 32,
+                            &first);
         if (r == CJ_OK)
             FCHECK(first == base + 32 * (uint64_t)(k - 4));
         break;
     case 6:
         ss_repeat_of(i, &rep);
-        r = st->save_repeat(st->ctx, id, 8, NULL, 0, &rep);
+        r = st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &rep);
         break;
     }
     FCHECK(io_result(r));
@@ -1297,7 +1303,8 @@ static bool admit_step(int kind, unsigned at)
     /* a new block for pledge 1 starts where the committed ones ended,
      * never below one handed out by a commit that succeeded */
     ss_make_id(id, 1);
-    FCHECK(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 1, &first) == CJ_OK);
+    FCHECK(st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 1,
+                           &first) == CJ_OK);
     FCHECK(first == (after ? 64u : 0u));
     if (rc == CJ_OK)
         FCHECK(first >= 64);

@@ -125,6 +125,13 @@ static void set_cursor(void *h, unsigned v)
 
 SS_ADAPT(cj_sqlite)
 
+static int sq_repair(const uint8_t *id, size_t id_len, const uint8_t *psk,
+                     uint64_t now_ms, bool *upgraded, char *why, size_t cap)
+{
+    return cj_sqlite_repair(dbpath, id, id_len, psk, now_ms, upgraded, why,
+                            cap);
+}
+
 static const ss_backend_t sq = {
     .name = "sqlite",
     .schema_version = CJ_SQLITE_SCHEMA_VERSION,
@@ -138,21 +145,22 @@ static const ss_backend_t sq = {
                   " WHEN NEW.short_id = 2 BEGIN"
                   " SELECT RAISE(ABORT, 'injected'); END",
     .uninject_sql = "DROP TRIGGER inject",
-    .v1_sql = "DROP INDEX pledges_psk;"
+    .v1_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " ALTER TABLE pledges DROP COLUMN okm;"
               " ALTER TABLE pledges DROP COLUMN repeat_cache;"
               " DROP TABLE network; DROP TABLE pending_ops;"
               " DELETE FROM schema_version WHERE version >= 2",
-    .v2_sql = "DROP INDEX pledges_psk;"
+    .v2_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " ALTER TABLE pledges DROP COLUMN okm;"
               " ALTER TABLE pledges DROP COLUMN repeat_cache;"
               " DELETE FROM schema_version WHERE version >= 3",
-    .v4_sql = "DROP INDEX pledges_psk;"
+    .v4_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " DELETE FROM schema_version WHERE version >= 5",
     .dup_id_err = CJ_ERR_STATE,
     .try_open_why = sq_try_open_why,
     .sql_outside = sq_outside,
     .snapshot = sq_snapshot,
+    .repair = sq_repair,
     SS_ADAPTED(cj_sqlite),
 };
 
@@ -180,6 +188,9 @@ TEST(sqlite_repeat_cache) { ss_repeat_cache(&sq); }
 TEST(sqlite_jrc_restart_repeats_answer) { ss_jrc_restart_repeat(&sq); }
 TEST(sqlite_psk_per_pledge) { ss_psk_per_pledge(&sq); }
 TEST(sqlite_migration_4_to_5_psk_per_pledge) { ss_migration_4_to_5(&sq); }
+TEST(sqlite_set_psk) { ss_set_psk(&sq); }
+TEST(sqlite_remove) { ss_remove(&sq); }
+TEST(sqlite_repair_shared_psks) { ss_repair(&sq); }
 /* Two handles on one file (two JRC processes, as far as SQLite can
  * tell). */
 TEST(sqlite_two_engines_one_file) { ss_two_engines(&sq); }
@@ -298,15 +309,22 @@ static void admit_in_batch(const cj_jrc_store_t *st, const uint8_t id[8],
     memset(rep.resp, 0x22, 4);
     rep.from.len = 4;
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_ERR_REPLAY);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 5, &w),
+             CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 5, &w),
+             CJ_ERR_REPLAY);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 0, 0, false, s), CJ_OK);
     CHECK_EQ(st->record_join(st->ctx, id, 8, 0, *s, 1000), CJ_OK);
-    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(
+        st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first),
+        CJ_OK);
     CHECK_EQ(first, 0);
-    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 32, &first), CJ_OK);
+    CHECK_EQ(
+        st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 32, &first),
+        CJ_OK);
     CHECK_EQ(first, 32);
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &rep), CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &rep),
+             CJ_OK);
 }
 
 TEST(sqlite_batch_deferred_row_writes)
@@ -338,7 +356,9 @@ TEST(sqlite_batch_deferred_row_writes)
     /* another pledge's call in between, then more for the first one */
     CHECK_EQ(st->lookup(st->ctx, other, 8, &r), CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 6, &r.replay), CJ_OK);
+    CHECK_EQ(
+        st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 6, &r.replay),
+        CJ_OK);
     CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK(r.joined && r.short_id == s && r.ssn_reserved == 64);
@@ -438,7 +458,7 @@ TEST(sqlite_batch_deferred_lease_unique)
 TEST(sqlite_okm_kept_and_migrated)
 {
     ss_okm_kept_and_migrated(&sq,
-                             "DROP INDEX pledges_psk;"
+                             "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
                              " ALTER TABLE pledges DROP COLUMN okm;"
                              " DELETE FROM schema_version WHERE version >= 4",
                              "UPDATE pledges SET okm = zeroblob(44) WHERE seq = 2");
@@ -481,8 +501,8 @@ TEST(sqlite_reader_writes_nothing)
 
     /* a file one schema version behind: the reader brings it up to date */
     CHECK_EQ(sqlite3_exec(cj_sqlite_raw(w),
-                          "DROP INDEX pledges_psk;"
-                          " DELETE FROM schema_version WHERE version = 5",
+                          "DROP TABLE retired_psks;"
+                          " DELETE FROM schema_version WHERE version = 6",
                           NULL, NULL, NULL),
              SQLITE_OK);
     cj_sqlite_close(w);

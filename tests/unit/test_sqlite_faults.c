@@ -546,7 +546,7 @@ static bool create_step(const fault_t *f, unsigned n)
     tables = raw_int(r, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                         " AND name NOT LIKE 'sqlite_%'");
     if (rc == CJ_OK || tables != 0) {
-        CHECK_EQ(tables, 6);
+        CHECK_EQ(tables, 7);
         t = dump(r, 1);
         check_same(t, created, "created registry", f, n);
         free(t);
@@ -724,7 +724,7 @@ static int admit_call(const cj_jrc_store_t *st, unsigned i, int k,
             CHECK(rec.ssn_reserved == base && rec.joined == (i == 0));
         break;
     case 1:
-        r = st->accept_piv(st->ctx, id, 8, NULL, 0, 7 + i, &w);
+        r = st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 7 + i, &w);
         if (r == CJ_OK)
             CHECK(w.valid && w.highest == 7 + i);
         break;
@@ -738,13 +738,14 @@ static int admit_call(const cj_jrc_store_t *st, unsigned i, int k,
         break;
     case 4:
     case 5:
-        r = st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 32, &first);
+        r = st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 32,
+                            &first);
         if (r == CJ_OK)
             CHECK_EQ(first, base + 32 * (uint64_t)(k - 4));
         break;
     case 6:
         ss_repeat_of(i, &rep);
-        r = st->save_repeat(st->ctx, id, 8, NULL, 0, &rep);
+        r = st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &rep);
         break;
     }
     return r;
@@ -896,11 +897,15 @@ static void admissions(bool batch, bool cold, unsigned n)
     ss_make_id(id, 0);
     ss_repeat_of(0, &rep);
     CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, NULL, 0, 5, &w), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 5, &w),
+             CJ_OK);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, NOW, 1, false, &sid), CJ_OK);
     CHECK_EQ(st->record_join(st->ctx, id, 8, 0, sid, NOW), CJ_OK);
-    CHECK_EQ(st->reserve_ssn(st->ctx, id, 8, NULL, 0, 0, 64, &first), CJ_OK);
-    CHECK_EQ(st->save_repeat(st->ctx, id, 8, NULL, 0, &rep), CJ_OK);
+    CHECK_EQ(
+        st->reserve_ssn(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 0, 64, &first),
+        CJ_OK);
+    CHECK_EQ(st->save_repeat(st->ctx, id, 8, ss_psk_of(id), NULL, 0, &rep),
+             CJ_OK);
     CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
     /* the cursor on pledge 0's id: the batch's first assignment sweeps
      * pledge 5's expired lease and searches */
@@ -1112,15 +1117,15 @@ TEST(sqlite_faults_pipeline_recovery) { pipelined(pp_recover_step, 10); }
                 " || seq || ',' || hex(psk) || ',' || ssn_reserved || ','"     \
                 " || joined || ',' || short_id || ',' || quote(lease_until)"  \
                 " AS x FROM pledges WHERE seq <= 3 ORDER BY seq)"
-/* 1: schema 1 as it was, 5: the current one, anything else a mix */
+/* 1: schema 1 as it was, 6: the current one, anything else a mix */
 #define SCHEMA_SHAPE                                                          \
     "SELECT CASE WHEN v = 1 AND c = 0 AND t = 0 THEN 1"                       \
-    " WHEN v = 5 AND c = 2 AND t = 3 THEN 5 ELSE -v END FROM (SELECT"         \
+    " WHEN v = 6 AND c = 2 AND t = 4 THEN 6 ELSE -v END FROM (SELECT"         \
     " (SELECT max(version) FROM schema_version) AS v,"                        \
     " (SELECT count(*) FROM pragma_table_info('pledges')"                     \
     "  WHERE name IN ('okm', 'repeat_cache')) AS c,"                          \
     " (SELECT count(*) FROM sqlite_master WHERE name IN"                      \
-    "  ('network', 'pending_ops', 'pledges_psk')) AS t)"
+    "  ('network', 'pending_ops', 'pledges_psk', 'retired_psks')) AS t)"
 
 static char *v1_rows;
 
@@ -1153,14 +1158,14 @@ static bool migrate_step(const fault_t *f, unsigned n)
     r = raw_open();
     CHECK(raw_ok(r));
     shape = raw_int(r, SCHEMA_SHAPE);
-    CHECK(shape == 5 || (shape == 1 && rc != CJ_OK));
+    CHECK(shape == 6 || (shape == 1 && rc != CJ_OK));
     t = raw_text(r, V1_ROWS);
     check_same(t, v1_rows, "pledges across the migration", f, n);
     free(t);
     sqlite3_close(r);
     /* the next open migrates */
     db = open_ok();
-    CHECK_EQ(B->sql_int(db, SCHEMA_SHAPE), 5);
+    CHECK_EQ(B->sql_int(db, SCHEMA_SHAPE), 6);
     t = raw_text(cj_sqlite_raw(db), V1_ROWS);
     check_same(t, v1_rows, "pledges after the migration", f, n);
     free(t);
@@ -1490,7 +1495,9 @@ TEST(sqlite_faults_reads)
     ss_make_id(id, 2);
     CHECK_EQ(cj_sqlite_evict(db, id, 8), CJ_OK);
     ss_make_id(id, 3);
-    CHECK_EQ(st->save_context(st->ctx, id, 8, reads_ctx, sizeof reads_ctx), CJ_OK);
+    CHECK_EQ(st->save_context(st->ctx, id, 8, ss_psk_of(id), reads_ctx,
+                              sizeof reads_ctx),
+             CJ_OK);
     memset(&net, 0, sizeof net);
     net.key_count = 1;
     net.join_rate = UINT32_MAX;
