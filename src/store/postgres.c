@@ -2522,29 +2522,31 @@ static int apply_fix(cj_pg_t *s, cj_store_fix_t *fix)
     return rc;
 }
 
-typedef struct fix_arg {
+/* What the one-pledge units of work (add, new PSK, removal) take. */
+typedef struct pledge_arg {
     const uint8_t *id;
     size_t id_len;
     const uint8_t *psk;
+    uint8_t roles;
     uint64_t now_ms;
-} fix_arg_t;
+} pledge_arg_t;
 
 static int u_set_psk(cj_pg_t *s, void *arg)
 {
-    fix_arg_t *a = arg;
+    pledge_arg_t *a = arg;
     return set_psk_in(s, a->id, a->id_len, a->psk);
 }
 
 static int u_remove(cj_pg_t *s, void *arg)
 {
-    fix_arg_t *a = arg;
+    pledge_arg_t *a = arg;
     return remove_in(s, a->id, a->id_len, a->now_ms);
 }
 
 int cj_pg_set_psk(cj_pg_t *db, const uint8_t *id, size_t id_len,
                   const uint8_t psk[16])
 {
-    fix_arg_t a = {id, id_len, psk, 0};
+    pledge_arg_t a = {id, id_len, psk, 0, 0};
     if (!cj_store_id_ok(id, id_len) || psk == NULL)
         return CJ_ERR_INVALID;
     /* a batch's writes to the row go first; it is not held any more */
@@ -2555,7 +2557,7 @@ int cj_pg_set_psk(cj_pg_t *db, const uint8_t *id, size_t id_len,
 int cj_pg_remove(cj_pg_t *db, const uint8_t *id, size_t id_len,
                  uint64_t now_ms)
 {
-    fix_arg_t a = {id, id_len, NULL, now_ms};
+    pledge_arg_t a = {id, id_len, NULL, 0, now_ms};
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_INVALID;
     known_forget(db, id, id_len);
@@ -2606,23 +2608,16 @@ static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
     return failure(s);
 }
 
-typedef struct add_arg {
-    const uint8_t *id;
-    size_t id_len;
-    const uint8_t *psk;
-    uint8_t roles;
-} add_arg_t;
-
 static int u_add(cj_pg_t *s, void *arg)
 {
-    add_arg_t *a = arg;
+    pledge_arg_t *a = arg;
     return insert_pledge(s, a->id, a->id_len, a->psk, a->roles);
 }
 
 int cj_pg_add(cj_pg_t *db, const uint8_t *id, size_t id_len,
               const uint8_t psk[16], uint8_t allowed_roles)
 {
-    add_arg_t a = {id, id_len, psk, allowed_roles};
+    pledge_arg_t a = {id, id_len, psk, allowed_roles, 0};
     if (!cj_store_id_ok(id, id_len) || psk == NULL || allowed_roles == 0)
         return CJ_ERR_INVALID;
     return unit(db, true, u_add, &a);
