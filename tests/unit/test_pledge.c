@@ -219,6 +219,22 @@ static int jrc_open(const cj_oscore_ctx_t *jrc, const uint8_t *req,
     return cj_oscore_unprotect_request(&tmp, copy, len, plain, cap, bind);
 }
 
+/* A fresh one-JP world whose pledge sent its first Join Request: req
+ * (BUF bytes) and m the request, bind and plain (BUF bytes) what the JRC
+ * opened of it.  Returns the request's length. */
+static size_t first_request(world_t *w, uint8_t *req, cj_coap_msg_t *m,
+                            cj_oscore_req_t *bind, uint8_t *plain)
+{
+    size_t n;
+
+    world_init(w, 1);
+    CHECK_EQ(cj_pledge_start(&w->p, w->now), CJ_OK);
+    n = poll_send(w, req);
+    CHECK_EQ(cj_coap_parse(m, req, n), CJ_OK);
+    CHECK(jrc_open(&w->jrc, req, n, bind, plain, BUF) > 0);
+    return n;
+}
+
 /* JRC: answer the request req (piggybacked ACK) with code and payload,
  * protected with the JRC's own Partial IV.  Returns the length. */
 static size_t jrc_answer(cj_oscore_ctx_t *jrc, const uint8_t *req,
@@ -584,14 +600,10 @@ TEST(pledge_con_response_acked)
     cj_oscore_req_t bind;
     cj_coap_msg_t m;
     cj_coap_builder_t b;
-    size_t n, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    size_t cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
     int r;
 
-    world_init(&w, 1);
-    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
-    n = poll_send(&w, req);
-    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
-    CHECK(jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain) > 0);
+    (void)first_request(&w, req, &m, &bind, plain);
     cj_coap_build_init(&b, msg, sizeof msg, CJ_COAP_CON, CJ_COAP_CHANGED,
                        0x7777, m.token, m.token_len);
     cj_coap_build_payload(&b, cfg, cl);
@@ -2216,15 +2228,11 @@ TEST(pledge_response_without_partial_iv)
     cj_oscore_option_t ov;
     cj_coap_msg_t m;
     cj_coap_builder_t b;
-    size_t n, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    size_t cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
     unsigned long stores;
     int r;
 
-    world_init(&w, 1);
-    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
-    n = poll_send(&w, req);
-    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
-    CHECK(jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain) > 0);
+    (void)first_request(&w, req, &m, &bind, plain);
     cj_coap_build_init(&b, msg, sizeof msg, CJ_COAP_ACK, CJ_COAP_CHANGED,
                        m.mid, m.token, m.token_len);
     cj_coap_build_payload(&b, cfg, cl);
@@ -2647,14 +2655,10 @@ TEST(pledge_recovery_needs_401_with_nonce)
     cj_oscore_req_t bind;
     cj_coap_msg_t m;
     cj_coap_builder_t b;
-    size_t n, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
+    size_t cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
     int k;
 
-    world_init(&w, 1);
-    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
-    n = poll_send(&w, req);
-    CHECK_EQ(cj_coap_parse(&m, req, n), CJ_OK);
-    CHECK(jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain) > 0);
+    (void)first_request(&w, req, &m, &bind, plain);
     memcpy(id2, r2, 8);
     memcpy(id2 + 8, pid, 8);
 
