@@ -754,6 +754,12 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
                 rc = CJ_ERR_OSCORE_DECODE;
             goto fail;
         }
+        /* Section 4.1.3.7: no nested OSCORE, on receipt either. */
+        for (pos = n; pos < n + (size_t)rc; pos++)
+            if (t[pos].num == CJ_COAP_OPT_OSCORE) {
+                rc = CJ_ERR_OSCORE_DECODE;
+                goto fail;
+            }
         /* Section 4.1.3.5.2: a notification's inner Observe is empty;
          * hand the application the three low bytes of the Partial IV,
          * which order notifications and are authenticated. */

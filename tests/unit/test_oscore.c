@@ -531,6 +531,8 @@ TEST(oscore_unprotect_bad_plaintext)
         "01 f1",         /* reserved option nibble */
         "01 b5747631",   /* option runs past the end */
         "01 ff",         /* payload marker with nothing after it */
+        "01 90 23747631", /* an OSCORE option inside (section 4.1.3.7) */
+        "01 90",          /* the same, alone */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cj_oscore_ctx_t srv, srv0;
