@@ -44,15 +44,23 @@
  * responses, RST and anything failing OSCORE are ignored.
  *
  * A Configuration is usable when every link-layer key has a key usage
- * listed in cfg.key_usages (16-byte keys are guaranteed by the codec), a
+ * listed in cfg.key_usages (16-byte keys are guaranteed by the codec),
+ * no key value is given usages of two MIC lengths (section 8.4.3.3), a
  * Join Response carries at least one key, a Join Response does not give
  * the short identifier a lease of 0, and every blacklist entry fits
  * CJ_PLEDGE_MAX_BLACKLIST_ID.  An invalid short identifier (not 2 bytes,
  * or 0xfffe/0xffff) is silently ignored as section 8.4.4 requires: the
  * object is used without it (a Join Response then joins without a short
- * identifier; an update keeps the current one).  What is refused is reported as
- * code UNSUPPORTED (0) or MALFORMED (1), the parameter's label and, for a
- * key usage, the usage value as addinfo.
+ * identifier; an update keeps the current one).  What is refused is
+ * reported (section 8.4.5) as code UNSUPPORTED (0) or MALFORMED (1), the
+ * parameter's label and as addinfo the refused value in its parameter's
+ * structure: the first refused key as a key set of one ([key_id,
+ * key_usage, key_value, ?key_addinfo]), [identifier, 0] for a lease of
+ * 0; null for a Join Response without keys and for a blacklist entry
+ * longer than the node keeps (it can never act on such entries; null
+ * has the JRC leave the blacklist out), or for a value longer than
+ * CJ_PLEDGE_ADDINFO_MAX.  Errors the codec finds carry the value as
+ * received.
  *
  * Parameter updates (section 8.2; joined, and afterwards for duplicates).
  * A request whose OSCORE 'kid' is "JRC" is verified against the replay
@@ -195,8 +203,9 @@
 #endif
 #ifndef CJ_PLEDGE_ADDINFO_MAX
 /* bytes of parameter_addinfo kept for an Unsupported_Configuration
- * report; a longer one is reported as null */
-#define CJ_PLEDGE_ADDINFO_MAX 16
+ * report; a longer one is reported as null.  32 holds a refused
+ * Link-Layer_Key in its key set structure (section 8.4.5). */
+#define CJ_PLEDGE_ADDINFO_MAX 32
 #endif
 /* bytes of an encoded Unsupported_Configuration with one parameter:
  * array head, code, label (up to 9 bytes), addinfo */

@@ -324,6 +324,21 @@ static bool usage_covers(uint8_t usage, uint8_t cls)
 
 /* ---- Configuration checks (section 8.3.1) ------------------------------- */
 
+/* Longest value config_read builds for a report: one Link-Layer_Key as a
+ * key set of one (array head, key_id, key_usage, key_value and a
+ * key_addinfo of at most 10 bytes, which the codec guarantees whatever
+ * CJ_PLEDGE_KEY_ADDINFO_MAX is, with their heads). */
+#define VALUE_MAX (1 + 2 + 1 + 1 + CJ_COJP_KEY_LEN + 1 + 10)
+
+/* A byte string of at most 23 bytes (one-byte head) at q; returns the
+ * end. */
+static uint8_t *bstr_put(uint8_t *q, const uint8_t *b, size_t len)
+{
+    *q++ = (uint8_t)(CJ_CBOR_BSTR << 5 | len);
+    memcpy(q, b, len);
+    return q + len;
+}
+
 /* Decode the Configuration of *in and check that the node can act upon
  * it (section 8.3.1); joining: it is a Join Response, which must carry
  * keys.  0: usable, *c filled.  1: refused, nothing to report.  2:
@@ -333,12 +348,13 @@ static bool usage_covers(uint8_t usage, uint8_t cls)
 static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
                        cj_cojp_config_t *c)
 {
-    static const uint8_t zero = 0x00; /* CBOR 0 */
     cj_cojp_report_t why;
     int64_t code = CJ_COJP_CODE_UNSUPPORTED, label = CJ_COJP_LABEL_KEY_SET;
     const uint8_t *ai = NULL;
-    size_t ai_len = 0, i;
-    uint8_t u = 0, *q;
+    /* addinfo built here: the refused value in its parameter's structure
+     * (section 8.4.5), at most one Link-Layer_Key as a key set of one */
+    uint8_t val[VALUE_MAX], *q = val;
+    size_t ai_len = 0, i, j;
 
     if (cj_cojp_config_decode(in->payload, in->payload_len, c, &why) !=
         CJ_OK) {
@@ -351,20 +367,34 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
         goto report;
     }
     if (joining && c->key_count == 0)
-        goto report;
-    /* The codec only lets through usages of Table 6 (0..14), so u is
-     * a valid shift and its own one-byte CBOR encoding. */
+        goto report; /* null: no key set at all */
     for (i = 0; i < c->key_count; i++) {
-        u = c->keys[i].key_usage;
-        /* The codec lets key_addinfo through with at most 10 bytes
-         * (section 8.4.3.3): the length test only matters when the room
-         * kept is smaller. */
-        if (!(p->key_usages & (1u << u)) ||
-            (CJ_PLEDGE_KEY_ADDINFO_MAX < 10 &&
-             c->keys[i].addinfo_len > CJ_PLEDGE_KEY_ADDINFO_MAX)) {
-            ai = &u; /* addinfo: the usage as a CBOR unsigned integer */
-            ai_len = 1;
-            goto report;
+        const cj_cojp_key_t *k = &c->keys[i];
+        /* The codec only lets through usages of Table 6 (0..14), so
+         * key_usage is a valid shift and its own one-byte CBOR encoding.
+         * It lets key_addinfo through with at most 10 bytes (section
+         * 8.4.3.3): the length test only matters when the room kept is
+         * smaller. */
+        bool bad = !(p->key_usages & (1u << k->key_usage)) ||
+                   (CJ_PLEDGE_KEY_ADDINFO_MAX < 10 &&
+                    k->addinfo_len > CJ_PLEDGE_KEY_ADDINFO_MAX);
+        /* Section 8.4.3.3: one key value is never used with two MIC
+         * lengths (the usage modulo 3 is the MIC length, Table 6). */
+        for (j = 0; j < i; j++)
+            if ((c->keys[j].key_usage - k->key_usage) % 3 &&
+                !cj_crypto_ct_compare(c->keys[j].key, k->key,
+                                      CJ_COJP_KEY_LEN))
+                bad = true;
+        if (bad) {
+            /* [key_id, key_usage, key_value, ?key_addinfo]; a key and an
+             * addinfo of at most 10 bytes have one-byte heads */
+            *q++ = (uint8_t)(CJ_CBOR_ARRAY << 5 | (3 + !!k->addinfo_len));
+            q += cj_cbor_head(q, CJ_CBOR_UINT, k->key_id);
+            *q++ = k->key_usage;
+            q = bstr_put(q, k->key, CJ_COJP_KEY_LEN);
+            if (k->addinfo_len)
+                q = bstr_put(q, k->addinfo, k->addinfo_len);
+            goto built;
         }
     }
     /* An invalid short identifier was discarded by the codec
@@ -374,22 +404,30 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
     label = CJ_COJP_LABEL_SHORT_ID;
     if (joining && c->short_id != NULL && c->has_lease_time &&
         c->lease_time == 0) {
-        ai = &zero;
-        ai_len = 1;
-        goto report;
+        /* [identifier, 0] */
+        *q++ = CJ_CBOR_ARRAY << 5 | 2;
+        q = bstr_put(q, c->short_id, CJ_COJP_SHORT_ID_LEN);
+        *q++ = 0;
+        goto built;
     }
     label = CJ_COJP_LABEL_BLACKLIST;
+    /* An entry longer than the node keeps: null, since it can never act
+     * on such entries, and a JRC then leaves the blacklist out (a value
+     * named instead would have it send the same list again). */
     for (i = 0; c->has_blacklist && i < c->blacklist_count; i++)
         if (c->blacklist[i].len > CJ_PLEDGE_MAX_BLACKLIST_ID)
             goto report;
     return 0;
 
+built:
+    ai = val;
+    ai_len = (size_t)(q - val);
 report:
     /* [code, label, addinfo]: the code is one of the decoder's (0 or 1, a
      * one-byte unsigned integer), a negative label -1 - n has major type
      * 1 and argument n = ~label, the addinfo is one well-formed item (the
-     * value as received, or a one-byte integer); absent or longer than
-     * the room kept, it is null. */
+     * value as received, or built above); absent or longer than the room
+     * kept, it is null. */
     q = p->unsup;
     *q++ = CJ_CBOR_ARRAY << 5 | 3;
     *q++ = (uint8_t)code;

@@ -813,8 +813,10 @@ TEST(pledge_unusable_config_reported)
     pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
     CHECK(pl > 0);
     CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
-    /* {5: h'cafe', 8: [0, 2, 13]} (section 8.4.1, 8.4.5) */
-    CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 8300020d");
+    /* {5: h'cafe', 8: [0, 2, [1, 13, h'11..11']]}: the refused key as a
+     * key set of one (sections 8.4.1, 8.4.5) */
+    CHECK_HEX(in.payload, in.payload_len,
+              "a2 0542cafe 08 830002 83010d50 11111111111111111111111111111111");
     CHECK_EQ(cj_cojp_join_request_decode(in.payload, in.payload_len, &jr,
                                          NULL),
              CJ_OK);
@@ -2138,8 +2140,8 @@ TEST(pledge_update_wrong_resource_or_method)
 /* pledge.h: a Join Response may not give the short identifier a lease of
  * 0 (section 8.4.4: the node would have to stop using it at once).  The
  * attempt is REJECTED, nothing is installed, and the next Join_Request
- * reports [UNSUPPORTED, 3 (short identifier), 0] (sections 8.3.1,
- * 8.4.5). */
+ * reports [UNSUPPORTED, 3 (short identifier), [identifier, 0]]
+ * (sections 8.3.1, 8.4.5). */
 TEST(pledge_join_lease_zero_refused)
 {
     static world_t w;
@@ -2167,7 +2169,57 @@ TEST(pledge_join_lease_zero_refused)
     if (pl <= 0)
         return;
     CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
-    CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 83000300");
+    /* addinfo in the Short_Identifier structure: [h'af93', 0] */
+    CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 830003 8242af9300");
+}
+
+/* Section 8.4.3.3: one key value is never used with two MIC lengths.  A
+ * key set that gives one value usages of different MIC lengths is
+ * refused: in a Join Response the attempt is REJECTED and the next
+ * Join_Request names the later key as a key set of one (section 8.4.5);
+ * in an update the answer is 4.00 with the same report and the keys in
+ * use stay.  One value for K1 and K2 at one MIC length is usable. */
+TEST(pledge_key_one_mic_length)
+{
+    static world_t w;
+    uint8_t cfg[BUF], req[BUF], resp[BUF], plain[BUF];
+    cj_oscore_req_t bind;
+    cj_coap_msg_t in;
+    size_t n, n_req, r;
+    int pl;
+
+    world_init(&w, 1);
+    /* K1 MIC-32 (usage 6) and K2 ENC-MIC-64 (13), one value */
+    n = keyset_cfg(cfg, 1, 0x11, 2, 0x11, CJ_COJP_KEY_USAGE_K2_ENC_MIC64);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+    n_req = poll_send(&w, req);
+    r = jrc_answer(&w.jrc, req, n_req, CJ_COAP_CHANGED, cfg, n, resp);
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
+    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 0);
+    n_req = poll_send(&w, req);
+    pl = jrc_open(&w.jrc, req, n_req, &bind, plain, sizeof plain);
+    CHECK(pl > 0);
+    if (pl <= 0)
+        return;
+    CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+    CHECK_HEX(in.payload, in.payload_len,
+              "a2 0542cafe 08 830002 83020d50 11111111111111111111111111111111");
+
+    /* K1 MIC-32 and K2 ENC-MIC-32, one value: joins */
+    n = keyset_cfg(cfg, 1, 0x11, 2, 0x11, CJ_COJP_KEY_USAGE_K2_ENC_MIC32);
+    r = jrc_answer(&w.jrc, req, n_req, CJ_COAP_CHANGED, cfg, n, resp);
+    CHECK_EQ(feed(&w, resp, r), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
+    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 2);
+
+    /* an update adding K2 ENC-MIC-128 (14) under the same value */
+    update_rejected(&w,
+                    "a1 02 86 01 06 50 11111111111111111111111111111111 03 0e 50 11111111111111111111111111111111",
+                    0x400, "830002 83030e50 11111111111111111111111111111111");
+    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 2);
+    CHECK_EQ(cj_pledge_tx_key(&w.p, CJ_PLEDGE_K2)->key_id, 2);
+    CHECK(cj_pledge_rx_key(&w.p, 3) == NULL);
 }
 
 /* Section 8.4.3.3: key_addinfo is kept with its key.  A key with key_id
