@@ -9,6 +9,7 @@
  *                        platform's persistent counters;
  *   cj_pledge_add_jp()   offer Join Proxies learnt from Enhanced Beacons
  *                        (or configured); attempts rotate over them;
+ *                        cj_pledge_remove_jp() withdraws one;
  *   cj_pledge_start()    begin joining; poll() then emits the Join Request
  *                        (CON POST, options Uri-Host "6tisch.arpa",
  *                        OSCORE, protected Uri-Path "j", Proxy-Scheme
@@ -423,6 +424,14 @@ int cj_pledge_init(cj_pledge_t *p, const cj_pledge_cfg_t *cfg,
  * network identifier is longer than CJ_PLEDGE_MAX_NETID. */
 int cj_pledge_add_jp(cj_pledge_t *p, const cj_addr_t *jp,
                      const uint8_t *network_id, size_t network_id_len);
+
+/* Withdraw a Join Proxy offered before: its Enhanced Beacons now announce
+ * proxy priority 0x7f, "never a Join Proxy" (RFC 9032 section 2), or the
+ * host lost it.  The next attempts go to the other candidates; an
+ * attempt under way keeps its JP until it ends.  With no candidate left
+ * the pledge waits in BACKOFF, with no timer, until cj_pledge_add_jp()
+ * offers one.  CJ_ERR_NOTFOUND for an address not offered. */
+int cj_pledge_remove_jp(cj_pledge_t *p, const cj_addr_t *jp);
 
 /* Begin (or restart) joining at time now with a fresh attempt count; the
  * first request is emitted by the next cj_pledge_poll().  CJ_ERR_STATE

@@ -73,8 +73,8 @@ static BOARD const uint8_t *board_dodag_root(void);
 static BOARD size_t net_receive(cj_addr_t *from, uint8_t *buf, size_t cap);
 static BOARD void net_send(const cj_addr_t *to, const uint8_t *buf,
                            size_t len);
-static BOARD bool mac_next_beacon(uint8_t jp_iid[8], uint8_t *netid,
-                                  size_t *netid_len);
+static BOARD bool mac_next_beacon(uint8_t jp_iid[8], uint8_t *proxy_prio,
+                                  uint8_t *netid, size_t *netid_len);
 static BOARD bool mac_next_verified_key_id(uint8_t *key_id);
 static BOARD bool mac_verify_join_frame(void);
 static BOARD void mac_resync(void);
@@ -332,7 +332,7 @@ int main(void)
 {
     cj_pledge_cfg_t cfg;
     cj_addr_t from;
-    uint8_t netid[CJ_PLEDGE_MAX_NETID], iid[8], key_id;
+    uint8_t netid[CJ_PLEDGE_MAX_NETID], iid[8], key_id, prio;
     size_t len, netid_len;
     uint64_t wake;
 
@@ -365,10 +365,15 @@ int main(void)
     for (;;) {
         uint64_t now = board_now_ms();
 
-        /* Enhanced Beacons with a Join Info IE name Join Proxies. */
-        while (mac_next_beacon(iid, netid, &netid_len)) {
+        /* Enhanced Beacons with a Join Info IE name Join Proxies; proxy
+         * priority 0x7f withdraws one (RFC 9032 section 2). */
+        while (mac_next_beacon(iid, &prio, netid, &netid_len)) {
             cj_addr_t jp;
             addr_make(&jp, iid, sizeof iid, COAP_PORT);
+            if (prio == 0x7f) {
+                (void)cj_pledge_remove_jp(&g_pledge, &jp);
+                continue;
+            }
             (void)cj_pledge_add_jp(&g_pledge, &jp, netid, netid_len);
             if (cj_pledge_get_state(&g_pledge) == CJ_PLEDGE_IDLE)
                 (void)cj_pledge_start(&g_pledge, now);
@@ -451,13 +456,14 @@ static void net_send(const cj_addr_t *to, const uint8_t *buf, size_t len)
 /* Next Enhanced Beacon heard with a 6TiSCH Join Info IE (RFC 9032, e.g.
  * through cj_wpan_eb_decode): the JP's interface ID (from the IE, or from
  * the beacon's source EUI-64 with the U/L bit inverted, RFC 4944 section
- * 6) and the network ID it announces.  Beacons announcing proxy priority
- * 0x7f are never returned (RFC 9032 section 2: never a Join Proxy), and
- * the rank priority plays no part. */
-static bool mac_next_beacon(uint8_t jp_iid[8], uint8_t *netid,
-                            size_t *netid_len)
+ * 6), its proxy priority (0x7f: never a Join Proxy, RFC 9032 section 2)
+ * and the network ID it announces; the rank priority plays no part.
+ * Best candidates first (lower PAN priority, then proxy priority). */
+static bool mac_next_beacon(uint8_t jp_iid[8], uint8_t *proxy_prio,
+                            uint8_t *netid, size_t *netid_len)
 {
     (void)jp_iid, (void)netid;
+    *proxy_prio = 0x7f;
     *netid_len = 0;
     return false;
 }

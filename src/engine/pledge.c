@@ -9,8 +9,10 @@
  *     fields are only read in the states that set them: timer in
  *     BACKOFF and JOINING, lease_expiry while has_short_id,
  *     old_keys_expire while old_keys.n;
- *   - jp_count only grows; a join is only started with a candidate, so
- *     jp_next and jp_cur are always below jp_count;
+ *   - a join is only started with a candidate; jp_next is below
+ *     jp_count whenever there is one, and jp_cur too until a candidate
+ *     is withdrawn (attempt_end only takes it modulo jp_count); BACKOFF
+ *     without a candidate waits, with no timer, for one to be offered;
  *   - the OSCORE replay window in RAM never runs ahead of the persisted
  *     one for longer than one input() call: it is snapshotted before a
  *     message is verified and restored when the store fails;
@@ -677,18 +679,27 @@ fail:
     return rc;
 }
 
+/* Index of the candidate with address jp; jp_count when none. */
+static CJ_NOINLINE unsigned jp_index(const cj_pledge_t *p, const cj_addr_t *jp)
+{
+    unsigned i = 0;
+
+    while (i < p->jp_count && !cj_addr_equal(&p->jps[i].addr, jp))
+        i++;
+    return i;
+}
+
 int cj_pledge_add_jp(cj_pledge_t *p, const cj_addr_t *jp,
                      const uint8_t *network_id, size_t network_id_len)
 {
     cj_pledge_jp_t *e;
-    unsigned i = 0;
+    unsigned i;
 
     if (p == NULL || jp == NULL || jp->len > CJ_ADDR_MAX ||
         network_id_len > CJ_PLEDGE_MAX_NETID ||
         (network_id == NULL && network_id_len > 0))
         return CJ_ERR_INVALID;
-    while (i < p->jp_count && !cj_addr_equal(&p->jps[i].addr, jp))
-        i++;
+    i = jp_index(p, jp);
     if (i == CJ_PLEDGE_MAX_JPS) { /* unknown, table full */
         i = p->jp_replace;
         p->jp_replace = (uint8_t)((i + 1) % CJ_PLEDGE_MAX_JPS);
@@ -705,6 +716,29 @@ int cj_pledge_add_jp(cj_pledge_t *p, const cj_addr_t *jp,
     if (network_id_len)
         memcpy(e->network_id, network_id, network_id_len);
     e->network_id_len = (uint8_t)network_id_len;
+    return CJ_OK;
+}
+
+int cj_pledge_remove_jp(cj_pledge_t *p, const cj_addr_t *jp)
+{
+    unsigned i, last;
+
+    if (p == NULL || jp == NULL)
+        return CJ_ERR_INVALID;
+    i = jp_index(p, jp);
+    if (i == p->jp_count)
+        return CJ_ERR_NOTFOUND;
+    /* The last candidate takes the place of the one withdrawn.  An
+     * attempt under way keeps its JP (a copy in att) until it ends; a
+     * recovery that was to stay with the withdrawn JP moves on. */
+    last = --p->jp_count;
+    memcpy(&p->jps[i], &p->jps[last], sizeof p->jps[i]);
+    if (p->jp_cur == i)
+        p->same_jp = false;
+    else if (p->jp_cur == last)
+        p->jp_cur = (uint8_t)i;
+    if (p->jp_next >= p->jp_count)
+        p->jp_next = 0;
     return CJ_OK;
 }
 
@@ -766,7 +800,7 @@ static void attempt_end(cj_pledge_t *p, int ev, uint64_t now)
 #else
     (void)ev;
 #endif
-    if (!p->same_jp)
+    if (!p->same_jp && p->jp_count)
         p->jp_next = (uint8_t)((p->jp_cur + 1) % p->jp_count);
     p->state = CJ_PLEDGE_BACKOFF;
     p->timer = now;
@@ -1246,7 +1280,8 @@ int cj_pledge_poll(cj_pledge_t *p, uint64_t now, cj_out_t *out)
         set_wipe(&p->old_keys);
 
     if (p->state == CJ_PLEDGE_BACKOFF || p->state == CJ_PLEDGE_JOINING) {
-        if (now < p->timer)
+        /* no candidate left: the next attempt waits for one */
+        if (now < p->timer || (p->state == CJ_PLEDGE_BACKOFF && !p->jp_count))
             return 0;
         if (p->state == CJ_PLEDGE_BACKOFF) {
             int rc = attempt_start(p, now, out);
@@ -1286,6 +1321,8 @@ uint64_t cj_pledge_next_timer(const cj_pledge_t *p)
         return 0;
     if (p->old_keys.n)
         t = p->old_keys_expire;
+    if (p->state == CJ_PLEDGE_BACKOFF && !p->jp_count)
+        return t; /* the next attempt waits for a candidate */
     switch (p->state) {
     case CJ_PLEDGE_BACKOFF:
     case CJ_PLEDGE_JOINING:

@@ -514,6 +514,64 @@ TEST(pledge_attempts_rotate_then_fail)
     poll_send(&w, NULL);
 }
 
+/* RFC 9032 section 2: a Join Proxy whose beacons turn to proxy priority
+ * 0x7f is withdrawn with cj_pledge_remove_jp().  Later attempts skip
+ * it; the attempt under way keeps its JP to its end; with no candidate
+ * left the pledge waits in BACKOFF with no timer until one is offered. */
+TEST(pledge_remove_jp)
+{
+    static world_t w;
+    cj_addr_t a0 = addr(0), a1 = addr(1), a2 = addr(2), a9 = addr(9);
+
+    world_init(&w, 3);
+    CHECK_EQ(cj_pledge_remove_jp(&w.p, &a9), CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_pledge_remove_jp(NULL, &a1), CJ_ERR_INVALID);
+    CHECK_EQ(cj_pledge_remove_jp(&w.p, NULL), CJ_ERR_INVALID);
+    CHECK_EQ(cj_pledge_remove_jp(&w.p, &a1), CJ_OK);
+    CHECK_EQ(cj_pledge_remove_jp(&w.p, &a1), CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
+
+    /* attempts alternate between JPs 0 and 2 only */
+    for (unsigned a = 0; a < 3; a++) {
+        poll_send(&w, NULL);
+        CHECK_EQ(w.out.to.b[1], a % 2 ? 2 : 0);
+        if (a == 2)
+            break;
+        for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
+            w.now = cj_pledge_next_timer(&w.p);
+            poll_send(&w, NULL);
+        }
+        w.now = cj_pledge_next_timer(&w.p);
+        CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+    }
+
+    /* both withdrawn during the third attempt (JP 0): it still goes to
+     * JP 0 until it times out */
+    CHECK_EQ(cj_pledge_remove_jp(&w.p, &a0), CJ_OK);
+    CHECK_EQ(cj_pledge_remove_jp(&w.p, &a2), CJ_OK);
+    for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
+        w.now = cj_pledge_next_timer(&w.p);
+        poll_send(&w, NULL);
+        CHECK_EQ(w.out.to.b[1], 0);
+    }
+    w.now = cj_pledge_next_timer(&w.p);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
+    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_BACKOFF);
+    /* no candidate: nothing to send, no timer */
+    CHECK_EQ(cj_pledge_next_timer(&w.p), CJ_TIME_NEVER);
+    CHECK_EQ(cj_pledge_poll(&w.p, w.now + 3600000, &w.out), 0);
+    CHECK_EQ(w.out.len, 0);
+    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_BACKOFF);
+
+    /* a JP offered again: the fourth attempt goes to it at once */
+    CHECK_EQ(cj_pledge_add_jp(&w.p, &a1, net_cafe, 2), CJ_OK);
+    CHECK(cj_pledge_next_timer(&w.p) <= w.now);
+    poll_send(&w, NULL);
+    CHECK_EQ(w.out.to.b[1], 1);
+}
+
 /* Section 7.3: requests protected under one PSK never share a sequence
  * number, also when the attempts go to different JPs, networks and hence
  * possibly different JRCs.  Every attempt, and a restart of joining
@@ -1475,6 +1533,60 @@ TEST(pledge_recovery)
         memcpy(copy, upd, un);
         expect_dropped(&w, copy, un);
     }
+}
+/* A recovery stays with the JP whose JRC holds R2 (above) while that JP
+ * is a candidate, also when withdrawing another one moves it in the
+ * table; once it is withdrawn itself, the next attempt goes elsewhere. */
+static void recovery_at_second_jp(world_t *w, uint8_t *resp, size_t *r)
+{
+    static const uint8_t r2[8] = {0xd0, 0xd1, 0xd2, 0xd3,
+                                  0xd4, 0xd5, 0xd6, 0xd7};
+    uint64_t piv1;
+
+    /* a first attempt (JP 0) times out, so the next one goes to JP 1,
+     * the last entry of the table, and is answered with a 4.01 */
+    world_init(w, 2);
+    CHECK_EQ(cj_pledge_start(&w->p, w->now), CJ_OK);
+    poll_send(w, NULL);
+    for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
+        w->now = cj_pledge_next_timer(&w->p);
+        poll_send(w, NULL);
+    }
+    w->now = cj_pledge_next_timer(&w->p);
+    CHECK_EQ(cj_pledge_poll(&w->p, w->now, &w->out), 1);
+    CHECK_EQ(w->out.event, CJ_PLEDGE_EV_TIMEOUT);
+    *r = recovery_401(w, r2, resp, &piv1);
+    CHECK_EQ(w->out.to.b[1], 1);
+    if (*r == 0)
+        return;
+    CHECK_EQ(feed(w, resp, *r), 1);
+    CHECK_EQ(w->out.event, CJ_PLEDGE_EV_RECOVERY);
+}
+
+TEST(pledge_recovery_jp_withdrawn)
+{
+    static world_t w;
+    uint8_t resp[BUF];
+    cj_addr_t a0 = addr(0), a1 = addr(1), a5 = addr(5);
+    size_t r;
+
+    /* JP 0 withdrawn: JP 1 moves to its place and keeps the recovery
+     * (JP 5, offered next, takes the place JP 1 left) */
+    recovery_at_second_jp(&w, resp, &r);
+    if (r == 0)
+        return;
+    CHECK_EQ(cj_pledge_remove_jp(&w.p, &a0), CJ_OK);
+    CHECK_EQ(cj_pledge_add_jp(&w.p, &a5, net_cafe, 2), CJ_OK);
+    poll_send(&w, NULL);
+    CHECK_EQ(w.out.to.b[1], 1);
+
+    /* JP 1 itself withdrawn: the next attempt goes to JP 0 */
+    recovery_at_second_jp(&w, resp, &r);
+    if (r == 0)
+        return;
+    CHECK_EQ(cj_pledge_remove_jp(&w.p, &a1), CJ_OK);
+    poll_send(&w, NULL);
+    CHECK_EQ(w.out.to.b[1], 0);
 }
 #else
 /* CJ_PLEDGE_RECOVERY 0: the JRC's recovery 4.01 is dropped like any

@@ -34,6 +34,7 @@ int main(void)
 
     acc += cj_pledge_init(&pledge, &cfg, &platform);
     acc += cj_pledge_add_jp(&pledge, &addr, buf, len);
+    acc += cj_pledge_remove_jp(&pledge, &addr);
     acc += cj_pledge_start(&pledge, now);
     acc += cj_pledge_input(&pledge, now, &addr, buf, len, &out);
     acc += cj_pledge_poll(&pledge, now, &out);
