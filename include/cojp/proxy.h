@@ -101,11 +101,13 @@
  *
  * The state object is 22 + T + A bytes: 54 for a 24-byte address and an
  * 8-byte token, within CJ_COAP_MAX_TOKEN (64).  A request whose state
- * would exceed CJ_COAP_MAX_TOKEN (a long pledge token) is dropped as
- * malformed (RFC 8974 section 4.4).  RFC 8974 section 2.2.2 would have a
- * server answer such a request with 4.00; the JP stays silent instead,
- * as it does towards any pledge traffic it does not forward (pledges of
- * this library use 4-byte tokens).
+ * would exceed CJ_COAP_MAX_TOKEN (a long pledge token) is not forwarded
+ * (RFC 8974 section 4.4): like any other CON from a pledge that the JP
+ * cannot process, it is rejected with a RST (RFC 7252 section 4.2), the
+ * signal from which a client learns by trial and error that its token is
+ * too long (RFC 8974 section 2.2.2; without CSM over UDP the JP never
+ * announces a limit above the base value of 8 bytes, which every pledge
+ * token within it fits).  Pledges of this library use 4-byte tokens.
  *
  * Consumed-token window: bit (c mod CJ_PROXY_REPLAY_BITS) of the bitmap
  * belongs to token counter c.  Issuing counter c clears its bit; a
@@ -188,14 +190,18 @@ typedef struct cj_proxy_cfg {
 } cj_proxy_cfg_t;
 
 /* Every input call either returns 1 (and counts forwarded or relayed) or
- * returns 0 and counts exactly one dropped_* reason.  acks and resets
- * count in addition what cj_proxy_input_jrc() put in its ack slot. */
+ * returns 0 or 2 and counts exactly one dropped_* reason.  acks and
+ * resets count in addition the JP's own Empty ACKs and RSTs: those
+ * cj_proxy_input_jrc() put in its ack slot, and the RSTs with which
+ * cj_proxy_input_pledge() rejects a pledge's CON (return value 2). */
 typedef struct cj_proxy_stats {
     unsigned long forwarded;        /* requests sent to the JRC */
     unsigned long relayed;          /* responses sent to pledges */
     unsigned long acks;             /* empty ACKs to the JRC's CON responses
                                      * (relayed ones and duplicates) */
-    unsigned long resets;           /* RSTs to CON responses, stale token */
+    unsigned long resets;           /* RSTs: to CON responses with a stale
+                                     * token, to pledge CONs not forwarded
+                                     * for their form */
     unsigned long dropped_malformed;/* not CoAP, not a join request, not a
                                      * NON or CON response (a CON without
                                      * an ack slot), too big, token too
@@ -267,9 +273,16 @@ bool cj_proxy_blacklisted(const cj_proxy_t *jp, const uint8_t *ll_src,
 int cj_proxy_eui64_from_ipv6(const uint8_t ipv6[16], uint8_t eui64[8]);
 
 /* A datagram from a pledge (link-local side).  Returns 1 with out filled
- * (the request for the JRC, out->to = cfg.jrc) or 0 when dropped (out->len
- * 0; the reason is counted in jp->stats and nothing else changes,
- * except that a crypto backend failure while sealing spends the counter).
+ * (the request for the JRC, out->to = cfg.jrc), 0 when dropped (out->len
+ * 0; the reason is counted in jp->stats and nothing else changes, except
+ * that a crypto backend failure while sealing spends the counter), or 2
+ * when dropped and answered: out holds a RST of CJ_PROXY_ACK_LEN bytes
+ * for the pledge (out->to = *from), to be sent on the link-local side.
+ * That answers a version 1 CON the JP does not forward for its form (not
+ * CoAP, not a join request, a token too long to carry: RFC 7252 section
+ * 4.2, RFC 8974 section 2.2.2); a blacklisted or rate-limited request is
+ * dropped silently (RFC 9031 sections 8.4.2 and 7.2), as is an oversize
+ * datagram, a NON, or anything when out->cap is below CJ_PROXY_ACK_LEN.
  * Forwarding uses one token counter and one JP message ID and charges the
  * join-rate meter. */
 int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,

@@ -310,8 +310,9 @@ static void on_datagram(uint64_t now, const cj_addr_t *from, uint8_t *msg,
             return;
         }
     } else if (g_jp_ready && joined && from->len == 10) {
-        /* From a pledge on our link: relay its join traffic. */
-        if (cj_proxy_input_pledge(&g_jp, now, from, msg, len, &out) == 1)
+        /* From a pledge on our link: relay its join traffic (1), or
+         * reject a CON the JP cannot process with a RST to it (2). */
+        if (cj_proxy_input_pledge(&g_jp, now, from, msg, len, &out) > 0)
             net_send(&out.to, out.buf, out.len);
         return;
     }

@@ -275,6 +275,42 @@ static bool join_request_ok(const cj_coap_msg_t *m, cj_oscore_option_t *osc)
            osc->has_kid_context;
 }
 
+/* The JP's own answer to a CON: an Empty ACK or RST echoing its message
+ * ID (RFC 7252 sections 3 and 4.2), to `to` (the JRC, or a pledge whose
+ * CON is rejected).  ack has room (checked by the caller). */
+static CJ_NOINLINE void answer_con(cj_proxy_t *jp, cj_out_t *ack,
+                                   uint8_t type, uint16_t mid,
+                                   const cj_addr_t *to)
+{
+    ack->buf[0] = (uint8_t)(0x40 | type << 4); /* version 1, TKL 0 */
+    ack->buf[1] = CJ_COAP_EMPTY;
+    ack->buf[2] = (uint8_t)(mid >> 8);
+    ack->buf[3] = (uint8_t)mid;
+    ack->len = CJ_PROXY_ACK_LEN;
+    ack->to = *to;
+    if (type == CJ_COAP_ACK)
+        jp->stats.acks++;
+    else
+        jp->stats.resets++;
+}
+
+/* Drop a datagram from a pledge that is not forwarded for its form
+ * (counted as malformed).  A version 1 CON among them is rejected with a
+ * RST echoing its message ID, to the pledge (RFC 7252 section 4.2: a
+ * message format error, an Empty CON, a reserved code class, anything
+ * the JP has no use for), which is also the answer RFC 8974 section
+ * 2.2.2 has a client learn from that its token is too long: returns 2
+ * with the RST in out; otherwise 0. */
+static int refuse(cj_proxy_t *jp, const uint8_t *msg, size_t len,
+                  const cj_addr_t *from, cj_out_t *out, const char *why)
+{
+    drop(jp, &jp->stats.dropped_malformed, why);
+    if (len < 4 || (msg[0] & 0xf0) != 0x40 || out->cap < CJ_PROXY_ACK_LEN)
+        return 0; /* 0x40: version 1, type CON */
+    answer_con(jp, out, CJ_COAP_RST, (uint16_t)(msg[2] << 8 | msg[3]), from);
+    return 2;
+}
+
 int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,
                           const cj_addr_t *from, const uint8_t *msg,
                           size_t len, cj_out_t *out)
@@ -291,13 +327,15 @@ int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,
     int n;
 
     cj_out_reset(out);
-    if (msg == NULL || len > CJ_PROXY_MAX_MSG || from->len > CJ_ADDR_MAX ||
-        cj_coap_parse(&m, msg, len) != CJ_OK || !join_request_ok(&m, &osc))
+    if (msg == NULL || out->buf == NULL || len > CJ_PROXY_MAX_MSG ||
+        from->len > CJ_ADDR_MAX)
         return drop(jp, &jp->stats.dropped_malformed, "jp: not a join request");
+    if (cj_coap_parse(&m, msg, len) != CJ_OK || !join_request_ok(&m, &osc))
+        return refuse(jp, msg, len, from, out, "jp: not a join request");
     /* RFC 8974 section 4.4: bound what is serialised into the token. */
     state_len = CJ_PROXY_STATE_OVERHEAD + m.token_len + from->len;
     if (state_len > CJ_COAP_MAX_TOKEN)
-        return drop(jp, &jp->stats.dropped_malformed, "jp: token too long");
+        return refuse(jp, msg, len, from, out, "jp: token too long");
     if (blacklisted(jp, osc.kid_context, osc.kid_context_len))
         return drop(jp, &jp->stats.dropped_blacklist, "jp: blacklisted");
     /* Join rate 0: silently drop all join traffic (section 8.4.2); an
@@ -365,23 +403,6 @@ int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,
 
 /* ---- JRC -> pledge (RFC 8974 sections 3.1, 3.3, 5.2) ------------------ */
 
-/* The JP's own answer to a CON response whose token opened: an Empty
- * ACK or RST echoing its message ID (RFC 7252 sections 3 and 4.2), to
- * the JRC.  ack has room (checked before anything else). */
-static void answer_con(cj_proxy_t *jp, cj_out_t *ack, uint8_t type,
-                       uint16_t mid, const cj_addr_t *jrc)
-{
-    ack->buf[0] = (uint8_t)(0x40 | type << 4); /* version 1, TKL 0 */
-    ack->buf[1] = CJ_COAP_EMPTY;
-    ack->buf[2] = (uint8_t)(mid >> 8);
-    ack->buf[3] = (uint8_t)mid;
-    ack->len = CJ_PROXY_ACK_LEN;
-    ack->to = *jrc;
-    if (type == CJ_COAP_ACK)
-        jp->stats.acks++;
-    else
-        jp->stats.resets++;
-}
 
 int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
                        const uint8_t *msg, size_t len, cj_out_t *out,

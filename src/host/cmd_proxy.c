@@ -232,12 +232,21 @@ static void on_readable(void *arg, int fd, uint64_t now)
             r->not_joined++;
             continue;
         }
-        if (cj_proxy_input_pledge(&r->jp, now, &from, buf, (size_t)len, &out) == 1) {
+        int rc = cj_proxy_input_pledge(&r->jp, now, &from, buf, (size_t)len, &out);
+        if (rc == 1) {
             /* RFC 9031 section 6.1.1: forwarded join traffic is AF43 */
             cj_send_out_dscp(r->jfd, &out, CJ_DSCP_AF43);
             cj_hlog_begin("debug", "forwarded");
             cj_hlog_addr("pledge_addr", &from);
             cj_hlog_uint("bytes", out.len);
+            cj_hlog_end();
+        } else if (rc == 2) {
+            /* a CON the JP does not forward for its form: its RST, back
+             * on the pledge's side (cojp/proxy.h) */
+            cj_send_out(r->fd, &out);
+            cj_hlog_begin("debug", "reset");
+            cj_hlog_addr("pledge_addr", &from);
+            cj_hlog_uint("mid", (unsigned)(out.buf[2] << 8 | out.buf[3]));
             cj_hlog_end();
         }
     }

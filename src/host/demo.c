@@ -406,8 +406,11 @@ int cj_cmd_demo(int argc, char **argv)
                 now = cj_host_wall();
                 cj_out_reset(&out);
                 if (k == 1) {
-                    if (cj_proxy_input_pledge(jp, now, &from, buf, (size_t)r, &out) == 1)
+                    int fw = cj_proxy_input_pledge(jp, now, &from, buf, (size_t)r, &out);
+                    if (fw == 1)
                         cj_send_out(jp_up, &out);
+                    else if (fw == 2) /* a RST for the pledge */
+                        cj_send_out(jp_down, &out);
                 } else if (k == 2) {
                     if (cj_proxy_input_jrc(jp, now, &from, buf, (size_t)r, &out, &ack) == 1)
                         cj_send_out(jp_down, &out);

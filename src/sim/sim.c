@@ -673,7 +673,8 @@ static void deliver_local(sim_t *s, uint32_t i, int target, const cj_addr_t *fro
             if (cj_proxy_input_jrc(m->jp, s->now, from, copy, len, &out, &ack) == 1)
                 emit(s, i, E_PROXY, &out, depth);
             emit(s, i, E_PROXY, &ack, depth);
-        } else if (cj_proxy_input_pledge(m->jp, s->now, from, copy, len, &out) == 1) {
+        } else if (cj_proxy_input_pledge(m->jp, s->now, from, copy, len, &out) > 0) {
+            /* forwarded to the JRC, or (2) a RST for the pledge */
             emit(s, i, E_PROXY, &out, depth);
         }
         break;

@@ -162,6 +162,23 @@ static void pledge_path(uint8_t sel, const uint8_t *msg, size_t len)
         check_dropped(&o);
         return;
     }
+    if (rc == 2) {
+        /* a version 1 CON not forwarded for its form: dropped as
+         * malformed and rejected with the RST of its message ID, to the
+         * pledge, nothing else changed */
+        cj_proxy_t x = jp, y = snap;
+        REQUIRE(len >= 4 && (msg[0] & 0xf0) == 0x40);
+        REQUIRE(o.len == CJ_PROXY_ACK_LEN && o.buf[0] == 0x70 &&
+                o.buf[1] == 0 && memcmp(o.buf + 2, msg + 2, 2) == 0 &&
+                cj_addr_equal(&o.to, &from));
+        REQUIRE(jp.stats.dropped_malformed == snap.stats.dropped_malformed + 1 &&
+                jp.stats.resets == snap.stats.resets + 1 &&
+                drops(&jp.stats) == drops(&snap.stats) + 1);
+        memset(&x.stats, 0, sizeof x.stats);
+        memset(&y.stats, 0, sizeof y.stats);
+        REQUIRE(memcmp(&x, &y, sizeof x) == 0);
+        return;
+    }
     REQUIRE(rc == 1 && jp.stats.forwarded == 1);
     REQUIRE(o.len <= CJ_PROXY_MAX_MSG);
     REQUIRE(cj_coap_parse(&m, msg, len) == CJ_OK);

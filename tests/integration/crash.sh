@@ -380,7 +380,9 @@ hostile() {
     python3 "$WIRE" quiet "$D/hostile.pcap" "$jport" "$pport" "$D/spoofed.txt" >"$D/quiet.json"
     rc=$?
     echo "     wire: $(cat "$D/quiet.json")"
-    check "($L) on the wire: the JRC sent only Resets of CONs, the JP only forwarded to the JRC" test $rc -eq 0
+    check "($L) on the wire: the JRC sent only Resets of CONs, the JP only forwarded to the JRC and sent Resets of CONs" test $rc -eq 0
+    check "($L) the JP rejected the malformed CONs sent to it with their Resets (RFC 7252 4.2)" \
+        json "$D/hostile.json" "d['jp_resets'] > 0"
     check "($L) jrc serve still runs" kill -0 "$jrc_pid"
     check "($L) proxy still runs" kill -0 "$jp_pid"
     sqlite3 "$db" ".dump pledges" >"$D/after.sql"

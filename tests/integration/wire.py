@@ -31,8 +31,9 @@
       replayed JRC responses to the JP (from the JRC's own address and
       port, written through a raw socket; their payloads go to
       SPOOFED.txt in hex).  Then listens 1.5 s for any answer: the one
-      allowed is the JRC's Reset of a version 1 CON it cannot process
-      (RFC 7252 section 4.2), counted apart.  Prints a JSON summary.
+      allowed is the Reset with which the JRC or the JP rejects a version
+      1 CON it cannot process (RFC 7252 section 4.2), counted apart.
+      Prints a JSON summary.
 
   wire.py replay REF.json JRC_ADDR
       An exact copy of the genuine JP request, from a stranger's port: by
@@ -43,7 +44,8 @@
   wire.py quiet PCAP JRC_PORT JP_PORT SPOOFED.txt
       During the hostile phase: the JRC sent nothing but Resets of
       version 1 CONs sent to it (the spoofed datagrams aside), the JP
-      sent nothing but requests to the JRC.
+      nothing but requests to the JRC and Resets of version 1 CONs sent
+      to it.
 
   wire.py conjrc JP_ADDR JRC_PORT
       A JRC of another implementation, on [::1]:JRC_PORT, that answers
@@ -405,11 +407,11 @@ def cmd_hostile(ref_path, jrc_s, jp_s, jrc_port, ids, spoofed_path):
     count = [0]
     spoofed_log = open(spoofed_path, "w")
 
-    con_mids = set()  # Message IDs of version 1 CONs sent to the JRC
+    con_mids = {sj: set(), sp: set()}  # of version 1 CONs sent, by socket
 
     def send(kind, sock, dest, data):
-        if sock is sj and len(data) >= 4 and data[0] & 0xf0 == 0x40:
-            con_mids.add(data[2:4])
+        if len(data) >= 4 and data[0] & 0xf0 == 0x40:
+            con_mids[sock].add(data[2:4])
         sock.sendto(data, dest)
         sent[kind] = sent.get(kind, 0) + 1
         count[0] += 1
@@ -450,10 +452,10 @@ def cmd_hostile(ref_path, jrc_s, jp_s, jrc_port, ids, spoofed_path):
         send("jrc_replayed_response", sj, jrc, ref["jrc_response"])
     spoofed_log.close()
     time.sleep(1.5)
-    # The only answer allowed: the JRC's Reset rejecting a version 1 CON
-    # it cannot process (RFC 7252 section 4.2), four bytes echoing the
-    # Message ID of one that was sent.
-    answers = resets = 0
+    # The only answer allowed: the Reset with which the JRC, or the JP,
+    # rejects a version 1 CON it cannot process (RFC 7252 section 4.2),
+    # four bytes echoing the Message ID of one that was sent to it.
+    answers, resets = 0, {sj: 0, sp: 0}
     for s in (sj, sp):
         s.setblocking(False)
         while True:
@@ -461,12 +463,12 @@ def cmd_hostile(ref_path, jrc_s, jp_s, jrc_port, ids, spoofed_path):
                 a = s.recvfrom(70000)[0]
             except BlockingIOError:
                 break
-            if s is sj and len(a) == 4 and a[:2] == b"\x70\x00" and a[2:] in con_mids:
-                resets += 1
+            if len(a) == 4 and a[:2] == b"\x70\x00" and a[2:] in con_mids[s]:
+                resets[s] += 1
             else:
                 answers += 1
     print(json.dumps({"sent": sent, "total": sum(sent.values()), "answers": answers,
-                      "resets": resets}))
+                      "resets": resets[sj], "jp_resets": resets[sp]}))
     return 0 if answers == 0 else 1
 
 
@@ -497,20 +499,24 @@ def cmd_quiet(pcap, jrc_port, jp_port, spoofed_path):
     jrc_port, jp_port = int(jrc_port), int(jp_port)
     spoofed = {bytes.fromhex(x) for x in open(spoofed_path).read().split()}
     st = {"datagrams": 0, "spoofed": 0, "from_jrc": 0, "jrc_resets": 0, "jp_to_jrc": 0,
-          "jp_elsewhere": 0}
-    con_mids = set()  # of version 1 CONs sent to the JRC, whose Reset is allowed
+          "jp_resets": 0, "jp_elsewhere": 0}
+    # of version 1 CONs sent to the JRC and to the JP, whose Resets are allowed
+    con_mids = {jrc_port: set(), jp_port: set()}
     for _, sport, _, dport, pl in udp_datagrams(pcap):
         st["datagrams"] += 1
-        if dport == jrc_port and len(pl) >= 4 and pl[0] & 0xf0 == 0x40:
-            con_mids.add(pl[2:4])
+        if dport in con_mids and len(pl) >= 4 and pl[0] & 0xf0 == 0x40:
+            con_mids[dport].add(pl[2:4])
+        reset = len(pl) == 4 and pl[:2] == b"\x70\x00"
         if sport == jrc_port and dport == jp_port and pl in spoofed:
             st["spoofed"] += 1
-        elif sport == jrc_port and len(pl) == 4 and pl[:2] == b"\x70\x00" and pl[2:] in con_mids:
+        elif sport == jrc_port and reset and pl[2:] in con_mids[jrc_port]:
             st["jrc_resets"] += 1
         elif sport == jrc_port:
             st["from_jrc"] += 1
         elif sport == jp_port and dport == jrc_port:
             st["jp_to_jrc"] += 1
+        elif sport == jp_port and reset and pl[2:] in con_mids[jp_port]:
+            st["jp_resets"] += 1
         elif sport == jp_port:
             st["jp_elsewhere"] += 1
     print(json.dumps(st))

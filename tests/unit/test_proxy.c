@@ -1137,24 +1137,51 @@ static const char *const bad_requests[] = {
     HDR HOST OSC "d4 11 636f61",                /* option runs past end */
 };
 
+/* None is forwarded.  A version 1 CON among them is rejected with the
+ * RST of its message ID, to the pledge (RFC 7252 section 4.2); the rest
+ * gets nothing. */
 TEST(proxy_malformed_requests)
 {
     cj_proxy_t jp, snap;
     uint8_t req[512];
     cj_addr_t a = pledge_addr(1), toolong = pledge_addr(1);
     cj_out_t o;
-    size_t len, n = sizeof bad_requests / sizeof bad_requests[0];
+    size_t len, n = sizeof bad_requests / sizeof bad_requests[0], rst = 0;
 
     jp_setup(&jp);
     snap = jp;
     for (size_t i = 0; i < n; i++) {
+        int want, rc;
         o = out_slot(outbuf, sizeof outbuf);
         len = cj_hex(bad_requests[i], req, sizeof req);
-        if (cj_proxy_input_pledge(&jp, 1000, &a, req, len, &o) != 0)
-            cj_test_failf(__FILE__, __LINE__, "bad request %zu forwarded", i);
-        CHECK_EQ(o.len, 0);
+        want = len >= 4 && req[0] >> 4 == 4 ? 2 : 0; /* version 1, CON */
+        rc = cj_proxy_input_pledge(&jp, 1000, &a, req, len, &o);
+        if (rc != want)
+            cj_test_failf(__FILE__, __LINE__, "bad request %zu: %d", i, rc);
+        if (want) {
+            rst++;
+            CHECK_HEX(o.buf, o.len, "7000 1234");
+            CHECK(cj_addr_equal(&o.to, &a));
+        } else {
+            CHECK_EQ(o.len, 0);
+        }
         CHECK_EQ(jp.stats.dropped_malformed, i + 1);
+        CHECK_EQ(jp.stats.resets, rst);
     }
+    CHECK_EQ(rst, n - 5); /* empty, truncated, version 2, ACK, RST */
+    /* no room for the RST: dropped without it */
+    o = out_slot(outbuf, CJ_PROXY_ACK_LEN - 1);
+    len = cj_hex("40 00 1234", req, sizeof req);
+    CHECK_EQ(cj_proxy_input_pledge(&jp, 1000, &a, req, len, &o), 0);
+    CHECK_EQ(o.len, 0);
+    /* a NON gets nothing either (RFC 7252 section 4.3) */
+    o = out_slot(outbuf, sizeof outbuf);
+    len = cj_hex("54 44 1234 a1b2c3d4" HOST OSC SCHEME PAY, req, sizeof req);
+    CHECK_EQ(cj_proxy_input_pledge(&jp, 1000, &a, req, len, &o), 0);
+    CHECK_EQ(o.len, 0);
+    CHECK_EQ(jp.stats.resets, rst);
+    CHECK_EQ(jp.stats.dropped_malformed, n + 2);
+    n += 2;
     /* The same well-formed request from an over-long address. */
     len = cj_hex(HDR HOST OSC SCHEME PAY, req, sizeof req);
     toolong.len = CJ_ADDR_MAX + 1;
@@ -1216,9 +1243,18 @@ TEST(proxy_pledge_token_limit)
         ptok[i] = (uint8_t)(0x70 + i);
     jp_setup(&jp);
     snap = jp;
+    /* one byte too many: a CON is rejected with its RST (RFC 8974
+     * section 2.2.2: a client learns the limit by trial and error), a
+     * NON is dropped */
     len = pledge_req(req, CJ_COAP_CON, 0x4242, ptok, 19, PLEDGE_ID, 4);
+    CHECK_EQ(cj_proxy_input_pledge(&jp, 1000, &a, req, len, &o), 2);
+    CHECK_HEX(o.buf, o.len, "7000 4242");
+    CHECK(cj_addr_equal(&o.to, &a));
+    len = pledge_req(req, CJ_COAP_NON, 0x4243, ptok, 19, PLEDGE_ID, 4);
     CHECK_EQ(cj_proxy_input_pledge(&jp, 1000, &a, req, len, &o), 0);
-    CHECK_EQ(jp.stats.dropped_malformed, 1);
+    CHECK_EQ(o.len, 0);
+    CHECK_EQ(jp.stats.dropped_malformed, 2);
+    CHECK_EQ(jp.stats.resets, 1);
     CHECK(same_but_stats(&jp, &snap));
     len = pledge_req(req, CJ_COAP_CON, 0x4242, ptok, 18, PLEDGE_ID, 4);
     CHECK_EQ(cj_proxy_input_pledge(&jp, 1000, &a, req, len, &o), 1);
