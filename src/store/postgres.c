@@ -15,6 +15,14 @@
  *    hold a pledge row never wait for the cursor, so units of work do not
  *    deadlock one another (group transactions of two instances can: they
  *    accumulate locks in data order);
+ *  - a PSK is never given out twice (RFC 9031 section 3): the unique
+ *    index pledges_psk refuses one a pledge holds, and retired_psks one
+ *    that left a pledge.  The index is checked against the latest row
+ *    versions, retired_psks only in the snapshot of the statement that
+ *    reads it, so the units that give a PSK or retire one take the
+ *    advisory lock RETIRED_LOCK first, shared to give (add, import),
+ *    exclusive to retire (set_psk, remove), and no check runs while a
+ *    retirement is in flight (retired_lock);
  *  - ssn_reserved and replay windows only move forward, except
  *    save_context (a new ID Context starts both afresh, RFC 8613
  *    Appendix B.2): reserve_ssn is one UPDATE ... RETURNING (GREATEST +
@@ -49,6 +57,12 @@
 #include "store/postgres.h"
 
 #define MIGRATE_LOCK INT64_C(0x636f6a70) /* "cojp": advisory lock key */
+/* Advisory locks in the two-int4 key space, which PostgreSQL keeps apart
+ * from the one-int8 space of MIGRATE_LOCK: key1 is cojp's namespace
+ * ("cojp"), so a lock of another program sharing the database meets
+ * cojp's only if it picked the same first key. */
+#define LOCK_NS 0x636f6a70
+#define RETIRED_LOCK 1 /* key2: the retired PSKs (retired_lock) */
 
 /* Internal outcomes of a unit of work; never returned to callers. */
 #define PG_RETRY 1    /* conflict: run the unit again */
@@ -2363,11 +2377,39 @@ int cj_pg_role_mask(const char *name)
     return cj_store_role_mask(name);
 }
 
-/* Insert inside an open unit: CJ_OK, CJ_ERR_STATE (id already
- * provisioned), CJ_ERR_PSK_REUSED (the unique index pledges_psk: another
- * pledge holds the PSK, committed or in a transaction that committed
- * while this one waited for it), or the failure. */
 /* ---- retired PSKs, PSK changes, removal ---------------------------------- */
+
+/* Take RETIRED_LOCK until the transaction ends: shared before checking
+ * that a PSK to give is not retired (add, import), exclusive before
+ * retiring one (set_psk, remove).  Under READ COMMITTED each statement
+ * reads a snapshot taken when it starts.  Without the lock an add of PSK
+ * P could check retired_psks while a change of a pledge's PSK from P, or
+ * its removal, was in flight: the check misses the retirement, the
+ * unique index waits for that transaction and, once it commits, finds P
+ * held by nobody, so P would be given out again.  With it, the add runs
+ * either wholly before the retirement takes the lock (the pledge still
+ * holds P: the index refuses it) or after the retirement committed (its
+ * statements then take snapshots that hold the fingerprint).  One lock
+ * for all PSKs, not one per PSK: an import takes it once whatever its
+ * size (a lock per line would fill the server's lock table, sized by
+ * max_locks_per_transaction), givers never wait for one another,
+ * retirements (an operator's commands) are rare and short, and there is
+ * no lock order between PSKs to keep.  Taken before the unit reads or
+ * locks a pledge row.  CJ_OK, CJ_ERR_BUSY (lock_timeout) or the
+ * failure. */
+static int retired_lock(cj_pg_t *s, bool retire)
+{
+    params_t p = {0};
+
+    p_int(&p, LOCK_NS);
+    p_int(&p, RETIRED_LOCK);
+    return cmd(s, retire ? "SELECT pg_advisory_xact_lock($1::int4, $2::int4)"
+                         : "SELECT pg_advisory_xact_lock_shared($1::int4,"
+                           " $2::int4)",
+               &p)
+               ? CJ_OK
+               : failure(s);
+}
 
 /* CJ_ERR_PSK_REUSED when psk was retired, CJ_OK when not. */
 static int psk_retired(cj_pg_t *s, const uint8_t psk[16])
@@ -2432,7 +2474,8 @@ static int pledge_psk(cj_pg_t *s, const uint8_t *id, size_t id_len,
 }
 
 /* Give pledge id PSK psk inside the unit (cj_pg_set_psk).  The check is
- * explicit, so a repair can run it before the unique index exists. */
+ * explicit, so a repair can run it before the unique index exists (the
+ * exclusive lock then also keeps two changes to one PSK apart). */
 static int set_psk_in(cj_pg_t *s, const uint8_t *id, size_t id_len,
                       const uint8_t psk[16])
 {
@@ -2442,7 +2485,8 @@ static int set_psk_in(cj_pg_t *s, const uint8_t *id, size_t id_len,
     PGresult *r;
     int rc;
 
-    if ((rc = pledge_psk(s, id, id_len, old, NULL)) != CJ_OK)
+    if ((rc = retired_lock(s, true)) != CJ_OK ||
+        (rc = pledge_psk(s, id, id_len, old, NULL)) != CJ_OK)
         return rc;
     p_bytes(&p, psk, 16);
     rc = query_i64(s, "SELECT count(*) FROM pledges WHERE psk = $1::bytea",
@@ -2489,7 +2533,8 @@ static int remove_in(cj_pg_t *s, const uint8_t *id, size_t id_len,
     PGresult *r;
     int rc;
 
-    if ((rc = pledge_psk(s, id, id_len, old, &lease)) != CJ_OK)
+    if ((rc = retired_lock(s, true)) != CJ_OK ||
+        (rc = pledge_psk(s, id, id_len, old, &lease)) != CJ_OK)
         return rc;
     if (lease >= 0 && lease > cj_store_i64(now_ms)) {
         rc = CJ_ERR_STATE; /* a live lease: the device may use the id */
@@ -2564,6 +2609,11 @@ int cj_pg_remove(cj_pg_t *db, const uint8_t *id, size_t id_len,
     return unit(db, true, u_remove, &a);
 }
 
+/* Insert inside an open unit that holds RETIRED_LOCK (retired_lock):
+ * CJ_OK, CJ_ERR_STATE (id already provisioned), CJ_ERR_PSK_REUSED (the
+ * PSK is retired, or the unique index pledges_psk: another pledge holds
+ * it, committed or in a transaction that committed while this one
+ * waited for it), or the failure. */
 static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
                          const uint8_t *psk, uint8_t roles)
 {
@@ -2611,7 +2661,9 @@ static int insert_pledge(cj_pg_t *s, const uint8_t *id, size_t id_len,
 static int u_add(cj_pg_t *s, void *arg)
 {
     pledge_arg_t *a = arg;
-    return insert_pledge(s, a->id, a->id_len, a->psk, a->roles);
+    int rc = retired_lock(s, false);
+    return rc == CJ_OK ? insert_pledge(s, a->id, a->id_len, a->psk, a->roles)
+                       : rc;
 }
 
 int cj_pg_add(cj_pg_t *db, const uint8_t *id, size_t id_len,
@@ -2639,8 +2691,10 @@ static int import_one(void *arg, const uint8_t *id, size_t id_len,
 static int u_import(cj_pg_t *s, void *arg)
 {
     import_arg_t *a = arg;
-    return cj_store_csv_each(a->text, a->len, import_one, s, &a->line,
-                             &a->added);
+    int rc = retired_lock(s, false);
+    return rc == CJ_OK ? cj_store_csv_each(a->text, a->len, import_one, s,
+                                           &a->line, &a->added)
+                       : rc;
 }
 
 int cj_pg_import_csv(cj_pg_t *db, const char *text, size_t len,

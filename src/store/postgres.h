@@ -25,7 +25,12 @@
  * Nor can two pledges hold one PSK (RFC 9031 section 3): a UNIQUE index
  * on the PSK column refuses the second, also when two instances
  * provision at once (the second insert waits for the first transaction
- * and fails with CJ_ERR_PSK_REUSED once that committed).
+ * and fails with CJ_ERR_PSK_REUSED once that committed).  Nor is a
+ * retired PSK given out again, also while its retirement is in flight:
+ * add and import hold one advisory lock shared, set_psk and remove
+ * (which retire a PSK) hold it exclusive, so a call waits for the
+ * transactions in progress of the other kind (at most CJ_PG_LOCK_MS,
+ * then CJ_ERR_BUSY) and then reads what they committed.
  * Leases are compared with the now_ms the engine passes: hosts sharing a
  * database must pass wall-clock milliseconds (the same clock everywhere).
  *

@@ -13,9 +13,12 @@
  * adds what needs a server: migration by instances starting together,
  * two instances (threads with their own connections) assigning at once,
  * ssn_reserved and replay windows never moving back under concurrent
- * writers, a dropped connection, operations taken by two instances.
+ * writers, a dropped connection, operations taken by two instances, a
+ * retired PSK refused to an instance that gives it while the retirement
+ * is in flight.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1040,4 +1043,161 @@ PG_TEST(pg_two_instances_one_psk)
         CHECK_EQ(sql_int(db, "SELECT get_byte(id, 7) FROM pledges"), commit ? 1 : 2);
         cj_pg_close(db);
     }
+}
+
+/* A PSK that leaves a pledge is never given out again (RFC 9031 section
+ * 3), not even by an instance that gives it while the PSK change or
+ * removal retiring it is in flight on another.  The first instance
+ * changes pledge X's PSK from P to Q, or removes X, in a transaction it
+ * leaves open (a group transaction, then a batch in pipeline mode: the
+ * window a `jrc psk` or `jrc remove` has before its commit).  The second
+ * gives P to a new pledge Z (add, import) or to pledge Y (PSK change);
+ * once it waits for a lock (or is done), the first commits.  The second
+ * must be refused, and P held by nobody.  Under READ COMMITTED an add
+ * or import that checked retired_psks before that commit, and whose
+ * insert waited for it on the unique index, would otherwise succeed (a
+ * PSK change to P was refused either way: it counts the pledges holding
+ * P, X among them until the commit). */
+enum { GIVE_ADD, GIVE_IMPORT, GIVE_SET_PSK };
+
+typedef struct giver {
+    pthread_t t;
+    int kind;
+    unsigned pledge, psk; /* ss_make_id, ss_make_psk numbers */
+    atomic_int pid;       /* its server process, once connected */
+    atomic_bool done;
+    int rc;
+    size_t bad_line;
+} giver_t;
+
+static void hex_of(char *out, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static void *give_thread(void *arg)
+{
+    giver_t *g = arg;
+    cj_pg_t *db = NULL;
+    uint8_t id[8], psk[16];
+
+    ss_make_id(id, g->pledge);
+    ss_make_psk(psk, g->psk);
+    g->rc = cj_pg_open(&db, uri);
+    if (g->rc == CJ_OK) {
+        atomic_store(&g->pid, PQbackendPID(cj_pg_raw(db)));
+        if (g->kind == GIVE_ADD) {
+            g->rc = cj_pg_add(db, id, 8, psk, CJ_JRC_ALLOW_NODE);
+        } else if (g->kind == GIVE_IMPORT) {
+            char line[2 * 8 + 1 + 2 * 16 + 2];
+            hex_of(line, id, 8);
+            line[16] = ',';
+            hex_of(line + 17, psk, 16);
+            line[49] = '\n';
+            g->rc = cj_pg_import_csv(db, line, 50, &g->bad_line, NULL);
+        } else {
+            g->rc = cj_pg_set_psk(db, id, 8, psk);
+        }
+    }
+    cj_pg_close(db);
+    atomic_store(&g->done, true);
+    return NULL;
+}
+
+/* Whether server process pid waits for a lock. */
+static bool waits_for_lock(int pid)
+{
+    char sql[128], *v;
+    bool w;
+
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity"
+                              " WHERE pid = %d AND wait_event_type = 'Lock'",
+             pid);
+    v = outside(sql);
+    w = v != NULL && atoi(v) > 0;
+    free(v);
+    return w;
+}
+
+/* Pledges with that id (NULL: any) and that PSK (NULL: any). */
+static long long pledges_with(cj_pg_t *db, const uint8_t *id,
+                              const uint8_t *psk)
+{
+    char sql[200], idh[17] = "", pskh[33] = "";
+
+    if (id != NULL)
+        hex_of(idh, id, 8);
+    if (psk != NULL)
+        hex_of(pskh, psk, 16);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pledges WHERE (%s OR id = '\\x%s'::bytea)"
+             " AND (%s OR psk = '\\x%s'::bytea)",
+             id == NULL ? "true" : "false", idh, psk == NULL ? "true" : "false",
+             pskh);
+    return sql_int(db, sql);
+}
+
+PG_TEST(pg_psk_not_given_while_retired)
+{
+    static const int kinds[] = {GIVE_ADD, GIVE_IMPORT, GIVE_SET_PSK};
+    struct timespec nap = {0, 20 * 1000 * 1000};
+    unsigned n = 0;
+    cj_pg_t *db;
+
+    fresh();
+    db = ss_open(&pgb);
+    for (int batch = 0; batch <= 1; batch++) {
+        for (int removal = 0; removal <= 1; removal++) {
+            for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++, n++) {
+                /* pledge x holds PSK x, gets PSK x + 1; y holds y */
+                unsigned x = 10 * n + 1, y = x + 2, z = x + 3;
+                uint8_t idx[8], idy[8], idz[8], p[16], q[16], py[16];
+                giver_t g = {.kind = kinds[k], .psk = x};
+                bool waited = false;
+
+                g.pledge = g.kind == GIVE_SET_PSK ? y : z;
+                atomic_init(&g.pid, 0);
+                atomic_init(&g.done, false);
+                ss_make_id(idx, x);
+                ss_make_id(idy, y);
+                ss_make_id(idz, z);
+                ss_make_psk(p, x);
+                ss_make_psk(q, x + 1);
+                ss_make_psk(py, y);
+                CHECK_EQ(cj_pg_add(db, idx, 8, p, CJ_JRC_ALLOW_NODE), CJ_OK);
+                CHECK_EQ(cj_pg_add(db, idy, 8, py, CJ_JRC_ALLOW_NODE), CJ_OK);
+
+                CHECK_EQ(batch ? cj_pg_begin_batch(db) : cj_pg_begin(db), CJ_OK);
+                CHECK_EQ(removal ? cj_pg_remove(db, idx, 8, 0)
+                                 : cj_pg_set_psk(db, idx, 8, q),
+                         CJ_OK);
+                CHECK_EQ(pthread_create(&g.t, NULL, give_thread, &g), 0);
+                /* up to 4 s (the waiter gives up after CJ_PG_LOCK_MS) */
+                for (int i = 0; i < 200 && !waited && !atomic_load(&g.done); i++) {
+                    int pid = atomic_load(&g.pid);
+                    waited = pid != 0 && waits_for_lock(pid);
+                    if (!waited)
+                        nanosleep(&nap, NULL);
+                }
+                CHECK(waited || atomic_load(&g.done));
+                CHECK_EQ(cj_pg_commit(db), CJ_OK);
+                pthread_join(g.t, NULL);
+
+                CHECK_EQ(g.rc, CJ_ERR_PSK_REUSED);
+                if (g.kind == GIVE_IMPORT)
+                    CHECK_EQ(g.bad_line, 1);
+                CHECK_EQ(pledges_with(db, NULL, p), 0);
+                CHECK_EQ(pledges_with(db, idx, NULL), removal ? 0 : 1);
+                CHECK_EQ(pledges_with(db, idx, q), removal ? 0 : 1);
+                CHECK_EQ(pledges_with(db, idy, py), 1);
+                CHECK_EQ(pledges_with(db, idz, NULL), 0);
+                CHECK_EQ(sql_int(db, "SELECT count(*) FROM retired_psks"), n + 1);
+                /* and refused from now on */
+                CHECK_EQ(cj_pg_add(db, idz, 8, p, CJ_JRC_ALLOW_NODE),
+                         CJ_ERR_PSK_REUSED);
+            }
+        }
+    }
+    cj_pg_close(db);
 }
