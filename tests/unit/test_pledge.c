@@ -205,6 +205,19 @@ static size_t poll_send(world_t *w, uint8_t *req)
     return w->out.len;
 }
 
+/* Let the attempt under way run out: its retransmissions, then the
+ * TIMEOUT that ends it. */
+static void attempt_times_out(world_t *w)
+{
+    for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
+        w->now = cj_pledge_next_timer(&w->p);
+        poll_send(w, NULL);
+    }
+    w->now = cj_pledge_next_timer(&w->p);
+    CHECK_EQ(cj_pledge_poll(&w->p, w->now, &w->out), 1);
+    CHECK_EQ(w->out.event, CJ_PLEDGE_EV_TIMEOUT);
+}
+
 /* JRC: verify a Join Request; plain gets the unprotected message.  Works
  * on a copy of the context, so a request may be opened more than once
  * (inspected by the test, then answered). */
@@ -335,6 +348,37 @@ static void update_rejected(world_t *w, const char *cfg_hex, uint16_t mid,
     CHECK_EQ(cj_coap_parse(&in, plain, (size_t)r), CJ_OK);
     CHECK_EQ(in.code, CJ_COAP_BAD_REQUEST);
     CHECK_HEX(in.payload, in.payload_len, want_hex);
+}
+
+/* Answer the Join Request of a fresh one-JP world with the Configuration
+ * cfg (cfg_len bytes) that the pledge cannot use: the attempt is
+ * REJECTED with nothing installed, and the next Join Request, left in req
+ * (BUF bytes; its length returned), reports want_hex as its payload. */
+static size_t join_refused(world_t *w, const uint8_t *cfg, size_t cfg_len,
+                           uint8_t *req, const char *want_hex)
+{
+    uint8_t resp[BUF], plain[BUF];
+    cj_oscore_req_t bind;
+    cj_coap_msg_t in;
+    size_t n, r;
+    int pl;
+
+    CHECK_EQ(cj_pledge_start(&w->p, w->now), CJ_OK);
+    n = poll_send(w, req);
+    r = jrc_answer(&w->jrc, req, n, CJ_COAP_CHANGED, cfg, cfg_len, resp);
+    CHECK_EQ(feed(w, resp, r), 1);
+    CHECK_EQ(w->out.event, CJ_PLEDGE_EV_REJECTED);
+    CHECK_EQ(cj_pledge_get_state(&w->p), CJ_PLEDGE_BACKOFF);
+    CHECK_EQ(cj_pledge_keys(&w->p, NULL), 0);
+    CHECK_EQ(cj_pledge_short_id(&w->p, NULL, NULL), CJ_ERR_NOTFOUND);
+    n = poll_send(w, req);
+    pl = jrc_open(&w->jrc, req, n, &bind, plain, sizeof plain);
+    CHECK(pl > 0);
+    if (pl > 0) {
+        CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
+        CHECK_HEX(in.payload, in.payload_len, want_hex);
+    }
+    return n;
 }
 
 /* Join through JP 0 with the Appendix A Configuration (or pl). */
@@ -496,13 +540,7 @@ TEST(pledge_attempts_rotate_then_fail)
         /* network id of that JP (section 8.1.1) */
         CHECK_EQ(in.payload_len, 5);
         CHECK_EQ(in.payload[4], (uint8_t)(0xfe + a % 3));
-        for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
-            w.now = cj_pledge_next_timer(&w.p);
-            poll_send(&w, NULL);
-        }
-        w.now = cj_pledge_next_timer(&w.p);
-        CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
-        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+        attempt_times_out(&w);
     }
     CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
     CHECK_EQ(w.out.event, CJ_PLEDGE_EV_FAILED);
@@ -535,15 +573,8 @@ TEST(pledge_remove_jp)
     for (unsigned a = 0; a < 3; a++) {
         poll_send(&w, NULL);
         CHECK_EQ(w.out.to.b[1], a % 2 ? 2 : 0);
-        if (a == 2)
-            break;
-        for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
-            w.now = cj_pledge_next_timer(&w.p);
-            poll_send(&w, NULL);
-        }
-        w.now = cj_pledge_next_timer(&w.p);
-        CHECK_EQ(cj_pledge_poll(&w.p, w.now, &w.out), 1);
-        CHECK_EQ(w.out.event, CJ_PLEDGE_EV_TIMEOUT);
+        if (a < 2)
+            attempt_times_out(&w);
     }
 
     /* both withdrawn during the third attempt (JP 0): it still goes to
@@ -1548,13 +1579,7 @@ static void recovery_at_second_jp(world_t *w, uint8_t *resp, size_t *r)
     world_init(w, 2);
     CHECK_EQ(cj_pledge_start(&w->p, w->now), CJ_OK);
     poll_send(w, NULL);
-    for (unsigned k = 0; k < CJ_COJP_MAX_RETRANSMIT; k++) {
-        w->now = cj_pledge_next_timer(&w->p);
-        poll_send(w, NULL);
-    }
-    w->now = cj_pledge_next_timer(&w->p);
-    CHECK_EQ(cj_pledge_poll(&w->p, w->now, &w->out), 1);
-    CHECK_EQ(w->out.event, CJ_PLEDGE_EV_TIMEOUT);
+    attempt_times_out(w);
     *r = recovery_401(w, r2, resp, &piv1);
     CHECK_EQ(w->out.to.b[1], 1);
     if (*r == 0)
@@ -2257,32 +2282,14 @@ TEST(pledge_update_wrong_resource_or_method)
 TEST(pledge_join_lease_zero_refused)
 {
     static world_t w;
-    uint8_t cfgb[BUF], req[BUF], resp[BUF], plain[BUF];
-    cj_oscore_req_t bind;
-    cj_coap_msg_t in;
-    size_t n, r;
+    uint8_t cfgb[BUF], req[BUF];
     size_t cl = cj_hex("a2 02 820150 e6bf4287c2d7618d6a9687445ffd33e6 "
                        "03 82 42 af93 00",
                        cfgb, sizeof cfgb);
-    int pl;
 
     world_init(&w, 1);
-    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
-    n = poll_send(&w, req);
-    r = jrc_answer(&w.jrc, req, n, CJ_COAP_CHANGED, cfgb, cl, resp);
-    CHECK_EQ(feed(&w, resp, r), 1);
-    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
-    CHECK_EQ(cj_pledge_get_state(&w.p), CJ_PLEDGE_BACKOFF);
-    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 0);
-    CHECK_EQ(cj_pledge_short_id(&w.p, NULL, NULL), CJ_ERR_NOTFOUND);
-    n = poll_send(&w, req);
-    pl = jrc_open(&w.jrc, req, n, &bind, plain, sizeof plain);
-    CHECK(pl > 0);
-    if (pl <= 0)
-        return;
-    CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
     /* addinfo in the Short_Identifier structure: [h'af93', 0] */
-    CHECK_HEX(in.payload, in.payload_len, "a2 0542cafe 08 830003 8242af9300");
+    join_refused(&w, cfgb, cl, req, "a2 0542cafe 08 830003 8242af9300");
 }
 
 /* Section 8.4.3.3: one key value is never used with two MIC lengths.  A
@@ -2294,29 +2301,14 @@ TEST(pledge_join_lease_zero_refused)
 TEST(pledge_key_one_mic_length)
 {
     static world_t w;
-    uint8_t cfg[BUF], req[BUF], resp[BUF], plain[BUF];
-    cj_oscore_req_t bind;
-    cj_coap_msg_t in;
+    uint8_t cfg[BUF], req[BUF], resp[BUF];
     size_t n, n_req, r;
-    int pl;
 
     world_init(&w, 1);
     /* K1 MIC-32 (usage 6) and K2 ENC-MIC-64 (13), one value */
     n = keyset_cfg(cfg, 1, 0x11, 2, 0x11, CJ_COJP_KEY_USAGE_K2_ENC_MIC64);
-    CHECK_EQ(cj_pledge_start(&w.p, w.now), CJ_OK);
-    n_req = poll_send(&w, req);
-    r = jrc_answer(&w.jrc, req, n_req, CJ_COAP_CHANGED, cfg, n, resp);
-    CHECK_EQ(feed(&w, resp, r), 1);
-    CHECK_EQ(w.out.event, CJ_PLEDGE_EV_REJECTED);
-    CHECK_EQ(cj_pledge_keys(&w.p, NULL), 0);
-    n_req = poll_send(&w, req);
-    pl = jrc_open(&w.jrc, req, n_req, &bind, plain, sizeof plain);
-    CHECK(pl > 0);
-    if (pl <= 0)
-        return;
-    CHECK_EQ(cj_coap_parse(&in, plain, (size_t)pl), CJ_OK);
-    CHECK_HEX(in.payload, in.payload_len,
-              "a2 0542cafe 08 830002 83020d50 11111111111111111111111111111111");
+    n_req = join_refused(&w, cfg, n, req,
+                         "a2 0542cafe 08 830002 83020d50 11111111111111111111111111111111");
 
     /* K1 MIC-32 and K2 ENC-MIC-32, one value: joins */
     n = keyset_cfg(cfg, 1, 0x11, 2, 0x11, CJ_COJP_KEY_USAGE_K2_ENC_MIC32);
