@@ -403,7 +403,6 @@ int cj_proxy_input_pledge(cj_proxy_t *jp, uint64_t now,
 
 /* ---- JRC -> pledge (RFC 8974 sections 3.1, 3.3, 5.2) ------------------ */
 
-
 int cj_proxy_input_jrc(cj_proxy_t *jp, uint64_t now, const cj_addr_t *from,
                        const uint8_t *msg, size_t len, cj_out_t *out,
                        cj_out_t *ack)
