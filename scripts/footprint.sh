@@ -3,8 +3,9 @@
 # .text/.data/.bss per module and in total.  Crypto primitives are behind
 # the port and not counted here.  Then link a reference program per role
 # (pledge library: codecs + pledge engine; Join Proxy engine) with
-# --gc-sections and print what a firmware really carries, against the
-# pledge library budget (printed, not enforced).
+# --gc-sections and print what a firmware really carries, the profiles
+# and an -flto build of the pledge program, against the pledge library
+# budget (printed; what is enforced is the ceiling at the end).
 set -eu
 CC=${ARM_CC:-arm-none-eabi-gcc}
 SIZE=${ARM_SIZE:-arm-none-eabi-size}
