@@ -9,8 +9,8 @@
  * keeps what `jrc serve` needs to restart as the same network (the
  * network row: network id, link-layer key set, JRC address, join rate,
  * lease hours, next campaign number) and the queue of pending operations
- * (`jrc rekey`, `jrc evict`, `jrc readmit`) that separate processes write and the
- * serving JRC takes.
+ * (`jrc rekey`, `jrc evict`, `jrc readmit`) that separate processes write
+ * and the serving JRC takes.
  */
 #ifndef COJP_HOST_REGISTRY_H
 #define COJP_HOST_REGISTRY_H
