@@ -72,9 +72,9 @@
  * Parameter updates.  The JRC acts as CoAP client (section 8.2): CON POST
  * to the node's /j with a Configuration (OSCORE kid "JRC", no kid
  * context), retransmitted per RFC 7252 section 4.2 with cfg.timing.
- * Network-wide K2 rotation, short identifier reassignment and eviction
- * are campaigns over the store's list of joined nodes with at most
- * CJ_JRC_MAX_INFLIGHT exchanges in flight.  A rekey reaches every 6LN
+ * Network-wide K2 rotation, short identifier reassignment, eviction and
+ * readmission are campaigns over the store's list of joined nodes with at
+ * most CJ_JRC_MAX_INFLIGHT exchanges in flight.  A rekey reaches every 6LN
  * first; the 6LBRs are sent the new set only once every 6LN exchange has
  * settled, since a 6LBR switches at once (section 8.4.3.1).  A verified
  * 2.04 records the node as acknowledged, a protected error response or
@@ -597,5 +597,13 @@ int cj_jrc_reassign(cj_jrc_t *jrc, uint64_t now, const uint8_t *id,
  * cfg at init). */
 int cj_jrc_evict(cj_jrc_t *jrc, uint64_t now, const uint8_t *id,
                  size_t id_len);
+/* Lift an eviction: id leaves the blacklist and every joined node is sent
+ * the new blacklist alone (present even when empty, which clears the
+ * node's list: section 8.4.2); no keys change.  The node may then join
+ * again.  Returns the campaign number, CJ_ERR_BUSY, CJ_ERR_NOTFOUND (id
+ * not blacklisted) or CJ_ERR_INVALID.  The host should persist the
+ * blacklist (it is read from cfg at init). */
+int cj_jrc_readmit(cj_jrc_t *jrc, uint64_t now, const uint8_t *id,
+                   size_t id_len);
 
 #endif

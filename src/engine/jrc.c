@@ -47,7 +47,7 @@
 enum { UPD_FREE = 0, UPD_WAIT, UPD_SEPARATE, UPD_RECORD };
 
 /* Campaign kinds and phases. */
-enum { CAMP_REKEY = 1, CAMP_REASSIGN, CAMP_EVICT };
+enum { CAMP_REKEY = 1, CAMP_REASSIGN, CAMP_EVICT, CAMP_READMIT };
 enum { PH_TARGET = 0, PH_6LN, PH_WAIT_6LN, PH_6LBR, PH_DONE };
 
 /* How a kid context matched a slot. */
@@ -677,6 +677,22 @@ static int build_config(const cj_jrc_t *j, uint8_t *buf, size_t cap,
             c.blacklist[i].p = j->bl[i];
             c.blacklist[i].len = j->bl_len[i];
         }
+    }
+    return cj_cojp_config_encode(&c, buf, cap);
+}
+
+/* Configuration carrying the blacklist alone (section 8.4.2), present
+ * even when empty: an empty one clears the node's list. */
+static int build_blacklist(const cj_jrc_t *j, uint8_t *buf, size_t cap)
+{
+    cj_cojp_config_t c;
+
+    memset(&c, 0, sizeof c);
+    c.has_blacklist = true;
+    c.blacklist_count = j->bl_count;
+    for (size_t i = 0; i < j->bl_count; i++) {
+        c.blacklist[i].p = j->bl[i];
+        c.blacklist[i].len = j->bl_len[i];
     }
     return cj_cojp_config_encode(&c, buf, cap);
 }
@@ -1468,6 +1484,8 @@ static int dispatch(cj_jrc_t *j, uint64_t now, const cj_jrc_pledge_t *rec,
     else if (j->camp_phase == PH_TARGET)
         n = build_config(j, obj, sizeof obj, false, j->camp_target_short,
                          j->cfg.lease_hours != 0, j->cfg.lease_hours, false, 0);
+    else if (j->camp_kind == CAMP_READMIT)
+        n = build_blacklist(j, obj, sizeof obj);
     else
         n = build_config(j, obj, sizeof obj, true, -1, false, 0, false, 0);
     if (n < 0 || cj_crypto_random(u->token, sizeof u->token) != CJ_OK) {
@@ -2045,4 +2063,32 @@ int cj_jrc_evict(cj_jrc_t *j, uint64_t now, const uint8_t *id, size_t id_len)
                                                             : PH_6LN);
     cj_crypto_wipe(&rec, sizeof rec);
     return rc;
+}
+
+int cj_jrc_readmit(cj_jrc_t *j, uint64_t now, const uint8_t *id,
+                   size_t id_len)
+{
+    size_t i = 0;
+
+    (void)now;
+    if (j == NULL || id == NULL || id_len == 0 || id_len > CJ_JRC_MAX_ID)
+        return CJ_ERR_INVALID;
+    if (j->camp_active)
+        return CJ_ERR_BUSY;
+    while (i < j->bl_count && !bytes_eq(id, id_len, j->bl[i], j->bl_len[i]))
+        i++;
+    if (i == j->bl_count)
+        return CJ_ERR_NOTFOUND;
+    /* The rest keep their eviction order, as the store lists them. */
+    for (; i + 1 < j->bl_count; i++) {
+        memcpy(j->bl[i], j->bl[i + 1], sizeof j->bl[i]);
+        j->bl_len[i] = j->bl_len[i + 1];
+    }
+    j->bl_count--;
+    memset(j->bl[j->bl_count], 0, sizeof j->bl[j->bl_count]);
+    j->bl_len[j->bl_count] = 0;
+    /* Every joined node, 6LBRs included, drops the id from its list; no
+     * key changes, so the 6LN-first order costs nothing and is kept. */
+    j->camp_target_len = 0;
+    return campaign_start(j, CAMP_READMIT, PH_6LN);
 }

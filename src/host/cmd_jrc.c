@@ -16,12 +16,12 @@
  * engine makes for them is durable when it returns, before the datagram
  * leaves.
  *
- * `jrc rekey` and `jrc evict` are separate processes: they queue an
- * operation in the database; the serving JRC looks for queued operations
- * every CJ_JRC_OP_POLL_MS while no campaign runs, persists the network's
- * new state (key set, blacklist, next campaign number) in the same
- * transaction that takes the operation, and only then starts the
- * campaign.
+ * `jrc rekey`, `jrc evict` and `jrc readmit` are separate processes:
+ * they queue an operation in the database; the serving JRC looks for
+ * queued operations every CJ_JRC_OP_POLL_MS while no campaign runs,
+ * persists the network's new state (key set, blacklist, next campaign
+ * number) in the same transaction that takes the operation, and only
+ * then starts the campaign.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -80,6 +80,8 @@ static void usage(FILE *f)
             "         if it joined: removal does not take it out of the network)\n"
             "  rekey  --db DB [--k2 HEX]  queue a network-wide K2 rotation\n"
             "  evict  --db DB --pledge ID queue an eviction\n"
+            "  readmit --db DB --pledge ID\n"
+            "         queue lifting an eviction: the pledge may join again\n"
             "  derive --pledge ID (--psk HEX | --db DB) [--json]\n"
             "         the pledge's OSCORE context, to provision instead of its PSK\n"
             "\n"
@@ -732,8 +734,9 @@ static int jrc_psk(int argc, char **argv)
         "pledge of the registry holds or held; the old one is retired for good.\n"
         "This does not evict: a device that joined under the old PSK keeps the\n"
         "network keys until 'jrc evict' rekeys the other nodes; nor does it lift\n"
-        "an eviction.  On a registry an older cojp left with pledges sharing a\n"
-        "PSK, the change also repairs it (docs/operator.md).\n",
+        "an eviction ('jrc readmit' does).  On a registry an older cojp left\n"
+        "with pledges sharing a PSK, the change also repairs it\n"
+        "(docs/operator.md).\n",
         false);
 
     if (rc >= 0)
@@ -770,7 +773,7 @@ static int jrc_remove(int argc, char **argv)
     return change_pledge(cmd, a.db, a.id, (size_t)a.id_len, NULL);
 }
 
-/* ---- rekey / evict: queue an operation ----------------------------------- */
+/* ---- rekey / evict / readmit: queue an operation ------------------------- */
 
 static int jrc_rekey(int argc, char **argv)
 {
@@ -837,6 +840,62 @@ static int jrc_evict(int argc, char **argv)
     else if (rc == CJ_OK && (rc = cj_reg_op_push(r, &op)) == CJ_OK)
         printf("eviction queued\n");
     return close_reg(r, cmd, rc, "queue the eviction");
+}
+
+typedef struct evicted_ctx {
+    const uint8_t *id;
+    size_t id_len;
+    bool found;
+} evicted_ctx_t;
+
+static int evicted_one(void *arg, const cj_sqlite_info_t *in)
+{
+    evicted_ctx_t *e = arg;
+    if (in->rec.id_len != e->id_len || memcmp(in->rec.id, e->id, e->id_len))
+        return 0;
+    e->found = true;
+    return 1;
+}
+
+static int jrc_readmit(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc readmit";
+    static const struct option opts[] = {OPT_DB, OPT_PLEDGE, OPT_HELP, OPT_END};
+    jrc_args_t a;
+    cj_sqlite_op_t op;
+    cj_jrc_pledge_t rec;
+    evicted_ctx_t e;
+    cj_reg_t *r;
+    int rc = jrc_opts(&a, argc, argv, cmd, opts,
+                      "usage: cojp jrc readmit --db DB --pledge ID\n"
+                      "Queue lifting the eviction of a pledge: the serving JRC takes it\n"
+                      "off the blacklist and sends every joined node the new blacklist\n"
+                      "(no rekey).  The pledge may then join again with its PSK.\n",
+                      false);
+
+    if (rc >= 0)
+        return rc;
+    if (!a.db || !a.id_len)
+        return cj_fail(2, cmd, "--db and --pledge are required");
+    memset(&op, 0, sizeof op);
+    op.kind = CJ_SQLITE_OP_READMIT;
+    memcpy(op.id, a.id, (size_t)a.id_len);
+    op.id_len = (uint8_t)a.id_len;
+    e = (evicted_ctx_t){op.id, op.id_len, false};
+    if ((rc = open_reg(&r, a.db, true, cmd)))
+        return rc;
+    const cj_jrc_store_t *st = cj_reg_store(r);
+    rc = st->lookup(st->ctx, op.id, op.id_len, &rec);
+    cj_crypto_wipe(&rec, sizeof rec);
+    if (rc == CJ_OK && (rc = cj_reg_blacklist(r, evicted_one, &e)) > 0)
+        rc = CJ_OK; /* stopped at the pledge */
+    if (rc == CJ_ERR_NOTFOUND)
+        rc = cj_fail(1, cmd, "unknown pledge");
+    else if (rc == CJ_OK && !e.found)
+        rc = cj_fail(1, cmd, "pledge is not evicted");
+    else if (rc == CJ_OK && (rc = cj_reg_op_push(r, &op)) == CJ_OK)
+        printf("readmission queued\n");
+    return close_reg(r, cmd, rc, "queue the readmission");
 }
 
 /* ---- serve --------------------------------------------------------------- */
@@ -1407,6 +1466,38 @@ static void run_op(jrc_run_t *r)
         }
         r->net = next;
         log_campaign_start(r, "evict", camp, &op);
+    } else if (op.kind == CJ_SQLITE_OP_READMIT) {
+        camp = cj_jrc_readmit(&r->jrc, engine_now(r), op.id, op.id_len);
+        if (camp == CJ_ERR_NOTFOUND || camp == CJ_ERR_INVALID) {
+            /* not on the engine's blacklist: nothing to lift */
+            take_op(r, CJ_OK, op.seq);
+            cj_hlog_begin("error", "readmit_failed");
+            cj_hlog_hex("pledge", op.id, op.id_len);
+            cj_hlog_str("error", "not blacklisted");
+            cj_hlog_end();
+            cj_crypto_wipe(&next, sizeof next);
+            return;
+        }
+        if (camp < 0) {
+            cj_reg_rollback(r->reg);
+            cj_crypto_wipe(&next, sizeof next);
+            return;
+        }
+        /* The mark cleared (no blacklist entry at restart) and the
+         * campaign number persisted before any datagram of the campaign
+         * leaves; the keys stay. */
+        next.next_campaign = (uint32_t)camp + 1;
+        rc = cj_reg_network_save(r->reg, &next);
+        if (rc == CJ_OK)
+            rc = cj_reg_readmit(r->reg, op.id, op.id_len);
+        if (take_op(r, rc, op.seq) != CJ_OK) {
+            log_reg_error(r, "error", "readmit_not_started");
+            cj_crypto_wipe(&next, sizeof next);
+            engine_reload(r);
+            return;
+        }
+        r->net = next;
+        log_campaign_start(r, "readmit", camp, &op);
     } else {
         cj_reg_op_done(r->reg, op.seq);
         cj_reg_commit(r->reg);
@@ -1479,7 +1570,8 @@ static int jrc_serve(int argc, char **argv)
         "                      [--lease-hours N] [--ack-timeout MS] [--slots N]\n"
         "                      [--log json|text] [--log-level LEVEL]\n"
         "\n"
-        "Serve Join Requests on ADDR and run rekey/evict campaigns queued in DB.\n"
+        "Serve Join Requests on ADDR and run rekey/evict/readmit campaigns queued\n"
+        "in DB.\n"
         "The network settings are created on the first start and kept in DB, so\n"
         "a restart keeps the keys:\n"
         "  --k2 HEX|generated K2 (DATA/ACK frames); K1 (beacons) is always drawn\n"
@@ -1667,8 +1759,8 @@ int cj_cmd_jrc(int argc, char **argv)
         int (*run)(int, char **);
     } subs[] = {{"add", jrc_add},     {"address", jrc_address}, {"import", jrc_import},
                 {"list", jrc_list},   {"serve", jrc_serve},     {"rekey", jrc_rekey},
-                {"evict", jrc_evict}, {"derive", jrc_derive}, {"psk", jrc_psk},
-                {"remove", jrc_remove}};
+                {"evict", jrc_evict}, {"readmit", jrc_readmit}, {"derive", jrc_derive},
+                {"psk", jrc_psk},     {"remove", jrc_remove}};
     if (argc < 2)
         return cj_fail(2, CMD, "missing command (try 'cojp jrc --help')");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

@@ -191,6 +191,11 @@ int cj_reg_evict(cj_reg_t *r, const uint8_t *id, size_t id_len)
     DISPATCH(r, cj_sqlite_evict(r->sq, id, id_len), cj_pg_evict(r->pg, id, id_len));
 }
 
+int cj_reg_readmit(cj_reg_t *r, const uint8_t *id, size_t id_len)
+{
+    DISPATCH(r, cj_sqlite_readmit(r->sq, id, id_len), cj_pg_readmit(r->pg, id, id_len));
+}
+
 int cj_reg_set_psk(cj_reg_t *r, const uint8_t *id, size_t id_len,
                    const uint8_t psk[16])
 {

@@ -9,8 +9,8 @@
  * keeps what `jrc serve` needs to restart as the same network (the
  * network row: network id, link-layer key set, JRC address, join rate,
  * lease hours, next campaign number) and the queue of pending operations
- * (`jrc rekey`, `jrc evict`) that separate processes write and the
- * serving JRC takes.
+ * (`jrc rekey`, `jrc evict`, `jrc readmit`) that separate processes write
+ * and the serving JRC takes.
  */
 #ifndef COJP_HOST_REGISTRY_H
 #define COJP_HOST_REGISTRY_H
@@ -70,6 +70,7 @@ int cj_reg_blacklist(cj_reg_t *r, cj_sqlite_info_fn fn, void *arg);
 int cj_reg_set_address(cj_reg_t *r, const uint8_t *id, size_t id_len,
                        const cj_addr_t *addr);
 int cj_reg_evict(cj_reg_t *r, const uint8_t *id, size_t id_len);
+int cj_reg_readmit(cj_reg_t *r, const uint8_t *id, size_t id_len);
 /* store/sqlite.h cj_sqlite_set_psk() and cj_sqlite_remove() (now_ms:
  * wall clock), and cj_sqlite_repair() for a registry cj_reg_open()
  * refused with CJ_ERR_PSK_REUSED (psk NULL: remove), whichever backend

@@ -302,8 +302,9 @@ char *cj_store_uri_redact(const char *db, char *out, size_t cap)
 bool cj_store_op_ok(const cj_sqlite_op_t *op)
 {
     return op != NULL &&
-           (op->kind == CJ_SQLITE_OP_REKEY || op->kind == CJ_SQLITE_OP_EVICT) &&
-           (op->kind != CJ_SQLITE_OP_EVICT || cj_store_id_ok(op->id, op->id_len)) &&
+           (op->kind == CJ_SQLITE_OP_REKEY || op->kind == CJ_SQLITE_OP_EVICT ||
+            op->kind == CJ_SQLITE_OP_READMIT) &&
+           (op->kind == CJ_SQLITE_OP_REKEY || cj_store_id_ok(op->id, op->id_len)) &&
            op->id_len <= CJ_JRC_MAX_ID;
 }
 

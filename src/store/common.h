@@ -238,8 +238,8 @@ bool cj_store_network_fill(cj_sqlite_network_t *out, const uint8_t *keys,
  * cutting what does not fit; returns out. */
 char *cj_store_uri_redact(const char *db, char *out, size_t cap);
 
-/* An operation cj_*_op_push() may queue: a known kind, an evict with a
- * pledge id, never an id longer than CJ_JRC_MAX_ID. */
+/* An operation cj_*_op_push() may queue: a known kind, an evict or
+ * readmit with a pledge id, never an id longer than CJ_JRC_MAX_ID. */
 bool cj_store_op_ok(const cj_sqlite_op_t *op);
 
 #endif

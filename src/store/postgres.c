@@ -171,6 +171,15 @@ static const struct {
      /* fingerprints of the PSKs that left a pledge (jrc psk, jrc remove),
       * never given out again (store/common.h) */
      CJ_STORE_RETIRED_TABLE("bytea", "bigint"), NULL},
+    {7,
+     /* the readmit operation (kind 3, with a pledge); the constraints
+      * carry the names PostgreSQL gave them in migration 2 */
+     "ALTER TABLE pending_ops"
+     " DROP CONSTRAINT pending_ops_kind_check,"
+     " DROP CONSTRAINT pending_ops_check,"
+     " ADD CONSTRAINT pending_ops_kind_check CHECK (kind IN (1, 2, 3)),"
+     " ADD CONSTRAINT pending_ops_check"
+     "  CHECK (kind = 1 OR pledge IS NOT NULL);", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -2955,7 +2964,8 @@ static int u_op_next(cj_pg_t *s, void *arg)
         return CJ_ERR_NOTFOUND;
     }
     ok = col_i64(r, 0, 0, &seq) && col_i64(r, 0, 1, &kind) &&
-         (kind == CJ_PG_OP_REKEY || kind == CJ_PG_OP_EVICT) &&
+         (kind == CJ_PG_OP_REKEY || kind == CJ_PG_OP_EVICT ||
+          kind == CJ_PG_OP_READMIT) &&
          (PQgetisnull(r, 0, 2) ||
           col_blob(r, 0, 2, op->id, sizeof op->id, 1, &op->id_len)) &&
          (PQgetisnull(r, 0, 3) ||

@@ -101,8 +101,9 @@
  * 4: the derived material of the pledge's OSCORE context.
  * 5: a PSK per pledge (above); a database in which pledges already share
  *    a PSK is not migrated (cj_pg_open_as), unless repaired (cj_pg_repair).
- * 6: retired PSKs (cj_pg_set_psk, cj_pg_remove; store/common.h). */
-#define CJ_PG_SCHEMA_VERSION 6
+ * 6: retired PSKs (cj_pg_set_psk, cj_pg_remove; store/common.h).
+ * 7: the readmit operation (CJ_PG_OP_READMIT). */
+#define CJ_PG_SCHEMA_VERSION 7
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */
@@ -226,11 +227,12 @@ int cj_pg_readmit(cj_pg_t *db, const uint8_t *id, size_t id_len);
 /* ---- network settings and pending operations (schema 2) ------------------ */
 
 /* As the SQLite store: the network row a serving JRC restarts from, and
- * the queue of operations (rekey, evict) the CLI leaves for it. */
+ * the queue of operations (rekey, evict, readmit) the CLI leaves for it. */
 typedef cj_sqlite_network_t cj_pg_network_t;
 typedef cj_sqlite_op_t cj_pg_op_t;
 #define CJ_PG_OP_REKEY CJ_SQLITE_OP_REKEY
 #define CJ_PG_OP_EVICT CJ_SQLITE_OP_EVICT
+#define CJ_PG_OP_READMIT CJ_SQLITE_OP_READMIT
 
 /* As cj_sqlite_network_load() / cj_sqlite_network_save(). */
 int cj_pg_network_load(cj_pg_t *db, cj_pg_network_t *out);

@@ -133,6 +133,25 @@ static const struct {
      /* fingerprints of the PSKs that left a pledge (jrc psk, jrc remove),
       * never given out again (store/common.h) */
      CJ_STORE_RETIRED_TABLE("BLOB", "INTEGER"), NULL},
+    {7,
+     /* the readmit operation (kind 3, with a pledge).  SQLite cannot
+      * change a CHECK: the queue is copied into a new table, queued
+      * operations and the sequence's high mark with it, so a sequence
+      * number is never given twice */
+     "CREATE TABLE pending_ops_7 ("
+     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " kind INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),"
+     " pledge BLOB CHECK (pledge IS NULL OR length(pledge) BETWEEN 1 AND 8),"
+     " key BLOB CHECK (key IS NULL OR length(key) = 16),"
+     " queued_at INTEGER NOT NULL,"
+     " CHECK (kind = 1 OR pledge IS NOT NULL));"
+     "INSERT INTO pending_ops_7 (seq, kind, pledge, key, queued_at)"
+     " SELECT seq, kind, pledge, key, queued_at FROM pending_ops;"
+     "DELETE FROM sqlite_sequence WHERE name = 'pending_ops_7';"
+     "UPDATE sqlite_sequence SET name = 'pending_ops_7'"
+     " WHERE name = 'pending_ops';"
+     "DROP TABLE pending_ops;"
+     "ALTER TABLE pending_ops_7 RENAME TO pending_ops;", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

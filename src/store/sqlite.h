@@ -99,8 +99,9 @@
  * 5: a PSK per pledge (the unique index above); a file in which pledges
  *    already share a PSK is not migrated (cj_sqlite_open_as), unless
  *    repaired (cj_sqlite_repair).
- * 6: retired PSKs (cj_sqlite_set_psk, cj_sqlite_remove). */
-#define CJ_SQLITE_SCHEMA_VERSION 6
+ * 6: retired PSKs (cj_sqlite_set_psk, cj_sqlite_remove).
+ * 7: the readmit operation (CJ_SQLITE_OP_READMIT). */
+#define CJ_SQLITE_SCHEMA_VERSION 7
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
@@ -412,21 +413,22 @@ typedef struct cj_sqlite_network {
 int cj_sqlite_network_load(cj_sqlite_t *db, cj_sqlite_network_t *out);
 int cj_sqlite_network_save(cj_sqlite_t *db, const cj_sqlite_network_t *n);
 
-/* Operations queued by `cojp jrc rekey` / `cojp jrc evict` for the
+/* Operations queued by `cojp jrc rekey` / `evict` / `readmit` for the
  * serving JRC, oldest first. */
 #define CJ_SQLITE_OP_REKEY 1
 #define CJ_SQLITE_OP_EVICT 2
+#define CJ_SQLITE_OP_READMIT 3 /* schema 7 */
 typedef struct cj_sqlite_op {
     int64_t seq;                /* set by next() */
     int kind;                   /* CJ_SQLITE_OP_* */
-    uint8_t id[CJ_JRC_MAX_ID];  /* evict: the pledge */
+    uint8_t id[CJ_JRC_MAX_ID];  /* evict, readmit: the pledge */
     uint8_t id_len;
     uint8_t key[16];            /* rekey: the new K2 when has_key */
     bool has_key;
     uint64_t queued_at;         /* ms, wall clock (set by push) */
 } cj_sqlite_op_t;
 
-/* push: CJ_OK, CJ_ERR_INVALID (kind, or evict without id),
+/* push: CJ_OK, CJ_ERR_INVALID (kind, or evict or readmit without id),
  * CJ_ERR_STORAGE.  next: the oldest queued operation without removing it
  * (CJ_OK, CJ_ERR_NOTFOUND, CJ_ERR_STORAGE); done: remove it (CJ_OK,
  * CJ_ERR_NOTFOUND, CJ_ERR_STORAGE).  A JRC takes an operation with

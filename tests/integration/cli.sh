@@ -5,11 +5,11 @@
 #   tests/integration/cli.sh [path/to/cojp]
 #
 # Provisions pledges, runs `jrc serve` and `proxy` (a JP that joins
-# first) in the background, joins 5 one-shot pledges (--json), rekeys and
-# evicts with 3 `pledge --serve` nodes, restarts the JRC, runs `cojp
-# demo` (10 and 1,000 pledges), relays through a JP for a JRC of another
-# implementation that answers in CON messages (wire.py conjrc), checks
-# every bad-argument case (exit 2,
+# first) in the background, joins 5 one-shot pledges (--json), rekeys,
+# evicts, readmits and evicts again with 3 `pledge --serve` nodes,
+# restarts the JRC, runs `cojp demo` (10 and 1,000 pledges), relays
+# through a JP for a JRC of another implementation that answers in CON
+# messages (wire.py conjrc), checks every bad-argument case (exit 2,
 # one line on stderr) and clean SIGTERM shutdowns.  Helpers come from
 # lib.sh.  Every wait is bounded.  Last line:
 #   integration: N passed, N failed
@@ -359,6 +359,65 @@ check "the JRC finished the eviction campaign" wait_for "$T/jrc.log" '"event":"c
 check "jrc list shows the eviction" json "$T/list3.json" \
     "[(p['evicted'],p['joined']) for p in d['pledges'] if p['pledge']=='${nodes[2]}']==[(True,False)] and d['network']['next_campaign']==3"
 
+echo "=== readmit"
+# wait_after FILE LINE REGEX SECONDS: as wait_for, on the lines after LINE
+wait_after() {
+    local end=$((SECONDS + $4))
+    while [ $SECONDS -lt "$end" ]; do
+        tail -n +"$(($2 + 1))" "$1" 2>/dev/null | grep -qE "$3" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+queued() {
+    python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM pending_ops').fetchone()[0])" "$DB"
+}
+"$COJP" jrc readmit --db "$DB" --pledge "${nodes[0]}" 2>"$T/ra.err"
+check "jrc readmit of a pledge not evicted exits 1" test $? -eq 1
+check "... with one line saying so" one_line "$T/ra.err" '^cojp jrc readmit: pledge is not evicted$'
+check "... queueing nothing" test "$(queued)" -eq 0
+# one queued all the same (written straight into the registry): the JRC
+# drops it, saying so
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('INSERT INTO pending_ops (kind, pledge, queued_at) VALUES (3, ?, 1)', (bytes.fromhex(sys.argv[2]),)); c.commit()" \
+    "$DB" "${nodes[0]}"
+check "the JRC drops a readmit of a pledge it does not blacklist" \
+    wait_for "$T/jrc.log" '"event":"readmit_failed","pledge":"'"${nodes[0]}"'","error":"not blacklisted"' 20
+check "... and takes it off the queue" test "$(queued)" -eq 0
+# The evicted node's process keeps retrying its rejoin, dropped while it
+# is blacklisted: a new process joins once readmitted.
+kill -TERM "${node_pids[2]}"
+wait_exit "${node_pids[2]}" 10
+n0=$(wc -l <"$T/${nodes[0]}.log") n1=$(wc -l <"$T/${nodes[1]}.log") np=$(wc -l <"$T/proxy.log")
+check "jrc readmit queues" "$COJP" jrc readmit --db "$DB" --pledge "${nodes[2]}"
+check "the JRC starts a readmit campaign" \
+    wait_for "$T/jrc.log" '"event":"campaign_start","kind":"readmit","campaign":3,"pledge":"'"${nodes[2]}"'"' 20
+check "node ${nodes[0]} cleared its blacklist" wait_after "$T/${nodes[0]}.log" "$n0" '"update_applied".*"blacklist":0' 20
+check "node ${nodes[1]} cleared its blacklist" wait_after "$T/${nodes[1]}.log" "$n1" '"update_applied".*"blacklist":0' 20
+check "the JP cleared its blacklist" wait_after "$T/proxy.log" "$np" '"event":"proxy_config".*"blacklist":0' 20
+check "the JRC finished the readmit campaign" wait_for "$T/jrc.log" '"event":"campaign_done","campaign":3' 20
+"$COJP" jrc list --db "$DB" --json >"$T/list4.json"
+check "jrc list: no longer evicted, the keys kept, campaign 3 acknowledged" json "$T/list4.json" \
+    "[p['evicted'] for p in d['pledges'] if p['pledge']=='${nodes[2]}']==[False] and d['network']['next_campaign']==4 and d['network']['key_ids']==json.load(open('$T/list3.json'))['network']['key_ids'] and len([p for p in d['pledges'] if p['pledge'] in ('${nodes[0]}','${nodes[1]}') and p['last_campaign']==3 and p['last_outcome']=='acknowledged'])==2"
+for attempt in 1 2 3 4 5; do
+    nport=$((20000 + RANDOM % 40000))
+    "$COJP" pledge --id "${nodes[2]}" --psk "$(psk_of "${nodes[2]}")" --proxy "[::1]:$proxy_port" --network-id cafe \
+        --state "$T/${nodes[2]}.state" --serve "[::1]:$nport" --timeout 45 2>"$T/${nodes[2]}.re.log" &
+    npid=$!
+    sleep 0.2
+    kill -0 $npid 2>/dev/null && break
+    grep -q "Address already in use" "$T/${nodes[2]}.re.log" || break
+done
+pids+=($npid); node_pids[2]=$npid
+"$COJP" jrc address --db "$DB" --pledge "${nodes[2]}" --address "[::1]:$nport" || bad "jrc address ${nodes[2]}"
+check "the readmitted node joins again, with its state file" wait_for "$T/${nodes[2]}.re.log" '"event":"joined"' 20
+# evicted once more, as the rest expects it
+check "it can be evicted again" "$COJP" jrc evict --db "$DB" --pledge "${nodes[2]}"
+check "... losing its lease" wait_for "$T/${nodes[2]}.re.log" '"event":"lease_expired"' 20
+check "the JRC finished the second eviction" wait_for "$T/jrc.log" '"event":"campaign_done","campaign":4' 20
+"$COJP" jrc list --db "$DB" --json >"$T/list3.json"
+check "jrc list shows it evicted again" json "$T/list3.json" \
+    "[(p['evicted'],p['joined']) for p in d['pledges'] if p['pledge']=='${nodes[2]}']==[(True,False)] and d['network']['next_campaign']==5"
+
 echo "=== shutdown and restart"
 kill -TERM "$jrc_pid"
 wait_exit "$jrc_pid" 10
@@ -373,7 +432,7 @@ else
 fi
 kids=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(','.join(map(str,d['network']['key_ids'])))" "$T/list3.json")
 check "the restarted JRC keeps keys and campaign numbers" \
-    grep -qE "\"k1_id\":${kids%,*},\"k2_id\":${kids#*,},\"blacklist\":1,\"next_campaign\":3" "$T/jrc2.log"
+    grep -qE "\"k1_id\":${kids%,*},\"k2_id\":${kids#*,},\"blacklist\":1,\"next_campaign\":5" "$T/jrc2.log"
 check "the evicted node, its lease ended, can be removed" "$COJP" jrc remove --db "$DB" --pledge "${nodes[2]}"
 check "... and is gone from the registry" sh -c "! '$COJP' jrc list --db '$DB' | grep -q '^${nodes[2]}'"
 timeout 60 "$COJP" pledge --id "${ids[0]}" --psk "$(psk_of "${ids[0]}")" --proxy "[::1]:$proxy_port" \
@@ -422,6 +481,8 @@ usage_case "proxy bad log level" proxy --listen "[::1]:5683" --jrc "[::1]:5684" 
 usage_case "pledge bad log level" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --log-level ""
 usage_case "jrc rekey bad K2" jrc rekey --db "$DB" --k2 00
 usage_case "jrc evict without pledge" jrc evict --db "$DB"
+usage_case "jrc readmit without pledge" jrc readmit --db "$DB"
+usage_case "jrc readmit without --db" jrc readmit --pledge "${ids[0]}"
 before=$(pledges_of "$DB")
 usage_case "jrc psk without --psk" jrc psk --db "$DB" --pledge "${ids[0]}"
 usage_case "jrc psk without --pledge" jrc psk --db "$DB" --psk "$PSK"
@@ -463,6 +524,8 @@ runtime_case() {
     if [ $rc -eq 1 ] && [ "$lines" -eq 1 ]; then ok "$d"; else bad "$d (exit $rc, $lines lines)"; cat "$T/err"; fi
 }
 runtime_case "jrc list of a missing registry" jrc list --db "$T/none.db"
+runtime_case "jrc readmit of an unknown pledge" jrc readmit --db "$DB" --pledge 0f0f
+runtime_case "jrc readmit of a missing registry" jrc readmit --db "$T/none.db" --pledge 0f0f
 printf 'this is not a database, just text that is long enough to look odd\n%.0s' 1 2 3 4 5 6 7 8 >"$T/garbage.db"
 runtime_case "jrc list of an unreadable registry" jrc list --db "$T/garbage.db"
 runtime_case "jrc add into an unreachable folder" jrc add --db "$T/no/such/dir/x.db" --pledge 01 --psk "$PSK"
@@ -624,8 +687,8 @@ check "its counters: 2 relayed, 6 ACKs, 4 spent tokens, 2 forged, no RST" \
     "$(tail -1 "$T/jpcon.log")"
 
 echo "=== help and version"
-for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc address" "jrc psk" \
-    "jrc remove" proxy pledge jrc demo bench; do
+for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc readmit" \
+    "jrc address" "jrc psk" "jrc remove" proxy pledge jrc demo bench; do
     # shellcheck disable=SC2086
     check "cojp $c --help" sh -c "'$COJP' $c --help | grep -q usage"
 done

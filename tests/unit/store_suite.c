@@ -1439,6 +1439,8 @@ void ss_pending_ops_fifo(const ss_backend_t *b)
     memset(&op, 0, sizeof op);
     op.kind = CJ_SQLITE_OP_EVICT;
     CHECK_EQ(b->op_push(db, &op), CJ_ERR_INVALID); /* no pledge */
+    op.kind = CJ_SQLITE_OP_READMIT;
+    CHECK_EQ(b->op_push(db, &op), CJ_ERR_INVALID); /* no pledge */
     op.kind = 9;
     CHECK_EQ(b->op_push(db, &op), CJ_ERR_INVALID);
     op.kind = CJ_SQLITE_OP_REKEY;
@@ -1473,6 +1475,59 @@ void ss_pending_ops_fifo(const ss_backend_t *b)
     CHECK_EQ(got.id_len, 8);
     CHECK_EQ(got.id[7], 0x07);
     CHECK(!got.has_key);
+    CHECK_EQ(b->op_done(db, got.seq), CJ_OK);
+    CHECK_EQ(b->op_next(db, &got), CJ_ERR_NOTFOUND);
+    b->close(db);
+    cleanup(b);
+}
+
+void ss_migration_6_to_7(const ss_backend_t *b)
+{
+    static const char sql[] =
+        "INSERT INTO pending_ops (kind, pledge, queued_at) VALUES (3, NULL, 1)";
+    cj_sqlite_op_t op, got;
+    int64_t last;
+    void *db;
+
+    b->fresh();
+    db = ss_open(b);
+    sql_exec(b, db, b->v6_sql);
+    memset(&op, 0, sizeof op);
+    op.kind = CJ_SQLITE_OP_REKEY;
+    CHECK_EQ(b->op_push(db, &op), CJ_OK);
+    op.kind = CJ_SQLITE_OP_EVICT;
+    ss_make_id(op.id, 4);
+    op.id_len = 8;
+    CHECK_EQ(b->op_push(db, &op), CJ_OK);
+    /* the newest taken: its number must not come back */
+    op.kind = CJ_SQLITE_OP_REKEY;
+    CHECK_EQ(b->op_push(db, &op), CJ_OK);
+    last = b->sql_int(db, "SELECT max(seq) FROM pending_ops");
+    CHECK_EQ(b->op_done(db, last), CJ_OK);
+    CHECK(!b->sql_try(db, sql)); /* schema 6 knows no kind 3 */
+    b->close(db);
+
+    db = ss_open(b);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
+    CHECK(!b->sql_try(db, sql)); /* a readmit names its pledge */
+    op.kind = CJ_SQLITE_OP_READMIT;
+    op.id_len = 0;
+    CHECK_EQ(b->op_push(db, &op), CJ_ERR_INVALID);
+    op.id_len = 8;
+    CHECK_EQ(b->op_push(db, &op), CJ_OK);
+    CHECK_EQ(b->op_next(db, &got), CJ_OK);
+    CHECK_EQ(got.kind, CJ_SQLITE_OP_REKEY);
+    CHECK_EQ(b->op_done(db, got.seq), CJ_OK);
+    CHECK_EQ(b->op_next(db, &got), CJ_OK);
+    CHECK_EQ(got.kind, CJ_SQLITE_OP_EVICT);
+    CHECK_MEM(got.id, got.id_len, op.id, 8);
+    CHECK(got.seq < last);
+    CHECK_EQ(b->op_done(db, got.seq), CJ_OK);
+    CHECK_EQ(b->op_next(db, &got), CJ_OK);
+    CHECK_EQ(got.kind, CJ_SQLITE_OP_READMIT);
+    CHECK_MEM(got.id, got.id_len, op.id, 8);
+    CHECK(got.seq > last);
     CHECK_EQ(b->op_done(db, got.seq), CJ_OK);
     CHECK_EQ(b->op_next(db, &got), CJ_ERR_NOTFOUND);
     b->close(db);

@@ -50,6 +50,9 @@ typedef struct ss_backend {
     /* SQL turning the registry back into schema version 2, and into
      * version 4 (PSKs not unique) */
     const char *v2_sql, *v4_sql;
+    /* SQL turning an empty queue of operations back into schema version
+     * 6's (no readmit) */
+    const char *v6_sql;
     /* what add returns for an id already provisioned */
     int dup_id_err;
     /* try_open, also giving the reason of a refusal (NULL: none) */
@@ -249,6 +252,10 @@ void ss_repeat_cache(const ss_backend_t *b);
 void ss_okm_kept_and_migrated(const ss_backend_t *b, const char *drop_v4_sql,
                               const char *bad_okm_sql);
 void ss_jrc_restart_repeat(const ss_backend_t *b);
+/* Schema 7: the readmit operation; the operations queued under schema 6
+ * are kept by the migration, in order, and no sequence number comes
+ * twice. */
+void ss_migration_6_to_7(const ss_backend_t *b);
 /* A PSK per pledge (RFC 9031 section 3): add and import refuse a PSK
  * another pledge holds, and so does the database itself. */
 void ss_psk_per_pledge(const ss_backend_t *b);

@@ -1179,6 +1179,81 @@ TEST(jrc_evict)
              CJ_ERR_NOTFOUND);
 }
 
+/* Every node but those in skip got its last update: the blacklist alone,
+ * present, holding exactly want (NULL: empty). */
+static void check_blacklist_sent(unsigned count, unsigned skip_a, unsigned skip_b,
+                                 const uint8_t *want)
+{
+    cj_cojp_config_t c;
+    for (unsigned i = 0; i < count; i++) {
+        if (i == skip_a || i == skip_b)
+            continue;
+        CHECK_EQ(cj_cojp_config_decode(nodes[i].cfg, nodes[i].cfg_len, &c, NULL),
+                 CJ_OK);
+        CHECK(c.has_blacklist);
+        CHECK_EQ(c.blacklist_count, want ? 1u : 0u);
+        if (want)
+            CHECK_MEM(c.blacklist[0].p, c.blacklist[0].len, want, 8);
+        CHECK_EQ(c.key_count, 0); /* no rekey */
+        CHECK(c.short_id == NULL);
+    }
+}
+
+TEST(jrc_readmit)
+{
+    enum { N = 6 };
+    static uint8_t policy[N], roles[N];
+    uint8_t msg[256];
+    uint64_t now = 0;
+    run_t r;
+    size_t n;
+    int camp;
+
+    setup(8, N, CJ_JRC_ALLOW_NODE | CJ_JRC_ALLOW_6LBR);
+    memset(nodes, 0, sizeof nodes);
+    memset(policy, 0, sizeof policy);
+    memset(roles, 0, sizeof roles);
+    for (unsigned i = 0; i < N; i++)
+        CHECK(join(&pl[i], 0) > 0);
+    CHECK(cj_jrc_evict(&jrc, now, pl[4].id, 8) > 0);
+    CHECK_EQ(cj_jrc_readmit(&jrc, now, pl[4].id, 8), CJ_ERR_BUSY);
+    drive(N, policy, roles, &r, &now);
+    CHECK_EQ(r.done, 1);
+    CHECK(cj_jrc_evict(&jrc, now, pl[5].id, 8) > 0);
+    drive(N, policy, roles, &r, &now);
+    CHECK_EQ(r.done, 1);
+    n = join_request(&pl[5], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, now), 0); /* blacklisted: dropped */
+    CHECK_EQ(cj_jrc_readmit(&jrc, now, (const uint8_t *)"unknown!", 8),
+             CJ_ERR_NOTFOUND);
+    CHECK_EQ(cj_jrc_readmit(&jrc, now, pl[0].id, 8), CJ_ERR_NOTFOUND);
+    CHECK(!jrc.camp_active);
+
+    /* pl[5] leaves the list: the nodes still joined learn the list
+     * holding pl[4] alone, and pl[5] is admitted again */
+    camp = cj_jrc_readmit(&jrc, now, pl[5].id, 8);
+    CHECK(camp > 0);
+    CHECK_EQ(cj_jrc_readmit(&jrc, now, pl[4].id, 8), CJ_ERR_BUSY);
+    memset(nodes, 0, sizeof nodes);
+    drive(N, policy, roles, &r, &now);
+    CHECK_EQ(r.done, 1);
+    CHECK_EQ(r.acked, N - 2);
+    CHECK_EQ(r.failed, 0);
+    CHECK_EQ(nodes[4].requests + nodes[5].requests, 0);
+    check_blacklist_sent(N, 4, 5, pl[4].id);
+    CHECK(join(&pl[5], now) > 0);
+
+    /* the last one: an empty blacklist, sent to pl[5] too */
+    CHECK(cj_jrc_readmit(&jrc, now, pl[4].id, 8) > camp);
+    memset(nodes, 0, sizeof nodes);
+    drive(N, policy, roles, &r, &now);
+    CHECK_EQ(r.done, 1);
+    CHECK_EQ(r.acked, N - 1);
+    check_blacklist_sent(N, 4, 4, NULL);
+    CHECK(join(&pl[4], now) > 0);
+    CHECK_EQ(jrc.bl_count, 0);
+}
+
 /* ---- recovery ----------------------------------------------------------- */
 
 TEST(jrc_recovery_end_to_end)

@@ -156,6 +156,16 @@ static const ss_backend_t sq = {
               " DELETE FROM schema_version WHERE version >= 3",
     .v4_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " DELETE FROM schema_version WHERE version >= 5",
+    /* pending_ops as migration 2 made it */
+    .v6_sql = "DROP TABLE pending_ops;"
+              " CREATE TABLE pending_ops ("
+              " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+              " kind INTEGER NOT NULL CHECK (kind IN (1, 2)),"
+              " pledge BLOB CHECK (pledge IS NULL OR length(pledge) BETWEEN 1 AND 8),"
+              " key BLOB CHECK (key IS NULL OR length(key) = 16),"
+              " queued_at INTEGER NOT NULL,"
+              " CHECK (kind <> 2 OR pledge IS NOT NULL));"
+              " DELETE FROM schema_version WHERE version >= 7",
     .dup_id_err = CJ_ERR_STATE,
     .try_open_why = sq_try_open_why,
     .sql_outside = sq_outside,
@@ -191,6 +201,7 @@ TEST(sqlite_migration_4_to_5_psk_per_pledge) { ss_migration_4_to_5(&sq); }
 TEST(sqlite_set_psk) { ss_set_psk(&sq); }
 TEST(sqlite_remove) { ss_remove(&sq); }
 TEST(sqlite_repair_shared_psks) { ss_repair(&sq); }
+TEST(sqlite_migration_6_to_7_readmit_op) { ss_migration_6_to_7(&sq); }
 /* Two handles on one file (two JRC processes, as far as SQLite can
  * tell). */
 TEST(sqlite_two_engines_one_file) { ss_two_engines(&sq); }
