@@ -637,6 +637,18 @@ static unsigned omitted(const cj_cojp_join_request_t *jr)
     return m;
 }
 
+/* The engine's blacklist into c (section 8.4.2), present even when
+ * empty. */
+static void set_blacklist(const cj_jrc_t *j, cj_cojp_config_t *c)
+{
+    c->has_blacklist = true;
+    c->blacklist_count = j->bl_count;
+    for (size_t i = 0; i < j->bl_count; i++) {
+        c->blacklist[i].p = j->bl[i];
+        c->blacklist[i].len = j->bl_len[i];
+    }
+}
+
 /* Configuration (section 8.4.2).  short_id < 0: absent; omit: OMIT_*
  * bits of parameters left out. */
 static int build_config(const cj_jrc_t *j, uint8_t *buf, size_t cap,
@@ -670,14 +682,8 @@ static int build_config(const cj_jrc_t *j, uint8_t *buf, size_t cap,
             c.join_rate = j->cfg.join_rate;
         }
     }
-    if (keys && j->bl_count > 0 && !(omit & OMIT_BLACKLIST)) {
-        c.has_blacklist = true;
-        c.blacklist_count = j->bl_count;
-        for (size_t i = 0; i < j->bl_count; i++) {
-            c.blacklist[i].p = j->bl[i];
-            c.blacklist[i].len = j->bl_len[i];
-        }
-    }
+    if (keys && j->bl_count > 0 && !(omit & OMIT_BLACKLIST))
+        set_blacklist(j, &c);
     return cj_cojp_config_encode(&c, buf, cap);
 }
 
@@ -688,12 +694,7 @@ static int build_blacklist(const cj_jrc_t *j, uint8_t *buf, size_t cap)
     cj_cojp_config_t c;
 
     memset(&c, 0, sizeof c);
-    c.has_blacklist = true;
-    c.blacklist_count = j->bl_count;
-    for (size_t i = 0; i < j->bl_count; i++) {
-        c.blacklist[i].p = j->bl[i];
-        c.blacklist[i].len = j->bl_len[i];
-    }
+    set_blacklist(j, &c);
     return cj_cojp_config_encode(&c, buf, cap);
 }
 

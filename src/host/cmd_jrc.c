@@ -807,41 +807,6 @@ static int jrc_rekey(int argc, char **argv)
     return close_reg(r, cmd, rc, "queue the rekey");
 }
 
-static int jrc_evict(int argc, char **argv)
-{
-    static const char *cmd = "cojp jrc evict";
-    static const struct option opts[] = {OPT_DB, OPT_PLEDGE, OPT_HELP, OPT_END};
-    jrc_args_t a;
-    cj_sqlite_op_t op;
-    cj_jrc_pledge_t rec;
-    cj_reg_t *r;
-    int rc = jrc_opts(&a, argc, argv, cmd, opts,
-                      "usage: cojp jrc evict --db DB --pledge ID\n"
-                      "Queue an eviction: the serving JRC ends the node's admission and\n"
-                      "lease (update with lease 0), blacklists it and rekeys every other\n"
-                      "joined node with fresh keys.\n",
-                      false);
-
-    if (rc >= 0)
-        return rc;
-    if (!a.db || !a.id_len)
-        return cj_fail(2, cmd, "--db and --pledge are required");
-    memset(&op, 0, sizeof op);
-    op.kind = CJ_SQLITE_OP_EVICT;
-    memcpy(op.id, a.id, (size_t)a.id_len);
-    op.id_len = (uint8_t)a.id_len;
-    if ((rc = open_reg(&r, a.db, true, cmd)))
-        return rc;
-    const cj_jrc_store_t *st = cj_reg_store(r);
-    rc = st->lookup(st->ctx, op.id, op.id_len, &rec);
-    cj_crypto_wipe(&rec, sizeof rec);
-    if (rc == CJ_ERR_NOTFOUND)
-        rc = cj_fail(1, cmd, "unknown pledge");
-    else if (rc == CJ_OK && (rc = cj_reg_op_push(r, &op)) == CJ_OK)
-        printf("eviction queued\n");
-    return close_reg(r, cmd, rc, "queue the eviction");
-}
-
 typedef struct evicted_ctx {
     const uint8_t *id;
     size_t id_len;
@@ -857,45 +822,67 @@ static int evicted_one(void *arg, const cj_sqlite_info_t *in)
     return 1;
 }
 
-static int jrc_readmit(int argc, char **argv)
+/* jrc evict and jrc readmit: queue an operation of this kind on one
+ * provisioned pledge, a readmission only for a pledge whose eviction is
+ * recorded.  queued and what name the operation in the messages. */
+static int queue_pledge_op(int argc, char **argv, const char *cmd, int kind,
+                           const char *usage, const char *queued,
+                           const char *what)
 {
-    static const char *cmd = "cojp jrc readmit";
     static const struct option opts[] = {OPT_DB, OPT_PLEDGE, OPT_HELP, OPT_END};
     jrc_args_t a;
     cj_sqlite_op_t op;
     cj_jrc_pledge_t rec;
     evicted_ctx_t e;
     cj_reg_t *r;
-    int rc = jrc_opts(&a, argc, argv, cmd, opts,
-                      "usage: cojp jrc readmit --db DB --pledge ID\n"
-                      "Queue lifting the eviction of a pledge: the serving JRC takes it\n"
-                      "off the blacklist and sends every joined node the new blacklist\n"
-                      "(no rekey).  The pledge may then join again with its PSK.\n",
-                      false);
+    int rc = jrc_opts(&a, argc, argv, cmd, opts, usage, false);
 
     if (rc >= 0)
         return rc;
     if (!a.db || !a.id_len)
         return cj_fail(2, cmd, "--db and --pledge are required");
     memset(&op, 0, sizeof op);
-    op.kind = CJ_SQLITE_OP_READMIT;
+    op.kind = kind;
     memcpy(op.id, a.id, (size_t)a.id_len);
     op.id_len = (uint8_t)a.id_len;
-    e = (evicted_ctx_t){op.id, op.id_len, false};
+    e = (evicted_ctx_t){op.id, op.id_len, kind != CJ_SQLITE_OP_READMIT};
     if ((rc = open_reg(&r, a.db, true, cmd)))
         return rc;
     const cj_jrc_store_t *st = cj_reg_store(r);
     rc = st->lookup(st->ctx, op.id, op.id_len, &rec);
     cj_crypto_wipe(&rec, sizeof rec);
-    if (rc == CJ_OK && (rc = cj_reg_blacklist(r, evicted_one, &e)) > 0)
+    if (rc == CJ_OK && !e.found &&
+        (rc = cj_reg_blacklist(r, evicted_one, &e)) > 0)
         rc = CJ_OK; /* stopped at the pledge */
     if (rc == CJ_ERR_NOTFOUND)
         rc = cj_fail(1, cmd, "unknown pledge");
     else if (rc == CJ_OK && !e.found)
         rc = cj_fail(1, cmd, "pledge is not evicted");
     else if (rc == CJ_OK && (rc = cj_reg_op_push(r, &op)) == CJ_OK)
-        printf("readmission queued\n");
-    return close_reg(r, cmd, rc, "queue the readmission");
+        printf("%s queued\n", queued);
+    return close_reg(r, cmd, rc, what);
+}
+
+static int jrc_evict(int argc, char **argv)
+{
+    return queue_pledge_op(
+        argc, argv, "cojp jrc evict", CJ_SQLITE_OP_EVICT,
+        "usage: cojp jrc evict --db DB --pledge ID\n"
+        "Queue an eviction: the serving JRC ends the node's admission and\n"
+        "lease (update with lease 0), blacklists it and rekeys every other\n"
+        "joined node with fresh keys.\n",
+        "eviction", "queue the eviction");
+}
+
+static int jrc_readmit(int argc, char **argv)
+{
+    return queue_pledge_op(
+        argc, argv, "cojp jrc readmit", CJ_SQLITE_OP_READMIT,
+        "usage: cojp jrc readmit --db DB --pledge ID\n"
+        "Queue lifting the eviction of a pledge: the serving JRC takes it\n"
+        "off the blacklist and sends every joined node the new blacklist\n"
+        "(no rekey).  The pledge may then join again with its PSK.\n",
+        "readmission", "queue the readmission");
 }
 
 /* ---- serve --------------------------------------------------------------- */
@@ -1386,6 +1373,33 @@ static int take_op(jrc_run_t *r, int rc, int64_t seq)
 }
 
 /* Take one queued operation and start its campaign (see the top). */
+/* An eviction or readmission campaign camp has started in the engine:
+ * in the transaction that takes op, persist the network record next
+ * (keys, next campaign number) and the pledge's eviction mark (mark sets
+ * or clears it) before any datagram of the campaign leaves.  On failure
+ * the engine goes back to what the registry holds. */
+static void campaign_persist(jrc_run_t *r, cj_sqlite_network_t *next,
+                             int camp, const cj_sqlite_op_t *op,
+                             int (*mark)(cj_reg_t *, const uint8_t *, size_t),
+                             const char *kind)
+{
+    char event[32];
+    int rc;
+
+    next->next_campaign = (uint32_t)camp + 1;
+    rc = cj_reg_network_save(r->reg, next);
+    if (rc == CJ_OK)
+        rc = mark(r->reg, op->id, op->id_len);
+    if (take_op(r, rc, op->seq) != CJ_OK) {
+        snprintf(event, sizeof event, "%s_not_started", kind);
+        log_reg_error(r, "error", event);
+        engine_reload(r);
+        return;
+    }
+    r->net = *next;
+    log_campaign_start(r, kind, camp, op);
+}
+
 static void run_op(jrc_run_t *r)
 {
     cj_sqlite_op_t op;
@@ -1454,18 +1468,7 @@ static void run_op(jrc_run_t *r)
          * number before any datagram of the campaign leaves. */
         memcpy(next.keys, r->jrc.keys, sizeof next.keys);
         next.key_count = r->jrc.key_count;
-        next.next_campaign = (uint32_t)camp + 1;
-        rc = cj_reg_network_save(r->reg, &next);
-        if (rc == CJ_OK)
-            rc = cj_reg_evict(r->reg, op.id, op.id_len);
-        if (take_op(r, rc, op.seq) != CJ_OK) {
-            log_reg_error(r, "error", "evict_not_started");
-            cj_crypto_wipe(&next, sizeof next);
-            engine_reload(r);
-            return;
-        }
-        r->net = next;
-        log_campaign_start(r, "evict", camp, &op);
+        campaign_persist(r, &next, camp, &op, cj_reg_evict, "evict");
     } else if (op.kind == CJ_SQLITE_OP_READMIT) {
         camp = cj_jrc_readmit(&r->jrc, engine_now(r), op.id, op.id_len);
         if (camp == CJ_ERR_NOTFOUND || camp == CJ_ERR_INVALID) {
@@ -1486,18 +1489,7 @@ static void run_op(jrc_run_t *r)
         /* The mark cleared (no blacklist entry at restart) and the
          * campaign number persisted before any datagram of the campaign
          * leaves; the keys stay. */
-        next.next_campaign = (uint32_t)camp + 1;
-        rc = cj_reg_network_save(r->reg, &next);
-        if (rc == CJ_OK)
-            rc = cj_reg_readmit(r->reg, op.id, op.id_len);
-        if (take_op(r, rc, op.seq) != CJ_OK) {
-            log_reg_error(r, "error", "readmit_not_started");
-            cj_crypto_wipe(&next, sizeof next);
-            engine_reload(r);
-            return;
-        }
-        r->net = next;
-        log_campaign_start(r, "readmit", camp, &op);
+        campaign_persist(r, &next, camp, &op, cj_reg_readmit, "readmit");
     } else {
         cj_reg_op_done(r->reg, op.seq);
         cj_reg_commit(r->reg);

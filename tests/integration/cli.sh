@@ -307,16 +307,22 @@ check "jrc list: it joined with the short id it printed" json "$T/listlw.json" \
 echo "=== rekey with 3 serving nodes"
 nodes=(0300000000000001 0300000000000002 0300000000000003)
 node_pids=()
-for n in "${nodes[@]}"; do
+# start_node ID LOG: 'cojp pledge --serve' for pledge ID with its state
+# file, on a random port (another one when that was taken), logging to
+# LOG; sets npid and nport.
+start_node() {
     for attempt in 1 2 3 4 5; do
         nport=$((20000 + RANDOM % 40000))
-        "$COJP" pledge --id "$n" --psk "$(psk_of "$n")" --proxy "[::1]:$proxy_port" --network-id cafe \
-            --state "$T/$n.state" --serve "[::1]:$nport" --timeout 45 2>"$T/$n.log" &
+        "$COJP" pledge --id "$1" --psk "$(psk_of "$1")" --proxy "[::1]:$proxy_port" --network-id cafe \
+            --state "$T/$1.state" --serve "[::1]:$nport" --timeout 45 2>"$2" &
         npid=$!
         sleep 0.2
         kill -0 $npid 2>/dev/null && break
-        grep -q "Address already in use" "$T/$n.log" || break
+        grep -q "Address already in use" "$2" || break
     done
+}
+for n in "${nodes[@]}"; do
+    start_node "$n" "$T/$n.log"
     pids+=($npid); node_pids+=($npid)
     "$COJP" jrc address --db "$DB" --pledge "$n" --address "[::1]:$nport" || bad "jrc address $n"
 done
@@ -398,15 +404,7 @@ check "the JRC finished the readmit campaign" wait_for "$T/jrc.log" '"event":"ca
 "$COJP" jrc list --db "$DB" --json >"$T/list4.json"
 check "jrc list: no longer evicted, the keys kept, campaign 3 acknowledged" json "$T/list4.json" \
     "[p['evicted'] for p in d['pledges'] if p['pledge']=='${nodes[2]}']==[False] and d['network']['next_campaign']==4 and d['network']['key_ids']==json.load(open('$T/list3.json'))['network']['key_ids'] and len([p for p in d['pledges'] if p['pledge'] in ('${nodes[0]}','${nodes[1]}') and p['last_campaign']==3 and p['last_outcome']=='acknowledged'])==2"
-for attempt in 1 2 3 4 5; do
-    nport=$((20000 + RANDOM % 40000))
-    "$COJP" pledge --id "${nodes[2]}" --psk "$(psk_of "${nodes[2]}")" --proxy "[::1]:$proxy_port" --network-id cafe \
-        --state "$T/${nodes[2]}.state" --serve "[::1]:$nport" --timeout 45 2>"$T/${nodes[2]}.re.log" &
-    npid=$!
-    sleep 0.2
-    kill -0 $npid 2>/dev/null && break
-    grep -q "Address already in use" "$T/${nodes[2]}.re.log" || break
-done
+start_node "${nodes[2]}" "$T/${nodes[2]}.re.log"
 pids+=($npid); node_pids[2]=$npid
 "$COJP" jrc address --db "$DB" --pledge "${nodes[2]}" --address "[::1]:$nport" || bad "jrc address ${nodes[2]}"
 check "the readmitted node joins again, with its state file" wait_for "$T/${nodes[2]}.re.log" '"event":"joined"' 20
