@@ -1105,9 +1105,10 @@ static int load_blacklist(jrc_run_t *r)
     return CJ_OK;
 }
 
-/* After a failed commit the engine may remember what the file forgot:
- * rebuild it from the registry (store/sqlite.h). */
-static void engine_reload(jrc_run_t *r)
+/* Rebuild the engine from the registry: network record, blacklist, and
+ * an engine that caches nothing; its counters carry over.  CJ_OK or the
+ * registry's error. */
+static int engine_rebuild(jrc_run_t *r)
 {
     int rc;
     const cj_jrc_stats_t *st = &r->jrc.stats;
@@ -1125,6 +1126,15 @@ static void engine_reload(jrc_run_t *r)
         rc = load_blacklist(r);
     if (rc == CJ_OK)
         rc = engine_init(r);
+    return rc;
+}
+
+/* After a failed commit the engine may remember what the file forgot:
+ * rebuild it from the registry (store/sqlite.h). */
+static void engine_reload(jrc_run_t *r)
+{
+    int rc = engine_rebuild(r);
+
     cj_hlog_begin(rc == CJ_OK ? "warn" : "error", "engine_reloaded");
     cj_hlog_bool("ok", rc == CJ_OK);
     cj_hlog_end();
@@ -1411,6 +1421,20 @@ static void run_op(jrc_run_t *r)
     rc = cj_reg_begin(r->reg);
     if (rc != CJ_OK)
         return; /* busy: next poll */
+    /* Another instance sharing the registry started a campaign (each
+     * rekey, eviction and readmission moves the campaign number): serve
+     * from now on with the key set and blacklist it stored, as it does. */
+    if (cj_reg_network_load(r->reg, &next) == CJ_OK &&
+        next.next_campaign != r->net.next_campaign) {
+        cj_reg_rollback(r->reg);
+        cj_crypto_wipe(&next, sizeof next);
+        rc = engine_rebuild(r);
+        cj_hlog_begin(rc == CJ_OK ? "info" : "error", "network_followed");
+        cj_hlog_uint("next_campaign", r->net.next_campaign);
+        cj_hlog_bool("ok", rc == CJ_OK);
+        cj_hlog_end();
+        return;
+    }
     rc = cj_reg_op_next(r->reg, &op);
     if (rc != CJ_OK) {
         cj_reg_rollback(r->reg);

@@ -656,6 +656,29 @@ timeout 30 "$COJP" pledge --id 0d00000000000002 --psk "$(psk_of 0d00000000000002
 check "a pledge joins through that JP" test $? -eq 0
 check "its Join Request went to the JRC of the Configuration" \
     sh -c "grep -q '\"event\":\"joined\",\"pledge\":\"0d00000000000002\"' '$T/jrcB.log' && ! grep -q '0d00000000000002' '$T/jrcA.log'"
+# A campaign one instance runs changes what every instance hands out: the
+# other one follows the key set (and blacklist) stored with it.
+NEWK2=0f0e0d0c0b0a09080706050403020100
+"$COJP" jrc rekey --db "$VDB" --k2 $NEWK2 >/dev/null || bad "jrc rekey on the shared registry"
+followed=0
+for _ in $(seq 100); do
+    if { grep -q '"event":"campaign_start"' "$T/jrcA.log" && grep -q '"event":"network_followed".*"ok":true' "$T/jrcB.log"; } ||
+        { grep -q '"event":"campaign_start"' "$T/jrcB.log" && grep -q '"event":"network_followed".*"ok":true' "$T/jrcA.log"; }; then
+        followed=1
+        break
+    fi
+    sleep 0.1
+done
+check "one JRC ran the rekey, the other took the new key set from the registry" test $followed -eq 1
+for v in 3:1 4:2; do
+    "$COJP" jrc add --db "$VDB" --pledge 0d0000000000000${v%:*} --psk "$(psk_of 0d0000000000000${v%:*})" ||
+        bad "jrc add of 0d0000000000000${v%:*}"
+    timeout 30 "$COJP" pledge --id 0d0000000000000${v%:*} --psk "$(psk_of 0d0000000000000${v%:*})" \
+        --proxy "127.0.0.${v#*:}:$vport" --state "$T/v4p${v%:*}.state" --json --timeout 20 \
+        >"$T/v4p${v%:*}.json" 2>/dev/null
+    check "a pledge joining at JRC 127.0.0.${v#*:} gets the new K2" \
+        json "$T/v4p${v%:*}.json" "'$NEWK2' in [k['key'] for k in d['keys']]"
+done
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do kill -TERM "$p" 2>/dev/null; done
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do wait_exit "$p" 10; done
 
