@@ -203,6 +203,13 @@ int ss_raise_ssn(const cj_jrc_store_t *st, void *c, const uint8_t *id,
     return st->reserve_ssn(c, id, 8, ss_psk_of(id), NULL, 0, v, 0, &first);
 }
 
+/* accept_piv for pledge id under its own PSK and the pledge-id context. */
+static int accept(const cj_jrc_store_t *st, const uint8_t id[8], uint64_t piv,
+                  cj_oscore_replay_t *w)
+{
+    return st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, piv, w);
+}
+
 static void cleanup(const ss_backend_t *b)
 {
     if (b->cleanup)
@@ -212,6 +219,17 @@ static void cleanup(const ss_backend_t *b)
 static void sql_exec(const ss_backend_t *b, void *h, const char *sql)
 {
     CHECK(b->sql_try(h, sql));
+}
+
+/* Take the registry h of pledges 0..6 back to schema 4 and make 1 and 4
+ * share a PSK, and 2, 3 and 6 another (as an older cojp allowed). */
+static void share_psks(const ss_backend_t *b, void *h)
+{
+    sql_exec(b, h, b->v4_sql);
+    sql_exec(b, h, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
+                   " WHERE seq = 2) WHERE seq = 5");
+    sql_exec(b, h, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
+                   " WHERE seq = 3) WHERE seq IN (4, 7)");
 }
 
 /* ---- schema ---------------------------------------------------------------- */
@@ -822,32 +840,23 @@ void ss_accept_piv_window(const ss_backend_t *b)
 
     db = ss_start(b, 1, &st);
     ss_make_id(id, 0);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 100, &w),
-             CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 98, &w),
-             CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 90, &w),
-             CJ_OK);
+    CHECK_EQ(accept(st, id, 100, &w), CJ_OK);
+    CHECK_EQ(accept(st, id, 98, &w), CJ_OK);
+    CHECK_EQ(accept(st, id, 90, &w), CJ_OK);
     CHECK(w.valid);
     CHECK_EQ(w.highest, 100);
     CHECK_EQ(w.bitmap, 0x5u | (1u << 10)); /* ages 0, 2, 10 */
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 98, &w),
-             CJ_ERR_REPLAY);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 68, &w),
-             CJ_ERR_REPLAY);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0,
-                            UINT64_C(1) << 40, &w),
-             CJ_ERR_REPLAY);
+    CHECK_EQ(accept(st, id, 98, &w), CJ_ERR_REPLAY);
+    CHECK_EQ(accept(st, id, 68, &w), CJ_ERR_REPLAY);
+    CHECK_EQ(accept(st, id, UINT64_C(1) << 40, &w), CJ_ERR_REPLAY);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
     CHECK_EQ(r.replay.highest, 100);
     CHECK_EQ(r.replay.bitmap, 0x5u | (1u << 10));
     /* inside a batch a refused one spoils nothing either */
     if (b->begin)
         CHECK_EQ(b->begin(db), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 100, &w),
-             CJ_ERR_REPLAY);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 200, &w),
-             CJ_OK);
+    CHECK_EQ(accept(st, id, 100, &w), CJ_ERR_REPLAY);
+    CHECK_EQ(accept(st, id, 200, &w), CJ_OK);
     if (b->commit)
         CHECK_EQ(b->commit(db), CJ_OK);
     CHECK_EQ(st->lookup(st->ctx, id, 8, &r), CJ_OK);
@@ -878,12 +887,9 @@ void ss_durable_across_reopen(const ss_backend_t *b)
     db = ss_start(b, 3, &st);
     ss_make_id(id, 2);
     CHECK_EQ(ss_raise_ssn(st, st->ctx, id, (UINT64_C(1) << 40) - 1), CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 997, &w),
-             CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 1000, &w),
-             CJ_OK);
-    CHECK_EQ(st->accept_piv(st->ctx, id, 8, ss_psk_of(id), NULL, 0, 999, &w),
-             CJ_OK);
+    CHECK_EQ(accept(st, id, 997, &w), CJ_OK);
+    CHECK_EQ(accept(st, id, 1000, &w), CJ_OK);
+    CHECK_EQ(accept(st, id, 999, &w), CJ_OK);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 5000, 24, false, &s), CJ_OK);
     CHECK_EQ(st->record_join(st->ctx, id, 8, CJ_COJP_ROLE_6LBR, s, 5000),
              CJ_OK);
@@ -1951,11 +1957,7 @@ void ss_migration_4_to_5(const ss_backend_t *b)
     b->fresh();
     db = ss_open(b);
     ss_add_n(b, db, 7);
-    sql_exec(b, db, b->v4_sql);
-    sql_exec(b, db, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
-                    " WHERE seq = 2) WHERE seq = 5");
-    sql_exec(b, db, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
-                    " WHERE seq = 3) WHERE seq IN (4, 7)");
+    share_psks(b, db);
     b->close(db);
     before = b->snapshot(&nb);
     CHECK(before != NULL);
@@ -2330,11 +2332,7 @@ static void shared_registry(const ss_backend_t *b)
     db = ss_start(b, 7, &st);
     ss_make_id(id, 5);
     (void)admit(st, id, 1000, 0);
-    sql_exec(b, db, b->v4_sql);
-    sql_exec(b, db, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
-                    " WHERE seq = 2) WHERE seq = 5");
-    sql_exec(b, db, "UPDATE pledges SET psk = (SELECT psk FROM pledges"
-                    " WHERE seq = 3) WHERE seq IN (4, 7)");
+    share_psks(b, db);
     b->close(db);
 }
 
