@@ -185,6 +185,7 @@ enum {
     S_FLUSH,
     S_PROBE,
     S_TAKE,
+    S_TAKE_ROW,
     S_JOIN,
     S_RELEASE_LEASE,
     S_NEXT_JOINED,
@@ -223,9 +224,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RELEASE] = "RELEASE cj_op",
     [S_ROLLBACK_TO] = "ROLLBACK TO cj_op",
     [S_LOOKUP] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                 " lease_until IS NOT NULL, okm FROM pledges WHERE id = ?1",
+                 " lease_until IS NOT NULL, okm, rowid FROM pledges"
+                 " WHERE id = ?1",
     [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                     " lease_until IS NOT NULL, okm FROM pledges"
+                     " lease_until IS NOT NULL, okm, rowid FROM pledges"
                      " WHERE id_context = ?1",
     /* the row only while ?3 is its PSK and ?2 its current ID Context
      * (NULL: pledge id) */
@@ -263,14 +265,20 @@ static const char *const stmt_sql[S_COUNT] = {
         "   WHERE b.lease_until IS NOT NULL AND b.short_id = a.short_id + 1)"
         ") ORDER BY s LIMIT 1",
     /* The known row's deferred writes (?2: a PEND_* mask), alone or with
-     * the lease a short-id assignment takes (?10, ?11). */
-    [S_FLUSH] = "UPDATE pledges SET " PENDING_SET " WHERE id = ?1",
+     * the lease a short-id assignment takes (?10, ?11).  The row is
+     * found by the rowid its lookup read (?12), which spares a search of
+     * the id index; the id still has to match. */
+    [S_FLUSH] = "UPDATE pledges SET " PENDING_SET
+                " WHERE rowid = ?12 AND id = ?1",
     /* the lowest leased short id at or after ?1 (NULL: none); the
      * partial unique index answers */
     [S_PROBE] = "SELECT min(short_id) FROM pledges WHERE short_id >= ?1"
                 " AND lease_until IS NOT NULL",
     [S_TAKE] = "UPDATE pledges SET " PENDING_SET ","
                " short_id = ?10, lease_until = ?11 WHERE id = ?1",
+    [S_TAKE_ROW] = "UPDATE pledges SET " PENDING_SET ","
+                   " short_id = ?10, lease_until = ?11"
+                   " WHERE rowid = ?12 AND id = ?1",
     [S_JOIN] = "UPDATE pledges SET joined = 1, role = ?2, short_id = ?3,"
                " joined_at = ?4 WHERE id = ?1",
     [S_RELEASE_LEASE] = "UPDATE pledges SET joined = 0, lease_until = NULL"
@@ -357,6 +365,7 @@ typedef struct known {
     uint8_t ctx[CJ_OSCORE_MAX_ID_CONTEXT]; /* id_context (ctx_len 0: NULL) */
     uint8_t ctx_len;
     uint8_t psk[16];
+    int64_t rowid;
     int64_t ssn_reserved;
     int64_t replay_highest, replay_bitmap;
     bool replay_valid;
@@ -472,7 +481,8 @@ static bool known_ctx_is(const cj_sqlite_t *s, const uint8_t *psk,
 static bool leaves_pending(int which)
 {
     switch (which) {
-    case S_FLUSH: case S_TAKE: case S_CURSOR_GET: case S_CURSOR_SET:
+    case S_FLUSH: case S_TAKE: case S_TAKE_ROW:
+    case S_CURSOR_GET: case S_CURSOR_SET:
     case S_PROBE:
     case S_BEGIN: case S_COMMIT: case S_ROLLBACK:
     case S_SAVEPOINT: case S_RELEASE: case S_ROLLBACK_TO:
@@ -563,10 +573,11 @@ static int flush(cj_sqlite_t *s)
         forget_all(s);
         return CJ_ERR_STORAGE;
     }
-    if ((q = stmt_id(s, s->known.pend & PEND_LEASE ? S_TAKE : S_FLUSH,
+    if ((q = stmt_id(s, s->known.pend & PEND_LEASE ? S_TAKE_ROW : S_FLUSH,
                      s->known.id, s->known.id_len)) == NULL)
         return CJ_ERR_STORAGE;
     bind_pending(s, q, true);
+    sqlite3_bind_int64(q, 12, s->known.rowid);
     if (s->known.pend & PEND_LEASE) {
         sqlite3_bind_int64(q, 10, s->known.short_id);
         sqlite3_bind_int64(q, 11, s->known.lease_until);
@@ -723,7 +734,8 @@ static bool read_pledge(sqlite3_stmt *q, cj_jrc_pledge_t *r)
 }
 
 /* Inside the host's transaction, remember the row just read (lookups). */
-static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live)
+static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live,
+                     int64_t rowid)
 {
     known_t *k = &s->known;
 
@@ -741,15 +753,17 @@ static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live)
     k->replay_valid = r->replay.valid;
     k->live = live;
     k->short_id = r->short_id;
+    k->rowid = rowid;
 }
 
 /* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
  * CJ_ERR_STORAGE.  Resets q.  A query with columns past PLEDGE_COLS (the
- * lookups) also reads the repeat cache and whether a lease is live, and
- * the row becomes the known one. */
+ * lookups) also reads the repeat cache, whether a lease is live and the
+ * rowid, and the row becomes the known one. */
 static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
 {
-    bool full = sqlite3_column_count(q) == 14, live = false;
+    bool full = sqlite3_column_count(q) == 15, live = false;
+    int64_t rowid = 0;
     int r = step_row(s, q);
     if (r != CJ_OK)
         return r;
@@ -761,13 +775,14 @@ static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
         r = CJ_ERR_STORAGE;
     if (full) {
         live = sqlite3_column_int(q, 12) != 0;
+        rowid = sqlite3_column_int64(q, 14);
         if (r == CJ_OK && sqlite3_column_type(q, 13) != SQLITE_NULL)
             out->has_okm = blob_col(q, 13, out->okm, sizeof out->okm,
                                     sizeof out->okm, NULL);
     }
     done(q);
     if (r == CJ_OK && full)
-        know_row(s, out, live);
+        know_row(s, out, live, rowid);
     return r;
 }
 
