@@ -159,6 +159,11 @@ static const struct {
 
 #define PLEDGE_COLS CJ_STORE_PLEDGE_COLS
 #define INFO_COLS CJ_STORE_INFO_COLS
+/* What a lookup reads: the pledge, its repeat cache, whether it holds a
+ * live lease, its derived key material and its rowid (columns 11..14). */
+#define LOOKUP_COLS \
+    PLEDGE_COLS ", repeat_cache, lease_until IS NOT NULL, okm, rowid"
+#define LOOKUP_NCOLS 15
 
 enum {
     S_BEGIN,
@@ -223,11 +228,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SAVEPOINT] = "SAVEPOINT cj_op",
     [S_RELEASE] = "RELEASE cj_op",
     [S_ROLLBACK_TO] = "ROLLBACK TO cj_op",
-    [S_LOOKUP] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                 " lease_until IS NOT NULL, okm, rowid FROM pledges"
-                 " WHERE id = ?1",
-    [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                     " lease_until IS NOT NULL, okm, rowid FROM pledges"
+    [S_LOOKUP] = "SELECT " LOOKUP_COLS " FROM pledges WHERE id = ?1",
+    [S_LOOKUP_CTX] = "SELECT " LOOKUP_COLS " FROM pledges"
                      " WHERE id_context = ?1",
     /* the row only while ?3 is its PSK and ?2 its current ID Context
      * (NULL: pledge id) */
@@ -397,6 +399,28 @@ enum {
     PEND_LEASE = 16 /* short_id, lease_until: see assign() */
 };
 
+/* Rows read ahead by cj_sqlite_prefetch(), in the order of the ids it
+ * was given; each serves one lookup of its pledge (which then becomes
+ * the known row).  They hold while nothing but the known row's
+ * deferred writes changed the file through this handle since they were
+ * read (changes: sqlite3_total_changes() then, moved on by flush()),
+ * and the known row itself is never among them: one taken for a lookup
+ * is marked used, and a pledge named twice is read ahead once. */
+typedef struct ahead_row {
+    cj_jrc_pledge_t rec;
+    int64_t rowid;
+    bool live;               /* lease_until IS NOT NULL */
+    bool ok;                 /* rec holds the row, not used yet */
+} ahead_row_t;
+
+typedef struct ahead {
+    ahead_row_t row[CJ_SQLITE_PREFETCH];
+    size_t n;                /* rows 0..n-1 describe the last prefetch */
+    size_t next;             /* where the next lookup looks first */
+    int changes;
+    sqlite3_stmt *q;         /* the prefetch query (prepared on first use) */
+} ahead_t;
+
 struct cj_sqlite {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
@@ -404,6 +428,7 @@ struct cj_sqlite {
     bool in_tx;        /* the host's transaction is open */
     bool tx_lost;      /* SQLite rolled it back on its own (I/O error) */
     known_t known;     /* valid only while in_tx */
+    ahead_t ahead;     /* valid only while in_tx, see there */
     uint64_t session;
     pipe_state_t pp;
     char err[160];
@@ -413,6 +438,19 @@ static int pipe_recover(cj_sqlite_t *s);
 
 static void forget_all(cj_sqlite_t *s);
 static int flush(cj_sqlite_t *s);
+
+/* Forget the rows read ahead (their keys wiped). */
+static void ahead_drop(cj_sqlite_t *s)
+{
+    ahead_t *a = &s->ahead;
+    for (size_t i = 0; i < a->n; i++) {
+        cj_crypto_wipe(a->row[i].rec.psk, sizeof a->row[i].rec.psk);
+        cj_crypto_wipe(a->row[i].rec.okm, sizeof a->row[i].rec.okm);
+        a->row[i].ok = false;
+    }
+    a->n = 0;
+    a->next = 0;
+}
 
 static void note_error(cj_sqlite_t *s)
 {
@@ -435,6 +473,7 @@ static void forget_all(cj_sqlite_t *s)
         s->tx_lost = true;
     cj_crypto_wipe(&s->known, sizeof s->known);
     s->known.changes = sqlite3_total_changes(s->db);
+    ahead_drop(s);
 }
 
 /* Forget the row, after writing what is deferred for it. */
@@ -565,6 +604,7 @@ static void bind_pending(cj_sqlite_t *s, sqlite3_stmt *q, bool mine)
 static int flush(cj_sqlite_t *s)
 {
     sqlite3_stmt *q;
+    int before;
 
     if (!s->known.pend)
         return CJ_OK;
@@ -582,6 +622,7 @@ static int flush(cj_sqlite_t *s)
         sqlite3_bind_int64(q, 10, s->known.short_id);
         sqlite3_bind_int64(q, 11, s->known.lease_until);
     }
+    before = sqlite3_total_changes(s->db);
     if (exec_stmt(s, q) != SQLITE_DONE)
         return CJ_ERR_STORAGE; /* note_error: forgotten, transaction lost */
     if (sqlite3_changes(s->db) != 1) {
@@ -589,6 +630,9 @@ static int flush(cj_sqlite_t *s)
         return CJ_ERR_STORAGE;
     }
     s->known.pend = 0;
+    /* the known row is not among the rows read ahead: they still hold */
+    if (s->ahead.n > 0 && s->ahead.changes == before)
+        s->ahead.changes = sqlite3_total_changes(s->db);
     return CJ_OK;
 }
 
@@ -756,34 +800,174 @@ static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live,
     k->rowid = rowid;
 }
 
-/* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
- * CJ_ERR_STORAGE.  Resets q.  A query with columns past PLEDGE_COLS (the
- * lookups) also reads the repeat cache, whether a lease is live and the
- * rowid, and the row becomes the known one. */
-static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
+/* The current row of a lookup (LOOKUP_COLS) into *out, *live and
+ * *rowid: CJ_OK, or CJ_ERR_STORAGE for a row this code could not have
+ * written. */
+static int read_lookup(sqlite3_stmt *q, cj_jrc_pledge_t *out, bool *live,
+                       int64_t *rowid)
 {
-    bool full = sqlite3_column_count(q) == 15, live = false;
-    int64_t rowid = 0;
-    int r = step_row(s, q);
-    if (r != CJ_OK)
-        return r;
-    r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
-    if (r == CJ_OK && full && sqlite3_column_type(q, 11) != SQLITE_NULL &&
+    int r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
+    if (r == CJ_OK && sqlite3_column_type(q, 11) != SQLITE_NULL &&
         !cj_store_repeat_unpack(sqlite3_column_blob(q, 11),
                                 (size_t)sqlite3_column_bytes(q, 11),
                                 &out->repeat))
         r = CJ_ERR_STORAGE;
-    if (full) {
-        live = sqlite3_column_int(q, 12) != 0;
-        rowid = sqlite3_column_int64(q, 14);
-        if (r == CJ_OK && sqlite3_column_type(q, 13) != SQLITE_NULL)
-            out->has_okm = blob_col(q, 13, out->okm, sizeof out->okm,
-                                    sizeof out->okm, NULL);
-    }
-    done(q);
-    if (r == CJ_OK && full)
-        know_row(s, out, live, rowid);
+    *live = sqlite3_column_int(q, 12) != 0;
+    *rowid = sqlite3_column_int64(q, 14);
+    if (r == CJ_OK && sqlite3_column_type(q, 13) != SQLITE_NULL)
+        out->has_okm = blob_col(q, 13, out->okm, sizeof out->okm,
+                                sizeof out->okm, NULL);
     return r;
+}
+
+/* A row read ahead is no longer one when it becomes the known row by
+ * another way (a lookup by ID Context): the known row's writes do not
+ * make the rows read ahead stale. */
+static void ahead_forget_row(cj_sqlite_t *s, int64_t rowid)
+{
+    for (size_t i = 0; i < s->ahead.n; i++)
+        if (s->ahead.row[i].ok && s->ahead.row[i].rowid == rowid)
+            s->ahead.row[i].ok = false;
+}
+
+/* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
+ * CJ_ERR_STORAGE.  Resets q.  A query of LOOKUP_COLS (the lookups) also
+ * reads the repeat cache, whether a lease is live and the rowid, and the
+ * row becomes the known one. */
+static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
+{
+    bool full = sqlite3_column_count(q) == LOOKUP_NCOLS, live = false;
+    int64_t rowid = 0;
+    int r = step_row(s, q);
+    if (r != CJ_OK)
+        return r;
+    if (full)
+        r = read_lookup(q, out, &live, &rowid);
+    else
+        r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
+    done(q);
+    if (r == CJ_OK && full) {
+        ahead_forget_row(s, rowid);
+        know_row(s, out, live, rowid);
+    }
+    return r;
+}
+
+/* ---- reading ahead ------------------------------------------------------ */
+
+/* The query of cj_sqlite_prefetch(): the rows of up to
+ * CJ_SQLITE_PREFETCH ids (?1.., NULL for none), each with the position
+ * of its id (column LOOKUP_NCOLS).  The ids drive the loop (CROSS JOIN),
+ * each row found through the id index, as a lookup finds it. */
+static sqlite3_stmt *ahead_query(cj_sqlite_t *s)
+{
+    char sql[256 + 16 * CJ_SQLITE_PREFETCH];
+    size_t n;
+
+    if (s->ahead.q != NULL)
+        return s->ahead.q;
+    n = (size_t)snprintf(sql, sizeof sql, "WITH q(i, k) AS (VALUES ");
+    for (int i = 0; i < CJ_SQLITE_PREFETCH && n < sizeof sql; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(%d, ?%d)",
+                              i ? ", " : "", i, i + 1);
+    if (n < sizeof sql)
+        n += (size_t)snprintf(sql + n, sizeof sql - n,
+                              ") SELECT " LOOKUP_COLS ", q.i FROM q"
+                              " CROSS JOIN pledges ON pledges.id = q.k");
+    if (n >= sizeof sql ||
+        sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->ahead.q, NULL) != SQLITE_OK) {
+        note_error(s);
+        s->ahead.q = NULL;
+    }
+    return s->ahead.q;
+}
+
+int cj_sqlite_prefetch(cj_sqlite_t *db, const uint8_t *const *ids,
+                       const uint8_t *lens, size_t n)
+{
+    ahead_t *a = &db->ahead;
+    uint8_t seen[2 * CJ_SQLITE_PREFETCH]; /* 1 + index, by rowid */
+    sqlite3_stmt *q;
+    int rc;
+
+    ahead_drop(db);
+    if (!db->in_tx || n == 0)
+        return CJ_OK;
+    if (db->tx_lost)
+        return CJ_ERR_STORAGE;
+    if (n > CJ_SQLITE_PREFETCH)
+        n = CJ_SQLITE_PREFETCH;
+    /* the known row's deferred writes first (it may be among them) */
+    if (flush(db) != CJ_OK || (q = ahead_query(db)) == NULL)
+        return CJ_ERR_STORAGE;
+    for (size_t i = 0; i < n; i++)
+        if (cj_store_id_ok(ids[i], lens[i]))
+            sqlite3_bind_blob(q, (int)i + 1, ids[i], lens[i], SQLITE_STATIC);
+    memset(seen, 0, sizeof seen);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t i = sqlite3_column_int64(q, LOOKUP_NCOLS);
+        ahead_row_t *r;
+        size_t h;
+
+        if (i < 0 || (size_t)i >= n)
+            continue;
+        r = &a->row[i];
+        if (read_lookup(q, &r->rec, &r->live, &r->rowid) != CJ_OK)
+            continue; /* its lookup reads it and reports it */
+        /* the known row is read by its lookup (its later writes would
+         * not show here), and a pledge named twice only once */
+        if (db->known.row && r->rowid == db->known.rowid)
+            continue;
+        h = (size_t)((uint64_t)r->rowid * 0x9e3779b97f4a7c15u >> 57);
+        while (seen[h] && a->row[seen[h] - 1].rowid != r->rowid)
+            h = (h + 1) % sizeof seen;
+        if (seen[h])
+            continue;
+        seen[h] = (uint8_t)(i + 1);
+        r->ok = true;
+    }
+    if (rc != SQLITE_DONE)
+        note_error(db); /* forgets everything, the rows read too */
+    done(q);
+    if (rc != SQLITE_DONE)
+        return CJ_ERR_STORAGE;
+    a->n = n;
+    a->next = 0;
+    a->changes = sqlite3_total_changes(db->db);
+    return CJ_OK;
+}
+
+/* A lookup that a row read ahead answers: CJ_OK (the row becomes the
+ * known one), CJ_ERR_NOTFOUND (none does: read it) or CJ_ERR_STORAGE. */
+static int ahead_take(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                      cj_jrc_pledge_t *out)
+{
+    ahead_t *a = &s->ahead;
+
+    /* what the previous admission deferred is written first, as before
+     * any read; then nothing else may have changed the file */
+    if (flush(s) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    if (a->n == 0 || !s->in_tx || s->tx_lost ||
+        sqlite3_total_changes(s->db) != a->changes) {
+        ahead_drop(s);
+        return CJ_ERR_NOTFOUND;
+    }
+    /* lookups come in the order of the datagrams, as the ids did */
+    for (size_t k = 0; k < a->n; k++) {
+        size_t i = (a->next + k) % a->n;
+        ahead_row_t *r = &a->row[i];
+        if (r->ok && r->rec.id_len == id_len &&
+            memcmp(r->rec.id, id, id_len) == 0) {
+            memcpy(out, &r->rec, sizeof *out);
+            r->ok = false;
+            a->next = i + 1;
+            know_row(s, out, r->live, r->rowid);
+            return CJ_OK;
+        }
+    }
+    return CJ_ERR_NOTFOUND;
 }
 
 /* ---- the store interface ------------------------------------------------ */
@@ -795,6 +979,11 @@ static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
     sqlite3_stmt *q;
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
+    if (s->ahead.n > 0) {
+        int r = ahead_take(s, id, id_len, out);
+        if (r != CJ_ERR_NOTFOUND)
+            return r;
+    }
     if ((q = stmt_id(s, S_LOOKUP, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
     return fetch_pledge(s, q, out);
@@ -1813,7 +2002,9 @@ void cj_sqlite_close(cj_sqlite_t *db)
         sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(db->st[i]);
+    sqlite3_finalize(db->ahead.q);
     sqlite3_close(db->db);
+    ahead_drop(db);
     free(db);
 }
 
