@@ -191,6 +191,7 @@ enum {
     S_PROBE,
     S_TAKE,
     S_TAKE_ROW,
+    S_ADMIT_ROW,
     S_JOIN,
     S_RELEASE_LEASE,
     S_NEXT_JOINED,
@@ -281,6 +282,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_TAKE_ROW] = "UPDATE pledges SET " PENDING_SET ","
                    " short_id = ?10, lease_until = ?11"
                    " WHERE rowid = ?12 AND id = ?1",
+    /* S_TAKE_ROW with every deferred write (PEND_ALL), the admission's:
+     * no choice to make per column */
+    [S_ADMIT_ROW] = "UPDATE pledges SET replay_highest = ?3,"
+                    " replay_bitmap = ?4, replay_valid = ?5,"
+                    " ssn_reserved = ?6, joined = 1, role = ?7,"
+                    " joined_at = ?8, repeat_cache = ?9, short_id = ?10,"
+                    " lease_until = ?11 WHERE rowid = ?12 AND id = ?1",
     [S_JOIN] = "UPDATE pledges SET joined = 1, role = ?2, short_id = ?3,"
                " joined_at = ?4 WHERE id = ?1",
     [S_RELEASE_LEASE] = "UPDATE pledges SET joined = 0, lease_until = NULL"
@@ -396,7 +404,8 @@ enum {
     PEND_SSN = 2,
     PEND_JOIN = 4,
     PEND_REPEAT = 8,
-    PEND_LEASE = 16 /* short_id, lease_until: see assign() */
+    PEND_LEASE = 16, /* short_id, lease_until: see assign() */
+    PEND_ALL = 31
 };
 
 /* Rows read ahead by cj_sqlite_prefetch(), in the order of the ids it
@@ -520,7 +529,7 @@ static bool known_ctx_is(const cj_sqlite_t *s, const uint8_t *psk,
 static bool leaves_pending(int which)
 {
     switch (which) {
-    case S_FLUSH: case S_TAKE: case S_TAKE_ROW:
+    case S_FLUSH: case S_TAKE: case S_TAKE_ROW: case S_ADMIT_ROW:
     case S_CURSOR_GET: case S_CURSOR_SET:
     case S_PROBE:
     case S_BEGIN: case S_COMMIT: case S_ROLLBACK:
@@ -613,7 +622,9 @@ static int flush(cj_sqlite_t *s)
         forget_all(s);
         return CJ_ERR_STORAGE;
     }
-    if ((q = stmt_id(s, s->known.pend & PEND_LEASE ? S_TAKE_ROW : S_FLUSH,
+    if ((q = stmt_id(s, s->known.pend == PEND_ALL    ? S_ADMIT_ROW
+                        : s->known.pend & PEND_LEASE ? S_TAKE_ROW
+                                                     : S_FLUSH,
                      s->known.id, s->known.id_len)) == NULL)
         return CJ_ERR_STORAGE;
     bind_pending(s, q, true);
