@@ -232,14 +232,21 @@ static void put_str(const char *s)
         return;
     }
     put_lit("\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s) {
+        /* a run that needs no escape goes in with one copy */
+        const char *e = s;
+        unsigned char c;
+        while ((c = (unsigned char)*e) >= 0x20 && c != '"' && c != '\\')
+            e++;
+        if (e > s)
+            put_mem(s, (size_t)(e - s));
+        if (!c)
+            break;
         if (c == '"' || c == '\\')
             put("\\%c", c);
-        else if (c < 0x20)
+        else
             put("\\u%04x", c);
-        else if (!log_muted && log_len < sizeof log_buf - 2)
-            log_buf[log_len++] = (char)c; /* the common case, no printf */
+        s = e + 1;
     }
     put_lit("\"");
 }
