@@ -1889,9 +1889,134 @@ int cj_sqlite_repair(const char *path, const uint8_t *id, size_t id_len,
  * statistics off: with them, every allocation (a statement allocates
  * and frees over a dozen buffers per run) takes a global mutex and
  * updates counters nobody here reads. */
+/* SQLite's memory: the library this is built against may lack its own
+ * cache of small allocations (SQLITE_OMIT_LOOKASIDE, as Debian's), and
+ * every statement run allocates and frees a dozen buffers (records,
+ * column values).  Blocks up to MEM_SMALL bytes, in classes of MEM_STEP,
+ * go back to a list of the freeing thread's instead of to malloc (at
+ * most MEM_KEEP per class and thread; a thread's lists are freed when it
+ * ends), everything else to malloc.  Each block starts with its size. */
+#define MEM_STEP 64
+#define MEM_SMALL 1024
+#define MEM_CLASSES (MEM_SMALL / MEM_STEP)
+#define MEM_KEEP 32
+
+typedef union mem_hdr {
+    size_t size;             /* usable bytes after the header */
+    max_align_t align;
+    union mem_hdr *next;     /* while on a list: the next block */
+} mem_hdr_t;
+
+typedef struct mem_lists {
+    mem_hdr_t *head[MEM_CLASSES];
+    unsigned n[MEM_CLASSES];
+    bool keyed;              /* mem_key holds this thread's lists */
+} mem_lists_t;
+
+static _Thread_local mem_lists_t mem_tl;
+static pthread_key_t mem_key;
+
+static void mem_release(void *arg)
+{
+    mem_lists_t *l = arg;
+    for (size_t c = 0; c < MEM_CLASSES; c++) {
+        while (l->head[c] != NULL) {
+            mem_hdr_t *h = l->head[c];
+            l->head[c] = h->next;
+            free(h);
+        }
+        l->n[c] = 0;
+    }
+    l->keyed = false; /* a later free registers the lists again */
+}
+
+static int mem_roundup(int n)
+{
+    if (n <= 0)
+        return MEM_STEP;
+    if (n <= MEM_SMALL)
+        return (n + MEM_STEP - 1) / MEM_STEP * MEM_STEP;
+    return n > INT_MAX - 8 ? n : (n + 7) & ~7;
+}
+
+static void *mem_malloc(int n)
+{
+    size_t sz = (size_t)mem_roundup(n);
+    mem_hdr_t *h;
+
+    if (sz <= MEM_SMALL) {
+        size_t c = sz / MEM_STEP - 1;
+        if ((h = mem_tl.head[c]) != NULL) {
+            mem_tl.head[c] = h->next;
+            mem_tl.n[c]--;
+            h->size = sz;
+            return h + 1;
+        }
+    }
+    if ((h = malloc(sizeof *h + sz)) == NULL)
+        return NULL;
+    h->size = sz;
+    return h + 1;
+}
+
+static void mem_free(void *p)
+{
+    mem_hdr_t *h = (mem_hdr_t *)p - 1;
+
+    if (h->size <= MEM_SMALL) {
+        size_t c = h->size / MEM_STEP - 1;
+        if (mem_tl.n[c] < MEM_KEEP &&
+            (mem_tl.keyed ||
+             (mem_tl.keyed = pthread_setspecific(mem_key, &mem_tl) == 0))) {
+            h->next = mem_tl.head[c];
+            mem_tl.head[c] = h;
+            mem_tl.n[c]++;
+            return;
+        }
+    }
+    free(h);
+}
+
+static int mem_size(void *p)
+{
+    return p == NULL ? 0 : (int)((mem_hdr_t *)p - 1)->size;
+}
+
+static void *mem_realloc(void *p, int n)
+{
+    void *q;
+    int have = mem_size(p);
+
+    if (n <= have)
+        return p;
+    if ((q = mem_malloc(n)) == NULL)
+        return NULL;
+    memcpy(q, p, (size_t)have);
+    mem_free(p);
+    return q;
+}
+
+static int mem_init(void *arg)
+{
+    (void)arg;
+    return SQLITE_OK;
+}
+
+static void mem_shutdown(void *arg)
+{
+    (void)arg;
+}
+
 static void sqlite_setup(void)
 {
+    static const sqlite3_mem_methods mem = {
+        mem_malloc, mem_free, mem_realloc, mem_size, mem_roundup,
+        mem_init,   mem_shutdown, NULL,
+    };
+
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (pthread_key_create(&mem_key, mem_release) == 0)
+        (void)sqlite3_config(SQLITE_CONFIG_MALLOC, &mem);
 }
 
 static int open_with(cj_sqlite_t **out, const char *path, bool reader,
