@@ -157,9 +157,10 @@ bool cj_sqlite_in_transaction(const cj_sqlite_t *db);
  * lookup always sees what a query would.  Each call replaces the rows
  * of the previous one.  Unknown and malformed ids are skipped; past the
  * first CJ_SQLITE_PREFETCH the lookups read the rows.  Outside a
- * transaction it does nothing (CJ_OK).  CJ_OK, or CJ_ERR_STORAGE: a
- * deferred write or the query failed, and the transaction is lost as
- * when a store call fails (its commit fails). */
+ * transaction it does nothing (CJ_OK).  CJ_OK, or CJ_ERR_STORAGE:
+ * either the deferred writes of the row last looked up failed, which
+ * loses the transaction as when a store call fails (its commit fails),
+ * or the query did, and the lookups read the rows themselves. */
 #ifndef CJ_SQLITE_PREFETCH
 #define CJ_SQLITE_PREFETCH 64
 #endif
