@@ -1229,28 +1229,33 @@ TEST(jrc_readmit)
     CHECK_EQ(cj_jrc_readmit(&jrc, now, pl[0].id, 8), CJ_ERR_NOTFOUND);
     CHECK(!jrc.camp_active);
 
-    /* pl[5] leaves the list: the nodes still joined learn the list
-     * holding pl[4] alone, and pl[5] is admitted again */
-    camp = cj_jrc_readmit(&jrc, now, pl[5].id, 8);
+    /* pl[4], the first of the list, leaves it (pl[5] moves up): the
+     * nodes still joined learn the list holding pl[5] alone, and pl[4]
+     * is admitted again */
+    camp = cj_jrc_readmit(&jrc, now, pl[4].id, 8);
     CHECK(camp > 0);
-    CHECK_EQ(cj_jrc_readmit(&jrc, now, pl[4].id, 8), CJ_ERR_BUSY);
+    CHECK_EQ(cj_jrc_readmit(&jrc, now, pl[5].id, 8), CJ_ERR_BUSY);
+    CHECK_EQ(jrc.bl_count, 1);
+    CHECK_MEM(jrc.bl[0], jrc.bl_len[0], pl[5].id, 8);
     memset(nodes, 0, sizeof nodes);
     drive(N, policy, roles, &r, &now);
     CHECK_EQ(r.done, 1);
     CHECK_EQ(r.acked, N - 2);
     CHECK_EQ(r.failed, 0);
     CHECK_EQ(nodes[4].requests + nodes[5].requests, 0);
-    check_blacklist_sent(N, 4, 5, pl[4].id);
-    CHECK(join(&pl[5], now) > 0);
+    check_blacklist_sent(N, 4, 5, pl[5].id);
+    CHECK(join(&pl[4], now) > 0);
+    n = join_request(&pl[5], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, now), 0); /* still blacklisted */
 
-    /* the last one: an empty blacklist, sent to pl[5] too */
-    CHECK(cj_jrc_readmit(&jrc, now, pl[4].id, 8) > camp);
+    /* the last one: an empty blacklist, sent to pl[4] too */
+    CHECK(cj_jrc_readmit(&jrc, now, pl[5].id, 8) > camp);
     memset(nodes, 0, sizeof nodes);
     drive(N, policy, roles, &r, &now);
     CHECK_EQ(r.done, 1);
     CHECK_EQ(r.acked, N - 1);
-    check_blacklist_sent(N, 4, 4, NULL);
-    CHECK(join(&pl[4], now) > 0);
+    check_blacklist_sent(N, 5, 5, NULL);
+    CHECK(join(&pl[5], now) > 0);
     CHECK_EQ(jrc.bl_count, 0);
 }
 
