@@ -56,6 +56,9 @@
  * taken, the next batch waits for the oldest sync. */
 #define PIPE_DEPTH 4
 #define DEFAULT_SLOTS 1024
+/* jrc recover: short ids the search for free ones moves on */
+#define DEFAULT_SKIP_SHORT 4096
+#define SKIP_SHORT_MAX 65533 /* every assignable id: 1..0xfffd */
 
 static void usage(FILE *f)
 {
@@ -82,6 +85,9 @@ static void usage(FILE *f)
             "  evict  --db DB --pledge ID queue an eviction\n"
             "  readmit --db DB --pledge ID\n"
             "         queue lifting an eviction: the pledge may join again\n"
+            "  recover --db DB [--skip-short-ids N]\n"
+            "         after restoring the registry from a backup: every pledge\n"
+            "         re-establishes its OSCORE context at its next join\n"
             "  derive --pledge ID (--psk HEX | --db DB) [--json]\n"
             "         the pledge's OSCORE context, to provision instead of its PSK\n"
             "\n"
@@ -161,6 +167,8 @@ typedef struct jrc_args {
     int netid_len; /* -1: not given */
     bool has_jaddr, has_rate, has_lease, has_keyid;
     uint32_t key_id, rate, lease, ack_ms, slots;
+    /* recover */
+    uint32_t skip_short;
 } jrc_args_t;
 
 /* Parse the options of subcommand cmd into a (defaults first), then,
@@ -177,6 +185,7 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
     a->key_id = 1;
     a->rate = UINT32_MAX;
     a->slots = DEFAULT_SLOTS;
+    a->skip_short = DEFAULT_SKIP_SHORT;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -239,6 +248,11 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
         case 'S':
             if (cj_parse_u32(optarg, 1, 1000000, &a->slots))
                 return cj_fail(2, cmd, "--slots must be 1..1000000");
+            break;
+        case 'R':
+            if (cj_parse_u32(optarg, 0, SKIP_SHORT_MAX, &a->skip_short))
+                return cj_fail(2, cmd, "--skip-short-ids must be 0..%u",
+                               SKIP_SHORT_MAX);
             break;
         case 'l':
         case 'V':
@@ -514,8 +528,9 @@ static int list_one(void *arg, const cj_sqlite_info_t *in)
             printf("null");
         printf(sid[0] ? ",\"short_id\":\"%s\"" : ",\"short_id\":null%s", sid);
         printf(lease[0] ? ",\"lease_until\":\"%s\"" : ",\"lease_until\":null%s", lease);
-        printf(",\"lease_live\":%s,\"evicted\":%s", live ? "true" : "false",
-               in->evicted ? "true" : "false");
+        printf(",\"lease_live\":%s,\"evicted\":%s,\"must_recover\":%s",
+               live ? "true" : "false", in->evicted ? "true" : "false",
+               p->must_recover ? "true" : "false");
         printf(addr[0] ? ",\"address\":\"%s\"" : ",\"address\":null%s", addr);
         if (outcome)
             printf(",\"last_campaign\":%" PRIu32 ",\"last_outcome\":\"%s\"}",
@@ -526,10 +541,11 @@ static int list_one(void *arg, const cj_sqlite_info_t *in)
         char camp[40] = "-";
         if (outcome)
             snprintf(camp, sizeof camp, "#%" PRIu32 " %s", in->update_campaign, outcome);
-        printf("%-16s %-6s %-4s %-5s %-20s %-22s %s%s\n", id,
+        printf("%-16s %-6s %-4s %-5s %-20s %-22s %s%s%s\n", id,
                p->joined ? "yes" : (in->evicted ? "evict" : "no"), p->joined ? role : "-",
                sid[0] ? sid : "-", lease[0] ? lease : "-", addr[0] ? addr : "-", camp,
-               live || !in->has_lease ? "" : " (lease expired)");
+               live || !in->has_lease ? "" : " (lease expired)",
+               p->must_recover ? " (must recover)" : "");
     }
     l->n++;
     return 0;
@@ -883,6 +899,50 @@ static int jrc_readmit(int argc, char **argv)
         "off the blacklist and sends every joined node the new blacklist\n"
         "(no rekey).  The pledge may then join again with its PSK.\n",
         "readmission", "queue the readmission");
+}
+
+/* ---- recover: after a restore -------------------------------------------- */
+
+static int jrc_recover(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc recover";
+    static const struct option opts[] = {
+        OPT_DB, {"skip-short-ids", required_argument, NULL, 'R'}, OPT_HELP,
+        OPT_END};
+    jrc_args_t a;
+    uint64_t marked = 0;
+    cj_reg_t *r;
+    int rc = jrc_opts(
+        &a, argc, argv, cmd, opts,
+        "usage: cojp jrc recover --db DB [--skip-short-ids N]\n"
+        "Run once on a registry restored from a backup, before any JRC serves\n"
+        "it.  The restored OSCORE state (sequence numbers, replay windows) may\n"
+        "be older than what the pledges and the network saw, and answering\n"
+        "under it could reuse a nonce.  Every pledge is marked: its next Join\n"
+        "Request gets a recovery 4.01 (RFC 9031 section 8.3.3, RFC 8613\n"
+        "Appendix B.2) and it joins under a fresh context; until then campaigns\n"
+        "skip it.  A device given its OSCORE context instead of its PSK\n"
+        "('cojp pledge --okm') cannot recover: give it a new PSK ('jrc psk').\n"
+        "The search for free short ids moves N ids on\n"
+        "(default 4096), past ids assigned after the backup that nodes may\n"
+        "still hold.  Changes made after the backup (pledges added or removed,\n"
+        "PSKs changed) are not in the file: make them again.\n",
+        false);
+
+    if (rc >= 0)
+        return rc;
+    if (!a.db)
+        return cj_fail(2, cmd, "--db is required");
+    if ((rc = open_reg(&r, a.db, true, cmd)))
+        return rc;
+    rc = cj_reg_mark_recover(r, a.skip_short, &marked);
+    if (rc == CJ_OK)
+        printf("%llu pledge%s marked: each re-establishes its OSCORE context"
+               " at its next join; the search for free short ids moved %u"
+               " ids on\n",
+               (unsigned long long)marked, marked == 1 ? "" : "s",
+               a.skip_short);
+    return close_reg(r, cmd, rc, "mark the pledges for recovery");
 }
 
 /* ---- serve --------------------------------------------------------------- */
@@ -1775,7 +1835,8 @@ int cj_cmd_jrc(int argc, char **argv)
         int (*run)(int, char **);
     } subs[] = {{"add", jrc_add},     {"address", jrc_address}, {"import", jrc_import},
                 {"list", jrc_list},   {"serve", jrc_serve},     {"rekey", jrc_rekey},
-                {"evict", jrc_evict}, {"readmit", jrc_readmit}, {"derive", jrc_derive},
+                {"evict", jrc_evict}, {"readmit", jrc_readmit}, {"recover", jrc_recover},
+                {"derive", jrc_derive},
                 {"psk", jrc_psk},     {"remove", jrc_remove}};
     if (argc < 2)
         return cj_fail(2, CMD, "missing command (try 'cojp jrc --help')");

@@ -196,6 +196,12 @@ int cj_reg_readmit(cj_reg_t *r, const uint8_t *id, size_t id_len)
     DISPATCH(r, cj_sqlite_readmit(r->sq, id, id_len), cj_pg_readmit(r->pg, id, id_len));
 }
 
+int cj_reg_mark_recover(cj_reg_t *r, uint32_t skip_short, uint64_t *marked)
+{
+    DISPATCH(r, cj_sqlite_mark_recover(r->sq, skip_short, marked),
+             cj_pg_mark_recover(r->pg, skip_short, marked));
+}
+
 int cj_reg_set_psk(cj_reg_t *r, const uint8_t *id, size_t id_len,
                    const uint8_t psk[16])
 {

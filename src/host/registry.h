@@ -71,6 +71,8 @@ int cj_reg_set_address(cj_reg_t *r, const uint8_t *id, size_t id_len,
                        const cj_addr_t *addr);
 int cj_reg_evict(cj_reg_t *r, const uint8_t *id, size_t id_len);
 int cj_reg_readmit(cj_reg_t *r, const uint8_t *id, size_t id_len);
+/* store/sqlite.h cj_sqlite_mark_recover(): after a restore. */
+int cj_reg_mark_recover(cj_reg_t *r, uint32_t skip_short, uint64_t *marked);
 /* store/sqlite.h cj_sqlite_set_psk() and cj_sqlite_remove() (now_ms:
  * wall clock), and cj_sqlite_repair() for a registry cj_reg_open()
  * refused with CJ_ERR_PSK_REUSED (psk NULL: remove), whichever backend

@@ -180,6 +180,11 @@ static const struct {
      " ADD CONSTRAINT pending_ops_kind_check CHECK (kind IN (1, 2, 3)),"
      " ADD CONSTRAINT pending_ops_check"
      "  CHECK (kind = 1 OR pledge IS NOT NULL);", NULL},
+    {8,
+     /* the row's OSCORE state cannot be trusted (cj_pg_mark_recover,
+      * after a restore); the pledge's next request recovers */
+     "ALTER TABLE pledges ADD COLUMN must_recover boolean NOT NULL"
+     " DEFAULT false;", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -193,7 +198,7 @@ static const struct {
     " ORDER BY x.seq DESC LIMIT 1) u ON true"
 
 /* What a lookup reads: the record, its repeat cache and derived keys. */
-#define LOOKUP_COLS PLEDGE_COLS ", repeat_cache, okm"
+#define LOOKUP_COLS PLEDGE_COLS ", repeat_cache, okm, must_recover"
 
 static const char SQL_LOOKUP[] =
     "SELECT " LOOKUP_COLS " FROM pledges WHERE id = $1::bytea";
@@ -228,7 +233,8 @@ static const char SQL_SAVE_REPLAY[] =
 static const char SQL_SAVE_CTX[] =
     "UPDATE pledges SET id_context = $2::bytea, ssn_reserved = 0,"
     " replay_highest = 0, replay_bitmap = 0, replay_valid = false,"
-    " repeat_cache = NULL WHERE id = $1::bytea AND psk = $3::bytea";
+    " repeat_cache = NULL, must_recover = false"
+    " WHERE id = $1::bytea AND psk = $3::bytea";
 /* No row while $2 is not the current ID Context or $4 not the PSK. */
 static const char SQL_SAVE_REPEAT[] =
     "UPDATE pledges SET repeat_cache = $3::bytea WHERE id = $1::bytea"
@@ -1069,7 +1075,7 @@ static bool read_info(const PGresult *q, int row, cj_pg_info_t *info)
         info->update_acked = acked;
         info->update_at = (uint64_t)at;
     }
-    return true;
+    return col_bool(q, row, 19, &info->rec.must_recover);
 }
 
 /* ---- the store interface ------------------------------------------------ */
@@ -1093,7 +1099,8 @@ typedef struct op {
 } op_t;
 
 /* Row `row` of a lookup result: PLEDGE_COLS, then (when present) the
- * repeat cache, the derived material and the lease (*lease, -1: none). */
+ * repeat cache, the derived material, the recovery mark and the lease
+ * (*lease, -1: none). */
 static int fetch_row(const PGresult *r, int row, cj_jrc_pledge_t *out,
                      int64_t *lease)
 {
@@ -1114,9 +1121,11 @@ static int fetch_row(const PGresult *r, int row, cj_jrc_pledge_t *out,
             return CJ_ERR_STORAGE;
         out->has_okm = true;
     }
+    if (nf >= 14 && !col_bool(r, row, 13, &out->must_recover))
+        return CJ_ERR_STORAGE;
     *lease = -1;
-    if (nf == 14 && !PQgetisnull(r, row, 13) &&
-        (!col_i64(r, row, 13, lease) || *lease < 0))
+    if (nf == 15 && !PQgetisnull(r, row, 14) &&
+        (!col_i64(r, row, 14, lease) || *lease < 0))
         return CJ_ERR_STORAGE;
     return CJ_OK;
 }
@@ -2588,13 +2597,64 @@ typedef struct pledge_arg {
 static int u_set_psk(cj_pg_t *s, void *arg)
 {
     pledge_arg_t *a = arg;
-    return set_psk_in(s, a->id, a->id_len, a->psk);
+    params_t p = {0};
+    int rc = set_psk_in(s, a->id, a->id_len, a->psk);
+
+    /* A context with no past has nothing to recover from.  Not in
+     * set_psk_in: a repair runs that on databases older than the
+     * column. */
+    p_bytes(&p, a->id, a->id_len);
+    if (rc == CJ_OK &&
+        !cmd(s, "UPDATE pledges SET must_recover = false WHERE id = $1::bytea",
+             &p))
+        rc = failure(s);
+    return rc;
 }
 
 static int u_remove(cj_pg_t *s, void *arg)
 {
     pledge_arg_t *a = arg;
     return remove_in(s, a->id, a->id_len, a->now_ms);
+}
+
+/* cj_pg_mark_recover(): its argument and count */
+typedef struct recover_arg {
+    uint32_t skip;
+    uint64_t marked;
+} recover_arg_t;
+
+static int u_mark_recover(cj_pg_t *s, void *arg)
+{
+    recover_arg_t *a = arg;
+    params_t p = {0};
+    PGresult *r = exec(s, "UPDATE pledges SET must_recover = true", NULL);
+    long moved;
+
+    if (r == NULL)
+        return failure(s);
+    a->marked = (uint64_t)affected(r);
+    PQclear(r);
+    p_int(&p, (int64_t)a->skip);
+    r = exec(s, "UPDATE registry_state SET next_short ="
+                " (next_short - 1 + $1::int8) % 65533 + 1 WHERE one = 1", &p);
+    if (r == NULL)
+        return failure(s);
+    moved = affected(r);
+    PQclear(r);
+    return moved == 1 ? CJ_OK : CJ_ERR_STORAGE;
+}
+
+int cj_pg_mark_recover(cj_pg_t *db, uint32_t skip_short, uint64_t *marked)
+{
+    recover_arg_t a = {skip_short, 0};
+    int rc;
+
+    if (skip_short > CJ_STORE_SHORT_MAX)
+        return CJ_ERR_INVALID;
+    rc = unit(db, true, u_mark_recover, &a);
+    if (rc == CJ_OK && marked != NULL)
+        *marked = a.marked;
+    return rc;
 }
 
 int cj_pg_set_psk(cj_pg_t *db, const uint8_t *id, size_t id_len,

@@ -102,8 +102,9 @@
  * 5: a PSK per pledge (above); a database in which pledges already share
  *    a PSK is not migrated (cj_pg_open_as), unless repaired (cj_pg_repair).
  * 6: retired PSKs (cj_pg_set_psk, cj_pg_remove; store/common.h).
- * 7: the readmit operation (CJ_PG_OP_READMIT). */
-#define CJ_PG_SCHEMA_VERSION 7
+ * 7: the readmit operation (CJ_PG_OP_READMIT).
+ * 8: the recovery mark (cj_pg_mark_recover). */
+#define CJ_PG_SCHEMA_VERSION 8
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */
@@ -202,6 +203,10 @@ int cj_pg_remove(cj_pg_t *db, const uint8_t *id, size_t id_len,
 int cj_pg_repair(const char *uri, const uint8_t *id, size_t id_len,
                  const uint8_t *psk, uint64_t now_ms, bool *upgraded,
                  char *why, size_t whycap);
+
+/* As cj_sqlite_mark_recover(), one transaction: after a restore
+ * (pg_restore, point-in-time recovery), before any instance serves. */
+int cj_pg_mark_recover(cj_pg_t *db, uint32_t skip_short, uint64_t *marked);
 
 /* As cj_sqlite_import_csv(): lines "id,psk[,role]", all in one
  * transaction; on a bad line nothing is imported and *bad_line is its

@@ -100,8 +100,9 @@
  *    already share a PSK is not migrated (cj_sqlite_open_as), unless
  *    repaired (cj_sqlite_repair).
  * 6: retired PSKs (cj_sqlite_set_psk, cj_sqlite_remove).
- * 7: the readmit operation (CJ_SQLITE_OP_READMIT). */
-#define CJ_SQLITE_SCHEMA_VERSION 7
+ * 7: the readmit operation (CJ_SQLITE_OP_READMIT).
+ * 8: the recovery mark (cj_sqlite_mark_recover). */
+#define CJ_SQLITE_SCHEMA_VERSION 8
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
@@ -296,6 +297,20 @@ int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
  * on failure. */
 int cj_sqlite_set_psk(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
                       const uint8_t psk[16]);
+
+/* After restoring the file from a backup, before any JRC serves it: its
+ * OSCORE state (sequence number marks, replay windows) and short-id
+ * leases may be older than what the network saw.  In one transaction
+ * every pledge is marked must_recover (cojp/jrc.h: its next verified
+ * request gets a recovery 4.01 and a fresh context, campaigns skip it
+ * until then) and the search for free short identifiers moves skip_short
+ * ids on (0..65533), past ids assigned after the backup that nodes may
+ * still hold.  *marked (may be NULL) counts the pledges.  A new context
+ * (the engine's save_context) or a new PSK clears a pledge's mark.
+ * CJ_OK, CJ_ERR_INVALID, CJ_ERR_BUSY, CJ_ERR_STORAGE; nothing changes on
+ * failure. */
+int cj_sqlite_mark_recover(cj_sqlite_t *db, uint32_t skip_short,
+                           uint64_t *marked);
 
 /* Remove provisioned pledge id (decommissioning), in one transaction:
  * its row and campaign outcomes go, its PSK is retired, its id may be
