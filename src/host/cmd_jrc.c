@@ -46,6 +46,9 @@
 
 #define CMD "cojp jrc"
 #define CJ_JRC_OP_POLL_MS 500u
+/* The campaign lock of a shared registry (run_op): an owner that has not
+ * said it is alive for this long (wall clock) is taken to be gone. */
+#define CAMP_STALE_MS 10000u
 /* Most datagrams handled in one transaction (one commit, one WAL sync).
  * The commit, the sync and the checkpoints cost the same whatever the
  * batch holds, so a larger one spends less CPU per join (cojp bench: 512
@@ -981,6 +984,7 @@ typedef struct jrc_run {
     cj_wall_clock_t clock;
     uint64_t next_op_poll;
     bool op_backoff_logged;
+    bool camp_owned;             /* the registry's campaign lock is ours */
     group_t grp[PIPE_DEPTH];     /* ring: grp[g_head] is the oldest */
     size_t g_head, g_count;
     uint64_t last_ticket;
@@ -1470,12 +1474,41 @@ static void campaign_persist(jrc_run_t *r, cj_sqlite_network_t *next,
     log_campaign_start(r, kind, camp, op);
 }
 
+/* The campaign lock this instance holds: while its campaign runs, say
+ * it is alive; once it ended (or never started: a dropped operation, a
+ * transaction rolled back), give the lock up.  A lock another instance
+ * took over (this one was silent past CAMP_STALE_MS) is logged. */
+static void campaign_lock_tick(jrc_run_t *r)
+{
+    uint64_t me = cj_reg_session(r->reg);
+    bool active = r->jrc.camp_active;
+    int rc;
+
+    if (!r->camp_owned)
+        return;
+    rc = cj_reg_campaign_put(r->reg, me, active ? me : 0,
+                             active ? cj_host_wall() : 0);
+    if (rc == CJ_OK && !active)
+        r->camp_owned = false;
+    if (rc == CJ_ERR_NOTFOUND) {
+        r->camp_owned = false;
+        if (active) {
+            cj_hlog_begin("warn", "campaign_lock_lost");
+            cj_hlog_uint("campaign", r->jrc.camp_number);
+            cj_hlog_end();
+        }
+    }
+}
+
 static void run_op(jrc_run_t *r)
 {
     cj_sqlite_op_t op;
     cj_sqlite_network_t next;
+    uint64_t owner = 0, alive = 0, me = cj_reg_session(r->reg);
+    uint64_t wall = cj_host_wall();
     int rc, camp;
 
+    campaign_lock_tick(r);
     if (r->jrc.camp_active)
         return;
     rc = cj_reg_begin(r->reg);
@@ -1495,6 +1528,14 @@ static void run_op(jrc_run_t *r)
         cj_hlog_end();
         return;
     }
+    /* Another instance runs a campaign: campaigns go one at a time, or
+     * two could hand the nodes different key sets. */
+    rc = cj_reg_campaign_get(r->reg, &owner, &alive);
+    if (rc != CJ_OK ||
+        (owner != 0 && owner != me && wall < alive + CAMP_STALE_MS)) {
+        cj_reg_rollback(r->reg);
+        return;
+    }
     rc = cj_reg_op_next(r->reg, &op);
     if (rc != CJ_OK) {
         cj_reg_rollback(r->reg);
@@ -1505,6 +1546,16 @@ static void run_op(jrc_run_t *r)
         return;
     }
     r->op_backoff_logged = false;
+    /* The lock, in the transaction that takes the operation; another
+     * instance claiming it at the same time finds it taken and backs
+     * off.  Given up at the next look when no campaign starts. */
+    rc = cj_reg_campaign_put(r->reg, owner, me, wall);
+    if (rc != CJ_OK) {
+        cj_reg_rollback(r->reg);
+        cj_crypto_wipe(&op, sizeof op);
+        return;
+    }
+    r->camp_owned = true;
     next = r->net;
     if (op.kind == CJ_SQLITE_OP_REKEY) {
         cj_jrc_key_t keys[CJ_COJP_MAX_KEYS];
@@ -1787,6 +1838,9 @@ static int jrc_serve(int argc, char **argv)
     int res = cj_loop_run(&r->loop, CJ_TIME_NEVER);
     rc = res == -1 ? 1 : 0;
     release(r, true); /* what is queued leaves once durable */
+    /* a campaign under way ends with the process: its lock too */
+    r->jrc.camp_active = false;
+    campaign_lock_tick(r);
     {
         /* Whole-run counters: the engine's, plus those of the engines
          * replaced after a failed commit; joins are the admissions whose

@@ -185,6 +185,12 @@ static const struct {
       * after a restore); the pledge's next request recovers */
      "ALTER TABLE pledges ADD COLUMN must_recover boolean NOT NULL"
      " DEFAULT false;", NULL},
+    {9,
+     /* the campaign lock (cj_pg_campaign_put): the session of the
+      * serving instance that runs a campaign, and when it last said so */
+     "ALTER TABLE network ADD COLUMN campaign_owner bigint"
+     " CHECK (campaign_owner IS NULL OR campaign_owner > 0),"
+     " ADD COLUMN campaign_alive bigint;", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -2953,6 +2959,81 @@ static int u_exec(cj_pg_t *s, void *arg)
 {
     op_t *o = arg;
     return cmd(s, o->sql, &o->prm) ? CJ_OK : failure(s);
+}
+
+/* cj_pg_campaign_get() / cj_pg_campaign_put(): expect, owner, alive
+ * (in and out) */
+typedef struct camp_arg {
+    uint64_t expect, owner, alive;
+} camp_arg_t;
+
+static int u_camp_get(cj_pg_t *s, void *arg)
+{
+    camp_arg_t *a = arg;
+    PGresult *r = exec(s, "SELECT coalesce(campaign_owner, 0),"
+                          " coalesce(campaign_alive, 0) FROM network"
+                          " WHERE one = 1", NULL);
+    int64_t owner = 0, alive = 0;
+    int rc;
+
+    if (r == NULL)
+        return failure(s);
+    rc = PQntuples(r) == 0 ? CJ_ERR_NOTFOUND
+         : col_i64(r, 0, 0, &owner) && col_i64(r, 0, 1, &alive) &&
+                   owner >= 0 && alive >= 0
+             ? CJ_OK
+             : CJ_ERR_STORAGE;
+    PQclear(r);
+    a->owner = (uint64_t)owner;
+    a->alive = (uint64_t)alive;
+    return rc;
+}
+
+static int u_camp_put(cj_pg_t *s, void *arg)
+{
+    camp_arg_t *a = arg;
+    params_t p = {0};
+    PGresult *r;
+    long n;
+
+    if (a->expect)
+        p_int(&p, cj_store_i64(a->expect));
+    else
+        p_null(&p);
+    if (a->owner) {
+        p_int(&p, cj_store_i64(a->owner));
+        p_int(&p, cj_store_i64(a->alive));
+    } else {
+        p_null(&p);
+        p_null(&p);
+    }
+    /* Under READ COMMITTED a concurrent put waits for this row and then
+     * tests the owner it committed: one of two claims wins. */
+    r = exec(s, "UPDATE network SET campaign_owner = $2::int8,"
+                " campaign_alive = $3::int8 WHERE one = 1"
+                " AND campaign_owner IS NOT DISTINCT FROM $1::int8", &p);
+    if (r == NULL)
+        return failure(s);
+    n = affected(r);
+    PQclear(r);
+    return n == 1 ? CJ_OK : CJ_ERR_NOTFOUND;
+}
+
+int cj_pg_campaign_get(cj_pg_t *db, uint64_t *owner, uint64_t *alive_ms)
+{
+    camp_arg_t a = {0, 0, 0};
+    int rc = unit(db, false, u_camp_get, &a);
+
+    *owner = rc == CJ_OK ? a.owner : 0;
+    *alive_ms = rc == CJ_OK ? a.alive : 0;
+    return rc;
+}
+
+int cj_pg_campaign_put(cj_pg_t *db, uint64_t expect, uint64_t owner,
+                       uint64_t alive_ms)
+{
+    camp_arg_t a = {expect, owner, alive_ms};
+    return unit(db, true, u_camp_put, &a);
 }
 
 int cj_pg_network_save(cj_pg_t *db, const cj_pg_network_t *n)

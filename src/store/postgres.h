@@ -103,8 +103,9 @@
  *    a PSK is not migrated (cj_pg_open_as), unless repaired (cj_pg_repair).
  * 6: retired PSKs (cj_pg_set_psk, cj_pg_remove; store/common.h).
  * 7: the readmit operation (CJ_PG_OP_READMIT).
- * 8: the recovery mark (cj_pg_mark_recover). */
-#define CJ_PG_SCHEMA_VERSION 8
+ * 8: the recovery mark (cj_pg_mark_recover).
+ * 9: the campaign lock (cj_pg_campaign_put). */
+#define CJ_PG_SCHEMA_VERSION 9
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */
@@ -242,6 +243,10 @@ typedef cj_sqlite_op_t cj_pg_op_t;
 /* As cj_sqlite_network_load() / cj_sqlite_network_save(). */
 int cj_pg_network_load(cj_pg_t *db, cj_pg_network_t *out);
 int cj_pg_network_save(cj_pg_t *db, const cj_pg_network_t *n);
+/* As cj_sqlite_campaign_get() / cj_sqlite_campaign_put(). */
+int cj_pg_campaign_get(cj_pg_t *db, uint64_t *owner, uint64_t *alive_ms);
+int cj_pg_campaign_put(cj_pg_t *db, uint64_t expect, uint64_t owner,
+                       uint64_t alive_ms);
 
 /* As cj_sqlite_op_push(), cj_sqlite_op_next(), cj_sqlite_op_done().
  * Several instances: next skips an operation another instance's open

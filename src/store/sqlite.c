@@ -157,6 +157,12 @@ static const struct {
       * recover, after a restore); the pledge's next request recovers */
      "ALTER TABLE pledges ADD COLUMN must_recover INTEGER NOT NULL"
      " DEFAULT 0 CHECK (must_recover IN (0, 1));", NULL},
+    {9,
+     /* the campaign lock (cj_sqlite_campaign_put): the session of the
+      * serving instance that runs a campaign, and when it last said so */
+     "ALTER TABLE network ADD COLUMN campaign_owner INTEGER"
+     " CHECK (campaign_owner IS NULL OR campaign_owner > 0);"
+     "ALTER TABLE network ADD COLUMN campaign_alive INTEGER;", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -204,6 +210,8 @@ enum {
     S_BLACKLIST,
     S_NET_GET,
     S_NET_PUT,
+    S_CAMP_GET,
+    S_CAMP_PUT,
     S_OP_PUSH,
     S_OP_NEXT,
     S_OP_DONE,
@@ -309,9 +317,22 @@ static const char *const stmt_sql[S_COUNT] = {
                     " ORDER BY p.evicted_at, p.seq",
     [S_NET_GET] = "SELECT network_id, keys, jrc_address, join_rate, lease_hours,"
                   " next_campaign FROM network WHERE one = 1",
-    [S_NET_PUT] = "INSERT OR REPLACE INTO network (one, network_id, keys,"
+    /* the campaign lock is not part of the record */
+    [S_NET_PUT] = "INSERT INTO network (one, network_id, keys,"
                   " jrc_address, join_rate, lease_hours, next_campaign,"
-                  " updated_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                  " updated_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                  " ON CONFLICT (one) DO UPDATE SET"
+                  " network_id = excluded.network_id, keys = excluded.keys,"
+                  " jrc_address = excluded.jrc_address,"
+                  " join_rate = excluded.join_rate,"
+                  " lease_hours = excluded.lease_hours,"
+                  " next_campaign = excluded.next_campaign,"
+                  " updated_at = excluded.updated_at",
+    [S_CAMP_GET] = "SELECT coalesce(campaign_owner, 0),"
+                   " coalesce(campaign_alive, 0) FROM network WHERE one = 1",
+    [S_CAMP_PUT] = "UPDATE network SET campaign_owner = ?2,"
+                   " campaign_alive = ?3 WHERE one = 1"
+                   " AND campaign_owner IS ?1",
     [S_OP_PUSH] = "INSERT INTO pending_ops (kind, pledge, key, queued_at)"
                   " VALUES (?1, ?2, ?3, ?4)",
     [S_OP_NEXT] = "SELECT seq, kind, pledge, key, queued_at FROM pending_ops"
@@ -2749,6 +2770,39 @@ int cj_sqlite_network_save(cj_sqlite_t *db, const cj_sqlite_network_t *n)
     r = write_unit(db, q, false);
     cj_crypto_wipe(keys, sizeof keys);
     return r;
+}
+
+int cj_sqlite_campaign_get(cj_sqlite_t *db, uint64_t *owner,
+                           uint64_t *alive_ms)
+{
+    sqlite3_stmt *q = stmt(db, S_CAMP_GET);
+    int r;
+
+    *owner = *alive_ms = 0;
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    if ((r = step_row(db, q)) != CJ_OK)
+        return r;
+    *owner = (uint64_t)sqlite3_column_int64(q, 0);
+    *alive_ms = (uint64_t)sqlite3_column_int64(q, 1);
+    done(q);
+    return CJ_OK;
+}
+
+int cj_sqlite_campaign_put(cj_sqlite_t *db, uint64_t expect, uint64_t owner,
+                           uint64_t alive_ms)
+{
+    sqlite3_stmt *q = stmt(db, S_CAMP_PUT);
+
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    if (expect)
+        sqlite3_bind_int64(q, 1, cj_store_i64(expect));
+    if (owner) {
+        sqlite3_bind_int64(q, 2, cj_store_i64(owner));
+        sqlite3_bind_int64(q, 3, cj_store_i64(alive_ms));
+    }
+    return write_unit(db, q, true);
 }
 
 int cj_sqlite_op_push(cj_sqlite_t *db, const cj_sqlite_op_t *op)

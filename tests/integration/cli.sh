@@ -105,7 +105,7 @@ ODB=$T/old.db
 for id in 0e00000000000001 0e00000000000002 0e00000000000003; do
     "$COJP" jrc add --db "$ODB" --pledge $id --psk "$(psk_of $id)" || bad "jrc add $id"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
 cp "$ODB" "$T/old.copy"
 held=$(psk_of 0e00000000000001)
 for c in list add; do
@@ -145,7 +145,7 @@ ODB=$T/old2.db
 for n in 1 2 3 4 5; do
     "$COJP" jrc add --db "$ODB" --pledge 0e0000000000001$n --psk "$(psk_of 0e0000000000001$n)" || bad "jrc add 1$n"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 2) WHERE seq IN (4, 5)'); c.close()" "$ODB"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 2) WHERE seq IN (4, 5)'); c.close()" "$ODB"
 "$COJP" jrc remove --db "$ODB" --pledge 0e00000000000015 >"$T/old.out" 2>"$T/old.err"
 check "jrc remove of a sharing pledge exits 0" test $? -eq 0
 check "... naming the pledges that still share a PSK" grep -q \
@@ -740,6 +740,51 @@ for v in 3:1 4:2; do
 done
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do kill -TERM "$p" 2>/dev/null; done
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do wait_exit "$p" 10; done
+
+echo "=== two JRCs on one registry run one campaign at a time"
+# Two operations queued back to back with two serving instances: without
+# the registry's campaign lock the idle one would take the second while
+# the first runs, and the nodes would get two key sets in any order.  A
+# node that never answers keeps each campaign going for a few seconds.
+LDB=$T/lock.db
+"$COJP" jrc add --db "$LDB" --pledge 0c00000000000001 --psk "$(psk_of 0c00000000000001)" \
+    --address "[::1]:$(free_udp_port)" || bad "jrc add of a silent node"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE pledges SET joined = 1'); c.commit()" "$LDB"
+if start_daemon "$T/lockA.log" '"event":"start"' -- jrc serve --db "$LDB" --listen "[::1]:PORT" \
+    --ack-timeout 100 && { la_pid=$daemon_pid; start_daemon "$T/lockB.log" '"event":"start"' -- \
+    jrc serve --db "$LDB" --listen "[::1]:PORT" --ack-timeout 100; }; then
+    lb_pid=$daemon_pid
+    "$COJP" jrc rekey --db "$LDB" >/dev/null || bad "jrc rekey"
+    "$COJP" jrc rekey --db "$LDB" >/dev/null || bad "jrc rekey"
+    # campaign_order: the campaign records of both logs by time, as "start
+    # N" / "done N" words
+    campaign_order() {
+        python3 - "$T/lockA.log" "$T/lockB.log" <<'PY'
+import json, sys
+ev = []
+for f in sys.argv[1:]:
+    for line in open(f):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if d.get("event") in ("campaign_start", "campaign_done"):
+            ev.append((d["ts"], d["event"][9:], d["campaign"]))
+print(" ".join("%s %d" % (e, c) for _, e, c in sorted(ev)))
+PY
+    }
+    end=$((SECONDS + 40))
+    while [ $SECONDS -lt $end ] && [ "$(campaign_order | wc -w)" -lt 8 ]; do sleep 0.2; done
+    echo "     campaigns: $(campaign_order)"
+    check "the second campaign starts only after the first is done" \
+        test "$(campaign_order)" = "start 1 done 1 start 2 done 2"
+    check "... and the queue is empty" test "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM pending_ops').fetchone()[0])" "$LDB")" -eq 0
+    check "... and the lock given up" test "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM network WHERE campaign_owner IS NULL').fetchone()[0])" "$LDB")" -eq 1
+else
+    bad "two JRCs on one registry"; cat "$T/lockA.log" "$T/lockB.log"
+fi
+for p in "${la_pid:-}" "${lb_pid:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
+for p in "${la_pid:-}" "${lb_pid:-}"; do [ -n "$p" ] && wait_exit "$p" 10; done
 
 echo "=== a JRC of another implementation answers with separate CON responses"
 # RFC 8974 section 3.3, RFC 7252 sections 4.2, 4.5 and 5.2.2: the JP

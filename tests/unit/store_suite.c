@@ -1640,6 +1640,99 @@ void ss_mark_recover(const ss_backend_t *b)
     cleanup(b);
 }
 
+/* A network record with one key, next campaign c. */
+static void net_record(cj_sqlite_network_t *n, uint32_t c)
+{
+    memset(n, 0, sizeof *n);
+    n->key_count = 1;
+    n->keys[0].key_id = 1;
+    memset(n->keys[0].key, 0x21, 16);
+    n->join_rate = UINT32_MAX;
+    n->next_campaign = c;
+}
+
+/* store/sqlite.h campaign lock: none before a network record, a
+ * compare-and-set after, seen from another handle, untouched by
+ * network_save, durable. */
+void ss_campaign_lock(const ss_backend_t *b)
+{
+    cj_sqlite_network_t n;
+    uint64_t owner = 1, alive = 1;
+    void *a, *o;
+
+    b->fresh();
+    a = ss_open(b);
+    o = ss_open(b);
+    CHECK_EQ(b->campaign_get(a, &owner, &alive), CJ_ERR_NOTFOUND);
+    CHECK_EQ(owner + alive, 0);
+    CHECK_EQ(b->campaign_put(a, 0, 5, 1000), CJ_ERR_NOTFOUND);
+    net_record(&n, 1);
+    CHECK_EQ(b->network_save(a, &n), CJ_OK);
+    CHECK_EQ(b->campaign_get(o, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 0);
+    CHECK_EQ(alive, 0);
+
+    CHECK_EQ(b->campaign_put(a, 0, 5, 1000), CJ_OK);
+    CHECK_EQ(b->campaign_put(o, 0, 6, 2000), CJ_ERR_NOTFOUND); /* taken */
+    CHECK_EQ(b->campaign_put(o, 4, 6, 2000), CJ_ERR_NOTFOUND);
+    CHECK_EQ(b->campaign_get(o, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 5);
+    CHECK_EQ(alive, 1000);
+    /* alive again; a new record leaves the lock as it is */
+    CHECK_EQ(b->campaign_put(a, 5, 5, 3000), CJ_OK);
+    net_record(&n, 2);
+    CHECK_EQ(b->network_save(o, &n), CJ_OK);
+    CHECK_EQ(b->campaign_get(o, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 5);
+    CHECK_EQ(alive, 3000);
+    /* in a transaction rolled back, a claim is undone */
+    CHECK_EQ(b->begin(o), CJ_OK);
+    CHECK_EQ(b->campaign_put(o, 5, 6, 4000), CJ_OK);
+    CHECK_EQ(b->rollback(o), CJ_OK);
+    CHECK_EQ(b->campaign_get(a, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 5);
+    /* given up: anyone's to take; durable */
+    CHECK_EQ(b->campaign_put(a, 5, 0, 0), CJ_OK);
+    CHECK_EQ(b->campaign_put(a, 5, 0, 0), CJ_ERR_NOTFOUND);
+    CHECK_EQ(b->campaign_put(o, 0, 6, 5000), CJ_OK);
+    b->close(a);
+    b->close(o);
+    a = ss_open(b);
+    CHECK_EQ(b->campaign_get(a, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 6);
+    CHECK_EQ(alive, 5000);
+    CHECK_EQ(b->network_load(a, &n), CJ_OK);
+    CHECK_EQ(n.next_campaign, 2);
+    b->close(a);
+    cleanup(b);
+}
+
+void ss_migration_8_to_9(const ss_backend_t *b)
+{
+    cj_sqlite_network_t n;
+    uint64_t owner = 1, alive = 1;
+    void *db;
+
+    b->fresh();
+    db = ss_open(b);
+    net_record(&n, 3);
+    CHECK_EQ(b->network_save(db, &n), CJ_OK);
+    sql_exec(b, db, b->v8_sql);
+    b->close(db);
+
+    db = ss_open(b);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
+    CHECK_EQ(b->network_load(db, &n), CJ_OK);
+    CHECK_EQ(n.next_campaign, 3);
+    CHECK_EQ(b->campaign_get(db, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner + alive, 0);
+    CHECK(!b->sql_try(db, "UPDATE network SET campaign_owner = 0"));
+    CHECK_EQ(b->campaign_put(db, 0, 9, 1), CJ_OK);
+    b->close(db);
+    cleanup(b);
+}
+
 /* ---- several JRC engines, one registry ------------------------------------- */
 
 /* Two engines over two handles serve the same pledges in turn
