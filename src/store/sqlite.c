@@ -456,7 +456,8 @@ typedef struct ahead {
     size_t n;                /* rows 0..n-1 describe the last prefetch */
     size_t next;             /* where the next lookup looks first */
     int changes;
-    sqlite3_stmt *q;         /* the prefetch query (prepared on first use) */
+    sqlite3_stmt *q[2];      /* the prefetch queries, long and short
+                              * (ahead_query: prepared on first use) */
 } ahead_t;
 
 struct cj_sqlite {
@@ -896,19 +897,25 @@ static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
 
 /* ---- reading ahead ------------------------------------------------------ */
 
-/* The query of cj_sqlite_prefetch(): the rows of up to
- * CJ_SQLITE_PREFETCH ids (?1.., NULL for none), each with the position
- * of its id (column LOOKUP_NCOLS).  The ids drive the loop (CROSS JOIN),
- * each row found through the id index, as a lookup finds it. */
-static sqlite3_stmt *ahead_query(cj_sqlite_t *s)
+/* The query of cj_sqlite_prefetch() for up to `ids` ids (?1.., NULL for
+ * none): their rows, each with the position of its id (column
+ * LOOKUP_NCOLS).  The ids drive the loop (CROSS JOIN), each row found
+ * through the id index, as a lookup finds it.  Every position of the
+ * list costs a step, so a short batch takes the short list (AHEAD_SHORT
+ * ids, while CJ_SQLITE_PREFETCH is longer). */
+#define AHEAD_SHORT 16
+
+static sqlite3_stmt *ahead_query(cj_sqlite_t *s, size_t ids)
 {
+    int which = ids <= AHEAD_SHORT && AHEAD_SHORT < CJ_SQLITE_PREFETCH;
+    int len = which ? AHEAD_SHORT : CJ_SQLITE_PREFETCH;
     char sql[256 + 16 * CJ_SQLITE_PREFETCH];
     size_t n;
 
-    if (s->ahead.q != NULL)
-        return s->ahead.q;
+    if (s->ahead.q[which] != NULL)
+        return s->ahead.q[which];
     n = (size_t)snprintf(sql, sizeof sql, "WITH q(i, k) AS (VALUES ");
-    for (int i = 0; i < CJ_SQLITE_PREFETCH && n < sizeof sql; i++)
+    for (int i = 0; i < len && n < sizeof sql; i++)
         n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(%d, ?%d)",
                               i ? ", " : "", i, i + 1);
     if (n < sizeof sql)
@@ -917,11 +924,11 @@ static sqlite3_stmt *ahead_query(cj_sqlite_t *s)
                               " CROSS JOIN pledges ON pledges.id = q.k");
     if (n >= sizeof sql ||
         sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                           &s->ahead.q, NULL) != SQLITE_OK) {
+                           &s->ahead.q[which], NULL) != SQLITE_OK) {
         note_error(s);
-        s->ahead.q = NULL;
+        s->ahead.q[which] = NULL;
     }
-    return s->ahead.q;
+    return s->ahead.q[which];
 }
 
 int cj_sqlite_prefetch(cj_sqlite_t *db, const uint8_t *const *ids,
@@ -940,7 +947,7 @@ int cj_sqlite_prefetch(cj_sqlite_t *db, const uint8_t *const *ids,
     if (n > CJ_SQLITE_PREFETCH)
         n = CJ_SQLITE_PREFETCH;
     /* the known row's deferred writes first (it may be among them) */
-    if (flush(db) != CJ_OK || (q = ahead_query(db)) == NULL)
+    if (flush(db) != CJ_OK || (q = ahead_query(db, n)) == NULL)
         return CJ_ERR_STORAGE;
     for (size_t i = 0; i < n; i++)
         if (cj_store_id_ok(ids[i], lens[i]))
@@ -2168,7 +2175,8 @@ void cj_sqlite_close(cj_sqlite_t *db)
         sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(db->st[i]);
-    sqlite3_finalize(db->ahead.q);
+    sqlite3_finalize(db->ahead.q[0]);
+    sqlite3_finalize(db->ahead.q[1]);
     sqlite3_close(db->db);
     ahead_drop(db);
     free(db);

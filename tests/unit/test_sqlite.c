@@ -514,15 +514,28 @@ TEST(sqlite_batch_prefetch)
     CHECK_EQ(st->lookup(st->ctx, id[3], 8, &r), CJ_OK);
     CHECK(r.replay.valid && r.replay.highest == 8);
 
-    /* a row read ahead carries the recovery mark too */
+    /* a row read ahead carries the recovery mark too; a longer batch
+     * (the long query), its last id included */
     CHECK_EQ(cj_sqlite_mark_recover(db, 0, NULL), CJ_OK);
-    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
-    CHECK_EQ(cj_sqlite_prefetch(db, ids, lens, 2), CJ_OK);
-    lookups = 0;
-    CHECK_EQ(st->lookup(st->ctx, id[2], 8, &r), CJ_OK);
-    CHECK(r.must_recover && r.id_context_len == 3);
-    CHECK_EQ(lookups, 0);
-    CHECK_EQ(cj_sqlite_rollback(db), CJ_OK);
+    {
+        const uint8_t *many[40];
+        uint8_t mlens[40];
+        for (int i = 0; i < 40; i++) {
+            many[i] = none;
+            mlens[i] = 8;
+        }
+        many[0] = id[2];
+        many[39] = id[1];
+        CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+        CHECK_EQ(cj_sqlite_prefetch(db, many, mlens, 40), CJ_OK);
+        lookups = 0;
+        CHECK_EQ(st->lookup(st->ctx, id[2], 8, &r), CJ_OK);
+        CHECK(r.must_recover && r.id_context_len == 3);
+        CHECK_EQ(st->lookup(st->ctx, id[1], 8, &r), CJ_OK);
+        CHECK(r.must_recover && memcmp(r.id, id[1], 8) == 0);
+        CHECK_EQ(lookups, 0);
+        CHECK_EQ(cj_sqlite_rollback(db), CJ_OK);
+    }
 
     /* the waiting writes fail as the rows are read: the batch is lost */
     CHECK(sql_try(db, "CREATE TRIGGER inject BEFORE UPDATE OF repeat_cache"
