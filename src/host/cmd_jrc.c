@@ -385,6 +385,7 @@ static int jrc_address(int argc, char **argv)
     jrc_args_t a;
     cj_addr_t addr;
     cj_reg_t *r;
+    char hid[2 * CJ_JRC_MAX_ID + 1];
     int rc = jrc_opts(&a, argc, argv, cmd, opts,
                       "usage: cojp jrc address --db DB --pledge ID --address ADDR|none\n", false);
 
@@ -399,7 +400,8 @@ static int jrc_address(int argc, char **argv)
         return rc;
     rc = cj_reg_set_address(r, a.id, (size_t)a.id_len, &addr);
     if (rc == CJ_ERR_NOTFOUND)
-        rc = cj_fail(1, cmd, "unknown pledge");
+        rc = cj_fail(1, cmd, "pledge %s is not provisioned",
+                     cj_hex_fmt(hid, a.id, (size_t)a.id_len));
     return close_reg(r, cmd, rc, "set the address");
 }
 
@@ -443,6 +445,15 @@ static int jrc_import(int argc, char **argv)
         len += n;
         if (n == 0)
             break;
+    }
+    if (ferror(f)) {
+        /* a folder opens but does not read (EISDIR): not an empty file */
+        int e = errno;
+        if (f != stdin)
+            fclose(f);
+        cj_crypto_wipe(text, len);
+        free(text);
+        return cj_fail(1, cmd, "cannot read '%s': %s", path, strerror(e));
     }
     if (f != stdin)
         fclose(f);

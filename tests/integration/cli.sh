@@ -507,6 +507,10 @@ usage_case "jrc derive with --psk and --db" jrc derive --pledge 01 --psk "$PSK" 
 usage_case "pledge bad hex id" pledge --id xyz --psk "$PSK" --proxy "[::1]:5683"
 usage_case "pledge short PSK" pledge --id 01 --psk 00112233 --proxy "[::1]:5683"
 usage_case "pledge bad proxy address" pledge --id 01 --psk "$PSK" --proxy "[fe80::1%nosuchif0]:5683"
+check "... naming the interface this host does not have" grep -q "no interface 'nosuchif0'" "$T/err"
+usage_case "proxy listen address on an interface this host does not have" \
+    proxy --listen "[fe80::1%nosuchif0]:5683" --jrc "[::1]:5683"
+check "... naming the interface" grep -q "no interface 'nosuchif0'" "$T/err"
 usage_case "pledge --role 6lbr without --network-id" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --role 6lbr
 usage_case "pledge bad network id" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --network-id 0
 usage_case "pledge bad timeout" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --timeout 0
@@ -528,6 +532,13 @@ printf 'this is not a database, just text that is long enough to look odd\n%.0s'
 runtime_case "jrc list of an unreadable registry" jrc list --db "$T/garbage.db"
 runtime_case "jrc add into an unreachable folder" jrc add --db "$T/no/such/dir/x.db" --pledge 01 --psk "$PSK"
 runtime_case "jrc import of a missing file" jrc import --db "$T/x.db" "$T/none.csv"
+mkdir -p "$T/a-folder"
+runtime_case "jrc import of a folder" jrc import --db "$DB" "$T/a-folder"
+check "... saying it cannot be read" grep -q "cannot read '$T/a-folder'" "$T/err"
+timeout 20 "$COJP" jrc import --db "$DB" - <"$T/a-folder" >/dev/null 2>"$T/err"
+check "jrc import of stdin that is a folder exits 1" test $? -eq 1
+runtime_case "jrc address of an unknown pledge" jrc address --db "$DB" --pledge 0f0f --address none
+check "... naming the pledge" grep -q "pledge 0f0f is not provisioned" "$T/err"
 runtime_case "pledge with nobody at the proxy address" pledge --id "${ids[1]}" --psk "$(psk_of "${ids[1]}")" \
     --proxy "[::1]:9" --state "$T/lonely.state" --timeout 2
 runtime_case "unreachable PostgreSQL registry" jrc list --db postgresql://127.0.0.1:1/cojp
