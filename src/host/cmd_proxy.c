@@ -159,6 +159,25 @@ static bool from_jrc(const proxy_run_t *r, const cj_addr_t *from)
     return cj_addr_equal(from, &r->jp.cfg.jrc) || cj_addr_equal(from, &r->jrc_cli);
 }
 
+/* A parameter update (RFC 9031 section 8.2) for the JP's own node from
+ * a JRC instance other than the JP's JRC address (several instances
+ * serve one registry, and any of them may run a campaign): a CoAP
+ * request with an OSCORE option and no Proxy-Scheme, which a pledge's
+ * Join Request carries (section 8.1.1).  The node's engine verifies it
+ * under its own OSCORE context and drops anything else. */
+static bool update_for_node(const proxy_run_t *r, const uint8_t *buf, size_t len)
+{
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+
+    if (!r->node || cj_pledge_get_state(&r->node->eng) != CJ_PLEDGE_JOINED)
+        return false;
+    if (cj_coap_parse(&m, buf, len) != CJ_OK || m.code == CJ_COAP_EMPTY || m.code >> 5 != 0)
+        return false;
+    return cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o) == 1 &&
+           cj_coap_opt_find(&m, CJ_COAP_OPT_PROXY_SCHEME, &o) == 0;
+}
+
 /* Section 8.4.2 for a host that sees datagrams: the EUI-64 behind a
  * link-local IPv6 source, checked against the JP's blacklist.  Sources
  * without one (IPv4, routable, short-address identifiers) pass. */
@@ -221,6 +240,10 @@ static void on_readable(void *arg, int fd, uint64_t now)
                 cj_hlog_uint("bytes", out.len);
                 cj_hlog_end();
             }
+            continue;
+        }
+        if (fd == r->jfd && update_for_node(r, buf, (size_t)len)) {
+            cj_node_input(r->node, now, &from, buf, (size_t)len);
             continue;
         }
         if (fd != r->fd) {

@@ -693,6 +693,39 @@ done
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do kill -TERM "$p" 2>/dev/null; done
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do wait_exit "$p" 10; done
 
+echo "=== a JP takes parameter updates from every JRC instance"
+# Any instance serving the registry may run a campaign: a JP joined with
+# --id through JRC A applies the rekey JRC B (another port) runs while A
+# is down, and acknowledges it (RFC 9031 section 8.2).
+IDB=$T/inst.db
+jp_addr="[::1]:$(free_udp_port)"
+"$COJP" jrc add --db "$IDB" --pledge 0e00000000000001 --psk "$(psk_of 0e00000000000001)" \
+    --address "$jp_addr" || bad "jrc add of the JP of two instances"
+ia_pid= ib_pid= ijp_pid=
+if start_daemon "$T/instA.log" '"event":"start"' -- jrc serve --db "$IDB" --listen "[::1]:PORT"; then
+    ia_pid=$daemon_pid ia_port=$port
+    start_daemon "$T/instB.log" '"event":"start"' -- jrc serve --db "$IDB" --listen "[::1]:PORT" \
+        --ack-timeout 300 && ib_pid=$daemon_pid
+fi
+"$COJP" proxy --listen "$jp_addr" --jrc "[::1]:$ia_port" --id 0e00000000000001 \
+    --psk "$(psk_of 0e00000000000001)" --state "$T/instjp.state" 2>"$T/instjp.log" &
+ijp_pid=$!
+pids+=("$ijp_pid")
+if [ -n "$ib_pid" ] && wait_for "$T/instjp.log" '"event":"joined"' 10; then
+    ok "two JRC instances on one registry, a JP joined through the first"
+else
+    bad "two JRC instances and a JP"; cat "$T/instA.log" "$T/instB.log" "$T/instjp.log"
+fi
+kill -TERM "$ia_pid" 2>/dev/null; wait_exit "$ia_pid" 10
+"$COJP" jrc rekey --db "$IDB" >/dev/null || bad "jrc rekey with two instances"
+check "the second instance runs the rekey" wait_for "$T/instB.log" '"event":"campaign_start"' 10
+check "the JP applies the update of the instance it did not join through" \
+    wait_for "$T/instjp.log" '"event":"update_applied"' 10
+check "... and acknowledges it" \
+    wait_for "$T/instB.log" '"event":"update_outcome","pledge":"0e00000000000001","campaign":1,"outcome":"acknowledged"' 10
+for p in "$ijp_pid" "$ib_pid"; do kill -TERM "$p" 2>/dev/null; done
+for p in "$ijp_pid" "$ib_pid"; do wait_exit "$p" 10; done
+
 echo "=== a JRC of another implementation answers with separate CON responses"
 # RFC 8974 section 3.3, RFC 7252 sections 4.2, 4.5 and 5.2.2: the JP
 # acknowledges a CON response to the JRC and relays it to the pledge
