@@ -1550,6 +1550,10 @@ static uint64_t on_tick(void *arg, uint64_t mono)
          * (sequence number reservation, outcome) are already durable. */
         if (out.len)
             send_logged(r, &out);
+        /* The last acknowledgement may sit in a batch waiting for its
+         * sync, its update_outcome with it: that record comes first. */
+        if (out.event == CJ_JRC_EV_CAMPAIGN_DONE && r->g_count)
+            release(r, true);
         if (out.event)
             log_event(r, out.event, r->jrc.ev_id, r->jrc.ev_id_len, r->jrc.ev_short_id,
                       r->jrc.ev_campaign, NULL);

@@ -412,6 +412,21 @@ check "the readmitted node joins again, with its state file" wait_for "$T/${node
 check "it can be evicted again" "$COJP" jrc evict --db "$DB" --pledge "${nodes[2]}"
 check "... losing its lease" wait_for "$T/${nodes[2]}.re.log" '"event":"lease_expired"' 20
 check "the JRC finished the second eviction" wait_for "$T/jrc.log" '"event":"campaign_done","campaign":4' 20
+# the log tells a campaign's outcomes before its end
+outcomes_first() {
+    python3 - "$1" <<'PY'
+import json, sys
+done = set()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("event") == "campaign_done":
+        done.add(r["campaign"])
+    elif r.get("event") == "update_outcome" and r["campaign"] in done:
+        sys.exit(1)
+sys.exit(0 if done else 1)
+PY
+}
+check "no campaign's update_outcome is logged after its campaign_done" outcomes_first "$T/jrc.log"
 "$COJP" jrc list --db "$DB" --json >"$T/list3.json"
 check "jrc list shows it evicted again" json "$T/list3.json" \
     "[(p['evicted'],p['joined']) for p in d['pledges'] if p['pledge']=='${nodes[2]}']==[(True,False)] and d['network']['next_campaign']==5"
