@@ -148,10 +148,16 @@ static void apply_config(proxy_run_t *r)
 
 static void on_node_event(void *arg, cj_node_t *n, int ev, uint64_t now)
 {
+    proxy_run_t *r = arg;
     (void)n;
     (void)now;
     if (ev == CJ_PLEDGE_EV_JOINED || ev == CJ_PLEDGE_EV_UPDATED)
-        apply_config(arg);
+        apply_config(r);
+    /* Every attempt failed (RFC 9031 section 8.1.1: signal it): a JP
+     * that is not joined relays nothing, so it stops with exit 1 (a
+     * service manager may start it again) instead of idling. */
+    if (ev == CJ_PLEDGE_EV_FAILED)
+        cj_loop_stop(&r->loop);
 }
 
 static bool from_jrc(const proxy_run_t *r, const cj_addr_t *from)
@@ -518,7 +524,8 @@ int cj_cmd_proxy(int argc, char **argv)
     int res = cj_loop_run(&r->loop, CJ_TIME_NEVER);
     rc = res == -1 ? 1 : 0;
     if (r->node && r->node->eng.state == CJ_PLEDGE_FAILED)
-        rc = 1;
+        rc = cj_fail(1, CMD, "%s failed after every attempt",
+                     r->node->joined_at ? "rejoin" : "join");
     const cj_proxy_stats_t *st = &r->jp.stats;
     cj_hlog_begin_always(rc ? "error" : "info", "shutdown");
     cj_hlog_str("role", "proxy");

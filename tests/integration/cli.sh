@@ -633,7 +633,7 @@ check "jrc list: the 6LBR is joined, the node is not" \
     sh -c "grep -qE '^0b00000000000001 +yes +6lbr' '$T/netlist.txt' && grep -qE '^0b00000000000002 +no ' '$T/netlist.txt'"
 kill -TERM "$net_pid"; wait_exit "$net_pid" 10
 if start_daemon "$T/jrcnet2.log" '"event":"start"' -- jrc serve --db "$NDB" --listen "[::1]:$net_port" \
-    --k2 000102030405060708090a0b0c0d0e0f --key-id 20 --log-level warn; then
+    --k2 000102030405060708090a0b0c0d0e0f --key-id 20 --network-id beef --log-level warn; then
     ok "jrc serve restarted with other key options"
 else
     bad "jrc serve restart with other key options"; cat "$T/jrcnet2.log"
@@ -641,6 +641,16 @@ fi
 net_pid=$daemon_pid
 check "key options on an existing registry are ignored with a warning" \
     grep -q '"event":"key_options_ignored"' "$T/jrcnet2.log"
+# a network id given on a later start is kept: a JP asking for none
+# is refused at every join attempt, and stops with exit 1 instead of
+# relaying nothing for ever
+"$COJP" jrc add --db "$NDB" --pledge 0b00000000000003 --psk "$(psk_of 0b00000000000003)" ||
+    bad "jrc add of a JP without network id"
+timeout 20 "$COJP" proxy --listen "[::1]:$(free_udp_port)" --jrc "[::1]:$net_port" --id 0b00000000000003 \
+    --psk "$(psk_of 0b00000000000003)" --state "$T/jpnonet.state" >/dev/null 2>"$T/jpnonet.err"
+check "a JP refused at every join attempt exits 1" test $? -eq 1
+check "... saying so on one line after join_failed" \
+    sh -c "grep -q '\"event\":\"join_failed\"' '$T/jpnonet.err' && test \$(grep -c '^cojp proxy: join failed after every attempt\$' '$T/jpnonet.err') -eq 1"
 timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$(psk_of 0b00000000000001)" --proxy "[::1]:$net_port" --role 6lbr --network-id beef \
     --state "$T/lbr.state" --json --timeout 20 >"$T/lbr2.json" 2>/dev/null
 check "the rejoined 6LBR still gets the key set of the registry" \
