@@ -846,6 +846,7 @@ static int queue_pledge_op(int argc, char **argv, const char *cmd, int kind,
     cj_jrc_pledge_t rec;
     evicted_ctx_t e;
     cj_reg_t *r;
+    char hid[2 * CJ_JRC_MAX_ID + 1];
     int rc = jrc_opts(&a, argc, argv, cmd, opts, usage, false);
 
     if (rc >= 0)
@@ -866,9 +867,9 @@ static int queue_pledge_op(int argc, char **argv, const char *cmd, int kind,
         (rc = cj_reg_blacklist(r, evicted_one, &e)) > 0)
         rc = CJ_OK; /* stopped at the pledge */
     if (rc == CJ_ERR_NOTFOUND)
-        rc = cj_fail(1, cmd, "unknown pledge");
+        rc = cj_fail(1, cmd, "pledge %s is not provisioned", cj_hex_fmt(hid, op.id, op.id_len));
     else if (rc == CJ_OK && !e.found)
-        rc = cj_fail(1, cmd, "pledge is not evicted");
+        rc = cj_fail(1, cmd, "pledge %s is not evicted", cj_hex_fmt(hid, op.id, op.id_len));
     else if (rc == CJ_OK && (rc = cj_reg_op_push(r, &op)) == CJ_OK)
         printf("%s queued\n", queued);
     return close_reg(r, cmd, rc, what);

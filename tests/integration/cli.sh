@@ -354,6 +354,7 @@ echo "=== evict"
 check "jrc evict queues" "$COJP" jrc evict --db "$DB" --pledge "${nodes[2]}"
 "$COJP" jrc evict --db "$DB" --pledge 0f0f 2>"$T/ev.err"
 check "jrc evict of an unknown pledge exits 1" test $? -eq 1
+check "... naming it" grep -qx "cojp jrc evict: pledge 0f0f is not provisioned" "$T/ev.err"
 check "the evicted node loses its lease" wait_for "$T/${nodes[2]}.log" '"event":"lease_expired"' 20
 for n in "${nodes[0]}" "${nodes[1]}"; do
     check "node $n got the post-eviction keys" wait_for "$T/$n.log" '"event":"keys_switched".*' 20
@@ -380,7 +381,7 @@ queued() {
 }
 "$COJP" jrc readmit --db "$DB" --pledge "${nodes[0]}" 2>"$T/ra.err"
 check "jrc readmit of a pledge not evicted exits 1" test $? -eq 1
-check "... with one line saying so" one_line "$T/ra.err" '^cojp jrc readmit: pledge is not evicted$'
+check "... with one line saying so" one_line "$T/ra.err" "^cojp jrc readmit: pledge ${nodes[0]} is not evicted\$"
 check "... queueing nothing" test "$(queued)" -eq 0
 # one queued all the same (written straight into the registry): the JRC
 # drops it, saying so
