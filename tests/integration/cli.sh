@@ -558,6 +558,12 @@ check "... naming the pledge" grep -q "pledge 0f0f is not provisioned" "$T/err"
 runtime_case "pledge with nobody at the proxy address" pledge --id "${ids[1]}" --psk "$(psk_of "${ids[1]}")" \
     --proxy "[::1]:9" --state "$T/lonely.state" --timeout 2
 runtime_case "unreachable PostgreSQL registry" jrc list --db postgresql://127.0.0.1:1/cojp
+check "... saying why" grep -q 'cannot open the PostgreSQL registry: .*127.0.0.1.*Connection refused' "$T/err"
+runtime_case "unreachable PostgreSQL registry, a password in the URI" \
+    jrc list --db 'postgresql://jrc:s3cret@127.0.0.1:1/cojp'
+check "... saying why without the password" sh -c "grep -q 'Connection refused' '$T/err' && ! grep -q s3cret '$T/err'"
+runtime_case "PostgreSQL URI libpq cannot parse" jrc list --db 'postgresql://jrc:s3%zzcret@127.0.0.1:1/cojp'
+check "... saying so without quoting it" sh -c "grep -q 'not a valid connection URI' '$T/err' && ! grep -q s3 '$T/err'"
 printf '1 40\n1 41\n' >"$T/twice.state"
 runtime_case "pledge with a state file holding one counter twice" pledge --id "${ids[1]}" \
     --psk "$(psk_of "${ids[1]}")" --proxy "[::1]:9" --state "$T/twice.state" --timeout 2
