@@ -595,6 +595,10 @@ usage_case "demo --pledges 0" demo --pledges 0
 usage_case "demo --pledges abc" demo --pledges abc
 usage_case "demo stray argument" demo extra
 usage_case "demo --timeout 0" demo --timeout 0
+usage_case "demo --pledges without its number" demo --pledges
+check "... one line of cojp demo, not the usage" grep -q "^cojp demo: unknown or incomplete option '--pledges'" "$T/err"
+usage_case "demo unknown option" demo --bogus
+usage_case "demo --pledges with a blank before the number" demo --pledges " 5"
 runtime_case "demo --db of an existing file" demo --pledges 1 --db "$T/demo-kept.db"
 "$COJP" demo --pledges 2 --timeout 30 >/dev/null 2>&1
 check "demo --timeout 30 joins 2 pledges" test $? -eq 0
