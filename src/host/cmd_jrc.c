@@ -1638,6 +1638,14 @@ static int jrc_serve(int argc, char **argv)
         free(r);
         return cj_fail(1, cmd, "out of memory for %u slots", (unsigned)a.slots);
     }
+    /* The socket first: a start that cannot bind (the address taken by
+     * a serving JRC, or not assigned) leaves the registry as it was,
+     * settings included. */
+    r->fd = cj_net_udp_bind(&ss, sl);
+    if (r->fd < 0) {
+        rc = cj_fail(1, cmd, "cannot bind %s: %s", a.listen_s, strerror(errno));
+        goto out_free;
+    }
     if ((rc = open_reg(&r->reg, a.db, false, cmd)))
         goto out_free;
     r->timing = cj_coap_timing_default();
@@ -1705,11 +1713,6 @@ static int jrc_serve(int argc, char **argv)
         rc = cj_fail(1, cmd, "cannot initialise the JRC (%s)", cj_strerror(rc));
         goto out_close;
     }
-    r->fd = cj_net_udp_bind(&ss, sl);
-    if (r->fd < 0) {
-        rc = cj_fail(1, cmd, "cannot bind %s: %s", a.listen_s, strerror(errno));
-        goto out_close;
-    }
     cj_net_set_rcvbuf(r->fd, 8 << 20);
     /* RFC 9031 section 6.1.2: Join Responses to the JP are AF42; the
      * JRC's other datagrams (parameter updates) travel the same way */
@@ -1774,10 +1777,10 @@ static int jrc_serve(int argc, char **argv)
 out_close:
     /* Every batch was durable before its responses left; nothing is
      * left open but a read-only state. */
-    if (r->fd >= 0)
-        close(r->fd);
     cj_reg_close(r->reg);
 out_free:
+    if (r->fd >= 0)
+        close(r->fd);
     cj_crypto_wipe(r->slots, r->nslots * sizeof *r->slots);
     free(r->slots);
     cj_crypto_wipe(r, sizeof *r);

@@ -191,6 +191,18 @@ d, _ = s.recvfrom(100)
 sys.exit(0 if d == bytes([0x70, 0, 0xbe, 0xef]) else 1)"
 }
 check "jrc serve answers a CoAP ping (empty CON) with its Reset" coap_ping "$jrc_port"
+# a second start on the address the JRC holds is refused before it
+# touches the registry: the stored settings stay, no new file appears
+network_of() { "$COJP" jrc list --db "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["network"])'; }
+net_before=$(network_of "$DB")
+timeout 10 "$COJP" jrc serve --db "$DB" --listen "[::1]:$jrc_port" --network-id beef --lease-hours 1 \
+    --join-rate 5 2>"$T/inuse.err"
+check "jrc serve on an address in use exits 1" test $? -eq 1
+check "... with one line" sh -c "test \$(wc -l <'$T/inuse.err') -eq 1 && grep -q 'cannot bind' '$T/inuse.err'"
+check "... leaving the stored network settings as they were" test "$(network_of "$DB")" = "$net_before"
+timeout 10 "$COJP" jrc serve --db "$T/never.db" --listen "[::1]:$jrc_port" 2>/dev/null
+check "jrc serve of a new registry on an address in use exits 1" test $? -eq 1
+check "... creating no registry" test ! -e "$T/never.db"
 "$COJP" jrc address --db "$DB" --pledge 0a00000000000001 --address "[::1]:$proxy_port"
 check "the JP joined the JRC directly" wait_for "$T/proxy.log" '"event":"proxy_config"' 20
 
