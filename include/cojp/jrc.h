@@ -108,6 +108,18 @@
  * being replayed, which must not replace the pending R2 or the repeat
  * cache of the genuine pledge.
  *
+ * A record marked must_recover (its sequence number mark and replay
+ * window may be older than what the pledge and the network saw: a
+ * registry restored from a backup) is treated as in recovery mode
+ * whatever cfg.recovery says, and for every context: a verified request
+ * under its pledge-identifier context or under its stored recovered ID
+ * Context gets the 4.01, ID1 being the ID Context the request used.  The
+ * 4.01 and everything after it are protected with keys derived from a
+ * fresh R2, so a request replayed against the stale window cannot make
+ * the engine reuse a nonce under an old key.  Until save_context clears
+ * the mark, campaigns record the node as not reached without sending it
+ * anything (the stored sequence number cannot be trusted either).
+ *
  * PSK changes.  An operator may give a provisioned pledge a new PSK or
  * remove it from the registry while engines serve it (RFC 9031 section
  * 3: recommissioning a device to a new owner changes its PSK).  Its old
@@ -295,6 +307,11 @@ typedef struct cj_jrc_pledge {
      * load.  Unused while id_context_len is not 0. */
     uint8_t okm[CJ_OSCORE_OKM_LEN];
     bool has_okm;
+    /* The mutable state above cannot be trusted (a registry restored from
+     * a backup, "Recovery" above): the pledge's next verified request
+     * gets a recovery 4.01 whatever context it uses, and campaigns send
+     * it nothing.  save_context clears it. */
+    bool must_recover;
 } cj_jrc_pledge_t;
 
 /* Storage interface.  Every function returns CJ_OK, CJ_ERR_NOTFOUND where

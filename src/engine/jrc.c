@@ -1076,14 +1076,20 @@ static int recovery_first(cj_jrc_t *j, cj_jrc_slot_t *s, cj_oscore_ctx_t *vctx,
     uint8_t idc[CJ_OSCORE_MAX_ID_CONTEXT];
     cj_coap_builder_t b;
     bool persistent = vctx == &s->osc;
+    /* ID1: the ID Context the request was verified under, the slot's own
+     * (the pledge id, or the recovered one of a must_recover record) or
+     * the temporary pledge-id context (vctx, already wiped) */
+    bool pair = persistent && s->rec.id_context_len;
+    const uint8_t *id1 = pair ? s->rec.id_context : s->rec.id;
+    size_t id1_len = pair ? s->rec.id_context_len : s->rec.id_len;
     int n;
 
-    if ((size_t)CJ_JRC_NONCE_LEN + s->rec.id_len > sizeof idc ||
+    if (sizeof r2 + id1_len > sizeof idc ||
         cj_crypto_random(r2, sizeof r2) != CJ_OK)
         goto fail;
     memcpy(idc, r2, sizeof r2);
-    memcpy(idc + sizeof r2, s->rec.id, s->rec.id_len);
-    if (derive(&r2ctx, s->rec.psk, idc, sizeof r2 + s->rec.id_len) != CJ_OK)
+    memcpy(idc + sizeof r2, id1, id1_len);
+    if (derive(&r2ctx, s->rec.psk, idc, sizeof r2 + id1_len) != CJ_OK)
         goto fail;
     /* The keys are bound to R2 || ID1; the option carries R2 alone, which
      * protect takes from id_context when send_kid_context is set (the
@@ -1215,7 +1221,8 @@ static int request_once(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
                                         sizeof j->plain, &bind);
         if (n < 0)
             goto unverified;
-        if (j->cfg.recovery && s->rec.id_context_len == 0) {
+        if ((j->cfg.recovery && s->rec.id_context_len == 0) ||
+            s->rec.must_recover) {
             cj_crypto_wipe(j->plain, sizeof j->plain);
             return recovery_first(j, s, &s->osc, &saved, &bind, &rq, out);
         }
@@ -1238,7 +1245,7 @@ static int request_once(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
         cj_oscore_replay_t w;
         uint64_t piv = cj_oscore_piv_value(ov.piv, ov.piv_len);
 
-        if (!j->cfg.recovery ||
+        if (!(j->cfg.recovery || s->rec.must_recover) ||
             (s->rec.replay.valid && piv <= s->rec.replay.highest) ||
             derive(&tmp, s->rec.psk, s->rec.id, s->rec.id_len) != CJ_OK)
             goto unverified;
@@ -1286,6 +1293,7 @@ static int request_once(cj_jrc_t *j, uint64_t now, const cj_addr_t *from,
     index_add(j, (uint32_t)idx, KEY_CTX);
     s->rec.ssn_reserved = 0;
     memset(&s->rec.replay, 0, sizeof s->rec.replay);
+    s->rec.must_recover = false;
     slot_set_r2(j, s, NULL);
     memset(&s->rec.repeat, 0, sizeof s->rec.repeat);
     s->req_claimed = false;
@@ -1477,6 +1485,9 @@ static int dispatch(cj_jrc_t *j, uint64_t now, const cj_jrc_pledge_t *rec,
         return CJ_ERR_STORAGE;
     }
     s = &j->cfg.slots[idx];
+    if (s->rec.must_recover)
+        /* its stored sequence number may be one the node saw already */
+        return settle(j, u, now, false, out);
 
     if (j->camp_phase == PH_TARGET && j->camp_kind == CAMP_EVICT)
         /* Section 8.4.4: lease_time 0 ends the lease at once. */

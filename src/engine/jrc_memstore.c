@@ -208,6 +208,7 @@ static int ms_save_context(void *ctx, const uint8_t *id, size_t id_len,
     e->rec.ssn_reserved = 0;
     memset(&e->rec.replay, 0, sizeof e->rec.replay);
     memset(&e->rec.repeat, 0, sizeof e->rec.repeat);
+    e->rec.must_recover = false;
     return CJ_OK;
 }
 
@@ -438,6 +439,7 @@ int cj_jrc_memstore_set_psk(cj_jrc_memstore_t *ms, const uint8_t *id,
     r->id_context_len = 0;
     memset(&r->repeat, 0, sizeof r->repeat);
     r->joined = false;
+    r->must_recover = false; /* a new PSK starts a context with no past */
     return CJ_OK;
 }
 

@@ -46,6 +46,9 @@
 
 #define CMD "cojp jrc"
 #define CJ_JRC_OP_POLL_MS 500u
+/* The campaign lock of a shared registry (run_op): an owner that has not
+ * said it is alive for this long (wall clock) is taken to be gone. */
+#define CAMP_STALE_MS 10000u
 /* Most datagrams handled in one transaction (one commit, one WAL sync).
  * The commit, the sync and the checkpoints cost the same whatever the
  * batch holds, so a larger one spends less CPU per join (cojp bench: 512
@@ -56,6 +59,9 @@
  * taken, the next batch waits for the oldest sync. */
 #define PIPE_DEPTH 4
 #define DEFAULT_SLOTS 1024
+/* jrc recover: short ids the search for free ones moves on */
+#define DEFAULT_SKIP_SHORT 4096
+#define SKIP_SHORT_MAX 65533 /* every assignable id: 1..0xfffd */
 
 static void usage(FILE *f)
 {
@@ -83,6 +89,9 @@ static void usage(FILE *f)
             "  evict  --db DB --pledge ID queue an eviction\n"
             "  readmit --db DB --pledge ID\n"
             "         queue lifting an eviction: the pledge may join again\n"
+            "  recover --db DB [--skip-short-ids N]\n"
+            "         after restoring the registry from a backup: every pledge\n"
+            "         re-establishes its OSCORE context at its next join\n"
             "  derive --pledge ID (--psk HEX | --db DB) [--json]\n"
             "         the pledge's OSCORE context, to provision instead of its PSK\n"
             "\n"
@@ -162,6 +171,8 @@ typedef struct jrc_args {
     int netid_len; /* -1: not given */
     bool has_jaddr, has_rate, has_lease, has_keyid;
     uint32_t key_id, rate, lease, ack_ms, slots;
+    /* recover */
+    uint32_t skip_short;
 } jrc_args_t;
 
 /* Parse the options of subcommand cmd into a (defaults first), then,
@@ -178,6 +189,7 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
     a->key_id = 1;
     a->rate = UINT32_MAX;
     a->slots = DEFAULT_SLOTS;
+    a->skip_short = DEFAULT_SKIP_SHORT;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -240,6 +252,11 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
         case 'S':
             if (cj_parse_u32(optarg, 1, 1000000, &a->slots))
                 return cj_fail(2, cmd, "--slots must be 1..1000000");
+            break;
+        case 'R':
+            if (cj_parse_u32(optarg, 0, SKIP_SHORT_MAX, &a->skip_short))
+                return cj_fail(2, cmd, "--skip-short-ids must be 0..%u",
+                               SKIP_SHORT_MAX);
             break;
         case 'l':
         case 'V':
@@ -526,8 +543,9 @@ static int list_one(void *arg, const cj_sqlite_info_t *in)
             printf("null");
         printf(sid[0] ? ",\"short_id\":\"%s\"" : ",\"short_id\":null%s", sid);
         printf(lease[0] ? ",\"lease_until\":\"%s\"" : ",\"lease_until\":null%s", lease);
-        printf(",\"lease_live\":%s,\"evicted\":%s", live ? "true" : "false",
-               in->evicted ? "true" : "false");
+        printf(",\"lease_live\":%s,\"evicted\":%s,\"must_recover\":%s",
+               live ? "true" : "false", in->evicted ? "true" : "false",
+               p->must_recover ? "true" : "false");
         printf(addr[0] ? ",\"address\":\"%s\"" : ",\"address\":null%s", addr);
         if (outcome)
             printf(",\"last_campaign\":%" PRIu32 ",\"last_outcome\":\"%s\"}",
@@ -538,10 +556,11 @@ static int list_one(void *arg, const cj_sqlite_info_t *in)
         char camp[40] = "-";
         if (outcome)
             snprintf(camp, sizeof camp, "#%" PRIu32 " %s", in->update_campaign, outcome);
-        printf("%-16s %-6s %-4s %-5s %-20s %-22s %s%s\n", id,
+        printf("%-16s %-6s %-4s %-5s %-20s %-22s %s%s%s\n", id,
                p->joined ? "yes" : (in->evicted ? "evict" : "no"), p->joined ? role : "-",
                sid[0] ? sid : "-", lease[0] ? lease : "-", addr[0] ? addr : "-", camp,
-               live || !in->has_lease ? "" : " (lease expired)");
+               live || !in->has_lease ? "" : " (lease expired)",
+               p->must_recover ? " (must recover)" : "");
     }
     l->n++;
     return 0;
@@ -898,6 +917,50 @@ static int jrc_readmit(int argc, char **argv)
         "readmission", "queue the readmission");
 }
 
+/* ---- recover: after a restore -------------------------------------------- */
+
+static int jrc_recover(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc recover";
+    static const struct option opts[] = {
+        OPT_DB, {"skip-short-ids", required_argument, NULL, 'R'}, OPT_HELP,
+        OPT_END};
+    jrc_args_t a;
+    uint64_t marked = 0;
+    cj_reg_t *r;
+    int rc = jrc_opts(
+        &a, argc, argv, cmd, opts,
+        "usage: cojp jrc recover --db DB [--skip-short-ids N]\n"
+        "Run once on a registry restored from a backup, before any JRC serves\n"
+        "it.  The restored OSCORE state (sequence numbers, replay windows) may\n"
+        "be older than what the pledges and the network saw, and answering\n"
+        "under it could reuse a nonce.  Every pledge is marked: its next Join\n"
+        "Request gets a recovery 4.01 (RFC 9031 section 8.3.3, RFC 8613\n"
+        "Appendix B.2) and it joins under a fresh context; until then campaigns\n"
+        "skip it.  A device given its OSCORE context instead of its PSK\n"
+        "('cojp pledge --okm') cannot recover: give it a new PSK ('jrc psk').\n"
+        "The search for free short ids moves N ids on\n"
+        "(default 4096), past ids assigned after the backup that nodes may\n"
+        "still hold.  Changes made after the backup (pledges added or removed,\n"
+        "PSKs changed) are not in the file: make them again.\n",
+        false);
+
+    if (rc >= 0)
+        return rc;
+    if (!a.db)
+        return cj_fail(2, cmd, "--db is required");
+    if ((rc = open_reg(&r, a.db, true, cmd)))
+        return rc;
+    rc = cj_reg_mark_recover(r, a.skip_short, &marked);
+    if (rc == CJ_OK)
+        printf("%llu pledge%s marked: each re-establishes its OSCORE context"
+               " at its next join; the search for free short ids moved %u"
+               " ids on\n",
+               (unsigned long long)marked, marked == 1 ? "" : "s",
+               a.skip_short);
+    return close_reg(r, cmd, rc, "mark the pledges for recovery");
+}
+
 /* ---- serve --------------------------------------------------------------- */
 
 typedef struct pending {
@@ -934,6 +997,7 @@ typedef struct jrc_run {
     cj_wall_clock_t clock;
     uint64_t next_op_poll;
     bool op_backoff_logged;
+    bool camp_owned;             /* the registry's campaign lock is ours */
     group_t grp[PIPE_DEPTH];     /* ring: grp[g_head] is the oldest */
     size_t g_head, g_count;
     uint64_t last_ticket;
@@ -1423,12 +1487,41 @@ static void campaign_persist(jrc_run_t *r, cj_sqlite_network_t *next,
     log_campaign_start(r, kind, camp, op);
 }
 
+/* The campaign lock this instance holds: while its campaign runs, say
+ * it is alive; once it ended (or never started: a dropped operation, a
+ * transaction rolled back), give the lock up.  A lock another instance
+ * took over (this one was silent past CAMP_STALE_MS) is logged. */
+static void campaign_lock_tick(jrc_run_t *r)
+{
+    uint64_t me = cj_reg_session(r->reg);
+    bool active = r->jrc.camp_active;
+    int rc;
+
+    if (!r->camp_owned)
+        return;
+    rc = cj_reg_campaign_put(r->reg, me, active ? me : 0,
+                             active ? cj_host_wall() : 0);
+    if (rc == CJ_OK && !active)
+        r->camp_owned = false;
+    if (rc == CJ_ERR_NOTFOUND) {
+        r->camp_owned = false;
+        if (active) {
+            cj_hlog_begin("warn", "campaign_lock_lost");
+            cj_hlog_uint("campaign", r->jrc.camp_number);
+            cj_hlog_end();
+        }
+    }
+}
+
 static void run_op(jrc_run_t *r)
 {
     cj_sqlite_op_t op;
     cj_sqlite_network_t next;
+    uint64_t owner = 0, alive = 0, me = cj_reg_session(r->reg);
+    uint64_t wall = cj_host_wall();
     int rc, camp;
 
+    campaign_lock_tick(r);
     if (r->jrc.camp_active)
         return;
     rc = cj_reg_begin(r->reg);
@@ -1448,6 +1541,14 @@ static void run_op(jrc_run_t *r)
         cj_hlog_end();
         return;
     }
+    /* Another instance runs a campaign: campaigns go one at a time, or
+     * two could hand the nodes different key sets. */
+    rc = cj_reg_campaign_get(r->reg, &owner, &alive);
+    if (rc != CJ_OK ||
+        (owner != 0 && owner != me && wall < alive + CAMP_STALE_MS)) {
+        cj_reg_rollback(r->reg);
+        return;
+    }
     rc = cj_reg_op_next(r->reg, &op);
     if (rc != CJ_OK) {
         cj_reg_rollback(r->reg);
@@ -1458,6 +1559,16 @@ static void run_op(jrc_run_t *r)
         return;
     }
     r->op_backoff_logged = false;
+    /* The lock, in the transaction that takes the operation; another
+     * instance claiming it at the same time finds it taken and backs
+     * off.  Given up at the next look when no campaign starts. */
+    rc = cj_reg_campaign_put(r->reg, owner, me, wall);
+    if (rc != CJ_OK) {
+        cj_reg_rollback(r->reg);
+        cj_crypto_wipe(&op, sizeof op);
+        return;
+    }
+    r->camp_owned = true;
     next = r->net;
     if (op.kind == CJ_SQLITE_OP_REKEY) {
         cj_jrc_key_t keys[CJ_COJP_MAX_KEYS];
@@ -1747,6 +1858,9 @@ static int jrc_serve(int argc, char **argv)
     int res = cj_loop_run(&r->loop, CJ_TIME_NEVER);
     rc = res == -1 ? 1 : 0;
     release(r, true); /* what is queued leaves once durable */
+    /* a campaign under way ends with the process: its lock too */
+    r->jrc.camp_active = false;
+    campaign_lock_tick(r);
     {
         /* Whole-run counters: the engine's, plus those of the engines
          * replaced after a failed commit; joins are the admissions whose
@@ -1795,7 +1909,8 @@ int cj_cmd_jrc(int argc, char **argv)
         int (*run)(int, char **);
     } subs[] = {{"add", jrc_add},     {"address", jrc_address}, {"import", jrc_import},
                 {"list", jrc_list},   {"serve", jrc_serve},     {"rekey", jrc_rekey},
-                {"evict", jrc_evict}, {"readmit", jrc_readmit}, {"derive", jrc_derive},
+                {"evict", jrc_evict}, {"readmit", jrc_readmit}, {"recover", jrc_recover},
+                {"derive", jrc_derive},
                 {"psk", jrc_psk},     {"remove", jrc_remove}};
     if (argc < 2)
         return cj_fail(2, CMD, "missing command (try 'cojp jrc --help')");

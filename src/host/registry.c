@@ -229,6 +229,12 @@ int cj_reg_readmit(cj_reg_t *r, const uint8_t *id, size_t id_len)
     DISPATCH(r, cj_sqlite_readmit(r->sq, id, id_len), cj_pg_readmit(r->pg, id, id_len));
 }
 
+int cj_reg_mark_recover(cj_reg_t *r, uint32_t skip_short, uint64_t *marked)
+{
+    DISPATCH(r, cj_sqlite_mark_recover(r->sq, skip_short, marked),
+             cj_pg_mark_recover(r->pg, skip_short, marked));
+}
+
 int cj_reg_set_psk(cj_reg_t *r, const uint8_t *id, size_t id_len,
                    const uint8_t psk[16])
 {
@@ -258,6 +264,26 @@ int cj_reg_network_load(cj_reg_t *r, cj_sqlite_network_t *n)
 int cj_reg_network_save(cj_reg_t *r, const cj_sqlite_network_t *n)
 {
     DISPATCH(r, cj_sqlite_network_save(r->sq, n), cj_pg_network_save(r->pg, n));
+}
+
+int cj_reg_campaign_get(cj_reg_t *r, uint64_t *owner, uint64_t *alive_ms)
+{
+    DISPATCH(r, cj_sqlite_campaign_get(r->sq, owner, alive_ms),
+             cj_pg_campaign_get(r->pg, owner, alive_ms));
+}
+
+int cj_reg_campaign_put(cj_reg_t *r, uint64_t expect, uint64_t owner,
+                        uint64_t alive_ms)
+{
+    DISPATCH(r, cj_sqlite_campaign_put(r->sq, expect, owner, alive_ms),
+             cj_pg_campaign_put(r->pg, expect, owner, alive_ms));
+}
+
+uint64_t cj_reg_session(const cj_reg_t *r)
+{
+    return r->kind == REG_SQLITE ? cj_sqlite_session(r->sq)
+           : r->kind == REG_PG   ? cj_pg_session(r->pg)
+                                 : 0;
 }
 
 int cj_reg_op_push(cj_reg_t *r, const cj_sqlite_op_t *op)

@@ -71,6 +71,8 @@ int cj_reg_set_address(cj_reg_t *r, const uint8_t *id, size_t id_len,
                        const cj_addr_t *addr);
 int cj_reg_evict(cj_reg_t *r, const uint8_t *id, size_t id_len);
 int cj_reg_readmit(cj_reg_t *r, const uint8_t *id, size_t id_len);
+/* store/sqlite.h cj_sqlite_mark_recover(): after a restore. */
+int cj_reg_mark_recover(cj_reg_t *r, uint32_t skip_short, uint64_t *marked);
 /* store/sqlite.h cj_sqlite_set_psk() and cj_sqlite_remove() (now_ms:
  * wall clock), and cj_sqlite_repair() for a registry cj_reg_open()
  * refused with CJ_ERR_PSK_REUSED (psk NULL: remove), whichever backend
@@ -85,6 +87,12 @@ int cj_reg_repair(const char *db, const uint8_t *id, size_t id_len,
 
 int cj_reg_network_load(cj_reg_t *r, cj_sqlite_network_t *n);
 int cj_reg_network_save(cj_reg_t *r, const cj_sqlite_network_t *n);
+/* store/sqlite.h cj_sqlite_campaign_get() / _put(), and the handle's
+ * session number (what names this instance as a campaign's owner). */
+int cj_reg_campaign_get(cj_reg_t *r, uint64_t *owner, uint64_t *alive_ms);
+int cj_reg_campaign_put(cj_reg_t *r, uint64_t expect, uint64_t owner,
+                        uint64_t alive_ms);
+uint64_t cj_reg_session(const cj_reg_t *r);
 int cj_reg_op_push(cj_reg_t *r, const cj_sqlite_op_t *op);
 int cj_reg_op_next(cj_reg_t *r, cj_sqlite_op_t *op);
 int cj_reg_op_done(cj_reg_t *r, int64_t seq);

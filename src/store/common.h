@@ -32,7 +32,7 @@
     "p.id, p.psk, p.allowed_roles, p.ssn_reserved, p.replay_highest, "      \
     "p.replay_bitmap, p.replay_valid, p.id_context, p.joined, p.role, "     \
     "p.short_id, p.lease_until, p.joined_at, p.evicted_at, p.address, "     \
-    "u.session, u.campaign, u.acked, u.at"
+    "u.session, u.campaign, u.acked, u.at, p.must_recover"
 
 /* The cj_jrc_store_t of a backend over ctx, whose callbacks are the
  * statics st_lookup, st_lookup_context, ... st_record_update of the

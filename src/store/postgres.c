@@ -180,6 +180,17 @@ static const struct {
      " ADD CONSTRAINT pending_ops_kind_check CHECK (kind IN (1, 2, 3)),"
      " ADD CONSTRAINT pending_ops_check"
      "  CHECK (kind = 1 OR pledge IS NOT NULL);", NULL},
+    {8,
+     /* the row's OSCORE state cannot be trusted (cj_pg_mark_recover,
+      * after a restore); the pledge's next request recovers */
+     "ALTER TABLE pledges ADD COLUMN must_recover boolean NOT NULL"
+     " DEFAULT false;", NULL},
+    {9,
+     /* the campaign lock (cj_pg_campaign_put): the session of the
+      * serving instance that runs a campaign, and when it last said so */
+     "ALTER TABLE network ADD COLUMN campaign_owner bigint"
+     " CHECK (campaign_owner IS NULL OR campaign_owner > 0),"
+     " ADD COLUMN campaign_alive bigint;", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -193,7 +204,7 @@ static const struct {
     " ORDER BY x.seq DESC LIMIT 1) u ON true"
 
 /* What a lookup reads: the record, its repeat cache and derived keys. */
-#define LOOKUP_COLS PLEDGE_COLS ", repeat_cache, okm"
+#define LOOKUP_COLS PLEDGE_COLS ", repeat_cache, okm, must_recover"
 
 static const char SQL_LOOKUP[] =
     "SELECT " LOOKUP_COLS " FROM pledges WHERE id = $1::bytea";
@@ -228,7 +239,8 @@ static const char SQL_SAVE_REPLAY[] =
 static const char SQL_SAVE_CTX[] =
     "UPDATE pledges SET id_context = $2::bytea, ssn_reserved = 0,"
     " replay_highest = 0, replay_bitmap = 0, replay_valid = false,"
-    " repeat_cache = NULL WHERE id = $1::bytea AND psk = $3::bytea";
+    " repeat_cache = NULL, must_recover = false"
+    " WHERE id = $1::bytea AND psk = $3::bytea";
 /* No row while $2 is not the current ID Context or $4 not the PSK. */
 static const char SQL_SAVE_REPEAT[] =
     "UPDATE pledges SET repeat_cache = $3::bytea WHERE id = $1::bytea"
@@ -1069,7 +1081,7 @@ static bool read_info(const PGresult *q, int row, cj_pg_info_t *info)
         info->update_acked = acked;
         info->update_at = (uint64_t)at;
     }
-    return true;
+    return col_bool(q, row, 19, &info->rec.must_recover);
 }
 
 /* ---- the store interface ------------------------------------------------ */
@@ -1093,7 +1105,8 @@ typedef struct op {
 } op_t;
 
 /* Row `row` of a lookup result: PLEDGE_COLS, then (when present) the
- * repeat cache, the derived material and the lease (*lease, -1: none). */
+ * repeat cache, the derived material, the recovery mark and the lease
+ * (*lease, -1: none). */
 static int fetch_row(const PGresult *r, int row, cj_jrc_pledge_t *out,
                      int64_t *lease)
 {
@@ -1114,9 +1127,11 @@ static int fetch_row(const PGresult *r, int row, cj_jrc_pledge_t *out,
             return CJ_ERR_STORAGE;
         out->has_okm = true;
     }
+    if (nf >= 14 && !col_bool(r, row, 13, &out->must_recover))
+        return CJ_ERR_STORAGE;
     *lease = -1;
-    if (nf == 14 && !PQgetisnull(r, row, 13) &&
-        (!col_i64(r, row, 13, lease) || *lease < 0))
+    if (nf == 15 && !PQgetisnull(r, row, 14) &&
+        (!col_i64(r, row, 14, lease) || *lease < 0))
         return CJ_ERR_STORAGE;
     return CJ_OK;
 }
@@ -2588,13 +2603,64 @@ typedef struct pledge_arg {
 static int u_set_psk(cj_pg_t *s, void *arg)
 {
     pledge_arg_t *a = arg;
-    return set_psk_in(s, a->id, a->id_len, a->psk);
+    params_t p = {0};
+    int rc = set_psk_in(s, a->id, a->id_len, a->psk);
+
+    /* A context with no past has nothing to recover from.  Not in
+     * set_psk_in: a repair runs that on databases older than the
+     * column. */
+    p_bytes(&p, a->id, a->id_len);
+    if (rc == CJ_OK &&
+        !cmd(s, "UPDATE pledges SET must_recover = false WHERE id = $1::bytea",
+             &p))
+        rc = failure(s);
+    return rc;
 }
 
 static int u_remove(cj_pg_t *s, void *arg)
 {
     pledge_arg_t *a = arg;
     return remove_in(s, a->id, a->id_len, a->now_ms);
+}
+
+/* cj_pg_mark_recover(): its argument and count */
+typedef struct recover_arg {
+    uint32_t skip;
+    uint64_t marked;
+} recover_arg_t;
+
+static int u_mark_recover(cj_pg_t *s, void *arg)
+{
+    recover_arg_t *a = arg;
+    params_t p = {0};
+    PGresult *r = exec(s, "UPDATE pledges SET must_recover = true", NULL);
+    long moved;
+
+    if (r == NULL)
+        return failure(s);
+    a->marked = (uint64_t)affected(r);
+    PQclear(r);
+    p_int(&p, (int64_t)a->skip);
+    r = exec(s, "UPDATE registry_state SET next_short ="
+                " (next_short - 1 + $1::int8) % 65533 + 1 WHERE one = 1", &p);
+    if (r == NULL)
+        return failure(s);
+    moved = affected(r);
+    PQclear(r);
+    return moved == 1 ? CJ_OK : CJ_ERR_STORAGE;
+}
+
+int cj_pg_mark_recover(cj_pg_t *db, uint32_t skip_short, uint64_t *marked)
+{
+    recover_arg_t a = {skip_short, 0};
+    int rc;
+
+    if (skip_short > CJ_STORE_SHORT_MAX)
+        return CJ_ERR_INVALID;
+    rc = unit(db, true, u_mark_recover, &a);
+    if (rc == CJ_OK && marked != NULL)
+        *marked = a.marked;
+    return rc;
 }
 
 int cj_pg_set_psk(cj_pg_t *db, const uint8_t *id, size_t id_len,
@@ -2893,6 +2959,81 @@ static int u_exec(cj_pg_t *s, void *arg)
 {
     op_t *o = arg;
     return cmd(s, o->sql, &o->prm) ? CJ_OK : failure(s);
+}
+
+/* cj_pg_campaign_get() / cj_pg_campaign_put(): expect, owner, alive
+ * (in and out) */
+typedef struct camp_arg {
+    uint64_t expect, owner, alive;
+} camp_arg_t;
+
+static int u_camp_get(cj_pg_t *s, void *arg)
+{
+    camp_arg_t *a = arg;
+    PGresult *r = exec(s, "SELECT coalesce(campaign_owner, 0),"
+                          " coalesce(campaign_alive, 0) FROM network"
+                          " WHERE one = 1", NULL);
+    int64_t owner = 0, alive = 0;
+    int rc;
+
+    if (r == NULL)
+        return failure(s);
+    rc = PQntuples(r) == 0 ? CJ_ERR_NOTFOUND
+         : col_i64(r, 0, 0, &owner) && col_i64(r, 0, 1, &alive) &&
+                   owner >= 0 && alive >= 0
+             ? CJ_OK
+             : CJ_ERR_STORAGE;
+    PQclear(r);
+    a->owner = (uint64_t)owner;
+    a->alive = (uint64_t)alive;
+    return rc;
+}
+
+static int u_camp_put(cj_pg_t *s, void *arg)
+{
+    camp_arg_t *a = arg;
+    params_t p = {0};
+    PGresult *r;
+    long n;
+
+    if (a->expect)
+        p_int(&p, cj_store_i64(a->expect));
+    else
+        p_null(&p);
+    if (a->owner) {
+        p_int(&p, cj_store_i64(a->owner));
+        p_int(&p, cj_store_i64(a->alive));
+    } else {
+        p_null(&p);
+        p_null(&p);
+    }
+    /* Under READ COMMITTED a concurrent put waits for this row and then
+     * tests the owner it committed: one of two claims wins. */
+    r = exec(s, "UPDATE network SET campaign_owner = $2::int8,"
+                " campaign_alive = $3::int8 WHERE one = 1"
+                " AND campaign_owner IS NOT DISTINCT FROM $1::int8", &p);
+    if (r == NULL)
+        return failure(s);
+    n = affected(r);
+    PQclear(r);
+    return n == 1 ? CJ_OK : CJ_ERR_NOTFOUND;
+}
+
+int cj_pg_campaign_get(cj_pg_t *db, uint64_t *owner, uint64_t *alive_ms)
+{
+    camp_arg_t a = {0, 0, 0};
+    int rc = unit(db, false, u_camp_get, &a);
+
+    *owner = rc == CJ_OK ? a.owner : 0;
+    *alive_ms = rc == CJ_OK ? a.alive : 0;
+    return rc;
+}
+
+int cj_pg_campaign_put(cj_pg_t *db, uint64_t expect, uint64_t owner,
+                       uint64_t alive_ms)
+{
+    camp_arg_t a = {expect, owner, alive_ms};
+    return unit(db, true, u_camp_put, &a);
 }
 
 int cj_pg_network_save(cj_pg_t *db, const cj_pg_network_t *n)

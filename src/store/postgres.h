@@ -102,8 +102,10 @@
  * 5: a PSK per pledge (above); a database in which pledges already share
  *    a PSK is not migrated (cj_pg_open_as), unless repaired (cj_pg_repair).
  * 6: retired PSKs (cj_pg_set_psk, cj_pg_remove; store/common.h).
- * 7: the readmit operation (CJ_PG_OP_READMIT). */
-#define CJ_PG_SCHEMA_VERSION 7
+ * 7: the readmit operation (CJ_PG_OP_READMIT).
+ * 8: the recovery mark (cj_pg_mark_recover).
+ * 9: the campaign lock (cj_pg_campaign_put). */
+#define CJ_PG_SCHEMA_VERSION 9
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */
@@ -203,6 +205,10 @@ int cj_pg_repair(const char *uri, const uint8_t *id, size_t id_len,
                  const uint8_t *psk, uint64_t now_ms, bool *upgraded,
                  char *why, size_t whycap);
 
+/* As cj_sqlite_mark_recover(), one transaction: after a restore
+ * (pg_restore, point-in-time recovery), before any instance serves. */
+int cj_pg_mark_recover(cj_pg_t *db, uint32_t skip_short, uint64_t *marked);
+
 /* As cj_sqlite_import_csv(): lines "id,psk[,role]", all in one
  * transaction; on a bad line nothing is imported and *bad_line is its
  * number (CJ_ERR_MALFORMED, CJ_ERR_STATE for an id already provisioned,
@@ -237,6 +243,10 @@ typedef cj_sqlite_op_t cj_pg_op_t;
 /* As cj_sqlite_network_load() / cj_sqlite_network_save(). */
 int cj_pg_network_load(cj_pg_t *db, cj_pg_network_t *out);
 int cj_pg_network_save(cj_pg_t *db, const cj_pg_network_t *n);
+/* As cj_sqlite_campaign_get() / cj_sqlite_campaign_put(). */
+int cj_pg_campaign_get(cj_pg_t *db, uint64_t *owner, uint64_t *alive_ms);
+int cj_pg_campaign_put(cj_pg_t *db, uint64_t expect, uint64_t owner,
+                       uint64_t alive_ms);
 
 /* As cj_sqlite_op_push(), cj_sqlite_op_next(), cj_sqlite_op_done().
  * Several instances: next skips an operation another instance's open

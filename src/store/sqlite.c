@@ -152,6 +152,17 @@ static const struct {
      " WHERE name = 'pending_ops';"
      "DROP TABLE pending_ops;"
      "ALTER TABLE pending_ops_7 RENAME TO pending_ops;", NULL},
+    {8,
+     /* 1: the row's OSCORE state cannot be trusted (cj_sqlite_mark_
+      * recover, after a restore); the pledge's next request recovers */
+     "ALTER TABLE pledges ADD COLUMN must_recover INTEGER NOT NULL"
+     " DEFAULT 0 CHECK (must_recover IN (0, 1));", NULL},
+    {9,
+     /* the campaign lock (cj_sqlite_campaign_put): the session of the
+      * serving instance that runs a campaign, and when it last said so */
+     "ALTER TABLE network ADD COLUMN campaign_owner INTEGER"
+     " CHECK (campaign_owner IS NULL OR campaign_owner > 0);"
+     "ALTER TABLE network ADD COLUMN campaign_alive INTEGER;", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -199,6 +210,8 @@ enum {
     S_BLACKLIST,
     S_NET_GET,
     S_NET_PUT,
+    S_CAMP_GET,
+    S_CAMP_PUT,
     S_OP_PUSH,
     S_OP_NEXT,
     S_OP_DONE,
@@ -223,9 +236,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RELEASE] = "RELEASE cj_op",
     [S_ROLLBACK_TO] = "ROLLBACK TO cj_op",
     [S_LOOKUP] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                 " lease_until IS NOT NULL, okm FROM pledges WHERE id = ?1",
+                 " lease_until IS NOT NULL, okm, must_recover FROM pledges"
+                 " WHERE id = ?1",
     [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                     " lease_until IS NOT NULL, okm FROM pledges"
+                     " lease_until IS NOT NULL, okm, must_recover FROM pledges"
                      " WHERE id_context = ?1",
     /* the row only while ?3 is its PSK and ?2 its current ID Context
      * (NULL: pledge id) */
@@ -239,7 +253,8 @@ static const char *const stmt_sql[S_COUNT] = {
                       " replay_bitmap = ?3, replay_valid = ?4 WHERE id = ?1",
     [S_SAVE_CTX] = "UPDATE pledges SET id_context = ?2, ssn_reserved = 0,"
                    " replay_highest = 0, replay_bitmap = 0, replay_valid = 0,"
-                   " repeat_cache = NULL WHERE id = ?1 AND psk = ?3",
+                   " repeat_cache = NULL, must_recover = 0"
+                   " WHERE id = ?1 AND psk = ?3",
     [S_SAVE_REPEAT] = "UPDATE pledges SET repeat_cache = ?4"
                       " WHERE id = ?1 AND id_context IS ?2 AND psk = ?3",
     [S_EXPIRE] = "UPDATE pledges SET lease_until = NULL"
@@ -302,9 +317,22 @@ static const char *const stmt_sql[S_COUNT] = {
                     " ORDER BY p.evicted_at, p.seq",
     [S_NET_GET] = "SELECT network_id, keys, jrc_address, join_rate, lease_hours,"
                   " next_campaign FROM network WHERE one = 1",
-    [S_NET_PUT] = "INSERT OR REPLACE INTO network (one, network_id, keys,"
+    /* the campaign lock is not part of the record */
+    [S_NET_PUT] = "INSERT INTO network (one, network_id, keys,"
                   " jrc_address, join_rate, lease_hours, next_campaign,"
-                  " updated_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                  " updated_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                  " ON CONFLICT (one) DO UPDATE SET"
+                  " network_id = excluded.network_id, keys = excluded.keys,"
+                  " jrc_address = excluded.jrc_address,"
+                  " join_rate = excluded.join_rate,"
+                  " lease_hours = excluded.lease_hours,"
+                  " next_campaign = excluded.next_campaign,"
+                  " updated_at = excluded.updated_at",
+    [S_CAMP_GET] = "SELECT coalesce(campaign_owner, 0),"
+                   " coalesce(campaign_alive, 0) FROM network WHERE one = 1",
+    [S_CAMP_PUT] = "UPDATE network SET campaign_owner = ?2,"
+                   " campaign_alive = ?3 WHERE one = 1"
+                   " AND campaign_owner IS ?1",
     [S_OP_PUSH] = "INSERT INTO pending_ops (kind, pledge, key, queued_at)"
                   " VALUES (?1, ?2, ?3, ?4)",
     [S_OP_NEXT] = "SELECT seq, kind, pledge, key, queued_at FROM pending_ops"
@@ -745,11 +773,12 @@ static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live)
 
 /* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
  * CJ_ERR_STORAGE.  Resets q.  A query with columns past PLEDGE_COLS (the
- * lookups) also reads the repeat cache and whether a lease is live, and
- * the row becomes the known one. */
+ * lookups) also reads the repeat cache, whether a lease is live, the
+ * derived material and the recovery mark, and the row becomes the known
+ * one. */
 static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
 {
-    bool full = sqlite3_column_count(q) == 14, live = false;
+    bool full = sqlite3_column_count(q) == 15, live = false;
     int r = step_row(s, q);
     if (r != CJ_OK)
         return r;
@@ -764,6 +793,7 @@ static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
         if (r == CJ_OK && sqlite3_column_type(q, 13) != SQLITE_NULL)
             out->has_okm = blob_col(q, 13, out->okm, sizeof out->okm,
                                     sizeof out->okm, NULL);
+        out->must_recover = sqlite3_column_int(q, 14) != 0;
     }
     done(q);
     if (r == CJ_OK && full)
@@ -2441,12 +2471,50 @@ static int remove_in(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
 int cj_sqlite_set_psk(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
                       const uint8_t psk[16])
 {
+    sqlite3_stmt *q;
     int r;
     if (!cj_store_id_ok(id, id_len) || psk == NULL)
         return CJ_ERR_INVALID;
     if ((r = op_begin(db)) != CJ_OK)
         return r;
-    return op_end(db, set_psk_in(db, id, id_len, psk));
+    r = set_psk_in(db, id, id_len, psk);
+    /* A context with no past has nothing to recover from.  Not in
+     * set_psk_in: a repair runs that on files older than the column. */
+    if (r == CJ_OK) {
+        q = adhoc(db, "UPDATE pledges SET must_recover = 0 WHERE id = ?1");
+        if (q != NULL)
+            sqlite3_bind_blob(q, 1, id, (int)id_len, SQLITE_STATIC);
+        if (q == NULL || adhoc_step(db, q, NULL) != SQLITE_DONE)
+            r = CJ_ERR_STORAGE;
+    }
+    return op_end(db, r);
+}
+
+int cj_sqlite_mark_recover(cj_sqlite_t *db, uint32_t skip_short,
+                           uint64_t *marked)
+{
+    sqlite3_stmt *q;
+    int r;
+
+    if (skip_short > CJ_STORE_SHORT_MAX)
+        return CJ_ERR_INVALID;
+    if ((r = op_begin(db)) != CJ_OK)
+        return r;
+    q = adhoc(db, "UPDATE pledges SET must_recover = 1");
+    r = q != NULL && adhoc_step(db, q, NULL) == SQLITE_DONE ? CJ_OK
+                                                           : CJ_ERR_STORAGE;
+    if (r == CJ_OK && marked != NULL)
+        *marked = (uint64_t)sqlite3_changes(db->db);
+    if (r == CJ_OK) {
+        q = adhoc(db, "UPDATE registry_state SET next_short ="
+                      " (next_short - 1 + ?1) % 65533 + 1 WHERE one = 1");
+        if (q != NULL)
+            sqlite3_bind_int64(q, 1, skip_short);
+        if (q == NULL || adhoc_step(db, q, NULL) != SQLITE_DONE ||
+            sqlite3_changes(db->db) != 1)
+            r = CJ_ERR_STORAGE;
+    }
+    return op_end(db, r);
 }
 
 int cj_sqlite_remove(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
@@ -2566,6 +2634,7 @@ static bool read_info(sqlite3_stmt *q, cj_sqlite_info_t *info)
         info->update_acked = sqlite3_column_int(q, 17) != 0;
         info->update_at = (uint64_t)sqlite3_column_int64(q, 18);
     }
+    info->rec.must_recover = sqlite3_column_int(q, 19) != 0;
     return true;
 }
 
@@ -2701,6 +2770,39 @@ int cj_sqlite_network_save(cj_sqlite_t *db, const cj_sqlite_network_t *n)
     r = write_unit(db, q, false);
     cj_crypto_wipe(keys, sizeof keys);
     return r;
+}
+
+int cj_sqlite_campaign_get(cj_sqlite_t *db, uint64_t *owner,
+                           uint64_t *alive_ms)
+{
+    sqlite3_stmt *q = stmt(db, S_CAMP_GET);
+    int r;
+
+    *owner = *alive_ms = 0;
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    if ((r = step_row(db, q)) != CJ_OK)
+        return r;
+    *owner = (uint64_t)sqlite3_column_int64(q, 0);
+    *alive_ms = (uint64_t)sqlite3_column_int64(q, 1);
+    done(q);
+    return CJ_OK;
+}
+
+int cj_sqlite_campaign_put(cj_sqlite_t *db, uint64_t expect, uint64_t owner,
+                           uint64_t alive_ms)
+{
+    sqlite3_stmt *q = stmt(db, S_CAMP_PUT);
+
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    if (expect)
+        sqlite3_bind_int64(q, 1, cj_store_i64(expect));
+    if (owner) {
+        sqlite3_bind_int64(q, 2, cj_store_i64(owner));
+        sqlite3_bind_int64(q, 3, cj_store_i64(alive_ms));
+    }
+    return write_unit(db, q, true);
 }
 
 int cj_sqlite_op_push(cj_sqlite_t *db, const cj_sqlite_op_t *op)

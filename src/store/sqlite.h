@@ -100,8 +100,10 @@
  *    already share a PSK is not migrated (cj_sqlite_open_as), unless
  *    repaired (cj_sqlite_repair).
  * 6: retired PSKs (cj_sqlite_set_psk, cj_sqlite_remove).
- * 7: the readmit operation (CJ_SQLITE_OP_READMIT). */
-#define CJ_SQLITE_SCHEMA_VERSION 7
+ * 7: the readmit operation (CJ_SQLITE_OP_READMIT).
+ * 8: the recovery mark (cj_sqlite_mark_recover).
+ * 9: the campaign lock (cj_sqlite_campaign_put). */
+#define CJ_SQLITE_SCHEMA_VERSION 9
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
@@ -297,6 +299,20 @@ int cj_sqlite_add(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
 int cj_sqlite_set_psk(cj_sqlite_t *db, const uint8_t *id, size_t id_len,
                       const uint8_t psk[16]);
 
+/* After restoring the file from a backup, before any JRC serves it: its
+ * OSCORE state (sequence number marks, replay windows) and short-id
+ * leases may be older than what the network saw.  In one transaction
+ * every pledge is marked must_recover (cojp/jrc.h: its next verified
+ * request gets a recovery 4.01 and a fresh context, campaigns skip it
+ * until then) and the search for free short identifiers moves skip_short
+ * ids on (0..65533), past ids assigned after the backup that nodes may
+ * still hold.  *marked (may be NULL) counts the pledges.  A new context
+ * (the engine's save_context) or a new PSK clears a pledge's mark.
+ * CJ_OK, CJ_ERR_INVALID, CJ_ERR_BUSY, CJ_ERR_STORAGE; nothing changes on
+ * failure. */
+int cj_sqlite_mark_recover(cj_sqlite_t *db, uint32_t skip_short,
+                           uint64_t *marked);
+
 /* Remove provisioned pledge id (decommissioning), in one transaction:
  * its row and campaign outcomes go, its PSK is retired, its id may be
  * provisioned again (with another PSK).  Refused while it holds a
@@ -412,6 +428,20 @@ typedef struct cj_sqlite_network {
  * CJ_OK, CJ_ERR_INVALID (bad lengths or key count), CJ_ERR_STORAGE. */
 int cj_sqlite_network_load(cj_sqlite_t *db, cj_sqlite_network_t *out);
 int cj_sqlite_network_save(cj_sqlite_t *db, const cj_sqlite_network_t *n);
+
+/* The campaign lock of several JRC instances sharing the registry: the
+ * instance that runs a rekey, eviction or readmission campaign (its
+ * session number; 0: none) and when it last said it still does (wall
+ * ms), beside the network row and never changed by network_save.  Get
+ * reads them (CJ_ERR_NOTFOUND without a network row).  Put is a
+ * compare-and-set: where the owner is expect (0: none), it becomes owner
+ * with alive_ms (owner 0: none, the time cleared); CJ_ERR_NOTFOUND,
+ * nothing changed, when the owner is another.  One unit of work, or part
+ * of an open transaction. */
+int cj_sqlite_campaign_get(cj_sqlite_t *db, uint64_t *owner,
+                           uint64_t *alive_ms);
+int cj_sqlite_campaign_put(cj_sqlite_t *db, uint64_t expect, uint64_t owner,
+                           uint64_t alive_ms);
 
 /* Operations queued by `cojp jrc rekey` / `evict` / `readmit` for the
  * serving JRC, oldest first. */

@@ -105,7 +105,7 @@ ODB=$T/old.db
 for id in 0e00000000000001 0e00000000000002 0e00000000000003; do
     "$COJP" jrc add --db "$ODB" --pledge $id --psk "$(psk_of $id)" || bad "jrc add $id"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
 cp "$ODB" "$T/old.copy"
 held=$(psk_of 0e00000000000001)
 for c in list add; do
@@ -145,7 +145,7 @@ ODB=$T/old2.db
 for n in 1 2 3 4 5; do
     "$COJP" jrc add --db "$ODB" --pledge 0e0000000000001$n --psk "$(psk_of 0e0000000000001$n)" || bad "jrc add 1$n"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 2) WHERE seq IN (4, 5)'); c.close()" "$ODB"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 2) WHERE seq IN (4, 5)'); c.close()" "$ODB"
 "$COJP" jrc remove --db "$ODB" --pledge 0e00000000000015 >"$T/old.out" 2>"$T/old.err"
 check "jrc remove of a sharing pledge exits 0" test $? -eq 0
 check "... naming the pledges that still share a PSK" grep -q \
@@ -466,6 +466,62 @@ timeout 60 "$COJP" pledge --id "${ids[0]}" --psk "$(psk_of "${ids[0]}")" --proxy
 check "a pledge rejoins after the restart with its state file" json "$T/rejoin.json" "d['joined'] is True"
 check "the rejoined pledge gets the current key set" json "$T/rejoin.json" \
     "sorted(k['key_id'] for k in d['keys'])==[$kids]"
+echo "=== restore from a backup (jrc recover)"
+# A backup taken while the JRC serves, a pledge admitted after it, the
+# backup restored: the restored OSCORE state is older than the pledges'.
+# jrc recover marks every pledge; each one's next join re-establishes its
+# context (a 4.01 with R2, RFC 9031 section 8.3.3) and takes a short id
+# the restored file did not know to be free of.
+late=0700000000000001 # provisioned before the backup, joins after it
+"$COJP" jrc add --db "$DB" --pledge "$late" --psk "$(psk_of "$late")" || bad "jrc add $late"
+python3 -c "import sqlite3,sys; s=sqlite3.connect(sys.argv[1]); d=sqlite3.connect(sys.argv[2]); s.backup(d); d.close()" \
+    "$DB" "$T/backup.db" || bad "backup of the registry"
+timeout 60 "$COJP" pledge --id "$late" --psk "$(psk_of "$late")" --proxy "[::1]:$proxy_port" \
+    --network-id cafe --state "$T/$late.state" --json --timeout 45 >"$T/late.json" 2>"$T/late.err"
+check "a pledge joins after the backup" json "$T/late.json" "d['joined'] is True"
+late_short=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['short_id'])" "$T/late.json")
+kill -TERM "$jrc_pid"
+wait_exit "$jrc_pid" 10
+rm -f "$DB-wal" "$DB-shm"
+cp "$T/backup.db" "$DB"
+"$COJP" jrc recover --db "$DB" --skip-short-ids 70000 2>"$T/rec.err"
+check "jrc recover with too many ids to skip exits 2" test $? -eq 2
+check "... with one line" one_line "$T/rec.err" '^cojp jrc recover: --skip-short-ids must be 0\.\.65533$'
+check "... marking nothing" sh -c "! '$COJP' jrc list --db '$DB' | grep -q 'must recover'"
+npl=$("$COJP" jrc list --db "$DB" | grep -c '^0[0-9a-f]')
+"$COJP" jrc recover --db "$DB" >"$T/rec.out" 2>"$T/rec.err"
+check "jrc recover exits 0" test $? -eq 0
+check "... saying how many pledges it marked" grep -qE "^$npl pledges marked: each re-establishes its OSCORE context" "$T/rec.out"
+"$COJP" jrc list --db "$DB" --json >"$T/rec.json"
+check "jrc list shows every pledge marked" json "$T/rec.json" \
+    "len(d['pledges'])==$npl and all(p['must_recover'] for p in d['pledges'])"
+if start_daemon "$T/jrc3.log" '"event":"start"' -- jrc serve --db "$DB" --listen "[::1]:$jrc_port" \
+    --ack-timeout 300; then
+    jrc_pid=$daemon_pid
+else
+    bad "jrc serve on the restored registry"; cat "$T/jrc3.log"
+fi
+timeout 60 "$COJP" pledge --id "$late" --psk "$(psk_of "$late")" --proxy "[::1]:$proxy_port" \
+    --network-id cafe --state "$T/$late.state" --json --timeout 45 >"$T/late2.json" 2>"$T/late2.err"
+check "the late pledge joins again" json "$T/late2.json" "d['joined'] is True"
+check "... through a recovery (RFC 9031 section 8.3.3)" grep -q '"event":"join_recovery"' "$T/late2.err"
+check "... which the JRC logs" grep -q '"event":"recovery","pledge":"'"$late"'"' "$T/jrc3.log"
+check "... with a short id other than the one it got after the backup" \
+    json "$T/late2.json" "d['short_id']!='$late_short'"
+timeout 60 "$COJP" pledge --id "${ids[0]}" --psk "$(psk_of "${ids[0]}")" --proxy "[::1]:$proxy_port" \
+    --network-id cafe --state "$T/${ids[0]}.state" --json --timeout 45 >"$T/early.json" 2>"$T/early.err"
+check "a pledge admitted before the backup recovers too" \
+    sh -c "grep -q '\"joined\": *true' '$T/early.json' && grep -q '\"event\":\"join_recovery\"' '$T/early.err'"
+nrec=$(grep -c '"event":"recovery"' "$T/jrc3.log")
+timeout 60 "$COJP" pledge --id "$late" --psk "$(psk_of "$late")" --proxy "[::1]:$proxy_port" \
+    --network-id cafe --state "$T/$late.state" --json --timeout 45 >"$T/late3.json" 2>"$T/late3.err"
+check "once recovered, a pledge joins as before" \
+    sh -c "grep -q '\"joined\": *true' '$T/late3.json' && ! grep -q join_recovery '$T/late3.err'"
+check "... the JRC recovering nothing more" test "$(grep -c '"event":"recovery"' "$T/jrc3.log")" -eq "$nrec"
+"$COJP" jrc list --db "$DB" --json >"$T/rec2.json"
+check "jrc list: the two pledges unmarked, the others still marked" json "$T/rec2.json" \
+    "sorted(p['pledge'] for p in d['pledges'] if not p['must_recover'])==sorted(['$late','${ids[0]}']) and sum(p['must_recover'] for p in d['pledges'])==$npl-2"
+
 for p in "$proxy_pid" "${node_pids[0]}"; do kill -TERM "$p"; done
 wait_exit "$proxy_pid" 10
 check "proxy exits 0 on SIGTERM" test "$exit_status" -eq 0
@@ -509,6 +565,8 @@ usage_case "jrc rekey bad K2" jrc rekey --db "$DB" --k2 00
 usage_case "jrc evict without pledge" jrc evict --db "$DB"
 usage_case "jrc readmit without pledge" jrc readmit --db "$DB"
 usage_case "jrc readmit without --db" jrc readmit --pledge "${ids[0]}"
+usage_case "jrc recover without --db" jrc recover
+usage_case "jrc recover with a bad --skip-short-ids" jrc recover --db "$DB" --skip-short-ids x
 before=$(pledges_of "$DB")
 usage_case "jrc psk without --psk" jrc psk --db "$DB" --pledge "${ids[0]}"
 usage_case "jrc psk without --pledge" jrc psk --db "$DB" --psk "$PSK"
@@ -556,6 +614,7 @@ runtime_case() {
 runtime_case "jrc list of a missing registry" jrc list --db "$T/none.db"
 runtime_case "jrc readmit of an unknown pledge" jrc readmit --db "$DB" --pledge 0f0f
 runtime_case "jrc readmit of a missing registry" jrc readmit --db "$T/none.db" --pledge 0f0f
+runtime_case "jrc recover of a missing registry" jrc recover --db "$T/none.db"
 printf 'this is not a database, just text that is long enough to look odd\n%.0s' 1 2 3 4 5 6 7 8 >"$T/garbage.db"
 runtime_case "jrc list of an unreadable registry" jrc list --db "$T/garbage.db"
 runtime_case "jrc add into an unreachable folder" jrc add --db "$T/no/such/dir/x.db" --pledge 01 --psk "$PSK"
@@ -774,6 +833,51 @@ check "... and acknowledges it" \
 for p in "$ijp_pid" "$ib_pid"; do kill -TERM "$p" 2>/dev/null; done
 for p in "$ijp_pid" "$ib_pid"; do wait_exit "$p" 10; done
 
+echo "=== two JRCs on one registry run one campaign at a time"
+# Two operations queued back to back with two serving instances: without
+# the registry's campaign lock the idle one would take the second while
+# the first runs, and the nodes would get two key sets in any order.  A
+# node that never answers keeps each campaign going for a few seconds.
+LDB=$T/lock.db
+"$COJP" jrc add --db "$LDB" --pledge 0c00000000000001 --psk "$(psk_of 0c00000000000001)" \
+    --address "[::1]:$(free_udp_port)" || bad "jrc add of a silent node"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE pledges SET joined = 1'); c.commit()" "$LDB"
+if start_daemon "$T/lockA.log" '"event":"start"' -- jrc serve --db "$LDB" --listen "[::1]:PORT" \
+    --ack-timeout 100 && { la_pid=$daemon_pid; start_daemon "$T/lockB.log" '"event":"start"' -- \
+    jrc serve --db "$LDB" --listen "[::1]:PORT" --ack-timeout 100; }; then
+    lb_pid=$daemon_pid
+    "$COJP" jrc rekey --db "$LDB" >/dev/null || bad "jrc rekey"
+    "$COJP" jrc rekey --db "$LDB" >/dev/null || bad "jrc rekey"
+    # campaign_order: the campaign records of both logs by time, as "start
+    # N" / "done N" words
+    campaign_order() {
+        python3 - "$T/lockA.log" "$T/lockB.log" <<'PY'
+import json, sys
+ev = []
+for f in sys.argv[1:]:
+    for line in open(f):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if d.get("event") in ("campaign_start", "campaign_done"):
+            ev.append((d["ts"], d["event"][9:], d["campaign"]))
+print(" ".join("%s %d" % (e, c) for _, e, c in sorted(ev)))
+PY
+    }
+    end=$((SECONDS + 40))
+    while [ $SECONDS -lt $end ] && [ "$(campaign_order | wc -w)" -lt 8 ]; do sleep 0.2; done
+    echo "     campaigns: $(campaign_order)"
+    check "the second campaign starts only after the first is done" \
+        test "$(campaign_order)" = "start 1 done 1 start 2 done 2"
+    check "... and the queue is empty" test "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM pending_ops').fetchone()[0])" "$LDB")" -eq 0
+    check "... and the lock given up" test "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM network WHERE campaign_owner IS NULL').fetchone()[0])" "$LDB")" -eq 1
+else
+    bad "two JRCs on one registry"; cat "$T/lockA.log" "$T/lockB.log"
+fi
+for p in "${la_pid:-}" "${lb_pid:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
+for p in "${la_pid:-}" "${lb_pid:-}"; do [ -n "$p" ] && wait_exit "$p" 10; done
+
 echo "=== a JRC of another implementation answers with separate CON responses"
 # RFC 8974 section 3.3, RFC 7252 sections 4.2, 4.5 and 5.2.2: the JP
 # acknowledges a CON response to the JRC and relays it to the pledge
@@ -800,7 +904,7 @@ check "its counters: 2 relayed, 6 ACKs, 4 spent tokens, 2 forged, no RST" \
     "$(tail -1 "$T/jpcon.log")"
 
 echo "=== help and version"
-for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc readmit" \
+for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc readmit" "jrc recover" \
     "jrc address" "jrc psk" "jrc remove" proxy pledge jrc demo bench; do
     # shellcheck disable=SC2086
     check "cojp $c --help" sh -c "'$COJP' $c --help | grep -q usage"

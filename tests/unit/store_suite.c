@@ -1540,6 +1540,199 @@ void ss_migration_6_to_7(const ss_backend_t *b)
     cleanup(b);
 }
 
+void ss_migration_7_to_8(const ss_backend_t *b)
+{
+    const cj_jrc_store_t *st;
+    cj_jrc_pledge_t rec;
+    uint8_t id[8];
+    uint64_t marked = 0;
+    void *db = ss_start(b, 3, &st);
+
+    sql_exec(b, db, b->v7_sql);
+    b->close(db);
+
+    db = ss_open(b);
+    st = b->store(db);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
+    ss_make_id(id, 2);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+    CHECK(!rec.must_recover);
+    CHECK(!b->sql_try(db, "UPDATE pledges SET must_recover = 2"));
+    CHECK_EQ(b->mark_recover(db, 0, &marked), CJ_OK);
+    CHECK_EQ(marked, 3);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+    CHECK(rec.must_recover);
+    b->close(db);
+    cleanup(b);
+}
+
+/* After a restore (store/sqlite.h cj_sqlite_mark_recover): every pledge
+ * marked in one step, the search for free short ids moved on; both
+ * lookups tell the mark; a new context or a new PSK clears it; the marks
+ * are durable and nothing else of the rows changed. */
+void ss_mark_recover(const ss_backend_t *b)
+{
+    const cj_jrc_store_t *st;
+    cj_jrc_pledge_t rec, before;
+    cj_oscore_replay_t w;
+    uint8_t id[8], ctx[16], psk[16];
+    uint64_t marked = 0;
+    uint16_t sid = 0;
+    void *db = ss_start(b, 4, &st);
+
+    ss_make_id(id, 0);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+    CHECK(!rec.must_recover);
+    CHECK_EQ(accept(st, id, 9, &w), CJ_OK);
+    CHECK_EQ(ss_raise_ssn(st, st->ctx, id, 40), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &before), CJ_OK);
+    /* pledge 1 runs a recovered context */
+    ss_make_id(id, 1);
+    memset(ctx, 0x5c, sizeof ctx);
+    CHECK_EQ(st->save_context(st->ctx, id, 8, ss_psk_of(id), ctx, sizeof ctx),
+             CJ_OK);
+    b->set_cursor(db, 65530);
+    CHECK_EQ(b->mark_recover(db, 65534, &marked), CJ_ERR_INVALID);
+    CHECK_EQ(marked, 0);
+    CHECK_EQ(b->mark_recover(db, 10, &marked), CJ_OK);
+    CHECK_EQ(marked, 4);
+    for (unsigned i = 0; i < 4; i++) {
+        ss_make_id(id, i);
+        CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+        CHECK(rec.must_recover);
+    }
+    CHECK_EQ(st->lookup_context(st->ctx, ctx, sizeof ctx, &rec), CJ_OK);
+    CHECK(rec.must_recover);
+    /* the rest of a row is as it was */
+    ss_make_id(id, 0);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+    CHECK_EQ(rec.ssn_reserved, before.ssn_reserved);
+    CHECK_EQ(rec.replay.highest, 9);
+    CHECK(rec.replay.valid);
+    /* from 65530, ten ids on: 65533 is followed by 1, so 7 */
+    ss_make_id(id, 2);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 0, 0, false, &sid), CJ_OK);
+    CHECK_EQ(sid, 7);
+
+    /* a new context clears the mark, so does a new PSK */
+    ss_make_id(id, 1);
+    memset(ctx, 0x6d, sizeof ctx);
+    CHECK_EQ(st->save_context(st->ctx, id, 8, ss_psk_of(id), ctx, sizeof ctx),
+             CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+    CHECK(!rec.must_recover);
+    ss_make_id(id, 3);
+    ss_make_psk(psk, 99);
+    CHECK_EQ(b->set_psk(db, id, 8, psk), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+    CHECK(!rec.must_recover);
+
+    b->close(db);
+    db = ss_open(b);
+    st = b->store(db);
+    for (unsigned i = 0; i < 4; i++) {
+        ss_make_id(id, i);
+        CHECK_EQ(st->lookup(st->ctx, id, 8, &rec), CJ_OK);
+        CHECK_EQ(rec.must_recover, i == 0 || i == 2);
+    }
+    b->close(db);
+    cleanup(b);
+}
+
+/* A network record with one key, next campaign c. */
+static void net_record(cj_sqlite_network_t *n, uint32_t c)
+{
+    memset(n, 0, sizeof *n);
+    n->key_count = 1;
+    n->keys[0].key_id = 1;
+    memset(n->keys[0].key, 0x21, 16);
+    n->join_rate = UINT32_MAX;
+    n->next_campaign = c;
+}
+
+/* store/sqlite.h campaign lock: none before a network record, a
+ * compare-and-set after, seen from another handle, untouched by
+ * network_save, durable. */
+void ss_campaign_lock(const ss_backend_t *b)
+{
+    cj_sqlite_network_t n;
+    uint64_t owner = 1, alive = 1;
+    void *a, *o;
+
+    b->fresh();
+    a = ss_open(b);
+    o = ss_open(b);
+    CHECK_EQ(b->campaign_get(a, &owner, &alive), CJ_ERR_NOTFOUND);
+    CHECK_EQ(owner + alive, 0);
+    CHECK_EQ(b->campaign_put(a, 0, 5, 1000), CJ_ERR_NOTFOUND);
+    net_record(&n, 1);
+    CHECK_EQ(b->network_save(a, &n), CJ_OK);
+    CHECK_EQ(b->campaign_get(o, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 0);
+    CHECK_EQ(alive, 0);
+
+    CHECK_EQ(b->campaign_put(a, 0, 5, 1000), CJ_OK);
+    CHECK_EQ(b->campaign_put(o, 0, 6, 2000), CJ_ERR_NOTFOUND); /* taken */
+    CHECK_EQ(b->campaign_put(o, 4, 6, 2000), CJ_ERR_NOTFOUND);
+    CHECK_EQ(b->campaign_get(o, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 5);
+    CHECK_EQ(alive, 1000);
+    /* alive again; a new record leaves the lock as it is */
+    CHECK_EQ(b->campaign_put(a, 5, 5, 3000), CJ_OK);
+    net_record(&n, 2);
+    CHECK_EQ(b->network_save(o, &n), CJ_OK);
+    CHECK_EQ(b->campaign_get(o, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 5);
+    CHECK_EQ(alive, 3000);
+    /* in a transaction rolled back, a claim is undone */
+    CHECK_EQ(b->begin(o), CJ_OK);
+    CHECK_EQ(b->campaign_put(o, 5, 6, 4000), CJ_OK);
+    CHECK_EQ(b->rollback(o), CJ_OK);
+    CHECK_EQ(b->campaign_get(a, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 5);
+    /* given up: anyone's to take; durable */
+    CHECK_EQ(b->campaign_put(a, 5, 0, 0), CJ_OK);
+    CHECK_EQ(b->campaign_put(a, 5, 0, 0), CJ_ERR_NOTFOUND);
+    CHECK_EQ(b->campaign_put(o, 0, 6, 5000), CJ_OK);
+    b->close(a);
+    b->close(o);
+    a = ss_open(b);
+    CHECK_EQ(b->campaign_get(a, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner, 6);
+    CHECK_EQ(alive, 5000);
+    CHECK_EQ(b->network_load(a, &n), CJ_OK);
+    CHECK_EQ(n.next_campaign, 2);
+    b->close(a);
+    cleanup(b);
+}
+
+void ss_migration_8_to_9(const ss_backend_t *b)
+{
+    cj_sqlite_network_t n;
+    uint64_t owner = 1, alive = 1;
+    void *db;
+
+    b->fresh();
+    db = ss_open(b);
+    net_record(&n, 3);
+    CHECK_EQ(b->network_save(db, &n), CJ_OK);
+    sql_exec(b, db, b->v8_sql);
+    b->close(db);
+
+    db = ss_open(b);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
+    CHECK_EQ(b->network_load(db, &n), CJ_OK);
+    CHECK_EQ(n.next_campaign, 3);
+    CHECK_EQ(b->campaign_get(db, &owner, &alive), CJ_OK);
+    CHECK_EQ(owner + alive, 0);
+    CHECK(!b->sql_try(db, "UPDATE network SET campaign_owner = 0"));
+    CHECK_EQ(b->campaign_put(db, 0, 9, 1), CJ_OK);
+    b->close(db);
+    cleanup(b);
+}
+
 /* ---- several JRC engines, one registry ------------------------------------- */
 
 /* Two engines over two handles serve the same pledges in turn

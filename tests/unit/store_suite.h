@@ -51,8 +51,9 @@ typedef struct ss_backend {
      * version 4 (PSKs not unique) */
     const char *v2_sql, *v4_sql;
     /* SQL turning an empty queue of operations back into schema version
-     * 6's (no readmit) */
-    const char *v6_sql;
+     * 6's (no readmit), the pledges into version 7's (no recovery mark),
+     * the network row into version 8's (no campaign lock) */
+    const char *v6_sql, *v7_sql, *v8_sql;
     /* what add returns for an id already provisioned */
     int dup_id_err;
     /* try_open, also giving the reason of a refusal (NULL: none) */
@@ -88,6 +89,11 @@ typedef struct ss_backend {
     int (*set_psk)(void *h, const uint8_t *id, size_t id_len,
                    const uint8_t psk[16]);
     int (*remove)(void *h, const uint8_t *id, size_t id_len, uint64_t now_ms);
+    /* cj_sqlite_mark_recover, _campaign_get, _campaign_put (NULL: none) */
+    int (*mark_recover)(void *h, uint32_t skip_short, uint64_t *marked);
+    int (*campaign_get)(void *h, uint64_t *owner, uint64_t *alive_ms);
+    int (*campaign_put)(void *h, uint64_t expect, uint64_t owner,
+                        uint64_t alive_ms);
     /* the repair of a registry that does not open (cj_sqlite_repair; NULL:
      * none) */
     int (*repair)(const uint8_t *id, size_t id_len, const uint8_t *psk,
@@ -174,6 +180,19 @@ typedef struct ss_backend {
                              uint64_t now)                                \
     {                                                                      \
         return P##_remove(h, id, n, now);                                  \
+    }                                                                      \
+    static int P##_ss_mark_recover(void *h, uint32_t skip, uint64_t *n)   \
+    {                                                                      \
+        return P##_mark_recover(h, skip, n);                               \
+    }                                                                      \
+    static int P##_ss_camp_get(void *h, uint64_t *o, uint64_t *a)         \
+    {                                                                      \
+        return P##_campaign_get(h, o, a);                                  \
+    }                                                                      \
+    static int P##_ss_camp_put(void *h, uint64_t e, uint64_t o,           \
+                               uint64_t a)                                \
+    {                                                                      \
+        return P##_campaign_put(h, e, o, a);                               \
     }
 
 #define SS_ADAPTED(P)                                                      \
@@ -188,7 +207,8 @@ typedef struct ss_backend {
     .network_load = P##_ss_net_load, .network_save = P##_ss_net_save,     \
     .op_push = P##_ss_op_push, .op_next = P##_ss_op_next,                 \
     .op_done = P##_ss_op_done, .set_psk = P##_ss_set_psk,                 \
-    .remove = P##_ss_remove
+    .remove = P##_ss_remove, .mark_recover = P##_ss_mark_recover,       \
+    .campaign_get = P##_ss_camp_get, .campaign_put = P##_ss_camp_put
 
 /* The in-memory store as a backend (one registry of 512 entries; open
  * hands out the same store every time, so a "reopen" is a simulated JRC
@@ -256,6 +276,10 @@ void ss_jrc_restart_repeat(const ss_backend_t *b);
  * are kept by the migration, in order, and no sequence number comes
  * twice. */
 void ss_migration_6_to_7(const ss_backend_t *b);
+void ss_migration_7_to_8(const ss_backend_t *b);
+void ss_mark_recover(const ss_backend_t *b);
+void ss_migration_8_to_9(const ss_backend_t *b);
+void ss_campaign_lock(const ss_backend_t *b);
 /* A PSK per pledge (RFC 9031 section 3): add and import refuse a PSK
  * another pledge holds, and so does the database itself. */
 void ss_psk_per_pledge(const ss_backend_t *b);

@@ -1229,28 +1229,33 @@ TEST(jrc_readmit)
     CHECK_EQ(cj_jrc_readmit(&jrc, now, pl[0].id, 8), CJ_ERR_NOTFOUND);
     CHECK(!jrc.camp_active);
 
-    /* pl[5] leaves the list: the nodes still joined learn the list
-     * holding pl[4] alone, and pl[5] is admitted again */
-    camp = cj_jrc_readmit(&jrc, now, pl[5].id, 8);
+    /* pl[4], the first of the list, leaves it (pl[5] moves up): the
+     * nodes still joined learn the list holding pl[5] alone, and pl[4]
+     * is admitted again */
+    camp = cj_jrc_readmit(&jrc, now, pl[4].id, 8);
     CHECK(camp > 0);
-    CHECK_EQ(cj_jrc_readmit(&jrc, now, pl[4].id, 8), CJ_ERR_BUSY);
+    CHECK_EQ(cj_jrc_readmit(&jrc, now, pl[5].id, 8), CJ_ERR_BUSY);
+    CHECK_EQ(jrc.bl_count, 1);
+    CHECK_MEM(jrc.bl[0], jrc.bl_len[0], pl[5].id, 8);
     memset(nodes, 0, sizeof nodes);
     drive(N, policy, roles, &r, &now);
     CHECK_EQ(r.done, 1);
     CHECK_EQ(r.acked, N - 2);
     CHECK_EQ(r.failed, 0);
     CHECK_EQ(nodes[4].requests + nodes[5].requests, 0);
-    check_blacklist_sent(N, 4, 5, pl[4].id);
-    CHECK(join(&pl[5], now) > 0);
+    check_blacklist_sent(N, 4, 5, pl[5].id);
+    CHECK(join(&pl[4], now) > 0);
+    n = join_request(&pl[5], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, now), 0); /* still blacklisted */
 
-    /* the last one: an empty blacklist, sent to pl[5] too */
-    CHECK(cj_jrc_readmit(&jrc, now, pl[4].id, 8) > camp);
+    /* the last one: an empty blacklist, sent to pl[4] too */
+    CHECK(cj_jrc_readmit(&jrc, now, pl[5].id, 8) > camp);
     memset(nodes, 0, sizeof nodes);
     drive(N, policy, roles, &r, &now);
     CHECK_EQ(r.done, 1);
     CHECK_EQ(r.acked, N - 1);
-    check_blacklist_sent(N, 4, 4, NULL);
-    CHECK(join(&pl[4], now) > 0);
+    check_blacklist_sent(N, 5, 5, NULL);
+    CHECK(join(&pl[5], now) > 0);
     CHECK_EQ(jrc.bl_count, 0);
 }
 
@@ -2779,6 +2784,144 @@ static void pledge_take_r2(pledge_t *p, const cj_out_t *o, uint8_t r3)
     memset(idc + 8, r3, 8);
     pledge_derive(p, idc, 16);
     p->ctx.ssn = ssn;
+}
+
+/* The 4.01 in out, opened as pledge p would after a request under ID
+ * Context id1: keys from R2 || id1, the option naming R2 alone.  R2 goes
+ * to r2; returns the inner code (0: it does not verify). */
+static uint8_t open_401(const pledge_t *p, const uint8_t *id1, size_t id1_len,
+                        uint8_t r2[8])
+{
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    cj_oscore_option_t ov;
+    uint8_t idc[CJ_OSCORE_MAX_ID_CONTEXT];
+    pledge_t tmp = *p;
+
+    if (cj_coap_parse(&m, out.buf, out.len) != CJ_OK ||
+        !cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o) ||
+        cj_oscore_option_decode(o.val, o.len, &ov) != CJ_OK ||
+        ov.kid_context_len != 8 || 8 + id1_len > sizeof idc)
+        return 0;
+    memcpy(r2, ov.kid_context, 8);
+    memcpy(idc, r2, 8);
+    memcpy(idc + 8, id1, id1_len);
+    pledge_derive(&tmp, idc, 8 + id1_len);
+    memcpy(tmp.ctx.id_context, r2, 8);
+    tmp.ctx.id_context_len = 8;
+    return pledge_open(&tmp, NULL, NULL);
+}
+
+/* jrc.h: records marked must_recover (a registry restored from a backup)
+ * are recovered outside recovery mode, whatever context their pledge
+ * uses, ID1 being that context; a campaign sends them nothing; the mark
+ * goes with the new context, and an unmarked record is served as
+ * before. */
+TEST(jrc_must_recover)
+{
+    enum { N = 3 };
+    static uint8_t policy[N], roles[N];
+    uint8_t msg[256], copy[256], r2[8], pair[16];
+    cj_jrc_key_t nk;
+    uint64_t now = 1;
+    uint16_t old_short;
+    size_t n;
+    run_t r;
+    int camp;
+
+    setup(4, N, CJ_JRC_ALLOW_NODE);
+    /* pl[1] runs a recovered context (one recovery in recovery mode), pl[0]
+     * and pl[2] their identifier contexts */
+    cfg.recovery = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    n = join_request(&pl[1], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, now), 1);
+    pledge_take_r2(&pl[1], &out, 0x31);
+    CHECK(join(&pl[1], now) > 0);
+    memcpy(pair, pl[1].ctx.id_context, sizeof pair);
+    cfg.recovery = false;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    CHECK(join(&pl[0], now) > 0);
+    CHECK(join(&pl[2], now) > 0);
+    old_short = cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.short_id;
+
+    /* the registry as a backup left it: pl[0] and pl[1] marked */
+    n = join_request(&pl[0], jr_cafe, 5, copy, sizeof copy); /* "captured" */
+    cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.must_recover = true;
+    cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.must_recover = true;
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+
+    /* a rekey reaches pl[2] alone; the marked nodes are not reached and
+     * get no datagram */
+    memset(nodes, 0, sizeof nodes);
+    memset(policy, 0, sizeof policy);
+    memset(roles, 0, sizeof roles);
+    memset(&nk, 0, sizeof nk);
+    nk.key_id = 2;
+    memset(nk.key, 0x6b, 16);
+    camp = cj_jrc_rekey(&jrc, now, &nk, 1);
+    CHECK(camp > 0);
+    drive(N, policy, roles, &r, &now);
+    CHECK_EQ(r.done, 1);
+    CHECK_EQ(r.acked, 1);
+    CHECK_EQ(r.failed, 2);
+    CHECK_EQ(r.sent, 1);
+    CHECK_EQ(nodes[0].requests + nodes[1].requests, 0);
+    CHECK_EQ(nodes[2].requests, 1);
+
+    /* pl[0] under its identifier: a 4.01 under R2 || id, even for the
+     * request captured before (the stale window accepts it) */
+    CHECK_EQ(feed(copy, n, now), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(open_401(&pl[0], pl[0].id, 8, r2), CJ_COAP_UNAUTHORIZED);
+    n = join_request(&pl[0], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, now), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(open_401(&pl[0], pl[0].id, 8, r2), CJ_COAP_UNAUTHORIZED);
+    CHECK(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.must_recover);
+    pledge_take_r2(&pl[0], &out, 0x41);
+    CHECK_EQ(join(&pl[0], now), old_short); /* its lease is kept */
+    CHECK(!cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.must_recover);
+    CHECK_EQ(cj_jrc_memstore_find(&ms, pl[0].id, 8)->rec.id_context_len, 16);
+
+    /* pl[1]'s record holds a pair: a request under its identifier (a
+     * device that lost the pair) gets a 4.01 bound to R2 || id */
+    {
+        pledge_t lost = pl[1];
+        pledge_derive(&lost, lost.id, 8);
+        lost.ctx.ssn = pl[1].ctx.ssn + 10;
+        n = join_request(&lost, jr_cafe, 5, msg, sizeof msg);
+        CHECK_EQ(feed(msg, n, now), 1);
+        CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+        CHECK_EQ(open_401(&lost, lost.id, 8, r2), CJ_COAP_UNAUTHORIZED);
+        pl[1].ctx.ssn = lost.ctx.ssn;
+    }
+    /* and under its recovered pair: the 4.01 is bound to R2 || pair */
+    n = join_request(&pl[1], jr_cafe, 5, msg, sizeof msg);
+    CHECK_EQ(feed(msg, n, now), 1);
+    CHECK_EQ(out.event, CJ_JRC_EV_RECOVERY);
+    CHECK_EQ(open_401(&pl[1], pl[1].id, 8, r2), 0);
+    CHECK_EQ(open_401(&pl[1], pair, sizeof pair, r2), CJ_COAP_UNAUTHORIZED);
+    pledge_take_r2(&pl[1], &out, 0x42);
+    CHECK(join(&pl[1], now) > 0);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.must_recover);
+    CHECK(memcmp(cj_jrc_memstore_find(&ms, pl[1].id, 8)->rec.id_context,
+                 pair, sizeof pair) != 0);
+    CHECK(join(&pl[0], now) > 0);
+    CHECK(join(&pl[1], now) > 0);
+    CHECK_EQ(jrc.stats.recoveries, 4);
+
+    /* served as before from now on, in a restarted engine too */
+    CHECK_EQ(cj_jrc_init(&jrc, &cfg, &ms.store, NULL), CJ_OK);
+    for (unsigned i = 0; i < N; i++)
+        CHECK(join(&pl[i], now) > 0);
+    CHECK_EQ(jrc.stats.recoveries, 0);
+
+    /* a new PSK clears the mark with the rest of the old state */
+    cj_jrc_memstore_find(&ms, pl[2].id, 8)->rec.must_recover = true;
+    make_psk(pl[2].psk, 77);
+    CHECK_EQ(cj_jrc_memstore_set_psk(&ms, pl[2].id, 8, pl[2].psk), CJ_OK);
+    CHECK(!cj_jrc_memstore_find(&ms, pl[2].id, 8)->rec.must_recover);
 }
 
 /* jrc.h Recovery: a slot holding a pending R2 goes only when every slot

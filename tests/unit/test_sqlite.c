@@ -145,19 +145,29 @@ static const ss_backend_t sq = {
                   " WHEN NEW.short_id = 2 BEGIN"
                   " SELECT RAISE(ABORT, 'injected'); END",
     .uninject_sql = "DROP TRIGGER inject",
-    .v1_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+    .v1_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+              " DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " ALTER TABLE pledges DROP COLUMN okm;"
               " ALTER TABLE pledges DROP COLUMN repeat_cache;"
               " DROP TABLE network; DROP TABLE pending_ops;"
               " DELETE FROM schema_version WHERE version >= 2",
-    .v2_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+    .v2_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+              " ALTER TABLE network DROP COLUMN campaign_owner;"
+              " ALTER TABLE network DROP COLUMN campaign_alive;"
+              " DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " ALTER TABLE pledges DROP COLUMN okm;"
               " ALTER TABLE pledges DROP COLUMN repeat_cache;"
               " DELETE FROM schema_version WHERE version >= 3",
-    .v4_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+    .v4_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+              " ALTER TABLE network DROP COLUMN campaign_owner;"
+              " ALTER TABLE network DROP COLUMN campaign_alive;"
+              " DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " DELETE FROM schema_version WHERE version >= 5",
     /* pending_ops as migration 2 made it */
-    .v6_sql = "DROP TABLE pending_ops;"
+    .v6_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+              " ALTER TABLE network DROP COLUMN campaign_owner;"
+              " ALTER TABLE network DROP COLUMN campaign_alive;"
+              " DROP TABLE pending_ops;"
               " CREATE TABLE pending_ops ("
               " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
               " kind INTEGER NOT NULL CHECK (kind IN (1, 2)),"
@@ -166,6 +176,13 @@ static const ss_backend_t sq = {
               " queued_at INTEGER NOT NULL,"
               " CHECK (kind <> 2 OR pledge IS NOT NULL));"
               " DELETE FROM schema_version WHERE version >= 7",
+    .v7_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+              " ALTER TABLE network DROP COLUMN campaign_owner;"
+              " ALTER TABLE network DROP COLUMN campaign_alive;"
+              " DELETE FROM schema_version WHERE version >= 8",
+    .v8_sql = "ALTER TABLE network DROP COLUMN campaign_owner;"
+              " ALTER TABLE network DROP COLUMN campaign_alive;"
+              " DELETE FROM schema_version WHERE version >= 9",
     .dup_id_err = CJ_ERR_STATE,
     .try_open_why = sq_try_open_why,
     .sql_outside = sq_outside,
@@ -202,6 +219,10 @@ TEST(sqlite_set_psk) { ss_set_psk(&sq); }
 TEST(sqlite_remove) { ss_remove(&sq); }
 TEST(sqlite_repair_shared_psks) { ss_repair(&sq); }
 TEST(sqlite_migration_6_to_7_readmit_op) { ss_migration_6_to_7(&sq); }
+TEST(sqlite_migration_7_to_8_recovery_mark) { ss_migration_7_to_8(&sq); }
+TEST(sqlite_mark_recover) { ss_mark_recover(&sq); }
+TEST(sqlite_migration_8_to_9_campaign_lock) { ss_migration_8_to_9(&sq); }
+TEST(sqlite_campaign_lock) { ss_campaign_lock(&sq); }
 /* Two handles on one file (two JRC processes, as far as SQLite can
  * tell). */
 TEST(sqlite_two_engines_one_file) { ss_two_engines(&sq); }
@@ -471,6 +492,9 @@ TEST(sqlite_okm_kept_and_migrated)
     ss_okm_kept_and_migrated(&sq,
                              "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
                              " ALTER TABLE pledges DROP COLUMN okm;"
+                             " ALTER TABLE pledges DROP COLUMN must_recover;"
+                             " ALTER TABLE network DROP COLUMN campaign_owner;"
+                             " ALTER TABLE network DROP COLUMN campaign_alive;"
                              " DELETE FROM schema_version WHERE version >= 4",
                              "UPDATE pledges SET okm = zeroblob(44) WHERE seq = 2");
 }
