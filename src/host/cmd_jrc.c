@@ -84,7 +84,8 @@ static void usage(FILE *f)
             "         give a pledge a new PSK (recommissioning); it joins afresh\n"
             "  remove --db DB --pledge ID decommission a pledge (evict it first\n"
             "         if it joined: removal does not take it out of the network)\n"
-            "  rekey  --db DB [--k2 HEX]  queue a network-wide K2 rotation\n"
+            "  rekey  --db DB [--k2 HEX|generated]\n"
+            "         queue a network-wide K2 rotation\n"
             "  evict  --db DB --pledge ID queue an eviction\n"
             "  readmit --db DB --pledge ID\n"
             "         queue lifting an eviction: the pledge may join again\n"
@@ -402,6 +403,7 @@ static int jrc_address(int argc, char **argv)
     jrc_args_t a;
     cj_addr_t addr;
     cj_reg_t *r;
+    char hid[2 * CJ_JRC_MAX_ID + 1];
     int rc = jrc_opts(&a, argc, argv, cmd, opts,
                       "usage: cojp jrc address --db DB --pledge ID --address ADDR|none\n", false);
 
@@ -416,7 +418,8 @@ static int jrc_address(int argc, char **argv)
         return rc;
     rc = cj_reg_set_address(r, a.id, (size_t)a.id_len, &addr);
     if (rc == CJ_ERR_NOTFOUND)
-        rc = cj_fail(1, cmd, "unknown pledge");
+        rc = cj_fail(1, cmd, "pledge %s is not provisioned",
+                     cj_hex_fmt(hid, a.id, (size_t)a.id_len));
     return close_reg(r, cmd, rc, "set the address");
 }
 
@@ -460,6 +463,15 @@ static int jrc_import(int argc, char **argv)
         len += n;
         if (n == 0)
             break;
+    }
+    if (ferror(f)) {
+        /* a folder opens but does not read (EISDIR): not an empty file */
+        int e = errno;
+        if (f != stdin)
+            fclose(f);
+        cj_crypto_wipe(text, len);
+        free(text);
+        return cj_fail(1, cmd, "cannot read '%s': %s", path, strerror(e));
     }
     if (f != stdin)
         fclose(f);
@@ -854,6 +866,7 @@ static int queue_pledge_op(int argc, char **argv, const char *cmd, int kind,
     cj_jrc_pledge_t rec;
     evicted_ctx_t e;
     cj_reg_t *r;
+    char hid[2 * CJ_JRC_MAX_ID + 1];
     int rc = jrc_opts(&a, argc, argv, cmd, opts, usage, false);
 
     if (rc >= 0)
@@ -874,9 +887,9 @@ static int queue_pledge_op(int argc, char **argv, const char *cmd, int kind,
         (rc = cj_reg_blacklist(r, evicted_one, &e)) > 0)
         rc = CJ_OK; /* stopped at the pledge */
     if (rc == CJ_ERR_NOTFOUND)
-        rc = cj_fail(1, cmd, "unknown pledge");
+        rc = cj_fail(1, cmd, "pledge %s is not provisioned", cj_hex_fmt(hid, op.id, op.id_len));
     else if (rc == CJ_OK && !e.found)
-        rc = cj_fail(1, cmd, "pledge is not evicted");
+        rc = cj_fail(1, cmd, "pledge %s is not evicted", cj_hex_fmt(hid, op.id, op.id_len));
     else if (rc == CJ_OK && (rc = cj_reg_op_push(r, &op)) == CJ_OK)
         printf("%s queued\n", queued);
     return close_reg(r, cmd, rc, what);
@@ -1650,6 +1663,10 @@ static uint64_t on_tick(void *arg, uint64_t mono)
          * (sequence number reservation, outcome) are already durable. */
         if (out.len)
             send_logged(r, &out);
+        /* The last acknowledgement may sit in a batch waiting for its
+         * sync, its update_outcome with it: that record comes first. */
+        if (out.event == CJ_JRC_EV_CAMPAIGN_DONE && r->g_count)
+            release(r, true);
         if (out.event)
             log_event(r, out.event, r->jrc.ev_id, r->jrc.ev_id_len, r->jrc.ev_short_id,
                       r->jrc.ev_campaign, NULL);
@@ -1732,6 +1749,14 @@ static int jrc_serve(int argc, char **argv)
         free(r);
         return cj_fail(1, cmd, "out of memory for %u slots", (unsigned)a.slots);
     }
+    /* The socket first: a start that cannot bind (the address taken by
+     * a serving JRC, or not assigned) leaves the registry as it was,
+     * settings included. */
+    r->fd = cj_net_udp_bind(&ss, sl);
+    if (r->fd < 0) {
+        rc = cj_fail(1, cmd, "cannot bind %s: %s", a.listen_s, strerror(errno));
+        goto out_free;
+    }
     if ((rc = open_reg(&r->reg, a.db, false, cmd)))
         goto out_free;
     r->timing = cj_coap_timing_default();
@@ -1797,11 +1822,6 @@ static int jrc_serve(int argc, char **argv)
     }
     if ((rc = engine_init(r)) != CJ_OK) {
         rc = cj_fail(1, cmd, "cannot initialise the JRC (%s)", cj_strerror(rc));
-        goto out_close;
-    }
-    r->fd = cj_net_udp_bind(&ss, sl);
-    if (r->fd < 0) {
-        rc = cj_fail(1, cmd, "cannot bind %s: %s", a.listen_s, strerror(errno));
         goto out_close;
     }
     cj_net_set_rcvbuf(r->fd, 8 << 20);
@@ -1871,10 +1891,10 @@ static int jrc_serve(int argc, char **argv)
 out_close:
     /* Every batch was durable before its responses left; nothing is
      * left open but a read-only state. */
-    if (r->fd >= 0)
-        close(r->fd);
     cj_reg_close(r->reg);
 out_free:
+    if (r->fd >= 0)
+        close(r->fd);
     cj_crypto_wipe(r->slots, r->nslots * sizeof *r->slots);
     free(r->slots);
     cj_crypto_wipe(r, sizeof *r);
