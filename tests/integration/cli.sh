@@ -489,12 +489,16 @@ check "jrc recover with too many ids to skip exits 2" test $? -eq 2
 check "... with one line" one_line "$T/rec.err" '^cojp jrc recover: --skip-short-ids must be 0\.\.65533$'
 check "... marking nothing" sh -c "! '$COJP' jrc list --db '$DB' | grep -q 'must recover'"
 npl=$("$COJP" jrc list --db "$DB" | grep -c '^0[0-9a-f]')
+"$COJP" jrc list --db "$DB" --json >"$T/restored.json"
 "$COJP" jrc recover --db "$DB" >"$T/rec.out" 2>"$T/rec.err"
 check "jrc recover exits 0" test $? -eq 0
 check "... saying how many pledges it marked" grep -qE "^$npl pledges marked: each re-establishes its OSCORE context" "$T/rec.out"
 "$COJP" jrc list --db "$DB" --json >"$T/rec.json"
 check "jrc list shows every pledge marked" json "$T/rec.json" \
     "len(d['pledges'])==$npl and all(p['must_recover'] for p in d['pledges'])"
+check "... and fresh network keys, their ids 16 further on" json "$T/rec.json" \
+    "d['network']['key_ids']==[(k+15)%254+1 for k in json.load(open('$T/restored.json'))['network']['key_ids']]"
+check "... which jrc recover printed" grep -qE "fresh network keys, key ids $(python3 -c "import json,sys; print(', '.join(map(str, json.load(open(sys.argv[1]))['network']['key_ids'])))" "$T/rec.json");" "$T/rec.out"
 if start_daemon "$T/jrc3.log" '"event":"start"' -- jrc serve --db "$DB" --listen "[::1]:$jrc_port" \
     --ack-timeout 300; then
     jrc_pid=$daemon_pid
@@ -508,6 +512,8 @@ check "... through a recovery (RFC 9031 section 8.3.3)" grep -q '"event":"join_r
 check "... which the JRC logs" grep -q '"event":"recovery","pledge":"'"$late"'"' "$T/jrc3.log"
 check "... with a short id other than the one it got after the backup" \
     json "$T/late2.json" "d['short_id']!='$late_short'"
+check "... and the fresh keys" json "$T/late2.json" \
+    "sorted(k['key_id'] for k in d['keys'])==json.load(open('$T/rec.json'))['network']['key_ids']"
 timeout 60 "$COJP" pledge --id "${ids[0]}" --psk "$(psk_of "${ids[0]}")" --proxy "[::1]:$proxy_port" \
     --network-id cafe --state "$T/${ids[0]}.state" --json --timeout 45 >"$T/early.json" 2>"$T/early.err"
 check "a pledge admitted before the backup recovers too" \
@@ -567,6 +573,7 @@ usage_case "jrc readmit without pledge" jrc readmit --db "$DB"
 usage_case "jrc readmit without --db" jrc readmit --pledge "${ids[0]}"
 usage_case "jrc recover without --db" jrc recover
 usage_case "jrc recover with a bad --skip-short-ids" jrc recover --db "$DB" --skip-short-ids x
+usage_case "jrc recover with --skip-key-ids 0" jrc recover --db "$DB" --skip-key-ids 0
 before=$(pledges_of "$DB")
 usage_case "jrc psk without --psk" jrc psk --db "$DB" --pledge "${ids[0]}"
 usage_case "jrc psk without --pledge" jrc psk --db "$DB" --psk "$PSK"
