@@ -61,6 +61,8 @@
 #define DEFAULT_SLOTS 1024
 /* jrc recover: short ids the search for free ones moves on */
 #define DEFAULT_SKIP_SHORT 4096
+/* jrc recover: key ids the fresh key set moves on */
+#define DEFAULT_SKIP_KEY 16
 #define SKIP_SHORT_MAX 65533 /* every assignable id: 1..0xfffd */
 
 static void usage(FILE *f)
@@ -84,7 +86,8 @@ static void usage(FILE *f)
             "         give a pledge a new PSK (recommissioning); it joins afresh\n"
             "  remove --db DB --pledge ID decommission a pledge (evict it first\n"
             "         if it joined: removal does not take it out of the network)\n"
-            "  rekey  --db DB [--k2 HEX]  queue a network-wide K2 rotation\n"
+            "  rekey  --db DB [--k2 HEX|generated]\n"
+            "         queue a network-wide K2 rotation\n"
             "  evict  --db DB --pledge ID queue an eviction\n"
             "  readmit --db DB --pledge ID\n"
             "         queue lifting an eviction: the pledge may join again\n"
@@ -171,7 +174,7 @@ typedef struct jrc_args {
     bool has_jaddr, has_rate, has_lease, has_keyid;
     uint32_t key_id, rate, lease, ack_ms, slots;
     /* recover */
-    uint32_t skip_short;
+    uint32_t skip_short, skip_key;
 } jrc_args_t;
 
 /* Parse the options of subcommand cmd into a (defaults first), then,
@@ -189,6 +192,7 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
     a->rate = UINT32_MAX;
     a->slots = DEFAULT_SLOTS;
     a->skip_short = DEFAULT_SKIP_SHORT;
+    a->skip_key = DEFAULT_SKIP_KEY;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -251,6 +255,11 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
         case 'S':
             if (cj_parse_u32(optarg, 1, 1000000, &a->slots))
                 return cj_fail(2, cmd, "--slots must be 1..1000000");
+            break;
+        case 'I':
+            if (cj_parse_u32(optarg, 1, CJ_COJP_MAX_KEY_ID - 1, &a->skip_key))
+                return cj_fail(2, cmd, "--skip-key-ids must be 1..%d",
+                               CJ_COJP_MAX_KEY_ID - 1);
             break;
         case 'R':
             if (cj_parse_u32(optarg, 0, SKIP_SHORT_MAX, &a->skip_short))
@@ -402,6 +411,7 @@ static int jrc_address(int argc, char **argv)
     jrc_args_t a;
     cj_addr_t addr;
     cj_reg_t *r;
+    char hid[2 * CJ_JRC_MAX_ID + 1];
     int rc = jrc_opts(&a, argc, argv, cmd, opts,
                       "usage: cojp jrc address --db DB --pledge ID --address ADDR|none\n", false);
 
@@ -416,7 +426,8 @@ static int jrc_address(int argc, char **argv)
         return rc;
     rc = cj_reg_set_address(r, a.id, (size_t)a.id_len, &addr);
     if (rc == CJ_ERR_NOTFOUND)
-        rc = cj_fail(1, cmd, "unknown pledge");
+        rc = cj_fail(1, cmd, "pledge %s is not provisioned",
+                     cj_hex_fmt(hid, a.id, (size_t)a.id_len));
     return close_reg(r, cmd, rc, "set the address");
 }
 
@@ -460,6 +471,15 @@ static int jrc_import(int argc, char **argv)
         len += n;
         if (n == 0)
             break;
+    }
+    if (ferror(f)) {
+        /* a folder opens but does not read (EISDIR): not an empty file */
+        int e = errno;
+        if (f != stdin)
+            fclose(f);
+        cj_crypto_wipe(text, len);
+        free(text);
+        return cj_fail(1, cmd, "cannot read '%s': %s", path, strerror(e));
     }
     if (f != stdin)
         fclose(f);
@@ -854,6 +874,7 @@ static int queue_pledge_op(int argc, char **argv, const char *cmd, int kind,
     cj_jrc_pledge_t rec;
     evicted_ctx_t e;
     cj_reg_t *r;
+    char hid[2 * CJ_JRC_MAX_ID + 1];
     int rc = jrc_opts(&a, argc, argv, cmd, opts, usage, false);
 
     if (rc >= 0)
@@ -874,9 +895,9 @@ static int queue_pledge_op(int argc, char **argv, const char *cmd, int kind,
         (rc = cj_reg_blacklist(r, evicted_one, &e)) > 0)
         rc = CJ_OK; /* stopped at the pledge */
     if (rc == CJ_ERR_NOTFOUND)
-        rc = cj_fail(1, cmd, "unknown pledge");
+        rc = cj_fail(1, cmd, "pledge %s is not provisioned", cj_hex_fmt(hid, op.id, op.id_len));
     else if (rc == CJ_OK && !e.found)
-        rc = cj_fail(1, cmd, "pledge is not evicted");
+        rc = cj_fail(1, cmd, "pledge %s is not evicted", cj_hex_fmt(hid, op.id, op.id_len));
     else if (rc == CJ_OK && (rc = cj_reg_op_push(r, &op)) == CJ_OK)
         printf("%s queued\n", queued);
     return close_reg(r, cmd, rc, what);
@@ -906,18 +927,36 @@ static int jrc_readmit(int argc, char **argv)
 
 /* ---- recover: after a restore -------------------------------------------- */
 
+/* jrc recover: a fresh key set for the restored network, each key id
+ * moved skip ids on (1..CJ_COJP_MAX_KEY_ID, wrapping), so that no node
+ * holds one of its ids with another key. */
+static int fresh_keys(cj_sqlite_network_t *n, uint32_t skip)
+{
+    for (uint8_t i = 0; i < n->key_count; i++) {
+        cj_jrc_key_t *k = &n->keys[i];
+        k->key_id = (uint8_t)((k->key_id + CJ_COJP_MAX_KEY_ID - 1u + skip) %
+                                  CJ_COJP_MAX_KEY_ID +
+                              1u);
+        if (cj_crypto_random(k->key, sizeof k->key) != CJ_OK)
+            return CJ_ERR_CRYPTO;
+    }
+    return CJ_OK;
+}
+
 static int jrc_recover(int argc, char **argv)
 {
     static const char *cmd = "cojp jrc recover";
     static const struct option opts[] = {
-        OPT_DB, {"skip-short-ids", required_argument, NULL, 'R'}, OPT_HELP,
-        OPT_END};
+        OPT_DB, {"skip-short-ids", required_argument, NULL, 'R'},
+        {"skip-key-ids", required_argument, NULL, 'I'}, OPT_HELP, OPT_END};
     jrc_args_t a;
+    cj_sqlite_network_t net;
     uint64_t marked = 0;
+    bool has_net = false;
     cj_reg_t *r;
     int rc = jrc_opts(
         &a, argc, argv, cmd, opts,
-        "usage: cojp jrc recover --db DB [--skip-short-ids N]\n"
+        "usage: cojp jrc recover --db DB [--skip-short-ids N] [--skip-key-ids K]\n"
         "Run once on a registry restored from a backup, before any JRC serves\n"
         "it.  The restored OSCORE state (sequence numbers, replay windows) may\n"
         "be older than what the pledges and the network saw, and answering\n"
@@ -926,10 +965,12 @@ static int jrc_recover(int argc, char **argv)
         "Appendix B.2) and it joins under a fresh context; until then campaigns\n"
         "skip it.  A device given its OSCORE context instead of its PSK\n"
         "('cojp pledge --okm') cannot recover: give it a new PSK ('jrc psk').\n"
-        "The search for free short ids moves N ids on\n"
-        "(default 4096), past ids assigned after the backup that nodes may\n"
-        "still hold.  Changes made after the backup (pledges added or removed,\n"
-        "PSKs changed) are not in the file: make them again.\n",
+        "The network gets fresh keys (K1 and K2) whose key ids move K ids on\n"
+        "(default 16), past ids the nodes may hold from rekeys after the\n"
+        "backup; the search for free short ids moves N ids on (default 4096),\n"
+        "past ids assigned after the backup.  Make the nodes rejoin (RFC 9031\n"
+        "section 8.3.3).  Changes made after the backup (pledges added or\n"
+        "removed, PSKs changed, evictions) are not in the file: make them again.\n",
         false);
 
     if (rc >= 0)
@@ -938,14 +979,34 @@ static int jrc_recover(int argc, char **argv)
         return cj_fail(2, cmd, "--db is required");
     if ((rc = open_reg(&r, a.db, true, cmd)))
         return rc;
-    rc = cj_reg_mark_recover(r, a.skip_short, &marked);
-    if (rc == CJ_OK)
+    /* one transaction: keys, marks and the short-id search */
+    rc = cj_reg_begin(r);
+    if (rc == CJ_OK) {
+        rc = cj_reg_network_load(r, &net);
+        has_net = rc == CJ_OK;
+        if (has_net && (rc = fresh_keys(&net, a.skip_key)) == CJ_OK)
+            rc = cj_reg_network_save(r, &net);
+        if (rc == CJ_ERR_NOTFOUND)
+            rc = CJ_OK; /* never served: no keys yet */
+        if (rc == CJ_OK)
+            rc = cj_reg_mark_recover(r, a.skip_short, &marked);
+        rc = reg_end(r, rc);
+    }
+    if (rc == CJ_OK) {
         printf("%llu pledge%s marked: each re-establishes its OSCORE context"
-               " at its next join; the search for free short ids moved %u"
-               " ids on\n",
-               (unsigned long long)marked, marked == 1 ? "" : "s",
+               " at its next join; ",
+               (unsigned long long)marked, marked == 1 ? "" : "s");
+        if (has_net) {
+            printf("fresh network keys, key ids");
+            for (uint8_t i = 0; i < net.key_count; i++)
+                printf("%s %u", i ? "," : "", net.keys[i].key_id);
+            printf("; ");
+        }
+        printf("the search for free short ids moved %u ids on\n",
                a.skip_short);
-    return close_reg(r, cmd, rc, "mark the pledges for recovery");
+    }
+    cj_crypto_wipe(&net, sizeof net);
+    return close_reg(r, cmd, rc, "prepare the restored registry");
 }
 
 /* ---- serve --------------------------------------------------------------- */
@@ -1650,6 +1711,10 @@ static uint64_t on_tick(void *arg, uint64_t mono)
          * (sequence number reservation, outcome) are already durable. */
         if (out.len)
             send_logged(r, &out);
+        /* The last acknowledgement may sit in a batch waiting for its
+         * sync, its update_outcome with it: that record comes first. */
+        if (out.event == CJ_JRC_EV_CAMPAIGN_DONE && r->g_count)
+            release(r, true);
         if (out.event)
             log_event(r, out.event, r->jrc.ev_id, r->jrc.ev_id_len, r->jrc.ev_short_id,
                       r->jrc.ev_campaign, NULL);
@@ -1732,6 +1797,14 @@ static int jrc_serve(int argc, char **argv)
         free(r);
         return cj_fail(1, cmd, "out of memory for %u slots", (unsigned)a.slots);
     }
+    /* The socket first: a start that cannot bind (the address taken by
+     * a serving JRC, or not assigned) leaves the registry as it was,
+     * settings included. */
+    r->fd = cj_net_udp_bind(&ss, sl);
+    if (r->fd < 0) {
+        rc = cj_fail(1, cmd, "cannot bind %s: %s", a.listen_s, strerror(errno));
+        goto out_free;
+    }
     if ((rc = open_reg(&r->reg, a.db, false, cmd)))
         goto out_free;
     r->timing = cj_coap_timing_default();
@@ -1797,11 +1870,6 @@ static int jrc_serve(int argc, char **argv)
     }
     if ((rc = engine_init(r)) != CJ_OK) {
         rc = cj_fail(1, cmd, "cannot initialise the JRC (%s)", cj_strerror(rc));
-        goto out_close;
-    }
-    r->fd = cj_net_udp_bind(&ss, sl);
-    if (r->fd < 0) {
-        rc = cj_fail(1, cmd, "cannot bind %s: %s", a.listen_s, strerror(errno));
         goto out_close;
     }
     cj_net_set_rcvbuf(r->fd, 8 << 20);
@@ -1871,10 +1939,10 @@ static int jrc_serve(int argc, char **argv)
 out_close:
     /* Every batch was durable before its responses left; nothing is
      * left open but a read-only state. */
-    if (r->fd >= 0)
-        close(r->fd);
     cj_reg_close(r->reg);
 out_free:
+    if (r->fd >= 0)
+        close(r->fd);
     cj_crypto_wipe(r->slots, r->nslots * sizeof *r->slots);
     free(r->slots);
     cj_crypto_wipe(r, sizeof *r);

@@ -148,15 +148,40 @@ static void apply_config(proxy_run_t *r)
 
 static void on_node_event(void *arg, cj_node_t *n, int ev, uint64_t now)
 {
+    proxy_run_t *r = arg;
     (void)n;
     (void)now;
     if (ev == CJ_PLEDGE_EV_JOINED || ev == CJ_PLEDGE_EV_UPDATED)
-        apply_config(arg);
+        apply_config(r);
+    /* Every attempt failed (RFC 9031 section 8.1.1: signal it): a JP
+     * that is not joined relays nothing, so it stops with exit 1 (a
+     * service manager may start it again) instead of idling. */
+    if (ev == CJ_PLEDGE_EV_FAILED)
+        cj_loop_stop(&r->loop);
 }
 
 static bool from_jrc(const proxy_run_t *r, const cj_addr_t *from)
 {
     return cj_addr_equal(from, &r->jp.cfg.jrc) || cj_addr_equal(from, &r->jrc_cli);
+}
+
+/* A parameter update (RFC 9031 section 8.2) for the JP's own node from
+ * a JRC instance other than the JP's JRC address (several instances
+ * serve one registry, and any of them may run a campaign): a CoAP
+ * request with an OSCORE option and no Proxy-Scheme, which a pledge's
+ * Join Request carries (section 8.1.1).  The node's engine verifies it
+ * under its own OSCORE context and drops anything else. */
+static bool update_for_node(const proxy_run_t *r, const uint8_t *buf, size_t len)
+{
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+
+    if (!r->node || cj_pledge_get_state(&r->node->eng) != CJ_PLEDGE_JOINED)
+        return false;
+    if (cj_coap_parse(&m, buf, len) != CJ_OK || m.code == CJ_COAP_EMPTY || m.code >> 5 != 0)
+        return false;
+    return cj_coap_opt_find(&m, CJ_COAP_OPT_OSCORE, &o) == 1 &&
+           cj_coap_opt_find(&m, CJ_COAP_OPT_PROXY_SCHEME, &o) == 0;
 }
 
 /* Section 8.4.2 for a host that sees datagrams: the EUI-64 behind a
@@ -221,6 +246,10 @@ static void on_readable(void *arg, int fd, uint64_t now)
                 cj_hlog_uint("bytes", out.len);
                 cj_hlog_end();
             }
+            continue;
+        }
+        if (fd == r->jfd && update_for_node(r, buf, (size_t)len)) {
+            cj_node_input(r->node, now, &from, buf, (size_t)len);
             continue;
         }
         if (fd != r->fd) {
@@ -495,7 +524,8 @@ int cj_cmd_proxy(int argc, char **argv)
     int res = cj_loop_run(&r->loop, CJ_TIME_NEVER);
     rc = res == -1 ? 1 : 0;
     if (r->node && r->node->eng.state == CJ_PLEDGE_FAILED)
-        rc = 1;
+        rc = cj_fail(1, CMD, "%s failed after every attempt",
+                     r->node->joined_at ? "rejoin" : "join");
     const cj_proxy_stats_t *st = &r->jp.stats;
     cj_hlog_begin_always(rc ? "error" : "info", "shutdown");
     cj_hlog_str("role", "proxy");

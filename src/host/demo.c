@@ -148,24 +148,25 @@ int cj_cmd_demo(int argc, char **argv)
     bool made_tmp = false;
     cj_reg_t *reg = NULL;
     int c, rc = 1;
-    char *end;
+    unsigned long v;
 
     optind = 1;
+    opterr = 0; /* one line of our own instead of getopt's and the usage */
     while ((c = getopt_long(argc, argv, "n:t:jd:h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            n = strtol(optarg, &end, 10);
-            if (*end || n < 1 || n > DEMO_MAX_PLEDGES) {
+            if (cj_parse_dec(optarg, DEMO_MAX_PLEDGES, &v) || v < 1) {
                 fprintf(stderr, "cojp demo: --pledges must be 1..%d\n", DEMO_MAX_PLEDGES);
                 return 2;
             }
+            n = (long)v;
             break;
         case 't':
-            timeout_s = strtol(optarg, &end, 10);
-            if (*end || timeout_s < 1 || timeout_s > 3600) {
+            if (cj_parse_dec(optarg, 3600, &v) || v < 1) {
                 fprintf(stderr, "cojp demo: --timeout must be 1..3600 seconds\n");
                 return 2;
             }
+            timeout_s = (long)v;
             break;
         case 'j':
             json = true;
@@ -177,8 +178,7 @@ int cj_cmd_demo(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
-            return 2;
+            return cj_opt_unknown("cojp demo", argv);
         }
     }
     if (optind != argc) {

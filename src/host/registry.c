@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "store/postgres.h"
 
 /* Backends: store/sqlite.h and its function-for-function mirror
@@ -35,6 +37,34 @@ int cj_reg_open(cj_reg_t **out, const char *db, char *err, size_t errcap)
     return cj_reg_open_as(out, db, false, err, errcap);
 }
 
+/* Why a PostgreSQL registry did not open when the store gives no
+ * reason: libpq's first line for a connection that fails ("connection
+ * to server at ... failed: Connection refused", "password authentication
+ * failed for user ..."), which never holds the password.  A URI libpq
+ * cannot parse is only called that: its message may quote a part of it.
+ * "" when a new connection succeeds (the failure came later). */
+static void pg_reason(const char *uri, char *out, size_t cap)
+{
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(uri, &perr);
+    PGconn *c;
+
+    out[0] = 0;
+    if (!opts) {
+        snprintf(out, cap, "not a valid connection URI");
+        PQfreemem(perr);
+        return;
+    }
+    PQconninfoFree(opts);
+    c = PQconnectdb(uri);
+    if (c && PQstatus(c) != CONNECTION_OK) {
+        const char *m = PQerrorMessage(c);
+        size_t n = strcspn(m, "\n");
+        snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), m);
+    }
+    PQfinish(c);
+}
+
 int cj_reg_open_as(cj_reg_t **out, const char *db, bool reader, char *err, size_t errcap)
 {
     char why[200];
@@ -59,8 +89,11 @@ int cj_reg_open_as(cj_reg_t **out, const char *db, bool reader, char *err, size_
                 snprintf(err, errcap, "the PostgreSQL registry was written by a newer cojp");
             else if (rc == CJ_ERR_BUSY)
                 snprintf(err, errcap, "the PostgreSQL registry is locked (migration)");
-            else
-                snprintf(err, errcap, "cannot open the PostgreSQL registry");
+            else {
+                pg_reason(db, why, sizeof why);
+                snprintf(err, errcap, "cannot open the PostgreSQL registry%s%s",
+                         why[0] ? ": " : "", why);
+            }
             free(r);
             return rc;
         }

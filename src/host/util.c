@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,8 +119,28 @@ int cj_opt_extra(const char *cmd, int argc, char **argv)
 int cj_addr_arg(const char *cmd, const char *s, struct sockaddr_storage *ss,
                 socklen_t *len)
 {
+    const char *pct = s[0] == '[' ? strchr(s, '%') : NULL;
+    const char *close = pct ? strchr(pct, ']') : NULL;
+
     if (cj_net_parse(s, ss, len) == 0)
         return 0;
+    if (close && close > pct + 1 && !isdigit((unsigned char)pct[1])) {
+        /* "[fe80::1%wpan0]:5683" on a host without wpan0: the address
+         * is right without its zone, which names no interface here */
+        char zone[IF_NAMESIZE + 1], bare[128];
+        size_t n = (size_t)(close - pct - 1), head = (size_t)(pct - s);
+        struct sockaddr_storage t;
+        socklen_t tl;
+        if (n < sizeof zone && head + strlen(close) < sizeof bare) {
+            memcpy(zone, pct + 1, n);
+            zone[n] = 0;
+            memcpy(bare, s, head);
+            strcpy(bare + head, close);
+            if (if_nametoindex(zone) == 0 && cj_net_parse(bare, &t, &tl) == 0)
+                return cj_fail(CJ_EXIT_USAGE, cmd,
+                               "bad address '%s': this host has no interface '%s'", s, zone);
+        }
+    }
     return cj_fail(CJ_EXIT_USAGE, cmd,
                    "bad address '%s' (want [IPv6%%zone]:port or IPv4:port)", s);
 }

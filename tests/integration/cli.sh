@@ -191,6 +191,18 @@ d, _ = s.recvfrom(100)
 sys.exit(0 if d == bytes([0x70, 0, 0xbe, 0xef]) else 1)"
 }
 check "jrc serve answers a CoAP ping (empty CON) with its Reset" coap_ping "$jrc_port"
+# a second start on the address the JRC holds is refused before it
+# touches the registry: the stored settings stay, no new file appears
+network_of() { "$COJP" jrc list --db "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["network"])'; }
+net_before=$(network_of "$DB")
+timeout 10 "$COJP" jrc serve --db "$DB" --listen "[::1]:$jrc_port" --network-id beef --lease-hours 1 \
+    --join-rate 5 2>"$T/inuse.err"
+check "jrc serve on an address in use exits 1" test $? -eq 1
+check "... with one line" sh -c "test \$(wc -l <'$T/inuse.err') -eq 1 && grep -q 'cannot bind' '$T/inuse.err'"
+check "... leaving the stored network settings as they were" test "$(network_of "$DB")" = "$net_before"
+timeout 10 "$COJP" jrc serve --db "$T/never.db" --listen "[::1]:$jrc_port" 2>/dev/null
+check "jrc serve of a new registry on an address in use exits 1" test $? -eq 1
+check "... creating no registry" test ! -e "$T/never.db"
 "$COJP" jrc address --db "$DB" --pledge 0a00000000000001 --address "[::1]:$proxy_port"
 check "the JP joined the JRC directly" wait_for "$T/proxy.log" '"event":"proxy_config"' 20
 
@@ -354,6 +366,7 @@ echo "=== evict"
 check "jrc evict queues" "$COJP" jrc evict --db "$DB" --pledge "${nodes[2]}"
 "$COJP" jrc evict --db "$DB" --pledge 0f0f 2>"$T/ev.err"
 check "jrc evict of an unknown pledge exits 1" test $? -eq 1
+check "... naming it" grep -qx "cojp jrc evict: pledge 0f0f is not provisioned" "$T/ev.err"
 check "the evicted node loses its lease" wait_for "$T/${nodes[2]}.log" '"event":"lease_expired"' 20
 for n in "${nodes[0]}" "${nodes[1]}"; do
     check "node $n got the post-eviction keys" wait_for "$T/$n.log" '"event":"keys_switched".*' 20
@@ -380,7 +393,7 @@ queued() {
 }
 "$COJP" jrc readmit --db "$DB" --pledge "${nodes[0]}" 2>"$T/ra.err"
 check "jrc readmit of a pledge not evicted exits 1" test $? -eq 1
-check "... with one line saying so" one_line "$T/ra.err" '^cojp jrc readmit: pledge is not evicted$'
+check "... with one line saying so" one_line "$T/ra.err" "^cojp jrc readmit: pledge ${nodes[0]} is not evicted\$"
 check "... queueing nothing" test "$(queued)" -eq 0
 # one queued all the same (written straight into the registry): the JRC
 # drops it, saying so
@@ -412,6 +425,21 @@ check "the readmitted node joins again, with its state file" wait_for "$T/${node
 check "it can be evicted again" "$COJP" jrc evict --db "$DB" --pledge "${nodes[2]}"
 check "... losing its lease" wait_for "$T/${nodes[2]}.re.log" '"event":"lease_expired"' 20
 check "the JRC finished the second eviction" wait_for "$T/jrc.log" '"event":"campaign_done","campaign":4' 20
+# the log tells a campaign's outcomes before its end
+outcomes_first() {
+    python3 - "$1" <<'PY'
+import json, sys
+done = set()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("event") == "campaign_done":
+        done.add(r["campaign"])
+    elif r.get("event") == "update_outcome" and r["campaign"] in done:
+        sys.exit(1)
+sys.exit(0 if done else 1)
+PY
+}
+check "no campaign's update_outcome is logged after its campaign_done" outcomes_first "$T/jrc.log"
 "$COJP" jrc list --db "$DB" --json >"$T/list3.json"
 check "jrc list shows it evicted again" json "$T/list3.json" \
     "[(p['evicted'],p['joined']) for p in d['pledges'] if p['pledge']=='${nodes[2]}']==[(True,False)] and d['network']['next_campaign']==5"
@@ -461,12 +489,16 @@ check "jrc recover with too many ids to skip exits 2" test $? -eq 2
 check "... with one line" one_line "$T/rec.err" '^cojp jrc recover: --skip-short-ids must be 0\.\.65533$'
 check "... marking nothing" sh -c "! '$COJP' jrc list --db '$DB' | grep -q 'must recover'"
 npl=$("$COJP" jrc list --db "$DB" | grep -c '^0[0-9a-f]')
+"$COJP" jrc list --db "$DB" --json >"$T/restored.json"
 "$COJP" jrc recover --db "$DB" >"$T/rec.out" 2>"$T/rec.err"
 check "jrc recover exits 0" test $? -eq 0
 check "... saying how many pledges it marked" grep -qE "^$npl pledges marked: each re-establishes its OSCORE context" "$T/rec.out"
 "$COJP" jrc list --db "$DB" --json >"$T/rec.json"
 check "jrc list shows every pledge marked" json "$T/rec.json" \
     "len(d['pledges'])==$npl and all(p['must_recover'] for p in d['pledges'])"
+check "... and fresh network keys, their ids 16 further on" json "$T/rec.json" \
+    "d['network']['key_ids']==[(k+15)%254+1 for k in json.load(open('$T/restored.json'))['network']['key_ids']]"
+check "... which jrc recover printed" grep -qE "fresh network keys, key ids $(python3 -c "import json,sys; print(', '.join(map(str, json.load(open(sys.argv[1]))['network']['key_ids'])))" "$T/rec.json");" "$T/rec.out"
 if start_daemon "$T/jrc3.log" '"event":"start"' -- jrc serve --db "$DB" --listen "[::1]:$jrc_port" \
     --ack-timeout 300; then
     jrc_pid=$daemon_pid
@@ -480,6 +512,8 @@ check "... through a recovery (RFC 9031 section 8.3.3)" grep -q '"event":"join_r
 check "... which the JRC logs" grep -q '"event":"recovery","pledge":"'"$late"'"' "$T/jrc3.log"
 check "... with a short id other than the one it got after the backup" \
     json "$T/late2.json" "d['short_id']!='$late_short'"
+check "... and the fresh keys" json "$T/late2.json" \
+    "sorted(k['key_id'] for k in d['keys'])==json.load(open('$T/rec.json'))['network']['key_ids']"
 timeout 60 "$COJP" pledge --id "${ids[0]}" --psk "$(psk_of "${ids[0]}")" --proxy "[::1]:$proxy_port" \
     --network-id cafe --state "$T/${ids[0]}.state" --json --timeout 45 >"$T/early.json" 2>"$T/early.err"
 check "a pledge admitted before the backup recovers too" \
@@ -539,6 +573,7 @@ usage_case "jrc readmit without pledge" jrc readmit --db "$DB"
 usage_case "jrc readmit without --db" jrc readmit --pledge "${ids[0]}"
 usage_case "jrc recover without --db" jrc recover
 usage_case "jrc recover with a bad --skip-short-ids" jrc recover --db "$DB" --skip-short-ids x
+usage_case "jrc recover with --skip-key-ids 0" jrc recover --db "$DB" --skip-key-ids 0
 before=$(pledges_of "$DB")
 usage_case "jrc psk without --psk" jrc psk --db "$DB" --pledge "${ids[0]}"
 usage_case "jrc psk without --pledge" jrc psk --db "$DB" --psk "$PSK"
@@ -565,6 +600,10 @@ usage_case "jrc derive with --psk and --db" jrc derive --pledge 01 --psk "$PSK" 
 usage_case "pledge bad hex id" pledge --id xyz --psk "$PSK" --proxy "[::1]:5683"
 usage_case "pledge short PSK" pledge --id 01 --psk 00112233 --proxy "[::1]:5683"
 usage_case "pledge bad proxy address" pledge --id 01 --psk "$PSK" --proxy "[fe80::1%nosuchif0]:5683"
+check "... naming the interface this host does not have" grep -q "no interface 'nosuchif0'" "$T/err"
+usage_case "proxy listen address on an interface this host does not have" \
+    proxy --listen "[fe80::1%nosuchif0]:5683" --jrc "[::1]:5683"
+check "... naming the interface" grep -q "no interface 'nosuchif0'" "$T/err"
 usage_case "pledge --role 6lbr without --network-id" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --role 6lbr
 usage_case "pledge bad network id" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --network-id 0
 usage_case "pledge bad timeout" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --timeout 0
@@ -587,9 +626,22 @@ printf 'this is not a database, just text that is long enough to look odd\n%.0s'
 runtime_case "jrc list of an unreadable registry" jrc list --db "$T/garbage.db"
 runtime_case "jrc add into an unreachable folder" jrc add --db "$T/no/such/dir/x.db" --pledge 01 --psk "$PSK"
 runtime_case "jrc import of a missing file" jrc import --db "$T/x.db" "$T/none.csv"
+mkdir -p "$T/a-folder"
+runtime_case "jrc import of a folder" jrc import --db "$DB" "$T/a-folder"
+check "... saying it cannot be read" grep -q "cannot read '$T/a-folder'" "$T/err"
+timeout 20 "$COJP" jrc import --db "$DB" - <"$T/a-folder" >/dev/null 2>"$T/err"
+check "jrc import of stdin that is a folder exits 1" test $? -eq 1
+runtime_case "jrc address of an unknown pledge" jrc address --db "$DB" --pledge 0f0f --address none
+check "... naming the pledge" grep -q "pledge 0f0f is not provisioned" "$T/err"
 runtime_case "pledge with nobody at the proxy address" pledge --id "${ids[1]}" --psk "$(psk_of "${ids[1]}")" \
     --proxy "[::1]:9" --state "$T/lonely.state" --timeout 2
 runtime_case "unreachable PostgreSQL registry" jrc list --db postgresql://127.0.0.1:1/cojp
+check "... saying why" grep -q 'cannot open the PostgreSQL registry: .*127.0.0.1.*Connection refused' "$T/err"
+runtime_case "unreachable PostgreSQL registry, a password in the URI" \
+    jrc list --db 'postgresql://jrc:s3cret@127.0.0.1:1/cojp'
+check "... saying why without the password" sh -c "grep -q 'Connection refused' '$T/err' && ! grep -q s3cret '$T/err'"
+runtime_case "PostgreSQL URI libpq cannot parse" jrc list --db 'postgresql://jrc:s3%zzcret@127.0.0.1:1/cojp'
+check "... saying so without quoting it" sh -c "grep -q 'not a valid connection URI' '$T/err' && ! grep -q s3 '$T/err'"
 printf '1 40\n1 41\n' >"$T/twice.state"
 runtime_case "pledge with a state file holding one counter twice" pledge --id "${ids[1]}" \
     --psk "$(psk_of "${ids[1]}")" --proxy "[::1]:9" --state "$T/twice.state" --timeout 2
@@ -621,6 +673,10 @@ usage_case "demo --pledges 0" demo --pledges 0
 usage_case "demo --pledges abc" demo --pledges abc
 usage_case "demo stray argument" demo extra
 usage_case "demo --timeout 0" demo --timeout 0
+usage_case "demo --pledges without its number" demo --pledges
+check "... one line of cojp demo, not the usage" grep -q "^cojp demo: unknown or incomplete option '--pledges'" "$T/err"
+usage_case "demo unknown option" demo --bogus
+usage_case "demo --pledges with a blank before the number" demo --pledges " 5"
 runtime_case "demo --db of an existing file" demo --pledges 1 --db "$T/demo-kept.db"
 "$COJP" demo --pledges 2 --timeout 30 >/dev/null 2>&1
 check "demo --timeout 30 joins 2 pledges" test $? -eq 0
@@ -666,7 +722,7 @@ check "jrc list: the 6LBR is joined, the node is not" \
     sh -c "grep -qE '^0b00000000000001 +yes +6lbr' '$T/netlist.txt' && grep -qE '^0b00000000000002 +no ' '$T/netlist.txt'"
 kill -TERM "$net_pid"; wait_exit "$net_pid" 10
 if start_daemon "$T/jrcnet2.log" '"event":"start"' -- jrc serve --db "$NDB" --listen "[::1]:$net_port" \
-    --k2 000102030405060708090a0b0c0d0e0f --key-id 20 --log-level warn; then
+    --k2 000102030405060708090a0b0c0d0e0f --key-id 20 --network-id beef --log-level warn; then
     ok "jrc serve restarted with other key options"
 else
     bad "jrc serve restart with other key options"; cat "$T/jrcnet2.log"
@@ -674,6 +730,16 @@ fi
 net_pid=$daemon_pid
 check "key options on an existing registry are ignored with a warning" \
     grep -q '"event":"key_options_ignored"' "$T/jrcnet2.log"
+# a network id given on a later start is kept: a JP asking for none
+# is refused at every join attempt, and stops with exit 1 instead of
+# relaying nothing for ever
+"$COJP" jrc add --db "$NDB" --pledge 0b00000000000003 --psk "$(psk_of 0b00000000000003)" ||
+    bad "jrc add of a JP without network id"
+timeout 20 "$COJP" proxy --listen "[::1]:$(free_udp_port)" --jrc "[::1]:$net_port" --id 0b00000000000003 \
+    --psk "$(psk_of 0b00000000000003)" --state "$T/jpnonet.state" >/dev/null 2>"$T/jpnonet.err"
+check "a JP refused at every join attempt exits 1" test $? -eq 1
+check "... saying so on one line after join_failed" \
+    sh -c "grep -q '\"event\":\"join_failed\"' '$T/jpnonet.err' && test \$(grep -c '^cojp proxy: join failed after every attempt\$' '$T/jpnonet.err') -eq 1"
 timeout 30 "$COJP" pledge --id 0b00000000000001 --psk "$(psk_of 0b00000000000001)" --proxy "[::1]:$net_port" --role 6lbr --network-id beef \
     --state "$T/lbr.state" --json --timeout 20 >"$T/lbr2.json" 2>/dev/null
 check "the rejoined 6LBR still gets the key set of the registry" \
@@ -740,6 +806,39 @@ for v in 3:1 4:2; do
 done
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do kill -TERM "$p" 2>/dev/null; done
 for p in "$vjp_pid" "$va_pid" "$vb_pid"; do wait_exit "$p" 10; done
+
+echo "=== a JP takes parameter updates from every JRC instance"
+# Any instance serving the registry may run a campaign: a JP joined with
+# --id through JRC A applies the rekey JRC B (another port) runs while A
+# is down, and acknowledges it (RFC 9031 section 8.2).
+IDB=$T/inst.db
+jp_addr="[::1]:$(free_udp_port)"
+"$COJP" jrc add --db "$IDB" --pledge 0e00000000000001 --psk "$(psk_of 0e00000000000001)" \
+    --address "$jp_addr" || bad "jrc add of the JP of two instances"
+ia_pid= ib_pid= ijp_pid=
+if start_daemon "$T/instA.log" '"event":"start"' -- jrc serve --db "$IDB" --listen "[::1]:PORT"; then
+    ia_pid=$daemon_pid ia_port=$port
+    start_daemon "$T/instB.log" '"event":"start"' -- jrc serve --db "$IDB" --listen "[::1]:PORT" \
+        --ack-timeout 300 && ib_pid=$daemon_pid
+fi
+"$COJP" proxy --listen "$jp_addr" --jrc "[::1]:$ia_port" --id 0e00000000000001 \
+    --psk "$(psk_of 0e00000000000001)" --state "$T/instjp.state" 2>"$T/instjp.log" &
+ijp_pid=$!
+pids+=("$ijp_pid")
+if [ -n "$ib_pid" ] && wait_for "$T/instjp.log" '"event":"joined"' 10; then
+    ok "two JRC instances on one registry, a JP joined through the first"
+else
+    bad "two JRC instances and a JP"; cat "$T/instA.log" "$T/instB.log" "$T/instjp.log"
+fi
+kill -TERM "$ia_pid" 2>/dev/null; wait_exit "$ia_pid" 10
+"$COJP" jrc rekey --db "$IDB" >/dev/null || bad "jrc rekey with two instances"
+check "the second instance runs the rekey" wait_for "$T/instB.log" '"event":"campaign_start"' 10
+check "the JP applies the update of the instance it did not join through" \
+    wait_for "$T/instjp.log" '"event":"update_applied"' 10
+check "... and acknowledges it" \
+    wait_for "$T/instB.log" '"event":"update_outcome","pledge":"0e00000000000001","campaign":1,"outcome":"acknowledged"' 10
+for p in "$ijp_pid" "$ib_pid"; do kill -TERM "$p" 2>/dev/null; done
+for p in "$ijp_pid" "$ib_pid"; do wait_exit "$p" 10; done
 
 echo "=== two JRCs on one registry run one campaign at a time"
 # Two operations queued back to back with two serving instances: without
