@@ -151,13 +151,15 @@ int cj_reg_pipeline(cj_reg_t *r)
 
 bool cj_reg_wants_prefetch(const cj_reg_t *r)
 {
-    return r->kind != REG_SQLITE;
+    (void)r;
+    return true;
 }
 
 int cj_reg_prefetch(cj_reg_t *r, const uint8_t *const *ids,
                     const uint8_t *lens, size_t n)
 {
-    return r->kind == REG_SQLITE ? CJ_OK : cj_pg_prefetch(r->pg, ids, lens, n);
+    DISPATCH(r, cj_sqlite_prefetch(r->sq, ids, lens, n),
+             cj_pg_prefetch(r->pg, ids, lens, n));
 }
 
 int cj_reg_batch_begin(cj_reg_t *r) { DISPATCH(r, cj_sqlite_begin_async(r->sq), cj_pg_begin_batch(r->pg)); }

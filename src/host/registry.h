@@ -52,10 +52,11 @@ int cj_reg_batch_begin(cj_reg_t *r);
 int cj_reg_batch_commit(cj_reg_t *r, uint64_t *ticket);
 int cj_reg_durable(cj_reg_t *r, bool wait, uint64_t *upto);
 int cj_reg_sync_fd(cj_reg_t *r);
-/* Batches of a registry that waits a round trip per lookup (PostgreSQL)
- * are faster with the rows of the batch's pledges read at once:
- * cj_reg_prefetch() (store/postgres.h cj_pg_prefetch); wants_prefetch
- * says whether it does anything. */
+/* Batches are faster with the rows of the batch's pledges read at once:
+ * cj_reg_prefetch() (store/postgres.h cj_pg_prefetch: a round trip per
+ * batch instead of one per lookup; store/sqlite.h cj_sqlite_prefetch:
+ * one query instead of one per lookup); wants_prefetch says whether it
+ * does anything. */
 bool cj_reg_wants_prefetch(const cj_reg_t *r);
 int cj_reg_prefetch(cj_reg_t *r, const uint8_t *const *ids,
                     const uint8_t *lens, size_t n);

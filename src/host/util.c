@@ -253,14 +253,21 @@ static void put_str(const char *s)
         return;
     }
     put_lit("\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s) {
+        /* a run that needs no escape goes in with one copy */
+        const char *e = s;
+        unsigned char c;
+        while ((c = (unsigned char)*e) >= 0x20 && c != '"' && c != '\\')
+            e++;
+        if (e > s)
+            put_mem(s, (size_t)(e - s));
+        if (!c)
+            break;
         if (c == '"' || c == '\\')
             put("\\%c", c);
-        else if (c < 0x20)
+        else
             put("\\u%04x", c);
-        else if (!log_muted && log_len < sizeof log_buf - 2)
-            log_buf[log_len++] = (char)c; /* the common case, no printf */
+        s = e + 1;
     }
     put_lit("\"");
 }
@@ -373,10 +380,40 @@ void cj_hlog_hex(const char *key, const uint8_t *p, size_t n)
     cj_hlog_str(key, cj_hex_fmt(h, p, n));
 }
 
+/* Addresses as last formatted.  A JRC logs a record per join naming
+ * the Join Proxy it came through, and a network has few of those, so
+ * the text (inet_ntop and printf: most of a record's cost) is kept for
+ * the last few.  Only addresses without a zone: the name of an
+ * interface index may change while the daemon runs. */
+#define ADDR_MEMO 4
+static struct {
+    cj_addr_t a;
+    char text[96];
+} addr_memo[ADDR_MEMO];
+static unsigned addr_memo_next;
+
+static const char *addr_text(const cj_addr_t *a, char *b, size_t cap)
+{
+    bool zoned = a->len == 23 && (a->b[19] | a->b[20] | a->b[21] | a->b[22]);
+    unsigned i;
+
+    if (a->len == 0 || zoned)
+        return cj_net_fmt_addr(a, b, cap);
+    for (i = 0; i < ADDR_MEMO; i++)
+        if (cj_addr_equal(&addr_memo[i].a, a))
+            return addr_memo[i].text;
+    i = addr_memo_next++ % ADDR_MEMO;
+    addr_memo[i].a = *a;
+    cj_net_fmt_addr(a, addr_memo[i].text, sizeof addr_memo[i].text);
+    return addr_memo[i].text;
+}
+
 void cj_hlog_addr(const char *key, const cj_addr_t *a)
 {
     char b[96];
-    cj_hlog_str(key, cj_net_fmt_addr(a, b, sizeof b));
+    if (log_muted)
+        return;
+    cj_hlog_str(key, addr_text(a, b, sizeof b));
 }
 
 /* Records held back by cj_hlog_hold(), written by cj_hlog_flush(). */

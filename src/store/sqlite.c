@@ -170,6 +170,13 @@ static const struct {
 
 #define PLEDGE_COLS CJ_STORE_PLEDGE_COLS
 #define INFO_COLS CJ_STORE_INFO_COLS
+/* What a lookup reads: the pledge, its repeat cache, whether it holds a
+ * live lease, its derived key material, the recovery mark and its rowid
+ * (columns 11..15). */
+#define LOOKUP_COLS                                                     \
+    PLEDGE_COLS ", repeat_cache, lease_until IS NOT NULL, okm,"         \
+                " must_recover, rowid"
+#define LOOKUP_NCOLS 16
 
 enum {
     S_BEGIN,
@@ -196,6 +203,8 @@ enum {
     S_FLUSH,
     S_PROBE,
     S_TAKE,
+    S_TAKE_ROW,
+    S_ADMIT_ROW,
     S_JOIN,
     S_RELEASE_LEASE,
     S_NEXT_JOINED,
@@ -235,11 +244,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SAVEPOINT] = "SAVEPOINT cj_op",
     [S_RELEASE] = "RELEASE cj_op",
     [S_ROLLBACK_TO] = "ROLLBACK TO cj_op",
-    [S_LOOKUP] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                 " lease_until IS NOT NULL, okm, must_recover FROM pledges"
-                 " WHERE id = ?1",
-    [S_LOOKUP_CTX] = "SELECT " PLEDGE_COLS ", repeat_cache,"
-                     " lease_until IS NOT NULL, okm, must_recover FROM pledges"
+    [S_LOOKUP] = "SELECT " LOOKUP_COLS " FROM pledges WHERE id = ?1",
+    [S_LOOKUP_CTX] = "SELECT " LOOKUP_COLS " FROM pledges"
                      " WHERE id_context = ?1",
     /* the row only while ?3 is its PSK and ?2 its current ID Context
      * (NULL: pledge id) */
@@ -278,14 +284,27 @@ static const char *const stmt_sql[S_COUNT] = {
         "   WHERE b.lease_until IS NOT NULL AND b.short_id = a.short_id + 1)"
         ") ORDER BY s LIMIT 1",
     /* The known row's deferred writes (?2: a PEND_* mask), alone or with
-     * the lease a short-id assignment takes (?10, ?11). */
-    [S_FLUSH] = "UPDATE pledges SET " PENDING_SET " WHERE id = ?1",
+     * the lease a short-id assignment takes (?10, ?11).  The row is
+     * found by the rowid its lookup read (?12), which spares a search of
+     * the id index; the id still has to match. */
+    [S_FLUSH] = "UPDATE pledges SET " PENDING_SET
+                " WHERE rowid = ?12 AND id = ?1",
     /* the lowest leased short id at or after ?1 (NULL: none); the
      * partial unique index answers */
     [S_PROBE] = "SELECT min(short_id) FROM pledges WHERE short_id >= ?1"
                 " AND lease_until IS NOT NULL",
     [S_TAKE] = "UPDATE pledges SET " PENDING_SET ","
                " short_id = ?10, lease_until = ?11 WHERE id = ?1",
+    [S_TAKE_ROW] = "UPDATE pledges SET " PENDING_SET ","
+                   " short_id = ?10, lease_until = ?11"
+                   " WHERE rowid = ?12 AND id = ?1",
+    /* S_TAKE_ROW with every deferred write (PEND_ALL), the admission's:
+     * no choice to make per column */
+    [S_ADMIT_ROW] = "UPDATE pledges SET replay_highest = ?3,"
+                    " replay_bitmap = ?4, replay_valid = ?5,"
+                    " ssn_reserved = ?6, joined = 1, role = ?7,"
+                    " joined_at = ?8, repeat_cache = ?9, short_id = ?10,"
+                    " lease_until = ?11 WHERE rowid = ?12 AND id = ?1",
     [S_JOIN] = "UPDATE pledges SET joined = 1, role = ?2, short_id = ?3,"
                " joined_at = ?4 WHERE id = ?1",
     [S_RELEASE_LEASE] = "UPDATE pledges SET joined = 0, lease_until = NULL"
@@ -385,6 +404,7 @@ typedef struct known {
     uint8_t ctx[CJ_OSCORE_MAX_ID_CONTEXT]; /* id_context (ctx_len 0: NULL) */
     uint8_t ctx_len;
     uint8_t psk[16];
+    int64_t rowid;
     int64_t ssn_reserved;
     int64_t replay_highest, replay_bitmap;
     bool replay_valid;
@@ -413,8 +433,32 @@ enum {
     PEND_SSN = 2,
     PEND_JOIN = 4,
     PEND_REPEAT = 8,
-    PEND_LEASE = 16 /* short_id, lease_until: see assign() */
+    PEND_LEASE = 16, /* short_id, lease_until: see assign() */
+    PEND_ALL = 31
 };
+
+/* Rows read ahead by cj_sqlite_prefetch(), in the order of the ids it
+ * was given; each serves one lookup of its pledge (which then becomes
+ * the known row).  They hold while nothing but the known row's
+ * deferred writes changed the file through this handle since they were
+ * read (changes: sqlite3_total_changes() then, moved on by flush()),
+ * and the known row itself is never among them: one taken for a lookup
+ * is marked used, and a pledge named twice is read ahead once. */
+typedef struct ahead_row {
+    cj_jrc_pledge_t rec;
+    int64_t rowid;
+    bool live;               /* lease_until IS NOT NULL */
+    bool ok;                 /* rec holds the row, not used yet */
+} ahead_row_t;
+
+typedef struct ahead {
+    ahead_row_t row[CJ_SQLITE_PREFETCH];
+    size_t n;                /* rows 0..n-1 describe the last prefetch */
+    size_t next;             /* where the next lookup looks first */
+    int changes;
+    sqlite3_stmt *q[2];      /* the prefetch queries, long and short
+                              * (ahead_query: prepared on first use) */
+} ahead_t;
 
 struct cj_sqlite {
     sqlite3 *db;
@@ -423,6 +467,7 @@ struct cj_sqlite {
     bool in_tx;        /* the host's transaction is open */
     bool tx_lost;      /* SQLite rolled it back on its own (I/O error) */
     known_t known;     /* valid only while in_tx */
+    ahead_t ahead;     /* valid only while in_tx, see there */
     uint64_t session;
     pipe_state_t pp;
     char err[160];
@@ -432,6 +477,19 @@ static int pipe_recover(cj_sqlite_t *s);
 
 static void forget_all(cj_sqlite_t *s);
 static int flush(cj_sqlite_t *s);
+
+/* Forget the rows read ahead (their keys wiped). */
+static void ahead_drop(cj_sqlite_t *s)
+{
+    ahead_t *a = &s->ahead;
+    for (size_t i = 0; i < a->n; i++) {
+        cj_crypto_wipe(a->row[i].rec.psk, sizeof a->row[i].rec.psk);
+        cj_crypto_wipe(a->row[i].rec.okm, sizeof a->row[i].rec.okm);
+        a->row[i].ok = false;
+    }
+    a->n = 0;
+    a->next = 0;
+}
 
 static void note_error(cj_sqlite_t *s)
 {
@@ -454,6 +512,7 @@ static void forget_all(cj_sqlite_t *s)
         s->tx_lost = true;
     cj_crypto_wipe(&s->known, sizeof s->known);
     s->known.changes = sqlite3_total_changes(s->db);
+    ahead_drop(s);
 }
 
 /* Forget the row, after writing what is deferred for it. */
@@ -500,7 +559,8 @@ static bool known_ctx_is(const cj_sqlite_t *s, const uint8_t *psk,
 static bool leaves_pending(int which)
 {
     switch (which) {
-    case S_FLUSH: case S_TAKE: case S_CURSOR_GET: case S_CURSOR_SET:
+    case S_FLUSH: case S_TAKE: case S_TAKE_ROW: case S_ADMIT_ROW:
+    case S_CURSOR_GET: case S_CURSOR_SET:
     case S_PROBE:
     case S_BEGIN: case S_COMMIT: case S_ROLLBACK:
     case S_SAVEPOINT: case S_RELEASE: case S_ROLLBACK_TO:
@@ -583,6 +643,7 @@ static void bind_pending(cj_sqlite_t *s, sqlite3_stmt *q, bool mine)
 static int flush(cj_sqlite_t *s)
 {
     sqlite3_stmt *q;
+    int before;
 
     if (!s->known.pend)
         return CJ_OK;
@@ -591,14 +652,18 @@ static int flush(cj_sqlite_t *s)
         forget_all(s);
         return CJ_ERR_STORAGE;
     }
-    if ((q = stmt_id(s, s->known.pend & PEND_LEASE ? S_TAKE : S_FLUSH,
+    if ((q = stmt_id(s, s->known.pend == PEND_ALL    ? S_ADMIT_ROW
+                        : s->known.pend & PEND_LEASE ? S_TAKE_ROW
+                                                     : S_FLUSH,
                      s->known.id, s->known.id_len)) == NULL)
         return CJ_ERR_STORAGE;
     bind_pending(s, q, true);
+    sqlite3_bind_int64(q, 12, s->known.rowid);
     if (s->known.pend & PEND_LEASE) {
         sqlite3_bind_int64(q, 10, s->known.short_id);
         sqlite3_bind_int64(q, 11, s->known.lease_until);
     }
+    before = sqlite3_total_changes(s->db);
     if (exec_stmt(s, q) != SQLITE_DONE)
         return CJ_ERR_STORAGE; /* note_error: forgotten, transaction lost */
     if (sqlite3_changes(s->db) != 1) {
@@ -606,6 +671,9 @@ static int flush(cj_sqlite_t *s)
         return CJ_ERR_STORAGE;
     }
     s->known.pend = 0;
+    /* the known row is not among the rows read ahead: they still hold */
+    if (s->ahead.n > 0 && s->ahead.changes == before)
+        s->ahead.changes = sqlite3_total_changes(s->db);
     return CJ_OK;
 }
 
@@ -751,7 +819,8 @@ static bool read_pledge(sqlite3_stmt *q, cj_jrc_pledge_t *r)
 }
 
 /* Inside the host's transaction, remember the row just read (lookups). */
-static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live)
+static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live,
+                     int64_t rowid)
 {
     known_t *k = &s->known;
 
@@ -769,36 +838,184 @@ static void know_row(cj_sqlite_t *s, const cj_jrc_pledge_t *r, bool live)
     k->replay_valid = r->replay.valid;
     k->live = live;
     k->short_id = r->short_id;
+    k->rowid = rowid;
 }
 
-/* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
- * CJ_ERR_STORAGE.  Resets q.  A query with columns past PLEDGE_COLS (the
- * lookups) also reads the repeat cache, whether a lease is live, the
- * derived material and the recovery mark, and the row becomes the known
- * one. */
-static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
+/* The current row of a lookup (LOOKUP_COLS) into *out, *live and
+ * *rowid: CJ_OK, or CJ_ERR_STORAGE for a row this code could not have
+ * written. */
+static int read_lookup(sqlite3_stmt *q, cj_jrc_pledge_t *out, bool *live,
+                       int64_t *rowid)
 {
-    bool full = sqlite3_column_count(q) == 15, live = false;
-    int r = step_row(s, q);
-    if (r != CJ_OK)
-        return r;
-    r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
-    if (r == CJ_OK && full && sqlite3_column_type(q, 11) != SQLITE_NULL &&
+    int r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
+    if (r == CJ_OK && sqlite3_column_type(q, 11) != SQLITE_NULL &&
         !cj_store_repeat_unpack(sqlite3_column_blob(q, 11),
                                 (size_t)sqlite3_column_bytes(q, 11),
                                 &out->repeat))
         r = CJ_ERR_STORAGE;
-    if (full) {
-        live = sqlite3_column_int(q, 12) != 0;
-        if (r == CJ_OK && sqlite3_column_type(q, 13) != SQLITE_NULL)
-            out->has_okm = blob_col(q, 13, out->okm, sizeof out->okm,
-                                    sizeof out->okm, NULL);
-        out->must_recover = sqlite3_column_int(q, 14) != 0;
-    }
-    done(q);
-    if (r == CJ_OK && full)
-        know_row(s, out, live);
+    *live = sqlite3_column_int(q, 12) != 0;
+    *rowid = sqlite3_column_int64(q, 15);
+    if (r == CJ_OK && sqlite3_column_type(q, 13) != SQLITE_NULL)
+        out->has_okm = blob_col(q, 13, out->okm, sizeof out->okm,
+                                sizeof out->okm, NULL);
+    out->must_recover = sqlite3_column_int(q, 14) != 0;
     return r;
+}
+
+/* A row read ahead is no longer one when it becomes the known row by
+ * another way (a lookup by ID Context): the known row's writes do not
+ * make the rows read ahead stale. */
+static void ahead_forget_row(cj_sqlite_t *s, int64_t rowid)
+{
+    for (size_t i = 0; i < s->ahead.n; i++)
+        if (s->ahead.row[i].ok && s->ahead.row[i].rowid == rowid)
+            s->ahead.row[i].ok = false;
+}
+
+/* Step a single-row query into *out: CJ_OK, CJ_ERR_NOTFOUND or
+ * CJ_ERR_STORAGE.  Resets q.  A query of LOOKUP_COLS (the lookups) also
+ * reads the repeat cache, whether a lease is live, the derived material,
+ * the recovery mark and the rowid, and the row becomes the known one. */
+static int fetch_pledge(cj_sqlite_t *s, sqlite3_stmt *q, cj_jrc_pledge_t *out)
+{
+    bool full = sqlite3_column_count(q) == LOOKUP_NCOLS, live = false;
+    int64_t rowid = 0;
+    int r = step_row(s, q);
+    if (r != CJ_OK)
+        return r;
+    if (full)
+        r = read_lookup(q, out, &live, &rowid);
+    else
+        r = read_pledge(q, out) ? CJ_OK : CJ_ERR_STORAGE;
+    done(q);
+    if (r == CJ_OK && full) {
+        ahead_forget_row(s, rowid);
+        know_row(s, out, live, rowid);
+    }
+    return r;
+}
+
+/* ---- reading ahead ------------------------------------------------------ */
+
+/* The query of cj_sqlite_prefetch() for up to `ids` ids (?1.., NULL for
+ * none): their rows, each with the position of its id (column
+ * LOOKUP_NCOLS).  The ids drive the loop (CROSS JOIN), each row found
+ * through the id index, as a lookup finds it.  Every position of the
+ * list costs a step, so a short batch takes the short list (AHEAD_SHORT
+ * ids, while CJ_SQLITE_PREFETCH is longer). */
+#define AHEAD_SHORT 16
+
+static sqlite3_stmt *ahead_query(cj_sqlite_t *s, size_t ids)
+{
+    int which = ids <= AHEAD_SHORT && AHEAD_SHORT < CJ_SQLITE_PREFETCH;
+    int len = which ? AHEAD_SHORT : CJ_SQLITE_PREFETCH;
+    char sql[256 + 16 * CJ_SQLITE_PREFETCH];
+    size_t n;
+
+    if (s->ahead.q[which] != NULL)
+        return s->ahead.q[which];
+    n = (size_t)snprintf(sql, sizeof sql, "WITH q(i, k) AS (VALUES ");
+    for (int i = 0; i < len && n < sizeof sql; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(%d, ?%d)",
+                              i ? ", " : "", i, i + 1);
+    if (n < sizeof sql)
+        n += (size_t)snprintf(sql + n, sizeof sql - n,
+                              ") SELECT " LOOKUP_COLS ", q.i FROM q"
+                              " CROSS JOIN pledges ON pledges.id = q.k");
+    if (n >= sizeof sql ||
+        sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->ahead.q[which], NULL) != SQLITE_OK) {
+        note_error(s);
+        s->ahead.q[which] = NULL;
+    }
+    return s->ahead.q[which];
+}
+
+int cj_sqlite_prefetch(cj_sqlite_t *db, const uint8_t *const *ids,
+                       const uint8_t *lens, size_t n)
+{
+    ahead_t *a = &db->ahead;
+    uint8_t seen[2 * CJ_SQLITE_PREFETCH]; /* 1 + index, by rowid */
+    sqlite3_stmt *q;
+    int rc;
+
+    ahead_drop(db);
+    if (!db->in_tx || n == 0)
+        return CJ_OK;
+    if (db->tx_lost)
+        return CJ_ERR_STORAGE;
+    if (n > CJ_SQLITE_PREFETCH)
+        n = CJ_SQLITE_PREFETCH;
+    /* the known row's deferred writes first (it may be among them) */
+    if (flush(db) != CJ_OK || (q = ahead_query(db, n)) == NULL)
+        return CJ_ERR_STORAGE;
+    for (size_t i = 0; i < n; i++)
+        if (cj_store_id_ok(ids[i], lens[i]))
+            sqlite3_bind_blob(q, (int)i + 1, ids[i], lens[i], SQLITE_STATIC);
+    memset(seen, 0, sizeof seen);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t i = sqlite3_column_int64(q, LOOKUP_NCOLS);
+        ahead_row_t *r;
+        size_t h;
+
+        if (i < 0 || (size_t)i >= n)
+            continue;
+        r = &a->row[i];
+        if (read_lookup(q, &r->rec, &r->live, &r->rowid) != CJ_OK)
+            continue; /* its lookup reads it and reports it */
+        /* the known row is read by its lookup (its later writes would
+         * not show here), and a pledge named twice only once */
+        if (db->known.row && r->rowid == db->known.rowid)
+            continue;
+        h = (size_t)((uint64_t)r->rowid * 0x9e3779b97f4a7c15u >> 57);
+        while (seen[h] && a->row[seen[h] - 1].rowid != r->rowid)
+            h = (h + 1) % sizeof seen;
+        if (seen[h])
+            continue;
+        seen[h] = (uint8_t)(i + 1);
+        r->ok = true;
+    }
+    if (rc != SQLITE_DONE)
+        note_error(db); /* forgets everything, the rows read too */
+    done(q);
+    if (rc != SQLITE_DONE)
+        return CJ_ERR_STORAGE;
+    a->n = n;
+    a->next = 0;
+    a->changes = sqlite3_total_changes(db->db);
+    return CJ_OK;
+}
+
+/* A lookup that a row read ahead answers: CJ_OK (the row becomes the
+ * known one), CJ_ERR_NOTFOUND (none does: read it) or CJ_ERR_STORAGE. */
+static int ahead_take(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
+                      cj_jrc_pledge_t *out)
+{
+    ahead_t *a = &s->ahead;
+
+    /* what the previous admission deferred is written first, as before
+     * any read; then nothing else may have changed the file */
+    if (flush(s) != CJ_OK)
+        return CJ_ERR_STORAGE;
+    if (a->n == 0 || !s->in_tx || s->tx_lost ||
+        sqlite3_total_changes(s->db) != a->changes) {
+        ahead_drop(s);
+        return CJ_ERR_NOTFOUND;
+    }
+    /* lookups come in the order of the datagrams, as the ids did */
+    for (size_t k = 0; k < a->n; k++) {
+        size_t i = (a->next + k) % a->n;
+        ahead_row_t *r = &a->row[i];
+        if (r->ok && r->rec.id_len == id_len &&
+            memcmp(r->rec.id, id, id_len) == 0) {
+            memcpy(out, &r->rec, sizeof *out);
+            r->ok = false;
+            a->next = i + 1;
+            know_row(s, out, r->live, r->rowid);
+            return CJ_OK;
+        }
+    }
+    return CJ_ERR_NOTFOUND;
 }
 
 /* ---- the store interface ------------------------------------------------ */
@@ -810,6 +1027,11 @@ static int st_lookup(void *ctx, const uint8_t *id, size_t id_len,
     sqlite3_stmt *q;
     if (!cj_store_id_ok(id, id_len))
         return CJ_ERR_NOTFOUND;
+    if (s->ahead.n > 0) {
+        int r = ahead_take(s, id, id_len, out);
+        if (r != CJ_ERR_NOTFOUND)
+            return r;
+    }
     if ((q = stmt_id(s, S_LOOKUP, id, id_len)) == NULL)
         return CJ_ERR_STORAGE;
     return fetch_pledge(s, q, out);
@@ -1699,14 +1921,151 @@ int cj_sqlite_repair(const char *path, const uint8_t *id, size_t id_len,
     return CJ_OK;
 }
 
+/* Process-wide settings, made before SQLite initialises (later they
+ * cannot be changed, and sqlite3_config() refuses harmlessly).  Memory
+ * statistics off: with them, every allocation (a statement allocates
+ * and frees over a dozen buffers per run) takes a global mutex and
+ * updates counters nobody here reads. */
+/* SQLite's memory: the library this is built against may lack its own
+ * cache of small allocations (SQLITE_OMIT_LOOKASIDE, as Debian's), and
+ * every statement run allocates and frees a dozen buffers (records,
+ * column values).  Blocks up to MEM_SMALL bytes, in classes of MEM_STEP,
+ * go back to a list of the freeing thread's instead of to malloc (at
+ * most MEM_KEEP per class and thread; a thread's lists are freed when it
+ * ends), everything else to malloc.  Each block starts with its size. */
+#define MEM_STEP 64
+#define MEM_SMALL 1024
+#define MEM_CLASSES (MEM_SMALL / MEM_STEP)
+#define MEM_KEEP 32
+
+typedef union mem_hdr {
+    size_t size;             /* usable bytes after the header */
+    max_align_t align;
+    union mem_hdr *next;     /* while on a list: the next block */
+} mem_hdr_t;
+
+typedef struct mem_lists {
+    mem_hdr_t *head[MEM_CLASSES];
+    unsigned n[MEM_CLASSES];
+    bool keyed;              /* mem_key holds this thread's lists */
+} mem_lists_t;
+
+static _Thread_local mem_lists_t mem_tl;
+static pthread_key_t mem_key;
+
+static void mem_release(void *arg)
+{
+    mem_lists_t *l = arg;
+    for (size_t c = 0; c < MEM_CLASSES; c++) {
+        while (l->head[c] != NULL) {
+            mem_hdr_t *h = l->head[c];
+            l->head[c] = h->next;
+            free(h);
+        }
+        l->n[c] = 0;
+    }
+    l->keyed = false; /* a later free registers the lists again */
+}
+
+static int mem_roundup(int n)
+{
+    if (n <= 0)
+        return MEM_STEP;
+    if (n <= MEM_SMALL)
+        return (n + MEM_STEP - 1) / MEM_STEP * MEM_STEP;
+    return n > INT_MAX - 8 ? n : (n + 7) & ~7;
+}
+
+static void *mem_malloc(int n)
+{
+    size_t sz = (size_t)mem_roundup(n);
+    mem_hdr_t *h;
+
+    if (sz <= MEM_SMALL) {
+        size_t c = sz / MEM_STEP - 1;
+        if ((h = mem_tl.head[c]) != NULL) {
+            mem_tl.head[c] = h->next;
+            mem_tl.n[c]--;
+            h->size = sz;
+            return h + 1;
+        }
+    }
+    if ((h = malloc(sizeof *h + sz)) == NULL)
+        return NULL;
+    h->size = sz;
+    return h + 1;
+}
+
+static void mem_free(void *p)
+{
+    mem_hdr_t *h = (mem_hdr_t *)p - 1;
+
+    if (h->size <= MEM_SMALL) {
+        size_t c = h->size / MEM_STEP - 1;
+        if (mem_tl.n[c] < MEM_KEEP &&
+            (mem_tl.keyed ||
+             (mem_tl.keyed = pthread_setspecific(mem_key, &mem_tl) == 0))) {
+            h->next = mem_tl.head[c];
+            mem_tl.head[c] = h;
+            mem_tl.n[c]++;
+            return;
+        }
+    }
+    free(h);
+}
+
+static int mem_size(void *p)
+{
+    return p == NULL ? 0 : (int)((mem_hdr_t *)p - 1)->size;
+}
+
+static void *mem_realloc(void *p, int n)
+{
+    void *q;
+    int have = mem_size(p);
+
+    if (n <= have)
+        return p;
+    if ((q = mem_malloc(n)) == NULL)
+        return NULL;
+    memcpy(q, p, (size_t)have);
+    mem_free(p);
+    return q;
+}
+
+static int mem_init(void *arg)
+{
+    (void)arg;
+    return SQLITE_OK;
+}
+
+static void mem_shutdown(void *arg)
+{
+    (void)arg;
+}
+
+static void sqlite_setup(void)
+{
+    static const sqlite3_mem_methods mem = {
+        mem_malloc, mem_free, mem_realloc, mem_size, mem_roundup,
+        mem_init,   mem_shutdown, NULL,
+    };
+
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (pthread_key_create(&mem_key, mem_release) == 0)
+        (void)sqlite3_config(SQLITE_CONFIG_MALLOC, &mem);
+}
+
 static int open_with(cj_sqlite_t **out, const char *path, bool reader,
                      char *why, size_t whycap, cj_store_fix_t *fix)
 {
+    static pthread_once_t setup = PTHREAD_ONCE_INIT;
     cj_sqlite_t *s;
     sqlite3_int64 sync = 0;
     int rc, r;
 
     *out = NULL;
+    (void)pthread_once(&setup, sqlite_setup);
     if (why != NULL && whycap > 0)
         why[0] = '\0';
     /* The registry holds PSKs: a new file is made readable by its owner
@@ -1816,7 +2175,10 @@ void cj_sqlite_close(cj_sqlite_t *db)
         sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(db->st[i]);
+    sqlite3_finalize(db->ahead.q[0]);
+    sqlite3_finalize(db->ahead.q[1]);
     sqlite3_close(db->db);
+    ahead_drop(db);
     free(db);
 }
 

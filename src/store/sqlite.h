@@ -149,6 +149,26 @@ int cj_sqlite_commit(cj_sqlite_t *db);
 int cj_sqlite_rollback(cj_sqlite_t *db);
 bool cj_sqlite_in_transaction(const cj_sqlite_t *db);
 
+/* Reading ahead, for a batch of admissions.  In the host's transaction:
+ * read the rows of the n pledges ids[i] (lens[i] bytes) with one query,
+ * so that their lookups that follow run none of their own; each row
+ * read serves one lookup of its pledge (lookup, not lookup_context),
+ * and the rows are given up as soon as anything but the deferred writes
+ * of the row last looked up changes the file through this handle (any
+ * other store call that writes, a failure, cj_sqlite_raw()), so a
+ * lookup always sees what a query would.  Each call replaces the rows
+ * of the previous one.  Unknown and malformed ids are skipped; past the
+ * first CJ_SQLITE_PREFETCH the lookups read the rows.  Outside a
+ * transaction it does nothing (CJ_OK).  CJ_OK, or CJ_ERR_STORAGE:
+ * either the deferred writes of the row last looked up failed, which
+ * loses the transaction as when a store call fails (its commit fails),
+ * or the query did, and the lookups read the rows themselves. */
+#ifndef CJ_SQLITE_PREFETCH
+#define CJ_SQLITE_PREFETCH 64
+#endif
+int cj_sqlite_prefetch(cj_sqlite_t *db, const uint8_t *const *ids,
+                       const uint8_t *lens, size_t n);
+
 /* ---- pipelined group commit ------------------------------------------------
  *
  * cj_sqlite_commit() makes the host wait for the batch's fsync (3-8 ms on

@@ -421,6 +421,137 @@ TEST(sqlite_batch_deferred_row_writes)
     tmp_cleanup();
 }
 
+/* Statements run on a connection that look a pledge up by id. */
+static int count_lookups(unsigned t, void *arg, void *p, void *x)
+{
+    (void)t;
+    (void)p;
+    if (strstr((const char *)x, "FROM pledges WHERE id = ?1") != NULL &&
+        strncmp((const char *)x, "SELECT id, psk", 14) == 0)
+        (*(int *)arg)++;
+    return 0;
+}
+
+/* Reading ahead (cj_sqlite_prefetch): lookups of the pledges named run
+ * no query of their own, and every lookup returns what a query would:
+ * after the writes of the admission looked up before, for a pledge
+ * named twice, for the row whose writes wait when the rows are read,
+ * and after a write to a row read ahead.  A deferred write that fails
+ * when the rows are read loses the batch. */
+TEST(sqlite_batch_prefetch)
+{
+    cj_sqlite_t *db;
+    const cj_jrc_store_t *st;
+    uint8_t id[5][8], none[8], ctx_id[3] = {0xab, 0xcd, 0xef};
+    const uint8_t *ids[6];
+    uint8_t lens[6] = {8, 8, 8, 8, 8, 0};
+    cj_jrc_pledge_t r;
+    cj_oscore_replay_t w;
+    uint16_t s = 0;
+    int lookups = 0;
+
+    tmp_setup();
+    db = ss_open(&sq);
+    st = cj_sqlite_store(db);
+    ss_add_n(&sq, db, 5);
+    for (int i = 0; i < 5; i++)
+        ss_make_id(id[i], (unsigned)i);
+    ss_make_id(none, 99);
+    sqlite3_trace_v2(cj_sqlite_raw(db), SQLITE_TRACE_STMT, count_lookups,
+                     &lookups);
+    ids[0] = id[0];
+    ids[1] = id[1];
+    ids[2] = id[0];
+    ids[3] = id[3];
+    ids[4] = none;
+    ids[5] = id[2]; /* length 0: skipped */
+
+    /* outside a transaction nothing is read ahead */
+    CHECK_EQ(cj_sqlite_prefetch(db, ids, lens, 2), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id[0], 8, &r), CJ_OK);
+    CHECK_EQ(lookups, 1);
+
+    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+    /* pledge 3's replay window waits to be written */
+    CHECK_EQ(st->lookup(st->ctx, id[3], 8, &r), CJ_OK);
+    CHECK_EQ(st->accept_piv(st->ctx, id[3], 8, ss_psk_of(id[3]), NULL, 0, 7,
+                            &w),
+             CJ_OK);
+    lookups = 0;
+    CHECK_EQ(cj_sqlite_prefetch(db, ids, lens, 6), CJ_OK);
+    /* ... and more of them after the rows were read */
+    CHECK_EQ(st->accept_piv(st->ctx, id[3], 8, ss_psk_of(id[3]), NULL, 0, 8,
+                            &w),
+             CJ_OK);
+    admit_in_batch(st, id[0], &s);
+    CHECK_EQ(st->lookup(st->ctx, id[1], 8, &r), CJ_OK);
+    CHECK(memcmp(r.id, id[1], 8) == 0 && !r.joined && !r.replay.valid);
+    CHECK(memcmp(r.psk, ss_psk_of(id[1]), 16) == 0 && r.has_okm);
+    CHECK_EQ(lookups, 0);
+    /* named twice: the second lookup sees the first admission */
+    CHECK_EQ(st->lookup(st->ctx, id[0], 8, &r), CJ_OK);
+    CHECK(r.joined && r.short_id == s && r.ssn_reserved == 64);
+    CHECK(r.replay.valid && r.replay.highest == 5 && r.repeat.resp_len == 4);
+    /* the row whose writes waited is read with them */
+    CHECK_EQ(st->lookup(st->ctx, id[3], 8, &r), CJ_OK);
+    CHECK(r.replay.valid && r.replay.highest == 8);
+    CHECK_EQ(st->lookup(st->ctx, none, 8, &r), CJ_ERR_NOTFOUND);
+
+    /* any other write gives the rows read ahead up */
+    ids[0] = id[1];
+    ids[1] = id[2];
+    CHECK_EQ(cj_sqlite_prefetch(db, ids, lens, 2), CJ_OK);
+    lookups = 0;
+    CHECK_EQ(st->save_context(st->ctx, id[2], 8, ss_psk_of(id[2]), ctx_id, 3),
+             CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id[2], 8, &r), CJ_OK);
+    CHECK(r.id_context_len == 3 && memcmp(r.id_context, ctx_id, 3) == 0);
+    CHECK_EQ(st->lookup(st->ctx, id[1], 8, &r), CJ_OK);
+    CHECK_EQ(lookups, 2);
+    CHECK_EQ(cj_sqlite_commit(db), CJ_OK);
+    CHECK_EQ(st->lookup(st->ctx, id[0], 8, &r), CJ_OK);
+    CHECK(r.joined && r.short_id == s && r.replay.highest == 5);
+    CHECK_EQ(st->lookup(st->ctx, id[3], 8, &r), CJ_OK);
+    CHECK(r.replay.valid && r.replay.highest == 8);
+
+    /* a row read ahead carries the recovery mark too; a longer batch
+     * (the long query), its last id included */
+    CHECK_EQ(cj_sqlite_mark_recover(db, 0, NULL), CJ_OK);
+    {
+        const uint8_t *many[40];
+        uint8_t mlens[40];
+        for (int i = 0; i < 40; i++) {
+            many[i] = none;
+            mlens[i] = 8;
+        }
+        many[0] = id[2];
+        many[39] = id[1];
+        CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+        CHECK_EQ(cj_sqlite_prefetch(db, many, mlens, 40), CJ_OK);
+        lookups = 0;
+        CHECK_EQ(st->lookup(st->ctx, id[2], 8, &r), CJ_OK);
+        CHECK(r.must_recover && r.id_context_len == 3);
+        CHECK_EQ(st->lookup(st->ctx, id[1], 8, &r), CJ_OK);
+        CHECK(r.must_recover && memcmp(r.id, id[1], 8) == 0);
+        CHECK_EQ(lookups, 0);
+        CHECK_EQ(cj_sqlite_rollback(db), CJ_OK);
+    }
+
+    /* the waiting writes fail as the rows are read: the batch is lost */
+    CHECK(sql_try(db, "CREATE TRIGGER inject BEFORE UPDATE OF repeat_cache"
+                      " ON pledges WHEN NEW.repeat_cache IS NOT NULL"
+                      " BEGIN SELECT RAISE(ABORT, 'injected'); END"));
+    CHECK_EQ(cj_sqlite_begin(db), CJ_OK);
+    admit_in_batch(st, id[4], &s);
+    CHECK_EQ(cj_sqlite_prefetch(db, ids, lens, 2), CJ_ERR_STORAGE);
+    CHECK_EQ(cj_sqlite_commit(db), CJ_ERR_STORAGE);
+    CHECK_EQ(st->lookup(st->ctx, id[4], 8, &r), CJ_OK);
+    CHECK(!r.joined && !r.replay.valid && r.ssn_reserved == 0);
+    sqlite3_trace_v2(cj_sqlite_raw(db), 0, NULL, NULL);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
 /* A short-id lease deferred with the known row's other writes never
  * collides with another pledge's, whether that one was looked up first
  * or not, searched for or taken at the cursor, or reassigned fresh. */
