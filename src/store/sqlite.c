@@ -451,6 +451,10 @@ typedef struct ahead_row {
     bool ok;                 /* rec holds the row, not used yet */
 } ahead_row_t;
 
+/* cj_sqlite_prefetch()'s seen[] holds 1 + a row index in a byte */
+_Static_assert(CJ_SQLITE_PREFETCH >= 1 && CJ_SQLITE_PREFETCH < 255,
+               "CJ_SQLITE_PREFETCH must be 1..254");
+
 typedef struct ahead {
     ahead_row_t row[CJ_SQLITE_PREFETCH];
     size_t n;                /* rows 0..n-1 describe the last prefetch */
