@@ -59,6 +59,7 @@
 #define LOST_MS 2000u       /* an answer later than this counts as lost */
 #define DRAIN_MS 1000u      /* wait for stragglers at the end of a phase */
 #define MAX_WINDOW 1024
+#define MAX_ROUNDS 9
 #define HIST_US 2000000u    /* latency histogram: 1 us buckets up to 2 s */
 #define ECHO_LIFETIME_S 600 /* an orphaned echo server stops by itself */
 #define REQ_CAP 128
@@ -269,6 +270,11 @@ static void pledges_free(pledge_set_t *ps)
     free(ps->req);
     free(ps->msg);
     free(ps->len);
+    ps->ctx = NULL;
+    ps->req = NULL;
+    ps->msg = NULL;
+    ps->len = NULL;
+    ps->n = 0;
 }
 
 static int write_csv(const pledge_set_t *ps, const char *path)
@@ -638,7 +644,8 @@ static void print_phase(const phase_t *ph, const char *unit)
     fflush(stdout);
 }
 
-static void rm_dir(const char *dir)
+/* The files a round leaves in dir. */
+static void rm_files(const char *dir)
 {
     static const char *const files[] = {"jrc.db", "jrc.db-wal", "jrc.db-shm", "jrc.db-journal",
                                         "pledges.csv", "jrc.log"};
@@ -647,6 +654,11 @@ static void rm_dir(const char *dir)
         snprintf(f, sizeof f, "%s/%s", dir, files[i]);
         unlink(f);
     }
+}
+
+static void rm_dir(const char *dir)
+{
+    rm_files(dir);
     rmdir(dir);
 }
 
@@ -685,7 +697,7 @@ static int pg_exec(const char *uri, const char *sql, char *err, size_t cap)
 static void usage(void)
 {
     printf("usage: cojp bench [--db postgresql://URI | --pg] [--duration S] [--pledges N]\n"
-           "                  [--window W]\n"
+           "                  [--window W] [--rounds R]\n"
            "       cojp bench --echo-server ADDR --size BYTES\n"
            "\n"
            "Join exchanges per second of 'cojp jrc serve' over loopback, and the\n"
@@ -702,10 +714,189 @@ static void usage(void)
            "  --pledges N   provisioned pledges, each joins once (default 60000;\n"
            "                at most 65000: a network has 65533 short ids)\n"
            "  --window W    requests in flight (default 1024, at most %d)\n"
+           "  --rounds R    rounds of both phases, each JRC phase on a registry\n"
+           "                of its own (default 3, at most %d); the last line\n"
+           "                gives the medians and the median of the ratios\n"
            "  --echo-server ADDR --size BYTES   only run the echo server\n"
            "Environment: COJP_BENCH_JRC=PATH runs the JRC of another cojp build\n"
            "(to compare builds); the generator stays this one.\n",
-           MAX_WINDOW);
+           MAX_WINDOW, MAX_ROUNDS);
+}
+
+/* What a round measured: joins/s and echo answers/s. */
+typedef struct round_res {
+    double rj, re;
+} round_res_t;
+
+/* A round's setting. */
+typedef struct round {
+    const char *dir;    /* the run's folder: SQLite file, CSV, JRC log */
+    const char *pgbase; /* PostgreSQL URI; NULL: an SQLite file in dir */
+    bool pg;
+    pledge_set_t *ps;
+    uint32_t n, window, secs;
+    int srv_cpu;
+} round_t;
+
+/* The median of v[0..n) (n >= 1), which it sorts. */
+static double median(double *v, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One round: N pledges of a fresh id prefix provisioned into a registry
+ * of the round's own (a new SQLite file, or a PostgreSQL schema dropped
+ * afterwards), the JRC phase, then the echo phase answering with
+ * datagrams of the Join Responses' size.  0, or 1 after a one-line
+ * error. */
+static int one_round(const round_t *rd, round_res_t *res)
+{
+    char dbpath[4200], csv[4200], log[4200], listen_s[64], size_s[16], schema[32] = "",
+         pguri[4300], sql[64];
+    const char *db;
+    struct sockaddr_storage srv;
+    socklen_t srvlen;
+    pledge_set_t *ps = rd->ps;
+    phase_t pj, pe;
+    uint32_t size;
+    pid_t pid;
+    int rc = 1;
+
+    memset(&pj, 0, sizeof pj);
+    memset(&pe, 0, sizeof pe);
+    pj.name = rd->pg ? "jrc-postgresql" : "jrc-sqlite";
+    pj.verify = true;
+    pe.name = "udp-echo";
+    pe.cycle = true;
+    rm_files(rd->dir); /* the previous round's */
+    snprintf(dbpath, sizeof dbpath, "%s/jrc.db", rd->dir);
+    snprintf(csv, sizeof csv, "%s/pledges.csv", rd->dir);
+    snprintf(log, sizeof log, "%s/jrc.log", rd->dir);
+    db = dbpath;
+    /* A random id prefix per round: a reused PostgreSQL database never
+     * sees an id twice, and no request is answered twice under one key
+     * by registries holding different network keys. */
+    pledges_free(ps);
+    if (cj_crypto_random(ps->run, sizeof ps->run) != CJ_OK)
+        goto out;
+    if (rd->pgbase) {
+        /* A schema of this round's own (dropped at the end), so runs on
+         * one database never meet each other's rows or live leases. */
+        char hex[2 * sizeof ps->run + 1], err[256] = "URI too long";
+        snprintf(schema, sizeof schema, "cojp_bench_%s", cj_hex_fmt(hex, ps->run, sizeof ps->run));
+        snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
+        if (strlen(rd->pgbase) + 64 > sizeof pguri ||
+            pg_exec(rd->pgbase, sql, err, sizeof err) != 0) {
+            schema[0] = '\0';
+            cj_fail(1, CMD, "cannot create a schema for the run: %s", err);
+            goto out;
+        }
+        snprintf(pguri, sizeof pguri, "%s%coptions=-csearch_path%%3D%s", rd->pgbase,
+                 strchr(rd->pgbase, '?') ? '&' : '?', schema);
+        db = pguri;
+    }
+
+    /* provision */
+    if (pledges_init(ps, rd->n) != 0 || write_csv(ps, csv) != 0) {
+        cj_fail(1, CMD, "cannot prepare the pledges");
+        goto out;
+    }
+    {
+        char *av[] = {"cojp", "jrc", "import", "--db", (char *)db, csv, NULL};
+        if (run_wait(av) != 0) {
+            cj_fail(1, CMD, "cojp jrc import failed");
+            goto out;
+        }
+    }
+
+    /* phase 1: the JRC daemon */
+    if (free_port(&srv, &srvlen) != 0)
+        goto out;
+    cj_net_fmt((struct sockaddr *)&srv, listen_s, sizeof listen_s);
+    {
+        char *av[] = {"cojp", "jrc", "serve", "--db", (char *)db, "--listen", listen_s,
+                      "--network-id", "cafe", NULL};
+        pid = spawn(av, log, rd->srv_cpu, getenv("COJP_BENCH_JRC"));
+    }
+    if (pid < 0 || wait_started(pid, log) != 0) {
+        cj_fail(1, CMD, "the JRC did not start (log: %s)", log);
+        if (pid > 0)
+            stop_child(pid);
+        goto out;
+    }
+    rc = run_phase(&pj, ps, &srv, srvlen, rd->window, rd->secs, pid);
+    stop_child(pid);
+    if (rc != 0) {
+        cj_fail(1, CMD, "the JRC phase failed");
+        rc = 1;
+        goto out;
+    }
+    print_phase(&pj, "joins");
+    {
+        unsigned long commits = log_field(log, "commits"), joins = log_field(log, "joins");
+        if (commits)
+            printf("bench %s: %lu joins in %lu commits (%.1f per commit)\n", pj.name, joins,
+                   commits, (double)joins / (double)commits);
+    }
+    if (!pj.answered) {
+        cj_fail(1, CMD, "no answer from the JRC (log: %s)", log);
+        rc = 1;
+        goto out;
+    }
+
+    /* phase 2: the echo server, answering with a Join Response's size */
+    size = (uint32_t)(pj.bytes_in / pj.answered);
+    if (free_port(&srv, &srvlen) != 0) {
+        rc = 1;
+        goto out;
+    }
+    cj_net_fmt((struct sockaddr *)&srv, listen_s, sizeof listen_s);
+    snprintf(size_s, sizeof size_s, "%u", (unsigned)size);
+    {
+        char *av[] = {"cojp", "bench", "--echo-server", listen_s, "--size", size_s, NULL};
+        pid = spawn(av, NULL, rd->srv_cpu, NULL);
+    }
+    if (pid < 0) {
+        rc = 1;
+        goto out;
+    }
+    usleep(200000); /* bind */
+    rc = run_phase(&pe, ps, &srv, srvlen, rd->window, rd->secs, pid);
+    stop_child(pid);
+    if (rc != 0 || !pe.answered) {
+        cj_fail(1, CMD, "the echo phase failed");
+        rc = 1;
+        goto out;
+    }
+    print_phase(&pe, "answers");
+    res->rj = pj.answered / pj.secs;
+    res->re = pe.answered / pe.secs;
+    printf("bench %s: %.0f joins/s p50 %.2f ms p99 %.2f ms; udp-echo: %.0f/s p50 %.2f ms "
+           "p99 %.2f ms (%u-byte requests, %u-byte answers); ratio %.3f (goal >= 0.5)\n",
+           pj.name, res->rj, hist_pct(&pj, 0.5), hist_pct(&pj, 0.99), res->re,
+           hist_pct(&pe, 0.5), hist_pct(&pe, 0.99),
+           (unsigned)(pj.bytes_out / (pj.sent ? pj.sent : 1)), (unsigned)size,
+           res->rj / res->re);
+    fflush(stdout);
+    rc = pj.bad || pj.verified != pj.answered ? 1 : 0;
+    if (rc)
+        cj_fail(1, CMD, "%" PRIu64 " answers failed verification", pj.bad);
+out:
+    if (schema[0]) {
+        char err[256];
+        snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
+        if (pg_exec(rd->pgbase, sql, err, sizeof err) != 0)
+            fprintf(stderr, "%s: schema %s left behind: %s\n", CMD, schema, err);
+    }
+    free(pj.hist);
+    free(pe.hist);
+    return rc;
 }
 
 int cj_cmd_bench(int argc, char **argv)
@@ -714,17 +905,16 @@ int cj_cmd_bench(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},       {"pg", no_argument, NULL, 'P'},
         {"duration", required_argument, NULL, 't'}, {"pledges", required_argument, NULL, 'n'},
         {"window", required_argument, NULL, 'w'},   {"echo-server", required_argument, NULL, 'E'},
-        {"size", required_argument, NULL, 's'},     {"help", no_argument, NULL, 'h'},
+        {"size", required_argument, NULL, 's'},     {"rounds", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *db = NULL, *echo_addr = NULL;
-    uint32_t secs = 5, npledges = 60000, window = MAX_WINDOW, size = 0;
-    char dir[] = "/tmp/cojp-bench.XXXXXX", dbpath[4200], csv[4200], log[4200], listen_s[64],
-         port_s[16], schema[32] = "", pguri[4300], sql[64];
+    uint32_t secs = 5, npledges = 60000, window = MAX_WINDOW, size = 0, rounds = 3;
+    char dir[] = "/tmp/cojp-bench.XXXXXX";
     struct sockaddr_storage srv;
     socklen_t srvlen;
     pledge_set_t ps;
-    phase_t pj, pe;
-    pid_t pid;
+    round_res_t res[MAX_ROUNDS];
     int c, cores, srv_cpu = -1, gen_cpu = -1, rc = 1;
     bool pg = false;
     ssize_t n;
@@ -746,6 +936,10 @@ int cj_cmd_bench(int argc, char **argv)
         case 'w':
             if (cj_parse_u32(optarg, 1, MAX_WINDOW, &window))
                 return cj_fail(2, CMD, "--window must be 1..%d", MAX_WINDOW);
+            break;
+        case 'r':
+            if (cj_parse_u32(optarg, 1, MAX_ROUNDS, &rounds))
+                return cj_fail(2, CMD, "--rounds must be 1..%d", MAX_ROUNDS);
             break;
         case 'E': echo_addr = optarg; break;
         case 's':
@@ -782,56 +976,14 @@ int cj_cmd_bench(int argc, char **argv)
     self_exe[n] = 0;
     if (!mkdtemp(dir))
         return cj_fail(1, CMD, "mkdtemp: %s", strerror(errno));
-    snprintf(dbpath, sizeof dbpath, "%s/jrc.db", dir);
-    snprintf(csv, sizeof csv, "%s/pledges.csv", dir);
-    snprintf(log, sizeof log, "%s/jrc.log", dir);
-    if (!db)
-        db = dbpath;
 
     memset(&ps, 0, sizeof ps);
-    memset(&pj, 0, sizeof pj);
-    memset(&pe, 0, sizeof pe);
-    pj.name = pg ? "jrc-postgresql" : "jrc-sqlite";
-    pj.verify = true;
-    pe.name = "udp-echo";
-    pe.cycle = true;
-    /* A fixed seed (both sides derive the PSKs from it); a random run
-     * prefix so a reused PostgreSQL database never sees an id twice. */
+    /* A fixed seed (both sides derive the PSKs from it). */
     memcpy(ps.seed, "cojp bench seed!", 16);
-    if (cj_crypto_random(ps.run, sizeof ps.run) != CJ_OK)
-        goto out;
-    if (db != dbpath) {
-        /* A schema of this run's own (dropped at the end), so runs on one
-         * database never meet each other's rows or live leases. */
-        char hex[2 * sizeof ps.run + 1], err[256] = "URI too long";
-        snprintf(schema, sizeof schema, "cojp_bench_%s", cj_hex_fmt(hex, ps.run, sizeof ps.run));
-        snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
-        if (strlen(db) + 64 > sizeof pguri || pg_exec(db, sql, err, sizeof err) != 0) {
-            schema[0] = '\0';
-            cj_fail(1, CMD, "cannot create a schema for the run: %s", err);
-            goto out;
-        }
-        snprintf(pguri, sizeof pguri, "%s%coptions=-csearch_path%%3D%s", db,
-                 strchr(db, '?') ? '&' : '?', schema);
-        db = pguri;
-    }
     cores = ncpus();
     if (cores >= 2) {
         srv_cpu = cpu_at(0);
         gen_cpu = cpu_at(1);
-    }
-
-    /* provision */
-    if (pledges_init(&ps, npledges) != 0 || write_csv(&ps, csv) != 0) {
-        cj_fail(1, CMD, "cannot prepare the pledges");
-        goto out;
-    }
-    {
-        char *av[] = {"cojp", "jrc", "import", "--db", (char *)db, csv, NULL};
-        if (run_wait(av) != 0) {
-            cj_fail(1, CMD, "cojp jrc import failed");
-            goto out;
-        }
     }
     if (srv_cpu < 0 || gen_cpu < 0 || pin(gen_cpu) < 0)
         srv_cpu = gen_cpu = -1;
@@ -841,87 +993,35 @@ int cj_cmd_bench(int argc, char **argv)
                srv_cpu, gen_cpu);
     else
         printf("not pinned (one core)");
-    printf("; window %u, %u s per phase, %u pledges provisioned (%s)\n",
-           (unsigned)window, (unsigned)secs, (unsigned)npledges,
+    printf("; window %u, %u s per phase, %u pledges provisioned per round, %u round%s (%s)\n",
+           (unsigned)window, (unsigned)secs, (unsigned)npledges, (unsigned)rounds,
+           rounds == 1 ? "" : "s",
            pg ? "PostgreSQL" : "SQLite file, synchronous=FULL, WAL, group commit");
     fflush(stdout);
 
-    /* phase 1: the JRC daemon */
-    if (free_port(&srv, &srvlen) != 0)
-        goto out;
-    cj_net_fmt((struct sockaddr *)&srv, listen_s, sizeof listen_s);
-    {
-        char *av[] = {"cojp", "jrc", "serve", "--db", (char *)db, "--listen", listen_s,
-                      "--network-id", "cafe", NULL};
-        pid = spawn(av, log, srv_cpu, getenv("COJP_BENCH_JRC"));
+    for (uint32_t k = 0; k < rounds; k++) {
+        round_t rd = {.dir = dir, .pgbase = db, .pg = pg, .ps = &ps, .n = npledges,
+                      .window = window, .secs = secs, .srv_cpu = srv_cpu};
+        if ((rc = one_round(&rd, &res[k])) != 0)
+            goto out;
     }
-    if (pid < 0 || wait_started(pid, log) != 0) {
-        cj_fail(1, CMD, "the JRC did not start (log: %s)", log);
-        if (pid > 0)
-            stop_child(pid);
-        goto out;
+    if (rounds > 1) {
+        double rj[MAX_ROUNDS], re[MAX_ROUNDS], ra[MAX_ROUNDS];
+        for (uint32_t k = 0; k < rounds; k++) {
+            rj[k] = res[k].rj;
+            re[k] = res[k].re;
+            ra[k] = res[k].rj / res[k].re;
+        }
+        printf("bench %s: median of %u rounds: %.0f joins/s; udp-echo: %.0f/s; ratio %.3f "
+               "(rounds:", pg ? "jrc-postgresql" : "jrc-sqlite", (unsigned)rounds,
+               median(rj, rounds), median(re, rounds), median(ra, rounds));
+        for (uint32_t k = 0; k < rounds; k++)
+            printf(" %.3f", res[k].rj / res[k].re);
+        printf(") (goal >= 0.5)\n");
     }
-    rc = run_phase(&pj, &ps, &srv, srvlen, window, secs, pid);
-    stop_child(pid);
-    if (rc != 0) {
-        cj_fail(1, CMD, "the JRC phase failed");
-        goto out;
-    }
-    print_phase(&pj, "joins");
-    {
-        unsigned long commits = log_field(log, "commits"), joins = log_field(log, "joins");
-        if (commits)
-            printf("bench %s: %lu joins in %lu commits (%.1f per commit)\n", pj.name, joins,
-                   commits, (double)joins / (double)commits);
-    }
-    if (!pj.answered) {
-        cj_fail(1, CMD, "no answer from the JRC (log: %s)", log);
-        rc = 1;
-        goto out;
-    }
-
-    /* phase 2: the echo server, answering with a Join Response's size */
-    size = (uint32_t)(pj.bytes_in / pj.answered);
-    if (free_port(&srv, &srvlen) != 0)
-        goto out;
-    cj_net_fmt((struct sockaddr *)&srv, listen_s, sizeof listen_s);
-    snprintf(port_s, sizeof port_s, "%u", (unsigned)size);
-    {
-        char *av[] = {"cojp", "bench", "--echo-server", listen_s, "--size", port_s, NULL};
-        pid = spawn(av, NULL, srv_cpu, NULL);
-    }
-    if (pid < 0) {
-        rc = 1;
-        goto out;
-    }
-    usleep(200000); /* bind */
-    rc = run_phase(&pe, &ps, &srv, srvlen, window, secs, pid);
-    stop_child(pid);
-    if (rc != 0 || !pe.answered) {
-        cj_fail(1, CMD, "the echo phase failed");
-        rc = 1;
-        goto out;
-    }
-    print_phase(&pe, "answers");
-    double rj = pj.answered / pj.secs, re = pe.answered / pe.secs;
-    printf("bench %s: %.0f joins/s p50 %.2f ms p99 %.2f ms; udp-echo: %.0f/s p50 %.2f ms "
-           "p99 %.2f ms (%u-byte requests, %u-byte answers); ratio %.3f (goal >= 0.5)\n",
-           pj.name, rj, hist_pct(&pj, 0.5), hist_pct(&pj, 0.99), re, hist_pct(&pe, 0.5),
-           hist_pct(&pe, 0.99), (unsigned)(pj.bytes_out / (pj.sent ? pj.sent : 1)),
-           (unsigned)size, rj / re);
-    rc = pj.bad || pj.verified != pj.answered ? 1 : 0;
-    if (rc)
-        cj_fail(1, CMD, "%" PRIu64 " answers failed verification", pj.bad);
+    rc = 0;
 out:
-    if (schema[0]) {
-        char err[256];
-        snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
-        if (pg_exec(db, sql, err, sizeof err) != 0)
-            fprintf(stderr, "%s: schema %s left behind: %s\n", CMD, schema, err);
-    }
     pledges_free(&ps);
-    free(pj.hist);
-    free(pe.hist);
     rm_dir(dir);
     return rc;
 }
