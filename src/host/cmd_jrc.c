@@ -650,45 +650,46 @@ static int jrc_list(int argc, char **argv)
 
 /* ---- psk / remove: change a provisioned pledge -------------------------- */
 
-/* What list reports of one pledge (its lease, for an error message). */
-typedef struct lease_ctx {
+/* One pledge as a walk of the registry (cj_reg_list, cj_reg_blacklist)
+ * meets it: found, and what it reports, secrets wiped. */
+typedef struct find_ctx {
     const uint8_t *id;
     size_t id_len;
-    bool found, has_lease;
-    uint64_t until;
-    uint16_t short_id;
-} lease_ctx_t;
+    bool found;
+    cj_sqlite_info_t info;
+} find_ctx_t;
 
-static int lease_one(void *arg, const cj_sqlite_info_t *in)
+static int find_one(void *arg, const cj_sqlite_info_t *in)
 {
-    lease_ctx_t *l = arg;
-    if (in->rec.id_len != l->id_len || memcmp(in->rec.id, l->id, l->id_len))
+    find_ctx_t *f = arg;
+    if (in->rec.id_len != f->id_len || memcmp(in->rec.id, f->id, f->id_len))
         return 0;
-    l->found = true;
-    l->has_lease = in->has_lease;
-    l->until = in->lease_until;
-    l->short_id = in->rec.short_id;
-    return 1;
+    f->found = true;
+    f->info = *in;
+    cj_crypto_wipe(f->info.rec.psk, sizeof f->info.rec.psk);
+    cj_crypto_wipe(f->info.rec.okm, sizeof f->info.rec.okm);
+    return 1; /* stop there */
 }
 
 /* The one-line error of `jrc remove` refused for a live lease. */
 static int lease_refusal(cj_reg_t *r, const char *cmd, const char *hid,
                          const uint8_t *id, size_t id_len)
 {
-    lease_ctx_t l = {id, id_len, false, false, 0, 0};
+    find_ctx_t l = {.id = id, .id_len = id_len};
     char until[40] = "", t[24];
 
     if (r != NULL)
-        (void)cj_reg_list(r, lease_one, &l);
-    if (l.found && l.has_lease) {
-        if (l.until == UINT64_MAX)
+        (void)cj_reg_list(r, find_one, &l);
+    if (l.found && l.info.has_lease) {
+        if (l.info.lease_until == UINT64_MAX)
             snprintf(until, sizeof until, " without expiry");
         else
-            snprintf(until, sizeof until, " until %s", iso(l.until, t, sizeof t));
+            snprintf(until, sizeof until, " until %s",
+                     iso(l.info.lease_until, t, sizeof t));
         return cj_fail(1, cmd, "pledge %s holds short id %04x%s and may still"
                        " use it: evict it first ('cojp jrc evict'), which ends"
                        " the lease, or wait for the lease to end", hid,
-                       l.short_id, until);
+                       l.info.rec.short_id, until);
     }
     return cj_fail(1, cmd, "pledge %s holds a live short-id lease and may still"
                    " use its id: evict it first ('cojp jrc evict'), which ends"
@@ -846,21 +847,6 @@ static int jrc_rekey(int argc, char **argv)
     return close_reg(r, cmd, rc, "queue the rekey");
 }
 
-typedef struct evicted_ctx {
-    const uint8_t *id;
-    size_t id_len;
-    bool found;
-} evicted_ctx_t;
-
-static int evicted_one(void *arg, const cj_sqlite_info_t *in)
-{
-    evicted_ctx_t *e = arg;
-    if (in->rec.id_len != e->id_len || memcmp(in->rec.id, e->id, e->id_len))
-        return 0;
-    e->found = true;
-    return 1;
-}
-
 /* jrc evict and jrc readmit: queue an operation of this kind on one
  * provisioned pledge, a readmission only for a pledge whose eviction is
  * recorded.  queued and what name the operation in the messages. */
@@ -872,7 +858,7 @@ static int queue_pledge_op(int argc, char **argv, const char *cmd, int kind,
     jrc_args_t a;
     cj_sqlite_op_t op;
     cj_jrc_pledge_t rec;
-    evicted_ctx_t e;
+    find_ctx_t e;
     cj_reg_t *r;
     char hid[2 * CJ_JRC_MAX_ID + 1];
     int rc = jrc_opts(&a, argc, argv, cmd, opts, usage, false);
@@ -885,14 +871,16 @@ static int queue_pledge_op(int argc, char **argv, const char *cmd, int kind,
     op.kind = kind;
     memcpy(op.id, a.id, (size_t)a.id_len);
     op.id_len = (uint8_t)a.id_len;
-    e = (evicted_ctx_t){op.id, op.id_len, kind != CJ_SQLITE_OP_READMIT};
+    /* an eviction needs no record of one; a readmission does */
+    e = (find_ctx_t){.id = op.id, .id_len = op.id_len,
+                     .found = kind != CJ_SQLITE_OP_READMIT};
     if ((rc = open_reg(&r, a.db, true, cmd)))
         return rc;
     const cj_jrc_store_t *st = cj_reg_store(r);
     rc = st->lookup(st->ctx, op.id, op.id_len, &rec);
     cj_crypto_wipe(&rec, sizeof rec);
     if (rc == CJ_OK && !e.found &&
-        (rc = cj_reg_blacklist(r, evicted_one, &e)) > 0)
+        (rc = cj_reg_blacklist(r, find_one, &e)) > 0)
         rc = CJ_OK; /* stopped at the pledge */
     if (rc == CJ_ERR_NOTFOUND)
         rc = cj_fail(1, cmd, "pledge %s is not provisioned", cj_hex_fmt(hid, op.id, op.id_len));
@@ -1535,14 +1523,14 @@ static void campaign_persist(jrc_run_t *r, cj_sqlite_network_t *next,
     log_campaign_start(r, kind, camp, op);
 }
 
-/* The campaign lock this instance holds: while its campaign runs, say
- * it is alive; once it ended (or never started: a dropped operation, a
- * transaction rolled back), give the lock up.  A lock another instance
- * took over (this one was silent past CAMP_STALE_MS) is logged. */
-static void campaign_lock_tick(jrc_run_t *r)
+/* The campaign lock this instance holds: while its campaign runs
+ * (active), say it is alive; once it ended (or never started: a dropped
+ * operation, a transaction rolled back), give the lock up.  A lock
+ * another instance took over (this one was silent past CAMP_STALE_MS) is
+ * logged. */
+static void campaign_lock_tick(jrc_run_t *r, bool active)
 {
     uint64_t me = cj_reg_session(r->reg);
-    bool active = r->jrc.camp_active;
     int rc;
 
     if (!r->camp_owned)
@@ -1569,7 +1557,7 @@ static void run_op(jrc_run_t *r)
     uint64_t wall = cj_host_wall();
     int rc, camp;
 
-    campaign_lock_tick(r);
+    campaign_lock_tick(r, r->jrc.camp_active);
     if (r->jrc.camp_active)
         return;
     rc = cj_reg_begin(r->reg);
@@ -1907,8 +1895,7 @@ static int jrc_serve(int argc, char **argv)
     rc = res == -1 ? 1 : 0;
     release(r, true); /* what is queued leaves once durable */
     /* a campaign under way ends with the process: its lock too */
-    r->jrc.camp_active = false;
-    campaign_lock_tick(r);
+    campaign_lock_tick(r, false);
     {
         /* Whole-run counters: the engine's, plus those of the engines
          * replaced after a failed commit; joins are the admissions whose
