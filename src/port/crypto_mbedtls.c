@@ -2,9 +2,10 @@
  * The crypto port (cojp/crypto.h) over mbedTLS 2.28.  Every primitive is
  * mbedTLS's; this file only adapts calling conventions, enforces the
  * tag-before-plaintext rule and wipes what it touched, except the one
- * HKDF pseudorandom key it keeps between calls on Linux (see
- * CJ_CRYPTO_PRK_CACHE below: a copy of the last secret it was given,
- * which the caller holds anyway).
+ * HKDF pseudorandom key and the one CCM context it keeps between calls
+ * on Linux (see CJ_CRYPTO_PRK_CACHE and CJ_CRYPTO_CCM_KEEP below: the
+ * last secret it was given and the last key's expansion, which the
+ * caller holds anyway).
  *
  * cj_crypto_random is not here: it needs an entropy source, which is
  * platform-specific (src/port/random_posix.c on Linux; each firmware port
@@ -30,13 +31,81 @@ static int tag_len_ok(size_t tag_len)
     return tag_len == 4 || tag_len == 8 || tag_len == 16;
 }
 
+/* One CCM context per thread, kept on Linux.  mbedtls_ccm_setkey()
+ * gives up the context's cipher and allocates a new one on every call,
+ * about a quarter of the instructions of a short OSCORE message; a JRC
+ * changes keys with every message (each pledge has its own), so the kept
+ * context only takes the new key (mbedtls_cipher_setkey(), the AES key
+ * expansion), CCM itself staying mbedTLS's.  The expansion of the last
+ * key stays in the context until the next call, as the PRK cache below
+ * keeps its secret.  A thread that ends leaves its context allocated (a
+ * few hundred bytes); cojp's threads that run CCM live as long as the
+ * process.  A microcontroller builds a context per message on its
+ * stack, as before. */
+#ifndef CJ_CRYPTO_CCM_KEEP
+#ifdef __linux__
+#define CJ_CRYPTO_CCM_KEEP 1
+#else
+#define CJ_CRYPTO_CCM_KEEP 0
+#endif
+#endif
+
+#if CJ_CRYPTO_CCM_KEEP
+static _Thread_local struct {
+    bool ready;
+    mbedtls_ccm_context ccm;
+} ccm_kept;
+#endif
+
+/* The context to run CCM with under key: the thread's kept one, or
+ * *local set up here (give it back with ccm_end()).  NULL if the key
+ * cannot be set. */
+static mbedtls_ccm_context *ccm_begin(mbedtls_ccm_context *local,
+                                      const uint8_t key[CJ_AES_KEY_LEN])
+{
+#if CJ_CRYPTO_CCM_KEEP
+    if (ccm_kept.ready) {
+        if (mbedtls_cipher_setkey(&ccm_kept.ccm.cipher_ctx, key,
+                                  CJ_AES_KEY_LEN * 8, MBEDTLS_ENCRYPT) == 0)
+            return &ccm_kept.ccm;
+        mbedtls_ccm_free(&ccm_kept.ccm);
+        ccm_kept.ready = false;
+    }
+    mbedtls_ccm_init(&ccm_kept.ccm);
+    if (mbedtls_ccm_setkey(&ccm_kept.ccm, MBEDTLS_CIPHER_ID_AES, key,
+                           CJ_AES_KEY_LEN * 8) == 0) {
+        ccm_kept.ready = true;
+        return &ccm_kept.ccm;
+    }
+    mbedtls_ccm_free(&ccm_kept.ccm);
+    (void)local;
+    return NULL;
+#else
+    mbedtls_ccm_init(local);
+    if (mbedtls_ccm_setkey(local, MBEDTLS_CIPHER_ID_AES, key,
+                           CJ_AES_KEY_LEN * 8) == 0)
+        return local;
+    mbedtls_ccm_free(local);
+    return NULL;
+#endif
+}
+
+static void ccm_end(mbedtls_ccm_context *ccm)
+{
+#if CJ_CRYPTO_CCM_KEEP
+    (void)ccm;
+#else
+    mbedtls_ccm_free(ccm); /* zeroizes the expanded key */
+#endif
+}
+
 int cj_crypto_ccm_seal(const uint8_t key[CJ_AES_KEY_LEN],
                        const uint8_t nonce[CJ_CCM_NONCE_LEN],
                        const uint8_t *aad, size_t aad_len, uint8_t *buf,
                        size_t len, size_t tag_len)
 {
-    mbedtls_ccm_context ccm;
-    int rc;
+    mbedtls_ccm_context local, *ccm;
+    int rc = -1;
 
     /* buf also takes the tag: never NULL, even for an empty plaintext */
     if (key == NULL || nonce == NULL || buf == NULL ||
@@ -47,15 +116,14 @@ int cj_crypto_ccm_seal(const uint8_t key[CJ_AES_KEY_LEN],
     if (len > 0xffff || len + tag_len > (size_t)INT32_MAX)
         return CJ_ERR_INVALID;
 
-    mbedtls_ccm_init(&ccm);
-    rc = mbedtls_ccm_setkey(&ccm, MBEDTLS_CIPHER_ID_AES, key,
-                            CJ_AES_KEY_LEN * 8);
-    if (rc == 0)
+    ccm = ccm_begin(&local, key);
+    if (ccm != NULL) {
         /* In place: mbedTLS reads each block before writing it. */
-        rc = mbedtls_ccm_encrypt_and_tag(&ccm, len, nonce, CJ_CCM_NONCE_LEN,
+        rc = mbedtls_ccm_encrypt_and_tag(ccm, len, nonce, CJ_CCM_NONCE_LEN,
                                          aad, aad_len, buf, buf, buf + len,
                                          tag_len);
-    mbedtls_ccm_free(&ccm); /* zeroizes the expanded key */
+        ccm_end(ccm);
+    }
     if (rc != 0) {
         mbedtls_platform_zeroize(buf, len + tag_len);
         return CJ_ERR_CRYPTO;
@@ -68,9 +136,9 @@ int cj_crypto_ccm_open(const uint8_t key[CJ_AES_KEY_LEN],
                        const uint8_t *aad, size_t aad_len, uint8_t *buf,
                        size_t len, size_t tag_len)
 {
-    mbedtls_ccm_context ccm;
+    mbedtls_ccm_context local, *ccm;
     size_t pt_len;
-    int rc;
+    int rc = -1;
 
     if (key == NULL || nonce == NULL || (buf == NULL && len > 0) ||
         (aad == NULL && aad_len > 0) || !tag_len_ok(tag_len))
@@ -81,16 +149,15 @@ int cj_crypto_ccm_open(const uint8_t key[CJ_AES_KEY_LEN],
     if (pt_len > 0xffff)
         return CJ_ERR_INVALID;
 
-    mbedtls_ccm_init(&ccm);
-    rc = mbedtls_ccm_setkey(&ccm, MBEDTLS_CIPHER_ID_AES, key,
-                            CJ_AES_KEY_LEN * 8);
-    if (rc == 0)
+    ccm = ccm_begin(&local, key);
+    if (ccm != NULL) {
         /* The tag sits after the ciphertext, so it does not overlap the
          * region decrypted in place. */
-        rc = mbedtls_ccm_auth_decrypt(&ccm, pt_len, nonce, CJ_CCM_NONCE_LEN,
+        rc = mbedtls_ccm_auth_decrypt(ccm, pt_len, nonce, CJ_CCM_NONCE_LEN,
                                       aad, aad_len, buf, buf, buf + pt_len,
                                       tag_len);
-    mbedtls_ccm_free(&ccm);
+        ccm_end(ccm);
+    }
     if (rc != 0) {
         /* mbedTLS already zeroizes the output on a tag mismatch; do it
          * again so the guarantee does not rest on a library detail, and

@@ -212,6 +212,47 @@ TEST(crypto_ccm_rfc3610_seal_open)
     }
 }
 
+/* Keys change from one message to the next (a JRC answers a different
+ * pledge each time): each vector is sealed and opened right after a
+ * message under another key, and opening it under that other key fails
+ * and leaves nothing behind. */
+TEST(crypto_ccm_key_changes)
+{
+    uint8_t key[16], other[16], nonce[16], in[64], want[64], buf[64];
+    CHECK_EQ(cj_hex(rfc3610_key, key, sizeof key), 16);
+    for (size_t i = 0; i < sizeof other; i++)
+        other[i] = (uint8_t)(key[i] ^ 0x5a);
+    for (size_t v = 0; v < sizeof rfc3610_vecs / sizeof rfc3610_vecs[0]; v++) {
+        const struct ccm_vec *t = &rfc3610_vecs[v];
+        size_t nn = cj_hex(t->nonce, nonce, sizeof nonce);
+        size_t ni = cj_hex(t->in, in, sizeof in);
+        size_t no = cj_hex(t->out, want, sizeof want);
+        size_t ml = ni - t->hdr;
+        CHECK_EQ(nn, 13);
+
+        memcpy(buf, in, ni);
+        CHECK_EQ(cj_crypto_ccm_seal(other, nonce, in, t->hdr, buf + t->hdr,
+                                    ml, 8),
+                 (int)(ml + 8));
+        CHECK(memcmp(buf, want, no) != 0);
+        memcpy(buf, in, ni);
+        CHECK_EQ(cj_crypto_ccm_seal(key, nonce, in, t->hdr, buf + t->hdr, ml,
+                                    8),
+                 (int)(ml + 8));
+        CHECK_MEM(buf, ni + 8, want, no);
+
+        CHECK_EQ(cj_crypto_ccm_open(other, nonce, want, t->hdr, buf + t->hdr,
+                                    ml + 8, 8),
+                 CJ_ERR_AUTH);
+        CHECK(all_zero(buf + t->hdr, ml));
+        memcpy(buf, want, no);
+        CHECK_EQ(cj_crypto_ccm_open(key, nonce, want, t->hdr, buf + t->hdr,
+                                    ml + 8, 8),
+                 (int)ml);
+        CHECK_MEM(buf, ni, in, ni);
+    }
+}
+
 TEST(crypto_ccm_rfc3610_tamper_and_truncate)
 {
     uint8_t key[16], nonce[16], pkt[64], buf[64];
