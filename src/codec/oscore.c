@@ -584,7 +584,7 @@ static void put_opts(cj_coap_builder_t *b, const cj_coap_opt_t *t,
             return;
         last = best;
         o = &t[(best - 1) & 0xff];
-        if (obs && opt_class(o->num) == CLS_OBSERVE)
+        if (obs && o->num == CJ_COAP_OPT_OBSERVE)
             o = obs;
         cj_coap_build_opt(b, o->num, o->val, o->len);
     }
