@@ -202,7 +202,7 @@ static CJ_NOINLINE int durable(cj_pledge_t *p, const uint8_t *okm)
 #if CJ_PLEDGE_RECOVERY
 /* "Pair valid" marker of a confirmed R2 || R3 (counter CJ_PLEDGE_CTR_PAIR,
  * written last).  Any change of either nonce changes it, so a torn write
- * (a new R3 beside an old R2, or a new pair beside an old marker) is seen
+ * (a new R2 beside an old R3, or a new pair beside an old marker) is seen
  * on restore.  Not a secret and not an integrity check against an
  * attacker with access to the storage, only against interruption. */
 static CJ_NOINLINE uint64_t pair_check(uint64_t r2, uint64_t r3)
@@ -233,18 +233,18 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
 static CJ_ALWAYS_INLINE int trial_confirm(cj_pledge_t *p)
 {
     const uint8_t *r = p->osc.id_context;
-    /* R3 and R2, the nonces as big-endian numbers (like a Partial IV),
-     * then the marker, written in that order */
+    /* R2 and R3, the nonces as big-endian numbers (like a Partial IV),
+     * then the marker: the consecutive counters init reads, written in
+     * that order */
     uint64_t v[3];
     unsigned i;
 
-    v[0] = cj_oscore_piv_value(r + CJ_PLEDGE_RECOVERY_NONCE_LEN,
-                               CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    v[1] = cj_oscore_piv_value(r, CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    v[2] = pair_check(v[1], v[0]);
+    for (i = 0; i < 2; i++)
+        v[i] = cj_oscore_piv_value(r + i * CJ_PLEDGE_RECOVERY_NONCE_LEN,
+                                   CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    v[2] = pair_check(v[0], v[1]);
     for (i = 0; i < 3; i++)
-        if (ctr_store(p, i == 2 ? CJ_PLEDGE_CTR_PAIR : CJ_PLEDGE_CTR_R3 - i,
-                      v[i]) != CJ_OK)
+        if (ctr_store(p, CJ_PLEDGE_CTR_R2 + i, v[i]) != CJ_OK)
             return CJ_ERR_STORAGE;
     memcpy(p->pair, r, sizeof p->pair);
     p->has_pair = true;
