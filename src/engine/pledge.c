@@ -333,8 +333,9 @@ static bool usage_covers(uint8_t usage, uint8_t cls)
 #define VALUE_MAX (1 + 2 + 1 + 1 + CJ_COJP_KEY_LEN + 1 + 10)
 
 /* A byte string of at most 23 bytes (one-byte head) at q; returns the
- * end. */
-static uint8_t *bstr_put(uint8_t *q, const uint8_t *b, size_t len)
+ * end.  One copy for the three strings of a report. */
+static CJ_NOINLINE uint8_t *bstr_put(uint8_t *q, const uint8_t *b,
+                                     size_t len)
 {
     *q++ = (uint8_t)(CJ_CBOR_BSTR << 5 | len);
     memcpy(q, b, len);
