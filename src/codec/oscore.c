@@ -762,14 +762,13 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
             }
         /* Section 4.1.3.5.2: a notification's inner Observe is empty;
          * hand the application the three low bytes of the Partial IV,
-         * which order notifications and are authenticated. */
+         * which order notifications and are authenticated: as a CoAP
+         * uint, the last bytes of the big-endian Partial IV that the
+         * value needs. */
         if (CJ_OSCORE_OBSERVE && req && own.piv_len) {
-            obs.len = own.piv_len < 3 ? own.piv_len : 3;
+            uint32_t v = (uint32_t)pivv & 0xffffffu;
+            obs.len = (uint16_t)((v > 0) + (v > 0xff) + (v > 0xffff));
             obs.val = own.piv + own.piv_len - obs.len;
-            while (obs.len && *obs.val == 0) {
-                obs.val++;
-                obs.len--;
-            }
             cls = CLS_OBSERVE;
         } else {
             cls = 0;
