@@ -767,8 +767,11 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
          * value needs. */
         if (CJ_OSCORE_OBSERVE && req && own.piv_len) {
             uint32_t v = (uint32_t)pivv & 0xffffffu;
-            obs.len = (uint16_t)((v > 0) + (v > 0xff) + (v > 0xffff));
-            obs.val = own.piv + own.piv_len - obs.len;
+            unsigned k = 0;
+            while (v >> 8 * k)
+                k++;
+            obs.len = (uint16_t)k;
+            obs.val = own.piv + own.piv_len - k;
             cls = CLS_OBSERVE;
         } else {
             cls = 0;
