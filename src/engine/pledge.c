@@ -264,16 +264,16 @@ static uint64_t replay_pack(const cj_oscore_replay_t *w, uint8_t tag)
     return w->highest << 24 | (uint64_t)(w->bitmap & 0xffffu) << 8 | tag;
 }
 
-/* After an accepted message: make the window durable.  On failure the
- * caller puts the window back (drop()). */
-static int replay_commit(cj_pledge_t *p, const cj_oscore_replay_t *before)
+/* After an accepted message: make the window durable.  A message with a
+ * Partial IV (piv_len bytes) changed it, since a value that passed the
+ * replay check enters it (section 7.4); one without left it as it was.
+ * On failure the caller puts the window back (drop()). */
+static int replay_commit(cj_pledge_t *p, size_t piv_len)
 {
-    const cj_oscore_replay_t *w = &p->osc.replay;
-
-    if (before->valid == w->valid && before->highest == w->highest &&
-        before->bitmap == w->bitmap)
+    if (piv_len == 0)
         return CJ_OK;
-    return ctr_store(p, CJ_PLEDGE_CTR_REPLAY, replay_pack(w, p->ctx_tag));
+    return ctr_store(p, CJ_PLEDGE_CTR_REPLAY,
+                     replay_pack(&p->osc.replay, p->ctx_tag));
 }
 
 /* A verified message that is not acted upon: the replay window goes back
@@ -1162,7 +1162,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
 #if CJ_PLEDGE_RECOVERY
                          (p->rec_trial && trial_confirm(p) != CJ_OK) ||
 #endif
-                         replay_commit(p, &before) != CJ_OK)) ||
+                         replay_commit(p, ov.piv_len) != CJ_OK)) ||
         cj_coap_parse(&in, out->buf, (size_t)rc) != CJ_OK)
         return drop(p, &before, out);
 
@@ -1200,7 +1200,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         if (rc >= 0)
             rc = cj_oscore_protect_response(&p->osc, &req, false, plain,
                                             (size_t)rc, resp, sizeof nx.resp);
-        if (rc < 0 || replay_commit(p, &before) != CJ_OK) {
+        if (rc < 0 || replay_commit(p, ov.piv_len) != CJ_OK) {
             cj_crypto_wipe(&u.c, sizeof u.c);
             return drop(p, &before, out);
         }
