@@ -1137,12 +1137,13 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         }
     }
     /* Section 8.2 for a request, 8.4 for a response to the one bound in
-     * p->req: one call of the shared entry point. */
+     * p->req: one call of the shared entry point (req receives the
+     * binding of either; only a request's is used). */
 #if !CJ_PLEDGE_RECOVERY
     cj_oscore_ctx_t *const ctx = &p->osc;
 #endif
     rc = cj_oscore_xcode(ctx, msg, len, out->buf, out->cap,
-                         request ? &req : NULL, request ? NULL : &p->req, 0);
+                         &req, request ? NULL : &p->req, 0);
     wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
 #if CJ_PLEDGE_RECOVERY
     if (ctx != &p->osc) {
