@@ -614,11 +614,6 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
 {
     const bool seal = mode & CJ_OSCORE_SEAL;
     const bool new_piv = mode & CJ_OSCORE_NEW_PIV;
-    /* Outer code of a protected message (sections 4.2 and 4.1.3.5): a
-     * request is POST (FETCH with Observe), a response 2.04 (2.05 with
-     * Observe). */
-    static const uint8_t outer_code[4] = {CJ_COAP_POST, CJ_COAP_FETCH,
-                                          CJ_COAP_CHANGED, CJ_COAP_CONTENT};
     /* Outer options of the message, then (unprotect) the inner ones or
      * (protect) the OSCORE option. */
     cj_coap_opt_t t[2 * CJ_COAP_MAX_OPTIONS];
@@ -728,7 +723,12 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
          * The option value fits optval: the context bounds its IDs by the
          * configured limits. */
         cls &= CLS_OBSERVE;
-        code = outer_code[(req != NULL) << 1 | (cls != 0)];
+        /* Outer code (sections 4.2 and 4.1.3.5): a request is POST
+         * (FETCH with Observe), a response 2.04 (2.05 with Observe). */
+        if (req)
+            code = cls ? CJ_COAP_CONTENT : CJ_COAP_CHANGED;
+        else
+            code = cls ? CJ_COAP_FETCH : CJ_COAP_POST;
         t[n].num = CJ_COAP_OPT_OSCORE;
         t[n].len = (uint16_t)option_write(optval, &ov);
         t[n].val = optval;
