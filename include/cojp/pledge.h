@@ -153,7 +153,7 @@
  *   n = CJ_PLEDGE_CTR_PAIR (4)  "pair valid" marker: a 64-bit check
  *       value computed from R2 and R3.  The ID Context is R2 || R3 only
  *       when all three exist and the marker matches the nonces; otherwise
- *       it is the pledge identifier.  Written R3, R2, marker last, and
+ *       it is the pledge identifier.  Written R2, R3, marker last, and
  *       only after a response under R2 || R3 verified; then the replay
  *       window of the new context.  A write torn anywhere leaves a marker
  *       that does not match the nonces, so a restart never derives a

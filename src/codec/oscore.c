@@ -584,7 +584,7 @@ static void put_opts(cj_coap_builder_t *b, const cj_coap_opt_t *t,
             return;
         last = best;
         o = &t[(best - 1) & 0xff];
-        if (obs && opt_class(o->num) == CLS_OBSERVE)
+        if (obs && o->num == CJ_COAP_OPT_OBSERVE)
             o = obs;
         cj_coap_build_opt(b, o->num, o->val, o->len);
     }
@@ -614,11 +614,6 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
 {
     const bool seal = mode & CJ_OSCORE_SEAL;
     const bool new_piv = mode & CJ_OSCORE_NEW_PIV;
-    /* Outer code of a protected message (sections 4.2 and 4.1.3.5): a
-     * request is POST (FETCH with Observe), a response 2.04 (2.05 with
-     * Observe). */
-    static const uint8_t outer_code[4] = {CJ_COAP_POST, CJ_COAP_FETCH,
-                                          CJ_COAP_CHANGED, CJ_COAP_CONTENT};
     /* Outer options of the message, then (unprotect) the inner ones or
      * (protect) the OSCORE option. */
     cj_coap_opt_t t[2 * CJ_COAP_MAX_OPTIONS];
@@ -728,7 +723,12 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
          * The option value fits optval: the context bounds its IDs by the
          * configured limits. */
         cls &= CLS_OBSERVE;
-        code = outer_code[(req != NULL) << 1 | (cls != 0)];
+        /* Outer code (sections 4.2 and 4.1.3.5): a request is POST
+         * (FETCH with Observe), a response 2.04 (2.05 with Observe). */
+        if (req)
+            code = cls ? CJ_COAP_CONTENT : CJ_COAP_CHANGED;
+        else
+            code = cls ? CJ_COAP_FETCH : CJ_COAP_POST;
         t[n].num = CJ_COAP_OPT_OSCORE;
         t[n].len = (uint16_t)option_write(optval, &ov);
         t[n].val = optval;
@@ -762,14 +762,16 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
             }
         /* Section 4.1.3.5.2: a notification's inner Observe is empty;
          * hand the application the three low bytes of the Partial IV,
-         * which order notifications and are authenticated. */
+         * which order notifications and are authenticated: as a CoAP
+         * uint, the last bytes of the big-endian Partial IV that the
+         * value needs. */
         if (CJ_OSCORE_OBSERVE && req && own.piv_len) {
-            obs.len = own.piv_len < 3 ? own.piv_len : 3;
-            obs.val = own.piv + own.piv_len - obs.len;
-            while (obs.len && *obs.val == 0) {
-                obs.val++;
-                obs.len--;
-            }
+            uint32_t v = (uint32_t)pivv & 0xffffffu;
+            unsigned k = 0;
+            while (v >> 8 * k)
+                k++;
+            obs.len = (uint16_t)k;
+            obs.val = own.piv + own.piv_len - k;
             cls = CLS_OBSERVE;
         } else {
             cls = 0;

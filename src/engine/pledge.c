@@ -202,7 +202,7 @@ static CJ_NOINLINE int durable(cj_pledge_t *p, const uint8_t *okm)
 #if CJ_PLEDGE_RECOVERY
 /* "Pair valid" marker of a confirmed R2 || R3 (counter CJ_PLEDGE_CTR_PAIR,
  * written last).  Any change of either nonce changes it, so a torn write
- * (a new R3 beside an old R2, or a new pair beside an old marker) is seen
+ * (a new R2 beside an old R3, or a new pair beside an old marker) is seen
  * on restore.  Not a secret and not an integrity check against an
  * attacker with access to the storage, only against interruption. */
 static CJ_NOINLINE uint64_t pair_check(uint64_t r2, uint64_t r3)
@@ -233,18 +233,18 @@ static CJ_NOINLINE void trial_end(cj_pledge_t *p)
 static CJ_ALWAYS_INLINE int trial_confirm(cj_pledge_t *p)
 {
     const uint8_t *r = p->osc.id_context;
-    /* R3 and R2, the nonces as big-endian numbers (like a Partial IV),
-     * then the marker, written in that order */
+    /* R2 and R3, the nonces as big-endian numbers (like a Partial IV),
+     * then the marker: the consecutive counters init reads, written in
+     * that order */
     uint64_t v[3];
     unsigned i;
 
-    v[0] = cj_oscore_piv_value(r + CJ_PLEDGE_RECOVERY_NONCE_LEN,
-                               CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    v[1] = cj_oscore_piv_value(r, CJ_PLEDGE_RECOVERY_NONCE_LEN);
-    v[2] = pair_check(v[1], v[0]);
+    for (i = 0; i < 2; i++)
+        v[i] = cj_oscore_piv_value(r + i * CJ_PLEDGE_RECOVERY_NONCE_LEN,
+                                   CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    v[2] = pair_check(v[0], v[1]);
     for (i = 0; i < 3; i++)
-        if (ctr_store(p, i == 2 ? CJ_PLEDGE_CTR_PAIR : CJ_PLEDGE_CTR_R3 - i,
-                      v[i]) != CJ_OK)
+        if (ctr_store(p, CJ_PLEDGE_CTR_R2 + i, v[i]) != CJ_OK)
             return CJ_ERR_STORAGE;
     memcpy(p->pair, r, sizeof p->pair);
     p->has_pair = true;
@@ -264,16 +264,16 @@ static uint64_t replay_pack(const cj_oscore_replay_t *w, uint8_t tag)
     return w->highest << 24 | (uint64_t)(w->bitmap & 0xffffu) << 8 | tag;
 }
 
-/* After an accepted message: make the window durable.  On failure the
- * caller puts the window back (drop()). */
-static int replay_commit(cj_pledge_t *p, const cj_oscore_replay_t *before)
+/* After an accepted message: make the window durable.  A message with a
+ * Partial IV (piv_len bytes) changed it, since a value that passed the
+ * replay check enters it (section 7.4); one without left it as it was.
+ * On failure the caller puts the window back (drop()). */
+static int replay_commit(cj_pledge_t *p, size_t piv_len)
 {
-    const cj_oscore_replay_t *w = &p->osc.replay;
-
-    if (before->valid == w->valid && before->highest == w->highest &&
-        before->bitmap == w->bitmap)
+    if (piv_len == 0)
         return CJ_OK;
-    return ctr_store(p, CJ_PLEDGE_CTR_REPLAY, replay_pack(w, p->ctx_tag));
+    return ctr_store(p, CJ_PLEDGE_CTR_REPLAY,
+                     replay_pack(&p->osc.replay, p->ctx_tag));
 }
 
 /* A verified message that is not acted upon: the replay window goes back
@@ -333,8 +333,9 @@ static bool usage_covers(uint8_t usage, uint8_t cls)
 #define VALUE_MAX (1 + 2 + 1 + 1 + CJ_COJP_KEY_LEN + 1 + 10)
 
 /* A byte string of at most 23 bytes (one-byte head) at q; returns the
- * end. */
-static uint8_t *bstr_put(uint8_t *q, const uint8_t *b, size_t len)
+ * end.  One copy for the three strings of a report. */
+static CJ_NOINLINE uint8_t *bstr_put(uint8_t *q, const uint8_t *b,
+                                     size_t len)
 {
     *q++ = (uint8_t)(CJ_CBOR_BSTR << 5 | len);
     memcpy(q, b, len);
@@ -1136,12 +1137,13 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         }
     }
     /* Section 8.2 for a request, 8.4 for a response to the one bound in
-     * p->req: one call of the shared entry point. */
+     * p->req: one call of the shared entry point (req receives the
+     * binding of either; only a request's is used). */
 #if !CJ_PLEDGE_RECOVERY
     cj_oscore_ctx_t *const ctx = &p->osc;
 #endif
     rc = cj_oscore_xcode(ctx, msg, len, out->buf, out->cap,
-                         request ? &req : NULL, request ? NULL : &p->req, 0);
+                         &req, request ? NULL : &p->req, 0);
     wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
 #if CJ_PLEDGE_RECOVERY
     if (ctx != &p->osc) {
@@ -1161,7 +1163,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
 #if CJ_PLEDGE_RECOVERY
                          (p->rec_trial && trial_confirm(p) != CJ_OK) ||
 #endif
-                         replay_commit(p, &before) != CJ_OK)) ||
+                         replay_commit(p, ov.piv_len) != CJ_OK)) ||
         cj_coap_parse(&in, out->buf, (size_t)rc) != CJ_OK)
         return drop(p, &before, out);
 
@@ -1199,7 +1201,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         if (rc >= 0)
             rc = cj_oscore_protect_response(&p->osc, &req, false, plain,
                                             (size_t)rc, resp, sizeof nx.resp);
-        if (rc < 0 || replay_commit(p, &before) != CJ_OK) {
+        if (rc < 0 || replay_commit(p, ov.piv_len) != CJ_OK) {
             cj_crypto_wipe(&u.c, sizeof u.c);
             return drop(p, &before, out);
         }

@@ -1664,6 +1664,48 @@ TEST(oscore_observe_notification_inner_empty_piv_orders)
         CHECK_HEX(m.payload, m.payload_len, "2a");
     }
 }
+
+/* The same with 5-byte Partial IVs whose three low bytes start with
+ * zeros: the value handed over is the shortest CoAP uint of those bytes
+ * (0x0000ff, 0x000100), as the sender's Observe would have been. */
+TEST(oscore_observe_notification_long_piv_low_bytes)
+{
+    static const char *const handed[2] = {"ff", "0100"};
+    cj_oscore_ctx_t cli, srv;
+    cj_oscore_req_t creq, sreq;
+    uint8_t plain[64], prot[96], out[96];
+    cj_coap_msg_t m;
+    cj_coap_opt_t o;
+    size_t pl;
+    int n, ul;
+
+    CHECK_EQ(derive_tv(&cli, TV1, true), CJ_OK);
+    CHECK_EQ(derive_tv(&srv, TV1, false), CJ_OK);
+    pl = cj_hex("44015d1f00003974 60 53747631", plain, sizeof plain);
+    n = cj_oscore_protect_request(&cli, plain, pl, prot, sizeof prot, &creq);
+    CHECK(n > 0);
+    CHECK_EQ(cj_oscore_unprotect_request(&srv, prot, (size_t)(n > 0 ? n : 0),
+                                         out, sizeof out, &sreq),
+             (int)pl);
+    srv.ssn = UINT64_C(0x01000000ff);
+    for (int i = 0; i < 2; i++) {
+        pl = cj_hex("54455d1f00003974 6105 ff 2a", plain, sizeof plain);
+        n = cj_oscore_protect_response(&srv, &sreq, true, plain, pl, prot,
+                                       sizeof prot);
+        CHECK(n > 0);
+        if (n <= 0)
+            return;
+        ul = cj_oscore_unprotect_response(&cli, &creq, prot, (size_t)n, out,
+                                          sizeof out);
+        CHECK(ul > 0);
+        if (ul <= 0)
+            return;
+        CHECK_EQ(cj_coap_parse(&m, out, (size_t)ul), CJ_OK);
+        memset(&o, 0, sizeof o);
+        CHECK_EQ(cj_coap_opt_find(&m, CJ_COAP_OPT_OBSERVE, &o), 1);
+        CHECK_HEX(o.val, o.len, handed[i]);
+    }
+}
 #endif
 
 /* Options with their own paragraphs in section 4.1.3 that OSCORE carries

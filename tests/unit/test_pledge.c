@@ -1759,7 +1759,7 @@ static int order_load(void *ctx, uint32_t id, uint64_t *v)
     return o->mem->port.counter_load(o->mem->port.ctx, id, v);
 }
 
-/* M1 persistence order: after response #2 verified, R3, R2 and the
+/* M1 persistence order: after response #2 verified, R2, R3 and the
  * "pair valid" marker are written, marker last, then the new context's
  * replay window; a failure at any of these writes drops the response
  * (nothing applied, the trial goes on) and a restart finds ID1; the
@@ -1810,13 +1810,13 @@ TEST(pledge_recovery_confirm_order_and_failures)
         if (k < 4) /* the pair is not complete: ID1 after a restart */
             CHECK_MEM(q.osc.id_context, q.osc.id_context_len, pid, 8);
         if (k == 4) {
-            /* the pair is durable (R3, R2, marker last), only the window
+            /* the pair is durable (R2, R3, marker last), only the window
              * that follows failed */
             CHECK_MEM(q.osc.id_context, q.osc.id_context_len,
                       ov.kid_context, 16);
             CHECK_EQ(o.n, before + 3);
-            CHECK_EQ(o.ids[before], b + CJ_PLEDGE_CTR_R3);
-            CHECK_EQ(o.ids[before + 1], b + CJ_PLEDGE_CTR_R2);
+            CHECK_EQ(o.ids[before], b + CJ_PLEDGE_CTR_R2);
+            CHECK_EQ(o.ids[before + 1], b + CJ_PLEDGE_CTR_R3);
             CHECK_EQ(o.ids[before + 2], b + CJ_PLEDGE_CTR_PAIR);
         }
     }
@@ -1832,7 +1832,7 @@ TEST(pledge_recovery_confirm_order_and_failures)
     CHECK(q.osc.replay.valid);
 }
 
-/* Low: a torn write of a later pair (a new R3 beside the old R2, as a
+/* Low: a torn write of a later pair (a new R2 beside the old R3, as a
  * power cut between the two writes leaves it) never yields a mixed
  * context: the marker does not match, the pledge starts on ID1.  Before
  * the fix R2 || R3 was used whenever both counters existed. */
@@ -1844,7 +1844,7 @@ TEST(pledge_recovery_torn_pair_write)
     uint8_t r2[8] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7};
     cj_oscore_option_t ov;
     size_t n, r, cl = cj_hex(APPX_A_CONFIG, cfg, sizeof cfg);
-    uint64_t piv1, r3v = 0;
+    uint64_t piv1, r2v = 0;
 
     world_init(&w, 1);
     r = recovery_401(&w, r2, resp, &piv1);
@@ -1860,11 +1860,11 @@ TEST(pledge_recovery_torn_pair_write)
     CHECK_EQ(w.out.event, CJ_PLEDGE_EV_JOINED);
     world_boot(&w);
     CHECK_EQ(w.p.osc.id_context_len, 16);
-    /* torn: only R3 of a next pair reached storage */
-    CHECK(mem_ctr(&w, CJ_PLEDGE_CTR_R3, &r3v));
+    /* torn: only R2 of a next pair reached storage */
+    CHECK(mem_ctr(&w, CJ_PLEDGE_CTR_R2, &r2v));
     CHECK_EQ(w.mem.port.counter_store(w.mem.port.ctx,
-                                      w.cfg.counter_base + CJ_PLEDGE_CTR_R3,
-                                      r3v ^ 0x0102030405060708u),
+                                      w.cfg.counter_base + CJ_PLEDGE_CTR_R2,
+                                      r2v ^ 0x0102030405060708u),
              CJ_OK);
     world_boot(&w);
     CHECK_MEM(w.p.osc.id_context, w.p.osc.id_context_len, pid, sizeof pid);
