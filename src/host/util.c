@@ -372,12 +372,18 @@ void cj_hlog_bool(const char *key, bool val)
     put_lit(val ? "true" : "false");
 }
 
+/* Hex digits need no escape and hold no space: they go in with one copy,
+ * quoted in JSON, as put_str would write them. */
 void cj_hlog_hex(const char *key, const uint8_t *p, size_t n)
 {
-    char h[2 * 64 + 1];
+    char h[2 * 64 + 2];
+    bool json = log_fmt != CJ_HLOG_TEXT;
     if (n > 64)
         n = 64;
-    cj_hlog_str(key, cj_hex_fmt(h, p, n));
+    put_key(key);
+    h[0] = '"';
+    *cj_store_hex_encode(h + 1, p, n) = '"';
+    put_mem(json ? h : h + 1, 2 * n + (json ? 2 : 0));
 }
 
 /* Addresses as last formatted.  A JRC logs a record per join naming
