@@ -249,13 +249,17 @@ static void list_unlink(cj_jrc_t *j, uint32_t idx, int l)
 }
 
 /* Into list l at its place in the order: normally at the end (the slot
- * was just used, or is freed in index order), so the walk is short. */
+ * was just used, or is freed in index order) or, for a free slot that
+ * goes back before all others (slot_load clears the first free slot
+ * before taking it), at the start, so the walk is short. */
 static void list_insert(cj_jrc_t *j, uint32_t idx, int l)
 {
     cj_jrc_slot_t *sl = j->cfg.slots;
     uint64_t key = l == LIST_FREE ? idx : sl[idx].last_use;
-    uint32_t p = j->lru_last[l];
+    uint32_t p = j->lru_last[l], f = j->lru_first[l];
 
+    if (f != CJ_JRC_NIL && (l == LIST_FREE ? (uint64_t)f : sl[f].last_use) > key)
+        p = CJ_JRC_NIL; /* before the first */
     while (p != CJ_JRC_NIL &&
            (l == LIST_FREE ? (uint64_t)p : sl[p].last_use) > key)
         p = sl[p].lru_prev;
