@@ -11,7 +11,7 @@ PKGS="
   libclang-rt-14-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
   qemu-system-arm dpkg-dev
-  tshark
+  tshark faketime
   iproute2
   python3
 "

@@ -1530,13 +1530,14 @@ static void campaign_persist(jrc_run_t *r, cj_sqlite_network_t *next,
  * logged. */
 static void campaign_lock_tick(jrc_run_t *r, bool active)
 {
-    uint64_t me = cj_reg_session(r->reg);
+    uint64_t me = cj_reg_session(r->reg), now = 0;
     int rc;
 
     if (!r->camp_owned)
         return;
-    rc = cj_reg_campaign_put(r->reg, me, active ? me : 0,
-                             active ? cj_host_wall() : 0);
+    if (active && cj_reg_clock(r->reg, &now) != CJ_OK)
+        return; /* registry unreachable: the next tick tries again */
+    rc = cj_reg_campaign_put(r->reg, me, active ? me : 0, now);
     if (rc == CJ_OK && !active)
         r->camp_owned = false;
     if (rc == CJ_ERR_NOTFOUND) {
@@ -1553,8 +1554,7 @@ static void run_op(jrc_run_t *r)
 {
     cj_sqlite_op_t op;
     cj_sqlite_network_t next;
-    uint64_t owner = 0, alive = 0, me = cj_reg_session(r->reg);
-    uint64_t wall = cj_host_wall();
+    uint64_t owner = 0, alive = 0, me = cj_reg_session(r->reg), wall = 0;
     int rc, camp;
 
     campaign_lock_tick(r, r->jrc.camp_active);
@@ -1578,8 +1578,11 @@ static void run_op(jrc_run_t *r)
         return;
     }
     /* Another instance runs a campaign: campaigns go one at a time, or
-     * two could hand the nodes different key sets. */
-    rc = cj_reg_campaign_get(r->reg, &owner, &alive);
+     * two could hand the nodes different key sets.  Its liveness is
+     * judged by the registry's clock, which stamped it. */
+    rc = cj_reg_clock(r->reg, &wall);
+    if (rc == CJ_OK)
+        rc = cj_reg_campaign_get(r->reg, &owner, &alive);
     if (rc != CJ_OK ||
         (owner != 0 && owner != me && wall < alive + CAMP_STALE_MS)) {
         cj_reg_rollback(r->reg);

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "store/postgres.h"
+#include "util.h"
 
 /* Backends: store/sqlite.h and its function-for-function mirror
  * store/postgres.h.  Another backend is one more kind and one more case
@@ -279,6 +280,15 @@ int cj_reg_campaign_put(cj_reg_t *r, uint64_t expect, uint64_t owner,
 {
     DISPATCH(r, cj_sqlite_campaign_put(r->sq, expect, owner, alive_ms),
              cj_pg_campaign_put(r->pg, expect, owner, alive_ms));
+}
+
+int cj_reg_clock(cj_reg_t *r, uint64_t *now_ms)
+{
+    if (r->kind == REG_SQLITE) {
+        *now_ms = cj_host_wall();
+        return CJ_OK;
+    }
+    DISPATCH(r, CJ_ERR_UNSUPPORTED, cj_pg_clock(r->pg, now_ms));
 }
 
 uint64_t cj_reg_session(const cj_reg_t *r)

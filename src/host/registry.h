@@ -94,6 +94,11 @@ int cj_reg_campaign_get(cj_reg_t *r, uint64_t *owner, uint64_t *alive_ms);
 int cj_reg_campaign_put(cj_reg_t *r, uint64_t expect, uint64_t owner,
                         uint64_t alive_ms);
 uint64_t cj_reg_session(const cj_reg_t *r);
+/* The registry's clock in Unix milliseconds, the one every instance
+ * sharing the registry reads for the campaign lock: for SQLite, on one
+ * host, this host's; for PostgreSQL the server's, so that instances on
+ * hosts whose clocks disagree still agree on when a lock went stale. */
+int cj_reg_clock(cj_reg_t *r, uint64_t *now_ms);
 int cj_reg_op_push(cj_reg_t *r, const cj_sqlite_op_t *op);
 int cj_reg_op_next(cj_reg_t *r, cj_sqlite_op_t *op);
 int cj_reg_op_done(cj_reg_t *r, int64_t seq);

@@ -3019,6 +3019,29 @@ static int u_camp_put(cj_pg_t *s, void *arg)
     return n == 1 ? CJ_OK : CJ_ERR_NOTFOUND;
 }
 
+static int u_clock(cj_pg_t *s, void *arg)
+{
+    /* clock_timestamp(): the time now, not the transaction's start */
+    PGresult *r = exec(s, "SELECT (extract(epoch FROM clock_timestamp())"
+                          " * 1000)::int8", NULL);
+    int64_t v = 0;
+    int rc;
+
+    if (r == NULL)
+        return failure(s);
+    rc = PQntuples(r) == 1 && col_i64(r, 0, 0, &v) && v > 0 ? CJ_OK
+                                                             : CJ_ERR_STORAGE;
+    PQclear(r);
+    *(uint64_t *)arg = (uint64_t)v;
+    return rc;
+}
+
+int cj_pg_clock(cj_pg_t *db, uint64_t *now_ms)
+{
+    *now_ms = 0;
+    return unit(db, false, u_clock, now_ms);
+}
+
 int cj_pg_campaign_get(cj_pg_t *db, uint64_t *owner, uint64_t *alive_ms)
 {
     camp_arg_t a = {0, 0, 0};

@@ -243,7 +243,10 @@ typedef cj_sqlite_op_t cj_pg_op_t;
 /* As cj_sqlite_network_load() / cj_sqlite_network_save(). */
 int cj_pg_network_load(cj_pg_t *db, cj_pg_network_t *out);
 int cj_pg_network_save(cj_pg_t *db, const cj_pg_network_t *n);
-/* As cj_sqlite_campaign_get() / cj_sqlite_campaign_put(). */
+/* As cj_sqlite_campaign_get() / cj_sqlite_campaign_put().  Instances on
+ * several hosts stamp and judge the lock with cj_pg_clock(), the
+ * server's clock (Unix milliseconds), not their own. */
+int cj_pg_clock(cj_pg_t *db, uint64_t *now_ms);
 int cj_pg_campaign_get(cj_pg_t *db, uint64_t *owner, uint64_t *alive_ms);
 int cj_pg_campaign_put(cj_pg_t *db, uint64_t expect, uint64_t owner,
                        uint64_t alive_ms);

@@ -279,6 +279,37 @@ PG_TEST(pg_mark_recover) { ss_mark_recover(&pgb); }
 PG_TEST(pg_migration_8_to_9_campaign_lock) { ss_migration_8_to_9(&pgb); }
 PG_TEST(pg_campaign_lock) { ss_campaign_lock(&pgb); }
 
+/* The campaign lock's clock is the server's (cj_pg_clock): the time now,
+ * also inside a transaction (clock_timestamp(), not the transaction's
+ * start), and the server's own reading, which this test's host shares. */
+PG_TEST(pg_clock_is_the_servers)
+{
+    cj_pg_t *db = NULL;
+    uint64_t a = 0, b = 0;
+    struct timespec ts, pause = {0, 30 * 1000 * 1000};
+    char *srv;
+
+    fresh();
+    CHECK_EQ(cj_pg_open(&db, uri), CJ_OK);
+    CHECK_EQ(cj_pg_begin(db), CJ_OK);
+    CHECK_EQ(cj_pg_clock(db, &a), CJ_OK);
+    nanosleep(&pause, NULL);
+    CHECK_EQ(cj_pg_clock(db, &b), CJ_OK);
+    CHECK(b >= a + 25 && b < a + 5000);
+    CHECK_EQ(cj_pg_commit(db), CJ_OK);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    a = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    CHECK(b + 5000 > a && b < a + 5000);
+    srv = outside("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8");
+    CHECK(srv != NULL);
+    if (srv) {
+        uint64_t v = strtoull(srv, NULL, 10);
+        CHECK(v >= b && v < b + 5000);
+    }
+    free(srv);
+    cj_pg_close(db);
+}
+
 /* ---- schema ---------------------------------------------------------------- */
 
 /* Schema 4: a pledge's derived OSCORE material is written with its PSK
