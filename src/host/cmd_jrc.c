@@ -47,7 +47,8 @@
 #define CMD "cojp jrc"
 #define CJ_JRC_OP_POLL_MS 500u
 /* The campaign lock of a shared registry (run_op): an owner that has not
- * said it is alive for this long (wall clock) is taken to be gone. */
+ * said it is alive for this long (by the registry's clock, cj_reg_clock)
+ * is taken to be gone. */
 #define CAMP_STALE_MS 10000u
 /* Most datagrams handled in one transaction (one commit, one WAL sync).
  * The commit, the sync and the checkpoints cost the same whatever the

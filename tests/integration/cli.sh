@@ -855,28 +855,11 @@ if start_daemon "$T/lockA.log" '"event":"start"' -- jrc serve --db "$LDB" --list
     lb_pid=$daemon_pid
     "$COJP" jrc rekey --db "$LDB" >/dev/null || bad "jrc rekey"
     "$COJP" jrc rekey --db "$LDB" >/dev/null || bad "jrc rekey"
-    # campaign_order: the campaign records of both logs by time, as "start
-    # N" / "done N" words
-    campaign_order() {
-        python3 - "$T/lockA.log" "$T/lockB.log" <<'PY'
-import json, sys
-ev = []
-for f in sys.argv[1:]:
-    for line in open(f):
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if d.get("event") in ("campaign_start", "campaign_done"):
-            ev.append((d["ts"], d["event"][9:], d["campaign"]))
-print(" ".join("%s %d" % (e, c) for _, e, c in sorted(ev)))
-PY
-    }
     end=$((SECONDS + 40))
-    while [ $SECONDS -lt $end ] && [ "$(campaign_order | wc -w)" -lt 8 ]; do sleep 0.2; done
-    echo "     campaigns: $(campaign_order)"
+    while [ $SECONDS -lt $end ] && [ "$(campaign_order "$T/lockA.log" "$T/lockB.log" | wc -w)" -lt 8 ]; do sleep 0.2; done
+    echo "     campaigns: $(campaign_order "$T/lockA.log" "$T/lockB.log")"
     check "the second campaign starts only after the first is done" \
-        test "$(campaign_order)" = "start 1 done 1 start 2 done 2"
+        test "$(campaign_order "$T/lockA.log" "$T/lockB.log")" = "start 1 done 1 start 2 done 2"
     check "... and the queue is empty" test "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM pending_ops').fetchone()[0])" "$LDB")" -eq 0
     check "... and the lock given up" test "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM network WHERE campaign_owner IS NULL').fetchone()[0])" "$LDB")" -eq 1
 else

@@ -713,24 +713,8 @@ skewed_clocks() {
         --listen "[::1]:$(free_udp_port)" --ack-timeout 200 || abort "($L) jrc serve B" "$D/B.log"
     b_pid=$daemon_pid
     "$COJP" jrc rekey --db "$db" >/dev/null || bad "($L) jrc rekey"
-    # the campaign records of both logs in time order, B's timestamps
-    # taken back by the skew: "start N" / "done N" words
-    order() {
-        python3 - "$D/A.log" "$D/B.log" "$skew" <<'PY'
-import datetime, json, sys
-ev = []
-for f, back in ((sys.argv[1], 0), (sys.argv[2], int(sys.argv[3]))):
-    for line in open(f):
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if d.get("event") in ("campaign_start", "campaign_done"):
-            t = datetime.datetime.fromisoformat(d["ts"].rstrip("Z"))
-            ev.append((t - datetime.timedelta(seconds=back), d["event"][9:], d["campaign"]))
-print(" ".join("%s %d" % (e, c) for _, e, c in sorted(ev)))
-PY
-    }
+    # B's timestamps taken back by the skew (lib.sh)
+    order() { campaign_order "$D/A.log" "$D/B.log" "$skew"; }
     local end=$((SECONDS + 60))
     while [ $SECONDS -lt $end ] && [ "$(order | wc -w)" -lt 8 ]; do sleep 0.2; done
     echo "     campaigns: $(order)"

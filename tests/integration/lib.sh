@@ -146,6 +146,30 @@ start_daemon() {
     return 1
 }
 
+# campaign_order LOG_A LOG_B [SKEW_S]: the campaign_start / campaign_done
+# records of two daemons' logs in time order, as "start N" / "done N"
+# words; LOG_B's timestamps are taken back SKEW_S seconds (a daemon whose
+# clock runs that far ahead).
+campaign_order() {
+    python3 - "$@" <<'PY'
+import datetime, json, sys
+back = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+ev = []
+for k, f in enumerate(sys.argv[1:3]):
+    for line in open(f):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if d.get("event") in ("campaign_start", "campaign_done"):
+            t = datetime.datetime.fromisoformat(d["ts"].rstrip("Z"))
+            if k == 1:
+                t -= datetime.timedelta(seconds=back)
+            ev.append((t, d["event"][9:], d["campaign"]))
+print(" ".join("%s %d" % (e, c) for _, e, c in sorted(ev)))
+PY
+}
+
 # start_capture FILE IFACE FILTER [PREFIX...]: dumpcap writing a classic
 # pcap, until it reports capturing (10 s).  Sets capture_pid.
 start_capture() {

@@ -184,39 +184,10 @@ static int all_zero(const uint8_t *p, size_t n)
     return 1;
 }
 
+/* Each vector is sealed and opened right after a message under another
+ * key, as a JRC answers a different pledge each time; opening it under
+ * that other key fails and leaves nothing behind. */
 TEST(crypto_ccm_rfc3610_seal_open)
-{
-    uint8_t key[16], nonce[16], in[64], want[64], buf[64];
-    CHECK_EQ(cj_hex(rfc3610_key, key, sizeof key), 16);
-    for (size_t v = 0; v < sizeof rfc3610_vecs / sizeof rfc3610_vecs[0]; v++) {
-        const struct ccm_vec *t = &rfc3610_vecs[v];
-        size_t nn = cj_hex(t->nonce, nonce, sizeof nonce);
-        size_t ni = cj_hex(t->in, in, sizeof in);
-        size_t no = cj_hex(t->out, want, sizeof want);
-        size_t ml = ni - t->hdr;
-        CHECK_EQ(nn, 13);
-        CHECK_EQ(no, ni + 8);
-
-        /* Seal in place after the header. */
-        memcpy(buf, in, ni);
-        CHECK_EQ(cj_crypto_ccm_seal(key, nonce, in, t->hdr, buf + t->hdr, ml,
-                                    8),
-                 (int)(ml + 8));
-        CHECK_MEM(buf, ni + 8, want, no);
-
-        /* And open back in place. */
-        CHECK_EQ(cj_crypto_ccm_open(key, nonce, want, t->hdr, buf + t->hdr,
-                                    ml + 8, 8),
-                 (int)ml);
-        CHECK_MEM(buf, ni, in, ni);
-    }
-}
-
-/* Keys change from one message to the next (a JRC answers a different
- * pledge each time): each vector is sealed and opened right after a
- * message under another key, and opening it under that other key fails
- * and leaves nothing behind. */
-TEST(crypto_ccm_key_changes)
 {
     uint8_t key[16], other[16], nonce[16], in[64], want[64], buf[64];
     CHECK_EQ(cj_hex(rfc3610_key, key, sizeof key), 16);
@@ -229,7 +200,9 @@ TEST(crypto_ccm_key_changes)
         size_t no = cj_hex(t->out, want, sizeof want);
         size_t ml = ni - t->hdr;
         CHECK_EQ(nn, 13);
+        CHECK_EQ(no, ni + 8);
 
+        /* Seal in place after the header, under the other key first. */
         memcpy(buf, in, ni);
         CHECK_EQ(cj_crypto_ccm_seal(other, nonce, in, t->hdr, buf + t->hdr,
                                     ml, 8),
@@ -241,6 +214,7 @@ TEST(crypto_ccm_key_changes)
                  (int)(ml + 8));
         CHECK_MEM(buf, ni + 8, want, no);
 
+        /* And open back in place, under the other key first. */
         CHECK_EQ(cj_crypto_ccm_open(other, nonce, want, t->hdr, buf + t->hdr,
                                     ml + 8, 8),
                  CJ_ERR_AUTH);

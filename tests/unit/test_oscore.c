@@ -1599,6 +1599,25 @@ TEST(oscore_derive_rejects_missing_inputs)
 }
 
 #if CJ_OSCORE_OBSERVE
+/* Client and server contexts of test vector 1 and a request between
+ * them, for the notifications below. */
+static void observe_pair(cj_oscore_ctx_t *cli, cj_oscore_ctx_t *srv,
+                         cj_oscore_req_t *creq, cj_oscore_req_t *sreq)
+{
+    uint8_t plain[64], prot[96], out[96];
+    size_t pl;
+    int n;
+
+    CHECK_EQ(derive_tv(cli, TV1, true), CJ_OK);
+    CHECK_EQ(derive_tv(srv, TV1, false), CJ_OK);
+    pl = cj_hex("44015d1f00003974 60 53747631", plain, sizeof plain);
+    n = cj_oscore_protect_request(cli, plain, pl, prot, sizeof prot, creq);
+    CHECK(n > 0);
+    CHECK_EQ(cj_oscore_unprotect_request(srv, prot, (size_t)(n > 0 ? n : 0),
+                                         out, sizeof out, sreq),
+             (int)pl);
+}
+
 /* Section 4.1.3.5.2: the inner Observe of a notification is empty,
  * whatever value the server's application gave it (that value travels
  * only as the outer Observe, for proxies), and the client takes the
@@ -1620,14 +1639,7 @@ TEST(oscore_observe_notification_inner_empty_piv_orders)
     size_t pl, sealed = 0;
     int n, ul;
 
-    CHECK_EQ(derive_tv(&cli, TV1, true), CJ_OK);
-    CHECK_EQ(derive_tv(&srv, TV1, false), CJ_OK);
-    pl = cj_hex("44015d1f00003974 60 53747631", plain, sizeof plain);
-    n = cj_oscore_protect_request(&cli, plain, pl, prot, sizeof prot, &creq);
-    CHECK(n > 0);
-    CHECK_EQ(cj_oscore_unprotect_request(&srv, prot, (size_t)(n > 0 ? n : 0),
-                                         out, sizeof out, &sreq),
-             (int)pl);
+    observe_pair(&cli, &srv, &creq, &sreq);
     srv.ssn = 0x010203;
     for (int i = 0; i < 2; i++) {
         memset(&o, 0, sizeof o);
@@ -1679,14 +1691,7 @@ TEST(oscore_observe_notification_long_piv_low_bytes)
     size_t pl;
     int n, ul;
 
-    CHECK_EQ(derive_tv(&cli, TV1, true), CJ_OK);
-    CHECK_EQ(derive_tv(&srv, TV1, false), CJ_OK);
-    pl = cj_hex("44015d1f00003974 60 53747631", plain, sizeof plain);
-    n = cj_oscore_protect_request(&cli, plain, pl, prot, sizeof prot, &creq);
-    CHECK(n > 0);
-    CHECK_EQ(cj_oscore_unprotect_request(&srv, prot, (size_t)(n > 0 ? n : 0),
-                                         out, sizeof out, &sreq),
-             (int)pl);
+    observe_pair(&cli, &srv, &creq, &sreq);
     srv.ssn = UINT64_C(0x01000000ff);
     for (int i = 0; i < 2; i++) {
         pl = cj_hex("54455d1f00003974 6105 ff 2a", plain, sizeof plain);
