@@ -38,10 +38,10 @@ static int tag_len_ok(size_t tag_len)
  * context only takes the new key (mbedtls_cipher_setkey(), the AES key
  * expansion), CCM itself staying mbedTLS's.  The expansion of the last
  * key stays in the context until the next call, as the PRK cache below
- * keeps its secret.  A thread that ends leaves its context allocated (a
- * few hundred bytes); cojp's threads that run CCM live as long as the
- * process.  A microcontroller builds a context per message on its
- * stack, as before. */
+ * keeps its secret; a thread that ends gives its context up (zeroized)
+ * through a thread-specific key's destructor.  A microcontroller builds
+ * a context per message on its stack, as does a thread that cannot have
+ * the destructor. */
 #ifndef CJ_CRYPTO_CCM_KEEP
 #if defined(__linux__) && !defined(MBEDTLS_CCM_ALT) /* reaches cipher_ctx */
 #define CJ_CRYPTO_CCM_KEEP 1
@@ -51,14 +51,31 @@ static int tag_len_ok(size_t tag_len)
 #endif
 
 #if CJ_CRYPTO_CCM_KEEP
-static _Thread_local struct {
+#include <pthread.h>
+
+static _Thread_local struct ccm_kept {
     bool ready;
     mbedtls_ccm_context ccm;
 } ccm_kept;
+static pthread_key_t ccm_key;
+static pthread_once_t ccm_once = PTHREAD_ONCE_INIT;
+static bool ccm_key_ok;
+
+static void ccm_drop(void *p)
+{
+    struct ccm_kept *k = p;
+    mbedtls_ccm_free(&k->ccm); /* zeroizes the expanded key */
+    k->ready = false;
+}
+
+static void ccm_key_make(void)
+{
+    ccm_key_ok = pthread_key_create(&ccm_key, ccm_drop) == 0;
+}
 #endif
 
 /* The context to run CCM with under key: the thread's kept one, or
- * *local set up here (give it back with ccm_end()).  NULL if the key
+ * *local set up here; give it back with ccm_end().  NULL if the key
  * cannot be set. */
 static mbedtls_ccm_context *ccm_begin(mbedtls_ccm_context *local,
                                       const uint8_t key[CJ_AES_KEY_LEN])
@@ -68,35 +85,32 @@ static mbedtls_ccm_context *ccm_begin(mbedtls_ccm_context *local,
         if (mbedtls_cipher_setkey(&ccm_kept.ccm.cipher_ctx, key,
                                   CJ_AES_KEY_LEN * 8, MBEDTLS_ENCRYPT) == 0)
             return &ccm_kept.ccm;
-        mbedtls_ccm_free(&ccm_kept.ccm);
-        ccm_kept.ready = false;
+        ccm_drop(&ccm_kept);
     }
-    mbedtls_ccm_init(&ccm_kept.ccm);
-    if (mbedtls_ccm_setkey(&ccm_kept.ccm, MBEDTLS_CIPHER_ID_AES, key,
-                           CJ_AES_KEY_LEN * 8) == 0) {
-        ccm_kept.ready = true;
-        return &ccm_kept.ccm;
+    (void)pthread_once(&ccm_once, ccm_key_make);
+    if (ccm_key_ok && pthread_setspecific(ccm_key, &ccm_kept) == 0) {
+        mbedtls_ccm_init(&ccm_kept.ccm);
+        if (mbedtls_ccm_setkey(&ccm_kept.ccm, MBEDTLS_CIPHER_ID_AES, key,
+                               CJ_AES_KEY_LEN * 8) == 0) {
+            ccm_kept.ready = true;
+            return &ccm_kept.ccm;
+        }
+        ccm_drop(&ccm_kept);
+        return NULL;
     }
-    mbedtls_ccm_free(&ccm_kept.ccm);
-    (void)local;
-    return NULL;
-#else
+#endif
     mbedtls_ccm_init(local);
     if (mbedtls_ccm_setkey(local, MBEDTLS_CIPHER_ID_AES, key,
                            CJ_AES_KEY_LEN * 8) == 0)
         return local;
     mbedtls_ccm_free(local);
     return NULL;
-#endif
 }
 
-static void ccm_end(mbedtls_ccm_context *ccm)
+static void ccm_end(mbedtls_ccm_context *ccm, mbedtls_ccm_context *local)
 {
-#if CJ_CRYPTO_CCM_KEEP
-    (void)ccm;
-#else
-    mbedtls_ccm_free(ccm); /* zeroizes the expanded key */
-#endif
+    if (ccm == local)
+        mbedtls_ccm_free(local); /* zeroizes the expanded key */
 }
 
 int cj_crypto_ccm_seal(const uint8_t key[CJ_AES_KEY_LEN],
@@ -122,7 +136,7 @@ int cj_crypto_ccm_seal(const uint8_t key[CJ_AES_KEY_LEN],
         rc = mbedtls_ccm_encrypt_and_tag(ccm, len, nonce, CJ_CCM_NONCE_LEN,
                                          aad, aad_len, buf, buf, buf + len,
                                          tag_len);
-        ccm_end(ccm);
+        ccm_end(ccm, &local);
     }
     if (rc != 0) {
         mbedtls_platform_zeroize(buf, len + tag_len);
@@ -156,7 +170,7 @@ int cj_crypto_ccm_open(const uint8_t key[CJ_AES_KEY_LEN],
         rc = mbedtls_ccm_auth_decrypt(ccm, pt_len, nonce, CJ_CCM_NONCE_LEN,
                                       aad, aad_len, buf, buf, buf + pt_len,
                                       tag_len);
-        ccm_end(ccm);
+        ccm_end(ccm, &local);
     }
     if (rc != 0) {
         /* mbedTLS already zeroizes the output on a tag mismatch; do it
