@@ -121,11 +121,14 @@ check-daemons-asan:
 # switched off, so code and tests behind them cannot rot.  Tests of a
 # feature are compiled only with it; the build without it runs the test
 # of the behaviour it has instead.
+# check-minimal also takes the smallest read-ahead of the SQLite store,
+# under UBSan's checks.
 MINIMAL_CFLAGS := -DCJ_PLEDGE_RECOVERY=0 -DCJ_OSCORE_OBSERVE=0
 .PHONY: check-minimal
 check-minimal:
 	$(MAKE) build-minimal/unit_tests BUILD=build-minimal \
-	    EXTRA_CFLAGS="$(MINIMAL_CFLAGS)"
+	    EXTRA_CFLAGS="$(MINIMAL_CFLAGS) -DCJ_SQLITE_PREFETCH=8" \
+	    SAN="-fsanitize=bounds,undefined -fno-sanitize-recover=all"
 	build-minimal/unit_tests
 
 # The lightweight pledge (RFC 9031 Appendix B): the minimal profile with

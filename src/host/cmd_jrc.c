@@ -1398,7 +1398,7 @@ static void on_readable(void *arg, int fd, uint64_t mono)
         got = cj_net_recv_batch(fd, r->rx, want);
         more = got == want;
         now = engine_now(r); /* one reading for the datagrams read together */
-        if (tx && got > 0 && cj_reg_wants_prefetch(r->reg))
+        if (tx && got > 0)
             prefetch(r, got);
         for (int k = 0; k < got; k++) {
             cj_net_dgram_t *d = &r->rx[k];

@@ -150,12 +150,6 @@ int cj_reg_pipeline(cj_reg_t *r)
     return r->kind == REG_SQLITE ? cj_sqlite_pipeline(r->sq, NULL, NULL) : CJ_OK;
 }
 
-bool cj_reg_wants_prefetch(const cj_reg_t *r)
-{
-    (void)r;
-    return true;
-}
-
 int cj_reg_prefetch(cj_reg_t *r, const uint8_t *const *ids,
                     const uint8_t *lens, size_t n)
 {
@@ -282,13 +276,16 @@ int cj_reg_campaign_put(cj_reg_t *r, uint64_t expect, uint64_t owner,
              cj_pg_campaign_put(r->pg, expect, owner, alive_ms));
 }
 
+/* A SQLite registry lives on this host: its clock is this host's. */
+static int host_clock(uint64_t *now_ms)
+{
+    *now_ms = cj_host_wall();
+    return CJ_OK;
+}
+
 int cj_reg_clock(cj_reg_t *r, uint64_t *now_ms)
 {
-    if (r->kind == REG_SQLITE) {
-        *now_ms = cj_host_wall();
-        return CJ_OK;
-    }
-    DISPATCH(r, CJ_ERR_UNSUPPORTED, cj_pg_clock(r->pg, now_ms));
+    DISPATCH(r, host_clock(now_ms), cj_pg_clock(r->pg, now_ms));
 }
 
 uint64_t cj_reg_session(const cj_reg_t *r)

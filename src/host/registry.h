@@ -55,9 +55,7 @@ int cj_reg_sync_fd(cj_reg_t *r);
 /* Batches are faster with the rows of the batch's pledges read at once:
  * cj_reg_prefetch() (store/postgres.h cj_pg_prefetch: a round trip per
  * batch instead of one per lookup; store/sqlite.h cj_sqlite_prefetch:
- * one query instead of one per lookup); wants_prefetch says whether it
- * does anything. */
-bool cj_reg_wants_prefetch(const cj_reg_t *r);
+ * one query instead of one per lookup). */
 int cj_reg_prefetch(cj_reg_t *r, const uint8_t *const *ids,
                     const uint8_t *lens, size_t n);
 

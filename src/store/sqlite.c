@@ -971,7 +971,8 @@ int cj_sqlite_prefetch(cj_sqlite_t *db, const uint8_t *const *ids,
          * not show here), and a pledge named twice only once */
         if (db->known.row && r->rowid == db->known.rowid)
             continue;
-        h = (size_t)((uint64_t)r->rowid * 0x9e3779b97f4a7c15u >> 57);
+        h = (size_t)((uint64_t)r->rowid * 0x9e3779b97f4a7c15u >> 32) %
+            sizeof seen;
         while (seen[h] && a->row[seen[h] - 1].rowid != r->rowid)
             h = (h + 1) % sizeof seen;
         if (seen[h])
@@ -1925,11 +1926,6 @@ int cj_sqlite_repair(const char *path, const uint8_t *id, size_t id_len,
     return CJ_OK;
 }
 
-/* Process-wide settings, made before SQLite initialises (later they
- * cannot be changed, and sqlite3_config() refuses harmlessly).  Memory
- * statistics off: with them, every allocation (a statement allocates
- * and frees over a dozen buffers per run) takes a global mutex and
- * updates counters nobody here reads. */
 /* SQLite's memory: the library this is built against may lack its own
  * cache of small allocations (SQLITE_OMIT_LOOKASIDE, as Debian's), and
  * every statement run allocates and frees a dozen buffers (records,
@@ -2048,6 +2044,11 @@ static void mem_shutdown(void *arg)
     (void)arg;
 }
 
+/* Process-wide settings, made before SQLite initialises (later they
+ * cannot be changed, and sqlite3_config() refuses harmlessly): the
+ * allocator above, and memory statistics off: with them, every
+ * allocation takes a global mutex and updates counters nobody here
+ * reads. */
 static void sqlite_setup(void)
 {
     static const sqlite3_mem_methods mem = {
