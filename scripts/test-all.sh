@@ -51,7 +51,7 @@ stage "firmware on QEMU (mps2-an385)" make firmware-test
 stage "PostgreSQL store (throwaway server)" make check-pg
 stage "PostgreSQL store under ASan+UBSan" make -j"$JOBS" check-pg-asan
 stage "simulator (cojp sim)" make check-sim
-stage "unit, minimal profile (no recovery, no Observe)" make -j"$JOBS" check-minimal
+stage "unit, minimal profile (no recovery, no Observe, read-ahead of 8, UBSan)" make -j"$JOBS" check-minimal
 stage "pledge tests, lightweight profile (RFC 9031 Appendix B, no key derivation)" make -j"$JOBS" check-light
 stage "benchmark smoke (cojp bench with SQLite and PostgreSQL, figures not asserted)" tests/integration/bench.sh build/cojp
 
