@@ -163,6 +163,13 @@ static const struct {
      "ALTER TABLE network ADD COLUMN campaign_owner INTEGER"
      " CHECK (campaign_owner IS NULL OR campaign_owner > 0);"
      "ALTER TABLE network ADD COLUMN campaign_alive INTEGER;", NULL},
+    {10,
+     /* two indexes fewer for an admission to update: campaigns walk the
+      * pledges in seq order (the seq index) and skip the unjoined ones;
+      * expired leases are found by scanning, at most once per
+      * CJ_SQLITE_SWEEP_GAP_MS (sweep_due) */
+     "DROP INDEX pledges_joined;"
+     "DROP INDEX pledges_lease_until;", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -195,6 +202,7 @@ enum {
     S_SAVE_REPEAT,
     S_EXPIRE,
     S_LEASE_MIN,
+    S_DATA_VERSION,
     S_LEASE_OF,
     S_RENEW,
     S_CURSOR_GET,
@@ -267,6 +275,7 @@ static const char *const stmt_sql[S_COUNT] = {
                  " WHERE lease_until IS NOT NULL AND lease_until <= ?1",
     [S_LEASE_MIN] = "SELECT min(lease_until) FROM pledges"
                     " WHERE lease_until IS NOT NULL",
+    [S_DATA_VERSION] = "PRAGMA data_version",
     [S_LEASE_OF] = "SELECT lease_until, short_id FROM pledges WHERE id = ?1",
     [S_RENEW] = "UPDATE pledges SET lease_until = ?2 WHERE id = ?1",
     [S_CURSOR_GET] = "SELECT next_short FROM registry_state WHERE one = 1",
@@ -413,8 +422,6 @@ typedef struct known {
     bool cursor_ok;          /* the cursor is next_short ... */
     bool cursor_dirty;       /* ... or will be when the transaction commits */
     int64_t cursor;
-    bool lease_min_ok;       /* no live lease ends before lease_min */
-    int64_t lease_min;
     int64_t free_lo, free_hi; /* no live lease in [free_lo, free_hi) */
     int changes;             /* sqlite3_total_changes() after our last write */
     /* Writes to the known row not made yet (PEND_*): the row's
@@ -464,6 +471,26 @@ typedef struct ahead {
                               * (ahead_query: prepared on first use) */
 } ahead_t;
 
+/* When the next sweep is due (sweep_due): no live lease ends before min,
+ * or none that a sweep has not been put off for (held_back: min is
+ * later than the earliest lease end, by at most CJ_SQLITE_SWEEP_GAP_MS).
+ * Unlike what is known, it outlives the host's transaction, as long as
+ * the file changed only by this handle's committed transactions: a
+ * transaction begins (lease_check) by dropping it when another
+ * connection changed the file (PRAGMA data_version moved) or a write
+ * through this handle happened since its last commit (sqlite3_total_
+ * changes moved: a write undone by a rollback, or made through
+ * cj_sqlite_raw()); inside one, known_holds() drops it with everything
+ * known (forget_all: foreign writes, failures). */
+typedef struct lease_bound {
+    bool ok;
+    bool held_back;
+    int64_t min;
+    int64_t version;         /* PRAGMA data_version when last looked */
+    int changes;             /* sqlite3_total_changes() when our last
+                              * transaction ended */
+} lease_bound_t;
+
 struct cj_sqlite {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
@@ -471,6 +498,7 @@ struct cj_sqlite {
     bool in_tx;        /* the host's transaction is open */
     bool tx_lost;      /* SQLite rolled it back on its own (I/O error) */
     known_t known;     /* valid only while in_tx */
+    lease_bound_t lease;
     ahead_t ahead;     /* valid only while in_tx, see there */
     uint64_t session;
     pipe_state_t pp;
@@ -506,17 +534,25 @@ static void note_error(cj_sqlite_t *s)
     forget_all(s);
 }
 
-/* Forget everything known.  Deferred writes forgotten unwritten take the
+/* Forget what is known inside a transaction (the lease bound stays, see
+ * lease_bound_t).  Deferred writes forgotten unwritten take the
  * transaction with them (the calls that made them already returned
  * success); a deferred cursor write costs the next assignment a search,
  * nothing more (the cursor only says where a search starts). */
-static void forget_all(cj_sqlite_t *s)
+static void forget_tx(cj_sqlite_t *s)
 {
     if (s->known.pend && s->in_tx)
         s->tx_lost = true;
     cj_crypto_wipe(&s->known, sizeof s->known);
     s->known.changes = sqlite3_total_changes(s->db);
     ahead_drop(s);
+}
+
+/* Forget everything known, the bound on the leases too. */
+static void forget_all(cj_sqlite_t *s)
+{
+    forget_tx(s);
+    s->lease.ok = false;
 }
 
 /* Forget the row, after writing what is deferred for it. */
@@ -700,6 +736,30 @@ static int run(cj_sqlite_t *s, int which)
     return q == NULL ? SQLITE_ERROR : exec_stmt(s, q);
 }
 
+/* A transaction began: the lease bound holds only while nobody else
+ * changed the file since this handle last looked. */
+static void lease_check(cj_sqlite_t *s)
+{
+    sqlite3_stmt *q = stmt(s, S_DATA_VERSION);
+    int64_t v = -1;
+
+    if (q != NULL && sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int64(q, 0);
+    if (q != NULL)
+        done(q);
+    if (v < 0 || v != s->lease.version ||
+        sqlite3_total_changes(s->db) != s->lease.changes)
+        s->lease.ok = false;
+    s->lease.version = v;
+}
+
+/* One of this file's transactions committed: its writes kept the bound
+ * up to date. */
+static void lease_committed(cj_sqlite_t *s)
+{
+    s->lease.changes = sqlite3_total_changes(s->db);
+}
+
 /* ---- per-call atomicity ------------------------------------------------- */
 
 /* Start a unit of work: a savepoint inside the host's transaction, else a
@@ -729,8 +789,10 @@ static int unit_begin(cj_sqlite_t *s, bool single)
     if (s->pp.recover && pipe_recover(s) != CJ_OK)
         return CJ_ERR_STORAGE;
     rc = run(s, S_BEGIN);
-    if (rc == SQLITE_DONE)
+    if (rc == SQLITE_DONE) {
+        lease_check(s);
         return CJ_OK;
+    }
     return (rc & 0xff) == SQLITE_BUSY ? CJ_ERR_BUSY : CJ_ERR_STORAGE;
 }
 
@@ -757,8 +819,10 @@ static int unit_end(cj_sqlite_t *s, int result, bool single)
         return result;
     }
     if (result == CJ_OK) {
-        if (run(s, S_COMMIT) == SQLITE_DONE)
+        if (run(s, S_COMMIT) == SQLITE_DONE) {
+            lease_committed(s);
             return CJ_OK;
+        }
         result = CJ_ERR_STORAGE;
     }
     if (!sqlite3_get_autocommit(s->db))
@@ -1295,15 +1359,24 @@ static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
 }
 
 /* Clear expired leases (for everyone, so the unique index only ever
- * sees live ones).  The sweep UPDATE changes the column its WHERE clause
- * is indexed on, which makes SQLite collect the rows in a temporary table
- * first: the smallest lease end is looked up before, and inside the
- * host's transaction remembered as a lower bound, so most assignments
- * neither sweep nor look. */
+ * sees live ones).  No index covers lease_until (migration 10: it cost
+ * every admission an index write), so a sweep scans the table twice:
+ * once to clear what ended by now, once for the earliest end left.
+ * That bound outlives the transaction (lease_bound_t), and a sweep is
+ * put off until CJ_SQLITE_SWEEP_GAP_MS after the last one, so leases
+ * that end one after another cost one sweep per gap, not one per
+ * assignment; an id whose lease ended is held that much longer, or
+ * until an assignment finds no free id (assign() then sweeps at once). */
+static int64_t add_ms(int64_t t, int64_t ms)
+{
+    return t > INT64_MAX - ms ? INT64_MAX : t + ms;
+}
+
 static bool sweep_due(cj_sqlite_t *s, int64_t now)
 {
-    return !(known_holds(s) && s->known.lease_min_ok &&
-             now < s->known.lease_min);
+    if (s->in_tx)
+        (void)known_holds(s); /* writes it did not make drop the bound */
+    return !(s->lease.ok && now < s->lease.min);
 }
 
 static int sweep(cj_sqlite_t *s, int64_t now)
@@ -1312,6 +1385,14 @@ static int sweep(cj_sqlite_t *s, int64_t now)
     int64_t m;
     int rc;
 
+    if ((q = stmt(s, S_EXPIRE)) == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, now);
+    if (exec_stmt(s, q) != SQLITE_DONE)
+        return CJ_ERR_STORAGE;
+    if (sqlite3_changes(s->db) > 0)
+        forget_row(s); /* its lease may have been one of them */
+    s->known.changes = sqlite3_total_changes(s->db);
     if ((q = stmt(s, S_LEASE_MIN)) == NULL)
         return CJ_ERR_STORAGE;
     if ((rc = step_row(s, q)) != CJ_OK)
@@ -1319,19 +1400,9 @@ static int sweep(cj_sqlite_t *s, int64_t now)
     m = sqlite3_column_type(q, 0) == SQLITE_NULL ? INT64_MAX
                                                   : sqlite3_column_int64(q, 0);
     done(q);
-    if (m <= now) {
-        if ((q = stmt(s, S_EXPIRE)) == NULL)
-            return CJ_ERR_STORAGE;
-        sqlite3_bind_int64(q, 1, now);
-        if (exec_stmt(s, q) != SQLITE_DONE)
-            return CJ_ERR_STORAGE;
-        forget_row(s); /* its lease may have been one of them */
-        m = now + 1;   /* every lease left ends later */
-    }
-    if (s->in_tx) {
-        s->known.lease_min_ok = true;
-        s->known.lease_min = m;
-    }
+    s->lease.ok = true;
+    s->lease.held_back = m < add_ms(now, CJ_SQLITE_SWEEP_GAP_MS);
+    s->lease.min = s->lease.held_back ? add_ms(now, CJ_SQLITE_SWEEP_GAP_MS) : m;
     return CJ_OK;
 }
 
@@ -1340,8 +1411,8 @@ static int sweep(cj_sqlite_t *s, int64_t now)
 static void lease_taken(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
                         int64_t until, int64_t short_id, bool took)
 {
-    if (s->known.lease_min_ok && until < s->known.lease_min)
-        s->known.lease_min = until;
+    if (s->lease.ok && until < s->lease.min)
+        s->lease.min = until;
     if (known_is(s, id, id_len)) {
         s->known.live = true;
         s->known.short_id = short_id;
@@ -1452,7 +1523,7 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
 {
     sqlite3_stmt *q;
     int64_t cur, found = 0, mine;
-    bool taken = false, live;
+    bool taken = false, live, swept = false;
     int rc;
 
     if (sweep_due(s, now) && (rc = sweep(s, now)) != CJ_OK)
@@ -1532,7 +1603,9 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     }
 
     /* From the cursor to 0xfffd, then from 1: the node's own live id
-     * (fresh) is still leased during the search, so it is skipped. */
+     * (fresh) is still leased during the search, so it is skipped.  When
+     * none is free but a sweep was put off, sweep and search again. */
+search:
     for (int pass = 0; pass < 2 && found == 0; pass++) {
         if ((q = stmt(s, S_FREE_FROM)) == NULL)
             return CJ_ERR_STORAGE;
@@ -1547,6 +1620,12 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
             return CJ_ERR_STORAGE;
         if (found > CJ_STORE_SHORT_MAX)
             found = 0;
+    }
+    if (found == 0 && !swept && s->lease.ok && s->lease.held_back) {
+        if ((rc = sweep(s, now)) != CJ_OK)
+            return rc;
+        swept = true;
+        goto search;
     }
     if (found == 0)
         return CJ_ERR_NOSPACE;
@@ -2220,7 +2299,7 @@ static int tx_close(cj_sqlite_t *db)
     if (rc == CJ_OK)
         rc = cursor_flush(db);
     db->in_tx = false;
-    forget_all(db);
+    forget_tx(db);
     if (rc == CJ_OK && !sqlite3_get_autocommit(db->db))
         return CJ_OK;
     if (!sqlite3_get_autocommit(db->db))
@@ -2238,7 +2317,8 @@ int cj_sqlite_begin(cj_sqlite_t *db)
     rc = run(db, S_BEGIN);
     if (rc != SQLITE_DONE)
         return map_rc(rc);
-    forget_all(db);
+    forget_tx(db);
+    lease_check(db);
     db->in_tx = true;
     db->tx_lost = false;
     return CJ_OK;
@@ -2261,8 +2341,10 @@ int cj_sqlite_commit(cj_sqlite_t *db)
     if (tx_close(db) != CJ_OK)
         return CJ_ERR_STORAGE;
     rc = run(db, S_COMMIT);
-    if (rc == SQLITE_DONE)
+    if (rc == SQLITE_DONE) {
+        lease_committed(db);
         return CJ_OK;
+    }
     /* A COMMIT that failed with BUSY leaves the transaction open; any
      * failure means the batch is not durable: drop all of it. */
     if (!sqlite3_get_autocommit(db->db))
@@ -2277,7 +2359,10 @@ int cj_sqlite_rollback(cj_sqlite_t *db)
     if (!db->in_tx)
         return CJ_ERR_STATE;
     db->in_tx = false;
-    forget_all(db);
+    /* the lease bound stays for a transaction that only read (the
+     * daemon's look at its queue); any write, undone now, moved
+     * sqlite3_total_changes(), which drops it at the next begin */
+    forget_tx(db);
     if (!sqlite3_get_autocommit(db->db))
         run(db, S_ROLLBACK);
     if (db->pp.tx_async)
@@ -2468,6 +2553,7 @@ static int checkpoint_full(cj_sqlite_t *s, int mode, int busy_ms)
 static int pipe_recover(cj_sqlite_t *s)
 {
     sqlite3_int64 v = 0;
+    s->lease.ok = false; /* batches whose sweeps set it may be lost */
     if (exec_sql(s, "PRAGMA synchronous = FULL") != SQLITE_OK ||
         query_int(s, "PRAGMA synchronous", &v) != SQLITE_OK || v != 2)
         return CJ_ERR_STORAGE;
@@ -2572,7 +2658,8 @@ int cj_sqlite_begin_async(cj_sqlite_t *db)
         sync_full(db);
         return map_rc(rc);
     }
-    forget_all(db);
+    forget_tx(db);
+    lease_check(db);
     db->in_tx = true;
     db->tx_lost = false;
     return CJ_OK;
@@ -2603,6 +2690,7 @@ int cj_sqlite_commit_async(cj_sqlite_t *db, uint64_t *ticket)
         sync_full(db);
         return CJ_ERR_STORAGE;
     }
+    lease_committed(db);
     sync_full(db);
     /* Committed, not yet durable: the helper's next fdatasync starts
      * after this point, so it covers the batch.  (The descriptor stays

@@ -102,8 +102,10 @@
  * 6: retired PSKs (cj_sqlite_set_psk, cj_sqlite_remove).
  * 7: the readmit operation (CJ_SQLITE_OP_READMIT).
  * 8: the recovery mark (cj_sqlite_mark_recover).
- * 9: the campaign lock (cj_sqlite_campaign_put). */
-#define CJ_SQLITE_SCHEMA_VERSION 9
+ * 9: the campaign lock (cj_sqlite_campaign_put).
+ * 10: no index on the lease end or on joined pledges (cheaper
+ *    admissions; see CJ_SQLITE_SWEEP_GAP_MS). */
+#define CJ_SQLITE_SCHEMA_VERSION 10
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
@@ -168,6 +170,16 @@ bool cj_sqlite_in_transaction(const cj_sqlite_t *db);
 #endif
 int cj_sqlite_prefetch(cj_sqlite_t *db, const uint8_t *const *ids,
                        const uint8_t *lens, size_t n);
+
+/* Expired leases are cleared by a sweep that scans the table (no index
+ * covers the lease end, which spares each admission an index write);
+ * after a sweep the next one waits until the earliest lease left ends,
+ * and at least this long (ms), unless an assignment finds no free id.
+ * A short id whose lease ended is thus given to another pledge up to
+ * this much later. */
+#ifndef CJ_SQLITE_SWEEP_GAP_MS
+#define CJ_SQLITE_SWEEP_GAP_MS 10000
+#endif
 
 /* ---- pipelined group commit ------------------------------------------------
  *

@@ -105,7 +105,7 @@ ODB=$T/old.db
 for id in 0e00000000000001 0e00000000000002 0e00000000000003; do
     "$COJP" jrc add --db "$ODB" --pledge $id --psk "$(psk_of $id)" || bad "jrc add $id"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('CREATE INDEX pledges_lease_until ON pledges(lease_until) WHERE lease_until IS NOT NULL; CREATE INDEX pledges_joined ON pledges(seq) WHERE joined = 1; DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
 cp "$ODB" "$T/old.copy"
 held=$(psk_of 0e00000000000001)
 for c in list add; do
@@ -145,7 +145,7 @@ ODB=$T/old2.db
 for n in 1 2 3 4 5; do
     "$COJP" jrc add --db "$ODB" --pledge 0e0000000000001$n --psk "$(psk_of 0e0000000000001$n)" || bad "jrc add 1$n"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 2) WHERE seq IN (4, 5)'); c.close()" "$ODB"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('CREATE INDEX pledges_lease_until ON pledges(lease_until) WHERE lease_until IS NOT NULL; CREATE INDEX pledges_joined ON pledges(seq) WHERE joined = 1; DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 2) WHERE seq IN (4, 5)'); c.close()" "$ODB"
 "$COJP" jrc remove --db "$ODB" --pledge 0e00000000000015 >"$T/old.out" 2>"$T/old.err"
 check "jrc remove of a sharing pledge exits 0" test $? -eq 0
 check "... naming the pledges that still share a PSK" grep -q \

@@ -132,6 +132,13 @@ static int sq_repair(const uint8_t *id, size_t id_len, const uint8_t *psk,
                             cap);
 }
 
+/* The indexes schema versions 1 to 9 had (migration 10 drops them):
+ * put back first when a file is turned back into an older version. */
+#define V9_INDEXES                                                       \
+    "CREATE INDEX pledges_lease_until ON pledges(lease_until)"           \
+    " WHERE lease_until IS NOT NULL;"                                    \
+    "CREATE INDEX pledges_joined ON pledges(seq) WHERE joined = 1;"
+
 static const ss_backend_t sq = {
     .name = "sqlite",
     .schema_version = CJ_SQLITE_SCHEMA_VERSION,
@@ -145,26 +152,30 @@ static const ss_backend_t sq = {
                   " WHEN NEW.short_id = 2 BEGIN"
                   " SELECT RAISE(ABORT, 'injected'); END",
     .uninject_sql = "DROP TRIGGER inject",
-    .v1_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+    .v1_sql = V9_INDEXES
+              "ALTER TABLE pledges DROP COLUMN must_recover;"
               " DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " ALTER TABLE pledges DROP COLUMN okm;"
               " ALTER TABLE pledges DROP COLUMN repeat_cache;"
               " DROP TABLE network; DROP TABLE pending_ops;"
               " DELETE FROM schema_version WHERE version >= 2",
-    .v2_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+    .v2_sql = V9_INDEXES
+              "ALTER TABLE pledges DROP COLUMN must_recover;"
               " ALTER TABLE network DROP COLUMN campaign_owner;"
               " ALTER TABLE network DROP COLUMN campaign_alive;"
               " DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " ALTER TABLE pledges DROP COLUMN okm;"
               " ALTER TABLE pledges DROP COLUMN repeat_cache;"
               " DELETE FROM schema_version WHERE version >= 3",
-    .v4_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+    .v4_sql = V9_INDEXES
+              "ALTER TABLE pledges DROP COLUMN must_recover;"
               " ALTER TABLE network DROP COLUMN campaign_owner;"
               " ALTER TABLE network DROP COLUMN campaign_alive;"
               " DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               " DELETE FROM schema_version WHERE version >= 5",
     /* pending_ops as migration 2 made it */
-    .v6_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+    .v6_sql = V9_INDEXES
+              "ALTER TABLE pledges DROP COLUMN must_recover;"
               " ALTER TABLE network DROP COLUMN campaign_owner;"
               " ALTER TABLE network DROP COLUMN campaign_alive;"
               " DROP TABLE pending_ops;"
@@ -176,11 +187,13 @@ static const ss_backend_t sq = {
               " queued_at INTEGER NOT NULL,"
               " CHECK (kind <> 2 OR pledge IS NOT NULL));"
               " DELETE FROM schema_version WHERE version >= 7",
-    .v7_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+    .v7_sql = V9_INDEXES
+              "ALTER TABLE pledges DROP COLUMN must_recover;"
               " ALTER TABLE network DROP COLUMN campaign_owner;"
               " ALTER TABLE network DROP COLUMN campaign_alive;"
               " DELETE FROM schema_version WHERE version >= 8",
-    .v8_sql = "ALTER TABLE network DROP COLUMN campaign_owner;"
+    .v8_sql = V9_INDEXES
+              "ALTER TABLE network DROP COLUMN campaign_owner;"
               " ALTER TABLE network DROP COLUMN campaign_alive;"
               " DELETE FROM schema_version WHERE version >= 9",
     .dup_id_err = CJ_ERR_STATE,
@@ -318,6 +331,206 @@ TEST(sqlite_short_ids_exhausted)
     ss_make_id(id, 65533);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 0, 0, false, &s), CJ_OK);
     CHECK_EQ(s, 100);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
+/* Statements run on a connection that look for the earliest lease end
+ * (one of a sweep's two scans). */
+static int count_sweeps(unsigned t, void *arg, void *p, void *x)
+{
+    (void)t;
+    (void)p;
+    if (strncmp((const char *)x, "SELECT min(lease_until)", 23) == 0)
+        (*(int *)arg)++;
+    return 0;
+}
+
+/* Leases that ended are cleared by a sweep (a table scan since schema
+ * 10) at most once per CJ_SQLITE_SWEEP_GAP_MS; until then their ids stay
+ * held, unless an assignment finds no free id, which sweeps at once. */
+TEST(sqlite_sweep_put_off_until_needed)
+{
+    enum { T = 1000000 };
+    cj_sqlite_t *db;
+    const cj_jrc_store_t *st;
+    uint8_t id[8], psk[16];
+    uint16_t s = 0;
+    char sql[400];
+
+    tmp_setup();
+    db = ss_open(&sq);
+    st = cj_sqlite_store(db);
+    /* every usable id leased, id k's lease ending at T + k */
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+             " WHERE i < 65533) INSERT INTO pledges (id, seq, psk,"
+             " allowed_roles, joined, short_id, lease_until)"
+             " SELECT CAST(printf('%%08x', i) AS BLOB), 1000000 + i,"
+             " CAST(printf('%%016x', i) AS BLOB), 1, 1, i, %d + i FROM n",
+             T);
+    CHECK(sql_try(db, sql));
+    for (unsigned i = 0; i < 6; i++) {
+        ss_make_id(id, i);
+        ss_make_psk(psk, i);
+        CHECK_EQ(cj_sqlite_add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+    }
+    /* at T + 5: ids 1..5 swept, the next sweep put off by the gap */
+    ss_make_id(id, 0);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T + 5, 1, false, &s), CJ_OK);
+    CHECK_EQ(s, 1);
+    /* at T + 505 (within the gap): the free ids first, ids 6..505 held */
+    for (unsigned i = 1; i < 5; i++) {
+        ss_make_id(id, i);
+        CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T + 505, 1, false, &s),
+                 CJ_OK);
+        CHECK_EQ(s, i + 1);
+    }
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE lease_until"
+                         " <= 1000505"),
+             500);
+    /* none free: the put-off sweep runs now */
+    ss_make_id(id, 5);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T + 505, 1, false, &s), CJ_OK);
+    CHECK_EQ(s, 6);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE lease_until"
+                         " <= 1000505"),
+             0);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE lease_until"
+                         " IS NOT NULL"),
+             65533 - 499);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
+/* What a handle knows of the earliest lease end outlives its
+ * transactions, but not a write it did not make: by another connection
+ * (PRAGMA data_version) or through its own outside the store calls. */
+TEST(sqlite_sweep_sees_other_writers)
+{
+    enum { T = 100000000, HOUR = 3600000 };
+    cj_sqlite_t *a, *b;
+    const cj_jrc_store_t *sa, *sb;
+    cj_jrc_pledge_t r;
+    uint8_t id[8], psk[16];
+    uint16_t s = 0;
+    int sweeps = 0;
+
+    tmp_setup();
+    a = ss_open(&sq);
+    b = ss_open(&sq);
+    sa = cj_sqlite_store(a);
+    sb = cj_sqlite_store(b);
+    for (unsigned i = 0; i < 6; i++) {
+        ss_make_id(id, i);
+        ss_make_psk(psk, i);
+        CHECK_EQ(cj_sqlite_add(a, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+    }
+    /* a: a lease ending at T + 1 h, the earliest it knows of */
+    ss_make_id(id, 0);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T, 1, false, &s), CJ_OK);
+    /* through a's connection, not a store call: a lease ending at T + 1 s */
+    CHECK(sql_try(a, "UPDATE pledges SET short_id = 900, lease_until ="
+                     " 100001000 WHERE seq = 2"));
+    ss_make_id(id, 2);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 2000, 1, false, &s), CJ_OK);
+    CHECK_EQ(sql_int(a, "SELECT count(*) FROM pledges WHERE short_id = 900"
+                        " AND lease_until IS NOT NULL"),
+             0);
+    /* b (another connection): a lease ending at T + 3 s; a, in a batch
+     * of its own, sweeps it at T + 4 s */
+    ss_make_id(id, 3);
+    CHECK_EQ(sb->assign_short_id(sb->ctx, id, 8, T + 3000 - HOUR, 1, false, &s),
+             CJ_OK);
+    CHECK_EQ(sql_int(a, "SELECT count(*) FROM pledges WHERE lease_until ="
+                        " 100003000"),
+             1);
+    sqlite3_trace_v2(cj_sqlite_raw(a), SQLITE_TRACE_STMT, count_sweeps,
+                     &sweeps);
+    CHECK_EQ(cj_sqlite_begin(a), CJ_OK);
+    ss_make_id(id, 4);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 4000, 1, false, &s), CJ_OK);
+    CHECK_EQ(cj_sqlite_commit(a), CJ_OK);
+    CHECK_EQ(sweeps, 1);
+    CHECK_EQ(sql_int(a, "SELECT count(*) FROM pledges WHERE lease_until"
+                        " <= 100004000"),
+             0);
+    /* a's own batches keep what it knows: no sweep before T + 1 h */
+    for (unsigned i = 4; i < 6; i++) {
+        CHECK_EQ(cj_sqlite_begin(a), CJ_OK);
+        ss_make_id(id, i);
+        CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 9000, 1, true, &s),
+                 CJ_OK);
+        CHECK_EQ(cj_sqlite_commit(a), CJ_OK);
+    }
+    CHECK_EQ(sweeps, 1);
+    /* ... and its batches that only read (the daemon's look at its
+     * queue), rolled back; one that wrote, rolled back, does not */
+    CHECK_EQ(cj_sqlite_begin(a), CJ_OK);
+    CHECK_EQ(sa->lookup(sa->ctx, id, 8, &r), CJ_OK);
+    CHECK_EQ(cj_sqlite_rollback(a), CJ_OK);
+    CHECK_EQ(cj_sqlite_begin(a), CJ_OK);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 9000, 1, true, &s), CJ_OK);
+    CHECK_EQ(sweeps, 1);
+    CHECK_EQ(cj_sqlite_rollback(a), CJ_OK);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 9000, 1, true, &s), CJ_OK);
+    CHECK_EQ(sweeps, 2);
+    sqlite3_trace_v2(cj_sqlite_raw(a), 0, NULL, NULL);
+    cj_sqlite_close(a);
+    cj_sqlite_close(b);
+    tmp_cleanup();
+}
+
+/* Schema 9 to 10: the lease-end and joined indexes go, nothing else
+ * does; joined pledges are still walked in provisioning order. */
+TEST(sqlite_migration_9_to_10_fewer_indexes)
+{
+    cj_sqlite_t *db;
+    const cj_jrc_store_t *st;
+    cj_jrc_pledge_t r;
+    uint8_t id[8], psk[16];
+    uint16_t s = 0;
+    uint64_t cur = 0;
+
+    tmp_setup();
+    db = ss_open(&sq);
+    st = cj_sqlite_store(db);
+    for (unsigned i = 0; i < 5; i++) {
+        ss_make_id(id, i);
+        ss_make_psk(psk, i);
+        CHECK_EQ(cj_sqlite_add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
+    }
+    for (unsigned i = 3; i-- > 1;) {
+        ss_make_id(id, i);
+        CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 1000, 1, false, &s), CJ_OK);
+        CHECK_EQ(st->record_join(st->ctx, id, 8, 0, s, 1000), CJ_OK);
+    }
+    CHECK(sql_try(db, V9_INDEXES
+                  "DELETE FROM schema_version WHERE version >= 10"));
+    cj_sqlite_close(db);
+
+    db = ss_open(&sq);
+    st = cj_sqlite_store(db);
+    CHECK_EQ(sql_int(db, "SELECT max(version) FROM schema_version"), 10);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                         " ('pledges_joined', 'pledges_lease_until')"),
+             0);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE lease_until ="
+                         " 3601000 AND joined = 1"),
+             2);
+    for (unsigned i = 1; i < 3; i++) {
+        CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_OK);
+        ss_make_id(id, i);
+        CHECK(r.id_len == 8 && memcmp(r.id, id, 8) == 0);
+    }
+    CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_ERR_NOTFOUND);
+    /* the leases still end: an hour later both are swept */
+    ss_make_id(id, 4);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 3601000, 1, false, &s), CJ_OK);
+    CHECK_EQ(s, 3);
+    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE lease_until"
+                         " IS NOT NULL"),
+             1);
     cj_sqlite_close(db);
     tmp_cleanup();
 }
@@ -623,7 +836,7 @@ TEST(sqlite_batch_deferred_lease_unique)
 TEST(sqlite_okm_kept_and_migrated)
 {
     ss_okm_kept_and_migrated(&sq,
-                             "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+                             V9_INDEXES "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
                              " ALTER TABLE pledges DROP COLUMN okm;"
                              " ALTER TABLE pledges DROP COLUMN must_recover;"
                              " ALTER TABLE network DROP COLUMN campaign_owner;"

@@ -914,7 +914,7 @@ static void admissions(bool batch, bool cold, unsigned n)
     img_save();
     admit_before = admit_reference(none);
     points = fault_sweep(admit_step);
-    CHECK(points >= 50);
+    CHECK(points >= 30); /* 34 for the batch: one write per page touched */
     refs_free();
     scenario_end();
 }
@@ -1117,13 +1117,16 @@ TEST(sqlite_faults_pipeline_recovery) { pipelined(pp_recover_step, 10); }
                 " || seq || ',' || hex(psk) || ',' || ssn_reserved || ','"     \
                 " || joined || ',' || short_id || ',' || quote(lease_until)"  \
                 " AS x FROM pledges WHERE seq <= 3 ORDER BY seq)"
-/* 1: schema 1 as it was, 9: the current one (the queue rebuilt to take
- * readmits, no copy left behind; the recovery mark; the campaign lock),
- * anything else a mix */
+/* 1: schema 1 as it was, 10: the current one (the queue rebuilt to take
+ * readmits, no copy left behind; the recovery mark; the campaign lock;
+ * no index on lease ends or joined pledges), anything else a mix */
 #define SCHEMA_SHAPE                                                          \
-    "SELECT CASE WHEN v = 1 AND c = 0 AND t = 0 THEN 1"                       \
-    " WHEN v = 9 AND c = 5 AND t = 4 AND k = 1 THEN 9 ELSE -v END FROM (SELECT" \
+    "SELECT CASE WHEN v = 1 AND c = 0 AND t = 0 AND i = 2 THEN 1"             \
+    " WHEN v = 10 AND c = 5 AND t = 4 AND k = 1 AND i = 0 THEN 10"            \
+    " ELSE -v END FROM (SELECT"                                               \
     " (SELECT max(version) FROM schema_version) AS v,"                        \
+    " (SELECT count(*) FROM sqlite_master WHERE name IN"                      \
+    "  ('pledges_joined', 'pledges_lease_until')) AS i,"                      \
     " (SELECT count(*) FROM pragma_table_info('pledges')"                     \
     "  WHERE name IN ('okm', 'repeat_cache', 'must_recover')) +"             \
     " (SELECT count(*) FROM pragma_table_info('network')"                     \
@@ -1165,14 +1168,14 @@ static bool migrate_step(const fault_t *f, unsigned n)
     r = raw_open();
     CHECK(raw_ok(r));
     shape = raw_int(r, SCHEMA_SHAPE);
-    CHECK(shape == 9 || (shape == 1 && rc != CJ_OK));
+    CHECK(shape == 10 || (shape == 1 && rc != CJ_OK));
     t = raw_text(r, V1_ROWS);
     check_same(t, v1_rows, "pledges across the migration", f, n);
     free(t);
     sqlite3_close(r);
     /* the next open migrates */
     db = open_ok();
-    CHECK_EQ(B->sql_int(db, SCHEMA_SHAPE), 9);
+    CHECK_EQ(B->sql_int(db, SCHEMA_SHAPE), 10);
     t = raw_text(cj_sqlite_raw(db), V1_ROWS);
     check_same(t, v1_rows, "pledges after the migration", f, n);
     free(t);
