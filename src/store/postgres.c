@@ -412,6 +412,10 @@ struct cj_pg {
     bool tx_lost;    /* it can no longer commit (connection lost) */
     uint64_t session;
     uint32_t rng;    /* backoff jitter */
+    /* the server's clock minus this host's (ms), as last read (u_clock:
+     * at open and at each cj_pg_clock()), when CJ_PG_SKEW_MIN_MS or
+     * more; 0 otherwise.  Lease times are on the server's clock. */
+    int64_t skew_ms;
     bool sp_open;    /* a unit's savepoint is still open (released lazily) */
     /* statements prepared on this connection: the text (its own copy)
      * and, by position, the name "cjN" (per session: cleared on reset) */
@@ -441,6 +445,8 @@ struct cj_pg {
     bool hold_q;    /* the next statement reads no row with unwritten changes */
     bool dirty_any; /* some row or the cursor has unwritten changes */
 };
+
+static int64_t on_server_clock(const cj_pg_t *s, uint64_t now_ms);
 
 /* ---- parameters and results ----------------------------------------------- */
 
@@ -1792,7 +1798,7 @@ static int st_assign_short_id(void *ctx, const uint8_t *id, size_t id_len,
         return CJ_ERR_NOTFOUND;
     o.id = id;
     o.id_len = id_len;
-    o.a = cj_store_i64(now_ms);
+    o.a = on_server_clock(ctx, now_ms);
     o.b = cj_store_lease_end(o.a, lease_hours);
     o.fresh = fresh;
     k = known_find(ctx, id, id_len);
@@ -2070,6 +2076,7 @@ int cj_pg_open(cj_pg_t **out, const char *uri)
 }
 
 static int open_with(cj_pg_t **out, const char *uri, why_arg_t *w);
+static int u_clock(cj_pg_t *s, void *arg);
 
 int cj_pg_open_as(cj_pg_t **out, const char *uri, char *why, size_t whycap)
 {
@@ -2124,6 +2131,10 @@ static int open_with(cj_pg_t **out, const char *uri, why_arg_t *w)
     r = session_setup(s);
     if (r == CJ_OK)
         r = unit(s, true, u_migrate, w);
+    if (r == CJ_OK) {
+        uint64_t v;
+        r = unit(s, false, u_clock, &v); /* the skew, before any lease */
+    }
     if (r != CJ_OK) {
         PQfinish(s->conn);
         prep_clear(s);
@@ -2560,7 +2571,7 @@ static int remove_in(cj_pg_t *s, const uint8_t *id, size_t id_len,
     if ((rc = retired_lock(s, true)) != CJ_OK ||
         (rc = pledge_psk(s, id, id_len, old, &lease)) != CJ_OK)
         return rc;
-    if (lease >= 0 && lease > cj_store_i64(now_ms)) {
+    if (lease >= 0 && lease > on_server_clock(s, now_ms)) {
         rc = CJ_ERR_STATE; /* a live lease: the device may use the id */
     } else {
         /* its campaign outcomes go with it (ON DELETE CASCADE) */
@@ -3021,10 +3032,13 @@ static int u_camp_put(cj_pg_t *s, void *arg)
 
 static int u_clock(cj_pg_t *s, void *arg)
 {
-    /* clock_timestamp(): the time now, not the transaction's start */
+    /* clock_timestamp(): the time now, not the transaction's start;
+     * read between two readings of this host's clock, whose middle it
+     * is compared with (the error is at most half the round trip) */
+    int64_t t0 = (int64_t)cj_store_wall_ms();
     PGresult *r = exec(s, "SELECT (extract(epoch FROM clock_timestamp())"
                           " * 1000)::int8", NULL);
-    int64_t v = 0;
+    int64_t t1 = (int64_t)cj_store_wall_ms(), v = 0, d;
     int rc;
 
     if (r == NULL)
@@ -3033,7 +3047,22 @@ static int u_clock(cj_pg_t *s, void *arg)
                                                              : CJ_ERR_STORAGE;
     PQclear(r);
     *(uint64_t *)arg = (uint64_t)v;
+    if (rc == CJ_OK) {
+        d = v - (t0 + (t1 - t0) / 2);
+        s->skew_ms = d >= CJ_PG_SKEW_MIN_MS || d <= -CJ_PG_SKEW_MIN_MS ? d : 0;
+    }
     return rc;
+}
+
+/* A time of this host (ms) on the server's clock: what leases are
+ * stamped and judged by, so instances whose clocks disagree agree on
+ * when a lease ends. */
+static int64_t on_server_clock(const cj_pg_t *s, uint64_t now_ms)
+{
+    int64_t t = cj_store_i64(now_ms);
+    if (s->skew_ms > 0)
+        return t > INT64_MAX - s->skew_ms ? INT64_MAX : t + s->skew_ms;
+    return t + s->skew_ms < 0 ? 0 : t + s->skew_ms;
 }
 
 int cj_pg_clock(cj_pg_t *db, uint64_t *now_ms)

@@ -247,6 +247,14 @@ int cj_pg_network_save(cj_pg_t *db, const cj_pg_network_t *n);
  * several hosts stamp and judge the lock with cj_pg_clock(), the
  * server's clock (Unix milliseconds), not their own. */
 int cj_pg_clock(cj_pg_t *db, uint64_t *now_ms);
+/* Short-id leases are stamped and judged on the server's clock too: the
+ * handle reads it at open and at each cj_pg_clock() (a serving JRC: twice
+ * a second) and moves the times its host gives by the difference, when
+ * that is this much (ms) or more; a smaller one is left alone (leases
+ * last hours; the reading's own error is half a round trip). */
+#ifndef CJ_PG_SKEW_MIN_MS
+#define CJ_PG_SKEW_MIN_MS 1000
+#endif
 int cj_pg_campaign_get(cj_pg_t *db, uint64_t *owner, uint64_t *alive_ms);
 int cj_pg_campaign_put(cj_pg_t *db, uint64_t expect, uint64_t owner,
                        uint64_t alive_ms);

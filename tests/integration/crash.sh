@@ -679,7 +679,7 @@ pg_restart() {
 # server's clock: with each instance's own, B would take A's lock for a
 # minute old and start its campaign beside A's.
 skewed_clocks() {
-    local L=h base=$1 D=$T/h db skew=60 a_pid b_pid
+    local L=h base=$1 D=$T/h db skew=60 a_pid b_pid bport pport p_pid
     mkdir -p "$D"
     echo "=== ($L) two JRC instances on hosts whose clocks are ${skew} s apart run one campaign at a time"
     # libfaketime (Debian faketime), preloaded straight into the daemon;
@@ -710,7 +710,7 @@ skewed_clocks() {
     check "($L) A starts the first campaign" wait_for "$D/A.log" '"event":"campaign_start"' 10
     start_daemon "$D/B.log" '"event":"start"' env LD_PRELOAD="$ft" FAKETIME="+${skew}s" \
         -- jrc serve --db "$db" \
-        --listen "[::1]:$(free_udp_port)" --ack-timeout 200 || abort "($L) jrc serve B" "$D/B.log"
+        --listen "[::1]:${bport:=$(free_udp_port)}" --ack-timeout 200 || abort "($L) jrc serve B" "$D/B.log"
     b_pid=$daemon_pid
     "$COJP" jrc rekey --db "$db" >/dev/null || bad "($L) jrc rekey"
     # B's timestamps taken back by the skew (lib.sh)
@@ -727,6 +727,28 @@ sys.exit(0 if t - datetime.datetime.utcnow() > datetime.timedelta(seconds=int(sy
 PY
     check "($L) no instance lost its lock to the other" \
         sh -c "! grep -h campaign_lock_lost '$D/A.log' '$D/B.log'"
+    # Leases on the server's clock too: the node's lease on short id 7
+    # ends 30 s from now by the server's clock, the cursor is put on 7,
+    # and a pledge joins through B, for which that lease ended 30 s ago:
+    # B must leave the id to the node (by its own clock it would take it).
+    psql "$db" -qc "UPDATE pledges SET short_id = 7, lease_until =
+        (extract(epoch FROM clock_timestamp()) * 1000)::int8 + 30000
+        WHERE id = '\\x0c00000000000001'; UPDATE registry_state SET next_short = 7" \
+        >/dev/null || bad "($L) a lease ending in 30 s"
+    "$COJP" jrc add --db "$db" --pledge 0c00000000000002 --psk "$(psk_of 0c00000000000002)" ||
+        bad "($L) jrc add"
+    pport=$(free_udp_port)
+    start_daemon "$D/P.log" '"event":"start"' -- proxy --listen "[::1]:$pport" \
+        --jrc "[::1]:$bport" || abort "($L) proxy to B" "$D/P.log"
+    p_pid=$daemon_pid
+    timeout 40 "$COJP" pledge --id 0c00000000000002 --psk "$(psk_of 0c00000000000002)" \
+        --proxy "[::1]:$pport" --json --timeout 30 >"$D/q.json" 2>"$D/q.err"
+    echo "     admitted by B: $(cat "$D/q.json")"
+    check "($L) B admits a pledge with another short id than the node's" \
+        json "$D/q.json" "d['joined'] is True and d['short_id'] != '0007'"
+    check "($L) the node's lease stands" test "$(psql "$db" -tAc \
+        "SELECT short_id, lease_until IS NOT NULL FROM pledges WHERE id = '\\x0c00000000000001'")" = "7|t"
+    check "($L) proxy exits 0 on SIGTERM" stop_daemon "$p_pid"
     check "($L) jrc serve A exits 0 on SIGTERM" stop_daemon "$a_pid"
     check "($L) jrc serve B exits 0 on SIGTERM" stop_daemon "$b_pid"
 }
