@@ -8,7 +8,7 @@
  *  - a pledge row with lease_until set holds a lease on short_id, and the
  *    partial unique index pledges_live_short makes two such rows with one
  *    short id impossible (RFC 9031 section 8.4.4.1: unique in the
- *    network); expired leases are cleared before an id is handed out;
+ *    network); an ended lease keeps its id until a sweep clears it;
  *  - every prepared statement is reset after use, so COMMIT and ROLLBACK
  *    never meet a pending statement.
  */
@@ -471,21 +471,27 @@ typedef struct ahead {
                               * (ahead_query: prepared on first use) */
 } ahead_t;
 
-/* When the next sweep is due (sweep_due): no live lease ends before min,
- * or none that a sweep has not been put off for (held_back: min is
- * later than the earliest lease end, by at most CJ_SQLITE_SWEEP_GAP_MS).
- * Unlike what is known, it outlives the host's transaction, as long as
- * the file changed only by this handle's committed transactions: a
- * transaction begins (lease_check) by dropping it when another
- * connection changed the file (PRAGMA data_version moved) or a write
- * through this handle happened since its last commit (sqlite3_total_
- * changes moved: a write undone by a rollback, or made through
- * cj_sqlite_raw()); inside one, known_holds() drops it with everything
- * known (forget_all: foreign writes, failures). */
+/* When the next sweep is due (sweep_due).  ok: no live lease ends
+ * before min, or none that a sweep has not been put off for (held_back:
+ * min is later than the earliest lease end, by at most
+ * CJ_SQLITE_SWEEP_GAP_MS).  Unlike what is known, the bound outlives the
+ * host's transaction.  It only says when ended leases are cleared, never
+ * whether an id is free (the unique index of live leases does), so a
+ * bound that is too late only keeps ended leases' ids held longer: when
+ * another connection changed the file (PRAGMA data_version moved) or a
+ * write through this handle happened since its last commit (sqlite3_
+ * total_changes moved: undone by a rollback, or made through
+ * cj_sqlite_raw()), leases the bound does not know of may exist, and it
+ * is only taken as stale (lease_check): the next sweep comes at most
+ * CJ_SQLITE_SWEEP_GAP_MS after the last one, so handles that take turns
+ * on one file do not each scan the table at every batch.  Failures drop
+ * it (forget_all): the next assignment sweeps. */
 typedef struct lease_bound {
     bool ok;
     bool held_back;
+    bool stale;
     int64_t min;
+    int64_t swept_at;        /* when the last sweep ran */
     int64_t version;         /* PRAGMA data_version when last looked */
     int changes;             /* sqlite3_total_changes() when our last
                               * transaction ended */
@@ -736,7 +742,7 @@ static int run(cj_sqlite_t *s, int which)
     return q == NULL ? SQLITE_ERROR : exec_stmt(s, q);
 }
 
-/* A transaction began: the lease bound holds only while nobody else
+/* A transaction began: the lease bound is stale when somebody else
  * changed the file since this handle last looked. */
 static void lease_check(cj_sqlite_t *s)
 {
@@ -749,7 +755,7 @@ static void lease_check(cj_sqlite_t *s)
         done(q);
     if (v < 0 || v != s->lease.version ||
         sqlite3_total_changes(s->db) != s->lease.changes)
-        s->lease.ok = false;
+        s->lease.stale = true;
     s->lease.version = v;
 }
 
@@ -1358,15 +1364,15 @@ static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
     return update_one(s, q);
 }
 
-/* Clear expired leases (for everyone, so the unique index only ever
- * sees live ones).  No index covers lease_until (migration 10: it cost
- * every admission an index write), so a sweep scans the table twice:
- * once to clear what ended by now, once for the earliest end left.
- * That bound outlives the transaction (lease_bound_t), and a sweep is
- * put off until CJ_SQLITE_SWEEP_GAP_MS after the last one, so leases
- * that end one after another cost one sweep per gap, not one per
- * assignment; an id whose lease ended is held that much longer, or
- * until an assignment finds no free id (assign() then sweeps at once). */
+/* Clear ended leases (for everyone), so that their ids can be taken
+ * again.  No index covers lease_until (migration 10: it cost every
+ * admission an index write), so a sweep scans the table twice: once to
+ * clear what ended by now, once for the earliest end left.  That bound
+ * outlives the transaction (lease_bound_t), and a sweep is put off until
+ * CJ_SQLITE_SWEEP_GAP_MS after the last one, so leases that end one
+ * after another cost one sweep per gap, not one per assignment; an id
+ * whose lease ended is held that much longer, or until an assignment
+ * finds no free id (assign() then sweeps at once). */
 static int64_t add_ms(int64_t t, int64_t ms)
 {
     return t > INT64_MAX - ms ? INT64_MAX : t + ms;
@@ -1376,7 +1382,11 @@ static bool sweep_due(cj_sqlite_t *s, int64_t now)
 {
     if (s->in_tx)
         (void)known_holds(s); /* writes it did not make drop the bound */
-    return !(s->lease.ok && now < s->lease.min);
+    if (!s->lease.ok)
+        return true;
+    if (s->lease.stale && now >= add_ms(s->lease.swept_at, CJ_SQLITE_SWEEP_GAP_MS))
+        return true;
+    return now >= s->lease.min;
 }
 
 static int sweep(cj_sqlite_t *s, int64_t now)
@@ -1401,6 +1411,8 @@ static int sweep(cj_sqlite_t *s, int64_t now)
                                                   : sqlite3_column_int64(q, 0);
     done(q);
     s->lease.ok = true;
+    s->lease.stale = false;
+    s->lease.swept_at = now;
     s->lease.held_back = m < add_ms(now, CJ_SQLITE_SWEEP_GAP_MS);
     s->lease.min = s->lease.held_back ? add_ms(now, CJ_SQLITE_SWEEP_GAP_MS) : m;
     return CJ_OK;
@@ -1604,7 +1616,8 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
 
     /* From the cursor to 0xfffd, then from 1: the node's own live id
      * (fresh) is still leased during the search, so it is skipped.  When
-     * none is free but a sweep was put off, sweep and search again. */
+     * none is free but leases may have ended unswept (a sweep put off,
+     * or leases the bound does not know of), sweep and search again. */
 search:
     for (int pass = 0; pass < 2 && found == 0; pass++) {
         if ((q = stmt(s, S_FREE_FROM)) == NULL)
@@ -1621,7 +1634,8 @@ search:
         if (found > CJ_STORE_SHORT_MAX)
             found = 0;
     }
-    if (found == 0 && !swept && s->lease.ok && s->lease.held_back) {
+    if (found == 0 && !swept &&
+        (!s->lease.ok || s->lease.held_back || s->lease.stale)) {
         if ((rc = sweep(s, now)) != CJ_OK)
             return rc;
         swept = true;

@@ -171,12 +171,14 @@ bool cj_sqlite_in_transaction(const cj_sqlite_t *db);
 int cj_sqlite_prefetch(cj_sqlite_t *db, const uint8_t *const *ids,
                        const uint8_t *lens, size_t n);
 
-/* Expired leases are cleared by a sweep that scans the table (no index
+/* Ended leases are cleared by a sweep that scans the table (no index
  * covers the lease end, which spares each admission an index write);
  * after a sweep the next one waits until the earliest lease left ends,
- * and at least this long (ms), unless an assignment finds no free id.
- * A short id whose lease ended is thus given to another pledge up to
- * this much later. */
+ * and at least this long (ms), unless an assignment finds no free id;
+ * when another connection wrote to the file (leases the handle does not
+ * know of), the next sweep comes this long after the last one.  A short
+ * id whose lease ended is thus given to another pledge up to this much
+ * later. */
 #ifndef CJ_SQLITE_SWEEP_GAP_MS
 #define CJ_SQLITE_SWEEP_GAP_MS 10000
 #endif

@@ -404,78 +404,123 @@ TEST(sqlite_sweep_put_off_until_needed)
 }
 
 /* What a handle knows of the earliest lease end outlives its
- * transactions, but not a write it did not make: by another connection
- * (PRAGMA data_version) or through its own outside the store calls. */
+ * transactions.  A write it did not make (by another connection, PRAGMA
+ * data_version; through its own outside the store calls) may have left
+ * leases it does not know of: they are swept at most
+ * CJ_SQLITE_SWEEP_GAP_MS after its last sweep, so two handles that take
+ * turns on one file do not scan the table at every batch. */
 TEST(sqlite_sweep_sees_other_writers)
 {
-    enum { T = 100000000, HOUR = 3600000 };
+    enum { T = 100000000, HOUR = 3600000, GAP = CJ_SQLITE_SWEEP_GAP_MS };
     cj_sqlite_t *a, *b;
     const cj_jrc_store_t *sa, *sb;
     cj_jrc_pledge_t r;
     uint8_t id[8], psk[16];
     uint16_t s = 0;
-    int sweeps = 0;
+    int sweeps_a = 0, sweeps_b = 0;
+    char sql[160];
 
     tmp_setup();
     a = ss_open(&sq);
     b = ss_open(&sq);
     sa = cj_sqlite_store(a);
     sb = cj_sqlite_store(b);
-    for (unsigned i = 0; i < 6; i++) {
+    for (unsigned i = 0; i < 30; i++) {
         ss_make_id(id, i);
         ss_make_psk(psk, i);
         CHECK_EQ(cj_sqlite_add(a, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
     }
-    /* a: a lease ending at T + 1 h, the earliest it knows of */
+    sqlite3_trace_v2(cj_sqlite_raw(a), SQLITE_TRACE_STMT, count_sweeps,
+                     &sweeps_a);
+    sqlite3_trace_v2(cj_sqlite_raw(b), SQLITE_TRACE_STMT, count_sweeps,
+                     &sweeps_b);
+    /* a's first assignment sweeps; the earliest end it knows: T + 1 h */
     ss_make_id(id, 0);
     CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T, 1, false, &s), CJ_OK);
-    /* through a's connection, not a store call: a lease ending at T + 1 s */
-    CHECK(sql_try(a, "UPDATE pledges SET short_id = 900, lease_until ="
-                     " 100001000 WHERE seq = 2"));
-    ss_make_id(id, 2);
-    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 2000, 1, false, &s), CJ_OK);
-    CHECK_EQ(sql_int(a, "SELECT count(*) FROM pledges WHERE short_id = 900"
-                        " AND lease_until IS NOT NULL"),
-             0);
-    /* b (another connection): a lease ending at T + 3 s; a, in a batch
-     * of its own, sweeps it at T + 4 s */
-    ss_make_id(id, 3);
-    CHECK_EQ(sb->assign_short_id(sb->ctx, id, 8, T + 3000 - HOUR, 1, false, &s),
-             CJ_OK);
-    CHECK_EQ(sql_int(a, "SELECT count(*) FROM pledges WHERE lease_until ="
-                        " 100003000"),
-             1);
-    sqlite3_trace_v2(cj_sqlite_raw(a), SQLITE_TRACE_STMT, count_sweeps,
-                     &sweeps);
-    CHECK_EQ(cj_sqlite_begin(a), CJ_OK);
-    ss_make_id(id, 4);
-    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 4000, 1, false, &s), CJ_OK);
-    CHECK_EQ(cj_sqlite_commit(a), CJ_OK);
-    CHECK_EQ(sweeps, 1);
-    CHECK_EQ(sql_int(a, "SELECT count(*) FROM pledges WHERE lease_until"
-                        " <= 100004000"),
-             0);
+    CHECK_EQ(sweeps_a, 1);
     /* a's own batches keep what it knows: no sweep before T + 1 h */
-    for (unsigned i = 4; i < 6; i++) {
+    for (unsigned i = 1; i < 3; i++) {
         CHECK_EQ(cj_sqlite_begin(a), CJ_OK);
         ss_make_id(id, i);
-        CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 9000, 1, true, &s),
+        CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 3 * GAP, 1, false, &s),
                  CJ_OK);
         CHECK_EQ(cj_sqlite_commit(a), CJ_OK);
     }
-    CHECK_EQ(sweeps, 1);
-    /* ... and its batches that only read (the daemon's look at its
-     * queue), rolled back; one that wrote, rolled back, does not */
+    CHECK_EQ(sweeps_a, 1);
+    /* through a's connection, not a store call: a lease ending at
+     * T + 3 gaps + 1 ms; swept by the first assignment a gap after the
+     * last sweep, not before */
+    snprintf(sql, sizeof sql,
+             "UPDATE pledges SET short_id = 900, lease_until = %lld"
+             " WHERE seq = 4",
+             (long long)T + 3 * GAP + 1);
+    CHECK(sql_try(a, sql));
+    ss_make_id(id, 4);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 3 * GAP + 2, 1, true, &s),
+             CJ_OK);
+    CHECK_EQ(sweeps_a, 2);
+    CHECK_EQ(sql_int(a, "SELECT count(*) FROM pledges WHERE short_id = 900"
+                        " AND lease_until IS NOT NULL"),
+             0);
+    /* b (another connection): a lease ending at T + 4 gaps; a sweeps it
+     * a gap after its last sweep */
+    ss_make_id(id, 5);
+    CHECK_EQ(sb->assign_short_id(sb->ctx, id, 8, T + 4 * GAP - HOUR, 1, false,
+                                 &s),
+             CJ_OK);
+    CHECK_EQ(sweeps_b, 1);
+    CHECK_EQ(cj_sqlite_begin(a), CJ_OK);
+    ss_make_id(id, 6);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 4 * GAP + 3, 1, false, &s),
+             CJ_OK);
+    CHECK_EQ(cj_sqlite_commit(a), CJ_OK);
+    CHECK_EQ(sweeps_a, 3);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pledges WHERE lease_until <= %lld",
+             (long long)T + 4 * GAP);
+    CHECK_EQ(sql_int(a, sql), 0);
+    /* a wrote: b sweeps (its last sweep was long before) */
+    ss_make_id(id, 3);
+    CHECK_EQ(sb->assign_short_id(sb->ctx, id, 8, T + 4 * GAP + 4, 1, false, &s),
+             CJ_OK);
+    CHECK_EQ(sweeps_b, 2);
+    /* a and b take turns, twenty batches within one gap: no more sweeps */
+    for (unsigned i = 10; i < 30; i++) {
+        cj_sqlite_t *h = i % 2 ? a : b;
+        const cj_jrc_store_t *st = i % 2 ? sa : sb;
+        CHECK_EQ(cj_sqlite_begin(h), CJ_OK);
+        ss_make_id(id, i);
+        CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T + 4 * GAP + 5 + i, 1,
+                                     false, &s),
+                 CJ_OK);
+        CHECK_EQ(cj_sqlite_commit(h), CJ_OK);
+    }
+    CHECK_EQ(sweeps_a, 3);
+    CHECK_EQ(sweeps_b, 2);
+    /* b wrote: a sweeps again once a gap has passed */
+    ss_make_id(id, 7);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 6 * GAP, 1, false, &s),
+             CJ_OK);
+    CHECK_EQ(sweeps_a, 4);
+    /* a batch that only read, rolled back, keeps what a knows; one that
+     * wrote, rolled back, makes it stale */
     CHECK_EQ(cj_sqlite_begin(a), CJ_OK);
     CHECK_EQ(sa->lookup(sa->ctx, id, 8, &r), CJ_OK);
     CHECK_EQ(cj_sqlite_rollback(a), CJ_OK);
+    ss_make_id(id, 8);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 8 * GAP, 1, false, &s),
+             CJ_OK);
+    CHECK_EQ(sweeps_a, 4);
     CHECK_EQ(cj_sqlite_begin(a), CJ_OK);
-    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 9000, 1, true, &s), CJ_OK);
-    CHECK_EQ(sweeps, 1);
+    ss_make_id(id, 9);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 8 * GAP, 1, false, &s),
+             CJ_OK);
     CHECK_EQ(cj_sqlite_rollback(a), CJ_OK);
-    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 9000, 1, true, &s), CJ_OK);
-    CHECK_EQ(sweeps, 2);
+    CHECK_EQ(sa->assign_short_id(sa->ctx, id, 8, T + 10 * GAP, 1, false, &s),
+             CJ_OK);
+    CHECK_EQ(sweeps_a, 5);
     sqlite3_trace_v2(cj_sqlite_raw(a), 0, NULL, NULL);
+    sqlite3_trace_v2(cj_sqlite_raw(b), 0, NULL, NULL);
     cj_sqlite_close(a);
     cj_sqlite_close(b);
     tmp_cleanup();
