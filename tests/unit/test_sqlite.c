@@ -354,13 +354,11 @@ TEST(sqlite_sweep_put_off_until_needed)
     enum { T = 1000000 };
     cj_sqlite_t *db;
     const cj_jrc_store_t *st;
-    uint8_t id[8], psk[16];
+    uint8_t id[8];
     uint16_t s = 0;
     char sql[400];
 
-    tmp_setup();
-    db = ss_open(&sq);
-    st = cj_sqlite_store(db);
+    db = ss_start(&sq, 6, &st);
     /* every usable id leased, id k's lease ending at T + k */
     snprintf(sql, sizeof sql,
              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
@@ -370,11 +368,6 @@ TEST(sqlite_sweep_put_off_until_needed)
              " CAST(printf('%%016x', i) AS BLOB), 1, 1, i, %d + i FROM n",
              T);
     CHECK(sql_try(db, sql));
-    for (unsigned i = 0; i < 6; i++) {
-        ss_make_id(id, i);
-        ss_make_psk(psk, i);
-        CHECK_EQ(cj_sqlite_add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
-    }
     /* at T + 5: ids 1..5 swept, the next sweep put off by the gap */
     ss_make_id(id, 0);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T + 5, 1, false, &s), CJ_OK);
@@ -415,21 +408,14 @@ TEST(sqlite_sweep_sees_other_writers)
     cj_sqlite_t *a, *b;
     const cj_jrc_store_t *sa, *sb;
     cj_jrc_pledge_t r;
-    uint8_t id[8], psk[16];
+    uint8_t id[8];
     uint16_t s = 0;
     int sweeps_a = 0, sweeps_b = 0;
     char sql[160];
 
-    tmp_setup();
-    a = ss_open(&sq);
+    a = ss_start(&sq, 30, &sa);
     b = ss_open(&sq);
-    sa = cj_sqlite_store(a);
     sb = cj_sqlite_store(b);
-    for (unsigned i = 0; i < 30; i++) {
-        ss_make_id(id, i);
-        ss_make_psk(psk, i);
-        CHECK_EQ(cj_sqlite_add(a, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
-    }
     sqlite3_trace_v2(cj_sqlite_raw(a), SQLITE_TRACE_STMT, count_sweeps,
                      &sweeps_a);
     sqlite3_trace_v2(cj_sqlite_raw(b), SQLITE_TRACE_STMT, count_sweeps,
@@ -533,18 +519,11 @@ TEST(sqlite_migration_9_to_10_fewer_indexes)
     cj_sqlite_t *db;
     const cj_jrc_store_t *st;
     cj_jrc_pledge_t r;
-    uint8_t id[8], psk[16];
+    uint8_t id[8];
     uint16_t s = 0;
     uint64_t cur = 0;
 
-    tmp_setup();
-    db = ss_open(&sq);
-    st = cj_sqlite_store(db);
-    for (unsigned i = 0; i < 5; i++) {
-        ss_make_id(id, i);
-        ss_make_psk(psk, i);
-        CHECK_EQ(cj_sqlite_add(db, id, 8, psk, CJ_JRC_ALLOW_NODE), CJ_OK);
-    }
+    db = ss_start(&sq, 5, &st);
     for (unsigned i = 3; i-- > 1;) {
         ss_make_id(id, i);
         CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 1000, 1, false, &s), CJ_OK);
