@@ -3047,7 +3047,9 @@ static int u_clock(cj_pg_t *s, void *arg)
                                                              : CJ_ERR_STORAGE;
     PQclear(r);
     *(uint64_t *)arg = (uint64_t)v;
-    if (rc == CJ_OK) {
+    if (rc == CJ_OK && t1 - t0 < CJ_PG_SKEW_MIN_MS) {
+        /* a slower answer (behind a batch's writes) is too vague: the
+         * skew stays what it was */
         d = v - (t0 + (t1 - t0) / 2);
         s->skew_ms = d >= CJ_PG_SKEW_MIN_MS || d <= -CJ_PG_SKEW_MIN_MS ? d : 0;
     }
