@@ -1034,6 +1034,7 @@ typedef struct jrc_run {
     cj_wall_clock_t clock;
     uint64_t next_op_poll;
     bool op_backoff_logged;
+    int64_t skew_logged; /* the registry clock's skew last logged */
     bool camp_owned;             /* the registry's campaign lock is ours */
     group_t grp[PIPE_DEPTH];     /* ring: grp[g_head] is the oldest */
     size_t g_head, g_count;
@@ -1529,6 +1530,21 @@ static void campaign_persist(jrc_run_t *r, cj_sqlite_network_t *next,
  * operation, a transaction rolled back), give the lock up.  A lock
  * another instance took over (this one was silent past CAMP_STALE_MS) is
  * logged. */
+/* The registry's clock and this host's disagree by a second or more
+ * (PostgreSQL on another host): leases go by the registry's; say so
+ * when that starts, changes or ends. */
+static void note_skew(jrc_run_t *r)
+{
+    int64_t d = cj_reg_clock_skew(r->reg);
+
+    if (d == r->skew_logged)
+        return;
+    r->skew_logged = d;
+    cj_hlog_begin(d != 0 ? "warn" : "info", "clock_skew");
+    cj_hlog_int("registry_ahead_ms", d);
+    cj_hlog_end();
+}
+
 static void campaign_lock_tick(jrc_run_t *r, bool active)
 {
     uint64_t me = cj_reg_session(r->reg), now = 0;
@@ -1582,6 +1598,8 @@ static void run_op(jrc_run_t *r)
      * two could hand the nodes different key sets.  Its liveness is
      * judged by the registry's clock, which stamped it. */
     rc = cj_reg_clock(r->reg, &wall);
+    if (rc == CJ_OK)
+        note_skew(r);
     if (rc == CJ_OK)
         rc = cj_reg_campaign_get(r->reg, &owner, &alive);
     if (rc != CJ_OK ||
@@ -1894,6 +1912,7 @@ static int jrc_serve(int argc, char **argv)
     cj_hlog_uint("blacklist", r->cfg.blacklist_count);
     cj_hlog_uint("next_campaign", r->net.next_campaign);
     cj_hlog_end();
+    note_skew(r);
 
     int res = cj_loop_run(&r->loop, CJ_TIME_NEVER);
     rc = res == -1 ? 1 : 0;

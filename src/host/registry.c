@@ -288,6 +288,11 @@ int cj_reg_clock(cj_reg_t *r, uint64_t *now_ms)
     DISPATCH(r, host_clock(now_ms), cj_pg_clock(r->pg, now_ms));
 }
 
+int64_t cj_reg_clock_skew(const cj_reg_t *r)
+{
+    return r->kind == REG_PG ? cj_pg_clock_skew(r->pg) : 0;
+}
+
 uint64_t cj_reg_session(const cj_reg_t *r)
 {
     return r->kind == REG_SQLITE ? cj_sqlite_session(r->sq)

@@ -97,6 +97,10 @@ uint64_t cj_reg_session(const cj_reg_t *r);
  * host, this host's; for PostgreSQL the server's, so that instances on
  * hosts whose clocks disagree still agree on when a lock went stale. */
 int cj_reg_clock(cj_reg_t *r, uint64_t *now_ms);
+/* How far the registry's clock is ahead of this host's (ms; negative:
+ * behind), as the last cj_reg_clock() found it: what short-id leases are
+ * moved by (cj_pg_clock_skew); 0 for SQLite. */
+int64_t cj_reg_clock_skew(const cj_reg_t *r);
 int cj_reg_op_push(cj_reg_t *r, const cj_sqlite_op_t *op);
 int cj_reg_op_next(cj_reg_t *r, cj_sqlite_op_t *op);
 int cj_reg_op_done(cj_reg_t *r, int64_t seq);

@@ -3067,6 +3067,11 @@ static int64_t on_server_clock(const cj_pg_t *s, uint64_t now_ms)
     return t + s->skew_ms < 0 ? 0 : t + s->skew_ms;
 }
 
+int64_t cj_pg_clock_skew(const cj_pg_t *db)
+{
+    return db->skew_ms;
+}
+
 int cj_pg_clock(cj_pg_t *db, uint64_t *now_ms)
 {
     *now_ms = 0;

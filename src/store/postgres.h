@@ -255,6 +255,9 @@ int cj_pg_clock(cj_pg_t *db, uint64_t *now_ms);
 #ifndef CJ_PG_SKEW_MIN_MS
 #define CJ_PG_SKEW_MIN_MS 1000
 #endif
+/* That difference (the server's clock minus this host's, ms; 0 when
+ * under CJ_PG_SKEW_MIN_MS). */
+int64_t cj_pg_clock_skew(const cj_pg_t *db);
 int cj_pg_campaign_get(cj_pg_t *db, uint64_t *owner, uint64_t *alive_ms);
 int cj_pg_campaign_put(cj_pg_t *db, uint64_t expect, uint64_t owner,
                        uint64_t alive_ms);

@@ -725,6 +725,13 @@ d = json.loads(open(sys.argv[1]).readline())
 t = datetime.datetime.fromisoformat(d["ts"].rstrip("Z"))
 sys.exit(0 if t - datetime.datetime.utcnow() > datetime.timedelta(seconds=int(sys.argv[2]) // 2) else 1)
 PY
+    check "($L) B logs how far behind the server's clock its own is" python3 - "$D/B.log" "$skew" <<'PY'
+import json, sys
+skew = [json.loads(l)["registry_ahead_ms"] for l in open(sys.argv[1])
+        if '"clock_skew"' in l]
+sys.exit(0 if skew and abs(skew[0] + int(sys.argv[2]) * 1000) < 2000 else 1)
+PY
+    check "($L) A, on the server's clock, logs none" sh -c "! grep -q clock_skew '$D/A.log'"
     check "($L) no instance lost its lock to the other" \
         sh -c "! grep -h campaign_lock_lost '$D/A.log' '$D/B.log'"
     # Leases on the server's clock too: the node's lease on short id 7
