@@ -1525,11 +1525,6 @@ static void campaign_persist(jrc_run_t *r, cj_sqlite_network_t *next,
     log_campaign_start(r, kind, camp, op);
 }
 
-/* The campaign lock this instance holds: while its campaign runs
- * (active), say it is alive; once it ended (or never started: a dropped
- * operation, a transaction rolled back), give the lock up.  A lock
- * another instance took over (this one was silent past CAMP_STALE_MS) is
- * logged. */
 /* The registry's clock and this host's disagree by a second or more
  * (PostgreSQL on another host): leases go by the registry's; say so
  * when that starts, changes or ends. */
@@ -1545,6 +1540,11 @@ static void note_skew(jrc_run_t *r)
     cj_hlog_end();
 }
 
+/* The campaign lock this instance holds: while its campaign runs
+ * (active), say it is alive; once it ended (or never started: a dropped
+ * operation, a transaction rolled back), give the lock up.  A lock
+ * another instance took over (this one was silent past CAMP_STALE_MS) is
+ * logged. */
 static void campaign_lock_tick(jrc_run_t *r, bool active)
 {
     uint64_t me = cj_reg_session(r->reg), now = 0;
@@ -1554,6 +1554,8 @@ static void campaign_lock_tick(jrc_run_t *r, bool active)
         return;
     if (active && cj_reg_clock(r->reg, &now) != CJ_OK)
         return; /* registry unreachable: the next tick tries again */
+    if (active)
+        note_skew(r);
     rc = cj_reg_campaign_put(r->reg, me, active ? me : 0, now);
     if (rc == CJ_OK && !active)
         r->camp_owned = false;
