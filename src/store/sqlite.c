@@ -1617,7 +1617,9 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     /* From the cursor to 0xfffd, then from 1: the node's own live id
      * (fresh) is still leased during the search, so it is skipped.  When
      * none is free but leases may have ended unswept (a sweep put off,
-     * or leases the bound does not know of), sweep and search again. */
+     * or leases the bound does not know of), sweep and search again;
+     * should the call fail after all, the sweep stands: clearing leases
+     * that ended changes nothing a caller can tell. */
 search:
     for (int pass = 0; pass < 2 && found == 0; pass++) {
         if ((q = stmt(s, S_FREE_FROM)) == NULL)
