@@ -191,6 +191,12 @@ static const struct {
      "ALTER TABLE network ADD COLUMN campaign_owner bigint"
      " CHECK (campaign_owner IS NULL OR campaign_owner > 0),"
      " ADD COLUMN campaign_alive bigint;", NULL},
+    {10,
+     /* one index fewer for an admission's UPDATE to insert into (it
+      * changes indexed columns, so it cannot be a HOT update): campaigns
+      * walk the pledges in seq order (the seq index) and skip the
+      * unjoined ones */
+     "DROP INDEX IF EXISTS pledges_joined;", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

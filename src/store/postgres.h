@@ -104,8 +104,9 @@
  * 6: retired PSKs (cj_pg_set_psk, cj_pg_remove; store/common.h).
  * 7: the readmit operation (CJ_PG_OP_READMIT).
  * 8: the recovery mark (cj_pg_mark_recover).
- * 9: the campaign lock (cj_pg_campaign_put). */
-#define CJ_PG_SCHEMA_VERSION 9
+ * 9: the campaign lock (cj_pg_campaign_put).
+ * 10: no index of joined pledges (one index write fewer per admission). */
+#define CJ_PG_SCHEMA_VERSION 10
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */

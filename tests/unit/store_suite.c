@@ -1733,6 +1733,44 @@ void ss_migration_8_to_9(const ss_backend_t *b)
     cleanup(b);
 }
 
+/* Schema 9 to 10: the indexes no admission should pay for go, nothing
+ * else does; joined pledges are still walked in provisioning order. */
+void ss_migration_9_to_10(const ss_backend_t *b)
+{
+    const cj_jrc_store_t *st;
+    cj_jrc_pledge_t r;
+    uint8_t id[8];
+    uint16_t s = 0;
+    uint64_t cur = 0;
+    void *db = ss_start(b, 5, &st);
+
+    for (unsigned i = 3; i-- > 1;) {
+        ss_make_id(id, i);
+        CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 1000, 1, false, &s), CJ_OK);
+        CHECK_EQ(st->record_join(st->ctx, id, 8, 0, s, 1000), CJ_OK);
+    }
+    sql_exec(b, db, b->v9_sql);
+    CHECK(b->sql_int(db, b->v10_dropped_sql) > 0);
+    b->close(db);
+
+    db = ss_open(b);
+    st = b->store(db);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
+    CHECK_EQ(b->sql_int(db, b->v10_dropped_sql), 0);
+    CHECK_EQ(b->sql_int(db, "SELECT count(*) FROM pledges WHERE"
+                            " lease_until = 3601000 AND short_id IN (1, 2)"),
+             2);
+    for (unsigned i = 1; i < 3; i++) {
+        CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_OK);
+        ss_make_id(id, i);
+        CHECK(r.id_len == 8 && memcmp(r.id, id, 8) == 0);
+    }
+    CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_ERR_NOTFOUND);
+    b->close(db);
+    cleanup(b);
+}
+
 /* ---- several JRC engines, one registry ------------------------------------- */
 
 /* Two engines over two handles serve the same pledges in turn

@@ -54,6 +54,9 @@ typedef struct ss_backend {
      * 6's (no readmit), the pledges into version 7's (no recovery mark),
      * the network row into version 8's (no campaign lock) */
     const char *v6_sql, *v7_sql, *v8_sql;
+    /* SQL turning the registry back into schema version 9 (the indexes
+     * migration 10 drops), and a query counting those indexes */
+    const char *v9_sql, *v10_dropped_sql;
     /* what add returns for an id already provisioned */
     int dup_id_err;
     /* try_open, also giving the reason of a refusal (NULL: none) */
@@ -279,6 +282,7 @@ void ss_migration_6_to_7(const ss_backend_t *b);
 void ss_migration_7_to_8(const ss_backend_t *b);
 void ss_mark_recover(const ss_backend_t *b);
 void ss_migration_8_to_9(const ss_backend_t *b);
+void ss_migration_9_to_10(const ss_backend_t *b);
 void ss_campaign_lock(const ss_backend_t *b);
 /* A PSK per pledge (RFC 9031 section 3): add and import refuse a PSK
  * another pledge holds, and so does the database itself. */

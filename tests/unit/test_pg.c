@@ -159,6 +159,10 @@ static int pg_repair(const uint8_t *id, size_t id_len, const uint8_t *psk,
     return cj_pg_repair(uri, id, id_len, psk, now_ms, upgraded, why, cap);
 }
 
+/* The index schema versions 1 to 9 had (migration 10 drops it): put
+ * back first when a database is turned back into an older version. */
+#define V9_INDEXES "CREATE INDEX pledges_joined ON pledges(seq) WHERE joined;"
+
 static const ss_backend_t pgb = {
     .name = "pg",
     .schema_version = CJ_PG_SCHEMA_VERSION,
@@ -173,24 +177,28 @@ static const ss_backend_t pgb = {
                   "CREATE TRIGGER inject BEFORE UPDATE OF short_id ON pledges"
                   " FOR EACH ROW EXECUTE FUNCTION inject()",
     .uninject_sql = "DROP TRIGGER inject ON pledges",
-    .v1_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+    .v1_sql = V9_INDEXES
+              "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               "ALTER TABLE pledges DROP COLUMN repeat_cache, DROP COLUMN okm,"
               " DROP COLUMN must_recover;"
               "DROP TABLE network, pending_ops;"
               "DELETE FROM schema_version WHERE version >= 2",
-    .v2_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+    .v2_sql = V9_INDEXES
+              "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               "ALTER TABLE pledges DROP COLUMN repeat_cache, DROP COLUMN okm,"
               " DROP COLUMN must_recover;"
               "ALTER TABLE network DROP COLUMN campaign_owner,"
               " DROP COLUMN campaign_alive;"
               "DELETE FROM schema_version WHERE version >= 3",
-    .v4_sql = "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+    .v4_sql = V9_INDEXES
+              "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
               "ALTER TABLE pledges DROP COLUMN must_recover;"
               "ALTER TABLE network DROP COLUMN campaign_owner,"
               " DROP COLUMN campaign_alive;"
               "DELETE FROM schema_version WHERE version >= 5",
     /* pending_ops as migration 2 made it, constraint names included */
-    .v6_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+    .v6_sql = V9_INDEXES
+              "ALTER TABLE pledges DROP COLUMN must_recover;"
               "ALTER TABLE network DROP COLUMN campaign_owner,"
               " DROP COLUMN campaign_alive;"
               "DROP TABLE pending_ops;"
@@ -202,13 +210,19 @@ static const ss_backend_t pgb = {
               " queued_at bigint NOT NULL,"
               " CHECK (kind <> 2 OR pledge IS NOT NULL));"
               "DELETE FROM schema_version WHERE version >= 7",
-    .v7_sql = "ALTER TABLE pledges DROP COLUMN must_recover;"
+    .v7_sql = V9_INDEXES
+              "ALTER TABLE pledges DROP COLUMN must_recover;"
               "ALTER TABLE network DROP COLUMN campaign_owner,"
               " DROP COLUMN campaign_alive;"
               "DELETE FROM schema_version WHERE version >= 8",
-    .v8_sql = "ALTER TABLE network DROP COLUMN campaign_owner,"
+    .v8_sql = V9_INDEXES
+              "ALTER TABLE network DROP COLUMN campaign_owner,"
               " DROP COLUMN campaign_alive;"
               "DELETE FROM schema_version WHERE version >= 9",
+    .v9_sql = V9_INDEXES "DELETE FROM schema_version WHERE version >= 10",
+    .v10_dropped_sql = "SELECT count(*) FROM pg_indexes WHERE"
+                       " indexname = 'pledges_joined'"
+                       " AND schemaname = current_schema()",
     .dup_id_err = CJ_ERR_STATE,
     .try_open_why = pg_try_open_why,
     .sql_outside = pg_outside,
@@ -277,6 +291,7 @@ PG_TEST(pg_migration_6_to_7_readmit_op) { ss_migration_6_to_7(&pgb); }
 PG_TEST(pg_migration_7_to_8_recovery_mark) { ss_migration_7_to_8(&pgb); }
 PG_TEST(pg_mark_recover) { ss_mark_recover(&pgb); }
 PG_TEST(pg_migration_8_to_9_campaign_lock) { ss_migration_8_to_9(&pgb); }
+PG_TEST(pg_migration_9_to_10_fewer_indexes) { ss_migration_9_to_10(&pgb); }
 PG_TEST(pg_campaign_lock) { ss_campaign_lock(&pgb); }
 
 /* The campaign lock's clock is the server's (cj_pg_clock): the time now,
@@ -318,7 +333,7 @@ PG_TEST(pg_clock_is_the_servers)
 PG_TEST(pg_okm_kept_and_migrated)
 {
     ss_okm_kept_and_migrated(batched(),
-                             "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+                             V9_INDEXES "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
                              " ALTER TABLE pledges DROP COLUMN okm;"
                              " ALTER TABLE pledges DROP COLUMN must_recover;"
                              " ALTER TABLE network DROP COLUMN campaign_owner,"

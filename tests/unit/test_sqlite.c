@@ -196,6 +196,9 @@ static const ss_backend_t sq = {
               "ALTER TABLE network DROP COLUMN campaign_owner;"
               " ALTER TABLE network DROP COLUMN campaign_alive;"
               " DELETE FROM schema_version WHERE version >= 9",
+    .v9_sql = V9_INDEXES "DELETE FROM schema_version WHERE version >= 10",
+    .v10_dropped_sql = "SELECT count(*) FROM sqlite_master WHERE name IN"
+                       " ('pledges_joined', 'pledges_lease_until')",
     .dup_id_err = CJ_ERR_STATE,
     .try_open_why = sq_try_open_why,
     .sql_outside = sq_outside,
@@ -235,6 +238,7 @@ TEST(sqlite_migration_6_to_7_readmit_op) { ss_migration_6_to_7(&sq); }
 TEST(sqlite_migration_7_to_8_recovery_mark) { ss_migration_7_to_8(&sq); }
 TEST(sqlite_mark_recover) { ss_mark_recover(&sq); }
 TEST(sqlite_migration_8_to_9_campaign_lock) { ss_migration_8_to_9(&sq); }
+TEST(sqlite_migration_9_to_10_fewer_indexes) { ss_migration_9_to_10(&sq); }
 TEST(sqlite_campaign_lock) { ss_campaign_lock(&sq); }
 /* Two handles on one file (two JRC processes, as far as SQLite can
  * tell). */
@@ -509,53 +513,6 @@ TEST(sqlite_sweep_sees_other_writers)
     sqlite3_trace_v2(cj_sqlite_raw(b), 0, NULL, NULL);
     cj_sqlite_close(a);
     cj_sqlite_close(b);
-    tmp_cleanup();
-}
-
-/* Schema 9 to 10: the lease-end and joined indexes go, nothing else
- * does; joined pledges are still walked in provisioning order. */
-TEST(sqlite_migration_9_to_10_fewer_indexes)
-{
-    cj_sqlite_t *db;
-    const cj_jrc_store_t *st;
-    cj_jrc_pledge_t r;
-    uint8_t id[8];
-    uint16_t s = 0;
-    uint64_t cur = 0;
-
-    db = ss_start(&sq, 5, &st);
-    for (unsigned i = 3; i-- > 1;) {
-        ss_make_id(id, i);
-        CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 1000, 1, false, &s), CJ_OK);
-        CHECK_EQ(st->record_join(st->ctx, id, 8, 0, s, 1000), CJ_OK);
-    }
-    CHECK(sql_try(db, V9_INDEXES
-                  "DELETE FROM schema_version WHERE version >= 10"));
-    cj_sqlite_close(db);
-
-    db = ss_open(&sq);
-    st = cj_sqlite_store(db);
-    CHECK_EQ(sql_int(db, "SELECT max(version) FROM schema_version"), 10);
-    CHECK_EQ(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
-                         " ('pledges_joined', 'pledges_lease_until')"),
-             0);
-    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE lease_until ="
-                         " 3601000 AND joined = 1"),
-             2);
-    for (unsigned i = 1; i < 3; i++) {
-        CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_OK);
-        ss_make_id(id, i);
-        CHECK(r.id_len == 8 && memcmp(r.id, id, 8) == 0);
-    }
-    CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_ERR_NOTFOUND);
-    /* the leases still end: an hour later both are swept */
-    ss_make_id(id, 4);
-    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, 3601000, 1, false, &s), CJ_OK);
-    CHECK_EQ(s, 3);
-    CHECK_EQ(sql_int(db, "SELECT count(*) FROM pledges WHERE lease_until"
-                         " IS NOT NULL"),
-             1);
-    cj_sqlite_close(db);
     tmp_cleanup();
 }
 
