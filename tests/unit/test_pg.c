@@ -333,7 +333,8 @@ PG_TEST(pg_clock_is_the_servers)
 PG_TEST(pg_okm_kept_and_migrated)
 {
     ss_okm_kept_and_migrated(batched(),
-                             V9_INDEXES "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+                             V9_INDEXES
+                             "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
                              " ALTER TABLE pledges DROP COLUMN okm;"
                              " ALTER TABLE pledges DROP COLUMN must_recover;"
                              " ALTER TABLE network DROP COLUMN campaign_owner,"

@@ -817,7 +817,8 @@ TEST(sqlite_batch_deferred_lease_unique)
 TEST(sqlite_okm_kept_and_migrated)
 {
     ss_okm_kept_and_migrated(&sq,
-                             V9_INDEXES "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
+                             V9_INDEXES
+                             "DROP TABLE retired_psks; DROP INDEX pledges_psk;"
                              " ALTER TABLE pledges DROP COLUMN okm;"
                              " ALTER TABLE pledges DROP COLUMN must_recover;"
                              " ALTER TABLE network DROP COLUMN campaign_owner;"
