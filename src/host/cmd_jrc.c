@@ -1527,7 +1527,8 @@ static void campaign_persist(jrc_run_t *r, cj_sqlite_network_t *next,
 
 /* The registry's clock and this host's disagree by a second or more
  * (PostgreSQL on another host): leases go by the registry's; say so
- * when that starts, changes or ends. */
+ * when that starts, changes or ends (at start, and with each reading of
+ * the registry's clock: registry_clock). */
 static void note_skew(jrc_run_t *r)
 {
     int64_t d = cj_reg_clock_skew(r->reg);
@@ -1538,6 +1539,14 @@ static void note_skew(jrc_run_t *r)
     cj_hlog_begin(d != 0 ? "warn" : "info", "clock_skew");
     cj_hlog_int("registry_ahead_ms", d);
     cj_hlog_end();
+}
+
+static int registry_clock(jrc_run_t *r, uint64_t *now)
+{
+    int rc = cj_reg_clock(r->reg, now);
+    if (rc == CJ_OK)
+        note_skew(r);
+    return rc;
 }
 
 /* The campaign lock this instance holds: while its campaign runs
@@ -1552,10 +1561,8 @@ static void campaign_lock_tick(jrc_run_t *r, bool active)
 
     if (!r->camp_owned)
         return;
-    if (active && cj_reg_clock(r->reg, &now) != CJ_OK)
+    if (active && registry_clock(r, &now) != CJ_OK)
         return; /* registry unreachable: the next tick tries again */
-    if (active)
-        note_skew(r);
     rc = cj_reg_campaign_put(r->reg, me, active ? me : 0, now);
     if (rc == CJ_OK && !active)
         r->camp_owned = false;
@@ -1599,9 +1606,7 @@ static void run_op(jrc_run_t *r)
     /* Another instance runs a campaign: campaigns go one at a time, or
      * two could hand the nodes different key sets.  Its liveness is
      * judged by the registry's clock, which stamped it. */
-    rc = cj_reg_clock(r->reg, &wall);
-    if (rc == CJ_OK)
-        note_skew(r);
+    rc = registry_clock(r, &wall);
     if (rc == CJ_OK)
         rc = cj_reg_campaign_get(r->reg, &owner, &alive);
     if (rc != CJ_OK ||

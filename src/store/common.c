@@ -35,13 +35,18 @@ bool cj_store_ctx_ok(const uint8_t *ctx_id, size_t ctx_len)
            (ctx_len == 0 || ctx_id != NULL);
 }
 
+int64_t cj_store_add_ms(int64_t t, int64_t ms)
+{
+    if (ms >= 0)
+        return t > INT64_MAX - ms ? INT64_MAX : t + ms;
+    return t + ms < 0 ? 0 : t + ms; /* t >= 0: no overflow */
+}
+
 int64_t cj_store_lease_end(int64_t now, uint32_t lease_hours)
 {
-    int64_t span;
     if (lease_hours == 0)
         return CJ_STORE_NO_EXPIRY;
-    span = (int64_t)lease_hours * CJ_STORE_HOUR_MS;
-    return now > CJ_STORE_NO_EXPIRY - span ? CJ_STORE_NO_EXPIRY : now + span;
+    return cj_store_add_ms(now, (int64_t)lease_hours * CJ_STORE_HOUR_MS);
 }
 
 int cj_store_role_mask(const char *name)

@@ -72,6 +72,10 @@ bool cj_store_id_ok(const uint8_t *id, size_t id_len);
  * 1..CJ_OSCORE_MAX_ID_CONTEXT bytes at ctx_id. */
 bool cj_store_ctx_ok(const uint8_t *ctx_id, size_t ctx_len);
 
+/* Time t (ms, >= 0) moved by ms (either way), kept within 0..INT64_MAX
+ * (CJ_STORE_NO_EXPIRY). */
+int64_t cj_store_add_ms(int64_t t, int64_t ms);
+
 /* lease_until for a lease of lease_hours starting at now (ms):
  * CJ_STORE_NO_EXPIRY for 0 hours or when the end would overflow. */
 int64_t cj_store_lease_end(int64_t now, uint32_t lease_hours);

@@ -3067,10 +3067,7 @@ static int u_clock(cj_pg_t *s, void *arg)
  * when a lease ends. */
 static int64_t on_server_clock(const cj_pg_t *s, uint64_t now_ms)
 {
-    int64_t t = cj_store_i64(now_ms);
-    if (s->skew_ms > 0)
-        return t > INT64_MAX - s->skew_ms ? INT64_MAX : t + s->skew_ms;
-    return t + s->skew_ms < 0 ? 0 : t + s->skew_ms;
+    return cj_store_add_ms(cj_store_i64(now_ms), s->skew_ms);
 }
 
 int64_t cj_pg_clock_skew(const cj_pg_t *db)

@@ -1373,18 +1373,14 @@ static int st_save_context(void *ctx, const uint8_t *id, size_t id_len,
  * after another cost one sweep per gap, not one per assignment; an id
  * whose lease ended is held that much longer, or until an assignment
  * finds no free id (assign() then sweeps at once). */
-static int64_t add_ms(int64_t t, int64_t ms)
-{
-    return t > INT64_MAX - ms ? INT64_MAX : t + ms;
-}
-
 static bool sweep_due(cj_sqlite_t *s, int64_t now)
 {
     if (s->in_tx)
         (void)known_holds(s); /* writes it did not make drop the bound */
     if (!s->lease.ok)
         return true;
-    if (s->lease.stale && now >= add_ms(s->lease.swept_at, CJ_SQLITE_SWEEP_GAP_MS))
+    if (s->lease.stale &&
+        now >= cj_store_add_ms(s->lease.swept_at, CJ_SQLITE_SWEEP_GAP_MS))
         return true;
     return now >= s->lease.min;
 }
@@ -1402,7 +1398,6 @@ static int sweep(cj_sqlite_t *s, int64_t now)
         return CJ_ERR_STORAGE;
     if (sqlite3_changes(s->db) > 0)
         forget_row(s); /* its lease may have been one of them */
-    s->known.changes = sqlite3_total_changes(s->db);
     if ((q = stmt(s, S_LEASE_MIN)) == NULL)
         return CJ_ERR_STORAGE;
     if ((rc = step_row(s, q)) != CJ_OK)
@@ -1413,8 +1408,10 @@ static int sweep(cj_sqlite_t *s, int64_t now)
     s->lease.ok = true;
     s->lease.stale = false;
     s->lease.swept_at = now;
-    s->lease.held_back = m < add_ms(now, CJ_SQLITE_SWEEP_GAP_MS);
-    s->lease.min = s->lease.held_back ? add_ms(now, CJ_SQLITE_SWEEP_GAP_MS) : m;
+    s->lease.held_back = m < cj_store_add_ms(now, CJ_SQLITE_SWEEP_GAP_MS);
+    s->lease.min = s->lease.held_back
+                       ? cj_store_add_ms(now, CJ_SQLITE_SWEEP_GAP_MS)
+                       : m;
     return CJ_OK;
 }
 

@@ -92,3 +92,19 @@ TEST(store_shared_psk_line)
     CHECK_EQ(cj_store_shared_end(&l), 1);
     CHECK(strlen(tiny) < sizeof tiny);
 }
+
+/* Times move within 0..INT64_MAX: leases without end stay without end,
+ * a skew never takes a time below 0. */
+TEST(store_add_ms_saturates)
+{
+    CHECK_EQ(cj_store_add_ms(1000, 500), 1500);
+    CHECK_EQ(cj_store_add_ms(1000, -500), 500);
+    CHECK_EQ(cj_store_add_ms(1000, -1000), 0);
+    CHECK_EQ(cj_store_add_ms(1000, -1001), 0);
+    CHECK(cj_store_add_ms(CJ_STORE_NO_EXPIRY, 1) == CJ_STORE_NO_EXPIRY);
+    CHECK(cj_store_add_ms(CJ_STORE_NO_EXPIRY - 1, 10) == CJ_STORE_NO_EXPIRY);
+    CHECK(cj_store_add_ms(0, INT64_MIN) == 0);
+    CHECK(cj_store_lease_end(5, 0) == CJ_STORE_NO_EXPIRY);
+    CHECK(cj_store_lease_end(5, 1) == 5 + CJ_STORE_HOUR_MS);
+    CHECK(cj_store_lease_end(CJ_STORE_NO_EXPIRY - 5, 1) == CJ_STORE_NO_EXPIRY);
+}
