@@ -1730,8 +1730,14 @@ static uint64_t on_tick(void *arg, uint64_t mono)
             send_logged(r, &out);
         /* The last acknowledgement may sit in a batch waiting for its
          * sync, its update_outcome with it: that record comes first. */
-        if (out.event == CJ_JRC_EV_CAMPAIGN_DONE && r->g_count)
-            release(r, true);
+        if (out.event == CJ_JRC_EV_CAMPAIGN_DONE) {
+            if (r->g_count)
+                release(r, true);
+            /* the lock goes before the record says the campaign is done:
+             * whoever reads that line finds the registry free for the
+             * next campaign, not held until the next queue poll */
+            campaign_lock_tick(r, false);
+        }
         if (out.event)
             log_event(r, out.event, r->jrc.ev_id, r->jrc.ev_id_len, r->jrc.ev_short_id,
                       r->jrc.ev_campaign, NULL);
