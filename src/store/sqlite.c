@@ -472,10 +472,11 @@ typedef struct ahead {
 } ahead_t;
 
 /* When the next sweep is due (sweep_due).  ok: no live lease ends
- * before min, or none that a sweep has not been put off for (held_back:
- * min is later than the earliest lease end, by at most
- * CJ_SQLITE_SWEEP_GAP_MS).  Unlike what is known, the bound outlives the
- * host's transaction.  It only says when ended leases are cleared, never
+ * before min (the earliest end the last sweep left, or an earlier one
+ * taken since); the next sweep comes at min, but not before
+ * CJ_SQLITE_SWEEP_GAP_MS after the last one (swept_at) unless an
+ * assignment finds no free id.  Unlike what is known, the bound outlives
+ * the host's transaction.  It only says when ended leases are cleared, never
  * whether an id is free (the unique index of live leases does), so a
  * bound that is too late only keeps ended leases' ids held longer: when
  * another connection changed the file (PRAGMA data_version moved) or a
@@ -488,7 +489,6 @@ typedef struct ahead {
  * it (forget_all): the next assignment sweeps. */
 typedef struct lease_bound {
     bool ok;
-    bool held_back;
     bool stale;
     int64_t min;
     int64_t swept_at;        /* when the last sweep ran */
@@ -1379,16 +1379,16 @@ static bool sweep_due(cj_sqlite_t *s, int64_t now)
         (void)known_holds(s); /* writes it did not make drop the bound */
     if (!s->lease.ok)
         return true;
-    if (s->lease.stale &&
-        now >= cj_store_add_ms(s->lease.swept_at, CJ_SQLITE_SWEEP_GAP_MS))
-        return true;
-    return now >= s->lease.min;
+    if (now < cj_store_add_ms(s->lease.swept_at, CJ_SQLITE_SWEEP_GAP_MS))
+        return false;
+    return s->lease.stale || now >= s->lease.min;
 }
 
 static int sweep(cj_sqlite_t *s, int64_t now)
 {
     sqlite3_stmt *q;
     int64_t m;
+    bool cleared;
     int rc;
 
     if ((q = stmt(s, S_EXPIRE)) == NULL)
@@ -1396,7 +1396,8 @@ static int sweep(cj_sqlite_t *s, int64_t now)
     sqlite3_bind_int64(q, 1, now);
     if (exec_stmt(s, q) != SQLITE_DONE)
         return CJ_ERR_STORAGE;
-    if (sqlite3_changes(s->db) > 0)
+    cleared = sqlite3_changes(s->db) > 0;
+    if (cleared)
         forget_row(s); /* its lease may have been one of them */
     if ((q = stmt(s, S_LEASE_MIN)) == NULL)
         return CJ_ERR_STORAGE;
@@ -1408,10 +1409,13 @@ static int sweep(cj_sqlite_t *s, int64_t now)
     s->lease.ok = true;
     s->lease.stale = false;
     s->lease.swept_at = now;
-    s->lease.held_back = m < cj_store_add_ms(now, CJ_SQLITE_SWEEP_GAP_MS);
-    s->lease.min = s->lease.held_back
-                       ? cj_store_add_ms(now, CJ_SQLITE_SWEEP_GAP_MS)
-                       : m;
+    s->lease.min = m;
+    /* The scan saw every write made through this connection so far: the
+     * bound covers them, committed or not, unless the sweep itself
+     * cleared leases, which a rollback would bring back (then the next
+     * commit, or the next begin's lease_check, settles it). */
+    if (!cleared)
+        s->lease.changes = sqlite3_total_changes(s->db);
     return CJ_OK;
 }
 
@@ -1535,8 +1539,11 @@ static int assign(cj_sqlite_t *s, const uint8_t *id, size_t id_len,
     bool taken = false, live, swept = false;
     int rc;
 
-    if (sweep_due(s, now) && (rc = sweep(s, now)) != CJ_OK)
-        return rc;
+    if (sweep_due(s, now)) {
+        if ((rc = sweep(s, now)) != CJ_OK)
+            return rc;
+        swept = true; /* a second one at the same time would clear nothing */
+    }
     /* a deferred lease of the known row is made before another pledge
      * takes an id */
     if ((s->known.pend & PEND_LEASE) && !known_is(s, id, id_len) &&
@@ -1634,7 +1641,7 @@ search:
             found = 0;
     }
     if (found == 0 && !swept &&
-        (!s->lease.ok || s->lease.held_back || s->lease.stale)) {
+        (!s->lease.ok || s->lease.stale || now >= s->lease.min)) {
         if ((rc = sweep(s, now)) != CJ_OK)
             return rc;
         swept = true;

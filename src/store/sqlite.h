@@ -174,7 +174,8 @@ int cj_sqlite_prefetch(cj_sqlite_t *db, const uint8_t *const *ids,
 /* Ended leases are cleared by a sweep that scans the table (no index
  * covers the lease end, which spares each admission an index write);
  * after a sweep the next one waits until the earliest lease left ends,
- * and at least this long (ms), unless an assignment finds no free id;
+ * and at least this long (ms), unless an assignment finds no free id
+ * while a lease has ended;
  * when another connection wrote to the file (leases the handle does not
  * know of), the next sweep comes this long after the last one.  A short
  * id whose lease ended is thus given to another pledge up to this much

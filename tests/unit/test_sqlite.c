@@ -400,6 +400,45 @@ TEST(sqlite_sweep_put_off_until_needed)
     tmp_cleanup();
 }
 
+/* No id free and none whose lease ended: the assignment fails without
+ * scanning the table again, however often a pledge retries; once a
+ * lease has ended, the next assignment sweeps at once (within the gap)
+ * and takes its id. */
+TEST(sqlite_sweep_not_repeated_while_full)
+{
+    enum { T = 1000000 };
+    cj_sqlite_t *db;
+    const cj_jrc_store_t *st;
+    uint8_t id[8];
+    uint16_t s = 0;
+    int sweeps = 0;
+    char sql[400];
+
+    db = ss_start(&sq, 6, &st);
+    /* every usable id leased, all ending at T + 5000 (within the gap) */
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+             " WHERE i < 65533) INSERT INTO pledges (id, seq, psk,"
+             " allowed_roles, joined, short_id, lease_until)"
+             " SELECT CAST(printf('%%08x', i) AS BLOB), 1000000 + i,"
+             " CAST(printf('%%016x', i) AS BLOB), 1, 1, i, %d FROM n",
+             T + 5000);
+    CHECK(sql_try(db, sql));
+    sqlite3_trace_v2(cj_sqlite_raw(db), SQLITE_TRACE_STMT, count_sweeps, &sweeps);
+    ss_make_id(id, 0);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T, 1, false, &s), CJ_ERR_NOSPACE);
+    CHECK_EQ(sweeps, 1);
+    for (unsigned i = 1; i <= 3; i++)
+        CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T + i, 1, false, &s),
+                 CJ_ERR_NOSPACE);
+    CHECK_EQ(sweeps, 1);
+    CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T + 5000, 1, false, &s), CJ_OK);
+    CHECK_EQ(sweeps, 2);
+    CHECK_EQ(s, 1);
+    cj_sqlite_close(db);
+    tmp_cleanup();
+}
+
 /* What a handle knows of the earliest lease end outlives its
  * transactions.  A write it did not make (by another connection, PRAGMA
  * data_version; through its own outside the store calls) may have left
