@@ -350,6 +350,21 @@ static int count_sweeps(unsigned t, void *arg, void *p, void *x)
     return 0;
 }
 
+/* Lease every usable short id (1..65533) to a pledge of its own, id
+ * i's lease ending at the SQL expression until (of i). */
+static bool lease_every_id(cj_sqlite_t *db, const char *until)
+{
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+             " WHERE i < 65533) INSERT INTO pledges (id, seq, psk,"
+             " allowed_roles, joined, short_id, lease_until)"
+             " SELECT CAST(printf('%%08x', i) AS BLOB), 1000000 + i,"
+             " CAST(printf('%%016x', i) AS BLOB), 1, 1, i, %s FROM n",
+             until);
+    return sql_try(db, sql);
+}
+
 /* Leases that ended are cleared by a sweep (a table scan since schema
  * 10) at most once per CJ_SQLITE_SWEEP_GAP_MS; until then their ids stay
  * held, unless an assignment finds no free id, which sweeps at once. */
@@ -360,18 +375,10 @@ TEST(sqlite_sweep_put_off_until_needed)
     const cj_jrc_store_t *st;
     uint8_t id[8];
     uint16_t s = 0;
-    char sql[400];
 
     db = ss_start(&sq, 6, &st);
     /* every usable id leased, id k's lease ending at T + k */
-    snprintf(sql, sizeof sql,
-             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-             " WHERE i < 65533) INSERT INTO pledges (id, seq, psk,"
-             " allowed_roles, joined, short_id, lease_until)"
-             " SELECT CAST(printf('%%08x', i) AS BLOB), 1000000 + i,"
-             " CAST(printf('%%016x', i) AS BLOB), 1, 1, i, %d + i FROM n",
-             T);
-    CHECK(sql_try(db, sql));
+    CHECK(lease_every_id(db, "1000000 + i"));
     /* at T + 5: ids 1..5 swept, the next sweep put off by the gap */
     ss_make_id(id, 0);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T + 5, 1, false, &s), CJ_OK);
@@ -412,18 +419,10 @@ TEST(sqlite_sweep_not_repeated_while_full)
     uint8_t id[8];
     uint16_t s = 0;
     int sweeps = 0;
-    char sql[400];
 
     db = ss_start(&sq, 6, &st);
     /* every usable id leased, all ending at T + 5000 (within the gap) */
-    snprintf(sql, sizeof sql,
-             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-             " WHERE i < 65533) INSERT INTO pledges (id, seq, psk,"
-             " allowed_roles, joined, short_id, lease_until)"
-             " SELECT CAST(printf('%%08x', i) AS BLOB), 1000000 + i,"
-             " CAST(printf('%%016x', i) AS BLOB), 1, 1, i, %d FROM n",
-             T + 5000);
-    CHECK(sql_try(db, sql));
+    CHECK(lease_every_id(db, "1005000"));
     sqlite3_trace_v2(cj_sqlite_raw(db), SQLITE_TRACE_STMT, count_sweeps, &sweeps);
     ss_make_id(id, 0);
     CHECK_EQ(st->assign_short_id(st->ctx, id, 8, T, 1, false, &s), CJ_ERR_NOSPACE);
