@@ -97,6 +97,8 @@ static void usage(FILE *f)
             "         re-establishes its OSCORE context at its next join\n"
             "  derive --pledge ID (--psk HEX | --db DB) [--json]\n"
             "         the pledge's OSCORE context, to provision instead of its PSK\n"
+            "  prune  --db DB [--keep N|all]\n"
+            "         campaign outcomes kept per pledge (default 16); apply now\n"
             "\n"
             "Keys (--psk, --k2) are hex, or @FILE to read the hex from FILE so that\n"
             "it does not show in the process list.\n"
@@ -176,6 +178,9 @@ typedef struct jrc_args {
     uint32_t key_id, rate, lease, ack_ms, slots;
     /* recover */
     uint32_t skip_short, skip_key;
+    /* prune: outcomes kept per pledge (0: all) */
+    bool has_keep;
+    uint32_t keep;
 } jrc_args_t;
 
 /* Parse the options of subcommand cmd into a (defaults first), then,
@@ -261,6 +266,14 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
             if (cj_parse_u32(optarg, 1, CJ_COJP_MAX_KEY_ID - 1, &a->skip_key))
                 return cj_fail(2, cmd, "--skip-key-ids must be 1..%d",
                                CJ_COJP_MAX_KEY_ID - 1);
+            break;
+        case 'O':
+            a->has_keep = true;
+            if (!strcmp(optarg, "all"))
+                a->keep = 0;
+            else if (cj_parse_u32(optarg, 1, CJ_STORE_KEEP_MAX, &a->keep))
+                return cj_fail(2, cmd, "--keep must be 1..%u or 'all'",
+                               CJ_STORE_KEEP_MAX);
             break;
         case 'R':
             if (cj_parse_u32(optarg, 0, SKIP_SHORT_MAX, &a->skip_short))
@@ -996,6 +1009,53 @@ static int jrc_recover(int argc, char **argv)
     }
     cj_crypto_wipe(&net, sizeof net);
     return close_reg(r, cmd, rc, "prepare the restored registry");
+}
+
+/* ---- prune: outcome retention --------------------------------------------- */
+
+static int jrc_prune(int argc, char **argv)
+{
+    static const char *cmd = "cojp jrc prune";
+    static const struct option opts[] = {
+        OPT_DB, {"keep", required_argument, NULL, 'O'}, OPT_HELP, OPT_END};
+    jrc_args_t a;
+    uint64_t removed = 0;
+    uint32_t keep = 0;
+    cj_reg_t *r;
+    int rc = jrc_opts(
+        &a, argc, argv, cmd, opts,
+        "usage: cojp jrc prune --db DB [--keep N|all]\n"
+        "Each rekey, eviction and readmission campaign records one outcome per\n"
+        "node it tried (acknowledged or not reached).  The registry keeps the\n"
+        "latest N outcomes of each pledge (N is a setting of the registry,\n"
+        "16 unless changed): recording one removes that pledge's older ones.\n"
+        "--keep sets N (1..1000000, or 'all': keep every outcome).  The command\n"
+        "then applies N to every pledge at once, in transactions short enough\n"
+        "for a JRC serving the registry to go on, and prints how many outcomes\n"
+        "it removed.  The latest outcome, the one 'jrc list' shows, is always\n"
+        "kept.\n",
+        false);
+
+    if (rc >= 0)
+        return rc;
+    if (!a.db)
+        return cj_fail(2, cmd, "--db is required");
+    if ((rc = open_reg(&r, a.db, true, cmd)))
+        return rc;
+    if (a.has_keep)
+        rc = cj_reg_set_keep_outcomes(r, a.keep);
+    if (rc == CJ_OK)
+        rc = cj_reg_keep_outcomes(r, &keep);
+    if (rc == CJ_OK)
+        rc = cj_reg_prune(r, &removed);
+    if (rc == CJ_OK && keep)
+        printf("each pledge keeps its %u latest campaign outcome%s: %llu older"
+               " one%s removed\n",
+               keep, keep == 1 ? "" : "s", (unsigned long long)removed,
+               removed == 1 ? "" : "s");
+    else if (rc == CJ_OK)
+        printf("each pledge keeps every campaign outcome: none removed\n");
+    return close_reg(r, cmd, rc, "prune campaign outcomes");
 }
 
 /* ---- serve --------------------------------------------------------------- */
@@ -1778,6 +1838,8 @@ static int jrc_serve(int argc, char **argv)
     struct sockaddr_storage ss;
     socklen_t sl;
     jrc_run_t *r;
+    uint32_t keep = 0;
+    bool has_keep;
     int rc = jrc_opts(
         &a, argc, argv, cmd, opts,
         "usage: cojp jrc serve --db DB --listen ADDR [--k2 HEX|generated] [--key-id N]\n"
@@ -1910,6 +1972,7 @@ static int jrc_serve(int argc, char **argv)
         cj_loop_add(&r->loop, cj_reg_sync_fd(r->reg), on_synced, r);
     }
     cj_loop_set_tick(&r->loop, on_tick, r);
+    has_keep = cj_reg_keep_outcomes(r->reg, &keep) == CJ_OK;
 
     cj_hlog_begin_always("info", "start");
     cj_hlog_str("role", "jrc");
@@ -1924,6 +1987,8 @@ static int jrc_serve(int argc, char **argv)
     cj_hlog_uint("k2_id", r->net.key_count > 1 ? r->net.keys[1].key_id : 0);
     cj_hlog_uint("blacklist", r->cfg.blacklist_count);
     cj_hlog_uint("next_campaign", r->net.next_campaign);
+    if (has_keep)
+        cj_hlog_uint("keep_outcomes", keep);
     cj_hlog_end();
     note_skew(r);
 
@@ -1982,7 +2047,7 @@ int cj_cmd_jrc(int argc, char **argv)
                 {"list", jrc_list},   {"serve", jrc_serve},     {"rekey", jrc_rekey},
                 {"evict", jrc_evict}, {"readmit", jrc_readmit}, {"recover", jrc_recover},
                 {"derive", jrc_derive},
-                {"psk", jrc_psk},     {"remove", jrc_remove}};
+                {"psk", jrc_psk},     {"remove", jrc_remove},   {"prune", jrc_prune}};
     if (argc < 2)
         return cj_fail(2, CMD, "missing command (try 'cojp jrc --help')");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

@@ -210,6 +210,22 @@ int cj_reg_blacklist(cj_reg_t *r, cj_sqlite_info_fn fn, void *arg)
     DISPATCH(r, cj_sqlite_blacklist(r->sq, fn, arg), cj_pg_blacklist(r->pg, fn, arg));
 }
 
+int cj_reg_keep_outcomes(cj_reg_t *r, uint32_t *keep)
+{
+    DISPATCH(r, cj_sqlite_keep_outcomes(r->sq, keep), cj_pg_keep_outcomes(r->pg, keep));
+}
+
+int cj_reg_set_keep_outcomes(cj_reg_t *r, uint32_t keep)
+{
+    DISPATCH(r, cj_sqlite_set_keep_outcomes(r->sq, keep),
+             cj_pg_set_keep_outcomes(r->pg, keep));
+}
+
+int cj_reg_prune(cj_reg_t *r, uint64_t *removed)
+{
+    DISPATCH(r, cj_sqlite_prune(r->sq, 0, removed), cj_pg_prune(r->pg, 0, removed));
+}
+
 int cj_reg_set_address(cj_reg_t *r, const uint8_t *id, size_t id_len,
                        const cj_addr_t *addr)
 {

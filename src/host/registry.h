@@ -68,6 +68,11 @@ int cj_reg_list(cj_reg_t *r, cj_sqlite_info_fn fn, void *arg);
 int cj_reg_blacklist(cj_reg_t *r, cj_sqlite_info_fn fn, void *arg);
 int cj_reg_set_address(cj_reg_t *r, const uint8_t *id, size_t id_len,
                        const cj_addr_t *addr);
+/* Outcome retention (store/sqlite.h cj_sqlite_keep_outcomes, _set_keep_
+ * outcomes, and cj_sqlite_prune in transactions of the default size). */
+int cj_reg_keep_outcomes(cj_reg_t *r, uint32_t *keep);
+int cj_reg_set_keep_outcomes(cj_reg_t *r, uint32_t keep);
+int cj_reg_prune(cj_reg_t *r, uint64_t *removed);
 int cj_reg_evict(cj_reg_t *r, const uint8_t *id, size_t id_len);
 int cj_reg_readmit(cj_reg_t *r, const uint8_t *id, size_t id_len);
 /* store/sqlite.h cj_sqlite_mark_recover(): after a restore. */

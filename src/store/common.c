@@ -424,3 +424,16 @@ bool cj_store_repeat_unpack(const uint8_t *b, size_t len, cj_jrc_repeat_t *r)
     memcpy(r->from.b, b + 6 + req + resp, from);
     return true;
 }
+
+void cj_store_from_max(cj_store_from_t *from, const uint8_t *p, size_t len)
+{
+    int c;
+
+    if (p == NULL || len == 0 || len > sizeof from->b)
+        return;
+    c = memcmp(p, from->b, len < from->len ? len : from->len);
+    if (c > 0 || (c == 0 && len > from->len)) {
+        memcpy(from->b, p, len);
+        from->len = len;
+    }
+}

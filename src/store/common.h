@@ -55,6 +55,32 @@
 /* highest short id handed out: 0xfffe and 0xffff are reserved (RFC 9031
  * section 8.4.4.1) */
 #define CJ_STORE_SHORT_MAX 0xfffd
+/* Campaign outcomes the registry keeps per pledge (the registry's
+ * keep_outcomes setting; 0: every one), as migration 11 sets it and the
+ * most it accepts; older outcomes go when a newer one is recorded. */
+#define CJ_STORE_KEEP_OUTCOMES 16
+#define CJ_STORE_KEEP_MAX 1000000
+/* Most outcomes one transaction of a prune removes (cj_sqlite_prune). */
+#define CJ_STORE_PRUNE_CHUNK 10000
+/* One transaction of a prune: the outcomes beyond each pledge's latest
+ * KEEP, of pledges from FROM on in pledge order, at most CHUNK of them,
+ * each deleted row's pledge returned (the last one is where the next
+ * transaction starts: its surplus may not all be gone).  ROWID orders
+ * outcomes by when they were recorded. */
+#define CJ_STORE_PRUNE_SQL(rowid, keep, chunk, from)                       \
+    "DELETE FROM updates WHERE " rowid " IN (SELECT u." rowid              \
+    " FROM updates u WHERE u.pledge >= " from " AND u." rowid " <="        \
+    " (SELECT x." rowid " FROM updates x WHERE x.pledge = u.pledge"        \
+    "  ORDER BY x." rowid " DESC LIMIT 1 OFFSET " keep ")"                 \
+    " ORDER BY u.pledge LIMIT " chunk ") RETURNING pledge"
+/* Where a prune goes on: the last pledge its transaction took from. */
+typedef struct cj_store_from {
+    uint8_t b[CJ_JRC_MAX_ID];
+    size_t len;
+} cj_store_from_t;
+/* Move *from on to pledge id p (len bytes) when p sorts after it as SQL
+ * compares blobs (bytes first, then the longer after its prefix). */
+void cj_store_from_max(cj_store_from_t *from, const uint8_t *p, size_t len);
 /* One key of the network row's key set: key_id, key_usage, 16 key bytes. */
 #define CJ_STORE_KEY_REC 18
 #define CJ_STORE_KEYS_MAX (CJ_COJP_MAX_KEYS * CJ_STORE_KEY_REC)

@@ -197,6 +197,22 @@ static const struct {
       * walk the pledges in seq order (the seq index) and skip the
       * unjoined ones */
      "DROP INDEX IF EXISTS pledges_joined;", NULL},
+    {11,
+     /* outcome retention: recording a campaign outcome (inserted, or
+      * recorded again: an update) removes the pledge's outcomes beyond
+      * its keep_outcomes latest (0: none is removed), so the table stays
+      * within keep_outcomes rows per pledge (cj_pg_prune) */
+     "ALTER TABLE registry_state ADD COLUMN keep_outcomes bigint NOT NULL"
+     " DEFAULT 16 CHECK (keep_outcomes BETWEEN 0 AND 1000000);"
+     "CREATE FUNCTION updates_retention() RETURNS trigger"
+     " LANGUAGE plpgsql AS $$ DECLARE k bigint; BEGIN"
+     " SELECT keep_outcomes INTO k FROM registry_state WHERE one = 1;"
+     " IF k > 0 THEN DELETE FROM updates WHERE pledge = NEW.pledge"
+     "  AND seq <= (SELECT seq FROM updates WHERE pledge = NEW.pledge"
+     "  ORDER BY seq DESC LIMIT 1 OFFSET k); END IF;"
+     " RETURN NULL; END $$;"
+     "CREATE TRIGGER updates_retention AFTER INSERT OR UPDATE ON updates"
+     " FOR EACH ROW EXECUTE FUNCTION updates_retention();", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -2861,6 +2877,113 @@ int cj_pg_unreached(cj_pg_t *db, uint64_t session, uint32_t campaign,
     p_int(&a.prm, cj_store_i64(session ? session : db->session));
     p_int(&a.prm, (int64_t)campaign);
     return iterate(db, &a);
+}
+
+/* ---- outcome retention ------------------------------------------------------ */
+
+typedef struct prune_arg {
+    int64_t keep;          /* -1: read the setting */
+    size_t chunk, n;
+    /* where this transaction starts, and where the next one would: taken
+     * once the transaction committed (a retried one starts again) */
+    cj_store_from_t from, next;
+} prune_arg_t;
+
+static int u_keep_get(cj_pg_t *s, void *arg)
+{
+    prune_arg_t *a = arg;
+    PGresult *r = exec(s, "SELECT keep_outcomes FROM registry_state"
+                          " WHERE one = 1", NULL);
+    int rc;
+
+    if (r == NULL)
+        return failure(s);
+    rc = PQntuples(r) == 1 && col_i64(r, 0, 0, &a->keep) && a->keep >= 0 &&
+                 a->keep <= CJ_STORE_KEEP_MAX
+             ? CJ_OK
+             : CJ_ERR_STORAGE;
+    PQclear(r);
+    return rc;
+}
+
+static int u_keep_set(cj_pg_t *s, void *arg)
+{
+    prune_arg_t *a = arg;
+    params_t p = {0};
+    PGresult *r;
+    long n;
+
+    p_int(&p, a->keep);
+    r = exec(s, "UPDATE registry_state SET keep_outcomes = $1::int8"
+                " WHERE one = 1", &p);
+    if (r == NULL)
+        return failure(s);
+    n = affected(r);
+    PQclear(r);
+    return n == 1 ? CJ_OK : CJ_ERR_STORAGE;
+}
+
+/* One transaction of a prune (CJ_STORE_PRUNE_SQL). */
+static int u_prune(cj_pg_t *s, void *arg)
+{
+    prune_arg_t *a = arg;
+    params_t p = {0};
+    PGresult *r;
+    int rc = u_keep_get(s, a);
+
+    a->n = 0;
+    a->next = a->from;
+    if (rc != CJ_OK || a->keep == 0)
+        return rc;
+    p_int(&p, a->keep);
+    p_int(&p, (int64_t)a->chunk);
+    p_bytes(&p, a->from.b, a->from.len);
+    r = exec(s, CJ_STORE_PRUNE_SQL("seq", "$1::int8", "$2::int8",
+                                   "$3::bytea"), &p);
+    if (r == NULL)
+        return failure(s);
+    a->n = (size_t)PQntuples(r);
+    for (size_t i = 0; i < a->n; i++)
+        cj_store_from_max(&a->next, (const uint8_t *)PQgetvalue(r, (int)i, 0),
+                          (size_t)PQgetlength(r, (int)i, 0));
+    PQclear(r);
+    return CJ_OK;
+}
+
+int cj_pg_keep_outcomes(cj_pg_t *db, uint32_t *keep)
+{
+    prune_arg_t a = {.keep = -1};
+    int rc = unit(db, false, u_keep_get, &a);
+
+    if (rc == CJ_OK)
+        *keep = (uint32_t)a.keep;
+    return rc;
+}
+
+int cj_pg_set_keep_outcomes(cj_pg_t *db, uint32_t keep)
+{
+    prune_arg_t a = {.keep = keep};
+
+    if (keep > CJ_STORE_KEEP_MAX)
+        return CJ_ERR_INVALID;
+    return unit(db, true, u_keep_set, &a);
+}
+
+int cj_pg_prune(cj_pg_t *db, size_t chunk, uint64_t *removed)
+{
+    prune_arg_t a = {.chunk = chunk};
+
+    if (chunk == 0 || chunk > CJ_STORE_PRUNE_CHUNK)
+        a.chunk = CJ_STORE_PRUNE_CHUNK;
+    for (;;) {
+        int rc = unit(db, true, u_prune, &a);
+        if (rc != CJ_OK)
+            return rc;
+        *removed += a.n;
+        if (a.n < a.chunk)
+            return CJ_OK;
+        a.from = a.next;
+    }
 }
 
 int cj_pg_blacklist(cj_pg_t *db, cj_pg_info_fn fn, void *arg)

@@ -105,8 +105,9 @@
  * 7: the readmit operation (CJ_PG_OP_READMIT).
  * 8: the recovery mark (cj_pg_mark_recover).
  * 9: the campaign lock (cj_pg_campaign_put).
- * 10: no index of joined pledges (one index write fewer per admission). */
-#define CJ_PG_SCHEMA_VERSION 10
+ * 10: no index of joined pledges (one index write fewer per admission).
+ * 11: outcome retention (cj_pg_prune). */
+#define CJ_PG_SCHEMA_VERSION 11
 
 typedef struct cj_pg cj_pg_t;
 struct pg_conn; /* libpq's PGconn */
@@ -224,6 +225,14 @@ int cj_pg_list(cj_pg_t *db, cj_pg_info_fn fn, void *arg);
 int cj_pg_unreached(cj_pg_t *db, uint64_t session, uint32_t campaign,
                     cj_pg_info_fn fn, void *arg);
 int cj_pg_blacklist(cj_pg_t *db, cj_pg_info_fn fn, void *arg);
+
+/* As cj_sqlite_keep_outcomes(), cj_sqlite_set_keep_outcomes() and
+ * cj_sqlite_prune(): outcome retention.  A unit of work that is retried
+ * (serialization failure, lost connection) runs again from its start,
+ * so the count stays exact. */
+int cj_pg_keep_outcomes(cj_pg_t *db, uint32_t *keep);
+int cj_pg_set_keep_outcomes(cj_pg_t *db, uint32_t keep);
+int cj_pg_prune(cj_pg_t *db, size_t chunk, uint64_t *removed);
 
 /* As cj_sqlite_set_address(), cj_sqlite_evict(), cj_sqlite_readmit(). */
 int cj_pg_set_address(cj_pg_t *db, const uint8_t *id, size_t id_len,

@@ -170,6 +170,20 @@ static const struct {
       * CJ_SQLITE_SWEEP_GAP_MS (sweep_due) */
      "DROP INDEX pledges_joined;"
      "DROP INDEX pledges_lease_until;", NULL},
+    {11,
+     /* outcome retention: recording a campaign outcome removes the
+      * pledge's outcomes beyond its keep_outcomes latest (0: none is
+      * removed), so the table stays within keep_outcomes rows per pledge
+      * however many campaigns run (cj_sqlite_prune) */
+     "ALTER TABLE registry_state ADD COLUMN keep_outcomes INTEGER NOT NULL"
+     " DEFAULT 16 CHECK (keep_outcomes BETWEEN 0 AND 1000000);"
+     "CREATE TRIGGER updates_retention AFTER INSERT ON updates"
+     " WHEN (SELECT keep_outcomes FROM registry_state WHERE one = 1) > 0"
+     " BEGIN DELETE FROM updates WHERE pledge = NEW.pledge AND rowid <="
+     "  (SELECT rowid FROM updates WHERE pledge = NEW.pledge"
+     "   ORDER BY rowid DESC LIMIT 1 OFFSET"
+     "   (SELECT keep_outcomes FROM registry_state WHERE one = 1));"
+     " END;", NULL},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -3154,6 +3168,89 @@ int cj_sqlite_unreached(cj_sqlite_t *db, uint64_t session, uint32_t campaign,
     sqlite3_bind_int64(q, 1, cj_store_i64(session ? session : db->session));
     sqlite3_bind_int64(q, 2, (sqlite3_int64)campaign);
     return iterate(db, q, fn, arg);
+}
+
+/* ---- outcome retention ------------------------------------------------------ */
+
+int cj_sqlite_keep_outcomes(cj_sqlite_t *db, uint32_t *keep)
+{
+    sqlite3_stmt *q = adhoc(db, "SELECT keep_outcomes FROM registry_state"
+                                " WHERE one = 1");
+    sqlite3_int64 v = -1;
+
+    if (q == NULL || adhoc_step(db, q, &v) != SQLITE_ROW || v < 0 ||
+        v > CJ_STORE_KEEP_MAX)
+        return CJ_ERR_STORAGE;
+    *keep = (uint32_t)v;
+    return CJ_OK;
+}
+
+int cj_sqlite_set_keep_outcomes(cj_sqlite_t *db, uint32_t keep)
+{
+    sqlite3_stmt *q;
+    int r;
+
+    if (keep > CJ_STORE_KEEP_MAX)
+        return CJ_ERR_INVALID;
+    if ((r = op_begin(db)) != CJ_OK)
+        return r;
+    q = adhoc(db, "UPDATE registry_state SET keep_outcomes = ?1 WHERE one = 1");
+    if (q != NULL)
+        sqlite3_bind_int64(q, 1, keep);
+    r = q != NULL && adhoc_step(db, q, NULL) == SQLITE_DONE &&
+                sqlite3_changes(db->db) == 1
+            ? CJ_OK
+            : CJ_ERR_STORAGE;
+    return op_end(db, r);
+}
+
+/* One transaction of a prune (CJ_STORE_PRUNE_SQL); *n counts what it
+ * removed. */
+static int prune_chunk(cj_sqlite_t *s, size_t chunk, cj_store_from_t *from,
+                       size_t *n)
+{
+    uint32_t keep = 0;
+    sqlite3_stmt *q;
+    int rc = cj_sqlite_keep_outcomes(s, &keep);
+
+    if (rc != CJ_OK || keep == 0)
+        return rc;
+    q = adhoc(s, CJ_STORE_PRUNE_SQL("rowid", "?1", "?2", "?3"));
+    if (q == NULL)
+        return CJ_ERR_STORAGE;
+    sqlite3_bind_int64(q, 1, keep);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)chunk);
+    sqlite3_bind_blob(q, 3, from->b, (int)from->len, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const uint8_t *p = sqlite3_column_blob(q, 0);
+        int len = sqlite3_column_bytes(q, 0);
+        cj_store_from_max(from, p, len > 0 ? (size_t)len : 0);
+        ++*n;
+    }
+    if (rc != SQLITE_DONE)
+        note_error(s);
+    sqlite3_finalize(q);
+    s->known.changes = sqlite3_total_changes(s->db);
+    return rc == SQLITE_DONE ? CJ_OK : CJ_ERR_STORAGE;
+}
+
+int cj_sqlite_prune(cj_sqlite_t *db, size_t chunk, uint64_t *removed)
+{
+    cj_store_from_t from = {{0}, 0};
+
+    if (chunk == 0 || chunk > CJ_STORE_PRUNE_CHUNK)
+        chunk = CJ_STORE_PRUNE_CHUNK;
+    for (;;) {
+        size_t n = 0;
+        int r = op_begin(db);
+        if (r == CJ_OK)
+            r = op_end(db, prune_chunk(db, chunk, &from, &n));
+        if (r != CJ_OK)
+            return r;
+        *removed += n;
+        if (n < chunk)
+            return CJ_OK;
+    }
 }
 
 int cj_sqlite_blacklist(cj_sqlite_t *db, cj_sqlite_info_fn fn, void *arg)

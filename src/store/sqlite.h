@@ -104,8 +104,9 @@
  * 8: the recovery mark (cj_sqlite_mark_recover).
  * 9: the campaign lock (cj_sqlite_campaign_put).
  * 10: no index on the lease end or on joined pledges (cheaper
- *    admissions; see CJ_SQLITE_SWEEP_GAP_MS). */
-#define CJ_SQLITE_SCHEMA_VERSION 10
+ *    admissions; see CJ_SQLITE_SWEEP_GAP_MS).
+ * 11: outcome retention (cj_sqlite_prune). */
+#define CJ_SQLITE_SCHEMA_VERSION 11
 
 typedef struct cj_sqlite cj_sqlite_t;
 struct sqlite3;
@@ -423,6 +424,24 @@ int cj_sqlite_list(cj_sqlite_t *db, cj_sqlite_info_fn fn, void *arg);
  * (session 0: this handle's).  Same returns as cj_sqlite_list. */
 int cj_sqlite_unreached(cj_sqlite_t *db, uint64_t session, uint32_t campaign,
                         cj_sqlite_info_fn fn, void *arg);
+
+/* Outcome retention.  Every campaign adds one outcome per pledge it
+ * tried; the registry keeps the latest keep of each pledge (a setting of
+ * the registry, CJ_STORE_KEEP_OUTCOMES unless changed; 0: all of them):
+ * recording an outcome removes, in the same transaction, that pledge's
+ * outcomes beyond its keep latest.  A lower setting applies to a pledge
+ * at its next outcome; cj_sqlite_prune applies it to every pledge now,
+ * in transactions of at most chunk outcomes (0, or more than
+ * CJ_STORE_PRUNE_CHUNK: CJ_STORE_PRUNE_CHUNK),
+ * so that a serving JRC waits for none of them long, adding the number
+ * removed to *removed.  The latest outcome, the one list shows, is kept
+ * whatever the setting.  keep_outcomes reads the setting,
+ * set_keep_outcomes changes it (CJ_ERR_INVALID above
+ * CJ_STORE_KEEP_MAX); CJ_OK, CJ_ERR_BUSY, CJ_ERR_STORAGE.  A prune that
+ * fails keeps what its earlier transactions removed. */
+int cj_sqlite_keep_outcomes(cj_sqlite_t *db, uint32_t *keep);
+int cj_sqlite_set_keep_outcomes(cj_sqlite_t *db, uint32_t keep);
+int cj_sqlite_prune(cj_sqlite_t *db, size_t chunk, uint64_t *removed);
 
 /* Set the address node_address() returns for a pledge (addr->len 0
  * clears it: the pledge id is then used, as in jrc_memstore).  CJ_OK,

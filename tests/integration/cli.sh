@@ -105,7 +105,7 @@ ODB=$T/old.db
 for id in 0e00000000000001 0e00000000000002 0e00000000000003; do
     "$COJP" jrc add --db "$ODB" --pledge $id --psk "$(psk_of $id)" || bad "jrc add $id"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('CREATE INDEX pledges_lease_until ON pledges(lease_until) WHERE lease_until IS NOT NULL; CREATE INDEX pledges_joined ON pledges(seq) WHERE joined = 1; DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TRIGGER updates_retention; ALTER TABLE registry_state DROP COLUMN keep_outcomes; CREATE INDEX pledges_lease_until ON pledges(lease_until) WHERE lease_until IS NOT NULL; CREATE INDEX pledges_joined ON pledges(seq) WHERE joined = 1; DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3'); c.close()" "$ODB"
 cp "$ODB" "$T/old.copy"
 held=$(psk_of 0e00000000000001)
 for c in list add; do
@@ -145,7 +145,7 @@ ODB=$T/old2.db
 for n in 1 2 3 4 5; do
     "$COJP" jrc add --db "$ODB" --pledge 0e0000000000001$n --psk "$(psk_of 0e0000000000001$n)" || bad "jrc add 1$n"
 done
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('CREATE INDEX pledges_lease_until ON pledges(lease_until) WHERE lease_until IS NOT NULL; CREATE INDEX pledges_joined ON pledges(seq) WHERE joined = 1; DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 2) WHERE seq IN (4, 5)'); c.close()" "$ODB"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript('DROP TRIGGER updates_retention; ALTER TABLE registry_state DROP COLUMN keep_outcomes; CREATE INDEX pledges_lease_until ON pledges(lease_until) WHERE lease_until IS NOT NULL; CREATE INDEX pledges_joined ON pledges(seq) WHERE joined = 1; DROP TABLE retired_psks; DROP INDEX pledges_psk; ALTER TABLE pledges DROP COLUMN must_recover; ALTER TABLE network DROP COLUMN campaign_owner; ALTER TABLE network DROP COLUMN campaign_alive; DELETE FROM schema_version WHERE version >= 5; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 1) WHERE seq = 3; UPDATE pledges SET psk = (SELECT psk FROM pledges WHERE seq = 2) WHERE seq IN (4, 5)'); c.close()" "$ODB"
 "$COJP" jrc remove --db "$ODB" --pledge 0e00000000000015 >"$T/old.out" 2>"$T/old.err"
 check "jrc remove of a sharing pledge exits 0" test $? -eq 0
 check "... naming the pledges that still share a PSK" grep -q \
@@ -443,6 +443,44 @@ check "no campaign's update_outcome is logged after its campaign_done" outcomes_
 "$COJP" jrc list --db "$DB" --json >"$T/list3.json"
 check "jrc list shows it evicted again" json "$T/list3.json" \
     "[(p['evicted'],p['joined']) for p in d['pledges'] if p['pledge']=='${nodes[2]}']==[(True,False)] and d['network']['next_campaign']==5"
+
+echo "=== outcome retention (jrc prune)"
+# outcomes_of DB: the number of recorded campaign outcomes of each pledge
+# that has any, sorted; keep_of DB: the registry's retention setting
+outcomes_of() {
+    python3 -c "import sqlite3,sys; print(sorted(n for (n,) in sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM updates GROUP BY pledge')))" "$1"
+}
+keep_of() {
+    python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT keep_outcomes FROM registry_state').fetchone()[0])" "$1"
+}
+check "jrc serve logs the registry's retention (16 outcomes per pledge)" \
+    grep -q '"next_campaign":1,"keep_outcomes":16' "$T/jrc.log"
+counts=$(outcomes_of "$DB")
+surplus=$(python3 -c "import sys; print(sum(n - 1 for n in $counts))")
+check "the four campaigns left nodes several outcomes each" test "$surplus" -gt 0
+# while the JRC serves the registry
+"$COJP" jrc prune --db "$DB" --keep 1 >"$T/prune.out" 2>&1
+check "jrc prune --keep 1 removes every outcome but each pledge's latest" \
+    grep -qx "each pledge keeps its 1 latest campaign outcome: $surplus older ones removed" "$T/prune.out"
+check "... leaving one outcome per pledge" \
+    python3 -c "import sys; sys.exit(set($(outcomes_of "$DB")) != {1})"
+"$COJP" jrc list --db "$DB" --json >"$T/list3p.json"
+check "... and what jrc list shows unchanged" cmp -s "$T/list3.json" "$T/list3p.json"
+usage_case_keep() { # the setting is left as it was
+    timeout 10 "$COJP" jrc prune --db "$DB" --keep "$1" >/dev/null 2>"$T/err"
+    local rc=$?
+    if [ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && [ "$(keep_of "$DB")" = 1 ]; then
+        ok "jrc prune --keep '$1' refused, the setting unchanged"
+    else
+        bad "jrc prune --keep '$1' (exit $rc, keep $(keep_of "$DB"))"; cat "$T/err"
+    fi
+}
+for k in 0 -1 1000001 x ""; do usage_case_keep "$k"; done
+check "jrc prune --keep all" sh -c "'$COJP' jrc prune --db '$DB' --keep all | grep -qx 'each pledge keeps every campaign outcome: none removed'"
+check "jrc prune --keep 16 (back to the default)" sh -c "'$COJP' jrc prune --db '$DB' --keep 16 | grep -qx 'each pledge keeps its 16 latest campaign outcomes: 0 older ones removed'"
+"$COJP" jrc prune --db "$T/none.db" 2>"$T/err"
+check "jrc prune of a missing registry exits 1 with one line" \
+    sh -c "[ $? -eq 1 ] && [ \$(wc -l <'$T/err') -eq 1 ] && [ ! -e '$T/none.db' ]"
 
 echo "=== shutdown and restart"
 kill -TERM "$jrc_pid"

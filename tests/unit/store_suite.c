@@ -15,6 +15,7 @@
 #include "cojp/jrc.h"
 #include "cojp/jrc_memstore.h"
 #include "cojp/oscore.h"
+#include "store/common.h"
 #include "store_suite.h"
 #include "jrc_multi.h"
 #include "../test.h"
@@ -1767,6 +1768,162 @@ void ss_migration_9_to_10(const ss_backend_t *b)
         CHECK(r.id_len == 8 && memcmp(r.id, id, 8) == 0);
     }
     CHECK_EQ(st->next_joined(st->ctx, &cur, &r), CJ_ERR_NOTFOUND);
+    b->close(db);
+    cleanup(b);
+}
+
+/* ---- outcome retention ------------------------------------------------------ */
+
+/* f(campaign) over the outcomes of the pledge provisioned i-th (from 0):
+ * count(*), min(campaign), ... */
+static long long outcomes(const ss_backend_t *b, void *db, const char *f,
+                          unsigned i)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM updates u JOIN pledges p ON p.id = u.pledge"
+             " WHERE p.seq = %u", f, i + 1);
+    return b->sql_int(db, sql);
+}
+
+/* Record outcomes of campaigns first..last for pledge i, acknowledged
+ * for even campaigns. */
+static void record_range(const cj_jrc_store_t *st, unsigned i,
+                         uint32_t first, uint32_t last)
+{
+    uint8_t id[8];
+    ss_make_id(id, i);
+    for (uint32_t c = first; c <= last; c++)
+        CHECK_EQ(st->record_update(st->ctx, id, 8, c, c % 2 == 0), CJ_OK);
+}
+
+void ss_outcome_retention(const ss_backend_t *b)
+{
+    const cj_jrc_store_t *st;
+    uint32_t keep = 0;
+    uint64_t removed = 0;
+    uint8_t id[8];
+    seen_t sn;
+    void *db;
+
+    if (b->prune == NULL)
+        return;
+    db = ss_start(b, 3, &st);
+    CHECK_EQ(b->keep_outcomes(db, &keep), CJ_OK);
+    CHECK_EQ(keep, CJ_STORE_KEEP_OUTCOMES);
+
+    /* recording trims the pledge's own outcomes to the latest 16 */
+    record_range(st, 0, 1, 20);
+    record_range(st, 1, 1, 3);
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 16);
+    CHECK_EQ(outcomes(b, db, "min(campaign)", 0), 5);
+    CHECK_EQ(outcomes(b, db, "count(*)", 1), 3);
+    /* recorded again (the same campaign): replaced, not added */
+    ss_make_id(id, 0);
+    CHECK_EQ(st->record_update(st->ctx, id, 8, 20, false), CJ_OK);
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 16);
+    CHECK_EQ(outcomes(b, db, "min(campaign)", 0), 5);
+
+    /* a lower setting waits for the next outcome, or a prune, which goes
+     * over every pledge, here in chunks of 4 (the first ends inside
+     * pledge 0's surplus of 14) */
+    CHECK_EQ(b->set_keep_outcomes(db, 2), CJ_OK);
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 16);
+    CHECK_EQ(b->prune(db, 4, &removed), CJ_OK);
+    CHECK_EQ(removed, 14 + 1);
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 2);
+    CHECK_EQ(outcomes(b, db, "min(campaign)", 0), 19);
+    CHECK_EQ(outcomes(b, db, "count(*)", 1), 2);
+    CHECK_EQ(outcomes(b, db, "min(campaign)", 1), 2);
+    removed = 0;
+    CHECK_EQ(b->prune(db, 0, &removed), CJ_OK);
+    CHECK_EQ(removed, 0);
+    /* the latest outcome is what list and unreached still show */
+    memset(&sn, 0, sizeof sn);
+    CHECK_EQ(b->list(db, keep_cb, &sn), CJ_OK);
+    CHECK_EQ(sn.n, 3);
+    CHECK(sn.last[0].has_update && sn.last[0].update_campaign == 20 &&
+          !sn.last[0].update_acked);
+    CHECK(sn.last[1].has_update && sn.last[1].update_campaign == 3);
+    CHECK(!sn.last[2].has_update);
+    memset(&sn, 0, sizeof sn);
+    CHECK_EQ(b->unreached(db, 0, 3, keep_cb, &sn), CJ_OK);
+    CHECK_EQ(sn.n, 1);
+    record_range(st, 0, 21, 21);
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 2);
+    CHECK_EQ(outcomes(b, db, "min(campaign)", 0), 20);
+
+    /* a trim is part of the recording's transaction */
+    if (b->begin) {
+        CHECK_EQ(b->set_keep_outcomes(db, 1), CJ_OK);
+        CHECK_EQ(b->begin(db), CJ_OK);
+        record_range(st, 0, 22, 22);
+        CHECK_EQ(outcomes(b, db, "count(*)", 0), 1);
+        CHECK_EQ(b->rollback(db), CJ_OK);
+        CHECK_EQ(outcomes(b, db, "count(*)", 0), 2);
+        CHECK_EQ(outcomes(b, db, "max(campaign)", 0), 21);
+    }
+
+    /* 'all' (0) keeps every outcome; a bad setting changes nothing */
+    CHECK_EQ(b->set_keep_outcomes(db, 0), CJ_OK);
+    record_range(st, 0, 22, 40);
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 21);
+    CHECK_EQ(b->prune(db, 4, &removed), CJ_OK);
+    CHECK_EQ(removed, 0);
+    CHECK_EQ(b->set_keep_outcomes(db, CJ_STORE_KEEP_MAX + 1), CJ_ERR_INVALID);
+    CHECK_EQ(b->set_keep_outcomes(db, CJ_STORE_KEEP_MAX), CJ_OK);
+    CHECK_EQ(b->keep_outcomes(db, &keep), CJ_OK);
+    CHECK_EQ(keep, CJ_STORE_KEEP_MAX);
+    CHECK(!b->sql_try(db, "UPDATE registry_state SET keep_outcomes = 1000001"));
+    CHECK(!b->sql_try(db, "UPDATE registry_state SET keep_outcomes = -1"));
+
+    /* the setting is the registry's: another handle finds it */
+    CHECK_EQ(b->set_keep_outcomes(db, 5), CJ_OK);
+    b->close(db);
+    db = ss_open(b);
+    st = b->store(db);
+    CHECK_EQ(b->keep_outcomes(db, &keep), CJ_OK);
+    CHECK_EQ(keep, 5);
+    CHECK_EQ(b->prune(db, 0, &removed), CJ_OK);
+    CHECK_EQ(removed, 16);
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 5);
+    CHECK_EQ(outcomes(b, db, "min(campaign)", 0), 36);
+    b->close(db);
+    cleanup(b);
+}
+
+void ss_migration_10_to_11(const ss_backend_t *b)
+{
+    const cj_jrc_store_t *st;
+    uint32_t keep = 0;
+    uint64_t removed = 0;
+    void *db;
+
+    if (b->v10_sql == NULL)
+        return;
+    db = ss_start(b, 2, &st);
+    sql_exec(b, db, b->v10_sql);
+    record_range(st, 0, 1, 20);
+    record_range(st, 1, 1, 18);
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 20);
+    b->close(db);
+
+    db = ss_open(b);
+    st = b->store(db);
+    CHECK_EQ(b->sql_int(db, "SELECT max(version) FROM schema_version"),
+             b->schema_version);
+    CHECK_EQ(b->keep_outcomes(db, &keep), CJ_OK);
+    CHECK_EQ(keep, CJ_STORE_KEEP_OUTCOMES);
+    /* nothing goes at the migration itself */
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 20);
+    CHECK_EQ(outcomes(b, db, "count(*)", 1), 18);
+    record_range(st, 0, 21, 21);
+    CHECK_EQ(outcomes(b, db, "count(*)", 0), 16);
+    CHECK_EQ(outcomes(b, db, "min(campaign)", 0), 6);
+    CHECK_EQ(b->prune(db, 0, &removed), CJ_OK);
+    CHECK_EQ(removed, 2);
+    CHECK_EQ(outcomes(b, db, "count(*)", 1), 16);
+    CHECK_EQ(outcomes(b, db, "min(campaign)", 1), 3);
     b->close(db);
     cleanup(b);
 }

@@ -55,8 +55,9 @@ typedef struct ss_backend {
      * the network row into version 8's (no campaign lock) */
     const char *v6_sql, *v7_sql, *v8_sql;
     /* SQL turning the registry back into schema version 9 (the indexes
-     * migration 10 drops), and a query counting those indexes */
-    const char *v9_sql, *v10_dropped_sql;
+     * migration 10 drops), and a query counting those indexes; into
+     * version 10 (no outcome retention) */
+    const char *v9_sql, *v10_dropped_sql, *v10_sql;
     /* what add returns for an id already provisioned */
     int dup_id_err;
     /* try_open, also giving the reason of a refusal (NULL: none) */
@@ -97,6 +98,11 @@ typedef struct ss_backend {
     int (*campaign_get)(void *h, uint64_t *owner, uint64_t *alive_ms);
     int (*campaign_put)(void *h, uint64_t expect, uint64_t owner,
                         uint64_t alive_ms);
+    /* outcome retention (cj_sqlite_keep_outcomes, _set_keep_outcomes,
+     * cj_sqlite_prune; NULL: none) */
+    int (*keep_outcomes)(void *h, uint32_t *keep);
+    int (*set_keep_outcomes)(void *h, uint32_t keep);
+    int (*prune)(void *h, size_t chunk, uint64_t *removed);
     /* the repair of a registry that does not open (cj_sqlite_repair; NULL:
      * none) */
     int (*repair)(const uint8_t *id, size_t id_len, const uint8_t *psk,
@@ -196,6 +202,18 @@ typedef struct ss_backend {
                                uint64_t a)                                \
     {                                                                      \
         return P##_campaign_put(h, e, o, a);                               \
+    }                                                                      \
+    static int P##_ss_keep_get(void *h, uint32_t *k)                      \
+    {                                                                      \
+        return P##_keep_outcomes(h, k);                                    \
+    }                                                                      \
+    static int P##_ss_keep_set(void *h, uint32_t k)                       \
+    {                                                                      \
+        return P##_set_keep_outcomes(h, k);                                \
+    }                                                                      \
+    static int P##_ss_prune(void *h, size_t chunk, uint64_t *n)           \
+    {                                                                      \
+        return P##_prune(h, chunk, n);                                     \
     }
 
 #define SS_ADAPTED(P)                                                      \
@@ -211,7 +229,9 @@ typedef struct ss_backend {
     .op_push = P##_ss_op_push, .op_next = P##_ss_op_next,                 \
     .op_done = P##_ss_op_done, .set_psk = P##_ss_set_psk,                 \
     .remove = P##_ss_remove, .mark_recover = P##_ss_mark_recover,       \
-    .campaign_get = P##_ss_camp_get, .campaign_put = P##_ss_camp_put
+    .campaign_get = P##_ss_camp_get, .campaign_put = P##_ss_camp_put,     \
+    .keep_outcomes = P##_ss_keep_get, .set_keep_outcomes = P##_ss_keep_set, \
+    .prune = P##_ss_prune
 
 /* The in-memory store as a backend (one registry of 512 entries; open
  * hands out the same store every time, so a "reopen" is a simulated JRC
@@ -283,6 +303,14 @@ void ss_migration_7_to_8(const ss_backend_t *b);
 void ss_mark_recover(const ss_backend_t *b);
 void ss_migration_8_to_9(const ss_backend_t *b);
 void ss_migration_9_to_10(const ss_backend_t *b);
+/* Outcome retention: each pledge keeps its latest keep_outcomes outcomes
+ * as they are recorded (in the recording's transaction), a prune applies
+ * a lower setting to all in chunks, 'all' keeps everything, the latest
+ * outcome stays, the setting is durable and checked. */
+void ss_outcome_retention(const ss_backend_t *b);
+/* Schema 10 to 11: outcomes recorded before are kept by the migration
+ * and trimmed from the next one on, or by a prune. */
+void ss_migration_10_to_11(const ss_backend_t *b);
 void ss_campaign_lock(const ss_backend_t *b);
 /* A PSK per pledge (RFC 9031 section 3): add and import refuse a PSK
  * another pledge holds, and so does the database itself. */

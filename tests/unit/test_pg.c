@@ -159,9 +159,15 @@ static int pg_repair(const uint8_t *id, size_t id_len, const uint8_t *psk,
     return cj_pg_repair(uri, id, id_len, psk, now_ms, upgraded, why, cap);
 }
 
-/* The index schema versions 1 to 9 had (migration 10 drops it): put
- * back first when a database is turned back into an older version. */
-#define V9_INDEXES "CREATE INDEX pledges_joined ON pledges(seq) WHERE joined;"
+/* Migration 11 undone (outcome retention), then the index schema
+ * versions 1 to 9 had (migration 10 drops it) put back: first when a
+ * database is turned back into an older version. */
+#define V10_RETENTION                                                    \
+    "DROP TRIGGER updates_retention ON updates;"                         \
+    "DROP FUNCTION updates_retention();"                                 \
+    "ALTER TABLE registry_state DROP COLUMN keep_outcomes;"
+#define V9_INDEXES                                                       \
+    V10_RETENTION "CREATE INDEX pledges_joined ON pledges(seq) WHERE joined;"
 
 static const ss_backend_t pgb = {
     .name = "pg",
@@ -223,6 +229,7 @@ static const ss_backend_t pgb = {
     .v10_dropped_sql = "SELECT count(*) FROM pg_indexes WHERE"
                        " indexname = 'pledges_joined'"
                        " AND schemaname = current_schema()",
+    .v10_sql = V10_RETENTION "DELETE FROM schema_version WHERE version >= 11",
     .dup_id_err = CJ_ERR_STATE,
     .try_open_why = pg_try_open_why,
     .sql_outside = pg_outside,
@@ -292,6 +299,8 @@ PG_TEST(pg_migration_7_to_8_recovery_mark) { ss_migration_7_to_8(&pgb); }
 PG_TEST(pg_mark_recover) { ss_mark_recover(&pgb); }
 PG_TEST(pg_migration_8_to_9_campaign_lock) { ss_migration_8_to_9(&pgb); }
 PG_TEST(pg_migration_9_to_10_fewer_indexes) { ss_migration_9_to_10(&pgb); }
+PG_TEST(pg_outcome_retention) { ss_outcome_retention(&pgb); }
+PG_TEST(pg_migration_10_to_11_retention) { ss_migration_10_to_11(&pgb); }
 PG_TEST(pg_campaign_lock) { ss_campaign_lock(&pgb); }
 
 /* The campaign lock's clock is the server's (cj_pg_clock): the time now,

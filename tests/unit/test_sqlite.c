@@ -132,9 +132,14 @@ static int sq_repair(const uint8_t *id, size_t id_len, const uint8_t *psk,
                             cap);
 }
 
-/* The indexes schema versions 1 to 9 had (migration 10 drops them):
- * put back first when a file is turned back into an older version. */
+/* Migration 11 undone (outcome retention), then the indexes schema
+ * versions 1 to 9 had (migration 10 drops them) put back: first when a
+ * file is turned back into an older version. */
+#define V10_RETENTION                                                    \
+    "DROP TRIGGER updates_retention;"                                    \
+    "ALTER TABLE registry_state DROP COLUMN keep_outcomes;"
 #define V9_INDEXES                                                       \
+    V10_RETENTION                                                        \
     "CREATE INDEX pledges_lease_until ON pledges(lease_until)"           \
     " WHERE lease_until IS NOT NULL;"                                    \
     "CREATE INDEX pledges_joined ON pledges(seq) WHERE joined = 1;"
@@ -199,6 +204,7 @@ static const ss_backend_t sq = {
     .v9_sql = V9_INDEXES "DELETE FROM schema_version WHERE version >= 10",
     .v10_dropped_sql = "SELECT count(*) FROM sqlite_master WHERE name IN"
                        " ('pledges_joined', 'pledges_lease_until')",
+    .v10_sql = V10_RETENTION "DELETE FROM schema_version WHERE version >= 11",
     .dup_id_err = CJ_ERR_STATE,
     .try_open_why = sq_try_open_why,
     .sql_outside = sq_outside,
@@ -239,6 +245,8 @@ TEST(sqlite_migration_7_to_8_recovery_mark) { ss_migration_7_to_8(&sq); }
 TEST(sqlite_mark_recover) { ss_mark_recover(&sq); }
 TEST(sqlite_migration_8_to_9_campaign_lock) { ss_migration_8_to_9(&sq); }
 TEST(sqlite_migration_9_to_10_fewer_indexes) { ss_migration_9_to_10(&sq); }
+TEST(sqlite_outcome_retention) { ss_outcome_retention(&sq); }
+TEST(sqlite_migration_10_to_11_retention) { ss_migration_10_to_11(&sq); }
 TEST(sqlite_campaign_lock) { ss_campaign_lock(&sq); }
 /* Two handles on one file (two JRC processes, as far as SQLite can
  * tell). */

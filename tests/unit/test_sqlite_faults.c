@@ -1117,12 +1117,13 @@ TEST(sqlite_faults_pipeline_recovery) { pipelined(pp_recover_step, 10); }
                 " || seq || ',' || hex(psk) || ',' || ssn_reserved || ','"     \
                 " || joined || ',' || short_id || ',' || quote(lease_until)"  \
                 " AS x FROM pledges WHERE seq <= 3 ORDER BY seq)"
-/* 1: schema 1 as it was, 10: the current one (the queue rebuilt to take
+/* 1: schema 1 as it was, 11: the current one (the queue rebuilt to take
  * readmits, no copy left behind; the recovery mark; the campaign lock;
- * no index on lease ends or joined pledges), anything else a mix */
+ * no index on lease ends or joined pledges; outcome retention), anything
+ * else a mix */
 #define SCHEMA_SHAPE                                                          \
     "SELECT CASE WHEN v = 1 AND c = 0 AND t = 0 AND i = 2 THEN 1"             \
-    " WHEN v = 10 AND c = 5 AND t = 4 AND k = 1 AND i = 0 THEN 10"            \
+    " WHEN v = 11 AND c = 6 AND t = 5 AND k = 1 AND i = 0 THEN 11"            \
     " ELSE -v END FROM (SELECT"                                               \
     " (SELECT max(version) FROM schema_version) AS v,"                        \
     " (SELECT count(*) FROM sqlite_master WHERE name IN"                      \
@@ -1130,9 +1131,12 @@ TEST(sqlite_faults_pipeline_recovery) { pipelined(pp_recover_step, 10); }
     " (SELECT count(*) FROM pragma_table_info('pledges')"                     \
     "  WHERE name IN ('okm', 'repeat_cache', 'must_recover')) +"             \
     " (SELECT count(*) FROM pragma_table_info('network')"                     \
-    "  WHERE name IN ('campaign_owner', 'campaign_alive')) AS c,"             \
+    "  WHERE name IN ('campaign_owner', 'campaign_alive')) +"                 \
+    " (SELECT count(*) FROM pragma_table_info('registry_state')"              \
+    "  WHERE name = 'keep_outcomes') AS c,"                                   \
     " (SELECT count(*) FROM sqlite_master WHERE name IN"                      \
-    "  ('network', 'pending_ops', 'pledges_psk', 'retired_psks')) AS t,"      \
+    "  ('network', 'pending_ops', 'pledges_psk', 'retired_psks',"             \
+    "   'updates_retention')) AS t,"                                          \
     " (SELECT count(*) FROM sqlite_master WHERE name = 'pending_ops'"         \
     "  AND sql LIKE '%IN (1, 2, 3)%' AND NOT EXISTS (SELECT 1"                \
     "  FROM sqlite_master WHERE name = 'pending_ops_7')) AS k)"
@@ -1168,14 +1172,14 @@ static bool migrate_step(const fault_t *f, unsigned n)
     r = raw_open();
     CHECK(raw_ok(r));
     shape = raw_int(r, SCHEMA_SHAPE);
-    CHECK(shape == 10 || (shape == 1 && rc != CJ_OK));
+    CHECK(shape == 11 || (shape == 1 && rc != CJ_OK));
     t = raw_text(r, V1_ROWS);
     check_same(t, v1_rows, "pledges across the migration", f, n);
     free(t);
     sqlite3_close(r);
     /* the next open migrates */
     db = open_ok();
-    CHECK_EQ(B->sql_int(db, SCHEMA_SHAPE), 10);
+    CHECK_EQ(B->sql_int(db, SCHEMA_SHAPE), 11);
     t = raw_text(cj_sqlite_raw(db), V1_ROWS);
     check_same(t, v1_rows, "pledges after the migration", f, n);
     free(t);
