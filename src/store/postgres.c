@@ -1849,14 +1849,15 @@ static int st_record_join(void *ctx, const uint8_t *id, size_t id_len,
     p_bytes(&o.prm, id, id_len);
     p_int(&o.prm, role);
     p_int(&o.prm, short_id);
-    p_int(&o.prm, cj_store_i64(now_ms));
+    /* on the clock of the lease it goes with (assign_short_id) */
+    p_int(&o.prm, on_server_clock(ctx, now_ms));
     k = known_find(ctx, id, id_len);
     if (k != NULL) {
         if (!held_begin(ctx))
             return CJ_ERR_STORAGE;
         k->short_id = short_id;
         k->role = role;
-        k->joined_at = cj_store_i64(now_ms);
+        k->joined_at = on_server_clock(ctx, now_ms);
         mark(ctx, k, D_JOIN);
         return CJ_OK;
     }

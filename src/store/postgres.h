@@ -257,7 +257,8 @@ int cj_pg_network_save(cj_pg_t *db, const cj_pg_network_t *n);
  * several hosts stamp and judge the lock with cj_pg_clock(), the
  * server's clock (Unix milliseconds), not their own. */
 int cj_pg_clock(cj_pg_t *db, uint64_t *now_ms);
-/* Short-id leases are stamped and judged on the server's clock too: the
+/* Short-id leases (and the admission time, joined_at, that goes with
+ * them) are stamped and judged on the server's clock too: the
  * handle reads it at open and at each cj_pg_clock() (a serving JRC: twice
  * a second) and moves the times its host gives by the difference, when
  * that is this much (ms) or more; a smaller one is left alone (leases

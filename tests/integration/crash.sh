@@ -755,6 +755,9 @@ PY
         json "$D/q.json" "d['joined'] is True and d['short_id'] != '0007'"
     check "($L) the node's lease stands" test "$(psql "$db" -tAc \
         "SELECT short_id, lease_until IS NOT NULL FROM pledges WHERE id = '\\x0c00000000000001'")" = "7|t"
+    check "($L) B stamps the admission on the server's clock, as its lease" test "$(psql "$db" -tAc \
+        "SELECT abs(joined_at - (extract(epoch FROM clock_timestamp()) * 1000)::int8) < 20000
+         FROM pledges WHERE id = '\\x0c00000000000002'")" = t
     check "($L) proxy exits 0 on SIGTERM" stop_daemon "$p_pid"
     check "($L) jrc serve A exits 0 on SIGTERM" stop_daemon "$a_pid"
     check "($L) jrc serve B exits 0 on SIGTERM" stop_daemon "$b_pid"
