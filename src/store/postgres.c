@@ -2883,7 +2883,7 @@ int cj_pg_unreached(cj_pg_t *db, uint64_t session, uint32_t campaign,
 /* ---- outcome retention ------------------------------------------------------ */
 
 typedef struct prune_arg {
-    int64_t keep;          /* -1: read the setting */
+    int64_t keep;          /* the setting: as read, or to write */
     size_t chunk, n;
     /* where this transaction starts, and where the next one would: taken
      * once the transaction committed (a retried one starts again) */

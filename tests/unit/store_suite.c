@@ -1871,6 +1871,8 @@ void ss_outcome_retention(const ss_backend_t *b)
     CHECK_EQ(b->prune(db, 4, &removed), CJ_OK);
     CHECK_EQ(removed, 0);
     CHECK_EQ(b->set_keep_outcomes(db, CJ_STORE_KEEP_MAX + 1), CJ_ERR_INVALID);
+    CHECK_EQ(b->keep_outcomes(db, &keep), CJ_OK);
+    CHECK_EQ(keep, 0);
     CHECK_EQ(b->set_keep_outcomes(db, CJ_STORE_KEEP_MAX), CJ_OK);
     CHECK_EQ(b->keep_outcomes(db, &keep), CJ_OK);
     CHECK_EQ(keep, CJ_STORE_KEEP_MAX);
