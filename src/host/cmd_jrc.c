@@ -620,7 +620,8 @@ static int jrc_list(int argc, char **argv)
     jrc_args_t a;
     list_ctx_t l = {0};
     cj_sqlite_network_t net;
-    int nrc;
+    uint32_t keep = 0;
+    int nrc, krc;
     cj_reg_t *r;
     int rc = jrc_opts(&a, argc, argv, cmd, opts,
                       "usage: cojp jrc list --db DB [--json]\n"
@@ -638,12 +639,18 @@ static int jrc_list(int argc, char **argv)
     l.json = a.json;
     l.wall = cj_host_wall();
     nrc = cj_reg_network_load(r, &net);
+    krc = cj_reg_keep_outcomes(r, &keep);
     if (l.json) {
         printf("{");
         if (nrc == CJ_OK)
             print_network_json(&net);
         else
             printf("\"network\":null");
+        /* null: every outcome is kept (as join_rate, lease_hours) */
+        if (krc == CJ_OK && keep)
+            printf(",\"keep_outcomes\":%" PRIu32, keep);
+        else if (krc == CJ_OK)
+            printf(",\"keep_outcomes\":null");
         printf(",\"pledges\":[");
     } else {
         if (nrc == CJ_OK) {
@@ -652,6 +659,10 @@ static int jrc_list(int argc, char **argv)
                 printf(" %u", net.keys[i].key_id);
             printf(", next campaign %" PRIu32 "\n", net.next_campaign);
         }
+        if (krc == CJ_OK && keep)
+            printf("campaign outcomes kept per pledge: the latest %" PRIu32 "\n", keep);
+        else if (krc == CJ_OK)
+            printf("campaign outcomes kept per pledge: all\n");
         printf("%-16s %-6s %-4s %-5s %-20s %-22s %s\n", "pledge", "joined", "role", "short",
                "lease until", "address", "last campaign");
     }
