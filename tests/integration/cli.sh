@@ -940,7 +940,7 @@ check "its counters: 2 relayed, 6 ACKs, 4 spent tokens, 2 forged, no RST" \
 
 echo "=== help and version"
 for c in "jrc add" "jrc import" "jrc list" "jrc serve" "jrc rekey" "jrc evict" "jrc readmit" "jrc recover" \
-    "jrc address" "jrc psk" "jrc remove" "jrc prune" "jrc derive" proxy pledge jrc demo bench; do
+    "jrc address" "jrc psk" "jrc remove" "jrc prune" "jrc derive" proxy pledge jrc demo bench sim; do
     # shellcheck disable=SC2086
     check "cojp $c --help" sh -c "'$COJP' $c --help | grep -q usage"
 done
