@@ -282,6 +282,7 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
             break;
         case 'l':
         case 'V':
+        case 'Y':
             if ((rc = cj_hlog_option(cmd, c, optarg)) != 0)
                 return rc;
             break;
@@ -1104,6 +1105,7 @@ typedef struct jrc_run {
     int fd;
     cj_wall_clock_t clock;
     uint64_t next_op_poll;
+    uint64_t started; /* monotonic ms */
     bool op_backoff_logged;
     int64_t skew_logged; /* the registry clock's skew last logged */
     bool camp_owned;             /* the registry's campaign lock is ours */
@@ -1824,6 +1826,43 @@ static uint64_t on_tick(void *arg, uint64_t mono)
     return next;
 }
 
+/* The whole run's counters as a record (the shutdown record, and a
+ * stats record on SIGUSR1 and every --stats-interval): the engine's, plus
+ * those of the engines replaced after a failed commit; joins are the
+ * admissions whose 2.04 left (a lost batch's never did).  signo > 0: the
+ * signal that ended the run. */
+static void counters(jrc_run_t *r, const char *level, const char *event, int signo)
+{
+    const cj_jrc_stats_t *st = &r->jrc.stats, *p = &r->past;
+
+    cj_hlog_begin_always(level, event);
+    cj_hlog_str("role", "jrc");
+    if (signo > 0)
+        cj_hlog_int("signal", signo);
+    cj_hlog_uint("uptime_s", (cj_host_now() - r->started) / 1000u);
+    cj_hlog_uint("joins", r->joins);
+    cj_hlog_uint("repeats", p->repeats + st->repeats);
+    cj_hlog_uint("diagnostics", p->diagnostics + st->diagnostics);
+    cj_hlog_uint("refused", p->refused + st->refused);
+    cj_hlog_uint("recoveries", p->recoveries + st->recoveries);
+    cj_hlog_uint("dropped", p->dropped + st->dropped);
+    cj_hlog_uint("store_errors", p->store_errors + st->store_errors);
+    cj_hlog_uint("updates_sent", p->updates_sent + st->updates_sent);
+    cj_hlog_uint("updates_acked", r->acked);
+    cj_hlog_uint("updates_not_reached", r->not_reached);
+    cj_hlog_uint("campaigns", r->campaigns);
+    cj_hlog_bool("campaign_running", r->jrc.camp_active);
+    cj_hlog_uint("commits", r->commits);
+    cj_hlog_uint("commit_failures", r->commit_failures);
+    cj_hlog_uint("send_errors", r->send_errors);
+    cj_hlog_end();
+}
+
+static void report(void *arg)
+{
+    counters(arg, "info", "stats", 0);
+}
+
 /* DEFAULT_SLOTS spelt into the help text */
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -1874,7 +1913,11 @@ static int jrc_serve(int argc, char **argv)
         "  --slots N          cached pledge contexts (default " STR(DEFAULT_SLOTS) ")\n"
         "  --log FORMAT       stderr log as json (default) or text\n"
         "  --log-level L      error, warn, info (default; a record per join) or\n"
-        "                     debug; start and shutdown records are always written\n",
+        "                     debug; start, stats and shutdown records are always\n"
+        "                     written\n"
+        "  --stats-interval S log the counters (a stats record) every S seconds\n"
+        "                     (default 3600; 0: only on SIGUSR1, which logs them\n"
+        "                     at any time)\n",
         false);
 
     if (rc >= 0)
@@ -1983,6 +2026,8 @@ static int jrc_serve(int argc, char **argv)
         cj_loop_add(&r->loop, cj_reg_sync_fd(r->reg), on_synced, r);
     }
     cj_loop_set_tick(&r->loop, on_tick, r);
+    r->started = cj_host_now();
+    cj_loop_set_report(&r->loop, report, r, cj_hlog_stats_ms());
     has_keep = cj_reg_keep_outcomes(r->reg, &keep) == CJ_OK;
 
     cj_hlog_begin_always("info", "start");
@@ -2008,32 +2053,7 @@ static int jrc_serve(int argc, char **argv)
     release(r, true); /* what is queued leaves once durable */
     /* a campaign under way ends with the process: its lock too */
     campaign_lock_tick(r, false);
-    {
-        /* Whole-run counters: the engine's, plus those of the engines
-         * replaced after a failed commit; joins are the admissions whose
-         * 2.04 left (a lost batch's never did). */
-        const cj_jrc_stats_t *st = &r->jrc.stats, *p = &r->past;
-        cj_hlog_begin_always(rc ? "error" : "info", "shutdown");
-        cj_hlog_str("role", "jrc");
-        if (res > 0)
-            cj_hlog_int("signal", res);
-        cj_hlog_uint("joins", r->joins);
-        cj_hlog_uint("repeats", p->repeats + st->repeats);
-        cj_hlog_uint("diagnostics", p->diagnostics + st->diagnostics);
-        cj_hlog_uint("refused", p->refused + st->refused);
-        cj_hlog_uint("recoveries", p->recoveries + st->recoveries);
-        cj_hlog_uint("dropped", p->dropped + st->dropped);
-        cj_hlog_uint("store_errors", p->store_errors + st->store_errors);
-        cj_hlog_uint("updates_sent", p->updates_sent + st->updates_sent);
-        cj_hlog_uint("updates_acked", r->acked);
-        cj_hlog_uint("updates_not_reached", r->not_reached);
-        cj_hlog_uint("campaigns", r->campaigns);
-        cj_hlog_bool("campaign_running", r->jrc.camp_active);
-        cj_hlog_uint("commits", r->commits);
-        cj_hlog_uint("commit_failures", r->commit_failures);
-        cj_hlog_uint("send_errors", r->send_errors);
-        cj_hlog_end();
-    }
+    counters(r, rc ? "error" : "info", "shutdown", res);
     cj_loop_close(&r->loop);
 out_close:
     /* Every batch was durable before its responses left; nothing is

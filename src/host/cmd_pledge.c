@@ -50,8 +50,28 @@ static void usage(FILE *f)
 typedef struct pledge_run {
     cj_node_t node;
     cj_loop_t loop;
+    uint64_t started; /* monotonic ms */
     bool json, serve, joined, failed;
 } pledge_run_t;
+
+/* A serving node's counters as a record: the shutdown record, and a
+ * stats record on SIGUSR1 and every --stats-interval. */
+static void counters(pledge_run_t *r, const char *event)
+{
+    cj_hlog_begin_always("info", event);
+    cj_hlog_str("role", "pledge");
+    cj_hlog_uint("uptime_s", (cj_host_now() - r->started) / 1000u);
+    cj_hlog_bool("joined", r->joined);
+    cj_hlog_uint("updates", r->node.updates);
+    cj_hlog_uint("rejected", r->node.rejected);
+    cj_hlog_uint("timeouts", r->node.timeouts);
+    cj_hlog_end();
+}
+
+static void report(void *arg)
+{
+    counters(arg, "stats");
+}
 
 static void on_readable(void *arg, int fd, uint64_t now)
 {
@@ -153,6 +173,7 @@ int cj_cmd_pledge(int argc, char **argv)
             break;
         case 'l':
         case 'V':
+        case 'Y':
             if ((rc = cj_hlog_option(CMD, c, optarg)) != 0)
                 return rc;
             level_given |= c == 'V';
@@ -222,7 +243,9 @@ int cj_cmd_pledge(int argc, char **argv)
     }
     cj_loop_add(&r->loop, fd, on_readable, r);
     cj_loop_set_tick(&r->loop, on_tick, r);
+    r->started = cj_host_now();
     if (serve) {
+        cj_loop_set_report(&r->loop, report, r, cj_hlog_stats_ms());
         cj_hlog_begin_always("info", "start");
         cj_hlog_str("role", "pledge");
         cj_hlog_str("serve", serve);
@@ -259,15 +282,8 @@ int cj_cmd_pledge(int argc, char **argv)
     } else {
         rc = 0;
     }
-    if (r->serve) {
-        cj_hlog_begin_always("info", "shutdown");
-        cj_hlog_str("role", "pledge");
-        cj_hlog_bool("joined", r->joined);
-        cj_hlog_uint("updates", r->node.updates);
-        cj_hlog_uint("rejected", r->node.rejected);
-        cj_hlog_uint("timeouts", r->node.timeouts);
-        cj_hlog_end();
-    }
+    if (r->serve)
+        counters(r, "shutdown");
     cj_loop_close(&r->loop);
     close(fd);
     cj_crypto_wipe(r, sizeof *r);

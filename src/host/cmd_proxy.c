@@ -65,11 +65,13 @@ static void usage(FILE *f)
             "                   --psk: 'cojp jrc derive'; either as @FILE reads the\n"
             "                   hex from FILE, out of the process list)\n"
             CJ_HLOG_HELP
-            "Stops cleanly on SIGINT/SIGTERM, logging its counters.\n");
+            "Stops cleanly on SIGINT/SIGTERM, logging its counters (SIGUSR1 logs\n"
+            "them at any time).\n");
 }
 
 typedef struct proxy_run {
     cj_proxy_t jp;
+    uint64_t started; /* monotonic ms */
     cj_node_t *node; /* NULL without --id */
     cj_loop_t loop;
     cj_addr_t jrc_cli; /* --jrc as given */
@@ -366,6 +368,41 @@ static int parse_blacklist(const char *s, proxy_run_t *r)
     return 0;
 }
 
+/* The run's counters as a record: the shutdown record, and a stats
+ * record on SIGUSR1 and every --stats-interval (signo > 0: the signal
+ * that ended the run). */
+static void counters(proxy_run_t *r, const char *level, const char *event, int signo)
+{
+    const cj_proxy_stats_t *st = &r->jp.stats;
+
+    cj_hlog_begin_always(level, event);
+    cj_hlog_str("role", "proxy");
+    if (signo > 0)
+        cj_hlog_int("signal", signo);
+    cj_hlog_uint("uptime_s", (cj_host_now() - r->started) / 1000u);
+    cj_hlog_uint("forwarded", st->forwarded);
+    cj_hlog_uint("relayed", st->relayed);
+    cj_hlog_uint("acks", st->acks);
+    cj_hlog_uint("resets", st->resets);
+    cj_hlog_uint("dropped_malformed", st->dropped_malformed);
+    cj_hlog_uint("dropped_blacklist", st->dropped_blacklist + r->ll_blacklisted);
+    cj_hlog_uint("dropped_rate", st->dropped_rate);
+    cj_hlog_uint("dropped_source", st->dropped_source + r->not_jrc);
+    cj_hlog_uint("dropped_token", st->dropped_token);
+    cj_hlog_uint("dropped_stale", st->dropped_stale);
+    cj_hlog_uint("dropped_replay", st->dropped_replay);
+    if (r->node) {
+        cj_hlog_uint("dropped_not_joined", r->not_joined);
+        cj_hlog_uint("updates", r->node->updates);
+    }
+    cj_hlog_end();
+}
+
+static void report(void *arg)
+{
+    counters(arg, "info", "stats", 0);
+}
+
 int cj_cmd_proxy(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -416,6 +453,7 @@ int cj_cmd_proxy(int argc, char **argv)
             break;
         case 'l':
         case 'V':
+        case 'Y':
             if ((rc = cj_hlog_option(CMD, c, optarg)) != 0)
                 return rc;
             break;
@@ -499,6 +537,8 @@ int cj_cmd_proxy(int argc, char **argv)
     if (r->jfd != r->fd)
         cj_loop_add(&r->loop, r->jfd, on_readable, r);
     cj_loop_set_tick(&r->loop, on_tick, r);
+    r->started = cj_host_now();
+    cj_loop_set_report(&r->loop, report, r, cj_hlog_stats_ms());
 
     cj_hlog_begin_always("info", "start");
     cj_hlog_str("role", "proxy");
@@ -526,27 +566,7 @@ int cj_cmd_proxy(int argc, char **argv)
     if (r->node && r->node->eng.state == CJ_PLEDGE_FAILED)
         rc = cj_fail(1, CMD, "%s failed after every attempt",
                      r->node->joined_at ? "rejoin" : "join");
-    const cj_proxy_stats_t *st = &r->jp.stats;
-    cj_hlog_begin_always(rc ? "error" : "info", "shutdown");
-    cj_hlog_str("role", "proxy");
-    if (res > 0)
-        cj_hlog_int("signal", res);
-    cj_hlog_uint("forwarded", st->forwarded);
-    cj_hlog_uint("relayed", st->relayed);
-    cj_hlog_uint("acks", st->acks);
-    cj_hlog_uint("resets", st->resets);
-    cj_hlog_uint("dropped_malformed", st->dropped_malformed);
-    cj_hlog_uint("dropped_blacklist", st->dropped_blacklist + r->ll_blacklisted);
-    cj_hlog_uint("dropped_rate", st->dropped_rate);
-    cj_hlog_uint("dropped_source", st->dropped_source + r->not_jrc);
-    cj_hlog_uint("dropped_token", st->dropped_token);
-    cj_hlog_uint("dropped_stale", st->dropped_stale);
-    cj_hlog_uint("dropped_replay", st->dropped_replay);
-    if (r->node) {
-        cj_hlog_uint("dropped_not_joined", r->not_joined);
-        cj_hlog_uint("updates", r->node->updates);
-    }
-    cj_hlog_end();
+    counters(r, rc ? "error" : "info", "shutdown", res);
     cj_loop_close(&r->loop);
     run_free(r);
     return rc;

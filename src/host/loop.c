@@ -39,6 +39,7 @@ int cj_loop_init(cj_loop_t *l)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     l->pfd[0].fd = p[0];
     l->pfd[0].events = POLLIN;
@@ -64,6 +65,15 @@ void cj_loop_set_tick(cj_loop_t *l, cj_loop_tick_fn fn, void *arg)
     l->tick_arg = arg;
 }
 
+void cj_loop_set_report(cj_loop_t *l, cj_loop_report_fn fn, void *arg,
+                        uint64_t every_ms)
+{
+    l->report = fn;
+    l->report_arg = arg;
+    l->report_every = every_ms;
+    l->report_next = every_ms ? cj_host_now() + every_ms : CJ_TIME_NEVER;
+}
+
 void cj_loop_stop(cj_loop_t *l)
 {
     l->stop = 1;
@@ -80,6 +90,12 @@ int cj_loop_run(cj_loop_t *l, uint64_t deadline)
             if (t < next)
                 next = t;
         }
+        if (l->report && now >= l->report_next) {
+            l->report(l->report_arg);
+            l->report_next = now + l->report_every;
+        }
+        if (l->report && l->report_next < next)
+            next = l->report_next;
         if (l->stop)
             return CJ_LOOP_STOPPED;
         if (now >= deadline)
@@ -98,8 +114,12 @@ int cj_loop_run(cj_loop_t *l, uint64_t deadline)
         }
         if (l->pfd[0].revents & POLLIN) {
             unsigned char b = 0;
-            if (read(l->pfd[0].fd, &b, 1) == 1 && b)
+            if (read(l->pfd[0].fd, &b, 1) == 1 && b == SIGUSR1) {
+                if (l->report)
+                    l->report(l->report_arg);
+            } else if (b) {
                 return b;
+            }
         }
         now = cj_host_now();
         for (int i = 1; ready > 0 && i < l->n; i++)
@@ -114,6 +134,7 @@ void cj_loop_close(cj_loop_t *l)
 {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
     if (sig_wr >= 0)
         close(sig_wr);
     sig_wr = -1;

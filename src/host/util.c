@@ -152,6 +152,12 @@ static char log_buf[4096];
 static size_t log_len;
 static int log_level = 2;
 static bool log_muted;
+static uint32_t stats_s = CJ_HLOG_STATS_DEFAULT_S;
+
+uint64_t cj_hlog_stats_ms(void)
+{
+    return (uint64_t)stats_s * 1000u;
+}
 
 void cj_hlog_set_level(int level)
 {
@@ -180,6 +186,12 @@ int cj_hlog_option(const char *cmd, int c, const char *arg)
     if (c == 'l') {
         if (cj_hlog_parse_format(arg))
             return cj_fail(CJ_EXIT_USAGE, cmd, "--log must be json or text");
+        return 0;
+    }
+    if (c == 'Y') {
+        if (cj_parse_u32(arg, 0, CJ_HLOG_STATS_MAX_S, &stats_s))
+            return cj_fail(CJ_EXIT_USAGE, cmd, "--stats-interval must be 0..%u seconds",
+                           CJ_HLOG_STATS_MAX_S);
         return 0;
     }
     for (int i = 0; i < 4; i++) {

@@ -74,17 +74,27 @@ int cj_hlog_parse_format(const char *s);
 /* Records below this level are dropped: 0 error, 1 warn, 2 info (the
  * default), 3 debug. */
 void cj_hlog_set_level(int level);
-/* The daemons' log options, with option codes 'l' and 'V':
- *   --log json|text and --log-level error|warn|info|debug. */
+/* The daemons' log options, with option codes 'l', 'V' and 'Y':
+ *   --log json|text, --log-level error|warn|info|debug and
+ *   --stats-interval SECONDS (a `stats` record of the daemon's counters
+ *   every SECONDS, default 3600, 0: only on SIGUSR1). */
 #define CJ_HLOG_OPTIONS                                                        \
-    {"log", required_argument, NULL, 'l'}, {"log-level", required_argument, NULL, 'V'}
+    {"log", required_argument, NULL, 'l'},                                     \
+        {"log-level", required_argument, NULL, 'V'},                           \
+        {"stats-interval", required_argument, NULL, 'Y'}
 #define CJ_HLOG_HELP                                                           \
     "  --log FORMAT     stderr log as json (default) or text\n"                \
-    "  --log-level L    error, warn, info (default) or debug; start and\n"     \
-    "                   shutdown records are always written\n"
-/* Apply the log option c ('l' or 'V') with its argument: 0, or the exit
- * code after the one-line error of cmd. */
+    "  --log-level L    error, warn, info (default) or debug; start, stats\n"  \
+    "                   and shutdown records are always written\n"             \
+    "  --stats-interval S  log the counters every S seconds (default 3600;\n" \
+    "                   0: only on SIGUSR1, which logs them at any time)\n"
+#define CJ_HLOG_STATS_DEFAULT_S 3600u
+#define CJ_HLOG_STATS_MAX_S 604800u /* a week */
+/* Apply the log option c ('l', 'V' or 'Y') with its argument: 0, or the
+ * exit code after the one-line error of cmd. */
 int cj_hlog_option(const char *cmd, int c, const char *arg);
+/* The interval --stats-interval set, in ms (0: none). */
+uint64_t cj_hlog_stats_ms(void);
 
 /* Build one record: begin, any number of fields, end.  Records are built
  * in a static buffer (single-threaded hosts) and written with one

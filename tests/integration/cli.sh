@@ -571,6 +571,32 @@ check "... the JRC recovering nothing more" test "$(grep -c '"event":"recovery"'
 check "jrc list: the two pledges unmarked, the others still marked" json "$T/rec2.json" \
     "sorted(p['pledge'] for p in d['pledges'] if not p['must_recover'])==sorted(['$late','${ids[0]}']) and sum(p['must_recover'] for p in d['pledges'])==$npl-2"
 
+echo "=== counters on SIGUSR1 and every --stats-interval"
+kill -USR1 "$jrc_pid" "$proxy_pid" "${node_pids[0]}"
+check "jrc serve logs a stats record on SIGUSR1" \
+    wait_for "$T/jrc3.log" '"event":"stats","role":"jrc","uptime_s":[0-9]+,"joins":[1-9]' 5
+check "proxy logs a stats record on SIGUSR1" \
+    wait_for "$T/proxy.log" '"event":"stats","role":"proxy","uptime_s":[0-9]+,"forwarded":[1-9]' 5
+check "pledge --serve logs a stats record on SIGUSR1" \
+    wait_for "$T/${nodes[0]}.log" '"event":"stats","role":"pledge","uptime_s":[0-9]+,"joined":true' 5
+check "... and all three go on serving" kill -0 "$jrc_pid" "$proxy_pid" "${node_pids[0]}"
+# stats_count LOG N: at least N stats records in LOG within 5 s
+stats_count() {
+    for _ in $(seq 50); do
+        [ "$(grep -c '"event":"stats"' "$1")" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+if start_daemon "$T/proxy_st.log" '"event":"start"' -- proxy --listen "[::1]:PORT" \
+    --jrc "[::1]:$jrc_port" --stats-interval 1; then
+    check "proxy --stats-interval 1 logs its counters each second" stats_count "$T/proxy_st.log" 3
+    check "... and ends with its shutdown record" stop_daemon "$daemon_pid"
+    check "... the last line" sh -c "tail -1 '$T/proxy_st.log' | grep -q '\"event\":\"shutdown\",\"role\":\"proxy\",\"signal\":15,\"uptime_s\"'"
+else
+    bad "proxy --stats-interval 1"; cat "$T/proxy_st.log"
+fi
+
 for p in "$proxy_pid" "${node_pids[0]}"; do kill -TERM "$p"; done
 wait_exit "$proxy_pid" 10
 check "proxy exits 0 on SIGTERM" test "$exit_status" -eq 0
@@ -608,6 +634,9 @@ usage_case "jrc serve bad join rate" jrc serve --db "$T/x.db" --listen "[::1]:56
 usage_case "jrc serve bad log format" jrc serve --db "$T/x.db" --listen "[::1]:5683" --log xml
 usage_case "jrc serve --slots with a blank before the number" jrc serve --db "$T/x.db" --listen "[::1]:5683" --slots " 5"
 usage_case "jrc serve bad log level" jrc serve --db "$T/x.db" --listen "[::1]:5683" --log-level loud
+usage_case "jrc serve negative stats interval" jrc serve --db "$T/x.db" --listen "[::1]:5683" --stats-interval -1
+usage_case "proxy stats interval over a week" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --stats-interval 604801
+usage_case "pledge stats interval not a number" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --stats-interval 1h
 usage_case "proxy bad log level" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --log-level 3
 usage_case "pledge bad log level" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --log-level ""
 usage_case "jrc rekey bad K2" jrc rekey --db "$DB" --k2 00
