@@ -65,6 +65,8 @@
 /* jrc recover: key ids the fresh key set moves on */
 #define DEFAULT_SKIP_KEY 16
 #define SKIP_SHORT_MAX 65533 /* every assignable id: 1..0xfffd */
+/* jrc serve --node-port: CoAP's default port (RFC 7252 section 6.1) */
+#define NODE_PORT_DEFAULT 5683
 
 static void usage(FILE *f)
 {
@@ -181,7 +183,32 @@ typedef struct jrc_args {
     /* prune: outcomes kept per pledge (0: all) */
     bool has_keep;
     uint32_t keep;
+    /* serve: the /64 prefix joined nodes' addresses are derived in, and
+     * the port of their CoAP server */
+    bool has_node_prefix;
+    uint8_t node_prefix[8];
+    uint32_t node_port;
 } jrc_args_t;
+
+/* --node-prefix: an IPv6 /64 prefix (ADDR/64, nothing set past the 64th
+ * bit) into its 8 bytes; 0, or 2 after the one-line error. */
+static int prefix64_arg(const char *cmd, const char *s, uint8_t out[8])
+{
+    char buf[INET6_ADDRSTRLEN + 4];
+    uint8_t a[16];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : 0;
+    static const uint8_t zero[8];
+
+    if (n == 0 || n >= sizeof buf || strcmp(slash, "/64") != 0)
+        return cj_fail(2, cmd, "--node-prefix must be an IPv6 /64 prefix (e.g. 2001:db8:0:1::/64)");
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (inet_pton(AF_INET6, buf, a) != 1 || memcmp(a + 8, zero, 8) != 0)
+        return cj_fail(2, cmd, "--node-prefix must be an IPv6 /64 prefix (e.g. 2001:db8:0:1::/64)");
+    memcpy(out, a, 8);
+    return 0;
+}
 
 /* Parse the options of subcommand cmd into a (defaults first), then,
  * unless operands are wanted (left to the caller from optind), reject any
@@ -199,6 +226,7 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
     a->slots = DEFAULT_SLOTS;
     a->skip_short = DEFAULT_SKIP_SHORT;
     a->skip_key = DEFAULT_SKIP_KEY;
+    a->node_port = NODE_PORT_DEFAULT;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -243,6 +271,15 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
             if (inet_pton(AF_INET6, optarg, a->jaddr) != 1)
                 return cj_fail(2, cmd, "--jrc-address must be an IPv6 address");
             a->has_jaddr = true;
+            break;
+        case 'P':
+            if ((rc = prefix64_arg(cmd, optarg, a->node_prefix)) != 0)
+                return rc;
+            a->has_node_prefix = true;
+            break;
+        case 'N':
+            if (cj_parse_u32(optarg, 1, 65535, &a->node_port))
+                return cj_fail(2, cmd, "--node-port must be 1..65535");
             break;
         case 'J':
             if (cj_parse_u32(optarg, 0, UINT32_MAX - 1, &a->rate))
@@ -1212,26 +1249,47 @@ static void send_logged(jrc_run_t *r, const cj_out_t *out)
 }
 
 /* The registry answers node_address() with the pledge id when no
- * address was provisioned (as jrc_memstore does for the simulator); on a
- * real network that is no address, so the daemon reports it as unknown
- * and the engine records the node as not reached at once instead of
- * retransmitting into the void.  One JRC per process: the inner
- * function lives in a static. */
+ * address was provisioned (as jrc_memstore does for the simulator).
+ * With --node-prefix the daemon makes of it the node's address as RFC
+ * 9031 section 8.2.1 has the JRC do, from "the pledge identifier that the
+ * joined node used when it acted as a pledge and the IPv6 network
+ * prefix": the prefix, then the interface identifier of the EUI-64 (RFC
+ * 4944 section 6, RFC 4291 Appendix A: its U/L bit inverted), port
+ * --node-port.  Otherwise (or for an id that is no EUI-64) it is no
+ * address, so the daemon reports it as unknown and the engine records
+ * the node as not reached at once instead of retransmitting into the
+ * void.  One JRC per process: the inner function and the prefix live in
+ * statics. */
 static int (*inner_node_address)(void *, const uint8_t *, size_t, cj_addr_t *);
+static bool node_prefix_set;
+static uint8_t node_prefix[8];
+static uint16_t node_port;
 
 static int node_address_ip(void *ctx, const uint8_t *id, size_t id_len, cj_addr_t *addr)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
     int rc = inner_node_address(ctx, id, id_len, addr);
-    if (rc == CJ_OK && cj_net_from_addr(addr, &ss, &sl) != 0) {
-        cj_hlog_begin("warn", "no_node_address");
-        cj_hlog_hex("pledge", id, id_len);
-        cj_hlog_str("hint", "cojp jrc address --pledge ID --address ADDR");
-        cj_hlog_end();
-        return CJ_ERR_NOTFOUND;
+    if (rc != CJ_OK || cj_net_from_addr(addr, &ss, &sl) == 0)
+        return rc;
+    if (node_prefix_set && id_len == 8) {
+        struct sockaddr_in6 a6;
+        memset(&a6, 0, sizeof a6);
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons(node_port);
+        memcpy(a6.sin6_addr.s6_addr, node_prefix, 8);
+        memcpy(a6.sin6_addr.s6_addr + 8, id, 8);
+        a6.sin6_addr.s6_addr[8] ^= 0x02;
+        cj_net_to_addr((const struct sockaddr *)&a6, addr);
+        return CJ_OK;
     }
-    return rc;
+    cj_hlog_begin("warn", "no_node_address");
+    cj_hlog_hex("pledge", id, id_len);
+    cj_hlog_str("hint", node_prefix_set
+                            ? "not an EUI-64: cojp jrc address --pledge ID --address ADDR"
+                            : "cojp jrc address --pledge ID --address ADDR, or jrc serve --node-prefix");
+    cj_hlog_end();
+    return CJ_ERR_NOTFOUND;
 }
 
 static int engine_init(jrc_run_t *r)
@@ -1877,6 +1935,8 @@ static int jrc_serve(int argc, char **argv)
         {"key-id", required_argument, NULL, 'K'},
         {"network-id", required_argument, NULL, 'n'},
         {"jrc-address", required_argument, NULL, 'A'},
+        {"node-prefix", required_argument, NULL, 'P'},
+        {"node-port", required_argument, NULL, 'N'},
         {"join-rate", required_argument, NULL, 'J'},
         {"lease-hours", required_argument, NULL, 'H'},
         {"ack-timeout", required_argument, NULL, 'T'},
@@ -1895,6 +1955,7 @@ static int jrc_serve(int argc, char **argv)
         "usage: cojp jrc serve --db DB --listen ADDR [--k2 HEX|generated] [--key-id N]\n"
         "                      [--network-id HEX] [--jrc-address IPV6] [--join-rate N]\n"
         "                      [--lease-hours N] [--ack-timeout MS] [--slots N]\n"
+        "                      [--node-prefix PREFIX/64 [--node-port N]]\n"
         "                      [--log json|text] [--log-level LEVEL]\n"
         "\n"
         "Serve Join Requests on ADDR and run rekey/evict/readmit campaigns queued\n"
@@ -1910,6 +1971,10 @@ static int jrc_serve(int argc, char **argv)
         "Network id, JRC address, join rate and lease hours given on a later start\n"
         "replace the stored ones; the key set changes only by 'jrc rekey'.\n"
         "  --ack-timeout MS   CoAP ACK_TIMEOUT of parameter updates (default 10000)\n"
+        "  --node-prefix P/64 send parameter updates to a node provisioned without\n"
+        "                     an address at P plus the interface identifier of its\n"
+        "                     pledge id (EUI-64, RFC 9031 section 8.2.1), port\n"
+        "                     --node-port (default 5683)\n"
         "  --slots N          cached pledge contexts (default " STR(DEFAULT_SLOTS) ")\n"
         "  --log FORMAT       stderr log as json (default) or text\n"
         "  --log-level L      error, warn, info (default; a record per join) or\n"
@@ -1926,6 +1991,11 @@ static int jrc_serve(int argc, char **argv)
         return cj_fail(2, cmd, "--db and --listen are required");
     if ((rc = cj_addr_arg(cmd, a.listen_s, &ss, &sl)) != 0)
         return rc;
+    if (!a.has_node_prefix && a.node_port != NODE_PORT_DEFAULT)
+        return cj_fail(2, cmd, "--node-port needs --node-prefix");
+    node_prefix_set = a.has_node_prefix;
+    memcpy(node_prefix, a.node_prefix, sizeof node_prefix);
+    node_port = (uint16_t)a.node_port;
     r = calloc(1, sizeof *r);
     if (!r)
         return cj_fail(1, cmd, "out of memory");
@@ -2045,6 +2115,15 @@ static int jrc_serve(int argc, char **argv)
     cj_hlog_uint("next_campaign", r->net.next_campaign);
     if (has_keep)
         cj_hlog_uint("keep_outcomes", keep);
+    if (node_prefix_set) {
+        uint8_t p16[16] = {0};
+        char txt[INET6_ADDRSTRLEN + 3];
+        memcpy(p16, node_prefix, sizeof node_prefix);
+        inet_ntop(AF_INET6, p16, txt, INET6_ADDRSTRLEN);
+        strcat(txt, "/64");
+        cj_hlog_str("node_prefix", txt);
+        cj_hlog_uint("node_port", node_port);
+    }
     cj_hlog_end();
     note_skew(r);
 

@@ -3,7 +3,7 @@
 # veth pairs, as in a 6TiSCH deployment.
 #
 #   pledge ns  --(link-local only)--  JP ns  --(ULA fd00:c0:1::/64)--  JRC ns
-#   fe80::2                           fe80::1 | fd00:c0:1::1            fd00:c0:1::2
+#   fe80::2                  fe80::1 | fd00:c0:1:0:800::1            fd00:c0:1::c0
 #
 # The JP listens on its link-local address for pledges and reaches the
 # JRC over the ULA link; no IPv6 forwarding anywhere (the JP is an
@@ -11,7 +11,10 @@
 # first (--id); a second JP whose blacklist names the EUI-64 behind the
 # pledge's link-local address drops its datagrams; three pledges join
 # through the first, then a rekey reaches the JP's node over the ULA
-# link, and join requests sent to the JP's ULA from that link are not
+# link at the address the JRC derives from the JP's pledge id and the
+# network prefix (RFC 9031 section 8.2.1: the JP is provisioned without
+# an address; its ULA is the prefix and the interface identifier of its
+# EUI-64), and join requests sent to the JP's ULA from that link are not
 # relayed.  A capture inside the JRC namespace shows
 # that the JRC never sees a link-local address of the pledge link, not
 # even inside a payload (the JP's token is sealed, RFC 8974).
@@ -35,7 +38,11 @@ tag=$$
 NSP=cojp$tag-pledge NSJ=cojp$tag-jp NSR=cojp$tag-jrc
 VP=cjp${tag}p VJ=cjp${tag}j   # pledge <-> JP
 VK=cjp${tag}k VR=cjp${tag}r   # JP <-> JRC
-PLEDGE_LL=fe80::2 JP_LL=fe80::1 JP_ULA=fd00:c0:1::1 JRC_ULA=fd00:c0:1::2
+# the JP's ULA: the prefix and the interface identifier of its pledge id
+# 0a00000000000001 (RFC 4291 Appendix A: the U/L bit inverted, 0a -> 08);
+# the JRC's: one no pledge id of this test derives
+PLEDGE_LL=fe80::2 JP_LL=fe80::1 JP_ULA=fd00:c0:1:0:800::1 JRC_ULA=fd00:c0:1::c0
+NODE_PREFIX=fd00:c0:1::/64
 
 skip() {
     echo "netns: skipped ($1)"
@@ -90,9 +97,8 @@ for i in 1 2 3; do
     "$COJP" jrc add --db "$DB" --pledge "020000000000000$i" --psk "$(psk_of "020000000000000$i")" ||
         bad "jrc add $i"
 done
-check "jrc add of the JP with its ULA update address" \
-    "$COJP" jrc add --db "$DB" --pledge 0a00000000000001 --psk "$(psk_of 0a00000000000001)" \
-        --address "[$JP_ULA]:5683"
+check "jrc add of the JP, no update address given" \
+    "$COJP" jrc add --db "$DB" --pledge 0a00000000000001 --psk "$(psk_of 0a00000000000001)"
 
 capture=0
 if have_capture; then
@@ -108,9 +114,11 @@ fi
 
 echo "=== daemons"
 start_daemon "$T/jrc.log" '"event":"start"' ip netns exec "$NSR" -- jrc serve --db "$DB" \
-    --listen "[$JRC_ULA]:5683" --network-id cafe --ack-timeout 300 ||
+    --listen "[$JRC_ULA]:5683" --network-id cafe --ack-timeout 300 --node-prefix "$NODE_PREFIX" ||
     abort "jrc serve in the JRC namespace" "$T/jrc.log"
 ok "jrc serve listens on its ULA"
+check "... deriving node addresses in $NODE_PREFIX" \
+    grep -q "\"node_prefix\":\"$NODE_PREFIX\",\"node_port\":5683" "$T/jrc.log"
 jrc_pid=$daemon_pid
 start_daemon "$T/jp.log" '"event":"start"' ip netns exec "$NSJ" -- proxy \
     --listen "[$JP_LL%$VJ]:5683" --jrc "[$JRC_ULA]:5683" \
@@ -174,14 +182,20 @@ check "no link-local address anywhere in the JRC's log" sh -c "! grep -qi 'fe80'
 check "jrc list: 3 pledges and the JP joined, unique short ids" json "$T/list.json" \
     "len([p for p in d['pledges'] if p['joined']])==4 and len({p['short_id'] for p in d['pledges'] if p['joined']})==4"
 
-echo "=== rekey reaches the JP over the ULA link"
+echo "=== rekey reaches the JP over the ULA link, at the address derived from its id"
 newid=$(python3 -c "import json,sys; print(max(json.load(open(sys.argv[1]))['network']['key_ids'])+1)" "$T/list.json")
 check "jrc rekey queues" "$COJP" jrc rekey --db "$DB"
 check "the JP switched to key $newid" wait_for "$T/jp.log" "\"event\":\"keys_switched\".*\"key_${newid}_fp\"" 20
-check "the JRC finished the campaign" wait_for "$T/jrc.log" '"event":"campaign_done"' 20
+# the three pledges were one-shot clients, gone: the updates to their
+# derived addresses (fd00:c0:1::1 to ::3, nobody there) run out of
+# retransmissions (ACK_TIMEOUT 300 ms: 9.3 to 14 s)
+check "the JRC finished the campaign" wait_for "$T/jrc.log" '"event":"campaign_done"' 40
 "$COJP" jrc list --db "$DB" --json >"$T/list2.json"
 check "jrc list: the JP acknowledged" json "$T/list2.json" \
     "[p['last_outcome'] for p in d['pledges'] if p['pledge']=='0a00000000000001']==['acknowledged']"
+check "... the gone pledges not reached at their derived addresses" json "$T/list2.json" \
+    "sorted(p['last_outcome'] for p in d['pledges'] if p['pledge'].startswith('0200'))==['not reached']*3"
+check "no node was without an address" sh -c "! grep -q no_node_address '$T/jrc.log'"
 
 echo "=== the JP's ULA side is no way in for pledges"
 # well-formed Join Requests from a stranger on the JRC's link
@@ -227,8 +241,9 @@ if [ $capture -eq 1 ]; then
     rc=$?
     cat "$T/ll.json"
     check "the JRC capture has no link-local UDP address and no pledge-link address bytes" test $rc -eq 0
-    check "the JRC's UDP traffic is between the two ULAs only" json "$T/ll.json" \
-        "d['udp'] > 0 and set(d['pairs']) <= {'$JP_ULA>$JRC_ULA', '$JRC_ULA>$JP_ULA'}"
+    check "the JRC's UDP traffic is between the two ULAs, and to the gone pledges' derived addresses" \
+        json "$T/ll.json" \
+        "d['udp'] > 0 and {'$JP_ULA>$JRC_ULA', '$JRC_ULA>$JP_ULA'} <= set(d['pairs']) <= {'$JP_ULA>$JRC_ULA', '$JRC_ULA>$JP_ULA', '$JRC_ULA>fd00:c0:1::1', '$JRC_ULA>fd00:c0:1::2', '$JRC_ULA>fd00:c0:1::3'}"
     # RFC 9031 section 6.1: forwarded join traffic AF43 (38), the JRC's
     # answers AF42 (36); the JP's own exchanges as a node are unmarked
     check "DSCP: the JRC sends AF42 only, the JP's forwarded requests are AF43" json "$T/ll.json" \
