@@ -110,14 +110,17 @@ static void usage(FILE *f)
 
 /* ---- shared option handling -------------------------------------------- */
 
-/* must_exist: an SQLite file is not created; reader: the command only
- * reads (implies must_exist), so it works beside a busy JRC and on a
- * full disk. */
+/* Open --db (0, else the exit code after the one-line error: 2 when
+ * --db was not given).  must_exist: an SQLite file is not created;
+ * reader: the command only reads (implies must_exist), so it works beside
+ * a busy JRC and on a full disk. */
 static int open_reg_as(cj_reg_t **r, const char *db, bool must_exist, bool reader,
                        const char *cmd)
 {
     char err[256];
     int rc;
+    if (db == NULL)
+        return cj_fail(2, cmd, "--db is required");
     if ((must_exist || reader) && strncmp(db, "postgres", 8) && access(db, F_OK) != 0)
         return cj_fail(1, cmd, "no registry at '%s'", db);
     rc = cj_reg_open_as(r, db, reader, err, sizeof err);
@@ -670,8 +673,6 @@ static int jrc_list(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    if (!a.db)
-        return cj_fail(2, cmd, "--db is required");
     if ((rc = open_reg_as(&r, a.db, true, true, cmd)))
         return rc;
     l.json = a.json;
@@ -894,8 +895,6 @@ static int jrc_rekey(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    if (!a.db)
-        return cj_fail(2, cmd, "--db is required");
     memset(&op, 0, sizeof op);
     op.kind = CJ_SQLITE_OP_REKEY;
     memcpy(op.key, a.k2, sizeof a.k2);
@@ -1026,8 +1025,6 @@ static int jrc_recover(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    if (!a.db)
-        return cj_fail(2, cmd, "--db is required");
     if ((rc = open_reg(&r, a.db, true, cmd)))
         return rc;
     /* one transaction: keys, marks and the short-id search */
@@ -1087,8 +1084,6 @@ static int jrc_prune(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    if (!a.db)
-        return cj_fail(2, cmd, "--db is required");
     if ((rc = open_reg(&r, a.db, true, cmd)))
         return rc;
     if (a.has_keep)
@@ -1893,11 +1888,7 @@ static void counters(jrc_run_t *r, const char *level, const char *event, int sig
 {
     const cj_jrc_stats_t *st = &r->jrc.stats, *p = &r->past;
 
-    cj_hlog_begin_always(level, event);
-    cj_hlog_str("role", "jrc");
-    if (signo > 0)
-        cj_hlog_int("signal", signo);
-    cj_hlog_uint("uptime_s", (cj_host_now() - r->started) / 1000u);
+    cj_hlog_counters_begin(level, event, "jrc", signo, r->started);
     cj_hlog_uint("joins", r->joins);
     cj_hlog_uint("repeats", p->repeats + st->repeats);
     cj_hlog_uint("diagnostics", p->diagnostics + st->diagnostics);

@@ -58,9 +58,7 @@ typedef struct pledge_run {
  * stats record on SIGUSR1 and every --stats-interval. */
 static void counters(pledge_run_t *r, const char *event)
 {
-    cj_hlog_begin_always("info", event);
-    cj_hlog_str("role", "pledge");
-    cj_hlog_uint("uptime_s", (cj_host_now() - r->started) / 1000u);
+    cj_hlog_counters_begin("info", event, "pledge", 0, r->started);
     cj_hlog_bool("joined", r->joined);
     cj_hlog_uint("updates", r->node.updates);
     cj_hlog_uint("rejected", r->node.rejected);

@@ -375,11 +375,7 @@ static void counters(proxy_run_t *r, const char *level, const char *event, int s
 {
     const cj_proxy_stats_t *st = &r->jp.stats;
 
-    cj_hlog_begin_always(level, event);
-    cj_hlog_str("role", "proxy");
-    if (signo > 0)
-        cj_hlog_int("signal", signo);
-    cj_hlog_uint("uptime_s", (cj_host_now() - r->started) / 1000u);
+    cj_hlog_counters_begin(level, event, "proxy", signo, r->started);
     cj_hlog_uint("forwarded", st->forwarded);
     cj_hlog_uint("relayed", st->relayed);
     cj_hlog_uint("acks", st->acks);

@@ -352,6 +352,16 @@ void cj_hlog_begin_always(const char *level, const char *event)
     begin(level, event, true);
 }
 
+void cj_hlog_counters_begin(const char *level, const char *event, const char *role,
+                            int signo, uint64_t started)
+{
+    cj_hlog_begin_always(level, event);
+    cj_hlog_str("role", role);
+    if (signo > 0)
+        cj_hlog_int("signal", signo);
+    cj_hlog_uint("uptime_s", (cj_host_now() - started) / 1000u);
+}
+
 void cj_hlog_str(const char *key, const char *val)
 {
     put_key(key);

@@ -95,6 +95,12 @@ void cj_hlog_set_level(int level);
 int cj_hlog_option(const char *cmd, int c, const char *arg);
 /* The interval --stats-interval set, in ms (0: none). */
 uint64_t cj_hlog_stats_ms(void);
+/* Begin a daemon's counters record, its shutdown record or a stats
+ * record, which no level filters out: event, the daemon's role, the
+ * signal that ended the run (signo > 0) and uptime_s since started
+ * (monotonic ms); the caller adds the counters and ends it. */
+void cj_hlog_counters_begin(const char *level, const char *event, const char *role,
+                            int signo, uint64_t started);
 
 /* Build one record: begin, any number of fields, end.  Records are built
  * in a static buffer (single-threaded hosts) and written with one
