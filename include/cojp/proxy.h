@@ -272,6 +272,14 @@ bool cj_proxy_blacklisted(const cj_proxy_t *jp, const uint8_t *ll_src,
  * which carries no EUI-64. */
 int cj_proxy_eui64_from_ipv6(const uint8_t ipv6[16], uint8_t eui64[8]);
 
+/* The inverse, for any /64 prefix: the IPv6 address made of prefix (its
+ * first 8 bytes) and the interface identifier formed from eui64 (the
+ * universal/local bit inverted).  With fe80::/64 it is the node's
+ * link-local address; with the network's prefix, the global address the
+ * JRC derives for a joined node (RFC 9031 section 8.2.1). */
+void cj_proxy_ipv6_from_eui64(const uint8_t prefix[8], const uint8_t eui64[8],
+                              uint8_t ipv6[16]);
+
 /* A datagram from a pledge (link-local side).  Returns 1 with out filled
  * (the request for the JRC, out->to = cfg.jrc), 0 when dropped (out->len
  * 0; the reason is counted in jp->stats and nothing else changes, except

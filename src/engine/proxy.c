@@ -229,6 +229,14 @@ int cj_proxy_eui64_from_ipv6(const uint8_t ipv6[16], uint8_t eui64[8])
     return CJ_OK;
 }
 
+void cj_proxy_ipv6_from_eui64(const uint8_t prefix[8], const uint8_t eui64[8],
+                              uint8_t ipv6[16])
+{
+    memcpy(ipv6, prefix, 8);
+    memcpy(ipv6 + 8, eui64, 8);
+    ipv6[8] ^= 0x02; /* RFC 4291 Appendix A: the U/L bit inverted */
+}
+
 /* ---- pledge -> JRC (section 7.1; RFC 8974 section 4) ------------------ */
 
 /* The checks that make a datagram a join request worth relaying.  The

@@ -37,6 +37,7 @@
 #include "cojp/crypto.h"
 #include "cojp/jrc.h"
 #include "cojp/pledge.h"
+#include "cojp/proxy.h"
 #include "loop.h"
 #include "net.h"
 #include "port/platform_posix.h"
@@ -1272,9 +1273,7 @@ static int node_address_ip(void *ctx, const uint8_t *id, size_t id_len, cj_addr_
         memset(&a6, 0, sizeof a6);
         a6.sin6_family = AF_INET6;
         a6.sin6_port = htons(node_port);
-        memcpy(a6.sin6_addr.s6_addr, node_prefix, 8);
-        memcpy(a6.sin6_addr.s6_addr + 8, id, 8);
-        a6.sin6_addr.s6_addr[8] ^= 0x02;
+        cj_proxy_ipv6_from_eui64(node_prefix, id, a6.sin6_addr.s6_addr);
         cj_net_to_addr((const struct sockaddr *)&a6, addr);
         return CJ_OK;
     }

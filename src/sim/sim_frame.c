@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "cojp/proxy.h"
 #include "cojp/wpan.h"
 #include "sim/sim.h"
 
@@ -49,22 +50,15 @@ int32_t sim_mote_of(const sim_t *s, const uint8_t eui[8])
 
 static void addr_ll(uint8_t a[16], const uint8_t eui[8])
 {
-    memset(a, 0, 16);
-    a[0] = 0xfe;
-    a[1] = 0x80;
-    memcpy(a + 8, eui, 8);
-    a[8] ^= 0x02; /* universal/local bit, RFC 4291 Appendix A */
+    static const uint8_t ll[8] = {0xfe, 0x80};
+    cj_proxy_ipv6_from_eui64(ll, eui, a);
 }
 
+/* the network's prefix: 2001:db8::/64 */
 static void addr_global(uint8_t a[16], const uint8_t eui[8])
 {
-    memset(a, 0, 16);
-    a[0] = 0x20;
-    a[1] = 0x01;
-    a[2] = 0x0d;
-    a[3] = 0xb8;
-    memcpy(a + 8, eui, 8);
-    a[8] ^= 0x02;
+    static const uint8_t net[8] = {0x20, 0x01, 0x0d, 0xb8};
+    cj_proxy_ipv6_from_eui64(net, eui, a);
 }
 
 static void addr_rpl_mcast(uint8_t a[16])

@@ -1485,6 +1485,21 @@ TEST(proxy_blacklist_link_layer_source)
         /* an IID made from a 16-bit short address carries no EUI-64 */
         cj_hex("fe80000000000000 000000fffe00af93", a6, sizeof a6);
         CHECK_EQ(cj_proxy_eui64_from_ipv6(a6, eui), CJ_ERR_INVALID);
+
+        /* the inverse: the same example under fe80::/64 and under a
+         * global prefix (the address a JRC derives, RFC 9031 section
+         * 8.2.1), and back */
+        static const uint8_t ll64[8] = {0xfe, 0x80};
+        uint8_t prefix[8], e[8];
+        cj_hex("00124b0001020304", e, sizeof e);
+        cj_proxy_ipv6_from_eui64(ll64, e, a6);
+        CHECK_HEX(a6, 16, "fe80000000000000 02124b0001020304");
+        CHECK_EQ(cj_proxy_eui64_from_ipv6(a6, eui), CJ_OK);
+        CHECK_MEM(eui, 8, e, 8);
+        cj_hex("20010db800000001", prefix, sizeof prefix);
+        cj_hex("0a00000000000001", e, sizeof e);
+        cj_proxy_ipv6_from_eui64(prefix, e, a6);
+        CHECK_HEX(a6, 16, "20010db800000001 0800000000000001");
     }
 }
 
