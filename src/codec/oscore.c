@@ -14,6 +14,14 @@
  * request, the nonce comes from the newest Partial IV (section 5.2).
  * Options are split and merged by class (section 4.1) with one helper,
  * put_opts(), and every CoAP byte is written by the CoAP builder.
+ *
+ * What does not depend on the message's layout is a core of three
+ * public steps that cj_oscore_xcode() runs on: cj_oscore_seal_begin()
+ * (Partial IV, binding, option value), cj_oscore_seal() (nonce, AAD,
+ * reservation, encryption, sequence number) and cj_oscore_open()
+ * (context match, replay check, nonce, AAD, decryption).  The pledge
+ * engine calls them directly for its two fixed message shapes, so a
+ * firmware without a general OSCORE message path carries only these.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -572,39 +580,44 @@ int cj_oscore_seal_begin(const cj_oscore_ctx_t *ctx, const cj_oscore_req_t *req,
                          bool new_piv, cj_oscore_req_t *own,
                          uint8_t opt[CJ_OSCORE_OPT_MAX])
 {
-    cj_oscore_option_t ov;
-    uint8_t piv[CJ_OSCORE_MAX_PIV_LEN];
-    const uint8_t *p = piv;
+    /* the option value (section 6.1): flags, Partial IV, s and kid
+     * context, kid */
+    uint8_t *q = opt + 1, flags = 0;
 
-    memset(&ov, 0, sizeof ov);
     if (req != NULL && !req_ok(req))
         return CJ_ERR_INVALID;
+    bind(own, ctx->sender_id, ctx->sender_id_len, NULL, 0);
     if (req == NULL || new_piv) {
         /* A fresh Partial IV from the sender sequence number, which only
          * cj_oscore_seal() advances: big-endian in the fewest bytes, 0
-         * as one byte 0x00 (sections 6.1, 6.3). */
+         * as one byte 0x00 (sections 6.1, 6.3).  At most 40 bits: the
+         * byte count and the bytes come from two 32-bit halves. */
         uint64_t v = ctx->ssn;
+        uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+        unsigned n;
+
         if (v > CJ_OSCORE_MAX_SSN)
             return CJ_ERR_SEQ_EXHAUSTED;
-        for (size_t i = CJ_OSCORE_MAX_PIV_LEN; i-- > 0; v >>= 8)
-            piv[i] = (uint8_t)v;
-        while (p < piv + CJ_OSCORE_MAX_PIV_LEN - 1 && *p == 0)
-            p++;
-        ov.piv = p;
-        ov.piv_len = (size_t)(piv + CJ_OSCORE_MAX_PIV_LEN - p);
+        n = hi ? 5 : lo >> 24 ? 4 : lo >> 16 ? 3 : lo >> 8 ? 2 : 1;
+        for (unsigned i = n; i-- > 0; lo = lo >> 8 | hi << 24, hi >>= 8)
+            own->piv[i] = (uint8_t)lo;
+        own->piv_len = (uint8_t)n;
+        q = put_view(q, own->piv, n);
+        flags = (uint8_t)n;
         if (ctx->send_kid_context && ctx->has_id_context) {
-            ov.has_kid_context = true;
-            ov.kid_context = ctx->id_context;
-            ov.kid_context_len = ctx->id_context_len;
+            flags |= FLAG_H;
+            *q++ = ctx->id_context_len;
+            q = put_view(q, ctx->id_context, ctx->id_context_len);
         }
     }
     if (req == NULL) {
-        ov.has_kid = true;
-        ov.kid = ctx->sender_id;
-        ov.kid_len = ctx->sender_id_len;
+        flags |= FLAG_K;
+        q = put_view(q, ctx->sender_id, ctx->sender_id_len);
     }
-    bind(own, ctx->sender_id, ctx->sender_id_len, ov.piv, ov.piv_len);
-    return (int)option_write(opt, &ov);
+    if (flags == 0)
+        return 0; /* all flags zero: the value is empty (section 2) */
+    opt[0] = flags;
+    return (int)(q - opt);
 }
 
 int cj_oscore_seal(cj_oscore_ctx_t *ctx, const cj_oscore_req_t *own,

@@ -336,12 +336,12 @@ static CJ_NOINLINE uint8_t *bstr_put(uint8_t *q, const uint8_t *b,
     return q + len;
 }
 
-/* Decode the Configuration payload[0..payload_len) and check that the node can act upon
- * it (section 8.3.1); joining: it is a Join Response, which must carry
- * keys.  0: usable, *c filled.  1: refused, nothing to report.  2:
- * refused, the parameter to report (section 8.4.5) is left encoded as
- * an Unsupported_Configuration in p->unsup; report_unsupported is the
- * caller's to set. */
+/* Decode the Configuration payload[0..payload_len) and check that the
+ * node can act upon it (section 8.3.1); joining: it is a Join Response,
+ * which must carry keys.  0: usable, *c filled.  1: refused, nothing to
+ * report.  2: refused, the parameter to report (section 8.4.5) is left
+ * encoded as an Unsupported_Configuration in p->unsup;
+ * report_unsupported is the caller's to set. */
 static int config_read(cj_pledge_t *p, const uint8_t *payload,
                        size_t payload_len, bool joining, cj_cojp_config_t *c)
 {
