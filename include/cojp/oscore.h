@@ -259,6 +259,57 @@ static inline int cj_oscore_unprotect_response(cj_oscore_ctx_t *ctx,
     return cj_oscore_xcode(ctx, msg, len, out, cap, NULL, req, 0);
 }
 
+/* ---- the core, for callers that lay their messages out themselves ----
+ *
+ * Protect and unprotect above take any CoAP message and sort its options
+ * by class (section 4.1).  A caller whose messages have a fixed layout
+ * (the pledge engine: one request and one response shape) writes the
+ * outer message and the plaintext (section 5.3: inner code, Class E
+ * options, payload marker and payload) itself and uses these three
+ * steps, which are the ones protect and unprotect use: the same Partial
+ * IV, OSCORE option value, nonce, AAD, sequence number reservation and
+ * replay check. */
+
+/* Longest OSCORE option value a context of this build writes. */
+#define CJ_OSCORE_OPT_MAX                                                    \
+    (1 + CJ_OSCORE_MAX_PIV_LEN + 1 + CJ_OSCORE_MAX_ID_CONTEXT + CJ_OSCORE_MAX_ID)
+
+/* Start protecting a request (req NULL) or a response to *req: *own
+ * receives the message's binding and opt its OSCORE option value
+ * (section 6.1), whose length is returned (0: the empty value of a
+ * response without Partial IV).  A request, or a response with new_piv,
+ * takes the next sender sequence number as Partial IV (and carries the
+ * kid context when send_kid_context is set); a request carries its kid.
+ * ctx is not changed: cj_oscore_seal() uses the number.
+ * CJ_ERR_SEQ_EXHAUSTED, CJ_ERR_INVALID. */
+int cj_oscore_seal_begin(const cj_oscore_ctx_t *ctx, const cj_oscore_req_t *req,
+                         bool new_piv, cj_oscore_req_t *own,
+                         uint8_t opt[CJ_OSCORE_OPT_MAX]);
+
+/* Encrypt the plaintext pt[0..len) in place and append the tag: pt must
+ * have room for len + CJ_OSCORE_TAG_LEN bytes.  own is what
+ * cj_oscore_seal_begin() gave for the same req, with no other message
+ * protected in between.  A Partial IV of own is reserved on storage
+ * first (Appendix B.1.1) and the sequence number advanced after.
+ * Returns len + CJ_OSCORE_TAG_LEN; CJ_ERR_STORAGE (nothing encrypted),
+ * CJ_ERR_INVALID (own is not the next number, or req malformed). */
+int cj_oscore_seal(cj_oscore_ctx_t *ctx, const cj_oscore_req_t *own,
+                   const cj_oscore_req_t *req, uint8_t *pt, size_t len);
+
+/* Verify and decrypt in place the ciphertext ct[0..len) of a request
+ * (req NULL) or of a response to *req whose OSCORE option decoded to
+ * *ov.  Checks in order: a request has a Partial IV and the ciphertext
+ * holds a code and the tag (CJ_ERR_OSCORE_DECODE); a request names its
+ * kid, and kid and kid context when present are this context's
+ * (CJ_ERR_UNKNOWN_CONTEXT); the Partial IV against the replay window
+ * (CJ_ERR_REPLAY); the tag (CJ_ERR_AUTH, what was decrypted wiped).
+ * Returns the plaintext length, *own the message's binding.  The replay
+ * window is not updated: the caller enters the Partial IV
+ * (cj_oscore_replay_update()) once it accepts the message. */
+int cj_oscore_open(cj_oscore_ctx_t *ctx, const cj_oscore_option_t *ov,
+                   const cj_oscore_req_t *req, uint8_t *ct, size_t len,
+                   cj_oscore_req_t *own);
+
 /* Replay window primitives (section 7.4), exposed so an engine can test
  * a Partial IV before deciding which context to spend work on. */
 int cj_oscore_replay_check(const cj_oscore_replay_t *w, uint64_t piv);

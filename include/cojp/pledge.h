@@ -165,8 +165,8 @@
  * update is dropped with the window unchanged (the JRC's retransmission
  * or the pledge's own retransmission brings it again).
  *
- * Buffers: out->buf must hold the largest datagram exchanged (the engine
- * also decrypts into it and wipes what it decrypted); CJ_PLEDGE_TX_MAX is
+ * Buffers: out->buf must hold the largest datagram the engine sends (a
+ * Join Request, an update answer or an empty ACK); CJ_PLEDGE_TX_MAX is
  * enough.  msg passed to input() is modified: OSCORE decrypts in place,
  * and the engine wipes the decrypted region (the payload of the outer
  * message, which held the Configuration with its link-layer keys) before

@@ -14,6 +14,14 @@
  * request, the nonce comes from the newest Partial IV (section 5.2).
  * Options are split and merged by class (section 4.1) with one helper,
  * put_opts(), and every CoAP byte is written by the CoAP builder.
+ *
+ * What does not depend on the message's layout is a core of three
+ * public steps that cj_oscore_xcode() runs on: cj_oscore_seal_begin()
+ * (Partial IV, binding, option value), cj_oscore_seal() (nonce, AAD,
+ * reservation, encryption, sequence number) and cj_oscore_open()
+ * (context match, replay check, nonce, AAD, decryption).  The pledge
+ * engine calls them directly for its two fixed message shapes, so a
+ * firmware without a general OSCORE message path carries only these.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,8 +76,7 @@ _Static_assert(offsetof(cj_oscore_ctx_t, recipient_key) ==
 
 /* Longest option value this profile produces: flags, PIV, s, kid
  * context, kid.  Section 2 caps any OSCORE option value at 255. */
-#define OPT_VAL_MAX (1 + CJ_OSCORE_MAX_PIV_LEN + 1 + CJ_OSCORE_MAX_ID_CONTEXT + \
-                     CJ_OSCORE_MAX_ID)
+#define OPT_VAL_MAX CJ_OSCORE_OPT_MAX
 #define OPT_VAL_LIMIT 255
 
 /* Enc_structure: 16 fixed bytes (aad_head), then kid and Partial IV as
@@ -556,6 +563,125 @@ static size_t seal_inputs(const cj_oscore_ctx_t *ctx,
     return (size_t)(p - aad);
 }
 
+/* ---- the core: seal and open (sections 5 to 8) -------------------------- */
+
+static bool id_equal(const uint8_t *a, size_t alen, const uint8_t *b,
+                     size_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+static uint64_t own_piv(const cj_oscore_req_t *own)
+{
+    return cj_oscore_piv_value(own->piv, own->piv_len);
+}
+
+int cj_oscore_seal_begin(const cj_oscore_ctx_t *ctx, const cj_oscore_req_t *req,
+                         bool new_piv, cj_oscore_req_t *own,
+                         uint8_t opt[CJ_OSCORE_OPT_MAX])
+{
+    /* the option value (section 6.1): flags, Partial IV, s and kid
+     * context, kid */
+    uint8_t *q = opt + 1, flags = 0;
+
+    if (req != NULL && !req_ok(req))
+        return CJ_ERR_INVALID;
+    bind(own, ctx->sender_id, ctx->sender_id_len, NULL, 0);
+    if (req == NULL || new_piv) {
+        /* A fresh Partial IV from the sender sequence number, which only
+         * cj_oscore_seal() advances: big-endian in the fewest bytes, 0
+         * as one byte 0x00 (sections 6.1, 6.3).  At most 40 bits: the
+         * byte count and the bytes come from two 32-bit halves. */
+        uint64_t v = ctx->ssn;
+        uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+        unsigned n;
+
+        if (v > CJ_OSCORE_MAX_SSN)
+            return CJ_ERR_SEQ_EXHAUSTED;
+        n = hi ? 5 : lo >> 24 ? 4 : lo >> 16 ? 3 : lo >> 8 ? 2 : 1;
+        for (unsigned i = n; i-- > 0; lo = lo >> 8 | hi << 24, hi >>= 8)
+            own->piv[i] = (uint8_t)lo;
+        own->piv_len = (uint8_t)n;
+        q = put_view(q, own->piv, n);
+        flags = (uint8_t)n;
+        if (ctx->send_kid_context && ctx->has_id_context) {
+            flags |= FLAG_H;
+            *q++ = ctx->id_context_len;
+            q = put_view(q, ctx->id_context, ctx->id_context_len);
+        }
+    }
+    if (req == NULL) {
+        flags |= FLAG_K;
+        q = put_view(q, ctx->sender_id, ctx->sender_id_len);
+    }
+    if (flags == 0)
+        return 0; /* all flags zero: the value is empty (section 2) */
+    opt[0] = flags;
+    return (int)(q - opt);
+}
+
+int cj_oscore_seal(cj_oscore_ctx_t *ctx, const cj_oscore_req_t *own,
+                   const cj_oscore_req_t *req, uint8_t *pt, size_t len)
+{
+    uint8_t aad[AAD_MAX];
+    uint8_t nonce[CJ_OSCORE_NONCE_LEN];
+    size_t aad_len;
+    int rc;
+
+    /* A Partial IV other than the next sequence number would be one
+     * used before, or skipped past: refused, so a nonce never repeats. */
+    if ((req != NULL && !req_ok(req)) ||
+        (own->piv_len && own_piv(own) != ctx->ssn))
+        return CJ_ERR_INVALID;
+    aad_len = seal_inputs(ctx, own, req, nonce, aad);
+    /* Appendix B.1.1: the number is durable-reserved before use. */
+    if (own->piv_len && (rc = ssn_reserve(ctx)) < 0)
+        return rc;
+    rc = cj_crypto_ccm_seal(ctx->sender_key, nonce, aad, aad_len, pt, len,
+                            CJ_OSCORE_TAG_LEN);
+    if (rc >= 0 && own->piv_len)
+        ctx->ssn++;
+    return rc;
+}
+
+int cj_oscore_open(cj_oscore_ctx_t *ctx, const cj_oscore_option_t *ov,
+                   const cj_oscore_req_t *req, uint8_t *ct, size_t len,
+                   cj_oscore_req_t *own)
+{
+    uint8_t aad[AAD_MAX];
+    uint8_t nonce[CJ_OSCORE_NONCE_LEN];
+    size_t aad_len;
+    int rc;
+
+    if (req != NULL && !req_ok(req))
+        return CJ_ERR_INVALID;
+    /* Section 8.2 step 2: a request cannot be decompressed without a
+     * Partial IV; sections 5.3 and 5.4: the plaintext holds at least the
+     * code. */
+    if (len < 1 + CJ_OSCORE_TAG_LEN || (req == NULL && ov->piv_len == 0) ||
+        ov->piv_len > CJ_OSCORE_MAX_PIV_LEN)
+        return CJ_ERR_OSCORE_DECODE;
+    /* A request names its context by kid (and kid context). */
+    if ((req == NULL && !ov->has_kid) ||
+        (ov->has_kid && !id_equal(ov->kid, ov->kid_len, ctx->recipient_id,
+                                  ctx->recipient_id_len)) ||
+        (ov->has_kid_context &&
+         (!ctx->has_id_context ||
+          !id_equal(ov->kid_context, ov->kid_context_len, ctx->id_context,
+                    ctx->id_context_len))))
+        return CJ_ERR_UNKNOWN_CONTEXT;
+    bind(own, ctx->recipient_id, ctx->recipient_id_len, ov->piv,
+         ov->piv_len);
+    /* Section 7.4: replay is checked before any decryption work. */
+    if (own->piv_len &&
+        (rc = cj_oscore_replay_check(&ctx->replay, own_piv(own))) < 0)
+        return rc;
+    aad_len = seal_inputs(ctx, own, req, nonce, aad);
+    /* Decrypt in place; on a bad tag the port wipes the region. */
+    return cj_crypto_ccm_open(ctx->recipient_key, nonce, aad, aad_len, ct,
+                              len, CJ_OSCORE_TAG_LEN);
+}
+
 /* ---- option split and merge (section 4.1) ------------------------------- */
 
 /* Append to b, in number order, the options t[i] whose class is in the
@@ -592,12 +718,6 @@ static void put_opts(cj_coap_builder_t *b, const cj_coap_opt_t *t,
 
 /* ---- protect and unprotect (sections 8.1 to 8.4) ----------------------- */
 
-static bool id_equal(const uint8_t *a, size_t alen, const uint8_t *b,
-                     size_t blen)
-{
-    return alen == blen && memcmp(a, b, alen) == 0;
-}
-
 /* Protect (seal) or unprotect a request (req NULL) or a response to
  * *req.  Both directions share the steps: parse the message and take its
  * options; bind it (own: the sender's ID and this message's Partial IV);
@@ -613,7 +733,6 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
                     const cj_oscore_req_t *req, unsigned mode)
 {
     const bool seal = mode & CJ_OSCORE_SEAL;
-    const bool new_piv = mode & CJ_OSCORE_NEW_PIV;
     /* Outer options of the message, then (unprotect) the inner ones or
      * (protect) the OSCORE option. */
     cj_coap_opt_t t[2 * CJ_COAP_MAX_OPTIONS];
@@ -624,14 +743,10 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
     cj_oscore_option_t ov;
     cj_oscore_req_t own;
     uint8_t optval[OPT_VAL_MAX];
-    uint8_t piv[CJ_OSCORE_MAX_PIV_LEN];
-    uint8_t aad[AAD_MAX];
-    uint8_t nonce[CJ_OSCORE_NONCE_LEN];
-    const uint8_t *payload, *p = piv;
-    size_t n, payload_len, aad_len, pos, pt_len = 0;
+    const uint8_t *payload;
+    size_t n, payload_len, pos, pt_len = 0;
     unsigned cls = 0, masks;
     bool twice = false;
-    uint64_t pivv = 0;
     uint8_t *pt = out, code;
     int rc;
 
@@ -656,72 +771,18 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
         cls |= c;
     }
 
-    memset(&ov, 0, sizeof ov);
     if (seal) {
         /* Section 4.1.3.7: no nested OSCORE.  Proxy-Uri must have been
          * split by the caller (section 4.1.3.3). */
         if (!code_ok(req == NULL, m.code) ||
             (cls & (CLS_OSCORE | CLS_PROXY_URI)))
             return CJ_ERR_INVALID;
-        /* A fresh Partial IV comes from the sender sequence number, read
-         * here and only advanced once the message is complete: big-endian
-         * in the fewest bytes, 0 as one byte 0x00 (sections 6.1, 6.3). */
-        if (req == NULL || new_piv) {
-            uint64_t v = ctx->ssn;
-            if (v > CJ_OSCORE_MAX_SSN)
-                return CJ_ERR_SEQ_EXHAUSTED;
-            for (size_t i = CJ_OSCORE_MAX_PIV_LEN; i-- > 0; v >>= 8)
-                piv[i] = (uint8_t)v;
-            while (p < piv + CJ_OSCORE_MAX_PIV_LEN - 1 && *p == 0)
-                p++;
-            ov.piv = p;
-            ov.piv_len = (size_t)(piv + CJ_OSCORE_MAX_PIV_LEN - p);
-            if (ctx->send_kid_context && ctx->has_id_context) {
-                ov.has_kid_context = true;
-                ov.kid_context = ctx->id_context;
-                ov.kid_context_len = ctx->id_context_len;
-            }
-        }
-        if (req == NULL) {
-            ov.has_kid = true;
-            ov.kid = ctx->sender_id;
-            ov.kid_len = ctx->sender_id_len;
-        }
-    } else {
-        /* Section 2: exactly one OSCORE option, and a payload.  Section
-         * 8.2 step 2: a request names its context by kid (and kid
-         * context); it cannot be decompressed without a Partial IV. */
-        if (oscore == NULL || twice ||
-            cj_oscore_option_decode(oscore->val, oscore->len, &ov) != CJ_OK ||
-            m.payload_len < 1 + CJ_OSCORE_TAG_LEN ||
-            (req == NULL && ov.piv_len == 0))
-            return CJ_ERR_OSCORE_DECODE;
-        if ((req == NULL && !ov.has_kid) ||
-            (ov.has_kid && !id_equal(ov.kid, ov.kid_len, ctx->recipient_id,
-                                     ctx->recipient_id_len)) ||
-            (ov.has_kid_context &&
-             (!ctx->has_id_context ||
-              !id_equal(ov.kid_context, ov.kid_context_len, ctx->id_context,
-                        ctx->id_context_len))))
-            return CJ_ERR_UNKNOWN_CONTEXT;
-    }
-    bind(&own, seal ? ctx->sender_id : ctx->recipient_id,
-         seal ? ctx->sender_id_len : ctx->recipient_id_len, ov.piv,
-         ov.piv_len);
-    /* Section 7.4: replay is checked before any decryption work. */
-    if (!seal && own.piv_len) {
-        pivv = cj_oscore_piv_value(own.piv, own.piv_len);
-        rc = cj_oscore_replay_check(&ctx->replay, pivv);
+        rc = cj_oscore_seal_begin(ctx, req, mode & CJ_OSCORE_NEW_PIV, &own,
+                                  optval);
         if (rc < 0)
             return rc;
-    }
-    aad_len = seal_inputs(ctx, &own, req, nonce, aad);
-
-    if (seal) {
         /* Outer options: Class U, the OSCORE option (appended to t as a
-         * second run), and Observe with its original value (4.1.3.5).
-         * The option value fits optval: the context bounds its IDs by the
-         * configured limits. */
+         * second run), and Observe with its original value (4.1.3.5). */
         cls &= CLS_OBSERVE;
         /* Outer code (sections 4.2 and 4.1.3.5): a request is POST
          * (FETCH with Observe), a response 2.04 (2.05 with Observe). */
@@ -730,15 +791,18 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
         else
             code = cls ? CJ_COAP_FETCH : CJ_COAP_POST;
         t[n].num = CJ_COAP_OPT_OSCORE;
-        t[n].len = (uint16_t)option_write(optval, &ov);
+        t[n].len = (uint16_t)rc;
         t[n].val = optval;
         masks = CLS_U | CLS_OSCORE | cls;
         pos = ++n;
     } else {
-        /* Decrypt in place; on a bad tag the port wipes the region. */
-        pt = msg + (m.payload - msg);
-        rc = cj_crypto_ccm_open(ctx->recipient_key, nonce, aad, aad_len, pt,
-                                m.payload_len, CJ_OSCORE_TAG_LEN);
+        /* Section 2: exactly one OSCORE option. */
+        if (oscore == NULL || twice ||
+            cj_oscore_option_decode(oscore->val, oscore->len, &ov) != CJ_OK)
+            return CJ_ERR_OSCORE_DECODE;
+        /* The payload is the ciphertext, at the end of the message. */
+        pt = msg + len - m.payload_len;
+        rc = cj_oscore_open(ctx, &ov, req, pt, m.payload_len, &own);
         if (rc < 0)
             return rc;
         pt_len = (size_t)rc;
@@ -766,7 +830,7 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
          * uint, the last bytes of the big-endian Partial IV that the
          * value needs. */
         if (CJ_OSCORE_OBSERVE && req && own.piv_len) {
-            uint32_t v = (uint32_t)pivv & 0xffffffu;
+            uint32_t v = (uint32_t)own_piv(&own) & 0xffffffu;
             unsigned k = 0;
             while (v >> 8 * k)
                 k++;
@@ -813,19 +877,13 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
             rc = CJ_ERR_NOSPACE;
             goto wipe;
         }
-        /* Appendix B.1.1: the number is durable-reserved before use. */
-        if (own.piv_len && (rc = ssn_reserve(ctx)) < 0)
-            goto wipe;
-        rc = cj_crypto_ccm_seal(ctx->sender_key, nonce, aad, aad_len, pt,
-                                pt_len, CJ_OSCORE_TAG_LEN);
+        rc = cj_oscore_seal(ctx, &own, req, pt, pt_len);
         if (rc < 0)
             goto wipe;
         rc += (int)pos;
-        if (own.piv_len)
-            ctx->ssn++;
     } else if (own.piv_len) {
         /* Accepted: only now does the Partial IV enter the window. */
-        cj_oscore_replay_update(&ctx->replay, pivv);
+        cj_oscore_replay_update(&ctx->replay, own_piv(&own));
     }
     if (req_out)
         memcpy(req_out, &own, sizeof own);

@@ -24,8 +24,9 @@
  *     nothing of it is durable until a response under it verified, and
  *     the durable context (pledge id, or the confirmed pair) is what a
  *     restart or a failed trial goes back to;
- *   - no plaintext of an input survives the input() call: neither in
- *     out->buf nor in the caller's msg (OSCORE decrypts in place).
+ *   - no plaintext of an input survives the input() call: OSCORE
+ *     decrypts in place in the caller's msg, and input() wipes that
+ *     region on its way out.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -264,26 +265,19 @@ static uint64_t replay_pack(const cj_oscore_replay_t *w, uint8_t tag)
     return w->highest << 24 | (uint64_t)(w->bitmap & 0xffffu) << 8 | tag;
 }
 
-/* After an accepted message: make the window durable.  A message with a
- * Partial IV (piv_len bytes) changed it, since a value that passed the
- * replay check enters it (section 7.4); one without left it as it was.
- * On failure the caller puts the window back (drop()). */
-static int replay_commit(cj_pledge_t *p, size_t piv_len)
+/* An accepted message, bound by *own: its Partial IV, if it has one,
+ * enters the window (section 7.4; it passed the replay check when it
+ * was opened), and the window is made durable.  A message without one
+ * leaves the window as it was.  On failure the caller puts the window
+ * back. */
+static int replay_commit(cj_pledge_t *p, const cj_oscore_req_t *own)
 {
-    if (piv_len == 0)
+    if (own->piv_len == 0)
         return CJ_OK;
+    cj_oscore_replay_update(&p->osc.replay,
+                            cj_oscore_piv_value(own->piv, own->piv_len));
     return ctr_store(p, CJ_PLEDGE_CTR_REPLAY,
                      replay_pack(&p->osc.replay, p->ctx_tag));
-}
-
-/* A verified message that is not acted upon: the replay window goes back
- * to its state before the message, and the plaintext in out->buf goes. */
-static int drop(cj_pledge_t *p, const cj_oscore_replay_t *before,
-                cj_out_t *out)
-{
-    p->osc.replay = *before;
-    cj_crypto_wipe(out->buf, out->cap);
-    return 0;
 }
 
 /* ---- key sets ------------------------------------------------------------ */
@@ -342,14 +336,14 @@ static CJ_NOINLINE uint8_t *bstr_put(uint8_t *q, const uint8_t *b,
     return q + len;
 }
 
-/* Decode the Configuration of *in and check that the node can act upon
- * it (section 8.3.1); joining: it is a Join Response, which must carry
- * keys.  0: usable, *c filled.  1: refused, nothing to report.  2:
- * refused, the parameter to report (section 8.4.5) is left encoded as
- * an Unsupported_Configuration in p->unsup; report_unsupported is the
- * caller's to set. */
-static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
-                       cj_cojp_config_t *c)
+/* Decode the Configuration payload[0..payload_len) and check that the
+ * node can act upon it (section 8.3.1); joining: it is a Join Response,
+ * which must carry keys.  0: usable, *c filled.  1: refused, nothing to
+ * report.  2: refused, the parameter to report (section 8.4.5) is left
+ * encoded as an Unsupported_Configuration in p->unsup;
+ * report_unsupported is the caller's to set. */
+static int config_read(cj_pledge_t *p, const uint8_t *payload,
+                       size_t payload_len, bool joining, cj_cojp_config_t *c)
 {
     cj_cojp_report_t why;
     int64_t code = CJ_COJP_CODE_UNSUPPORTED, label = CJ_COJP_LABEL_KEY_SET;
@@ -359,8 +353,7 @@ static int config_read(cj_pledge_t *p, const cj_coap_msg_t *in, bool joining,
     uint8_t val[VALUE_MAX], *q = val;
     size_t ai_len = 0, i, j;
 
-    if (cj_cojp_config_decode(in->payload, in->payload_len, c, &why) !=
-        CJ_OK) {
+    if (cj_cojp_config_decode(payload, payload_len, c, &why) != CJ_OK) {
         if (!why.has_param)
             return 1;
         code = why.param.code;
@@ -768,13 +761,24 @@ int cj_pledge_start(cj_pledge_t *p, uint64_t now)
 
 /* ---- Join Request -------------------------------------------------------- */
 
-/* Bytes of a Join Request before its payload: header, token, options,
- * payload marker. */
-#define REQ_HEAD_LEN 29
+/* A Join Request as sent (sections 8.1.1 and 7.3; RFC 8613 sections 4
+ * and 5.3): CON POST, 4-byte token; outer options Uri-Host "6tisch.arpa"
+ * (3), OSCORE (9) and Proxy-Scheme "coap" (39); the payload marker; then
+ * the plaintext: inner code POST, Uri-Path "j" (11, the only Class E
+ * option, delta from 0), its own payload marker and the Join_Request;
+ * the tag.  The message ID and the token are filled in, the OSCORE
+ * option (delta 6, its value's length in the head or, from 13 bytes, in
+ * one extension byte) goes between REQ_HEAD and REQ_TAIL. */
+#define REQ_HEAD_LEN 20
+#define REQ_TAIL_LEN 11
 /* Longest Join_Request: map head, role, network identifier with its
  * head, Unsupported_Configuration with its label. */
 #define REQ_PAYLOAD_MAX                                                    \
     (3 + 1 + 9 + CJ_PLEDGE_MAX_NETID + 1 + CJ_PLEDGE_UNSUP_MAX)
+_Static_assert(CJ_PLEDGE_TX_MAX >= REQ_HEAD_LEN + 2 + CJ_OSCORE_OPT_MAX +
+                                       REQ_TAIL_LEN + REQ_PAYLOAD_MAX +
+                                       CJ_OSCORE_TAG_LEN,
+               "CJ_PLEDGE_TX_MAX holds the longest Join Request");
 
 static void emit(cj_out_t *out, const uint8_t *b, size_t n,
                  const cj_addr_t *to)
@@ -817,18 +821,14 @@ static void attempt_end(cj_pledge_t *p, int ev, uint64_t now)
 static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
                                           cj_out_t *out)
 {
-    /* Section 8.1.1: CON POST, 4-byte token, then Uri-Host "6tisch.arpa"
-     * (3), Uri-Path "j" (11) and Proxy-Scheme "coap" (39, delta 28 in
-     * one extension byte), the payload marker and the Join_Request.  The
-     * message ID and the token are filled in. */
     static const uint8_t head[REQ_HEAD_LEN] = {
         0x44, CJ_COAP_POST, 0, 0, 0, 0, 0, 0,
-        0x3b, '6', 't', 'i', 's', 'c', 'h', '.', 'a', 'r', 'p', 'a',
-        0x81, 'j',
-        0xd4, 39 - 11 - 13, 'c', 'o', 'a', 'p',
-        0xff};
-    uint8_t plain[REQ_HEAD_LEN + REQ_PAYLOAD_MAX];
-    uint8_t *q;
+        0x3b, '6', 't', 'i', 's', 'c', 'h', '.', 'a', 'r', 'p', 'a'};
+    static const uint8_t tail[REQ_TAIL_LEN] = {
+        0xd4, 39 - 9 - 13, 'c', 'o', 'a', 'p', 0xff,
+        CJ_COAP_POST, 0xb1, 'j', 0xff};
+    uint8_t opt[CJ_OSCORE_OPT_MAX];
+    uint8_t *q = p->tx, *pt;
     uint16_t mid = (uint16_t)(p->mid + 1u);
     int rc;
 
@@ -837,10 +837,28 @@ static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
     /* The JP of this attempt and the network named in the request. */
     memcpy(&p->att, &p->jps[p->jp_cur], sizeof p->att);
 
+    memcpy(q, head, sizeof head);
+    q[2] = (uint8_t)(mid >> 8);
+    q[3] = (uint8_t)mid;
+    if (cj_crypto_random(q + 4, sizeof p->token) != CJ_OK)
+        goto retry;
+    memcpy(p->token, q + 4, sizeof p->token);
+    rc = cj_oscore_seal_begin(&p->osc, NULL, true, &p->req, opt);
+    if (rc < 0)
+        goto fatal;
+    q += sizeof head;
+    *q++ = (uint8_t)(0x60 | (rc < 13 ? rc : 13));
+    if (rc >= 13)
+        *q++ = (uint8_t)(rc - 13);
+    memcpy(q, opt, (size_t)rc);
+    q += rc;
+    memcpy(q, tail, sizeof tail);
+    q += sizeof tail;
+    pt = q - 4; /* the plaintext starts at its code */
+
     /* Join_Request (section 8.4.1): a map of role (when not the default
      * 6LN), network identifier and, after a refused Configuration, the
      * Unsupported_Configuration naming the parameter (section 8.3.1). */
-    q = plain + REQ_HEAD_LEN;
     *q++ = (uint8_t)(CJ_CBOR_MAP << 5 | (1 + (p->role != CJ_COJP_ROLE_6LN) +
                                          p->report_unsupported));
     if (p->role != CJ_COJP_ROLE_6LN) {
@@ -857,21 +875,16 @@ static CJ_ALWAYS_INLINE int attempt_start(cj_pledge_t *p, uint64_t now,
         q += p->unsup_len;
     }
 
-    memcpy(plain, head, sizeof head);
-    plain[2] = (uint8_t)(mid >> 8);
-    plain[3] = (uint8_t)mid;
-    if (cj_crypto_random(plain + 4, sizeof p->token) != CJ_OK)
-        goto retry;
-    rc = cj_oscore_protect_request(&p->osc, plain, (size_t)(q - plain),
-                                   p->tx, sizeof p->tx, &p->req);
-    memcpy(p->token, plain + 4, sizeof p->token);
-    cj_crypto_wipe(plain, sizeof plain);
-    if (rc == CJ_ERR_STORAGE)
-        goto retry; /* Appendix B.1.1: not durable, not sent */
-    if (rc < 0)
+    rc = cj_oscore_seal(&p->osc, &p->req, NULL, pt, (size_t)(q - pt));
+    if (rc < 0) {
+        /* not sealed: nothing sent, no plaintext kept */
+        cj_crypto_wipe(p->tx, sizeof p->tx);
+        if (rc == CJ_ERR_STORAGE)
+            goto retry; /* Appendix B.1.1: not durable */
         goto fatal;
+    }
 
-    p->tx_len = (uint16_t)rc;
+    p->tx_len = (uint16_t)(pt - p->tx + rc);
     p->mid = mid;
     p->attempts++;
     p->retransmits = 0;
@@ -942,18 +955,13 @@ static CJ_ALWAYS_INLINE bool recovery_ctx(cj_pledge_t *p,
     return true;
 }
 
-/* rc: what unprotecting under the temporary context returned, the
- * plaintext in out->buf. */
-static CJ_ALWAYS_INLINE bool recovery_next(cj_pledge_t *p, int rc,
-                                           uint8_t *id, cj_out_t *out)
+/* The 4.01 verified: R3 is drawn and the context becomes R2 || R3 on
+ * trial. */
+static CJ_ALWAYS_INLINE bool recovery_next(cj_pledge_t *p, uint8_t *id)
 {
-    bool ok = rc >= 4 && out->buf[1] == CJ_COAP_UNAUTHORIZED;
-
-    if (rc > 0)
-        cj_crypto_wipe(out->buf, (size_t)rc);
     /* R3; a failed draw waits for the retransmission of the 4.01 */
-    if (!ok || cj_crypto_random(id + CJ_PLEDGE_RECOVERY_NONCE_LEN,
-                                CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK)
+    if (cj_crypto_random(id + CJ_PLEDGE_RECOVERY_NONCE_LEN,
+                         CJ_PLEDGE_RECOVERY_NONCE_LEN) != CJ_OK)
         return false;
     if (!p->rec_trial)
         p->base_replay = p->osc.replay;
@@ -967,43 +975,25 @@ static CJ_ALWAYS_INLINE bool recovery_next(cj_pledge_t *p, int rc,
 }
 #endif
 
-/* How many options num m carries; *o receives the first one.  A message
- * with more than CJ_COAP_MAX_OPTIONS options counts as carrying none:
- * OSCORE could not process it either. */
-static unsigned opt_count(const cj_coap_msg_t *m, uint16_t num,
-                          cj_coap_opt_t *o)
+/* Options p[0..len), then possibly a payload marker and the payload
+ * (*pl, *pl_len): how many are numbered num, *o the first of them; -1
+ * when malformed or more than CJ_COAP_MAX_OPTIONS (OSCORE would not
+ * process such a message either). */
+static int opt_count(const uint8_t *p, size_t len, uint16_t num,
+                     cj_coap_opt_t *o, const uint8_t **pl, size_t *pl_len)
 {
     cj_coap_opt_t t[CJ_COAP_MAX_OPTIONS];
-    const uint8_t *pl;
-    size_t pl_len;
-    int i = cj_coap_opts_decode(m->opts, m->opts_len, t, CJ_COAP_MAX_OPTIONS,
-                                &pl, &pl_len);
-    unsigned n = 0;
+    int i = cj_coap_opts_decode(p, len, t, CJ_COAP_MAX_OPTIONS, pl, pl_len);
+    int n = 0;
 
+    if (i < 0)
+        return -1;
     while (i-- > 0)
         if (t[i].num == num) {
             *o = t[i];
             n++;
         }
     return n;
-}
-
-/* The decoded OSCORE option of m; false when absent or malformed. */
-static bool oscore_option(const cj_coap_msg_t *m, cj_oscore_option_t *ov)
-{
-    cj_coap_opt_t o;
-
-    return opt_count(m, CJ_COAP_OPT_OSCORE, &o) &&
-           cj_oscore_option_decode(o.val, o.len, ov) == CJ_OK;
-}
-
-/* Inner options of an update: exactly Uri-Path "j" addresses /j. */
-static bool path_is_j(const cj_coap_msg_t *in)
-{
-    cj_coap_opt_t o;
-
-    return opt_count(in, CJ_COAP_OPT_URI_PATH, &o) == 1 && o.len == 1 &&
-           o.val[0] == 'j';
 }
 
 /* An empty ACK of the outstanding request (RFC 7252 section 5.2.2): a
@@ -1050,7 +1040,11 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     cj_oscore_replay_t before;
     cj_oscore_option_t ov;
     cj_oscore_req_t req;
-    cj_coap_msg_t in;
+    cj_coap_opt_t o;
+    /* the plaintext in msg (section 5.3), and the payload inside it */
+    uint8_t *pt;
+    const uint8_t *payload;
+    size_t payload_len;
     /* the Configuration, or (recovery, section 8.3.3) a temporary
      * context for a 4.01 naming R2 and the ID Contexts it is derived
      * for: never both */
@@ -1063,9 +1057,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         } rec;
 #endif
     } u;
-#if CJ_PLEDGE_RECOVERY
     cj_oscore_ctx_t *ctx = &p->osc; /* to verify a response with */
-#endif
     /* what identifies a retransmission (MID, Partial IV, tag) and the
      * response, laid out like last_key and resp for one copy */
     struct {
@@ -1074,11 +1066,11 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
     } nx;
     _Static_assert(sizeof nx == sizeof nx.key + sizeof nx.resp,
                    "key and resp of nx are adjacent");
-    uint8_t *key = nx.key, *resp = nx.resp;
-    uint8_t type, code = CJ_COAP_CHANGED;
+    uint8_t *key = nx.key, *q = nx.resp;
+    uint8_t type, code = CJ_COAP_CHANGED, icode;
     uint16_t mid;
     bool request, expired = false;
-    int rc, how = 1, ev;
+    int rc, how = 1, ev, ret = 0;
 
     if (p == NULL || out == NULL)
         return 0;
@@ -1089,12 +1081,15 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         separate_ack(p, now, from, m);
         return 0;
     }
-    /* Requests (class 0) and responses (classes 2 to 5) */
+    /* Requests (class 0) and responses (classes 2 to 5) with exactly one
+     * OSCORE option (RFC 8613 section 2) */
     type = m->type;
     mid = m->mid;
     request = m->code < CJ_COAP_CODE(1, 0);
-    if ((m->code >> 5) == 1 || (m->code >> 5) > 5 || !oscore_option(m, &ov) ||
-        out->buf == NULL)
+    if ((m->code >> 5) == 1 || (m->code >> 5) > 5 || out->buf == NULL ||
+        opt_count(m->opts, m->opts_len, CJ_COAP_OPT_OSCORE, &o, &payload,
+                  &payload_len) != 1 ||
+        cj_oscore_option_decode(o.val, o.len, &ov) != CJ_OK)
         return 0;
     before = p->osc.replay;
     if (request) {
@@ -1137,81 +1132,109 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         }
     }
     /* Section 8.2 for a request, 8.4 for a response to the one bound in
-     * p->req: one call of the shared entry point (req receives the
-     * binding of either; only a request's is used). */
-#if !CJ_PLEDGE_RECOVERY
-    cj_oscore_ctx_t *const ctx = &p->osc;
+     * p->req, decrypted in place (the payload is at the end of msg):
+     * from here on every exit goes through done, which wipes it.  req
+     * receives the message's binding (only a request's is used). */
+    pt = msg + len - m->payload_len;
+    rc = cj_oscore_open(ctx, &ov, request ? NULL : &p->req, pt,
+                        m->payload_len, &req);
+#if CJ_PLEDGE_RECOVERY
+    if (ctx != &p->osc)
+        cj_crypto_wipe(&u.rec.ctx, sizeof u.rec.ctx);
 #endif
-    rc = cj_oscore_xcode(ctx, msg, len, out->buf, out->cap,
-                         &req, request ? NULL : &p->req, 0);
-    wipe_payload(msg, m); /* the plaintext lives on in out->buf only */
+    if (rc < 0)
+        goto done;
+    /* Section 5.3: the inner code, Class E options and payload; a code
+     * of the message's kind, no nested OSCORE (section 4.1.3.7). */
+    icode = pt[0];
+    if ((request ? icode >> 5 != 0 || icode == CJ_COAP_EMPTY
+                 : (icode >> 5) - 2u >= 4u) ||
+        opt_count(pt + 1, (size_t)rc - 1, CJ_COAP_OPT_OSCORE, &o, &payload,
+                  &payload_len) != 0)
+        goto done;
 #if CJ_PLEDGE_RECOVERY
     if (ctx != &p->osc) {
-        cj_crypto_wipe(&u.rec.ctx, sizeof u.rec.ctx);
-        if (!recovery_next(p, rc, u.rec.id, out))
-            return 0;
+        if (icode != CJ_COAP_UNAUTHORIZED || !recovery_next(p, u.rec.id))
+            goto done;
         ev = CJ_PLEDGE_EV_RECOVERY;
         goto answer;
     }
 #endif
-    if (rc < 0)
-        return 0;
     /* A response is durable before it is parsed, and (Appendix B.2 step
      * 5) one verified under R2 || R3 makes the pair durable first; an
      * update is durable once its answer could be protected, below. */
-    if ((!request && (
+    if (!request && (
 #if CJ_PLEDGE_RECOVERY
-                         (p->rec_trial && trial_confirm(p) != CJ_OK) ||
+                        (p->rec_trial && trial_confirm(p) != CJ_OK) ||
 #endif
-                         replay_commit(p, ov.piv_len) != CJ_OK)) ||
-        cj_coap_parse(&in, out->buf, (size_t)rc) != CJ_OK)
-        return drop(p, &before, out);
+                        replay_commit(p, &req) != CJ_OK))
+        goto drop;
 
     /* how: 0 usable, 1 refused (a 4.00 Diagnostic Response or any other
      * protected error of the JRC; an update off /j or not a POST), 2
      * refused with the parameter to report.  code: of the response to
-     * an update; of a response, its own. */
+     * an update; of a response, its own.  An update addresses /j by
+     * exactly one inner Uri-Path "j". */
     if (!request)
-        code = in.code;
-    else if (!path_is_j(&in))
+        code = icode;
+    else if (opt_count(pt + 1, (size_t)rc - 1, CJ_COAP_OPT_URI_PATH, &o,
+                       &payload, &payload_len) != 1 ||
+             o.len != 1 || o.val[0] != 'j')
         code = CJ_COAP_NOT_FOUND;
-    else if (in.code != CJ_COAP_POST)
+    else if (icode != CJ_COAP_POST)
         code = CJ_COAP_METHOD_NOT_ALLOWED;
     /* a 2.04 Join Response, or a POST to /j */
     if (code == CJ_COAP_CHANGED &&
-        (how = config_read(p, &in, !request, &u.c)) != 0)
+        (how = config_read(p, payload, payload_len, !request, &u.c)) != 0)
         code = CJ_COAP_BAD_REQUEST;
     if (request) {
-        cj_coap_builder_t b;
-        const uint8_t *payload = NULL;
-        uint8_t plain[CJ_PLEDGE_RESP_MAX];
-        size_t payload_len = 0;
+        /* The answer (section 8.2; RFC 8613 section 8.3): ACK to a CON
+         * (same MID), NON to a NON (a MID of ours), the request's token
+         * (RFC 8974 lengths), outer code 2.04, an empty OSCORE option
+         * (the request's nonce), then the plaintext: the code and,
+         * after a refused parameter, the Unsupported_Configuration. */
+        size_t tkl = m->token_len;
+        uint16_t rmid = type == CJ_COAP_CON ? mid : (uint16_t)(p->mid + 1u);
+        cj_oscore_req_t own;
+        uint8_t opt[CJ_OSCORE_OPT_MAX], *rpt;
 
-        if (how == 2) {
-            payload = p->unsup;
-            payload_len = p->unsup_len;
+        payload_len = how == 2 ? p->unsup_len : 0;
+        if (4 + 1 + tkl + 2 + 2 + payload_len + CJ_OSCORE_TAG_LEN >
+            sizeof nx.resp)
+            goto drop_config;
+        *q++ = (uint8_t)(0x40 | (type == CJ_COAP_CON ? CJ_COAP_ACK
+                                                     : CJ_COAP_NON) << 4 |
+                         (tkl < 13 ? tkl : 13));
+        *q++ = CJ_COAP_CHANGED;
+        *q++ = (uint8_t)(rmid >> 8);
+        *q++ = (uint8_t)rmid;
+        if (tkl >= 13)
+            *q++ = (uint8_t)(tkl - 13);
+        memcpy(q, m->token, tkl);
+        q += tkl;
+        *q++ = CJ_COAP_OPT_OSCORE << 4; /* delta 9, empty */
+        *q++ = 0xff;
+        rpt = q;
+        *q++ = code;
+        if (payload_len) {
+            *q++ = 0xff;
+            memcpy(q, p->unsup, payload_len);
+            q += payload_len;
         }
-        cj_coap_build_init(&b, plain, sizeof plain,
-                           type == CJ_COAP_CON ? CJ_COAP_ACK : CJ_COAP_NON,
-                           code,
-                           type == CJ_COAP_CON ? mid : (uint16_t)(p->mid + 1u),
-                           in.token, in.token_len);
-        cj_coap_build_payload(&b, payload, payload_len);
-        rc = cj_coap_build_finish(&b);
-        if (rc >= 0)
-            rc = cj_oscore_protect_response(&p->osc, &req, false, plain,
-                                            (size_t)rc, resp, sizeof nx.resp);
-        if (rc < 0 || replay_commit(p, ov.piv_len) != CJ_OK) {
-            cj_crypto_wipe(&u.c, sizeof u.c);
-            return drop(p, &before, out);
-        }
+        /* empty: no Partial IV of its own (rc 0) */
+        rc = cj_oscore_seal_begin(&p->osc, &req, false, &own, opt);
+        if (rc == 0)
+            rc = cj_oscore_seal(&p->osc, &own, &req, rpt, (size_t)(q - rpt));
+        if (rc < 0 || replay_commit(p, &req) != CJ_OK)
+            goto drop_config;
+        rc += (int)(rpt - nx.resp);
     }
 
     if (how == 0)
         expired = config_apply(p, now, &u.c, !request);
     cj_crypto_wipe(&u.c, sizeof u.c);
-    cj_crypto_wipe(out->buf, out->cap);
 
+    ret = 1;
     if (request) {
         if (type != CJ_COAP_CON)
             p->mid = (uint16_t)(p->mid + 1u);
@@ -1230,7 +1253,7 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
         } else if (how == 0) {
             out->event = CJ_PLEDGE_EV_UPDATED;
         }
-        return 1;
+        goto done;
     }
 
     ev = CJ_PLEDGE_EV_JOINED;
@@ -1246,11 +1269,21 @@ int cj_pledge_input(cj_pledge_t *p, uint64_t now, const cj_addr_t *from,
 #if CJ_PLEDGE_RECOVERY
 answer:
 #endif
+    ret = 1;
     ack_response(out, type, mid, from);
     out->event = ev;
     if (ev != CJ_PLEDGE_EV_JOINED)
         attempt_end(p, ev, now);
-    return 1;
+    goto done;
+
+drop_config:
+    cj_crypto_wipe(&u.c, sizeof u.c);
+drop:
+    /* verified but not acted upon: the window as it was */
+    p->osc.replay = before;
+done:
+    wipe_payload(msg, m);
+    return ret;
 }
 
 /* ---- input / poll -------------------------------------------------------- */

@@ -1754,3 +1754,125 @@ TEST(oscore_special_options_travel_inside)
     CHECK_EQ(ul, pl);
     CHECK_MEM(out, (size_t)(ul > 0 ? ul : 0), plain, (size_t)pl);
 }
+
+/* The core steps (seal_begin, seal, open) on the RFC 8613 vectors the
+ * pledge's two exchanges look like: C.6 (a request with kid context and
+ * empty kid), C.7 and C.8 (responses to C.4 without and with their own
+ * Partial IV); then what open refuses, and what it leaves alone. */
+TEST(oscore_core_vectors)
+{
+    cj_oscore_ctx_t cli, srv, srv0;
+    cj_oscore_req_t own, sown, req = c4_binding();
+    cj_oscore_option_t ov;
+    uint8_t opt[CJ_OSCORE_OPT_MAX], pt[64], ct[64], keep[64];
+    size_t n;
+    int rc;
+
+    /* C.6, client side: the option value, then the ciphertext in place */
+    CHECK_EQ(derive_tv(&cli, TV3, true), CJ_OK);
+    CHECK_EQ(derive_tv(&srv, TV3, false), CJ_OK);
+    cli.send_kid_context = true;
+    cli.ssn = 20;
+    rc = cj_oscore_seal_begin(&cli, NULL, true, &own, opt);
+    CHECK_HEX(opt, (size_t)(rc > 0 ? rc : 0), "19140837cbf3210017a2d3");
+    CHECK_EQ(cli.ssn, 20); /* begin spends nothing */
+    n = cj_hex("01b3747631", pt, sizeof pt);
+    rc = cj_oscore_seal(&cli, &own, NULL, pt, n);
+    CHECK_EQ(rc, (int)(n + CJ_OSCORE_TAG_LEN));
+    CHECK_HEX(pt, (size_t)(rc > 0 ? rc : 0), "72cd7273fd331ac45cffbe55c3");
+    CHECK_EQ(cli.ssn, 21);
+    /* the same binding again: its number is spent, nothing is sealed */
+    memcpy(keep, pt, sizeof keep);
+    CHECK_EQ(cj_oscore_seal(&cli, &own, NULL, pt, n), CJ_ERR_INVALID);
+    CHECK_MEM(pt, sizeof pt, keep, sizeof keep);
+    CHECK_EQ(cli.ssn, 21);
+
+    /* C.6, server side */
+    CHECK_EQ(cj_oscore_option_decode(opt, 11, &ov), CJ_OK);
+    memcpy(ct, keep, 13);
+    memcpy(&srv0, &srv, sizeof srv);
+    rc = cj_oscore_open(&srv, &ov, NULL, ct, 13, &sown);
+    CHECK_EQ(rc, 5);
+    CHECK_HEX(ct, 5, "01b3747631");
+    CHECK_EQ(sown.kid_len, 0);
+    CHECK_HEX(sown.piv, sown.piv_len, "14");
+    /* open leaves the window to the caller */
+    CHECK(memcmp(&srv, &srv0, sizeof srv) == 0);
+    /* truncated: no room for a code and the tag */
+    memcpy(ct, keep, 13);
+    CHECK_EQ(cj_oscore_open(&srv, &ov, NULL, ct, 8, &sown),
+             CJ_ERR_OSCORE_DECODE);
+    CHECK_MEM(ct, 13, keep, 13);
+    /* a request without a Partial IV, or without kid */
+    {
+        cj_oscore_option_t bad = ov;
+        bad.piv_len = 0;
+        CHECK_EQ(cj_oscore_open(&srv, &bad, NULL, ct, 13, &sown),
+                 CJ_ERR_OSCORE_DECODE);
+        bad = ov;
+        bad.has_kid = false;
+        CHECK_EQ(cj_oscore_open(&srv, &bad, NULL, ct, 13, &sown),
+                 CJ_ERR_UNKNOWN_CONTEXT);
+        bad = ov;
+        bad.kid_context_len = 7;
+        CHECK_EQ(cj_oscore_open(&srv, &bad, NULL, ct, 13, &sown),
+                 CJ_ERR_UNKNOWN_CONTEXT);
+    }
+    CHECK_MEM(ct, 13, keep, 13);
+    /* every flipped bit fails the tag, and what was decrypted is wiped */
+    for (size_t i = 0; i < 13 * 8; i++) {
+        memcpy(ct, keep, 13);
+        ct[i / 8] ^= (uint8_t)(1u << (i % 8));
+        CHECK_EQ(cj_oscore_open(&srv, &ov, NULL, ct, 13, &sown), CJ_ERR_AUTH);
+        for (size_t j = 0; j < 13 - CJ_OSCORE_TAG_LEN; j++)
+            CHECK_EQ(ct[j], 0);
+    }
+    /* once entered, the Partial IV is a replay, checked before the tag */
+    cj_oscore_replay_update(&srv.replay, 20);
+    memcpy(ct, keep, 13);
+    CHECK_EQ(cj_oscore_open(&srv, &ov, NULL, ct, 13, &sown), CJ_ERR_REPLAY);
+    CHECK_MEM(ct, 13, keep, 13);
+
+    /* C.7 and C.8: the server answers C.4 */
+    for (int new_piv = 0; new_piv < 2; new_piv++) {
+        CHECK_EQ(derive_tv(&srv, TV1, false), CJ_OK);
+        CHECK_EQ(derive_tv(&cli, TV1, true), CJ_OK);
+        rc = cj_oscore_seal_begin(&srv, &req, new_piv, &own, opt);
+        CHECK_HEX(opt, (size_t)(rc > 0 ? rc : 0), new_piv ? "0100" : "");
+        n = cj_hex("45ff48656c6c6f20576f726c6421", pt, sizeof pt);
+        rc = cj_oscore_seal(&srv, &own, &req, pt, n);
+        CHECK_EQ(rc, (int)(n + CJ_OSCORE_TAG_LEN));
+        CHECK_HEX(pt, (size_t)(rc > 0 ? rc : 0),
+                  new_piv ? "4d4c13669384b67354b2b6175ff4b8658c666a6cf88e"
+                          : "dbaad1e9a7e7b2a813d3c31524378303cdafae119106");
+        CHECK_EQ(srv.ssn, (uint64_t)new_piv);
+        /* the client opens it under its request's binding */
+        CHECK_EQ(cj_oscore_option_decode(opt, (size_t)(new_piv ? 2 : 0), &ov),
+                 CJ_OK);
+        memcpy(ct, pt, sizeof ct);
+        rc = cj_oscore_open(&cli, &ov, &req, ct, n + CJ_OSCORE_TAG_LEN, &sown);
+        CHECK_EQ(rc, (int)n);
+        CHECK_HEX(ct, n, "45ff48656c6c6f20576f726c6421");
+        CHECK_HEX(sown.kid, sown.kid_len, "01");
+        CHECK_EQ(sown.piv_len, (uint8_t)new_piv);
+        /* bound to C.4: under another request it does not verify */
+        {
+            cj_oscore_req_t other = req;
+            other.piv[0] = 0x15;
+            memcpy(ct, pt, sizeof ct);
+            CHECK_EQ(cj_oscore_open(&cli, &ov, &other, ct,
+                                    n + CJ_OSCORE_TAG_LEN, &sown),
+                     CJ_ERR_AUTH);
+        }
+    }
+    /* a malformed binding is refused by all three */
+    req.piv_len = 0;
+    CHECK_EQ(cj_oscore_seal_begin(&srv, &req, false, &own, opt),
+             CJ_ERR_INVALID);
+    CHECK_EQ(cj_oscore_seal(&srv, &own, &req, pt, 1), CJ_ERR_INVALID);
+    CHECK_EQ(cj_oscore_open(&cli, &ov, &req, ct, 9, &sown), CJ_ERR_INVALID);
+    /* sequence numbers exhausted: nothing to begin with */
+    cli.ssn = CJ_OSCORE_MAX_SSN + 1;
+    CHECK_EQ(cj_oscore_seal_begin(&cli, NULL, true, &own, opt),
+             CJ_ERR_SEQ_EXHAUSTED);
+}
