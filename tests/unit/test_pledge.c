@@ -2195,25 +2195,38 @@ TEST(pledge_light_needs_okm)
 
 /* A protected request from the JRC with method code and Uri-Path
  * segments of the caller's choice (npath of them, from path). */
-static size_t jrc_request(cj_oscore_ctx_t *jrc, uint8_t code, uint16_t mid,
-                          const char *const *path, size_t npath,
-                          const uint8_t *pl, size_t pllen, uint8_t *out)
+/* A protected request of type type and code code from the JRC, with
+ * token tok (tkl bytes, RFC 8974 lengths allowed), Uri-Host, the npath
+ * Uri-Path segments and payload pl; *bind (may be NULL) the binding the
+ * pledge answers it under. */
+static size_t jrc_request_as(cj_oscore_ctx_t *jrc, uint8_t type, uint8_t code,
+                             uint16_t mid, const uint8_t *tok, size_t tkl,
+                             const char *const *path, size_t npath,
+                             const uint8_t *pl, size_t pllen, uint8_t *out,
+                             cj_oscore_req_t *bind)
 {
     cj_coap_builder_t b;
     uint8_t msg[BUF];
     int n;
 
-    cj_coap_build_init(&b, msg, sizeof msg, CJ_COAP_CON, code, mid,
-                       upd_token, sizeof upd_token);
+    cj_coap_build_init(&b, msg, sizeof msg, type, code, mid, tok, tkl);
     cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "6tisch.arpa");
     for (size_t i = 0; i < npath; i++)
         cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, path[i]);
     cj_coap_build_payload(&b, pl, pllen);
     n = cj_coap_build_finish(&b);
     CHECK(n > 0);
-    n = cj_oscore_protect_request(jrc, msg, (size_t)n, out, BUF, NULL);
+    n = cj_oscore_protect_request(jrc, msg, (size_t)n, out, BUF, bind);
     CHECK(n > 0);
     return n > 0 ? (size_t)n : 0;
+}
+
+static size_t jrc_request(cj_oscore_ctx_t *jrc, uint8_t code, uint16_t mid,
+                          const char *const *path, size_t npath,
+                          const uint8_t *pl, size_t pllen, uint8_t *out)
+{
+    return jrc_request_as(jrc, CJ_COAP_CON, code, mid, upd_token,
+                          sizeof upd_token, path, npath, pl, pllen, out, NULL);
 }
 
 /* Section 8.2 and pledge.h: a protected request off /j is answered 4.04,
@@ -2861,29 +2874,6 @@ TEST(pledge_recovery_needs_401_with_nonce)
 }
 #endif
 
-/* An update of type type with token tok (tkl bytes, RFC 8974 lengths
- * allowed) and payload pl, protected by the JRC; *bind the binding the
- * pledge answers it under. */
-static size_t jrc_update_as(cj_oscore_ctx_t *jrc, uint8_t type, uint16_t mid,
-                            const uint8_t *tok, size_t tkl, const uint8_t *pl,
-                            size_t pllen, uint8_t *out, cj_oscore_req_t *bind)
-{
-    cj_coap_builder_t b;
-    uint8_t msg[BUF];
-    int n;
-
-    cj_coap_build_init(&b, msg, sizeof msg, type, CJ_COAP_POST, mid, tok,
-                       tkl);
-    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "6tisch.arpa");
-    cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_PATH, "j");
-    cj_coap_build_payload(&b, pl, pllen);
-    n = cj_coap_build_finish(&b);
-    CHECK(n > 0);
-    n = cj_oscore_protect_request(jrc, msg, (size_t)n, out, BUF, bind);
-    CHECK(n > 0);
-    return n > 0 ? (size_t)n : 0;
-}
-
 /* The pledge writes its two message shapes itself (the Join Request and
  * the answer to an update) and seals them with the OSCORE core.  Each
  * must be, byte for byte, what the general codec makes of the same
@@ -2893,6 +2883,7 @@ TEST(pledge_messages_match_general_codec)
 {
     static world_t w;
     static cj_oscore_ctx_t before;
+    static const char *const path_j[] = {"j"};
     uint8_t req[BUF], plain[BUF], again[BUF], upd[BUF], tok[20];
     cj_oscore_req_t bind, pbind;
     size_t n, un;
@@ -2939,9 +2930,9 @@ TEST(pledge_messages_match_general_codec)
         memset(tok, 0x40 + k, sizeof tok);
         cl = cj_hex(k == 2 ? "a1 06 81 49 000102030405060708" : APPX_A_CONFIG,
                     cfg, sizeof cfg);
-        un = jrc_update_as(&w.jrc, k == 1 ? CJ_COAP_NON : CJ_COAP_CON,
-                           (uint16_t)(0x700 + k), tok, tkl, cfg, cl, upd,
-                           &bind);
+        un = jrc_request_as(&w.jrc, k == 1 ? CJ_COAP_NON : CJ_COAP_CON,
+                            CJ_COAP_POST, (uint16_t)(0x700 + k), tok, tkl,
+                            path_j, 1, cfg, cl, upd, &bind);
         before = w.p.osc;
         CHECK_EQ(feed(&w, upd, un), 1);
         CHECK(w.out.len > 0);
