@@ -6,7 +6,11 @@
  *   2  the rest is the payload of a Join Response that a JRC protects
  *      correctly (exercises everything behind OSCORE);
  *   3  the rest is the payload of a correctly protected parameter update,
- *      fed twice (the second time is a duplicate) to a joined pledge.
+ *      fed twice (the second time is a duplicate) to a joined pledge;
+ *   with bit 2 set (6 and 7): the rest is the whole plaintext (RFC 8613
+ *      section 5.3: inner code, options, payload) of such a response or
+ *      update, sealed by the JRC with the OSCORE core, so that the
+ *      pledge's own reading of the inner message meets arbitrary bytes.
  * Each run then polls the engine through its timers.  The engine must
  * never write past its output buffer, and a dropped message must leave
  * no trace.
@@ -67,6 +71,35 @@ static size_t jrc_answer(cj_oscore_ctx_t *c, uint8_t code, const uint8_t *pl,
         return 0;
     n = cj_oscore_protect_response(c, &bind, true, msg, (size_t)n, out, BUF);
     return n > 0 ? (size_t)n : 0;
+}
+
+/* A message of type, code and token tok[0..tkl) whose outer options are
+ * Uri-Host (requests only) and OSCORE, with the plaintext pt[0..n)
+ * sealed by the JRC as a request (r NULL) or as a response to *r with
+ * its own Partial IV.  Returns the length, 0 when it does not fit. */
+static size_t jrc_seal(cj_oscore_ctx_t *c, const cj_oscore_req_t *r,
+                       uint8_t type, uint8_t code, uint16_t mid,
+                       const uint8_t *tok, size_t tkl, const uint8_t *pt,
+                       size_t n, uint8_t *out)
+{
+    cj_coap_builder_t b;
+    cj_oscore_req_t own;
+    uint8_t opt[CJ_OSCORE_OPT_MAX];
+    int ol = cj_oscore_seal_begin(c, r, true, &own, opt), len;
+
+    if (ol < 0 || n == 0)
+        return 0;
+    cj_coap_build_init(&b, out, BUF - CJ_OSCORE_TAG_LEN, type, code, mid,
+                       tok, tkl);
+    if (r == NULL)
+        cj_coap_build_opt_str(&b, CJ_COAP_OPT_URI_HOST, "6tisch.arpa");
+    cj_coap_build_opt(&b, CJ_COAP_OPT_OSCORE, opt, (size_t)ol);
+    cj_coap_build_payload(&b, pt, n);
+    len = cj_coap_build_finish(&b);
+    if (len < 0 ||
+        cj_oscore_seal(c, &own, r, out + len - n, n) != (int)n + CJ_OSCORE_TAG_LEN)
+        return 0;
+    return (size_t)len + CJ_OSCORE_TAG_LEN;
 }
 
 static void setup(void)
@@ -179,14 +212,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     if (size < 1 || size > 400)
         return 0;
-    mode = data[0] & 3;
+    mode = data[0] & 7;
     data++;
     size--;
 
     switch (mode) {
+    case 6: {
+        cj_coap_msg_t m;
+        size_t n;
+        take(&joining, &mem_joining, &jrc0);
+        if (cj_coap_parse(&m, req, req_len) != CJ_OK)
+            fail();
+        n = jrc_seal(&jrc, &bind, CJ_COAP_ACK, CJ_COAP_CHANGED, m.mid,
+                     m.token, m.token_len, data, size, msg);
+        if (n)
+            run(msg, n, 5);
+        break;
+    }
+    case 7: {
+        static const uint8_t tok[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        uint8_t upd[BUF];
+        size_t n;
+        take(&joined, &mem_joined, &jrc1);
+        n = jrc_seal(&jrc, NULL, CJ_COAP_CON, CJ_COAP_POST, 0x1234, tok,
+                     sizeof tok, data, size, upd);
+        if (n == 0)
+            break;
+        memcpy(msg, upd, n);
+        run(msg, n, 5);
+        memcpy(msg, upd, n);
+        run(msg, n, 6);
+        break;
+    }
     case 0:
     case 1:
-        if (mode == 0)
+    case 4:
+    case 5:
+        if (mode % 4 == 0)
             take(&joining, &mem_joining, &jrc0);
         else
             take(&joined, &mem_joined, &jrc1);
