@@ -74,9 +74,8 @@ _Static_assert(offsetof(cj_oscore_ctx_t, recipient_key) ==
 #define FLAG_N 0x07u
 #define FLAG_RESERVED 0xe0u
 
-/* Longest option value this profile produces: flags, PIV, s, kid
- * context, kid.  Section 2 caps any OSCORE option value at 255. */
-#define OPT_VAL_MAX CJ_OSCORE_OPT_MAX
+/* Section 2 caps any OSCORE option value at 255 bytes (the longest this
+ * build writes is CJ_OSCORE_OPT_MAX). */
 #define OPT_VAL_LIMIT 255
 
 /* Enc_structure: 16 fixed bytes (aad_head), then kid and Partial IV as
@@ -414,24 +413,29 @@ int cj_oscore_option_decode(const uint8_t *val, size_t len,
     return CJ_OK;
 }
 
-/* Write the value of a checked option o to out (section 6.1): flags,
- * Partial IV, s and kid context, kid.  Returns the length. */
-static CJ_ALWAYS_INLINE size_t option_write(uint8_t *out,
-                                            const cj_oscore_option_t *o)
+/* Write an option value to out (section 6.1): flags (n, the Partial IV's
+ * length, and the bits h and k saying whether a kid context and a kid
+ * follow), the Partial IV, s and the kid context, the kid; the inputs
+ * are checked.  Returns the length.  The one writer of the value, for
+ * cj_oscore_option_encode() and cj_oscore_seal_begin(). */
+static CJ_NOINLINE size_t option_write(uint8_t *out, unsigned flags,
+                                       const uint8_t *piv,
+                                       const uint8_t *kid_context,
+                                       size_t kid_context_len,
+                                       const uint8_t *kid, size_t kid_len)
 {
     uint8_t *p = out + 1;
 
-    out[0] = (uint8_t)(o->piv_len | (o->has_kid_context ? FLAG_H : 0) |
-                       (o->has_kid ? FLAG_K : 0));
-    if (out[0] == 0)
+    if (flags == 0)
         return 0; /* all flags zero: the value is empty (section 2) */
-    p = put_view(p, o->piv, o->piv_len);
-    if (o->has_kid_context) {
-        *p++ = (uint8_t)o->kid_context_len;
-        p = put_view(p, o->kid_context, o->kid_context_len);
+    out[0] = (uint8_t)flags;
+    p = put_view(p, piv, flags & FLAG_N);
+    if (flags & FLAG_H) {
+        *p++ = (uint8_t)kid_context_len;
+        p = put_view(p, kid_context, kid_context_len);
     }
-    if (o->has_kid)
-        p = put_view(p, o->kid, o->kid_len);
+    if (flags & FLAG_K)
+        p = put_view(p, kid, kid_len);
     return (size_t)(p - out);
 }
 
@@ -459,7 +463,12 @@ int cj_oscore_option_encode(uint8_t *out, size_t cap,
         return CJ_ERR_INVALID;
     if (out == NULL || need > cap)
         return CJ_ERR_NOSPACE;
-    return (int)option_write(out, o);
+    return (int)option_write(out,
+                             (unsigned)o->piv_len |
+                                 (o->has_kid_context ? FLAG_H : 0) |
+                                 (o->has_kid ? FLAG_K : 0),
+                             o->piv, o->kid_context, o->kid_context_len,
+                             o->kid, o->kid_len);
 }
 
 /* ---- replay window (section 7.4) ---------------------------------------- */
@@ -580,9 +589,7 @@ int cj_oscore_seal_begin(const cj_oscore_ctx_t *ctx, const cj_oscore_req_t *req,
                          bool new_piv, cj_oscore_req_t *own,
                          uint8_t opt[CJ_OSCORE_OPT_MAX])
 {
-    /* the option value (section 6.1): flags, Partial IV, s and kid
-     * context, kid */
-    uint8_t *q = opt + 1, flags = 0;
+    unsigned flags = 0;
 
     if (req != NULL && !req_ok(req))
         return CJ_ERR_INVALID;
@@ -602,22 +609,15 @@ int cj_oscore_seal_begin(const cj_oscore_ctx_t *ctx, const cj_oscore_req_t *req,
         for (unsigned i = n; i-- > 0; lo = lo >> 8 | hi << 24, hi >>= 8)
             own->piv[i] = (uint8_t)lo;
         own->piv_len = (uint8_t)n;
-        q = put_view(q, own->piv, n);
-        flags = (uint8_t)n;
-        if (ctx->send_kid_context && ctx->has_id_context) {
+        flags = n;
+        if (ctx->send_kid_context && ctx->has_id_context)
             flags |= FLAG_H;
-            *q++ = ctx->id_context_len;
-            q = put_view(q, ctx->id_context, ctx->id_context_len);
-        }
     }
-    if (req == NULL) {
+    if (req == NULL)
         flags |= FLAG_K;
-        q = put_view(q, ctx->sender_id, ctx->sender_id_len);
-    }
-    if (flags == 0)
-        return 0; /* all flags zero: the value is empty (section 2) */
-    opt[0] = flags;
-    return (int)(q - opt);
+    return (int)option_write(opt, flags, own->piv, ctx->id_context,
+                             ctx->id_context_len, ctx->sender_id,
+                             ctx->sender_id_len);
 }
 
 int cj_oscore_seal(cj_oscore_ctx_t *ctx, const cj_oscore_req_t *own,
@@ -742,7 +742,7 @@ int cj_oscore_xcode(cj_oscore_ctx_t *ctx, uint8_t *msg, size_t len,
     cj_coap_builder_t b;
     cj_oscore_option_t ov;
     cj_oscore_req_t own;
-    uint8_t optval[OPT_VAL_MAX];
+    uint8_t optval[CJ_OSCORE_OPT_MAX];
     const uint8_t *payload;
     size_t n, payload_len, pos, pt_len = 0;
     unsigned cls = 0, masks;
