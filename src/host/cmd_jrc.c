@@ -189,7 +189,7 @@ typedef struct jrc_args {
     uint32_t keep;
     /* serve: the /64 prefix joined nodes' addresses are derived in, and
      * the port of their CoAP server */
-    bool has_node_prefix;
+    bool has_node_prefix, has_node_port;
     uint8_t node_prefix[8];
     uint32_t node_port;
 } jrc_args_t;
@@ -204,14 +204,15 @@ static int prefix64_arg(const char *cmd, const char *s, uint8_t out[8])
     size_t n = slash ? (size_t)(slash - s) : 0;
     static const uint8_t zero[8];
 
-    if (n == 0 || n >= sizeof buf || strcmp(slash, "/64") != 0)
-        return cj_fail(2, cmd, "--node-prefix must be an IPv6 /64 prefix (e.g. 2001:db8:0:1::/64)");
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    if (inet_pton(AF_INET6, buf, a) != 1 || memcmp(a + 8, zero, 8) != 0)
-        return cj_fail(2, cmd, "--node-prefix must be an IPv6 /64 prefix (e.g. 2001:db8:0:1::/64)");
-    memcpy(out, a, 8);
-    return 0;
+    if (n > 0 && n < sizeof buf && strcmp(slash, "/64") == 0) {
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        if (inet_pton(AF_INET6, buf, a) == 1 && memcmp(a + 8, zero, 8) == 0) {
+            memcpy(out, a, 8);
+            return 0;
+        }
+    }
+    return cj_fail(2, cmd, "--node-prefix must be an IPv6 /64 prefix (e.g. 2001:db8:0:1::/64)");
 }
 
 /* Parse the options of subcommand cmd into a (defaults first), then,
@@ -284,6 +285,7 @@ static int jrc_opts(jrc_args_t *a, int argc, char **argv, const char *cmd,
         case 'N':
             if (cj_parse_u32(optarg, 1, 65535, &a->node_port))
                 return cj_fail(2, cmd, "--node-port must be 1..65535");
+            a->has_node_port = true;
             break;
         case 'J':
             if (cj_parse_u32(optarg, 0, UINT32_MAX - 1, &a->rate))
@@ -1981,7 +1983,7 @@ static int jrc_serve(int argc, char **argv)
         return cj_fail(2, cmd, "--db and --listen are required");
     if ((rc = cj_addr_arg(cmd, a.listen_s, &ss, &sl)) != 0)
         return rc;
-    if (!a.has_node_prefix && a.node_port != NODE_PORT_DEFAULT)
+    if (a.has_node_port && !a.has_node_prefix)
         return cj_fail(2, cmd, "--node-port needs --node-prefix");
     node_prefix_set = a.has_node_prefix;
     memcpy(node_prefix, a.node_prefix, sizeof node_prefix);

@@ -637,6 +637,8 @@ usage_case "jrc serve bad log level" jrc serve --db "$T/x.db" --listen "[::1]:56
 usage_case "jrc serve node prefix not a /64" jrc serve --db "$T/x.db" --listen "[::1]:5683" --node-prefix fd00:1::/48
 usage_case "jrc serve node prefix with bits past 64" jrc serve --db "$T/x.db" --listen "[::1]:5683" --node-prefix fd00:1::1/64
 usage_case "jrc serve --node-port without --node-prefix" jrc serve --db "$T/x.db" --listen "[::1]:5683" --node-port 6000
+usage_case "jrc serve --node-port at its default, without --node-prefix" jrc serve --db "$T/x.db" --listen "[::1]:5683" --node-port 5683
+usage_case "jrc serve node prefix not an address" jrc serve --db "$T/x.db" --listen "[::1]:5683" --node-prefix fd00:zz::/64
 usage_case "jrc serve negative stats interval" jrc serve --db "$T/x.db" --listen "[::1]:5683" --stats-interval -1
 usage_case "proxy stats interval over a week" proxy --listen "[::1]:5683" --jrc "[::1]:5684" --stats-interval 604801
 usage_case "pledge stats interval not a number" pledge --id 01 --psk "$PSK" --proxy "[::1]:5683" --stats-interval 1h
