@@ -37,6 +37,10 @@ size_t cj_fw_stack_high_water(void);
 /* Paint the free part of the stack again (below the caller's frame), so
  * the next high-water reading measures what runs after this call. */
 void cj_fw_stack_repaint(void);
+/* Bytes of stack in use at the call (from the top down to the caller's
+ * stack pointer): subtracted from a high-water reading after a call made
+ * at the same depth, it gives the stack that call needed by itself. */
+size_t cj_fw_stack_depth(void);
 
 /* mbedTLS context pool (mbedtls_pool.c): most slots in use at once. */
 unsigned cj_port_mbedtls_pool_peak(void);

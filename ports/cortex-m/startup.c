@@ -84,6 +84,14 @@ void cj_fw_stack_repaint(void)
         *p++ = CJ_FW_STACK_PAINT;
 }
 
+size_t cj_fw_stack_depth(void)
+{
+    uintptr_t sp;
+
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    return (size_t)((uintptr_t)__stack_top - sp);
+}
+
 /* Faults: report the exception number and the stacked PC and LR, then
  * stop with status 3 so a crash never passes for a clean run. */
 void cj_fw_fault(const uint32_t *frame, uint32_t exc)

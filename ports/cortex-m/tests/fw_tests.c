@@ -537,6 +537,15 @@ static cj_pledge_t g_pledge;
 static cj_proxy_t g_proxy;
 static uint8_t g_buf1[256], g_buf2[256], g_buf3[256], g_ack[CJ_PROXY_ACK_LEN];
 
+/* A two-byte test address hi lo. */
+static void addr2(cj_addr_t *a, uint8_t hi, uint8_t lo)
+{
+    memset(a, 0, sizeof *a);
+    a->len = 2;
+    a->b[0] = hi;
+    a->b[1] = lo;
+}
+
 /* A pledge emits its Join Request (RFC 9031 section 8.1.1); the Join
  * Proxy forwards it with its state in an RFC 8974 extended token; a
  * response carrying that token, a separate response in a CON message
@@ -557,15 +566,9 @@ static void engines_join_request_through_proxy(void)
     int n;
 
     memset(&g_plat_state, 0, sizeof g_plat_state);
-    memset(&jp_addr, 0, sizeof jp_addr);
-    jp_addr.len = 2;
-    jp_addr.b[1] = 1;
-    memset(&jrc_addr, 0, sizeof jrc_addr);
-    jrc_addr.len = 2;
-    jrc_addr.b[1] = 9;
-    memset(&pledge_addr, 0, sizeof pledge_addr);
-    pledge_addr.len = 2;
-    pledge_addr.b[1] = 5;
+    addr2(&jp_addr, 0, 1);
+    addr2(&jrc_addr, 0, 9);
+    addr2(&pledge_addr, 0, 5);
 
     memset(&pc, 0, sizeof pc);
     pc.pledge_id = pid;
@@ -693,45 +696,53 @@ static void pledge_okm_context(void)
 }
 
 static cj_jrc_t g_jrc;
-/* Stack reached while the pledge handles its Join Response, from the top
- * of the stack (so main's and this test's frames are included). */
+/* Stack the pledge's handling of its Join Response needed by itself
+ * (cj_pledge_input() and what it calls, mbedTLS included). */
 static size_t g_pledge_rx_stack;
+
+/* Start measuring the stack of one engine call made from the caller's
+ * frame: returns the depth at the call.  stack_end() then gives what the
+ * call needed by itself. */
+static size_t stack_begin(void)
+{
+    size_t used = cj_fw_stack_high_water();
+
+    if (used > g_stack_seen)
+        g_stack_seen = used;
+    cj_fw_stack_repaint();
+    return cj_fw_stack_depth();
+}
+
+static void stack_end(size_t depth, size_t *max)
+{
+    size_t used = cj_fw_stack_high_water() - depth;
+
+    if (used > *max)
+        *max = used;
+}
 static cj_jrc_memstore_t g_ms;
 static cj_jrc_mementry_t g_entries[2];
 static cj_jrc_slot_t g_slots[2];
 
-static void engines_full_join(void)
+/* The three engines for pledge pid (PSK ms, network cafe): the JRC with
+ * an in-memory store holding the pledge and one key for K1 and K2 (key
+ * id 1, usage 0, value k1), the Join Proxy relaying to jrc, the pledge
+ * with jp as its one candidate.  next_short: the first short identifier
+ * the store hands out (0: its own default). */
+static void engines_setup(const uint8_t pid[8], const uint8_t k1[16],
+                          uint16_t next_short, const cj_addr_t *jp,
+                          const cj_addr_t *jrc)
 {
-    static const uint8_t pid[8] = {0x02, 0, 0, 0, 0, 0, 0, 0x02};
     static const uint8_t netid[2] = {0xca, 0xfe};
-    static const uint8_t k1[16] = {0xe6, 0xbf, 0x42, 0x87, 0xc2, 0xd7,
-                                   0x61, 0x8d, 0x6a, 0x96, 0x87, 0x44,
-                                   0x5f, 0xfd, 0x33, 0xe6};
     cj_pledge_cfg_t pc;
     cj_proxy_cfg_t jc;
     cj_jrc_cfg_t rc;
-    cj_addr_t jp_addr, jp_seen_by_jrc, jrc_addr, pledge_addr;
-    cj_out_t o;
-    const cj_pledge_key_t *keys;
-    uint8_t sid[2];
 
     memset(&g_plat_state, 0, sizeof g_plat_state);
-    memset(&jp_addr, 0, sizeof jp_addr);
-    jp_addr.len = 2;
-    jp_addr.b[1] = 1;
-    jp_seen_by_jrc = jp_addr;
-    jp_seen_by_jrc.b[0] = 0xfd;
-    memset(&jrc_addr, 0, sizeof jrc_addr);
-    jrc_addr.len = 2;
-    jrc_addr.b[1] = 9;
-    memset(&pledge_addr, 0, sizeof pledge_addr);
-    pledge_addr.len = 2;
-    pledge_addr.b[1] = 6;
-
     cj_jrc_memstore_init(&g_ms, g_entries, 2);
-    g_ms.next_short = 0xaf93; /* Appendix A's short identifier */
-    CHECK_EQ(cj_jrc_memstore_add(&g_ms, pid, sizeof pid, ms,
-                                 CJ_JRC_ALLOW_NODE),
+    if (next_short)
+        g_ms.next_short = next_short;
+    CHECK_EQ(cj_jrc_memstore_add(&g_ms, pid, 8, ms, CJ_JRC_ALLOW_NODE),
              CJ_OK);
     memset(&rc, 0, sizeof rc);
     rc.network_id = netid;
@@ -745,18 +756,36 @@ static void engines_full_join(void)
     CHECK_EQ(cj_jrc_init(&g_jrc, &rc, &g_ms.store, NULL), CJ_OK);
 
     memset(&jc, 0, sizeof jc);
-    jc.jrc = jrc_addr;
+    jc.jrc = *jrc;
     jc.join_rate = CJ_PROXY_RATE_UNLIMITED;
     CHECK_EQ(cj_proxy_init(&g_proxy, &jc, NULL), CJ_OK);
 
     memset(&pc, 0, sizeof pc);
     pc.pledge_id = pid;
-    pc.pledge_id_len = sizeof pid;
+    pc.pledge_id_len = 8;
     memcpy(pc.psk, ms, 16);
     pc.role = CJ_COJP_ROLE_6LN;
     CHECK_EQ(cj_pledge_init(&g_pledge, &pc, &g_plat), CJ_OK);
-    CHECK_EQ(cj_pledge_add_jp(&g_pledge, &jp_addr, netid, sizeof netid),
-             CJ_OK);
+    CHECK_EQ(cj_pledge_add_jp(&g_pledge, jp, netid, sizeof netid), CJ_OK);
+}
+
+static void engines_full_join(void)
+{
+    static const uint8_t pid[8] = {0x02, 0, 0, 0, 0, 0, 0, 0x02};
+    static const uint8_t k1[16] = {0xe6, 0xbf, 0x42, 0x87, 0xc2, 0xd7,
+                                   0x61, 0x8d, 0x6a, 0x96, 0x87, 0x44,
+                                   0x5f, 0xfd, 0x33, 0xe6};
+    cj_addr_t jp_addr, jp_seen_by_jrc, jrc_addr, pledge_addr;
+    cj_out_t o;
+    const cj_pledge_key_t *keys;
+    uint8_t sid[2];
+
+    addr2(&jp_addr, 0, 1);
+    addr2(&jp_seen_by_jrc, 0xfd, 1);
+    addr2(&jrc_addr, 0, 9);
+    addr2(&pledge_addr, 0, 6);
+    /* Appendix A's short identifier */
+    engines_setup(pid, k1, 0xaf93, &jp_addr, &jrc_addr);
     CHECK_EQ(cj_pledge_start(&g_pledge, 0), CJ_OK);
 
     /* pledge -> JP */
@@ -805,10 +834,9 @@ static void engines_full_join(void)
         o.buf = g_buf2;
         o.cap = sizeof g_buf2;
         cj_out_reset(&o);
-        g_stack_seen = cj_fw_stack_high_water();
-        cj_fw_stack_repaint();
+        size_t depth = stack_begin();
         CHECK_EQ(cj_pledge_input(&g_pledge, 40, &jp_addr, g_buf1, n, &o), 1);
-        g_pledge_rx_stack = cj_fw_stack_high_water();
+        stack_end(depth, &g_pledge_rx_stack);
         CHECK_EQ(o.event, CJ_PLEDGE_EV_JOINED);
     }
     CHECK_EQ(cj_pledge_get_state(&g_pledge), CJ_PLEDGE_JOINED);
@@ -816,6 +844,237 @@ static void engines_full_join(void)
     CHECK(keys[0].key_id == 1 && memcmp(keys[0].key, k1, 16) == 0);
     CHECK_EQ(cj_pledge_short_id(&g_pledge, sid, NULL), CJ_OK);
     CHECK(sid[0] == 0xaf && sid[1] == 0x93);
+}
+
+/* ---- engines over an in-image datagram queue ---------------------------- */
+
+/* The three engines of a join exchange wired by a queue of datagrams, as
+ * a mote, its neighbour and the JRC would be by radio and network: every
+ * datagram an engine emits is queued with its source and destination,
+ * and delivered to the engine at that destination.  drop_to_pledge
+ * datagrams on their way to the pledge are lost. */
+#define NET_QLEN 8
+typedef struct {
+    cj_addr_t from, to;
+    uint16_t len;
+    uint8_t b[256];
+} net_dgram_t;
+
+static struct {
+    net_dgram_t q[NET_QLEN];
+    unsigned head, n;
+    /* addresses: the pledge before (link-local) and after joining, the
+     * JP towards the pledge and towards the JRC, the JRC */
+    cj_addr_t pledge, pledge_global, jp, jp_up, jrc;
+    unsigned drop_to_pledge, dropped;
+    unsigned to_jp, to_jrc, to_pledge; /* datagrams delivered */
+    int pledge_ev, jrc_ev;             /* last event of each */
+    unsigned jrc_acked, jrc_done;      /* UPDATE_ACKED, CAMPAIGN_DONE */
+    size_t rsp_stack, upd_stack;       /* pledge input: stack needed */
+    size_t jp_stack;                   /* Join Proxy input: the same */
+} g_net;
+
+static void net_send(const cj_addr_t *from, const cj_out_t *o)
+{
+    net_dgram_t *d;
+
+    if (o->len == 0)
+        return;
+    CHECK(g_net.n < NET_QLEN && o->len <= sizeof d->b);
+    if (g_net.n >= NET_QLEN || o->len > sizeof d->b)
+        return;
+    d = &g_net.q[(g_net.head + g_net.n++) % NET_QLEN];
+    d->from = *from;
+    d->to = o->to;
+    d->len = (uint16_t)o->len;
+    memcpy(d->b, o->buf, o->len);
+}
+
+static void net_jrc_event(int ev)
+{
+    if (ev == CJ_JRC_EV_NONE)
+        return;
+    g_net.jrc_ev = ev;
+    g_net.jrc_acked += ev == CJ_JRC_EV_UPDATE_ACKED;
+    g_net.jrc_done += ev == CJ_JRC_EV_CAMPAIGN_DONE;
+}
+
+/* Deliver the oldest queued datagram at time now. */
+static void net_deliver(uint64_t now)
+{
+    static net_dgram_t d;
+    cj_out_t o = {g_buf1, sizeof g_buf1, 0, {0, {0}}, 0};
+    size_t depth;
+    int r;
+
+    d = g_net.q[g_net.head];
+    g_net.head = (g_net.head + 1) % NET_QLEN;
+    g_net.n--;
+    if (cj_addr_equal(&d.to, &g_net.jp)) {
+        g_net.to_jp++;
+        depth = stack_begin();
+        r = cj_proxy_input_pledge(&g_proxy, now, &d.from, d.b, d.len, &o);
+        stack_end(depth, &g_net.jp_stack);
+        if (r)
+            net_send(&g_net.jp_up, &o);
+    } else if (cj_addr_equal(&d.to, &g_net.jp_up)) {
+        cj_out_t oa = {g_ack, sizeof g_ack, 0, {0, {0}}, 0};
+        depth = stack_begin();
+        r = cj_proxy_input_jrc(&g_proxy, now, &d.from, d.b, d.len, &o, &oa);
+        stack_end(depth, &g_net.jp_stack);
+        if (r) {
+            net_send(&g_net.jp, &o);
+            net_send(&g_net.jp_up, &oa);
+        }
+    } else if (cj_addr_equal(&d.to, &g_net.jrc)) {
+        g_net.to_jrc++;
+        if (cj_jrc_input(&g_jrc, now, &d.from, d.b, d.len, &o)) {
+            net_send(&g_net.jrc, &o);
+            net_jrc_event(o.event);
+        }
+    } else if (cj_addr_equal(&d.to, &g_net.pledge) ||
+               cj_addr_equal(&d.to, &g_net.pledge_global)) {
+        bool joined = cj_pledge_get_state(&g_pledge) == CJ_PLEDGE_JOINED;
+        if (g_net.drop_to_pledge) {
+            g_net.drop_to_pledge--;
+            g_net.dropped++;
+            return;
+        }
+        g_net.to_pledge++;
+        depth = stack_begin();
+        r = cj_pledge_input(&g_pledge, now, &d.from, d.b, d.len, &o);
+        stack_end(depth, joined ? &g_net.upd_stack : &g_net.rsp_stack);
+        if (r) {
+            net_send(&d.to, &o);
+            if (o.event != CJ_PLEDGE_EV_NONE)
+                g_net.pledge_ev = o.event;
+        }
+    } else {
+        CHECK(!"datagram to an unknown address");
+    }
+}
+
+/* Run the network from *now: deliver what is queued, let the engines'
+ * timers fire, until nothing is queued and no timer is due before until.
+ * *now ends at the last time something happened. */
+static void net_run(uint64_t *now, uint64_t until)
+{
+    cj_out_t o = {g_buf2, sizeof g_buf2, 0, {0, {0}}, 0};
+    unsigned steps = 0;
+
+    while (steps++ < 1000) {
+        uint64_t t, tj;
+        while (g_net.n)
+            net_deliver(*now);
+        while (cj_pledge_poll(&g_pledge, *now, &o)) {
+            net_send(&g_net.pledge, &o);
+            if (o.event != CJ_PLEDGE_EV_NONE)
+                g_net.pledge_ev = o.event;
+        }
+        while (cj_jrc_poll(&g_jrc, *now, &o)) {
+            net_send(&g_net.jrc, &o);
+            net_jrc_event(o.event);
+        }
+        if (g_net.n)
+            continue;
+        t = cj_pledge_next_timer(&g_pledge);
+        tj = cj_jrc_next_timer(&g_jrc);
+        if (tj < t)
+            t = tj;
+        if (t >= until)
+            return;
+        if (t > *now)
+            *now = t;
+    }
+    CHECK(!"the network did not settle");
+}
+
+/* RFC 9031 sections 8.1 and 8.2 end to end inside the image: the Join
+ * Response is lost once on its way to the pledge, the pledge
+ * retransmits its Join Request byte for byte after its timeout and the
+ * JRC answers it from its cache; then the JRC rekeys the network with a
+ * new K1 and a new K2 (a parameter update, sent to the joined node's
+ * address), the pledge answers 2.04 and, as a 6LN, installs the set for
+ * reception and moves its own traffic to it once a frame under a new
+ * key verifies (section 8.4.3.2); the old key goes after the guard
+ * time. */
+static void engines_lost_response_and_rekey(void)
+{
+    static const uint8_t pid[8] = {0x02, 0, 0, 0, 0, 0, 0, 0x04};
+    static const uint8_t k1[16] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
+                                   0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc,
+                                   0xdd, 0xee, 0xff, 0x00};
+    cj_jrc_key_t nk[2];
+    const cj_pledge_key_t *k;
+    cj_out_t o = {g_buf3, sizeof g_buf3, 0, {0, {0}}, 0};
+    uint64_t now = 0;
+
+    memset(&g_net, 0, sizeof g_net);
+    g_net.pledge.len = g_net.pledge_global.len = g_net.jp.len = 16;
+    g_net.jp_up.len = g_net.jrc.len = 16;
+    g_net.pledge.b[0] = g_net.jp.b[0] = 0xfe; /* fe80::/64 */
+    g_net.pledge.b[1] = g_net.jp.b[1] = 0x80;
+    g_net.pledge_global.b[0] = g_net.jp_up.b[0] = g_net.jrc.b[0] = 0xfd;
+    g_net.pledge.b[15] = g_net.pledge_global.b[15] = 4;
+    g_net.jp.b[15] = g_net.jp_up.b[15] = 1;
+    g_net.jrc.b[15] = 9;
+    engines_setup(pid, k1, 0, &g_net.jp, &g_net.jrc);
+    /* updates go to the joined node's own address */
+    CHECK_EQ(cj_jrc_memstore_set_address(&g_ms, pid, sizeof pid,
+                                         &g_net.pledge_global),
+             CJ_OK);
+
+    /* the join, its first Join Response lost */
+    g_net.drop_to_pledge = 1;
+    CHECK_EQ(cj_pledge_start(&g_pledge, now), CJ_OK);
+    net_run(&now, CJ_TIME_NEVER);
+    CHECK_EQ(cj_pledge_get_state(&g_pledge), CJ_PLEDGE_JOINED);
+    CHECK_EQ(g_net.pledge_ev, CJ_PLEDGE_EV_JOINED);
+    CHECK_EQ(g_net.dropped, 1);
+    CHECK_EQ(g_net.to_jp, 2);  /* the Join Request and its retransmission */
+    CHECK_EQ(g_net.to_jrc, 2);
+    CHECK_EQ(g_jrc.stats.joins, 1);
+    CHECK_EQ(g_jrc.stats.repeats, 1);
+    /* the retransmission came after ACK_TIMEOUT * [1, 1.5] (Table 1) */
+    CHECK(now >= CJ_COJP_ACK_TIMEOUT_MS &&
+          now <= CJ_COJP_ACK_TIMEOUT_MS * 3 / 2);
+    CHECK_EQ(cj_pledge_keys(&g_pledge, &k), 1);
+    CHECK(k[0].key_id == 1 && memcmp(k[0].key, k1, 16) == 0);
+
+    /* the rekey: K1 and K2 as two keys of their own */
+    memset(nk, 0, sizeof nk);
+    nk[0].key_id = 2;
+    nk[0].key_usage = CJ_COJP_KEY_USAGE_K1_MIC32;
+    memset(nk[0].key, 0xa1, 16);
+    nk[1].key_id = 3;
+    nk[1].key_usage = CJ_COJP_KEY_USAGE_K2_ENC_MIC32;
+    memset(nk[1].key, 0xb2, 16);
+    g_net.pledge_ev = CJ_PLEDGE_EV_NONE;
+    CHECK(cj_jrc_rekey(&g_jrc, now, nk, 2) > 0);
+    net_run(&now, CJ_TIME_NEVER);
+    CHECK_EQ(g_net.pledge_ev, CJ_PLEDGE_EV_UPDATED);
+    CHECK_EQ(g_net.jrc_acked, 1);
+    CHECK_EQ(g_net.jrc_done, 1);
+    CHECK_EQ(g_jrc.stats.updates_sent, 1);
+    CHECK_EQ(g_net.to_pledge, 2); /* the Join Response, the update */
+    /* a 6LN keeps sending with the set in use and receives with both */
+    k = cj_pledge_tx_key(&g_pledge, CJ_PLEDGE_K2);
+    CHECK(k != NULL && k->key_id == 1);
+    k = cj_pledge_rx_key(&g_pledge, 3);
+    CHECK(k != NULL && k->key[0] == 0xb2);
+    /* a frame under the new K2 verified: the network switched */
+    CHECK_EQ(cj_pledge_rx_used(&g_pledge, now, 3, &o), 1);
+    CHECK_EQ(o.event, CJ_PLEDGE_EV_KEYS_SWITCHED);
+    k = cj_pledge_tx_key(&g_pledge, CJ_PLEDGE_K2);
+    CHECK(k != NULL && k->key_id == 3 && k->key[15] == 0xb2);
+    k = cj_pledge_tx_key(&g_pledge, CJ_PLEDGE_K1);
+    CHECK(k != NULL && k->key_id == 2 && k->key[15] == 0xa1);
+    CHECK(cj_pledge_rx_key(&g_pledge, 1) != NULL);
+    /* the old set goes when the guard time is over */
+    now += CJ_COJP_REKEYING_GUARD_TIME * 1000u;
+    CHECK_EQ(cj_pledge_poll(&g_pledge, now, &o), 0);
+    CHECK(cj_pledge_rx_key(&g_pledge, 1) == NULL);
+    CHECK(cj_pledge_rx_key(&g_pledge, 3) != NULL);
 }
 
 /* ---- runner ------------------------------------------------------------- */
@@ -840,6 +1099,7 @@ static const struct {
     {"engines_join_request_through_proxy", engines_join_request_through_proxy},
     {"engines_full_join", engines_full_join},
     {"pledge_okm_context", pledge_okm_context},
+    {"engines_lost_response_and_rekey", engines_lost_response_and_rekey},
 };
 
 int main(void)
@@ -890,9 +1150,18 @@ int main(void)
     cj_fw_puts("); mbedTLS pool peak ");
     cj_fw_put_dec(cj_port_mbedtls_pool_peak());
     cj_fw_puts(" slots\n");
-    cj_fw_puts("firmware: pledge handling its Join Response reached ");
+    /* The pledge's deepest paths: the two messages it decrypts, checks
+     * and acts upon. */
+    cj_fw_puts("firmware: pledge stack, cj_pledge_input() by itself: Join "
+               "Response ");
     cj_fw_put_dec((uint32_t)g_pledge_rx_stack);
-    cj_fw_puts(" bytes of stack\n");
+    cj_fw_puts(" bytes (over the datagram queue ");
+    cj_fw_put_dec((uint32_t)g_net.rsp_stack);
+    cj_fw_puts("), parameter update ");
+    cj_fw_put_dec((uint32_t)g_net.upd_stack);
+    cj_fw_puts(" bytes; Join Proxy engine by itself ");
+    cj_fw_put_dec((uint32_t)g_net.jp_stack);
+    cj_fw_puts(" bytes\n");
     if (deepest >= cj_fw_stack_size()) {
         cj_fw_puts("firmware: stack exhausted\n");
         failed++;
