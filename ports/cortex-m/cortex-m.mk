@@ -9,8 +9,9 @@
 #
 # `make firmware` also links build/cortex-m/example.elf, the porting
 # guide's main loop (ports/cortex-m/example_main.c) with the real crypto
-# port and no test code, so the example cannot drift from the API.  It
-# is built, never run.
+# port and no test code, and `make firmware-test` (which CI runs) links
+# it too, so the example cannot drift from the API.  It is built, never
+# run.
 #
 # mbedTLS comes from Debian's source package, fetched into build/ by
 # ports/cortex-m/fetch-mbedtls.sh (needs scripts/install-deps.sh).
@@ -136,7 +137,9 @@ firmware: $(FW)/example-light.elf
 # changed header leaves stale objects linked against a new layout.
 -include $(shell find $(FW) -name '*.d' 2>/dev/null)
 
-firmware-test: $(FW)/fw_tests.elf
+# The examples are linked first, so that CI, which runs firmware-test,
+# notices when they no longer build against the API.
+firmware-test: $(FW)/fw_tests.elf $(FW)/example.elf $(FW)/example-light.elf
 	timeout $(FW_TIMEOUT) $(FW_QEMU) -M mps2-an385 -nographic \
 	    -monitor none -serial none \
 	    -semihosting-config enable=on,target=native -kernel $<
