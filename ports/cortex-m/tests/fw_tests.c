@@ -700,6 +700,17 @@ static cj_jrc_t g_jrc;
  * (cj_pledge_input() and what it calls, mbedTLS included). */
 static size_t g_pledge_rx_stack;
 
+/* Stack needed by one engine call, deepest seen over every test that
+ * runs the queue: the pledge's input of a Join Response, of a parameter
+ * update and of a recovery 4.01 (two context derivations), and the Join
+ * Proxy's input; cj_pledge_init() (key derivation) in engines_setup();
+ * and the crypto port's two heaviest calls on their own
+ * (crypto_port_stack). */
+static struct {
+    size_t init, rsp, upd, rec, jp;
+    size_t ccm, hkdf; /* the crypto port alone, for scale */
+} g_stk;
+
 /* Start measuring the stack of one engine call made from the caller's
  * frame: returns the depth at the call.  stack_end() then gives what the
  * call needed by itself. */
@@ -728,10 +739,11 @@ static cj_jrc_slot_t g_slots[2];
  * an in-memory store holding the pledge and one key for K1 and K2 (key
  * id 1, usage 0, value k1), the Join Proxy relaying to jrc, the pledge
  * with jp as its one candidate.  next_short: the first short identifier
- * the store hands out (0: its own default). */
+ * the store hands out (0: its own default); recovery: the JRC runs in
+ * the recovery mode of section 8.3.3. */
 static void engines_setup(const uint8_t pid[8], const uint8_t k1[16],
-                          uint16_t next_short, const cj_addr_t *jp,
-                          const cj_addr_t *jrc)
+                          uint16_t next_short, bool recovery,
+                          const cj_addr_t *jp, const cj_addr_t *jrc)
 {
     static const uint8_t netid[2] = {0xca, 0xfe};
     cj_pledge_cfg_t pc;
@@ -753,6 +765,7 @@ static void engines_setup(const uint8_t pid[8], const uint8_t k1[16],
     rc.join_rate = UINT32_MAX;
     rc.slots = g_slots;
     rc.slot_count = 2;
+    rc.recovery = recovery;
     CHECK_EQ(cj_jrc_init(&g_jrc, &rc, &g_ms.store, NULL), CJ_OK);
 
     memset(&jc, 0, sizeof jc);
@@ -765,7 +778,11 @@ static void engines_setup(const uint8_t pid[8], const uint8_t k1[16],
     pc.pledge_id_len = 8;
     memcpy(pc.psk, ms, 16);
     pc.role = CJ_COJP_ROLE_6LN;
-    CHECK_EQ(cj_pledge_init(&g_pledge, &pc, &g_plat), CJ_OK);
+    {
+        size_t depth = stack_begin();
+        CHECK_EQ(cj_pledge_init(&g_pledge, &pc, &g_plat), CJ_OK);
+        stack_end(depth, &g_stk.init);
+    }
     CHECK_EQ(cj_pledge_add_jp(&g_pledge, jp, netid, sizeof netid), CJ_OK);
 }
 
@@ -785,7 +802,7 @@ static void engines_full_join(void)
     addr2(&jrc_addr, 0, 9);
     addr2(&pledge_addr, 0, 6);
     /* Appendix A's short identifier */
-    engines_setup(pid, k1, 0xaf93, &jp_addr, &jrc_addr);
+    engines_setup(pid, k1, 0xaf93, false, &jp_addr, &jrc_addr);
     CHECK_EQ(cj_pledge_start(&g_pledge, 0), CJ_OK);
 
     /* pledge -> JP */
@@ -869,10 +886,10 @@ static struct {
     unsigned drop_to_pledge, dropped;
     unsigned to_jp, to_jrc, to_pledge; /* datagrams delivered */
     int pledge_ev, jrc_ev;             /* last event of each */
+    unsigned pledge_evs;               /* bit e: pledge event e seen */
     unsigned jrc_acked, jrc_done;      /* UPDATE_ACKED, CAMPAIGN_DONE */
-    size_t rsp_stack, upd_stack;       /* pledge input: stack needed */
-    size_t jp_stack;                   /* Join Proxy input: the same */
 } g_net;
+
 
 static void net_send(const cj_addr_t *from, const cj_out_t *o)
 {
@@ -888,6 +905,14 @@ static void net_send(const cj_addr_t *from, const cj_out_t *o)
     d->to = o->to;
     d->len = (uint16_t)o->len;
     memcpy(d->b, o->buf, o->len);
+}
+
+static void net_pledge_event(int ev)
+{
+    if (ev == CJ_PLEDGE_EV_NONE)
+        return;
+    g_net.pledge_ev = ev;
+    g_net.pledge_evs |= 1u << ev;
 }
 
 static void net_jrc_event(int ev)
@@ -914,14 +939,14 @@ static void net_deliver(uint64_t now)
         g_net.to_jp++;
         depth = stack_begin();
         r = cj_proxy_input_pledge(&g_proxy, now, &d.from, d.b, d.len, &o);
-        stack_end(depth, &g_net.jp_stack);
+        stack_end(depth, &g_stk.jp);
         if (r)
             net_send(&g_net.jp_up, &o);
     } else if (cj_addr_equal(&d.to, &g_net.jp_up)) {
         cj_out_t oa = {g_ack, sizeof g_ack, 0, {0, {0}}, 0};
         depth = stack_begin();
         r = cj_proxy_input_jrc(&g_proxy, now, &d.from, d.b, d.len, &o, &oa);
-        stack_end(depth, &g_net.jp_stack);
+        stack_end(depth, &g_stk.jp);
         if (r) {
             net_send(&g_net.jp, &o);
             net_send(&g_net.jp_up, &oa);
@@ -943,11 +968,13 @@ static void net_deliver(uint64_t now)
         g_net.to_pledge++;
         depth = stack_begin();
         r = cj_pledge_input(&g_pledge, now, &d.from, d.b, d.len, &o);
-        stack_end(depth, joined ? &g_net.upd_stack : &g_net.rsp_stack);
+        stack_end(depth, joined ? &g_stk.upd
+                         : r && o.event == CJ_PLEDGE_EV_RECOVERY
+                             ? &g_stk.rec
+                             : &g_stk.rsp);
         if (r) {
             net_send(&d.to, &o);
-            if (o.event != CJ_PLEDGE_EV_NONE)
-                g_net.pledge_ev = o.event;
+            net_pledge_event(o.event);
         }
     } else {
         CHECK(!"datagram to an unknown address");
@@ -968,8 +995,7 @@ static void net_run(uint64_t *now, uint64_t until)
             net_deliver(*now);
         while (cj_pledge_poll(&g_pledge, *now, &o)) {
             net_send(&g_net.pledge, &o);
-            if (o.event != CJ_PLEDGE_EV_NONE)
-                g_net.pledge_ev = o.event;
+            net_pledge_event(o.event);
         }
         while (cj_jrc_poll(&g_jrc, *now, &o)) {
             net_send(&g_net.jrc, &o);
@@ -987,6 +1013,22 @@ static void net_run(uint64_t *now, uint64_t until)
             *now = t;
     }
     CHECK(!"the network did not settle");
+}
+
+/* An empty queue and the addresses: the pledge link-local (fe80::4)
+ * before it joins, fd00::4 after; the JP fe80::1 towards the pledge and
+ * fd00::1 towards the JRC, fd00::9. */
+static void net_setup(void)
+{
+    memset(&g_net, 0, sizeof g_net);
+    g_net.pledge.len = g_net.pledge_global.len = g_net.jp.len = 16;
+    g_net.jp_up.len = g_net.jrc.len = 16;
+    g_net.pledge.b[0] = g_net.jp.b[0] = 0xfe;
+    g_net.pledge.b[1] = g_net.jp.b[1] = 0x80;
+    g_net.pledge_global.b[0] = g_net.jp_up.b[0] = g_net.jrc.b[0] = 0xfd;
+    g_net.pledge.b[15] = g_net.pledge_global.b[15] = 4;
+    g_net.jp.b[15] = g_net.jp_up.b[15] = 1;
+    g_net.jrc.b[15] = 9;
 }
 
 /* RFC 9031 sections 8.1 and 8.2 end to end inside the image: the Join
@@ -1009,16 +1051,8 @@ static void engines_lost_response_and_rekey(void)
     cj_out_t o = {g_buf3, sizeof g_buf3, 0, {0, {0}}, 0};
     uint64_t now = 0;
 
-    memset(&g_net, 0, sizeof g_net);
-    g_net.pledge.len = g_net.pledge_global.len = g_net.jp.len = 16;
-    g_net.jp_up.len = g_net.jrc.len = 16;
-    g_net.pledge.b[0] = g_net.jp.b[0] = 0xfe; /* fe80::/64 */
-    g_net.pledge.b[1] = g_net.jp.b[1] = 0x80;
-    g_net.pledge_global.b[0] = g_net.jp_up.b[0] = g_net.jrc.b[0] = 0xfd;
-    g_net.pledge.b[15] = g_net.pledge_global.b[15] = 4;
-    g_net.jp.b[15] = g_net.jp_up.b[15] = 1;
-    g_net.jrc.b[15] = 9;
-    engines_setup(pid, k1, 0, &g_net.jp, &g_net.jrc);
+    net_setup();
+    engines_setup(pid, k1, 0, false, &g_net.jp, &g_net.jrc);
     /* updates go to the joined node's own address */
     CHECK_EQ(cj_jrc_memstore_set_address(&g_ms, pid, sizeof pid,
                                          &g_net.pledge_global),
@@ -1077,6 +1111,69 @@ static void engines_lost_response_and_rekey(void)
     CHECK(cj_pledge_rx_key(&g_pledge, 3) != NULL);
 }
 
+/* Recovery (RFC 9031 section 8.3.3, RFC 8613 Appendix B.2) inside the
+ * image: a JRC in recovery mode answers the pledge's first Join Request
+ * with a 4.01 naming R2; the pledge verifies it under a context derived
+ * for R2 || ID1, draws R3 and sends its next Join Request under R2 || R3
+ * through the same JP; the JRC derives the same context, stores it and
+ * answers 2.04; the pledge makes the pair durable (R2, R3 and the marker
+ * in its counters) and joins. */
+static void engines_recovery(void)
+{
+    static const uint8_t pid[8] = {0x02, 0, 0, 0, 0, 0, 0, 0x05};
+    static const uint8_t k1[16] = {0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
+                                   0x5a, 0x5a, 0xa5, 0xa5, 0xa5, 0xa5,
+                                   0xa5, 0xa5, 0xa5, 0xa5};
+    const cj_pledge_key_t *k;
+    uint64_t now = 0;
+
+    net_setup();
+    engines_setup(pid, k1, 0, true, &g_net.jp, &g_net.jrc);
+    CHECK_EQ(cj_pledge_start(&g_pledge, now), CJ_OK);
+    net_run(&now, CJ_TIME_NEVER);
+    CHECK_EQ(cj_pledge_get_state(&g_pledge), CJ_PLEDGE_JOINED);
+    CHECK(g_net.pledge_evs & 1u << CJ_PLEDGE_EV_RECOVERY);
+    CHECK_EQ(g_net.pledge_ev, CJ_PLEDGE_EV_JOINED);
+    CHECK_EQ(g_jrc.stats.recoveries, 1);
+    CHECK_EQ(g_jrc.stats.joins, 1);
+    CHECK_EQ(g_net.to_jrc, 2);
+    CHECK_EQ(now, 0); /* no timeout: each answer came at once */
+    /* the ID Context is now R2 || R3, durable: R2, R3, marker */
+    CHECK_EQ(g_pledge.osc.id_context_len, 2 * CJ_PLEDGE_RECOVERY_NONCE_LEN);
+    CHECK(g_plat_state.set[CJ_PLEDGE_CTR_R2] &&
+          g_plat_state.set[CJ_PLEDGE_CTR_R3] &&
+          g_plat_state.set[CJ_PLEDGE_CTR_PAIR]);
+    CHECK_EQ(cj_pledge_keys(&g_pledge, &k), 1);
+    CHECK(k[0].key_id == 1 && memcmp(k[0].key, k1, 16) == 0);
+}
+
+/* The stack of the crypto port over mbedTLS by itself: one AES-CCM
+ * decryption that fails its tag (the whole message is still decrypted,
+ * then wiped) and one HKDF-SHA-256 (RFC 5869 Appendix A.3: no salt, no
+ * info, 22-byte IKM, its first 16 bytes of output checked). */
+static void crypto_port_stack(void)
+{
+    static const uint8_t nonce[CJ_CCM_NONCE_LEN] = {0};
+    static uint8_t key[16], buf[40], ikm[22], okm[16];
+    size_t depth;
+
+    memset(buf, 0x3c, sizeof buf);
+    depth = stack_begin();
+    CHECK_EQ(cj_crypto_ccm_open(key, nonce, NULL, 0, buf, sizeof buf, 8),
+             CJ_ERR_AUTH);
+    stack_end(depth, &g_stk.ccm);
+    for (size_t i = 0; i < 32; i++)
+        CHECK_EQ(buf[i], 0);
+
+    memset(ikm, 0x0b, sizeof ikm);
+    depth = stack_begin();
+    CHECK_EQ(cj_crypto_hkdf_sha256(NULL, 0, ikm, sizeof ikm, NULL, 0, okm,
+                                   sizeof okm),
+             CJ_OK);
+    stack_end(depth, &g_stk.hkdf);
+    CHECK_HEX(okm, sizeof okm, "8da4e775a563c18f715f802a063c5a31");
+}
+
 /* ---- runner ------------------------------------------------------------- */
 
 static const struct {
@@ -1100,6 +1197,23 @@ static const struct {
     {"engines_full_join", engines_full_join},
     {"pledge_okm_context", pledge_okm_context},
     {"engines_lost_response_and_rekey", engines_lost_response_and_rekey},
+    {"engines_recovery", engines_recovery},
+    {"crypto_port_stack", crypto_port_stack},
+};
+
+static const struct {
+    const char *what;
+    const size_t *bytes;
+} stack_figures[] = {
+    {"cj_pledge_init() (key derivation)", &g_stk.init},
+    {"cj_pledge_input(), Join Response", &g_stk.rsp},
+    {"cj_pledge_input(), Join Response (engines_full_join)",
+     &g_pledge_rx_stack},
+    {"cj_pledge_input(), parameter update", &g_stk.upd},
+    {"cj_pledge_input(), recovery 4.01", &g_stk.rec},
+    {"Join Proxy input", &g_stk.jp},
+    {"crypto port, AES-CCM decryption", &g_stk.ccm},
+    {"crypto port, HKDF-SHA-256", &g_stk.hkdf},
 };
 
 int main(void)
@@ -1150,18 +1264,16 @@ int main(void)
     cj_fw_puts("); mbedTLS pool peak ");
     cj_fw_put_dec(cj_port_mbedtls_pool_peak());
     cj_fw_puts(" slots\n");
-    /* The pledge's deepest paths: the two messages it decrypts, checks
-     * and acts upon. */
-    cj_fw_puts("firmware: pledge stack, cj_pledge_input() by itself: Join "
-               "Response ");
-    cj_fw_put_dec((uint32_t)g_pledge_rx_stack);
-    cj_fw_puts(" bytes (over the datagram queue ");
-    cj_fw_put_dec((uint32_t)g_net.rsp_stack);
-    cj_fw_puts("), parameter update ");
-    cj_fw_put_dec((uint32_t)g_net.upd_stack);
-    cj_fw_puts(" bytes; Join Proxy engine by itself ");
-    cj_fw_put_dec((uint32_t)g_net.jp_stack);
-    cj_fw_puts(" bytes\n");
+    /* Each engine call by itself: the pledge's deepest paths, the Join
+     * Proxy, and the crypto port for scale. */
+    for (size_t i = 0; i < sizeof stack_figures / sizeof stack_figures[0];
+         i++) {
+        cj_fw_puts("firmware: stack by itself, ");
+        cj_fw_puts(stack_figures[i].what);
+        cj_fw_puts(": ");
+        cj_fw_put_dec((uint32_t)*stack_figures[i].bytes);
+        cj_fw_puts(" bytes\n");
+    }
     if (deepest >= cj_fw_stack_size()) {
         cj_fw_puts("firmware: stack exhausted\n");
         failed++;
