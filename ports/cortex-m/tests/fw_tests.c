@@ -890,7 +890,6 @@ static struct {
     unsigned jrc_acked, jrc_done;      /* UPDATE_ACKED, CAMPAIGN_DONE */
 } g_net;
 
-
 static void net_send(const cj_addr_t *from, const cj_out_t *o)
 {
     net_dgram_t *d;
