@@ -2193,8 +2193,6 @@ TEST(pledge_light_needs_okm)
 
 /* ---- further behaviour of the contract ---------------------------------- */
 
-/* A protected request from the JRC with method code and Uri-Path
- * segments of the caller's choice (npath of them, from path). */
 /* A protected request of type type and code code from the JRC, with
  * token tok (tkl bytes, RFC 8974 lengths allowed), Uri-Host, the npath
  * Uri-Path segments and payload pl; *bind (may be NULL) the binding the
@@ -2221,6 +2219,8 @@ static size_t jrc_request_as(cj_oscore_ctx_t *jrc, uint8_t type, uint8_t code,
     return n > 0 ? (size_t)n : 0;
 }
 
+/* A protected CON request from the JRC with method code and Uri-Path
+ * segments of the caller's choice (npath of them, from path). */
 static size_t jrc_request(cj_oscore_ctx_t *jrc, uint8_t code, uint16_t mid,
                           const char *const *path, size_t npath,
                           const uint8_t *pl, size_t pllen, uint8_t *out)
