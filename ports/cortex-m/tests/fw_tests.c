@@ -696,18 +696,16 @@ static void pledge_okm_context(void)
 }
 
 static cj_jrc_t g_jrc;
-/* Stack the pledge's handling of its Join Response needed by itself
- * (cj_pledge_input() and what it calls, mbedTLS included). */
-static size_t g_pledge_rx_stack;
 
-/* Stack needed by one engine call, deepest seen over every test that
- * runs the queue: the pledge's input of a Join Response, of a parameter
- * update and of a recovery 4.01 (two context derivations), and the Join
- * Proxy's input; cj_pledge_init() (key derivation) in engines_setup();
- * and the crypto port's two heaviest calls on their own
- * (crypto_port_stack). */
+/* Stack needed by one engine call (the call and what it calls, mbedTLS
+ * included), deepest seen over every test that runs the queue: the
+ * pledge's input of a Join Response, of a parameter update and of a
+ * recovery 4.01 (two context derivations), and the Join Proxy's input;
+ * the Join Response once more as engines_full_join() steps it (rsp_step);
+ * cj_pledge_init() (key derivation) in engines_setup(); and the crypto
+ * port's two heaviest calls on their own (crypto_port_stack). */
 static struct {
-    size_t init, rsp, upd, rec, jp;
+    size_t init, rsp, rsp_step, upd, rec, jp;
     size_t ccm, hkdf; /* the crypto port alone, for scale */
 } g_stk;
 
@@ -853,7 +851,7 @@ static void engines_full_join(void)
         cj_out_reset(&o);
         size_t depth = stack_begin();
         CHECK_EQ(cj_pledge_input(&g_pledge, 40, &jp_addr, g_buf1, n, &o), 1);
-        stack_end(depth, &g_pledge_rx_stack);
+        stack_end(depth, &g_stk.rsp_step);
         CHECK_EQ(o.event, CJ_PLEDGE_EV_JOINED);
     }
     CHECK_EQ(cj_pledge_get_state(&g_pledge), CJ_PLEDGE_JOINED);
@@ -1161,7 +1159,7 @@ static void crypto_port_stack(void)
     CHECK_EQ(cj_crypto_ccm_open(key, nonce, NULL, 0, buf, sizeof buf, 8),
              CJ_ERR_AUTH);
     stack_end(depth, &g_stk.ccm);
-    for (size_t i = 0; i < 32; i++)
+    for (size_t i = 0; i < sizeof buf - 8; i++)
         CHECK_EQ(buf[i], 0);
 
     memset(ikm, 0x0b, sizeof ikm);
@@ -1207,7 +1205,7 @@ static const struct {
     {"cj_pledge_init() (key derivation)", &g_stk.init},
     {"cj_pledge_input(), Join Response", &g_stk.rsp},
     {"cj_pledge_input(), Join Response (engines_full_join)",
-     &g_pledge_rx_stack},
+     &g_stk.rsp_step},
     {"cj_pledge_input(), parameter update", &g_stk.upd},
     {"cj_pledge_input(), recovery 4.01", &g_stk.rec},
     {"Join Proxy input", &g_stk.jp},
